@@ -1,0 +1,34 @@
+"""Shared result pieces: labelled parts that sum to a total, and the provenance of an input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of a calculation: its value (base units), unit, and where it came from."""
+
+    name: str
+    value: Any
+    unit: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Labelled parts of a quantity; ``total`` is their sum (parts that do not apply are 0 and
+    listed, so a breakdown always has the same labels for every model)."""
+
+    items: tuple[tuple[str, float], ...]
+
+    @property
+    def total(self) -> float:
+        return sum(v for _, v in self.items)
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.items)
+
+    def __getitem__(self, key: str) -> float:
+        return self.as_dict()[key]

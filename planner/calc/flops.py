@@ -1,0 +1,161 @@
+"""FLOPs per token: forward, and training (forward + backward), at a sequence length.
+
+Ref: paper Table 2 (155 / 250 / 394 / 2448 GFLOP per token at s = 4096) and
+../shared/reference/paper.md §2, which reconstructs the two conventions the paper used:
+
+- ``exact-causal`` (the planner's default; reproduces P's MoE rows): every activated matmul
+  parameter costs 2 FLOPs forward, plus causal attention over an average context of s/2.
+- ``exact-full``: the same with full (non-causal) attention over s (the convention of P Table 4's
+  432 TFLOPS).
+- ``approx-12ld2`` (reproduces P's dense rows): the classic 12·L·d² + V·d parameter estimate with no
+  attention term (Kaplan et al., arXiv 2001.08361 §2.1).
+
+Convention: a multiply-accumulate is 2 FLOPs; backward costs twice forward, so training is 3×
+forward; embedding lookups, norms, softmax and activations are not counted; dense FLOPs (no
+sparsity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.calc.common import Input, Parts
+from planner.calc.params import model_params
+from planner.errors import UsageError
+from planner.specs.model import Model
+
+FLOPS_PER_MAC = 2
+#: forward + backward (input gradients + weight gradients) = 3 × forward.
+FWD_BWD_FACTOR = 3
+#: Average fraction of the sequence a causal token attends to (s/2, as the paper counts it).
+CAUSAL_CONTEXT_FRAC = 0.5
+#: 12·d² parameters per layer: 4·d² attention (Q, K, V, O) + 8·d² MLP (two d × 4d matrices).
+APPROX_PARAMS_PER_LAYER_PER_D2 = 12
+
+CONVENTIONS: dict[str, str] = {
+    "exact-causal": "2 FLOPs per activated matmul parameter + causal attention (average context "
+                    "s/2); paper Table 2 MoE rows (convention A)",
+    "exact-full": "2 FLOPs per activated matmul parameter + full attention over s (non-causal); "
+                  "paper Table 4's 432 TFLOPS convention",
+    "approx-12ld2": "2·(12·L·d² + V·d), no attention term; paper Table 2 dense rows "
+                    "(convention B, Kaplan et al.)",
+}
+
+
+def attention_score_flops_per_token(*, num_layers, context_tokens, num_heads, qk_head_dim,
+                                    v_head_dim):
+    """Forward FLOPs of the attention scores and weighted values, one token, all layers.
+
+    Formula: 2 · L · c · n_h · (d_qk + d_v) (QKᵀ then AV, c = context positions attended).
+    Ref: paper.md §2 convention (A); Megatron-LM (Narayanan et al., arXiv 2104.04473) §5.1.
+    Convention: causal attention passes c = s/2, full attention c = s.
+    Example: DeepSeek-V3 causal at s = 4096: 2 × 61 × 2048 × 128 × (192 + 128) = 10.234e9
+    (× 3 for training = 30.70e9).
+    """
+    return FLOPS_PER_MAC * num_layers * context_tokens * num_heads * (qk_head_dim + v_head_dim)
+
+
+def matmul_flops_per_token(*, params):
+    """Forward FLOPs of multiplying one token by ``params`` weights: 2 · N.
+    Ref: Kaplan et al. (arXiv 2001.08361) §2.1. Convention: 1 MAC = 2 FLOPs.
+    Example: DeepSeek-V3, N = 36.625e9 activated matmul parameters -> 73.25e9 FLOPs."""
+    return FLOPS_PER_MAC * params
+
+
+def approx_12ld2_forward_flops_per_token(*, num_layers, hidden_size, vocab_size):
+    """Forward FLOPs per token by the dense approximation: 2 · (12 · L · d² + V · d).
+
+    Ref: Kaplan et al. (arXiv 2001.08361) §2.1; paper.md §2 convention (B).
+    Convention: no attention-score term; the real MLP width and KV heads are ignored.
+    Example: Qwen2.5-72B, L = 80, d = 8192, V = 152,064: 2 × 65.670e9 = 131.34e9
+    (× 3 = 394.02e9 for training; the paper prints 394).
+    """
+    per_layer = APPROX_PARAMS_PER_LAYER_PER_D2 * hidden_size * hidden_size
+    return FLOPS_PER_MAC * (num_layers * per_layer + vocab_size * hidden_size)
+
+
+def train_flops_per_token(*, forward_flops_per_token):
+    """Training FLOPs per token: 3 × forward (backward = 2 × forward).
+    Ref: Kaplan et al. §2.1; paper Table 2. Example: 83.48e9 forward -> 250.45e9 training."""
+    return FWD_BWD_FACTOR * forward_flops_per_token
+
+
+@dataclass(frozen=True)
+class FlopsResult:
+    """FLOPs per token of one model under one convention, forward by part."""
+
+    model: str
+    convention: str
+    seq_len: int
+    params_total: float
+    params_activated: float
+    forward_parts: Parts
+    forward_flops_per_token: float
+    train_flops_per_token: float
+    inputs: tuple[Input, ...]
+
+
+def model_flops_per_token(model: Model, *, seq_len: int = 4096,
+                          convention: str = "exact-causal") -> FlopsResult:
+    """Forward and training FLOPs per token of ``model`` at ``seq_len``, by part.
+
+    Parts (forward): attention_proj, attention_scores, dense_ffn, shared_experts, routed_experts,
+    router, output_head (``approx-12ld2``: layers_12ld2 and output_head).
+    Example: DeepSeek-V3, s = 4096, exact-causal: 250.45e9 training FLOPs per token (P: 250).
+    """
+    if convention not in CONVENTIONS:
+        raise UsageError(
+            f"unknown FLOP convention {convention!r}; expected one of: {', '.join(CONVENTIONS)}"
+        )
+    params = model_params(model)
+    att = model.attention
+    if convention == "approx-12ld2":
+        d, layers = model.hidden_size, model.num_layers
+        parts = Parts((
+            ("layers_12ld2", FLOPS_PER_MAC * APPROX_PARAMS_PER_LAYER_PER_D2 * layers * d * d),
+            ("output_head", FLOPS_PER_MAC * model.vocab_size * d),
+        ))
+        inputs = (
+            Input("L (layers)", layers, "count", "model spec num_layers"),
+            Input("d (hidden size)", d, "count", "model spec hidden_size"),
+            Input("V (vocabulary)", model.vocab_size, "count", "model spec vocab_size"),
+        )
+    else:
+        context = seq_len * CAUSAL_CONTEXT_FRAC if convention == "exact-causal" else seq_len
+        active = params.activated.as_dict()
+        matmul = {k: matmul_flops_per_token(params=active[k]) for k in
+                  ("attention", "dense_ffn", "shared_experts", "routed_experts", "router",
+                   "output_head")}
+        scores = attention_score_flops_per_token(
+            num_layers=model.num_layers, context_tokens=context, num_heads=att.num_heads,
+            qk_head_dim=att.qk_head_dim, v_head_dim=att.v_head_dim,
+        )
+        parts = Parts((
+            ("attention_proj", matmul["attention"]), ("attention_scores", scores),
+            ("dense_ffn", matmul["dense_ffn"]), ("shared_experts", matmul["shared_experts"]),
+            ("routed_experts", matmul["routed_experts"]), ("router", matmul["router"]),
+            ("output_head", matmul["output_head"]),
+        ))
+        inputs = (
+            Input("N (activated matmul parameters)", params.matmul_activated, "count",
+                  "model spec, planner.calc.params (embedding lookup and norms excluded)"),
+            Input("L (layers)", model.num_layers, "count", "model spec num_layers"),
+            Input("s (sequence length)", seq_len, "tokens", "--seq-len"),
+            Input("c (average context attended)", context, "tokens",
+                  "s/2 (causal)" if convention == "exact-causal" else "s (full attention)"),
+            Input("n_h (attention heads)", att.num_heads, "count", "model spec"),
+            Input("d_qk + d_v (per-head dims)", att.qk_head_dim + att.v_head_dim, "count",
+                  "model spec"),
+        )
+    forward = parts.total
+    return FlopsResult(
+        model=model.name or model.label,
+        convention=convention,
+        seq_len=seq_len,
+        params_total=params.params_total,
+        params_activated=params.params_activated,
+        forward_parts=parts,
+        forward_flops_per_token=forward,
+        train_flops_per_token=train_flops_per_token(forward_flops_per_token=forward),
+        inputs=inputs,
+    )

@@ -1,0 +1,121 @@
+"""KV cache: bytes one token adds to the cache, and the cache of a batch at a context length.
+
+Ref: paper Table 1 (70.272 KB / 327.680 KB / 516.096 KB per token, BF16); DeepSeek-V2 report
+(arXiv 2405.04434) Table 1 for the elements cached per token per layer:
+MHA 2·n_h·d_h, GQA 2·n_g·d_h, MQA 2·d_h, MLA d_c + d_h^R.
+
+Convention: every layer of the main model caches (sliding windows and the MTP module are not
+modelled); decimal units (1 KB = 1000 bytes) as in the paper; the element size is the cache
+dtype's (BF16 = 2 bytes, FP8 = 1 byte) with no scale-factor overhead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.calc.common import Input
+from planner.specs.model import MLAttention, Model
+from planner.units import dtype_bytes
+
+#: K and V are cached separately in MHA, GQA and MQA.
+KV_TENSORS = 2
+
+
+def gqa_kv_elements_per_token_per_layer(*, num_kv_heads, head_dim):
+    """Elements one token caches in one layer under MHA/GQA/MQA (count).
+
+    Formula: 2 · n_kv · d_h (K and V of every KV head; MHA has n_kv = n_h, MQA n_kv = 1).
+    Ref: V2R Table 1. Convention: no padding, no quantization scales.
+    Example: Qwen2.5-72B, n_kv = 8, d_h = 128: 2 × 8 × 128 = 2,048 elements.
+    """
+    return KV_TENSORS * num_kv_heads * head_dim
+
+
+def mla_kv_elements_per_token_per_layer(*, kv_lora_rank, qk_rope_head_dim):
+    """Elements one token caches in one MLA layer (count).
+
+    Formula: d_c + d_h^R (the compressed KV latent and the decoupled RoPE key, shared by all
+    heads). Ref: V2R §2.1.2-2.1.3 and Table 1; paper Table 1.
+    Convention: the latent is cached once per layer, whatever the number of heads.
+    Example: DeepSeek-V3, d_c = 512, d_h^R = 64: 512 + 64 = 576 elements.
+    """
+    return kv_lora_rank + qk_rope_head_dim
+
+
+def kv_cache_bytes_per_token(*, num_layers, elements_per_token_per_layer, bytes_per_element):
+    """KV cache one token adds, all layers (bytes).
+
+    Formula: L · e · b. Ref: paper Table 1.
+    Convention: every layer caches; decimal KB in the paper's printing (70,272 B = 70.272 KB).
+    Example: DeepSeek-V3 in BF16: L = 61, e = 576, b = 2 -> 61 × 576 × 2 = 70,272 bytes.
+    """
+    return num_layers * elements_per_token_per_layer * bytes_per_element
+
+
+def kv_cache_bytes(*, bytes_per_token, context_tokens, batch):
+    """KV cache of ``batch`` sequences of ``context_tokens`` tokens each (bytes).
+
+    Formula: bytes_per_token · C · B. Ref: paper §2.1.
+    Convention: no paging slack, no prefix sharing.
+    Example: DeepSeek-V3 BF16, C = 4096, B = 1: 70,272 × 4,096 = 287,834,112 bytes (287.8 MB).
+    """
+    return bytes_per_token * context_tokens * batch
+
+
+def model_kv_elements_per_token_per_layer(model: Model) -> int:
+    """Elements one token caches in one layer of ``model``."""
+    att = model.attention
+    if isinstance(att, MLAttention):
+        return mla_kv_elements_per_token_per_layer(
+            kv_lora_rank=att.kv_lora_rank, qk_rope_head_dim=att.qk_rope_head_dim
+        )
+    return gqa_kv_elements_per_token_per_layer(num_kv_heads=att.num_kv_heads,
+                                               head_dim=att.head_dim)
+
+
+@dataclass(frozen=True)
+class KVCacheResult:
+    """KV cache of one model: per token, and for ``batch`` × ``context_tokens``."""
+
+    model: str
+    attention: str
+    dtype: str
+    elements_per_token_per_layer: int
+    kv_cache_bytes_per_token: float
+    context_tokens: int
+    batch: int
+    kv_cache_bytes: float
+    inputs: tuple[Input, ...]
+
+
+def model_kv_cache(model: Model, *, dtype: str = "bf16", context_tokens: int = 1,
+                   batch: int = 1) -> KVCacheResult:
+    """KV cache of ``model`` at cache ``dtype`` for ``batch`` sequences of ``context_tokens``."""
+    elements = model_kv_elements_per_token_per_layer(model)
+    b = dtype_bytes(dtype)
+    per_token = kv_cache_bytes_per_token(
+        num_layers=model.num_layers, elements_per_token_per_layer=elements, bytes_per_element=b
+    )
+    att = model.attention
+    if isinstance(att, MLAttention):
+        elem_origin = f"d_c {att.kv_lora_rank} + d_h^R {att.qk_rope_head_dim} (model spec)"
+    else:
+        elem_origin = f"2 × n_kv {att.num_kv_heads} × d_h {att.head_dim} (model spec)"
+    return KVCacheResult(
+        model=model.name or model.label,
+        attention=att.kind,
+        dtype=dtype,
+        elements_per_token_per_layer=elements,
+        kv_cache_bytes_per_token=per_token,
+        context_tokens=context_tokens,
+        batch=batch,
+        kv_cache_bytes=kv_cache_bytes(bytes_per_token=per_token, context_tokens=context_tokens,
+                                      batch=batch),
+        inputs=(
+            Input("L (layers)", model.num_layers, "count", "model spec num_layers"),
+            Input("e (elements per token per layer)", elements, "count", elem_origin),
+            Input("b (bytes per element)", b, "bytes", f"cache dtype {dtype}"),
+            Input("C (context tokens)", context_tokens, "tokens", "--context-tokens"),
+            Input("B (batch)", batch, "sequences", "--batch"),
+        ),
+    )

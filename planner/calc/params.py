@@ -1,0 +1,171 @@
+"""Parameter counts, total and activated per token, with a labelled breakdown.
+
+Ref: DeepSeek-V2 report (arXiv 2405.04434) §2.1 for MLA's projections; ../shared/reference/paper.md
+§2 for the derived totals (DeepSeek-V3 671.03e9 total, 36.625e9 activated matmul parameters).
+
+Convention: every weight matrix of the published architecture; norms and biases are counted in
+``norms_biases``; the input embedding and the output head are separate parts (they are one
+matrix when ``tie_word_embeddings``). The MTP module (DeepSeek-V3: 11.5B extra) is not counted,
+as the published 671B does not count it. MoE router bias terms (DeepSeek-V3's
+e_score_correction_bias, 256 per layer) are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.calc.common import Parts
+from planner.specs.model import HeadAttention, MLAttention, Model, MoEFFN
+
+#: Matrices of a gated (SwiGLU) MLP: gate, up, down; a plain MLP has up and down.
+FFN_MATRICES_GATED = 3
+FFN_MATRICES_PLAIN = 2
+#: RMSNorm weight vectors per transformer layer: before attention and before the FFN.
+NORMS_PER_LAYER = 2
+#: K and V.
+KV_TENSORS = 2
+
+
+def mla_params_per_layer(*, hidden_size, num_heads, q_lora_rank, kv_lora_rank,
+                         qk_nope_head_dim, qk_rope_head_dim, v_head_dim):
+    """Weight-matrix parameters of one MLA layer (count).
+
+    Formula: d·d_c' + d_c'·n_h·(d_nope + d_R) + d·(d_c + d_R) + d_c·n_h·(d_nope + d_v) + n_h·d_v·d
+    (query down/up, joint KV-latent + RoPE-key down, K-nope/V up, output); with no query
+    compression (``q_lora_rank`` None) the query term is d·n_h·(d_nope + d_R).
+    Ref: V2R §2.1.2-2.1.3, eq. 9-19; paper.md §2 "MLA parameters per layer".
+    Convention: the two internal RMSNorms are not weight matrices (see ``norms_biases``).
+    Example: DeepSeek-V3, d = 7168, d_c' = 1536, n_h = 128, d_nope = 128, d_R = 64, d_c = 512,
+    d_v = 128: 11,010,048 + 37,748,736 + 4,128,768 + 16,777,216 + 117,440,512 = 187,105,280.
+    """
+    qk_head_dim = qk_nope_head_dim + qk_rope_head_dim
+    if q_lora_rank is None:
+        query = hidden_size * num_heads * qk_head_dim
+    else:
+        query = hidden_size * q_lora_rank + q_lora_rank * num_heads * qk_head_dim
+    kv_down = hidden_size * (kv_lora_rank + qk_rope_head_dim)
+    kv_up = kv_lora_rank * num_heads * (qk_nope_head_dim + v_head_dim)
+    output = num_heads * v_head_dim * hidden_size
+    return query + kv_down + kv_up + output
+
+
+def head_attention_params_per_layer(*, hidden_size, num_heads, num_kv_heads, head_dim):
+    """Weight-matrix parameters of one MHA/GQA/MQA layer (count).
+
+    Formula: d·n_h·d_h (Q) + 2·d·n_kv·d_h (K, V) + n_h·d_h·d (O).
+    Ref: Ainslie et al., GQA (arXiv 2305.13245) §2.
+    Convention: biases are not counted here (see ``norms_biases``).
+    Example: Qwen2.5-72B, d = 8192, n_h = 64, n_kv = 8, d_h = 128:
+    67,108,864 + 16,777,216 + 67,108,864 = 150,994,944.
+    """
+    q_and_o = 2 * hidden_size * num_heads * head_dim
+    k_and_v = KV_TENSORS * hidden_size * num_kv_heads * head_dim
+    return q_and_o + k_and_v
+
+
+def ffn_params(*, hidden_size, intermediate_size, gated=True):
+    """Parameters of one MLP (count). Formula: m·d·I with m = 3 gated (SwiGLU), 2 plain.
+    Ref: Shazeer, GLU variants (arXiv 2002.05202). Convention: no biases.
+    Example: DeepSeek-V3 expert, d = 7168, I = 2048, gated: 3 × 7168 × 2048 = 44,040,192."""
+    matrices = FFN_MATRICES_GATED if gated else FFN_MATRICES_PLAIN
+    return matrices * hidden_size * intermediate_size
+
+
+def attention_params_per_layer(model: Model) -> int:
+    """Attention weight-matrix parameters of one layer of ``model`` (count)."""
+    att = model.attention
+    if isinstance(att, MLAttention):
+        return mla_params_per_layer(
+            hidden_size=model.hidden_size, num_heads=att.num_heads, q_lora_rank=att.q_lora_rank,
+            kv_lora_rank=att.kv_lora_rank, qk_nope_head_dim=att.qk_nope_head_dim,
+            qk_rope_head_dim=att.qk_rope_head_dim, v_head_dim=att.v_head_dim,
+        )
+    return head_attention_params_per_layer(
+        hidden_size=model.hidden_size, num_heads=att.num_heads,
+        num_kv_heads=att.num_kv_heads, head_dim=att.head_dim,
+    )
+
+
+def _norms_biases(model: Model) -> int:
+    att = model.attention
+    per_layer = NORMS_PER_LAYER * model.hidden_size
+    if isinstance(att, MLAttention):
+        per_layer += att.kv_lora_rank + (att.q_lora_rank or 0)
+    elif isinstance(att, HeadAttention) and att.qkv_bias:
+        per_layer += (att.num_heads + KV_TENSORS * att.num_kv_heads) * att.head_dim
+    return model.num_layers * per_layer + model.hidden_size  # + final norm
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Parameters of a model: ``total`` and ``activated`` (per token) as labelled parts.
+
+    Parts: attention, dense_ffn, shared_experts, routed_experts, router, embedding, output_head,
+    norms_biases. ``matmul_activated`` = activated parameters that multiply a token's activations
+    (all but the embedding lookup and norms/biases): the N of 2·N forward FLOPs.
+    """
+
+    total: Parts
+    activated: Parts
+
+    @property
+    def params_total(self) -> float:
+        return self.total.total
+
+    @property
+    def params_activated(self) -> float:
+        return self.activated.total
+
+    @property
+    def matmul_activated(self) -> float:
+        parts = self.activated.as_dict()
+        return self.params_activated - parts["embedding"] - parts["norms_biases"]
+
+
+def model_params(model: Model) -> ParamCounts:
+    """Total and activated parameters of ``model``, by part.
+
+    Formula: attention L·P_att; dense FFN L_dense·m·d·I; experts L_moe·E·m·d·I_e (activated:
+    top-k of them); shared L_moe·S·m·d·I_s; router L_moe·E·d; embedding and output head V·d each
+    (one matrix when tied).
+    Ref: paper.md §2 (DeepSeek-V3 671.03e9 total; 36.625e9 activated matmul parameters).
+    Convention: see the module docstring.
+    Example: DeepSeek-V3: attention 61 × 187,105,280 = 11.413e9; dense 3 × 3·7168·18432 =
+    1.189e9; routed 58 × 256 × 44,040,192 = 653.9e9 (activated 58 × 8 × ... = 20.43e9);
+    shared 2.554e9; router 0.106e9; embedding = head = 0.927e9 -> 671.03e9 total.
+    """
+    d, layers = model.hidden_size, model.num_layers
+    attention = layers * attention_params_per_layer(model)
+    embedding = model.vocab_size * d
+    output_head = 0 if model.tie_word_embeddings else model.vocab_size * d
+    norms = _norms_biases(model)
+    ffn = model.ffn
+    if isinstance(ffn, MoEFFN):
+        moe_layers = layers - ffn.num_dense_layers
+        dense = (
+            ffn.num_dense_layers
+            * ffn_params(hidden_size=d, intermediate_size=ffn.dense_intermediate_size,
+                         gated=ffn.gated)
+            if ffn.num_dense_layers else 0
+        )
+        expert = ffn_params(hidden_size=d, intermediate_size=ffn.expert_intermediate_size,
+                            gated=ffn.gated)
+        shared_one = ffn_params(hidden_size=d, intermediate_size=ffn.shared_expert_intermediate_size,
+                                gated=ffn.gated)
+        routed_total = moe_layers * ffn.num_routed_experts * expert
+        routed_active = moe_layers * ffn.num_experts_per_token * expert
+        shared = moe_layers * ffn.num_shared_experts * shared_one
+        router = moe_layers * ffn.num_routed_experts * d
+    else:
+        dense = layers * ffn_params(hidden_size=d, intermediate_size=ffn.intermediate_size,
+                                    gated=ffn.gated)
+        routed_total = routed_active = shared = router = 0
+
+    def parts(routed: float) -> Parts:
+        return Parts((
+            ("attention", attention), ("dense_ffn", dense), ("shared_experts", shared),
+            ("routed_experts", routed), ("router", router), ("embedding", embedding),
+            ("output_head", output_head), ("norms_biases", norms),
+        ))
+
+    return ParamCounts(total=parts(routed_total), activated=parts(routed_active))

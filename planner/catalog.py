@@ -1,0 +1,66 @@
+"""The built-in catalog (``models/*.yaml``, ``hardware/*.yaml``) and name resolution.
+
+A catalog name is an exact file stem (``deepseek-v3``); anything that looks like a path (it has a
+directory separator or ends in ``.yaml``/``.yml``) is read as the user's own file. In an installed
+wheel the catalog sits in ``planner/_catalog/``; in a source checkout it is read from the
+repository's top-level ``models/`` and ``hardware/`` folders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from planner.errors import CatalogError
+from planner.specs.hardware import Hardware
+from planner.specs.load import load_spec_file
+from planner.specs.model import Model
+
+_PKG = Path(__file__).resolve().parent
+KINDS = {"model": ("models", Model), "hardware": ("hardware", Hardware)}
+
+
+def catalog_dir(kind: str) -> Path:
+    """The folder of the built-in ``kind`` catalog (``model`` or ``hardware``)."""
+    folder = KINDS[kind][0]
+    for candidate in (_PKG / "_catalog" / folder, _PKG.parent / folder):
+        if candidate.is_dir():
+            return candidate
+    raise CatalogError(f"built-in {kind} catalog not found (looked in {_PKG / '_catalog'})")
+
+
+def names(kind: str) -> list[str]:
+    """Sorted catalog names of ``kind``."""
+    return sorted(p.stem for p in catalog_dir(kind).glob("*.yaml"))
+
+
+def looks_like_path(name: str) -> bool:
+    return (
+        os.sep in name
+        or "/" in name
+        or name.endswith((".yaml", ".yml"))
+    )
+
+
+def resolve(kind: str, name: str) -> Path:
+    """The file of catalog entry ``name``, or ``name`` itself when it is a path."""
+    if looks_like_path(name):
+        return Path(name)
+    path = catalog_dir(kind) / f"{name}.yaml"
+    if path.is_file():
+        return path
+    valid = names(kind)
+    raise CatalogError(
+        f"unknown {kind} {name!r}; valid names: {', '.join(valid)} "
+        "(or give a path to a YAML file)"
+    )
+
+
+def load_model(name: str) -> Model:
+    """A model from the catalog by name, or from a YAML path."""
+    return load_spec_file(Model, resolve("model", name))
+
+
+def load_hardware(name: str) -> Hardware:
+    """A hardware spec from the catalog by name, or from a YAML path."""
+    return load_spec_file(Hardware, resolve("hardware", name))

@@ -1,0 +1,70 @@
+"""Annotation markers for the spec dataclasses.
+
+The specs are plain frozen dataclasses, so importing them (and running the calculators on them)
+does not import pydantic. Pydantic validates them only when a file is loaded: these markers
+implement pydantic's ``__get_pydantic_core_schema__`` hook and import pydantic lazily inside it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+
+class Num:
+    """A strict finite number: YAML ``true`` or ``"80"`` is not a number; NaN and infinity are
+    rejected; ``gt``/``ge``/``le`` bound it."""
+
+    def __init__(self, typ: type, *, gt: float | None = None, ge: float | None = None,
+                 le: float | None = None) -> None:
+        self.typ, self.gt, self.ge, self.le = typ, gt, ge, le
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema as cs
+
+        if self.typ is int:
+            return cs.int_schema(strict=True, gt=self.gt, ge=self.ge, le=self.le)
+        return cs.float_schema(strict=True, gt=self.gt, ge=self.ge, le=self.le,
+                               allow_inf_nan=False)
+
+
+class Tagged:
+    """A union of dataclasses told apart by the value of one key (``kind``)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic import Discriminator
+
+        return handler.generate_schema(Annotated[source, Discriminator(self.key)])
+
+
+class Text:
+    """A strict, non-empty string."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema as cs
+
+        return cs.str_schema(strict=True, min_length=1)
+
+
+class Flag:
+    """A strict boolean (YAML ``true``/``false`` only, not ``1`` or ``"yes"``)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema as cs
+
+        return cs.bool_schema(strict=True)
+
+
+PosInt = Annotated[int, Num(int, gt=0)]
+NonNegInt = Annotated[int, Num(int, ge=0)]
+PosFloat = Annotated[float, Num(float, gt=0)]
+NonNegFloat = Annotated[float, Num(float, ge=0)]
+#: A fraction in (0, 1]: an efficiency factor, an acceptance rate.
+Frac = Annotated[float, Num(float, gt=0, le=1)]
+Str = Annotated[str, Text()]
+Bool = Annotated[bool, Flag()]
+
+#: pydantic config of every spec dataclass: unknown fields are errors.
+SPEC_CONFIG: dict[str, Any] = {"extra": "forbid"}

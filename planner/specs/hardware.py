@@ -1,0 +1,146 @@
+"""Hardware spec: what a user writes in ``hardware/*.yaml``, one GPU (or accelerator) and its links.
+
+YAML keys carry the datasheet's unit in their name (``hbm_bandwidth_tb_per_s``,
+``nic_bandwidth_gbit_per_s``, ``bandwidth_gb_per_s_unidirectional``); each is converted once, at
+construction, into a base-unit attribute (``hbm_bandwidth_bytes_per_s`` ...). FLOP rates are DENSE
+peaks (no 2:4 sparsity); link bandwidths are per GPU and per direction. Achievable-efficiency
+factors live apart from the peaks, in ``efficiency``, each with its own ``source``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from planner import units
+from planner.specs._types import SPEC_CONFIG, Frac, NonNegFloat, PosFloat, PosInt, Str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeakDenseTflops:
+    """Vendor peak dense tensor-core throughput, TFLOP/s, per data type (not "with sparsity")."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    bf16: PosFloat
+    fp8: Optional[PosFloat] = None
+    fp4: Optional[PosFloat] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Accelerator:
+    __pydantic_config__ = SPEC_CONFIG
+    peak_dense_tflop_per_s: PeakDenseTflops
+    hbm_capacity_gb: PosFloat
+    hbm_bandwidth_tb_per_s: PosFloat
+    tdp_w: Optional[PosFloat] = None
+    hbm_capacity_bytes: float = field(init=False, repr=False)
+    hbm_bandwidth_bytes_per_s: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hbm_capacity_bytes", self.hbm_capacity_gb * units.GB)
+        object.__setattr__(self, "hbm_bandwidth_bytes_per_s",
+                           units.tb_per_s_to_bytes_per_s(self.hbm_bandwidth_tb_per_s))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleUp:
+    """The scale-up domain (NVLink/NVSwitch, Infinity Fabric, ICI): GPUs that reach each other
+    at ``bandwidth_gb_per_s_unidirectional`` per GPU per direction (half the "bidirectional"
+    datasheet figure: H800 400 GB/s bidirectional = 200 GB/s unidirectional)."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    technology: Str
+    domain_gpus: PosInt
+    bandwidth_gb_per_s_unidirectional: PosFloat
+    latency_us: Optional[NonNegFloat] = None
+    bandwidth_bytes_per_s: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bandwidth_bytes_per_s",
+                           units.gb_per_s_to_bytes_per_s(self.bandwidth_gb_per_s_unidirectional))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleOut:
+    """The scale-out network (InfiniBand, RoCE): ``nics_per_gpu`` NICs of
+    ``nic_bandwidth_gbit_per_s`` each, per direction (ConnectX-7: 400 Gbit/s = 50 GB/s)."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    technology: Str
+    nics_per_gpu: PosFloat
+    nic_bandwidth_gbit_per_s: PosFloat
+    latency_same_leaf_us: Optional[NonNegFloat] = None
+    latency_cross_leaf_us: Optional[NonNegFloat] = None
+    bandwidth_bytes_per_s: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "bandwidth_bytes_per_s",
+            self.nics_per_gpu * units.gbit_per_s_to_bytes_per_s(self.nic_bandwidth_gbit_per_s),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Factor:
+    """An achievable fraction of a peak, with where it comes from."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    frac: Frac
+    source: Str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Efficiency:
+    """Achievable / peak. Each factor is optional; a calculation asked for achievable figures
+    fails with a clear message when the factor it needs is missing."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    scale_up_bandwidth: Optional[Factor] = None
+    scale_out_bandwidth: Optional[Factor] = None
+    hbm_bandwidth: Optional[Factor] = None
+    matmul_flops: Optional[Factor] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hardware:
+    """One accelerator with its memory and links; optionally its price per GPU-hour."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    source: Str
+    gpu: Accelerator
+    scale_up: ScaleUp
+    scale_out: ScaleOut
+    name: Optional[Str] = None
+    display_name: Optional[Str] = None
+    efficiency: Efficiency = field(default_factory=Efficiency)
+    price_usd_per_gpu_hour: Optional[PosFloat] = None
+    notes: Optional[Str] = None
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name or "hardware"
+
+    def peak_dense_flop_per_s(self, dtype: str) -> float:
+        """Peak dense FLOP/s for ``dtype`` (``bf16``, ``fp8``, ``fp4``)."""
+        from planner.errors import UsageError
+
+        if dtype not in ("bf16", "fp8", "fp4"):
+            raise UsageError(f"no peak FLOP/s for dtype {dtype!r}; expected bf16, fp8 or fp4")
+        tflops = getattr(self.gpu.peak_dense_tflop_per_s, dtype)
+        if tflops is None:
+            raise UsageError(
+                f"{self.label}: gpu.peak_dense_tflop_per_s.{dtype} is not given in its spec"
+            )
+        return units.tflop_per_s_to_flop_per_s(tflops)
+
+    def efficiency_frac(self, factor: str) -> Factor:
+        """The named efficiency factor, or a clear error when the spec does not give it."""
+        from planner.errors import UsageError
+
+        value = getattr(self.efficiency, factor)
+        if value is None:
+            raise UsageError(
+                f"{self.label}: efficiency.{factor} is not given in its spec, so achievable "
+                "figures cannot be computed; add it or use peak figures"
+            )
+        return value

@@ -1,0 +1,280 @@
+"""Read a YAML spec file, validate it, and build the spec dataclass.
+
+Pipeline: bytes -> UTF-8 text -> ``yaml`` safe loader (no Python tags) -> a mapping -> pydantic
+validation (strict numbers, unknown fields rejected, cross-field checks) -> frozen dataclasses in
+base units. Every failure is a :class:`SpecError` naming the file and the field path.
+
+Speed: pydantic costs ~50 ms to import and build its validators, more than the rest of a CLI call.
+A file whose exact bytes were validated before, by the same spec code, is therefore built
+directly: a marker named by the hash of (spec code fingerprint, kind, file bytes) records that the
+bytes validated. Change one byte of the file, or of the spec code, and it is validated again.
+The markers live in ``$PLANNER_CACHE_DIR`` (default ``$XDG_CACHE_HOME/planner`` or
+``~/.cache/planner``); ``PLANNER_NO_CACHE=1`` turns them off. An unwritable cache is ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from planner.errors import SpecError
+from planner.specs._types import Tagged
+from planner.specs.hardware import Hardware
+from planner.specs.model import Model
+
+T = TypeVar("T")
+
+#: Largest spec file read, in bytes: a spec is a few kilobytes; this bounds memory and time.
+MAX_SPEC_FILE_BYTES = 1_000_000
+
+_SPEC_CODE_DIR = Path(__file__).resolve().parent
+
+
+# ----------------------------------------------------------------------------- reading
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file, or a one-line :class:`SpecError`."""
+    import yaml
+
+    where = str(path)
+    try:
+        if path.is_dir():
+            raise SpecError("is a directory, expected a YAML file", file=where)
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SPEC_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError("file not found", file=where) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read file ({exc.strerror or exc})", file=where) from None
+    if len(raw) > MAX_SPEC_FILE_BYTES:
+        raise SpecError(f"file is larger than {MAX_SPEC_FILE_BYTES:,} bytes", file=where)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not valid UTF-8 (byte {exc.start})", file=where) from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader: no Python tags
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"invalid YAML: {at}{problem}", file=where) from None
+    except RecursionError:
+        raise SpecError("invalid YAML: nested too deeply", file=where) from None
+    if data is None:
+        raise SpecError("file is empty, expected a mapping of fields", file=where)
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"expected a mapping of fields at the top level, got {type(data).__name__}",
+            file=where,
+        )
+    return data
+
+
+# ----------------------------------------------------------------------------- validating
+def _fingerprint() -> str:
+    from planner import __version__
+
+    parts = [__version__]
+    for src in sorted(_SPEC_CODE_DIR.glob("*.py")):
+        st = src.stat()
+        parts.append(f"{src.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def _cache_dir() -> Path | None:
+    if os.environ.get("PLANNER_NO_CACHE"):
+        return None
+    base = os.environ.get("PLANNER_CACHE_DIR")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg or Path.home() / ".cache") / "planner"
+
+
+def _marker(cls: type, data: dict[str, Any]) -> Path | None:
+    root = _cache_dir()
+    if root is None:
+        return None
+    import json
+
+    try:
+        blob = json.dumps(data, sort_keys=True, default=repr).encode()
+    except (TypeError, ValueError):  # e.g. non-string keys: validate every time
+        return None
+    key = hashlib.sha256(f"{_fingerprint()}|{cls.__name__}|".encode() + blob).hexdigest()
+    return root / "validated" / key
+
+
+def validate(cls: type[T], data: dict[str, Any], *, file: str) -> T:
+    """Validate ``data`` against the spec dataclass ``cls``; a :class:`SpecError` otherwise."""
+    marker = _marker(cls, data)
+    if marker is not None and marker.exists():
+        try:
+            return _construct(cls, data)
+        except Exception:  # noqa: BLE001 - any doubt: fall through to full validation
+            pass
+    obj = _validate_with_pydantic(cls, data, file=file)
+    if marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass
+    return obj
+
+
+_ADAPTERS: dict[type, Any] = {}
+
+
+def _validate_with_pydantic(cls: type[T], data: dict[str, Any], *, file: str) -> T:
+    from pydantic import TypeAdapter, ValidationError
+
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        field, msg = _describe(cls, data, first)
+        more = len(errors) - 1
+        if more:
+            msg += f" (and {more} more error{'s' if more > 1 else ''})"
+        raise SpecError(msg, file=file, field=field or "(top level)") from None
+    except RecursionError:
+        raise SpecError("nested too deeply", file=file) from None
+
+
+def _describe(cls: type, data: Any, err: dict[str, Any]) -> tuple[str, str]:
+    """Turn one pydantic error into (dotted field path as the user wrote it, message)."""
+    path: list[str] = []
+    node: Any = data
+    node_cls: Any = cls
+    for part in err["loc"]:
+        # pydantic puts the union tag into the location (attention.mla.kv_lora_rank): drop it.
+        if isinstance(node, dict) and part not in node and part == node.get("kind"):
+            node_cls = _tagged_member(node_cls, part)
+            continue
+        path.append(str(part))
+        parent_cls = node_cls
+        node = node.get(part) if isinstance(node, dict) else None
+        node_cls = _field_class(parent_cls, part)
+    kind, msg = err["type"], err["msg"]
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        owner = _field_class_path(cls, data, err["loc"][:-1])
+        allowed = _init_fields(owner)
+        name = str(err["loc"][-1])
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+        return ".".join(path), f"unknown field; {hint}"
+    if kind == "missing" or kind == "missing_keyword_only_argument":
+        return ".".join(path), "required field is missing"
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    elif "input" in err and not isinstance(err["input"], (dict, list)):
+        msg = f"{msg} (got {err['input']!r})"
+    return ".".join(path), msg
+
+
+def _hints(cls: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # noqa: BLE001
+        return {}
+
+
+def _strip(tp: Any) -> tuple[Any, tuple[Any, ...]]:
+    """(underlying type, Annotated metadata) with Optional removed."""
+    meta: tuple[Any, ...] = ()
+    if typing.get_origin(tp) is typing.Annotated:
+        meta = tp.__metadata__
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _strip(args[0])
+    return tp, meta
+
+
+def _field_class(cls: Any, name: Any) -> Any:
+    if not dataclasses.is_dataclass(cls):
+        return None
+    tp, _ = _strip(_hints(cls).get(name))
+    return tp
+
+
+def _tagged_member(union: Any, tag: str) -> Any:
+    for member in typing.get_args(union) or ():
+        kinds = typing.get_args(_hints(member).get("kind"))
+        if tag in kinds:
+            return member
+    return None
+
+
+def _field_class_path(cls: Any, data: Any, loc: tuple[Any, ...]) -> Any:
+    node, node_cls = data, cls
+    for part in loc:
+        if isinstance(node, dict) and part not in node and part == node.get("kind"):
+            node_cls = _tagged_member(node_cls, part)
+            continue
+        node_cls = _field_class(node_cls, part)
+        node = node.get(part) if isinstance(node, dict) else None
+    if typing.get_origin(node_cls) in (typing.Union, types.UnionType) and isinstance(node, dict):
+        node_cls = _tagged_member(node_cls, node.get("kind"))
+    return node_cls
+
+
+def _init_fields(cls: Any) -> list[str]:
+    if not dataclasses.is_dataclass(cls):
+        return []
+    return [f.name for f in dataclasses.fields(cls) if f.init]
+
+
+def _construct(cls: type[T], data: dict[str, Any]) -> T:
+    """Build ``cls`` from data already known to validate (no pydantic): nested dataclasses and
+    tagged unions are built recursively, everything else is passed as it is."""
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name not in data:
+            continue
+        value = data[f.name]
+        tp, meta = _strip(hints[f.name])
+        if isinstance(value, dict):
+            tagged = next((m for m in meta if isinstance(m, Tagged)), None)
+            if tagged is not None:
+                tp = _tagged_member(tp, value[tagged.key])
+            if dataclasses.is_dataclass(tp):
+                value = _construct(tp, value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------- public
+def load_spec_file(cls: type[T], path: str | os.PathLike[str]) -> T:
+    """Read, validate and build a spec of type ``cls`` (:class:`Model`, :class:`Hardware`) from
+    ``path``; ``name`` defaults to the file stem."""
+    p = Path(path)
+    data = read_yaml_mapping(p)
+    obj = validate(cls, data, file=str(p))
+    if getattr(obj, "name", "") is None:
+        obj = dataclasses.replace(obj, name=p.stem)
+    return obj
+
+
+def load_model_file(path: str | os.PathLike[str]) -> Model:
+    """A :class:`Model` from a YAML file."""
+    return load_spec_file(Model, path)
+
+
+def load_hardware_file(path: str | os.PathLike[str]) -> Hardware:
+    """A :class:`Hardware` from a YAML file."""
+    return load_spec_file(Hardware, path)

@@ -1,0 +1,181 @@
+"""Model spec: what a user writes in ``models/*.yaml``.
+
+All model dimensions are counts (no units). Field names follow the Hugging Face config.json
+names where one exists (``kv_lora_rank``, ``qk_rope_head_dim`` ...), spelled out elsewhere.
+Cross-field checks raise ``ValueError`` naming the fields and values; the loader turns them into
+one-line :class:`planner.errors.SpecError` messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal, Optional, Union
+
+from planner.specs._types import SPEC_CONFIG, Bool, NonNegInt, PosInt, Str, Tagged
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeadAttention:
+    """Multi-head (``mha``), grouped-query (``gqa``) or multi-query (``mqa``) attention.
+
+    ``num_kv_heads`` is required for GQA; for MHA it defaults to ``num_heads`` and for MQA to 1.
+    """
+
+    __pydantic_config__ = SPEC_CONFIG
+    kind: Literal["mha", "gqa", "mqa"]
+    num_heads: PosInt
+    head_dim: PosInt
+    num_kv_heads: Optional[PosInt] = None
+    qkv_bias: Bool = False
+
+    def __post_init__(self) -> None:
+        implied = {"mha": self.num_heads, "mqa": 1}.get(self.kind)
+        if self.num_kv_heads is None:
+            if implied is None:
+                raise ValueError("num_kv_heads is required for kind 'gqa'")
+            object.__setattr__(self, "num_kv_heads", implied)
+        elif implied is not None and self.num_kv_heads != implied:
+            raise ValueError(
+                f"kind {self.kind!r} means num_kv_heads = {implied}, got {self.num_kv_heads}"
+            )
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_heads ({self.num_heads}) must be divisible by "
+                f"num_kv_heads ({self.num_kv_heads})"
+            )
+
+    @property
+    def qk_head_dim(self) -> int:
+        return self.head_dim
+
+    @property
+    def v_head_dim(self) -> int:
+        return self.head_dim
+
+
+@dataclass(frozen=True, kw_only=True)
+class MLAttention:
+    """Multi-head latent attention (DeepSeek-V2/V3; V2R §2.1).
+
+    The KV cache holds the compressed latent (``kv_lora_rank`` = d_c) and the decoupled RoPE key
+    (``qk_rope_head_dim`` = d_h^R) per layer, shared by all heads. ``q_lora_rank`` absent means
+    the query is projected directly from the hidden state (DeepSeek-V2-Lite).
+    """
+
+    __pydantic_config__ = SPEC_CONFIG
+    kind: Literal["mla"]
+    num_heads: PosInt
+    kv_lora_rank: PosInt
+    qk_nope_head_dim: PosInt
+    qk_rope_head_dim: PosInt
+    v_head_dim: PosInt
+    q_lora_rank: Optional[PosInt] = None
+
+    @property
+    def qk_head_dim(self) -> int:
+        return self.qk_nope_head_dim + self.qk_rope_head_dim
+
+
+Attention = Union[HeadAttention, MLAttention]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DenseFFN:
+    """A dense MLP; ``gated`` (SwiGLU: gate, up, down) has three matrices, else two."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    kind: Literal["dense"]
+    intermediate_size: PosInt
+    gated: Bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoEFFN:
+    """A mixture-of-experts FFN (DeepSeekMoE, Mixtral, Qwen-MoE ...).
+
+    The first ``num_dense_layers`` layers use a dense MLP of ``dense_intermediate_size``. Each
+    token goes to ``num_experts_per_token`` (top-k) of ``num_routed_experts`` plus all
+    ``num_shared_experts``. Node/device-limited routing: experts form ``num_expert_groups``
+    groups and a token may use at most ``num_limited_groups`` of them.
+    """
+
+    __pydantic_config__ = SPEC_CONFIG
+    kind: Literal["moe"]
+    num_routed_experts: PosInt
+    num_experts_per_token: PosInt
+    expert_intermediate_size: PosInt
+    num_shared_experts: NonNegInt = 0
+    shared_expert_intermediate_size: Optional[PosInt] = None
+    num_dense_layers: NonNegInt = 0
+    dense_intermediate_size: Optional[PosInt] = None
+    num_expert_groups: PosInt = 1
+    num_limited_groups: Optional[PosInt] = None
+    gated: Bool = True
+
+    def __post_init__(self) -> None:
+        if self.num_experts_per_token > self.num_routed_experts:
+            raise ValueError(
+                f"num_experts_per_token ({self.num_experts_per_token}) must be <= "
+                f"num_routed_experts ({self.num_routed_experts})"
+            )
+        if self.num_routed_experts % self.num_expert_groups:
+            raise ValueError(
+                f"num_routed_experts ({self.num_routed_experts}) must be divisible by "
+                f"num_expert_groups ({self.num_expert_groups})"
+            )
+        if self.num_limited_groups is None:
+            object.__setattr__(self, "num_limited_groups", self.num_expert_groups)
+        elif self.num_limited_groups > self.num_expert_groups:
+            raise ValueError(
+                f"num_limited_groups ({self.num_limited_groups}) must be <= "
+                f"num_expert_groups ({self.num_expert_groups})"
+            )
+        if (self.num_dense_layers > 0) != (self.dense_intermediate_size is not None):
+            raise ValueError(
+                "dense_intermediate_size is required when num_dense_layers > 0 and only then "
+                f"(num_dense_layers = {self.num_dense_layers}, "
+                f"dense_intermediate_size = {self.dense_intermediate_size})"
+            )
+        if self.shared_expert_intermediate_size is None:
+            object.__setattr__(self, "shared_expert_intermediate_size",
+                               self.expert_intermediate_size)
+
+
+FFN = Union[DenseFFN, MoEFFN]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Model:
+    """A decoder-only transformer. ``name`` defaults to the file stem when loaded from a file."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    source: Str
+    num_layers: PosInt
+    hidden_size: PosInt
+    vocab_size: PosInt
+    attention: Annotated[Attention, Tagged("kind")]
+    ffn: Annotated[FFN, Tagged("kind")]
+    name: Optional[Str] = None
+    display_name: Optional[Str] = None
+    tie_word_embeddings: Bool = False
+    mtp_depth: NonNegInt = 0
+    notes: Optional[Str] = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ffn, MoEFFN) and self.ffn.num_dense_layers > self.num_layers:
+            raise ValueError(
+                f"ffn.num_dense_layers ({self.ffn.num_dense_layers}) must be <= "
+                f"num_layers ({self.num_layers})"
+            )
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name or "model"
+
+    @property
+    def is_moe(self) -> bool:
+        return isinstance(self.ffn, MoEFFN)
+
+    @property
+    def num_moe_layers(self) -> int:
+        return self.num_layers - self.ffn.num_dense_layers if self.is_moe else 0
