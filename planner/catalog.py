@@ -64,3 +64,21 @@ def load_model(name: str) -> Model:
 def load_hardware(name: str) -> Hardware:
     """A hardware spec from the catalog by name, or from a YAML path."""
     return load_spec_file(Hardware, resolve("hardware", name))
+
+
+def load_any(name: str) -> Model | Hardware:
+    """A model or a hardware spec by catalog name, or from a YAML path (told apart by its
+    fields: a hardware spec has ``gpu``)."""
+    if looks_like_path(name):
+        from planner.specs.load import read_yaml_mapping
+
+        is_hw = "gpu" in read_yaml_mapping(Path(name))
+        return load_spec_file(Hardware if is_hw else Model, Path(name))
+    if (catalog_dir("model") / f"{name}.yaml").is_file():
+        return load_model(name)
+    if (catalog_dir("hardware") / f"{name}.yaml").is_file():
+        return load_hardware(name)
+    raise CatalogError(
+        f"unknown name {name!r}; models: {', '.join(names('model'))}; "
+        f"hardware: {', '.join(names('hardware'))} (or give a path to a YAML file)"
+    )

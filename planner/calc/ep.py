@@ -22,6 +22,11 @@ from planner.specs.hardware import Hardware
 from planner.specs.model import Model, MoEFFN
 from planner.units import GB, dtype_bytes
 
+FORMULA = ("ep_comm_time_per_layer_s = (b_dispatch + b_combine) · T · k / B_w;  "
+           "time_per_layer_s = m · ep_comm_time_per_layer_s;  tpot_s = L · time_per_layer_s;  "
+           "decode_tokens_per_s = 1 / tpot_s")
+REF = "paper §2.3.2 (arXiv 2505.09343); ../shared/reference/paper.md §3; DeepEP for FP8 bytes"
+
 #: Fine-grained FP8: one scale per 1×128 activation tile (V3R §3.3.1).
 FP8_SCALE_BLOCK_ELEMENTS = 128
 #: The scale is an FP32 number.

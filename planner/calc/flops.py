@@ -32,6 +32,14 @@ CAUSAL_CONTEXT_FRAC = 0.5
 #: 12·d² parameters per layer: 4·d² attention (Q, K, V, O) + 8·d² MLP (two d × 4d matrices).
 APPROX_PARAMS_PER_LAYER_PER_D2 = 12
 
+FORMULA = {
+    "exact-causal": "forward = 2·N + 2·L·(s/2)·n_h·(d_qk + d_v);  train = 3 · forward",
+    "exact-full": "forward = 2·N + 2·L·s·n_h·(d_qk + d_v);  train = 3 · forward",
+    "approx-12ld2": "forward = 2·(12·L·d² + V·d);  train = 3 · forward",
+}
+REF = ("paper Table 2 (arXiv 2505.09343); ../shared/reference/paper.md §2 conventions A and B; "
+       "Kaplan et al. arXiv 2001.08361 §2.1")
+
 CONVENTIONS: dict[str, str] = {
     "exact-causal": "2 FLOPs per activated matmul parameter + causal attention (average context "
                     "s/2); paper Table 2 MoE rows (convention A)",

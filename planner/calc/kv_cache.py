@@ -11,11 +11,15 @@ dtype's (BF16 = 2 bytes, FP8 = 1 byte) with no scale-factor overhead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from planner.calc.common import Input
 from planner.specs.model import MLAttention, Model
 from planner.units import dtype_bytes
+
+FORMULA = "kv_cache_bytes_per_token = L · e · b;  kv_cache_bytes = kv_cache_bytes_per_token · C · B"
+REF = ("paper Table 1 (arXiv 2505.09343); DeepSeek-V2 report (arXiv 2405.04434) Table 1: "
+       "e = 2·n_kv·d_h (MHA/GQA/MQA), d_c + d_h^R (MLA)")
 
 #: K and V are cached separately in MHA, GQA and MQA.
 KV_TENSORS = 2
@@ -86,6 +90,7 @@ class KVCacheResult:
     batch: int
     kv_cache_bytes: float
     inputs: tuple[Input, ...]
+    multiplier_vs_first: float | None = None
 
 
 def model_kv_cache(model: Model, *, dtype: str = "bf16", context_tokens: int = 1,
@@ -119,3 +124,13 @@ def model_kv_cache(model: Model, *, dtype: str = "bf16", context_tokens: int = 1
             Input("B (batch)", batch, "sequences", "--batch"),
         ),
     )
+
+
+def kv_cache_for_models(models: list[Model], *, dtype: str = "bf16", context_tokens: int = 1,
+                        batch: int = 1) -> list[KVCacheResult]:
+    """:func:`model_kv_cache` of each model, with its ratio to the first model's bytes per token
+    (paper Table 1's multipliers: 327,680 / 70,272 = 4.66x)."""
+    results = [model_kv_cache(m, dtype=dtype, context_tokens=context_tokens, batch=batch)
+               for m in models]
+    first = results[0].kv_cache_bytes_per_token if results else 1
+    return [replace(r, multiplier_vs_first=r.kv_cache_bytes_per_token / first) for r in results]

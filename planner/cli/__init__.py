@@ -1,0 +1,242 @@
+"""The ``planner`` command line: thin typer commands that parse options, call the library and
+render with :mod:`planner.report`. No arithmetic here."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from enum import Enum
+from typing import Any, Callable, List, Optional
+
+import typer
+
+from planner.errors import PlannerError
+
+app = typer.Typer(
+    name="planner",
+    help="Closed-form LLM capacity planner: KV cache, FLOPs and expert-parallel communication "
+         "for any model on any hardware, reproducing the DeepSeek-V3 ISCA 2025 paper.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+FORMAT = typer.Option(Format.table, "--format", "-f", help="Output format.")
+EXPLAIN = typer.Option(False, "--explain",
+                       help="Also print the formula, every input with where it came from, and "
+                            "the reference.")
+
+
+def fail(err: PlannerError) -> None:
+    """One line on stderr, exit code 2 (invalid input)."""
+    sys.stderr.write(f"error: {err}\n")
+    raise typer.Exit(err.exit_code)
+
+
+def command(name: str | None = None, **kw: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``app.command`` that turns a :class:`PlannerError` into one line and exit code 2."""
+
+    def wrap(fn: Callable[..., Any]) -> Any:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except PlannerError as err:
+                fail(err)
+
+        return app.command(name, **kw)(run)
+
+    return wrap
+
+
+def show_tables(tables: list[Any], fmt: Format) -> None:
+    from planner.report import render
+
+    render(tables, fmt.value)
+
+
+# ----------------------------------------------------------------------------- catalog
+@command("models")
+def models_cmd(fmt: Format = FORMAT) -> None:
+    """List the built-in models with their key figures."""
+    from planner import catalog, report
+    from planner.calc.kv_cache import model_kv_cache
+    from planner.calc.params import model_params
+
+    ms = [catalog.load_model(n) for n in catalog.names("model")]
+    show_tables([report.catalog_models_table(ms, [model_params(m) for m in ms],
+                                             [model_kv_cache(m) for m in ms])], fmt)
+
+
+@command("hardware")
+def hardware_cmd(fmt: Format = FORMAT) -> None:
+    """List the built-in hardware with peak figures (dense FLOP/s, unidirectional bandwidths)."""
+    from planner import catalog, report
+
+    show_tables([report.catalog_hardware_table(
+        [catalog.load_hardware(n) for n in catalog.names("hardware")])], fmt)
+
+
+@command("show")
+def show_cmd(name: str = typer.Argument(..., help="Catalog name or path to a YAML spec."),
+             seq_len: int = typer.Option(4096, min=1, help="Sequence length for FLOPs."),
+             fmt: Format = FORMAT) -> None:
+    """Show one model or hardware spec with its derived figures."""
+    from planner import catalog, report
+    from planner.calc.flops import model_flops_per_token
+    from planner.calc.kv_cache import model_kv_cache
+    from planner.calc.params import model_params
+    from planner.specs import Model
+
+    spec = catalog.load_any(name)
+    if isinstance(spec, Model):
+        tables = report.model_detail_tables(spec, model_params(spec), model_kv_cache(spec),
+                                            model_flops_per_token(spec, seq_len=seq_len))
+    else:
+        tables = report.hardware_detail_tables(spec)
+    show_tables(tables, fmt)
+
+
+# ----------------------------------------------------------------------------- calculators
+class Dtype(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+    fp4 = "fp4"
+
+
+@command("kv-cache")
+def kv_cache_cmd(
+    models: List[str] = typer.Argument(..., help="Model names or YAML paths; multipliers are "
+                                                 "relative to the first."),
+    dtype: Dtype = typer.Option(Dtype.bf16, "--dtype", help="KV cache element type."),
+    context_tokens: int = typer.Option(1, "--context-tokens", min=1,
+                                       help="Tokens per sequence (for the total cache)."),
+    batch: int = typer.Option(1, "--batch", min=1, help="Sequences (for the total cache)."),
+    fmt: Format = FORMAT,
+    explain: bool = EXPLAIN,
+) -> None:
+    """KV cache bytes per token for MHA/GQA/MQA/MLA (paper Table 1), and for a batch at a context."""
+    from planner import catalog, report
+    from planner.calc import kv_cache
+
+    results = kv_cache.kv_cache_for_models([catalog.load_model(m) for m in models],
+                                           dtype=dtype.value, context_tokens=context_tokens,
+                                           batch=batch)
+    tables = [report.kv_cache_table(results)]
+    if explain:
+        tables += [report.explain_table(r.model, kv_cache.FORMULA, kv_cache.REF, r.inputs)
+                   for r in results]
+    show_tables(tables, fmt)
+
+
+class Convention(str, Enum):
+    exact_causal = "exact-causal"
+    exact_full = "exact-full"
+    approx_12ld2 = "approx-12ld2"
+
+
+@command("flops")
+def flops_cmd(
+    models: List[str] = typer.Argument(..., help="Model names or YAML paths."),
+    seq_len: int = typer.Option(4096, "--seq-len", min=1, help="Sequence length s."),
+    convention: Convention = typer.Option(
+        Convention.exact_causal, "--convention",
+        help="exact-causal: activated matmul parameters + causal attention (default; paper's "
+             "MoE rows). exact-full: full attention. approx-12ld2: 6·(12·L·d² + V·d), the "
+             "paper's dense rows."),
+    parts: bool = typer.Option(False, "--parts", help="Also show forward FLOPs by part."),
+    fmt: Format = FORMAT,
+    explain: bool = EXPLAIN,
+) -> None:
+    """Forward and training FLOPs per token and parameter counts (paper Table 2)."""
+    from planner import catalog, report
+    from planner.calc import flops
+
+    results = [flops.model_flops_per_token(catalog.load_model(m), seq_len=seq_len,
+                                           convention=convention.value) for m in models]
+    tables = [report.flops_table(results)]
+    if parts:
+        tables += [report.flops_parts_table(r) for r in results]
+    if explain:
+        tables += [report.explain_table(r.model, flops.FORMULA[r.convention], flops.REF,
+                                        r.inputs, basis=flops.CONVENTIONS[r.convention])
+                   for r in results]
+    show_tables(tables, fmt)
+
+
+@command("ep")
+def ep_cmd(
+    model: str = typer.Argument(..., help="Model name or YAML path (an MoE model)."),
+    hardware: str = typer.Option(..., "--hardware", "-H", help="Hardware name or YAML path."),
+    ep: Optional[int] = typer.Option(None, "--ep", min=1,
+                                     help="EP group size [default: one routed expert per GPU]."),
+    tokens_per_device: float = typer.Option(32, "--tokens-per-device", min=0,
+                                            help="Tokens each GPU decodes at a time."),
+    experts_per_token: Optional[int] = typer.Option(
+        None, "--experts-per-token", min=1, help="[default: top-k + shared experts]"),
+    hidden: Optional[int] = typer.Option(None, "--hidden", min=1,
+                                         help="Hidden size [default: the model's]."),
+    dispatch_bytes: Optional[float] = typer.Option(
+        None, "--dispatch-bytes", min=0,
+        help="Bytes per element dispatched, no scales (the paper: 1) [default: FP8 with its "
+             "1x128 scales and DeepEP metadata]."),
+    combine_bytes: Optional[float] = typer.Option(
+        None, "--combine-bytes", min=0, help="Bytes per element combined [default: 2, BF16]."),
+    bandwidth_gb_per_s: Optional[float] = typer.Option(
+        None, "--bandwidth-gb-per-s", min=0,
+        help="Link bandwidth per GPU, unidirectional, GB/s [default: from the hardware spec]."),
+    micro_batches: int = typer.Option(2, "--micro-batches", min=1,
+                                      help="Micro-batches overlapped (computation hidden)."),
+    layers: Optional[int] = typer.Option(None, "--layers", min=1,
+                                         help="[default: the model's layers]"),
+    achievable: bool = typer.Option(False, "--achievable",
+                                    help="Use achievable bandwidth (peak x the spec's efficiency "
+                                         "factor) instead of peak."),
+    fmt: Format = FORMAT,
+    explain: bool = EXPLAIN,
+) -> None:
+    """Expert-parallel communication time per layer and the decode tokens/s ceiling (paper §2.3.2)."""
+    from planner import catalog, report
+    from planner.calc import ep as ep_calc
+    from planner.units import gb_per_s_to_bytes_per_s
+
+    result = ep_calc.ep_decode_limit(
+        catalog.load_model(model), catalog.load_hardware(hardware), ep_size=ep,
+        tokens_per_device=tokens_per_device, experts_per_token=experts_per_token,
+        hidden_size=hidden, dispatch_bytes_per_element=dispatch_bytes,
+        combine_bytes_per_element=combine_bytes,
+        bandwidth_bytes_per_s=(None if bandwidth_gb_per_s is None
+                               else gb_per_s_to_bytes_per_s(bandwidth_gb_per_s)),
+        num_micro_batches=micro_batches, num_layers=layers, achievable=achievable,
+    )
+    tables = [report.ep_table(result)]
+    if explain:
+        tables.append(report.explain_table(f"{result.model} on {result.hardware}",
+                                           ep_calc.FORMULA, ep_calc.REF, result.inputs,
+                                           basis=result.bandwidth_basis))
+    show_tables(tables, fmt)
+
+
+@command("paper")
+def paper_cmd(fmt: Format = FORMAT) -> None:
+    """Reproduce the paper's closed-form figures from the catalog, beside the printed values."""
+    from planner import report
+    from planner.paper import paper_rows
+
+    show_tables(report.paper_tables(paper_rows()), fmt)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="planner")
