@@ -7,9 +7,6 @@ for JSON and CSV. JSON is always a list of records; a metric that does not apply
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -124,6 +121,8 @@ def render(tables: list[Table], fmt: str, out: TextIO | None = None) -> None:
     """Write ``tables`` to ``out`` (stdout) in ``fmt``: table, json, csv or markdown."""
     out = out or sys.stdout
     if fmt == "json":
+        import json
+
         records = [{k: clean(v) for k, v in r.items()} for t in tables for r in t.records]
         out.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
     elif fmt == "csv":
@@ -135,6 +134,9 @@ def render(tables: list[Table], fmt: str, out: TextIO | None = None) -> None:
 
 
 def _render_csv(tables: list[Table], out: TextIO) -> None:
+    import csv
+    import io
+
     records = [r for t in tables for r in t.records]
     keys: list[str] = []
     for r in records:
@@ -151,6 +153,8 @@ def _csv_cell(v: Any) -> Any:
     if v is None:
         return ""
     if isinstance(v, (dict, list)):
+        import json
+
         return json.dumps(v, ensure_ascii=False)
     return clean(v) if clean(v) is not None else ""
 

@@ -1,21 +1,39 @@
 """Closed-form calculators: pure, keyword-only functions of numbers (which work unchanged on numpy
 arrays, so a sweep is one call) plus spec-level helpers that read their inputs from a
 :class:`~planner.specs.Model` / :class:`~planner.specs.Hardware`. No I/O, no printing, no
-formatting. Every result is in base units: bytes, seconds, FLOPs, FLOP/s, bytes/s, tokens/s."""
+formatting. Every result is in base units: bytes, seconds, FLOPs, FLOP/s, bytes/s, tokens/s.
 
-from planner.calc.ep import EPResult, ep_decode_limit
-from planner.calc.flops import CONVENTIONS, FlopsResult, model_flops_per_token
-from planner.calc.kv_cache import KVCacheResult, model_kv_cache
-from planner.calc.params import ParamCounts, model_params
+The submodules are imported on first use (``planner.calc.ep_decode_limit`` imports
+``planner.calc.ep``), so a command that needs one calculator does not pay for the others.
+"""
 
-__all__ = [
-    "CONVENTIONS",
-    "EPResult",
-    "FlopsResult",
-    "KVCacheResult",
-    "ParamCounts",
-    "ep_decode_limit",
-    "model_flops_per_token",
-    "model_kv_cache",
-    "model_params",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "EPResult": "ep",
+    "ep_decode_limit": "ep",
+    "CONVENTIONS": "flops",
+    "FlopsResult": "flops",
+    "model_flops_per_token": "flops",
+    "KVCacheResult": "kv_cache",
+    "model_kv_cache": "kv_cache",
+    "kv_cache_for_models": "kv_cache",
+    "ParamCounts": "params",
+    "model_params": "params",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'planner.calc' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"planner.calc.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

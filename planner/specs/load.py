@@ -15,8 +15,6 @@ The markers live in ``$PLANNER_CACHE_DIR`` (default ``$XDG_CACHE_HOME/planner`` 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import hashlib
 import os
 import types
 import typing
@@ -102,6 +100,7 @@ def _marker(cls: type, data: dict[str, Any]) -> Path | None:
     root = _cache_dir()
     if root is None:
         return None
+    import hashlib
     import json
 
     try:
@@ -172,6 +171,8 @@ def _describe(cls: type, data: Any, err: dict[str, Any]) -> tuple[str, str]:
         owner = _field_class_path(cls, data, err["loc"][:-1])
         allowed = _init_fields(owner)
         name = str(err["loc"][-1])
+        import difflib
+
         close = difflib.get_close_matches(name, allowed, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
         return ".".join(path), f"unknown field; {hint}"

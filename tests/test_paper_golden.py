@@ -1,0 +1,143 @@
+"""Golden tests: every closed-form figure of the paper (../shared/reference/paper.md §1-§3) that
+the planner computes, at the paper's printed precision."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.calc.ep import ep_decode_limit
+from planner.calc.flops import model_flops_per_token
+from planner.calc.kv_cache import kv_cache_for_models, model_kv_cache
+from planner.calc.params import model_params
+from planner.catalog import load_hardware, load_model
+from planner.paper import paper_rows
+
+
+# ---- Table 1: KV cache per token, BF16 -----------------------------------------------------
+@pytest.mark.parametrize("name, printed_kb", [
+    ("deepseek-v3", 70.272), ("qwen2.5-72b", 327.680), ("llama-3.1-405b", 516.096),
+])
+def test_table1_kv_cache_per_token_bf16(name, printed_kb):
+    r = model_kv_cache(load_model(name), dtype="bf16")
+    assert round(r.kv_cache_bytes_per_token / 1e3, 3) == printed_kb
+
+
+def test_table1_multipliers_and_the_7_28x_erratum():
+    rs = kv_cache_for_models([load_model(n) for n in
+                              ("deepseek-v3", "qwen2.5-72b", "llama-3.1-405b")])
+    assert round(rs[1].multiplier_vs_first, 2) == 4.66
+    # The paper prints 7.28x; its own values give 516,096 / 70,272 = 7.344.
+    assert round(rs[2].multiplier_vs_first, 2) == 7.34
+    assert round(rs[2].multiplier_vs_first, 2) != 7.28
+
+
+# ---- Table 2: training FLOPs per token at s = 4096 ------------------------------------------
+@pytest.mark.parametrize("name, convention, printed_gflop, exact_gflop", [
+    ("deepseek-v2", "exact-causal", 155, 155.30),
+    ("deepseek-v3", "exact-causal", 250, 250.45),
+    ("qwen2.5-72b", "approx-12ld2", 394, 394.02),
+    ("llama-3.1-405b", "approx-12ld2", 2448, 2447.85),
+])
+def test_table2_train_flops_per_token(name, convention, printed_gflop, exact_gflop):
+    r = model_flops_per_token(load_model(name), seq_len=4096, convention=convention)
+    gflop = r.train_flops_per_token / 1e9
+    assert round(gflop) == printed_gflop
+    assert abs(gflop / printed_gflop - 1) < 0.005
+    assert round(gflop, 2) == exact_gflop
+
+
+@pytest.mark.parametrize("name, default_gflop", [
+    ("qwen2.5-72b", 444.86), ("llama-3.1-405b", 2473.22),
+])
+def test_table2_dense_rows_under_the_default_convention(name, default_gflop):
+    # paper.md §2: convention A gives 444.9 for Qwen and 2473.2 for Llama (+1.0%).
+    r = model_flops_per_token(load_model(name), seq_len=4096)
+    assert r.convention == "exact-causal"
+    assert round(r.train_flops_per_token / 1e9, 2) == default_gflop
+
+
+def test_table2_parameter_counts_from_configs():
+    # paper.md §2 "Parameter counts (DERIVED from configs)".
+    expect = {"deepseek-v3": (671.03e9, 36.625e9), "deepseek-v2": (235.74e9, 20.851e9)}
+    for name, (total, matmul) in expect.items():
+        p = model_params(load_model(name))
+        assert round(p.params_total / 1e7) == round(total / 1e7)
+        assert round(p.matmul_activated / 1e6) == round(matmul / 1e6)
+    assert round(model_params(load_model("qwen2.5-72b")).params_total / 1e7) == 7271
+    assert round(model_params(load_model("llama-3.1-405b")).params_total / 1e7) == 40585
+
+
+def test_table2_attention_term_of_v3():
+    # 3 × 61 × 4096 × 128 × (192 + 128) = 30.70e9 (paper.md §2, convention A).
+    r = model_flops_per_token(load_model("deepseek-v3"), seq_len=4096)
+    assert round(3 * r.forward_parts["attention_scores"] / 1e9, 2) == 30.70
+
+
+def test_table4_check_non_causal_v3():
+    # paper.md §2: convention A with full attention gives 281.15 GFLOP/token.
+    r = model_flops_per_token(load_model("deepseek-v3"), seq_len=4096, convention="exact-full")
+    assert round(r.train_flops_per_token / 1e9, 2) == 281.15
+
+
+# ---- §2.3.2: EP inference speed limit ------------------------------------------------------
+PAPER = dict(hidden_size=7000, dispatch_bytes_per_element=1, combine_bytes_per_element=2)
+
+
+def test_ep_speed_limit_h800_400g_ib(v3, h800):
+    r = ep_decode_limit(v3, h800, tokens_per_device=32, **PAPER)
+    assert r.link == "scale_out" and r.bandwidth_bytes_per_s == 50e9
+    assert r.experts_per_token == 9
+    assert r.ep_comm_time_per_layer_s == pytest.approx(120.96e-6, rel=1e-12)
+    assert r.time_per_layer_s == pytest.approx(241.92e-6, rel=1e-12)
+    assert round(r.tpot_s * 1e3, 2) == 14.76
+    assert round(r.tpot_s, 7) == 0.0147571
+    assert round(r.decode_tokens_per_s, 2) == 67.76
+    assert int(r.decode_tokens_per_s) == 67  # the paper truncates
+
+
+def test_ep_speed_limit_gb200_nvl72(v3):
+    r = ep_decode_limit(v3, load_hardware("gb200-nvl72"), ep_size=72, **PAPER)
+    assert r.link == "scale_up" and r.bandwidth_bytes_per_s == 900e9
+    assert r.ep_comm_time_per_layer_s == pytest.approx(6.72e-6, rel=1e-12)
+    assert round(r.tpot_s * 1e3, 2) == 0.82
+    assert round(r.decode_tokens_per_s, 1) == 1219.8
+    assert round(r.decode_tokens_per_s, -2) == 1200
+
+
+def test_ep_speed_limit_exact_hidden_7168(v3, h800):
+    r = ep_decode_limit(v3, h800, dispatch_bytes_per_element=1, combine_bytes_per_element=2)
+    assert round(r.ep_comm_time_per_layer_s * 1e6, 2) == 123.86
+    assert round(r.tpot_s * 1e3, 2) == 15.11
+    assert round(r.decode_tokens_per_s, 1) == 66.2
+
+
+def test_ep_speed_limit_40gbps_effective(v3, h800):
+    r = ep_decode_limit(v3, h800, achievable=True, **PAPER)
+    assert r.bandwidth_bytes_per_s == pytest.approx(40e9)
+    assert round(r.ep_comm_time_per_layer_s * 1e6, 1) == 151.2
+    assert round(r.tpot_s * 1e3, 2) == 18.45
+    assert round(r.decode_tokens_per_s, 1) == 54.2
+
+
+def test_ep_default_dispatch_carries_fp8_scales(v3, h800):
+    r = ep_decode_limit(v3, h800)
+    assert r.dispatch_bytes_per_token_expert == 7408  # 7168 + 56 × 4 + 16 (hardware.md)
+    assert r.combine_bytes_per_token_expert == 14336
+
+
+# ---- the `planner paper` rows -------------------------------------------------------------
+def test_paper_rows_agree_where_printed_except_the_erratum():
+    rows = [r for r in paper_rows() if r.paper_value is not None and r.rounding is not None]
+    disagree = [(r.quantity, r.model) for r in rows if not r.agrees]
+    assert disagree == [("multiplier vs V3", "llama-3.1-405b")]
+    erratum = next(r for r in rows if not r.agrees)
+    assert "7.28x" in erratum.note and "7.34x" in erratum.note
+
+
+def test_paper_rows_flag_a_wrong_value():
+    # The agreement check itself can fail: a value one unit off the printed figure disagrees.
+    from dataclasses import replace
+
+    row = next(r for r in paper_rows() if r.metric == "kv_cache_bytes_per_token")
+    assert row.agrees
+    assert not replace(row, value=row.value + 1).agrees

@@ -1,0 +1,140 @@
+"""Property tests (hypothesis): monotonicity, scaling, equivalences, conservation, vectorization."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.calc import ep, flops, kv_cache, params
+from planner.specs.model import DenseFFN, HeadAttention, MLAttention, Model, MoEFFN
+
+small = st.integers(min_value=1, max_value=256)
+layers_st = st.integers(min_value=1, max_value=200)
+pos = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+def model_with(attention, layers=4, hidden=64, ffn=None):
+    return Model(source="prop", num_layers=layers, hidden_size=hidden, vocab_size=100,
+                 attention=attention, ffn=ffn or DenseFFN(kind="dense", intermediate_size=128))
+
+
+@given(heads=small, head_dim=small, layers=layers_st)
+def test_mha_equals_gqa_with_all_kv_heads(heads, head_dim, layers):
+    mha = model_with(HeadAttention(kind="mha", num_heads=heads, head_dim=head_dim), layers)
+    gqa = model_with(HeadAttention(kind="gqa", num_heads=heads, num_kv_heads=heads,
+                                   head_dim=head_dim), layers)
+    assert (kv_cache.model_kv_cache(mha).kv_cache_bytes_per_token
+            == kv_cache.model_kv_cache(gqa).kv_cache_bytes_per_token)
+    assert params.model_params(mha).total == params.model_params(gqa).total
+
+
+@given(heads=small, head_dim=small, layers=layers_st)
+def test_mqa_equals_gqa_with_one_kv_head(heads, head_dim, layers):
+    mqa = model_with(HeadAttention(kind="mqa", num_heads=heads, head_dim=head_dim), layers)
+    gqa = model_with(HeadAttention(kind="gqa", num_heads=heads, num_kv_heads=1,
+                                   head_dim=head_dim), layers)
+    assert (kv_cache.model_kv_cache(mqa).kv_cache_bytes_per_token
+            == kv_cache.model_kv_cache(gqa).kv_cache_bytes_per_token)
+
+
+@given(d_c=small, d_r=small, layers=layers_st)
+def test_mla_cache_equals_gqa_with_equivalent_groups(d_c, d_r, layers):
+    # MLA caches d_c + d_R elements: GQA with n_g = (d_c + d_R) / (2·d_h) groups, here d_h = 1
+    # when d_c + d_R is even, else the element counts are compared directly.
+    mla = kv_cache.mla_kv_elements_per_token_per_layer(kv_lora_rank=d_c, qk_rope_head_dim=d_r)
+    total = d_c + d_r
+    if total % 2 == 0:
+        assert kv_cache.gqa_kv_elements_per_token_per_layer(num_kv_heads=total // 2,
+                                                            head_dim=1) == mla
+    assert mla == total
+
+
+@given(layers=layers_st, k=st.integers(min_value=2, max_value=5))
+def test_k_times_the_layers_k_times_the_kv_cache(layers, k):
+    att = MLAttention(kind="mla", num_heads=8, kv_lora_rank=32, qk_nope_head_dim=16,
+                      qk_rope_head_dim=8, v_head_dim=16)
+    one = kv_cache.model_kv_cache(model_with(att, layers)).kv_cache_bytes_per_token
+    many = kv_cache.model_kv_cache(model_with(att, layers * k)).kv_cache_bytes_per_token
+    assert many == k * one
+
+
+@given(kv=st.integers(1, 16), extra=st.integers(1, 16), d_h=small, layers=layers_st)
+def test_more_kv_heads_never_shrink_the_cache(kv, extra, d_h, layers):
+    a = kv_cache.gqa_kv_elements_per_token_per_layer(num_kv_heads=kv, head_dim=d_h)
+    b = kv_cache.gqa_kv_elements_per_token_per_layer(num_kv_heads=kv + extra, head_dim=d_h)
+    assert b > a
+
+
+@given(s1=st.integers(1, 1 << 20), s2=st.integers(1, 1 << 20))
+def test_longer_sequences_never_cost_fewer_flops(s1, s2):
+    m = model_with(HeadAttention(kind="gqa", num_heads=8, num_kv_heads=2, head_dim=16))
+    lo, hi = sorted((s1, s2))
+    for conv in ("exact-causal", "exact-full"):
+        assert (flops.model_flops_per_token(m, seq_len=lo, convention=conv).train_flops_per_token
+                <= flops.model_flops_per_token(m, seq_len=hi, convention=conv)
+                .train_flops_per_token)
+
+
+@given(routed=st.integers(1, 64), data=st.data(), shared=st.integers(0, 4),
+       dense_layers=st.integers(0, 3))
+@settings(max_examples=60)
+def test_parts_sum_to_totals_and_activated_never_exceeds_total(routed, data, shared,
+                                                               dense_layers):
+    k = data.draw(st.integers(1, routed))
+    moe = MoEFFN(kind="moe", num_routed_experts=routed, num_experts_per_token=k,
+                 expert_intermediate_size=32, num_shared_experts=shared,
+                 num_dense_layers=dense_layers,
+                 dense_intermediate_size=128 if dense_layers else None)
+    m = model_with(HeadAttention(kind="mha", num_heads=4, head_dim=16), layers=4, ffn=moe)
+    p = params.model_params(m)
+    assert p.params_total == sum(v for _, v in p.total.items)
+    assert p.params_activated == sum(v for _, v in p.activated.items)
+    assert p.params_activated <= p.params_total
+    f = flops.model_flops_per_token(m, seq_len=128)
+    assert f.forward_flops_per_token == sum(v for _, v in f.forward_parts.items)
+    assert f.train_flops_per_token == flops.FWD_BWD_FACTOR * f.forward_flops_per_token
+
+
+@given(bw1=pos, bw2=pos, tokens=st.integers(1, 512), k=st.integers(1, 16))
+def test_more_bandwidth_never_means_more_time(bw1, bw2, tokens, k):
+    lo, hi = sorted((bw1, bw2))
+    t = [ep.ep_comm_time_per_layer_s(dispatch_bytes_per_token_expert=7408,
+                                     combine_bytes_per_token_expert=14336,
+                                     tokens_per_device=tokens, experts_per_token=k,
+                                     bandwidth_bytes_per_s=b) for b in (lo, hi)]
+    assert t[1] <= t[0]
+
+
+@given(t=pos, layers=layers_st, m=st.integers(1, 4))
+def test_tokens_per_s_is_the_inverse_of_tpot(t, layers, m):
+    layer = ep.time_per_layer_s(ep_comm_time_per_layer_s=t, num_micro_batches=m)
+    tpot = ep.tpot_s(time_per_layer_s=layer, num_layers=layers)
+    assert abs(ep.decode_tokens_per_s(tpot_s=tpot) * tpot - 1) < 1e-12
+
+
+@given(st.lists(st.integers(1, 10_000), min_size=1, max_size=50))
+def test_vectorized_equals_scalar(hiddens):
+    h = np.array(hiddens)
+    vec = ep.fp8_dispatch_bytes_per_token_expert(hidden_size=h)
+    assert list(vec) == [ep.fp8_dispatch_bytes_per_token_expert(hidden_size=x) for x in hiddens]
+    bw = np.linspace(1e9, 1e12, len(hiddens))
+    t = ep.ep_comm_time_per_layer_s(dispatch_bytes_per_token_expert=vec,
+                                    combine_bytes_per_token_expert=2 * h,
+                                    tokens_per_device=32, experts_per_token=9,
+                                    bandwidth_bytes_per_s=bw)
+    for i, x in enumerate(hiddens):
+        assert t[i] == ep.ep_comm_time_per_layer_s(
+            dispatch_bytes_per_token_expert=vec[i], combine_bytes_per_token_expert=2 * x,
+            tokens_per_device=32, experts_per_token=9, bandwidth_bytes_per_s=bw[i])
+    kv = kv_cache.kv_cache_bytes_per_token(num_layers=h, elements_per_token_per_layer=576,
+                                           bytes_per_element=2)
+    assert list(kv) == [x * 576 * 2 for x in hiddens]
+
+
+@given(gbit=pos)
+def test_unit_round_trip(gbit):
+    from planner import units
+
+    b = units.gbit_per_s_to_bytes_per_s(gbit)
+    assert abs(b * units.BITS_PER_BYTE / units.GB - gbit) <= 1e-9 * gbit
