@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planner.errors import CatalogError
-from planner.specs.hardware import Hardware
-from planner.specs.load import load_spec_file
-from planner.specs.model import Model
+from planner.specs.load import load_hardware_file, load_model_file
+
+if TYPE_CHECKING:
+    from planner.specs.hardware import Hardware
+    from planner.specs.model import Model
 
 _PKG = Path(__file__).resolve().parent
-KINDS = {"model": ("models", Model), "hardware": ("hardware", Hardware)}
+#: Catalog kind -> its folder.
+KINDS = {"model": "models", "hardware": "hardware"}
 
 
 def catalog_dir(kind: str) -> Path:
     """The folder of the built-in ``kind`` catalog (``model`` or ``hardware``)."""
-    folder = KINDS[kind][0]
+    folder = KINDS[kind]
     for candidate in (_PKG / "_catalog" / folder, _PKG.parent / folder):
         if candidate.is_dir():
             return candidate
@@ -58,12 +62,12 @@ def resolve(kind: str, name: str) -> Path:
 
 def load_model(name: str) -> Model:
     """A model from the catalog by name, or from a YAML path."""
-    return load_spec_file(Model, resolve("model", name))
+    return load_model_file(resolve("model", name))
 
 
 def load_hardware(name: str) -> Hardware:
     """A hardware spec from the catalog by name, or from a YAML path."""
-    return load_spec_file(Hardware, resolve("hardware", name))
+    return load_hardware_file(resolve("hardware", name))
 
 
 def load_any(name: str) -> Model | Hardware:
@@ -73,7 +77,7 @@ def load_any(name: str) -> Model | Hardware:
         from planner.specs.load import read_yaml_mapping
 
         is_hw = "gpu" in read_yaml_mapping(Path(name))
-        return load_spec_file(Hardware if is_hw else Model, Path(name))
+        return (load_hardware_file if is_hw else load_model_file)(Path(name))
     if (catalog_dir("model") / f"{name}.yaml").is_file():
         return load_model(name)
     if (catalog_dir("hardware") / f"{name}.yaml").is_file():

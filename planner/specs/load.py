@@ -6,8 +6,8 @@ base units. Every failure is a :class:`SpecError` naming the file and the field 
 
 Speed: pydantic costs ~50 ms to import and build its validators, more than the rest of a CLI call.
 A file whose exact bytes were validated before, by the same spec code, is therefore built
-directly: a marker named by the hash of (spec code fingerprint, kind, file bytes) records that the
-bytes validated. Change one byte of the file, or of the spec code, and it is validated again.
+directly: a marker named by the BLAKE2b hash of (spec code fingerprint, spec class, file bytes)
+records that those bytes validated. Change one byte of the file, or of the spec code, and it is validated again.
 The markers live in ``$PLANNER_CACHE_DIR`` (default ``$XDG_CACHE_HOME/planner`` or
 ``~/.cache/planner``); ``PLANNER_NO_CACHE=1`` turns them off. An unwritable cache is ignored.
 """
@@ -15,16 +15,19 @@ The markers live in ``$PLANNER_CACHE_DIR`` (default ``$XDG_CACHE_HOME/planner`` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from planner.errors import SpecError
 from planner.specs._types import Tagged
-from planner.specs.hardware import Hardware
-from planner.specs.model import Model
+
+if TYPE_CHECKING:
+    from planner.specs.hardware import Hardware
+    from planner.specs.model import Model
 
 T = TypeVar("T")
 
@@ -37,6 +40,11 @@ _SPEC_CODE_DIR = Path(__file__).resolve().parent
 # ----------------------------------------------------------------------------- reading
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """The top-level mapping of a YAML file, or a one-line :class:`SpecError`."""
+    return _read_yaml(path)[0]
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], bytes]:
+    """(top-level mapping, the file's bytes)."""
     import yaml
 
     where = str(path)
@@ -72,7 +80,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
             f"expected a mapping of fields at the top level, got {type(data).__name__}",
             file=where,
         )
-    return data
+    return data, raw
 
 
 # ----------------------------------------------------------------------------- validating
@@ -80,9 +88,10 @@ def _fingerprint() -> str:
     from planner import __version__
 
     parts = [__version__]
-    for src in sorted(_SPEC_CODE_DIR.glob("*.py")):
-        st = src.stat()
-        parts.append(f"{src.name}:{st.st_size}:{st.st_mtime_ns}")
+    for entry in sorted(os.scandir(_SPEC_CODE_DIR), key=lambda e: e.name):
+        if entry.name.endswith(".py"):
+            st = entry.stat()
+            parts.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
     return "|".join(parts)
 
 
@@ -96,24 +105,26 @@ def _cache_dir() -> Path | None:
     return Path(xdg or Path.home() / ".cache") / "planner"
 
 
-def _marker(cls: type, data: dict[str, Any]) -> Path | None:
-    root = _cache_dir()
-    if root is None:
-        return None
-    import hashlib
-    import json
+def _blake2b(data: bytes) -> str:
+    try:  # the builtin module: hashlib would also load OpenSSL (~2 ms)
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - other Python implementations
+        from hashlib import blake2b
+    return blake2b(data, digest_size=32).hexdigest()
 
-    try:
-        blob = json.dumps(data, sort_keys=True, default=repr).encode()
-    except (TypeError, ValueError):  # e.g. non-string keys: validate every time
+
+def _marker(cls: type, raw: bytes | None) -> Path | None:
+    root = _cache_dir()
+    if root is None or raw is None:
         return None
-    key = hashlib.sha256(f"{_fingerprint()}|{cls.__name__}|".encode() + blob).hexdigest()
+    key = _blake2b(f"{_fingerprint()}|{cls.__module__}.{cls.__name__}|".encode() + raw)
     return root / "validated" / key
 
 
-def validate(cls: type[T], data: dict[str, Any], *, file: str) -> T:
-    """Validate ``data`` against the spec dataclass ``cls``; a :class:`SpecError` otherwise."""
-    marker = _marker(cls, data)
+def validate(cls: type[T], data: dict[str, Any], *, file: str, raw: bytes | None = None) -> T:
+    """Validate ``data`` (parsed from the file bytes ``raw``) against the spec dataclass ``cls``;
+    a :class:`SpecError` otherwise. Without ``raw`` nothing is recorded or looked up."""
+    marker = _marker(cls, raw)
     if marker is not None and marker.exists():
         try:
             return _construct(cls, data)
@@ -185,6 +196,7 @@ def _describe(cls: type, data: Any, err: dict[str, Any]) -> tuple[str, str]:
     return ".".join(path), msg
 
 
+@functools.lru_cache(maxsize=None)
 def _hints(cls: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls, include_extras=True)
@@ -264,8 +276,8 @@ def load_spec_file(cls: type[T], path: str | os.PathLike[str]) -> T:
     """Read, validate and build a spec of type ``cls`` (:class:`Model`, :class:`Hardware`) from
     ``path``; ``name`` defaults to the file stem."""
     p = Path(path)
-    data = read_yaml_mapping(p)
-    obj = validate(cls, data, file=str(p))
+    data, raw = _read_yaml(p)
+    obj = validate(cls, data, file=str(p), raw=raw)
     if getattr(obj, "name", "") is None:
         obj = dataclasses.replace(obj, name=p.stem)
     return obj
@@ -273,9 +285,13 @@ def load_spec_file(cls: type[T], path: str | os.PathLike[str]) -> T:
 
 def load_model_file(path: str | os.PathLike[str]) -> Model:
     """A :class:`Model` from a YAML file."""
+    from planner.specs.model import Model
+
     return load_spec_file(Model, path)
 
 
 def load_hardware_file(path: str | os.PathLike[str]) -> Hardware:
     """A :class:`Hardware` from a YAML file."""
+    from planner.specs.hardware import Hardware
+
     return load_spec_file(Hardware, path)
