@@ -1,7 +1,11 @@
 """The ``planner`` command line: thin typer commands that parse options, call the library and
-render with :mod:`planner.report`. No arithmetic here."""
+render with :mod:`planner.report`. No arithmetic here.
 
-from __future__ import annotations
+Annotations here are evaluated when the functions are defined (no ``from __future__ import
+annotations``): typer reads them at every call, and string annotations would have to be compiled
+and evaluated each time.
+"""
+
 
 import functools
 import sys
