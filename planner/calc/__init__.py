@@ -9,8 +9,7 @@ The submodules are imported on first use (``planner.calc.ep_decode_limit`` impor
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from planner._lazy import lazy_exports
 
 _EXPORTS = {
     "EPResult": "ep",
@@ -26,14 +25,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'planner.calc' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"planner.calc.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

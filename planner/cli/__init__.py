@@ -15,6 +15,7 @@ from typing import Any, Callable, List, Optional
 import typer
 
 from planner.errors import PlannerError
+from planner.units import DTYPE_BYTES
 
 app = typer.Typer(
     name="planner",
@@ -111,19 +112,15 @@ def show_cmd(name: str = typer.Argument(..., help="Catalog name or path to a YAM
 
 
 # ----------------------------------------------------------------------------- calculators
-class Dtype(str, Enum):
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-    fp8 = "fp8"
-    fp4 = "fp4"
+#: Element types, as :data:`planner.units.DTYPE_BYTES` knows them.
+Dtype = Enum("Dtype", {name: name for name in DTYPE_BYTES}, type=str)
 
 
 @command("kv-cache")
 def kv_cache_cmd(
     models: List[str] = typer.Argument(..., help="Model names or YAML paths; multipliers are "
                                                  "relative to the first."),
-    dtype: Dtype = typer.Option(Dtype.bf16, "--dtype", help="KV cache element type."),
+    dtype: Dtype = typer.Option("bf16", "--dtype", help="KV cache element type."),
     context_tokens: int = typer.Option(1, "--context-tokens", min=1,
                                        help="Tokens per sequence (for the total cache)."),
     batch: int = typer.Option(1, "--batch", min=1, help="Sequences (for the total cache)."),
@@ -145,6 +142,9 @@ def kv_cache_cmd(
 
 
 class Convention(str, Enum):
+    """The keys of :data:`planner.calc.flops.CONVENTIONS` (not imported here: it would load the
+    FLOP calculators for every command; a test keeps the two equal)."""
+
     exact_causal = "exact-causal"
     exact_full = "exact-full"
     approx_12ld2 = "approx-12ld2"

@@ -5,8 +5,7 @@ first use, so a command that needs only model specs does not build the hardware 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from planner._lazy import lazy_exports
 
 _EXPORTS = {
     "Hardware": "hardware",
@@ -21,14 +20,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'planner.specs' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"planner.specs.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -165,38 +165,44 @@ def _validate_with_pydantic(cls: type[T], data: dict[str, Any], *, file: str) ->
 
 def _describe(cls: type, data: Any, err: dict[str, Any]) -> tuple[str, str]:
     """Turn one pydantic error into (dotted field path as the user wrote it, message)."""
-    path: list[str] = []
-    node: Any = data
-    node_cls: Any = cls
-    for part in err["loc"]:
-        # pydantic puts the union tag into the location (attention.mla.kv_lora_rank): drop it.
-        if isinstance(node, dict) and part not in node and part == node.get("kind"):
-            node_cls = _tagged_member(node_cls, part)
-            continue
-        path.append(str(part))
-        parent_cls = node_cls
-        node = node.get(part) if isinstance(node, dict) else None
-        node_cls = _field_class(parent_cls, part)
+    loc = tuple(err["loc"])
+    path, _ = _walk(cls, data, loc)
     kind, msg = err["type"], err["msg"]
     if kind in ("unexpected_keyword_argument", "extra_forbidden"):
-        owner = _field_class_path(cls, data, err["loc"][:-1])
-        allowed = _init_fields(owner)
-        name = str(err["loc"][-1])
+        allowed = _init_fields(_walk(cls, data, loc[:-1])[1])
+        name = str(loc[-1])
         import difflib
 
         close = difflib.get_close_matches(name, allowed, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
-        return ".".join(path), f"unknown field; {hint}"
-    if kind == "missing" or kind == "missing_keyword_only_argument":
-        return ".".join(path), "required field is missing"
+        return path, f"unknown field; {hint}"
+    if kind in ("missing", "missing_keyword_only_argument"):
+        return path, "required field is missing"
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
     elif "input" in err and not isinstance(err["input"], (dict, list)):
         msg = f"{msg} (got {err['input']!r})"
-    return ".".join(path), msg
+    return path, msg
 
 
-@functools.lru_cache(maxsize=None)
+def _walk(cls: Any, data: Any, loc: tuple[Any, ...]) -> tuple[str, Any]:
+    """Follow a pydantic error location through the input and the spec classes: (the dotted
+    path as the user wrote it, the spec class found there). Pydantic puts the union tag into the
+    location (``attention.mla.kv_lora_rank``); it is dropped from the path."""
+    path: list[str] = []
+    node, node_cls = data, cls
+    for part in loc:
+        if isinstance(node, dict) and part not in node and part == node.get("kind"):
+            node_cls = _tagged_member(node_cls, part)
+            continue
+        path.append(str(part))
+        node_cls = _field_class(node_cls, part)
+        node = node.get(part) if isinstance(node, dict) else None
+    if typing.get_origin(node_cls) in (typing.Union, types.UnionType) and isinstance(node, dict):
+        node_cls = _tagged_member(node_cls, node.get("kind"))
+    return ".".join(path), node_cls
+
+
 def _hints(cls: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls, include_extras=True)
@@ -230,19 +236,6 @@ def _tagged_member(union: Any, tag: str) -> Any:
         if tag in kinds:
             return member
     return None
-
-
-def _field_class_path(cls: Any, data: Any, loc: tuple[Any, ...]) -> Any:
-    node, node_cls = data, cls
-    for part in loc:
-        if isinstance(node, dict) and part not in node and part == node.get("kind"):
-            node_cls = _tagged_member(node_cls, part)
-            continue
-        node_cls = _field_class(node_cls, part)
-        node = node.get(part) if isinstance(node, dict) else None
-    if typing.get_origin(node_cls) in (typing.Union, types.UnionType) and isinstance(node, dict):
-        node_cls = _tagged_member(node_cls, node.get("kind"))
-    return node_cls
 
 
 def _init_fields(cls: Any) -> list[str]:

@@ -1,0 +1,23 @@
+"""Lazy package exports (PEP 562): a name is imported from its submodule on first use, so that
+importing a package does not import every submodule (the CLI's cold start depends on it)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any],
+                                                                  Callable[[], list[str]]]:
+    """``(__getattr__, __dir__)`` for ``package`` whose name -> submodule map is ``exports``."""
+
+    def __getattr__(name: str) -> Any:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{module}"), name)
+
+    def __dir__() -> list[str]:
+        return sorted(exports)
+
+    return __getattr__, __dir__
