@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from planner.errors import CatalogError
-from planner.specs.load import load_hardware_file, load_model_file
+from planner.specs.load import (
+    load_hardware_file,
+    load_model_file,
+    load_model_or_hardware_file,
+)
 
 if TYPE_CHECKING:
     from planner.specs.hardware import Hardware
@@ -74,10 +78,7 @@ def load_any(name: str) -> Model | Hardware:
     """A model or a hardware spec by catalog name, or from a YAML path (told apart by its
     fields: a hardware spec has ``gpu``)."""
     if looks_like_path(name):
-        from planner.specs.load import read_yaml_mapping
-
-        is_hw = "gpu" in read_yaml_mapping(Path(name))
-        return (load_hardware_file if is_hw else load_model_file)(Path(name))
+        return load_model_or_hardware_file(name)
     if (catalog_dir("model") / f"{name}.yaml").is_file():
         return load_model(name)
     if (catalog_dir("hardware") / f"{name}.yaml").is_file():

@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, TextIO
+from typing import Any, Iterable, TextIO
 
-FORMATS = ("table", "json", "csv", "markdown")
 #: Width of a rich table written to a pipe or a file (a terminal uses its own width).
 PIPE_WIDTH = 160
 
@@ -211,9 +210,6 @@ def explain_table(title: str, formula: str, ref: str, inputs: Iterable[Any],
 
 
 # ----------------------------------------------------------------------------- builders
-Row = Callable[[Any], list[str]]
-
-
 def catalog_models_table(models: list[Any], params: list[Any], kv: list[Any]) -> Table:
     t = Table("Models (built-in catalog)",
               ["name", "attention", "FFN", "layers", "hidden", "params total",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.calc.common import Parts
+from planner.calc.kv_cache import KV_TENSORS
 from planner.specs.model import HeadAttention, MLAttention, Model, MoEFFN
 
 #: Matrices of a gated (SwiGLU) MLP: gate, up, down; a plain MLP has up and down.
@@ -22,8 +23,6 @@ FFN_MATRICES_GATED = 3
 FFN_MATRICES_PLAIN = 2
 #: RMSNorm weight vectors per transformer layer: before attention and before the FFN.
 NORMS_PER_LAYER = 2
-#: K and V.
-KV_TENSORS = 2
 
 
 def mla_params_per_layer(*, hidden_size, num_heads, q_lora_rank, kv_lora_rank,

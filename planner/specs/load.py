@@ -270,6 +270,21 @@ def load_spec_file(cls: type[T], path: str | os.PathLike[str]) -> T:
     ``path``; ``name`` defaults to the file stem."""
     p = Path(path)
     data, raw = _read_yaml(p)
+    return _build(cls, p, data, raw)
+
+
+def load_model_or_hardware_file(path: str | os.PathLike[str]) -> Model | Hardware:
+    """A :class:`Hardware` when the file has a ``gpu`` field, else a :class:`Model`; the file is
+    read once."""
+    from planner.specs.hardware import Hardware
+    from planner.specs.model import Model
+
+    p = Path(path)
+    data, raw = _read_yaml(p)
+    return _build(Hardware if "gpu" in data else Model, p, data, raw)
+
+
+def _build(cls: type[T], p: Path, data: dict[str, Any], raw: bytes) -> T:
     obj = validate(cls, data, file=str(p), raw=raw)
     if getattr(obj, "name", "") is None:
         obj = dataclasses.replace(obj, name=p.stem)
