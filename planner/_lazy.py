@@ -18,6 +18,8 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
         return getattr(importlib.import_module(f"{package}.{module}"), name)
 
     def __dir__() -> list[str]:
-        return sorted(exports)
+        import sys
+
+        return sorted(set(vars(sys.modules[package])) | set(exports))
 
     return __getattr__, __dir__

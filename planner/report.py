@@ -73,7 +73,9 @@ def fmt_value(x: Any, unit: str) -> str:
         return x
     return {
         "bytes": fmt_bytes, "s": fmt_seconds, "FLOPs": fmt_gflop, "tokens/s": fmt_tokens_per_s,
-        "x": fmt_ratio, "bytes/s": fmt_rate_bytes, "count": fmt_int,
+        "x": fmt_ratio, "bytes/s": fmt_rate_bytes, "count": fmt_count_si,
+        "fraction": lambda v: f"{v * 100:.2f}%", "USD": lambda v: f"{v:,.0f} USD",
+        "h": lambda v: f"{v:,.0f} GPU-hours", "FLOP/s": lambda v: f"{v / 1e12:,.1f} TFLOP/s",
     }.get(unit, lambda v: f"{v:g}")(x)
 
 
@@ -470,3 +472,117 @@ def _paper_value(value: float, unit: str) -> str:
     if unit == "tokens/s":
         return f"{value:,.2f}"
     return fmt_value(value, unit)
+
+
+# ----------------------------------------------------------------------------- scenarios
+def evaluation_tables(evaluations: list[Any]) -> list[Table]:
+    """One table per evaluated scenario: every metric with its value, basis and meaning; one
+    JSON/CSV record per scenario whose keys are the metric names."""
+    tables = []
+    for e in evaluations:
+        t = Table(f"Scenario {e.scenario}: {e.model} on {e.hardware}",
+                  ["metric", "value", "basis", "meaning"], align="lrll")
+        for name, mv in e.metrics.items():
+            t.rows.append([name, fmt_value(mv.value, mv.metric.dimension),
+                           mv.basis or ("" if mv.value is not None else mv.reason),
+                           mv.metric.description])
+        t.records.append(e.as_dict())
+        t.notes.append(f"file: {e.file}. Values in base units in --format json/csv; "
+                       "n/a: the metric does not apply. TPOT excludes time to first token.")
+        tables.append(t)
+    return tables
+
+
+def check_table(report: Any) -> Table:
+    """Every bound of every budget: scenario, metric, bound, value, headroom, pass/fail."""
+    t = Table("Budget check", ["scenario", "metric", "bound", "value", "headroom", "result"],
+              align="llrrrl")
+    for r in report.results:
+        op = "<=" if r.bound == "max" else ">="
+        head = r.headroom_frac
+        t.rows.append([r.scenario, r.metric, f"{r.bound} {op} {r.limit_text}",
+                       fmt_value(r.value, r.dimension),
+                       fmt_frac_pct(head) if head is not None else "n/a",
+                       "pass" if r.passed else "FAIL"])
+        t.records.append(r.as_dict())
+    bad = len(report.violations)
+    t.notes.append(f"{len(report.results)} bounds in {len(report.files)} scenario file(s): "
+                   f"{len(report.results) - bad} met, {bad} violated. headroom: distance to the "
+                   "bound as a fraction of the bound, negative when violated.")
+    return t
+
+
+def violation_message(r: Any) -> str:
+    """One line: the metric, its value and the bound it breaks."""
+    op = "above max" if r.bound == "max" else "below min"
+    return (f"{r.scenario}: {r.metric} = {fmt_value(r.value, r.dimension)} is {op} "
+            f"{r.limit_text} ({r.value:.6g} vs {r.limit:.6g} {r.dimension})")
+
+
+def _gh_escape(text: str, *, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def github_annotations(report: Any) -> list[str]:
+    """GitHub Actions ``::error`` workflow commands, one per violated bound and per invalid
+    input, pointing at the line of the budget in its YAML file."""
+    import os
+
+    def where(file: str | None, line: int | None) -> str:
+        if not file:
+            return ""
+        rel = os.path.relpath(file) if not os.path.relpath(file).startswith("..") else file
+        props = f"file={_gh_escape(rel, prop=True)}"
+        return props + (f",line={line}" if line else "")
+
+    lines = []
+    for r in report.violations:
+        props = where(r.file, r.line)
+        title = _gh_escape(f"budget violated: {r.metric}", prop=True)
+        lines.append(f"::error {props},title={title}::{_gh_escape(violation_message(r))}")
+    for e in report.errors:
+        props = where(e.file, e.line)
+        sep = "," if props else ""
+        lines.append(f"::error {props}{sep}title=invalid planner input::{_gh_escape(str(e))}")
+    return lines
+
+
+def junit_xml(report: Any) -> str:
+    """JUnit XML: one ``<testsuite>`` per scenario file, one ``<testcase>`` per bound (a
+    ``<failure>`` when violated); an invalid input is a test case with an ``<error>``."""
+    import xml.etree.ElementTree as ET
+
+    suites: dict[str, list[Any]] = {f: [] for f in report.files}
+    for r in report.results:
+        suites.setdefault(r.file, []).append(r)
+    errors_by_file: dict[str, list[Any]] = {}
+    for e in report.errors:
+        errors_by_file.setdefault(e.file or "(input)", []).append(e)
+        suites.setdefault(e.file or "(input)", [])
+    root = ET.Element("testsuites", name="planner check", tests=str(
+        len(report.results) + len(report.errors)), failures=str(len(report.violations)),
+        errors=str(len(report.errors)))
+    for file, results in suites.items():
+        errs = errors_by_file.get(file, [])
+        suite = ET.SubElement(root, "testsuite", name=file, tests=str(len(results) + len(errs)),
+                              failures=str(sum(not r.passed for r in results)),
+                              errors=str(len(errs)))
+        for r in results:
+            case = ET.SubElement(suite, "testcase", classname=f"planner.{r.scenario}",
+                                 name=f"{r.metric} {r.bound} {r.limit_text}", file=r.file,
+                                 **({"line": str(r.line)} if r.line else {}))
+            if not r.passed:
+                ET.SubElement(case, "failure", message=violation_message(r),
+                              type="BudgetViolation").text = violation_message(r)
+            else:
+                ET.SubElement(case, "system-out").text = (
+                    f"{r.metric} = {fmt_value(r.value, r.dimension)} ({r.value:.6g} "
+                    f"{r.dimension}); {r.bound} {r.limit_text}")
+        for e in errs:
+            case = ET.SubElement(suite, "testcase", classname="planner.input",
+                                 name=e.field or "load", file=e.file or "",
+                                 **({"line": str(e.line)} if e.line else {}))
+            ET.SubElement(case, "error", message=str(e), type="InvalidInput").text = str(e)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

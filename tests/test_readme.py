@@ -38,23 +38,46 @@ def test_readme_has_examples():
 
 
 @pytest.mark.parametrize("command, expected", EXAMPLES, ids=[c for c, _ in EXAMPLES])
-def test_readme_example_runs(command, expected):
-    args = shlex.split(command)[1:]
+def test_readme_example_runs(command, expected, monkeypatch, tmp_path):
+    """Run from the repository (examples name `specs/`), writing files into a temporary copy."""
+    monkeypatch.chdir(REPO)
+    args = [str(tmp_path / a) if a.endswith(".xml") else a for a in shlex.split(command)[1:]]
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     if expected and expected[0].startswith("error:"):
         assert result.exit_code == 2
         assert result.stderr.strip() == "\n".join(expected).strip()
+    elif expected and expected[0].startswith("violated:"):
+        assert result.exit_code == 1
+        assert result.stderr.strip() == "\n".join(expected).strip()
+        assert result.stdout.strip()
     else:
         assert result.exit_code == 0, result.stderr
         assert result.stdout.strip()
 
 
-def test_readme_python_example_runs(capsys):
-    code = re.search(r"```python\n(.*?)```", README, flags=re.S).group(1)
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def _numbers(text: str) -> list[str]:
+    return re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text)
+
+
+@pytest.mark.parametrize("code", PYTHON_BLOCKS, ids=[f"block{i}" for i in
+                                                      range(len(PYTHON_BLOCKS))])
+def test_readme_python_example_prints_what_its_comments_say(code, capsys, monkeypatch):
+    """Each ``print(...)  # N`` prints N, to the precision N is written with."""
+    monkeypatch.chdir(REPO)
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "70272.0"
-    assert out[1].startswith("250.4")
+    prints = [line for line in code.splitlines() if line.startswith("print(")]
+    assert len(out) == len(prints)          # one line per print
+    claims = [(i, line.split("#", 1)[1]) for i, line in enumerate(prints) if "#" in line]
+    assert claims, "a README python block should show what it prints"
+    for i, claim in claims:
+        printed = out[i]
+        for want, got in zip(_numbers(claim), _numbers(printed), strict=True):
+            decimals = len(want.split(".")[1]) if "." in want else 0
+            assert round(float(got), decimals) == float(want), (claim, printed)
 
 
 def test_readme_starts_with_the_two_setup_commands_and_ci_runs_the_test_one():

@@ -57,6 +57,24 @@ class Flag:
         return cs.bool_schema(strict=True)
 
 
+class QuantityValue:
+    """A bound as a person writes it: a finite number (base units) or a string such as
+    ``"80 KB"``. The unit is checked later, against the metric the bound belongs to
+    (:func:`planner.units.parse_quantity`)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema as cs
+
+        def check(value: Any) -> Any:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)) or value == "":
+                raise ValueError(f"expected a number or a string like '80 KB', got {value!r}")
+            return value
+
+        return cs.no_info_plain_validator_function(
+            check, json_schema_input_schema=cs.union_schema(
+                [cs.float_schema(), cs.str_schema(min_length=1)]))
+
+
 PosInt = Annotated[int, Num(int, gt=0)]
 NonNegInt = Annotated[int, Num(int, ge=0)]
 PosFloat = Annotated[float, Num(float, gt=0)]
@@ -65,6 +83,7 @@ NonNegFloat = Annotated[float, Num(float, ge=0)]
 Frac = Annotated[float, Num(float, gt=0, le=1)]
 Str = Annotated[str, Text()]
 Bool = Annotated[bool, Flag()]
+Quantity = Annotated[Any, QuantityValue()]
 
 #: pydantic config of every spec dataclass: unknown fields are errors.
 SPEC_CONFIG: dict[str, Any] = {"extra": "forbid"}

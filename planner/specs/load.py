@@ -38,13 +38,8 @@ _SPEC_CODE_DIR = Path(__file__).resolve().parent
 
 
 # ----------------------------------------------------------------------------- reading
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """The top-level mapping of a YAML file, or a one-line :class:`SpecError`."""
-    return _read_yaml(path)[0]
-
-
-def _read_yaml(path: Path) -> tuple[dict[str, Any], bytes]:
-    """(top-level mapping, the file's bytes)."""
+def read_yaml_file(path: Path) -> tuple[dict[str, Any], bytes]:
+    """(top-level mapping, the file's bytes), or a one-line :class:`SpecError`."""
     import yaml
 
     where = str(path)
@@ -180,6 +175,8 @@ def _describe(cls: type, data: Any, err: dict[str, Any]) -> tuple[str, str]:
         return path, "required field is missing"
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
+    elif kind in ("dataclass_type", "dict_type"):
+        msg = f"expected a mapping of fields, got {err.get('input')!r}"
     elif "input" in err and not isinstance(err["input"], (dict, list)):
         msg = f"{msg} (got {err['input']!r})"
     return path, msg
@@ -224,6 +221,8 @@ def _strip(tp: Any) -> tuple[Any, tuple[Any, ...]]:
 
 
 def _field_class(cls: Any, name: Any) -> Any:
+    if typing.get_origin(cls) is dict:  # a mapping of name -> spec (a scenario's budgets)
+        return _strip(typing.get_args(cls)[1])[0]
     if not dataclasses.is_dataclass(cls):
         return None
     tp, _ = _strip(_hints(cls).get(name))
@@ -260,6 +259,10 @@ def _construct(cls: type[T], data: dict[str, Any]) -> T:
                 tp = _tagged_member(tp, value[tagged.key])
             if dataclasses.is_dataclass(tp):
                 value = _construct(tp, value)
+            elif typing.get_origin(tp) is dict:
+                item = _strip(typing.get_args(tp)[1])[0]
+                if dataclasses.is_dataclass(item):
+                    value = {k: _construct(item, v) for k, v in value.items()}
         kwargs[f.name] = value
     return cls(**kwargs)
 
@@ -269,8 +272,8 @@ def load_spec_file(cls: type[T], path: str | os.PathLike[str]) -> T:
     """Read, validate and build a spec of type ``cls`` (:class:`Model`, :class:`Hardware`) from
     ``path``; ``name`` defaults to the file stem."""
     p = Path(path)
-    data, raw = _read_yaml(p)
-    return _build(cls, p, data, raw)
+    data, raw = read_yaml_file(p)
+    return build_spec(cls, p, data, raw)
 
 
 def load_model_or_hardware_file(path: str | os.PathLike[str]) -> Model | Hardware:
@@ -280,11 +283,13 @@ def load_model_or_hardware_file(path: str | os.PathLike[str]) -> Model | Hardwar
     from planner.specs.model import Model
 
     p = Path(path)
-    data, raw = _read_yaml(p)
-    return _build(Hardware if "gpu" in data else Model, p, data, raw)
+    data, raw = read_yaml_file(p)
+    return build_spec(Hardware if "gpu" in data else Model, p, data, raw)
 
 
-def _build(cls: type[T], p: Path, data: dict[str, Any], raw: bytes) -> T:
+def build_spec(cls: type[T], p: Path, data: dict[str, Any], raw: bytes) -> T:
+    """Validate ``data`` read from ``p`` (bytes ``raw``) as ``cls``; ``name`` defaults to the
+    file stem."""
     obj = validate(cls, data, file=str(p), raw=raw)
     if getattr(obj, "name", "") is None:
         obj = dataclasses.replace(obj, name=p.stem)

@@ -1,0 +1,58 @@
+"""The metric vocabulary: one name per quantity, the same in the Python API, in ``--format json``,
+in CSV headers and in the ``budgets:`` of scenario files (../shared/design.md, "Metric
+vocabulary"). Values are in base units; ``dimension`` names the base unit and selects the units a
+budget bound may be written in (:data:`planner.units.UNITS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    #: Base unit, a key of :data:`planner.units.UNITS`.
+    dimension: str
+    description: str
+
+
+_METRICS = (
+    Metric("params_total", "count", "parameters, all (embedding and output head included)"),
+    Metric("params_activated", "count", "parameters activated per token"),
+    Metric("kv_cache_bytes_per_token", "bytes",
+           "KV cache one token adds, all layers, at deployment.kv_cache_dtype"),
+    Metric("kv_cache_bytes", "bytes",
+           "KV cache of deployment.batch sequences of deployment.context_tokens tokens, "
+           "whole deployment"),
+    Metric("forward_flops_per_token", "FLOPs",
+           "one forward pass per token at deployment.seq_len (deployment.flops_convention)"),
+    Metric("train_flops_per_token", "FLOPs",
+           "forward + backward per token at deployment.seq_len (deployment.flops_convention)"),
+    Metric("weight_bytes", "bytes",
+           "all parameters at deployment.weight_dtype (quantization scales not counted)"),
+    Metric("weight_bytes_per_gpu", "bytes",
+           "weight_bytes / deployment.num_gpus: an even split, the least any sharding can "
+           "put on one GPU"),
+    Metric("ep_comm_time_per_layer_s", "s",
+           "expert-parallel dispatch + combine of one micro-batch, one layer (paper §2.3.2)"),
+    Metric("time_per_layer_s", "s",
+           "decode time of one layer: micro-batches × EP communication, computation hidden"),
+    Metric("tpot_s", "s", "time per output token = layers × time_per_layer_s (TTFT excluded)"),
+    Metric("decode_tokens_per_s", "tokens/s", "per sequence, 1 / tpot_s"),
+)
+
+#: name -> :class:`Metric`, in display order.
+METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}
+
+
+def metric(name: str) -> Metric:
+    """The metric called ``name``; ``KeyError`` with a suggestion otherwise."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(METRICS), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(METRICS)}"
+        raise KeyError(f"unknown metric {name!r}; {hint}") from None

@@ -1,0 +1,94 @@
+"""Scenario spec: a model on hardware in a deployment, with design budgets (``specs/*.yaml``).
+
+``model`` and ``hardware`` are catalog names or paths (relative to the scenario file).
+``deployment`` holds what the calculators need beyond the two specs; every field has a default.
+``budgets`` maps metric names of the vocabulary (:mod:`planner.metrics`) to ``{max: ...}``
+and/or ``{min: ...}``; a bound is a number in base units or a string with a unit ("80 KB",
+"15 ms", "60 tokens/s"), checked against the metric's dimension when the scenario is evaluated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Literal, Optional
+
+from planner.specs._types import SPEC_CONFIG, PosFloat, PosInt, Quantity, Str
+from planner.units import DTYPE_BYTES
+
+#: Element types the deployment may name (:data:`planner.units.DTYPE_BYTES`).
+DtypeName = Literal[tuple(DTYPE_BYTES)]  # type: ignore[valid-type]
+#: FLOP conventions (:data:`planner.calc.flops.CONVENTIONS`; a test keeps the two equal).
+FlopsConvention = Literal["exact-causal", "exact-full", "approx-12ld2"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bound:
+    """``max`` and/or ``min`` of one metric; both inclusive (value <= max, value >= min)."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    max: Optional[Quantity] = None
+    min: Optional[Quantity] = None
+
+    def __post_init__(self) -> None:
+        if self.max is None and self.min is None:
+            raise ValueError("a budget needs 'max' and/or 'min'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployment:
+    """How the model runs. Parallel sizes: ``num_gpus`` = tp × pp × dp when all are given; the EP
+    group (``ep``, default one routed expert per GPU) must divide ``num_gpus``."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    num_gpus: Optional[PosInt] = None
+    num_nodes: Optional[PosInt] = None
+    tp: PosInt = 1
+    pp: PosInt = 1
+    dp: Optional[PosInt] = None
+    ep: Optional[PosInt] = None
+    #: Tokens each GPU decodes at once (the paper: 32).
+    tokens_per_device: PosFloat = 32
+    #: Micro-batches overlapped in decode (DeepSeek's dual micro-batch: 2).
+    micro_batches: PosInt = 2
+    #: Sequences and tokens per sequence held in the KV cache.
+    batch: PosInt = 1
+    context_tokens: PosInt = 4096
+    #: Sequence length for FLOPs per token, and the convention.
+    seq_len: PosInt = 4096
+    flops_convention: FlopsConvention = "exact-causal"
+    weight_dtype: DtypeName = "bf16"
+    kv_cache_dtype: DtypeName = "bf16"
+    #: fp8: DeepEP's FP8 with 1x128 scales and metadata; bf16: 2 bytes per element.
+    dispatch_dtype: Literal["fp8", "bf16"] = "fp8"
+    combine_dtype: Literal["bf16", "fp8"] = "bf16"
+    #: Link bandwidth basis: the datasheet peak, or peak × the hardware's efficiency factor.
+    bandwidth: Literal["peak", "achievable"] = "peak"
+
+    def __post_init__(self) -> None:
+        n = self.num_gpus
+        if self.dp is not None and n is not None and self.tp * self.pp * self.dp != n:
+            raise ValueError(f"tp × pp × dp ({self.tp} × {self.pp} × {self.dp}) must equal "
+                             f"num_gpus ({n})")
+        if n is not None and self.tp * self.pp > n:
+            raise ValueError(f"tp × pp ({self.tp} × {self.pp}) exceeds num_gpus ({n})")
+        if n is not None and self.ep is not None and n % self.ep:
+            raise ValueError(f"ep ({self.ep}) must divide num_gpus ({n})")
+        if self.num_nodes is not None:
+            if n is None:
+                raise ValueError("num_nodes needs num_gpus")
+            if n % self.num_nodes:
+                raise ValueError(f"num_nodes ({self.num_nodes}) must divide num_gpus ({n})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """A model on hardware in a deployment, with budgets. ``name`` defaults to the file stem."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    model: Str
+    hardware: Str
+    deployment: Deployment = field(default_factory=Deployment)
+    budgets: Dict[str, Bound] = field(default_factory=dict)
+    name: Optional[Str] = None
+    description: Optional[Str] = None
+    source: Optional[Str] = None
