@@ -33,13 +33,25 @@ SCENARIO_SUFFIXES = (".yaml", ".yml")
 
 # ----------------------------------------------------------------------------- loading
 @dataclass(frozen=True)
+class ParsedBound:
+    """One bound of a budget, its unit parsed: value <= limit (``max``) or >= limit (``min``)."""
+
+    metric: Metric
+    kind: str       # "max" or "min"
+    limit: float    # base units
+    text: str       # as written
+
+
+@dataclass(frozen=True)
 class LoadedScenario:
-    """A validated scenario with where it came from and the line of each budget bound."""
+    """A validated scenario with where it came from, its parsed bounds, and the line of each
+    budget bound."""
 
     scenario: Scenario
     file: str
     #: (metric, "max"/"min") -> 1-based line of the bound; (metric, "") -> line of the metric.
     lines: dict[tuple[str, str], int] = field(default_factory=dict)
+    bounds: tuple[ParsedBound, ...] = ()
 
     @property
     def name(self) -> str:
@@ -50,20 +62,41 @@ class LoadedScenario:
 
 
 def load_scenario(path: str | os.PathLike[str]) -> LoadedScenario:
-    """Read and validate one scenario file; a :class:`SpecError` naming file and field otherwise."""
+    """Read and validate one scenario file, budgets included (metric names, units of the bounds,
+    min <= max); a :class:`SpecError` naming the file and the field otherwise."""
     from planner.specs.load import build_spec, read_yaml_file
     from planner.specs.scenario import Scenario
+    from planner.units import parse_quantity
 
     p = Path(path)
     data, raw = read_yaml_file(p)
     scenario = build_spec(Scenario, p, data, raw)
-    loaded = LoadedScenario(scenario, str(p), _budget_lines(raw))
-    for name in scenario.budgets:
+    lines = _budget_lines(raw)
+
+    def fail(name: str, kind: str, message: str) -> SpecError:
+        return SpecError(message, file=str(p),
+                         field=f"budgets.{name}" + (f".{kind}" if kind else ""),
+                         line=lines.get((name, kind)) or lines.get((name, "")))
+
+    bounds: list[ParsedBound] = []
+    for name, b in scenario.budgets.items():
         try:
-            metric(name)
+            m = metric(name)
         except KeyError as exc:
-            raise SpecError(exc.args[0], file=str(p), field=f"budgets.{name}") from None
-    return loaded
+            raise fail(name, "", exc.args[0]) from None
+        limits: dict[str, float] = {}
+        for kind in ("max", "min"):
+            written = getattr(b, kind)
+            if written is None:
+                continue
+            try:
+                limits[kind] = parse_quantity(written, m.dimension)
+            except ValueError as exc:
+                raise fail(name, kind, str(exc)) from None
+            bounds.append(ParsedBound(m, kind, limits[kind], str(written)))
+        if len(limits) == 2 and limits["min"] > limits["max"]:
+            raise fail(name, "", f"min ({b.min}) is above max ({b.max}): no value can pass")
+    return LoadedScenario(scenario, str(p), lines, tuple(bounds))
 
 
 def _budget_lines(raw: bytes) -> dict[tuple[str, str], int]:
@@ -336,7 +369,7 @@ def check(*paths: str | os.PathLike[str]) -> CheckReport:
         except _BudgetError as err:
             report.errors.append(err.error)
         except PlannerError as err:
-            report.errors.append(CheckError(err.file, err.field, err.message))
+            report.errors.append(CheckError(err.file, err.field, err.message, err.line))
     return report
 
 
@@ -349,46 +382,28 @@ class _BudgetError(Exception):
 def check_scenario(loaded: LoadedScenario) -> list[BudgetResult]:
     """The results of every bound of one scenario; a :class:`PlannerError` (or the internal
     ``_BudgetError``) when the scenario cannot be checked."""
-    from planner.units import parse_quantity
-
     scenario, file = loaded.scenario, loaded.file
     if not scenario.budgets:
         raise SpecError("the scenario defines no budgets; `planner check` needs at least one "
                         "(use `planner evaluate` to see the metrics)", file=file,
                         field="budgets")
 
-    def fail(name: str, bound: str, message: str) -> _BudgetError:
-        where = f"budgets.{name}" + (f".{bound}" if bound else "")
-        return _BudgetError(CheckError(file, where, message, loaded.line(name, bound)))
-
-    bounds: list[tuple[str, str, float, str]] = []
-    for name, b in scenario.budgets.items():
-        m = metric(name)
-        limits: dict[str, float] = {}
-        for kind in ("max", "min"):
-            written = getattr(b, kind)
-            if written is None:
-                continue
-            try:
-                limits[kind] = parse_quantity(written, m.dimension)
-            except ValueError as exc:
-                raise fail(name, kind, str(exc)) from None
-            bounds.append((name, kind, limits[kind], str(written)))
-        if len(limits) == 2 and limits["min"] > limits["max"]:
-            raise fail(name, "", f"min ({b.min}) is above max ({b.max}): no value can pass")
+    def fail(name: str, message: str) -> _BudgetError:
+        return _BudgetError(CheckError(file, f"budgets.{name}", message, loaded.line(name)))
 
     evaluation = evaluate(loaded)
     results = []
-    for name, kind, limit, written in bounds:
+    for b in loaded.bounds:
+        name = b.metric.name
         mv = evaluation.metrics[name]
         if mv.value is None:
-            raise fail(name, "", f"metric does not apply to this scenario: {mv.reason}")
+            raise fail(name, f"metric does not apply to this scenario: {mv.reason}")
         value = float(mv.value)
         if not math.isfinite(value):
-            raise fail(name, "", f"metric evaluates to {value} (not a finite number)")
-        passed = value <= limit if kind == "max" else value >= limit
+            raise fail(name, f"metric evaluates to {value} (not a finite number)")
+        passed = value <= b.limit if b.kind == "max" else value >= b.limit
         results.append(BudgetResult(
-            scenario=evaluation.scenario, file=file, line=loaded.line(name, kind), metric=name,
-            dimension=mv.metric.dimension, bound=kind, limit=limit, limit_text=written,
+            scenario=evaluation.scenario, file=file, line=loaded.line(name, b.kind), metric=name,
+            dimension=b.metric.dimension, bound=b.kind, limit=b.limit, limit_text=b.text,
             value=value, basis=mv.basis, passed=passed))
     return results

@@ -13,11 +13,14 @@ class PlannerError(Exception):
 
     exit_code = EXIT_INVALID
 
-    def __init__(self, message: str, *, file: str | None = None, field: str | None = None):
+    def __init__(self, message: str, *, file: str | None = None, field: str | None = None,
+                 line: int | None = None):
         super().__init__(message)
         self.message = message
         self.file = file
         self.field = field
+        #: 1-based line in ``file`` when known (for CI annotations); not printed.
+        self.line = line
 
     def __str__(self) -> str:
         parts = [p for p in (self.file, self.field) if p]

@@ -306,3 +306,19 @@ def test_parse_quantity_rejects(text, dimension, message):
 
 def test_every_metric_has_a_known_dimension():
     assert all(m.dimension in UNITS for m in METRICS.values())
+
+
+def test_an_invalid_bound_is_annotated_at_its_line(write_yaml):
+    path = scenario(write_yaml, "  kv_cache_bytes_per_token: {max: 80 KB}\n  tpot_s:\n"
+                                "    max: 15 KB\n")
+    result = run("check", str(path), env={"GITHUB_ACTIONS": "true"})
+    assert result.exit_code == 2 and result.stdout == ""
+    ann = [s for s in result.stderr.splitlines() if s.startswith("::error ")]
+    assert len(ann) == 1 and ",line=6,title=invalid planner input::" in ann[0]
+
+
+def test_evaluate_refuses_a_scenario_with_an_invalid_bound(write_yaml):
+    path = scenario(write_yaml, "  tpot_s: {max: 15 parsecs}\n")
+    result = run("evaluate", str(path))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "budgets.tpot_s.max: unknown unit 'parsecs'" in result.stderr

@@ -138,3 +138,127 @@ def test_unit_round_trip(gbit):
 
     b = units.gbit_per_s_to_bytes_per_s(gbit)
     assert abs(b * units.BITS_PER_BYTE / units.GB - gbit) <= 1e-9 * gbit
+
+
+# ----------------------------------------------------------------------------- more properties
+@given(l1=layers_st, l2=layers_st)
+def test_more_layers_never_fewer_flops(l1, l2):
+    lo, hi = sorted((l1, l2))
+    att = HeadAttention(kind="gqa", num_heads=8, head_dim=16, num_kv_heads=2)
+    f = [flops.model_flops_per_token(model_with(att, layers=n), seq_len=512).train_flops_per_token
+         for n in (lo, hi)]
+    assert f[0] <= f[1]
+
+
+@given(s=st.integers(1, 1 << 16))
+def test_full_attention_costs_at_least_causal(s):
+    att = HeadAttention(kind="mha", num_heads=4, head_dim=16)
+    m = model_with(att)
+    full = flops.model_flops_per_token(m, seq_len=s, convention="exact-full")
+    causal = flops.model_flops_per_token(m, seq_len=s, convention="exact-causal")
+    assert causal.forward_flops_per_token <= full.forward_flops_per_token
+
+
+@given(tokens=st.integers(1, 4096), k=st.integers(1, 64), scale=st.integers(2, 8), bw=pos)
+def test_ep_time_is_linear_in_tokens_per_device(tokens, k, scale, bw):
+    def t(n):
+        return ep.ep_comm_time_per_layer_s(dispatch_bytes_per_token_expert=7408,
+                                           combine_bytes_per_token_expert=14336,
+                                           tokens_per_device=n, experts_per_token=k,
+                                           bandwidth_bytes_per_s=bw * 1e9)
+    assert abs(t(scale * tokens) - scale * t(tokens)) <= 1e-12 * t(scale * tokens)
+
+
+@given(h1=st.integers(1, 100_000), h2=st.integers(1, 100_000))
+def test_fp8_dispatch_bytes_cover_the_elements_and_grow_with_hidden(h1, h2):
+    lo, hi = sorted((h1, h2))
+    b = [ep.fp8_dispatch_bytes_per_token_expert(hidden_size=h) for h in (lo, hi)]
+    assert b[0] >= lo and b[0] <= b[1]
+
+
+@given(context=st.integers(1, 1 << 20), batch=st.integers(1, 1024), extra=st.integers(0, 1000))
+def test_kv_cache_total_is_per_token_times_tokens_and_monotone(context, batch, extra):
+    per = 70_272
+    total = kv_cache.kv_cache_bytes(bytes_per_token=per, context_tokens=context, batch=batch)
+    assert total == per * context * batch
+    assert kv_cache.kv_cache_bytes(bytes_per_token=per, context_tokens=context + extra,
+                                   batch=batch) >= total
+
+
+@given(params_n=st.integers(1, 10**13), gpus=st.integers(1, 100_000),
+       dtype=st.sampled_from(["fp32", "bf16", "fp8", "fp4"]))
+def test_weight_bytes_split_evenly_sum_back_to_the_total(params_n, gpus, dtype):
+    from planner.calc import memory
+    from planner.units import dtype_bytes
+
+    w = memory.weight_bytes(num_params=params_n, bytes_per_param=dtype_bytes(dtype))
+    assert w == params_n * dtype_bytes(dtype)
+    per = memory.bytes_per_gpu_even_split(total_bytes=w, num_gpus=gpus)
+    assert abs(per * gpus - w) <= 1e-9 * w
+
+
+_DIMENSION_UNITS = st.sampled_from([
+    ("bytes", "KB", 1e3), ("bytes", "GiB", 2.0**30), ("s", "ms", 1e-3), ("s", "µs", 1e-6),
+    ("tokens/s", "tokens/s", 1.0), ("FLOPs", "GFLOP", 1e9), ("bytes/s", "Gbit/s", 1.25e8),
+    ("count", "B", 1e9), ("fraction", "%", 1e-2), ("USD", "USD", 1.0),
+])
+
+
+@given(x=st.floats(min_value=0, max_value=1e12, allow_nan=False), du=_DIMENSION_UNITS,
+       space=st.sampled_from(["", " "]))
+def test_parse_quantity_round_trips_written_values(x, du, space):
+    from planner.units import parse_quantity
+
+    dimension, unit, factor = du
+    assert parse_quantity(f"{x!r}{space}{unit}", dimension) == x * factor
+    assert parse_quantity(x, dimension) == x           # plain numbers are base units
+
+
+@given(value=st.floats(min_value=0, max_value=1e6), limit=st.floats(min_value=1e-6, max_value=1e6),
+       kind=st.sampled_from(["max", "min"]))
+def test_budget_passes_exactly_when_headroom_is_not_negative(value, limit, kind):
+    from planner.budget import BudgetResult
+
+    passed = value <= limit if kind == "max" else value >= limit
+    r = BudgetResult(scenario="s", file="f", line=1, metric="tpot_s", dimension="s", bound=kind,
+                     limit=limit, limit_text=str(limit), value=value, basis="", passed=passed)
+    assert r.passed == (r.headroom_frac >= 0)
+
+
+@given(heads=st.sampled_from([8, 16, 32, 64]), groups=st.sampled_from([1, 2, 4, 8]),
+       head_dim=st.sampled_from([64, 128]), layers=layers_st, hidden=st.integers(64, 8192),
+       vocab=st.integers(1, 200_000), inter=st.integers(1, 50_000), gated=st.booleans(),
+       tied=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_cached_construction_equals_validation_for_random_specs(heads, groups, head_dim, layers,
+                                                                hidden, vocab, inter, gated, tied):
+    """The validation-record fast path builds exactly what pydantic validation builds."""
+    from planner.specs.load import _construct, validate
+
+    data = {"source": "prop", "num_layers": layers, "hidden_size": hidden, "vocab_size": vocab,
+            "tie_word_embeddings": tied,
+            "attention": {"kind": "gqa", "num_heads": heads, "head_dim": head_dim,
+                          "num_kv_heads": heads // groups},
+            "ffn": {"kind": "dense", "intermediate_size": inter, "gated": gated}}
+    assert _construct(Model, data) == validate(Model, data, file="prop.yaml")
+
+
+@given(routed=st.sampled_from([8, 16, 64, 256]), top_k=st.integers(1, 8),
+       shared=st.integers(0, 2), layers=st.integers(4, 64), dense=st.integers(0, 3),
+       seq=st.integers(1, 1 << 17))
+@settings(max_examples=60)
+def test_random_moe_models_give_finite_positive_metrics(routed, top_k, shared, layers, dense,
+                                                       seq):
+    ffn = MoEFFN(kind="moe", num_routed_experts=routed, num_experts_per_token=top_k,
+                 expert_intermediate_size=256, num_shared_experts=shared,
+                 num_dense_layers=dense, dense_intermediate_size=1024 if dense else None)
+    att = MLAttention(kind="mla", num_heads=8, kv_lora_rank=64, qk_nope_head_dim=32,
+                      qk_rope_head_dim=16, v_head_dim=32, q_lora_rank=96)
+    m = model_with(att, layers=layers, hidden=256, ffn=ffn)
+    p = params.model_params(m)
+    f = flops.model_flops_per_token(m, seq_len=seq)
+    kv = kv_cache.model_kv_cache(m)
+    values = [p.total.total, p.activated.total, f.forward_flops_per_token,
+              f.train_flops_per_token, kv.kv_cache_bytes_per_token]
+    assert all(np.isfinite(v) and v > 0 for v in values)
+    assert p.activated.total <= p.total.total

@@ -57,6 +57,8 @@ def command(name: str | None = None, **kw: Any) -> Callable[[Callable[..., Any]]
                 return fn(*args, **kwargs)
             except PlannerError as err:
                 fail(err)
+            except OverflowError:
+                fail(PlannerError("a number given is too large to compute with"))
 
         return app.command(name, **kw)(run)
 

@@ -10,13 +10,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 
+#: Largest number a spec field accepts unless it says otherwise: no count, size, bandwidth or
+#: price in a spec comes near it, and products of a few such numbers stay far from float overflow.
+MAX_SPEC_NUMBER = 10**15
+
+
 class Num:
     """A strict finite number: YAML ``true`` or ``"80"`` is not a number; NaN and infinity are
-    rejected; ``gt``/``ge``/``le`` bound it."""
+    rejected; ``gt``/``ge``/``le`` bound it (``le`` defaults to :data:`MAX_SPEC_NUMBER`)."""
 
     def __init__(self, typ: type, *, gt: float | None = None, ge: float | None = None,
                  le: float | None = None) -> None:
-        self.typ, self.gt, self.ge, self.le = typ, gt, ge, le
+        self.typ, self.gt, self.ge = typ, gt, ge
+        self.le = MAX_SPEC_NUMBER if le is None else le
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
         from pydantic_core import core_schema as cs

@@ -33,19 +33,31 @@ T = TypeVar("T")
 
 #: Largest spec file read, in bytes: a spec is a few kilobytes; this bounds memory and time.
 MAX_SPEC_FILE_BYTES = 1_000_000
+#: Deepest nesting of mappings and sequences: a spec needs 4; libyaml's composer recurses in C
+#: and crashes the interpreter near 100,000 levels, so depth is checked on the event stream first.
+MAX_YAML_DEPTH = 64
+#: Most YAML nodes after expanding aliases (an alias counts the whole node it names): bounds
+#: "billion laughs" alias bombs, which expand exponentially; a spec has a few hundred nodes.
+MAX_YAML_NODES = 100_000
 
 _SPEC_CODE_DIR = Path(__file__).resolve().parent
 
 
 # ----------------------------------------------------------------------------- reading
 def read_yaml_file(path: Path) -> tuple[dict[str, Any], bytes]:
-    """(top-level mapping, the file's bytes), or a one-line :class:`SpecError`."""
-    import yaml
+    """(top-level mapping, the file's bytes), or a one-line :class:`SpecError`.
 
+    Limits: at most :data:`MAX_SPEC_FILE_BYTES` bytes are read, UTF-8 only; the YAML may nest at
+    most :data:`MAX_YAML_DEPTH` levels and expand to at most :data:`MAX_YAML_NODES` nodes
+    (aliases included); duplicate keys are errors (YAML would keep the last one silently); only
+    the safe loader's tags are understood (``!!python/object`` is refused).
+    """
     where = str(path)
     try:
         if path.is_dir():
             raise SpecError("is a directory, expected a YAML file", file=where)
+        if path.exists() and not path.is_file():
+            raise SpecError("not a regular file, expected a YAML file", file=where)
         with open(path, "rb") as fh:
             raw = fh.read(MAX_SPEC_FILE_BYTES + 1)
     except FileNotFoundError:
@@ -58,16 +70,7 @@ def read_yaml_file(path: Path) -> tuple[dict[str, Any], bytes]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(f"not valid UTF-8 (byte {exc.start})", file=where) from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader: no Python tags
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"invalid YAML: {at}{problem}", file=where) from None
-    except RecursionError:
-        raise SpecError("invalid YAML: nested too deeply", file=where) from None
+    data = parse_yaml_text(text, file=where)
     if data is None:
         raise SpecError("file is empty, expected a mapping of fields", file=where)
     if not isinstance(data, dict):
@@ -76,6 +79,83 @@ def read_yaml_file(path: Path) -> tuple[dict[str, Any], bytes]:
             file=where,
         )
     return data, raw
+
+
+def parse_yaml_text(text: str, *, file: str) -> Any:
+    """The document in ``text``, read by the safe loader within the limits above."""
+    import yaml
+
+    try:
+        _check_yaml_shape(text, file=file)
+        return yaml.load(text, Loader=_spec_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"invalid YAML: {at}{problem}", file=file) from None
+    except RecursionError:
+        raise SpecError("invalid YAML: nested too deeply", file=file) from None
+
+
+def _check_yaml_shape(text: str, *, file: str) -> None:
+    """Walk the parser's events (libyaml keeps its own stack: no recursion) and refuse a
+    document nested deeper than :data:`MAX_YAML_DEPTH` or expanding, aliases included, to more
+    than :data:`MAX_YAML_NODES` nodes, before anything recursive or exponential runs."""
+    import yaml
+    from yaml import events as ev
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    open_nodes: list[tuple[str | None, int]] = []   # (anchor, node count when it opened)
+    sizes: dict[str, int] = {}                      # anchor -> expanded size of its node
+    total = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, ev.CollectionStartEvent):
+            open_nodes.append((event.anchor, total))
+            total += 1
+            if len(open_nodes) > MAX_YAML_DEPTH:
+                raise SpecError(f"invalid YAML: nested more than {MAX_YAML_DEPTH} levels deep "
+                                f"(line {event.start_mark.line + 1})", file=file)
+        elif isinstance(event, ev.CollectionEndEvent):
+            anchor, before = open_nodes.pop()
+            if anchor is not None:
+                sizes[anchor] = total - before
+        elif isinstance(event, ev.ScalarEvent):
+            total += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, ev.AliasEvent):
+            total += sizes.get(event.anchor, 1)
+        if total > MAX_YAML_NODES:
+            raise SpecError(f"invalid YAML: expands to more than {MAX_YAML_NODES:,} nodes "
+                            "(aliases counted at every use)", file=file)
+
+
+@functools.lru_cache(maxsize=None)
+def _spec_loader() -> type:
+    """The safe loader (libyaml's when available) refusing duplicate keys."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class SpecLoader(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            if isinstance(node, yaml.MappingNode):
+                seen: set[Any] = set()
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = self.construct_object(key_node, deep=deep)
+                    try:
+                        duplicate = key in seen
+                        seen.add(key)
+                    except TypeError:   # an unhashable key: the base class reports it
+                        continue
+                    if duplicate:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {key!r}", key_node.start_mark)
+            return super().construct_mapping(node, deep=deep)
+
+    return SpecLoader
 
 
 # ----------------------------------------------------------------------------- validating
