@@ -260,6 +260,31 @@ def evaluate_scenario(scenario: Scenario, *, file: str, name: str | None = None)
         for n in ep_names:
             values[n] = (None, "", f"{model.label} is a dense model (no expert parallelism)")
 
+    train_names = ("train_gpu_hours", "train_cost_usd", "mfu_frac")
+    t = scenario.training
+    if t is None:
+        for n in train_names:
+            values[n] = (None, "", "the scenario has no training: section")
+    else:
+        from planner.calc.training import train_run
+
+        gpus = t.num_gpus if t.num_gpus is not None else d.num_gpus
+        if gpus is None:
+            raise SpecError("training needs num_gpus (here or in deployment)", file=file,
+                            field="training.num_gpus")
+        r = train_run(model, hardware, tokens=t.tokens, num_gpus=gpus, mfu=t.mfu,
+                      gpu_hours=t.gpu_hours, tokens_per_day=t.tokens_per_day,
+                      convention=t.convention, seq_len=t.seq_len,
+                      usd_per_gpu_hour=t.usd_per_gpu_hour)
+        basis = f"{t.convention}, speed from {r.basis}, {gpus} GPUs"
+        values["train_gpu_hours"] = (r.train_gpu_hours, basis, "")
+        values["train_cost_usd"] = (
+            (r.train_cost_usd, f"{r.usd_per_gpu_hour:g} USD/GPU-hour", "")
+            if r.train_cost_usd is not None
+            else (None, "", "no price: set training.usd_per_gpu_hour or the hardware's "
+                            "price_usd_per_gpu_hour"))
+        values["mfu_frac"] = (r.mfu_frac, basis, "")
+
     metrics = {n: MetricValue(METRICS[n], *values[n]) for n in METRICS}
     return Evaluation(scenario=name or scenario.name or Path(file).stem, file=file,
                       model=model.label, hardware=hardware.label, metrics=metrics)

@@ -40,6 +40,11 @@ _METRICS = (
            "decode time of one layer: micro-batches × EP communication, computation hidden"),
     Metric("tpot_s", "s", "time per output token = layers × time_per_layer_s (TTFT excluded)"),
     Metric("decode_tokens_per_s", "tokens/s", "per sequence, 1 / tpot_s"),
+    Metric("train_gpu_hours", "h",
+           "GPU-hours of the scenario's training run (every GPU, the whole run)"),
+    Metric("train_cost_usd", "USD", "train_gpu_hours × price per GPU-hour"),
+    Metric("mfu_frac", "fraction",
+           "model FLOPs utilization of the training run, against the dense BF16 peak"),
 )
 
 #: name -> :class:`Metric`, in display order.

@@ -188,6 +188,133 @@ def ep_speed_limit() -> list[PaperRow]:
     return rows
 
 
+#: P Table 3: (kind, endpoints, switches, links, cost M$, cost per endpoint k$) as printed.
+PAPER_TABLE3 = {
+    "ft2": (2_048, 96, 2_048, 9, "4.39"),
+    "mpft": (16_384, 768, 16_384, 72, "4.39"),
+    "ft3": (65_536, 5_120, 131_072, 491, "7.5"),
+    "sf": (32_928, 1_568, 32_928, 146, "4.4"),
+    "df": (261_632, 16_352, 384_272, 1_522, "5.8"),
+}
+#: P Table 4 (MPFT): tokens per day on 2,048 H800, and the printed TFLOPS and MFU.
+PAPER_TOKENS_PER_DAY = 272.80e9
+PAPER_TRAIN_GPUS = 2_048
+#: V3R Table 1: pre-training tokens; GPU-hours of context extension and post-training.
+PAPER_PRETRAIN_TOKENS = 14.8e12
+PAPER_CONTEXT_EXTENSION_GPU_HOURS = 119e3
+PAPER_POST_TRAINING_GPU_HOURS = 5e3
+
+
+def default_network_prices():
+    """The calibrated price set shipped in ``hardware/network/ib-ndr-400g.yaml``."""
+    from planner.catalog import catalog_dir
+    from planner.specs.load import load_spec_file
+    from planner.specs.network import NetworkPrices
+
+    return load_spec_file(NetworkPrices, catalog_dir("hardware") / "network" / "ib-ndr-400g.yaml")
+
+
+def table3_network() -> list[PaperRow]:
+    """P Table 3: endpoints, switches and links of five 64-port topologies (exact), and the cost
+    per endpoint under the calibrated price set (hardware/network/ib-ndr-400g.yaml)."""
+    from planner.calc.network import topology, topology_cost
+
+    section = "Table 3: network topologies (64-port switches)"
+    prices = default_network_prices()
+    rows: list[PaperRow] = []
+    for kind, (ends, switches, links, cost_m, per_end) in PAPER_TABLE3.items():
+        c = topology_cost(topology(kind), prices)
+        t = c.topology
+        for quantity, metric, value, printed in (
+                ("endpoints", "num_endpoints", t.num_endpoints, ends),
+                ("switches", "num_switches", t.num_switches, switches),
+                ("links (switch-switch)", "num_links", t.num_links, links)):
+            rows.append(PaperRow(section, quantity, metric, t.name, None, "count", value,
+                                 printed, f"{printed:,}", ("round", 0), t.params))
+        rows.append(PaperRow(section, "cost", "cost_usd", t.name, None, "USD", c.cost_usd,
+                             cost_m * 1e6, f"{cost_m:,} M$", None,
+                             "assumed prices calibrated to P (P prints none); diff is the "
+                             "residual"))
+        rows.append(PaperRow(section, "cost per endpoint", "cost_per_endpoint_usd", t.name, None,
+                             "USD", c.cost_per_endpoint_usd, float(per_end) * 1e3,
+                             f"{per_end} k$", None,
+                             "assumed prices calibrated to P; diff is the residual"))
+    return rows
+
+
+def training_cost() -> list[PaperRow]:
+    """P Table 4 and V3R Table 1: throughput, MFU and GPU-hours of DeepSeek-V3's pre-training
+    on 2,048 H800, from the printed 272.80B tokens per day."""
+    from planner.calc.training import train_cost_usd, train_run
+
+    section = "Table 4 / V3R: training DeepSeek-V3 on 2,048 H800"
+    v3, h800 = load_model("deepseek-v3"), load_hardware("h800")
+    rows: list[PaperRow] = []
+    for conv, tflops, mfu, label in (("exact-causal", 385e12, 0.3894, "causal"),
+                                     ("exact-full", 432e12, 0.4373, "non-causal")):
+        r = train_run(v3, h800, tokens=1e12, num_gpus=PAPER_TRAIN_GPUS,
+                      tokens_per_day=PAPER_TOKENS_PER_DAY, convention=conv)
+        note = (f"{r.train_tokens_per_s_per_gpu:,.1f} tokens/s/GPU × "
+                f"{r.train_flops_per_token / 1e9:.2f} GFLOP ({conv}); P's figure implies "
+                f"{tflops / r.train_tokens_per_s_per_gpu / 1e9:.1f} GFLOP/token")
+        rows.append(PaperRow(section, f"TFLOPS per GPU ({label})", "achieved_flop_per_s_per_gpu",
+                             "deepseek-v3", "h800", "FLOP/s", r.achieved_flop_per_s_per_gpu,
+                             tflops, f"{tflops / 1e12:.0f}", ("round", -12), note))
+        rows.append(PaperRow(section, f"MFU ({label})", "mfu_frac", "deepseek-v3", "h800",
+                             "fraction", r.mfu_frac, mfu, f"{mfu * 100:.2f}%", ("round", 3),
+                             "against the dense BF16 peak, 989 TFLOPS"))
+    per_t = train_run(v3, h800, tokens=1e12, num_gpus=PAPER_TRAIN_GPUS,
+                      tokens_per_day=PAPER_TOKENS_PER_DAY)
+    rows.append(PaperRow(section, "GPU-hours per 1T tokens", "train_gpu_hours", "deepseek-v3",
+                         "h800", "h", per_t.train_gpu_hours, 180e3, "180K", ("round", -3),
+                         "1e12 / 272.80e9 tokens per day × 24 h × 2,048 GPUs"))
+    rows.append(PaperRow(section, "days per 1T tokens", "train_days", "deepseek-v3", "h800",
+                         "days", per_t.train_days, 3.7, "3.7", ("round", 1), ""))
+    pre = train_run(v3, h800, tokens=PAPER_PRETRAIN_TOKENS, num_gpus=PAPER_TRAIN_GPUS,
+                    tokens_per_day=PAPER_TOKENS_PER_DAY)
+    rows.append(PaperRow(section, "pre-training GPU-hours (14.8T)", "train_gpu_hours",
+                         "deepseek-v3", "h800", "h", pre.train_gpu_hours, 2.664e6, "2,664K",
+                         ("round", -3),
+                         "V3R's 2,664K is 14.8 × its rounded 180K per trillion; from 272.80B "
+                         "tokens/day the planner gets 2,666.6K"))
+    pre_v3r = 14.8 * 180e3
+    total = pre_v3r + PAPER_CONTEXT_EXTENSION_GPU_HOURS + PAPER_POST_TRAINING_GPU_HOURS
+    rows.append(PaperRow(section, "total GPU-hours", "train_gpu_hours", "deepseek-v3", "h800",
+                         "h", total, 2.788e6, "2,788K", ("round", -3),
+                         "14.8 × 180K + 119K context extension + 5K post-training (V3R)"))
+    cost = train_cost_usd(gpu_hours=total, usd_per_gpu_hour=h800.price_usd_per_gpu_hour)
+    rows.append(PaperRow(section, "total cost", "train_cost_usd", "deepseek-v3", "h800", "USD",
+                         cost, 5.576e6, "$5.576M", ("round", -3),
+                         f"at ${h800.price_usd_per_gpu_hour:g} per GPU-hour (hardware/h800.yaml)"))
+    return rows
+
+
+def routing_figures() -> list[PaperRow]:
+    """P §4.3 / V3R §3.2.2: experts per node at no extra IB cost, and the most experts a token
+    may reach for the IB cost of 4 nodes."""
+    from planner.calc.routing import node_limited_routing
+
+    section = "§4.3: node-limited routing (H800, EP64 over 8 nodes)"
+    r = node_limited_routing(load_model("deepseek-v3"), load_hardware("h800"), ep_size=64,
+                             num_nodes=8)
+    return [
+        PaperRow(section, "experts per node at no extra cost", "free_experts_per_node",
+                 "deepseek-v3", "h800", "x", r.free_experts_per_node, 3.2, "3.2",
+                 ("round", 1), "NVLink achievable 160 GB/s / IB nominal 50 GB/s"),
+        PaperRow(section, "experts for the IB cost of M = 4 nodes", "max_experts_same_ib_cost",
+                 "deepseek-v3", "h800", "count", r.max_experts_same_ib_cost, 13, "13",
+                 ("round", 0), "4 × 3.2 = 12.8"),
+        PaperRow(section, "IB copies per token, worst case", "ib_copies_worst", "deepseek-v3",
+                 "h800", "count", r.ib_copies_worst_without, 8, "8t", ("round", 0),
+                 "without forwarding: 8 experts on 8 nodes"),
+        PaperRow(section, "IB copies per token, forwarded", "ib_copies_worst", "deepseek-v3",
+                 "h800", "count", r.ib_copies_worst_with, 4, "Mt, M <= 4", ("round", 0),
+                 f"expected under uniform routing: {r.ib_copies_per_token_with_forwarding:.2f} "
+                 f"(without forwarding {r.ib_copies_per_token_without_forwarding:.2f})"),
+    ]
+
+
 def paper_rows() -> list[PaperRow]:
-    """Every closed-form figure of P §2 that the planner computes, in the paper's order."""
-    return table1_kv_cache() + table2_train_flops() + ep_speed_limit()
+    """Every closed-form figure of P that the planner computes, in the paper's order."""
+    return (table1_kv_cache() + table2_train_flops() + ep_speed_limit() + table3_network()
+            + routing_figures() + training_cost())

@@ -467,6 +467,12 @@ def paper_tables(rows: list[Any]) -> list[Table]:
 def _paper_value(value: float, unit: str) -> str:
     if unit == "bytes":
         return f"{value:,.0f} B"
+    if unit == "count":
+        return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+    if unit == "USD":
+        return f"{value / 1e6:,.1f} M$" if value >= 1e6 else f"{value / 1e3:,.2f} k$"
+    if unit == "days":
+        return f"{value:.2f} days"
     if unit == "FLOPs":
         return f"{value / 1e9:,.2f} GFLOP"
     if unit == "tokens/s":
@@ -586,3 +592,143 @@ def junit_xml(report: Any) -> str:
             ET.SubElement(case, "error", message=str(e), type="InvalidInput").text = str(e)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+# ----------------------------------------------------------------------------- cluster
+def network_table(costs: list[Any], paper: dict[str, tuple] | None = None) -> Table:
+    """Topologies: endpoints, switches, links and cost, beside P Table 3 where it prints one."""
+    t = Table("Network topologies (P Table 3)",
+              ["topology", "parameters", "endpoints", "switches", "links", "cost",
+               "cost / endpoint", "P: cost / endpoint", "diff"], align="llrrrrrrr")
+    for c in costs:
+        topo = c.topology
+        printed = (paper or {}).get(topo.kind) if topo.params == _TABLE3_PARAMS.get(topo.kind) \
+            else None
+        p_end = float(printed[4]) * 1e3 if printed else None
+        t.rows.append([topo.name, topo.params, fmt_int(topo.num_endpoints),
+                       fmt_int(topo.num_switches), fmt_int(topo.num_links),
+                       f"{c.cost_usd / 1e6:,.1f} M$", f"{c.cost_per_endpoint_usd / 1e3:,.2f} k$",
+                       f"{printed[4]} k$" if printed else "-",
+                       fmt_frac_pct(c.cost_per_endpoint_usd / p_end - 1) if p_end else "-"])
+        t.records.append({
+            "topology": topo.name, "kind": topo.kind, "parameters": topo.params,
+            "num_endpoints": topo.num_endpoints, "num_switches": topo.num_switches,
+            "num_links": topo.num_links, "num_endpoint_links": topo.num_endpoint_links,
+            **{f"num_{k}_links": n for k, n in topo.links_by_kind},
+            "cost_usd": c.cost_usd, "cost_per_endpoint_usd": c.cost_per_endpoint_usd,
+            **{f"cost_{k.replace(' ', '_')}_usd": v for k, v in c.cost_parts.items},
+            "paper_cost_per_endpoint_usd": p_end, "prices": c.prices,
+        })
+    t.notes.append("links: switch-to-switch only, as P counts them; every endpoint also has one "
+                   "link to its switch (priced as an endpoint link). Layout: "
+                   + "; ".join(f"{c.topology.name}: {c.topology.layout}" for c in costs) + ".")
+    if costs:
+        t.notes.append(f"Prices: {costs[0].prices} (assumptions calibrated to P Table 3, which "
+                       "prints no prices; see its YAML). diff: planner / P - 1.")
+    return t
+
+
+#: Parameters of P Table 3's networks, so that a changed topology is not compared to P.
+_TABLE3_PARAMS = {"ft2": "k = 64", "mpft": "k = 64, 8 planes", "ft3": "k = 64",
+                  "sf": "q = 28, k' = 42", "df": "p = 16, a = 32, h = 16, g = 511"}
+
+
+def pipeline_table(results: list[Any], *, f_s: float, b_s: float, w_s: float,
+                   fb_s: float) -> Table:
+    pp = results[0].pp
+    t = Table(f"Pipeline schedules, PP = {pp} (F = {f_s:g} s, B = {b_s:g} s, W = {w_s:g} s, "
+              f"F&B = {fb_s:g} s)",
+              ["schedule", "devices", "bubble", "bubble share", "parameters / device",
+               "activations / device"], align="lrrrrr")
+    for r in results:
+        params = f"{r.param_copies:g}x" + (f" ({fmt_bytes(r.param_bytes_per_device)})"
+                                           if r.param_bytes_per_device is not None else "")
+        acts = f"{r.activation_micro_batches} mb" + (
+            f" ({fmt_bytes(r.activation_bytes_per_device)})"
+            if r.activation_bytes_per_device is not None else "")
+        t.rows.append([r.schedule, str(r.num_devices), fmt_seconds(r.bubble_s),
+                       f"{r.bubble_frac * 100:.1f}%" if r.bubble_frac is not None else "n/a",
+                       params, acts])
+        t.records.append({"schedule": r.schedule, "pp": r.pp, "num_devices": r.num_devices,
+                          "bubble_s": r.bubble_s, "bubble_frac": r.bubble_frac,
+                          "param_copies": r.param_copies,
+                          "activation_micro_batches": r.activation_micro_batches,
+                          "param_bytes_per_device": r.param_bytes_per_device,
+                          "activation_bytes_per_device": r.activation_bytes_per_device,
+                          "f_s": f_s, "b_s": b_s, "w_s": w_s, "fb_s": fb_s})
+    t.notes.append("Bubble formulas (V3R Table 2, DualPipe README): 1F1B (PP-1)(F+B); ZB1P "
+                   "(PP-1)(F+B-2W); DualPipe and DualPipeV (PP/2-1)(F&B+B-3W), DualPipeV on PP/2 "
+                   "devices. Parameters in units of one stage's, activations in micro-batches "
+                   "(mb) of one stage. bubble share: bubble / (bubble + micro-batches x (F+B)).")
+    return t
+
+
+def train_table(r: Any) -> Table:
+    t = Table(f"Training {r.model} on {r.num_gpus:,} x {r.hardware} ({r.convention}, "
+              f"s = {r.seq_len})", ["metric", "value"])
+    given = {"mfu": "given", "gpu_hours": "derived", "tokens_per_day": "derived"}
+    t.rows += [
+        ["tokens", fmt_count_si(r.tokens)],
+        ["train FLOPs per token", fmt_gflop(r.train_flops_per_token)],
+        ["tokens/s per GPU", f"{r.train_tokens_per_s_per_gpu:,.1f}"],
+        ["tokens per day", fmt_count_si(r.tokens_per_day)],
+        ["achieved FLOP/s per GPU", fmt_value(r.achieved_flop_per_s_per_gpu, "FLOP/s")],
+        [f"mfu_frac ({given[r.basis] if r.basis == 'mfu' else 'derived'}; of the dense "
+         "peak)", f"{r.mfu_frac * 100:.2f}% of {fmt_value(r.peak_flop_per_s_per_gpu, 'FLOP/s')}"],
+        ["train_gpu_hours", f"{r.train_gpu_hours:,.0f}"],
+        ["train days", f"{r.train_days:,.2f}"],
+        ["train_cost_usd", f"{r.train_cost_usd:,.0f} USD at {r.usd_per_gpu_hour:g} USD/GPU-hour"
+         if r.train_cost_usd is not None else "n/a (no price per GPU-hour in the spec)"],
+    ]
+    t.records.append({k: getattr(r, k) for k in (
+        "model", "hardware", "convention", "seq_len", "tokens", "num_gpus", "basis",
+        "train_flops_per_token", "peak_flop_per_s_per_gpu", "achieved_flop_per_s_per_gpu",
+        "train_tokens_per_s_per_gpu", "tokens_per_day", "mfu_frac", "train_gpu_hours",
+        "train_days", "usd_per_gpu_hour", "train_cost_usd")})
+    t.notes.append(f"Speed fixed by --{r.basis.replace('_', '-')}; GPU-hours count every GPU for "
+                   "the whole run; MFU against the dense peak (not 'with sparsity').")
+    return t
+
+
+def routing_table(r: Any) -> Table:
+    t = Table(f"Node-limited routing: {r.model} on {r.hardware}, {r.num_nodes} nodes "
+              f"(P §4.3)", ["metric", "value"])
+    t.rows += [
+        ["experts per token / per node", f"{r.experts_per_token} / {r.experts_per_node:g}"],
+        ["node limit M", str(r.node_limit)],
+        ["expected distinct nodes (limited / unlimited)",
+         f"{r.expected_distinct_nodes_limited:.3f} / {r.expected_distinct_nodes_unlimited:.3f}"],
+        ["IB copies per token without forwarding (expected / worst)",
+         f"{r.ib_copies_per_token_without_forwarding:.3f} / {r.ib_copies_worst_without}"],
+        ["IB copies per token with NVLink forwarding (expected / worst)",
+         f"{r.ib_copies_per_token_with_forwarding:.3f} / {r.ib_copies_worst_with}"],
+        ["experts per node at no extra IB cost", f"{r.free_experts_per_node:.2f}"],
+        ["most experts for the IB cost of M nodes", f"{r.max_experts_same_ib_cost:.1f}"],
+        [f"IB time per layer ({r.tokens_per_gpu:g} tokens/GPU)",
+         fmt_seconds(r.ib_time_per_layer_s)],
+        ["NVLink forwarding time per layer", fmt_seconds(r.nvlink_time_per_layer_s)],
+        ["ep_time_per_layer_s (bottleneck)",
+         f"{fmt_seconds(r.ep_time_per_layer_s)} ({r.bottleneck})"],
+    ]
+    t.records.append({k: v for k, v in r.__dict__.items() if k != "inputs"})
+    t.notes.append("Expected values assume uniform routing over the allowed nodes; worst cases "
+                   "count every target node as P does. IB at nominal, NVLink at achievable "
+                   "bandwidth (as V3R compares them); IB and NVLink overlap.")
+    return t
+
+
+def collective_table(rows: list[dict[str, Any]]) -> Table:
+    t = Table("Collective times (alpha-beta model)",
+              ["operation", "algorithm", "ranks", "bytes", "link", "alpha", "bandwidth",
+               "time"], align="llrrlrrr")
+    for r in rows:
+        t.rows.append([r["operation"], r["algorithm"], str(r["num_ranks"]),
+                       fmt_bytes(r["bytes_total"]), r["link"],
+                       fmt_seconds(r["latency_s"]),
+                       f"{fmt_rate_bytes(r['bandwidth_bytes_per_s'])} ({r['bandwidth_basis']})",
+                       fmt_seconds(r["time_s"])])
+        t.records.append(dict(r))
+    t.notes.append("Ring: (p-1)a + (p-1)/p n/B per phase (all-reduce: 2 phases); tree: "
+                   "2 ceil(log2 p)(a + n/B); all-to-all: (p-1)a + (p-1)/p n/B. n: the full "
+                   "buffer; B: per-rank, one direction (Thakur et al. 2005).")
+    return t

@@ -158,3 +158,31 @@ def test_unwritable_cache_is_ignored(write_yaml, monkeypatch, tmp_path):
     assert load_model_file(write_yaml(V3_TEXT)).num_layers == 61
     monkeypatch.setenv("PLANNER_NO_CACHE", "1")
     assert load_model_file(write_yaml(V3_TEXT)).num_layers == 61
+
+
+def test_cached_construction_builds_the_same_types_as_validation():
+    """A spec built from the validation record equals the validated one, field types included
+    (pydantic turns 80 into 80.0 for a float field; the fast path must too, or JSON output would
+    differ between the first and the second run)."""
+    import dataclasses
+
+    import yaml
+
+    from planner.catalog import catalog_dir
+    from planner.specs.hardware import Hardware
+    from planner.specs.load import _construct, validate
+    from planner.specs.model import Model
+    from planner.specs.network import NetworkPrices
+
+    def types(obj):
+        if dataclasses.is_dataclass(obj):
+            return {f.name: types(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return type(obj).__name__
+
+    files = [(Model, p) for p in catalog_dir("model").glob("*.yaml")]
+    files += [(Hardware, p) for p in catalog_dir("hardware").glob("*.yaml")]
+    files += [(NetworkPrices, p) for p in (catalog_dir("hardware") / "network").glob("*.yaml")]
+    for cls, path in files:
+        data = yaml.safe_load(path.read_text())
+        fast, slow = _construct(cls, data), validate(cls, data, file=str(path))
+        assert fast == slow and types(fast) == types(slow), path

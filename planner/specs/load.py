@@ -259,7 +259,17 @@ def _describe(cls: type, data: Any, err: dict[str, Any]) -> tuple[str, str]:
         msg = f"expected a mapping of fields, got {err.get('input')!r}"
     elif "input" in err and not isinstance(err["input"], (dict, list)):
         msg = f"{msg} (got {err['input']!r})"
+        if isinstance(err["input"], str) and _looks_like_number(err["input"]):
+            msg += "; YAML 1.1 reads a number such as 1e12 as text: write 1.0e+12"
     return path, msg
+
+
+def _looks_like_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _walk(cls: Any, data: Any, loc: tuple[Any, ...]) -> tuple[str, Any]:
@@ -343,6 +353,8 @@ def _construct(cls: type[T], data: dict[str, Any]) -> T:
                 item = _strip(typing.get_args(tp)[1])[0]
                 if dataclasses.is_dataclass(item):
                     value = {k: _construct(item, v) for k, v in value.items()}
+        elif tp is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)   # as pydantic's float schema does: 80 -> 80.0
         kwargs[f.name] = value
     return cls(**kwargs)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Literal, Optional
 
-from planner.specs._types import SPEC_CONFIG, PosFloat, PosInt, Quantity, Str
+from planner.specs._types import SPEC_CONFIG, Frac, NonNegFloat, PosFloat, PosInt, Quantity, Str
 from planner.units import DTYPE_BYTES
 
 #: Element types the deployment may name (:data:`planner.units.DTYPE_BYTES`).
@@ -81,6 +81,42 @@ class Deployment:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Training:
+    """A training run: ``tokens`` on ``num_gpus`` (default: deployment.num_gpus), its speed fixed
+    by exactly one of ``mfu``, ``gpu_hours`` or ``tokens_per_day``; the price defaults to the
+    hardware spec's."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    #: Counts as numbers or as people write them: 14.8e+12 or "14.8T"; "2.664M", "272.8B".
+    tokens: Quantity
+    num_gpus: Optional[PosInt] = None
+    mfu: Optional[Frac] = None
+    gpu_hours: Optional[Quantity] = None
+    tokens_per_day: Optional[Quantity] = None
+    convention: FlopsConvention = "exact-causal"
+    seq_len: PosInt = 4096
+    usd_per_gpu_hour: Optional[NonNegFloat] = None
+
+    def __post_init__(self) -> None:
+        from planner.units import parse_quantity
+
+        for name in ("tokens", "gpu_hours", "tokens_per_day"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    number = parse_quantity(value, "count")
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
+                if number <= 0:
+                    raise ValueError(f"{name} must be > 0 (got {value!r})")
+                object.__setattr__(self, name, number)
+        given = [n for n in ("mfu", "gpu_hours", "tokens_per_day") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of mfu, gpu_hours, tokens_per_day"
+                             + (f" (got {', '.join(given)})" if given else ""))
+
+
+@dataclass(frozen=True, kw_only=True)
 class Scenario:
     """A model on hardware in a deployment, with budgets. ``name`` defaults to the file stem."""
 
@@ -89,6 +125,7 @@ class Scenario:
     hardware: Str
     deployment: Deployment = field(default_factory=Deployment)
     budgets: Dict[str, Bound] = field(default_factory=dict)
+    training: Optional[Training] = None
     name: Optional[Str] = None
     description: Optional[Str] = None
     source: Optional[Str] = None

@@ -1,0 +1,105 @@
+"""Pipeline-parallel schedules: bubble time and per-device parameter and activation memory of
+1F1B, ZB1P, DualPipe and DualPipeV.
+
+Ref: V3R §3.2.1, Table 2; the DualPipe README (github.com/deepseek-ai/DualPipe), whose table adds
+DualPipeV (the "cut-in-half" DualPipe on PP/2 devices); ../shared/reference/paper.md §9.
+
+Symbols: PP pipeline stages; F the time of a forward chunk; B of a full backward chunk (input and
+weight gradients); W of a "backward for weights" chunk; F&B of a forward and a backward chunk
+run overlapped. Convention: memory multipliers are relative to one stage's parameters (1×) and
+one micro-batch's activations on one stage; ``F&B`` defaults to F + B (no overlap gain), the
+conservative case, when not given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Schedules, in the order of the DualPipe README's table.
+SCHEDULES = ("1f1b", "zb1p", "dualpipe", "dualpipev")
+#: W chunks a schedule moves into the bubble: ZB1P 2W; DualPipe(V) 3W.
+ZB1P_W_CHUNKS = 2
+DUALPIPE_W_CHUNKS = 3
+#: DualPipe keeps two copies of the parameters of a stage pair (both directions).
+DUALPIPE_PARAM_COPIES = 2
+
+
+def bubble_1f1b_s(*, pp, f_s, b_s):
+    """1F1B bubble per device (s). Formula: (PP − 1)(F + B). Ref: V3R Table 2.
+    Convention: F, B per chunk. Example: PP = 16, F = 1.13, B = 1.99: 15 × 3.12 = 46.80 s."""
+    return (pp - 1) * (f_s + b_s)
+
+
+def bubble_zb1p_s(*, pp, f_s, b_s, w_s):
+    """ZB1P (zero-bubble, one pipeline) bubble per device (s). Formula: (PP − 1)(F + B − 2W).
+    Ref: V3R Table 2; Qi et al., "Zero Bubble Pipeline Parallelism", ICLR 2024.
+    Convention: W is part of B. Example: PP = 16, F = 1.13, B = 1.99, W = 0.48: 15 × 2.16 =
+    32.40 s."""
+    return (pp - 1) * (f_s + b_s - ZB1P_W_CHUNKS * w_s)
+
+
+def bubble_dualpipe_s(*, pp, fb_s, b_s, w_s):
+    """DualPipe (and DualPipeV) bubble per device (s). Formula: (PP/2 − 1)(F&B + B − 3W).
+    Ref: V3R Table 2; DualPipe README. Convention: PP even. Example: PP = 16, F&B = F + B = 3.12,
+    B = 1.99, W = 0.48: 7 × 3.67 = 25.69 s."""
+    return (pp / 2 - 1) * (fb_s + b_s - DUALPIPE_W_CHUNKS * w_s)
+
+
+def bubble_frac(*, bubble_s, num_micro_batches, f_s, b_s):
+    """Share of a device's step time spent in the bubble (fraction).
+
+    Formula: bubble / (bubble + m·(F + B)), m micro-batches of useful F + B each.
+    Ref: the usual definition (Narayanan et al., SC'21). Convention: communication hidden.
+    Example: 1F1B, PP = 16, m = 64, F + B = 3.12: 46.8 / (46.8 + 199.68) = 19.0%.
+    """
+    return bubble_s / (bubble_s + num_micro_batches * (f_s + b_s))
+
+
+@dataclass(frozen=True)
+class ScheduleResult:
+    schedule: str
+    pp: int
+    num_devices: int
+    bubble_s: float
+    bubble_frac: float | None
+    param_copies: float          # × one stage's parameters
+    activation_micro_batches: int   # × one micro-batch's activations on one stage
+    param_bytes_per_device: float | None
+    activation_bytes_per_device: float | None
+
+
+def pipeline_schedules(*, pp: int, f_s: float, b_s: float, w_s: float, fb_s: float | None = None,
+                       num_micro_batches: int | None = None,
+                       stage_param_bytes: float | None = None,
+                       micro_batch_activation_bytes: float | None = None) -> list[ScheduleResult]:
+    """Every schedule's bubble and memory for ``pp`` stages and chunk times F, B, W (F&B = F + B
+    unless given); bytes when one stage's parameters and one micro-batch's activations on one
+    stage are given."""
+    from planner.errors import UsageError
+
+    if pp < 2 or pp % 2:
+        raise UsageError(f"PP must be an even number >= 2 for DualPipe (got {pp})")
+    if w_s > b_s:
+        raise UsageError(f"W ({w_s:g} s) is part of B ({b_s:g} s) and cannot exceed it")
+    fb = f_s + b_s if fb_s is None else fb_s
+    rows = [
+        ("1f1b", pp, bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s), 1, pp),
+        ("zb1p", pp, bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w_s), 1, pp),
+        ("dualpipe", pp, bubble_dualpipe_s(pp=pp, fb_s=fb, b_s=b_s, w_s=w_s),
+         DUALPIPE_PARAM_COPIES, pp + 1),
+        ("dualpipev", pp // 2, bubble_dualpipe_s(pp=pp, fb_s=fb, b_s=b_s, w_s=w_s),
+         DUALPIPE_PARAM_COPIES, pp + 1),
+    ]
+    out = []
+    for name, devices, bubble, copies, acts in rows:
+        out.append(ScheduleResult(
+            schedule=name, pp=pp, num_devices=devices, bubble_s=bubble,
+            bubble_frac=(None if num_micro_batches is None else bubble_frac(
+                bubble_s=bubble, num_micro_batches=num_micro_batches, f_s=f_s, b_s=b_s)),
+            param_copies=copies, activation_micro_batches=acts,
+            param_bytes_per_device=(None if stage_param_bytes is None
+                                    else copies * stage_param_bytes),
+            activation_bytes_per_device=(None if micro_batch_activation_bytes is None
+                                         else acts * micro_batch_activation_bytes),
+        ))
+    return out

@@ -1,0 +1,182 @@
+"""Issue 5: network topologies (P Table 3), node-limited routing (P §4.3), collectives (P Table 5
+latencies), pipeline schedules (V3R Table 2) and training cost (P Table 4, V3R Table 1)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from planner.calc import collectives, network, pipeline, routing, training
+from planner.cli import app
+from planner.paper import (PAPER_TABLE3, default_network_prices, routing_figures,
+                           table3_network, training_cost)
+
+runner = CliRunner()
+
+
+def run_json(*args):
+    result = runner.invoke(app, [*args, "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+# ----------------------------------------------------------------------------- P Table 3
+@pytest.mark.parametrize("kind", list(PAPER_TABLE3))
+def test_table3_counts_exactly(kind):
+    ends, switches, links, _, _ = PAPER_TABLE3[kind]
+    t = network.topology(kind)
+    assert (t.num_endpoints, t.num_switches, t.num_links) == (ends, switches, links)
+    assert sum(n for _, n in t.links_by_kind) == t.num_links
+
+
+@pytest.mark.parametrize("kind", list(PAPER_TABLE3))
+def test_table3_cost_per_endpoint_within_10_percent(kind):
+    printed_k = float(PAPER_TABLE3[kind][4])
+    c = network.topology_cost(network.topology(kind), default_network_prices())
+    assert abs(c.cost_per_endpoint_usd / (printed_k * 1e3) - 1) < 0.10
+    assert c.cost_parts.total == pytest.approx(c.cost_usd)
+
+
+def test_mpft_is_41_percent_cheaper_per_endpoint_than_ft3():
+    prices = default_network_prices()
+    mpft, ft3 = (network.topology_cost(network.topology(k), prices) for k in ("mpft", "ft3"))
+    # P: 1 − 4.39 / 7.5 = 41.5%.
+    assert 1 - mpft.cost_per_endpoint_usd / ft3.cost_per_endpoint_usd == pytest.approx(
+        0.415, abs=0.01)
+
+
+def test_hand_worked_small_topologies():
+    # k = 4 fat tree: 8 endpoints, 6 switches (4 leaves + 2 spines), 8 links.
+    assert network.fat_tree_2_counts(radix=4) == (8, 6, 8)
+    # k = 4 three-layer: 16 endpoints, 20 switches, 32 links.
+    assert network.fat_tree_3_counts(radix=4) == (16, 20, 32)
+    # Slim Fly q = 5 (δ = 1): 50 routers, k' = 7, p = 4, 200 endpoints, 175 links.
+    assert network.slim_fly_counts(q=5) == (200, 50, 175, 7)
+    # Dragonfly p = h = 2, a = 4, g = 9: 72 endpoints, 36 routers, 54 local + 36 global links.
+    assert network.dragonfly_counts(p=2, a=4, h=2, g=9) == (72, 36, 54, 36)
+    with pytest.raises(ValueError):
+        network.slim_fly_counts(q=6)
+
+
+def test_network_command_json_and_other_radix():
+    records = run_json("network")
+    assert [r["topology"] for r in records] == ["FT2", "MPFT", "FT3", "SF", "DF"]
+    assert records[0]["paper_cost_per_endpoint_usd"] == 4390.0
+    small = run_json("network", "ft2", "--radix", "32")
+    assert small[0]["num_endpoints"] == 512 and small[0]["paper_cost_per_endpoint_usd"] is None
+
+
+def test_network_prices_file_is_validated(write_yaml):
+    bad = write_yaml("source: x\nswitch_radix: 64\nlink_gbit_per_s: 400\nswitch_usd: -1\n"
+                     "endpoint_link_usd: 1\nelectrical_link_usd: 1\noptical_link_usd: 1\n"
+                     "optical_long_link_usd: 1\n")
+    result = runner.invoke(app, ["network", "--prices", str(bad)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"{bad}: switch_usd: Input should be greater than or equal to 0" in result.stderr
+
+
+def test_paper_table3_rows():
+    rows = table3_network()
+    counts = [r for r in rows if r.metric in ("num_endpoints", "num_switches", "num_links")]
+    assert len(counts) == 15 and all(r.agrees for r in counts)
+
+
+# ----------------------------------------------------------------------------- P §4.3
+def test_routing_figures_of_the_paper():
+    by = {r.quantity: r for r in routing_figures()}
+    assert round(by["experts per node at no extra cost"].value, 1) == 3.2
+    assert round(by["experts for the IB cost of M = 4 nodes"].value) == 13
+    assert by["IB copies per token, worst case"].value == 8
+    assert by["IB copies per token, forwarded"].value == 4
+
+
+def test_expected_distinct_nodes_hand_worked():
+    # k = 2 experts from 2 nodes of 2 experts: P(both on one node) = 2 · C(2,2)/C(4,2) = 1/3,
+    # so E[M] = 1/3 · 1 + 2/3 · 2 = 5/3.
+    assert routing.expected_distinct_nodes(experts_per_token=2, experts_per_node=2,
+                                           num_nodes=2) == pytest.approx(5 / 3)
+    assert routing.expected_distinct_nodes(experts_per_token=8, experts_per_node=32,
+                                           num_nodes=4) == pytest.approx(3.629, abs=1e-3)
+
+
+def test_routing_command_names_the_bottleneck():
+    (r,) = run_json("routing", "deepseek-v3", "--hardware", "h800", "--ep", "64", "--nodes", "8")
+    assert r["bottleneck"] == "scale_out (IB)"
+    # 4096 tokens × 3.1754 IB copies × 7168 × 3 B / 50 GB/s = 5.594 ms.
+    assert r["ib_time_per_layer_s"] == pytest.approx(4096 * 3.175385 * 7168 * 3 / 50e9, rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- collectives
+def test_collectives_hand_worked():
+    kw = dict(num_ranks=8, bytes_total=1e9, latency_s=3.33e-6, bandwidth_bytes_per_s=200e9)
+    # 7 × 3.33 µs + 7/8 × 1e9 / 2e11 = 23.31 µs + 4.375 ms.
+    assert collectives.ring_all_gather_time_s(**kw) == pytest.approx(23.31e-6 + 4.375e-3)
+    assert collectives.ring_all_reduce_time_s(**kw) == pytest.approx(2 * (23.31e-6 + 4.375e-3))
+    # tree: 2 × 3 steps × (3.7 µs + 1 MB / 50 GB/s) = 142.2 µs.
+    assert collectives.tree_all_reduce_time_s(
+        num_ranks=8, bytes_total=1e6, latency_s=3.7e-6,
+        bandwidth_bytes_per_s=50e9) == pytest.approx(142.2e-6)
+
+
+def test_collective_command_uses_table5_latency():
+    (r,) = run_json("collective", "all-to-all", "--hardware", "h800", "--size", "64 MB",
+                    "--ranks", "64", "--link", "scale-out-cross-leaf")
+    assert r["latency_s"] == pytest.approx(3.7e-6)          # P Table 5, IB cross leaf
+    assert r["time_s"] == pytest.approx(63 * 3.7e-6 + 63 / 64 * 64e6 / 50e9)
+    bad = runner.invoke(app, ["collective", "all-reduce", "--hardware", "h800", "--size", "1 GB",
+                              "--ranks", "16", "--link", "scale-up"])
+    assert bad.exit_code == 2 and "exceed the 8-GPU scale-up domain" in bad.stderr
+
+
+# ----------------------------------------------------------------------------- pipeline
+def test_dualpipe_against_1f1b_and_zb1p_for_pp16():
+    res = {r.schedule: r for r in pipeline.pipeline_schedules(pp=16, f_s=1.13, b_s=1.99,
+                                                              w_s=0.48)}
+    assert res["1f1b"].bubble_s == pytest.approx(15 * 3.12)             # 46.80 s
+    assert res["zb1p"].bubble_s == pytest.approx(15 * (3.12 - 0.96))    # 32.40 s
+    assert res["dualpipe"].bubble_s == pytest.approx(7 * (3.12 + 1.99 - 1.44))   # 25.69 s
+    assert (res["dualpipe"].param_copies, res["dualpipe"].activation_micro_batches) == (2, 17)
+    assert (res["1f1b"].param_copies, res["1f1b"].activation_micro_batches) == (1, 16)
+    assert res["dualpipev"].num_devices == 8
+
+
+def test_pipeline_rejects_odd_pp_and_w_above_b():
+    for args in (["--pp", "15"], ["--w", "3"]):
+        result = runner.invoke(app, ["pipeline", *args])
+        assert result.exit_code == 2 and result.stdout == ""
+
+
+# ----------------------------------------------------------------------------- training
+def test_training_figures_of_the_paper():
+    by = {r.quantity: r for r in training_cost()}
+    assert round(by["GPU-hours per 1T tokens"].value, -3) == 180e3
+    assert round(by["days per 1T tokens"].value, 1) == 3.7
+    assert round(by["total GPU-hours"].value, -3) == 2.788e6
+    assert round(by["total cost"].value, -3) == 5.576e6
+    for q, printed in (("TFLOPS per GPU (causal)", 385e12), ("MFU (causal)", 0.3894),
+                       ("TFLOPS per GPU (non-causal)", 432e12), ("MFU (non-causal)", 0.4373),
+                       ("pre-training GPU-hours (14.8T)", 2.664e6)):
+        assert abs(by[q].value / printed - 1) < 0.005, q
+
+
+def test_train_command_inverse_directions_agree():
+    (fwd,) = run_json("train", "deepseek-v3", "--hardware", "h800", "--tokens", "14.8T",
+                      "--gpus", "2048", "--mfu", "0.3904")
+    (inv,) = run_json("train", "deepseek-v3", "--hardware", "h800", "--tokens", "14.8T",
+                      "--gpus", "2048", "--gpu-hours", str(fwd["train_gpu_hours"]))
+    assert inv["mfu_frac"] == pytest.approx(0.3904)
+    assert fwd["train_cost_usd"] == pytest.approx(2 * fwd["train_gpu_hours"])
+    both = runner.invoke(app, ["train", "deepseek-v3", "-H", "h800", "--tokens", "1T",
+                               "--gpus", "8", "--mfu", "0.4", "--gpu-hours", "100"])
+    assert both.exit_code == 2 and "exactly one of" in both.stderr
+
+
+def test_train_hand_worked():
+    # τ = 385e12 / 250e9 = 1,540 tokens/s; 1e12 tokens: 1e12 / (1540 × 3600) = 180,375.2 h.
+    tps = training.train_tokens_per_s_per_gpu(achieved_flop_per_s_per_gpu=385e12,
+                                              train_flops_per_token=250e9)
+    assert tps == pytest.approx(1540)
+    assert training.train_gpu_hours(tokens=1e12, tokens_per_s_per_gpu=tps) == pytest.approx(
+        1e12 / (1540 * 3600))
