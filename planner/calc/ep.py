@@ -137,6 +137,8 @@ def ep_decode_limit(
     num_micro_batches: int = DUAL_MICRO_BATCH,
     num_layers: int | None = None,
     achievable: bool = False,
+    dispatch_format: str | None = None,
+    combine_format: str | None = None,
 ) -> EPResult:
     """The paper's EP decode ceiling for ``model`` on ``hardware``; every input defaults from the
     specs and can be overridden.
@@ -147,6 +149,9 @@ def ep_decode_limit(
     when that is given (the paper's 1 byte); combine = ``hidden × 2`` bytes (BF16); link = the
     scale-up domain when the EP group fits in it, the scale-out NICs otherwise, at peak
     bandwidth, or achievable (peak × the spec's efficiency factor) when ``achievable``.
+    ``dispatch_format``/``combine_format`` (``e4m3``, ``e5m2``, ``e5m6``, ``logfmt8``,
+    ``logfmt10``, ``bf16``) price a token with :func:`planner.calc.numerics.comm_bytes_per_token`
+    (per-1×128-tile metadata included; dispatch also carries DeepEP's 16 B per token).
     Example: DeepSeek-V3 on H800 with hidden 7000, 1 + 2 bytes: 120.96 µs, 14.76 ms, 67.76 tok/s.
     """
     ffn = model.ffn
@@ -171,19 +176,36 @@ def ep_decode_limit(
         ep_origin = "given"
     hidden = model.hidden_size if hidden_size is None else hidden_size
     layers = model.num_layers if num_layers is None else num_layers
-    if dispatch_bytes_per_element is None:
+    if dispatch_format is not None and dispatch_bytes_per_element is not None:
+        raise UsageError("give either a dispatch format or dispatch bytes per element, not both")
+    if combine_format is not None and combine_bytes_per_element is not None:
+        raise UsageError("give either a combine format or combine bytes per element, not both")
+    if dispatch_format is not None:
+        from planner.calc.numerics import comm_bytes_per_token
+
+        dispatch = (comm_bytes_per_token(dispatch_format, hidden_size=hidden)
+                    + DEEPEP_TOKEN_METADATA_BYTES)
+        d_origin = (f"{dispatch_format}: payload + per-1x128-tile metadata + "
+                    f"{DEEPEP_TOKEN_METADATA_BYTES} B DeepEP metadata")
+    elif dispatch_bytes_per_element is None:
         dispatch = fp8_dispatch_bytes_per_token_expert(hidden_size=hidden)
         d_origin = (f"FP8: h + ⌈h/{FP8_SCALE_BLOCK_ELEMENTS}⌉ × {FP8_SCALE_BYTES} B scales + "
                     f"{DEEPEP_TOKEN_METADATA_BYTES} B metadata (DeepEP)")
     else:
         dispatch = hidden * dispatch_bytes_per_element
         d_origin = f"h × {dispatch_bytes_per_element:g} B per element (given; no scales)"
-    if combine_bytes_per_element is None:
-        combine_bytes_per_element = dtype_bytes("bf16")
-        c_origin = "BF16: h × 2 B"
+    if combine_format is not None:
+        from planner.calc.numerics import comm_bytes_per_token
+
+        combine = comm_bytes_per_token(combine_format, hidden_size=hidden)
+        c_origin = f"{combine_format}: payload + per-1x128-tile metadata"
     else:
-        c_origin = f"h × {combine_bytes_per_element:g} B per element (given)"
-    combine = hidden * combine_bytes_per_element
+        if combine_bytes_per_element is None:
+            combine_bytes_per_element = dtype_bytes("bf16")
+            c_origin = "BF16: h × 2 B"
+        else:
+            c_origin = f"h × {combine_bytes_per_element:g} B per element (given)"
+        combine = hidden * combine_bytes_per_element
 
     in_domain = ep_size <= hardware.scale_up.domain_gpus
     link = "scale_up" if in_domain else "scale_out"

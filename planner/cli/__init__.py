@@ -181,6 +181,18 @@ def flops_cmd(
     show_tables(tables, fmt)
 
 
+class WireFormat(str, Enum):
+    """The keys of :data:`planner.calc.numerics.FORMATS` (not imported here: numpy; a test keeps
+    the two equal)."""
+
+    e4m3 = "e4m3"
+    e5m2 = "e5m2"
+    e5m6 = "e5m6"
+    bf16 = "bf16"
+    logfmt8 = "logfmt8"
+    logfmt10 = "logfmt10"
+
+
 @command("ep")
 def ep_cmd(
     model: str = typer.Argument(..., help="Model name or YAML path (an MoE model)."),
@@ -209,6 +221,11 @@ def ep_cmd(
     achievable: bool = typer.Option(False, "--achievable",
                                     help="Use achievable bandwidth (peak x the spec's efficiency "
                                          "factor) instead of peak."),
+    dispatch_format: Optional[WireFormat] = typer.Option(
+        None, "--dispatch-format", help="Price dispatch in this format, per-tile metadata "
+                                        "included (see `planner numerics`)."),
+    combine_format: Optional[WireFormat] = typer.Option(
+        None, "--combine-format", help="Price combine in this format."),
     fmt: Format = FORMAT,
     explain: bool = EXPLAIN,
 ) -> None:
@@ -225,6 +242,8 @@ def ep_cmd(
         bandwidth_bytes_per_s=(None if bandwidth_gb_per_s is None
                                else gb_per_s_to_bytes_per_s(bandwidth_gb_per_s)),
         num_micro_batches=micro_batches, num_layers=layers, achievable=achievable,
+        dispatch_format=None if dispatch_format is None else dispatch_format.value,
+        combine_format=None if combine_format is None else combine_format.value,
     )
     tables = [report.ep_table(result)]
     if explain:
@@ -435,6 +454,42 @@ def collective_cmd(
         num_ranks=ranks, bytes_total=quantity(size, "bytes", "--size"), link=link.value,
         achievable=achievable, latency_s=None if latency_us is None else latency_us * US)
     show_tables([report.collective_table([row])], fmt)
+
+
+# ----------------------------------------------------------------------------- numerics
+@command("numerics")
+def numerics_cmd(
+    formats: str = typer.Option("e4m3,e5m2,e5m6,logfmt8,logfmt10,bf16", "--formats",
+                                help="Comma-separated: e4m3 e5m2 e5m6 logfmt8 logfmt10 bf16."),
+    tile: int = typer.Option(128, "--tile", min=1, help="Scaling tile: 1 x tile elements."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the generated data."),
+    rows: int = typer.Option(256, "--rows", min=1, help="Rows (tokens) of the test data."),
+    pow2_scale: bool = typer.Option(False, "--pow2-scale",
+                                    help="Round FP8 scales up to powers of two."),
+    fmt: Format = FORMAT,
+) -> None:
+    """FP8, E5M6 and LogFMT errors, FP8 accumulation precision, bytes on the wire (paper §3)."""
+    from planner import report
+    from planner.calc import numerics
+
+    names = [f.strip() for f in formats.split(",") if f.strip()]
+    unknown = [f for f in names if f not in numerics.FORMATS]
+    if unknown or not names:
+        from planner.errors import UsageError
+
+        raise UsageError(f"--formats: unknown format(s) {', '.join(unknown) or '(none given)'}; "
+                         f"expected: {', '.join(numerics.FORMATS)}")
+    hidden = numerics.DEFAULT_HIDDEN_SIZE
+    if hidden % tile:
+        from planner.errors import UsageError
+
+        raise UsageError(f"--tile must divide the hidden size {hidden} (got {tile})")
+    errors = numerics.format_errors(names, tile=tile, seed=seed, rows=rows, cols=hidden,
+                                    pow2_scale=pow2_scale)
+    accumulation = numerics.accumulation_errors(seed=seed)
+    comm = [{"format": f, "bytes": numerics.comm_bytes_per_token(f, hidden_size=hidden,
+                                                                  tile=tile)} for f in names]
+    show_tables(report.numerics_tables(errors, accumulation, comm, seed=seed), fmt)
 
 
 # ----------------------------------------------------------------------------- scenarios
