@@ -177,6 +177,7 @@ def _render_markdown(tables: list[Table], out: TextIO) -> None:
 def _render_rich(tables: list[Table], out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table as RichTable
+    from rich.text import Text
 
     # A terminal gets its own width; a pipe or file a wide one, so logs do not wrap cells.
     width = None if out.isatty() else PIPE_WIDTH
@@ -184,13 +185,15 @@ def _render_rich(tables: list[Table], out: TextIO) -> None:
     for i, t in enumerate(tables):
         if i:
             console.print()
-        rt = RichTable(title=t.title, title_justify="left", title_style="bold")
+        # Text, not str: cells are never read as rich markup (a model named "[red]x" prints as
+        # written), and markup parsing is skipped.
+        rt = RichTable(title=Text(t.title), title_justify="left", title_style="bold")
         for j, h in enumerate(t.headers):
-            rt.add_column(h, justify="right" if t.is_right(j) else "left",
+            rt.add_column(Text(h), justify="right" if t.is_right(j) else "left",
                           overflow="fold", min_width=None if t.is_right(j) else 10,
                           no_wrap=t.is_right(j) or (t.align is not None and t.align[j] == "L"))
         for row in t.rows:
-            rt.add_row(*row)
+            rt.add_row(*(Text(c) for c in row))
         console.print(rt)
         for note in t.notes:
             console.print(note, style="dim", markup=False)
