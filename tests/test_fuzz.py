@@ -20,6 +20,7 @@ from planner.cli import app
 from planner.specs.hardware import Accelerator, Factor, Hardware, PeakDenseTflops, ScaleOut, ScaleUp
 from planner.specs.load import MAX_SPEC_FILE_BYTES, MAX_YAML_DEPTH
 from planner.specs.model import MLAttention, Model, MoEFFN
+from planner.specs.network import NetworkPrices
 from planner.specs.scenario import Bound, Deployment, Scenario
 from tests_support import REPO
 
@@ -38,6 +39,8 @@ KINDS: dict[str, tuple[Path, list[Command], dict[tuple[str, ...], type]]] = {
                   ("scale_out",): ScaleOut, **{("efficiency", f): Factor for f in (
                       "scale_up_bandwidth", "scale_out_bandwidth", "hbm_bandwidth",
                       "matmul_flops")}}),
+    "prices": (REPO / "hardware" / "network" / "ib-ndr-400g.yaml",
+               [lambda p: ["network", "--prices", p]], {(): NetworkPrices}),
     "scenario": (REPO / "specs" / "deepseek-v3-h800-ep-decode.yaml",
                  [lambda p: ["check", p], lambda p: ["evaluate", p, "--format", "csv"]],
                  {(): Scenario, ("deployment",): Deployment,

@@ -103,3 +103,59 @@ def pipeline_schedules(*, pp: int, f_s: float, b_s: float, w_s: float, fb_s: flo
                                          else acts * micro_batch_activation_bytes),
         ))
     return out
+
+
+#: Backward ≈ 2 × forward (input gradients + weight gradients, each about one forward).
+BACKWARD_TO_FORWARD = 2
+#: The weight-gradient part of the backward ≈ 1 × forward.
+WEIGHT_BACKWARD_TO_FORWARD = 1
+
+
+def chunk_times_s(*, forward_flops_per_token, tokens_per_micro_batch, pp,
+                  achieved_flop_per_s):
+    """(F, B, W) chunk times of one micro-batch on one of ``pp`` equal stages (s).
+
+    Formula: F = f · T / PP / R; B = 2F; W = F, with f forward FLOPs per token, T tokens per
+    micro-batch, R the achieved FLOP/s of one device.
+    Ref: the usual 1 : 2 forward : backward FLOP ratio (Kaplan et al. 2020, 6N = 2N + 4N); ZB1P's
+    split of B into input and weight gradients (Qi et al., ICLR 2024).
+    Convention: layers split evenly; communication and recomputation not counted.
+    Example: DeepSeek-V3, f = 83.48e9, T = 4,096, PP = 16, R = 0.73 × 989e12 = 722e12:
+    F = 29.6 ms, B = 59.2 ms, W = 29.6 ms.
+    """
+    f = forward_flops_per_token * tokens_per_micro_batch / pp / achieved_flop_per_s
+    return f, BACKWARD_TO_FORWARD * f, WEIGHT_BACKWARD_TO_FORWARD * f
+
+
+#: P Table 4's chunk times (s): the defaults of `planner pipeline`.
+PAPER_F_S, PAPER_B_S, PAPER_W_S = 1.13, 1.99, 0.48
+
+
+def pipeline_chunk_times(*, f_s=None, b_s=None, w_s=None, model=None, hardware=None, pp=16,
+                         tokens_per_micro_batch=4096):
+    """(F, B, W, where they came from): given times win; otherwise derived from ``model`` and
+    ``hardware`` (names or paths; achievable = dense BF16 peak × the matmul efficiency factor)
+    with :func:`chunk_times_s`; otherwise P Table 4's 1.13 / 1.99 / 0.48 s."""
+    from planner.errors import UsageError
+
+    if (model is None) != (hardware is None):
+        raise UsageError("give --model and --hardware together to derive chunk times")
+    if model is not None:
+        from planner import catalog
+        from planner.calc.flops import model_flops_per_token
+
+        m, h = catalog.load_model(model), catalog.load_hardware(hardware)
+        factor = h.efficiency_frac("matmul_flops")
+        rate = h.peak_dense_flop_per_s("bf16") * factor.frac
+        fwd = model_flops_per_token(m, seq_len=int(tokens_per_micro_batch)).forward_flops_per_token
+        df, db, dw = chunk_times_s(forward_flops_per_token=fwd,
+                                   tokens_per_micro_batch=tokens_per_micro_batch, pp=pp,
+                                   achieved_flop_per_s=rate)
+        origin = (f"derived: {m.label}, {tokens_per_micro_batch:g} tokens per micro-batch over "
+                  f"{pp} stages at {rate / 1e12:.0f} TFLOP/s (BF16 dense peak x {factor.frac:g} "
+                  "achievable), B = 2F, W = F; given values override")
+    else:
+        df, db, dw = PAPER_F_S, PAPER_B_S, PAPER_W_S
+        origin = "P Table 4 (1F 1.13 s, 1B 1.99 s, 1W 0.48 s) unless given"
+    return (df if f_s is None else f_s, db if b_s is None else b_s,
+            dw if w_s is None else w_s, origin)

@@ -323,14 +323,23 @@ def network_cmd(
 @command("pipeline")
 def pipeline_cmd(
     pp: int = typer.Option(16, "--pp", min=2, help="Pipeline stages (even)."),
-    f: float = typer.Option(1.13, "--f", min=0, help="Forward chunk time, s (P Table 4: 1.13)."),
-    b: float = typer.Option(1.99, "--b", min=0,
-                            help="Full backward chunk time, s (P Table 4: 1.99)."),
-    w: float = typer.Option(0.48, "--w", min=0,
-                            help="Weight-backward chunk time, s (P Table 4: 0.48)."),
+    f: Optional[float] = typer.Option(None, "--f", min=0,
+                                      help="Forward chunk time, s [default: P Table 4's 1.13, "
+                                           "or derived with --model]."),
+    b: Optional[float] = typer.Option(None, "--b", min=0,
+                                      help="Full backward chunk time, s [default: 1.99]."),
+    w: Optional[float] = typer.Option(None, "--w", min=0,
+                                      help="Weight-backward chunk time, s [default: 0.48]."),
     fb: Optional[float] = typer.Option(None, "--fb", min=0,
                                        help="Overlapped forward+backward time, s "
                                             "[default: F + B, no overlap gain]."),
+    model: Optional[str] = typer.Option(None, "--model",
+                                        help="Derive F, B, W from this model's FLOPs "
+                                             "(needs --hardware)."),
+    hardware: Optional[str] = typer.Option(None, "--hardware", "-H",
+                                           help="Hardware whose achievable BF16 FLOP/s runs "
+                                                "the chunks."),
+    tokens_per_micro_batch: float = typer.Option(4096, "--tokens-per-micro-batch", min=1),
     micro_batches: Optional[int] = typer.Option(None, "--micro-batches", min=1,
                                                 help="For the bubble share."),
     stage_params: Optional[str] = typer.Option(None, "--stage-params-bytes",
@@ -341,16 +350,20 @@ def pipeline_cmd(
 ) -> None:
     """Pipeline bubbles and per-device memory of 1F1B, ZB1P, DualPipe and DualPipeV."""
     from planner import report
-    from planner.calc.pipeline import pipeline_schedules
+    from planner.calc.pipeline import pipeline_schedules, pipeline_chunk_times
 
+    f, b, w, origin = pipeline_chunk_times(
+        f_s=f, b_s=b, w_s=w, model=model, hardware=hardware, pp=pp,
+        tokens_per_micro_batch=tokens_per_micro_batch)
     results = pipeline_schedules(
         pp=pp, f_s=f, b_s=b, w_s=w, fb_s=fb, num_micro_batches=micro_batches,
         stage_param_bytes=(None if stage_params is None
                            else quantity(stage_params, "bytes", "--stage-params-bytes")),
         micro_batch_activation_bytes=(None if activations is None
                                       else quantity(activations, "bytes", "--activation-bytes")))
-    show_tables([report.pipeline_table(results, f_s=f, b_s=b, w_s=w,
-                                       fb_s=f + b if fb is None else fb)], fmt)
+    table = report.pipeline_table(results, f_s=f, b_s=b, w_s=w, fb_s=f + b if fb is None else fb)
+    table.notes.append(f"F, B, W: {origin}.")
+    show_tables([table], fmt)
 
 
 @command("train")
