@@ -1,7 +1,7 @@
 """The built-in catalog (``models/*.yaml``, ``hardware/*.yaml``) and name resolution.
 
 A catalog name is an exact file stem (``deepseek-v3``); anything that looks like a path (it has a
-directory separator or ends in ``.yaml``/``.yml``) is read as the user's own file. In an installed
+directory separator or ends in ``.yaml``/``.yml``) is read as the user's own file; a ``.json`` path is read as a Hugging Face config.json. In an installed
 wheel the catalog sits in ``planner/_catalog/``; in a source checkout it is read from the
 repository's top-level ``models/`` and ``hardware/`` folders.
 """
@@ -46,7 +46,7 @@ def looks_like_path(name: str) -> bool:
     return (
         os.sep in name
         or "/" in name
-        or name.endswith((".yaml", ".yml"))
+        or name.endswith((".yaml", ".yml", ".json"))
     )
 
 
@@ -65,7 +65,11 @@ def resolve(kind: str, name: str) -> Path:
 
 
 def load_model(name: str) -> Model:
-    """A model from the catalog by name, or from a YAML path."""
+    """A model from the catalog by name, from a YAML path, or from a Hugging Face config.json."""
+    if name.endswith(".json"):
+        from planner.specs.hf import load_hf_model
+
+        return load_hf_model(name)
     return load_model_file(resolve("model", name))
 
 
@@ -77,6 +81,8 @@ def load_hardware(name: str) -> Hardware:
 def load_any(name: str) -> Model | Hardware:
     """A model or a hardware spec by catalog name, or from a YAML path (told apart by its
     fields: a hardware spec has ``gpu``)."""
+    if name.endswith(".json"):
+        return load_model(name)
     if looks_like_path(name):
         return load_model_or_hardware_file(name)
     if (catalog_dir("model") / f"{name}.yaml").is_file():

@@ -262,6 +262,30 @@ def paper_cmd(fmt: Format = FORMAT) -> None:
     show_tables(report.paper_tables(paper_rows()), fmt)
 
 
+@command("import-hf")
+def import_hf_cmd(
+    config: str = typer.Argument(..., help="A local Hugging Face config.json."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                         help="Write the YAML spec here [default: stdout]."),
+    name: Optional[str] = typer.Option(None, "--name",
+                                       help="Model name [default: the config's folder name]."),
+) -> None:
+    """Convert a Hugging Face config.json into a model spec (no network)."""
+    from planner.errors import SpecError
+    from planner.specs.hf import hf_config_to_yaml
+
+    text = hf_config_to_yaml(config, name=name)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise SpecError(f"cannot write ({exc.strerror or exc})", file=output) from None
+    sys.stderr.write(f"wrote {output}\n")
+
+
 # ----------------------------------------------------------------------------- cluster
 def quantity(text: str, dimension: str, option: str) -> float:
     """A command-line quantity ("14.8T", "1 GB") in base units, or a usage error naming it."""

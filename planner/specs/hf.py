@@ -1,0 +1,220 @@
+"""Hugging Face ``config.json`` -> model spec (no network: a local file).
+
+Supported architectures (``architectures[0]``, else ``model_type``): DeepseekV3 (and Kimi-K2,
+which uses it), DeepseekV2, Qwen2 / Qwen2.5, Qwen3, Qwen3-MoE, Llama 3.x, Mistral, Mixtral and
+gpt-oss. The spec is validated like a hand-written one. What the planner does not model is said
+in the spec's ``notes`` (sliding-window attention is counted as full attention, so its KV cache is
+an upper bound).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from planner.errors import SpecError
+
+#: Largest config.json read, in bytes.
+MAX_CONFIG_BYTES = 1_000_000
+
+
+class _Config:
+    """Field access that names the missing field and the file."""
+
+    def __init__(self, data: dict[str, Any], file: str) -> None:
+        self.data, self.file = data, file
+
+    def __call__(self, key: str, default: Any = ..., *, alt: tuple[str, ...] = ()) -> Any:
+        for k in (key, *alt):
+            if k in self.data and self.data[k] is not None:
+                return self.data[k]
+        if default is ...:
+            raise SpecError(f"config.json field {key!r} is missing", file=self.file, field=key)
+        return default
+
+    def has(self, key: str) -> bool:
+        return self.data.get(key) is not None
+
+
+def _gqa(c: _Config, *, bias_default: bool) -> dict[str, Any]:
+    heads = c("num_attention_heads")
+    kv = c("num_key_value_heads", heads)
+    head_dim = c("head_dim", None) or c("hidden_size") // heads
+    kind = "mha" if kv == heads else ("mqa" if kv == 1 else "gqa")
+    out = {"kind": kind, "num_heads": heads, "head_dim": head_dim}
+    if kind == "gqa":
+        out["num_kv_heads"] = kv
+    if c("attention_bias", bias_default):
+        out["qkv_bias"] = True
+    return out
+
+
+def _dense(c: _Config) -> dict[str, Any]:
+    return {"kind": "dense", "intermediate_size": c("intermediate_size")}
+
+
+def _deepseek(c: _Config) -> tuple[dict, dict, dict]:
+    if c("moe_layer_freq", 1) != 1:
+        raise SpecError("moe_layer_freq != 1 (interleaved MoE layers) is not supported",
+                        file=c.file, field="moe_layer_freq")
+    attention = {"kind": "mla", "num_heads": c("num_attention_heads"),
+                 "kv_lora_rank": c("kv_lora_rank"), "qk_nope_head_dim": c("qk_nope_head_dim"),
+                 "qk_rope_head_dim": c("qk_rope_head_dim"), "v_head_dim": c("v_head_dim")}
+    if c.has("q_lora_rank"):
+        attention["q_lora_rank"] = c("q_lora_rank")
+    dense_layers = c("first_k_dense_replace", 0)
+    ffn = {"kind": "moe", "num_routed_experts": c("n_routed_experts"),
+           "num_experts_per_token": c("num_experts_per_tok"),
+           "expert_intermediate_size": c("moe_intermediate_size"),
+           "num_shared_experts": c("n_shared_experts", 0), "num_dense_layers": dense_layers,
+           "num_expert_groups": c("n_group", 1), "num_limited_groups": c("topk_group", 1)}
+    if dense_layers:
+        ffn["dense_intermediate_size"] = c("intermediate_size")
+    return attention, ffn, {"mtp_depth": c("num_nextn_predict_layers", 0)}
+
+
+def _qwen2(c: _Config) -> tuple[dict, dict, dict]:
+    return _gqa(c, bias_default=True), _dense(c), {}      # Qwen2 projects Q, K, V with a bias
+
+
+def _qwen3(c: _Config) -> tuple[dict, dict, dict]:
+    return _gqa(c, bias_default=False), _dense(c), {}
+
+
+def _qwen3_moe(c: _Config) -> tuple[dict, dict, dict]:
+    if c("decoder_sparse_step", 1) != 1 or c("mlp_only_layers", []):
+        raise SpecError("dense layers between MoE layers (decoder_sparse_step, mlp_only_layers) "
+                        "are not supported", file=c.file, field="decoder_sparse_step")
+    ffn = {"kind": "moe", "num_routed_experts": c("num_experts"),
+           "num_experts_per_token": c("num_experts_per_tok"),
+           "expert_intermediate_size": c("moe_intermediate_size")}
+    return _gqa(c, bias_default=False), ffn, {}
+
+
+def _llama(c: _Config) -> tuple[dict, dict, dict]:
+    return _gqa(c, bias_default=False), _dense(c), {}
+
+
+def _mixtral(c: _Config) -> tuple[dict, dict, dict]:
+    ffn = {"kind": "moe", "num_routed_experts": c("num_local_experts"),
+           "num_experts_per_token": c("num_experts_per_tok"),
+           "expert_intermediate_size": c("intermediate_size")}
+    return _gqa(c, bias_default=False), ffn, {}
+
+
+def _gpt_oss(c: _Config) -> tuple[dict, dict, dict]:
+    ffn = {"kind": "moe", "num_routed_experts": c("num_local_experts"),
+           "num_experts_per_token": c("num_experts_per_tok", alt=("experts_per_token",)),
+           "expert_intermediate_size": c("intermediate_size")}
+    return _gqa(c, bias_default=True), ffn, {}
+
+
+#: architecture (or model_type) -> converter.
+ARCHITECTURES: dict[str, Callable[[_Config], tuple[dict, dict, dict]]] = {
+    "DeepseekV3ForCausalLM": _deepseek, "deepseek_v3": _deepseek, "kimi_k2": _deepseek,
+    "DeepseekV2ForCausalLM": _deepseek, "deepseek_v2": _deepseek,
+    "Qwen2ForCausalLM": _qwen2, "qwen2": _qwen2,
+    "Qwen3ForCausalLM": _qwen3, "qwen3": _qwen3,
+    "Qwen3MoeForCausalLM": _qwen3_moe, "qwen3_moe": _qwen3_moe,
+    "LlamaForCausalLM": _llama, "llama": _llama,
+    "MistralForCausalLM": _llama, "mistral": _llama,
+    "MixtralForCausalLM": _mixtral, "mixtral": _mixtral,
+    "GptOssForCausalLM": _gpt_oss, "gpt_oss": _gpt_oss,
+}
+
+
+def spec_from_hf_config(data: dict[str, Any], *, file: str, name: str) -> dict[str, Any]:
+    """The model-spec mapping (as a YAML file would hold it) of a parsed config.json."""
+    if not isinstance(data, dict):
+        raise SpecError("expected a JSON object at the top level", file=file)
+    c = _Config(data, file)
+    archs = data.get("architectures") or []
+    arch = next((a for a in archs if a in ARCHITECTURES), None) if isinstance(archs, list) \
+        else None
+    key = arch or (data.get("model_type") if data.get("model_type") in ARCHITECTURES else None)
+    if key is None:
+        got = archs[0] if isinstance(archs, list) and archs else data.get("model_type")
+        supported = sorted({k for k in ARCHITECTURES if k[0].isupper()})
+        raise SpecError(f"unsupported architecture {got!r}; supported: {', '.join(supported)}",
+                        file=file, field="architectures")
+    attention, ffn, extra = ARCHITECTURES[key](c)
+    notes = []
+    if c("sliding_window", None) and c("use_sliding_window", True) is not False:
+        notes.append(f"sliding_window {c('sliding_window')} is not modelled: every layer is "
+                     "counted with full attention (KV cache and attention FLOPs are upper "
+                     "bounds)")
+    spec = {
+        "name": name,
+        "source": f"converted by `planner import-hf` from {Path(file).name} (architecture {key})",
+        "num_layers": c("num_hidden_layers"),
+        "hidden_size": c("hidden_size"),
+        "vocab_size": c("vocab_size"),
+        "tie_word_embeddings": bool(c("tie_word_embeddings", False)),
+        "attention": attention,
+        "ffn": ffn,
+        **extra,
+    }
+    if notes:
+        spec["notes"] = "; ".join(notes)
+    return spec
+
+
+def read_hf_config(path: str | Path) -> tuple[dict[str, Any], str]:
+    """The parsed config.json at ``path`` and its file name, or a one-line SpecError."""
+    p = Path(path)
+    where = str(p)
+    try:
+        if p.is_dir():
+            raise SpecError("is a directory, expected a config.json file", file=where)
+        if p.exists() and not p.is_file():
+            raise SpecError("not a regular file, expected a config.json file", file=where)
+        with open(p, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError("file not found", file=where) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read file ({exc.strerror or exc})", file=where) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise SpecError(f"file is larger than {MAX_CONFIG_BYTES:,} bytes", file=where)
+    try:
+        return json.loads(raw.decode("utf-8")), where
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not valid UTF-8 (byte {exc.start})", file=where) from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        msg = f"line {exc.lineno}, column {exc.colno}: {exc.msg}" \
+            if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise SpecError(f"invalid JSON: {msg}", file=where) from None
+
+
+def hf_model_name(path: str | Path) -> str:
+    """A model name for a config.json: its folder's name (``DeepSeek-V3/config.json`` ->
+    ``deepseek-v3``), or the file stem when the folder says nothing."""
+    p = Path(path)
+    stem = p.stem if p.stem != "config" else (p.parent.name or "model")
+    return stem.lower() or "model"
+
+
+def load_hf_model(path: str | Path, *, name: str | None = None):
+    """A validated :class:`~planner.specs.model.Model` from a config.json."""
+    from planner.specs.load import validate
+    from planner.specs.model import Model
+
+    data, where = read_hf_config(path)
+    spec = spec_from_hf_config(data, file=where, name=name or hf_model_name(path))
+    return validate(Model, spec, file=where)
+
+
+def hf_config_to_yaml(path: str | Path, *, name: str | None = None) -> str:
+    """The model spec of a config.json as YAML text (validated first)."""
+    import yaml
+
+    data, where = read_hf_config(path)
+    spec = spec_from_hf_config(data, file=where, name=name or hf_model_name(path))
+    from planner.specs.load import validate
+    from planner.specs.model import Model
+
+    validate(Model, spec, file=where)
+    header = (f"# Model spec converted from {where} by `planner import-hf`.\n"
+              "# Check it against the model card; add display_name and a fuller source.\n")
+    return header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
