@@ -239,12 +239,14 @@ def catalog_hardware_table(hws: list[Any]) -> Table:
               ["name", "BF16 dense", "FP8 dense", "HBM", "HBM bandwidth",
                "scale-up (uni)", "domain", "scale-out (uni)"], right_align_from=1)
     for h in hws:
-        fp8 = h.gpu.peak_dense_tflop_per_s.fp8
+        bf16, fp8 = h.gpu.peak_dense_tflop_per_s.bf16, h.gpu.peak_dense_tflop_per_s.fp8
+        up = h.scale_up
         t.rows.append([
-            h.name, f"{h.gpu.peak_dense_tflop_per_s.bf16:,g} TFLOP/s",
+            h.name, f"{bf16:,g} TFLOP/s" if bf16 else "n/a",
             f"{fp8:,g} TFLOP/s" if fp8 else "n/a", f"{h.gpu.hbm_capacity_gb:g} GB",
             f"{h.gpu.hbm_bandwidth_tb_per_s:g} TB/s",
-            fmt_rate_bytes(h.scale_up.bandwidth_bytes_per_s), f"{h.scale_up.domain_gpus} GPUs",
+            fmt_rate_bytes(up.bandwidth_bytes_per_s) if up else "none",
+            f"{up.domain_gpus} GPUs" if up else "1 GPU",
             fmt_rate_bytes(h.scale_out.bandwidth_bytes_per_s),
         ])
         t.records.append(hardware_record(h))
@@ -255,13 +257,14 @@ def hardware_record(h: Any) -> dict[str, Any]:
     peaks = h.gpu.peak_dense_tflop_per_s
     return {
         "hardware": h.name, "display_name": h.label,
-        "peak_dense_bf16_flop_per_s": peaks.bf16 * 1e12,
+        "peak_dense_bf16_flop_per_s": peaks.bf16 * 1e12 if peaks.bf16 else None,
         "peak_dense_fp8_flop_per_s": peaks.fp8 * 1e12 if peaks.fp8 else None,
         "peak_dense_fp4_flop_per_s": peaks.fp4 * 1e12 if peaks.fp4 else None,
         "hbm_capacity_bytes": h.gpu.hbm_capacity_bytes,
         "hbm_bandwidth_bytes_per_s": h.gpu.hbm_bandwidth_bytes_per_s,
-        "scale_up_domain_gpus": h.scale_up.domain_gpus,
-        "scale_up_bandwidth_bytes_per_s_unidirectional": h.scale_up.bandwidth_bytes_per_s,
+        "scale_up_domain_gpus": h.scale_up_domain_gpus,
+        "scale_up_bandwidth_bytes_per_s_unidirectional": (
+            h.scale_up.bandwidth_bytes_per_s if h.scale_up else None),
         "scale_out_bandwidth_bytes_per_s_unidirectional": h.scale_out.bandwidth_bytes_per_s,
         "price_usd_per_gpu_hour": h.price_usd_per_gpu_hour,
         "source": h.source,
@@ -313,7 +316,8 @@ def hardware_detail_tables(h: Any) -> list[Table]:
     t.rows += [
         ["HBM", f"{h.gpu.hbm_capacity_gb:g} GB, {h.gpu.hbm_bandwidth_tb_per_s:g} TB/s"],
         ["scale-up", f"{h.scale_up.technology}: {h.scale_up.domain_gpus} GPUs, "
-                     f"{fmt_rate_bytes(h.scale_up.bandwidth_bytes_per_s)} per GPU per direction"],
+                     f"{fmt_rate_bytes(h.scale_up.bandwidth_bytes_per_s)} per GPU per direction"
+                     if h.scale_up else "none (a single device)"],
         ["scale-out", f"{h.scale_out.technology}: {h.scale_out.nics_per_gpu:g} x "
                       f"{h.scale_out.nic_bandwidth_gbit_per_s:g} Gbit/s = "
                       f"{fmt_rate_bytes(h.scale_out.bandwidth_bytes_per_s)} per GPU per direction"],
@@ -778,3 +782,71 @@ def numerics_tables(errors: list[Any], accumulation: list[Any], comm: list[dict[
     t3.notes.append("Payload + per-1x128-tile metadata; `planner ep --dispatch-format F "
                     "--combine-format F` uses these (dispatch adds DeepEP's 16 B per token).")
     return [t1, t2, t3]
+
+
+# ----------------------------------------------------------------------------- compare
+def compare_tables(rows: list[Any], hardware: list[str], *, context_tokens: int,
+                   seq_len: int) -> list[Table]:
+    """Memory, compute and communication side by side (see :mod:`planner.compare`)."""
+    mem = Table(f"Memory: KV cache (BF16) and decode reads at C = {context_tokens:,} "
+                "(MLA vs GQA)",
+                ["model", "attention", "KV / token", "vs first", "decode bytes / step",
+                 *[f"max context: {h}" for h in hardware]], align="LLrrr" + "r" * len(hardware))
+    comp = Table(f"Compute: parameters and FLOPs per token (s = {seq_len:,}, exact-causal)",
+                 ["model", "FFN", "params total", "params activated", "forward FLOPs / token",
+                  "train FLOPs / token"], align="LLrrrr")
+    comm = Table("Communication: EP decode ceiling (peak bandwidth, paper §2.3.2 defaults)",
+                 ["model", *[f"{h}: tokens/s (TPOT)" for h in hardware]],
+                 align="L" + "r" * len(hardware))
+    for r in rows:
+        mem.rows.append([r.model, r.attention.upper(), fmt_bytes(r.kv_cache_bytes_per_token),
+                         fmt_ratio(r.kv_multiplier_vs_first), fmt_bytes(r.decode_bytes_per_step),
+                         *[f"{r.max_context_tokens_per_gpu[h]:,.0f}"
+                           if r.max_context_tokens_per_gpu[h] else "weights do not fit"
+                           for h in hardware]])
+        comp.rows.append([r.model, r.ffn, fmt_count_si(r.params_total),
+                          fmt_count_si(r.params_activated), fmt_gflop(r.forward_flops_per_token),
+                          fmt_gflop(r.train_flops_per_token)])
+        comm.rows.append([r.model, *[
+            f"{r.ep[h].decode_tokens_per_s:,.1f} ({fmt_seconds(r.ep[h].tpot_s)})"
+            if r.ep[h] is not None else "n/a (dense)" for h in hardware]])
+        record = {
+            "model": r.model, "attention": r.attention, "ffn": r.ffn,
+            "params_total": r.params_total, "params_activated": r.params_activated,
+            "kv_cache_bytes_per_token": r.kv_cache_bytes_per_token,
+            "kv_multiplier_vs_first": r.kv_multiplier_vs_first,
+            "decode_bytes_per_step": r.decode_bytes_per_step, "context_tokens": context_tokens,
+            "forward_flops_per_token": r.forward_flops_per_token,
+            "train_flops_per_token": r.train_flops_per_token, "seq_len": seq_len,
+        }
+        for h in hardware:
+            record[f"max_context_tokens_per_gpu.{h}"] = r.max_context_tokens_per_gpu[h]
+            record[f"decode_tokens_per_s.{h}"] = (r.ep[h].decode_tokens_per_s
+                                                  if r.ep[h] is not None else None)
+        mem.records.append(record)
+    mem.notes.append("max context: tokens of KV cache one GPU holds, (HBM - FP8 weights split "
+                     "over one scale-up domain) / KV per token"
+                     "; no activations or workspace. Decode bytes: activated FP8 "
+                     "weights + the whole KV cache, one sequence.")
+    comm.notes.append("EP ceiling: one routed expert per GPU, 32 tokens per GPU, FP8 dispatch "
+                      "with scales, BF16 combine, two micro-batches, computation hidden.")
+    return [mem, comp, comm] if hardware else [mem, comp]
+
+
+# ----------------------------------------------------------------------------- sweep
+#: Rows a terminal table of a sweep shows (CSV and JSON carry every point).
+SWEEP_TABLE_ROWS = 40
+
+
+def sweep_table(result: Any, records: list[dict[str, Any]], unit: str) -> Table:
+    names = list(result.names)
+    t = Table(f"Sweep of {result.metric} for {result.model} on {result.hardware} "
+              f"({len(records):,} points)", [*names, result.metric], align="r" * (len(names) + 1))
+    step = max(1, len(records) // SWEEP_TABLE_ROWS)
+    for rec in records[::step]:
+        t.rows.append([f"{rec[n]:,.6g}" for n in names] + [fmt_value(rec[result.metric], unit)])
+    t.records = records
+    if step > 1:
+        t.notes.append(f"Every {step:,}th point shown; --format csv or json gives all "
+                       f"{len(records):,}.")
+    return t

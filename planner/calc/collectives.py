@@ -120,12 +120,12 @@ def hardware_collective(hardware, *, operation: str, algorithm: str | None, num_
                          f"{', '.join(algorithms)}")
     if link not in LINKS:
         raise UsageError(f"unknown link {link!r}; expected one of: {', '.join(LINKS)}")
-    tier = hardware.scale_up if link == "scale-up" else hardware.scale_out
+    tier = hardware.require_scale_up() if link == "scale-up" else hardware.scale_out
     if link == "scale-up" and num_ranks > hardware.scale_up.domain_gpus:
         raise UsageError(f"{num_ranks} ranks exceed the {hardware.scale_up.domain_gpus}-GPU "
                          "scale-up domain; use a scale-out link")
     if latency_s is None:
-        us = {"scale-up": hardware.scale_up.latency_us,
+        us = {"scale-up": getattr(tier, "latency_us", None),
               "scale-out-same-leaf": hardware.scale_out.latency_same_leaf_us,
               "scale-out-cross-leaf": hardware.scale_out.latency_cross_leaf_us}[link]
         if us is None:

@@ -207,11 +207,11 @@ def ep_decode_limit(
             c_origin = f"h × {combine_bytes_per_element:g} B per element (given)"
         combine = hidden * combine_bytes_per_element
 
-    in_domain = ep_size <= hardware.scale_up.domain_gpus
+    in_domain = hardware.scale_up is not None and ep_size <= hardware.scale_up.domain_gpus
     link = "scale_up" if in_domain else "scale_out"
     link_spec = hardware.scale_up if in_domain else hardware.scale_out
     why = (f"EP {ep_size} {'fits in' if in_domain else 'exceeds'} the "
-           f"{hardware.scale_up.domain_gpus}-GPU scale-up domain")
+           f"{hardware.scale_up_domain_gpus}-GPU scale-up domain")
     if bandwidth_bytes_per_s is not None:
         if achievable:
             raise UsageError("give either an explicit bandwidth or --achievable, not both")

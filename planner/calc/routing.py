@@ -118,7 +118,7 @@ def node_limited_routing(model: Model, hardware: Hardware, *, ep_size: int, num_
                                     num_nodes=num_nodes)
     without = k * (num_nodes - 1) / num_nodes
     with_fwd = ib_copies_per_token(distinct_target_nodes=e_lim, num_nodes=num_nodes)
-    nvl = hardware.scale_up.bandwidth_bytes_per_s * hardware.efficiency_frac(
+    nvl = hardware.require_scale_up().bandwidth_bytes_per_s * hardware.efficiency_frac(
         "scale_up_bandwidth").frac
     ib = hardware.scale_out.bandwidth_bytes_per_s
     free = free_experts_per_node(scale_up_bytes_per_s=nvl, scale_out_bytes_per_s=ib)

@@ -286,6 +286,112 @@ def import_hf_cmd(
     sys.stderr.write(f"wrote {output}\n")
 
 
+@command("compare")
+def compare_cmd(
+    models: List[str] = typer.Argument(..., help="Model names, YAML paths or config.json files."),
+    hardware: Optional[List[str]] = typer.Option(None, "--hardware", "-H",
+                                                 help="Hardware to compare on (repeatable) "
+                                                      "[default: h800]."),
+    context_tokens: int = typer.Option(4096, "--context-tokens", min=1,
+                                       help="Context for the decode bytes per step."),
+    seq_len: int = typer.Option(4096, "--seq-len", min=1, help="Sequence length for FLOPs."),
+    fmt: Format = FORMAT,
+) -> None:
+    """Models side by side: KV cache and context (MLA vs GQA), FLOPs (dense vs MoE), EP ceiling."""
+    from planner import catalog, report
+    from planner.compare import compare_models
+
+    hws = [catalog.load_hardware(h) for h in (hardware or ["h800"])]
+    rows = compare_models([catalog.load_model(m) for m in models], hws,
+                          context_tokens=context_tokens, seq_len=seq_len)
+    show_tables(report.compare_tables(rows, [h.name or h.label for h in hws],
+                                      context_tokens=context_tokens, seq_len=seq_len), fmt)
+
+
+@command("sweep")
+def sweep_cmd(
+    model: str = typer.Argument(..., help="Model name, YAML path or config.json."),
+    hardware: str = typer.Option("h800", "--hardware", "-H", help="Hardware name or YAML path."),
+    metric: str = typer.Option("decode_tokens_per_s", "--metric", "-m",
+                               help="kv_cache_bytes_per_token, kv_cache_bytes, "
+                                    "ep_comm_time_per_layer_s, time_per_layer_s, tpot_s or "
+                                    "decode_tokens_per_s."),
+    vary: List[str] = typer.Option(..., "--vary",
+                                   help="name=start:stop:linN | logN | a,b,c (once or twice); "
+                                        "see `planner sweep --help` for names."),
+    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg",
+                                       help="Also draw the sweep (needs planner[plot])."),
+    fmt: Format = FORMAT,
+) -> None:
+    """Vary one or two inputs (model, hardware, deployment) and compute a metric, vectorized.
+
+    Variables: num_layers, hidden_size, kv_lora_rank, qk_rope_head_dim, num_kv_heads, head_dim,
+    experts_per_token, tokens_per_device, ep_size, micro_batches, context_tokens, batch,
+    nic_bandwidth_gb_per_s, nvlink_bandwidth_gb_per_s.
+    """
+    from planner import catalog, report
+    from planner import sweep as sw
+
+    m, h = catalog.load_model(model), catalog.load_hardware(hardware)
+    progress = None
+    sizes = [sw.parse_vary(v)[1].size for v in vary]
+    total = 1
+    for n in sizes:
+        total *= n
+    if total > 2 * sw.CHUNK_POINTS and sys.stderr.isatty():
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        task = bar.add_task("sweeping", total=sizes[0])
+        bar.start()
+
+        def progress(done: int, rows: int) -> None:
+            bar.update(task, completed=done)
+    try:
+        result = sw.run_sweep(m, h, metric, vary, progress=progress)
+    finally:
+        if progress is not None:
+            bar.stop()
+    if plot is not None:
+        sw.plot(result, plot)
+        sys.stderr.write(f"wrote {plot}\n")
+    show_tables([report.sweep_table(result, sw.records(result), sw.SWEEP_METRICS[metric][0])],
+                fmt)
+
+
+class SpecKind(str, Enum):
+    """The keys of :data:`planner.specs.schema.KINDS` (a test keeps the two equal)."""
+
+    model = "model"
+    hardware = "hardware"
+    scenario = "scenario"
+    network_prices = "network-prices"
+
+
+@command("schema")
+def schema_cmd(
+    kind: SpecKind = typer.Argument(..., help="model, hardware, scenario or network-prices."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                         help="Write the schema here [default: stdout]."),
+) -> None:
+    """JSON Schema of a spec file, for editors (yaml-language-server) and other tools."""
+    import json
+
+    from planner.errors import SpecError
+    from planner.specs.schema import json_schema
+
+    text = json.dumps(json_schema(kind.value), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise SpecError(f"cannot write ({exc.strerror or exc})", file=output) from None
+    sys.stderr.write(f"wrote {output}\n")
+
+
 # ----------------------------------------------------------------------------- cluster
 def quantity(text: str, dimension: str, option: str) -> float:
     """A command-line quantity ("14.8T", "1 GB") in base units, or a usage error naming it."""

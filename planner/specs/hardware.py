@@ -21,9 +21,13 @@ class PeakDenseTflops:
     """Vendor peak dense tensor-core throughput, TFLOP/s, per data type (not "with sparsity")."""
 
     __pydantic_config__ = SPEC_CONFIG
-    bf16: PosFloat
+    bf16: Optional[PosFloat] = None
     fp8: Optional[PosFloat] = None
     fp4: Optional[PosFloat] = None
+
+    def __post_init__(self) -> None:
+        if self.bf16 is None and self.fp8 is None and self.fp4 is None:
+            raise ValueError("give at least one of bf16, fp8, fp4")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,8 +112,9 @@ class Hardware:
     __pydantic_config__ = SPEC_CONFIG
     source: Str
     gpu: Accelerator
-    scale_up: ScaleUp
     scale_out: ScaleOut
+    #: None for a single device with no scale-up domain (a desktop system).
+    scale_up: Optional[ScaleUp] = None
     name: Optional[Str] = None
     display_name: Optional[Str] = None
     efficiency: Efficiency = field(default_factory=Efficiency)
@@ -119,6 +124,19 @@ class Hardware:
     @property
     def label(self) -> str:
         return self.display_name or self.name or "hardware"
+
+    @property
+    def scale_up_domain_gpus(self) -> int:
+        """GPUs of the scale-up domain; 1 when there is none."""
+        return 1 if self.scale_up is None else self.scale_up.domain_gpus
+
+    def require_scale_up(self) -> ScaleUp:
+        """The scale-up domain, or a clear error for a device without one."""
+        if self.scale_up is None:
+            from planner.errors import UsageError
+
+            raise UsageError(f"{self.label} has no scale-up domain (scale_up is not given)")
+        return self.scale_up
 
     def peak_dense_flop_per_s(self, dtype: str) -> float:
         """Peak dense FLOP/s for ``dtype`` (``bf16``, ``fp8``, ``fp4``)."""

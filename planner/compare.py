@@ -1,0 +1,112 @@
+"""Side-by-side comparison of models (and hardware): one table per question the paper asks.
+
+- Memory (MLA vs GQA): KV cache per token, the longest context one GPU holds, and the bytes one
+  decode step reads per sequence.
+- Compute (dense vs MoE): parameters and FLOPs per token.
+- Communication (MoE): the EP decode ceiling on each hardware.
+
+Conventions (stated in every table): BF16 KV cache; weights at FP8 (1 byte per parameter) split
+evenly over the hardware's scale-up domain (one node) for the longest context; a decode step of
+one sequence reads its activated weights once and its whole KV cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from planner.specs.hardware import Hardware
+    from planner.specs.model import Model
+
+#: Defaults of the comparison.
+KV_DTYPE = "bf16"
+WEIGHT_DTYPE = "fp8"
+DEFAULT_CONTEXT_TOKENS = 4096
+DEFAULT_SEQ_LEN = 4096
+
+
+def max_context_tokens_per_gpu(*, hbm_bytes, weight_bytes_per_gpu, kv_bytes_per_token):
+    """Tokens of KV cache that fit in one GPU's memory next to its share of the weights (tokens).
+
+    Formula: ⌊(M − W) / k⌋, M HBM bytes, W weight bytes on the GPU, k KV bytes per token;
+    0 when the weights alone do not fit.
+    Ref: P §2.1 (KV cache as the memory bound of long contexts).
+    Convention: no activations, workspace or fragmentation.
+    Example: M = 80e9, W = 671.03e9 / 8 = 83.9e9: 0 (DeepSeek-V3's FP8 weights do not fit on
+    8 x 80 GB); M = 141e9: (141e9 − 83.88e9) / 70,272 = 812,865 tokens.
+    """
+    free = hbm_bytes - weight_bytes_per_gpu
+    return (free > 0) * (free // kv_bytes_per_token)
+
+
+def decode_bytes_per_step(*, activated_params, bytes_per_param, context_tokens,
+                          kv_bytes_per_token):
+    """Bytes one decode step of one sequence reads (bytes).
+
+    Formula: N_act · b + C · k.
+    Ref: P §2.2.2 (memory-bound decode: tokens/s ≈ bandwidth / bytes per step).
+    Convention: batch 1; activations and the output of the step not counted.
+    Example: DeepSeek-V3, N_act = 37.55e9 at 1 B, C = 4,096, k = 70,272: 37.84 GB.
+    """
+    return activated_params * bytes_per_param + context_tokens * kv_bytes_per_token
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    model: str
+    attention: str
+    ffn: str
+    params_total: float
+    params_activated: float
+    kv_cache_bytes_per_token: float
+    kv_multiplier_vs_first: float
+    decode_bytes_per_step: float
+    forward_flops_per_token: float
+    train_flops_per_token: float
+    max_context_tokens_per_gpu: dict[str, float | None]
+    ep: dict[str, object]          # hardware -> EPResult or None (dense model)
+
+
+def compare_models(models: list[Model], hardware: list[Hardware], *,
+                   context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+                   seq_len: int = DEFAULT_SEQ_LEN) -> list[ModelRow]:
+    """One row per model: memory, compute and (for MoE) EP figures on each hardware."""
+    from planner.calc.ep import ep_decode_limit
+    from planner.calc.flops import model_flops_per_token
+    from planner.calc.kv_cache import model_kv_cache
+    from planner.calc.memory import bytes_per_gpu_even_split, weight_bytes
+    from planner.calc.params import model_params
+    from planner.units import dtype_bytes
+
+    rows: list[ModelRow] = []
+    first_kv = None
+    for m in models:
+        p = model_params(m)
+        kv = model_kv_cache(m, dtype=KV_DTYPE)
+        first_kv = first_kv or kv.kv_cache_bytes_per_token
+        fl = model_flops_per_token(m, seq_len=seq_len)
+        weights = weight_bytes(num_params=p.total.total,
+                               bytes_per_param=dtype_bytes(WEIGHT_DTYPE))
+        ctx = {}
+        ep = {}
+        for h in hardware:
+            per_gpu = bytes_per_gpu_even_split(total_bytes=weights,
+                                               num_gpus=h.scale_up_domain_gpus)
+            ctx[h.name or h.label] = max_context_tokens_per_gpu(
+                hbm_bytes=h.gpu.hbm_capacity_bytes, weight_bytes_per_gpu=per_gpu,
+                kv_bytes_per_token=kv.kv_cache_bytes_per_token)
+            ep[h.name or h.label] = ep_decode_limit(m, h) if m.is_moe else None
+        rows.append(ModelRow(
+            model=m.name or m.label, attention=kv.attention, ffn="MoE" if m.is_moe else "dense",
+            params_total=p.total.total, params_activated=p.activated.total,
+            kv_cache_bytes_per_token=kv.kv_cache_bytes_per_token,
+            kv_multiplier_vs_first=kv.kv_cache_bytes_per_token / first_kv,
+            decode_bytes_per_step=decode_bytes_per_step(
+                activated_params=p.activated.total, bytes_per_param=dtype_bytes(WEIGHT_DTYPE),
+                context_tokens=context_tokens, kv_bytes_per_token=kv.kv_cache_bytes_per_token),
+            forward_flops_per_token=fl.forward_flops_per_token,
+            train_flops_per_token=fl.train_flops_per_token,
+            max_context_tokens_per_gpu=ctx, ep=ep,
+        ))
+    return rows
