@@ -850,3 +850,81 @@ def sweep_table(result: Any, records: list[dict[str, Any]], unit: str) -> Table:
         t.notes.append(f"Every {step:,}th point shown; --format csv or json gives all "
                        f"{len(records):,}.")
     return t
+
+
+# ----------------------------------------------------------------------------- serving
+def serve_tables(r: Any) -> list[Table]:
+    """The step broken into parts, and the serving metrics."""
+    decode = r.phase == "decode"
+    t = Table(f"{r.phase.capitalize()}: {r.model} on {r.gpus} x {r.hardware} (EP {r.ep}, "
+              f"TP {r.tp}; {'overlapped' if r.overlap else 'no overlap'}; {r.basis})",
+              ["part (whole step, all layers)", "FLOPs", "bytes", "time", "bound"],
+              align="lrrrl")
+    for p in r.parts:
+        t.rows.append([p.name, f"{p.flops / 1e9:,.1f} G" if p.flops else "-",
+                       fmt_bytes(p.bytes_moved) if p.bytes_moved else "-",
+                       fmt_seconds(p.time_s), p.bound])
+    m = Table("Serving metrics", ["metric", "value"])
+    mem = r.memory
+    m.rows += [
+        ["memory_bytes_per_gpu", f"{fmt_bytes(mem.memory_bytes_per_gpu)} of "
+                                 f"{fmt_bytes(mem.capacity_bytes_per_gpu)} "
+                                 f"({'fits' if mem.fits else 'DOES NOT FIT'})"],
+        ["  weights / KV cache / workspace", f"{fmt_bytes(mem.weight_bytes_per_gpu)} / "
+                                             f"{fmt_bytes(mem.kv_cache_bytes_per_gpu)} / "
+                                             f"{fmt_bytes(mem.workspace_bytes_per_gpu)}"],
+        ["compute / communication per step", f"{fmt_seconds(r.compute_s)} / "
+                                             f"{fmt_seconds(r.communication_s)}"],
+        ["step time", fmt_seconds(r.step_s)],
+    ]
+    if decode:
+        m.rows += [["tokens per step (MTP)", f"{r.tokens_per_step:.3g}"],
+                   ["tpot_s", fmt_seconds(r.tpot_s)],
+                   ["decode_tokens_per_s (per sequence)", f"{r.decode_tokens_per_s:,.1f}"]]
+    else:
+        m.rows += [["ttft_s", fmt_seconds(r.ttft_s)]]
+    m.rows += [["tokens_per_s_per_gpu", f"{r.tokens_per_s_per_gpu:,.0f}"],
+               ["tokens_per_s_per_node", f"{r.tokens_per_s_per_node:,.0f}"],
+               ["bottleneck", r.bottleneck]]
+    m.records.append({
+        "model": r.model, "hardware": r.hardware, "phase": r.phase, "basis": r.basis,
+        "gpus": r.gpus, "ep": r.ep, "tp": r.tp, "batch_per_gpu": r.batch_per_gpu,
+        "context_tokens": r.context_tokens, "overlap": r.overlap,
+        "memory_bytes_per_gpu": mem.memory_bytes_per_gpu, "fits": mem.fits,
+        "weight_bytes_per_gpu": mem.weight_bytes_per_gpu,
+        "kv_cache_bytes_per_gpu": mem.kv_cache_bytes_per_gpu,
+        "compute_s": r.compute_s, "communication_s": r.communication_s, "step_s": r.step_s,
+        "tokens_per_step": r.tokens_per_step, "tpot_s": r.tpot_s, "ttft_s": r.ttft_s,
+        "decode_tokens_per_s": r.decode_tokens_per_s,
+        "tokens_per_s_per_gpu": r.tokens_per_s_per_gpu,
+        "tokens_per_s_per_node": r.tokens_per_s_per_node, "bottleneck": r.bottleneck,
+        "parts": [{"name": p.name, "flops": p.flops, "bytes": p.bytes_moved,
+                   "time_s": p.time_s, "bound": p.bound} for p in r.parts],
+    })
+    m.notes.append("Roofline per part (compute at the dense peak x efficiency, memory at HBM x "
+                   "efficiency); EP traffic on the link the group needs; workspace = 10% of "
+                   "GPU memory. TPOT excludes TTFT. Not yet validated against measured runs.")
+    return [t, m]
+
+
+def fit_table(fits: list[Any]) -> Table:
+    t = Table("Fewest GPUs that hold the model and one sequence",
+              ["model", "hardware", "weights", "weights total", "context", "GPUs",
+               "memory / GPU", "largest batch / GPU"], align="LLlrrrrr")
+    for f in fits:
+        mem = f.memory
+        t.rows.append([f.model, f.hardware, f.weights_dtype, fmt_bytes(f.weight_bytes_total),
+                       f"{f.context_tokens:,}", str(f.num_gpus) if f.num_gpus else "> 4096",
+                       f"{fmt_bytes(mem.memory_bytes_per_gpu)} of "
+                       f"{fmt_bytes(mem.capacity_bytes_per_gpu)}" if mem else "-",
+                       f"{mem.max_batch_per_gpu:,}" if mem else "-"])
+        t.records.append({"model": f.model, "hardware": f.hardware,
+                          "weights_dtype": f.weights_dtype, "context_tokens": f.context_tokens,
+                          "weight_bytes_total": f.weight_bytes_total, "num_gpus": f.num_gpus,
+                          "memory_bytes_per_gpu": mem.memory_bytes_per_gpu if mem else None,
+                          "max_batch_per_gpu": mem.max_batch_per_gpu if mem else None,
+                          "checked": [{"gpus": n, "fits": ok} for n, ok in f.checked]})
+    t.notes.append("Experts split over all GPUs, the rest over up to one scale-up domain (TP); "
+                   "FP8 weights carry their 128x128 block scales; embedding, head, router and "
+                   "norms in BF16; 10% of memory kept for workspace.")
+    return t

@@ -359,6 +359,75 @@ def sweep_cmd(
                 fmt)
 
 
+class Phase(str, Enum):
+    decode = "decode"
+    prefill = "prefill"
+
+
+class WeightsDtype(str, Enum):
+    """The keys of :data:`planner.calc.serving.WEIGHT_BYTES` (a test keeps them equal)."""
+
+    fp8 = "fp8"
+    bf16 = "bf16"
+    fp4 = "fp4"
+
+
+@command("serve")
+def serve_cmd(
+    model: str = typer.Argument(..., help="Model name, YAML path or config.json."),
+    hardware: str = typer.Option(..., "--hardware", "-H", help="Hardware name or YAML path."),
+    phase: Phase = typer.Option(Phase.decode, "--phase"),
+    gpus: Optional[int] = typer.Option(None, "--gpus", min=1,
+                                       help="[default: one routed expert per GPU, or a node]"),
+    ep: Optional[int] = typer.Option(None, "--ep", min=1, help="[default: all the GPUs]"),
+    tp: int = typer.Option(1, "--tp", min=1, help="Attention TP (1 = DP attention)."),
+    batch_per_gpu: float = typer.Option(32, "--batch-per-gpu", min=1,
+                                        help="Decode: sequences per GPU."),
+    tokens_per_gpu: float = typer.Option(16384, "--tokens-per-gpu", min=1,
+                                         help="Prefill: prompt tokens per GPU per batch."),
+    context_tokens: int = typer.Option(4096, "--context-tokens", min=1,
+                                       help="Decode: KV cache per sequence; prefill: prompt."),
+    weights_dtype: WeightsDtype = typer.Option(WeightsDtype.fp8, "--weights-dtype"),
+    kv_dtype: Dtype = typer.Option("bf16", "--kv-dtype"),
+    mtp_acceptance: Optional[float] = typer.Option(None, "--mtp-acceptance", min=0, max=1,
+                                                   help="MTP draft acceptance (P: 0.8-0.9)."),
+    overlap: bool = typer.Option(True, "--overlap/--no-overlap",
+                                 help="Dual micro-batch overlap of compute and communication."),
+    bound: bool = typer.Option(False, "--bound", help="Pure peak ceiling (no efficiency)."),
+    fmt: Format = FORMAT,
+) -> None:
+    """Serving roofline: memory per GPU, decode TPOT or prefill TTFT, tokens/s, the bottleneck."""
+    from planner import catalog, report
+    from planner.calc.serving import serve
+
+    r = serve(catalog.load_model(model), catalog.load_hardware(hardware), phase=phase.value,
+              gpus=gpus, ep=ep, tp=tp,
+              batch_per_gpu=batch_per_gpu if phase is Phase.decode else tokens_per_gpu,
+              context_tokens=context_tokens, weights_dtype=weights_dtype.value,
+              kv_dtype=kv_dtype.value, overlap=overlap, bound=bound,
+              mtp_acceptance=mtp_acceptance)
+    show_tables(report.serve_tables(r), fmt)
+
+
+@command("fit")
+def fit_cmd(
+    models: List[str] = typer.Argument(..., help="Model names, YAML paths or config.json."),
+    hardware: List[str] = typer.Option(..., "--hardware", "-H", help="Hardware (repeatable)."),
+    context_tokens: int = typer.Option(4096, "--context-tokens", min=1),
+    weights_dtype: WeightsDtype = typer.Option(WeightsDtype.fp8, "--weights-dtype"),
+    kv_dtype: Dtype = typer.Option("bf16", "--kv-dtype"),
+    fmt: Format = FORMAT,
+) -> None:
+    """The fewest GPUs that hold a model, and the largest batch per GPU at a context."""
+    from planner import catalog, report
+    from planner.calc.serving import fewest_gpus
+
+    fits = [fewest_gpus(catalog.load_model(m), catalog.load_hardware(h),
+                        weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value,
+                        context_tokens=context_tokens) for m in models for h in hardware]
+    show_tables([report.fit_table(fits)], fmt)
+
+
 class SpecKind(str, Enum):
     """The keys of :data:`planner.specs.schema.KINDS` (a test keeps the two equal)."""
 
