@@ -12,6 +12,7 @@ the KV metrics :mod:`planner.calc.kv_cache` (BF16).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -224,8 +225,16 @@ def run_sweep(model: Model, hardware: Hardware, metric: str, varies: list[str],
                        names, axes, np.asarray(values, dtype=float))
 
 
+def grid_size(varies: list[str]) -> tuple[int, int]:
+    """(points of the grid, rows of the first variable) of ``--vary`` texts."""
+    sizes = [parse_vary(v)[1].size for v in varies]
+    return math.prod(sizes), sizes[0] if sizes else 0
+
+
 #: Points computed per chunk of a two-variable grid (progress granularity).
 CHUNK_POINTS = 1_000_000
+#: Grids larger than this show a progress bar (on a terminal).
+PROGRESS_MIN_POINTS = 2 * CHUNK_POINTS
 
 
 def records(result: SweepResult) -> list[dict[str, Any]]:

@@ -103,7 +103,7 @@ LINKS = {
 
 def hardware_collective(hardware, *, operation: str, algorithm: str | None, num_ranks: int,
                         bytes_total: float, link: str, achievable: bool = False,
-                        latency_s: float | None = None) -> dict:
+                        latency_us: float | None = None) -> dict:
     """One collective on ``hardware``'s ``link`` tier: α from the spec's latency (P Table 5
     figures in the catalog) unless given, B the tier's per-GPU unidirectional bandwidth, peak or
     achievable (× the spec's efficiency factor). Returns a record of inputs and ``time_s``."""
@@ -124,15 +124,15 @@ def hardware_collective(hardware, *, operation: str, algorithm: str | None, num_
     if link == "scale-up" and num_ranks > hardware.scale_up.domain_gpus:
         raise UsageError(f"{num_ranks} ranks exceed the {hardware.scale_up.domain_gpus}-GPU "
                          "scale-up domain; use a scale-out link")
-    if latency_s is None:
+    if latency_us is not None:
+        latency_s, latency_origin = latency_us * US, "given"
+    else:
         us = {"scale-up": getattr(tier, "latency_us", None),
               "scale-out-same-leaf": hardware.scale_out.latency_same_leaf_us,
               "scale-out-cross-leaf": hardware.scale_out.latency_cross_leaf_us}[link]
         if us is None:
             raise UsageError(f"the hardware spec gives no {LINKS[link]}; give --latency-us")
         latency_s, latency_origin = us * US, f"hardware spec {LINKS[link]}"
-    else:
-        latency_origin = "given"
     bandwidth, basis = tier.bandwidth_bytes_per_s, "peak"
     if achievable:
         name = "scale_up_bandwidth" if link == "scale-up" else "scale_out_bandwidth"

@@ -59,6 +59,7 @@ def bubble_frac(*, bubble_s, num_micro_batches, f_s, b_s):
 class ScheduleResult:
     schedule: str
     pp: int
+    fb_s: float                  # the F&B time used (F + B unless given)
     num_devices: int
     bubble_s: float
     bubble_frac: float | None
@@ -93,7 +94,7 @@ def pipeline_schedules(*, pp: int, f_s: float, b_s: float, w_s: float, fb_s: flo
     out = []
     for name, devices, bubble, copies, acts in rows:
         out.append(ScheduleResult(
-            schedule=name, pp=pp, num_devices=devices, bubble_s=bubble,
+            schedule=name, pp=pp, fb_s=fb, num_devices=devices, bubble_s=bubble,
             bubble_frac=(None if num_micro_batches is None else bubble_frac(
                 bubble_s=bubble, num_micro_batches=num_micro_batches, f_s=f_s, b_s=b_s)),
             param_copies=copies, activation_micro_batches=acts,

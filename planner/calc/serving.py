@@ -285,7 +285,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
                          batch_per_gpu=batch_per_gpu if phase == "decode" else 1,
                          context_tokens=context_tokens)
     w = mem.weights.as_dict()
-    layers, d = model.num_layers, model.hidden_size
+    layers = model.num_layers
     p_act = model_params(model).activated.as_dict()
     decode = phase == "decode"
     tokens = batch_per_gpu                       # tokens this GPU processes per step

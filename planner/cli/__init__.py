@@ -333,24 +333,19 @@ def sweep_cmd(
     from planner import sweep as sw
 
     m, h = catalog.load_model(model), catalog.load_hardware(hardware)
-    progress = None
-    sizes = [sw.parse_vary(v)[1].size for v in vary]
-    total = 1
-    for n in sizes:
-        total *= n
-    if total > 2 * sw.CHUNK_POINTS and sys.stderr.isatty():
+    points, rows = sw.grid_size(vary)
+    bar = None
+    if points > sw.PROGRESS_MIN_POINTS and sys.stderr.isatty():
         from rich.progress import Progress
 
         bar = Progress(transient=True)
-        task = bar.add_task("sweeping", total=sizes[0])
+        task = bar.add_task("sweeping", total=rows)
         bar.start()
-
-        def progress(done: int, rows: int) -> None:
-            bar.update(task, completed=done)
     try:
-        result = sw.run_sweep(m, h, metric, vary, progress=progress)
+        result = sw.run_sweep(m, h, metric, vary, progress=None if bar is None else (
+            lambda done, _rows: bar.update(task, completed=done)))
     finally:
-        if progress is not None:
+        if bar is not None:
             bar.stop()
     if plot is not None:
         sw.plot(result, plot)
@@ -560,7 +555,7 @@ def pipeline_cmd(
                            else quantity(stage_params, "bytes", "--stage-params-bytes")),
         micro_batch_activation_bytes=(None if activations is None
                                       else quantity(activations, "bytes", "--activation-bytes")))
-    table = report.pipeline_table(results, f_s=f, b_s=b, w_s=w, fb_s=f + b if fb is None else fb)
+    table = report.pipeline_table(results, f_s=f, b_s=b, w_s=w, fb_s=results[0].fb_s)
     table.notes.append(f"F, B, W: {origin}.")
     show_tables([table], fmt)
 
@@ -659,12 +654,10 @@ def collective_cmd(
     """Alpha-beta time of a collective on one link tier (latencies: P Table 5)."""
     from planner import catalog, report
     from planner.calc.collectives import hardware_collective
-    from planner.units import US
-
     row = hardware_collective(
         catalog.load_hardware(hardware), operation=operation, algorithm=algorithm,
         num_ranks=ranks, bytes_total=quantity(size, "bytes", "--size"), link=link.value,
-        achievable=achievable, latency_s=None if latency_us is None else latency_us * US)
+        achievable=achievable, latency_us=latency_us)
     show_tables([report.collective_table([row])], fmt)
 
 
