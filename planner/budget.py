@@ -260,6 +260,36 @@ def evaluate_scenario(scenario: Scenario, *, file: str, name: str | None = None)
         for n in ep_names:
             values[n] = (None, "", f"{model.label} is a dense model (no expert parallelism)")
 
+    serve_names = ("memory_bytes_per_gpu", "tokens_per_s_per_gpu", "tokens_per_s_per_node",
+                   "ttft_s")
+    if d.num_gpus is None:
+        for n in serve_names:
+            values[n] = (None, "", "deployment.num_gpus is not given")
+    else:
+        from planner.calc.serving import serve
+
+        common = dict(gpus=d.num_gpus, ep=d.ep if model.is_moe else 1, tp=d.tp,
+                      context_tokens=d.context_tokens,
+                      weights_dtype=d.weight_dtype if d.weight_dtype in ("fp8", "bf16", "fp4")
+                      else "bf16", kv_dtype=d.kv_cache_dtype, overlap=d.micro_batches > 1)
+        try:   # achievable figures: a spec without efficiency factors leaves these n/a
+            dec = serve(model, hardware, phase="decode", batch_per_gpu=d.batch_per_gpu,
+                        mtp_acceptance=d.mtp_acceptance, **common)
+            pre = serve(model, hardware, phase="prefill",
+                        batch_per_gpu=d.prefill_tokens_per_gpu, **common)
+        except PlannerError as err:
+            for n in serve_names:
+                values[n] = (None, "", err.message)
+        else:
+            basis = f"serving roofline, {dec.basis}"
+            values["memory_bytes_per_gpu"] = (
+                dec.memory.memory_bytes_per_gpu,
+                f"{d.batch_per_gpu:g} x {d.context_tokens} tokens, {common['weights_dtype']}",
+                "")
+            values["tokens_per_s_per_gpu"] = (dec.tokens_per_s_per_gpu, basis, "")
+            values["tokens_per_s_per_node"] = (dec.tokens_per_s_per_node, basis, "")
+            values["ttft_s"] = (pre.ttft_s, basis, "")
+
     train_names = ("train_gpu_hours", "train_cost_usd", "mfu_frac")
     t = scenario.training
     if t is None:

@@ -40,6 +40,16 @@ _METRICS = (
            "decode time of one layer: micro-batches × EP communication, computation hidden"),
     Metric("tpot_s", "s", "time per output token = layers × time_per_layer_s (TTFT excluded)"),
     Metric("decode_tokens_per_s", "tokens/s", "per sequence, 1 / tpot_s"),
+    Metric("memory_bytes_per_gpu", "bytes",
+           "serving: weights + KV cache of deployment.batch_per_gpu sequences of "
+           "context_tokens + 10% workspace, on one GPU (planner serve)"),
+    Metric("tokens_per_s_per_gpu", "tokens/s",
+           "serving roofline: output tokens/s per GPU in decode (planner serve)"),
+    Metric("tokens_per_s_per_node", "tokens/s",
+           "serving roofline: output tokens/s per node (scale-up domain) in decode"),
+    Metric("ttft_s", "s",
+           "serving roofline: time of a prefill batch of deployment.prefill_tokens_per_gpu "
+           "tokens per GPU in prompts of context_tokens"),
     Metric("train_gpu_hours", "h",
            "GPU-hours of the scenario's training run (every GPU, the whole run)"),
     Metric("train_cost_usd", "USD", "train_gpu_hours × price per GPU-hour"),

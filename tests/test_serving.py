@@ -104,3 +104,21 @@ def test_serve_rejects_bad_parallelism():
 
 def test_weight_format_choices_match_the_calculator():
     assert {w.value for w in WeightsDtype} == set(serving.WEIGHT_BYTES)
+
+
+def test_serving_metrics_in_scenarios(write_yaml):
+    import planner
+
+    path = write_yaml("model: deepseek-v3\nhardware: h200\ndeployment: {num_gpus: 8, ep: 8, "
+                      "tp: 8, weight_dtype: fp8, batch_per_gpu: 16}\nbudgets:\n"
+                      "  memory_bytes_per_gpu: {max: 141 GB}\n", "serve.yaml")
+    report = planner.check(path)
+    assert report.ok, report.errors
+    ev = planner.evaluate(path)
+    mem = serving.memory_per_gpu(catalog.load_model("deepseek-v3"),
+                                 catalog.load_hardware("h200"), ep=8, tp=8, batch_per_gpu=16)
+    assert ev.value("memory_bytes_per_gpu") == mem.memory_bytes_per_gpu
+    gb = write_yaml("model: deepseek-v3\nhardware: gb200-nvl72\ndeployment: {num_gpus: 72, "
+                    "ep: 72}\nbudgets:\n  ttft_s: {max: 1 s}\n", "gb.yaml")
+    bad = planner.check(gb)
+    assert not bad.ok and "efficiency.matmul_flops is not given" in str(bad.errors[0])

@@ -63,6 +63,11 @@ class Deployment:
     combine_dtype: Literal["bf16", "fp8"] = "bf16"
     #: Link bandwidth basis: the datasheet peak, or peak × the hardware's efficiency factor.
     bandwidth: Literal["peak", "achievable"] = "peak"
+    #: Serving roofline (planner serve): sequences each GPU decodes, prompt tokens each GPU
+    #: prefills per batch, MTP acceptance (none: no MTP).
+    batch_per_gpu: PosFloat = 32
+    prefill_tokens_per_gpu: PosFloat = 16384
+    mtp_acceptance: Optional[Frac] = None
 
     def __post_init__(self) -> None:
         n = self.num_gpus
