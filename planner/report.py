@@ -239,7 +239,8 @@ def catalog_hardware_table(hws: list[Any]) -> Table:
               ["name", "BF16 dense", "FP8 dense", "HBM", "HBM bandwidth",
                "scale-up (uni)", "domain", "scale-out (uni)"], right_align_from=1)
     for h in hws:
-        bf16, fp8 = h.gpu.peak_dense_tflop_per_s.bf16, h.gpu.peak_dense_tflop_per_s.fp8
+        peaks = h.gpu.peak_dense_tflop_per_s
+        bf16, fp8 = (peaks.bf16, peaks.fp8) if peaks else (None, None)
         up = h.scale_up
         t.rows.append([
             h.name, f"{bf16:,g} TFLOP/s" if bf16 else "n/a",
@@ -255,11 +256,16 @@ def catalog_hardware_table(hws: list[Any]) -> Table:
 
 def hardware_record(h: Any) -> dict[str, Any]:
     peaks = h.gpu.peak_dense_tflop_per_s
+
+    def peak(dtype: str) -> float | None:
+        v = getattr(peaks, dtype) if peaks else None
+        return v * 1e12 if v else None
+
     return {
         "hardware": h.name, "display_name": h.label,
-        "peak_dense_bf16_flop_per_s": peaks.bf16 * 1e12 if peaks.bf16 else None,
-        "peak_dense_fp8_flop_per_s": peaks.fp8 * 1e12 if peaks.fp8 else None,
-        "peak_dense_fp4_flop_per_s": peaks.fp4 * 1e12 if peaks.fp4 else None,
+        "peak_dense_bf16_flop_per_s": peak("bf16"),
+        "peak_dense_fp8_flop_per_s": peak("fp8"),
+        "peak_dense_fp4_flop_per_s": peak("fp4"),
         "hbm_capacity_bytes": h.gpu.hbm_capacity_bytes,
         "hbm_bandwidth_bytes_per_s": h.gpu.hbm_bandwidth_bytes_per_s,
         "scale_up_domain_gpus": h.scale_up_domain_gpus,
@@ -311,7 +317,7 @@ def hardware_detail_tables(h: Any) -> list[Table]:
     peaks = h.gpu.peak_dense_tflop_per_s
     t.rows += [["source", h.source]]
     for dtype in ("bf16", "fp8", "fp4"):
-        v = getattr(peaks, dtype)
+        v = getattr(peaks, dtype) if peaks else None
         t.rows.append([f"peak dense {dtype.upper()}", f"{v:,g} TFLOP/s" if v else "n/a"])
     t.rows += [
         ["HBM", f"{h.gpu.hbm_capacity_gb:g} GB, {h.gpu.hbm_bandwidth_tb_per_s:g} TB/s"],

@@ -126,7 +126,8 @@ def generated_cases() -> list[tuple[str, str, bytes]]:
         # every mapping replaced by a scalar, a list, null (where null is not allowed)
         for path, _ in _mappings(data):
             if path:
-                optional = (path[0] == "efficiency" and len(path) == 2) or path == ("scale_up",)
+                optional = ((path[0] == "efficiency" and len(path) == 2)
+                            or path in (("scale_up",), ("gpu", "peak_dense_tflop_per_s")))
                 for b in (7, ["a"]) if optional else (7, ["a"], None):
                     cases.append((kind, f"{'.'.join(path)}={b!r}", _dump(_set(data, path, b))))
         # 4. bytes: an invalid UTF-8 byte at 30 places; control characters; truncated in a string

@@ -122,3 +122,13 @@ def test_serving_metrics_in_scenarios(write_yaml):
                     "ep: 72}\nbudgets:\n  ttft_s: {max: 1 s}\n", "gb.yaml")
     bad = planner.check(gb)
     assert not bad.ok and "efficiency.matmul_flops is not given" in str(bad.errors[0])
+
+
+def test_memory_only_devices_say_compute_is_not_modelled():
+    (r,) = run_json("serve", "deepseek-v2", "-H", "apple-m4-max", "--weights-dtype", "fp4",
+                    "--batch-per-gpu", "1")
+    assert "compute not modelled" in r["basis"]
+    # Activated weights read once per token: 546 GB/s over the step's bytes.
+    step_bytes = sum(p["bytes"] for p in r["parts"])
+    assert r["step_s"] == pytest.approx(step_bytes / 546e9)
+    assert 40 < r["decode_tokens_per_s"] < 50          # P: "nearly 20 ... or even twice that"

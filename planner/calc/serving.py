@@ -261,16 +261,22 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     ep = ep or gpus
     if gpus % ep or gpus % tp:
         raise UsageError(f"EP ({ep}) and TP ({tp}) must divide the GPUs ({gpus})")
-    if compute_dtype is None:   # the weights' precision, else the nearest the device has
-        peaks = hardware.gpu.peak_dense_tflop_per_s
+    peaks = hardware.gpu.peak_dense_tflop_per_s
+    if compute_dtype is None and peaks is not None:   # the weights' precision, else the nearest
         order = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16", "fp4"),
                  "bf16": ("bf16", "fp8", "fp4")}[weights_dtype]
         compute_dtype = next((d for d in order if getattr(peaks, d) is not None), "bf16")
-    peak_flops = hardware.peak_dense_flop_per_s(compute_dtype)
+    # A device whose vendor publishes no peak: compute is not modelled (memory and links only).
+    peak_flops = (math.inf if peaks is None
+                  else hardware.peak_dense_flop_per_s(compute_dtype))
+    compute_dtype = compute_dtype or "none"
     peak_hbm = hardware.gpu.hbm_bandwidth_bytes_per_s
-    if bound:
+    if bound or peaks is None:
         flop_s, hbm_s, basis = peak_flops, peak_hbm, "peak (bound: no efficiency factors)"
         eff_up = eff_out = 1.0
+        if peaks is None:
+            basis = ("peak memory bandwidth; compute not modelled (the spec gives no peak "
+                     "FLOP/s); no efficiency factors")
     else:
         fm, fh = hardware.efficiency_frac("matmul_flops"), hardware.efficiency_frac(
             "hbm_bandwidth")

@@ -32,10 +32,13 @@ class PeakDenseTflops:
 
 @dataclass(frozen=True, kw_only=True)
 class Accelerator:
+    """One accelerator: dense peaks (absent when the vendor publishes none), memory capacity and
+    bandwidth (HBM, or the unified memory of a desktop system)."""
+
     __pydantic_config__ = SPEC_CONFIG
-    peak_dense_tflop_per_s: PeakDenseTflops
     hbm_capacity_gb: PosFloat
     hbm_bandwidth_tb_per_s: PosFloat
+    peak_dense_tflop_per_s: Optional[PeakDenseTflops] = None
     tdp_w: Optional[PosFloat] = None
     hbm_capacity_bytes: float = field(init=False, repr=False)
     hbm_bandwidth_bytes_per_s: float = field(init=False, repr=False)
@@ -144,7 +147,8 @@ class Hardware:
 
         if dtype not in ("bf16", "fp8", "fp4"):
             raise UsageError(f"no peak FLOP/s for dtype {dtype!r}; expected bf16, fp8 or fp4")
-        tflops = getattr(self.gpu.peak_dense_tflop_per_s, dtype)
+        peaks = self.gpu.peak_dense_tflop_per_s
+        tflops = None if peaks is None else getattr(peaks, dtype)
         if tflops is None:
             raise UsageError(
                 f"{self.label}: gpu.peak_dense_tflop_per_s.{dtype} is not given in its spec"
