@@ -182,9 +182,16 @@ class Evaluation:
 
 
 def evaluate(path: str | os.PathLike[str] | LoadedScenario) -> Evaluation:
-    """Every metric of the scenario at ``path`` (see :mod:`planner.metrics`)."""
+    """Every metric of the scenario at ``path`` (see :mod:`planner.metrics`). An error a
+    calculator raises (a missing efficiency factor, an impossible EP size) names the scenario
+    file."""
     loaded = path if isinstance(path, LoadedScenario) else load_scenario(path)
-    return evaluate_scenario(loaded.scenario, file=loaded.file, name=loaded.name)
+    try:
+        return evaluate_scenario(loaded.scenario, file=loaded.file, name=loaded.name)
+    except PlannerError as err:
+        if err.file is None:
+            raise SpecError(err.message, file=loaded.file, field="deployment") from None
+        raise
 
 
 def _load_ref(kind: str, ref: str, *, file: str) -> Model | Hardware:

@@ -322,3 +322,13 @@ def test_evaluate_refuses_a_scenario_with_an_invalid_bound(write_yaml):
     result = run("evaluate", str(path))
     assert result.exit_code == 2 and result.stdout == ""
     assert "budgets.tpot_s.max: unknown unit 'parsecs'" in result.stderr
+
+
+def test_a_calculator_error_names_the_scenario_file(write_yaml):
+    # MI300X's spec has no efficiency factors: achievable EP bandwidth cannot be computed.
+    path = write_yaml("model: deepseek-v3\nhardware: mi300x\ndeployment: {num_gpus: 64, ep: 64, "
+                      "bandwidth: achievable}\nbudgets:\n  tpot_s: {max: 1 s}\n", "ach.yaml")
+    result = run("check", str(path))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"error: {path}: deployment: ")
+    assert "efficiency.scale_out_bandwidth is not given" in result.stderr
