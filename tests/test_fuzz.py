@@ -254,3 +254,30 @@ def test_hostile_yaml_is_rejected_with_bounded_memory(tmp_path, name, raw):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 20_000_000, peak
+
+
+# ----------------------------------------------------------------------------- config.json
+from test_explore import DEEPSEEK_V3  # noqa: E402
+
+#: Fields the converter reads from a DeepSeek-V3 config.json.
+_HF_READ = ("hidden_size", "intermediate_size", "kv_lora_rank", "moe_intermediate_size",
+            "moe_layer_freq", "n_group", "n_routed_experts", "n_shared_experts",
+            "num_attention_heads", "num_experts_per_tok", "num_hidden_layers",
+            "num_nextn_predict_layers", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+            "v_head_dim", "first_k_dense_replace", "topk_group", "tie_word_embeddings",
+            "vocab_size")
+_HF_BAD = ["80", True, [1], {"a": 1}, -1, float("inf"), 10**30, 0.5]
+HF_CASES = [(f"{k}={b!r}", {**DEEPSEEK_V3, k: b}) for k in _HF_READ for b in _HF_BAD
+            if not (k == "tie_word_embeddings" and b is True)]
+HF_CASES += [(f"{k}-missing", {x: v for x, v in DEEPSEEK_V3.items() if x != k})
+             for k in ("hidden_size", "num_hidden_layers", "vocab_size", "kv_lora_rank",
+                       "n_routed_experts", "num_attention_heads", "moe_intermediate_size")]
+
+
+@pytest.mark.parametrize("cid, data", HF_CASES, ids=[c for c, _ in HF_CASES])
+def test_malformed_config_json_exits_2_with_one_line(tmp_path, cid, data):
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    _assert_rejected(["kv-cache", str(path)], str(path))

@@ -36,6 +36,21 @@ class _Config:
     def has(self, key: str) -> bool:
         return self.data.get(key) is not None
 
+    def boolean(self, key: str, default: bool) -> bool:
+        """A true/false field: anything else is an error, never read as truthy."""
+        value = self(key, default)
+        if not isinstance(value, bool):
+            raise SpecError(f"config.json field {key!r} should be true or false, got {value!r}",
+                            file=self.file, field=key)
+        return value
+
+    def exactly(self, key: str, default: Any, expected: Any, what: str) -> None:
+        """A field this converter supports only at one value (``moe_layer_freq: 1``)."""
+        value = self(key, default)
+        if type(value) is not type(expected) or value != expected:
+            raise SpecError(f"{what} is not supported (config.json {key} = {value!r})",
+                            file=self.file, field=key)
+
 
 def _gqa(c: _Config, *, bias_default: bool) -> dict[str, Any]:
     heads = c("num_attention_heads")
@@ -45,7 +60,7 @@ def _gqa(c: _Config, *, bias_default: bool) -> dict[str, Any]:
     out = {"kind": kind, "num_heads": heads, "head_dim": head_dim}
     if kind == "gqa":
         out["num_kv_heads"] = kv
-    if c("attention_bias", bias_default):
+    if c.boolean("attention_bias", bias_default):
         out["qkv_bias"] = True
     return out
 
@@ -55,9 +70,7 @@ def _dense(c: _Config) -> dict[str, Any]:
 
 
 def _deepseek(c: _Config) -> tuple[dict, dict, dict]:
-    if c("moe_layer_freq", 1) != 1:
-        raise SpecError("moe_layer_freq != 1 (interleaved MoE layers) is not supported",
-                        file=c.file, field="moe_layer_freq")
+    c.exactly("moe_layer_freq", 1, 1, "moe_layer_freq other than 1 (interleaved MoE layers)")
     attention = {"kind": "mla", "num_heads": c("num_attention_heads"),
                  "kv_lora_rank": c("kv_lora_rank"), "qk_nope_head_dim": c("qk_nope_head_dim"),
                  "qk_rope_head_dim": c("qk_rope_head_dim"), "v_head_dim": c("v_head_dim")}
@@ -83,9 +96,8 @@ def _qwen3(c: _Config) -> tuple[dict, dict, dict]:
 
 
 def _qwen3_moe(c: _Config) -> tuple[dict, dict, dict]:
-    if c("decoder_sparse_step", 1) != 1 or c("mlp_only_layers", []):
-        raise SpecError("dense layers between MoE layers (decoder_sparse_step, mlp_only_layers) "
-                        "are not supported", file=c.file, field="decoder_sparse_step")
+    c.exactly("decoder_sparse_step", 1, 1, "dense layers between MoE layers")
+    c.exactly("mlp_only_layers", [], [], "dense layers between MoE layers")
     ffn = {"kind": "moe", "num_routed_experts": c("num_experts"),
            "num_experts_per_token": c("num_experts_per_tok"),
            "expert_intermediate_size": c("moe_intermediate_size")}
@@ -140,7 +152,7 @@ def spec_from_hf_config(data: dict[str, Any], *, file: str, name: str) -> dict[s
                         file=file, field="architectures")
     attention, ffn, extra = ARCHITECTURES[key](c)
     notes = []
-    if c("sliding_window", None) and c("use_sliding_window", True) is not False:
+    if c("sliding_window", None) and c.boolean("use_sliding_window", True):
         notes.append(f"sliding_window {c('sliding_window')} is not modelled: every layer is "
                      "counted with full attention (KV cache and attention FLOPs are upper "
                      "bounds)")
@@ -150,7 +162,7 @@ def spec_from_hf_config(data: dict[str, Any], *, file: str, name: str) -> dict[s
         "num_layers": c("num_hidden_layers"),
         "hidden_size": c("hidden_size"),
         "vocab_size": c("vocab_size"),
-        "tie_word_embeddings": bool(c("tie_word_embeddings", False)),
+        "tie_word_embeddings": c.boolean("tie_word_embeddings", False),
         "attention": attention,
         "ffn": ffn,
         **extra,
