@@ -192,3 +192,16 @@ def test_pipeline_chunk_times_derived_from_flops():
     assert pipeline.pipeline_chunk_times(f_s=1.0)[:3] == (1.0, 1.99, 0.48)
     records = run_json("pipeline", "--model", "deepseek-v3", "--hardware", "h800", "--b", "0.1")
     assert records[0]["b_s"] == 0.1 and records[0]["f_s"] == pytest.approx(f)
+
+
+def test_table5_latencies_of_ib_roce_and_nvlink():
+    def alpha(hw, link):
+        (r,) = run_json("collective", "all-reduce", "--hardware", hw, "--size", "1 MB",
+                        "--ranks", "8", "--link", link)
+        return r["latency_s"]
+
+    assert alpha("h800", "scale-out-same-leaf") == pytest.approx(2.8e-6)
+    assert alpha("h800", "scale-out-cross-leaf") == pytest.approx(3.7e-6)
+    assert alpha("h800-roce", "scale-out-same-leaf") == pytest.approx(3.6e-6)
+    assert alpha("h800-roce", "scale-out-cross-leaf") == pytest.approx(5.6e-6)
+    assert alpha("h800", "scale-up") == pytest.approx(3.33e-6)
