@@ -65,6 +65,26 @@ def command(name: str | None = None, **kw: Any) -> Callable[[Callable[..., Any]]
     return wrap
 
 
+def write_file(path: str, text: str, what: str = "the file") -> None:
+    """Write ``text`` to ``path``, or a one-line error naming the file."""
+    from planner.errors import SpecError
+
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise SpecError(f"cannot write {what} ({exc.strerror or exc})", file=path) from None
+
+
+def emit(text: str, output: str | None) -> None:
+    """``text`` to stdout, or to the file ``output`` (saying so on stderr)."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    write_file(output, text)
+    sys.stderr.write(f"wrote {output}\n")
+
+
 def show_tables(tables: list[Any], fmt: Format) -> None:
     from planner.report import render
 
@@ -271,19 +291,10 @@ def import_hf_cmd(
                                        help="Model name [default: the config's folder name]."),
 ) -> None:
     """Convert a Hugging Face config.json into a model spec (no network)."""
-    from planner.errors import SpecError
     from planner.specs.hf import hf_config_to_yaml
 
     text = hf_config_to_yaml(config, name=name)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as exc:
-        raise SpecError(f"cannot write ({exc.strerror or exc})", file=output) from None
-    sys.stderr.write(f"wrote {output}\n")
+    emit(text, output)
 
 
 @command("compare")
@@ -441,19 +452,10 @@ def schema_cmd(
     """JSON Schema of a spec file, for editors (yaml-language-server) and other tools."""
     import json
 
-    from planner.errors import SpecError
     from planner.specs.schema import json_schema
 
     text = json.dumps(json_schema(kind.value), indent=2) + "\n"
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as exc:
-        raise SpecError(f"cannot write ({exc.strerror or exc})", file=output) from None
-    sys.stderr.write(f"wrote {output}\n")
+    emit(text, output)
 
 
 # ----------------------------------------------------------------------------- cluster
@@ -724,15 +726,10 @@ def check_cmd(
     import os
 
     from planner import budget, report
-    from planner.errors import SpecError
 
     result = budget.check(*paths)
     if junit is not None:
-        try:
-            with open(junit, "w", encoding="utf-8") as fh:
-                fh.write(report.junit_xml(result))
-        except OSError as exc:
-            raise SpecError(f"cannot write JUnit XML ({exc.strerror or exc})", file=junit) from None
+        write_file(junit, report.junit_xml(result), "JUnit XML")
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in report.github_annotations(result):
             sys.stderr.write(line + "\n")

@@ -174,25 +174,13 @@ def spec_from_hf_config(data: dict[str, Any], *, file: str, name: str) -> dict[s
 
 def read_hf_config(path: str | Path) -> tuple[dict[str, Any], str]:
     """The parsed config.json at ``path`` and its file name, or a one-line SpecError."""
+    from planner.specs.load import read_text_file
+
     p = Path(path)
     where = str(p)
+    text, _ = read_text_file(p, limit=MAX_CONFIG_BYTES, what="a config.json file")
     try:
-        if p.is_dir():
-            raise SpecError("is a directory, expected a config.json file", file=where)
-        if p.exists() and not p.is_file():
-            raise SpecError("not a regular file, expected a config.json file", file=where)
-        with open(p, "rb") as fh:
-            raw = fh.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise SpecError("file not found", file=where) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read file ({exc.strerror or exc})", file=where) from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise SpecError(f"file is larger than {MAX_CONFIG_BYTES:,} bytes", file=where)
-    try:
-        return json.loads(raw.decode("utf-8")), where
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"not valid UTF-8 (byte {exc.start})", file=where) from None
+        return json.loads(text), where
     except (json.JSONDecodeError, RecursionError) as exc:
         msg = f"line {exc.lineno}, column {exc.colno}: {exc.msg}" \
             if isinstance(exc, json.JSONDecodeError) else "nested too deeply"

@@ -53,23 +53,7 @@ def read_yaml_file(path: Path) -> tuple[dict[str, Any], bytes]:
     the safe loader's tags are understood (``!!python/object`` is refused).
     """
     where = str(path)
-    try:
-        if path.is_dir():
-            raise SpecError("is a directory, expected a YAML file", file=where)
-        if path.exists() and not path.is_file():
-            raise SpecError("not a regular file, expected a YAML file", file=where)
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_SPEC_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise SpecError("file not found", file=where) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read file ({exc.strerror or exc})", file=where) from None
-    if len(raw) > MAX_SPEC_FILE_BYTES:
-        raise SpecError(f"file is larger than {MAX_SPEC_FILE_BYTES:,} bytes", file=where)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"not valid UTF-8 (byte {exc.start})", file=where) from None
+    text, raw = read_text_file(path, limit=MAX_SPEC_FILE_BYTES, what="a YAML file")
     data = parse_yaml_text(text, file=where)
     if data is None:
         raise SpecError("file is empty, expected a mapping of fields", file=where)
@@ -79,6 +63,30 @@ def read_yaml_file(path: Path) -> tuple[dict[str, Any], bytes]:
             file=where,
         )
     return data, raw
+
+
+def read_text_file(path: Path, *, limit: int, what: str) -> tuple[str, bytes]:
+    """(UTF-8 text, bytes) of a regular file of at most ``limit`` bytes (only ``limit + 1`` are
+    ever read), or a one-line :class:`SpecError`: a directory, a FIFO or device, a missing or
+    unreadable file, a larger file, bytes that are not UTF-8."""
+    where = str(path)
+    try:
+        if path.is_dir():
+            raise SpecError(f"is a directory, expected {what}", file=where)
+        if path.exists() and not path.is_file():
+            raise SpecError(f"not a regular file, expected {what}", file=where)
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+    except FileNotFoundError:
+        raise SpecError("file not found", file=where) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read file ({exc.strerror or exc})", file=where) from None
+    if len(raw) > limit:
+        raise SpecError(f"file is larger than {limit:,} bytes", file=where)
+    try:
+        return raw.decode("utf-8"), raw
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not valid UTF-8 (byte {exc.start})", file=where) from None
 
 
 def parse_yaml_text(text: str, *, file: str) -> Any:
