@@ -334,7 +334,8 @@ def hardware_detail_tables(h: Any) -> list[Table]:
                 ["factor", "fraction", "source"], right_align_from=1)
     record = hardware_record(h)
     record["efficiency"] = {}
-    for name in ("scale_up_bandwidth", "scale_out_bandwidth", "hbm_bandwidth", "matmul_flops"):
+    for name in ("scale_up_bandwidth", "scale_out_bandwidth", "hbm_bandwidth", "matmul_flops",
+                 "grouped_gemm_flops", "attention_flops"):
         f = getattr(h.efficiency, name)
         eff.rows.append([name, f"{f.frac:g}" if f else "n/a", f.source if f else "not given"])
         record["efficiency"][name] = {"frac": f.frac, "source": f.source} if f else None

@@ -132,3 +132,18 @@ def test_memory_only_devices_say_compute_is_not_modelled():
     step_bytes = sum(p["bytes"] for p in r["parts"])
     assert r["step_s"] == pytest.approx(step_bytes / 546e9)
     assert 40 < r["decode_tokens_per_s"] < 50          # P: "nearly 20 ... or even twice that"
+
+
+def test_kernel_efficiency_factors_per_part():
+    v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
+    dec = serving.serve(v3, h800, gpus=320, batch_per_gpu=256, context_tokens=128)
+    parts = {p.name: p for p in dec.parts}
+    # Routed experts in decode: grouped GEMM at FP8 peak × 0.52 (DeepGEMM masked grouped GEMM).
+    experts = parts["routed experts"]
+    assert experts.bound == "compute"
+    assert experts.time_s == pytest.approx(experts.flops / (1979e12 * 0.52))
+    pre = serving.serve(v3, h800, phase="prefill", gpus=32, batch_per_gpu=16384)
+    att = {p.name: p for p in pre.parts}["attention"]
+    # Attention in BF16 at 989 TFLOP/s × 0.63 (FlashMLA's compute-bound rate).
+    assert att.bound == "compute" and att.time_s == pytest.approx(att.flops / (989e12 * 0.63))
+    assert "experts x 0.73" in pre.basis and "experts x 0.52" in dec.basis

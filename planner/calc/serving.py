@@ -270,9 +270,14 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     peak_flops = (math.inf if peaks is None
                   else hardware.peak_dense_flop_per_s(compute_dtype))
     compute_dtype = compute_dtype or "none"
+    # Attention runs in BF16 (P §3.1 keeps it in higher precision) where the device has a BF16
+    # peak; MoE experts in decode run as grouped GEMMs.
+    attn_peak = (peak_flops if peaks is None or peaks.bf16 is None
+                 else hardware.peak_dense_flop_per_s("bf16"))
     peak_hbm = hardware.gpu.hbm_bandwidth_bytes_per_s
     if bound or peaks is None:
-        flop_s, hbm_s, basis = peak_flops, peak_hbm, "peak (bound: no efficiency factors)"
+        flop_s = grouped_s = peak_flops
+        attn_s, hbm_s, basis = attn_peak, peak_hbm, "peak (bound: no efficiency factors)"
         eff_up = eff_out = 1.0
         if peaks is None:
             basis = ("peak memory bandwidth; compute not modelled (the spec gives no peak "
@@ -280,12 +285,16 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     else:
         fm, fh = hardware.efficiency_frac("matmul_flops"), hardware.efficiency_frac(
             "hbm_bandwidth")
+        fa = hardware.efficiency_frac("attention_flops")
+        fg = hardware.efficiency_frac("grouped_gemm_flops") if phase == "decode" else fm
         flop_s, hbm_s = peak_flops * fm.frac, peak_hbm * fh.frac
+        attn_s, grouped_s = attn_peak * fa.frac, peak_flops * fg.frac
         eff_out = hardware.efficiency_frac("scale_out_bandwidth").frac
         eff_up = (hardware.efficiency_frac("scale_up_bandwidth").frac
                   if hardware.scale_up is not None else 1.0)
-        basis = (f"achievable: {compute_dtype.upper()} matmul x {fm.frac:g}, HBM x {fh.frac:g}, "
-                 f"links x {eff_up:g} / {eff_out:g}")
+        basis = (f"achievable: {compute_dtype.upper()} GEMM x {fm.frac:g}, experts x "
+                 f"{fg.frac:g}, BF16 attention x {fa.frac:g}, HBM x {fh.frac:g}, links x "
+                 f"{eff_up:g} / {eff_out:g}")
     mem = memory_per_gpu(model, hardware, weights_dtype=weights_dtype, kv_dtype=kv_dtype,
                          ep=ep, tp=tp,
                          batch_per_gpu=batch_per_gpu if phase == "decode" else 1,
@@ -300,15 +309,15 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
 
     parts: list[StepPart] = []
 
-    def add(name: str, flops: float, nbytes: float) -> None:
-        c, m = flops / flop_s, nbytes / hbm_s
+    def add(name: str, flops: float, nbytes: float, rate: float | None = None) -> None:
+        c, m = flops / (rate or flop_s), nbytes / hbm_s
         parts.append(StepPart(name, flops, nbytes, max(c, m), "compute" if c >= m else "memory"))
 
     # Attention: every layer; TP splits heads (FLOPs) and weights.
     att_flops = tokens * layers * attention_flops_per_token_per_layer(
         model, context_tokens=ctx, absorbed=decode) / tp
     kv_read = (tokens * context_tokens * kv_tok) if decode else tokens * kv_tok  # read / write
-    add("attention", att_flops, w["attention"] + kv_read)
+    add("attention", att_flops, w["attention"] + kv_read, attn_s)
     if w["dense_ffn"]:
         add("dense FFN", FLOPS_PER_MAC * p_act["dense_ffn"] * tokens / tp, w["dense_ffn"])
     comm_s = 0.0
@@ -322,7 +331,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         # Experts touched: with few tokens per expert only some of a GPU's experts are read.
         pairs = tokens * gpus * k
         hit = 1 - (1 - 1 / ffn.num_routed_experts) ** pairs
-        add("routed experts", routed_flops, w["routed_experts"] * hit)
+        add("routed experts", routed_flops, w["routed_experts"] * hit, grouped_s)
         if p_act["shared_experts"]:
             add("shared experts", shared_flops, w["shared_experts"])
         if ep > 1:

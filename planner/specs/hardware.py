@@ -105,7 +105,12 @@ class Efficiency:
     scale_up_bandwidth: Optional[Factor] = None
     scale_out_bandwidth: Optional[Factor] = None
     hbm_bandwidth: Optional[Factor] = None
+    #: Large dense GEMMs (prefill, dense layers) at the weights' precision.
     matmul_flops: Optional[Factor] = None
+    #: Grouped GEMMs of MoE experts in decode (few tokens per expert).
+    grouped_gemm_flops: Optional[Factor] = None
+    #: Attention kernels (BF16), e.g. FlashMLA in its compute-bound regime.
+    attention_flops: Optional[Factor] = None
 
 
 @dataclass(frozen=True, kw_only=True)
