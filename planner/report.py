@@ -334,8 +334,9 @@ def hardware_detail_tables(h: Any) -> list[Table]:
                 ["factor", "fraction", "source"], right_align_from=1)
     record = hardware_record(h)
     record["efficiency"] = {}
-    for name in ("scale_up_bandwidth", "scale_out_bandwidth", "hbm_bandwidth", "matmul_flops",
-                 "grouped_gemm_flops", "attention_flops"):
+    from dataclasses import fields
+
+    for name in (f.name for f in fields(h.efficiency)):
         f = getattr(h.efficiency, name)
         eff.rows.append([name, f"{f.frac:g}" if f else "n/a", f.source if f else "not given"])
         record["efficiency"][name] = {"frac": f.frac, "source": f.source} if f else None
@@ -908,10 +909,41 @@ def serve_tables(r: Any) -> list[Table]:
         "parts": [{"name": p.name, "flops": p.flops, "bytes": p.bytes_moved,
                    "time_s": p.time_s, "bound": p.bound} for p in r.parts],
     })
-    m.notes.append("Roofline per part (compute at the dense peak x efficiency, memory at HBM x "
-                   "efficiency); EP traffic on the link the group needs; workspace = 10% of "
-                   "GPU memory. TPOT excludes TTFT. Not yet validated against measured runs.")
+    m.notes.append("Roofline per kernel (compute at the dense peak x efficiency, memory at HBM x "
+                   "efficiency, non-GEMM activation traffic included); EP traffic on the link "
+                   f"the group needs; {r.micro_batches} micro-batch(es); shared experts "
+                   f"{r.shared_experts}; workspace = 10% of GPU memory. TPOT excludes TTFT. "
+                   "Checked against measured runs: planner validate.")
     return [t, m]
+
+
+def validation_table(rep: Any) -> list[Table]:
+    """The serving model beside measured deployment runs, with the error statistics."""
+    from planner.validation import CASE_LIMIT, MEDIAN_TARGET
+
+    t = Table("Serving model vs measured deployment runs (tokens/s per node; default "
+              "efficiency factors, nothing fitted)",
+              ["run", "phase", "measured", "planner", "error", "binding resource (planner)"],
+              align="Llrrrl")
+    for row in rep.rows:
+        run = row.run
+        mark = t.footnote(run.note)
+        t.rows.append([run.id, run.serve.get("phase", "decode"), f"{run.measured:,.0f}",
+                       f"{row.predicted:,.0f}", f"{row.error * 100:+.1f}%" + (
+                           f" {mark}" if mark else ""), row.bottleneck.split(":")[0]])
+        t.records.append({"id": run.id, "model": run.model, "hardware": run.hardware,
+                          "phase": run.serve.get("phase", "decode"), "setup": run.setup,
+                          "assumed": run.assumed, "source": run.source,
+                          "measured_tokens_per_s_per_node": run.measured,
+                          "predicted_tokens_per_s_per_node": row.predicted,
+                          "error": row.error, "bottleneck": row.bottleneck,
+                          "basis": row.basis, "note": run.note})
+    verdict = "met" if rep.meets_targets else "NOT met"
+    t.notes.append(f"median |error| {rep.median_abs_error * 100:.1f}% (target <= "
+                   f"{MEDIAN_TARGET * 100:.0f}%), largest {rep.max_abs_error * 100:.1f}%, beyond "
+                   f"{CASE_LIMIT * 100:.0f}%: {', '.join(rep.beyond_limit) or 'none'}; targets "
+                   f"{verdict}. Error = planner / measured - 1. Setups and sources: -f json.")
+    return [t]
 
 
 def fit_table(fits: list[Any]) -> Table:

@@ -184,10 +184,10 @@ def test_train_hand_worked():
 
 def test_pipeline_chunk_times_derived_from_flops():
     # f = 83.48e9 FLOPs/token (DeepSeek-V3 forward at s = 4096), T = 4096, PP = 16,
-    # R = 989e12 × 0.73: F = f·T/PP/R = 29.6 ms; B = 2F; W = F.
+    # R = 989e12 × 0.526: F = f·T/PP/R = 29.6 ms; B = 2F; W = F.
     f, b, w, origin = pipeline.pipeline_chunk_times(model="deepseek-v3", hardware="h800", pp=16,
                                                     tokens_per_micro_batch=4096)
-    assert f == pytest.approx(83.483e9 * 4096 / 16 / (989e12 * 0.73), rel=1e-3)
+    assert f == pytest.approx(83.483e9 * 4096 / 16 / (989e12 * 0.526), rel=1e-3)
     assert (b, w) == (2 * f, f) and "derived" in origin
     assert pipeline.pipeline_chunk_times(f_s=1.0)[:3] == (1.0, 1.99, 0.48)
     records = run_json("pipeline", "--model", "deepseek-v3", "--hardware", "h800", "--b", "0.1")

@@ -1,5 +1,5 @@
-"""Serving (issue 4, in progress): memory per GPU and fit, the roofline step, MTP, local decode.
-The deployment-level validation against measured runs is not built yet."""
+"""Serving (issue 4): memory per GPU and fit, the kernel roofline step with dual micro-batch
+overlap, MTP, local decode, and the validation table against measured deployment runs."""
 
 from __future__ import annotations
 
@@ -55,10 +55,37 @@ def test_mtp_tokens_per_step_and_the_papers_speedup():
     assert serving.mtp_tokens_per_step(acceptance=0.85, depth=1) == pytest.approx(1.85)
     assert serving.mtp_tokens_per_step(acceptance=0.5, depth=2) == pytest.approx(1.75)
     v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
-    base = serving.serve(v3, h800, gpus=320, batch_per_gpu=32)
-    mtp = serving.serve(v3, h800, gpus=320, batch_per_gpu=32, mtp_acceptance=0.85)
-    # 1.85 tokens per step, one more layer of 61 per step: 1.85 / (1 + 1/61) = 1.82x (P: 1.8x).
-    assert base.tpot_s / mtp.tpot_s == pytest.approx(1.85 / (1 + 1 / 61))
+
+    def ratio(batch):
+        base = serving.serve(v3, h800, gpus=320, batch_per_gpu=batch)
+        mtp = serving.serve(v3, h800, gpus=320, batch_per_gpu=batch, mtp_acceptance=0.85)
+        return base.tpot_s / mtp.tpot_s
+
+    # Memory-bound (one sequence per GPU): the step barely grows with the draft verified in
+    # it, so 1.85 tokens per step less one more layer of 61: at most 1.85 / (1 + 1/61) = 1.82x
+    # (P: 1.8x). With 32 sequences the verified drafts double the expert rows and the EP
+    # traffic, so MTP gains less.
+    assert 1.78 < ratio(1) <= 1.85 / (1 + 1 / 61) + 1e-9
+    assert 1.0 < ratio(32) < ratio(1)
+
+
+def test_dual_micro_batch_slots_by_hand():
+    # The docstring's example: slots max(A,D) + max(M,D) + max(M,C) + max(A,C).
+    assert serving.dual_micro_batch_layer_s(attention_s=0.2, moe_s=0.1, dispatch_s=0.2,
+                                            combine_s=0.4) == pytest.approx(1.2)
+    # Communication hidden entirely: two micro-batches of compute.
+    assert serving.dual_micro_batch_layer_s(attention_s=3, moe_s=2, dispatch_s=1,
+                                            combine_s=1) == 10
+
+
+def test_activation_bytes_by_hand():
+    v3 = catalog.load_model("deepseek-v3")
+    act = serving.activation_bytes_per_token_per_layer
+    # 3d + 3·(1536 + 512 + 64) + 4·128·64 + 3·128·128 + 6d, d = 7168.
+    assert act(v3, block="attention") == 21_504 + 6_336 + 32_768 + 49_152 + 43_008 == 152_768
+    # 3d + 8·(d + 5·2048 + 6d) + 5·2048 + 2d + 6d; prefill adds the 2d permutation per copy.
+    assert act(v3, block="moe") == 572_416
+    assert act(v3, block="moe", phase="prefill") == 572_416 + 8 * 2 * 7168
 
 
 def test_roofline_properties():
@@ -67,10 +94,16 @@ def test_roofline_properties():
     peak = serving.serve(v3, h800, gpus=320, batch_per_gpu=64, bound=True)
     serial = serving.serve(v3, h800, gpus=320, batch_per_gpu=64, overlap=False)
     assert peak.step_s < ach.step_s < serial.step_s
-    assert serial.step_s == pytest.approx(ach.compute_s + ach.communication_s)
+    assert (ach.micro_batches, serial.micro_batches) == (2, 1)
+    # Without overlap every kernel and every transfer runs one after another.
+    assert serial.step_s == pytest.approx(serial.compute_s + serial.communication_s)
     assert "peak" in peak.basis and "achievable" in ach.basis
-    # Communication over IB at 0.8 × 50 GB/s: 58 MoE layers × 64 tokens × 9 × 21,744 B.
-    assert ach.communication_s == pytest.approx(58 * 64 * 9 * 21_744 / 40e9)
+    # Communication over IB at 0.8 × 50 GB/s, shared expert local: 58 MoE layers × 64 tokens ×
+    # 8 copies × (7,408 + 14,336) B; the shared expert dispatched adds a ninth copy.
+    assert ach.communication_s == pytest.approx(58 * 64 * 8 * 21_744 / 40e9)
+    routed = serving.serve(v3, h800, gpus=320, batch_per_gpu=64, shared_experts="routed")
+    assert routed.communication_s == pytest.approx(58 * 64 * 9 * 21_744 / 40e9)
+    assert routed.shared_experts == "routed" and ach.shared_experts == "local"
 
 
 def test_local_decode_figures_of_the_paper():
@@ -138,12 +171,54 @@ def test_kernel_efficiency_factors_per_part():
     v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
     dec = serving.serve(v3, h800, gpus=320, batch_per_gpu=256, context_tokens=128)
     parts = {p.name: p for p in dec.parts}
-    # Routed experts in decode: grouped GEMM at FP8 peak × 0.52 (DeepGEMM masked grouped GEMM).
+    # Routed experts in decode: masked grouped GEMM at FP8 peak × 0.469 (DeepGEMM's median).
     experts = parts["routed experts"]
     assert experts.bound == "compute"
-    assert experts.time_s == pytest.approx(experts.flops / (1979e12 * 0.52))
+    assert experts.time_s == pytest.approx(experts.flops / (1979e12 * 0.469))
+    # Decode projections stream their weights at HBM × 0.686 (DeepGEMM at M = 64-128).
+    proj = parts["attention projections"]
+    assert proj.bound == "memory"
+    assert proj.time_s == pytest.approx(proj.bytes_moved / (3.35e12 * 0.686))
     pre = serving.serve(v3, h800, phase="prefill", gpus=32, batch_per_gpu=16384)
-    att = {p.name: p for p in pre.parts}["attention"]
-    # Attention in BF16 at 989 TFLOP/s × 0.63 (FlashMLA's compute-bound rate).
-    assert att.bound == "compute" and att.time_s == pytest.approx(att.flops / (989e12 * 0.63))
-    assert "experts x 0.73" in pre.basis and "experts x 0.52" in dec.basis
+    pparts = {p.name: p for p in pre.parts}
+    core, proj = pparts["attention (core)"], pparts["attention projections"]
+    # Attention core in BF16 at 989 TFLOP/s × 0.63 (FlashMLA); projections are FP8 GEMMs at
+    # 1,979 × 0.526; prefill experts are contiguous grouped GEMMs at 1,979 × 0.603.
+    assert core.bound == "compute" and core.time_s == pytest.approx(core.flops / (989e12 * 0.63))
+    assert proj.time_s == pytest.approx(proj.flops / (1979e12 * 0.526))
+    routed = pparts["routed experts"]
+    assert routed.time_s == pytest.approx(routed.flops / (1979e12 * 0.603))
+    assert "experts x 0.603" in pre.basis and "experts x 0.469" in dec.basis
+    assert "compute x 0.818 beside EP kernels" in pre.basis
+
+
+def test_validation_table_against_measured_runs():
+    from planner.validation import RUNS, validate
+
+    rep = validate()
+    assert [r.run.id for r in rep.rows] == [r.id for r in RUNS] and len(RUNS) >= 8
+    for row in rep.rows:
+        assert row.error == pytest.approx(row.predicted / row.run.measured - 1)
+        assert row.run.source and row.run.setup and "achievable" in row.basis
+        # A run beyond the issue's 30% must say why.
+        assert abs(row.error) <= 0.30 or row.run.note
+    errors = sorted(abs(r.error) for r in rep.rows)
+    assert rep.median_abs_error == pytest.approx((errors[3] + errors[4]) / 2)
+    assert rep.meets_targets == (rep.median_abs_error <= 0.15 and not rep.beyond_limit)
+    # The figures the issue's note reports (planner validate, default efficiencies).
+    assert rep.median_abs_error == pytest.approx(0.202, abs=0.001)
+    by_id = {r.run.id: r for r in rep.rows}
+    assert by_id["deepseek-profile-prefill-h800"].error == pytest.approx(0.082, abs=0.001)
+    assert by_id["sglang-h100-decode-tbo"].error == pytest.approx(0.307, abs=0.001)
+
+
+def test_validate_cli_json_and_the_docs_table():
+    from pathlib import Path
+
+    records = run_json("validate")
+    assert {"id", "setup", "source", "measured_tokens_per_s_per_node",
+            "predicted_tokens_per_s_per_node", "error", "bottleneck"} <= set(records[0])
+    result = runner.invoke(app, ["validate", "-f", "markdown"], catch_exceptions=False)
+    docs = (Path(__file__).parent.parent / "docs" / "validation.md").read_text()
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert table and all(line in docs for line in table), "regenerate docs/validation.md"

@@ -156,26 +156,18 @@ def fewest_gpus(model: Model, hardware: Hardware, *, weights_dtype: str = "fp8",
 
 
 # ----------------------------------------------------------------------------- step model
-def roofline_time_s(*, flops, bytes_moved, flop_per_s, bytes_per_s):
-    """max(FLOPs / R, bytes / B) (s). Ref: Williams et al., "Roofline", CACM 2009.
-    Example: 1e12 FLOPs at 1e15 FLOP/s and 3e9 B at 3e12 B/s: max(1 ms, 1 ms) = 1 ms."""
-    return max(flops / flop_per_s, bytes_moved / bytes_per_s)
+def attention_core_flops_per_token_per_layer(model: Model, *, context_tokens,
+                                             absorbed: bool = True) -> float:
+    """FLOPs of the attention core (scores and values, not the projections) for one query
+    token over ``context_tokens`` positions in one layer (FLOPs).
 
-
-def attention_flops_per_token_per_layer(model: Model, *, context_tokens,
-                                        absorbed: bool = True) -> float:
-    """Attention FLOPs of one decode token in one layer (FLOPs).
-
-    Formula: 2·P_att (projections; MLA absorbed up-projections cost the same MACs) +
-    2·n_h·C·(d_qk_cached + d_v_cached): MLA (d_c + d_R) + d_c (FlashMLA: 576 + 512); GQA
-    2·d_h.
+    Formula: 2·n_h·C·(d_qk + d_v) per position: MLA absorbed (decode) scores over the cached
+    latent and rope key and reads values from the latent, d_c + d_R + d_c = 576 + 512 (FlashMLA);
+    MLA expanded (prefill) 192 + 128; GQA/MHA 2·d_h.
     Ref: FlashMLA benchmark (FLOPs = s_q·Σseqlen·h_q·(576 + 512)·2); V2R §2.1.
-    Convention: softmax and RoPE not counted; MLA decode runs absorbed (scores over the cached
-    latent); MLA prefill (``absorbed=False``) expands K and V: d_qk + d_v = 192 + 128 per
-    position.
-    Example: DeepSeek-V3, C = 4,096: 2·187.1e6 + 2·128·4096·1088 = 1.515e9 FLOPs.
+    Convention: softmax and RoPE not counted; heads all on one GPU (divide by TP).
+    Example: DeepSeek-V3, C = 4,096, absorbed: 2·128·4096·1088 = 1.141e9 FLOPs.
     """
-    from planner.calc.params import attention_params_per_layer
     from planner.specs.model import MLAttention
 
     att = model.attention
@@ -184,8 +176,63 @@ def attention_flops_per_token_per_layer(model: Model, *, context_tokens,
                    else att.qk_head_dim + att.v_head_dim)
     else:
         per_pos = 2 * att.head_dim
-    return (FLOPS_PER_MAC * attention_params_per_layer(model)
-            + FLOPS_PER_MAC * att.num_heads * context_tokens * per_pos)
+    return FLOPS_PER_MAC * att.num_heads * context_tokens * per_pos
+
+
+#: Bytes per activation element: BF16 between kernels, FP8 where a GEMM input is quantized.
+ACT_BYTES, ACT_FP8_BYTES = 2, 1
+
+
+def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str = "decode",
+                                         moe_copies: int | None = None) -> float:
+    """HBM bytes the non-GEMM kernels of one layer move per token (bytes): norms, RoPE,
+    quantization, activation functions, residual adds, and the EP buffers' copies.
+
+    Formula, d = hidden size, BF16 = 2 B, FP8 = 1 B (each term read + write):
+    - attention block: pre-norm + FP8 quant 3d; q/kv latent norms + quant 3(d_q + d_c + d_R)
+      (MLA) and RoPE on the query's rope part 4·n_h·d_R, or RoPE on q and k 4(n_h + n_kv)·d_h
+      (GQA); the attention output quantized for o_proj 3·n_h·d_v; residual add 6d.
+    - MoE block: pre-norm + quant 3d; per expert copy: received into the EP buffer d, permuted
+      into the contiguous layout 2d (prefill only: the masked layout of decode needs none),
+      SiLU·mul + quant 5·I_e, the output sent back and received 4d, read by the weighted sum
+      2d; the shared expert's SiLU·mul 5·I_s; the sum written 2d; residual add 6d.
+    - dense FFN block: pre-norm + quant 3d, SiLU·mul + quant 5·I, residual add 6d.
+    Ref: SGLang large-scale EP blog (lmsys.org, 2025-05-05: contiguous-layout permutation in
+    prefill, masked layout in decode); DeepEP README (FP8 dispatch, BF16 combine).
+    Convention: one pass per kernel (no fusion beyond norm + quant); GEMM inputs and outputs and
+    the attention kernel's own traffic are counted with those kernels, not here.
+    Example: DeepSeek-V3 MoE block in decode, k = 8: 3d + 8·(d + 5·2048 + 6d) + 5·2048 + 8d =
+    21,504 + 8·60,416 + 10,240 + 57,344 = 572,416 B; attention block 152,768 B.
+    """
+    from planner.specs.model import MLAttention, MoEFFN
+
+    d = model.hidden_size
+    norm = d * (ACT_BYTES + ACT_FP8_BYTES)
+    residual = 3 * d * ACT_BYTES
+    glu = 2 * ACT_BYTES + ACT_FP8_BYTES            # read gate and up, write the FP8 product
+    if block == "attention":
+        att = model.attention
+        if isinstance(att, MLAttention):
+            latents = (att.q_lora_rank or 0) + att.kv_lora_rank + att.qk_rope_head_dim
+            rope = 2 * ACT_BYTES * att.num_heads * att.qk_rope_head_dim
+            out = att.num_heads * att.v_head_dim
+            pre = latents * (ACT_BYTES + ACT_FP8_BYTES) + rope
+        else:
+            pre = 2 * ACT_BYTES * (att.num_heads + att.num_kv_heads) * att.head_dim
+            out = att.num_heads * att.head_dim
+        return norm + pre + out * (ACT_BYTES + ACT_FP8_BYTES) + residual
+    ffn = model.ffn
+    if block == "dense_ffn":
+        inter = (ffn.dense_intermediate_size if isinstance(ffn, MoEFFN)
+                 else ffn.intermediate_size)
+        return norm + glu * inter + residual
+    if block != "moe":
+        raise UsageError(f"unknown block {block!r}; expected attention, dense_ffn or moe")
+    copies = ffn.num_experts_per_token if moe_copies is None else moe_copies
+    receive = d * ACT_FP8_BYTES * (1 if phase == "decode" else 3)
+    per_copy = receive + glu * ffn.expert_intermediate_size + 3 * d * ACT_BYTES
+    shared = ffn.num_shared_experts * glu * ffn.shared_expert_intermediate_size
+    return norm + copies * per_copy + shared + d * ACT_BYTES + residual
 
 
 @dataclass(frozen=True)
@@ -195,6 +242,73 @@ class StepPart:
     bytes_moved: float
     time_s: float
     bound: str          # "compute" or "memory" or "network"
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The rates one step runs at (FLOP/s, bytes/s per GPU), achievable or peak.
+
+    ``overlap_compute`` is the share of compute throughput left while forwarding EP kernels
+    (DeepEP's normal kernels, prefill) hold SMs; 1 where communication holds none."""
+
+    gemm: float            # dense GEMMs at the weights' precision: projections, dense FFN, shared
+    head: float            # the output head (BF16 weights)
+    experts: float         # grouped expert GEMMs: masked layout (decode) / contiguous (prefill)
+    attention: float       # attention core (BF16)
+    kv_stream: float       # KV cache read by the attention kernel
+    weight_stream: float   # weights streamed by GEMMs
+    scale_up: float        # bytes/s per GPU per direction
+    scale_out: float
+    overlap_compute: float
+    basis: str
+
+
+#: Efficiency factors the achievable step model reads, in the order ``basis`` names them.
+SERVING_FACTORS = ("matmul_flops", "grouped_gemm_flops", "grouped_gemm_prefill_flops",
+                   "attention_flops", "hbm_bandwidth", "gemm_weight_bandwidth",
+                   "scale_up_bandwidth", "scale_out_bandwidth", "overlap_compute_share")
+
+
+def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
+                  compute_dtype: str | None = None, bound: bool = False) -> Rates:
+    """Peak rates × the spec's efficiency factors (or peak alone with ``bound``).
+
+    GEMMs run at the dense peak of the weights' precision (else the nearest the device has),
+    attention and the BF16 output head at the BF16 peak; a device whose spec gives no peak
+    FLOP/s has compute not modelled (infinite rate: memory and links only).
+    Ref: ../shared/reference/hardware.md (DeepGEMM, FlashMLA, DeepEP measured on H800)."""
+    peaks = hardware.gpu.peak_dense_tflop_per_s
+    if compute_dtype is None and peaks is not None:
+        order = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16", "fp4"),
+                 "bf16": ("bf16", "fp8", "fp4")}[weights_dtype]
+        compute_dtype = next((d for d in order if getattr(peaks, d) is not None), "bf16")
+    peak = math.inf if peaks is None else hardware.peak_dense_flop_per_s(compute_dtype)
+    bf16 = peak if peaks is None or peaks.bf16 is None else hardware.peak_dense_flop_per_s(
+        "bf16")
+    hbm = hardware.gpu.hbm_bandwidth_bytes_per_s
+    up = hardware.scale_up.bandwidth_bytes_per_s if hardware.scale_up else math.inf
+    out = hardware.scale_out.bandwidth_bytes_per_s
+    if bound or peaks is None:
+        basis = ("peak memory bandwidth; compute not modelled (the spec gives no peak FLOP/s); "
+                 "no efficiency factors" if peaks is None
+                 else "peak (bound: no efficiency factors)")
+        return Rates(peak, bf16, peak, bf16, hbm, hbm, up, out, 1.0, basis)
+    f = {name: hardware.efficiency_frac(name).frac for name in SERVING_FACTORS
+         if name != "scale_up_bandwidth" or hardware.scale_up is not None}
+    f.setdefault("scale_up_bandwidth", 1.0)
+    experts = "grouped_gemm_flops" if phase == "decode" else "grouped_gemm_prefill_flops"
+    overlap = f["overlap_compute_share"] if phase == "prefill" else 1.0
+    basis = (f"achievable: {compute_dtype.upper()} GEMM x {f['matmul_flops']:g}, experts x "
+             f"{f[experts]:g}, BF16 attention x {f['attention_flops']:g}, KV stream x "
+             f"{f['hbm_bandwidth']:g}, GEMM weight stream x {f['gemm_weight_bandwidth']:g}, links "
+             f"x {f['scale_up_bandwidth']:g} / {f['scale_out_bandwidth']:g}"
+             + (f", compute x {overlap:g} beside EP kernels" if overlap < 1 else ""))
+    return Rates(gemm=peak * f["matmul_flops"], head=bf16 * f["matmul_flops"],
+                 experts=peak * f[experts], attention=bf16 * f["attention_flops"],
+                 kv_stream=hbm * f["hbm_bandwidth"],
+                 weight_stream=hbm * f["gemm_weight_bandwidth"],
+                 scale_up=up * f["scale_up_bandwidth"], scale_out=out * f["scale_out_bandwidth"],
+                 overlap_compute=overlap, basis=basis)
 
 
 @dataclass(frozen=True)
@@ -208,7 +322,9 @@ class ServeResult:
     tp: int
     batch_per_gpu: float          # decode: sequences per GPU; prefill: tokens per GPU
     context_tokens: int
-    parts: tuple[StepPart, ...]   # per step (all layers and the head)
+    micro_batches: int            # 2 with dual micro-batch overlap, else 1
+    shared_experts: str           # "local" or "routed" (dispatched like a routed expert)
+    parts: tuple[StepPart, ...]   # per step (all layers, all micro-batches, the head)
     compute_s: float
     communication_s: float
     overlap: bool
@@ -235,185 +351,230 @@ def mtp_tokens_per_step(*, acceptance, depth):
     return sum(acceptance**i for i in range(depth + 1))
 
 
+def dual_micro_batch_layer_s(*, attention_s, moe_s, dispatch_s, combine_s):
+    """Time of one MoE layer with two micro-batches overlapped (s).
+
+    Formula: max(A, D) + max(M, D) + max(M, C) + max(A, C), with A, M the attention and MoE
+    compute of one micro-batch and D, C its dispatch and combine: the compute stream runs
+    A₁ M₀ M₁ A₀' while the communication stream runs D₀ D₁ C₀ C₁, each slot as long as its
+    longer side.
+    Ref: V3R §3.4 (dual micro-batch overlap in prefill and decode); DeepEP README (two
+    micro-batch overlapping figure); SGLang two-batch overlap (lmsys.org, 2025-05-05).
+    Convention: no stalls beyond the slot pairing; comm and compute streams independent.
+    Example: A = 0.2, M = 0.1, D = 0.2, C = 0.4 ms: 0.2 + 0.2 + 0.4 + 0.4 = 1.2 ms per layer
+    (compute alone 0.6 ms, communication alone 1.2 ms).
+    """
+    return (max(attention_s, dispatch_s) + max(moe_s, dispatch_s) + max(moe_s, combine_s)
+            + max(attention_s, combine_s))
+
+
 def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int | None = None,
           ep: int | None = None, tp: int = 1, batch_per_gpu: float = 32,
           context_tokens: int = 4096, weights_dtype: str = "fp8", kv_dtype: str = "bf16",
           compute_dtype: str | None = None, overlap: bool = True, bound: bool = False,
           mtp_acceptance: float | None = None, mtp_depth: int | None = None,
-          forwarding: bool | None = None) -> ServeResult:
+          forwarding: bool | None = None, shared_experts: str = "local") -> ServeResult:
     """Decode step or prefill of ``model`` on ``gpus`` x ``hardware``.
 
     decode: ``batch_per_gpu`` sequences per GPU, each with ``context_tokens`` of KV cache; one
-    step emits one token per sequence (1 + p + ... with MTP).
+    step emits one token per sequence (1 + p + ... with MTP, whose D drafts are verified in the
+    same step: 1 + D query tokens per sequence).
     prefill: ``batch_per_gpu`` prompt tokens per GPU, in prompts of ``context_tokens`` (causal
     attention over half the prompt on average); TTFT = the time of that batch.
+    Each kernel takes the longer of its FLOPs and its bytes at the rates of
+    :func:`serving_rates`; with ``overlap`` and EP traffic the step runs as two micro-batches
+    (:func:`dual_micro_batch_layer_s`), each re-reading the weights; ``shared_experts="routed"``
+    dispatches the shared expert like a routed one (DeepSeek's decode layout, V3R §3.4),
+    "local" computes it beside attention (SGLang, vLLM).
     """
     from planner.calc.params import model_params
     from planner.specs.model import MoEFFN
 
     if phase not in ("decode", "prefill"):
         raise UsageError(f"unknown phase {phase!r}; expected decode or prefill")
+    if shared_experts not in ("local", "routed"):
+        raise UsageError(f"unknown shared-expert placement {shared_experts!r}; expected local "
+                         "or routed")
     ffn = model.ffn
     moe = isinstance(ffn, MoEFFN)
     if gpus is None:
         gpus = (1 if hardware.scale_up is None
                 else ffn.num_routed_experts if moe else hardware.scale_up_domain_gpus)
-    ep = ep or gpus
+    ep = (ep or gpus) if moe else 1
     if gpus % ep or gpus % tp:
         raise UsageError(f"EP ({ep}) and TP ({tp}) must divide the GPUs ({gpus})")
-    peaks = hardware.gpu.peak_dense_tflop_per_s
-    if compute_dtype is None and peaks is not None:   # the weights' precision, else the nearest
-        order = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16", "fp4"),
-                 "bf16": ("bf16", "fp8", "fp4")}[weights_dtype]
-        compute_dtype = next((d for d in order if getattr(peaks, d) is not None), "bf16")
-    # A device whose vendor publishes no peak: compute is not modelled (memory and links only).
-    peak_flops = (math.inf if peaks is None
-                  else hardware.peak_dense_flop_per_s(compute_dtype))
-    compute_dtype = compute_dtype or "none"
-    # Attention runs in BF16 (P §3.1 keeps it in higher precision) where the device has a BF16
-    # peak; MoE experts in decode run as grouped GEMMs.
-    attn_peak = (peak_flops if peaks is None or peaks.bf16 is None
-                 else hardware.peak_dense_flop_per_s("bf16"))
-    peak_hbm = hardware.gpu.hbm_bandwidth_bytes_per_s
-    if bound or peaks is None:
-        flop_s = grouped_s = peak_flops
-        attn_s, hbm_s, basis = attn_peak, peak_hbm, "peak (bound: no efficiency factors)"
-        eff_up = eff_out = 1.0
-        if peaks is None:
-            basis = ("peak memory bandwidth; compute not modelled (the spec gives no peak "
-                     "FLOP/s); no efficiency factors")
-    else:
-        fm, fh = hardware.efficiency_frac("matmul_flops"), hardware.efficiency_frac(
-            "hbm_bandwidth")
-        fa = hardware.efficiency_frac("attention_flops")
-        fg = hardware.efficiency_frac("grouped_gemm_flops") if phase == "decode" else fm
-        flop_s, hbm_s = peak_flops * fm.frac, peak_hbm * fh.frac
-        attn_s, grouped_s = attn_peak * fa.frac, peak_flops * fg.frac
-        eff_out = hardware.efficiency_frac("scale_out_bandwidth").frac
-        eff_up = (hardware.efficiency_frac("scale_up_bandwidth").frac
-                  if hardware.scale_up is not None else 1.0)
-        basis = (f"achievable: {compute_dtype.upper()} GEMM x {fm.frac:g}, experts x "
-                 f"{fg.frac:g}, BF16 attention x {fa.frac:g}, HBM x {fh.frac:g}, links x "
-                 f"{eff_up:g} / {eff_out:g}")
-    mem = memory_per_gpu(model, hardware, weights_dtype=weights_dtype, kv_dtype=kv_dtype,
-                         ep=ep, tp=tp,
-                         batch_per_gpu=batch_per_gpu if phase == "decode" else 1,
-                         context_tokens=context_tokens)
-    w = mem.weights.as_dict()
-    layers = model.num_layers
-    p_act = model_params(model).activated.as_dict()
+    rates = serving_rates(hardware, phase=phase, weights_dtype=weights_dtype,
+                          compute_dtype=compute_dtype, bound=bound)
     decode = phase == "decode"
-    tokens = batch_per_gpu                       # tokens this GPU processes per step
-    ctx = context_tokens if decode else context_tokens / 2   # causal prefill: half on average
-    kv_tok = kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=tp)
+    mem = memory_per_gpu(model, hardware, weights_dtype=weights_dtype, kv_dtype=kv_dtype,
+                         ep=ep, tp=tp, batch_per_gpu=batch_per_gpu if decode else 1,
+                         context_tokens=context_tokens)
+    layers = model.num_layers
+    dense_layers = ffn.num_dense_layers if moe else layers
+    moe_layers = layers - dense_layers
+    w = {k: v / (moe_layers if k in ("routed_experts", "shared_experts")
+                 else dense_layers if k == "dense_ffn" else layers)
+         for k, v in mem.weights.as_dict().items() if k in (
+             "attention", "dense_ffn", "routed_experts", "shared_experts")
+         and (v or k == "attention")}
+    w_head = mem.weights.as_dict()["output_head"]
+    p_act = model_params(model).activated.as_dict()
+    depth = 0
+    if decode and mtp_acceptance is not None:
+        depth = model.mtp_depth if mtp_depth is None else mtp_depth
+    queries = 1 + depth                           # query tokens per sequence per step
+    tokens = batch_per_gpu * queries if decode else batch_per_gpu
+    comm = moe and ep > 1
+    n_mb = 2 if overlap and comm else 1
+    t = tokens / n_mb                             # token rows per micro-batch on this GPU
+    kv_tok_layer = kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=tp) / layers
+    ctx = context_tokens if decode else context_tokens / 2
+    shared_routed = moe and shared_experts == "routed" and ffn.num_shared_experts > 0
 
-    parts: list[StepPart] = []
+    totals: dict[str, list] = {}
 
-    def add(name: str, flops: float, nbytes: float, rate: float | None = None) -> None:
-        c, m = flops / (rate or flop_s), nbytes / hbm_s
-        parts.append(StepPart(name, flops, nbytes, max(c, m), "compute" if c >= m else "memory"))
+    def kernel(name, flops, nbytes, flop_s, byte_s, count):
+        """Time of one kernel; adds ``count`` of them to the step's totals."""
+        c, m = flops / flop_s, nbytes / byte_s
+        time = max(c, m)
+        entry = totals.setdefault(name, [0.0, 0.0, 0.0, 0.0, 0.0])
+        entry[0] += flops * count
+        entry[1] += nbytes * count
+        entry[2] += time * count
+        entry[3] += c * count
+        entry[4] += m * count
+        return time
 
-    # Attention: every layer; TP splits heads (FLOPs) and weights.
-    att_flops = tokens * layers * attention_flops_per_token_per_layer(
-        model, context_tokens=ctx, absorbed=decode) / tp
-    kv_read = (tokens * context_tokens * kv_tok) if decode else tokens * kv_tok  # read / write
-    add("attention", att_flops, w["attention"] + kv_read, attn_s)
-    if w["dense_ffn"]:
-        add("dense FFN", FLOPS_PER_MAC * p_act["dense_ffn"] * tokens / tp, w["dense_ffn"])
+    def attention_s(count):
+        core_flops = t * attention_core_flops_per_token_per_layer(
+            model, context_tokens=ctx, absorbed=decode) / tp
+        core_bytes = (t / queries * context_tokens if decode else t) * kv_tok_layer
+        return (kernel("attention (core)", core_flops, core_bytes, rates.attention,
+                       rates.kv_stream, count)
+                + kernel("attention projections", FLOPS_PER_MAC * p_act["attention"] / layers
+                         * t / tp, w["attention"], rates.gemm, rates.weight_stream, count)
+                + kernel("norms, RoPE, quantization, residuals", 0.0, t * act["attention"],
+                         rates.attention, rates.kv_stream, count))
+
+    act = {"attention": activation_bytes_per_token_per_layer(model, block="attention")}
+    if dense_layers:
+        act["dense_ffn"] = activation_bytes_per_token_per_layer(model, block="dense_ffn")
+    if moe_layers:
+        act["moe"] = activation_bytes_per_token_per_layer(model, block="moe", phase=phase)
+    step = 0.0
     comm_s = 0.0
     link = "none"
-    if moe:
+    if dense_layers:
+        count = dense_layers * n_mb
+        per = attention_s(count) + kernel(
+            "dense FFN", FLOPS_PER_MAC * p_act["dense_ffn"] / dense_layers * t / tp,
+            w["dense_ffn"], rates.gemm, rates.weight_stream, count) + kernel(
+            "FFN activations, EP buffers, residuals", 0.0, t * act["dense_ffn"],
+            rates.attention, rates.kv_stream, count)
+        step += count * per
+    if moe_layers:
+        count = moe_layers * n_mb
+        a = attention_s(count)
+        if ffn.num_shared_experts and not shared_routed:
+            a += kernel("shared experts", FLOPS_PER_MAC * p_act["shared_experts"] / moe_layers
+                        * t / tp, w["shared_experts"], rates.gemm, rates.weight_stream, count)
+        # Routed experts: each GPU receives t·k (+ shared) expert rows in expectation; only the
+        # local experts some row selects are read (E/EP experts, t·EP·k draws).
         k = ffn.num_experts_per_token
-        # Each GPU runs the expert work of its tokens' share: tokens × (k + shared) expert
-        # passes in total over the group, spread evenly over EP GPUs.
-        routed_flops = FLOPS_PER_MAC * p_act["routed_experts"] * tokens * gpus / ep
-        shared_flops = FLOPS_PER_MAC * p_act["shared_experts"] * tokens / tp
-        # Experts touched: with few tokens per expert only some of a GPU's experts are read.
-        pairs = tokens * gpus * k
-        hit = 1 - (1 - 1 / ffn.num_routed_experts) ** pairs
-        add("routed experts", routed_flops, w["routed_experts"] * hit, grouped_s)
-        if p_act["shared_experts"]:
-            add("shared experts", shared_flops, w["shared_experts"])
-        if ep > 1:
-            comm_s, link = ep_comm_time_s(model, hardware, ep=ep, tokens_per_gpu=tokens,
-                                          forwarding=(not decode) if forwarding is None
-                                          else forwarding, eff_up=eff_up, eff_out=eff_out)
-    head_tokens = tokens if decode else tokens / context_tokens   # prefill: last token only
-    add("output head", FLOPS_PER_MAC * p_act["output_head"] * head_tokens / tp,
-        w["output_head"])
+        hit = 1 - (1 - 1 / ffn.num_routed_experts) ** (t * ep * k)
+        m = kernel("routed experts", FLOPS_PER_MAC * p_act["routed_experts"] / moe_layers * t,
+                   w["routed_experts"] * hit, rates.experts, rates.weight_stream, count)
+        if shared_routed:
+            m += kernel("shared experts", FLOPS_PER_MAC * p_act["shared_experts"] / moe_layers
+                        * t, w["shared_experts"], rates.experts, rates.weight_stream, count)
+        m += kernel("FFN activations, EP buffers, residuals", 0.0, t * act["moe"],
+                    rates.attention, rates.kv_stream, count)
+        d = c = 0.0
+        if comm:
+            d, c, link = ep_layer_comm_s(
+                model, hardware, ep=ep, tokens=t, up_bytes_per_s=rates.scale_up,
+                out_bytes_per_s=rates.scale_out, copies=k + (ffn.num_shared_experts
+                                                             if shared_routed else 0),
+                forwarding=(not decode) if forwarding is None else forwarding)
+            comm_s = count * (d + c)
+        if n_mb == 2:
+            slow = 1 / rates.overlap_compute
+            step += moe_layers * dual_micro_batch_layer_s(
+                attention_s=a * slow, moe_s=m * slow, dispatch_s=d, combine_s=c)
+        else:
+            step += moe_layers * (a + m + d + c)
+    head_rows = t if decode else t / context_tokens      # prefill: each prompt's last token
+    step += n_mb * kernel("output head", FLOPS_PER_MAC * p_act["output_head"] * head_rows / tp,
+                          w_head, rates.head, rates.weight_stream, n_mb)
+    if depth:
+        step *= 1 + depth / layers          # the MTP module: about one more layer per depth
+    parts = [StepPart(name, f, b, time, "compute" if cs >= ms else "memory")
+             for name, (f, b, time, cs, ms) in totals.items()]
     compute_s = sum(p.time_s for p in parts)
     busiest = max(parts, key=lambda p: p.time_s)
-    step = max(compute_s, comm_s) if overlap else compute_s + comm_s
     if comm_s:
         parts.append(StepPart(f"EP dispatch + combine ({link})", 0.0, 0.0, comm_s, "network"))
     if decode:
-        depth = model.mtp_depth if mtp_depth is None else mtp_depth
-        per_step = (mtp_tokens_per_step(acceptance=mtp_acceptance, depth=depth)
-                    if mtp_acceptance is not None and depth else 1.0)
-        if mtp_acceptance is not None and depth:
-            step *= 1 + depth / layers          # the MTP module: one more layer per depth
-        tpot = step / per_step
-        tps_gpu = tokens * per_step / step
-        ttft = None
-        decode_tps = 1 / tpot
+        per_step = mtp_tokens_per_step(acceptance=mtp_acceptance, depth=depth) if depth else 1.0
+        tpot, ttft = step / per_step, None
+        tps_gpu, decode_tps = batch_per_gpu * per_step / step, per_step / step
     else:
-        per_step, tpot, decode_tps = tokens, None, None
-        ttft = step
+        per_step, tpot, decode_tps, ttft = tokens, None, None, step
         tps_gpu = tokens / step
     if comm_s and comm_s >= compute_s:
-        bottleneck = f"network ({link}): communication {comm_s * 1e3:.3g} ms >= compute " \
-                     f"{compute_s * 1e3:.3g} ms per step"
+        bottleneck = (f"network ({link}): communication {comm_s * 1e3:,.1f} ms >= compute "
+                      f"{compute_s * 1e3:,.1f} ms per step")
     else:
         kind = {"compute": "compute (FLOP/s)", "memory": "HBM bandwidth"}[busiest.bound]
         bottleneck = f"{kind} in {busiest.name}"
     return ServeResult(
         model=model.name or model.label, hardware=hardware.name or hardware.label, phase=phase,
-        basis=basis, gpus=gpus, ep=ep, tp=tp, batch_per_gpu=batch_per_gpu,
-        context_tokens=context_tokens, parts=tuple(parts), compute_s=compute_s,
-        communication_s=comm_s, overlap=overlap, step_s=step, tokens_per_step=per_step,
-        tpot_s=tpot, ttft_s=ttft, decode_tokens_per_s=decode_tps, tokens_per_s_per_gpu=tps_gpu,
+        basis=rates.basis, gpus=gpus, ep=ep, tp=tp, batch_per_gpu=batch_per_gpu,
+        context_tokens=context_tokens, micro_batches=n_mb,
+        shared_experts=shared_experts if moe and ffn.num_shared_experts else "none",
+        parts=tuple(parts), compute_s=compute_s, communication_s=comm_s, overlap=n_mb == 2,
+        step_s=step, tokens_per_step=per_step, tpot_s=tpot, ttft_s=ttft,
+        decode_tokens_per_s=decode_tps, tokens_per_s_per_gpu=tps_gpu,
         tokens_per_s_per_node=tps_gpu * hardware.scale_up_domain_gpus, memory=mem,
         bottleneck=bottleneck)
 
 
-def ep_comm_time_s(model: Model, hardware: Hardware, *, ep: int, tokens_per_gpu: float,
-                   forwarding: bool, eff_up: float = 1.0, eff_out: float = 1.0):
-    """(EP dispatch + combine time of one step over all MoE layers (s), link used).
+def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float, copies: int,
+                    forwarding: bool, up_bytes_per_s: float, out_bytes_per_s: float):
+    """(dispatch (s), combine (s), link) of one MoE layer for ``tokens`` tokens on one GPU.
 
-    Formula: per MoE layer, T tokens per GPU × copies × (b_dispatch + b_combine) / B. Inside the
-    scale-up domain: k + shared copies over NVLink. Across nodes without forwarding (DeepSeek's
-    decode: direct IB): k + shared copies over IB. With NVLink forwarding (DeepSeek's prefill):
-    one IB copy per distinct remote node (node-limited routing, uniform expectation) while NVLink
-    fans out to the k + shared experts; IB and NVLink run at once.
-    Ref: P §2.3.2 and §4.3; V3R §3.4. Convention: FP8 dispatch with DeepEP scales, BF16 combine;
-    bandwidths × the given efficiency factors.
-    Example: DeepSeek-V3, EP 320 over IB, 32 tokens: 58 × 32 × 9 × 21,744 / 40e9 = 9.08 ms.
+    Formula: T · copies · b / B per direction, b = the FP8 dispatch bytes with DeepEP's scales
+    (7,408 B for d = 7,168) or the BF16 combine bytes (2·d). Inside the scale-up domain: over
+    it. Across nodes without forwarding (DeepSeek's and SGLang's decode: DeepEP low-latency
+    kernels, pure RDMA): every copy over the NIC. With NVLink forwarding (prefill: DeepEP
+    normal kernels): one NIC copy per distinct remote node (node-limited routing, uniform
+    expectation) while NVLink fans out to the experts; the two run at once.
+    Ref: P §2.3.2 and §4.3; V3R §3.4; DeepEP README (low-latency kernels at EP 128-256:
+    39-40 GB/s per GPU, 0.8 of the 50 GB/s NIC).
+    Convention: ``copies`` = top-k, plus the shared experts when they are dispatched.
+    Example: DeepSeek-V3, EP 72 over IB at 40 GB/s, 128 tokens, 8 copies: dispatch
+    128 × 8 × 7,408 / 40e9 = 190 µs, combine 128 × 8 × 14,336 / 40e9 = 367 µs (DeepEP measures
+    173 / 314 µs at EP 64 and 192 / 369 µs at EP 128).
     """
     from planner.calc import ep as ep_calc
     from planner.calc.routing import expected_distinct_nodes, ib_copies_per_token
 
     ffn = model.ffn
-    copies = ffn.num_experts_per_token + ffn.num_shared_experts
-    per_copy = (ep_calc.fp8_dispatch_bytes_per_token_expert(hidden_size=model.hidden_size)
-                + model.hidden_size * HIGH_PRECISION_BYTES)
-    moe_layers = model.num_layers - ffn.num_dense_layers
+    per = (ep_calc.fp8_dispatch_bytes_per_token_expert(hidden_size=model.hidden_size),
+           model.hidden_size * HIGH_PRECISION_BYTES)
     domain = hardware.scale_up_domain_gpus
-    out_bw = hardware.scale_out.bandwidth_bytes_per_s * eff_out
     if ep <= domain and hardware.scale_up is not None:
-        bw = hardware.scale_up.bandwidth_bytes_per_s * eff_up
-        return moe_layers * tokens_per_gpu * copies * per_copy / bw, "scale_up"
+        return (*(tokens * copies * b / up_bytes_per_s for b in per), "scale_up")
     nodes = max(1, ep // domain)
     if forwarding and hardware.scale_up is not None and nodes > 1:
         limit = min(ffn.num_limited_groups or nodes, nodes)
         distinct = expected_distinct_nodes(experts_per_token=ffn.num_experts_per_token,
                                            experts_per_node=ffn.num_routed_experts // nodes,
                                            num_nodes=limit)
-        ib = tokens_per_gpu * ib_copies_per_token(distinct_target_nodes=distinct,
-                                                  num_nodes=nodes) * per_copy / out_bw
-        nvl = tokens_per_gpu * copies * per_copy / (hardware.scale_up.bandwidth_bytes_per_s
-                                                    * eff_up)
-        return moe_layers * max(ib, nvl), "scale_out + NVLink forwarding"
-    return moe_layers * tokens_per_gpu * copies * per_copy / out_bw, "scale_out"
+        ib = ib_copies_per_token(distinct_target_nodes=distinct, num_nodes=nodes)
+        return (*(tokens * max(ib * b / out_bytes_per_s, copies * b / up_bytes_per_s)
+                  for b in per), "scale_out + NVLink forwarding")
+    return (*(tokens * copies * b / out_bytes_per_s for b in per), "scale_out")
 
 
 def local_decode_tokens_per_s(*, activated_params, bytes_per_param, memory_bytes_per_s):

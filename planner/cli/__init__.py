@@ -365,6 +365,11 @@ def sweep_cmd(
                 fmt)
 
 
+class SharedExperts(str, Enum):
+    local = "local"
+    routed = "routed"
+
+
 class Phase(str, Enum):
     decode = "decode"
     prefill = "prefill"
@@ -386,13 +391,25 @@ def serve_cmd(
     gpus: Optional[int] = typer.Option(None, "--gpus", min=1,
                                        help="[default: one routed expert per GPU, or a node]"),
     ep: Optional[int] = typer.Option(None, "--ep", min=1, help="[default: all the GPUs]"),
-    tp: int = typer.Option(1, "--tp", min=1, help="Attention TP (1 = DP attention)."),
+    tp: Optional[int] = typer.Option(None, "--tp", min=1,
+                                     help="Attention TP [default: 1, or the scale-up domain "
+                                          "with --no-dp-attention]."),
+    dp_attention: bool = typer.Option(True, "--dp-attention/--no-dp-attention",
+                                      help="Attention data parallel (each GPU its own "
+                                           "sequences) or tensor parallel."),
     batch_per_gpu: float = typer.Option(32, "--batch-per-gpu", min=1,
                                         help="Decode: sequences per GPU."),
     tokens_per_gpu: float = typer.Option(16384, "--tokens-per-gpu", min=1,
                                          help="Prefill: prompt tokens per GPU per batch."),
     context_tokens: int = typer.Option(4096, "--context-tokens", min=1,
-                                       help="Decode: KV cache per sequence; prefill: prompt."),
+                                       help="Decode: KV cache per sequence."),
+    prompt_tokens: Optional[int] = typer.Option(None, "--prompt-tokens", min=1,
+                                                help="Prefill: prompt length "
+                                                     "[default: --context-tokens]."),
+    shared_experts: SharedExperts = typer.Option(
+        SharedExperts.local, "--shared-experts",
+        help="local: computed beside attention (SGLang, vLLM); routed: dispatched like a "
+             "routed expert (DeepSeek's decode)."),
     weights_dtype: WeightsDtype = typer.Option(WeightsDtype.fp8, "--weights-dtype"),
     kv_dtype: Dtype = typer.Option("bf16", "--kv-dtype"),
     mtp_acceptance: Optional[float] = typer.Option(None, "--mtp-acceptance", min=0, max=1,
@@ -406,13 +423,24 @@ def serve_cmd(
     from planner import catalog, report
     from planner.calc.serving import serve
 
-    r = serve(catalog.load_model(model), catalog.load_hardware(hardware), phase=phase.value,
-              gpus=gpus, ep=ep, tp=tp,
-              batch_per_gpu=batch_per_gpu if phase is Phase.decode else tokens_per_gpu,
-              context_tokens=context_tokens, weights_dtype=weights_dtype.value,
-              kv_dtype=kv_dtype.value, overlap=overlap, bound=bound,
-              mtp_acceptance=mtp_acceptance)
+    decode = phase is Phase.decode
+    hw = catalog.load_hardware(hardware)
+    r = serve(catalog.load_model(model), hw, phase=phase.value, gpus=gpus, ep=ep,
+              tp=tp or (1 if dp_attention else hw.scale_up_domain_gpus),
+              batch_per_gpu=batch_per_gpu if decode else tokens_per_gpu,
+              context_tokens=context_tokens if decode else prompt_tokens or context_tokens,
+              weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value, overlap=overlap,
+              bound=bound, mtp_acceptance=mtp_acceptance, shared_experts=shared_experts.value)
     show_tables(report.serve_tables(r), fmt)
+
+
+@command("validate")
+def validate_cmd(fmt: Format = FORMAT) -> None:
+    """The serving model beside measured deployment runs: predictions, errors, sources."""
+    from planner import report
+    from planner.validation import validate
+
+    show_tables(report.validation_table(validate()), fmt)
 
 
 @command("fit")

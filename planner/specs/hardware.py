@@ -105,12 +105,19 @@ class Efficiency:
     scale_up_bandwidth: Optional[Factor] = None
     scale_out_bandwidth: Optional[Factor] = None
     hbm_bandwidth: Optional[Factor] = None
-    #: Large dense GEMMs (prefill, dense layers) at the weights' precision.
+    #: Dense GEMMs at the weights' precision, compute-bound shapes (many tokens).
     matmul_flops: Optional[Factor] = None
-    #: Grouped GEMMs of MoE experts in decode (few tokens per expert).
+    #: Grouped GEMMs of MoE experts in decode (masked layout, few tokens per expert).
     grouped_gemm_flops: Optional[Factor] = None
+    #: Grouped GEMMs of MoE experts in prefill (contiguous layout, many tokens per expert).
+    grouped_gemm_prefill_flops: Optional[Factor] = None
     #: Attention kernels (BF16), e.g. FlashMLA in its compute-bound regime.
     attention_flops: Optional[Factor] = None
+    #: HBM bandwidth GEMMs reach while streaming weights (memory-bound, few tokens).
+    gemm_weight_bandwidth: Optional[Factor] = None
+    #: Share of compute throughput left while EP kernels that hold SMs (DeepEP's normal,
+    #: forwarding kernels) run beside it.
+    overlap_compute_share: Optional[Factor] = None
 
 
 @dataclass(frozen=True, kw_only=True)

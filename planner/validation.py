@@ -1,0 +1,133 @@
+"""The serving model beside measured deployment runs (issue 4's validation table).
+
+Every run here is a published, deployment-level measurement with its setup; the planner's
+prediction comes from :func:`planner.calc.serving.serve` with the catalog's default efficiency
+factors (derived from kernel-level measurements only: DeepGEMM, FlashMLA, DeepEP). Nothing here
+is fitted to these runs: a run's ``serve`` arguments restate its published setup, and where the
+source leaves a setting open, ``assumed`` says what was taken and why.
+
+Error = predicted / measured - 1 (positive: the planner is optimistic).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+SGLANG_96_H100 = ("SGLang team, \"Deploying DeepSeek with PD Disaggregation and Large-scale "
+                  "Expert Parallelism on 96 H100 GPUs\", lmsys.org/blog/2025-05-05-large-scale-ep")
+DEEPSEEK_PROFILE = ("DeepSeek profile-data (github.com/deepseek-ai/profile-data, README: setups); "
+                    "throughput per node as derived in " + SGLANG_96_H100)
+
+#: The error bands issue 4 asks for.
+MEDIAN_TARGET, CASE_LIMIT = 0.15, 0.30
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    id: str
+    source: str
+    setup: str                    # the published setup, in words
+    model: str
+    hardware: str
+    measured: float               # tokens/s per node (output in decode, input in prefill)
+    serve: dict[str, Any]         # arguments of calc.serving.serve restating the setup
+    assumed: str = ""             # settings the source leaves open, and what was taken
+    note: str = ""                # what the planner does not model that bears on this run
+
+
+RUNS: tuple[MeasuredRun, ...] = (
+    MeasuredRun(
+        "sglang-h100-decode-tbo", SGLANG_96_H100,
+        "decode on 9 nodes of 8 H100 (EP 72, DP attention), 256 sequences per GPU, KV length "
+        "2,000, two-batch overlap, DeepEP low-latency, DeepGEMM masked, EPLB, FP8 weights, "
+        "BF16 KV, no MTP: 22,282 output tokens/s per node",
+        "deepseek-v3", "h100", 22_282,
+        dict(phase="decode", gpus=72, batch_per_gpu=256, context_tokens=2000),
+        assumed="shared expert computed locally (SGLang's DeepEP path dispatches routed experts "
+                "only)",
+        note="the source's own ablation: two-batch overlap gains 25.5% here, where the slot "
+             "model gains about 45%; its profile shows communication kernels busy-waiting"),
+    MeasuredRun(
+        "sglang-h100-decode-no-tbo", SGLANG_96_H100,
+        "as sglang-h100-decode-tbo without two-batch overlap: the source gives 22,310 tokens/s "
+        "with overlap as a 25.5% speedup, i.e. 22,310 / 1.255 = 17,777 without",
+        "deepseek-v3", "h100", 22_310 / 1.255,
+        dict(phase="decode", gpus=72, batch_per_gpu=256, context_tokens=2000, overlap=False),
+        assumed="shared expert computed locally"),
+    *(MeasuredRun(
+        f"sglang-h100-prefill-{k}k", SGLANG_96_H100,
+        f"prefill on 4 nodes of 8 H100 (EP 32, DP attention), {prompt:,}-token prompts, "
+        "16,384 tokens per GPU, two-batch overlap, DeepEP normal kernels, DeepGEMM contiguous, "
+        f"default expert distribution: {measured:,} input tokens/s per node",
+        "deepseek-v3", "h100", measured,
+        dict(phase="prefill", gpus=32, batch_per_gpu=16384, context_tokens=prompt),
+        assumed="16,384 tokens per GPU (stated for the 4K run; taken for 1K and 2K as well)",
+        note="expert imbalance: the planner assumes balanced experts; the source measures its "
+             "default distribution 20% slower than DeepSeek's profile and a simulated perfect "
+             "EPLB within 5% of it")
+      for k, prompt, measured in ((1, 1000, 57_674), (2, 2000, 54_543), (4, 4096, 50_302))),
+    MeasuredRun(
+        "sglang-h100-prefill-4k-balanced", SGLANG_96_H100,
+        "as sglang-h100-prefill-4k with simulated perfect EPLB (random experts under "
+        "group-limited routing): 59,337 input tokens/s per node",
+        "deepseek-v3", "h100", 59_337,
+        dict(phase="prefill", gpus=32, batch_per_gpu=16384, context_tokens=4096)),
+    MeasuredRun(
+        "deepseek-profile-prefill-h800", DEEPSEEK_PROFILE,
+        "DeepSeek's production prefill profile: EP 32, TP 1, 4K prompts, 16K tokens per GPU, "
+        "two micro-batches with attention balanced between them, on H800: 62,713 input "
+        "tokens/s per node",
+        "deepseek-v3", "h800", 62_713,
+        dict(phase="prefill", gpus=32, batch_per_gpu=16384, context_tokens=4096)),
+    MeasuredRun(
+        "deepseek-profile-decode-h800", DEEPSEEK_PROFILE,
+        "DeepSeek's production decode profile: EP 128, TP 1, 4K prompts, 128 requests per GPU, "
+        "two micro-batches, shared expert dispatched as a routed one (V3R §3.4), on H800: "
+        "18,598 output tokens/s per node",
+        "deepseek-v3", "h800", 18_598,
+        dict(phase="decode", gpus=128, batch_per_gpu=128, context_tokens=4096,
+             shared_experts="routed", mtp_acceptance=0.6),
+        assumed="MTP with one draft at 60% acceptance: the profile runs DeepSeek's MTP, and the "
+                "source derives the throughput with the 60% acceptance it assumes for its own "
+                "simulated-MTP runs"),
+)
+
+
+@dataclass(frozen=True)
+class ValidationRow:
+    run: MeasuredRun
+    predicted: float
+    error: float                  # predicted / measured - 1
+    bottleneck: str
+    basis: str
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    rows: tuple[ValidationRow, ...]
+    median_abs_error: float
+    max_abs_error: float
+    beyond_limit: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def meets_targets(self) -> bool:
+        return self.median_abs_error <= MEDIAN_TARGET and not self.beyond_limit
+
+
+def validate(runs: tuple[MeasuredRun, ...] = RUNS) -> ValidationReport:
+    """Predict every run with the default efficiency factors; the error statistics."""
+    from planner import catalog
+    from planner.calc.serving import serve
+
+    rows = []
+    for run in runs:
+        r = serve(catalog.load_model(run.model), catalog.load_hardware(run.hardware),
+                  **run.serve)
+        rows.append(ValidationRow(run, r.tokens_per_s_per_node,
+                                  r.tokens_per_s_per_node / run.measured - 1, r.bottleneck,
+                                  r.basis))
+    errors = [abs(row.error) for row in rows]
+    return ValidationReport(tuple(rows), statistics.median(errors), max(errors),
+                            tuple(row.run.id for row in rows if abs(row.error) > CASE_LIMIT))
