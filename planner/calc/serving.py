@@ -412,12 +412,13 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     layers = model.num_layers
     dense_layers = ffn.num_dense_layers if moe else layers
     moe_layers = layers - dense_layers
-    w = {k: v / (moe_layers if k in ("routed_experts", "shared_experts")
-                 else dense_layers if k == "dense_ffn" else layers)
-         for k, v in mem.weights.as_dict().items() if k in (
-             "attention", "dense_ffn", "routed_experts", "shared_experts")
-         and (v or k == "attention")}
-    w_head = mem.weights.as_dict()["output_head"]
+    # Weight bytes per layer of each part on this GPU (the head once per step).
+    held = mem.weights.as_dict()
+    w = {"attention": held["attention"] / layers,
+         "dense_ffn": held["dense_ffn"] / max(dense_layers, 1),
+         "routed_experts": held["routed_experts"] / max(moe_layers, 1),
+         "shared_experts": held["shared_experts"] / max(moe_layers, 1)}
+    w_head = held["output_head"]
     p_act = model_params(model).activated.as_dict()
     depth = 0
     if decode and mtp_acceptance is not None:
