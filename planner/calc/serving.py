@@ -183,8 +183,8 @@ def attention_core_flops_per_token_per_layer(model: Model, *, context_tokens,
 ACT_BYTES, ACT_FP8_BYTES = 2, 1
 
 
-def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str = "decode",
-                                         moe_copies: int | None = None) -> float:
+def activation_bytes_per_token_per_layer(model: Model, *, block: str,
+                                         phase: str = "decode") -> float:
     """HBM bytes the non-GEMM kernels of one layer move per token (bytes): norms, RoPE,
     quantization, activation functions, residual adds, and the EP buffers' copies.
 
@@ -228,7 +228,7 @@ def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str
         return norm + glu * inter + residual
     if block != "moe":
         raise UsageError(f"unknown block {block!r}; expected attention, dense_ffn or moe")
-    copies = ffn.num_experts_per_token if moe_copies is None else moe_copies
+    copies = ffn.num_experts_per_token
     receive = d * ACT_FP8_BYTES * (1 if phase == "decode" else 3)
     per_copy = receive + glu * ffn.expert_intermediate_size + 3 * d * ACT_BYTES
     shared = ffn.num_shared_experts * glu * ffn.shared_expert_intermediate_size
@@ -432,6 +432,11 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     ctx = context_tokens if decode else context_tokens / 2
     shared_routed = moe and shared_experts == "routed" and ffn.num_shared_experts > 0
 
+    act = {"attention": activation_bytes_per_token_per_layer(model, block="attention")}
+    if dense_layers:
+        act["dense_ffn"] = activation_bytes_per_token_per_layer(model, block="dense_ffn")
+    if moe_layers:
+        act["moe"] = activation_bytes_per_token_per_layer(model, block="moe", phase=phase)
     totals: dict[str, list] = {}
 
     def kernel(name, flops, nbytes, flop_s, byte_s, count):
@@ -457,11 +462,6 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
                 + kernel("norms, RoPE, quantization, residuals", 0.0, t * act["attention"],
                          rates.attention, rates.kv_stream, count))
 
-    act = {"attention": activation_bytes_per_token_per_layer(model, block="attention")}
-    if dense_layers:
-        act["dense_ffn"] = activation_bytes_per_token_per_layer(model, block="dense_ffn")
-    if moe_layers:
-        act["moe"] = activation_bytes_per_token_per_layer(model, block="moe", phase=phase)
     step = 0.0
     comm_s = 0.0
     link = "none"
