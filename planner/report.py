@@ -885,6 +885,9 @@ def serve_tables(r: Any) -> list[Table]:
                                              f"{fmt_seconds(r.communication_s)}"],
         ["step time", fmt_seconds(r.step_s)],
     ]
+    if r.expert_balance != "none":
+        m.rows.append(["hottest EP rank (expert rows)",
+                       f"{r.hottest_rank_load:.3f} x the mean ({r.expert_balance})"])
     if decode:
         m.rows += [["tokens per step (MTP)", f"{r.tokens_per_step:.3g}"],
                    ["tpot_s", fmt_seconds(r.tpot_s)],
@@ -898,6 +901,8 @@ def serve_tables(r: Any) -> list[Table]:
         "model": r.model, "hardware": r.hardware, "phase": r.phase, "basis": r.basis,
         "gpus": r.gpus, "ep": r.ep, "tp": r.tp, "batch_per_gpu": r.batch_per_gpu,
         "context_tokens": r.context_tokens, "overlap": r.overlap,
+        "shared_experts": r.shared_experts, "expert_balance": r.expert_balance,
+        "hottest_rank_load": r.hottest_rank_load,
         "memory_bytes_per_gpu": mem.memory_bytes_per_gpu, "fits": mem.fits,
         "weight_bytes_per_gpu": mem.weight_bytes_per_gpu,
         "kv_cache_bytes_per_gpu": mem.kv_cache_bytes_per_gpu,
@@ -912,8 +917,10 @@ def serve_tables(r: Any) -> list[Table]:
     m.notes.append("Roofline per kernel (compute at the dense peak x efficiency, memory at HBM x "
                    "efficiency, non-GEMM activation traffic included); EP traffic on the link "
                    f"the group needs; {r.micro_batches} micro-batch(es); shared experts "
-                   f"{r.shared_experts}; workspace = 10% of GPU memory. TPOT excludes TTFT. "
-                   "Checked against measured runs: planner validate.")
+                   f"{r.shared_experts}; expert balance {r.expert_balance} (the hottest EP rank "
+                   "sets the MoE pace: its expert rows, EP buffers and traffic); workspace = 10% "
+                   "of GPU memory. TPOT excludes TTFT. Checked against measured runs: planner "
+                   "validate.")
     return [t, m]
 
 
@@ -923,16 +930,20 @@ def validation_table(rep: Any) -> list[Table]:
 
     t = Table("Serving model vs measured deployment runs (tokens/s per node; default "
               "efficiency factors, nothing fitted)",
-              ["run", "phase", "measured", "planner", "error", "binding resource (planner)"],
-              align="Llrrrl")
+              ["run", "phase", "experts", "measured", "planner", "error",
+               "binding resource (planner)"],
+              align="Lllrrrl")
     for row in rep.rows:
         run = row.run
         mark = t.footnote(run.note)
-        t.rows.append([run.id, run.serve.get("phase", "decode"), f"{run.measured:,.0f}",
+        balance = run.serve.get("expert_balance", "eplb")
+        t.rows.append([run.id, run.serve.get("phase", "decode"), balance,
+                       f"{run.measured:,.0f}",
                        f"{row.predicted:,.0f}", f"{row.error * 100:+.1f}%" + (
                            f" {mark}" if mark else ""), row.bottleneck.split(":")[0]])
         t.records.append({"id": run.id, "model": run.model, "hardware": run.hardware,
-                          "phase": run.serve.get("phase", "decode"), "setup": run.setup,
+                          "phase": run.serve.get("phase", "decode"),
+                          "expert_balance": balance, "setup": run.setup,
                           "assumed": run.assumed, "source": run.source,
                           "measured_tokens_per_s_per_node": run.measured,
                           "predicted_tokens_per_s_per_node": row.predicted,

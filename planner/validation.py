@@ -4,7 +4,10 @@ Every run here is a published, deployment-level measurement with its setup; the 
 prediction comes from :func:`planner.calc.serving.serve` with the catalog's default efficiency
 factors (derived from kernel-level measurements only: DeepGEMM, FlashMLA, DeepEP). Nothing here
 is fitted to these runs: a run's ``serve`` arguments restate its published setup, and where the
-source leaves a setting open, ``assumed`` says what was taken and why.
+source leaves a setting open, ``assumed`` says what was taken and why. Each run's expert balance
+restates its setup: ``eplb`` where it ran EPLB on real routing, ``uniform`` for routing simulated
+at random, ``exact`` for DeepSeek's profiles, which simulate absolutely balanced routing; the skew
+behind ``eplb`` is measured routing statistics (TensorRT-LLM), not these runs.
 
 Error = predicted / measured - 1 (positive: the planner is optimistic).
 """
@@ -44,51 +47,61 @@ RUNS: tuple[MeasuredRun, ...] = (
         "2,000, two-batch overlap, DeepEP low-latency, DeepGEMM masked, EPLB, FP8 weights, "
         "BF16 KV, no MTP: 22,282 output tokens/s per node",
         "deepseek-v3", "h100", 22_282,
-        dict(phase="decode", gpus=72, batch_per_gpu=256, context_tokens=2000),
+        dict(phase="decode", gpus=72, batch_per_gpu=256, context_tokens=2000,
+             expert_balance="eplb"),
         assumed="shared expert computed locally (SGLang's DeepEP path dispatches routed experts "
-                "only)",
+                "only); EPLB skew as TensorRT-LLM measured it for DeepSeek-R1",
         note="the source's own ablation: two-batch overlap gains 25.5% here, where the slot "
-             "model gains about 45%; its profile shows communication kernels busy-waiting"),
+             "model gains about 44%; its profile shows communication kernels busy-waiting"),
     MeasuredRun(
         "sglang-h100-decode-no-tbo", SGLANG_96_H100,
         "as sglang-h100-decode-tbo without two-batch overlap: the source gives 22,310 tokens/s "
         "with overlap as a 25.5% speedup, i.e. 22,310 / 1.255 = 17,777 without",
         "deepseek-v3", "h100", 22_310 / 1.255,
-        dict(phase="decode", gpus=72, batch_per_gpu=256, context_tokens=2000, overlap=False),
-        assumed="shared expert computed locally"),
+        dict(phase="decode", gpus=72, batch_per_gpu=256, context_tokens=2000, overlap=False,
+             expert_balance="eplb"),
+        assumed="shared expert computed locally; EPLB skew as TensorRT-LLM measured it"),
     *(MeasuredRun(
         f"sglang-h100-prefill-{k}k", SGLANG_96_H100,
         f"prefill on 4 nodes of 8 H100 (EP 32, DP attention), {prompt:,}-token prompts, "
         "16,384 tokens per GPU, two-batch overlap, DeepEP normal kernels, DeepGEMM contiguous, "
-        f"default expert distribution: {measured:,} input tokens/s per node",
+        f"EPLB placed from a distribution matching the input data (the source's setup; its "
+        f"profile section calls this the default distribution): {measured:,} input tokens/s "
+        f"per node",
         "deepseek-v3", "h100", measured,
-        dict(phase="prefill", gpus=32, batch_per_gpu=16384, context_tokens=prompt),
-        assumed="16,384 tokens per GPU (stated for the 4K run; taken for 1K and 2K as well)",
-        note="expert imbalance: the planner assumes balanced experts; the source measures its "
-             "default distribution 20% slower than DeepSeek's profile and a simulated perfect "
-             "EPLB within 5% of it")
+        dict(phase="prefill", gpus=32, batch_per_gpu=16384, context_tokens=prompt,
+             expert_balance="eplb"),
+        assumed="16,384 tokens per GPU (stated for the 4K run; taken for 1K and 2K as well); "
+                "EPLB skew as TensorRT-LLM measured it for DeepSeek-R1 decode, taken for "
+                "prefill",
+        note="the source measures its 4K run with this distribution 20% slower than "
+             "DeepSeek's profile and with simulated perfect EPLB within 5% of it; both its "
+             "and DeepSeek's communication ran slower under two-batch overlap than in DeepEP's "
+             "unit tests")
       for k, prompt, measured in ((1, 1000, 57_674), (2, 2000, 54_543), (4, 4096, 50_302))),
     MeasuredRun(
         "sglang-h100-prefill-4k-balanced", SGLANG_96_H100,
         "as sglang-h100-prefill-4k with simulated perfect EPLB (random experts under "
         "group-limited routing): 59,337 input tokens/s per node",
         "deepseek-v3", "h100", 59_337,
-        dict(phase="prefill", gpus=32, batch_per_gpu=16384, context_tokens=4096)),
+        dict(phase="prefill", gpus=32, batch_per_gpu=16384, context_tokens=4096,
+             expert_balance="uniform")),
     MeasuredRun(
         "deepseek-profile-prefill-h800", DEEPSEEK_PROFILE,
         "DeepSeek's production prefill profile: EP 32, TP 1, 4K prompts, 16K tokens per GPU, "
-        "two micro-batches with attention balanced between them, on H800: 62,713 input "
-        "tokens/s per node",
+        "two micro-batches with attention balanced between them, absolutely balanced routing "
+        "simulated, on H800: 62,713 input tokens/s per node",
         "deepseek-v3", "h800", 62_713,
-        dict(phase="prefill", gpus=32, batch_per_gpu=16384, context_tokens=4096)),
+        dict(phase="prefill", gpus=32, batch_per_gpu=16384, context_tokens=4096,
+             expert_balance="exact")),
     MeasuredRun(
         "deepseek-profile-decode-h800", DEEPSEEK_PROFILE,
         "DeepSeek's production decode profile: EP 128, TP 1, 4K prompts, 128 requests per GPU, "
-        "two micro-batches, shared expert dispatched as a routed one (V3R §3.4), on H800: "
-        "18,598 output tokens/s per node",
+        "two micro-batches, shared expert dispatched as a routed one (V3R §3.4), absolutely "
+        "balanced routing simulated, on H800: 18,598 output tokens/s per node",
         "deepseek-v3", "h800", 18_598,
         dict(phase="decode", gpus=128, batch_per_gpu=128, context_tokens=4096,
-             shared_experts="routed", mtp_acceptance=0.6),
+             shared_experts="routed", mtp_acceptance=0.6, expert_balance="exact"),
         assumed="MTP with one draft at 60% acceptance: the profile runs DeepSeek's MTP, and the "
                 "source derives the throughput with the 60% acceptance it assumes for its own "
                 "simulated-MTP runs"),

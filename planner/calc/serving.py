@@ -183,8 +183,8 @@ def attention_core_flops_per_token_per_layer(model: Model, *, context_tokens,
 ACT_BYTES, ACT_FP8_BYTES = 2, 1
 
 
-def activation_bytes_per_token_per_layer(model: Model, *, block: str,
-                                         phase: str = "decode") -> float:
+def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str = "decode",
+                                         expert_rows: float = 1.0) -> float:
     """HBM bytes the non-GEMM kernels of one layer move per token (bytes): norms, RoPE,
     quantization, activation functions, residual adds, and the EP buffers' copies.
 
@@ -200,7 +200,8 @@ def activation_bytes_per_token_per_layer(model: Model, *, block: str,
     Ref: SGLang large-scale EP blog (lmsys.org, 2025-05-05: contiguous-layout permutation in
     prefill, masked layout in decode); DeepEP README (FP8 dispatch, BF16 combine).
     Convention: one pass per kernel (no fusion beyond norm + quant); GEMM inputs and outputs and
-    the attention kernel's own traffic are counted with those kernels, not here.
+    the attention kernel's own traffic are counted with those kernels, not here. ``expert_rows``
+    scales the per-copy terms: the hottest EP rank's expert rows over the mean (imbalance).
     Example: DeepSeek-V3 MoE block in decode, k = 8: 3d + 8·(d + 5·2048 + 6d) + 5·2048 + 8d =
     21,504 + 8·60,416 + 10,240 + 57,344 = 572,416 B; attention block 152,768 B.
     """
@@ -232,7 +233,7 @@ def activation_bytes_per_token_per_layer(model: Model, *, block: str,
     receive = d * ACT_FP8_BYTES * (1 if phase == "decode" else 3)
     per_copy = receive + glu * ffn.expert_intermediate_size + 3 * d * ACT_BYTES
     shared = ffn.num_shared_experts * glu * ffn.shared_expert_intermediate_size
-    return norm + copies * per_copy + shared + d * ACT_BYTES + residual
+    return norm + copies * expert_rows * per_copy + shared + d * ACT_BYTES + residual
 
 
 @dataclass(frozen=True)
@@ -324,6 +325,8 @@ class ServeResult:
     context_tokens: int
     micro_batches: int            # 2 with dual micro-batch overlap, else 1
     shared_experts: str           # "local" or "routed" (dispatched like a routed expert)
+    expert_balance: str           # exact, uniform, eplb, no-eplb; none: dense or one EP rank
+    hottest_rank_load: float      # the hottest EP rank's routed rows over the mean (1 + ratio)
     parts: tuple[StepPart, ...]   # per step (all layers, all micro-batches, the head)
     compute_s: float
     communication_s: float
@@ -373,7 +376,8 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
           context_tokens: int = 4096, weights_dtype: str = "fp8", kv_dtype: str = "bf16",
           compute_dtype: str | None = None, overlap: bool = True, bound: bool = False,
           mtp_acceptance: float | None = None, mtp_depth: int | None = None,
-          forwarding: bool | None = None, shared_experts: str = "local") -> ServeResult:
+          forwarding: bool | None = None, shared_experts: str = "local",
+          expert_balance: str = "eplb") -> ServeResult:
     """Decode step or prefill of ``model`` on ``gpus`` x ``hardware``.
 
     decode: ``batch_per_gpu`` sequences per GPU, each with ``context_tokens`` of KV cache; one
@@ -385,8 +389,12 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     :func:`serving_rates`; with ``overlap`` and EP traffic the step runs as two micro-batches
     (:func:`dual_micro_batch_layer_s`), each re-reading the weights; ``shared_experts="routed"``
     dispatches the shared expert like a routed one (DeepSeek's decode layout, V3R §3.4),
-    "local" computes it beside attention (SGLang, vLLM).
+    "local" computes it beside attention (SGLang, vLLM). ``expert_balance`` (exact, uniform,
+    eplb, no-eplb; :mod:`planner.calc.imbalance`) sets how much more than the mean the hottest
+    EP rank receives: its expert GEMM rows, EP buffers and EP traffic set the layer's pace.
     """
+    from planner.calc.imbalance import expert_balance as balance_named
+    from planner.calc.imbalance import hottest_rank_factors
     from planner.calc.params import model_params
     from planner.specs.model import MoEFFN
 
@@ -395,6 +403,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     if shared_experts not in ("local", "routed"):
         raise UsageError(f"unknown shared-expert placement {shared_experts!r}; expected local "
                          "or routed")
+    balance_named(expert_balance)
     ffn = model.ffn
     moe = isinstance(ffn, MoEFFN)
     if gpus is None:
@@ -431,12 +440,19 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     kv_tok_layer = kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=tp) / layers
     ctx = context_tokens if decode else context_tokens / 2
     shared_routed = moe and shared_experts == "routed" and ffn.num_shared_experts > 0
+    # The hottest EP rank's routed rows over the mean (and its node's, for the NIC legs).
+    domain = hardware.scale_up_domain_gpus
+    rank_load, node_load = (hottest_rank_factors(
+        expert_balance, rows_per_rank=t * ffn.num_experts_per_token, ranks=ep,
+        ranks_per_node=domain if hardware.scale_up is not None and ep > domain else ep)
+        if moe else (1.0, 1.0))
 
     act = {"attention": activation_bytes_per_token_per_layer(model, block="attention")}
     if dense_layers:
         act["dense_ffn"] = activation_bytes_per_token_per_layer(model, block="dense_ffn")
     if moe_layers:
-        act["moe"] = activation_bytes_per_token_per_layer(model, block="moe", phase=phase)
+        act["moe"] = activation_bytes_per_token_per_layer(model, block="moe", phase=phase,
+                                                          expert_rows=rank_load)
     totals: dict[str, list] = {}
 
     def kernel(name, flops, nbytes, flop_s, byte_s, count):
@@ -479,11 +495,13 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         if ffn.num_shared_experts and not shared_routed:
             a += kernel("shared experts", FLOPS_PER_MAC * p_act["shared_experts"] / moe_layers
                         * t / tp, w["shared_experts"], rates.gemm, rates.weight_stream, count)
-        # Routed experts: each GPU receives t·k (+ shared) expert rows in expectation; only the
-        # local experts some row selects are read (E/EP experts, t·EP·k draws).
+        # Routed experts: each GPU receives t·k (+ shared) expert rows in expectation, the
+        # hottest rank_load times that; only the local experts some row selects are read
+        # (E/EP experts, t·EP·k draws).
         k = ffn.num_experts_per_token
         hit = 1 - (1 - 1 / ffn.num_routed_experts) ** (t * ep * k)
-        m = kernel("routed experts", FLOPS_PER_MAC * p_act["routed_experts"] / moe_layers * t,
+        m = kernel("routed experts",
+                   FLOPS_PER_MAC * p_act["routed_experts"] / moe_layers * t * rank_load,
                    w["routed_experts"] * hit, rates.experts, rates.weight_stream, count)
         if shared_routed:
             m += kernel("shared experts", FLOPS_PER_MAC * p_act["shared_experts"] / moe_layers
@@ -496,7 +514,8 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
                 model, hardware, ep=ep, tokens=t, up_bytes_per_s=rates.scale_up,
                 out_bytes_per_s=rates.scale_out, copies=k + (ffn.num_shared_experts
                                                              if shared_routed else 0),
-                forwarding=(not decode) if forwarding is None else forwarding)
+                forwarding=(not decode) if forwarding is None else forwarding,
+                rank_load=rank_load, node_load=node_load)
             comm_s = count * (d + c)
         if n_mb == 2:
             slow = 1 / rates.overlap_compute
@@ -533,6 +552,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         basis=rates.basis, gpus=gpus, ep=ep, tp=tp, batch_per_gpu=batch_per_gpu,
         context_tokens=context_tokens, micro_batches=n_mb,
         shared_experts=shared_experts if moe and ffn.num_shared_experts else "none",
+        expert_balance=expert_balance if moe and ep > 1 else "none", hottest_rank_load=rank_load,
         parts=tuple(parts), compute_s=compute_s, communication_s=comm_s, overlap=n_mb == 2,
         step_s=step, tokens_per_step=per_step, tpot_s=tpot, ttft_s=ttft,
         decode_tokens_per_s=decode_tps, tokens_per_s_per_gpu=tps_gpu,
@@ -541,7 +561,8 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
 
 
 def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float, copies: int,
-                    forwarding: bool, up_bytes_per_s: float, out_bytes_per_s: float):
+                    forwarding: bool, up_bytes_per_s: float, out_bytes_per_s: float,
+                    rank_load: float = 1.0, node_load: float = 1.0):
     """(dispatch (s), combine (s), link) of one MoE layer for ``tokens`` tokens on one GPU.
 
     Formula: T · copies · b / B per direction, b = the FP8 dispatch bytes with DeepEP's scales
@@ -552,7 +573,9 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
     expectation) while NVLink fans out to the experts; the two run at once.
     Ref: P §2.3.2 and §4.3; V3R §3.4; DeepEP README (low-latency kernels at EP 128-256:
     39-40 GB/s per GPU, 0.8 of the 50 GB/s NIC).
-    Convention: ``copies`` = top-k, plus the shared experts when they are dispatched.
+    Convention: ``copies`` = top-k, plus the shared experts when they are dispatched. The
+    hottest rank receives (dispatch) and returns (combine) ``rank_load`` times the mean; with
+    forwarding its node's NIC legs carry ``node_load`` times the mean (the layer waits for both).
     Example: DeepSeek-V3, EP 72 over IB at 40 GB/s, 128 tokens, 8 copies: dispatch
     128 × 8 × 7,408 / 40e9 = 190 µs, combine 128 × 8 × 14,336 / 40e9 = 367 µs (DeepEP measures
     173 / 314 µs at EP 64 and 192 / 369 µs at EP 128).
@@ -565,7 +588,7 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
            model.hidden_size * HIGH_PRECISION_BYTES)
     domain = hardware.scale_up_domain_gpus
     if ep <= domain and hardware.scale_up is not None:
-        return (*(tokens * copies * b / up_bytes_per_s for b in per), "scale_up")
+        return (*(tokens * copies * rank_load * b / up_bytes_per_s for b in per), "scale_up")
     nodes = max(1, ep // domain)
     if forwarding and hardware.scale_up is not None and nodes > 1:
         limit = min(ffn.num_limited_groups or nodes, nodes)
@@ -573,9 +596,10 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
                                            experts_per_node=ffn.num_routed_experts // nodes,
                                            num_nodes=limit)
         ib = ib_copies_per_token(distinct_target_nodes=distinct, num_nodes=nodes)
-        return (*(tokens * max(ib * b / out_bytes_per_s, copies * b / up_bytes_per_s)
+        return (*(tokens * max(ib * node_load * b / out_bytes_per_s,
+                               copies * rank_load * b / up_bytes_per_s)
                   for b in per), "scale_out + NVLink forwarding")
-    return (*(tokens * copies * b / out_bytes_per_s for b in per), "scale_out")
+    return (*(tokens * copies * rank_load * b / out_bytes_per_s for b in per), "scale_out")
 
 
 def local_decode_tokens_per_s(*, activated_params, bytes_per_param, memory_bytes_per_s):

@@ -370,6 +370,15 @@ class SharedExperts(str, Enum):
     routed = "routed"
 
 
+class ExpertBalance(str, Enum):
+    """The keys of :data:`planner.calc.imbalance.EXPERT_BALANCES` (a test keeps them equal)."""
+
+    exact = "exact"
+    uniform = "uniform"
+    eplb = "eplb"
+    no_eplb = "no-eplb"
+
+
 class Phase(str, Enum):
     decode = "decode"
     prefill = "prefill"
@@ -410,6 +419,10 @@ def serve_cmd(
         SharedExperts.local, "--shared-experts",
         help="local: computed beside attention (SGLang, vLLM); routed: dispatched like a "
              "routed expert (DeepSeek's decode)."),
+    expert_balance: ExpertBalance = typer.Option(
+        ExpertBalance.eplb, "--expert-balance",
+        help="Load of the hottest EP rank: eplb / no-eplb (routing skew measured for "
+             "DeepSeek-R1 with and without EPLB), uniform (sampling noise only), exact (none)."),
     weights_dtype: WeightsDtype = typer.Option(WeightsDtype.fp8, "--weights-dtype"),
     kv_dtype: Dtype = typer.Option("bf16", "--kv-dtype"),
     mtp_acceptance: Optional[float] = typer.Option(None, "--mtp-acceptance", min=0, max=1,
@@ -430,7 +443,8 @@ def serve_cmd(
               batch_per_gpu=batch_per_gpu if decode else tokens_per_gpu,
               context_tokens=context_tokens if decode else prompt_tokens or context_tokens,
               weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value, overlap=overlap,
-              bound=bound, mtp_acceptance=mtp_acceptance, shared_experts=shared_experts.value)
+              bound=bound, mtp_acceptance=mtp_acceptance, shared_experts=shared_experts.value,
+              expert_balance=expert_balance.value)
     show_tables(report.serve_tables(r), fmt)
 
 

@@ -68,6 +68,9 @@ class Deployment:
     batch_per_gpu: PosFloat = 32
     prefill_tokens_per_gpu: PosFloat = 16384
     mtp_acceptance: Optional[Frac] = None
+    #: Load of the hottest EP rank (planner serve --expert-balance): routing skew measured for
+    #: DeepSeek-R1 with EPLB or without, sampling noise only (uniform), or none (exact).
+    expert_balance: Literal["eplb", "no-eplb", "uniform", "exact"] = "eplb"
 
     def __post_init__(self) -> None:
         n = self.num_gpus
