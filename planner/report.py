@@ -936,14 +936,13 @@ def validation_table(rep: Any) -> list[Table]:
     for row in rep.rows:
         run = row.run
         mark = t.footnote(run.note)
-        balance = run.serve.get("expert_balance", "eplb")
-        t.rows.append([run.id, run.serve.get("phase", "decode"), balance,
+        t.rows.append([run.id, run.serve.get("phase", "decode"), row.expert_balance,
                        f"{run.measured:,.0f}",
                        f"{row.predicted:,.0f}", f"{row.error * 100:+.1f}%" + (
                            f" {mark}" if mark else ""), row.bottleneck.split(":")[0]])
         t.records.append({"id": run.id, "model": run.model, "hardware": run.hardware,
                           "phase": run.serve.get("phase", "decode"),
-                          "expert_balance": balance, "setup": run.setup,
+                          "expert_balance": row.expert_balance, "setup": run.setup,
                           "assumed": run.assumed, "source": run.source,
                           "measured_tokens_per_s_per_node": run.measured,
                           "predicted_tokens_per_s_per_node": row.predicted,

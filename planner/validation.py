@@ -115,6 +115,7 @@ class ValidationRow:
     error: float                  # predicted / measured - 1
     bottleneck: str
     basis: str
+    expert_balance: str           # the balance the prediction used (the run's, else serve's)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def validate(runs: tuple[MeasuredRun, ...] = RUNS) -> ValidationReport:
                   **run.serve)
         rows.append(ValidationRow(run, r.tokens_per_s_per_node,
                                   r.tokens_per_s_per_node / run.measured - 1, r.bottleneck,
-                                  r.basis))
+                                  r.basis, r.expert_balance))
     errors = [abs(row.error) for row in rows]
     return ValidationReport(tuple(rows), statistics.median(errors), max(errors),
                             tuple(row.run.id for row in rows if abs(row.error) > CASE_LIMIT))

@@ -96,7 +96,13 @@ def test_serve_runs_at_the_hottest_ranks_pace():
 
 
 def test_cli_choices_match_the_calculator_and_json_reports_the_balance():
+    import typing
+
+    from planner.specs.scenario import Deployment
+
     assert [b.value for b in ExpertBalance] == list(imbalance.EXPERT_BALANCES)
+    scenario = typing.get_args(typing.get_type_hints(Deployment)["expert_balance"])
+    assert sorted(scenario) == sorted(imbalance.EXPERT_BALANCES)
     result = runner.invoke(app, ["serve", "deepseek-v3", "-H", "h800", "--gpus", "128",
                                  "--expert-balance", "no-eplb", "-f", "json"])
     assert result.exit_code == 0, result.stderr
