@@ -278,11 +278,13 @@ def evaluate_scenario(scenario: Scenario, *, file: str, name: str | None = None)
         common = dict(gpus=d.num_gpus, ep=d.ep if model.is_moe else 1, tp=d.tp,
                       context_tokens=d.context_tokens,
                       weights_dtype=d.weight_dtype if d.weight_dtype in ("fp8", "bf16", "fp4")
-                      else "bf16", kv_dtype=d.kv_cache_dtype, overlap=d.micro_batches > 1,
-                      expert_balance=d.expert_balance)
+                      else "bf16", kv_dtype=d.kv_cache_dtype,
+                      overlap=d.overlap or ("dual" if d.micro_batches > 1 else "none"),
+                      attention_dtype=d.attention_dtype, intranode_nvlink=d.intranode_nvlink,
+                      gemm_tile_rows=d.gemm_tile_rows, expert_balance=d.expert_balance)
         try:   # achievable figures: a spec without efficiency factors leaves these n/a
             dec = serve(model, hardware, phase="decode", batch_per_gpu=d.batch_per_gpu,
-                        mtp_acceptance=d.mtp_acceptance, **common)
+                        mtp_acceptance=d.mtp_acceptance, mtp_depth=d.mtp_depth, **common)
             pre = serve(model, hardware, phase="prefill",
                         batch_per_gpu=d.prefill_tokens_per_gpu, **common)
         except PlannerError as err:

@@ -861,11 +861,15 @@ def sweep_table(result: Any, records: list[dict[str, Any]], unit: str) -> Table:
 
 
 # ----------------------------------------------------------------------------- serving
+OVERLAP_LABELS = {"dual": "dual micro-batch overlap", "single": "single-batch overlap",
+                  "none": "no overlap"}
+
+
 def serve_tables(r: Any) -> list[Table]:
     """The step broken into parts, and the serving metrics."""
     decode = r.phase == "decode"
     t = Table(f"{r.phase.capitalize()}: {r.model} on {r.gpus} x {r.hardware} (EP {r.ep}, "
-              f"TP {r.tp}; {'overlapped' if r.overlap else 'no overlap'}; {r.basis})",
+              f"TP {r.tp}; {OVERLAP_LABELS[r.overlap]}; {r.basis})",
               ["part (whole step, all layers)", "FLOPs", "bytes", "time", "bound"],
               align="lrrrl")
     for p in r.parts:
@@ -901,6 +905,7 @@ def serve_tables(r: Any) -> list[Table]:
         "model": r.model, "hardware": r.hardware, "phase": r.phase, "basis": r.basis,
         "gpus": r.gpus, "ep": r.ep, "tp": r.tp, "batch_per_gpu": r.batch_per_gpu,
         "context_tokens": r.context_tokens, "overlap": r.overlap,
+        "gemm_tile_rows": r.gemm_tile_rows,
         "shared_experts": r.shared_experts, "expert_balance": r.expert_balance,
         "hottest_rank_load": r.hottest_rank_load,
         "memory_bytes_per_gpu": mem.memory_bytes_per_gpu, "fits": mem.fits,
@@ -914,9 +919,12 @@ def serve_tables(r: Any) -> list[Table]:
         "parts": [{"name": p.name, "flops": p.flops, "bytes": p.bytes_moved,
                    "time_s": p.time_s, "bound": p.bound} for p in r.parts],
     })
+    tiles = (f"GEMM rows padded to tiles of {r.gemm_tile_rows}" if r.gemm_tile_rows
+             else "no GEMM tile padding")
     m.notes.append("Roofline per kernel (compute at the dense peak x efficiency, memory at HBM x "
                    "efficiency, non-GEMM activation traffic included); EP traffic on the link "
-                   f"the group needs; {r.micro_batches} micro-batch(es); shared experts "
+                   f"the group needs; {OVERLAP_LABELS[r.overlap]} ({r.micro_batches} "
+                   f"micro-batch(es)); {tiles}; shared experts "
                    f"{r.shared_experts}; expert balance {r.expert_balance} (the hottest EP rank "
                    "sets the MoE pace: its expert rows, EP buffers and traffic); workspace = 10% "
                    "of GPU memory. TPOT excludes TTFT. Checked against measured runs: planner "

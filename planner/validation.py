@@ -23,6 +23,19 @@ SGLANG_96_H100 = ("SGLang team, \"Deploying DeepSeek with PD Disaggregation and 
 DEEPSEEK_PROFILE = ("DeepSeek profile-data (github.com/deepseek-ai/profile-data, README: setups); "
                     "throughput per node as derived in " + SGLANG_96_H100)
 
+ANT_H20 = ("Ant Group and SGLang team, \"Together with SGLang: Best Practices for Serving "
+           "DeepSeek-R1 on H20-96G\", lmsys.org/blog/2025-09-26-sglang-ant-group (Decode "
+           "Deployment table)")
+
+EP_STUDY_ASSUMED = ("MTP 1 step as in the source's base configuration (its EP 16 figure at 32 "
+                    "sequences, 675 tokens/s, is the InferX Pro run's); ")
+SMALL_BATCH_NOTE = ("small batch on a compute-poor GPU: 8-12 sequences give 16-36 GEMM rows "
+                    "per GPU and a few rows per expert, where the padding to whole tiles "
+                    "decides the expert GEMMs (64-row tiles would predict far less) and the "
+                    "planner has no per-step fixed costs (launches, scheduling, the draft "
+                    "pass's own EP round trip); the source: 'resources are not fully utilized' "
+                    "at small batches on the H20")
+
 #: The error bands issue 4 asks for.
 MEDIAN_TARGET, CASE_LIMIT = 0.15, 0.30
 
@@ -105,6 +118,34 @@ RUNS: tuple[MeasuredRun, ...] = (
         assumed="MTP with one draft at 60% acceptance: the profile runs DeepSeek's MTP, and the "
                 "source derives the throughput with the 60% acceptance it assumes for its own "
                 "simulated-MTP runs"),
+    *(MeasuredRun(
+        f"ant-h20-decode-{name}", ANT_H20,
+        f"{label}: DeepSeek-R1 decode on {ep // 8} nodes of 8 H20-96G (attention DP {ep}, MoE "
+        f"EP {ep}), {batch} sequences per GPU, MTP with {depth} draft step"
+        f"{'s' if depth > 1 else ''} ({depth + 1} query tokens per sequence), DeepEP low-latency with the EP traffic to the own node on NVLink (the "
+        "source: ~50% at EP 16, ~25% at EP 32), single-batch overlap, FlashMLA with FP8 Q and "
+        "KV, DeepGEMM swapAB (BLOCK_M 32), expert-affinity EPLB, random 4,096-token inputs "
+        f"and 1,536-token outputs, SGLang 0.5.2: {per_gpu} output tokens/s per GPU "
+        f"({per_gpu * 8:,} per node)",
+        "deepseek-v3", "h20", per_gpu * 8,
+        dict(phase="decode", gpus=ep, batch_per_gpu=batch, context_tokens=4096 + 1536 // 2,
+             kv_dtype="fp8", attention_dtype="fp8", overlap="single", mtp_acceptance=p,
+             mtp_depth=depth, intranode_nvlink=True, gemm_tile_rows=32,
+             expert_balance="eplb"),
+        assumed=f"{extra}KV length 4,864 (the input plus half the output, mid-decode); "
+                f"acceptance {p} per draft, from the source's accept length {accept} for this "
+                "MTP setting (1 + p" + (" + p²" if depth == 2 else "") + "); 32-row tiles "
+                "(swapAB) for every GEMM; shared expert computed locally (SGLang); EPLB skew "
+                "as TensorRT-LLM measured it; the H20's kernel efficiencies assumed equal to "
+                "the H800's (none is published for the H20)",
+        note=note)
+      for name, label, ep, batch, depth, p, accept, per_gpu, extra, note in (
+          ("base", "InferX Base", 16, 48, 1, 0.85, "1.8-1.9", 714, "", ""),
+          ("pro", "InferX Pro", 16, 32, 1, 0.85, "1.8-1.9", 675, "", ""),
+          ("max", "InferX Max", 16, 12, 2, 0.842, "2.4-2.7", 423, "", SMALL_BATCH_NOTE),
+          *((f"ep{ep}-bs{batch}", "EP-size study", ep, batch, 1, 0.85, "1.8-1.9", per_gpu,
+             EP_STUDY_ASSUMED, SMALL_BATCH_NOTE if batch < 16 else "")
+            for ep, batch, per_gpu in ((16, 8, 278), (32, 8, 293), (32, 32, 585))))),
 )
 
 

@@ -4,13 +4,14 @@ overlap, MTP, local decode, and the validation table against measured deployment
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 from typer.testing import CliRunner
 
 from planner import catalog
 from planner.calc import serving
-from planner.cli import WeightsDtype, app
+from planner.cli import AttentionDtype, Overlap, WeightsDtype, app
 
 runner = CliRunner()
 
@@ -113,7 +114,14 @@ def test_roofline_properties():
     assert ach.communication_s == pytest.approx(exact.communication_s * ach.hottest_rank_load)
     flops = {r.expert_balance: next(p.flops for p in r.parts if p.name == "routed experts")
              for r in (ach, exact)}
-    assert flops["eplb"] == pytest.approx(flops["exact"] * ach.hottest_rank_load)
+    # Each GPU holds one expert (EP 320 > 256 experts); 32 tokens per micro-batch x top-8 rows,
+    # padded to whole 64-row tiles (Poisson rows per expert).
+    padded = {load: serving.expected_padded_rows_per_expert(mean_rows=32 * 8 * load,
+                                                            tile_rows=64)
+              for load in (1.0, ach.hottest_rank_load)}
+    assert flops["eplb"] / flops["exact"] == pytest.approx(
+        padded[ach.hottest_rank_load] / padded[1.0])
+    assert padded[1.0] > 32 * 8                      # the padding rows cost FLOPs
 
 
 def test_local_decode_figures_of_the_paper():
@@ -213,15 +221,24 @@ def test_validation_table_against_measured_runs():
         # A run beyond the issue's 30% must say why.
         assert abs(row.error) <= 0.30 or row.run.note
     errors = sorted(abs(r.error) for r in rep.rows)
-    assert rep.median_abs_error == pytest.approx((errors[3] + errors[4]) / 2)
+    assert rep.median_abs_error == pytest.approx(statistics.median(errors))
     assert rep.meets_targets == (rep.median_abs_error <= 0.15 and not rep.beyond_limit)
     # The figures the issue's note reports (planner validate, default efficiencies, each run's
     # published expert balance).
-    assert rep.median_abs_error == pytest.approx(0.166, abs=0.001)
-    assert rep.max_abs_error == pytest.approx(0.290, abs=0.001) and not rep.beyond_limit
+    assert len(rep.rows) == 14
+    assert rep.median_abs_error == pytest.approx(0.165, abs=0.001)
+    assert rep.max_abs_error == pytest.approx(0.769, abs=0.001)
+    assert rep.beyond_limit == ("ant-h20-decode-ep16-bs8", "ant-h20-decode-ep32-bs8")
+    assert not rep.meets_targets
     by_id = {r.run.id: r for r in rep.rows}
-    assert by_id["deepseek-profile-prefill-h800"].error == pytest.approx(0.082, abs=0.001)
+    assert by_id["deepseek-profile-prefill-h800"].error == pytest.approx(0.081, abs=0.001)
     assert by_id["sglang-h100-decode-tbo"].error == pytest.approx(0.193, abs=0.001)
+    assert by_id["ant-h20-decode-base"].error == pytest.approx(0.007, abs=0.001)
+    assert by_id["ant-h20-decode-max"].error == pytest.approx(0.297, abs=0.001)
+    assert by_id["ant-h20-decode-ep32-bs8"].error == pytest.approx(0.769, abs=0.001)
+    # The eight runs of the first table alone miss the median target too.
+    first = sorted(abs(r.error) for r in rep.rows if not r.run.id.startswith("ant-"))
+    assert statistics.median(first) == pytest.approx(0.166, abs=0.001)
     assert {r.run.serve["expert_balance"] for r in rep.rows} == {"eplb", "uniform", "exact"}
 
 
@@ -235,3 +252,139 @@ def test_validate_cli_json_and_the_docs_table():
     docs = (Path(__file__).parent.parent / "docs" / "validation.md").read_text()
     table = [line for line in result.stdout.splitlines() if line.startswith("|")]
     assert table and all(line in docs for line in table), "regenerate docs/validation.md"
+
+
+def test_gemm_rows_padded_to_whole_tiles():
+    # 36 rows in 64-row tiles: 64 computed; 96 rows: 128; no tile given: the rows themselves.
+    assert serving.padded_rows(rows=36, tile_rows=64) == 64
+    assert serving.padded_rows(rows=96, tile_rows=64) == 128
+    assert serving.padded_rows(rows=96, tile_rows=32) == 96
+    assert serving.padded_rows(rows=36, tile_rows=None) == 36
+    # An expert receiving Poisson(20.3) rows: in 32-row tiles almost always one tile (32.2
+    # rows on average), in 64-row tiles one tile (64); at 1,000 rows about half a tile more.
+    pad = serving.expected_padded_rows_per_expert
+    assert pad(mean_rows=20.304, tile_rows=32) == pytest.approx(32.19, abs=0.01)
+    assert pad(mean_rows=20.304, tile_rows=64) == pytest.approx(64.0, abs=0.01)
+    assert pad(mean_rows=1000, tile_rows=64) == pytest.approx(1032, abs=1)
+    assert pad(mean_rows=20.304, tile_rows=None) == 20.304
+
+
+def test_single_batch_overlap_layer():
+    # The docstring's example: 0.2 + max(0.2, 0.05) + 0.1 + max(0.05, 0.4) + 0.02 = 0.92 ms,
+    # against 1.02 ms in sequence.
+    ms = 1e-3
+    t = serving.single_batch_overlap_layer_s(attention_s=0.2 * ms, shared_s=0.05 * ms,
+                                             experts_s=0.15 * ms, other_s=0.02 * ms,
+                                             dispatch_s=0.2 * ms, combine_s=0.4 * ms)
+    assert t == pytest.approx(0.92 * ms)
+    v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
+    step = {o: serving.serve(v3, h800, gpus=320, batch_per_gpu=32, overlap=o)
+            for o in ("none", "single", "dual")}
+    assert step["single"].overlap == "single" and step["none"].overlap == "none"
+    # At 32 sequences per GPU the step streams weights: two micro-batches read them twice and
+    # lose to one overlapped batch (the source's "TBO gains only at large batch sizes"); at
+    # 128 the dual schedule hides more.
+    assert step["single"].step_s < step["none"].step_s < step["dual"].step_s
+    big = {o: serving.serve(v3, h800, gpus=320, batch_per_gpu=128, overlap=o).step_s
+           for o in ("single", "dual")}
+    assert big["dual"] < big["single"]
+    # Compute and communication themselves are the same with one batch either way.
+    assert step["single"].compute_s == pytest.approx(step["none"].compute_s)
+    assert serving.serve(v3, h800, gpus=320, batch_per_gpu=32, overlap=False).overlap == "none"
+    # Without EP traffic there is nothing to overlap.
+    one = serving.serve(v3, catalog.load_hardware("h200"), gpus=8, ep=1, overlap="single")
+    assert one.overlap == "none"
+    with pytest.raises(Exception, match="unknown overlap"):
+        serving.serve(v3, h800, overlap="triple")
+    assert [o.value for o in Overlap] == list(serving.OVERLAP_MODES)
+    assert [d.value for d in AttentionDtype] == list(serving.ATTENTION_DTYPES)
+
+
+def test_intranode_nvlink_keeps_the_own_node_copies_off_the_nic():
+    # EP 16 on two 8-GPU H20 nodes (25 GB/s of NIC per GPU x 0.8, NVLink 450 x 0.8): half of
+    # the copies stay in the node, so the NIC legs carry half.
+    v3, h20 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h20")
+    kw = dict(ep=16, tokens=32, copies=8, forwarding=False, up_bytes_per_s=360e9,
+              out_bytes_per_s=20e9)
+    d0, c0, link0 = serving.ep_layer_comm_s(v3, h20, **kw)
+    d1, c1, link1 = serving.ep_layer_comm_s(v3, h20, intranode_nvlink=True, **kw)
+    assert d0 == pytest.approx(32 * 8 * 7408 / 20e9) and c0 == pytest.approx(32 * 8 * 14336 / 20e9)
+    assert d1 == pytest.approx(d0 / 2) and c1 == pytest.approx(c0 / 2)
+    assert link0 == "scale_out" and link1 == "scale_out + intranode NVLink"
+
+
+def test_fp8_attention_runs_on_the_fp8_tensor_cores():
+    v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
+    kw = dict(gpus=320, batch_per_gpu=64, context_tokens=8192, kv_dtype="fp8")
+    bf16 = serving.serve(v3, h800, **kw)
+    fp8 = serving.serve(v3, h800, attention_dtype="fp8", **kw)
+    core = {r.basis: next(p for p in r.parts if p.name == "attention (core)") for r in (bf16, fp8)}
+    b, f = core[bf16.basis], core[fp8.basis]
+    assert b.time_s == pytest.approx(b.flops / (989e12 * 0.63))
+    assert f.time_s == pytest.approx(f.flops / (1979e12 * 0.535))
+    assert "FP8 attention x 0.535" in fp8.basis and "BF16 attention x 0.63" in bf16.basis
+    with pytest.raises(Exception, match="unknown attention dtype"):
+        serving.serve(v3, h800, attention_dtype="fp4")
+
+
+def test_serve_cli_overlap_attention_dtype_and_mtp_depth():
+    rec = run_json("serve", "deepseek-v3", "-H", "h20", "--gpus", "16", "--batch-per-gpu", "12",
+                   "--kv-dtype", "fp8", "--attention-dtype", "fp8", "--overlap", "single",
+                   "--mtp-acceptance", "0.842", "--mtp-depth", "2")[0]
+    assert rec["overlap"] == "single" and "FP8 attention x 0.535" in rec["basis"]
+    assert rec["tokens_per_step"] == pytest.approx(1 + 0.842 + 0.842 ** 2)
+    bad = runner.invoke(app, ["serve", "deepseek-v3", "-H", "h800", "--overlap", "triple"])
+    assert bad.exit_code == 2
+
+
+def test_scenarios_restate_the_serving_engine(write_yaml):
+    import typing
+
+    import planner
+    from planner.specs.scenario import Deployment
+
+    hints = typing.get_type_hints(Deployment)
+    assert sorted(typing.get_args(typing.get_args(hints["overlap"])[0])) == sorted(
+        serving.OVERLAP_MODES)
+    assert sorted(typing.get_args(hints["attention_dtype"])) == sorted(serving.ATTENTION_DTYPES)
+    # The InferX Max deployment of the validation table, as a scenario: the same throughput.
+    path = write_yaml(
+        "model: deepseek-v3\nhardware: h20\ndeployment: {num_gpus: 16, ep: 16, "
+        "batch_per_gpu: 12, context_tokens: 4864, kv_cache_dtype: fp8, attention_dtype: fp8, "
+        "overlap: single, mtp_acceptance: 0.842, mtp_depth: 2, intranode_nvlink: true, "
+        "gemm_tile_rows: 32, weight_dtype: fp8}\nbudgets:\n  tokens_per_s_per_gpu: {min: 1}\n",
+        "h20.yaml")
+    direct = serving.serve(catalog.load_model("deepseek-v3"), catalog.load_hardware("h20"),
+                           gpus=16, ep=16, batch_per_gpu=12, context_tokens=4864,
+                           kv_dtype="fp8", attention_dtype="fp8", overlap="single",
+                           mtp_acceptance=0.842, mtp_depth=2, intranode_nvlink=True,
+                           gemm_tile_rows=32)
+    assert planner.evaluate(path).value("tokens_per_s_per_gpu") == pytest.approx(
+        direct.tokens_per_s_per_gpu)
+    # Without the overlap field, micro_batches decides (2: dual, as before).
+    dual = write_yaml("model: deepseek-v3\nhardware: h800\ndeployment: {num_gpus: 128, "
+                      "ep: 128, batch_per_gpu: 64}\nbudgets:\n  tokens_per_s_per_gpu: {min: 1}\n",
+                      "dual.yaml")
+    ref = serving.serve(catalog.load_model("deepseek-v3"), catalog.load_hardware("h800"),
+                        gpus=128, ep=128, batch_per_gpu=64, weights_dtype="bf16")
+    assert planner.evaluate(dual).value("tokens_per_s_per_gpu") == pytest.approx(
+        ref.tokens_per_s_per_gpu)
+
+
+def test_docs_h20_feature_table_matches_the_model():
+    """docs/validation.md's table of what each engine feature of the H20 runs weighs."""
+    from pathlib import Path
+
+    from planner.validation import RUNS
+
+    docs = (Path(__file__).parent.parent / "docs" / "validation.md").read_text()
+    v3, h20 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h20")
+    changes = ({}, {"gemm_tile_rows": None}, {"attention_dtype": "bf16"},
+               {"intranode_nvlink": False}, {"overlap": "none"}, {"overlap": "dual"})
+    runs = [r for r in RUNS if r.hardware == "h20"]
+    assert len(runs) == 6
+    for run in runs:
+        errors = [serving.serve(v3, h20, **{**run.serve, **c}).tokens_per_s_per_node
+                  / run.measured - 1 for c in changes]
+        row = f"| {run.id} | " + " | ".join(f"{e * 100:+.1f}%" for e in errors) + " |"
+        assert row in docs, row

@@ -264,20 +264,33 @@ class Rates:
     basis: str
 
 
-#: Efficiency factors the achievable step model reads, in the order ``basis`` names them.
+#: Efficiency factors the achievable step model reads, in the order ``basis`` names them
+#: (FP8 attention reads ``attention_fp8_flops`` instead of ``attention_flops``).
 SERVING_FACTORS = ("matmul_flops", "grouped_gemm_flops", "grouped_gemm_prefill_flops",
                    "attention_flops", "hbm_bandwidth", "gemm_weight_bandwidth",
                    "scale_up_bandwidth", "scale_out_bandwidth", "overlap_compute_share")
+#: Precisions the attention core computes in: BF16 (FlashMLA, FlashAttention), or FP8 Q and KV
+#: on the FP8 tensor cores (FlashMLA's FP8 kernel).
+ATTENTION_DTYPES = ("bf16", "fp8")
+#: How compute and EP communication overlap in a MoE layer: dual micro-batches (DeepSeek's and
+#: SGLang's two-batch overlap), single-batch overlap (SGLang's SBO), or none.
+OVERLAP_MODES = ("dual", "single", "none")
 
 
 def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
-                  compute_dtype: str | None = None, bound: bool = False) -> Rates:
+                  compute_dtype: str | None = None, attention_dtype: str = "bf16",
+                  bound: bool = False) -> Rates:
     """Peak rates × the spec's efficiency factors (or peak alone with ``bound``).
 
     GEMMs run at the dense peak of the weights' precision (else the nearest the device has),
-    attention and the BF16 output head at the BF16 peak; a device whose spec gives no peak
-    FLOP/s has compute not modelled (infinite rate: memory and links only).
+    the BF16 output head at the BF16 peak, attention at the peak of ``attention_dtype`` (bf16:
+    FlashMLA's BF16 kernel; fp8: FP8 Q and KV on the FP8 tensor cores, factor
+    ``attention_fp8_flops``); a device whose spec gives no peak FLOP/s has compute not
+    modelled (infinite rate: memory and links only).
     Ref: ../shared/reference/hardware.md (DeepGEMM, FlashMLA, DeepEP measured on H800)."""
+    if attention_dtype not in ATTENTION_DTYPES:
+        raise UsageError(f"unknown attention dtype {attention_dtype!r}; expected "
+                         + " or ".join(ATTENTION_DTYPES))
     peaks = hardware.gpu.peak_dense_tflop_per_s
     if compute_dtype is None and peaks is not None:
         order = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16", "fp4"),
@@ -289,23 +302,30 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
     hbm = hardware.gpu.hbm_bandwidth_bytes_per_s
     up = hardware.scale_up.bandwidth_bytes_per_s if hardware.scale_up else math.inf
     out = hardware.scale_out.bandwidth_bytes_per_s
+    fp8_attention = attention_dtype == "fp8"
+    att_peak = bf16
+    if fp8_attention and peaks is not None:
+        att_peak = hardware.peak_dense_flop_per_s("fp8") if peaks.fp8 is not None else bf16
     if bound or peaks is None:
         basis = ("peak memory bandwidth; compute not modelled (the spec gives no peak FLOP/s); "
                  "no efficiency factors" if peaks is None
                  else "peak (bound: no efficiency factors)")
-        return Rates(peak, bf16, peak, bf16, hbm, hbm, up, out, 1.0, basis)
-    f = {name: hardware.efficiency_frac(name).frac for name in SERVING_FACTORS
+        return Rates(peak, bf16, peak, att_peak, hbm, hbm, up, out, 1.0, basis)
+    att_factor = "attention_fp8_flops" if fp8_attention else "attention_flops"
+    f = {name: hardware.efficiency_frac(name).frac
+         for name in (*SERVING_FACTORS, att_factor)
          if name != "scale_up_bandwidth" or hardware.scale_up is not None}
     f.setdefault("scale_up_bandwidth", 1.0)
     experts = "grouped_gemm_flops" if phase == "decode" else "grouped_gemm_prefill_flops"
     overlap = f["overlap_compute_share"] if phase == "prefill" else 1.0
     basis = (f"achievable: {compute_dtype.upper()} GEMM x {f['matmul_flops']:g}, experts x "
-             f"{f[experts]:g}, BF16 attention x {f['attention_flops']:g}, KV stream x "
+             f"{f[experts]:g}, {attention_dtype.upper()} attention x {f[att_factor]:g}, KV "
+             f"stream x "
              f"{f['hbm_bandwidth']:g}, GEMM weight stream x {f['gemm_weight_bandwidth']:g}, links "
              f"x {f['scale_up_bandwidth']:g} / {f['scale_out_bandwidth']:g}"
              + (f", compute x {overlap:g} beside EP kernels" if overlap < 1 else ""))
     return Rates(gemm=peak * f["matmul_flops"], head=bf16 * f["matmul_flops"],
-                 experts=peak * f[experts], attention=bf16 * f["attention_flops"],
+                 experts=peak * f[experts], attention=att_peak * f[att_factor],
                  kv_stream=hbm * f["hbm_bandwidth"],
                  weight_stream=hbm * f["gemm_weight_bandwidth"],
                  scale_up=up * f["scale_up_bandwidth"], scale_out=out * f["scale_out_bandwidth"],
@@ -330,7 +350,8 @@ class ServeResult:
     parts: tuple[StepPart, ...]   # per step (all layers, all micro-batches, the head)
     compute_s: float
     communication_s: float
-    overlap: bool
+    overlap: str                  # dual, single or none (none without EP traffic)
+    gemm_tile_rows: int | None    # rows per GEMM tile the padding used (None: not modelled)
     step_s: float
     tokens_per_step: float        # MTP: 1 + p + ... (decode); prompt tokens (prefill)
     tpot_s: float | None
@@ -371,12 +392,85 @@ def dual_micro_batch_layer_s(*, attention_s, moe_s, dispatch_s, combine_s):
             + max(attention_s, combine_s))
 
 
+#: A gated FFN's three matrices (gate, up, down); single-batch overlap hides the combine behind
+#: the last of them.
+GATED_FFN_MATRICES = 3
+DOWN_MATRICES = 1
+
+
+def single_batch_overlap_layer_s(*, attention_s, shared_s, experts_s, other_s, dispatch_s,
+                                 combine_s):
+    """Time of one MoE layer with single-batch overlap (s).
+
+    Formula: A + max(D, S) + (2/3)·E + max(E/3, C) + R, with A the attention block, S the
+    shared expert, E the routed experts' grouped GEMMs (gate and up are 2 of the 3 matrices,
+    down the third), R the remaining kernels (norms, activations, EP buffers) and D, C the
+    dispatch and combine of the one batch: the dispatch's receive waits beside the shared
+    expert, and the combine sends each block the down GEMM finishes.
+    Ref: Ant Group and SGLang, "Together with SGLang: Best Practices for Serving DeepSeek-R1 on
+    H20-96G" (lmsys.org/blog/2025-09-26-sglang-ant-group, Single-Batch Overlap; SGLang PR
+    9660, DeepEP PR 390, DeepGEMM PR 183).
+    Convention: an upper bound on the overlap: the whole dispatch may hide behind the shared
+    expert and the whole combine behind the down GEMM; no SMs held by the communication.
+    Example: A = 0.2, S = 0.05, E = 0.15, R = 0.02, D = 0.2, C = 0.4 ms:
+    0.2 + 0.2 + 0.1 + 0.4 + 0.02 = 0.92 ms (in sequence 1.02 ms).
+    """
+    down_s = experts_s * DOWN_MATRICES / GATED_FFN_MATRICES
+    return (attention_s + max(dispatch_s, shared_s) + (experts_s - down_s)
+            + max(down_s, combine_s) + other_s)
+
+
+def padded_rows(*, rows, tile_rows):
+    """Rows a tensor-core GEMM computes for ``rows`` tokens in tiles of ``tile_rows`` (count).
+
+    Formula: ⌈rows / B⌉ · B; ``rows`` itself when B is None (not modelled).
+    Ref: PTX ISA, Hopper ``wgmma.mma_async`` (M = 64 rows per warpgroup tile); Ant Group and
+    SGLang, lmsys.org/blog/2025-09-26-sglang-ant-group ("WGMMA's block_m is fixed at 64 ... with
+    small-batch decoding, TBO introduces redundant MLP GEMM computations"; swapAB: BLOCK_M 32).
+    Convention: the padding rows cost FLOPs, not weight bytes (the tile reads each weight
+    once); rows > 0.
+    Example: 36 rows at B = 64: 64 rows, 1.78x the useful FLOPs; 96 rows: 128.
+    """
+    if tile_rows is None:
+        return rows
+    return math.ceil(rows / tile_rows) * tile_rows
+
+
+#: Standard deviations of the Poisson count summed either side of its mean.
+POISSON_WINDOW_SIGMAS = 12
+
+
+def expected_padded_rows_per_expert(*, mean_rows, tile_rows):
+    """Expected rows one expert's grouped-GEMM block computes when routing sends it a Poisson
+    count of rows with mean ``mean_rows``, in tiles of ``tile_rows`` (count).
+
+    Formula: E[⌈X / B⌉] · B, X ~ Poisson(r), summed over r ± 12 σ; r when B is None.
+    Ref: :func:`padded_rows` (tiles); DeepGEMM grouped GEMMs (each expert's rows padded to
+    BLOCK_M, masked layout in decode, contiguous in prefill).
+    Convention: experts of a rank receive independent Poisson counts (routing at random at the
+    rank's load); an expert with no rows computes none.
+    Example: r = 20.3, B = 32: 32.2 rows (1.59x); B = 64: 64.0 rows (3.15x); r = 1,000,
+    B = 64: 1,032 rows.
+    """
+    if tile_rows is None or mean_rows <= 0:
+        return mean_rows
+    r = mean_rows
+    half = POISSON_WINDOW_SIGMAS * math.sqrt(r) + tile_rows
+    total = 0.0
+    for x in range(max(0, math.floor(r - half)), math.ceil(r + half) + 1):
+        pmf = math.exp(x * math.log(r) - r - math.lgamma(x + 1))
+        total += pmf * math.ceil(x / tile_rows) * tile_rows
+    return total
+
+
 def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int | None = None,
           ep: int | None = None, tp: int = 1, batch_per_gpu: float = 32,
           context_tokens: int = 4096, weights_dtype: str = "fp8", kv_dtype: str = "bf16",
-          compute_dtype: str | None = None, overlap: bool = True, bound: bool = False,
+          compute_dtype: str | None = None, attention_dtype: str = "bf16",
+          overlap: str | bool = "dual", bound: bool = False,
           mtp_acceptance: float | None = None, mtp_depth: int | None = None,
-          forwarding: bool | None = None, shared_experts: str = "local",
+          forwarding: bool | None = None, intranode_nvlink: bool = False,
+          gemm_tile_rows: int | None = None, shared_experts: str = "local",
           expert_balance: str = "eplb") -> ServeResult:
     """Decode step or prefill of ``model`` on ``gpus`` x ``hardware``.
 
@@ -386,8 +480,16 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     prefill: ``batch_per_gpu`` prompt tokens per GPU, in prompts of ``context_tokens`` (causal
     attention over half the prompt on average); TTFT = the time of that batch.
     Each kernel takes the longer of its FLOPs and its bytes at the rates of
-    :func:`serving_rates`; with ``overlap`` and EP traffic the step runs as two micro-batches
-    (:func:`dual_micro_batch_layer_s`), each re-reading the weights; ``shared_experts="routed"``
+    :func:`serving_rates` (``attention_dtype`` fp8: FP8 Q and KV on the FP8 tensor cores).
+    ``overlap`` (with EP traffic): "dual" runs the step as two micro-batches
+    (:func:`dual_micro_batch_layer_s`), each re-reading the weights; "single" overlaps one
+    batch's dispatch with its shared expert and its combine with the down GEMM
+    (:func:`single_batch_overlap_layer_s`); "none" (or False) runs everything in sequence;
+    True means "dual". ``intranode_nvlink``: decode's EP copies to the node's own GPUs go
+    over NVLink (:func:`ep_layer_comm_s`). GEMMs compute their rows padded to the
+    hardware's ``mma_tile_rows`` (``gemm_tile_rows`` overrides it, e.g. 32 for DeepGEMM's
+    swapAB; :func:`padded_rows`, :func:`expected_padded_rows_per_expert`; not with ``bound``).
+    ``shared_experts="routed"``
     dispatches the shared expert like a routed one (DeepSeek's decode layout, V3R §3.4),
     "local" computes it beside attention (SGLang, vLLM). ``expert_balance`` (exact, uniform,
     eplb, no-eplb; :mod:`planner.calc.imbalance`) sets how much more than the mean the hottest
@@ -404,6 +506,9 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         raise UsageError(f"unknown shared-expert placement {shared_experts!r}; expected local "
                          "or routed")
     balance_named(expert_balance)
+    overlap = {True: "dual", False: "none"}.get(overlap, overlap)
+    if overlap not in OVERLAP_MODES:
+        raise UsageError(f"unknown overlap {overlap!r}; expected " + ", ".join(OVERLAP_MODES))
     ffn = model.ffn
     moe = isinstance(ffn, MoEFFN)
     if gpus is None:
@@ -413,7 +518,8 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     if gpus % ep or gpus % tp:
         raise UsageError(f"EP ({ep}) and TP ({tp}) must divide the GPUs ({gpus})")
     rates = serving_rates(hardware, phase=phase, weights_dtype=weights_dtype,
-                          compute_dtype=compute_dtype, bound=bound)
+                          compute_dtype=compute_dtype, attention_dtype=attention_dtype,
+                          bound=bound)
     decode = phase == "decode"
     mem = memory_per_gpu(model, hardware, weights_dtype=weights_dtype, kv_dtype=kv_dtype,
                          ep=ep, tp=tp, batch_per_gpu=batch_per_gpu if decode else 1,
@@ -435,7 +541,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     queries = 1 + depth                           # query tokens per sequence per step
     tokens = batch_per_gpu * queries if decode else batch_per_gpu
     comm = moe and ep > 1
-    n_mb = 2 if overlap and comm else 1
+    n_mb = 2 if overlap == "dual" and comm else 1
     t = tokens / n_mb                             # token rows per micro-batch on this GPU
     kv_tok_layer = kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=tp) / layers
     ctx = context_tokens if decode else context_tokens / 2
@@ -453,6 +559,9 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     if moe_layers:
         act["moe"] = activation_bytes_per_token_per_layer(model, block="moe", phase=phase,
                                                           expert_rows=rank_load)
+    # GEMM rows as the tensor cores compute them: padded to whole tiles (achievable figures).
+    tile = None if bound else gemm_tile_rows or hardware.gpu.mma_tile_rows
+    rows = padded_rows(rows=t, tile_rows=tile)
     totals: dict[str, list] = {}
 
     def kernel(name, flops, nbytes, flop_s, byte_s, count):
@@ -474,7 +583,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         return (kernel("attention (core)", core_flops, core_bytes, rates.attention,
                        rates.kv_stream, count)
                 + kernel("attention projections", FLOPS_PER_MAC * p_act["attention"] / layers
-                         * t / tp, w["attention"], rates.gemm, rates.weight_stream, count)
+                         * rows / tp, w["attention"], rates.gemm, rates.weight_stream, count)
                 + kernel("norms, RoPE, quantization, residuals", 0.0, t * act["attention"],
                          rates.attention, rates.kv_stream, count))
 
@@ -484,7 +593,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     if dense_layers:
         count = dense_layers * n_mb
         per = attention_s(count) + kernel(
-            "dense FFN", FLOPS_PER_MAC * p_act["dense_ffn"] / dense_layers * t / tp,
+            "dense FFN", FLOPS_PER_MAC * p_act["dense_ffn"] / dense_layers * rows / tp,
             w["dense_ffn"], rates.gemm, rates.weight_stream, count) + kernel(
             "FFN activations, EP buffers, residuals", 0.0, t * act["dense_ffn"],
             rates.attention, rates.kv_stream, count)
@@ -492,22 +601,26 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     if moe_layers:
         count = moe_layers * n_mb
         a = attention_s(count)
+        s_local = 0.0
         if ffn.num_shared_experts and not shared_routed:
-            a += kernel("shared experts", FLOPS_PER_MAC * p_act["shared_experts"] / moe_layers
-                        * t / tp, w["shared_experts"], rates.gemm, rates.weight_stream, count)
+            s_local = kernel("shared experts", FLOPS_PER_MAC * p_act["shared_experts"]
+                             / moe_layers * rows / tp, w["shared_experts"], rates.gemm,
+                             rates.weight_stream, count)
         # Routed experts: each GPU receives t·k (+ shared) expert rows in expectation, the
         # hottest rank_load times that; only the local experts some row selects are read
-        # (E/EP experts, t·EP·k draws).
+        # (E/EP experts, t·EP·k draws); each expert's rows padded to whole tiles.
         k = ffn.num_experts_per_token
         hit = 1 - (1 - 1 / ffn.num_routed_experts) ** (t * ep * k)
+        per_expert = t * k * rank_load / max(ffn.num_routed_experts / ep, 1)
+        pad = expected_padded_rows_per_expert(mean_rows=per_expert, tile_rows=tile) / per_expert
         m = kernel("routed experts",
-                   FLOPS_PER_MAC * p_act["routed_experts"] / moe_layers * t * rank_load,
+                   FLOPS_PER_MAC * p_act["routed_experts"] / moe_layers * t * rank_load * pad,
                    w["routed_experts"] * hit, rates.experts, rates.weight_stream, count)
         if shared_routed:
             m += kernel("shared experts", FLOPS_PER_MAC * p_act["shared_experts"] / moe_layers
-                        * t, w["shared_experts"], rates.experts, rates.weight_stream, count)
-        m += kernel("FFN activations, EP buffers, residuals", 0.0, t * act["moe"],
-                    rates.attention, rates.kv_stream, count)
+                        * rows, w["shared_experts"], rates.experts, rates.weight_stream, count)
+        rest = kernel("FFN activations, EP buffers, residuals", 0.0, t * act["moe"],
+                      rates.attention, rates.kv_stream, count)
         d = c = 0.0
         if comm:
             d, c, link = ep_layer_comm_s(
@@ -515,15 +628,22 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
                 out_bytes_per_s=rates.scale_out, copies=k + (ffn.num_shared_experts
                                                              if shared_routed else 0),
                 forwarding=(not decode) if forwarding is None else forwarding,
-                rank_load=rank_load, node_load=node_load)
+                rank_load=rank_load, node_load=node_load, intranode_nvlink=intranode_nvlink)
             comm_s = count * (d + c)
         if n_mb == 2:
             slow = 1 / rates.overlap_compute
             step += moe_layers * dual_micro_batch_layer_s(
-                attention_s=a * slow, moe_s=m * slow, dispatch_s=d, combine_s=c)
+                attention_s=(a + s_local) * slow, moe_s=(m + rest) * slow, dispatch_s=d,
+                combine_s=c)
+        elif overlap == "single" and comm:
+            slow = 1 / rates.overlap_compute
+            step += moe_layers * single_batch_overlap_layer_s(
+                attention_s=a * slow, shared_s=s_local * slow, experts_s=m * slow,
+                other_s=rest * slow, dispatch_s=d, combine_s=c)
         else:
-            step += moe_layers * (a + m + d + c)
-    head_rows = t if decode else t / context_tokens      # prefill: each prompt's last token
+            step += moe_layers * (a + s_local + m + rest + d + c)
+    head_rows = padded_rows(rows=t if decode else t / context_tokens,   # prefill: each
+                            tile_rows=tile)                              # prompt's last token
     step += n_mb * kernel("output head", FLOPS_PER_MAC * p_act["output_head"] * head_rows / tp,
                           w_head, rates.head, rates.weight_stream, n_mb)
     if depth:
@@ -553,7 +673,8 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         context_tokens=context_tokens, micro_batches=n_mb,
         shared_experts=shared_experts if moe and ffn.num_shared_experts else "none",
         expert_balance=expert_balance if moe and ep > 1 else "none", hottest_rank_load=rank_load,
-        parts=tuple(parts), compute_s=compute_s, communication_s=comm_s, overlap=n_mb == 2,
+        parts=tuple(parts), compute_s=compute_s, communication_s=comm_s,
+        overlap=overlap if comm else "none", gemm_tile_rows=tile,
         step_s=step, tokens_per_step=per_step, tpot_s=tpot, ttft_s=ttft,
         decode_tokens_per_s=decode_tps, tokens_per_s_per_gpu=tps_gpu,
         tokens_per_s_per_node=tps_gpu * hardware.scale_up_domain_gpus, memory=mem,
@@ -562,15 +683,19 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
 
 def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float, copies: int,
                     forwarding: bool, up_bytes_per_s: float, out_bytes_per_s: float,
-                    rank_load: float = 1.0, node_load: float = 1.0):
+                    rank_load: float = 1.0, node_load: float = 1.0,
+                    intranode_nvlink: bool = False):
     """(dispatch (s), combine (s), link) of one MoE layer for ``tokens`` tokens on one GPU.
 
     Formula: T · copies · b / B per direction, b = the FP8 dispatch bytes with DeepEP's scales
     (7,408 B for d = 7,168) or the BF16 combine bytes (2·d). Inside the scale-up domain: over
     it. Across nodes without forwarding (DeepSeek's and SGLang's decode: DeepEP low-latency
-    kernels, pure RDMA): every copy over the NIC. With NVLink forwarding (prefill: DeepEP
-    normal kernels): one NIC copy per distinct remote node (node-limited routing, uniform
-    expectation) while NVLink fans out to the experts; the two run at once.
+    kernels, pure RDMA): every copy over the NIC; with ``intranode_nvlink`` (DeepEP's
+    low-latency kernels with NVLink allowed, its newer default) the copies to the node's own
+    GPUs, domain / EP of them under uniform routing, go over NVLink at the same time instead.
+    With NVLink forwarding (prefill: DeepEP normal kernels): one NIC copy per distinct remote
+    node (node-limited routing, uniform expectation) while NVLink fans out to the experts; the
+    two run at once.
     Ref: P §2.3.2 and §4.3; V3R §3.4; DeepEP README (low-latency kernels at EP 128-256:
     39-40 GB/s per GPU, 0.8 of the 50 GB/s NIC).
     Convention: ``copies`` = top-k, plus the shared experts when they are dispatched. The
@@ -578,7 +703,9 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
     forwarding its node's NIC legs carry ``node_load`` times the mean (the layer waits for both).
     Example: DeepSeek-V3, EP 72 over IB at 40 GB/s, 128 tokens, 8 copies: dispatch
     128 × 8 × 7,408 / 40e9 = 190 µs, combine 128 × 8 × 14,336 / 40e9 = 367 µs (DeepEP measures
-    173 / 314 µs at EP 64 and 192 / 369 µs at EP 128).
+    173 / 314 µs at EP 64 and 192 / 369 µs at EP 128). With ``intranode_nvlink`` at EP 16 on
+    8-GPU nodes, half the copies stay on NVLink: the NIC legs take half as long (Ant Group
+    reports ~50% of the EP 16 traffic on NVLink, lmsys.org/blog/2025-09-26-sglang-ant-group).
     """
     from planner.calc import ep as ep_calc
     from planner.calc.routing import expected_distinct_nodes, ib_copies_per_token
@@ -599,6 +726,11 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
         return (*(tokens * max(ib * node_load * b / out_bytes_per_s,
                                copies * rank_load * b / up_bytes_per_s)
                   for b in per), "scale_out + NVLink forwarding")
+    if intranode_nvlink and hardware.scale_up is not None:
+        local = min(domain, ep) / ep              # share of the copies bound for the own node
+        return (*(tokens * copies * rank_load * max((1 - local) * b / out_bytes_per_s,
+                                                    local * b / up_bytes_per_s)
+                  for b in per), "scale_out + intranode NVLink")
     return (*(tokens * copies * rank_load * b / out_bytes_per_s for b in per), "scale_out")
 
 

@@ -370,6 +370,21 @@ class SharedExperts(str, Enum):
     routed = "routed"
 
 
+class Overlap(str, Enum):
+    """:data:`planner.calc.serving.OVERLAP_MODES` (a test keeps them equal)."""
+
+    dual = "dual"
+    single = "single"
+    none = "none"
+
+
+class AttentionDtype(str, Enum):
+    """:data:`planner.calc.serving.ATTENTION_DTYPES` (a test keeps them equal)."""
+
+    bf16 = "bf16"
+    fp8 = "fp8"
+
+
 class ExpertBalance(str, Enum):
     """The keys of :data:`planner.calc.imbalance.EXPERT_BALANCES` (a test keeps them equal)."""
 
@@ -425,10 +440,28 @@ def serve_cmd(
              "DeepSeek-R1 with and without EPLB), uniform (sampling noise only), exact (none)."),
     weights_dtype: WeightsDtype = typer.Option(WeightsDtype.fp8, "--weights-dtype"),
     kv_dtype: Dtype = typer.Option("bf16", "--kv-dtype"),
+    attention_dtype: AttentionDtype = typer.Option(
+        AttentionDtype.bf16, "--attention-dtype",
+        help="Attention core precision: bf16 (FlashMLA, FlashAttention), or fp8 (FP8 Q and KV "
+             "on the FP8 tensor cores; use with --kv-dtype fp8)."),
     mtp_acceptance: Optional[float] = typer.Option(None, "--mtp-acceptance", min=0, max=1,
                                                    help="MTP draft acceptance (P: 0.8-0.9)."),
-    overlap: bool = typer.Option(True, "--overlap/--no-overlap",
-                                 help="Dual micro-batch overlap of compute and communication."),
+    mtp_depth: Optional[int] = typer.Option(None, "--mtp-depth", min=1,
+                                            help="MTP draft tokens per step [default: the "
+                                                 "model's MTP modules]."),
+    overlap: Overlap = typer.Option(
+        Overlap.dual, "--overlap",
+        help="Compute/EP overlap: dual micro-batches (DeepSeek, SGLang TBO), single-batch "
+             "(SGLang SBO: dispatch beside the shared expert, combine beside the down GEMM), "
+             "or none."),
+    intranode_nvlink: bool = typer.Option(
+        False, "--intranode-nvlink",
+        help="Decode: EP copies to the node's own GPUs over NVLink (DeepEP low-latency with "
+             "NVLink allowed) instead of the NIC."),
+    gemm_tile_rows: Optional[int] = typer.Option(
+        None, "--gemm-tile-rows", min=1,
+        help="Rows per GEMM tile; fewer rows compute the padding [default: the hardware's "
+             "mma_tile_rows, 64 on Hopper; 32 for DeepGEMM's swapAB]."),
     bound: bool = typer.Option(False, "--bound", help="Pure peak ceiling (no efficiency)."),
     fmt: Format = FORMAT,
 ) -> None:
@@ -442,9 +475,11 @@ def serve_cmd(
               tp=tp or (1 if dp_attention else hw.scale_up_domain_gpus),
               batch_per_gpu=batch_per_gpu if decode else tokens_per_gpu,
               context_tokens=context_tokens if decode else prompt_tokens or context_tokens,
-              weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value, overlap=overlap,
-              bound=bound, mtp_acceptance=mtp_acceptance, shared_experts=shared_experts.value,
-              expert_balance=expert_balance.value)
+              weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value,
+              attention_dtype=attention_dtype.value, overlap=overlap.value, bound=bound,
+              mtp_acceptance=mtp_acceptance, mtp_depth=mtp_depth,
+              intranode_nvlink=intranode_nvlink, gemm_tile_rows=gemm_tile_rows,
+              shared_experts=shared_experts.value, expert_balance=expert_balance.value)
     show_tables(report.serve_tables(r), fmt)
 
 

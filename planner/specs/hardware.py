@@ -40,6 +40,10 @@ class Accelerator:
     hbm_bandwidth_tb_per_s: PosFloat
     peak_dense_tflop_per_s: Optional[PeakDenseTflops] = None
     tdp_w: Optional[PosFloat] = None
+    #: Rows (tokens) one tensor-core GEMM tile computes at least: a GEMM over fewer rows, or a
+    #: grouped GEMM's expert with fewer, computes the padding too (Hopper WGMMA: M = 64).
+    #: None: not modelled.
+    mma_tile_rows: Optional[PosInt] = None
     hbm_capacity_bytes: float = field(init=False, repr=False)
     hbm_bandwidth_bytes_per_s: float = field(init=False, repr=False)
 
@@ -113,6 +117,9 @@ class Efficiency:
     grouped_gemm_prefill_flops: Optional[Factor] = None
     #: Attention kernels (BF16), e.g. FlashMLA in its compute-bound regime.
     attention_flops: Optional[Factor] = None
+    #: Attention kernels with FP8 Q and KV on the FP8 tensor cores (FlashMLA's FP8 kernel),
+    #: as a fraction of the FP8 peak.
+    attention_fp8_flops: Optional[Factor] = None
     #: HBM bandwidth GEMMs reach while streaming weights (memory-bound, few tokens).
     gemm_weight_bandwidth: Optional[Factor] = None
     #: Share of compute throughput left while EP kernels that hold SMs (DeepEP's normal,

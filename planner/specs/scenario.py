@@ -68,6 +68,17 @@ class Deployment:
     batch_per_gpu: PosFloat = 32
     prefill_tokens_per_gpu: PosFloat = 16384
     mtp_acceptance: Optional[Frac] = None
+    #: MTP draft tokens per step (none: the model's MTP modules).
+    mtp_depth: Optional[PosInt] = None
+    #: Compute/EP overlap of the serving step (planner serve --overlap); none: dual when
+    #: micro_batches > 1, else none.
+    overlap: Optional[Literal["dual", "single", "none"]] = None
+    #: Attention core precision (planner serve --attention-dtype).
+    attention_dtype: Literal["bf16", "fp8"] = "bf16"
+    #: Decode EP copies to the own node over NVLink (planner serve --intranode-nvlink).
+    intranode_nvlink: bool = False
+    #: Rows per GEMM tile (planner serve --gemm-tile-rows; none: the hardware's).
+    gemm_tile_rows: Optional[PosInt] = None
     #: Load of the hottest EP rank (planner serve --expert-balance): routing skew measured for
     #: DeepSeek-R1 with EPLB or without, sampling noise only (uniform), or none (exact).
     expert_balance: Literal["eplb", "no-eplb", "uniform", "exact"] = "eplb"
