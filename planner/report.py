@@ -967,21 +967,27 @@ def validation_table(rep: Any) -> list[Table]:
 def fit_table(fits: list[Any]) -> Table:
     t = Table("Fewest GPUs that hold the model and one sequence",
               ["model", "hardware", "weights", "weights total", "context", "GPUs",
-               "memory / GPU", "largest batch / GPU"], align="LLlrrrrr")
+               "memory / GPU", "largest batch / GPU (TP group)"], align="LLlrrrrr")
     for f in fits:
         mem = f.memory
         t.rows.append([f.model, f.hardware, f.weights_dtype, fmt_bytes(f.weight_bytes_total),
                        f"{f.context_tokens:,}", str(f.num_gpus) if f.num_gpus else "> 4096",
                        f"{fmt_bytes(mem.memory_bytes_per_gpu)} of "
                        f"{fmt_bytes(mem.capacity_bytes_per_gpu)}" if mem else "-",
-                       f"{mem.max_batch_per_gpu:,}" if mem else "-"])
+                       (f"{mem.max_batch_per_gpu:,}" + (
+                           f" ({mem.max_batch_per_tp_group:,} per TP {mem.tp})"
+                           if mem.tp > 1 else "")) if mem else "-"])
         t.records.append({"model": f.model, "hardware": f.hardware,
                           "weights_dtype": f.weights_dtype, "context_tokens": f.context_tokens,
                           "weight_bytes_total": f.weight_bytes_total, "num_gpus": f.num_gpus,
                           "memory_bytes_per_gpu": mem.memory_bytes_per_gpu if mem else None,
                           "max_batch_per_gpu": mem.max_batch_per_gpu if mem else None,
+                          "tp": mem.tp if mem else None,
+                          "max_batch_per_tp_group": mem.max_batch_per_tp_group if mem else None,
                           "checked": [{"gpus": n, "fits": ok} for n, ok in f.checked]})
     t.notes.append("Experts split over all GPUs, the rest over up to one scale-up domain (TP); "
+                   "a batch per GPU is each GPU's share of its TP group's sequences (MLA's "
+                   "latent is whole on every GPU of the group); "
                    "FP8 weights carry their 128x128 block scales; embedding, head, router and "
                    "norms in BF16; 10% of memory kept for workspace.")
     return t

@@ -118,6 +118,11 @@ def test_collectives_hand_worked():
     assert collectives.tree_all_reduce_time_s(
         num_ranks=8, bytes_total=1e6, latency_s=3.7e-6,
         bandwidth_bytes_per_s=50e9) == pytest.approx(142.2e-6)
+    # two-shot: 2 × (3.33 µs + 7/8 × 1e9 / 2e11) = 6.66 µs + 8.75 ms; one latency per phase
+    # where the ring pays 7.
+    two = collectives.two_shot_all_reduce_time_s(**kw)
+    assert two == pytest.approx(6.66e-6 + 8.75e-3)
+    assert two < collectives.ring_all_reduce_time_s(**kw)
 
 
 def test_collective_command_uses_table5_latency():

@@ -388,3 +388,49 @@ def test_docs_h20_feature_table_matches_the_model():
                   / run.measured - 1 for c in changes]
         row = f"| {run.id} | " + " | ".join(f"{e * 100:+.1f}%" for e in errors) + " |"
         assert row in docs, row
+
+
+def test_attention_tp_shares_the_batch_and_all_reduces_twice_per_layer():
+    from planner.calc.collectives import two_shot_all_reduce_time_s
+
+    llama, h800 = catalog.load_model("llama-3.3-70b"), catalog.load_hardware("h800")
+    tp8 = serving.serve(llama, h800, gpus=8, tp=8, batch_per_gpu=4, context_tokens=4096)
+    dp = serving.serve(llama, h800, gpus=8, tp=1, batch_per_gpu=4, context_tokens=4096)
+    # 4 sequences per GPU: the TP-8 group decodes 32; each GPU holds 1/8 of each one's GQA KV
+    # (8 KV heads), i.e. 4 sequences' worth: 4 x 4,096 x 327,680 B.
+    assert tp8.memory.kv_cache_bytes_per_gpu == pytest.approx(4 * 4096 * 327_680)
+    assert tp8.memory.kv_cache_bytes_per_gpu == pytest.approx(dp.memory.kv_cache_bytes_per_gpu)
+    # The same FLOPs per GPU as 4 sequences of its own, on 1/8 of the weights.
+    flops = {r.tp: {p.name: p.flops for p in r.parts} for r in (tp8, dp)}
+    assert flops[8]["attention (core)"] == pytest.approx(flops[1]["attention (core)"])
+    # Tiles: alone a GPU pads its 4 rows to 64; the group's 32 rows pad to one 64-row tile
+    # that its 8 GPUs share, 8 rows' worth each.
+    assert flops[8]["dense FFN"] == pytest.approx(flops[1]["dense FFN"] * 8 / 64)
+    assert tp8.tokens_per_s_per_gpu == pytest.approx(4 / tp8.step_s)
+    # Two all-reduces per layer of the group's 32 tokens x 8,192 x 2 B over NVLink (two-shot,
+    # 160 GB/s achievable, alpha 3.33 us): 80 layers x 2 x (6.66 + 1.75 x 524,288 / 160e9 s).
+    ar = next(p for p in tp8.parts if p.name == "TP all-reduce (scale_up)")
+    one = two_shot_all_reduce_time_s(num_ranks=8, bytes_total=32 * 8192 * 2, latency_s=3.33e-6,
+                                     bandwidth_bytes_per_s=160e9)
+    assert one == pytest.approx(2 * 3.33e-6 + 1.75 * 524_288 / 160e9)
+    assert ar.time_s == pytest.approx(80 * 2 * one)
+    assert not any(p.name.startswith("TP") for p in dp.parts)
+    # MLA keeps its latent whole: at TP 8 each GPU holds all 8 x 2 sequences' latents.
+    v3, h200 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h200")
+    mla = serving.memory_per_gpu(v3, h200, ep=8, tp=8, batch_per_gpu=2, context_tokens=4096)
+    assert mla.kv_cache_bytes_per_gpu == pytest.approx(2 * 8 * 4096 * 70_272)
+    fit = serving.fewest_gpus(v3, h200, context_tokens=4096)
+    assert (fit.num_gpus, fit.memory.max_batch_per_tp_group, fit.memory.max_batch_per_gpu) == (
+        8, 147, 18)
+
+
+def test_tp_all_reduce_example():
+    v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
+    t, link = serving.tp_all_reduce_s(v3, h800, tp=8, tokens=256, up_bytes_per_s=160e9,
+                                      out_bytes_per_s=40e9)
+    assert link == "scale_up" and t == pytest.approx(46.8e-6, abs=0.05e-6)
+    t16, link16 = serving.tp_all_reduce_s(v3, h800, tp=16, tokens=256, up_bytes_per_s=160e9,
+                                          out_bytes_per_s=40e9)
+    # Beyond the 8-GPU domain: a ring over the NIC, 30 x 2.8 us + 2 x 15/16 x 3.67 MB / 40 GB/s.
+    assert link16 == "scale_out"
+    assert t16 == pytest.approx(30 * 2.8e-6 + 2 * 15 / 16 * 256 * 7168 * 2 / 40e9)

@@ -16,7 +16,7 @@ import math
 
 #: Operations and their algorithms.
 OPERATIONS = {
-    "all-reduce": ("ring", "tree"),
+    "all-reduce": ("ring", "tree", "two-shot"),
     "all-gather": ("ring",),
     "reduce-scatter": ("ring",),
     "all-to-all": ("direct",),
@@ -64,6 +64,22 @@ def tree_all_reduce_time_s(*, num_ranks, bytes_total, latency_s, bandwidth_bytes
     return ALL_REDUCE_PHASES * steps * (latency_s + bytes_total / bandwidth_bytes_per_s)
 
 
+def two_shot_all_reduce_time_s(*, num_ranks, bytes_total, latency_s, bandwidth_bytes_per_s):
+    """Two-shot all-reduce time (s): a direct reduce-scatter then a direct all-gather, every
+    rank reading or writing all its peers at once over a switch (NVSwitch).
+
+    Formula: 2·α + 2(p − 1)/p · n / B.
+    Ref: vLLM csrc/custom_all_reduce.cuh (cross_device_reduce_2stage) and TensorRT-LLM's
+    custom all-reduce, the kernels engines run for small messages inside an NVLink domain;
+    Thakur et al. 2005 §4.4 for the phase costs.
+    Convention: one latency per phase (all peers at once); needs all-to-all connectivity.
+    Example: p = 8, n = 3.67 MB, α = 3.33 µs, B = 160 GB/s: 6.66 + 40.14 = 46.8 µs (ring:
+    86.8 µs).
+    """
+    p = num_ranks
+    return ALL_REDUCE_PHASES * (latency_s + (p - 1) / p * bytes_total / bandwidth_bytes_per_s)
+
+
 def all_to_all_time_s(*, num_ranks, bytes_total, latency_s, bandwidth_bytes_per_s):
     """Direct (pairwise) all-to-all time (s).
 
@@ -79,6 +95,7 @@ def all_to_all_time_s(*, num_ranks, bytes_total, latency_s, bandwidth_bytes_per_
 _FUNCTIONS = {
     ("all-reduce", "ring"): ring_all_reduce_time_s,
     ("all-reduce", "tree"): tree_all_reduce_time_s,
+    ("all-reduce", "two-shot"): two_shot_all_reduce_time_s,
     ("all-gather", "ring"): ring_all_gather_time_s,
     ("reduce-scatter", "ring"): ring_all_gather_time_s,
     ("all-to-all", "direct"): all_to_all_time_s,

@@ -9,6 +9,10 @@ Deployment model (DeepSeek's, V3R §3.4): ``gpus`` GPUs serve together; attentio
 parallel (each GPU its own sequences, attention weights replicated) or tensor parallel over
 ``tp`` GPUs; routed experts are split over ``ep`` GPUs (default all of them); dense layers,
 shared experts, embedding and output head follow attention (replicated under DP, split by TP).
+A batch "per GPU" is each GPU's share: a TP group of ``tp`` GPUs decodes ``tp`` times as many
+sequences, every GPU holding its share of each one's KV cache (MLA's latent whole: TP does not
+split it) and the residual stream of all of them; after attention and after the FFN block the
+group all-reduces its activations over the scale-up link.
 
 Conventions:
 - Weights: matrices of attention, dense FFN and experts at ``weights_dtype`` with their scales
@@ -106,22 +110,31 @@ class MemoryResult:
     fits: bool
     headroom_bytes: float
     max_batch_per_gpu: int
+    tp: int = 1                   # attention TP group the batch is shared over
+    max_batch_per_tp_group: int = 0
 
 
 def memory_per_gpu(model: Model, hardware: Hardware, *, weights_dtype: str = "fp8",
-                   kv_dtype: str = "bf16", ep: int = 1, tp: int = 1, batch_per_gpu: int = 1,
+                   kv_dtype: str = "bf16", ep: int = 1, tp: int = 1, batch_per_gpu: float = 1,
                    context_tokens: int = 4096) -> MemoryResult:
     """Weights + KV cache + workspace on one GPU, whether it fits, and the largest batch of
-    ``context_tokens``-long sequences per GPU (0 when the weights alone do not fit)."""
+    ``context_tokens``-long sequences per GPU (0 when the weights alone do not fit).
+
+    Formula: KV = B · TP · C · kv_GPU, the TP group's TP·B sequences each with its per-GPU
+    share kv_GPU (:func:`kv_bytes_per_token_per_gpu`); the largest batch is the largest B that
+    fits (the group's capacity / TP, rounded down), with the group's capacity beside it.
+    Example: DeepSeek-V3 FP8 on 8 x H200 at TP 8 and 4,096 tokens: 147 sequences per TP group
+    (the latent whole on every GPU), so 18 per GPU."""
     weights = weight_bytes_per_gpu_by_part(model, weights_dtype=weights_dtype, ep=ep, tp=tp)
     kv_tok = kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=tp)
-    kv = batch_per_gpu * context_tokens * kv_tok
+    kv = batch_per_gpu * tp * context_tokens * kv_tok
     cap = hardware.gpu.hbm_capacity_bytes
     workspace = WORKSPACE_FRAC * cap
     total = weights.total + kv + workspace
     free = cap - workspace - weights.total
+    group = max(0, math.floor(free / (context_tokens * kv_tok)))
     return MemoryResult(weights, weights.total, kv, workspace, total, cap, total <= cap,
-                        cap - total, max(0, math.floor(free / (context_tokens * kv_tok))))
+                        cap - total, group // tp, tp, group)
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,7 @@ def fewest_gpus(model: Model, hardware: Hardware, *, weights_dtype: str = "fp8",
     for n in FIT_GPU_COUNTS:
         tp = min(n, hardware.scale_up_domain_gpus)
         mem = memory_per_gpu(model, hardware, weights_dtype=weights_dtype, kv_dtype=kv_dtype,
-                             ep=n, tp=tp, batch_per_gpu=1, context_tokens=context_tokens)
+                             ep=n, tp=tp, batch_per_gpu=1 / tp, context_tokens=context_tokens)
         checked.append((n, mem.fits))
         if mem.fits:
             return FitResult(model.name or model.label, hardware.name or hardware.label,
@@ -559,9 +572,10 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     if moe_layers:
         act["moe"] = activation_bytes_per_token_per_layer(model, block="moe", phase=phase,
                                                           expert_rows=rank_load)
-    # GEMM rows as the tensor cores compute them: padded to whole tiles (achievable figures).
+    # GEMM rows as the tensor cores compute them: padded to whole tiles (achievable figures);
+    # a TP-split GEMM runs the group's tp·t rows on 1/tp of the weights: t rows' worth each.
     tile = None if bound else gemm_tile_rows or hardware.gpu.mma_tile_rows
-    rows = padded_rows(rows=t, tile_rows=tile)
+    rows = padded_rows(rows=t * tp, tile_rows=tile) / tp
     totals: dict[str, list] = {}
 
     def kernel(name, flops, nbytes, flop_s, byte_s, count):
@@ -576,16 +590,19 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         entry[4] += m * count
         return time
 
+    # Under attention TP the group's tp·t tokens are split by heads (or vocabulary): each GPU
+    # computes its 1/tp of them, t tokens' worth, reads its share of all tp·t sequences' KV,
+    # and keeps the whole residual stream of all of them.
     def attention_s(count):
         core_flops = t * attention_core_flops_per_token_per_layer(
-            model, context_tokens=ctx, absorbed=decode) / tp
-        core_bytes = (t / queries * context_tokens if decode else t) * kv_tok_layer
+            model, context_tokens=ctx, absorbed=decode)
+        core_bytes = (t * tp / queries * context_tokens if decode else t * tp) * kv_tok_layer
         return (kernel("attention (core)", core_flops, core_bytes, rates.attention,
                        rates.kv_stream, count)
                 + kernel("attention projections", FLOPS_PER_MAC * p_act["attention"] / layers
-                         * rows / tp, w["attention"], rates.gemm, rates.weight_stream, count)
-                + kernel("norms, RoPE, quantization, residuals", 0.0, t * act["attention"],
-                         rates.attention, rates.kv_stream, count))
+                         * rows, w["attention"], rates.gemm, rates.weight_stream, count)
+                + kernel("norms, RoPE, quantization, residuals", 0.0,
+                         t * tp * act["attention"], rates.attention, rates.kv_stream, count))
 
     step = 0.0
     comm_s = 0.0
@@ -593,9 +610,9 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     if dense_layers:
         count = dense_layers * n_mb
         per = attention_s(count) + kernel(
-            "dense FFN", FLOPS_PER_MAC * p_act["dense_ffn"] / dense_layers * rows / tp,
+            "dense FFN", FLOPS_PER_MAC * p_act["dense_ffn"] / dense_layers * rows,
             w["dense_ffn"], rates.gemm, rates.weight_stream, count) + kernel(
-            "FFN activations, EP buffers, residuals", 0.0, t * act["dense_ffn"],
+            "FFN activations, EP buffers, residuals", 0.0, t * tp * act["dense_ffn"],
             rates.attention, rates.kv_stream, count)
         step += count * per
     if moe_layers:
@@ -604,7 +621,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         s_local = 0.0
         if ffn.num_shared_experts and not shared_routed:
             s_local = kernel("shared experts", FLOPS_PER_MAC * p_act["shared_experts"]
-                             / moe_layers * rows / tp, w["shared_experts"], rates.gemm,
+                             / moe_layers * rows, w["shared_experts"], rates.gemm,
                              rates.weight_stream, count)
         # Routed experts: each GPU receives t·k (+ shared) expert rows in expectation, the
         # hottest rank_load times that; only the local experts some row selects are read
@@ -642,10 +659,17 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
                 other_s=rest * slow, dispatch_s=d, combine_s=c)
         else:
             step += moe_layers * (a + s_local + m + rest + d + c)
-    head_rows = padded_rows(rows=t if decode else t / context_tokens,   # prefill: each
-                            tile_rows=tile)                              # prompt's last token
-    step += n_mb * kernel("output head", FLOPS_PER_MAC * p_act["output_head"] * head_rows / tp,
+    head_rows = padded_rows(rows=(t if decode else t / context_tokens) * tp,   # prefill: each
+                            tile_rows=tile) / tp                   # prompt's last token only
+    step += n_mb * kernel("output head", FLOPS_PER_MAC * p_act["output_head"] * head_rows,
                           w_head, rates.head, rates.weight_stream, n_mb)
+    tp_s, tp_link = 0.0, ""
+    if tp > 1:
+        per, tp_link = tp_all_reduce_s(model, hardware, tp=tp, tokens=t * tp,
+                                       up_bytes_per_s=rates.scale_up,
+                                       out_bytes_per_s=rates.scale_out)
+        tp_s = TP_ALL_REDUCES_PER_LAYER * layers * n_mb * per
+        step += tp_s
     if depth:
         step *= 1 + depth / layers          # the MTP module: about one more layer per depth
     parts = [StepPart(name, f, b, time, "compute" if cs >= ms else "memory")
@@ -654,6 +678,10 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     busiest = max(parts, key=lambda p: p.time_s)
     if comm_s:
         parts.append(StepPart(f"EP dispatch + combine ({link})", 0.0, 0.0, comm_s, "network"))
+    if tp_s:
+        parts.append(StepPart(f"TP all-reduce ({tp_link})", 0.0, 0.0, tp_s, "network"))
+        link = tp_link if not comm_s else f"{link}; TP over {tp_link}"
+        comm_s += tp_s
     if decode:
         per_step = mtp_tokens_per_step(acceptance=mtp_acceptance, depth=depth) if depth else 1.0
         tpot, ttft = step / per_step, None
@@ -679,6 +707,37 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         decode_tokens_per_s=decode_tps, tokens_per_s_per_gpu=tps_gpu,
         tokens_per_s_per_node=tps_gpu * hardware.scale_up_domain_gpus, memory=mem,
         bottleneck=bottleneck)
+
+
+#: All-reduces of the residual stream per layer under attention TP: after attention's output
+#: projection and after the FFN block (Megatron-LM's forward pass).
+TP_ALL_REDUCES_PER_LAYER = 2
+
+
+def tp_all_reduce_s(model: Model, hardware: Hardware, *, tp: int, tokens: float,
+                    up_bytes_per_s: float, out_bytes_per_s: float):
+    """(time (s), link) of one all-reduce of ``tokens`` hidden states over a TP group of ``tp``.
+
+    Formula: n = T·d·2 (BF16). Inside the scale-up domain the two-shot all-reduce engines run
+    there, 2·α + 2(p − 1)/p · n / B; across nodes a ring, 2(p − 1)·α + 2(p − 1)/p · n / B; α
+    the spec's latency (0 where it gives none).
+    Ref: Shoeybi et al. 2019 (Megatron-LM) §3, two all-reduces per layer in the forward pass;
+    :mod:`planner.calc.collectives` (two-shot: vLLM's and TensorRT-LLM's custom all-reduce).
+    Convention: not overlapped with compute (the next kernel needs the result).
+    Example: TP 8, 256 tokens of d = 7,168 (3.67 MB) over H800 NVLink at 160 GB/s, α = 3.33 µs:
+    2 × 3.33 + 1.75 × 3.670e6 / 160e9 s = 6.7 + 40.1 = 46.8 µs.
+    """
+    from planner.calc.collectives import ring_all_reduce_time_s, two_shot_all_reduce_time_s
+    from planner.units import US
+
+    up = hardware.scale_up is not None and tp <= hardware.scale_up_domain_gpus
+    latency_us = ((hardware.scale_up.latency_us if up else
+                   hardware.scale_out.latency_same_leaf_us) or 0.0)
+    algorithm = two_shot_all_reduce_time_s if up else ring_all_reduce_time_s
+    return algorithm(num_ranks=tp, bytes_total=tokens * model.hidden_size * HIGH_PRECISION_BYTES,
+                     latency_s=latency_us * US,
+                     bandwidth_bytes_per_s=up_bytes_per_s if up else out_bytes_per_s), (
+        "scale_up" if up else "scale_out")
 
 
 def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float, copies: int,

@@ -723,7 +723,7 @@ def collective_cmd(
     ranks: int = typer.Option(..., "--ranks", min=1, help="Ranks (GPUs)."),
     link: Link = typer.Option(Link.scale_out_cross_leaf, "--link", help="Link tier."),
     algorithm: Optional[str] = typer.Option(None, "--algorithm",
-                                            help="ring or tree (all-reduce); default ring."),
+                                            help="ring, tree or two-shot (all-reduce); default ring."),
     latency_us: Optional[float] = typer.Option(None, "--latency-us", min=0,
                                                help="[default: the spec's latency, P Table 5]"),
     achievable: bool = typer.Option(False, "--achievable",
