@@ -434,3 +434,24 @@ def test_tp_all_reduce_example():
     # Beyond the 8-GPU domain: a ring over the NIC, 30 x 2.8 us + 2 x 15/16 x 3.67 MB / 40 GB/s.
     assert link16 == "scale_out"
     assert t16 == pytest.approx(30 * 2.8e-6 + 2 * 15 / 16 * 256 * 7168 * 2 / 40e9)
+
+
+def test_without_ep_the_experts_split_by_tp():
+    v3, h200 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h200")
+    ep8 = serving.weight_bytes_per_gpu_by_part(v3, ep=8, tp=8).as_dict()
+    moe_tp = serving.weight_bytes_per_gpu_by_part(v3, ep=1, tp=8).as_dict()
+    assert moe_tp["routed_experts"] == pytest.approx(ep8["routed_experts"])
+    assert serving.weight_bytes_per_gpu_by_part(v3, ep=1, tp=1).as_dict()["routed_experts"] == (
+        pytest.approx(8 * ep8["routed_experts"]))
+    # MoE-TP: no EP traffic; each GPU runs the group's 8 x 16 x 8 rows on 1/8 of the experts,
+    # the FLOPs of its own 16 tokens.
+    r = serving.serve(v3, h200, gpus=8, tp=8, ep=1, batch_per_gpu=16, overlap="none")
+    ref = serving.serve(v3, h200, gpus=8, tp=8, ep=8, batch_per_gpu=16, overlap="none",
+                        expert_balance="exact")
+    names = {p.name for p in r.parts}
+    assert "TP all-reduce (scale_up)" in names and not any(n.startswith("EP") for n in names)
+    routed = {x.ep: next(p for p in x.parts if p.name == "routed experts") for x in (r, ref)}
+    pad = {x: serving.expected_padded_rows_per_expert(mean_rows=rows, tile_rows=64) / rows
+           for x, rows in ((1, 8 * 16 * 8 / 256), (8, 16 * 8 / 32))}
+    assert routed[1].flops / pad[1] == pytest.approx(routed[8].flops / pad[8])
+    assert r.expert_balance == "none" and r.memory.fits

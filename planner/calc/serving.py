@@ -58,9 +58,10 @@ def weight_bytes_per_gpu_by_part(model: Model, *, weights_dtype: str = "fp8", ep
                                  tp: int = 1) -> Parts:
     """Weight bytes one GPU holds, by part (bytes).
 
-    Formula: routed experts / EP; attention, dense FFN, shared experts, embedding and head / TP
-    (replicated when TP = 1, i.e. DP attention); at the weight format with its scales, the
-    high-precision parts at 2 B.
+    Formula: routed experts / EP, or / TP when EP = 1 (each expert split by tensor parallelism,
+    what engines do without expert parallelism); attention, dense FFN, shared experts,
+    embedding and head / TP (replicated when TP = 1, i.e. DP attention); at the weight format
+    with its scales, the high-precision parts at 2 B.
     Ref: V3R §3.4 (EP for experts, DP or TP for attention); P §3.1 (FP8 weights, 128×128 scales).
     Convention: norms and router replicated; no redundant experts.
     Example: DeepSeek-V3, FP8, EP 8, TP 1: routed 653.9e9 × 1.000244 / 8 = 81.77e9 B; attention
@@ -76,8 +77,8 @@ def weight_bytes_per_gpu_by_part(model: Model, *, weights_dtype: str = "fp8", ep
     out = []
     for part, n in total.items():
         b = HIGH_PRECISION_BYTES if part in HIGH_PRECISION_PARTS else per
-        split = ep if part == "routed_experts" else (1 if part in ("router", "norms_biases")
-                                                     else tp)
+        split = ((ep if ep > 1 else tp) if part == "routed_experts"
+                 else 1 if part in ("router", "norms_biases") else tp)
         out.append((part, n * b / split))
     return Parts(tuple(out))
 
@@ -626,9 +627,12 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         # Routed experts: each GPU receives t·k (+ shared) expert rows in expectation, the
         # hottest rank_load times that; only the local experts some row selects are read
         # (E/EP experts, t·EP·k draws); each expert's rows padded to whole tiles.
+        # Without EP (EP 1) the experts are split by TP instead: every GPU of the group runs
+        # all of the group's tp·t·k rows on its 1/tp of each expert.
         k = ffn.num_experts_per_token
-        hit = 1 - (1 - 1 / ffn.num_routed_experts) ** (t * ep * k)
-        per_expert = t * k * rank_load / max(ffn.num_routed_experts / ep, 1)
+        moe_tp = tp if ep == 1 else 1
+        hit = 1 - (1 - 1 / ffn.num_routed_experts) ** (t * ep * moe_tp * k)
+        per_expert = t * moe_tp * k * rank_load / max(ffn.num_routed_experts / ep, 1)
         pad = expected_padded_rows_per_expert(mean_rows=per_expert, tile_rows=tile) / per_expert
         m = kernel("routed experts",
                    FLOPS_PER_MAC * p_act["routed_experts"] / moe_layers * t * rank_load * pad,
