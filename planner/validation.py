@@ -146,6 +146,21 @@ RUNS: tuple[MeasuredRun, ...] = (
           *((f"ep{ep}-bs{batch}", "EP-size study", ep, batch, 1, 0.85, "1.8-1.9", per_gpu,
              EP_STUDY_ASSUMED, SMALL_BATCH_NOTE if batch < 16 else "")
             for ep, batch, per_gpu in ((16, 8, 278), (32, 8, 293), (32, 32, 585))))),
+    MeasuredRun(
+        "ant-h20-prefill-4k", ANT_H20.replace("(Decode Deployment table)", "(Prefill)"),
+        "DeepSeek-R1 prefill on 1 node of 8 H20-96G at TP 8 (attention and experts split by "
+        "tensor parallelism, no EP), 4,096-token prompts (512 random prompts, one output "
+        "token), MHA for long prompts, FA3 with FP8 attention, tuned MoE kernels, "
+        "reduce-scatter + all-gather around the norms, SGLang 0.5.2: 16.5k input tokens/s per "
+        "node",
+        "deepseek-v3", "h20", 16_500,
+        dict(phase="prefill", gpus=8, tp=8, ep=1, batch_per_gpu=8192 / 8, context_tokens=4096,
+             kv_dtype="fp8", attention_dtype="fp8"),
+        assumed="8,192 tokens per batch (SGLang's default chunked prefill size for GPUs of "
+                "35-160 GB, the H20 among them), 1,024 per GPU; FP8 KV cache as the decode "
+                "instances read it; the MoE GEMMs at DeepGEMM's contiguous grouped-GEMM factor "
+                "(SGLang's TP MoE runs its own fused kernels); the H20's kernel efficiencies "
+                "assumed equal to the H800's"),
 )
 
 
