@@ -24,8 +24,10 @@ Conventions:
   by default with gpu_memory_utilization = 0.9).
 - Every step part takes the longer of its compute (FLOPs at achievable, or with ``bound`` peak,
   dense FLOP/s of ``compute_dtype``) and its memory traffic (bytes at achievable HBM bandwidth);
-  communication runs on the EP link. With overlap (dual micro-batch) a layer takes
-  max(compute, communication), without it their sum. TPOT excludes TTFT.
+  EP communication runs on the link the group needs, TP all-reduces on the scale-up link. EP
+  communication overlaps compute per the overlap mode (dual micro-batch slots, single-batch
+  overlap, or none: their sum); TP all-reduces do not. GEMM rows are padded to whole
+  tensor-core tiles. TPOT excludes TTFT.
 """
 
 from __future__ import annotations
@@ -488,9 +490,9 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
           expert_balance: str = "eplb") -> ServeResult:
     """Decode step or prefill of ``model`` on ``gpus`` x ``hardware``.
 
-    decode: ``batch_per_gpu`` sequences per GPU, each with ``context_tokens`` of KV cache; one
-    step emits one token per sequence (1 + p + ... with MTP, whose D drafts are verified in the
-    same step: 1 + D query tokens per sequence).
+    decode: ``batch_per_gpu`` sequences per GPU (each GPU's share of its attention-TP group's),
+    each with ``context_tokens`` of KV cache; one step emits one token per sequence (1 + p + ...
+    with MTP, whose D drafts are verified in the same step: 1 + D query tokens per sequence).
     prefill: ``batch_per_gpu`` prompt tokens per GPU, in prompts of ``context_tokens`` (causal
     attention over half the prompt on average); TTFT = the time of that batch.
     Each kernel takes the longer of its FLOPs and its bytes at the rates of
