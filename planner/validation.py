@@ -24,9 +24,9 @@ DEEPSEEK_PROFILE = ("DeepSeek profile-data (github.com/deepseek-ai/profile-data,
                     "throughput per node as derived in " + SGLANG_96_H100)
 
 ANT_H20 = ("Ant Group and SGLang team, \"Together with SGLang: Best Practices for Serving "
-           "DeepSeek-R1 on H20-96G\", lmsys.org/blog/2025-09-26-sglang-ant-group (Decode "
-           "Deployment table)")
+           "DeepSeek-R1 on H20-96G\", lmsys.org/blog/2025-09-26-sglang-ant-group")
 
+DEPLOY, EP_STUDY = "Decode Deployment table", "Investigation for EP size"
 EP_STUDY_ASSUMED = ("MTP 1 step as in the source's base configuration (its EP 16 figure at 32 "
                     "sequences, 675 tokens/s, is the InferX Pro run's); ")
 SMALL_BATCH_NOTE = ("small batch on a compute-poor GPU: 8-12 sequences give 16-36 GEMM rows "
@@ -119,11 +119,12 @@ RUNS: tuple[MeasuredRun, ...] = (
                 "source derives the throughput with the 60% acceptance it assumes for its own "
                 "simulated-MTP runs"),
     *(MeasuredRun(
-        f"ant-h20-decode-{name}", ANT_H20,
+        f"ant-h20-decode-{name}", f"{ANT_H20} ({section})",
         f"{label}: DeepSeek-R1 decode on {ep // 8} nodes of 8 H20-96G (attention DP {ep}, MoE "
         f"EP {ep}), {batch} sequences per GPU, MTP with {depth} draft step"
-        f"{'s' if depth > 1 else ''} ({depth + 1} query tokens per sequence), DeepEP low-latency with the EP traffic to the own node on NVLink (the "
-        "source: ~50% at EP 16, ~25% at EP 32), single-batch overlap, FlashMLA with FP8 Q and "
+        f"{'s' if depth > 1 else ''} ({depth + 1} query tokens per sequence), DeepEP "
+        "low-latency with the EP traffic to the own node on NVLink (the source: ~50% at EP 16, "
+        "~25% at EP 32), single-batch overlap, FlashMLA with FP8 Q and "
         "KV, DeepGEMM swapAB (BLOCK_M 32), expert-affinity EPLB, random 4,096-token inputs "
         f"and 1,536-token outputs, SGLang 0.5.2: {per_gpu} output tokens/s per GPU "
         f"({per_gpu * 8:,} per node)",
@@ -139,15 +140,16 @@ RUNS: tuple[MeasuredRun, ...] = (
                 "as TensorRT-LLM measured it; the H20's kernel efficiencies assumed equal to "
                 "the H800's (none is published for the H20)",
         note=note)
-      for name, label, ep, batch, depth, p, accept, per_gpu, extra, note in (
-          ("base", "InferX Base", 16, 48, 1, 0.85, "1.8-1.9", 714, "", ""),
-          ("pro", "InferX Pro", 16, 32, 1, 0.85, "1.8-1.9", 675, "", ""),
-          ("max", "InferX Max", 16, 12, 2, 0.842, "2.4-2.7", 423, "", SMALL_BATCH_NOTE),
-          *((f"ep{ep}-bs{batch}", "EP-size study", ep, batch, 1, 0.85, "1.8-1.9", per_gpu,
-             EP_STUDY_ASSUMED, SMALL_BATCH_NOTE if batch < 16 else "")
+      for name, label, section, ep, batch, depth, p, accept, per_gpu, extra, note in (
+          ("base", "InferX Base", DEPLOY, 16, 48, 1, 0.85, "1.8-1.9", 714, "", ""),
+          ("pro", "InferX Pro", DEPLOY, 16, 32, 1, 0.85, "1.8-1.9", 675, "", ""),
+          ("max", "InferX Max", DEPLOY, 16, 12, 2, 0.842, "2.4-2.7", 423, "",
+           SMALL_BATCH_NOTE),
+          *((f"ep{ep}-bs{batch}", "EP-size study", EP_STUDY, ep, batch, 1, 0.85, "1.8-1.9",
+             per_gpu, EP_STUDY_ASSUMED, SMALL_BATCH_NOTE if batch < 16 else "")
             for ep, batch, per_gpu in ((16, 8, 278), (32, 8, 293), (32, 32, 585))))),
     MeasuredRun(
-        "ant-h20-prefill-4k", ANT_H20.replace("(Decode Deployment table)", "(Prefill)"),
+        "ant-h20-prefill-4k", f"{ANT_H20} (Performance: Prefill; Introduction: 16.5k)",
         "DeepSeek-R1 prefill on 1 node of 8 H20-96G at TP 8 (attention and experts split by "
         "tensor parallelism, no EP), 4,096-token prompts (512 random prompts, one output "
         "token), MHA for long prompts, FA3 with FP8 attention, tuned MoE kernels, "
@@ -159,8 +161,8 @@ RUNS: tuple[MeasuredRun, ...] = (
         assumed="8,192 tokens per batch (SGLang's default chunked prefill size for GPUs of "
                 "35-160 GB, the H20 among them), 1,024 per GPU; FP8 KV cache as the decode "
                 "instances read it; the MoE GEMMs at DeepGEMM's contiguous grouped-GEMM factor "
-                "(SGLang's TP MoE runs its own fused kernels); the H20's kernel efficiencies "
-                "assumed equal to the H800's"),
+                "(the source tuned its TP MoE kernels and publishes no kernel figures); the "
+                "H20's kernel efficiencies assumed equal to the H800's"),
 )
 
 
