@@ -254,6 +254,9 @@ def test_validate_cli_json_and_the_docs_table():
     docs = (Path(__file__).parent.parent / "docs" / "validation.md").read_text()
     table = [line for line in result.stdout.splitlines() if line.startswith("|")]
     assert table and all(line in docs for line in table), "regenerate docs/validation.md"
+    # The runs section restates every run's setup, assumptions and source as the JSON does.
+    for r in records:
+        assert r["setup"] in docs and r["source"] in docs and r["assumed"] in docs, r["id"]
 
 
 def test_gemm_rows_padded_to_whole_tiles():
