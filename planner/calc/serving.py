@@ -449,7 +449,7 @@ def padded_rows(*, rows, tile_rows):
     """
     if tile_rows is None:
         return rows
-    return math.ceil(rows / tile_rows) * tile_rows
+    return -(-rows // tile_rows) * tile_rows          # ⌈rows / B⌉·B, arrays too
 
 
 #: Standard deviations of the Poisson count summed either side of its mean.
