@@ -653,13 +653,12 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
                 forwarding=(not decode) if forwarding is None else forwarding,
                 rank_load=rank_load, node_load=node_load, intranode_nvlink=intranode_nvlink)
             comm_s = count * (d + c)
+        slow = 1 / rates.overlap_compute      # compute beside EP kernels that hold SMs
         if n_mb == 2:
-            slow = 1 / rates.overlap_compute
             step += moe_layers * dual_micro_batch_layer_s(
                 attention_s=(a + s_local) * slow, moe_s=(m + rest) * slow, dispatch_s=d,
                 combine_s=c)
         elif overlap == "single" and comm:
-            slow = 1 / rates.overlap_compute
             step += moe_layers * single_batch_overlap_layer_s(
                 attention_s=a * slow, shared_s=s_local * slow, experts_s=m * slow,
                 other_s=rest * slow, dispatch_s=d, combine_s=c)
