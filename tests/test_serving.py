@@ -62,12 +62,21 @@ def test_mtp_tokens_per_step_and_the_papers_speedup():
         mtp = serving.serve(v3, h800, gpus=320, batch_per_gpu=batch, mtp_acceptance=0.85)
         return base.tpot_s / mtp.tpot_s
 
-    # Memory-bound (one sequence per GPU): the step barely grows with the draft verified in
-    # it, so 1.85 tokens per step less one more layer of 61: at most 1.85 / (1 + 1/61) = 1.82x
-    # (P: 1.8x). With 32 sequences the verified drafts double the expert rows and the EP
-    # traffic, so MTP gains less.
-    assert 1.78 < ratio(1) <= 1.85 / (1 + 1 / 61) + 1e-9
+    # Memory-bound (one sequence per GPU): the step grows by the MTP layer and one more read of
+    # the shared output head (1.85 GB in BF16, 0.8 ms at 3.35 TB/s x 0.686): below
+    # 1.85 / (1 + 1/61) = 1.82x. With 32 sequences the verified drafts double the expert rows
+    # and the EP traffic, so MTP gains less at the same batch.
+    assert 1.6 < ratio(1) < 1.85 / (1 + 1 / 61)
     assert 1.0 < ratio(32) < ratio(1)
+    # At equal query tokens per step (16 sequences with MTP against 32 without) a sequence
+    # decodes about 1.8x faster (P: 1.8x), for some throughput per GPU.
+    base = serving.serve(v3, h800, gpus=320, batch_per_gpu=32)
+    mtp = serving.serve(v3, h800, gpus=320, batch_per_gpu=16, mtp_acceptance=0.85)
+    assert 1.65 < base.tpot_s / mtp.tpot_s < 1.85
+    assert mtp.tokens_per_s_per_gpu < base.tokens_per_s_per_gpu
+    heads = {r.tokens_per_step: next(p for p in r.parts if p.name == "output head")
+             for r in (base, mtp)}
+    assert heads[1.85].bytes_moved == pytest.approx(2 * heads[1.0].bytes_moved)   # 2 passes
 
 
 def test_dual_micro_batch_slots_by_hand():
@@ -227,20 +236,20 @@ def test_validation_table_against_measured_runs():
     # published expert balance).
     assert len(rep.rows) == 15
     assert rep.median_abs_error == pytest.approx(0.193, abs=0.001)
-    assert rep.max_abs_error == pytest.approx(0.769, abs=0.001)
+    assert rep.max_abs_error == pytest.approx(0.724, abs=0.001)
     assert rep.beyond_limit == ("ant-h20-decode-ep16-bs8", "ant-h20-decode-ep32-bs8")
     assert not rep.meets_targets
     by_id = {r.run.id: r for r in rep.rows}
     assert by_id["deepseek-profile-prefill-h800"].error == pytest.approx(0.081, abs=0.001)
     assert by_id["sglang-h100-decode-tbo"].error == pytest.approx(0.193, abs=0.001)
-    assert by_id["ant-h20-decode-base"].error == pytest.approx(0.007, abs=0.001)
-    assert by_id["ant-h20-decode-max"].error == pytest.approx(0.297, abs=0.001)
-    assert by_id["ant-h20-decode-ep32-bs8"].error == pytest.approx(0.769, abs=0.001)
+    assert by_id["ant-h20-decode-base"].error == pytest.approx(-0.005, abs=0.001)
+    assert by_id["ant-h20-decode-max"].error == pytest.approx(0.264, abs=0.001)
+    assert by_id["ant-h20-decode-ep32-bs8"].error == pytest.approx(0.724, abs=0.001)
     assert by_id["ant-h20-prefill-4k"].error == pytest.approx(-0.214, abs=0.001)
     # The eight runs of the first table alone miss the median target too.
     first = sorted(abs(r.error) for r in rep.rows if not r.run.id.startswith("ant-"))
     assert len(first) == 8
-    assert statistics.median(first) == pytest.approx(0.166, abs=0.001)
+    assert statistics.median(first) == pytest.approx(0.165, abs=0.001)
     assert {r.expert_balance for r in rep.rows} == {"eplb", "uniform", "exact", "none"}
 
 

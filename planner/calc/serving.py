@@ -664,10 +664,6 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
                 other_s=rest * slow, dispatch_s=d, combine_s=c)
         else:
             step += moe_layers * (a + s_local + m + rest + d + c)
-    head_rows = padded_rows(rows=(t if decode else t / context_tokens) * tp,   # prefill: each
-                            tile_rows=tile) / tp                   # prompt's last token only
-    step += n_mb * kernel("output head", FLOPS_PER_MAC * p_act["output_head"] * head_rows,
-                          w_head, rates.head, rates.weight_stream, n_mb)
     tp_s, tp_link = 0.0, ""
     if tp > 1:
         per, tp_link = tp_all_reduce_s(model, hardware, tp=tp, tokens=t * tp,
@@ -677,6 +673,20 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         step += tp_s
     if depth:
         step *= 1 + depth / layers          # the MTP module: about one more layer per depth
+
+    def head_s(rows_per_micro_batch, passes):
+        """The output head over ``rows_per_micro_batch`` rows (prefill: each prompt's last
+        token), ``passes`` times per micro-batch; vocabulary split by TP."""
+        rows_head = padded_rows(rows=rows_per_micro_batch * tp, tile_rows=tile) / tp
+        return n_mb * passes * kernel("output head", FLOPS_PER_MAC * p_act["output_head"]
+                                      * rows_head, w_head, rates.head, rates.weight_stream,
+                                      n_mb * passes)
+
+    # The verifying pass scores every query token; each MTP draft pass scores one token per
+    # sequence through the same (shared) head, reading its weights again.
+    step += head_s(t if decode else t / context_tokens, 1)
+    if depth:
+        step += head_s(t / queries, depth)
     parts = [StepPart(name, f, b, time, "compute" if cs >= ms else "memory")
              for name, (f, b, time, cs, ms) in totals.items()]
     compute_s = sum(p.time_s for p in parts)
