@@ -262,3 +262,34 @@ def test_random_moe_models_give_finite_positive_metrics(routed, top_k, shared, l
               f.train_flops_per_token, kv.kv_cache_bytes_per_token]
     assert all(np.isfinite(v) and v > 0 for v in values)
     assert p.activated.total <= p.total.total
+
+
+# ----------------------------------------------------------------------------- serving step
+@given(rows=st.floats(min_value=0.01, max_value=1e5), tile=st.sampled_from([8, 32, 64, 128]))
+def test_padded_rows_whole_tiles_never_fewer(rows, tile):
+    from planner.calc.serving import padded_rows
+
+    padded = padded_rows(rows=rows, tile_rows=tile)
+    assert rows <= padded < rows + tile
+    assert padded % tile == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(mean=st.floats(min_value=0.05, max_value=5e3), tile=st.sampled_from([32, 64]))
+def test_expected_padded_rows_bounded_by_a_tile(mean, tile):
+    from planner.calc.serving import expected_padded_rows_per_expert
+
+    padded = expected_padded_rows_per_expert(mean_rows=mean, tile_rows=tile)
+    # At least the rows themselves, at most one tile more each (an idle expert computes none).
+    assert mean * (1 - 1e-9) <= padded <= mean + tile
+
+
+@given(a=st.floats(0, 1), s=st.floats(0, 1), e=st.floats(0, 1), r=st.floats(0, 1),
+       d=st.floats(0, 1), c=st.floats(0, 1))
+def test_single_batch_overlap_between_its_parts_and_their_sum(a, s, e, r, d, c):
+    from planner.calc.serving import single_batch_overlap_layer_s
+
+    t = single_batch_overlap_layer_s(attention_s=a, shared_s=s, experts_s=e, other_s=r,
+                                     dispatch_s=d, combine_s=c)
+    assert max(a + s + e + r, a + e * 2 / 3 + r + d + c) - 1e-12 <= t
+    assert t <= a + s + e + r + d + c + 1e-12
