@@ -408,6 +408,9 @@ def dual_micro_batch_layer_s(*, attention_s, moe_s, dispatch_s, combine_s):
             + max(attention_s, combine_s))
 
 
+#: Micro-batches of the dual schedule.
+DUAL_MICRO_BATCHES = 2
+
 #: A gated FFN's three matrices (gate, up, down); single-batch overlap hides the combine behind
 #: the last of them.
 GATED_FFN_MATRICES = 3
@@ -498,7 +501,8 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     Each kernel takes the longer of its FLOPs and its bytes at the rates of
     :func:`serving_rates` (``attention_dtype`` fp8: FP8 Q and KV on the FP8 tensor cores).
     ``overlap`` (with EP traffic): "dual" runs the step as two micro-batches
-    (:func:`dual_micro_batch_layer_s`), each re-reading the weights; "single" overlaps one
+    (:func:`dual_micro_batch_layer_s`), each re-reading the weights (in decode only with at
+    least one sequence per micro-batch, else as "none"); "single" overlaps one
     batch's dispatch with its shared expert and its combine with the down GEMM
     (:func:`single_batch_overlap_layer_s`); "none" (or False) runs everything in sequence;
     True means "dual". ``intranode_nvlink``: decode's EP copies to the node's own GPUs go
@@ -557,7 +561,10 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     queries = 1 + depth                           # query tokens per sequence per step
     tokens = batch_per_gpu * queries if decode else batch_per_gpu
     comm = moe and ep > 1
-    n_mb = 2 if overlap == "dual" and comm else 1
+    # Dual micro-batches need a sequence each in decode (a prompt may be split in prefill).
+    if overlap == "dual" and decode and batch_per_gpu < DUAL_MICRO_BATCHES:
+        overlap = "none"
+    n_mb = DUAL_MICRO_BATCHES if overlap == "dual" and comm else 1
     t = tokens / n_mb                             # token rows per micro-batch on this GPU
     kv_tok_layer = kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=tp) / layers
     ctx = context_tokens if decode else context_tokens / 2
@@ -654,7 +661,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
                 rank_load=rank_load, node_load=node_load, intranode_nvlink=intranode_nvlink)
             comm_s = count * (d + c)
         slow = 1 / rates.overlap_compute      # compute beside EP kernels that hold SMs
-        if n_mb == 2:
+        if n_mb == DUAL_MICRO_BATCHES:
             step += moe_layers * dual_micro_batch_layer_s(
                 attention_s=(a + s_local) * slow, moe_s=(m + rest) * slow, dispatch_s=d,
                 combine_s=c)
