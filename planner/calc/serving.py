@@ -561,8 +561,9 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     queries = 1 + depth                           # query tokens per sequence per step
     tokens = batch_per_gpu * queries if decode else batch_per_gpu
     comm = moe and ep > 1
-    # Dual micro-batches need a sequence each in decode (a prompt may be split in prefill).
-    if overlap == "dual" and decode and batch_per_gpu < DUAL_MICRO_BATCHES:
+    # Dual micro-batches need a sequence each in decode (a prompt may be split in prefill); a
+    # TP group splits its tp·batch sequences.
+    if overlap == "dual" and decode and batch_per_gpu * tp < DUAL_MICRO_BATCHES:
         overlap = "none"
     n_mb = DUAL_MICRO_BATCHES if overlap == "dual" and comm else 1
     t = tokens / n_mb                             # token rows per micro-batch on this GPU
