@@ -118,6 +118,15 @@ LINKS = {
 }
 
 
+def link_latency_us(hardware, link: str) -> float | None:
+    """The spec's per-message latency α of ``link`` (one of :data:`LINKS`), in µs, or None
+    where the spec gives none."""
+    tier = hardware.scale_up if link == "scale-up" else hardware.scale_out
+    return {"scale-up": getattr(tier, "latency_us", None),
+            "scale-out-same-leaf": hardware.scale_out.latency_same_leaf_us,
+            "scale-out-cross-leaf": hardware.scale_out.latency_cross_leaf_us}[link]
+
+
 def hardware_collective(hardware, *, operation: str, algorithm: str | None, num_ranks: int,
                         bytes_total: float, link: str, achievable: bool = False,
                         latency_us: float | None = None) -> dict:
@@ -144,9 +153,7 @@ def hardware_collective(hardware, *, operation: str, algorithm: str | None, num_
     if latency_us is not None:
         latency_s, latency_origin = latency_us * US, "given"
     else:
-        us = {"scale-up": getattr(tier, "latency_us", None),
-              "scale-out-same-leaf": hardware.scale_out.latency_same_leaf_us,
-              "scale-out-cross-leaf": hardware.scale_out.latency_cross_leaf_us}[link]
+        us = link_latency_us(hardware, link)
         if us is None:
             raise UsageError(f"the hardware spec gives no {LINKS[link]}; give --latency-us")
         latency_s, latency_origin = us * US, f"hardware spec {LINKS[link]}"

@@ -750,16 +750,15 @@ def tp_all_reduce_s(model: Model, hardware: Hardware, *, tp: int, tokens: float,
     Example: TP 8, 256 tokens of d = 7,168 (3.67 MB) over H800 NVLink at 160 GB/s, α = 3.33 µs:
     2 × 3.33 + 1.75 × 3.670e6 / 160e9 s = 6.7 + 40.1 = 46.8 µs.
     """
-    from planner.calc.collectives import ring_all_reduce_time_s, two_shot_all_reduce_time_s
+    from planner.calc.collectives import collective_time_s, link_latency_us
     from planner.units import US
 
     up = hardware.scale_up is not None and tp <= hardware.scale_up_domain_gpus
-    latency_us = ((hardware.scale_up.latency_us if up else
-                   hardware.scale_out.latency_same_leaf_us) or 0.0)
-    algorithm = two_shot_all_reduce_time_s if up else ring_all_reduce_time_s
-    return algorithm(num_ranks=tp, bytes_total=tokens * model.hidden_size * HIGH_PRECISION_BYTES,
-                     latency_s=latency_us * US,
-                     bandwidth_bytes_per_s=up_bytes_per_s if up else out_bytes_per_s), (
+    latency_us = link_latency_us(hardware, "scale-up" if up else "scale-out-same-leaf") or 0.0
+    return collective_time_s(
+        operation="all-reduce", algorithm="two-shot" if up else "ring", num_ranks=tp,
+        bytes_total=tokens * model.hidden_size * HIGH_PRECISION_BYTES, latency_s=latency_us * US,
+        bandwidth_bytes_per_s=up_bytes_per_s if up else out_bytes_per_s), (
         "scale_up" if up else "scale_out")
 
 
