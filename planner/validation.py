@@ -36,6 +36,9 @@ SMALL_BATCH_NOTE = ("small batch on a compute-poor GPU: 8-12 sequences give 16-3
                     "pass's own EP round trip); the source: 'resources are not fully utilized' "
                     "at small batches on the H20")
 
+H20_FACTORS = ("the attention factors measured on the H20 (FlashMLA), the GEMM and link "
+               "factors assumed equal to the H800's (none is published for the H20)")
+
 #: The error bands issue 4 asks for.
 MEDIAN_TARGET, CASE_LIMIT = 0.15, 0.30
 
@@ -137,8 +140,7 @@ RUNS: tuple[MeasuredRun, ...] = (
                 f"acceptance {p} per draft, from the source's accept length {accept} for this "
                 "MTP setting (1 + p" + (" + p²" if depth == 2 else "") + "); 32-row tiles "
                 "(swapAB) for every GEMM; shared expert computed locally (SGLang); EPLB skew "
-                "as TensorRT-LLM measured it; the H20's kernel efficiencies assumed equal to "
-                "the H800's (none is published for the H20)",
+                f"as TensorRT-LLM measured it; {H20_FACTORS}",
         note=note)
       for name, label, section, ep, batch, depth, p, accept, per_gpu, extra, note in (
           ("base", "InferX Base", DEPLOY, 16, 48, 1, 0.85, "1.8-1.9", 714, "", ""),
@@ -161,9 +163,103 @@ RUNS: tuple[MeasuredRun, ...] = (
         assumed="8,192 tokens per batch (SGLang's default chunked prefill size for GPUs of "
                 "35-160 GB, the H20 among them), 1,024 per GPU; FP8 KV cache as the decode "
                 "instances read it; the MoE GEMMs at DeepGEMM's contiguous grouped-GEMM factor "
-                "(the source tuned its TP MoE kernels and publishes no kernel figures); the "
-                "H20's kernel efficiencies assumed equal to the H800's"),
+                "(the source tuned its TP MoE kernels and publishes no kernel figures); "
+                + H20_FACTORS),
 )
+
+
+@dataclass(frozen=True)
+class MeasuredAblation:
+    """A source's own measurement of what one engine feature gains: the throughput with the
+    change over the throughput without it, on one deployment."""
+
+    id: str
+    source: str
+    setup: str                    # the published ablation, in words
+    model: str
+    hardware: str
+    measured: tuple[float, float]  # gain (after / before - 1); a range where the source gives one
+    before: dict[str, Any]        # arguments of calc.serving.serve without the feature
+    after: dict[str, Any]         # ... with it
+    assumed: str = ""
+
+
+def _run(run_id: str) -> MeasuredRun:
+    return next(r for r in RUNS if r.id == run_id)
+
+
+#: The H20 decode deployment of the source's optimization study (2 nodes, EP 16, MTP 1 draft,
+#: all optimizations on); each ablation switches off the later ones as the source's cumulative
+#: figure does (BF16 + MTP, then FP8 MLA, then swapAB, then SBO).
+_ANT_DECODE = {k: v for k, v in _run("ant-h20-decode-pro").serve.items() if k != "batch_per_gpu"}
+_ANT_ASSUMED = ("the optimizations cumulative in the source's order (FP8 MLA, then swapAB, then "
+                "SBO), so each is measured with the earlier ones on and the later ones off; "
+                "BF16 attention with a BF16 KV cache before FP8 MLA; the rest as the InferX "
+                "Pro run")
+_NO_LATER = {"gemm_tile_rows": None, "overlap": "none"}
+
+ABLATIONS: tuple[MeasuredAblation, ...] = (
+    MeasuredAblation(
+        "sglang-h100-decode-tbo-gain", SGLANG_96_H100,
+        "two-batch overlap on the decode deployment of sglang-h100-decode-tbo: +25.5%",
+        "deepseek-v3", "h100", (0.255, 0.255),
+        _run("sglang-h100-decode-no-tbo").serve, _run("sglang-h100-decode-tbo").serve),
+    MeasuredAblation(
+        "ant-h20-fp8-mla-bs56", f"{ANT_H20} (Decode: Performance improvements)",
+        "FP8 MLA (FP8 Q and KV, FP8 FlashMLA) over BF16 at 56 sequences per GPU: +16.9%",
+        "deepseek-v3", "h20", (0.169, 0.169),
+        {**_ANT_DECODE, **_NO_LATER, "batch_per_gpu": 56, "attention_dtype": "bf16",
+         "kv_dtype": "bf16"},
+        {**_ANT_DECODE, **_NO_LATER, "batch_per_gpu": 56}, assumed=_ANT_ASSUMED),
+    *(MeasuredAblation(
+        f"ant-h20-swapab-bs{batch}", f"{ANT_H20} (Decode: Performance improvements)",
+        f"DeepGEMM swapAB (32-row tiles) over 64-row tiles at {batch} sequences per GPU: "
+        f"+{gain * 100:.1f}%",
+        "deepseek-v3", "h20", (gain, gain),
+        {**_ANT_DECODE, **_NO_LATER, "batch_per_gpu": batch},
+        {**_ANT_DECODE, "overlap": "none", "batch_per_gpu": batch}, assumed=_ANT_ASSUMED)
+      for batch, gain in ((2, 0.081), (4, 0.077))),
+    *(MeasuredAblation(
+        f"ant-h20-sbo-bs{batch}", f"{ANT_H20} (Decode: Performance improvements)",
+        f"single-batch overlap at {batch} sequences per GPU: +8% to +10% over 20-56 sequences",
+        "deepseek-v3", "h20", (0.08, 0.10),
+        {**_ANT_DECODE, "overlap": "none", "batch_per_gpu": batch},
+        {**_ANT_DECODE, "batch_per_gpu": batch}, assumed=_ANT_ASSUMED)
+      for batch in (20, 56)),
+    *(MeasuredAblation(
+        f"ant-h20-ep16-to-ep32-bs{batch}", f"{ANT_H20} ({EP_STUDY})",
+        f"EP 32 over EP 16 at {batch} sequences per GPU: {before} and {after} tokens/s per GPU, "
+        f"{(after / before - 1) * 100:+.1f}%",
+        "deepseek-v3", "h20", (after / before - 1, after / before - 1),
+        {**_ANT_DECODE, "batch_per_gpu": batch},
+        {**_ANT_DECODE, "batch_per_gpu": batch, "gpus": 32})
+      for batch, before, after in ((8, 278, 293), (32, 675, 585))),
+)
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    ablation: MeasuredAblation
+    predicted: float              # the planner's gain (after / before - 1)
+
+    @property
+    def difference(self) -> float:
+        """Planner minus measured gain, from the nearer end of a measured range (0 inside)."""
+        lo, hi = self.ablation.measured
+        return max(self.predicted - hi, 0.0) + min(self.predicted - lo, 0.0)
+
+
+def ablations(items: tuple[MeasuredAblation, ...] = ABLATIONS) -> tuple[AblationRow, ...]:
+    """The planner's gain for each of the sources' own ablations (default efficiencies)."""
+    from planner import catalog
+    from planner.calc.serving import serve
+
+    rows = []
+    for a in items:
+        model, hw = catalog.load_model(a.model), catalog.load_hardware(a.hardware)
+        before, after = (serve(model, hw, **kw).tokens_per_s_per_gpu for kw in (a.before, a.after))
+        rows.append(AblationRow(a, after / before - 1))
+    return tuple(rows)
 
 
 @dataclass(frozen=True)
@@ -182,14 +278,17 @@ class ValidationReport:
     median_abs_error: float
     max_abs_error: float
     beyond_limit: tuple[str, ...] = field(default_factory=tuple)
+    ablations: tuple[AblationRow, ...] = field(default_factory=tuple)
 
     @property
     def meets_targets(self) -> bool:
         return self.median_abs_error <= MEDIAN_TARGET and not self.beyond_limit
 
 
-def validate(runs: tuple[MeasuredRun, ...] = RUNS) -> ValidationReport:
-    """Predict every run with the default efficiency factors; the error statistics."""
+def validate(runs: tuple[MeasuredRun, ...] = RUNS,
+             ablation_items: tuple[MeasuredAblation, ...] = ABLATIONS) -> ValidationReport:
+    """Predict every run with the default efficiency factors; the error statistics; and the
+    planner's gain for each of the sources' own ablations."""
     from planner import catalog
     from planner.calc.serving import serve
 
@@ -202,4 +301,5 @@ def validate(runs: tuple[MeasuredRun, ...] = RUNS) -> ValidationReport:
                                   r.basis, r.expert_balance))
     errors = [abs(row.error) for row in rows]
     return ValidationReport(tuple(rows), statistics.median(errors), max(errors),
-                            tuple(row.run.id for row in rows if abs(row.error) > CASE_LIMIT))
+                            tuple(row.run.id for row in rows if abs(row.error) > CASE_LIMIT),
+                  ablations(ablation_items))
