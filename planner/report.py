@@ -948,7 +948,8 @@ def validation_table(rep: Any) -> list[Table]:
                        f"{run.measured:,.0f}",
                        f"{row.predicted:,.0f}", f"{row.error * 100:+.1f}%" + (
                            f" {mark}" if mark else ""), row.bottleneck.split(":")[0]])
-        t.records.append({"id": run.id, "model": run.model, "hardware": run.hardware,
+        t.records.append({"kind": "run", "id": run.id, "model": run.model,
+                          "hardware": run.hardware,
                           "phase": run.serve.get("phase", "decode"),
                           "expert_balance": row.expert_balance, "setup": run.setup,
                           "assumed": run.assumed, "source": run.source,
@@ -961,8 +962,6 @@ def validation_table(rep: Any) -> list[Table]:
                    f"{MEDIAN_TARGET * 100:.0f}%), largest {rep.max_abs_error * 100:.1f}%, beyond "
                    f"{CASE_LIMIT * 100:.0f}%: {', '.join(rep.beyond_limit) or 'none'}; targets "
                    f"{verdict}. Error = planner / measured - 1. Setups and sources: -f json.")
-    for rec in t.records:
-        rec["kind"] = "run"
     return [t, ablation_table(rep.ablations)] if rep.ablations else [t]
 
 

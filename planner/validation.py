@@ -228,12 +228,11 @@ ABLATIONS: tuple[MeasuredAblation, ...] = (
       for batch in (20, 56)),
     *(MeasuredAblation(
         f"ant-h20-ep16-to-ep32-bs{batch}", f"{ANT_H20} ({EP_STUDY})",
-        f"EP 32 over EP 16 at {batch} sequences per GPU: {before} and {after} tokens/s per GPU, "
-        f"{(after / before - 1) * 100:+.1f}%",
-        "deepseek-v3", "h20", (after / before - 1, after / before - 1),
-        {**_ANT_DECODE, "batch_per_gpu": batch},
-        {**_ANT_DECODE, "batch_per_gpu": batch, "gpus": 32})
-      for batch, before, after in ((8, 278, 293), (32, 675, 585))),
+        f"EP 32 over EP 16 at {batch} sequences per GPU: runs {lo.id} and {hi.id}, "
+        f"{(hi.measured / lo.measured - 1) * 100:+.1f}%",
+        "deepseek-v3", "h20", (hi.measured / lo.measured - 1,) * 2, lo.serve, hi.serve)
+      for batch, lo, hi in ((8, _run("ant-h20-decode-ep16-bs8"), _run("ant-h20-decode-ep32-bs8")),
+                            (32, _run("ant-h20-decode-pro"), _run("ant-h20-decode-ep32-bs32")))),
 )
 
 
@@ -302,4 +301,4 @@ def validate(runs: tuple[MeasuredRun, ...] = RUNS,
     errors = [abs(row.error) for row in rows]
     return ValidationReport(tuple(rows), statistics.median(errors), max(errors),
                             tuple(row.run.id for row in rows if abs(row.error) > CASE_LIMIT),
-                  ablations(ablation_items))
+                            ablations(ablation_items))
