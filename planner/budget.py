@@ -281,7 +281,8 @@ def evaluate_scenario(scenario: Scenario, *, file: str, name: str | None = None)
                       else "bf16", kv_dtype=d.kv_cache_dtype,
                       overlap=d.overlap or ("dual" if d.micro_batches > 1 else "none"),
                       attention_dtype=d.attention_dtype, intranode_nvlink=d.intranode_nvlink,
-                      gemm_tile_rows=d.gemm_tile_rows, expert_balance=d.expert_balance)
+                      gemm_tile_rows=d.gemm_tile_rows, expert_tile_rows=d.expert_tile_rows,
+                      expert_balance=d.expert_balance)
         try:   # achievable figures: a spec without efficiency factors leaves these n/a
             dec = serve(model, hardware, phase="decode", batch_per_gpu=d.batch_per_gpu,
                         mtp_acceptance=d.mtp_acceptance, mtp_depth=d.mtp_depth, **common)

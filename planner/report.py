@@ -905,7 +905,7 @@ def serve_tables(r: Any) -> list[Table]:
         "model": r.model, "hardware": r.hardware, "phase": r.phase, "basis": r.basis,
         "gpus": r.gpus, "ep": r.ep, "tp": r.tp, "batch_per_gpu": r.batch_per_gpu,
         "context_tokens": r.context_tokens, "overlap": r.overlap,
-        "gemm_tile_rows": r.gemm_tile_rows,
+        "gemm_tile_rows": r.gemm_tile_rows, "expert_tile_rows": r.expert_tile_rows,
         "shared_experts": r.shared_experts, "expert_balance": r.expert_balance,
         "hottest_rank_load": r.hottest_rank_load,
         "memory_bytes_per_gpu": mem.memory_bytes_per_gpu, "fits": mem.fits,
@@ -921,6 +921,8 @@ def serve_tables(r: Any) -> list[Table]:
     })
     tiles = (f"GEMM rows padded to tiles of {r.gemm_tile_rows}" if r.gemm_tile_rows
              else "no GEMM tile padding")
+    if r.expert_tile_rows and r.expert_tile_rows != r.gemm_tile_rows:
+        tiles += f" (the routed experts' to {r.expert_tile_rows})"
     m.notes.append("Roofline per kernel (compute at the dense peak x efficiency, memory at HBM x "
                    "efficiency, non-GEMM activation traffic included); EP traffic on the link "
                    f"the group needs; {OVERLAP_LABELS[r.overlap]} ({r.micro_batches} "
@@ -938,16 +940,17 @@ def validation_table(rep: Any) -> list[Table]:
 
     t = Table("Serving model vs measured deployment runs (tokens/s per node; default "
               "efficiency factors, nothing fitted)",
-              ["run", "phase", "experts", "measured", "planner", "error",
+              ["run", "phase", "experts", "measured", "planner", "error", "step gap",
                "binding resource (planner)"],
-              align="Lllrrrl")
+              align="Lllrrrrl")
     for row in rep.rows:
         run = row.run
         mark = t.footnote(run.note)
         t.rows.append([run.id, run.serve.get("phase", "decode"), row.expert_balance,
                        f"{run.measured:,.0f}",
                        f"{row.predicted:,.0f}", f"{row.error * 100:+.1f}%" + (
-                           f" {mark}" if mark else ""), row.bottleneck.split(":")[0]])
+                           f" {mark}" if mark else ""),
+                       f"{row.step_gap_s * 1e3:+,.1f} ms", row.bottleneck.split(":")[0]])
         t.records.append({"kind": "run", "id": run.id, "model": run.model,
                           "hardware": run.hardware,
                           "phase": run.serve.get("phase", "decode"),
@@ -955,13 +958,17 @@ def validation_table(rep: Any) -> list[Table]:
                           "assumed": run.assumed, "source": run.source,
                           "measured_tokens_per_s_per_node": run.measured,
                           "predicted_tokens_per_s_per_node": row.predicted,
-                          "error": row.error, "bottleneck": row.bottleneck,
+                          "error": row.error, "predicted_step_s": row.step_s,
+                          "measured_step_s": row.measured_step_s,
+                          "step_gap_s": row.step_gap_s, "bottleneck": row.bottleneck,
                           "basis": row.basis, "note": run.note})
     verdict = "met" if rep.meets_targets else "NOT met"
     t.notes.append(f"median |error| {rep.median_abs_error * 100:.1f}% (target <= "
                    f"{MEDIAN_TARGET * 100:.0f}%), largest {rep.max_abs_error * 100:.1f}%, beyond "
                    f"{CASE_LIMIT * 100:.0f}%: {', '.join(rep.beyond_limit) or 'none'}; targets "
-                   f"{verdict}. Error = planner / measured - 1. Setups and sources: -f json.")
+                   f"{verdict}. Error = planner / measured - 1; step gap = the step (prefill: batch) "
+                   "time the measured rate implies minus the planner's. Setups and sources: "
+                   "-f json.")
     return [t, ablation_table(rep.ablations)] if rep.ablations else [t]
 
 

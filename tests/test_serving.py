@@ -237,18 +237,32 @@ def test_validation_table_against_measured_runs():
     # The figures the issue's note reports (planner validate, default efficiencies, each run's
     # published expert balance).
     assert len(rep.rows) == 15
-    assert rep.median_abs_error == pytest.approx(0.193, abs=0.001)
-    assert rep.max_abs_error == pytest.approx(0.858, abs=0.001)
+    assert rep.median_abs_error == pytest.approx(0.200, abs=0.001)
+    assert rep.max_abs_error == pytest.approx(0.569, abs=0.001)
     assert rep.beyond_limit == ("ant-h20-decode-max", "ant-h20-decode-ep16-bs8",
                                 "ant-h20-decode-ep32-bs8")
     assert not rep.meets_targets
     by_id = {r.run.id: r for r in rep.rows}
     assert by_id["deepseek-profile-prefill-h800"].error == pytest.approx(0.081, abs=0.001)
     assert by_id["sglang-h100-decode-tbo"].error == pytest.approx(0.193, abs=0.001)
-    assert by_id["ant-h20-decode-base"].error == pytest.approx(0.107, abs=0.001)
-    assert by_id["ant-h20-decode-max"].error == pytest.approx(0.380, abs=0.001)
-    assert by_id["ant-h20-decode-ep32-bs8"].error == pytest.approx(0.858, abs=0.001)
-    assert by_id["ant-h20-prefill-4k"].error == pytest.approx(-0.193, abs=0.001)
+    assert by_id["ant-h20-decode-base"].error == pytest.approx(0.155, abs=0.001)
+    assert by_id["ant-h20-decode-max"].error == pytest.approx(0.439, abs=0.001)
+    assert by_id["ant-h20-decode-ep32-bs8"].error == pytest.approx(0.569, abs=0.001)
+    assert by_id["ant-h20-prefill-4k"].error == pytest.approx(-0.200, abs=0.001)
+    # With the H20's measured kernel factors its six decode runs miss by about the same time
+    # per step (16.7-22.9 ms) at 8-48 sequences and EP 16 or 32, where its steps range from 32
+    # to 108 ms: a per-step cost the planner lacks, not a rate it has wrong (docs/validation.md).
+    h20 = [r for r in rep.rows if r.run.id.startswith("ant-h20-decode")]
+    gaps = [r.step_gap_s for r in h20]
+    assert len(gaps) == 6
+    assert min(gaps) == pytest.approx(16.7e-3, abs=0.1e-3)
+    assert max(gaps) == pytest.approx(22.9e-3, abs=0.1e-3)
+    assert statistics.median(gaps) == pytest.approx(17.7e-3, abs=0.1e-3)
+    assert min(r.step_s for r in h20) == pytest.approx(32.2e-3, abs=0.1e-3)
+    assert max(r.step_s for r in h20) == pytest.approx(107.6e-3, abs=0.1e-3)
+    for row in rep.rows:
+        assert row.measured_step_s == pytest.approx(
+            row.step_s * row.predicted / row.run.measured)
     # The eight runs of the first table alone miss the median target too.
     first = sorted(abs(r.error) for r in rep.rows if not r.run.id.startswith("ant-"))
     assert len(first) == 8
@@ -274,6 +288,20 @@ def test_validate_cli_json_and_the_docs_table():
     # The runs section restates every run's setup, assumptions and source as the JSON does.
     for r in records:
         assert r["setup"] in docs and r["source"] in docs and r["assumed"] in docs, r["id"]
+
+
+def test_step_gap_from_the_measured_rate():
+    from planner.validation import MeasuredRun, ValidationRow
+
+    run = MeasuredRun("x", "s", "setup", "m", "h", 1000.0, {})
+    # The planner predicts 1,250 tokens/s (+25%) with a 10 ms step: the measured rate implies
+    # the same tokens in 10 x 1,250 / 1,000 = 12.5 ms, a gap of 2.5 ms; a pessimistic
+    # prediction (800 tokens/s) gives 8 ms, a gap of -2 ms.
+    fast = ValidationRow(run, 1250.0, 0.25, "b", "achievable", "none", step_s=0.010)
+    assert fast.measured_step_s == pytest.approx(0.0125)
+    assert fast.step_gap_s == pytest.approx(0.0025)
+    slow = ValidationRow(run, 800.0, -0.2, "b", "achievable", "none", step_s=0.010)
+    assert slow.step_gap_s == pytest.approx(-0.002)
 
 
 def test_ablation_difference_from_the_nearer_end_of_a_range():
@@ -305,9 +333,9 @@ def test_the_sources_ablations_beside_the_planner():
         assert rows[a.id].predicted == pytest.approx(after / before - 1)
     # The figures the docs discuss: overlap and FP8 MLA near the source, swapAB far off.
     assert rows["sglang-h100-decode-tbo-gain"].predicted == pytest.approx(0.445, abs=0.001)
-    assert rows["ant-h20-fp8-mla-bs56"].predicted == pytest.approx(0.197, abs=0.001)
-    assert rows["ant-h20-swapab-bs2"].predicted == pytest.approx(0.895, abs=0.001)
-    assert rows["ant-h20-sbo-bs56"].difference == pytest.approx(0.044, abs=0.001)
+    assert rows["ant-h20-fp8-mla-bs56"].predicted == pytest.approx(0.227, abs=0.001)
+    assert rows["ant-h20-swapab-bs2"].predicted == pytest.approx(0.294, abs=0.001)
+    assert rows["ant-h20-sbo-bs56"].difference == pytest.approx(0.008, abs=0.001)
     # Every planner gain is at least the measured one (the docs' reading).
     assert all(r.difference >= 0 for r in rows.values())
     # The TBO ablation is the ratio of the table's two SGLang decode runs.
@@ -327,6 +355,28 @@ def test_gemm_rows_padded_to_whole_tiles():
     assert pad(mean_rows=20.304, tile_rows=64) == pytest.approx(64.0, abs=0.01)
     assert pad(mean_rows=1000, tile_rows=64) == pytest.approx(1032, abs=1)
     assert pad(mean_rows=20.304, tile_rows=None) == 20.304
+
+
+def test_expert_tile_rows_pad_the_routed_experts_alone():
+    # swapAB lives in DeepGEMM's masked grouped GEMM: 32-row tiles for the routed experts,
+    # the hardware's 64 for the rest. Each part matches the run that uses that tile for all.
+    v3, h20 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h20")
+    kw = dict(gpus=16, batch_per_gpu=8, overlap="none")
+    parts = {name: {p.name: p.time_s for p in serving.serve(v3, h20, **kw, **extra).parts}
+             for name, extra in (("64", {}), ("32", {"gemm_tile_rows": 32}),
+                                 ("experts 32", {"expert_tile_rows": 32}))}
+    assert parts["experts 32"]["routed experts"] == pytest.approx(parts["32"]["routed experts"])
+    assert parts["experts 32"]["routed experts"] < parts["64"]["routed experts"]
+    for name in ("attention projections", "shared experts", "output head"):
+        assert parts["experts 32"][name] == pytest.approx(parts["64"][name])
+        assert parts["32"][name] < parts["64"][name]
+    r = serving.serve(v3, h20, **kw, expert_tile_rows=32)
+    assert (r.gemm_tile_rows, r.expert_tile_rows) == (64, 32)
+    # --bound pads nothing; a dense model has no routed experts to tile.
+    assert serving.serve(v3, h20, **kw, expert_tile_rows=32, bound=True).expert_tile_rows is None
+    rec = run_json("serve", "deepseek-v3", "-H", "h20", "--gpus", "16", "--batch-per-gpu", "8",
+                   "--expert-tile-rows", "32")[0]
+    assert (rec["gemm_tile_rows"], rec["expert_tile_rows"]) == (64, 32)
 
 
 def test_single_batch_overlap_layer():
@@ -413,13 +463,13 @@ def test_scenarios_restate_the_serving_engine(write_yaml):
         "model: deepseek-v3\nhardware: h20\ndeployment: {num_gpus: 16, ep: 16, "
         "batch_per_gpu: 12, context_tokens: 4864, kv_cache_dtype: fp8, attention_dtype: fp8, "
         "overlap: single, mtp_acceptance: 0.842, mtp_depth: 2, intranode_nvlink: true, "
-        "gemm_tile_rows: 32, weight_dtype: fp8}\nbudgets:\n  tokens_per_s_per_gpu: {min: 1}\n",
+        "expert_tile_rows: 32, weight_dtype: fp8}\nbudgets:\n  tokens_per_s_per_gpu: {min: 1}\n",
         "h20.yaml")
     direct = serving.serve(catalog.load_model("deepseek-v3"), catalog.load_hardware("h20"),
                            gpus=16, ep=16, batch_per_gpu=12, context_tokens=4864,
                            kv_dtype="fp8", attention_dtype="fp8", overlap="single",
                            mtp_acceptance=0.842, mtp_depth=2, intranode_nvlink=True,
-                           gemm_tile_rows=32)
+                           expert_tile_rows=32)
     assert planner.evaluate(path).value("tokens_per_s_per_gpu") == pytest.approx(
         direct.tokens_per_s_per_gpu)
     # Without the overlap field, micro_batches decides (2: dual, as before).
@@ -440,7 +490,7 @@ def test_docs_h20_feature_table_matches_the_model():
 
     docs = (Path(__file__).parent.parent / "docs" / "validation.md").read_text()
     v3, h20 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h20")
-    changes = ({}, {"gemm_tile_rows": None}, {"attention_dtype": "bf16"},
+    changes = ({}, {"expert_tile_rows": None}, {"attention_dtype": "bf16"},
                {"intranode_nvlink": False}, {"overlap": "none"}, {"overlap": "dual"})
     runs = [r for r in RUNS if r.hardware == "h20" and r.serve["phase"] == "decode"]
     assert len(runs) == 6

@@ -368,6 +368,7 @@ class ServeResult:
     communication_s: float
     overlap: str                  # dual, single or none (none without EP traffic)
     gemm_tile_rows: int | None    # rows per GEMM tile the padding used (None: not modelled)
+    expert_tile_rows: int | None  # rows per tile of the routed experts' grouped GEMMs
     step_s: float
     tokens_per_step: float        # MTP: 1 + p + ... (decode); prompt tokens (prefill)
     tpot_s: float | None
@@ -489,7 +490,8 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
           overlap: str | bool = "dual", bound: bool = False,
           mtp_acceptance: float | None = None, mtp_depth: int | None = None,
           forwarding: bool | None = None, intranode_nvlink: bool = False,
-          gemm_tile_rows: int | None = None, shared_experts: str = "local",
+          gemm_tile_rows: int | None = None, expert_tile_rows: int | None = None,
+          shared_experts: str = "local",
           expert_balance: str = "eplb") -> ServeResult:
     """Decode step or prefill of ``model`` on ``gpus`` x ``hardware``.
 
@@ -507,8 +509,10 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     (:func:`single_batch_overlap_layer_s`); "none" (or False) runs everything in sequence;
     True means "dual". ``intranode_nvlink``: decode's EP copies to the node's own GPUs go
     over NVLink (:func:`ep_layer_comm_s`). GEMMs compute their rows padded to the
-    hardware's ``mma_tile_rows`` (``gemm_tile_rows`` overrides it, e.g. 32 for DeepGEMM's
-    swapAB; :func:`padded_rows`, :func:`expected_padded_rows_per_expert`; not with ``bound``).
+    hardware's ``mma_tile_rows`` (``gemm_tile_rows`` overrides it; ``expert_tile_rows``
+    overrides it for the routed experts' grouped GEMMs alone, e.g. 32 for DeepGEMM's swapAB
+    masked grouped GEMM; :func:`padded_rows`, :func:`expected_padded_rows_per_expert`; not
+    with ``bound``).
     ``shared_experts="routed"``
     dispatches the shared expert like a routed one (DeepSeek's decode layout, V3R §3.4),
     "local" computes it beside attention (SGLang, vLLM). ``expert_balance`` (exact, uniform,
@@ -586,6 +590,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     # GEMM rows as the tensor cores compute them: padded to whole tiles (achievable figures);
     # a TP-split GEMM runs the group's tp·t rows on 1/tp of the weights: t rows' worth each.
     tile = None if bound else gemm_tile_rows or hardware.gpu.mma_tile_rows
+    expert_tile = None if bound else expert_tile_rows or tile
     rows = padded_rows(rows=t * tp, tile_rows=tile) / tp
     totals: dict[str, list] = {}
 
@@ -643,7 +648,8 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         moe_tp = tp if ep == 1 else 1
         hit = 1 - (1 - 1 / ffn.num_routed_experts) ** (t * ep * moe_tp * k)
         per_expert = t * moe_tp * k * rank_load / max(ffn.num_routed_experts / ep, 1)
-        pad = expected_padded_rows_per_expert(mean_rows=per_expert, tile_rows=tile) / per_expert
+        pad = expected_padded_rows_per_expert(mean_rows=per_expert,
+                                              tile_rows=expert_tile) / per_expert
         m = kernel("routed experts",
                    FLOPS_PER_MAC * p_act["routed_experts"] / moe_layers * t * rank_load * pad,
                    w["routed_experts"] * hit, rates.experts, rates.weight_stream, count)
@@ -726,6 +732,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
         expert_balance=expert_balance if moe and ep > 1 else "none", hottest_rank_load=rank_load,
         parts=tuple(parts), compute_s=compute_s, communication_s=comm_s,
         overlap=overlap if comm else "none", gemm_tile_rows=tile,
+        expert_tile_rows=expert_tile if moe else None,
         step_s=step, tokens_per_step=per_step, tpot_s=tpot, ttft_s=ttft,
         decode_tokens_per_s=decode_tps, tokens_per_s_per_gpu=tps_gpu,
         tokens_per_s_per_node=tps_gpu * hardware.scale_up_domain_gpus, memory=mem,

@@ -461,7 +461,11 @@ def serve_cmd(
     gemm_tile_rows: Optional[int] = typer.Option(
         None, "--gemm-tile-rows", min=1,
         help="Rows per GEMM tile; fewer rows compute the padding [default: the hardware's "
-             "mma_tile_rows, 64 on Hopper; 32 for DeepGEMM's swapAB]."),
+             "mma_tile_rows, 64 on Hopper]."),
+    expert_tile_rows: Optional[int] = typer.Option(
+        None, "--expert-tile-rows", min=1,
+        help="Rows per tile of the routed experts' grouped GEMMs [default: the GEMM tile; 32 "
+             "for DeepGEMM's swapAB masked grouped GEMM]."),
     bound: bool = typer.Option(False, "--bound", help="Pure peak ceiling (no efficiency)."),
     fmt: Format = FORMAT,
 ) -> None:
@@ -479,6 +483,7 @@ def serve_cmd(
               attention_dtype=attention_dtype.value, overlap=overlap.value, bound=bound,
               mtp_acceptance=mtp_acceptance, mtp_depth=mtp_depth,
               intranode_nvlink=intranode_nvlink, gemm_tile_rows=gemm_tile_rows,
+              expert_tile_rows=expert_tile_rows,
               shared_experts=shared_experts.value, expert_balance=expert_balance.value)
     show_tables(report.serve_tables(r), fmt)
 

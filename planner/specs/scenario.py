@@ -79,6 +79,9 @@ class Deployment:
     intranode_nvlink: bool = False
     #: Rows per GEMM tile (planner serve --gemm-tile-rows; none: the hardware's).
     gemm_tile_rows: Optional[PosInt] = None
+    #: Rows per tile of the routed experts' grouped GEMMs (planner serve --expert-tile-rows;
+    #: none: the GEMM tile).
+    expert_tile_rows: Optional[PosInt] = None
     #: Load of the hottest EP rank (planner serve --expert-balance): routing skew measured for
     #: DeepSeek-R1 with EPLB or without, sampling noise only (uniform), or none (exact).
     expert_balance: Literal["eplb", "no-eplb", "uniform", "exact"] = "eplb"
