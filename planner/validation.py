@@ -145,15 +145,13 @@ RUNS: tuple[MeasuredRun, ...] = (
                 "MTP setting (1 + p" + (" + p²" if depth == 2 else "") + "); the other GEMMs "
                 "in DeepGEMM's 64-row tiles; shared expert computed locally (SGLang); EPLB skew "
                 f"as TensorRT-LLM measured it; {H20_FACTORS}",
-        note=note)
-      for name, label, section, ep, batch, depth, p, accept, per_gpu, extra, note in (
-          ("base", "InferX Base", DEPLOY, 16, 48, 1, 0.85, "1.8-1.9", 714, "",
-           H20_DECODE_NOTE),
-          ("pro", "InferX Pro", DEPLOY, 16, 32, 1, 0.85, "1.8-1.9", 675, "", H20_DECODE_NOTE),
-          ("max", "InferX Max", DEPLOY, 16, 12, 2, 0.842, "2.4-2.7", 423, "",
-           H20_DECODE_NOTE),
+        note=H20_DECODE_NOTE)
+      for name, label, section, ep, batch, depth, p, accept, per_gpu, extra in (
+          ("base", "InferX Base", DEPLOY, 16, 48, 1, 0.85, "1.8-1.9", 714, ""),
+          ("pro", "InferX Pro", DEPLOY, 16, 32, 1, 0.85, "1.8-1.9", 675, ""),
+          ("max", "InferX Max", DEPLOY, 16, 12, 2, 0.842, "2.4-2.7", 423, ""),
           *((f"ep{ep}-bs{batch}", "EP-size study", EP_STUDY, ep, batch, 1, 0.85, "1.8-1.9",
-             per_gpu, EP_STUDY_ASSUMED, H20_DECODE_NOTE)
+             per_gpu, EP_STUDY_ASSUMED)
             for ep, batch, per_gpu in ((16, 8, 278), (32, 8, 293), (32, 32, 585))))),
     MeasuredRun(
         "ant-h20-prefill-4k", f"{ANT_H20} (Performance: Prefill; Introduction: 16.5k)",
@@ -275,7 +273,7 @@ class ValidationRow:
     bottleneck: str
     basis: str
     expert_balance: str           # the balance the prediction used (the run's, else serve's)
-    step_s: float = 0.0           # the planner's step (decode) or batch (prefill) time
+    step_s: float                 # the planner's step (decode) or batch (prefill) time
 
     @property
     def measured_step_s(self) -> float:
