@@ -375,6 +375,9 @@ def test_expert_tile_rows_pad_the_routed_experts_alone():
     assert (r.gemm_tile_rows, r.expert_tile_rows) == (64, 32)
     # --bound pads nothing; a dense model has no routed experts to tile.
     assert serving.serve(v3, h20, **kw, expert_tile_rows=32, bound=True).expert_tile_rows is None
+    dense = serving.serve(catalog.load_model("qwen2.5-72b"), h20, gpus=8, batch_per_gpu=8,
+                          expert_tile_rows=32)
+    assert dense.expert_tile_rows is None
     rec = run_json("serve", "deepseek-v3", "-H", "h20", "--gpus", "16", "--batch-per-gpu", "8",
                    "--expert-tile-rows", "32")[0]
     assert (rec["gemm_tile_rows"], rec["expert_tile_rows"]) == (64, 32)
@@ -571,8 +574,6 @@ def test_without_ep_the_experts_split_by_tp():
 
 def test_h20_factors_from_the_kernels_measured_on_it():
     """hardware/h20.yaml's measured factors recomputed from the figures its sources print."""
-    import math
-
     h20 = catalog.load_hardware("h20")
     frac = {name: h20.efficiency_frac(name).frac for name in (
         "grouped_gemm_flops", "gemm_weight_bandwidth", "matmul_flops", "scale_up_bandwidth")}
@@ -581,7 +582,7 @@ def test_h20_factors_from_the_kernels_measured_on_it():
     # the FLOPs of the rows padded to whole 64-row tiles over the FP8 peak, median of six.
     masked = [(32, 4096, 7168, 257), (32, 7168, 2048, 127), (96, 4096, 7168, 497),
               (96, 7168, 2048, 240), (160, 4096, 7168, 921), (160, 7168, 2048, 472)]
-    grouped = [2 * math.ceil(m / 64) * 64 * n * k * 16 / (us * 1e-6) / fp8_peak
+    grouped = [2 * serving.padded_rows(rows=m, tile_rows=64) * n * k * 16 / (us * 1e-6) / fp8_peak
                for m, n, k, us in masked]
     assert statistics.median(grouped) == pytest.approx(frac["grouped_gemm_flops"], abs=5e-4)
     # The same PR with swapAB (32-row tiles, memory-bound): 3,100 and 2,906 GB/s printed.
