@@ -1,7 +1,7 @@
 """Sweep throughput benchmark (not a test: run it by hand): points per second of the vectorized
 sweep against a Python loop over the scalar API, for the same metric and the same points.
 
-  vectorized: planner.sweep.run_sweep on a 1,000 x 1,000 grid (nic bandwidth x tokens per GPU)
+  vectorized: planner.studies.sweep.run_sweep on a 1,000 x 1,000 grid (nic bandwidth x tokens per GPU)
   loop:       planner.calc.ep.ep_decode_limit called once per point, on a 100 x 20 sub-grid
 
 It checks that both give the same values where they overlap, then prints points/s and the ratio.
@@ -16,7 +16,7 @@ import numpy as np
 
 from planner.calc.ep import ep_decode_limit
 from planner.catalog import load_hardware, load_model
-from planner.sweep import run_sweep
+from planner.studies.sweep import run_sweep
 
 
 def main() -> int:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from planner.calc import collectives, network, pipeline, routing, training
 from planner.cli import app
-from planner.paper import (PAPER_TABLE3, default_network_prices, routing_figures,
+from planner.studies.paper import (PAPER_TABLE3, default_network_prices, routing_figures,
                            table3_network, training_cost)
 
 runner = CliRunner()

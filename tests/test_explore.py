@@ -188,7 +188,7 @@ def test_compare_json_and_hand_worked_context():
 
 # ----------------------------------------------------------------------------- sweep
 def test_sweep_vectorized_equals_the_scalar_api():
-    from planner.sweep import run_sweep
+    from planner.studies.sweep import run_sweep
 
     m, h = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
     r = run_sweep(m, h, "tpot_s", ["nic_bandwidth_gb_per_s=10:400:log7",
@@ -201,7 +201,7 @@ def test_sweep_vectorized_equals_the_scalar_api():
 
 
 def test_sweep_kv_by_hand_and_ep_in_domain():
-    from planner.sweep import run_sweep
+    from planner.studies.sweep import run_sweep
 
     m, h = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
     kv = run_sweep(m, h, "kv_cache_bytes_per_token", ["kv_lora_rank=256,512"])

@@ -10,7 +10,7 @@ from planner.calc.flops import model_flops_per_token
 from planner.calc.kv_cache import kv_cache_for_models, model_kv_cache
 from planner.calc.params import model_params
 from planner.catalog import load_hardware, load_model
-from planner.paper import paper_rows
+from planner.studies.paper import paper_rows
 
 
 # ---- Table 1: KV cache per token, BF16 -----------------------------------------------------

@@ -222,7 +222,7 @@ def test_kernel_efficiency_factors_per_part():
 
 
 def test_validation_table_against_measured_runs():
-    from planner.validation import RUNS, validate
+    from planner.studies.validate import RUNS, validate
 
     rep = validate()
     assert [r.run.id for r in rep.rows] == [r.id for r in RUNS] and len(RUNS) >= 8
@@ -292,7 +292,7 @@ def test_validate_cli_json_and_the_docs_table():
 
 
 def test_step_gap_from_the_measured_rate():
-    from planner.validation import MeasuredRun, ValidationRow
+    from planner.studies.validate import MeasuredRun, ValidationRow
 
     run = MeasuredRun("x", "s", "setup", "m", "h", 1000.0, {})
     # The planner predicts 1,250 tokens/s (+25%) with a 10 ms step: the measured rate implies
@@ -306,7 +306,7 @@ def test_step_gap_from_the_measured_rate():
 
 
 def test_ablation_difference_from_the_nearer_end_of_a_range():
-    from planner.validation import AblationRow, MeasuredAblation
+    from planner.studies.validate import AblationRow, MeasuredAblation
 
     def row(lo, hi, predicted):
         return AblationRow(MeasuredAblation("x", "s", "setup", "m", "h", (lo, hi), {}, {}),
@@ -321,7 +321,7 @@ def test_ablation_difference_from_the_nearer_end_of_a_range():
 
 
 def test_the_sources_ablations_beside_the_planner():
-    from planner.validation import ABLATIONS, ablations
+    from planner.studies.validate import ABLATIONS, ablations
 
     rows = {r.ablation.id: r for r in ablations()}
     assert list(rows) == [a.id for a in ABLATIONS] and len(rows) == 8
@@ -490,7 +490,7 @@ def test_docs_h20_feature_table_matches_the_model():
     """docs/validation.md's table of what each engine feature of the H20 runs weighs."""
     from pathlib import Path
 
-    from planner.validation import RUNS
+    from planner.studies.validate import RUNS
 
     docs = (Path(__file__).parent.parent / "docs" / "validation.md").read_text()
     v3, h20 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h20")

@@ -277,7 +277,7 @@ def ep_cmd(
 def paper_cmd(fmt: Format = FORMAT) -> None:
     """Reproduce the paper's closed-form figures from the catalog, beside the printed values."""
     from planner import report
-    from planner.paper import paper_rows
+    from planner.studies.paper import paper_rows
 
     show_tables(report.paper_tables(paper_rows()), fmt)
 
@@ -310,7 +310,7 @@ def compare_cmd(
 ) -> None:
     """Models side by side: KV cache and context (MLA vs GQA), FLOPs (dense vs MoE), EP ceiling."""
     from planner import catalog, report
-    from planner.compare import compare_models
+    from planner.studies.compare import compare_models
 
     hws = [catalog.load_hardware(h) for h in (hardware or ["h800"])]
     rows = compare_models([catalog.load_model(m) for m in models], hws,
@@ -341,7 +341,7 @@ def sweep_cmd(
     nic_bandwidth_gb_per_s, nvlink_bandwidth_gb_per_s.
     """
     from planner import catalog, report
-    from planner import sweep as sw
+    from planner.studies import sweep as sw
 
     m, h = catalog.load_model(model), catalog.load_hardware(hardware)
     points, rows = sw.grid_size(vary)
@@ -492,7 +492,7 @@ def serve_cmd(
 def validate_cmd(fmt: Format = FORMAT) -> None:
     """The serving model beside measured deployment runs: predictions, errors, sources."""
     from planner import report
-    from planner.validation import validate
+    from planner.studies.validate import validate
 
     show_tables(report.validation_table(validate()), fmt)
 
@@ -579,7 +579,7 @@ def network_cmd(
     """Network topologies (P Table 3): endpoints, switches, links and cost per endpoint."""
     from planner import report
     from planner.calc import network
-    from planner.paper import PAPER_TABLE3, default_network_prices
+    from planner.studies.paper import PAPER_TABLE3, default_network_prices
     from planner.specs.load import load_spec_file
     from planner.specs.network import NetworkPrices
 

@@ -795,7 +795,7 @@ def numerics_tables(errors: list[Any], accumulation: list[Any], comm: list[dict[
 # ----------------------------------------------------------------------------- compare
 def compare_tables(rows: list[Any], hardware: list[str], *, context_tokens: int,
                    seq_len: int) -> list[Table]:
-    """Memory, compute and communication side by side (see :mod:`planner.compare`)."""
+    """Memory, compute and communication side by side (see :mod:`planner.studies.compare`)."""
     mem = Table(f"Memory: KV cache (BF16) and decode reads at C = {context_tokens:,} "
                 "(MLA vs GQA)",
                 ["model", "attention", "KV / token", "vs first", "decode bytes / step",
@@ -936,7 +936,7 @@ def serve_tables(r: Any) -> list[Table]:
 
 def validation_table(rep: Any) -> list[Table]:
     """The serving model beside measured deployment runs, with the error statistics."""
-    from planner.validation import CASE_LIMIT, MEDIAN_TARGET
+    from planner.studies.validate import CASE_LIMIT, MEDIAN_TARGET
 
     t = Table("Serving model vs measured deployment runs (tokens/s per node; default "
               "efficiency factors, nothing fitted)",
