@@ -256,14 +256,6 @@ def test_deployment_cross_field_checks(write_yaml):
     assert "deployment: tp × pp × dp (4 × 1 × 2) must equal num_gpus (16)" in result.stderr
 
 
-def test_flops_convention_choices_match_the_calculator():
-    import typing
-
-    from planner.calc.flops import CONVENTIONS
-    from planner.specs.scenario import FlopsConvention
-
-    assert set(typing.get_args(FlopsConvention)) == set(CONVENTIONS)
-
 
 # ----------------------------------------------------------------------------- units in bounds
 @pytest.mark.parametrize("text, dimension, expected", [
@@ -332,3 +324,22 @@ def test_a_calculator_error_names_the_scenario_file(write_yaml):
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith(f"error: {path}: deployment: ")
     assert "efficiency.scale_out_bandwidth is not given" in result.stderr
+
+
+def test_a_weight_type_the_serving_model_cannot_run_is_refused_naming_the_field(tmp_path):
+    """fp32 weights once fell back silently to BF16 for memory_bytes_per_gpu while weight_bytes
+    doubled; now the serving metrics are refused, naming deployment.weight_dtype."""
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    path = tmp_path / "fp32.yaml"
+    path.write_text("model: deepseek-v3\nhardware: h800\n"
+                    "deployment: {num_gpus: 320, weight_dtype: fp32}\n"
+                    "budgets:\n  memory_bytes_per_gpu: {max: 80 GB}\n")
+    result = CliRunner().invoke(app, ["check", str(path)])
+    assert result.exit_code == 2
+    assert "deployment.weight_dtype" in result.stderr and "fp32" in result.stderr
+    ok = tmp_path / "fp8.yaml"
+    ok.write_text(path.read_text().replace("fp32", "fp8"))
+    assert CliRunner().invoke(app, ["check", str(ok)]).exit_code == 0

@@ -152,10 +152,3 @@ def test_python_dash_m_and_no_traceback(write_yaml):
                                   "did not find expected ',' or ']'"
 
 
-def test_cli_choices_match_the_library():
-    from planner.calc.flops import CONVENTIONS
-    from planner.cli import Convention, Dtype
-    from planner.units import DTYPE_BYTES
-
-    assert [c.value for c in Convention] == list(CONVENTIONS)
-    assert [d.value for d in Dtype] == list(DTYPE_BYTES)

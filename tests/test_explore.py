@@ -279,12 +279,6 @@ def test_schema_accepts_the_repository_files_and_rejects_bad_ones(kind, folder):
     assert list(validator.iter_errors(data))
 
 
-def test_schema_kinds_match_the_cli():
-    from planner.cli import SpecKind
-    from planner.specs.schema import KINDS
-
-    assert {k.value for k in SpecKind} == set(KINDS)
-
 
 def test_a_device_without_scale_up_uses_its_nic_and_says_what_it_lacks():
     (rec,) = json.loads(run("ep", "deepseek-v3", "-H", "dgx-spark", "--ep", "2", "-f",

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from planner import catalog
 from planner.calc import imbalance, serving
-from planner.cli import ExpertBalance, app
+from planner.cli import app
+from planner.specs.deployment import ServeConfig
 from planner.errors import UsageError
 
 runner = CliRunner()
@@ -76,7 +77,8 @@ def test_imbalance_falls_with_load_and_rises_with_ranks_and_skew(rows, ranks, mo
 
 def test_serve_runs_at_the_hottest_ranks_pace():
     v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
-    steps = [serving.serve(v3, h800, gpus=128, batch_per_gpu=128, expert_balance=name).step_s
+    steps = [serving.serve(v3, h800, ServeConfig(gpus=128, batch_per_gpu=128,
+                                                expert_balance=name)).step_s
              for name in ("exact", "uniform", "eplb", "no-eplb")]
     assert steps == sorted(steps) and steps[0] < steps[-1]
     # Prefill forwards over NVLink: the NIC legs carry the hottest node's load, the NVLink legs
@@ -90,19 +92,12 @@ def test_serve_runs_at_the_hottest_ranks_pace():
     assert hot[2] == ex[2] == "scale_out + NVLink forwarding"
     assert ex[0] * 1.1 <= hot[0] <= ex[0] * 1.5
     # A dense model has no EP ranks to wait for.
-    dense = serving.serve(catalog.load_model("llama-3.3-70b"), h800, gpus=8, tp=8,
-                          expert_balance="no-eplb")
+    dense = serving.serve(catalog.load_model("llama-3.3-70b"), h800,
+                          ServeConfig(gpus=8, tp=8, expert_balance="no-eplb"))
     assert dense.expert_balance == "none" and dense.hottest_rank_load == 1.0
 
 
-def test_cli_choices_match_the_calculator_and_json_reports_the_balance():
-    import typing
-
-    from planner.specs.scenario import Deployment
-
-    assert [b.value for b in ExpertBalance] == list(imbalance.EXPERT_BALANCES)
-    scenario = typing.get_args(typing.get_type_hints(Deployment)["expert_balance"])
-    assert sorted(scenario) == sorted(imbalance.EXPERT_BALANCES)
+def test_json_reports_the_balance():
     result = runner.invoke(app, ["serve", "deepseek-v3", "-H", "h800", "--gpus", "128",
                                  "--expert-balance", "no-eplb", "-f", "json"])
     assert result.exit_code == 0, result.stderr

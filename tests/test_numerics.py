@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from planner.calc import numerics as n
 from planner.calc.ep import fp8_dispatch_bytes_per_token_expert
-from planner.cli import WireFormat, app
+from planner.cli import app
 
 E4M3, E5M2 = n.FLOAT_FORMATS["e4m3"], n.FLOAT_FORMATS["e5m2"]
 
@@ -154,5 +154,3 @@ def test_ep_dispatch_format_matches_the_default_fp8_bytes():
     assert a[0]["ep_comm_time_per_layer_s"] == b[0]["ep_comm_time_per_layer_s"]
 
 
-def test_wire_format_choices_match_the_calculator():
-    assert {f.value for f in WireFormat} == set(n.FORMATS)

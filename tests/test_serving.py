@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from planner import catalog
 from planner.calc import serving
-from planner.cli import AttentionDtype, Overlap, WeightsDtype, app
+from planner.cli import app
+from planner.specs.deployment import ServeConfig
 
 runner = CliRunner()
 
@@ -58,8 +59,8 @@ def test_mtp_tokens_per_step_and_the_papers_speedup():
     v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
 
     def ratio(batch):
-        base = serving.serve(v3, h800, gpus=320, batch_per_gpu=batch)
-        mtp = serving.serve(v3, h800, gpus=320, batch_per_gpu=batch, mtp_acceptance=0.85)
+        base = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=batch))
+        mtp = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=batch, mtp_acceptance=0.85))
         return base.tpot_s / mtp.tpot_s
 
     # Memory-bound (one sequence per GPU, one micro-batch): the step grows by the MTP layer and
@@ -67,13 +68,13 @@ def test_mtp_tokens_per_step_and_the_papers_speedup():
     # an 8.9 ms step): below 1.85 / (1 + 1/61) = 1.82x. With 32 sequences the verified drafts
     # double the expert rows and the EP traffic, so MTP gains less at the same batch.
     assert 1.55 < ratio(1) < 1.85 / (1 + 1 / 61)
-    one = serving.serve(v3, h800, gpus=320, batch_per_gpu=1)
+    one = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=1))
     assert one.overlap == "none" and one.micro_batches == 1       # no half-sequence batches
     assert 1.0 < ratio(32) < ratio(1)
     # At equal query tokens per step (16 sequences with MTP against 32 without) a sequence
     # decodes about 1.8x faster (P: 1.8x), for some throughput per GPU.
-    base = serving.serve(v3, h800, gpus=320, batch_per_gpu=32)
-    mtp = serving.serve(v3, h800, gpus=320, batch_per_gpu=16, mtp_acceptance=0.85)
+    base = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=32))
+    mtp = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=16, mtp_acceptance=0.85))
     assert 1.65 < base.tpot_s / mtp.tpot_s < 1.85
     assert mtp.tokens_per_s_per_gpu < base.tokens_per_s_per_gpu
     heads = {r.tokens_per_step: next(p for p in r.parts if p.name == "output head")
@@ -102,9 +103,9 @@ def test_activation_bytes_by_hand():
 
 def test_roofline_properties():
     v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
-    ach = serving.serve(v3, h800, gpus=320, batch_per_gpu=64)
-    peak = serving.serve(v3, h800, gpus=320, batch_per_gpu=64, bound=True)
-    serial = serving.serve(v3, h800, gpus=320, batch_per_gpu=64, overlap=False)
+    ach = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=64))
+    peak = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=64, bound=True))
+    serial = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=64, overlap="none"))
     assert peak.step_s < ach.step_s < serial.step_s
     assert (ach.micro_batches, serial.micro_batches) == (2, 1)
     # Without overlap every kernel and every transfer runs one after another.
@@ -113,10 +114,10 @@ def test_roofline_properties():
     # Communication over IB at 0.8 × 50 GB/s, shared expert local, every rank the mean load:
     # 58 MoE layers × 64 tokens × 8 copies × (7,408 + 14,336) B; the shared expert dispatched
     # adds a ninth copy.
-    exact = serving.serve(v3, h800, gpus=320, batch_per_gpu=64, expert_balance="exact")
+    exact = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=64, expert_balance="exact"))
     assert exact.communication_s == pytest.approx(58 * 64 * 8 * 21_744 / 40e9)
-    routed = serving.serve(v3, h800, gpus=320, batch_per_gpu=64, shared_experts="routed",
-                           expert_balance="exact")
+    routed = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=64, shared_experts="routed",
+                           expert_balance="exact"))
     assert routed.communication_s == pytest.approx(58 * 64 * 9 * 21_744 / 40e9)
     assert routed.shared_experts == "routed" and ach.shared_experts == "local"
     # The default (EPLB skew): the hottest rank receives and returns rank_load times the mean
@@ -164,9 +165,6 @@ def test_serve_rejects_bad_parallelism():
     assert result.exit_code == 2 and "must divide" in result.stderr
 
 
-def test_weight_format_choices_match_the_calculator():
-    assert {w.value for w in WeightsDtype} == set(serving.WEIGHT_BYTES)
-
 
 def test_serving_metrics_in_scenarios(write_yaml):
     import planner
@@ -198,7 +196,7 @@ def test_memory_only_devices_say_compute_is_not_modelled():
 
 def test_kernel_efficiency_factors_per_part():
     v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
-    dec = serving.serve(v3, h800, gpus=320, batch_per_gpu=256, context_tokens=128)
+    dec = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=256, context_tokens=128))
     parts = {p.name: p for p in dec.parts}
     # Routed experts in decode: masked grouped GEMM at FP8 peak × 0.469 (DeepGEMM's median).
     experts = parts["routed experts"]
@@ -208,7 +206,7 @@ def test_kernel_efficiency_factors_per_part():
     proj = parts["attention projections"]
     assert proj.bound == "memory"
     assert proj.time_s == pytest.approx(proj.bytes_moved / (3.35e12 * 0.686))
-    pre = serving.serve(v3, h800, phase="prefill", gpus=32, batch_per_gpu=16384)
+    pre = serving.serve(v3, h800, ServeConfig(phase="prefill", gpus=32, batch_per_gpu=16384))
     pparts = {p.name: p for p in pre.parts}
     core, proj = pparts["attention (core)"], pparts["attention projections"]
     # Attention core in BF16 at 989 TFLOP/s × 0.63 (FlashMLA); projections are FP8 GEMMs at
@@ -329,7 +327,7 @@ def test_the_sources_ablations_beside_the_planner():
         # Each ablation changes the setup, and the gain is recomputed from it.
         assert a.before != a.after and a.source and a.setup
         model, hw = catalog.load_model(a.model), catalog.load_hardware(a.hardware)
-        before, after = (serving.serve(model, hw, **kw).tokens_per_s_per_gpu
+        before, after = (serving.serve(model, hw, ServeConfig(**kw)).tokens_per_s_per_gpu
                          for kw in (a.before, a.after))
         assert rows[a.id].predicted == pytest.approx(after / before - 1)
     # The figures the docs discuss: overlap and FP8 MLA near the source, swapAB far off.
@@ -363,7 +361,7 @@ def test_expert_tile_rows_pad_the_routed_experts_alone():
     # the hardware's 64 for the rest. Each part matches the run that uses that tile for all.
     v3, h20 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h20")
     kw = dict(gpus=16, batch_per_gpu=8, overlap="none")
-    parts = {name: {p.name: p.time_s for p in serving.serve(v3, h20, **kw, **extra).parts}
+    parts = {name: {p.name: p.time_s for p in serving.serve(v3, h20, ServeConfig(**kw, **extra)).parts}
              for name, extra in (("64", {}), ("32", {"gemm_tile_rows": 32}),
                                  ("experts 32", {"expert_tile_rows": 32}))}
     assert parts["experts 32"]["routed experts"] == pytest.approx(parts["32"]["routed experts"])
@@ -371,12 +369,12 @@ def test_expert_tile_rows_pad_the_routed_experts_alone():
     for name in ("attention projections", "shared experts", "output head"):
         assert parts["experts 32"][name] == pytest.approx(parts["64"][name])
         assert parts["32"][name] < parts["64"][name]
-    r = serving.serve(v3, h20, **kw, expert_tile_rows=32)
+    r = serving.serve(v3, h20, ServeConfig(**kw, expert_tile_rows=32))
     assert (r.gemm_tile_rows, r.expert_tile_rows) == (64, 32)
     # --bound pads nothing; a dense model has no routed experts to tile.
-    assert serving.serve(v3, h20, **kw, expert_tile_rows=32, bound=True).expert_tile_rows is None
-    dense = serving.serve(catalog.load_model("qwen2.5-72b"), h20, gpus=8, batch_per_gpu=8,
-                          expert_tile_rows=32)
+    assert serving.serve(v3, h20, ServeConfig(**kw, expert_tile_rows=32, bound=True)).expert_tile_rows is None
+    dense = serving.serve(catalog.load_model("qwen2.5-72b"), h20, ServeConfig(gpus=8, batch_per_gpu=8,
+                          expert_tile_rows=32))
     assert dense.expert_tile_rows is None
     rec = run_json("serve", "deepseek-v3", "-H", "h20", "--gpus", "16", "--batch-per-gpu", "8",
                    "--expert-tile-rows", "32")[0]
@@ -392,26 +390,24 @@ def test_single_batch_overlap_layer():
                                              dispatch_s=0.2 * ms, combine_s=0.4 * ms)
     assert t == pytest.approx(0.92 * ms)
     v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
-    step = {o: serving.serve(v3, h800, gpus=320, batch_per_gpu=32, overlap=o)
+    step = {o: serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=32, overlap=o))
             for o in ("none", "single", "dual")}
     assert step["single"].overlap == "single" and step["none"].overlap == "none"
     # At 32 sequences per GPU the step streams weights: two micro-batches read them twice and
     # lose to one overlapped batch (the source's "TBO gains only at large batch sizes"); at
     # 128 the dual schedule hides more.
     assert step["single"].step_s < step["none"].step_s < step["dual"].step_s
-    big = {o: serving.serve(v3, h800, gpus=320, batch_per_gpu=128, overlap=o).step_s
+    big = {o: serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=128, overlap=o)).step_s
            for o in ("single", "dual")}
     assert big["dual"] < big["single"]
     # Compute and communication themselves are the same with one batch either way.
     assert step["single"].compute_s == pytest.approx(step["none"].compute_s)
-    assert serving.serve(v3, h800, gpus=320, batch_per_gpu=32, overlap=False).overlap == "none"
+    assert serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=32, overlap="none")).overlap == "none"
     # Without EP traffic there is nothing to overlap.
-    one = serving.serve(v3, catalog.load_hardware("h200"), gpus=8, ep=1, overlap="single")
+    one = serving.serve(v3, catalog.load_hardware("h200"), ServeConfig(gpus=8, ep=1, overlap="single"))
     assert one.overlap == "none"
-    with pytest.raises(Exception, match="unknown overlap"):
-        serving.serve(v3, h800, overlap="triple")
-    assert [o.value for o in Overlap] == list(serving.OVERLAP_MODES)
-    assert [d.value for d in AttentionDtype] == list(serving.ATTENTION_DTYPES)
+    with pytest.raises(Exception, match="overlap must be one of dual, single, none"):
+        serving.serve(v3, h800, ServeConfig(overlap="triple"))
 
 
 def test_intranode_nvlink_keeps_the_own_node_copies_off_the_nic():
@@ -430,15 +426,15 @@ def test_intranode_nvlink_keeps_the_own_node_copies_off_the_nic():
 def test_fp8_attention_runs_on_the_fp8_tensor_cores():
     v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
     kw = dict(gpus=320, batch_per_gpu=64, context_tokens=8192, kv_dtype="fp8")
-    bf16 = serving.serve(v3, h800, **kw)
-    fp8 = serving.serve(v3, h800, attention_dtype="fp8", **kw)
+    bf16 = serving.serve(v3, h800, ServeConfig(**kw))
+    fp8 = serving.serve(v3, h800, ServeConfig(attention_dtype="fp8", **kw))
     core = {r.basis: next(p for p in r.parts if p.name == "attention (core)") for r in (bf16, fp8)}
     b, f = core[bf16.basis], core[fp8.basis]
     assert b.time_s == pytest.approx(b.flops / (989e12 * 0.63))
     assert f.time_s == pytest.approx(f.flops / (1979e12 * 0.535))
     assert "FP8 attention x 0.535" in fp8.basis and "BF16 attention x 0.63" in bf16.basis
-    with pytest.raises(Exception, match="unknown attention dtype"):
-        serving.serve(v3, h800, attention_dtype="fp4")
+    with pytest.raises(Exception, match="attention_dtype must be one of bf16, fp8"):
+        serving.serve(v3, h800, ServeConfig(attention_dtype="fp4"))
 
 
 def test_serve_cli_overlap_attention_dtype_and_mtp_depth():
@@ -469,19 +465,17 @@ def test_scenarios_restate_the_serving_engine(write_yaml):
         "overlap: single, mtp_acceptance: 0.842, mtp_depth: 2, intranode_nvlink: true, "
         "expert_tile_rows: 32, weight_dtype: fp8}\nbudgets:\n  tokens_per_s_per_gpu: {min: 1}\n",
         "h20.yaml")
-    direct = serving.serve(catalog.load_model("deepseek-v3"), catalog.load_hardware("h20"),
-                           gpus=16, ep=16, batch_per_gpu=12, context_tokens=4864,
+    direct = serving.serve(catalog.load_model("deepseek-v3"), catalog.load_hardware("h20"), ServeConfig(gpus=16, ep=16, batch_per_gpu=12, context_tokens=4864,
                            kv_dtype="fp8", attention_dtype="fp8", overlap="single",
                            mtp_acceptance=0.842, mtp_depth=2, intranode_nvlink=True,
-                           expert_tile_rows=32)
+                           expert_tile_rows=32))
     assert planner.evaluate(path).value("tokens_per_s_per_gpu") == pytest.approx(
         direct.tokens_per_s_per_gpu)
     # Without the overlap field, micro_batches decides (2: dual, as before).
     dual = write_yaml("model: deepseek-v3\nhardware: h800\ndeployment: {num_gpus: 128, "
                       "ep: 128, batch_per_gpu: 64}\nbudgets:\n  tokens_per_s_per_gpu: {min: 1}\n",
                       "dual.yaml")
-    ref = serving.serve(catalog.load_model("deepseek-v3"), catalog.load_hardware("h800"),
-                        gpus=128, ep=128, batch_per_gpu=64, weights_dtype="bf16")
+    ref = serving.serve(catalog.load_model("deepseek-v3"), catalog.load_hardware("h800"), ServeConfig(gpus=128, ep=128, batch_per_gpu=64, weights_dtype="bf16"))
     assert planner.evaluate(dual).value("tokens_per_s_per_gpu") == pytest.approx(
         ref.tokens_per_s_per_gpu)
 
@@ -499,7 +493,7 @@ def test_docs_h20_feature_table_matches_the_model():
     runs = [r for r in RUNS if r.hardware == "h20" and r.serve["phase"] == "decode"]
     assert len(runs) == 6
     for run in runs:
-        errors = [serving.serve(v3, h20, **{**run.serve, **c}).tokens_per_s_per_node
+        errors = [serving.serve(v3, h20, ServeConfig(**{**run.serve, **c})).tokens_per_s_per_node
                   / run.measured - 1 for c in changes]
         row = f"| {run.id} | " + " | ".join(f"{e * 100:+.1f}%" for e in errors) + " |"
         assert row in docs, row
@@ -509,8 +503,8 @@ def test_attention_tp_shares_the_batch_and_all_reduces_twice_per_layer():
     from planner.calc.collectives import two_shot_all_reduce_time_s
 
     llama, h800 = catalog.load_model("llama-3.3-70b"), catalog.load_hardware("h800")
-    tp8 = serving.serve(llama, h800, gpus=8, tp=8, batch_per_gpu=4, context_tokens=4096)
-    dp = serving.serve(llama, h800, gpus=8, tp=1, batch_per_gpu=4, context_tokens=4096)
+    tp8 = serving.serve(llama, h800, ServeConfig(gpus=8, tp=8, batch_per_gpu=4, context_tokens=4096))
+    dp = serving.serve(llama, h800, ServeConfig(gpus=8, tp=1, batch_per_gpu=4, context_tokens=4096))
     # 4 sequences per GPU: the TP-8 group decodes 32; each GPU holds 1/8 of each one's GQA KV
     # (8 KV heads), i.e. 4 sequences' worth: 4 x 4,096 x 327,680 B.
     assert tp8.memory.kv_cache_bytes_per_gpu == pytest.approx(4 * 4096 * 327_680)
@@ -560,9 +554,9 @@ def test_without_ep_the_experts_split_by_tp():
         pytest.approx(8 * ep8["routed_experts"]))
     # MoE-TP: no EP traffic; each GPU runs the group's 8 x 16 x 8 rows on 1/8 of the experts,
     # the FLOPs of its own 16 tokens.
-    r = serving.serve(v3, h200, gpus=8, tp=8, ep=1, batch_per_gpu=16, overlap="none")
-    ref = serving.serve(v3, h200, gpus=8, tp=8, ep=8, batch_per_gpu=16, overlap="none",
-                        expert_balance="exact")
+    r = serving.serve(v3, h200, ServeConfig(gpus=8, tp=8, ep=1, batch_per_gpu=16, overlap="none"))
+    ref = serving.serve(v3, h200, ServeConfig(gpus=8, tp=8, ep=8, batch_per_gpu=16, overlap="none",
+                        expert_balance="exact"))
     names = {p.name for p in r.parts}
     assert "TP all-reduce (scale_up)" in names and not any(n.startswith("EP") for n in names)
     routed = {x.ep: next(p for p in x.parts if p.name == "routed experts") for x in (r, ref)}

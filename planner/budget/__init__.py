@@ -275,19 +275,9 @@ def evaluate_scenario(scenario: Scenario, *, file: str, name: str | None = None)
     else:
         from planner.calc.serving import serve
 
-        common = dict(gpus=d.num_gpus, ep=d.ep if model.is_moe else 1, tp=d.tp,
-                      context_tokens=d.context_tokens,
-                      weights_dtype=d.weight_dtype if d.weight_dtype in ("fp8", "bf16", "fp4")
-                      else "bf16", kv_dtype=d.kv_cache_dtype,
-                      overlap=d.overlap or ("dual" if d.micro_batches > 1 else "none"),
-                      attention_dtype=d.attention_dtype, intranode_nvlink=d.intranode_nvlink,
-                      gemm_tile_rows=d.gemm_tile_rows, expert_tile_rows=d.expert_tile_rows,
-                      expert_balance=d.expert_balance)
         try:   # achievable figures: a spec without efficiency factors leaves these n/a
-            dec = serve(model, hardware, phase="decode", batch_per_gpu=d.batch_per_gpu,
-                        mtp_acceptance=d.mtp_acceptance, mtp_depth=d.mtp_depth, **common)
-            pre = serve(model, hardware, phase="prefill",
-                        batch_per_gpu=d.prefill_tokens_per_gpu, **common)
+            dec = serve(model, hardware, d.serve_config("decode", moe=model.is_moe))
+            pre = serve(model, hardware, d.serve_config("prefill", moe=model.is_moe))
         except PlannerError as err:
             for n in serve_names:
                 values[n] = (None, "", err.message)
@@ -295,7 +285,7 @@ def evaluate_scenario(scenario: Scenario, *, file: str, name: str | None = None)
             basis = f"serving roofline, {dec.basis}"
             values["memory_bytes_per_gpu"] = (
                 dec.memory.memory_bytes_per_gpu,
-                f"{d.batch_per_gpu:g} x {d.context_tokens} tokens, {common['weights_dtype']}",
+                f"{d.batch_per_gpu:g} x {d.context_tokens} tokens, {d.weight_dtype}",
                 "")
             values["tokens_per_s_per_gpu"] = (dec.tokens_per_s_per_gpu, basis, "")
             values["tokens_per_s_per_node"] = (dec.tokens_per_s_per_node, basis, "")

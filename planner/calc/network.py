@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from planner import vocab
 from planner.calc.common import Parts
 
 #: A fat-tree switch uses half its ports down, half up (non-blocking).
@@ -138,7 +139,7 @@ def topology(kind: str, *, radix: int = 64, planes: int = 8, q: int = 28, p: int
 
 
 #: P Table 3's five networks, in its order.
-TABLE3_KINDS = ("ft2", "mpft", "ft3", "sf", "df")
+TABLE3_KINDS = vocab.TOPOLOGIES
 
 
 def network_cost_usd(*, num_switches, switch_usd, links_by_kind, link_usd):

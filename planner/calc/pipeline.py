@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from planner import vocab
+
 #: Schedules, in the order of the DualPipe README's table.
-SCHEDULES = ("1f1b", "zb1p", "dualpipe", "dualpipev")
+SCHEDULES = vocab.PIPELINE_SCHEDULES
 #: W chunks a schedule moves into the bubble: ZB1P 2W; DualPipe(V) 3W.
 ZB1P_W_CHUNKS = 2
 DUALPIPE_W_CHUNKS = 3

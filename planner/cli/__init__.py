@@ -14,8 +14,14 @@ from typing import Any, Callable, List, Optional
 
 import typer
 
+from planner import vocab
 from planner.errors import PlannerError
-from planner.units import DTYPE_BYTES
+
+def choices(name: str, values: tuple[str, ...]) -> Any:
+    """A ``str`` Enum of ``values`` (a closed set of :mod:`planner.vocab`) for typer's choices;
+    a member's name is its value with ``-`` as ``_`` (``ExpertBalance.no_eplb``)."""
+    return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)
+
 
 app = typer.Typer(
     name="planner",
@@ -28,11 +34,7 @@ app = typer.Typer(
 )
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    markdown = "markdown"
+Format = choices("Format", vocab.OUTPUT_FORMATS)
 
 
 FORMAT = typer.Option(Format.table, "--format", "-f", help="Output format.")
@@ -135,7 +137,7 @@ def show_cmd(name: str = typer.Argument(..., help="Catalog name or path to a YAM
 
 # ----------------------------------------------------------------------------- calculators
 #: Element types, as :data:`planner.units.DTYPE_BYTES` knows them.
-Dtype = Enum("Dtype", {name: name for name in DTYPE_BYTES}, type=str)
+Dtype = choices("Dtype", vocab.DTYPES)
 
 
 @command("kv-cache")
@@ -163,13 +165,7 @@ def kv_cache_cmd(
     show_tables(tables, fmt)
 
 
-class Convention(str, Enum):
-    """The keys of :data:`planner.calc.flops.CONVENTIONS` (not imported here: it would load the
-    FLOP calculators for every command; a test keeps the two equal)."""
-
-    exact_causal = "exact-causal"
-    exact_full = "exact-full"
-    approx_12ld2 = "approx-12ld2"
+Convention = choices("Convention", vocab.FLOPS_CONVENTIONS)
 
 
 @command("flops")
@@ -201,16 +197,7 @@ def flops_cmd(
     show_tables(tables, fmt)
 
 
-class WireFormat(str, Enum):
-    """The keys of :data:`planner.calc.numerics.FORMATS` (not imported here: numpy; a test keeps
-    the two equal)."""
-
-    e4m3 = "e4m3"
-    e5m2 = "e5m2"
-    e5m6 = "e5m6"
-    bf16 = "bf16"
-    logfmt8 = "logfmt8"
-    logfmt10 = "logfmt10"
+WireFormat = choices("WireFormat", vocab.WIRE_FORMATS)
 
 
 @command("ep")
@@ -365,46 +352,22 @@ def sweep_cmd(
                 fmt)
 
 
-class SharedExperts(str, Enum):
-    local = "local"
-    routed = "routed"
+SharedExperts = choices("SharedExperts", vocab.SHARED_EXPERTS)
 
 
-class Overlap(str, Enum):
-    """:data:`planner.calc.serving.OVERLAP_MODES` (a test keeps them equal)."""
-
-    dual = "dual"
-    single = "single"
-    none = "none"
+Overlap = choices("Overlap", vocab.OVERLAP_MODES)
 
 
-class AttentionDtype(str, Enum):
-    """:data:`planner.calc.serving.ATTENTION_DTYPES` (a test keeps them equal)."""
-
-    bf16 = "bf16"
-    fp8 = "fp8"
+AttentionDtype = choices("AttentionDtype", vocab.ATTENTION_DTYPES)
 
 
-class ExpertBalance(str, Enum):
-    """The keys of :data:`planner.calc.imbalance.EXPERT_BALANCES` (a test keeps them equal)."""
-
-    exact = "exact"
-    uniform = "uniform"
-    eplb = "eplb"
-    no_eplb = "no-eplb"
+ExpertBalance = choices("ExpertBalance", vocab.EXPERT_BALANCES)
 
 
-class Phase(str, Enum):
-    decode = "decode"
-    prefill = "prefill"
+Phase = choices("Phase", vocab.PHASES)
 
 
-class WeightsDtype(str, Enum):
-    """The keys of :data:`planner.calc.serving.WEIGHT_BYTES` (a test keeps them equal)."""
-
-    fp8 = "fp8"
-    bf16 = "bf16"
-    fp4 = "fp4"
+WeightsDtype = choices("WeightsDtype", vocab.SERVING_WEIGHT_DTYPES)
 
 
 @command("serve")
@@ -472,19 +435,21 @@ def serve_cmd(
     """Serving roofline: memory per GPU, decode TPOT or prefill TTFT, tokens/s, the bottleneck."""
     from planner import catalog, report
     from planner.calc.serving import serve
+    from planner.specs.deployment import ServeConfig
 
     decode = phase is Phase.decode
     hw = catalog.load_hardware(hardware)
-    r = serve(catalog.load_model(model), hw, phase=phase.value, gpus=gpus, ep=ep,
-              tp=tp or (1 if dp_attention else hw.scale_up_domain_gpus),
-              batch_per_gpu=batch_per_gpu if decode else tokens_per_gpu,
-              context_tokens=context_tokens if decode else prompt_tokens or context_tokens,
-              weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value,
-              attention_dtype=attention_dtype.value, overlap=overlap.value, bound=bound,
-              mtp_acceptance=mtp_acceptance, mtp_depth=mtp_depth,
-              intranode_nvlink=intranode_nvlink, gemm_tile_rows=gemm_tile_rows,
-              expert_tile_rows=expert_tile_rows,
-              shared_experts=shared_experts.value, expert_balance=expert_balance.value)
+    config = ServeConfig(
+        phase=phase.value, gpus=gpus, ep=ep,
+        tp=tp or (1 if dp_attention else hw.scale_up_domain_gpus),
+        batch_per_gpu=batch_per_gpu if decode else tokens_per_gpu,
+        context_tokens=context_tokens if decode else prompt_tokens or context_tokens,
+        weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value,
+        attention_dtype=attention_dtype.value, overlap=overlap.value, bound=bound,
+        mtp_acceptance=mtp_acceptance, mtp_depth=mtp_depth, intranode_nvlink=intranode_nvlink,
+        gemm_tile_rows=gemm_tile_rows, expert_tile_rows=expert_tile_rows,
+        shared_experts=shared_experts.value, expert_balance=expert_balance.value)
+    r = serve(catalog.load_model(model), hw, config)
     show_tables(report.serve_tables(r), fmt)
 
 
@@ -516,13 +481,7 @@ def fit_cmd(
     show_tables([report.fit_table(fits)], fmt)
 
 
-class SpecKind(str, Enum):
-    """The keys of :data:`planner.specs.schema.KINDS` (a test keeps the two equal)."""
-
-    model = "model"
-    hardware = "hardware"
-    scenario = "scenario"
-    network_prices = "network-prices"
+SpecKind = choices("SpecKind", vocab.SPEC_KINDS)
 
 
 @command("schema")
@@ -552,12 +511,7 @@ def quantity(text: str, dimension: str, option: str) -> float:
         raise UsageError(f"{option}: {exc}") from None
 
 
-class Topo(str, Enum):
-    ft2 = "ft2"
-    mpft = "mpft"
-    ft3 = "ft3"
-    sf = "sf"
-    df = "df"
+Topo = choices("Topo", vocab.TOPOLOGIES)
 
 
 @command("network")
@@ -713,10 +667,7 @@ def routing_cmd(
     show_tables(tables, fmt)
 
 
-class Link(str, Enum):
-    scale_up = "scale-up"
-    scale_out_same_leaf = "scale-out-same-leaf"
-    scale_out_cross_leaf = "scale-out-cross-leaf"
+Link = choices("Link", vocab.LINK_TIERS)
 
 
 @command("collective")

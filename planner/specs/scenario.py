@@ -10,15 +10,19 @@ and/or ``{min: ...}``; a bound is a number in base units or a string with a unit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Literal, Optional
+from typing import TYPE_CHECKING, Dict, Literal, Optional
+
+from planner import vocab
 
 from planner.specs._types import SPEC_CONFIG, Frac, NonNegFloat, PosFloat, PosInt, Quantity, Str
-from planner.units import DTYPE_BYTES
 
-#: Element types the deployment may name (:data:`planner.units.DTYPE_BYTES`).
-DtypeName = Literal[tuple(DTYPE_BYTES)]  # type: ignore[valid-type]
-#: FLOP conventions (:data:`planner.calc.flops.CONVENTIONS`; a test keeps the two equal).
-FlopsConvention = Literal["exact-causal", "exact-full", "approx-12ld2"]
+if TYPE_CHECKING:
+    from planner.specs.deployment import ServeConfig
+
+#: Element types the deployment may name.
+DtypeName = Literal[vocab.DTYPES]  # type: ignore[valid-type]
+#: FLOP conventions.
+FlopsConvention = Literal[vocab.FLOPS_CONVENTIONS]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,10 +63,10 @@ class Deployment:
     weight_dtype: DtypeName = "bf16"
     kv_cache_dtype: DtypeName = "bf16"
     #: fp8: DeepEP's FP8 with 1x128 scales and metadata; bf16: 2 bytes per element.
-    dispatch_dtype: Literal["fp8", "bf16"] = "fp8"
-    combine_dtype: Literal["bf16", "fp8"] = "bf16"
+    dispatch_dtype: Literal[vocab.DISPATCH_DTYPES] = "fp8"  # type: ignore[valid-type]
+    combine_dtype: Literal[vocab.COMBINE_DTYPES] = "bf16"  # type: ignore[valid-type]
     #: Link bandwidth basis: the datasheet peak, or peak × the hardware's efficiency factor.
-    bandwidth: Literal["peak", "achievable"] = "peak"
+    bandwidth: Literal[vocab.BANDWIDTH_BASES] = "peak"  # type: ignore[valid-type]
     #: Serving roofline (planner serve): sequences each GPU decodes, prompt tokens each GPU
     #: prefills per batch, MTP acceptance (none: no MTP).
     batch_per_gpu: PosFloat = 32
@@ -72,9 +76,9 @@ class Deployment:
     mtp_depth: Optional[PosInt] = None
     #: Compute/EP overlap of the serving step (planner serve --overlap); none: dual when
     #: micro_batches > 1, else none.
-    overlap: Optional[Literal["dual", "single", "none"]] = None
+    overlap: Optional[Literal[vocab.OVERLAP_MODES]] = None  # type: ignore[valid-type]
     #: Attention core precision (planner serve --attention-dtype).
-    attention_dtype: Literal["bf16", "fp8"] = "bf16"
+    attention_dtype: Literal[vocab.ATTENTION_DTYPES] = "bf16"  # type: ignore[valid-type]
     #: Decode EP copies to the own node over NVLink (planner serve --intranode-nvlink).
     intranode_nvlink: bool = False
     #: Rows per GEMM tile (planner serve --gemm-tile-rows; none: the hardware's).
@@ -84,7 +88,32 @@ class Deployment:
     expert_tile_rows: Optional[PosInt] = None
     #: Load of the hottest EP rank (planner serve --expert-balance): routing skew measured for
     #: DeepSeek-R1 with EPLB or without, sampling noise only (uniform), or none (exact).
-    expert_balance: Literal["eplb", "no-eplb", "uniform", "exact"] = "eplb"
+    expert_balance: Literal[vocab.EXPERT_BALANCES] = "eplb"  # type: ignore[valid-type]
+
+    def serve_config(self, phase: str, *, moe: bool) -> "ServeConfig":
+        """The serving deployment this one describes, for ``phase`` (decode: ``batch_per_gpu``
+        sequences; prefill: ``prefill_tokens_per_gpu`` prompt tokens). A weight type the
+        serving model does not run is an error naming ``deployment.weight_dtype``."""
+        from planner.errors import UsageError
+        from planner.specs.deployment import ServeConfig
+
+        if self.weight_dtype not in vocab.SERVING_WEIGHT_DTYPES:
+            raise UsageError(f"deployment.weight_dtype: the serving model runs "
+                             f"{', '.join(vocab.SERVING_WEIGHT_DTYPES)} weights, not "
+                             f"{self.weight_dtype} (memory_bytes_per_gpu, tokens_per_s_* and "
+                             f"ttft_s need one of them)")
+        decode = phase == "decode"
+        return ServeConfig(
+            phase=phase, gpus=self.num_gpus, ep=self.ep if moe else 1, tp=self.tp,
+            batch_per_gpu=self.batch_per_gpu if decode else self.prefill_tokens_per_gpu,
+            context_tokens=self.context_tokens, weights_dtype=self.weight_dtype,
+            kv_dtype=self.kv_cache_dtype,
+            overlap=self.overlap or ("dual" if self.micro_batches > 1 else "none"),
+            attention_dtype=self.attention_dtype, intranode_nvlink=self.intranode_nvlink,
+            gemm_tile_rows=self.gemm_tile_rows, expert_tile_rows=self.expert_tile_rows,
+            expert_balance=self.expert_balance,
+            mtp_acceptance=self.mtp_acceptance if decode else None,
+            mtp_depth=self.mtp_depth if decode else None)
 
     def __post_init__(self) -> None:
         n = self.num_gpus

@@ -77,7 +77,7 @@ RUNS: tuple[MeasuredRun, ...] = (
         "as sglang-h100-decode-tbo without two-batch overlap: the source gives 22,310 tokens/s "
         "with overlap as a 25.5% speedup, i.e. 22,310 / 1.255 = 17,777 without",
         "deepseek-v3", "h100", 22_310 / 1.255,
-        dict(phase="decode", gpus=72, batch_per_gpu=256, context_tokens=2000, overlap=False,
+        dict(phase="decode", gpus=72, batch_per_gpu=256, context_tokens=2000, overlap="none",
              expert_balance="eplb"),
         assumed="shared expert computed locally; EPLB skew as TensorRT-LLM measured it"),
     *(MeasuredRun(
@@ -256,11 +256,13 @@ def ablations(items: tuple[MeasuredAblation, ...] = ABLATIONS) -> tuple[Ablation
     """The planner's gain for each of the sources' own ablations (default efficiencies)."""
     from planner import catalog
     from planner.calc.serving import serve
+    from planner.specs.deployment import ServeConfig
 
     rows = []
     for a in items:
         model, hw = catalog.load_model(a.model), catalog.load_hardware(a.hardware)
-        before, after = (serve(model, hw, **kw).tokens_per_s_per_gpu for kw in (a.before, a.after))
+        before, after = (serve(model, hw, ServeConfig(**kw)).tokens_per_s_per_gpu
+                         for kw in (a.before, a.after))
         rows.append(AblationRow(a, after / before - 1))
     return tuple(rows)
 
@@ -306,11 +308,12 @@ def validate(runs: tuple[MeasuredRun, ...] = RUNS,
     planner's gain for each of the sources' own ablations."""
     from planner import catalog
     from planner.calc.serving import serve
+    from planner.specs.deployment import ServeConfig
 
     rows = []
     for run in runs:
         r = serve(catalog.load_model(run.model), catalog.load_hardware(run.hardware),
-                  **run.serve)
+                  ServeConfig(**run.serve))
         rows.append(ValidationRow(run, r.tokens_per_s_per_node,
                                   r.tokens_per_s_per_node / run.measured - 1, r.bottleneck,
                                   r.basis, r.expert_balance, r.step_s))

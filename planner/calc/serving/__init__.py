@@ -33,11 +33,13 @@ Conventions:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
+from planner import vocab
 from planner.calc.common import Parts
 from planner.errors import UsageError
+from planner.specs.deployment import ServeConfig
 
 if TYPE_CHECKING:
     from planner.specs.hardware import Hardware
@@ -287,10 +289,10 @@ SERVING_FACTORS = ("matmul_flops", "grouped_gemm_flops", "grouped_gemm_prefill_f
                    "scale_up_bandwidth", "scale_out_bandwidth", "overlap_compute_share")
 #: Precisions the attention core computes in: BF16 (FlashMLA, FlashAttention), or FP8 Q and KV
 #: on the FP8 tensor cores (FlashMLA's FP8 kernel).
-ATTENTION_DTYPES = ("bf16", "fp8")
+ATTENTION_DTYPES = vocab.ATTENTION_DTYPES
 #: How compute and EP communication overlap in a MoE layer: dual micro-batches (DeepSeek's and
 #: SGLang's two-batch overlap), single-batch overlap (SGLang's SBO), or none.
-OVERLAP_MODES = ("dual", "single", "none")
+OVERLAP_MODES = vocab.OVERLAP_MODES
 
 
 def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
@@ -483,17 +485,9 @@ def expected_padded_rows_per_expert(*, mean_rows, tile_rows):
     return total
 
 
-def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int | None = None,
-          ep: int | None = None, tp: int = 1, batch_per_gpu: float = 32,
-          context_tokens: int = 4096, weights_dtype: str = "fp8", kv_dtype: str = "bf16",
-          compute_dtype: str | None = None, attention_dtype: str = "bf16",
-          overlap: str | bool = "dual", bound: bool = False,
-          mtp_acceptance: float | None = None, mtp_depth: int | None = None,
-          forwarding: bool | None = None, intranode_nvlink: bool = False,
-          gemm_tile_rows: int | None = None, expert_tile_rows: int | None = None,
-          shared_experts: str = "local",
-          expert_balance: str = "eplb") -> ServeResult:
-    """Decode step or prefill of ``model`` on ``gpus`` x ``hardware``.
+def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -> ServeResult:
+    """Decode step or prefill of ``model`` on ``config.gpus`` x ``hardware`` (the fields of
+    :class:`~planner.specs.deployment.ServeConfig` are named below without ``config.``).
 
     decode: ``batch_per_gpu`` sequences per GPU (each GPU's share of its attention-TP group's),
     each with ``context_tokens`` of KV cache; one step emits one token per sequence (1 + p + ...
@@ -506,8 +500,7 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     (:func:`dual_micro_batch_layer_s`), each re-reading the weights (in decode only with at
     least one sequence per micro-batch, else as "none"); "single" overlaps one
     batch's dispatch with its shared expert and its combine with the down GEMM
-    (:func:`single_batch_overlap_layer_s`); "none" (or False) runs everything in sequence;
-    True means "dual". ``intranode_nvlink``: decode's EP copies to the node's own GPUs go
+    (:func:`single_batch_overlap_layer_s`); "none" runs everything in sequence. ``intranode_nvlink``: decode's EP copies to the node's own GPUs go
     over NVLink (:func:`ep_layer_comm_s`). GEMMs compute their rows padded to the
     hardware's ``mma_tile_rows`` (``gemm_tile_rows`` overrides it; ``expert_tile_rows``
     overrides it for the routed experts' grouped GEMMs alone, e.g. 32 for DeepGEMM's swapAB
@@ -519,20 +512,15 @@ def serve(model: Model, hardware: Hardware, *, phase: str = "decode", gpus: int 
     eplb, no-eplb; :mod:`planner.calc.imbalance`) sets how much more than the mean the hottest
     EP rank receives: its expert GEMM rows, EP buffers and EP traffic set the layer's pace.
     """
-    from planner.calc.imbalance import expert_balance as balance_named
     from planner.calc.imbalance import hottest_rank_factors
     from planner.calc.params import model_params
     from planner.specs.model import MoEFFN
 
-    if phase not in ("decode", "prefill"):
-        raise UsageError(f"unknown phase {phase!r}; expected decode or prefill")
-    if shared_experts not in ("local", "routed"):
-        raise UsageError(f"unknown shared-expert placement {shared_experts!r}; expected local "
-                         "or routed")
-    balance_named(expert_balance)
-    overlap = {True: "dual", False: "none"}.get(overlap, overlap)
-    if overlap not in OVERLAP_MODES:
-        raise UsageError(f"unknown overlap {overlap!r}; expected " + ", ".join(OVERLAP_MODES))
+    config = ServeConfig() if config is None else config
+    (phase, gpus, ep, tp, batch_per_gpu, context_tokens, weights_dtype, kv_dtype,
+     compute_dtype, attention_dtype, overlap, shared_experts, expert_balance, forwarding,
+     intranode_nvlink, gemm_tile_rows, expert_tile_rows, mtp_acceptance, mtp_depth,
+     bound) = (getattr(config, f.name) for f in fields(ServeConfig))
     ffn = model.ffn
     moe = isinstance(ffn, MoEFFN)
     if gpus is None:
