@@ -158,7 +158,7 @@ def test_a_metric_that_evaluates_to_infinity_is_an_error_not_a_pass(monkeypatch,
         ev.metrics["tpot_s"] = budget.MetricValue(METRICS["tpot_s"], float("inf"))
         return ev
 
-    monkeypatch.setattr(budget, "evaluate_scenario", infinite)
+    monkeypatch.setattr("planner.budget.evaluating.evaluate_scenario", infinite)
     report = planner.check(path)
     assert not report.ok and report.exit_code == 2
     assert "evaluates to inf" in str(report.errors[0])
