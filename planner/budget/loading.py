@@ -50,14 +50,14 @@ class LoadedScenario:
 def load_scenario(path: str | os.PathLike[str]) -> LoadedScenario:
     """Read and validate one scenario file, budgets included (metric names, units of the bounds,
     min <= max); a :class:`SpecError` naming the file and the field otherwise."""
-    from planner.specs.load import build_spec, read_yaml_file
+    from planner.specs.load import build_spec, read_yaml_mapping
     from planner.specs.scenario import Scenario
     from planner.units import parse_quantity
 
     p = Path(path)
-    data, raw = read_yaml_file(p)
+    data, raw, key_lines = read_yaml_mapping(p)
     scenario = build_spec(Scenario, p, data, raw)
-    lines = _budget_lines(raw)
+    lines = _budget_lines(key_lines)
 
     def fail(name: str, kind: str, message: str) -> SpecError:
         return SpecError(message, file=str(p),
@@ -85,26 +85,13 @@ def load_scenario(path: str | os.PathLike[str]) -> LoadedScenario:
     return LoadedScenario(scenario, str(p), lines, tuple(bounds))
 
 
-def _budget_lines(raw: bytes) -> dict[tuple[str, str], int]:
-    """Lines of ``budgets.<metric>`` and ``budgets.<metric>.max|min`` in the YAML text."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        root = yaml.compose(raw.decode("utf-8"), Loader=loader)
-    except yaml.YAMLError:  # already parsed once: cannot happen
-        return {}
+def _budget_lines(key_lines: dict[tuple[str, ...], int]) -> dict[tuple[str, str], int]:
+    """Lines of ``budgets.<metric>`` and ``budgets.<metric>.max|min``, keyed (metric, "") and
+    (metric, "max"/"min"), from the file's key lines."""
     lines: dict[tuple[str, str], int] = {}
-    if not isinstance(root, yaml.MappingNode):
-        return lines
-    for key, value in root.value:
-        if key.value != "budgets" or not isinstance(value, yaml.MappingNode):
-            continue
-        for mkey, mvalue in value.value:
-            lines[(str(mkey.value), "")] = mkey.start_mark.line + 1
-            if isinstance(mvalue, yaml.MappingNode):
-                for bkey, _ in mvalue.value:
-                    lines[(str(mkey.value), str(bkey.value))] = bkey.start_mark.line + 1
+    for path, line in key_lines.items():
+        if len(path) in (2, 3) and path[0] == "budgets":
+            lines[(path[1], path[2] if len(path) == 3 else "")] = line
     return lines
 
 
