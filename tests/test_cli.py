@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -152,3 +153,74 @@ def test_python_dash_m_and_no_traceback(write_yaml):
                                   "did not find expected ',' or ']'"
 
 
+
+
+# ----------------------------------------------------------------------------- structure
+def test_every_command_is_in_the_map_of_its_group_module():
+    """main() imports only the module that COMMANDS names: a command missing from the map, or
+    mapped to the wrong module, would not be found there."""
+    from planner.cli import COMMANDS
+
+    names = [c.name for c in app.registered_commands]
+    assert names == list(COMMANDS)   # also the order `planner --help` lists them in
+    for c in app.registered_commands:
+        assert c.callback.__module__ == f"planner.cli.{COMMANDS[c.name]}", c.name
+
+
+MAIN_AND_MODULES = """
+import json, sys
+sys.argv = ["planner", *sys.argv[1:]]
+from planner.cli import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+sys.stderr.write(json.dumps({"code": code, "numpy": "numpy" in sys.modules,
+                             "cli": sorted(m for m in sys.modules if m.startswith("planner.cli"))}))
+"""
+
+
+@pytest.mark.parametrize("args, group", [
+    (["kv-cache", "deepseek-v3"], "model"),
+    (["serve", "deepseek-v3", "-H", "h800"], "serving"),
+    (["collective", "all-reduce", "-H", "h800", "--size", "1 GB", "--ranks", "8"], "cluster"),
+    (["check", "--help"], "budget"),
+])
+def test_main_imports_only_the_invoked_commands_group(args, group):
+    """The cold start: a command imports its own group module, not the other five, nor numpy."""
+    proc = subprocess.run([sys.executable, "-c", MAIN_AND_MODULES, *args],
+                          capture_output=True, text=True)
+    seen = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert seen["code"] in (0, None), proc.stderr
+    assert seen["cli"] == sorted(["planner.cli", f"planner.cli.{group}", "planner.cli.options"])
+    assert seen["numpy"] is False
+
+
+def test_help_lists_every_command_with_its_help_line():
+    from planner.cli import COMMANDS
+
+    proc = subprocess.run([sys.executable, "-m", "planner", "--help"], capture_output=True,
+                          text=True, env={**os.environ, "COLUMNS": "200", "TERM": "dumb"})
+    assert proc.returncode == 0
+    listed = [line.split()[1] for line in proc.stdout.splitlines()
+              if line.startswith("│ ") and len(line.split()) > 2]
+    assert [n for n in listed if n in COMMANDS] == list(COMMANDS)
+    for c in app.registered_commands:
+        first_line = c.callback.__doc__.splitlines()[0].strip()
+        assert first_line[:60] in proc.stdout, c.name
+
+
+@pytest.mark.parametrize("args", [
+    ["kv-cache", "{cfg}"], ["flops", "{cfg}"], ["ep", "{cfg}", "-H", "h800"],
+    ["routing", "{cfg}", "-H", "h800"],
+    ["train", "{cfg}", "-H", "h800", "--tokens", "14.8T", "--gpus", "2048", "--mfu", "0.4"],
+    ["serve", "{cfg}", "-H", "h800"], ["fit", "{cfg}", "-H", "h800"],
+])
+def test_every_model_argument_takes_a_config_json(tmp_path, args):
+    """Each model argument's help says "YAML path or config.json" (options.MODEL and kin)."""
+    from test_explore import DEEPSEEK_V3, write_config
+
+    cfg = str(write_config(tmp_path, DEEPSEEK_V3, folder="hf-v3"))
+    records = run_json(*[a.format(cfg=cfg) for a in args])
+    assert records and all(r.get("model") in (None, "hf-v3") for r in records)
+    assert any(r.get("model") == "hf-v3" for r in records)

@@ -1,0 +1,192 @@
+"""Cluster commands: network topologies, pipeline schedules, training runs, node-limited routing,
+collectives."""
+
+from typing import List, Optional
+
+import typer
+
+from planner import vocab
+from planner.cli import command, show_tables
+from planner.cli.options import (EXPLAIN, FORMAT, HARDWARE, MODEL, MOE_MODEL, SEQ_LEN,
+                                 Convention, Format, choices, hardware_option, quantity)
+
+Topo = choices("Topo", vocab.TOPOLOGIES)
+Link = choices("Link", vocab.LINK_TIERS)
+
+
+@command("network")
+def network_cmd(
+    kinds: Optional[List[Topo]] = typer.Argument(
+        None, help="Topologies: ft2 mpft ft3 sf df [default: all five of P Table 3]."),
+    radix: int = typer.Option(64, "--radix", min=2, help="Switch ports (fat trees)."),
+    planes: int = typer.Option(8, "--planes", min=1, help="Planes of the multi-plane fat tree."),
+    q: int = typer.Option(28, "--q", min=2, help="Slim Fly q (4w + δ, δ in -1, 0, 1)."),
+    p: int = typer.Option(16, "--p", min=1, help="Dragonfly endpoints per router."),
+    a: int = typer.Option(32, "--a", min=1, help="Dragonfly routers per group."),
+    h: int = typer.Option(16, "--h", min=1, help="Dragonfly global links per router."),
+    g: int = typer.Option(511, "--g", min=1, help="Dragonfly groups (511 reproduces P)."),
+    prices: Optional[str] = typer.Option(None, "--prices", metavar="YAML",
+                                         help="Network price spec [default: hardware/network/"
+                                              "ib-ndr-400g.yaml]."),
+    fmt: Format = FORMAT,
+) -> None:
+    """Network topologies (P Table 3): endpoints, switches, links and cost per endpoint."""
+    from planner import report
+    from planner.calc import network
+    from planner.errors import UsageError
+    from planner.specs.load import load_spec_file
+    from planner.specs.network import NetworkPrices
+    from planner.studies.paper import PAPER_TABLE3, default_network_prices
+
+    price_spec = (default_network_prices() if prices is None
+                  else load_spec_file(NetworkPrices, prices))
+    costs = []
+    for kind in kinds or [Topo(k) for k in network.TABLE3_KINDS]:
+        try:
+            topo = network.topology(kind.value, radix=radix, planes=planes, q=q, p=p, a=a, h=h,
+                                    g=g)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        costs.append(network.topology_cost(topo, price_spec))
+    show_tables([report.network_table(costs, PAPER_TABLE3)], fmt)
+
+
+@command("pipeline")
+def pipeline_cmd(
+    pp: int = typer.Option(16, "--pp", min=2, help="Pipeline stages (even)."),
+    f: Optional[float] = typer.Option(None, "--f", min=0,
+                                      help="Forward chunk time, s [default: P Table 4's 1.13, "
+                                           "or derived with --model]."),
+    b: Optional[float] = typer.Option(None, "--b", min=0,
+                                      help="Full backward chunk time, s [default: 1.99]."),
+    w: Optional[float] = typer.Option(None, "--w", min=0,
+                                      help="Weight-backward chunk time, s [default: 0.48]."),
+    fb: Optional[float] = typer.Option(None, "--fb", min=0,
+                                       help="Overlapped forward+backward time, s "
+                                            "[default: F + B, no overlap gain]."),
+    model: Optional[str] = typer.Option(None, "--model",
+                                        help="Derive F, B, W from this model's FLOPs "
+                                             "(needs --hardware)."),
+    hardware: Optional[str] = hardware_option(
+        None, "Hardware whose achievable BF16 FLOP/s runs the chunks."),
+    tokens_per_micro_batch: float = typer.Option(4096, "--tokens-per-micro-batch", min=1),
+    micro_batches: Optional[int] = typer.Option(None, "--micro-batches", min=1,
+                                                help="For the bubble share."),
+    stage_params: Optional[str] = typer.Option(None, "--stage-params-bytes",
+                                               help="One stage's parameter bytes (\"12 GB\")."),
+    activations: Optional[str] = typer.Option(None, "--activation-bytes",
+                                              help="One micro-batch's activations on one stage."),
+    fmt: Format = FORMAT,
+) -> None:
+    """Pipeline bubbles and per-device memory of 1F1B, ZB1P, DualPipe and DualPipeV."""
+    from planner import report
+    from planner.calc.pipeline import pipeline_chunk_times, pipeline_schedules
+
+    f, b, w, origin = pipeline_chunk_times(
+        f_s=f, b_s=b, w_s=w, model=model, hardware=hardware, pp=pp,
+        tokens_per_micro_batch=tokens_per_micro_batch)
+    results = pipeline_schedules(
+        pp=pp, f_s=f, b_s=b, w_s=w, fb_s=fb, num_micro_batches=micro_batches,
+        stage_param_bytes=(None if stage_params is None
+                           else quantity(stage_params, "bytes", "--stage-params-bytes")),
+        micro_batch_activation_bytes=(None if activations is None
+                                      else quantity(activations, "bytes", "--activation-bytes")))
+    table = report.pipeline_table(results, f_s=f, b_s=b, w_s=w, fb_s=results[0].fb_s)
+    table.notes.append(f"F, B, W: {origin}.")
+    show_tables([table], fmt)
+
+
+@command("train")
+def train_cmd(
+    model: str = MODEL,
+    hardware: str = HARDWARE,
+    tokens: str = typer.Option(..., "--tokens", help="Training tokens (\"14.8T\")."),
+    gpus: int = typer.Option(..., "--gpus", min=1, help="GPUs in the run."),
+    mfu: Optional[float] = typer.Option(None, "--mfu", min=0, max=1,
+                                        help="Model FLOPs utilization (fraction)."),
+    gpu_hours: Optional[str] = typer.Option(None, "--gpu-hours",
+                                            help="GPU-hours of the run (\"2.664M\")."),
+    tokens_per_day: Optional[str] = typer.Option(None, "--tokens-per-day",
+                                                 help="Tokens per day (\"272.8B\")."),
+    convention: Convention = typer.Option(Convention.exact_causal, "--convention",
+                                          help="exact-causal (P's 'causal') or exact-full "
+                                               "(P's 'non-causal')."),
+    seq_len: int = SEQ_LEN,
+    price: Optional[float] = typer.Option(None, "--usd-per-gpu-hour", min=0,
+                                          help="[default: the hardware spec's price]"),
+    fmt: Format = FORMAT,
+    explain: bool = EXPLAIN,
+) -> None:
+    """Training GPU-hours, days, cost and MFU; give one of --mfu, --gpu-hours, --tokens-per-day."""
+    from planner import catalog, report
+    from planner.calc.training import train_run
+
+    r = train_run(
+        catalog.load_model(model), catalog.load_hardware(hardware),
+        tokens=quantity(tokens, "count", "--tokens"), num_gpus=gpus, mfu=mfu,
+        gpu_hours=None if gpu_hours is None else quantity(gpu_hours, "count", "--gpu-hours"),
+        tokens_per_day=(None if tokens_per_day is None
+                        else quantity(tokens_per_day, "count", "--tokens-per-day")),
+        convention=convention.value, seq_len=seq_len, usd_per_gpu_hour=price)
+    tables = [report.train_table(r)]
+    if explain:
+        tables.append(report.explain_table(
+            f"training {r.model}", "GPU-hours = T / (τ·3600), τ = R / F; MFU = R / R_peak; "
+            "cost = GPU-hours × price", "P Table 4; DeepSeek-V3 report Table 1", r.inputs))
+    show_tables(tables, fmt)
+
+
+@command("routing")
+def routing_cmd(
+    model: str = MOE_MODEL,
+    hardware: str = HARDWARE,
+    ep: int = typer.Option(64, "--ep", min=1, help="EP size (GPUs)."),
+    nodes: int = typer.Option(8, "--nodes", min=1, help="Nodes the EP group spans."),
+    tokens_per_gpu: float = typer.Option(4096, "--tokens-per-gpu", min=0,
+                                         help="Tokens per GPU in one micro-batch."),
+    node_limit: Optional[int] = typer.Option(None, "--node-limit", min=1,
+                                             help="[default: the model's num_limited_groups]"),
+    fmt: Format = FORMAT,
+    explain: bool = EXPLAIN,
+) -> None:
+    """Node-limited routing: IB copies per token with and without NVLink forwarding (P §4.3)."""
+    from planner import catalog, report
+    from planner.calc.routing import node_limited_routing
+
+    r = node_limited_routing(catalog.load_model(model), catalog.load_hardware(hardware),
+                             ep_size=ep, num_nodes=nodes, tokens_per_gpu=tokens_per_gpu,
+                             node_limit=node_limit)
+    tables = [report.routing_table(r)]
+    if explain:
+        tables.append(report.explain_table(
+            f"routing {r.model}", "E[M] = N(1 − C((N−1)E_n, k)/C(N·E_n, k)); IB time = T · M_remote "
+            "· h · b / B_IB; NVLink time = T · k · h · b / B_NVLink", "P §4.3; V3R §3.2.2",
+            r.inputs))
+    show_tables(tables, fmt)
+
+
+@command("collective")
+def collective_cmd(
+    operation: str = typer.Argument(..., help="all-reduce, all-gather, reduce-scatter or "
+                                              "all-to-all."),
+    hardware: str = HARDWARE,
+    size: str = typer.Option(..., "--size", help="Buffer bytes (\"1 GB\")."),
+    ranks: int = typer.Option(..., "--ranks", min=1, help="Ranks (GPUs)."),
+    link: Link = typer.Option(Link.scale_out_cross_leaf, "--link", help="Link tier."),
+    algorithm: Optional[str] = typer.Option(None, "--algorithm",
+                                            help="ring, tree or two-shot (all-reduce); default ring."),
+    latency_us: Optional[float] = typer.Option(None, "--latency-us", min=0,
+                                               help="[default: the spec's latency, P Table 5]"),
+    achievable: bool = typer.Option(False, "--achievable",
+                                    help="Bandwidth x the spec's efficiency factor."),
+    fmt: Format = FORMAT,
+) -> None:
+    """Alpha-beta time of a collective on one link tier (latencies: P Table 5)."""
+    from planner import catalog, report
+    from planner.calc.collectives import hardware_collective
+
+    row = hardware_collective(
+        catalog.load_hardware(hardware), operation=operation, algorithm=algorithm,
+        num_ranks=ranks, bytes_total=quantity(size, "bytes", "--size"), link=link.value,
+        achievable=achievable, latency_us=latency_us)
+    show_tables([report.collective_table([row])], fmt)

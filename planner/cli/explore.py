@@ -1,0 +1,76 @@
+"""Exploration commands: models side by side, and sweeps over one or two inputs."""
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from planner.cli import command, show_tables
+from planner.cli.options import FORMAT, MODEL, MODELS, SEQ_LEN, Format, hardware_option
+
+
+@command("compare")
+def compare_cmd(
+    models: List[str] = MODELS,
+    hardware: Optional[List[str]] = hardware_option(
+        None, "Hardware to compare on (repeatable) [default: h800]."),
+    context_tokens: int = typer.Option(4096, "--context-tokens", min=1,
+                                       help="Context for the decode bytes per step."),
+    seq_len: int = SEQ_LEN,
+    fmt: Format = FORMAT,
+) -> None:
+    """Models side by side: KV cache and context (MLA vs GQA), FLOPs (dense vs MoE), EP ceiling."""
+    from planner import catalog, report
+    from planner.studies.compare import compare_models
+
+    hws = [catalog.load_hardware(h) for h in (hardware or ["h800"])]
+    rows = compare_models([catalog.load_model(m) for m in models], hws,
+                          context_tokens=context_tokens, seq_len=seq_len)
+    show_tables(report.compare_tables(rows, [h.name or h.label for h in hws],
+                                      context_tokens=context_tokens, seq_len=seq_len), fmt)
+
+
+@command("sweep")
+def sweep_cmd(
+    model: str = MODEL,
+    hardware: str = hardware_option("h800"),
+    metric: str = typer.Option("decode_tokens_per_s", "--metric", "-m",
+                               help="kv_cache_bytes_per_token, kv_cache_bytes, "
+                                    "ep_comm_time_per_layer_s, time_per_layer_s, tpot_s or "
+                                    "decode_tokens_per_s."),
+    vary: List[str] = typer.Option(..., "--vary",
+                                   help="name=start:stop:linN | logN | a,b,c (once or twice); "
+                                        "see `planner sweep --help` for names."),
+    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg",
+                                       help="Also draw the sweep (needs planner[plot])."),
+    fmt: Format = FORMAT,
+) -> None:
+    """Vary one or two inputs (model, hardware, deployment) and compute a metric, vectorized.
+
+    Variables: num_layers, hidden_size, kv_lora_rank, qk_rope_head_dim, num_kv_heads, head_dim,
+    experts_per_token, tokens_per_device, ep_size, micro_batches, context_tokens, batch,
+    nic_bandwidth_gb_per_s, nvlink_bandwidth_gb_per_s.
+    """
+    from planner import catalog, report
+    from planner.studies import sweep as sw
+
+    m, h = catalog.load_model(model), catalog.load_hardware(hardware)
+    points, rows = sw.grid_size(vary)
+    bar = None
+    if points > sw.PROGRESS_MIN_POINTS and sys.stderr.isatty():
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        task = bar.add_task("sweeping", total=rows)
+        bar.start()
+    try:
+        result = sw.run_sweep(m, h, metric, vary, progress=None if bar is None else (
+            lambda done, _rows: bar.update(task, completed=done)))
+    finally:
+        if bar is not None:
+            bar.stop()
+    if plot is not None:
+        sw.plot(result, plot)
+        sys.stderr.write(f"wrote {plot}\n")
+    show_tables([report.sweep_table(result, sw.records(result), sw.SWEEP_METRICS[metric][0])],
+                fmt)

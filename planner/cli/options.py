@@ -1,0 +1,71 @@
+"""Options and choices that several commands share, each declared once.
+
+A ``typer.Option`` / ``typer.Argument`` object is only a declaration (default, names, help): one
+object serves every command that uses it. Choices are ``str`` Enums built from the closed sets
+of :mod:`planner.vocab`, never re-declared here. ``quantity`` parses an option's "14.8T" /
+"1 GB" into base units.
+"""
+
+from enum import Enum
+from typing import Any
+
+import typer
+
+from planner import vocab
+
+
+def choices(name: str, values: tuple[str, ...]) -> Any:
+    """A ``str`` Enum of ``values`` (a closed set of :mod:`planner.vocab`) for typer's choices;
+    a member's name is its value with ``-`` as ``_`` (``ExpertBalance.no_eplb``)."""
+    return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)
+
+
+Format = choices("Format", vocab.OUTPUT_FORMATS)
+#: Element types, as :data:`planner.units.DTYPE_BYTES` knows them.
+Dtype = choices("Dtype", vocab.DTYPES)
+WeightsDtype = choices("WeightsDtype", vocab.SERVING_WEIGHT_DTYPES)
+Convention = choices("Convention", vocab.FLOPS_CONVENTIONS)
+
+
+FORMAT = typer.Option(Format.table, "--format", "-f", help="Output format.")
+EXPLAIN = typer.Option(False, "--explain",
+                       help="Also print the formula, every input with where it came from, and "
+                            "the reference.")
+
+
+def hardware_option(default: Any = ..., help: str = "Hardware name or YAML path.") -> Any:
+    """``--hardware`` / ``-H``, declared once: required and single unless ``default`` says
+    otherwise (the annotation, ``str`` or ``List[str]``, decides repeatable)."""
+    return typer.Option(default, "--hardware", "-H", help=help)
+
+
+#: A required ``--hardware/-H``: a catalog name or a YAML path.
+HARDWARE = hardware_option()
+
+#: One model: catalog name, YAML path or Hugging Face config.json (``catalog.load_model``).
+MODEL = typer.Argument(..., help="Model name, YAML path or config.json.")
+#: One MoE model (the command refuses a dense one).
+MOE_MODEL = typer.Argument(..., help="Model name, YAML path or config.json (an MoE model).")
+#: Several models.
+MODELS = typer.Argument(..., help="Model names, YAML paths or config.json.")
+
+SEQ_LEN = typer.Option(4096, "--seq-len", min=1, help="Sequence length for FLOPs.")
+WEIGHTS_DTYPE = typer.Option(WeightsDtype.fp8, "--weights-dtype")
+KV_DTYPE = typer.Option("bf16", "--kv-dtype")
+
+
+def output_option(what: str) -> Any:
+    """``--output`` / ``-o FILE``: write ``what`` there instead of stdout."""
+    return typer.Option(None, "--output", "-o", metavar="FILE",
+                        help=f"Write {what} here [default: stdout].")
+
+
+def quantity(text: str, dimension: str, option: str) -> float:
+    """A command-line quantity ("14.8T", "1 GB") in base units, or a usage error naming it."""
+    from planner.errors import UsageError
+    from planner.units import parse_quantity
+
+    try:
+        return parse_quantity(text, dimension)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None

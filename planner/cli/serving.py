@@ -1,0 +1,147 @@
+"""Serving commands: the serving roofline of one deployment, the model beside measured runs,
+the fewest GPUs that hold a model.
+
+``serve`` has many options; each is declared once here, above the command, so that its
+signature stays one line per option.
+"""
+
+from typing import List, Optional
+
+import typer
+
+from planner import vocab
+from planner.cli import command, show_tables
+from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, MODELS, WEIGHTS_DTYPE, Dtype,
+                                 Format, WeightsDtype, choices, hardware_option)
+
+SharedExperts = choices("SharedExperts", vocab.SHARED_EXPERTS)
+Overlap = choices("Overlap", vocab.OVERLAP_MODES)
+AttentionDtype = choices("AttentionDtype", vocab.ATTENTION_DTYPES)
+ExpertBalance = choices("ExpertBalance", vocab.EXPERT_BALANCES)
+Phase = choices("Phase", vocab.PHASES)
+
+PHASE = typer.Option(Phase.decode, "--phase")
+GPUS = typer.Option(None, "--gpus", min=1,
+                    help="[default: one routed expert per GPU, or a node]")
+EP = typer.Option(None, "--ep", min=1, help="[default: all the GPUs]")
+TP = typer.Option(None, "--tp", min=1,
+                  help="Attention TP [default: 1, or the scale-up domain with --no-dp-attention].")
+DP_ATTENTION = typer.Option(True, "--dp-attention/--no-dp-attention",
+                            help="Attention data parallel (each GPU its own sequences) or tensor "
+                                 "parallel.")
+BATCH_PER_GPU = typer.Option(32, "--batch-per-gpu", min=1, help="Decode: sequences per GPU.")
+TOKENS_PER_GPU = typer.Option(16384, "--tokens-per-gpu", min=1,
+                              help="Prefill: prompt tokens per GPU per batch.")
+CONTEXT_TOKENS = typer.Option(4096, "--context-tokens", min=1,
+                              help="Decode: KV cache per sequence.")
+PROMPT_TOKENS = typer.Option(None, "--prompt-tokens", min=1,
+                             help="Prefill: prompt length [default: --context-tokens].")
+SHARED_EXPERTS = typer.Option(
+    SharedExperts.local, "--shared-experts",
+    help="local: computed beside attention (SGLang, vLLM); routed: dispatched like a routed "
+         "expert (DeepSeek's decode).")
+EXPERT_BALANCE = typer.Option(
+    ExpertBalance.eplb, "--expert-balance",
+    help="Load of the hottest EP rank: eplb / no-eplb (routing skew measured for DeepSeek-R1 "
+         "with and without EPLB), uniform (sampling noise only), exact (none).")
+ATTENTION_DTYPE = typer.Option(
+    AttentionDtype.bf16, "--attention-dtype",
+    help="Attention core precision: bf16 (FlashMLA, FlashAttention), or fp8 (FP8 Q and KV on "
+         "the FP8 tensor cores; use with --kv-dtype fp8).")
+MTP_ACCEPTANCE = typer.Option(None, "--mtp-acceptance", min=0, max=1,
+                              help="MTP draft acceptance (P: 0.8-0.9).")
+MTP_DEPTH = typer.Option(None, "--mtp-depth", min=1,
+                         help="MTP draft tokens per step [default: the model's MTP modules].")
+OVERLAP = typer.Option(
+    Overlap.dual, "--overlap",
+    help="Compute/EP overlap: dual micro-batches (DeepSeek, SGLang TBO), single-batch (SGLang "
+         "SBO: dispatch beside the shared expert, combine beside the down GEMM), or none.")
+INTRANODE_NVLINK = typer.Option(
+    False, "--intranode-nvlink",
+    help="Decode: EP copies to the node's own GPUs over NVLink (DeepEP low-latency with NVLink "
+         "allowed) instead of the NIC.")
+GEMM_TILE_ROWS = typer.Option(
+    None, "--gemm-tile-rows", min=1,
+    help="Rows per GEMM tile; fewer rows compute the padding [default: the hardware's "
+         "mma_tile_rows, 64 on Hopper].")
+EXPERT_TILE_ROWS = typer.Option(
+    None, "--expert-tile-rows", min=1,
+    help="Rows per tile of the routed experts' grouped GEMMs [default: the GEMM tile; 32 for "
+         "DeepGEMM's swapAB masked grouped GEMM].")
+BOUND = typer.Option(False, "--bound", help="Pure peak ceiling (no efficiency).")
+
+
+@command("serve")
+def serve_cmd(
+    model: str = MODEL,
+    hardware: str = HARDWARE,
+    phase: Phase = PHASE,
+    gpus: Optional[int] = GPUS,
+    ep: Optional[int] = EP,
+    tp: Optional[int] = TP,
+    dp_attention: bool = DP_ATTENTION,
+    batch_per_gpu: float = BATCH_PER_GPU,
+    tokens_per_gpu: float = TOKENS_PER_GPU,
+    context_tokens: int = CONTEXT_TOKENS,
+    prompt_tokens: Optional[int] = PROMPT_TOKENS,
+    shared_experts: SharedExperts = SHARED_EXPERTS,
+    expert_balance: ExpertBalance = EXPERT_BALANCE,
+    weights_dtype: WeightsDtype = WEIGHTS_DTYPE,
+    kv_dtype: Dtype = KV_DTYPE,
+    attention_dtype: AttentionDtype = ATTENTION_DTYPE,
+    mtp_acceptance: Optional[float] = MTP_ACCEPTANCE,
+    mtp_depth: Optional[int] = MTP_DEPTH,
+    overlap: Overlap = OVERLAP,
+    intranode_nvlink: bool = INTRANODE_NVLINK,
+    gemm_tile_rows: Optional[int] = GEMM_TILE_ROWS,
+    expert_tile_rows: Optional[int] = EXPERT_TILE_ROWS,
+    bound: bool = BOUND,
+    fmt: Format = FORMAT,
+) -> None:
+    """Serving roofline: memory per GPU, decode TPOT or prefill TTFT, tokens/s, the bottleneck."""
+    from planner import catalog, report
+    from planner.calc.serving import serve
+    from planner.specs.deployment import ServeConfig
+
+    decode = phase is Phase.decode
+    hw = catalog.load_hardware(hardware)
+    config = ServeConfig(
+        phase=phase.value, gpus=gpus, ep=ep,
+        tp=tp or (1 if dp_attention else hw.scale_up_domain_gpus),
+        batch_per_gpu=batch_per_gpu if decode else tokens_per_gpu,
+        context_tokens=context_tokens if decode else prompt_tokens or context_tokens,
+        weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value,
+        attention_dtype=attention_dtype.value, overlap=overlap.value, bound=bound,
+        mtp_acceptance=mtp_acceptance, mtp_depth=mtp_depth, intranode_nvlink=intranode_nvlink,
+        gemm_tile_rows=gemm_tile_rows, expert_tile_rows=expert_tile_rows,
+        shared_experts=shared_experts.value, expert_balance=expert_balance.value)
+    r = serve(catalog.load_model(model), hw, config)
+    show_tables(report.serve_tables(r), fmt)
+
+
+@command("validate")
+def validate_cmd(fmt: Format = FORMAT) -> None:
+    """The serving model beside measured deployment runs: predictions, errors, sources."""
+    from planner import report
+    from planner.studies.validate import validate
+
+    show_tables(report.validation_table(validate()), fmt)
+
+
+@command("fit")
+def fit_cmd(
+    models: List[str] = MODELS,
+    hardware: List[str] = hardware_option(help="Hardware (repeatable)."),
+    context_tokens: int = typer.Option(4096, "--context-tokens", min=1),
+    weights_dtype: WeightsDtype = WEIGHTS_DTYPE,
+    kv_dtype: Dtype = KV_DTYPE,
+    fmt: Format = FORMAT,
+) -> None:
+    """The fewest GPUs that hold a model, and the largest batch per GPU at a context."""
+    from planner import catalog, report
+    from planner.calc.serving import fewest_gpus
+
+    fits = [fewest_gpus(catalog.load_model(m), catalog.load_hardware(h),
+                        weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value,
+                        context_tokens=context_tokens) for m in models for h in hardware]
+    show_tables([report.fit_table(fits)], fmt)
