@@ -867,6 +867,8 @@ OVERLAP_LABELS = {"dual": "dual micro-batch overlap", "single": "single-batch ov
 
 def serve_tables(r: Any) -> list[Table]:
     """The step broken into parts, and the serving metrics."""
+    from planner.report.bottleneck import bottleneck_text
+
     decode = r.phase == "decode"
     t = Table(f"{r.phase.capitalize()}: {r.model} on {r.gpus} x {r.hardware} (EP {r.ep}, "
               f"TP {r.tp}; {OVERLAP_LABELS[r.overlap]}; {r.basis})",
@@ -900,7 +902,7 @@ def serve_tables(r: Any) -> list[Table]:
         m.rows += [["ttft_s", fmt_seconds(r.ttft_s)]]
     m.rows += [["tokens_per_s_per_gpu", f"{r.tokens_per_s_per_gpu:,.0f}"],
                ["tokens_per_s_per_node", f"{r.tokens_per_s_per_node:,.0f}"],
-               ["bottleneck", r.bottleneck]]
+               ["bottleneck", bottleneck_text(r.bottleneck)]]
     m.records.append({
         "model": r.model, "hardware": r.hardware, "phase": r.phase, "basis": r.basis,
         "gpus": r.gpus, "ep": r.ep, "tp": r.tp, "batch_per_gpu": r.batch_per_gpu,
@@ -915,7 +917,8 @@ def serve_tables(r: Any) -> list[Table]:
         "tokens_per_step": r.tokens_per_step, "tpot_s": r.tpot_s, "ttft_s": r.ttft_s,
         "decode_tokens_per_s": r.decode_tokens_per_s,
         "tokens_per_s_per_gpu": r.tokens_per_s_per_gpu,
-        "tokens_per_s_per_node": r.tokens_per_s_per_node, "bottleneck": r.bottleneck,
+        "tokens_per_s_per_node": r.tokens_per_s_per_node,
+        "bottleneck": bottleneck_text(r.bottleneck),
         "parts": [{"name": p.name, "flops": p.flops, "bytes": p.bytes_moved,
                    "time_s": p.time_s, "bound": p.bound} for p in r.parts],
     })
@@ -936,6 +939,7 @@ def serve_tables(r: Any) -> list[Table]:
 
 def validation_table(rep: Any) -> list[Table]:
     """The serving model beside measured deployment runs, with the error statistics."""
+    from planner.report.bottleneck import bottleneck_text
     from planner.studies.validate import CASE_LIMIT, MEDIAN_TARGET
 
     t = Table("Serving model vs measured deployment runs (tokens/s per node; default "
@@ -950,7 +954,8 @@ def validation_table(rep: Any) -> list[Table]:
                        f"{run.measured:,.0f}",
                        f"{row.predicted:,.0f}", f"{row.error * 100:+.1f}%" + (
                            f" {mark}" if mark else ""),
-                       f"{row.step_gap_s * 1e3:+,.1f} ms", row.bottleneck.split(":")[0]])
+                       f"{row.step_gap_s * 1e3:+,.1f} ms",
+                       bottleneck_text(row.bottleneck).split(":")[0]])
         t.records.append({"kind": "run", "id": run.id, "model": run.model,
                           "hardware": run.hardware,
                           "phase": run.serve.get("phase", "decode"),
@@ -960,7 +965,8 @@ def validation_table(rep: Any) -> list[Table]:
                           "predicted_tokens_per_s_per_node": row.predicted,
                           "error": row.error, "predicted_step_s": row.step_s,
                           "measured_step_s": row.measured_step_s,
-                          "step_gap_s": row.step_gap_s, "bottleneck": row.bottleneck,
+                          "step_gap_s": row.step_gap_s,
+                          "bottleneck": bottleneck_text(row.bottleneck),
                           "basis": row.basis, "note": run.note})
     verdict = "met" if rep.meets_targets else "NOT met"
     t.notes.append(f"median |error| {rep.median_abs_error * 100:.1f}% (target <= "

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from planner.calc.serving.result import Bottleneck
 
 SGLANG_96_H100 = ("SGLang team, \"Deploying DeepSeek with PD Disaggregation and Large-scale "
                   "Expert Parallelism on 96 H100 GPUs\", lmsys.org/blog/2025-05-05-large-scale-ep")
@@ -272,7 +275,7 @@ class ValidationRow:
     run: MeasuredRun
     predicted: float
     error: float                  # predicted / measured - 1
-    bottleneck: str
+    bottleneck: Bottleneck        # what binds the planner's step (report: its text)
     basis: str
     expert_balance: str           # the balance the prediction used (the run's, else serve's)
     step_s: float                 # the planner's step (decode) or batch (prefill) time

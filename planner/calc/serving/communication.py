@@ -1,0 +1,97 @@
+"""Communication of a serving step: expert-parallel dispatch and combine per MoE layer, and the
+tensor-parallel all-reduces of the residual stream.
+
+Ref: P §2.3.2 and §4.3; V3R §3.4; DeepEP README; Shoeybi et al. 2019 (Megatron-LM) §3.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from planner.calc.memory import HIGH_PRECISION_BYTES
+
+if TYPE_CHECKING:
+    from planner.specs.hardware import Hardware
+    from planner.specs.model import Model
+
+#: All-reduces of the residual stream per layer under attention TP: after attention's output
+#: projection and after the FFN block (Megatron-LM's forward pass).
+TP_ALL_REDUCES_PER_LAYER = 2
+
+
+def tp_all_reduce_s(model: Model, hardware: Hardware, *, tp: int, tokens: float,
+                    up_bytes_per_s: float, out_bytes_per_s: float):
+    """(time (s), link) of one all-reduce of ``tokens`` hidden states over a TP group of ``tp``.
+
+    Formula: n = T·d·2 (BF16). Inside the scale-up domain the two-shot all-reduce engines run
+    there, 2·α + 2(p − 1)/p · n / B; across nodes a ring, 2(p − 1)·α + 2(p − 1)/p · n / B; α
+    the spec's latency (0 where it gives none).
+    Ref: Shoeybi et al. 2019 (Megatron-LM) §3, two all-reduces per layer in the forward pass;
+    :mod:`planner.calc.collectives` (two-shot: vLLM's and TensorRT-LLM's custom all-reduce).
+    Convention: not overlapped with compute (the next kernel needs the result).
+    Example: TP 8, 256 tokens of d = 7,168 (3.67 MB) over H800 NVLink at 160 GB/s, α = 3.33 µs:
+    2 × 3.33 + 1.75 × 3.670e6 / 160e9 s = 6.7 + 40.1 = 46.8 µs.
+    """
+    from planner.calc.collectives import collective_time_s, link_latency_us
+    from planner.units import US
+
+    up = hardware.scale_up is not None and tp <= hardware.scale_up_domain_gpus
+    latency_us = link_latency_us(hardware, "scale-up" if up else "scale-out-same-leaf") or 0.0
+    return collective_time_s(
+        operation="all-reduce", algorithm="two-shot" if up else "ring", num_ranks=tp,
+        bytes_total=tokens * model.hidden_size * HIGH_PRECISION_BYTES, latency_s=latency_us * US,
+        bandwidth_bytes_per_s=up_bytes_per_s if up else out_bytes_per_s), (
+        "scale_up" if up else "scale_out")
+
+
+def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float, copies: int,
+                    forwarding: bool, up_bytes_per_s: float, out_bytes_per_s: float,
+                    rank_load: float = 1.0, node_load: float = 1.0,
+                    intranode_nvlink: bool = False):
+    """(dispatch (s), combine (s), link) of one MoE layer for ``tokens`` tokens on one GPU.
+
+    Formula: T · copies · b / B per direction, b = the FP8 dispatch bytes with DeepEP's scales
+    (7,408 B for d = 7,168) or the BF16 combine bytes (2·d). Inside the scale-up domain: over
+    it. Across nodes without forwarding (DeepSeek's and SGLang's decode: DeepEP low-latency
+    kernels, pure RDMA): every copy over the NIC; with ``intranode_nvlink`` (DeepEP's
+    low-latency kernels with NVLink allowed, its newer default) the copies to the node's own
+    GPUs, domain / EP of them under uniform routing, go over NVLink at the same time instead.
+    With NVLink forwarding (prefill: DeepEP normal kernels): one NIC copy per distinct remote
+    node (node-limited routing, uniform expectation) while NVLink fans out to the experts; the
+    two run at once.
+    Ref: P §2.3.2 and §4.3; V3R §3.4; DeepEP README (low-latency kernels at EP 128-256:
+    39-40 GB/s per GPU, 0.8 of the 50 GB/s NIC).
+    Convention: ``copies`` = top-k, plus the shared experts when they are dispatched. The
+    hottest rank receives (dispatch) and returns (combine) ``rank_load`` times the mean; with
+    forwarding its node's NIC legs carry ``node_load`` times the mean (the layer waits for both).
+    Example: DeepSeek-V3, EP 72 over IB at 40 GB/s, 128 tokens, 8 copies: dispatch
+    128 × 8 × 7,408 / 40e9 = 190 µs, combine 128 × 8 × 14,336 / 40e9 = 367 µs (DeepEP measures
+    173 / 314 µs at EP 64 and 192 / 369 µs at EP 128). With ``intranode_nvlink`` at EP 16 on
+    8-GPU nodes, half the copies stay on NVLink: the NIC legs take half as long (Ant Group
+    reports ~50% of the EP 16 traffic on NVLink, lmsys.org/blog/2025-09-26-sglang-ant-group).
+    """
+    from planner.calc import ep as ep_calc
+    from planner.calc.routing import expected_distinct_nodes, ib_copies_per_token
+
+    ffn = model.ffn
+    per = (ep_calc.fp8_dispatch_bytes_per_token_expert(hidden_size=model.hidden_size),
+           model.hidden_size * HIGH_PRECISION_BYTES)
+    domain = hardware.scale_up_domain_gpus
+    if ep <= domain and hardware.scale_up is not None:
+        return (*(tokens * copies * rank_load * b / up_bytes_per_s for b in per), "scale_up")
+    nodes = max(1, ep // domain)
+    if forwarding and hardware.scale_up is not None and nodes > 1:
+        limit = min(ffn.num_limited_groups or nodes, nodes)
+        distinct = expected_distinct_nodes(experts_per_token=ffn.num_experts_per_token,
+                                           experts_per_node=ffn.num_routed_experts // nodes,
+                                           num_nodes=limit)
+        ib = ib_copies_per_token(distinct_target_nodes=distinct, num_nodes=nodes)
+        return (*(tokens * max(ib * node_load * b / out_bytes_per_s,
+                               copies * rank_load * b / up_bytes_per_s)
+                  for b in per), "scale_out + NVLink forwarding")
+    if intranode_nvlink and hardware.scale_up is not None:
+        local = min(domain, ep) / ep              # share of the copies bound for the own node
+        return (*(tokens * copies * rank_load * max((1 - local) * b / out_bytes_per_s,
+                                                    local * b / up_bytes_per_s)
+                  for b in per), "scale_out + intranode NVLink")
+    return (*(tokens * copies * rank_load * b / out_bytes_per_s for b in per), "scale_out")

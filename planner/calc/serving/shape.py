@@ -1,0 +1,181 @@
+"""The shape of one serving step: the deployment's layout (GPUs, EP, TP) and what every kernel of
+the step reads (token rows per micro-batch, per-layer weights and activations, tiles, loads).
+
+Ref: V3R §3.4 (DeepSeek's deployment: DP attention, EP for the experts, dual micro-batches);
+:mod:`planner.calc.imbalance` (the hottest EP rank's load).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from planner.calc.memory import MemoryResult, kv_bytes_per_token_per_gpu
+from planner.calc.serving.blocks import activation_bytes_per_token_per_layer
+from planner.calc.serving.kernels import padded_rows
+from planner.calc.serving.overlap import resolve_overlap
+from planner.errors import UsageError
+
+if TYPE_CHECKING:
+    from planner.specs.deployment import ServeConfig
+    from planner.specs.hardware import Hardware
+    from planner.specs.model import Model
+
+
+@dataclass(frozen=True)
+class Layout:
+    """GPUs serving together, the routed experts split over ``ep`` of them, attention tensor
+    parallel over ``tp`` (1: data parallel)."""
+
+    gpus: int
+    ep: int
+    tp: int
+    moe: bool
+
+    @property
+    def communicates(self) -> bool:
+        """Whether the MoE layers send tokens between EP ranks."""
+        return self.moe and self.ep > 1
+
+
+def deployment_layout(model: Model, hardware: Hardware, config: ServeConfig) -> Layout:
+    """The layout ``config`` asks for, with its defaults filled in (count of GPUs, EP, TP).
+
+    Formula: GPUs = one per routed expert (MoE), one scale-up domain (dense), 1 without a
+    scale-up domain; EP = the given EP, else all GPUs (MoE), 1 (dense); EP and TP must divide
+    the GPUs.
+    Ref: V3R §3.4 (EP over all the decode GPUs: 320 GPUs, 256 routed experts + redundant).
+    Convention: the checks that need only the config run when it is built
+    (:class:`~planner.specs.deployment.ServeConfig`); those that need the model run here.
+    Example: DeepSeek-V3 (256 routed experts) on H800, nothing given: 256 GPUs, EP 256, TP 1;
+    Qwen2.5-72B (dense) on H800: 8 GPUs (one node), EP 1.
+    """
+    from planner.specs.model import MoEFFN
+
+    moe = isinstance(model.ffn, MoEFFN)
+    gpus = config.gpus
+    if gpus is None:
+        gpus = (1 if hardware.scale_up is None
+                else model.ffn.num_routed_experts if moe else hardware.scale_up_domain_gpus)
+    ep = (config.ep or gpus) if moe else 1
+    tp = config.tp
+    if gpus % ep or gpus % tp:
+        raise UsageError(f"EP ({ep}) and TP ({tp}) must divide the GPUs ({gpus})")
+    return Layout(gpus=gpus, ep=ep, tp=tp, moe=moe)
+
+
+@dataclass(frozen=True)
+class StepShape:
+    """What the kernels of one step read, per GPU (counts, bytes per layer, FLOPs factors)."""
+
+    decode: bool
+    ep: int
+    tp: int
+    num_layers: int
+    num_dense_layers: int
+    num_moe_layers: int
+    mtp_depth: int                  # MTP draft tokens per sequence per step (decode only)
+    queries_per_sequence: int       # 1 + the MTP drafts verified in the step
+    tokens_per_step: float          # token rows per GPU per step, all micro-batches
+    overlap: str                    # the schedule asked for, "none" where dual cannot split
+    micro_batches: int
+    rows_per_micro_batch: float     # token rows per micro-batch on this GPU (t)
+    gemm_rows: float                # t padded to tiles as the group's GEMMs run them
+    context_tokens: int
+    attention_context_tokens: float  # positions one query attends to (prefill: half the prompt)
+    kv_bytes_per_token_per_layer: float
+    weight_bytes_per_layer: dict[str, float]   # this GPU's, per part
+    head_weight_bytes: float
+    activated_params: dict[str, float]         # per token, all layers, per part
+    activation_bytes_per_token: dict[str, float]   # per layer, per block
+    gemm_tile_rows: int | None
+    expert_tile_rows: int | None
+    shared_experts_routed: bool
+    rank_load: float                # the hottest EP rank's routed rows over the mean
+    node_load: float                # the hottest node's NIC traffic over the mean
+
+
+def per_layer_weight_bytes(memory: MemoryResult, *, num_layers: int, num_dense_layers: int,
+                           num_moe_layers: int) -> dict[str, float]:
+    """Weight bytes per layer of each part on this GPU (bytes): a part's bytes over the layers
+    that have it (the output head, read once per step, is not a layer's)."""
+    held = memory.weights.as_dict()
+    return {"attention": held["attention"] / num_layers,
+            "dense_ffn": held["dense_ffn"] / max(num_dense_layers, 1),
+            "routed_experts": held["routed_experts"] / max(num_moe_layers, 1),
+            "shared_experts": held["shared_experts"] / max(num_moe_layers, 1)}
+
+
+def activation_bytes_by_block(model: Model, *, phase: str, num_dense_layers: int,
+                              num_moe_layers: int, rank_load: float) -> dict[str, float]:
+    """HBM bytes per token per layer of the non-GEMM kernels of each block the model has
+    (:func:`~planner.calc.serving.blocks.activation_bytes_per_token_per_layer`)."""
+    act = {"attention": activation_bytes_per_token_per_layer(model, block="attention")}
+    if num_dense_layers:
+        act["dense_ffn"] = activation_bytes_per_token_per_layer(model, block="dense_ffn")
+    if num_moe_layers:
+        act["moe"] = activation_bytes_per_token_per_layer(model, block="moe", phase=phase,
+                                                          expert_rows=rank_load)
+    return act
+
+
+def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: Layout,
+               memory: MemoryResult) -> StepShape:
+    """The shape of one step of ``config`` on ``layout`` (see :class:`StepShape`).
+
+    Formula: rows per micro-batch t = B · (1 + D) / n_mb in decode (B sequences, D MTP drafts),
+    B / n_mb in prefill; a TP group's GEMMs run its TP · t rows padded to tiles, t rows' worth
+    per GPU: ⌈TP·t / tile⌉ · tile / TP.
+    Ref: V3R §3.4; :func:`~planner.calc.serving.kernels.padded_rows`;
+    :func:`~planner.calc.imbalance.hottest_rank_factors`.
+    Convention: prefill attends to half the prompt on average (causal); tiles not modelled with
+    ``bound``; the hottest rank's load from t·k rows per rank, the node's (for the NIC legs)
+    over the scale-up domain when EP spans nodes.
+    Example: DeepSeek-V3 decode, B = 64 per GPU, EP 320, TP 1, dual micro-batches on H800
+    (tile 64): t = 64 / 2 = 32 rows, GEMM rows ⌈32 / 64⌉ · 64 = 64.
+    """
+    from planner.calc.imbalance import hottest_rank_factors
+    from planner.calc.params import model_params
+
+    ffn, decode, tp, ep = model.ffn, config.decode, layout.tp, layout.ep
+    num_layers = model.num_layers
+    num_dense_layers = ffn.num_dense_layers if layout.moe else num_layers
+    num_moe_layers = num_layers - num_dense_layers
+    depth = 0
+    if decode and config.mtp_acceptance is not None:
+        depth = model.mtp_depth if config.mtp_depth is None else config.mtp_depth
+    queries = 1 + depth
+    tokens = config.batch_per_gpu * queries if decode else config.batch_per_gpu
+    overlap, micro_batches = resolve_overlap(config.overlap, decode=decode,
+                                             batch_per_gpu=config.batch_per_gpu, tp=tp,
+                                             communicates=layout.communicates)
+    rows = tokens / micro_batches
+    domain = hardware.scale_up_domain_gpus
+    rank_load, node_load = (hottest_rank_factors(
+        config.expert_balance, rows_per_rank=rows * ffn.num_experts_per_token, ranks=ep,
+        ranks_per_node=domain if hardware.scale_up is not None and ep > domain else ep)
+        if layout.moe else (1.0, 1.0))
+    tile = None if config.bound else config.gemm_tile_rows or hardware.gpu.mma_tile_rows
+    return StepShape(
+        decode=decode, ep=ep, tp=tp, num_layers=num_layers, num_dense_layers=num_dense_layers,
+        num_moe_layers=num_moe_layers, mtp_depth=depth, queries_per_sequence=queries,
+        tokens_per_step=tokens, overlap=overlap, micro_batches=micro_batches,
+        rows_per_micro_batch=rows, gemm_rows=padded_rows(rows=rows * tp, tile_rows=tile) / tp,
+        context_tokens=config.context_tokens,
+        attention_context_tokens=(config.context_tokens if decode
+                                  else config.context_tokens / 2),
+        kv_bytes_per_token_per_layer=kv_bytes_per_token_per_gpu(
+            model, kv_dtype=config.kv_dtype, tp=tp) / num_layers,
+        weight_bytes_per_layer=per_layer_weight_bytes(
+            memory, num_layers=num_layers, num_dense_layers=num_dense_layers,
+            num_moe_layers=num_moe_layers),
+        head_weight_bytes=memory.weights.as_dict()["output_head"],
+        activated_params=model_params(model).activated.as_dict(),
+        activation_bytes_per_token=activation_bytes_by_block(
+            model, phase=config.phase, num_dense_layers=num_dense_layers,
+            num_moe_layers=num_moe_layers, rank_load=rank_load),
+        gemm_tile_rows=tile,
+        expert_tile_rows=None if config.bound else config.expert_tile_rows or tile,
+        shared_experts_routed=(layout.moe and config.shared_experts == "routed"
+                               and ffn.num_shared_experts > 0),
+        rank_load=rank_load, node_load=node_load)
