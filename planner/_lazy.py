@@ -9,13 +9,18 @@ from typing import Any, Callable
 
 def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any],
                                                                   Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package`` whose name -> submodule map is ``exports``."""
+    """``(__getattr__, __dir__)`` for ``package`` whose name -> submodule map is ``exports``.
+
+    A value ``"sub.module"`` exports the attribute of the same name from
+    ``package.sub.module``; ``"sub.module:other"`` exports its attribute ``other`` under the
+    exported name (an alias)."""
 
     def __getattr__(name: str) -> Any:
-        module = exports.get(name)
-        if module is None:
+        target = exports.get(name)
+        if target is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{module}"), name)
+        module, _, attribute = target.partition(":")
+        return getattr(importlib.import_module(f"{package}.{module}"), attribute or name)
 
     def __dir__() -> list[str]:
         import sys

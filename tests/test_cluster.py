@@ -190,7 +190,10 @@ def test_train_hand_worked():
 def test_pipeline_chunk_times_derived_from_flops():
     # f = 83.48e9 FLOPs/token (DeepSeek-V3 forward at s = 4096), T = 4096, PP = 16,
     # R = 989e12 × 0.526: F = f·T/PP/R = 29.6 ms; B = 2F; W = F.
-    f, b, w, origin = pipeline.pipeline_chunk_times(model="deepseek-v3", hardware="h800", pp=16,
+    from planner.catalog import load_hardware, load_model
+
+    f, b, w, origin = pipeline.pipeline_chunk_times(model=load_model("deepseek-v3"),
+                                                    hardware=load_hardware("h800"), pp=16,
                                                     tokens_per_micro_batch=4096)
     assert f == pytest.approx(83.483e9 * 4096 / 16 / (989e12 * 0.526), rel=1e-3)
     assert (b, w) == (2 * f, f) and "derived" in origin

@@ -104,7 +104,16 @@ _FUNCTIONS = {
 
 def collective_time_s(*, operation, algorithm, num_ranks, bytes_total, latency_s,
                       bandwidth_bytes_per_s):
-    """The time of ``operation`` with ``algorithm`` (see :data:`OPERATIONS`), in seconds."""
+    """The time of ``operation`` with ``algorithm`` (see :data:`OPERATIONS`), in seconds.
+
+    Formula: the algorithm's alpha-beta cost: ring all-reduce 2(p − 1)·α + 2(p − 1)/p · n / B;
+    tree all-reduce 2·⌈log₂ p⌉·(α + n / B); two-shot 2·α + 2(p − 1)/p · n / B; ring all-gather
+    and reduce-scatter, direct all-to-all (p − 1)·α + (p − 1)/p · n / B.
+    Ref: Thakur et al. 2005 §4; the functions above.
+    Convention: see the module docstring (no contention, reductions free, full duplex).
+    Example: all-reduce, ring, p = 8, n = 1e9 bytes, α = 3.33 µs, B = 200e9 B/s:
+    14 × 3.33 µs + 14/8 × 1e9 / 200e9 = 46.6 µs + 8.750 ms = 8.797 ms.
+    """
     return _FUNCTIONS[(operation, algorithm)](num_ranks=num_ranks, bytes_total=bytes_total,
                                               latency_s=latency_s,
                                               bandwidth_bytes_per_s=bandwidth_bytes_per_s)
@@ -120,7 +129,14 @@ LINKS = {
 
 def link_latency_us(hardware, link: str) -> float | None:
     """The spec's per-message latency α of ``link`` (one of :data:`LINKS`), in µs, or None
-    where the spec gives none."""
+    where the spec gives none.
+
+    Formula: none (a lookup): scale-up -> ``scale_up.latency_us``; scale-out-same-leaf ->
+    ``scale_out.latency_same_leaf_us``; scale-out-cross-leaf -> ``scale_out.latency_cross_leaf_us``.
+    Ref: P Table 5 (the catalog's latencies: NVLink 3.33 µs, IB 2.8 / 3.7 µs).
+    Convention: µs as the spec writes it, not converted to seconds.
+    Example: H800: scale-up 3.33, scale-out-same-leaf 2.8, scale-out-cross-leaf 3.7 µs.
+    """
     tier = hardware.scale_up if link == "scale-up" else hardware.scale_out
     return {"scale-up": getattr(tier, "latency_us", None),
             "scale-out-same-leaf": hardware.scale_out.latency_same_leaf_us,
@@ -132,7 +148,16 @@ def hardware_collective(hardware, *, operation: str, algorithm: str | None, num_
                         latency_us: float | None = None) -> dict:
     """One collective on ``hardware``'s ``link`` tier: α from the spec's latency (P Table 5
     figures in the catalog) unless given, B the tier's per-GPU unidirectional bandwidth, peak or
-    achievable (× the spec's efficiency factor). Returns a record of inputs and ``time_s``."""
+    achievable (× the spec's efficiency factor). Returns a record of inputs and ``time_s``.
+
+    Formula: time_s = :func:`collective_time_s` (p, n, α, B · η), η = 1 at peak or the spec's
+    ``efficiency.scale_up_bandwidth`` / ``scale_out_bandwidth`` when ``achievable``.
+    Ref: Thakur et al. 2005 §4; P Table 5 for α.
+    Convention: a scale-up collective must fit in the scale-up domain; the algorithm defaults to
+    the first of :data:`OPERATIONS` (ring for all-reduce); ``latency_us`` overrides the spec.
+    Example: all-reduce of n = 1e9 bytes over p = 8 H800 on the scale-up link: α = 3.33 µs
+    (scale_up.latency_us), B = 200e9 B/s peak, ring: 8.797 ms.
+    """
     from planner.errors import UsageError
     from planner.units import US
 
@@ -155,7 +180,7 @@ def hardware_collective(hardware, *, operation: str, algorithm: str | None, num_
     else:
         us = link_latency_us(hardware, link)
         if us is None:
-            raise UsageError(f"the hardware spec gives no {LINKS[link]}; give --latency-us")
+            raise UsageError(f"the hardware spec gives no {LINKS[link]}; give latency_us")
         latency_s, latency_origin = us * US, f"hardware spec {LINKS[link]}"
     bandwidth, basis = tier.bandwidth_bytes_per_s, "peak"
     if achievable:

@@ -6,6 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 
+#: An :class:`Input` whose value is a calculator argument has the origin ``"argument <name>"``
+#: (the parameter's name; a front end translates it to its own spelling, e.g. a CLI flag).
+ARGUMENT_ORIGIN_PREFIX = "argument "
+
+
+def argument_origin(parameter: str) -> str:
+    """The origin of an :class:`Input` taken from the calculator argument ``parameter``."""
+    return ARGUMENT_ORIGIN_PREFIX + parameter
+
+
 @dataclass(frozen=True)
 class Input:
     """One input of a calculation: its value (base units), unit, and where it came from."""

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.calc.common import Input
+from planner.calc.common import Input, argument_origin
 from planner.errors import UsageError
-from planner.specs.hardware import Hardware
+from planner.specs.hardware import Hardware, ScaleOut, ScaleUp
 from planner.specs.model import Model, MoEFFN
 from planner.units import GB, dtype_bytes
 
@@ -86,15 +86,22 @@ def time_per_layer_s(*, ep_comm_time_per_layer_s, num_micro_batches):
 
 
 def tpot_s(*, time_per_layer_s, num_layers):
-    """Time per output token (s): L · t_layer. Ref: paper §2.3.2.
+    """Time per output token (s).
+
+    Formula: L · t_layer. Ref: paper §2.3.2.
     Convention: TPOT excludes the time to first token; MTP and the output head are not counted.
-    Example: 61 × 241.92 µs = 14.757 ms."""
+    Example: L = 61 layers × t_layer = 241.92 µs = 14.757 ms.
+    """
     return num_layers * time_per_layer_s
 
 
 def decode_tokens_per_s(*, tpot_s):
-    """Decode speed of one sequence (tokens/s): 1 / TPOT. Ref: paper §2.3.2.
-    Convention: without MTP (one token per step). Example: 1 / 14.757 ms = 67.76 tokens/s."""
+    """Decode speed of one sequence (tokens/s).
+
+    Formula: 1 / TPOT. Ref: paper §2.3.2.
+    Convention: without MTP (one token per step).
+    Example: TPOT = 14.757 ms: 1 / 14.757e-3 = 67.76 tokens/s.
+    """
     return 1 / tpot_s
 
 
@@ -123,44 +130,15 @@ class EPResult:
     inputs: tuple[Input, ...]
 
 
-def ep_decode_limit(
-    model: Model,
-    hardware: Hardware,
-    *,
-    ep_size: int | None = None,
-    tokens_per_device: float = PAPER_TOKENS_PER_DEVICE,
-    experts_per_token: int | None = None,
-    hidden_size: int | None = None,
-    dispatch_bytes_per_element: float | None = None,
-    combine_bytes_per_element: float | None = None,
-    bandwidth_bytes_per_s: float | None = None,
-    num_micro_batches: int = DUAL_MICRO_BATCH,
-    num_layers: int | None = None,
-    achievable: bool = False,
-    dispatch_format: str | None = None,
-    combine_format: str | None = None,
-) -> EPResult:
-    """The paper's EP decode ceiling for ``model`` on ``hardware``; every input defaults from the
-    specs and can be overridden.
-
-    Defaults: experts per token = top-k + shared experts; hidden = the model's; EP size = one
-    routed expert per device; dispatch = FP8 with DeepEP scales and metadata
-    (:func:`fp8_dispatch_bytes_per_token_expert`), or ``hidden × dispatch_bytes_per_element``
-    when that is given (the paper's 1 byte); combine = ``hidden × 2`` bytes (BF16); link = the
-    scale-up domain when the EP group fits in it, the scale-out NICs otherwise, at peak
-    bandwidth, or achievable (peak × the spec's efficiency factor) when ``achievable``.
-    ``dispatch_format``/``combine_format`` (``e4m3``, ``e5m2``, ``e5m6``, ``logfmt8``,
-    ``logfmt10``, ``bf16``) price a token with :func:`planner.calc.numerics.comm_bytes_per_token`
-    (per-1×128-tile metadata included; dispatch also carries DeepEP's 16 B per token).
-    Example: DeepSeek-V3 on H800 with hidden 7000, 1 + 2 bytes: 120.96 µs, 14.76 ms, 67.76 tok/s.
-    """
+def _experts_and_ep_size(model: Model, *, experts_per_token: int | None,
+                         ep_size: int | None) -> tuple[int, str, int, str]:
+    """(k, its origin, EP size, its origin): given values win; otherwise from the MoE spec."""
     ffn = model.ffn
-    inputs: list[Input] = []
     if experts_per_token is None:
         if not isinstance(ffn, MoEFFN):
             raise UsageError(
                 f"{model.label} is a dense model: expert parallelism needs an MoE model "
-                "(or give --experts-per-token)"
+                "(or give experts_per_token)"
             )
         experts_per_token = ffn.num_experts_per_token + ffn.num_shared_experts
         k_origin = (f"top-k {ffn.num_experts_per_token} + shared {ffn.num_shared_experts} "
@@ -169,13 +147,18 @@ def ep_decode_limit(
         k_origin = "given"
     if ep_size is None:
         if not isinstance(ffn, MoEFFN):
-            raise UsageError(f"{model.label} is a dense model: give the EP size")
+            raise UsageError(f"{model.label} is a dense model: give ep_size")
         ep_size = ffn.num_routed_experts
         ep_origin = "one routed expert per device (model spec num_routed_experts)"
     else:
         ep_origin = "given"
-    hidden = model.hidden_size if hidden_size is None else hidden_size
-    layers = model.num_layers if num_layers is None else num_layers
+    return experts_per_token, k_origin, ep_size, ep_origin
+
+
+def _message_bytes(*, hidden: int, dispatch_format: str | None,
+                   dispatch_bytes_per_element: float | None, combine_format: str | None,
+                   combine_bytes_per_element: float | None) -> tuple[float, str, float, str]:
+    """(b_dispatch, its origin, b_combine, its origin), bytes per token and expert."""
     if dispatch_format is not None and dispatch_bytes_per_element is not None:
         raise UsageError("give either a dispatch format or dispatch bytes per element, not both")
     if combine_format is not None and combine_bytes_per_element is not None:
@@ -206,15 +189,22 @@ def ep_decode_limit(
         else:
             c_origin = f"h × {combine_bytes_per_element:g} B per element (given)"
         combine = hidden * combine_bytes_per_element
+    return dispatch, d_origin, combine, c_origin
 
+
+def _ep_link(hardware: Hardware, *, ep_size: int, bandwidth_bytes_per_s: float | None,
+             achievable: bool) -> tuple[str, ScaleUp | ScaleOut, str, float, str, str]:
+    """(link, its spec, why that link, B_w, its basis, its origin): the scale-up domain when the
+    EP group fits in it, the scale-out NICs otherwise; peak, achievable or given bandwidth."""
     in_domain = hardware.scale_up is not None and ep_size <= hardware.scale_up.domain_gpus
     link = "scale_up" if in_domain else "scale_out"
-    link_spec = hardware.scale_up if in_domain else hardware.scale_out
+    link_spec: ScaleUp | ScaleOut = (hardware.require_scale_up() if in_domain
+                                     else hardware.scale_out)
     why = (f"EP {ep_size} {'fits in' if in_domain else 'exceeds'} the "
            f"{hardware.scale_up_domain_gpus}-GPU scale-up domain")
     if bandwidth_bytes_per_s is not None:
         if achievable:
-            raise UsageError("give either an explicit bandwidth or --achievable, not both")
+            raise UsageError("give either bandwidth_bytes_per_s or achievable, not both")
         bandwidth, basis = bandwidth_bytes_per_s, "given"
         bw_origin = "given"
     else:
@@ -228,9 +218,59 @@ def ep_decode_limit(
         else:
             bandwidth, basis = peak, "peak"
             bw_origin = f"hardware spec {link} peak, per GPU, unidirectional"
-    inputs += [
+    return link, link_spec, why, bandwidth, basis, bw_origin
+
+
+def ep_decode_limit(
+    model: Model, hardware: Hardware, *, ep_size: int | None = None,
+    tokens_per_device: float = PAPER_TOKENS_PER_DEVICE, experts_per_token: int | None = None,
+    hidden_size: int | None = None, dispatch_bytes_per_element: float | None = None,
+    combine_bytes_per_element: float | None = None, bandwidth_bytes_per_s: float | None = None,
+    num_micro_batches: int = DUAL_MICRO_BATCH, num_layers: int | None = None,
+    achievable: bool = False, dispatch_format: str | None = None,
+    combine_format: str | None = None,
+) -> EPResult:
+    """The paper's EP decode ceiling for ``model`` on ``hardware``; every input defaults from the
+    specs and can be overridden.
+
+    Defaults: experts per token = top-k + shared experts; hidden = the model's; EP size = one
+    routed expert per device; dispatch = FP8 with DeepEP scales and metadata
+    (:func:`fp8_dispatch_bytes_per_token_expert`), or ``hidden × dispatch_bytes_per_element``
+    when that is given (the paper's 1 byte); combine = ``hidden × 2`` bytes (BF16); link = the
+    scale-up domain when the EP group fits in it, the scale-out NICs otherwise, at peak
+    bandwidth, or achievable (peak × the spec's efficiency factor) when ``achievable``.
+    ``dispatch_format``/``combine_format`` (``e4m3``, ``e5m2``, ``e5m6``, ``logfmt8``,
+    ``logfmt10``, ``bf16``) price a token with :func:`planner.calc.numerics.comm_bytes_per_token`
+    (per-1×128-tile metadata included; dispatch also carries DeepEP's 16 B per token).
+
+    Formula: t_comm = (b_dispatch + b_combine) · T · k / B_w; t_layer = m · t_comm;
+    TPOT = L · t_layer; tokens/s = 1 / TPOT (:data:`FORMULA`).
+    Ref: paper §2.3.2; paper.md §3; DeepEP (github.com/deepseek-ai/DeepEP) for the FP8 bytes.
+    Convention: a communication-only ceiling (computation hidden, latency not counted); B_w per
+    GPU, unidirectional; every :class:`~planner.calc.common.Input` of the result names its
+    origin (a spec field, ``argument <parameter>``, or "given").
+    Example: DeepSeek-V3 on H800 as the paper counts (``hidden_size=7000``,
+    ``dispatch_bytes_per_element=1``): EP 256 exceeds the 8-GPU NVLink domain, so B_w = 50e9 B/s
+    (IB); t_comm = (7,000 + 14,000) B × T = 32 × k = 9 / 50e9 = 120.96 µs; t_layer = m = 2 ×
+    120.96 = 241.92 µs; TPOT = L = 61 × 241.92 µs = 14.757 ms; 67.76 tokens/s. With the
+    defaults (b_dispatch = 7,408 B FP8 + scales + metadata, b_combine = 7,168 × 2 = 14,336 B,
+    h = 7,168): t_comm = 125.25 µs, TPOT = 15.280 ms, 65.45 tokens/s.
+    """
+    experts_per_token, k_origin, ep_size, ep_origin = _experts_and_ep_size(
+        model, experts_per_token=experts_per_token, ep_size=ep_size)
+    hidden = model.hidden_size if hidden_size is None else hidden_size
+    layers = model.num_layers if num_layers is None else num_layers
+    dispatch, d_origin, combine, c_origin = _message_bytes(
+        hidden=hidden, dispatch_format=dispatch_format,
+        dispatch_bytes_per_element=dispatch_bytes_per_element, combine_format=combine_format,
+        combine_bytes_per_element=combine_bytes_per_element)
+    link, link_spec, why, bandwidth, basis, bw_origin = _ep_link(
+        hardware, ep_size=ep_size, bandwidth_bytes_per_s=bandwidth_bytes_per_s,
+        achievable=achievable)
+    inputs = (
         Input("k (experts per token)", experts_per_token, "count", k_origin),
-        Input("T (tokens per device)", tokens_per_device, "tokens", "--tokens-per-device"),
+        Input("T (tokens per device)", tokens_per_device, "tokens",
+              argument_origin("tokens_per_device")),
         Input("h (hidden size)", hidden, "count",
               "model spec hidden_size" if hidden_size is None else "given"),
         Input("b_dispatch (per token and expert)", dispatch, "bytes", d_origin),
@@ -238,10 +278,11 @@ def ep_decode_limit(
         Input("EP size", ep_size, "GPUs", ep_origin),
         Input("link", f"{link} ({link_spec.technology})", "", why),
         Input("B_w (bandwidth)", bandwidth, "bytes/s", bw_origin),
-        Input("m (micro-batches)", num_micro_batches, "count", "--micro-batches"),
+        Input("m (micro-batches)", num_micro_batches, "count",
+              argument_origin("num_micro_batches")),
         Input("L (layers)", layers, "count",
               "model spec num_layers" if num_layers is None else "given"),
-    ]
+    )
     comm = ep_comm_time_per_layer_s(
         dispatch_bytes_per_token_expert=dispatch, combine_bytes_per_token_expert=combine,
         tokens_per_device=tokens_per_device, experts_per_token=experts_per_token,
@@ -250,23 +291,12 @@ def ep_decode_limit(
     layer = time_per_layer_s(ep_comm_time_per_layer_s=comm, num_micro_batches=num_micro_batches)
     tpot = tpot_s(time_per_layer_s=layer, num_layers=layers)
     return EPResult(
-        model=model.name or model.label,
-        hardware=hardware.name or hardware.label,
-        link=link,
-        link_technology=link_spec.technology,
-        bandwidth_bytes_per_s=bandwidth,
-        bandwidth_basis=basis,
-        ep_size=ep_size,
-        tokens_per_device=tokens_per_device,
-        experts_per_token=experts_per_token,
-        hidden_size=hidden,
-        dispatch_bytes_per_token_expert=dispatch,
-        combine_bytes_per_token_expert=combine,
-        num_micro_batches=num_micro_batches,
-        num_layers=layers,
-        ep_comm_time_per_layer_s=comm,
-        time_per_layer_s=layer,
-        tpot_s=tpot,
-        decode_tokens_per_s=decode_tokens_per_s(tpot_s=tpot),
-        inputs=tuple(inputs),
+        model=model.name or model.label, hardware=hardware.name or hardware.label, link=link,
+        link_technology=link_spec.technology, bandwidth_bytes_per_s=bandwidth,
+        bandwidth_basis=basis, ep_size=ep_size, tokens_per_device=tokens_per_device,
+        experts_per_token=experts_per_token, hidden_size=hidden,
+        dispatch_bytes_per_token_expert=dispatch, combine_bytes_per_token_expert=combine,
+        num_micro_batches=num_micro_batches, num_layers=layers, ep_comm_time_per_layer_s=comm,
+        time_per_layer_s=layer, tpot_s=tpot, decode_tokens_per_s=decode_tokens_per_s(tpot_s=tpot),
+        inputs=inputs,
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.calc.common import Input, Parts
+from planner.calc.common import Input, Parts, argument_origin
 from planner.calc.params import model_params
 from planner.errors import UsageError
 from planner.specs.model import Model
@@ -64,15 +64,19 @@ def attention_score_flops_per_token(*, num_layers, context_tokens, num_heads, qk
 
 
 def matmul_flops_per_token(*, params):
-    """Forward FLOPs of multiplying one token by ``params`` weights: 2 · N.
-    Ref: Kaplan et al. (arXiv 2001.08361) §2.1. Convention: 1 MAC = 2 FLOPs.
-    Example: DeepSeek-V3, N = 36.625e9 activated matmul parameters -> 73.25e9 FLOPs."""
+    """Forward FLOPs of multiplying one token by ``params`` weights (FLOPs).
+
+    Formula: 2 · N. Ref: Kaplan et al. (arXiv 2001.08361) §2.1.
+    Convention: 1 multiply-accumulate = 2 FLOPs; dense (no sparsity).
+    Example: DeepSeek-V3, N = 36.625e9 activated matmul parameters: 2 × 36.625e9 = 73.25e9 FLOPs.
+    """
     return FLOPS_PER_MAC * params
 
 
 def approx_12ld2_forward_flops_per_token(*, num_layers, hidden_size, vocab_size):
-    """Forward FLOPs per token by the dense approximation: 2 · (12 · L · d² + V · d).
+    """Forward FLOPs per token by the dense approximation (FLOPs).
 
+    Formula: 2 · (12 · L · d² + V · d).
     Ref: Kaplan et al. (arXiv 2001.08361) §2.1; paper.md §2 convention (B).
     Convention: no attention-score term; the real MLP width and KV heads are ignored.
     Example: Qwen2.5-72B, L = 80, d = 8192, V = 152,064: 2 × 65.670e9 = 131.34e9
@@ -83,8 +87,12 @@ def approx_12ld2_forward_flops_per_token(*, num_layers, hidden_size, vocab_size)
 
 
 def train_flops_per_token(*, forward_flops_per_token):
-    """Training FLOPs per token: 3 × forward (backward = 2 × forward).
-    Ref: Kaplan et al. §2.1; paper Table 2. Example: 83.48e9 forward -> 250.45e9 training."""
+    """Training FLOPs per token (FLOPs).
+
+    Formula: 3 · forward (backward = 2 × forward). Ref: Kaplan et al. §2.1; paper Table 2.
+    Convention: no activation recomputation counted.
+    Example: DeepSeek-V3 at s = 4096: 3 × 83.48e9 forward = 250.45e9 training FLOPs.
+    """
     return FWD_BWD_FACTOR * forward_flops_per_token
 
 
@@ -109,7 +117,17 @@ def model_flops_per_token(model: Model, *, seq_len: int = 4096,
 
     Parts (forward): attention_proj, attention_scores, dense_ffn, shared_experts, routed_experts,
     router, output_head (``approx-12ld2``: layers_12ld2 and output_head).
-    Example: DeepSeek-V3, s = 4096, exact-causal: 250.45e9 training FLOPs per token (P: 250).
+
+    Formula: :data:`FORMULA` of the convention, e.g. exact-causal forward = 2·N +
+    2·L·(s/2)·n_h·(d_qk + d_v); training = 3 · forward.
+    Ref: paper Table 2; paper.md §2 conventions A and B; Kaplan et al. arXiv 2001.08361 §2.1.
+    Convention: see the module docstring and :data:`CONVENTIONS`; N excludes the embedding
+    lookup and norms (:attr:`~planner.calc.params.ParamCounts.matmul_activated`).
+    Example: DeepSeek-V3, s = 4096, exact-causal: 2·N = 2 × 36.625e9 = 73.25e9 (attention
+    projections 22.83e9, dense FFN 2.38e9, shared experts 5.11e9, routed experts 40.87e9, router
+    0.21e9, output head 1.85e9) + scores 2 × L = 61 × c = 2,048 × n_h = 128 × (192 + 128) =
+    10.23e9 = 83.48e9 forward; × 3 = 250.45e9 training FLOPs per token (P: 250). Qwen2.5-72B,
+    approx-12ld2: 131.34e9 forward, 394.02e9 training (P: 394).
     """
     if convention not in CONVENTIONS:
         raise UsageError(
@@ -123,7 +141,7 @@ def model_flops_per_token(model: Model, *, seq_len: int = 4096,
             ("layers_12ld2", FLOPS_PER_MAC * APPROX_PARAMS_PER_LAYER_PER_D2 * layers * d * d),
             ("output_head", FLOPS_PER_MAC * model.vocab_size * d),
         ))
-        inputs = (
+        inputs: tuple[Input, ...] = (
             Input("L (layers)", layers, "count", "model spec num_layers"),
             Input("d (hidden size)", d, "count", "model spec hidden_size"),
             Input("V (vocabulary)", model.vocab_size, "count", "model spec vocab_size"),
@@ -148,7 +166,7 @@ def model_flops_per_token(model: Model, *, seq_len: int = 4096,
             Input("N (activated matmul parameters)", params.matmul_activated, "count",
                   "model spec, planner.calc.params (embedding lookup and norms excluded)"),
             Input("L (layers)", model.num_layers, "count", "model spec num_layers"),
-            Input("s (sequence length)", seq_len, "tokens", "--seq-len"),
+            Input("s (sequence length)", seq_len, "tokens", argument_origin("seq_len")),
             Input("c (average context attended)", context, "tokens",
                   "s/2 (causal)" if convention == "exact-causal" else "s (full attention)"),
             Input("n_h (attention heads)", att.num_heads, "count", "model spec"),

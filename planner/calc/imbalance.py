@@ -105,7 +105,13 @@ def expert_imbalance_ratio(*, rows_per_rank, ranks, skew_cv):
 
 
 def expert_balance(name):
-    """The :class:`ExpertBalance` called ``name``; a UsageError naming the choices otherwise."""
+    """The :class:`ExpertBalance` called ``name``; a UsageError naming the choices otherwise.
+
+    Formula: none (a lookup in :data:`EXPERT_BALANCES`).
+    Ref: TRT-LLM tech blog 4 Table 1 for the measured ratios (see the module docstring).
+    Convention: ``exact`` and ``uniform`` have no measured ratio (None).
+    Example: ``expert_balance("eplb").measured_ratio`` = 0.109; ``"no-eplb"``: 1.564.
+    """
     try:
         return EXPERT_BALANCES[name]
     except KeyError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from planner.calc.common import Input
+from planner.calc.common import Input, argument_origin
 from planner.specs.model import MLAttention, Model
 from planner.units import dtype_bytes
 
@@ -67,7 +67,15 @@ def kv_cache_bytes(*, bytes_per_token, context_tokens, batch):
 
 
 def model_kv_elements_per_token_per_layer(model: Model) -> int:
-    """Elements one token caches in one layer of ``model``."""
+    """Elements one token caches in one layer of ``model`` (count).
+
+    Formula: MLA d_c + d_h^R (:func:`mla_kv_elements_per_token_per_layer`); MHA/GQA/MQA
+    2 · n_kv · d_h (:func:`gqa_kv_elements_per_token_per_layer`).
+    Ref: V2R Table 1; paper Table 1.
+    Convention: read from the model spec's attention block; no padding, no scales.
+    Example: DeepSeek-V3 (MLA, d_c = 512, d_h^R = 64): 576; Qwen2.5-72B (GQA, n_kv = 8,
+    d_h = 128): 2 × 8 × 128 = 2,048.
+    """
     att = model.attention
     if isinstance(att, MLAttention):
         return mla_kv_elements_per_token_per_layer(
@@ -95,7 +103,16 @@ class KVCacheResult:
 
 def model_kv_cache(model: Model, *, dtype: str = "bf16", context_tokens: int = 1,
                    batch: int = 1) -> KVCacheResult:
-    """KV cache of ``model`` at cache ``dtype`` for ``batch`` sequences of ``context_tokens``."""
+    """KV cache of ``model`` at cache ``dtype`` for ``batch`` sequences of ``context_tokens``.
+
+    Formula: kv_cache_bytes_per_token = L · e · b; kv_cache_bytes = kv_cache_bytes_per_token · C
+    · B (:data:`FORMULA`).
+    Ref: paper Table 1; V2R Table 1.
+    Convention: see the module docstring (every layer caches, no scale-factor overhead);
+    the inputs name their origin (model spec field or ``argument <parameter>``).
+    Example: DeepSeek-V3, BF16: L = 61 × e = 576 × b = 2 = 70,272 bytes per token (P: 70.272
+    KB); at C = 4,096 tokens × B = 8 sequences: 70,272 × 4,096 × 8 = 2,302,672,896 bytes.
+    """
     elements = model_kv_elements_per_token_per_layer(model)
     b = dtype_bytes(dtype)
     per_token = kv_cache_bytes_per_token(
@@ -120,16 +137,23 @@ def model_kv_cache(model: Model, *, dtype: str = "bf16", context_tokens: int = 1
             Input("L (layers)", model.num_layers, "count", "model spec num_layers"),
             Input("e (elements per token per layer)", elements, "count", elem_origin),
             Input("b (bytes per element)", b, "bytes", f"cache dtype {dtype}"),
-            Input("C (context tokens)", context_tokens, "tokens", "--context-tokens"),
-            Input("B (batch)", batch, "sequences", "--batch"),
+            Input("C (context tokens)", context_tokens, "tokens",
+                  argument_origin("context_tokens")),
+            Input("B (batch)", batch, "sequences", argument_origin("batch")),
         ),
     )
 
 
 def kv_cache_for_models(models: list[Model], *, dtype: str = "bf16", context_tokens: int = 1,
                         batch: int = 1) -> list[KVCacheResult]:
-    """:func:`model_kv_cache` of each model, with its ratio to the first model's bytes per token
-    (paper Table 1's multipliers: 327,680 / 70,272 = 4.66x)."""
+    """:func:`model_kv_cache` of each model, with its ratio to the first model's bytes per token.
+
+    Formula: multiplier_i = kv_cache_bytes_per_token_i / kv_cache_bytes_per_token_0.
+    Ref: paper Table 1 (the multipliers against DeepSeek-V3).
+    Convention: the first model is the reference (its multiplier is 1).
+    Example: DeepSeek-V3, Qwen2.5-72B, Llama-3.1-405B in BF16: 70,272, 327,680 and 516,096
+    bytes per token; multipliers 1, 327,680 / 70,272 = 4.66x and 516,096 / 70,272 = 7.34x.
+    """
     results = [model_kv_cache(m, dtype=dtype, context_tokens=context_tokens, batch=batch)
                for m in models]
     first = results[0].kv_cache_bytes_per_token if results else 1

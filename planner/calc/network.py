@@ -108,6 +108,14 @@ def topology(kind: str, *, radix: int = 64, planes: int = 8, q: int = 28, p: int
     (optical_long); Slim Fly places each of its 2q subgraphs of q routers in one rack group, so a
     router's (q − δ)/2 intra-subgraph links are electrical and its q inter-subgraph links are
     optical_long; Dragonfly groups are racks: local links electrical, global links optical_long.
+
+    Formula: the counts of :func:`fat_tree_2_counts` (MPFT: × planes), :func:`fat_tree_3_counts`,
+    :func:`slim_fly_counts`, :func:`dragonfly_counts`.
+    Ref: P §5.1, Table 3; paper.md §7.
+    Convention: ``num_links`` counts switch-to-switch links; endpoint links apart.
+    Example: ``topology("mpft")`` (k = 64, 8 planes): 8 × 2,048 = 16,384 endpoints, 8 × 96 = 768
+    switches, 16,384 optical links; ``topology("sf")`` (q = 28): 32,928 endpoints, 1,568
+    switches, 10,976 electrical + 21,952 optical_long = 32,928 links.
     """
     if kind == "ft2":
         e, s, links = fat_tree_2_counts(radix=radix)
@@ -165,7 +173,16 @@ class NetworkCost:
 
 def topology_cost(topo: Topology, prices) -> NetworkCost:
     """The cost of ``topo`` under ``prices`` (a :class:`~planner.specs.network.NetworkPrices`),
-    with its parts: switches, endpoint links, and switch links by kind."""
+    with its parts: switches, endpoint links, and switch links by kind (USD).
+
+    Formula: C = S · c_switch + Σ_kind n_kind · c_kind (:func:`network_cost_usd`); per endpoint
+    C / E.
+    Ref: P Table 3 (cost columns); Besta & Hoefler, SC'14 (cost methodology).
+    Convention: NICs and GPUs not counted; the prices are assumptions calibrated to P's costs.
+    Example: FT2 (k = 64) at the ib-ndr-400g prices: switches 96 × 60,000 = 5,760,000; endpoint
+    links 2,048 × 700 = 1,433,600; optical 2,048 × 900 = 1,843,200; total 9,036,800 USD, 4,412.5
+    USD per endpoint (P: 4.39 k$).
+    """
     link_usd = prices.link_usd()
     kinds = (("endpoint", topo.num_endpoint_links),) + topo.links_by_kind
     parts = [("switches", topo.num_switches * prices.switch_usd)]

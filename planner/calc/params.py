@@ -71,7 +71,15 @@ def ffn_params(*, hidden_size, intermediate_size, gated=True):
 
 
 def attention_params_per_layer(model: Model) -> int:
-    """Attention weight-matrix parameters of one layer of ``model`` (count)."""
+    """Attention weight-matrix parameters of one layer of ``model`` (count).
+
+    Formula: MLA :func:`mla_params_per_layer`; MHA/GQA/MQA :func:`head_attention_params_per_layer`
+    (d·n_h·d_h + 2·d·n_kv·d_h + n_h·d_h·d).
+    Ref: V2R §2.1.2-2.1.3; Ainslie et al. (arXiv 2305.13245) §2.
+    Convention: weight matrices only; norms and biases are in ``norms_biases``.
+    Example: DeepSeek-V3 (MLA): 187,105,280; Qwen2.5-72B (GQA, d = 8192, n_h = 64, n_kv = 8,
+    d_h = 128): 150,994,944.
+    """
     att = model.attention
     if isinstance(att, MLAttention):
         return mla_params_per_layer(
@@ -91,6 +99,7 @@ def _norms_biases(model: Model) -> int:
     if isinstance(att, MLAttention):
         per_layer += att.kv_lora_rank + (att.q_lora_rank or 0)
     elif isinstance(att, HeadAttention) and att.qkv_bias:
+        assert att.num_kv_heads is not None   # set by HeadAttention.__post_init__
         per_layer += (att.num_heads + KV_TENSORS * att.num_kv_heads) * att.head_dim
     return model.num_layers * per_layer + model.hidden_size  # + final norm
 

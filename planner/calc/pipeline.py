@@ -77,7 +77,19 @@ def pipeline_schedules(*, pp: int, f_s: float, b_s: float, w_s: float, fb_s: flo
                        micro_batch_activation_bytes: float | None = None) -> list[ScheduleResult]:
     """Every schedule's bubble and memory for ``pp`` stages and chunk times F, B, W (F&B = F + B
     unless given); bytes when one stage's parameters and one micro-batch's activations on one
-    stage are given."""
+    stage are given.
+
+    Formula: bubbles 1F1B (PP − 1)(F + B); ZB1P (PP − 1)(F + B − 2W); DualPipe and DualPipeV
+    (PP/2 − 1)(F&B + B − 3W); bubble share bubble / (bubble + m·(F + B)); parameters 1× (2×
+    DualPipe(V)); activations PP (PP + 1 for DualPipe(V)) micro-batches.
+    Ref: V3R §3.2.1, Table 2; DualPipe README (github.com/deepseek-ai/DualPipe); paper.md §9.
+    Convention: see the module docstring; DualPipeV runs on PP/2 devices; ``bubble_frac`` and
+    the bytes are None when their inputs are not given.
+    Example: PP = 16, F = 1.13, B = 1.99, W = 0.48 s, m = 64: 1F1B 15 × 3.12 = 46.80 s (19.0%);
+    ZB1P 15 × (3.12 − 0.96) = 32.40 s (14.0%); DualPipe 7 × (3.12 + 1.99 − 1.44) = 25.69 s
+    (11.4%) with 2× parameters and 17 micro-batches of activations; DualPipeV the same on 8
+    devices.
+    """
     from planner.errors import UsageError
 
     if pp < 2 or pp % 2:
@@ -130,24 +142,34 @@ def chunk_times_s(*, forward_flops_per_token, tokens_per_micro_batch, pp,
     return f, BACKWARD_TO_FORWARD * f, WEIGHT_BACKWARD_TO_FORWARD * f
 
 
-#: P Table 4's chunk times (s): the defaults of `planner pipeline`.
+#: P Table 4's chunk times (s): the defaults when neither times nor a model are given.
 PAPER_F_S, PAPER_B_S, PAPER_W_S = 1.13, 1.99, 0.48
 
 
 def pipeline_chunk_times(*, f_s=None, b_s=None, w_s=None, model=None, hardware=None, pp=16,
                          tokens_per_micro_batch=4096):
     """(F, B, W, where they came from): given times win; otherwise derived from ``model`` and
-    ``hardware`` (names or paths; achievable = dense BF16 peak × the matmul efficiency factor)
-    with :func:`chunk_times_s`; otherwise P Table 4's 1.13 / 1.99 / 0.48 s."""
+    ``hardware`` (:class:`~planner.specs.Model` and :class:`~planner.specs.Hardware` specs;
+    achievable = dense BF16 peak × the matmul efficiency factor) with :func:`chunk_times_s`;
+    otherwise P Table 4's 1.13 / 1.99 / 0.48 s.
+
+    Formula: F = f · T / PP / (R_peak · η); B = 2F; W = F (:func:`chunk_times_s`), f the forward
+    FLOPs per token at s = T (exact-causal).
+    Ref: P Table 4 (the default times); V3R §3.2.1; Kaplan et al. 2020 (backward = 2 × forward).
+    Convention: ``model`` and ``hardware`` come together or not at all (a UsageError otherwise);
+    each of ``f_s``, ``b_s``, ``w_s`` given overrides its derived value.
+    Example: DeepSeek-V3 on H800, T = 4,096, PP = 16: f = 83.48e9, R = 989e12 × η = 0.526 =
+    520e12 FLOP/s: F = 83.48e9 × 4,096 / 16 / 520e12 = 41.08 ms, B = 82.17 ms, W = 41.08 ms.
+    With no model: (1.13, 1.99, 0.48).
+    """
     from planner.errors import UsageError
 
     if (model is None) != (hardware is None):
-        raise UsageError("give --model and --hardware together to derive chunk times")
-    if model is not None:
-        from planner import catalog
+        raise UsageError("give model and hardware together to derive chunk times")
+    if model is not None and hardware is not None:
         from planner.calc.flops import model_flops_per_token
 
-        m, h = catalog.load_model(model), catalog.load_hardware(hardware)
+        m, h = model, hardware
         factor = h.efficiency_frac("matmul_flops")
         rate = h.peak_dense_flop_per_s("bf16") * factor.frac
         fwd = model_flops_per_token(m, seq_len=int(tokens_per_micro_batch)).forward_flops_per_token

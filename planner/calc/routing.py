@@ -96,6 +96,17 @@ def node_limited_routing(model: Model, hardware: Hardware, *, ep_size: int, num_
     peak (as V3R compares them); dispatch and combine of one micro-batch of ``tokens_per_gpu``
     tokens per GPU, forwarded over NVLink inside each target node; IB and NVLink run at once, so
     the layer takes the longer of the two.
+
+    Formula: E[M] = :func:`expected_distinct_nodes` over the M node limit; IB copies per token
+    M_remote = E[M]·(N − 1)/N (without forwarding k·(N − 1)/N); IB time = T · M_remote · h · b /
+    B_IB; NVLink time = T · k · h · b / B_NVLink; layer = max of the two.
+    Ref: P §4.3; V3R §3.2.2; paper.md §6.
+    Convention: uniform expert draws (module docstring); b = dispatch + combine bytes per element
+    (1 + 2); the node limit defaults to the model's ``num_limited_groups``.
+    Example: DeepSeek-V3 on H800, EP 64 over N = 8 nodes, T = 4,096: k = 8, E_n = 256 / 8 = 32,
+    M = 4: E[M] = 3.629 (5.295 unlimited); IB copies 3.175 (7.0 without forwarding); IB time
+    4,096 × 3.175 × 7,168 × 3 / 50e9 = 5.594 ms; NVLink 4,096 × 8 × 7,168 × 3 / 160e9 = 4.404 ms:
+    IB-bound, 5.594 ms per layer; 160 / 50 = 3.2 free experts per node.
     """
     from planner.specs.model import MoEFFN
 
@@ -110,7 +121,9 @@ def node_limited_routing(model: Model, hardware: Hardware, *, ep_size: int, num_
         raise UsageError(f"{ffn.num_routed_experts} routed experts do not split evenly over "
                          f"{num_nodes} nodes")
     per_node = int(per_node)
-    limit = ffn.num_limited_groups if node_limit is None else node_limit
+    # num_limited_groups defaults to num_expert_groups in the spec (MoEFFN.__post_init__).
+    limit = ((ffn.num_limited_groups or ffn.num_expert_groups) if node_limit is None
+             else node_limit)
     limit = min(limit, num_nodes)
     e_lim = expected_distinct_nodes(experts_per_token=k, experts_per_node=per_node,
                                     num_nodes=limit)

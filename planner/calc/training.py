@@ -115,15 +115,24 @@ def train_run(model: Model, hardware: Hardware, *, tokens: float, num_gpus: int,
     exactly one of ``mfu``, ``gpu_hours`` or ``tokens_per_day`` fixes the speed, the others are
     derived. The price defaults to the hardware spec's ``price_usd_per_gpu_hour``.
 
-    Example: DeepSeek-V3 on 2,048 H800 at 272.80e9 tokens/day, causal: 386.1 TFLOPS per GPU
-    (P: 385), MFU 39.04% (P: 38.94%), 180,176 GPU-hours per 1e12 tokens (V3R: 180K).
+    Formula: τ = R / F (from ``mfu``: R = MFU · R_peak; from ``gpu_hours``: τ = T / (H · 3600);
+    from ``tokens_per_day``: τ = tokens/day / (86,400 · N)); H = T / (τ · 3600); D = H / (N · 24);
+    MFU = τ · F / R_peak; cost = H · p.
+    Ref: P Table 4; V3R §1, Table 1; paper.md §9.
+    Convention: see the module docstring (MFU against the dense ``peak_dtype`` peak; every GPU
+    counted for the whole run); F from :func:`~planner.calc.flops.model_flops_per_token` under
+    ``convention`` at ``seq_len``.
+    Example: DeepSeek-V3 on N = 2,048 H800, T = 1e12 tokens at 272.80e9 tokens/day, causal:
+    τ = 272.80e9 / (86,400 × 2,048) = 1,541.7 tokens/s per GPU; R = 1,541.7 × F = 250.45e9 =
+    386.1 TFLOPS per GPU (P: 385); MFU 386.1 / 989 = 39.04% (P: 38.94%); H = 1e12 / (1,541.7 ×
+    3,600) = 180,176 GPU-hours (V3R: 180K); D = 3.666 days; cost 180,176 × 2 = 360,352 USD.
     """
     from planner.calc.flops import model_flops_per_token
 
     given = [n for n, v in (("mfu", mfu), ("gpu_hours", gpu_hours),
                             ("tokens_per_day", tokens_per_day)) if v is not None]
     if len(given) != 1:
-        raise UsageError("give exactly one of --mfu, --gpu-hours or --tokens-per-day"
+        raise UsageError("give exactly one of mfu, gpu_hours or tokens_per_day"
                          + (f" (got {', '.join(given)})" if given else ""))
     f = model_flops_per_token(model, seq_len=seq_len, convention=convention)
     flops_per_token = f.train_flops_per_token
@@ -136,6 +145,7 @@ def train_run(model: Model, hardware: Hardware, *, tokens: float, num_gpus: int,
         tps = tokens / (gpu_hours * SECONDS_PER_HOUR)
         achieved = tps * flops_per_token
     else:
+        assert tokens_per_day is not None   # exactly one of the three is given (checked above)
         tps = tokens_per_day / (SECONDS_PER_DAY * num_gpus)
         achieved = tps * flops_per_token
     hours = train_gpu_hours(tokens=tokens, tokens_per_s_per_gpu=tps)

@@ -79,11 +79,16 @@ def pipeline_cmd(
     fmt: Format = FORMAT,
 ) -> None:
     """Pipeline bubbles and per-device memory of 1F1B, ZB1P, DualPipe and DualPipeV."""
-    from planner import report
+    from planner import catalog, report
     from planner.calc.pipeline import pipeline_chunk_times, pipeline_schedules
+    from planner.errors import UsageError
 
+    if (model is None) != (hardware is None):
+        raise UsageError("give --model and --hardware together to derive chunk times")
     f, b, w, origin = pipeline_chunk_times(
-        f_s=f, b_s=b, w_s=w, model=model, hardware=hardware, pp=pp,
+        f_s=f, b_s=b, w_s=w, pp=pp,
+        model=None if model is None else catalog.load_model(model),
+        hardware=None if hardware is None else catalog.load_hardware(hardware),
         tokens_per_micro_batch=tokens_per_micro_batch)
     results = pipeline_schedules(
         pp=pp, f_s=f, b_s=b, w_s=w, fb_s=fb, num_micro_batches=micro_batches,

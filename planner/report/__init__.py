@@ -202,15 +202,17 @@ def _render_rich(tables: list[Table], out: TextIO) -> None:
 def explain_table(title: str, formula: str, ref: str, inputs: Iterable[Any],
                   basis: str | None = None) -> Table:
     """An --explain table: the formula, every input with its origin, and the reference."""
+    from planner.report.flags import cli_origin
+
     t = Table(title=f"explain: {title}", headers=["input", "value", "unit", "from"],
               align="lrll")
     for inp in inputs:
         value = inp.value if isinstance(inp.value, str) else f"{inp.value:,.6g}"
-        t.rows.append([inp.name, value, inp.unit, inp.origin])
+        t.rows.append([inp.name, value, inp.unit, cli_origin(inp.origin)])
     t.notes = [f"Formula: {formula}", f"Ref: {ref}"] + ([f"Figures used: {basis}"] if basis else [])
     t.records = [{"explain": title, "formula": formula, "ref": ref,
                   "inputs": [{"name": i.name, "value": i.value, "unit": i.unit,
-                              "from": i.origin} for i in inputs]}]
+                              "from": cli_origin(i.origin)} for i in inputs]}]
     return t
 
 

@@ -15,6 +15,11 @@ from typing import Annotated, Any
 MAX_SPEC_NUMBER = 10**15
 
 
+def _int_or_none(bound: float | None) -> int | None:
+    """An integer field's bound as pydantic's int schema takes it (the bounds are integers)."""
+    return None if bound is None else int(bound)
+
+
 class Num:
     """A strict finite number: YAML ``true`` or ``"80"`` is not a number; NaN and infinity are
     rejected; ``gt``/``ge``/``le`` bound it (``le`` defaults to :data:`MAX_SPEC_NUMBER`)."""
@@ -28,7 +33,8 @@ class Num:
         from pydantic_core import core_schema as cs
 
         if self.typ is int:
-            return cs.int_schema(strict=True, gt=self.gt, ge=self.ge, le=self.le)
+            return cs.int_schema(strict=True, gt=_int_or_none(self.gt), ge=_int_or_none(self.ge),
+                                 le=_int_or_none(self.le))
         return cs.float_schema(strict=True, gt=self.gt, ge=self.ge, le=self.le,
                                allow_inf_nan=False)
 

@@ -122,7 +122,7 @@ def _validate_with_pydantic(cls: type[T], data: dict[str, Any], *, file: str) ->
         raise SpecError("nested too deeply", file=file) from None
 
 
-def _describe(cls: type, data: Any, err: dict[str, Any]) -> tuple[str, str]:
+def _describe(cls: type, data: Any, err: typing.Mapping[str, Any]) -> tuple[str, str]:
     """Turn one pydantic error into (dotted field path as the user wrote it, message)."""
     loc = tuple(err["loc"])
     path, _ = _walk(cls, data, loc)
@@ -203,7 +203,7 @@ def _field_class(cls: Any, name: Any) -> Any:
     return tp
 
 
-def _tagged_member(union: Any, tag: str) -> Any:
+def _tagged_member(union: Any, tag: Any) -> Any:
     for member in typing.get_args(union) or ():
         kinds = typing.get_args(_hints(member).get("kind"))
         if tag in kinds:
@@ -217,7 +217,7 @@ def _init_fields(cls: Any) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.init]
 
 
-def _construct(cls: type[T], data: dict[str, Any]) -> T:
+def _construct(cls: Any, data: dict[str, Any]) -> Any:
     """Build ``cls`` from data already known to validate (no pydantic): nested dataclasses and
     tagged unions are built recursively, everything else is passed as it is."""
     hints = _hints(cls)
@@ -260,7 +260,9 @@ def load_model_or_hardware_file(path: str | os.PathLike[str]) -> Model | Hardwar
 
     p = Path(path)
     data, raw = read_yaml_file(p)
-    return build_spec(Hardware if "gpu" in data else Model, p, data, raw)
+    if "gpu" in data:
+        return build_spec(Hardware, p, data, raw)
+    return build_spec(Model, p, data, raw)
 
 
 def build_spec(cls: type[T], p: Path, data: dict[str, Any], raw: bytes) -> T:
@@ -268,7 +270,7 @@ def build_spec(cls: type[T], p: Path, data: dict[str, Any], raw: bytes) -> T:
     file stem."""
     obj = validate(cls, data, file=str(p), raw=raw)
     if getattr(obj, "name", "") is None:
-        obj = dataclasses.replace(obj, name=p.stem)
+        obj = dataclasses.replace(typing.cast(Any, obj), name=p.stem)
     return obj
 
 

@@ -30,15 +30,17 @@ class HeadAttention:
 
     def __post_init__(self) -> None:
         implied = {"mha": self.num_heads, "mqa": 1}.get(self.kind)
-        if self.num_kv_heads is None:
+        kv_heads = self.num_kv_heads
+        if kv_heads is None:
             if implied is None:
                 raise ValueError("num_kv_heads is required for kind 'gqa'")
-            object.__setattr__(self, "num_kv_heads", implied)
-        elif implied is not None and self.num_kv_heads != implied:
+            kv_heads = implied
+            object.__setattr__(self, "num_kv_heads", kv_heads)
+        elif implied is not None and kv_heads != implied:
             raise ValueError(
                 f"kind {self.kind!r} means num_kv_heads = {implied}, got {self.num_kv_heads}"
             )
-        if self.num_heads % self.num_kv_heads:
+        if self.num_heads % kv_heads:
             raise ValueError(
                 f"num_heads ({self.num_heads}) must be divisible by "
                 f"num_kv_heads ({self.num_kv_heads})"
@@ -178,4 +180,4 @@ class Model:
 
     @property
     def num_moe_layers(self) -> int:
-        return self.num_layers - self.ffn.num_dense_layers if self.is_moe else 0
+        return self.num_layers - self.ffn.num_dense_layers if isinstance(self.ffn, MoEFFN) else 0

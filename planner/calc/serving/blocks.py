@@ -63,7 +63,7 @@ def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str
     """HBM bytes the non-GEMM kernels of one layer move per token (bytes): norms, RoPE,
     quantization, activation functions, residual adds, and the EP buffers' copies.
 
-    Formula, d = hidden size, BF16 = 2 B, FP8 = 1 B (each term read + write):
+    Formula: with d = hidden size, BF16 = 2 B, FP8 = 1 B (each term read + write):
     - attention block: pre-norm + FP8 quant 3d; q/kv latent norms + quant 3(d_q + d_c + d_R)
       (MLA) and RoPE on the query's rope part 4·n_h·d_R, or RoPE on q and k 4(n_h + n_kv)·d_h
       (GQA); the attention output quantized for o_proj 3·n_h·d_v; residual add 6d.

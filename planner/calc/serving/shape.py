@@ -95,7 +95,7 @@ class StepShape:
     node_load: float                # the hottest node's NIC traffic over the mean
 
 
-def per_layer_weight_bytes(memory: MemoryResult, *, num_layers: int, num_dense_layers: int,
+def _per_layer_weight_bytes(memory: MemoryResult, *, num_layers: int, num_dense_layers: int,
                            num_moe_layers: int) -> dict[str, float]:
     """Weight bytes per layer of each part on this GPU (bytes): a part's bytes over the layers
     that have it (the output head, read once per step, is not a layer's)."""
@@ -106,7 +106,7 @@ def per_layer_weight_bytes(memory: MemoryResult, *, num_layers: int, num_dense_l
             "shared_experts": held["shared_experts"] / max(num_moe_layers, 1)}
 
 
-def activation_bytes_by_block(model: Model, *, phase: str, num_dense_layers: int,
+def _activation_bytes_by_block(model: Model, *, phase: str, num_dense_layers: int,
                               num_moe_layers: int, rank_load: float) -> dict[str, float]:
     """HBM bytes per token per layer of the non-GEMM kernels of each block the model has
     (:func:`~planner.calc.serving.blocks.activation_bytes_per_token_per_layer`)."""
@@ -166,12 +166,12 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
                                   else config.context_tokens / 2),
         kv_bytes_per_token_per_layer=kv_bytes_per_token_per_gpu(
             model, kv_dtype=config.kv_dtype, tp=tp) / num_layers,
-        weight_bytes_per_layer=per_layer_weight_bytes(
+        weight_bytes_per_layer=_per_layer_weight_bytes(
             memory, num_layers=num_layers, num_dense_layers=num_dense_layers,
             num_moe_layers=num_moe_layers),
         head_weight_bytes=memory.weights.as_dict()["output_head"],
         activated_params=model_params(model).activated.as_dict(),
-        activation_bytes_per_token=activation_bytes_by_block(
+        activation_bytes_per_token=_activation_bytes_by_block(
             model, phase=config.phase, num_dense_layers=num_dense_layers,
             num_moe_layers=num_moe_layers, rank_load=rank_load),
         gemm_tile_rows=tile,

@@ -50,7 +50,7 @@ class StepTimes:
         return parts
 
 
-def dense_layers_s(ledger: KernelLedger, model: Model, shape: StepShape, rates: Rates) -> float:
+def _dense_layers_s(ledger: KernelLedger, model: Model, shape: StepShape, rates: Rates) -> float:
     """Time of all dense layers of a step, all micro-batches (s)."""
     if not shape.num_dense_layers:
         return 0.0
@@ -58,7 +58,7 @@ def dense_layers_s(ledger: KernelLedger, model: Model, shape: StepShape, rates: 
     return count * dense_layer_s(ledger, model, shape, rates, count=count)
 
 
-def moe_layers_s(ledger: KernelLedger, model: Model, hardware: Hardware, config: ServeConfig,
+def _moe_layers_s(ledger: KernelLedger, model: Model, hardware: Hardware, config: ServeConfig,
                  layout: Layout, shape: StepShape, rates: Rates) -> tuple[float, float, str]:
     """(time (s), EP dispatch + combine (s), EP link) of all MoE layers of a step, all
     micro-batches, under the step's overlap schedule."""
@@ -87,7 +87,7 @@ def moe_layers_s(ledger: KernelLedger, model: Model, hardware: Hardware, config:
     return shape.num_moe_layers * layer_s, ep_s, link
 
 
-def tp_all_reduces_s(model: Model, hardware: Hardware, shape: StepShape,
+def _tp_all_reduces_s(model: Model, hardware: Hardware, shape: StepShape,
                      rates: Rates) -> tuple[float, str]:
     """(time (s), link) of all TP all-reduces of a step: two per layer per micro-batch."""
     if shape.tp <= 1:
@@ -111,9 +111,9 @@ def step_times(ledger: KernelLedger, model: Model, hardware: Hardware, config: S
     Example: DeepSeek-V3 decode at 64 sequences per GPU on 320 x H800, dual micro-batches:
     3 dense + 58 MoE layers + the head = 32.0 ms per step.
     """
-    dense_s = dense_layers_s(ledger, model, shape, rates)
-    moe_s, ep_s, ep_link = moe_layers_s(ledger, model, hardware, config, layout, shape, rates)
-    tp_s, tp_link = tp_all_reduces_s(model, hardware, shape, rates)
+    dense_s = _dense_layers_s(ledger, model, shape, rates)
+    moe_s, ep_s, ep_link = _moe_layers_s(ledger, model, hardware, config, layout, shape, rates)
+    tp_s, tp_link = _tp_all_reduces_s(model, hardware, shape, rates)
     step_s = dense_s + moe_s + tp_s
     if shape.mtp_depth:
         step_s *= 1 + shape.mtp_depth / shape.num_layers
