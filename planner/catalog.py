@@ -1,13 +1,15 @@
-"""The built-in catalog (``models/*.yaml``, ``hardware/*.yaml``) and name resolution.
+"""The built-in catalog (``models/*.yaml``, ``hardware/*.yaml``), name resolution, and the shipped
+validation data (``validation/*.yaml``).
 
 A catalog name is an exact file stem (``deepseek-v3``); anything that looks like a path (it has a
 directory separator or ends in ``.yaml``/``.yml``) is read as the user's own file; a ``.json`` path is read as a Hugging Face config.json. In an installed
 wheel the catalog sits in ``planner/_catalog/``; in a source checkout it is read from the
-repository's top-level ``models/`` and ``hardware/`` folders.
+repository's top-level ``models/``, ``hardware/`` and ``validation/`` folders.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,24 +19,52 @@ from planner.specs.load import (
     load_hardware_file,
     load_model_file,
     load_model_or_hardware_file,
+    load_spec_file,
 )
 
 if TYPE_CHECKING:
     from planner.specs.hardware import Hardware
     from planner.specs.model import Model
+    from planner.specs.validation import PaperFile, RunsFile
 
 _PKG = Path(__file__).resolve().parent
 #: Catalog kind -> its folder.
 KINDS = {"model": "models", "hardware": "hardware"}
 
 
-def catalog_dir(kind: str) -> Path:
-    """The folder of the built-in ``kind`` catalog (``model`` or ``hardware``)."""
-    folder = KINDS[kind]
+def _shipped_dir(folder: str, what: str) -> Path:
+    """``planner/_catalog/<folder>`` in a wheel, else the checkout's top-level ``<folder>``."""
     for candidate in (_PKG / "_catalog" / folder, _PKG.parent / folder):
         if candidate.is_dir():
             return candidate
-    raise CatalogError(f"built-in {kind} catalog not found (looked in {_PKG / '_catalog'})")
+    raise CatalogError(f"{what} not found (looked in {_PKG / '_catalog'})")
+
+
+def catalog_dir(kind: str) -> Path:
+    """The folder of the built-in ``kind`` catalog (``model`` or ``hardware``)."""
+    return _shipped_dir(KINDS[kind], f"built-in {kind} catalog")
+
+
+def validation_dir() -> Path:
+    """The folder of the shipped validation data (``validation/``: the paper's printed figures,
+    the measured runs)."""
+    return _shipped_dir("validation", "shipped validation data")
+
+
+@functools.lru_cache(maxsize=None)
+def load_paper() -> PaperFile:
+    """The paper's sections, stated inputs and printed figures (``validation/paper.yaml``)."""
+    from planner.specs.validation import PaperFile
+
+    return load_spec_file(PaperFile, validation_dir() / "paper.yaml")
+
+
+@functools.lru_cache(maxsize=None)
+def load_runs() -> RunsFile:
+    """The measured deployment runs and ablations (``validation/runs.yaml``)."""
+    from planner.specs.validation import RunsFile
+
+    return load_spec_file(RunsFile, validation_dir() / "runs.yaml")
 
 
 def names(kind: str) -> list[str]:

@@ -9,9 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from planner.calc import collectives, network, pipeline, routing, training
+from planner.catalog import load_paper
 from planner.cli import app
 from planner.studies.paper import (PAPER_TABLE3, default_network_prices, routing_figures,
-                           table3_network, training_cost)
+                                   table3_network, training_cost)
+
+#: The paper's printed figures (validation/paper.yaml).
+FIG = load_paper().figures
 
 runner = CliRunner()
 
@@ -85,11 +89,13 @@ def test_paper_table3_rows():
 
 # ----------------------------------------------------------------------------- P §4.3
 def test_routing_figures_of_the_paper():
-    by = {r.quantity: r for r in routing_figures()}
-    assert round(by["experts per node at no extra cost"].value, 1) == 3.2
-    assert round(by["experts for the IB cost of M = 4 nodes"].value) == 13
-    assert by["IB copies per token, worst case"].value == 8
-    assert by["IB copies per token, forwarded"].value == 4
+    by = {r.figure: r for r in routing_figures()}
+    free = FIG["routing.free_experts_per_node"]
+    assert free.rounding.digits == 1 and free.agrees(by["routing.free_experts_per_node"].value)
+    assert round(by["routing.max_experts_same_ib_cost"].value) == FIG[
+        "routing.max_experts_same_ib_cost"].value
+    assert by["routing.ib_copies_worst"].value == FIG["routing.ib_copies_worst"].value
+    assert by["routing.ib_copies_forwarded"].value == FIG["routing.ib_copies_forwarded"].value
 
 
 def test_expected_distinct_nodes_hand_worked():
@@ -155,15 +161,14 @@ def test_pipeline_rejects_odd_pp_and_w_above_b():
 
 # ----------------------------------------------------------------------------- training
 def test_training_figures_of_the_paper():
-    by = {r.quantity: r for r in training_cost()}
-    assert round(by["GPU-hours per 1T tokens"].value, -3) == 180e3
-    assert round(by["days per 1T tokens"].value, 1) == 3.7
-    assert round(by["total GPU-hours"].value, -3) == 2.788e6
-    assert round(by["total cost"].value, -3) == 5.576e6
-    for q, printed in (("TFLOPS per GPU (causal)", 385e12), ("MFU (causal)", 0.3894),
-                       ("TFLOPS per GPU (non-causal)", 432e12), ("MFU (non-causal)", 0.4373),
-                       ("pre-training GPU-hours (14.8T)", 2.664e6)):
-        assert abs(by[q].value / printed - 1) < 0.005, q
+    by = {r.figure: r for r in training_cost()}
+    for key, digits in (("gpu_hours_per_trillion", -3), ("days_per_trillion", 1),
+                        ("total_gpu_hours", -3), ("total_cost", -3)):
+        fig = FIG[f"training.{key}"]
+        assert fig.rounding.digits == digits and fig.agrees(by[f"training.{key}"].value), key
+    for key in ("tflops.causal", "mfu.causal", "tflops.non-causal", "mfu.non-causal",
+                "pretraining_gpu_hours"):
+        assert abs(by[f"training.{key}"].value / FIG[f"training.{key}"].value - 1) < 0.005, key
 
 
 def test_train_command_inverse_directions_agree():

@@ -1,5 +1,7 @@
 """Golden tests: every closed-form figure of the paper (../shared/reference/paper.md §1-§3) that
-the planner computes, at the paper's printed precision."""
+the planner computes, at the paper's printed precision. The printed figures, their precision and
+the paper's stated inputs are read from validation/paper.yaml (never typed here); the figures
+below that P does not print (exact GFLOP, 67.76 tokens/s...) are the reference's derivations."""
 
 from __future__ import annotations
 
@@ -9,41 +11,58 @@ from planner.calc.ep import ep_decode_limit
 from planner.calc.flops import model_flops_per_token
 from planner.calc.kv_cache import kv_cache_for_models, model_kv_cache
 from planner.calc.params import model_params
-from planner.catalog import load_hardware, load_model
+from planner.catalog import load_hardware, load_model, load_paper
 from planner.studies.paper import paper_rows
+
+PAPER = load_paper()
+FIG = PAPER.figures
+
+
+def figures(section, metric):
+    """Keys of the printed figures of ``section`` giving ``metric``, in the file's order."""
+    return [k for k, f in FIG.items() if f.section == section and f.metric == metric]
 
 
 # ---- Table 1: KV cache per token, BF16 -----------------------------------------------------
-@pytest.mark.parametrize("name, printed_kb", [
-    ("deepseek-v3", 70.272), ("qwen2.5-72b", 327.680), ("llama-3.1-405b", 516.096),
-])
-def test_table1_kv_cache_per_token_bf16(name, printed_kb):
-    r = model_kv_cache(load_model(name), dtype="bf16")
-    assert round(r.kv_cache_bytes_per_token / 1e3, 3) == printed_kb
+@pytest.mark.parametrize("key", figures("table1", "kv_cache_bytes_per_token"))
+def test_table1_kv_cache_per_token_bf16(key):
+    fig = FIG[key]
+    r = model_kv_cache(load_model(fig.model), dtype="bf16")
+    assert fig.printed.endswith(" KB") and fig.rounding.digits == 0
+    assert fig.agrees(r.kv_cache_bytes_per_token)
 
 
 def test_table1_multipliers_and_the_7_28x_erratum():
-    rs = kv_cache_for_models([load_model(n) for n in
-                              ("deepseek-v3", "qwen2.5-72b", "llama-3.1-405b")])
-    assert round(rs[1].multiplier_vs_first, 2) == 4.66
+    kv = figures("table1", "kv_cache_bytes_per_token")
+    assert len(kv) == 3
+    rs = kv_cache_for_models([load_model(FIG[k].model) for k in kv])
+    qwen, llama = (FIG[f"table1.multiplier.{FIG[k].model}"] for k in kv[1:])
+    assert qwen.agrees(rs[1].multiplier_vs_first) and qwen.erratum is None
     # The paper prints 7.28x; its own values give 516,096 / 70,272 = 7.344.
-    assert round(rs[2].multiplier_vs_first, 2) == 7.34
-    assert round(rs[2].multiplier_vs_first, 2) != 7.28
+    assert llama.rounding.agrees(rs[2].multiplier_vs_first, llama.corrected)
+    assert not llama.agrees(rs[2].multiplier_vs_first)
+    assert llama.printed in llama.erratum and f"{llama.corrected}x" in llama.erratum
 
 
 # ---- Table 2: training FLOPs per token at s = 4096 ------------------------------------------
-@pytest.mark.parametrize("name, convention, printed_gflop, exact_gflop", [
-    ("deepseek-v2", "exact-causal", 155, 155.30),
-    ("deepseek-v3", "exact-causal", 250, 250.45),
-    ("qwen2.5-72b", "approx-12ld2", 394, 394.02),
-    ("llama-3.1-405b", "approx-12ld2", 2448, 2447.85),
-])
-def test_table2_train_flops_per_token(name, convention, printed_gflop, exact_gflop):
-    r = model_flops_per_token(load_model(name), seq_len=4096, convention=convention)
-    gflop = r.train_flops_per_token / 1e9
-    assert round(gflop) == printed_gflop
-    assert abs(gflop / printed_gflop - 1) < 0.005
-    assert round(gflop, 2) == exact_gflop
+#: The planner's exact figure under P's convention (paper.md §2), not printed by P.
+EXACT_GFLOP = {"deepseek-v2": 155.30, "deepseek-v3": 250.45, "qwen2.5-72b": 394.02,
+               "llama-3.1-405b": 2447.85}
+
+
+@pytest.mark.parametrize("key", figures("table2", "train_flops_per_token"))
+def test_table2_train_flops_per_token(key):
+    fig = FIG[key]
+    r = model_flops_per_token(load_model(fig.model), seq_len=PAPER.input("table2_seq_len"),
+                              convention=fig.convention)
+    assert fig.rounding.digits == -9 and fig.printed.endswith(" GFLOP")
+    assert fig.agrees(r.train_flops_per_token)
+    assert abs(r.train_flops_per_token / fig.value - 1) < 0.005
+    assert round(r.train_flops_per_token / 1e9, 2) == EXACT_GFLOP[fig.model]
+
+
+def test_table2_has_its_four_rows():
+    assert [FIG[k].model for k in figures("table2", "train_flops_per_token")] == list(EXACT_GFLOP)
 
 
 @pytest.mark.parametrize("name, default_gflop", [
@@ -80,28 +99,36 @@ def test_table4_check_non_causal_v3():
 
 
 # ---- §2.3.2: EP inference speed limit ------------------------------------------------------
-PAPER = dict(hidden_size=7000, dispatch_bytes_per_element=1, combine_bytes_per_element=2)
+EP_INPUTS = dict(hidden_size=PAPER.input("ep_hidden_size"),
+                 dispatch_bytes_per_element=PAPER.input("ep_dispatch_bytes_per_element"),
+                 combine_bytes_per_element=PAPER.input("ep_combine_bytes_per_element"))
 
 
 def test_ep_speed_limit_h800_400g_ib(v3, h800):
-    r = ep_decode_limit(v3, h800, tokens_per_device=32, **PAPER)
+    r = ep_decode_limit(v3, h800, tokens_per_device=32, **EP_INPUTS)
     assert r.link == "scale_out" and r.bandwidth_bytes_per_s == 50e9
     assert r.experts_per_token == 9
-    assert r.ep_comm_time_per_layer_s == pytest.approx(120.96e-6, rel=1e-12)
-    assert r.time_per_layer_s == pytest.approx(241.92e-6, rel=1e-12)
-    assert round(r.tpot_s * 1e3, 2) == 14.76
+    assert r.ep_comm_time_per_layer_s == pytest.approx(FIG["ep.comm.h800"].value, rel=1e-12)
+    assert r.time_per_layer_s == pytest.approx(FIG["ep.time_per_layer.h800"].value, rel=1e-12)
+    assert FIG["ep.tpot.h800"].agrees(r.tpot_s)
     assert round(r.tpot_s, 7) == 0.0147571
     assert round(r.decode_tokens_per_s, 2) == 67.76
-    assert int(r.decode_tokens_per_s) == 67  # the paper truncates
+    tokens = FIG["ep.tokens_per_s.h800"]
+    assert tokens.rounding.mode == "truncate"  # the paper truncates
+    assert tokens.agrees(r.decode_tokens_per_s) and int(r.decode_tokens_per_s) == tokens.value
 
 
 def test_ep_speed_limit_gb200_nvl72(v3):
-    r = ep_decode_limit(v3, load_hardware("gb200-nvl72"), ep_size=72, **PAPER)
+    r = ep_decode_limit(v3, load_hardware("gb200-nvl72"), ep_size=PAPER.input("gb200_ep_size"),
+                        **EP_INPUTS)
     assert r.link == "scale_up" and r.bandwidth_bytes_per_s == 900e9
-    assert r.ep_comm_time_per_layer_s == pytest.approx(6.72e-6, rel=1e-12)
-    assert round(r.tpot_s * 1e3, 2) == 0.82
+    assert r.ep_comm_time_per_layer_s == pytest.approx(FIG["ep.comm.gb200-nvl72"].value,
+                                                       rel=1e-12)
+    assert FIG["ep.tpot.gb200-nvl72"].agrees(r.tpot_s)
     assert round(r.decode_tokens_per_s, 1) == 1219.8
-    assert round(r.decode_tokens_per_s, -2) == 1200
+    tokens = FIG["ep.tokens_per_s.gb200-nvl72"]
+    assert tokens.agrees(r.decode_tokens_per_s)
+    assert round(r.decode_tokens_per_s, -2) == tokens.value
 
 
 def test_ep_speed_limit_exact_hidden_7168(v3, h800):
@@ -112,7 +139,7 @@ def test_ep_speed_limit_exact_hidden_7168(v3, h800):
 
 
 def test_ep_speed_limit_40gbps_effective(v3, h800):
-    r = ep_decode_limit(v3, h800, achievable=True, **PAPER)
+    r = ep_decode_limit(v3, h800, achievable=True, **EP_INPUTS)
     assert r.bandwidth_bytes_per_s == pytest.approx(40e9)
     assert round(r.ep_comm_time_per_layer_s * 1e6, 1) == 151.2
     assert round(r.tpot_s * 1e3, 2) == 18.45
@@ -151,3 +178,29 @@ def test_paper_rows_flag_a_wrong_value():
     row = next(r for r in paper_rows() if r.metric == "kv_cache_bytes_per_token")
     assert row.agrees
     assert not replace(row, value=row.value + 1).agrees
+
+
+def test_every_printed_figure_is_a_row_of_planner_paper():
+    """Each figure of validation/paper.yaml is recomputed once at the paper's precision (a cost
+    under assumed prices once, without a precision), and each row shows the YAML's figure."""
+    rows = paper_rows()
+    rounded = [r for r in rows if r.figure is not None and r.rounding is not None]
+    unrounded = [r.figure for r in rows if r.figure is not None and r.rounding is None]
+    assert sorted(r.figure for r in rounded) == sorted(k for k, f in FIG.items() if f.rounding)
+    assert {k for k, f in FIG.items() if not f.rounding} <= set(unrounded)
+    for r in rows:
+        if r.figure is None:
+            assert r.paper_value is None and r.paper_printed is None
+            continue
+        fig = FIG[r.figure]
+        assert (r.paper_value, r.paper_printed, r.metric, r.unit) == (
+            fig.value, fig.printed, fig.metric, fig.unit)
+        assert r.section == PAPER.sections[fig.section]
+        assert r.model == (fig.model or r.model) and r.hardware == fig.hardware
+        if r.rounding is not None:
+            assert r.agrees == fig.agrees(r.value)
+    assert len(rounded) == 44 and len(FIG) == 54
+
+
+def test_the_erratum_is_the_only_printed_figure_the_paper_contradicts():
+    assert [k for k, f in FIG.items() if f.erratum] == ["table1.multiplier.llama-3.1-405b"]

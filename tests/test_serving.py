@@ -220,9 +220,9 @@ def test_kernel_efficiency_factors_per_part():
 
 
 def test_validation_table_against_measured_runs():
-    from planner.studies.validate import RUNS, validate
+    from planner.studies.validate import RUNS, validation_report
 
-    rep = validate()
+    rep = validation_report()
     assert [r.run.id for r in rep.rows] == [r.id for r in RUNS] and len(RUNS) >= 8
     for row in rep.rows:
         assert row.error == pytest.approx(row.predicted / row.run.measured - 1)
@@ -292,7 +292,7 @@ def test_validate_cli_json_and_the_docs_table():
 def test_step_gap_from_the_measured_rate():
     from planner.studies.validate import MeasuredRun, ValidationRow
 
-    run = MeasuredRun("x", "s", "setup", "m", "h", 1000.0, {})
+    run = MeasuredRun("x", "s", "setup", "m", "h", 1000.0, ServeConfig())
     # The planner predicts 1,250 tokens/s (+25%) with a 10 ms step: the measured rate implies
     # the same tokens in 10 x 1,250 / 1,000 = 12.5 ms, a gap of 2.5 ms; a pessimistic
     # prediction (800 tokens/s) gives 8 ms, a gap of -2 ms.
@@ -307,7 +307,8 @@ def test_ablation_difference_from_the_nearer_end_of_a_range():
     from planner.studies.validate import AblationRow, MeasuredAblation
 
     def row(lo, hi, predicted):
-        return AblationRow(MeasuredAblation("x", "s", "setup", "m", "h", (lo, hi), {}, {}),
+        return AblationRow(MeasuredAblation("x", "s", "setup", "m", "h", (lo, hi), ServeConfig(),
+                                            ServeConfig()),
                            predicted)
 
     # Measured +8% to +10%: a planner gain of +14.4% is 4.4 points above, +9% is inside (0),
@@ -327,8 +328,8 @@ def test_the_sources_ablations_beside_the_planner():
         # Each ablation changes the setup, and the gain is recomputed from it.
         assert a.before != a.after and a.source and a.setup
         model, hw = catalog.load_model(a.model), catalog.load_hardware(a.hardware)
-        before, after = (serving.serve(model, hw, ServeConfig(**kw)).tokens_per_s_per_gpu
-                         for kw in (a.before, a.after))
+        before, after = (serving.serve(model, hw, config).tokens_per_s_per_gpu
+                         for config in (a.before, a.after))
         assert rows[a.id].predicted == pytest.approx(after / before - 1)
     # The figures the docs discuss: overlap and FP8 MLA near the source, swapAB far off.
     assert rows["sglang-h100-decode-tbo-gain"].predicted == pytest.approx(0.445, abs=0.001)
@@ -490,10 +491,10 @@ def test_docs_h20_feature_table_matches_the_model():
     v3, h20 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h20")
     changes = ({}, {"expert_tile_rows": None}, {"attention_dtype": "bf16"},
                {"intranode_nvlink": False}, {"overlap": "none"}, {"overlap": "dual"})
-    runs = [r for r in RUNS if r.hardware == "h20" and r.serve["phase"] == "decode"]
+    runs = [r for r in RUNS if r.hardware == "h20" and r.deployment.phase == "decode"]
     assert len(runs) == 6
     for run in runs:
-        errors = [serving.serve(v3, h20, ServeConfig(**{**run.serve, **c})).tokens_per_s_per_node
+        errors = [serving.serve(v3, h20, run.deployment.replace(**c)).tokens_per_s_per_node
                   / run.measured - 1 for c in changes]
         row = f"| {run.id} | " + " | ".join(f"{e * 100:+.1f}%" for e in errors) + " |"
         assert row in docs, row

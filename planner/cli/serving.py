@@ -123,9 +123,9 @@ def serve_cmd(
 def validate_cmd(fmt: Format = FORMAT) -> None:
     """The serving model beside measured deployment runs: predictions, errors, sources."""
     from planner import report
-    from planner.studies.validate import validate
+    from planner.studies.validate import validation_report
 
-    show_tables(report.validation_table(validate()), fmt)
+    show_tables(report.validation_table(validation_report()), fmt)
 
 
 @command("fit")
