@@ -257,7 +257,7 @@ def test_hostile_yaml_is_rejected_with_bounded_memory(tmp_path, name, raw):
 
 
 # ----------------------------------------------------------------------------- config.json
-from test_explore import DEEPSEEK_V3  # noqa: E402
+from tests_support import DEEPSEEK_V3  # noqa: E402
 
 #: Fields the converter reads from a DeepSeek-V3 config.json.
 _HF_READ = ("hidden_size", "intermediate_size", "kv_lora_rank", "moe_intermediate_size",

@@ -13,6 +13,7 @@ from planner import catalog
 from planner.calc import serving
 from planner.cli import app
 from planner.specs.deployment import ServeConfig
+from tests_support import REPO
 
 runner = CliRunner()
 
@@ -270,7 +271,6 @@ def test_validation_table_against_measured_runs():
 
 
 def test_validate_cli_json_and_the_docs_table():
-    from pathlib import Path
 
     records = run_json("validate")
     assert {"kind", "id", "setup", "source", "measured_tokens_per_s_per_node",
@@ -281,7 +281,7 @@ def test_validate_cli_json_and_the_docs_table():
     assert {"id", "setup", "source", "measured_gain_low", "measured_gain_high",
             "predicted_gain", "difference"} <= set(abl[0])
     result = runner.invoke(app, ["validate", "-f", "markdown"], catch_exceptions=False)
-    docs = (Path(__file__).parent.parent / "docs" / "validation.md").read_text()
+    docs = (REPO / "docs" / "validation.md").read_text()
     table = [line for line in result.stdout.splitlines() if line.startswith("|")]
     assert table and all(line in docs for line in table), "regenerate docs/validation.md"
     # The runs section restates every run's setup, assumptions and source as the JSON does.
@@ -483,11 +483,10 @@ def test_scenarios_restate_the_serving_engine(write_yaml):
 
 def test_docs_h20_feature_table_matches_the_model():
     """docs/validation.md's table of what each engine feature of the H20 runs weighs."""
-    from pathlib import Path
 
     from planner.studies.validate import RUNS
 
-    docs = (Path(__file__).parent.parent / "docs" / "validation.md").read_text()
+    docs = (REPO / "docs" / "validation.md").read_text()
     v3, h20 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h20")
     changes = ({}, {"expert_tile_rows": None}, {"attention_dtype": "bf16"},
                {"intranode_nvlink": False}, {"overlap": "none"}, {"overlap": "dual"})

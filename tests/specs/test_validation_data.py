@@ -5,7 +5,6 @@ as one-line spec errors naming the field."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 import yaml
@@ -13,10 +12,11 @@ import yaml
 from planner.catalog import load_paper, load_runs, validation_dir
 from planner.errors import SpecError
 from planner.specs.deployment import ServeConfig
+from tests_support import REPO
 from planner.specs.load import _construct, load_spec_file, validate
 from planner.specs.validation import PaperFile, RunsFile
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 
 
 def test_validation_dir_in_the_checkout_and_the_wheel():

@@ -14,34 +14,17 @@ from planner.calc.kv_cache import model_kv_cache
 from planner.calc.params import model_params
 from planner.cli import app
 from planner.specs.hf import ARCHITECTURES, spec_from_hf_config
+from tests_support import DEEPSEEK_V3, write_config
 
 runner = CliRunner()
 
 # The published config.json of DeepSeek-V3 (the fields the planner reads, as published).
-DEEPSEEK_V3 = {
-    "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3",
-    "hidden_size": 7168, "intermediate_size": 18432, "kv_lora_rank": 512,
-    "moe_intermediate_size": 2048, "moe_layer_freq": 1, "n_group": 8, "n_routed_experts": 256,
-    "n_shared_experts": 1, "num_attention_heads": 128, "num_experts_per_tok": 8,
-    "num_hidden_layers": 61, "num_key_value_heads": 128, "num_nextn_predict_layers": 1,
-    "q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
-    "first_k_dense_replace": 3, "topk_group": 4, "tie_word_embeddings": False,
-    "vocab_size": 129280, "rope_theta": 10000, "torch_dtype": "bfloat16",
-}
 LLAMA_405B = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 16384,
     "intermediate_size": 53248, "num_attention_heads": 128, "num_hidden_layers": 126,
     "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": False,
     "attention_bias": False, "mlp_bias": False,
 }
-
-
-def write_config(tmp_path, data, folder="Model"):
-    d = tmp_path / folder
-    d.mkdir(exist_ok=True)
-    p = d / "config.json"
-    p.write_text(json.dumps(data))
-    return p
 
 
 def run(*args):

@@ -218,7 +218,7 @@ def test_help_lists_every_command_with_its_help_line():
 ])
 def test_every_model_argument_takes_a_config_json(tmp_path, args):
     """Each model argument's help says "YAML path or config.json" (options.MODEL and kin)."""
-    from test_explore import DEEPSEEK_V3, write_config
+    from tests_support import DEEPSEEK_V3, write_config
 
     cfg = str(write_config(tmp_path, DEEPSEEK_V3, folder="hf-v3"))
     records = run_json(*[a.format(cfg=cfg) for a in args])
