@@ -209,7 +209,8 @@ def _accumulation_table(accumulation: list[AccumulationError], seed: int) -> Tab
     from planner.calc import numerics as n
 
     t = Table(f"FP8 GEMM accumulation with {n.ACCUM_FRACTION_BITS} fraction bits (seed {seed})",
-              ["data", "K", "limited precision", "promoted every 128", "FP32"], align="lrrrr")
+              ["data", "K", "limited precision", f"promoted every {n.PROMOTION_INTERVAL}",
+               "FP32"], align="lrrrr")
     for a in accumulation:
         rec: dict[str, Any] = {
             "table": "accumulation", "data": a.data, "k": a.k,
