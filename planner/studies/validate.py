@@ -40,11 +40,6 @@ class MeasuredRun:
     assumed: str = ""             # settings the source leaves open, and what was taken
     note: str = ""                # what the planner does not model that bears on this run
 
-    @property
-    def serve(self) -> dict[str, Any]:
-        """The deployment's fields by name (``serve["phase"]``)."""
-        return self.deployment.as_dict()
-
 
 @dataclass(frozen=True)
 class MeasuredAblation:

@@ -1,0 +1,184 @@
+"""Tables of the catalog commands: ``planner models``, ``planner hardware``, ``planner show``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from planner.report.formats import fmt_bytes, fmt_count_si, fmt_gflop, fmt_int, fmt_rate_bytes
+from planner.report.table import Table
+
+if TYPE_CHECKING:
+    from planner.calc.flops import FlopsResult
+    from planner.calc.kv_cache import KVCacheResult
+    from planner.calc.params import ParamCounts
+    from planner.specs.hardware import Hardware
+    from planner.specs.model import DenseFFN, HeadAttention, MLAttention, Model, MoEFFN
+
+
+# ----------------------------------------------------------------------------- models
+def catalog_models_table(models: list[Model], params: list[ParamCounts],
+                         kv: list[KVCacheResult]) -> Table:
+    t = Table("Models (built-in catalog)",
+              ["name", "attention", "FFN", "layers", "hidden", "params total",
+               "params activated", "KV cache / token (BF16)"], right_align_from=3)
+    for m, p, k in zip(models, params, kv):
+        rec: dict[str, Any] = {
+            "model": m.name, "display_name": m.label, "attention": m.attention.kind,
+            "ffn": m.ffn.kind, "num_layers": m.num_layers, "hidden_size": m.hidden_size,
+            "params_total": p.params_total, "params_activated": p.params_activated,
+            "kv_cache_bytes_per_token": k.kv_cache_bytes_per_token, "source": m.source}
+        moe = cast("MoEFFN", m.ffn)
+        ffn = (f"MoE {moe.num_routed_experts}+{moe.num_shared_experts}, "
+               f"top-{moe.num_experts_per_token}" if m.is_moe else "dense")
+        t.add(rec, [rec["model"], rec["attention"].upper(), ffn, str(rec["num_layers"]),
+                    f"{rec['hidden_size']:,}", fmt_count_si(rec["params_total"]),
+                    fmt_count_si(rec["params_activated"]),
+                    fmt_bytes(rec["kv_cache_bytes_per_token"])])
+    return t
+
+
+def _model_record(m: Model, p: ParamCounts, kv: KVCacheResult, fl: FlopsResult
+                  ) -> dict[str, Any]:
+    return {"model": m.name, "display_name": m.label, "source": m.source,
+            "num_layers": m.num_layers, "hidden_size": m.hidden_size,
+            "vocab_size": m.vocab_size, "attention": m.attention.kind, "ffn": m.ffn.kind,
+            "params_total": p.params_total, "params_activated": p.params_activated,
+            "params_total_by_part": p.total.as_dict(),
+            "params_activated_by_part": p.activated.as_dict(),
+            "kv_cache_bytes_per_token": kv.kv_cache_bytes_per_token,
+            "forward_flops_per_token": fl.forward_flops_per_token,
+            "train_flops_per_token": fl.train_flops_per_token, "seq_len": fl.seq_len,
+            "convention": fl.convention}
+
+
+def model_detail_tables(m: Model, p: ParamCounts, kv: KVCacheResult,
+                        fl: FlopsResult) -> list[Table]:
+    rec = _model_record(m, p, kv, fl)
+    spec = Table(f"{m.label} ({m.name})", ["field", "value"], right_align_from=2)
+    spec.rows += [["source", rec["source"]], ["layers", str(rec["num_layers"])],
+                  ["hidden size", f"{rec['hidden_size']:,}"],
+                  ["vocabulary", f"{rec['vocab_size']:,}"],
+                  ["tied embeddings", str(m.tie_word_embeddings).lower()],
+                  ["attention", _attention_text(m.attention)], ["FFN", _ffn_text(m.ffn)],
+                  ["MTP depth", str(m.mtp_depth)]]
+    spec.records = [rec]
+    breakdown = Table("Parameters by part", ["part", "total", "activated per token"])
+    active = rec["params_activated_by_part"]
+    for name, total in rec["params_total_by_part"].items():
+        breakdown.rows.append([name, fmt_int(total), fmt_int(active[name])])
+    breakdown.rows.append(["total", fmt_int(rec["params_total"]),
+                           fmt_int(rec["params_activated"])])
+    derived = Table("Derived figures", ["metric", "value"])
+    kv_bytes, at = rec["kv_cache_bytes_per_token"], f"s = {rec['seq_len']}, {rec['convention']}"
+    derived.rows += [
+        ["kv_cache_bytes_per_token (BF16)", f"{fmt_int(kv_bytes)} B ({fmt_bytes(kv_bytes)})"],
+        [f"forward_flops_per_token ({at})", fmt_gflop(rec["forward_flops_per_token"])],
+        [f"train_flops_per_token ({at})", fmt_gflop(rec["train_flops_per_token"])],
+    ]
+    return [spec, breakdown, derived]
+
+
+def _attention_text(att: HeadAttention | MLAttention) -> str:
+    if att.kind == "mla":
+        return (f"MLA, {att.num_heads} heads, q_lora {att.q_lora_rank}, kv_lora "
+                f"{att.kv_lora_rank}, rope {att.qk_rope_head_dim}, nope {att.qk_nope_head_dim}, "
+                f"v {att.v_head_dim}")
+    return (f"{att.kind.upper()}, {att.num_heads} heads, {att.num_kv_heads} KV heads, "
+            f"head dim {att.head_dim}" + (", QKV bias" if att.qkv_bias else ""))
+
+
+def _ffn_text(ffn: DenseFFN | MoEFFN) -> str:
+    if ffn.kind == "dense":
+        return f"dense, intermediate {ffn.intermediate_size:,}" + (" (gated)" if ffn.gated else "")
+    text = (f"MoE, {ffn.num_routed_experts} routed + {ffn.num_shared_experts} shared, "
+            f"top-{ffn.num_experts_per_token}, expert {ffn.expert_intermediate_size:,}")
+    if ffn.num_dense_layers:
+        text += f"; first {ffn.num_dense_layers} dense ({ffn.dense_intermediate_size:,})"
+    if ffn.num_expert_groups > 1:
+        text += f"; {ffn.num_expert_groups} groups, at most {ffn.num_limited_groups} per token"
+    return text
+
+
+# ----------------------------------------------------------------------------- hardware
+def hardware_record(h: Hardware) -> dict[str, Any]:
+    peaks = h.gpu.peak_dense_tflop_per_s
+
+    def peak(dtype: str) -> float | None:
+        v = getattr(peaks, dtype) if peaks else None
+        return v * 1e12 if v else None
+
+    return {
+        "hardware": h.name, "display_name": h.label,
+        "peak_dense_bf16_flop_per_s": peak("bf16"),
+        "peak_dense_fp8_flop_per_s": peak("fp8"),
+        "peak_dense_fp4_flop_per_s": peak("fp4"),
+        "hbm_capacity_bytes": h.gpu.hbm_capacity_bytes,
+        "hbm_bandwidth_bytes_per_s": h.gpu.hbm_bandwidth_bytes_per_s,
+        "scale_up_domain_gpus": h.scale_up_domain_gpus,
+        "scale_up_bandwidth_bytes_per_s_unidirectional": (
+            h.scale_up.bandwidth_bytes_per_s if h.scale_up else None),
+        "scale_out_bandwidth_bytes_per_s_unidirectional": h.scale_out.bandwidth_bytes_per_s,
+        "price_usd_per_gpu_hour": h.price_usd_per_gpu_hour,
+        "source": h.source,
+    }
+
+
+def _peak_text(h: Hardware, dtype: str) -> str:
+    """A dense peak as the datasheet writes it (TFLOP/s), or n/a."""
+    peaks = h.gpu.peak_dense_tflop_per_s
+    v = getattr(peaks, dtype) if peaks else None
+    return f"{v:,g} TFLOP/s" if v else "n/a"
+
+
+def catalog_hardware_table(hws: list[Hardware]) -> Table:
+    t = Table("Hardware (built-in catalog; per GPU; dense peaks; unidirectional bandwidths)",
+              ["name", "BF16 dense", "FP8 dense", "HBM", "HBM bandwidth",
+               "scale-up (uni)", "domain", "scale-out (uni)"], right_align_from=1)
+    for h in hws:
+        rec = hardware_record(h)
+        up = rec["scale_up_bandwidth_bytes_per_s_unidirectional"]
+        t.add(rec, [
+            rec["hardware"], _peak_text(h, "bf16"), _peak_text(h, "fp8"),
+            f"{h.gpu.hbm_capacity_gb:g} GB", f"{h.gpu.hbm_bandwidth_tb_per_s:g} TB/s",
+            fmt_rate_bytes(up) if h.scale_up else "none",
+            f"{rec['scale_up_domain_gpus']} GPUs" if h.scale_up else "1 GPU",
+            fmt_rate_bytes(rec["scale_out_bandwidth_bytes_per_s_unidirectional"]),
+        ])
+    return t
+
+
+def _hardware_rows(h: Hardware, rec: dict[str, Any]) -> list[list[str]]:
+    up, out = h.scale_up, h.scale_out
+    price = rec["price_usd_per_gpu_hour"]
+    return [
+        ["source", rec["source"]],
+        *[[f"peak dense {dtype.upper()}", _peak_text(h, dtype)]
+          for dtype in ("bf16", "fp8", "fp4")],
+        ["HBM", f"{h.gpu.hbm_capacity_gb:g} GB, {h.gpu.hbm_bandwidth_tb_per_s:g} TB/s"],
+        ["scale-up", f"{up.technology}: {up.domain_gpus} GPUs, "
+                     f"{fmt_rate_bytes(up.bandwidth_bytes_per_s)} per GPU per direction"
+                     if up else "none (a single device)"],
+        ["scale-out", f"{out.technology}: {out.nics_per_gpu:g} x "
+                      f"{out.nic_bandwidth_gbit_per_s:g} Gbit/s = "
+                      f"{fmt_rate_bytes(out.bandwidth_bytes_per_s)} per GPU per direction"],
+        ["price", f"${price:g} per GPU-hour" if price else "n/a"],
+    ]
+
+
+def hardware_detail_tables(h: Hardware) -> list[Table]:
+    from dataclasses import fields
+
+    rec = hardware_record(h)
+    rec["efficiency"] = {}
+    for name in (f.name for f in fields(h.efficiency)):
+        f = getattr(h.efficiency, name)
+        rec["efficiency"][name] = {"frac": f.frac, "source": f.source} if f else None
+    t = Table(f"{h.label} ({h.name})", ["field", "value"], right_align_from=2)
+    t.rows += _hardware_rows(h, rec)
+    t.records = [rec]
+    eff = Table("Efficiency factors (achievable / peak; used only when asked for achievable)",
+                ["factor", "fraction", "source"], right_align_from=1)
+    for name, factor in rec["efficiency"].items():
+        eff.rows.append([name, f"{factor['frac']:g}" if factor else "n/a",
+                         factor["source"] if factor else "not given"])
+    return [t, eff]

@@ -1,0 +1,109 @@
+"""Tables of the exploration commands: ``planner compare`` and ``planner sweep``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from planner.report.formats import (fmt_bytes, fmt_count_si, fmt_gflop, fmt_ratio, fmt_seconds,
+                                    fmt_value)
+from planner.report.table import Table
+
+if TYPE_CHECKING:
+    from planner.calc.ep import EPResult
+    from planner.studies.compare import ModelRow
+    from planner.studies.sweep import SweepResult
+
+
+# ----------------------------------------------------------------------------- compare
+def _compare_record(r: ModelRow, hardware: list[str], *, context_tokens: int,
+                    seq_len: int) -> dict[str, Any]:
+    record = {
+        "model": r.model, "attention": r.attention, "ffn": r.ffn,
+        "params_total": r.params_total, "params_activated": r.params_activated,
+        "kv_cache_bytes_per_token": r.kv_cache_bytes_per_token,
+        "kv_multiplier_vs_first": r.kv_multiplier_vs_first,
+        "decode_bytes_per_step": r.decode_bytes_per_step, "context_tokens": context_tokens,
+        "forward_flops_per_token": r.forward_flops_per_token,
+        "train_flops_per_token": r.train_flops_per_token, "seq_len": seq_len,
+    }
+    for h in hardware:
+        ep = cast("EPResult | None", r.ep[h])
+        record[f"max_context_tokens_per_gpu.{h}"] = r.max_context_tokens_per_gpu[h]
+        record[f"decode_tokens_per_s.{h}"] = ep.decode_tokens_per_s if ep is not None else None
+    return record
+
+
+def _compare_table_heads(hardware: list[str], *, context_tokens: int,
+                         seq_len: int) -> tuple[Table, Table, Table]:
+    from planner.studies.compare import KV_DTYPE
+
+    mem = Table(f"Memory: KV cache ({KV_DTYPE.upper()}) and decode reads at "
+                f"C = {context_tokens:,} (MLA vs GQA)",
+                ["model", "attention", "KV / token", "vs first", "decode bytes / step",
+                 *[f"max context: {h}" for h in hardware]], align="LLrrr" + "r" * len(hardware))
+    comp = Table(f"Compute: parameters and FLOPs per token (s = {seq_len:,}, exact-causal)",
+                 ["model", "FFN", "params total", "params activated", "forward FLOPs / token",
+                  "train FLOPs / token"], align="LLrrrr")
+    comm = Table("Communication: EP decode ceiling (peak bandwidth, paper §2.3.2 defaults)",
+                 ["model", *[f"{h}: tokens/s (TPOT)" for h in hardware]],
+                 align="L" + "r" * len(hardware))
+    return mem, comp, comm
+
+
+def _ep_cell(rec: dict[str, Any], r: ModelRow, h: str) -> str:
+    """The EP ceiling on ``h``: tokens/s (TPOT), or n/a for a dense model."""
+    ep = cast("EPResult | None", r.ep[h])
+    if ep is None:
+        return "n/a (dense)"
+    return f"{rec[f'decode_tokens_per_s.{h}']:,.1f} ({fmt_seconds(ep.tpot_s)})"
+
+
+def compare_tables(rows: list[ModelRow], hardware: list[str], *, context_tokens: int,
+                   seq_len: int) -> list[Table]:
+    """Memory, compute and communication side by side (see :mod:`planner.studies.compare`)."""
+    from planner.calc.ep import PAPER_TOKENS_PER_DEVICE
+    from planner.studies.compare import WEIGHT_DTYPE
+
+    mem, comp, comm = _compare_table_heads(hardware, context_tokens=context_tokens,
+                                           seq_len=seq_len)
+    for r in rows:
+        rec = _compare_record(r, hardware, context_tokens=context_tokens, seq_len=seq_len)
+        ctx = [rec[f"max_context_tokens_per_gpu.{h}"] for h in hardware]
+        mem.add(rec, [rec["model"], rec["attention"].upper(),
+                      fmt_bytes(rec["kv_cache_bytes_per_token"]),
+                      fmt_ratio(rec["kv_multiplier_vs_first"]),
+                      fmt_bytes(rec["decode_bytes_per_step"]),
+                      *[f"{c:,.0f}" if c else "weights do not fit" for c in ctx]])
+        comp.rows.append([rec["model"], rec["ffn"], fmt_count_si(rec["params_total"]),
+                          fmt_count_si(rec["params_activated"]),
+                          fmt_gflop(rec["forward_flops_per_token"]),
+                          fmt_gflop(rec["train_flops_per_token"])])
+        comm.rows.append([rec["model"], *[_ep_cell(rec, r, h) for h in hardware]])
+    weights = WEIGHT_DTYPE.upper()
+    mem.notes.append("max context: tokens of KV cache one GPU holds, (HBM - "
+                     f"{weights} weights split over one scale-up domain) / KV per token"
+                     "; no activations or workspace. Decode bytes: activated "
+                     f"{weights} weights + the whole KV cache, one sequence.")
+    comm.notes.append("EP ceiling: one routed expert per GPU, "
+                      f"{PAPER_TOKENS_PER_DEVICE} tokens per GPU, FP8 dispatch "
+                      "with scales, BF16 combine, two micro-batches, computation hidden.")
+    return [mem, comp, comm] if hardware else [mem, comp]
+
+
+# ----------------------------------------------------------------------------- sweep
+#: Rows a terminal table of a sweep shows (CSV and JSON carry every point).
+SWEEP_TABLE_ROWS = 40
+
+
+def sweep_table(result: SweepResult, records: list[dict[str, Any]], unit: str) -> Table:
+    names = list(result.names)
+    t = Table(f"Sweep of {result.metric} for {result.model} on {result.hardware} "
+              f"({len(records):,} points)", [*names, result.metric], align="r" * (len(names) + 1))
+    step = max(1, len(records) // SWEEP_TABLE_ROWS)
+    for rec in records[::step]:
+        t.rows.append([f"{rec[n]:,.6g}" for n in names] + [fmt_value(rec[result.metric], unit)])
+    t.records = records
+    if step > 1:
+        t.notes.append(f"Every {step:,}th point shown; --format csv or json gives all "
+                       f"{len(records):,}.")
+    return t

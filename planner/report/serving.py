@@ -1,0 +1,217 @@
+"""Tables of the serving commands: ``planner serve``, ``planner validate``, ``planner fit``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from planner.report.bottleneck import bottleneck_text
+from planner.report.formats import fmt_bytes, fmt_seconds
+from planner.report.table import Table
+
+if TYPE_CHECKING:
+    from planner.calc.memory import FitResult, MemoryResult
+    from planner.calc.serving import ServeResult
+    from planner.studies.validate import AblationRow, ValidationReport, ValidationRow
+
+OVERLAP_LABELS = {"dual": "dual micro-batch overlap", "single": "single-batch overlap",
+                  "none": "no overlap"}
+
+
+# ----------------------------------------------------------------------------- serve
+def _serve_record(r: ServeResult) -> dict[str, Any]:
+    mem = r.memory
+    return {
+        "model": r.model, "hardware": r.hardware, "phase": r.phase, "basis": r.basis,
+        "gpus": r.gpus, "ep": r.ep, "tp": r.tp, "batch_per_gpu": r.batch_per_gpu,
+        "context_tokens": r.context_tokens, "overlap": r.overlap,
+        "gemm_tile_rows": r.gemm_tile_rows, "expert_tile_rows": r.expert_tile_rows,
+        "shared_experts": r.shared_experts, "expert_balance": r.expert_balance,
+        "hottest_rank_load": r.hottest_rank_load,
+        "memory_bytes_per_gpu": mem.memory_bytes_per_gpu, "fits": mem.fits,
+        "weight_bytes_per_gpu": mem.weight_bytes_per_gpu,
+        "kv_cache_bytes_per_gpu": mem.kv_cache_bytes_per_gpu,
+        "compute_s": r.compute_s, "communication_s": r.communication_s, "step_s": r.step_s,
+        "tokens_per_step": r.tokens_per_step, "tpot_s": r.tpot_s, "ttft_s": r.ttft_s,
+        "decode_tokens_per_s": r.decode_tokens_per_s,
+        "tokens_per_s_per_gpu": r.tokens_per_s_per_gpu,
+        "tokens_per_s_per_node": r.tokens_per_s_per_node,
+        "bottleneck": bottleneck_text(r.bottleneck),
+        "parts": [{"name": p.name, "flops": p.flops, "bytes": p.bytes_moved,
+                   "time_s": p.time_s, "bound": p.bound} for p in r.parts],
+    }
+
+
+def _step_table(r: ServeResult, rec: dict[str, Any]) -> Table:
+    """The step broken into its parts (kernels and communication), from the record's parts."""
+    t = Table(f"{r.phase.capitalize()}: {r.model} on {r.gpus} x {r.hardware} (EP {r.ep}, "
+              f"TP {r.tp}; {OVERLAP_LABELS[r.overlap]}; {r.basis})",
+              ["part (whole step, all layers)", "FLOPs", "bytes", "time", "bound"],
+              align="lrrrl")
+    for p in rec["parts"]:
+        t.rows.append([p["name"], f"{p['flops'] / 1e9:,.1f} G" if p["flops"] else "-",
+                       fmt_bytes(p["bytes"]) if p["bytes"] else "-",
+                       fmt_seconds(p["time_s"]), p["bound"]])
+    return t
+
+
+def _serve_metric_rows(rec: dict[str, Any], mem: MemoryResult) -> list[list[str]]:
+    rows = [
+        ["memory_bytes_per_gpu", f"{fmt_bytes(rec['memory_bytes_per_gpu'])} of "
+                                 f"{fmt_bytes(mem.capacity_bytes_per_gpu)} "
+                                 f"({'fits' if rec['fits'] else 'DOES NOT FIT'})"],
+        ["  weights / KV cache / workspace", f"{fmt_bytes(rec['weight_bytes_per_gpu'])} / "
+                                             f"{fmt_bytes(rec['kv_cache_bytes_per_gpu'])} / "
+                                             f"{fmt_bytes(mem.workspace_bytes_per_gpu)}"],
+        ["compute / communication per step", f"{fmt_seconds(rec['compute_s'])} / "
+                                             f"{fmt_seconds(rec['communication_s'])}"],
+        ["step time", fmt_seconds(rec["step_s"])],
+    ]
+    if rec["expert_balance"] != "none":
+        rows.append(["hottest EP rank (expert rows)",
+                     f"{rec['hottest_rank_load']:.3f} x the mean ({rec['expert_balance']})"])
+    if rec["phase"] == "decode":
+        rows += [["tokens per step (MTP)", f"{rec['tokens_per_step']:.3g}"],
+                 ["tpot_s", fmt_seconds(rec["tpot_s"])],
+                 ["decode_tokens_per_s (per sequence)", f"{rec['decode_tokens_per_s']:,.1f}"]]
+    else:
+        rows += [["ttft_s", fmt_seconds(rec["ttft_s"])]]
+    rows += [["tokens_per_s_per_gpu", f"{rec['tokens_per_s_per_gpu']:,.0f}"],
+             ["tokens_per_s_per_node", f"{rec['tokens_per_s_per_node']:,.0f}"],
+             ["bottleneck", rec["bottleneck"]]]
+    return rows
+
+
+def _serve_note(r: ServeResult) -> str:
+    from planner.calc.serving import WORKSPACE_FRAC
+
+    tiles = (f"GEMM rows padded to tiles of {r.gemm_tile_rows}" if r.gemm_tile_rows
+             else "no GEMM tile padding")
+    if r.expert_tile_rows and r.expert_tile_rows != r.gemm_tile_rows:
+        tiles += f" (the routed experts' to {r.expert_tile_rows})"
+    return ("Roofline per kernel (compute at the dense peak x efficiency, memory at HBM x "
+            "efficiency, non-GEMM activation traffic included); EP traffic on the link "
+            f"the group needs; {OVERLAP_LABELS[r.overlap]} ({r.micro_batches} "
+            f"micro-batch(es)); {tiles}; shared experts "
+            f"{r.shared_experts}; expert balance {r.expert_balance} (the hottest EP rank "
+            "sets the MoE pace: its expert rows, EP buffers and traffic); workspace = "
+            f"{WORKSPACE_FRAC:.0%} of GPU memory. TPOT excludes TTFT. Checked against measured "
+            "runs: planner validate.")
+
+
+def serve_tables(r: ServeResult) -> list[Table]:
+    """The step broken into parts, and the serving metrics."""
+    rec = _serve_record(r)
+    m = Table("Serving metrics", ["metric", "value"])
+    m.rows += _serve_metric_rows(rec, r.memory)
+    m.records.append(rec)
+    m.notes.append(_serve_note(r))
+    return [_step_table(r, rec), m]
+
+
+# ----------------------------------------------------------------------------- validate
+def _run_record(row: ValidationRow) -> dict[str, Any]:
+    run = row.run
+    return {"kind": "run", "id": run.id, "model": run.model, "hardware": run.hardware,
+            "phase": run.deployment.phase, "expert_balance": row.expert_balance,
+            "setup": run.setup, "assumed": run.assumed, "source": run.source,
+            "measured_tokens_per_s_per_node": run.measured,
+            "predicted_tokens_per_s_per_node": row.predicted, "error": row.error,
+            "predicted_step_s": row.step_s, "measured_step_s": row.measured_step_s,
+            "step_gap_s": row.step_gap_s, "bottleneck": bottleneck_text(row.bottleneck),
+            "basis": row.basis,
+            "note": run.note}
+
+
+def validation_table(rep: ValidationReport) -> list[Table]:
+    """The serving model beside measured deployment runs, with the error statistics."""
+    from planner.studies.validate import CASE_LIMIT, MEDIAN_TARGET
+
+    t = Table("Serving model vs measured deployment runs (tokens/s per node; default "
+              "efficiency factors, nothing fitted)",
+              ["run", "phase", "experts", "measured", "planner", "error", "step gap",
+               "binding resource (planner)"],
+              align="Lllrrrrl")
+    for row in rep.rows:
+        rec = _run_record(row)
+        mark = t.footnote(rec["note"])
+        t.add(rec, [rec["id"], rec["phase"], rec["expert_balance"],
+                    f"{rec['measured_tokens_per_s_per_node']:,.0f}",
+                    f"{rec['predicted_tokens_per_s_per_node']:,.0f}",
+                    f"{rec['error'] * 100:+.1f}%" + (f" {mark}" if mark else ""),
+                    f"{rec['step_gap_s'] * 1e3:+,.1f} ms", rec["bottleneck"].split(":")[0]])
+    verdict = "met" if rep.meets_targets else "NOT met"
+    t.notes.append(f"median |error| {rep.median_abs_error * 100:.1f}% (target <= "
+                   f"{MEDIAN_TARGET * 100:.0f}%), largest {rep.max_abs_error * 100:.1f}%, beyond "
+                   f"{CASE_LIMIT * 100:.0f}%: {', '.join(rep.beyond_limit) or 'none'}; targets "
+                   f"{verdict}. Error = planner / measured - 1; step gap = the step (prefill: "
+                   "batch) time the measured rate implies minus the planner's. Setups and "
+                   "sources: -f json.")
+    return [t, ablation_table(rep.ablations)] if rep.ablations else [t]
+
+
+def _gain(lo: float, hi: float) -> str:
+    return f"{lo * 100:+.1f}%" if lo == hi else f"{lo * 100:+.0f}% to {hi * 100:+.0f}%"
+
+
+def ablation_table(rows: tuple[AblationRow, ...]) -> Table:
+    """The sources' own ablations: what one engine feature gains, measured and in the planner."""
+    t = Table("The sources' own ablations: throughput gain of one feature (measured vs planner)",
+              ["ablation", "hardware", "measured gain", "planner gain", "difference"],
+              align="Llrrr")
+    for row in rows:
+        a = row.ablation
+        rec: dict[str, Any] = {
+            "kind": "ablation", "id": a.id, "model": a.model, "hardware": a.hardware,
+            "setup": a.setup, "assumed": a.assumed, "source": a.source,
+            "measured_gain_low": a.measured[0], "measured_gain_high": a.measured[1],
+            "predicted_gain": row.predicted, "difference": row.difference}
+        t.add(rec, [rec["id"], rec["hardware"],
+                    _gain(rec["measured_gain_low"], rec["measured_gain_high"]),
+                    _gain(rec["predicted_gain"], rec["predicted_gain"]),
+                    f"{rec['difference'] * 100:+.1f} pts"])
+    t.notes.append("Gain = tokens/s per GPU with the feature / without - 1, each side predicted "
+                   "from the same setup; difference = planner - measured gain, in percentage "
+                   "points, from the nearer end of a measured range. Nothing fitted.")
+    return t
+
+
+# ----------------------------------------------------------------------------- fit
+def _fit_record(f: FitResult) -> dict[str, Any]:
+    mem = f.memory
+    return {"model": f.model, "hardware": f.hardware, "weights_dtype": f.weights_dtype,
+            "context_tokens": f.context_tokens, "weight_bytes_total": f.weight_bytes_total,
+            "num_gpus": f.num_gpus,
+            "memory_bytes_per_gpu": mem.memory_bytes_per_gpu if mem else None,
+            "max_batch_per_gpu": mem.max_batch_per_gpu if mem else None,
+            "tp": mem.tp if mem else None,
+            "max_batch_per_tp_group": mem.max_batch_per_tp_group if mem else None,
+            "checked": [{"gpus": n, "fits": ok} for n, ok in f.checked]}
+
+
+def _fit_batch_text(rec: dict[str, Any]) -> str:
+    text = f"{rec['max_batch_per_gpu']:,}"
+    if rec["tp"] > 1:
+        text += f" ({rec['max_batch_per_tp_group']:,} per TP {rec['tp']})"
+    return text
+
+
+def fit_table(fits: list[FitResult]) -> Table:
+    from planner.calc.serving import FIT_GPU_COUNTS, WORKSPACE_FRAC
+
+    t = Table("Fewest GPUs that hold the model and one sequence",
+              ["model", "hardware", "weights", "weights total", "context", "GPUs",
+               "memory / GPU", "largest batch / GPU (TP group)"], align="LLlrrrrr")
+    for f in fits:
+        rec, mem = _fit_record(f), f.memory
+        t.add(rec, [rec["model"], rec["hardware"], rec["weights_dtype"],
+                    fmt_bytes(rec["weight_bytes_total"]), f"{rec['context_tokens']:,}",
+                    str(rec["num_gpus"]) if rec["num_gpus"] else f"> {FIT_GPU_COUNTS[-1]}",
+                    f"{fmt_bytes(rec['memory_bytes_per_gpu'])} of "
+                    f"{fmt_bytes(mem.capacity_bytes_per_gpu)}" if mem else "-",
+                    _fit_batch_text(rec) if mem else "-"])
+    t.notes.append("Experts split over all GPUs, the rest over up to one scale-up domain (TP); "
+                   "a batch per GPU is each GPU's share of its TP group's sequences (MLA's "
+                   "latent is whole on every GPU of the group); "
+                   "FP8 weights carry their 128x128 block scales; embedding, head, router and "
+                   f"norms in BF16; {WORKSPACE_FRAC:.0%} of memory kept for workspace.")
+    return t

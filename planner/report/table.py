@@ -1,0 +1,165 @@
+"""The :class:`Table` type and its renderers: rich (terminal), JSON, CSV and Markdown.
+
+Every command builds a list of tables: display rows (strings, human units) for the terminal and
+Markdown, and records (base-unit numbers, metric names of the design vocabulary) for JSON and
+CSV. JSON is always a list of records; a metric that does not apply is ``null``. rich is
+imported only when a table is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, TextIO
+
+if TYPE_CHECKING:
+    from planner.calc.common import Input
+
+#: Width of a rich table written to a pipe or a file (a terminal uses its own width).
+PIPE_WIDTH = 160
+
+
+@dataclass
+class Table:
+    """One table: display ``rows`` (strings) under ``headers``, the machine-readable ``records``,
+    and ``notes`` printed under it."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    right_align_from: int = 1
+    #: Per-column alignment, "l", "r", or "L" (left, never wrapped); overrides right_align_from.
+    align: str | None = None
+
+    def is_right(self, j: int) -> bool:
+        if self.align is not None:
+            return self.align[j] == "r"
+        return j >= self.right_align_from
+
+    def add(self, record: dict[str, Any], cells: list[str]) -> None:
+        """One record and the display row derived from it."""
+        self.records.append(record)
+        self.rows.append(cells)
+
+    def footnote(self, text: str) -> str:
+        """Add ``text`` as a numbered note under the table (once) and return its marker."""
+        if not text:
+            return ""
+        entry = f"[{len(self.notes) + 1}] {text}"
+        for existing in self.notes:
+            if existing.split("] ", 1)[-1] == text:
+                return existing.split(" ", 1)[0]
+        self.notes.append(entry)
+        return entry.split(" ", 1)[0]
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe value: NaN/inf become null, floats that are integers stay floats."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def render(tables: list[Table], fmt: str, out: TextIO | None = None) -> None:
+    """Write ``tables`` to ``out`` (stdout) in ``fmt``: table, json, csv or markdown."""
+    out = out or sys.stdout
+    if fmt == "json":
+        import json
+
+        records = [{k: clean(v) for k, v in r.items()} for t in tables for r in t.records]
+        out.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+    elif fmt == "csv":
+        _render_csv(tables, out)
+    elif fmt == "markdown":
+        _render_markdown(tables, out)
+    else:
+        _render_rich(tables, out)
+
+
+def _render_csv(tables: list[Table], out: TextIO) -> None:
+    import csv
+    import io
+
+    records = [r for t in tables for r in t.records]
+    keys: list[str] = []
+    for r in records:
+        keys += [k for k in r if k not in keys]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        writer.writerow({k: _csv_cell(r.get(k)) for k in keys})
+    out.write(buf.getvalue())
+
+
+def _csv_cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, (dict, list)):
+        import json
+
+        return json.dumps(v, ensure_ascii=False)
+    return clean(v) if clean(v) is not None else ""
+
+
+def _render_markdown(tables: list[Table], out: TextIO) -> None:
+    for i, t in enumerate(tables):
+        if i:
+            out.write("\n")
+        out.write(f"### {t.title}\n\n")
+        out.write("| " + " | ".join(t.headers) + " |\n")
+        out.write("|" + "|".join("---:" if t.is_right(j) else "---"
+                                 for j in range(len(t.headers))) + "|\n")
+        for row in t.rows:
+            out.write("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |\n")
+        for note in t.notes:
+            out.write(f"\n{note}\n")
+
+
+def _render_rich(tables: list[Table], out: TextIO) -> None:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    # A terminal gets its own width; a pipe or file a wide one, so logs do not wrap cells.
+    width = None if out.isatty() else PIPE_WIDTH
+    console = Console(file=out, highlight=False, soft_wrap=False, width=width)
+    for i, t in enumerate(tables):
+        if i:
+            console.print()
+        # Text, not str: cells are never read as rich markup (a model named "[red]x" prints as
+        # written), and markup parsing is skipped.
+        rt = RichTable(title=Text(t.title), title_justify="left", title_style="bold")
+        for j, h in enumerate(t.headers):
+            rt.add_column(Text(h), justify="right" if t.is_right(j) else "left",
+                          overflow="fold", min_width=None if t.is_right(j) else 10,
+                          no_wrap=t.is_right(j) or (t.align is not None and t.align[j] == "L"))
+        for row in t.rows:
+            rt.add_row(*(Text(c) for c in row))
+        console.print(rt)
+        for note in t.notes:
+            console.print(note, style="dim", markup=False)
+
+
+def explain_table(title: str, formula: str, ref: str, inputs: Iterable[Input],
+                  basis: str | None = None) -> Table:
+    """An --explain table: the formula, every input with its origin, and the reference."""
+    from planner.report.flags import cli_origin
+
+    inputs = list(inputs)
+    t = Table(title=f"explain: {title}", headers=["input", "value", "unit", "from"],
+              align="lrll")
+    record_inputs = [{"name": i.name, "value": i.value, "unit": i.unit,
+                      "from": cli_origin(i.origin)}
+                     for i in inputs]
+    for rec in record_inputs:
+        value = rec["value"] if isinstance(rec["value"], str) else f"{rec['value']:,.6g}"
+        t.rows.append([rec["name"], value, rec["unit"], rec["from"]])
+    t.notes = [f"Formula: {formula}", f"Ref: {ref}"]
+    if basis:
+        t.notes.append(f"Figures used: {basis}")
+    t.records = [{"explain": title, "formula": formula, "ref": ref, "inputs": record_inputs}]
+    return t
