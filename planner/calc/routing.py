@@ -20,6 +20,11 @@ from typing import TYPE_CHECKING
 from planner.calc.common import Input
 from planner.errors import UsageError
 
+#: The formula and reference that explain node-limited routing.
+FORMULA = ("E[M] = N(1 − C((N−1)E_n, k)/C(N·E_n, k)); IB time = T · M_remote "
+           "· h · b / B_IB; NVLink time = T · k · h · b / B_NVLink")
+REF = "P §4.3; V3R §3.2.2"
+
 if TYPE_CHECKING:
     from planner.specs.hardware import Hardware
     from planner.specs.model import Model

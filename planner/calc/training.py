@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING
 from planner.calc.common import Input
 from planner.errors import UsageError
 
+#: The formula and reference that explain a training run.
+FORMULA = ("GPU-hours = T / (τ·3600), τ = R / F; MFU = R / R_peak; "
+           "cost = GPU-hours × price")
+REF = "P Table 4; DeepSeek-V3 report Table 1"
+
 if TYPE_CHECKING:
     from planner.specs.hardware import Hardware
     from planner.specs.model import Model

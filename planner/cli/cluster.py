@@ -124,6 +124,7 @@ def train_cmd(
 ) -> None:
     """Training GPU-hours, days, cost and MFU; give one of --mfu, --gpu-hours, --tokens-per-day."""
     from planner import catalog, report
+    from planner.calc import training
     from planner.calc.training import train_run
 
     r = train_run(
@@ -135,9 +136,8 @@ def train_cmd(
         convention=convention.value, seq_len=seq_len, usd_per_gpu_hour=price)
     tables = [report.train_table(r)]
     if explain:
-        tables.append(report.explain_table(
-            f"training {r.model}", "GPU-hours = T / (τ·3600), τ = R / F; MFU = R / R_peak; "
-            "cost = GPU-hours × price", "P Table 4; DeepSeek-V3 report Table 1", r.inputs))
+        tables.append(report.explain_table(f"training {r.model}", training.FORMULA,
+                                           training.REF, r.inputs))
     show_tables(tables, fmt)
 
 
@@ -156,6 +156,7 @@ def routing_cmd(
 ) -> None:
     """Node-limited routing: IB copies per token with and without NVLink forwarding (P §4.3)."""
     from planner import catalog, report
+    from planner.calc import routing
     from planner.calc.routing import node_limited_routing
 
     r = node_limited_routing(catalog.load_model(model), catalog.load_hardware(hardware),
@@ -163,10 +164,8 @@ def routing_cmd(
                              node_limit=node_limit)
     tables = [report.routing_table(r)]
     if explain:
-        tables.append(report.explain_table(
-            f"routing {r.model}", "E[M] = N(1 − C((N−1)E_n, k)/C(N·E_n, k)); IB time = T · M_remote "
-            "· h · b / B_IB; NVLink time = T · k · h · b / B_NVLink", "P §4.3; V3R §3.2.2",
-            r.inputs))
+        tables.append(report.explain_table(f"routing {r.model}", routing.FORMULA, routing.REF,
+                                           r.inputs))
     show_tables(tables, fmt)
 
 
