@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from planner.budget.loading import LoadedScenario, load_scenario
 from planner.errors import PlannerError, SpecError
@@ -63,6 +63,12 @@ def evaluate(path: str | os.PathLike[str] | LoadedScenario) -> Evaluation:
         if err.file is None:
             raise SpecError(err.message, file=loaded.file, field="deployment") from None
         raise
+
+
+@overload
+def _load_ref(kind: Literal["model"], ref: str, *, file: str) -> Model: ...
+@overload
+def _load_ref(kind: Literal["hardware"], ref: str, *, file: str) -> Hardware: ...
 
 
 def _load_ref(kind: str, ref: str, *, file: str) -> Model | Hardware:
@@ -143,9 +149,10 @@ def _ep_metrics(model: Model, hardware: Hardware, d: Deployment, *,
                 file: str) -> dict[str, Value]:
     """The paper's expert-parallel decode ceiling (n/a for a dense model)."""
     from planner.calc.ep import ep_decode_limit
+    from planner.specs.model import MoEFFN
     from planner.units import dtype_bytes
 
-    if not model.is_moe:
+    if not isinstance(model.ffn, MoEFFN):
         return {n: (None, "", f"{model.label} is a dense model (no expert parallelism)")
                 for n in EP_METRICS}
     ep_size = d.ep if d.ep is not None else model.ffn.num_routed_experts

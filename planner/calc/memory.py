@@ -112,6 +112,7 @@ def kv_bytes_per_token_per_gpu(model: Model, *, kv_dtype: str = "bf16", tp: int 
     per_token = model_kv_cache(model, dtype=kv_dtype).kv_cache_bytes_per_token
     if isinstance(model.attention, MLAttention):
         return per_token
+    assert model.attention.num_kv_heads is not None   # set by HeadAttention.__post_init__
     return per_token / min(tp, model.attention.num_kv_heads)
 
 

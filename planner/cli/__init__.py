@@ -104,7 +104,7 @@ def load_commands(names: Any = None) -> typer.Typer:
     commands on the app, keep the app's commands in :data:`COMMANDS` order, return the app."""
     for group in dict.fromkeys(COMMANDS[n] for n in (COMMANDS if names is None else names)):
         importlib.import_module(f"{__name__}.{group}")
-    order = {n: i for i, n in enumerate(COMMANDS)}
+    order: dict[str | None, int] = {n: i for i, n in enumerate(COMMANDS)}
     _app.registered_commands.sort(key=lambda c: order.get(c.name, len(order)))
     return _app
 

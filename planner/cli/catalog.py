@@ -1,7 +1,7 @@
 """Catalog commands: list and show the built-in specs, their JSON Schema, import a Hugging Face
 config.json."""
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -9,7 +9,14 @@ from planner import vocab
 from planner.cli import command, emit, show_tables
 from planner.cli.options import FORMAT, SEQ_LEN, Format, choices, output_option
 
-SpecKind = choices("SpecKind", vocab.SPEC_KINDS)
+if TYPE_CHECKING:   # a type alias for the checker, the Enum for typer (options.Choice)
+    from typing import TypeAlias
+
+    from planner.cli.options import Choice
+
+    SpecKind: TypeAlias = Choice
+else:
+    SpecKind = choices("SpecKind", vocab.SPEC_KINDS)
 
 
 @command("models")

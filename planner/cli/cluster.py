@@ -1,7 +1,7 @@
 """Cluster commands: network topologies, pipeline schedules, training runs, node-limited routing,
 collectives."""
 
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
@@ -10,8 +10,16 @@ from planner.cli import command, show_tables
 from planner.cli.options import (EXPLAIN, FORMAT, HARDWARE, MODEL, MOE_MODEL, SEQ_LEN,
                                  Convention, Format, choices, hardware_option, quantity)
 
-Topo = choices("Topo", vocab.TOPOLOGIES)
-Link = choices("Link", vocab.LINK_TIERS)
+if TYPE_CHECKING:   # a type alias for the checker, the Enum for typer (options.Choice)
+    from typing import TypeAlias
+
+    from planner.cli.options import Choice
+
+    Topo: TypeAlias = Choice
+    Link: TypeAlias = Choice
+else:
+    Topo = choices("Topo", vocab.TOPOLOGIES)
+    Link = choices("Link", vocab.LINK_TIERS)
 
 
 @command("network")

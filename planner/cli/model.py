@@ -1,7 +1,7 @@
 """Model calculators: KV cache, FLOPs, expert-parallel communication, the paper's figures, number
 formats."""
 
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
@@ -10,7 +10,14 @@ from planner.cli import command, show_tables
 from planner.cli.options import (EXPLAIN, FORMAT, HARDWARE, MODELS, MOE_MODEL, Convention, Dtype,
                                  Format, choices)
 
-WireFormat = choices("WireFormat", vocab.WIRE_FORMATS)
+if TYPE_CHECKING:   # a type alias for the checker, the Enum for typer (options.Choice)
+    from typing import TypeAlias
+
+    from planner.cli.options import Choice
+
+    WireFormat: TypeAlias = Choice
+else:
+    WireFormat = choices("WireFormat", vocab.WIRE_FORMATS)
 
 
 @command("kv-cache")

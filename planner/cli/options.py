@@ -7,24 +7,50 @@ of :mod:`planner.vocab`, never re-declared here. ``quantity`` parses an option's
 """
 
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from planner import vocab
 
+if TYPE_CHECKING:
+    from enum import EnumMeta
+    from typing import TypeAlias
 
-def choices(name: str, values: tuple[str, ...]) -> Any:
+    class _ChoiceMeta(EnumMeta):
+        def __getattr__(cls, name: str) -> "Choice": ...
+
+    class Choice(str, Enum, metaclass=_ChoiceMeta):
+        """What the type checker knows of an Enum that :func:`choices` builds: a ``str`` Enum
+        whose ``value`` is a ``str``; its members, made at run time, are any attribute.
+
+        A command annotates an option with the Enum itself (typer reads the annotation), and a
+        type checker accepts only a class or an alias as a type, never a variable bound to a
+        call: so each choice is declared ``Name: TypeAlias = Choice`` under ``TYPE_CHECKING``
+        and ``Name = choices(...)`` otherwise."""
+
+        _value_: str
+
+
+def choices(name: str, values: tuple[str, ...]) -> type[Enum]:
     """A ``str`` Enum of ``values`` (a closed set of :mod:`planner.vocab`) for typer's choices;
     a member's name is its value with ``-`` as ``_`` (``ExpertBalance.no_eplb``)."""
-    return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)
+    # mypy types Enum's functional API with members it cannot read as an Enum instance.
+    return Enum(name, {v.replace("-", "_"): v for v in values},  # type: ignore[return-value]
+                type=str)
 
 
-Format = choices("Format", vocab.OUTPUT_FORMATS)
-#: Element types, as :data:`planner.units.DTYPE_BYTES` knows them.
-Dtype = choices("Dtype", vocab.DTYPES)
-WeightsDtype = choices("WeightsDtype", vocab.SERVING_WEIGHT_DTYPES)
-Convention = choices("Convention", vocab.FLOPS_CONVENTIONS)
+if TYPE_CHECKING:
+    Format: TypeAlias = Choice
+    Dtype: TypeAlias = Choice
+    WeightsDtype: TypeAlias = Choice
+    Convention: TypeAlias = Choice
+else:
+    Format = choices("Format", vocab.OUTPUT_FORMATS)
+    #: Element types, as :data:`planner.units.DTYPE_BYTES` knows them.
+    Dtype = choices("Dtype", vocab.DTYPES)
+    WeightsDtype = choices("WeightsDtype", vocab.SERVING_WEIGHT_DTYPES)
+    Convention = choices("Convention", vocab.FLOPS_CONVENTIONS)
 
 
 FORMAT = typer.Option(Format.table, "--format", "-f", help="Output format.")

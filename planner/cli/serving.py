@@ -5,7 +5,7 @@ the fewest GPUs that hold a model.
 signature stays one line per option.
 """
 
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
@@ -14,11 +14,22 @@ from planner.cli import command, show_tables
 from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, MODELS, WEIGHTS_DTYPE, Dtype,
                                  Format, WeightsDtype, choices, hardware_option)
 
-SharedExperts = choices("SharedExperts", vocab.SHARED_EXPERTS)
-Overlap = choices("Overlap", vocab.OVERLAP_MODES)
-AttentionDtype = choices("AttentionDtype", vocab.ATTENTION_DTYPES)
-ExpertBalance = choices("ExpertBalance", vocab.EXPERT_BALANCES)
-Phase = choices("Phase", vocab.PHASES)
+if TYPE_CHECKING:   # a type alias for the checker, the Enum for typer (options.Choice)
+    from typing import TypeAlias
+
+    from planner.cli.options import Choice
+
+    SharedExperts: TypeAlias = Choice
+    Overlap: TypeAlias = Choice
+    AttentionDtype: TypeAlias = Choice
+    ExpertBalance: TypeAlias = Choice
+    Phase: TypeAlias = Choice
+else:
+    SharedExperts = choices("SharedExperts", vocab.SHARED_EXPERTS)
+    Overlap = choices("Overlap", vocab.OVERLAP_MODES)
+    AttentionDtype = choices("AttentionDtype", vocab.ATTENTION_DTYPES)
+    ExpertBalance = choices("ExpertBalance", vocab.EXPERT_BALANCES)
+    Phase = choices("Phase", vocab.PHASES)
 
 PHASE = typer.Option(Phase.decode, "--phase")
 GPUS = typer.Option(None, "--gpus", min=1,

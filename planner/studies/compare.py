@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from planner.calc.ep import EPResult
     from planner.specs.hardware import Hardware
     from planner.specs.model import Model
 
@@ -65,7 +66,7 @@ class ModelRow:
     forward_flops_per_token: float
     train_flops_per_token: float
     max_context_tokens_per_gpu: dict[str, float | None]
-    ep: dict[str, object]          # hardware -> EPResult or None (dense model)
+    ep: dict[str, EPResult | None]   # by hardware; None for a dense model
 
 
 def compare_models(models: list[Model], hardware: list[Hardware], *,

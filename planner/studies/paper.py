@@ -95,6 +95,7 @@ def table1_kv_cache() -> list[PaperRow]:
     rows: list[PaperRow] = []
     reference = None
     for key, fig in _figures("table1", "kv_cache_bytes_per_token"):
+        assert fig.model is not None, key   # Table 1's figures are of a model
         r = model_kv_cache(load_model(fig.model), dtype="bf16")
         reference = reference or r.kv_cache_bytes_per_token
         rows.append(_row(key, r.kv_cache_bytes_per_token,
@@ -118,6 +119,7 @@ def table2_train_flops() -> list[PaperRow]:
     seq_len = _input("table2_seq_len")
     rows: list[PaperRow] = []
     for key, fig in _figures("table2", "train_flops_per_token"):
+        assert fig.model is not None, key   # Table 2's figures are of a model
         model = load_model(fig.model)
         convention = fig.convention or "exact-causal"
         r = model_flops_per_token(model, seq_len=seq_len, convention=convention)
@@ -185,6 +187,7 @@ def paper_table3() -> dict[str, tuple]:
     figures = load_paper().figures
     table = {}
     for _, fig in _figures("table3", "num_endpoints"):
+        assert fig.topology is not None   # Table 3's figures are of a topology
         ends, switches, links, cost, per_end = (figures[f"table3.{fig.topology}.{m}"]
                                                 for m in _TABLE3_METRICS)
         table[fig.topology] = (ends.value, switches.value, links.value, cost.value / 1e6,
@@ -216,6 +219,7 @@ def table3_network() -> list[PaperRow]:
     prices = default_network_prices()
     rows: list[PaperRow] = []
     for _, fig in _figures("table3", "num_endpoints"):
+        assert fig.topology is not None   # Table 3's figures are of a topology
         c = topology_cost(topology(fig.topology), prices)
         t = c.topology
         keys = [f"table3.{fig.topology}.{m}" for m in _TABLE3_METRICS]
@@ -238,6 +242,7 @@ def training_cost() -> list[PaperRow]:
     for kind in ("causal", "non-causal"):
         tflops = figures[f"training.tflops.{kind}"]
         conv = tflops.convention
+        assert conv is not None, kind   # the training figures state their FLOPs convention
         r = train_run(v3, h800, tokens=1e12, convention=conv, **run)
         note = (f"{r.train_tokens_per_s_per_gpu:,.1f} tokens/s/GPU × "
                 f"{r.train_flops_per_token / 1e9:.2f} GFLOP ({conv}); P's figure implies "

@@ -113,18 +113,18 @@ def _inputs(model: Model, hardware: Hardware) -> dict[str, Any]:
     from planner.calc.ep import DUAL_MICRO_BATCH, PAPER_TOKENS_PER_DEVICE
     from planner.specs.model import MLAttention, MoEFFN
 
-    att, ffn = model.attention, model.ffn
-    moe = isinstance(ffn, MoEFFN)
+    att = model.attention
+    moe = model.ffn if isinstance(model.ffn, MoEFFN) else None
     return {
         "num_layers": model.num_layers, "hidden_size": model.hidden_size,
         "kv_lora_rank": getattr(att, "kv_lora_rank", None),
         "qk_rope_head_dim": getattr(att, "qk_rope_head_dim", None),
         "num_kv_heads": None if isinstance(att, MLAttention) else att.num_kv_heads,
         "head_dim": None if isinstance(att, MLAttention) else att.head_dim,
-        "experts_per_token": (ffn.num_experts_per_token + ffn.num_shared_experts) if moe
+        "experts_per_token": (moe.num_experts_per_token + moe.num_shared_experts) if moe
         else None,
         "tokens_per_device": PAPER_TOKENS_PER_DEVICE,
-        "ep_size": ffn.num_routed_experts if moe else None,
+        "ep_size": moe.num_routed_experts if moe else None,
         "micro_batches": DUAL_MICRO_BATCH, "context_tokens": 4096, "batch": 1,
         "nic_bandwidth_gb_per_s": hardware.scale_out.bandwidth_bytes_per_s / 1e9,
         "nvlink_bandwidth_gb_per_s": (None if hardware.scale_up is None

@@ -73,12 +73,20 @@ def _measurements() -> tuple[tuple[MeasuredRun, ...], tuple[MeasuredAblation, ..
         lo, hi = runs.get(a.before_run or ""), runs.get(a.after_run or "")
         gain = a.measured_gain
         if gain is None:
-            gain = hi.measured / lo.measured - 1
+            gain = _named(hi).measured / _named(lo).measured - 1
         measured = gain if isinstance(gain, tuple) else (gain, gain)
         ablations.append(MeasuredAblation(
             key, data.citation(a), a.setup, a.model, a.hardware, measured,
-            a.before or lo.deployment, a.after or hi.deployment, a.assumed))
+            a.before or _named(lo).deployment, a.after or _named(hi).deployment, a.assumed))
     return tuple(runs.values()), tuple(ablations)
+
+
+def _named(run: MeasuredRun | None) -> MeasuredRun:
+    """The run an ablation side names where the side needs one: the specs guarantee it
+    (:class:`~planner.specs.validation.AblationEntry`: a side without a deployment, and both
+    sides without ``measured_gain``, name a run; ``RunsFile``: every run named exists)."""
+    assert run is not None
+    return run
 
 
 def measured_runs() -> tuple[MeasuredRun, ...]:

@@ -174,6 +174,8 @@ def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -
     19.7 ms per step, step 32.0 ms: TPOT 32.0 ms, 64 / 0.032 = 2,000 tokens/s per GPU, 16,003
     per 8-GPU node; bound by HBM bandwidth in the attention projections.
     """
+    from planner.specs.model import MoEFFN
+
     config = ServeConfig() if config is None else config
     layout = deployment_layout(model, hardware, config)
     rates = serving_rates(hardware, phase=config.phase, weights_dtype=config.weights_dtype,
@@ -196,7 +198,7 @@ def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -
                                  batch_per_gpu=config.batch_per_gpu,
                                  tokens=shape.tokens_per_step,
                                  mtp_acceptance=config.mtp_acceptance, mtp_depth=shape.mtp_depth)
-    has_shared_experts = layout.moe and model.ffn.num_shared_experts
+    has_shared_experts = isinstance(model.ffn, MoEFFN) and model.ffn.num_shared_experts
     return ServeResult(
         model=model.name or model.label, hardware=hardware.name or hardware.label,
         phase=config.phase, basis=rates.basis, gpus=layout.gpus, ep=layout.ep, tp=layout.tp,

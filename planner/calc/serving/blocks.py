@@ -94,6 +94,7 @@ def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str
             out = att.num_heads * att.v_head_dim
             pre = latents * (ACT_BYTES + ACT_FP8_BYTES) + rope
         else:
+            assert att.num_kv_heads is not None   # set by HeadAttention.__post_init__
             pre = 2 * ACT_BYTES * (att.num_heads + att.num_kv_heads) * att.head_dim
             out = att.num_heads * att.head_dim
         return norm + pre + out * (ACT_BYTES + ACT_FP8_BYTES) + residual
@@ -101,9 +102,12 @@ def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str
     if block == "dense_ffn":
         inter = (ffn.dense_intermediate_size if isinstance(ffn, MoEFFN)
                  else ffn.intermediate_size)
+        assert inter is not None, "block 'dense_ffn' of an MoE model without dense layers"
         return norm + glu * inter + residual
     if block != "moe":
         raise UsageError(f"unknown block {block!r}; expected attention, dense_ffn or moe")
+    assert isinstance(ffn, MoEFFN), "block 'moe' of a dense model"
+    assert ffn.shared_expert_intermediate_size is not None   # set by MoEFFN.__post_init__
     copies = ffn.num_experts_per_token
     receive = d * ACT_FP8_BYTES * (1 if phase == "decode" else 3)
     per_copy = receive + glu * ffn.expert_intermediate_size + 3 * d * ACT_BYTES
@@ -194,7 +198,10 @@ def moe_blocks(ledger: KernelLedger, model: Model, shape: StepShape, rates: Rate
     Example: DeepSeek-V3 decode at t = 32, EP 320, k = 8: 1 − (1 − 1/256)^(32·320·8) ≈ 1, every
     local expert read; 32 × 8 × λ / max(256 / 320, 1) = 256·λ rows per local expert.
     """
+    from planner.specs.model import MoEFFN
+
     ffn, tp, ep, rows = model.ffn, shape.tp, shape.ep, shape.rows_per_micro_batch
+    assert isinstance(ffn, MoEFFN), "MoE blocks of a dense model"
     attention_s = attention_block_s(ledger, model, shape, rates, count=count)
     shared_flops = (FLOPS_PER_MAC * shape.activated_params["shared_experts"]
                     / shape.num_moe_layers * shape.gemm_rows)

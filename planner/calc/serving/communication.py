@@ -72,6 +72,7 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
     """
     from planner.calc import ep as ep_calc
     from planner.calc.routing import expected_distinct_nodes, ib_copies_per_token
+    from planner.specs.model import MoEFFN
 
     ffn = model.ffn
     per = (ep_calc.fp8_dispatch_bytes_per_token_expert(hidden_size=model.hidden_size),
@@ -81,6 +82,7 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
         return (*(tokens * copies * rank_load * b / up_bytes_per_s for b in per), "scale_up")
     nodes = max(1, ep // domain)
     if forwarding and hardware.scale_up is not None and nodes > 1:
+        assert isinstance(ffn, MoEFFN), "expert-parallel traffic of a dense model"
         limit = min(ffn.num_limited_groups or nodes, nodes)
         distinct = expected_distinct_nodes(experts_per_token=ffn.num_experts_per_token,
                                            experts_per_node=ffn.num_routed_experts // nodes,

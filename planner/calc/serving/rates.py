@@ -76,10 +76,13 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
         raise UsageError(f"unknown attention dtype {attention_dtype!r}; expected "
                          + " or ".join(ATTENTION_DTYPES))
     peaks = hardware.gpu.peak_dense_tflop_per_s
-    if compute_dtype is None and peaks is not None:
-        compute_dtype = next((d for d in COMPUTE_DTYPE_ORDER[weights_dtype]
-                              if getattr(peaks, d) is not None), "bf16")
-    peak = math.inf if peaks is None else hardware.peak_dense_flop_per_s(compute_dtype)
+    if peaks is None:
+        peak = math.inf
+    else:
+        if compute_dtype is None:
+            compute_dtype = next((d for d in COMPUTE_DTYPE_ORDER[weights_dtype]
+                                  if getattr(peaks, d) is not None), "bf16")
+        peak = hardware.peak_dense_flop_per_s(compute_dtype)
     bf16 = peak if peaks is None or peaks.bf16 is None else hardware.peak_dense_flop_per_s(
         "bf16")
     hbm = hardware.gpu.hbm_bandwidth_bytes_per_s
@@ -94,6 +97,7 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
                  "no efficiency factors" if peaks is None
                  else "peak (bound: no efficiency factors)")
         return Rates(peak, bf16, peak, att_peak, hbm, hbm, up, out, 1.0, basis)
+    assert compute_dtype is not None   # picked above: the spec gives peaks
     att_factor = "attention_fp8_flops" if fp8_attention else "attention_flops"
     f = {name: hardware.efficiency_frac(name).frac
          for name in (*SERVING_FACTORS, att_factor)

@@ -52,11 +52,13 @@ def deployment_layout(model: Model, hardware: Hardware, config: ServeConfig) -> 
     """
     from planner.specs.model import MoEFFN
 
-    moe = isinstance(model.ffn, MoEFFN)
+    ffn = model.ffn
+    moe = isinstance(ffn, MoEFFN)
     gpus = config.gpus
     if gpus is None:
         gpus = (1 if hardware.scale_up is None
-                else model.ffn.num_routed_experts if moe else hardware.scale_up_domain_gpus)
+                else ffn.num_routed_experts if isinstance(ffn, MoEFFN)
+                else hardware.scale_up_domain_gpus)
     ep = (config.ep or gpus) if moe else 1
     tp = config.tp
     if gpus % ep or gpus % tp:
@@ -136,10 +138,13 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
     """
     from planner.calc.imbalance import hottest_rank_factors
     from planner.calc.params import model_params
+    from planner.specs.model import MoEFFN
 
-    ffn, decode, tp, ep = model.ffn, config.decode, layout.tp, layout.ep
+    decode, tp, ep = config.decode, layout.tp, layout.ep
+    moe = model.ffn if layout.moe else None
+    assert moe is None or isinstance(moe, MoEFFN)   # deployment_layout: layout.moe is an MoE FFN
     num_layers = model.num_layers
-    num_dense_layers = ffn.num_dense_layers if layout.moe else num_layers
+    num_dense_layers = moe.num_dense_layers if moe is not None else num_layers
     num_moe_layers = num_layers - num_dense_layers
     depth = 0
     if decode and config.mtp_acceptance is not None:
@@ -152,9 +157,9 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
     rows = tokens / micro_batches
     domain = hardware.scale_up_domain_gpus
     rank_load, node_load = (hottest_rank_factors(
-        config.expert_balance, rows_per_rank=rows * ffn.num_experts_per_token, ranks=ep,
+        config.expert_balance, rows_per_rank=rows * moe.num_experts_per_token, ranks=ep,
         ranks_per_node=domain if hardware.scale_up is not None and ep > domain else ep)
-        if layout.moe else (1.0, 1.0))
+        if moe is not None else (1.0, 1.0))
     tile = None if config.bound else config.gemm_tile_rows or hardware.gpu.mma_tile_rows
     return StepShape(
         decode=decode, ep=ep, tp=tp, num_layers=num_layers, num_dense_layers=num_dense_layers,
@@ -176,6 +181,6 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
             num_moe_layers=num_moe_layers, rank_load=rank_load),
         gemm_tile_rows=tile,
         expert_tile_rows=None if config.bound else config.expert_tile_rows or tile,
-        shared_experts_routed=(layout.moe and config.shared_experts == "routed"
-                               and ffn.num_shared_experts > 0),
+        shared_experts_routed=(moe is not None and config.shared_experts == "routed"
+                               and moe.num_shared_experts > 0),
         rank_load=rank_load, node_load=node_load)

@@ -62,9 +62,12 @@ def _moe_layers_s(ledger: KernelLedger, model: Model, hardware: Hardware, config
                  layout: Layout, shape: StepShape, rates: Rates) -> tuple[float, float, str]:
     """(time (s), EP dispatch + combine (s), EP link) of all MoE layers of a step, all
     micro-batches, under the step's overlap schedule."""
+    from planner.specs.model import MoEFFN
+
     if not shape.num_moe_layers:
         return 0.0, 0.0, "none"
     ffn = model.ffn
+    assert isinstance(ffn, MoEFFN)   # a dense model has no MoE layers
     count = shape.num_moe_layers * shape.micro_batches
     blocks = moe_blocks(ledger, model, shape, rates, count=count)
     dispatch_s = combine_s = 0.0
