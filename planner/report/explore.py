@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from planner.report.formats import (fmt_bytes, fmt_count_si, fmt_gflop, fmt_ratio, fmt_seconds,
                                     fmt_value)
 from planner.report.table import Table
 
 if TYPE_CHECKING:
-    from planner.calc.ep import EPResult
     from planner.studies.compare import ModelRow
     from planner.studies.sweep import SweepResult
 
@@ -27,7 +26,7 @@ def _compare_record(r: ModelRow, hardware: list[str], *, context_tokens: int,
         "train_flops_per_token": r.train_flops_per_token, "seq_len": seq_len,
     }
     for h in hardware:
-        ep = cast("EPResult | None", r.ep[h])
+        ep = r.ep[h]
         record[f"max_context_tokens_per_gpu.{h}"] = r.max_context_tokens_per_gpu[h]
         record[f"decode_tokens_per_s.{h}"] = ep.decode_tokens_per_s if ep is not None else None
     return record
@@ -52,7 +51,7 @@ def _compare_table_heads(hardware: list[str], *, context_tokens: int,
 
 def _ep_cell(rec: dict[str, Any], r: ModelRow, h: str) -> str:
     """The EP ceiling on ``h``: tokens/s (TPOT), or n/a for a dense model."""
-    ep = cast("EPResult | None", r.ep[h])
+    ep = r.ep[h]
     if ep is None:
         return "n/a (dense)"
     return f"{rec[f'decode_tokens_per_s.{h}']:,.1f} ({fmt_seconds(ep.tpot_s)})"

@@ -102,11 +102,13 @@ def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str
     if block == "dense_ffn":
         inter = (ffn.dense_intermediate_size if isinstance(ffn, MoEFFN)
                  else ffn.intermediate_size)
-        assert inter is not None, "block 'dense_ffn' of an MoE model without dense layers"
+        if inter is None:
+            raise UsageError("block 'dense_ffn' of an MoE model without dense layers")
         return norm + glu * inter + residual
     if block != "moe":
         raise UsageError(f"unknown block {block!r}; expected attention, dense_ffn or moe")
-    assert isinstance(ffn, MoEFFN), "block 'moe' of a dense model"
+    if not isinstance(ffn, MoEFFN):
+        raise UsageError("block 'moe' of a dense model")
     assert ffn.shared_expert_intermediate_size is not None   # set by MoEFFN.__post_init__
     copies = ffn.num_experts_per_token
     receive = d * ACT_FP8_BYTES * (1 if phase == "decode" else 3)
