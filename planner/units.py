@@ -11,6 +11,7 @@ KB = 1e3
 MB = 1e6
 GB = 1e9
 TB = 1e12
+MIB = 2.0**20
 GIB = 2.0**30
 
 GFLOP = 1e9
@@ -72,7 +73,7 @@ UNITS: dict[str, dict[str, float]] = {
     "bytes": {
         "B": 1, "byte": 1, "bytes": 1,
         "KB": KB, "kB": KB, "MB": MB, "GB": GB, "TB": TB, "PB": 1e15,
-        "KiB": 2.0**10, "MiB": 2.0**20, "GiB": GIB, "TiB": 2.0**40,
+        "KiB": 2.0**10, "MiB": MIB, "GiB": GIB, "TiB": 2.0**40,
     },
     "s": {"s": 1, "ms": MS, "us": US, "µs": US, "μs": US, "ns": 1e-9, "min": 60, "h": 3600},
     "FLOPs": {

@@ -36,10 +36,13 @@ GPUS = typer.Option(None, "--gpus", min=1,
                     help="[default: one routed expert per GPU, or a node]")
 EP = typer.Option(None, "--ep", min=1, help="[default: all the GPUs]")
 TP = typer.Option(None, "--tp", min=1,
-                  help="Attention TP [default: 1, or the scale-up domain with --no-dp-attention].")
-DP_ATTENTION = typer.Option(True, "--dp-attention/--no-dp-attention",
-                            help="Attention data parallel (each GPU its own sequences) or tensor "
-                                 "parallel.")
+                  help="Attention TP [default: the smallest TP that fits in memory, said in the "
+                       "output; 1 with --dp-attention, the scale-up domain with "
+                       "--no-dp-attention].")
+DP_ATTENTION = typer.Option(None, "--dp-attention/--no-dp-attention",
+                            help="Attention data parallel (TP 1: each GPU its own sequences) or "
+                                 "tensor parallel over the scale-up domain [default: the "
+                                 "smallest TP that fits].", show_default=False)
 BATCH_PER_GPU = typer.Option(32, "--batch-per-gpu", min=1, help="Decode: sequences per GPU.")
 TOKENS_PER_GPU = typer.Option(16384, "--tokens-per-gpu", min=1,
                               help="Prefill: prompt tokens per GPU per batch.")
@@ -90,7 +93,7 @@ def serve_cmd(
     gpus: Optional[int] = GPUS,
     ep: Optional[int] = EP,
     tp: Optional[int] = TP,
-    dp_attention: bool = DP_ATTENTION,
+    dp_attention: Optional[bool] = DP_ATTENTION,
     batch_per_gpu: float = BATCH_PER_GPU,
     tokens_per_gpu: float = TOKENS_PER_GPU,
     context_tokens: int = CONTEXT_TOKENS,
@@ -118,7 +121,8 @@ def serve_cmd(
     hw = catalog.load_hardware(hardware)
     config = ServeConfig(
         phase=phase.value, gpus=gpus, ep=ep,
-        tp=tp or (1 if dp_attention else hw.scale_up_domain_gpus),
+        tp=tp or (None if dp_attention is None else 1 if dp_attention
+                  else hw.scale_up_domain_gpus),
         batch_per_gpu=batch_per_gpu if decode else tokens_per_gpu,
         context_tokens=context_tokens if decode else prompt_tokens or context_tokens,
         weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value,
@@ -148,7 +152,8 @@ def fit_cmd(
     kv_dtype: Dtype = KV_DTYPE,
     fmt: Format = FORMAT,
 ) -> None:
-    """The fewest GPUs that hold a model, and the largest batch per GPU at a context."""
+    """The fewest GPUs that hold a model, the smallest TP that does it, and the largest batch
+    per GPU at a context."""
     from planner import catalog, report
     from planner.calc.serving import fewest_gpus
 

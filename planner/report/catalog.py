@@ -113,6 +113,7 @@ def hardware_record(h: Hardware) -> dict[str, Any]:
         "peak_dense_fp8_flop_per_s": peak("fp8"),
         "peak_dense_fp4_flop_per_s": peak("fp4"),
         "hbm_capacity_bytes": h.gpu.hbm_capacity_bytes,
+        "hbm_usable_bytes": h.gpu.hbm_usable_bytes,
         "hbm_bandwidth_bytes_per_s": h.gpu.hbm_bandwidth_bytes_per_s,
         "scale_up_domain_gpus": h.scale_up_domain_gpus,
         "scale_up_bandwidth_bytes_per_s_unidirectional": (
@@ -121,6 +122,23 @@ def hardware_record(h: Hardware) -> dict[str, Any]:
         "price_usd_per_gpu_hour": h.price_usd_per_gpu_hour,
         "source": h.source,
     }
+
+
+def _capacity_text(h: Hardware) -> str:
+    """The memory capacity in the datasheet's unit: '80 GiB' (binary) or '102 GB' (decimal)."""
+    gpu = h.gpu
+    return (f"{gpu.hbm_capacity_gib:g} GiB" if gpu.hbm_capacity_gib is not None
+            else f"{gpu.hbm_capacity_gb:g} GB")
+
+
+def _capacity_detail(h: Hardware) -> str:
+    """The capacity, its bytes, and what an engine can use where the spec gives it."""
+    gpu = h.gpu
+    text = f"{_capacity_text(h)} = {fmt_bytes(gpu.hbm_capacity_bytes)}"
+    if gpu.hbm_usable_mib is not None:
+        text += (f" (usable by engines: {gpu.hbm_usable_mib:,g} MiB = "
+                 f"{fmt_bytes(gpu.hbm_usable_bytes)})")
+    return text
 
 
 def _peak_text(h: Hardware, dtype: str) -> str:
@@ -139,7 +157,7 @@ def catalog_hardware_table(hws: list[Hardware]) -> Table:
         up = rec["scale_up_bandwidth_bytes_per_s_unidirectional"]
         t.add(rec, [
             rec["hardware"], _peak_text(h, "bf16"), _peak_text(h, "fp8"),
-            f"{h.gpu.hbm_capacity_gb:g} GB", f"{h.gpu.hbm_bandwidth_tb_per_s:g} TB/s",
+            _capacity_text(h), f"{h.gpu.hbm_bandwidth_tb_per_s:g} TB/s",
             fmt_rate_bytes(up) if h.scale_up else "none",
             f"{rec['scale_up_domain_gpus']} GPUs" if h.scale_up else "1 GPU",
             fmt_rate_bytes(rec["scale_out_bandwidth_bytes_per_s_unidirectional"]),
@@ -154,7 +172,7 @@ def _hardware_rows(h: Hardware, rec: dict[str, Any]) -> list[list[str]]:
         ["source", rec["source"]],
         *[[f"peak dense {dtype.upper()}", _peak_text(h, dtype)]
           for dtype in ("bf16", "fp8", "fp4")],
-        ["HBM", f"{h.gpu.hbm_capacity_gb:g} GB, {h.gpu.hbm_bandwidth_tb_per_s:g} TB/s"],
+        ["HBM", f"{_capacity_detail(h)}, {h.gpu.hbm_bandwidth_tb_per_s:g} TB/s"],
         ["scale-up", f"{up.technology}: {up.domain_gpus} GPUs, "
                      f"{fmt_rate_bytes(up.bandwidth_bytes_per_s)} per GPU per direction"
                      if up else "none (a single device)"],

@@ -72,16 +72,17 @@ def compare_tables(rows: list[ModelRow], hardware: list[str], *, context_tokens:
                       fmt_bytes(rec["kv_cache_bytes_per_token"]),
                       fmt_ratio(rec["kv_multiplier_vs_first"]),
                       fmt_bytes(rec["decode_bytes_per_step"]),
-                      *[f"{c:,.0f}" if c else "weights do not fit" for c in ctx]])
+                      *["weights do not fit" if c is None else f"{c:,}" for c in ctx]])
         comp.rows.append([rec["model"], rec["ffn"], fmt_count_si(rec["params_total"]),
                           fmt_count_si(rec["params_activated"]),
                           fmt_gflop(rec["forward_flops_per_token"]),
                           fmt_gflop(rec["train_flops_per_token"])])
         comm.rows.append([rec["model"], *[_ep_cell(rec, r, h) for h in hardware]])
     weights = WEIGHT_DTYPE.upper()
-    mem.notes.append("max context: tokens of KV cache one GPU holds, (HBM - "
-                     f"{weights} weights split over one scale-up domain) / KV per token"
-                     "; no activations or workspace. Decode bytes: activated "
+    mem.notes.append("max context: tokens of one sequence's KV cache one scale-up domain holds "
+                     "(EP = TP = its GPUs): (usable memory - 10% workspace - stored "
+                     f"{weights} weights per GPU) / KV per token per GPU (GQA's split by TP, "
+                     "MLA's latent whole on every GPU). Decode bytes: activated "
                      f"{weights} weights + the whole KV cache, one sequence.")
     comm.notes.append("EP ceiling: one routed expert per GPU, "
                       f"{PAPER_TOKENS_PER_DEVICE} tokens per GPU, FP8 dispatch "

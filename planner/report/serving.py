@@ -22,7 +22,8 @@ def _serve_record(r: ServeResult) -> dict[str, Any]:
     mem = r.memory
     return {
         "model": r.model, "hardware": r.hardware, "phase": r.phase, "basis": r.basis,
-        "gpus": r.gpus, "ep": r.ep, "tp": r.tp, "batch_per_gpu": r.batch_per_gpu,
+        "gpus": r.gpus, "ep": r.ep, "tp": r.tp, "tp_chosen": r.tp_chosen,
+        "batch_per_gpu": r.batch_per_gpu,
         "context_tokens": r.context_tokens, "overlap": r.overlap,
         "gemm_tile_rows": r.gemm_tile_rows, "expert_tile_rows": r.expert_tile_rows,
         "shared_experts": r.shared_experts, "expert_balance": r.expert_balance,
@@ -30,6 +31,8 @@ def _serve_record(r: ServeResult) -> dict[str, Any]:
         "memory_bytes_per_gpu": mem.memory_bytes_per_gpu, "fits": mem.fits,
         "weight_bytes_per_gpu": mem.weight_bytes_per_gpu,
         "kv_cache_bytes_per_gpu": mem.kv_cache_bytes_per_gpu,
+        "usable_bytes_per_gpu": mem.capacity_bytes_per_gpu,
+        "mtp_weight_bytes_per_gpu": mem.weights.as_dict().get("mtp_modules", 0.0),
         "compute_s": r.compute_s, "communication_s": r.communication_s, "step_s": r.step_s,
         "tokens_per_step": r.tokens_per_step, "tpot_s": r.tpot_s, "ttft_s": r.ttft_s,
         "decode_tokens_per_s": r.decode_tokens_per_s,
@@ -41,10 +44,18 @@ def _serve_record(r: ServeResult) -> dict[str, Any]:
     }
 
 
+def _tp_text(r: ServeResult) -> str:
+    """TP, and how it was chosen when the user did not give it."""
+    if not r.tp_chosen:
+        return f"TP {r.tp}"
+    return (f"TP {r.tp}, the smallest that fits" if r.memory.fits
+            else f"TP {r.tp}: does not fit at any TP")
+
+
 def _step_table(r: ServeResult, rec: dict[str, Any]) -> Table:
     """The step broken into its parts (kernels and communication), from the record's parts."""
     t = Table(f"{r.phase.capitalize()}: {r.model} on {r.gpus} x {r.hardware} (EP {r.ep}, "
-              f"TP {r.tp}; {OVERLAP_LABELS[r.overlap]}; {r.basis})",
+              f"{_tp_text(r)}; {OVERLAP_LABELS[r.overlap]}; {r.basis})",
               ["part (whole step, all layers)", "FLOPs", "bytes", "time", "bound"],
               align="lrrrl")
     for p in rec["parts"]:
@@ -57,11 +68,14 @@ def _step_table(r: ServeResult, rec: dict[str, Any]) -> Table:
 def _serve_metric_rows(rec: dict[str, Any], mem: MemoryResult) -> list[list[str]]:
     rows = [
         ["memory_bytes_per_gpu", f"{fmt_bytes(rec['memory_bytes_per_gpu'])} of "
-                                 f"{fmt_bytes(mem.capacity_bytes_per_gpu)} "
+                                 f"{fmt_bytes(rec['usable_bytes_per_gpu'])} usable "
                                  f"({'fits' if rec['fits'] else 'DOES NOT FIT'})"],
         ["  weights / KV cache / workspace", f"{fmt_bytes(rec['weight_bytes_per_gpu'])} / "
                                              f"{fmt_bytes(rec['kv_cache_bytes_per_gpu'])} / "
-                                             f"{fmt_bytes(mem.workspace_bytes_per_gpu)}"],
+                                             f"{fmt_bytes(mem.workspace_bytes_per_gpu)}"
+                                             + (f" (weights incl. MTP modules "
+                                                f"{fmt_bytes(rec['mtp_weight_bytes_per_gpu'])})"
+                                                if rec["mtp_weight_bytes_per_gpu"] else "")],
         ["compute / communication per step", f"{fmt_seconds(rec['compute_s'])} / "
                                              f"{fmt_seconds(rec['communication_s'])}"],
         ["step time", fmt_seconds(rec["step_s"])],
@@ -81,6 +95,14 @@ def _serve_metric_rows(rec: dict[str, Any], mem: MemoryResult) -> list[list[str]
     return rows
 
 
+def _tp_note(r: ServeResult) -> str:
+    if not r.tp_chosen:
+        return ""
+    return (f"TP {r.tp} was chosen as the smallest TP that fits in memory (--tp to set it). "
+            if r.memory.fits else
+            f"No TP up to the scale-up domain fits in memory; TP {r.tp}, the largest, shown. ")
+
+
 def _serve_note(r: ServeResult) -> str:
     from planner.calc.serving import WORKSPACE_FRAC
 
@@ -94,8 +116,8 @@ def _serve_note(r: ServeResult) -> str:
             f"micro-batch(es)); {tiles}; shared experts "
             f"{r.shared_experts}; expert balance {r.expert_balance} (the hottest EP rank "
             "sets the MoE pace: its expert rows, EP buffers and traffic); workspace = "
-            f"{WORKSPACE_FRAC:.0%} of GPU memory. TPOT excludes TTFT. Checked against measured "
-            "runs: planner validate.")
+            f"{WORKSPACE_FRAC:.0%} of the memory an engine can use. {_tp_note(r)}TPOT excludes "
+            "TTFT. Checked against measured runs: planner validate.")
 
 
 def serve_tables(r: ServeResult) -> list[Table]:
@@ -179,13 +201,14 @@ def ablation_table(rows: tuple[AblationRow, ...]) -> Table:
 def _fit_record(f: FitResult) -> dict[str, Any]:
     mem = f.memory
     return {"model": f.model, "hardware": f.hardware, "weights_dtype": f.weights_dtype,
-            "context_tokens": f.context_tokens, "weight_bytes_total": f.weight_bytes_total,
-            "num_gpus": f.num_gpus,
-            "memory_bytes_per_gpu": mem.memory_bytes_per_gpu if mem else None,
-            "max_batch_per_gpu": mem.max_batch_per_gpu if mem else None,
+            "context_tokens": f.context_tokens, "stored_weight_bytes": f.stored_weight_bytes,
+            "weight_bytes": f.weight_bytes, "num_gpus": f.num_gpus,
             "tp": mem.tp if mem else None,
+            "memory_bytes_per_gpu": mem.memory_bytes_per_gpu if mem else None,
+            "usable_bytes_per_gpu": mem.capacity_bytes_per_gpu if mem else None,
+            "max_batch_per_gpu": mem.max_batch_per_gpu if mem else None,
             "max_batch_per_tp_group": mem.max_batch_per_tp_group if mem else None,
-            "checked": [{"gpus": n, "fits": ok} for n, ok in f.checked]}
+            "checked": [{"gpus": n, "tp": tp, "fits": ok} for n, tp, ok in f.checked]}
 
 
 def _fit_batch_text(rec: dict[str, Any]) -> str:
@@ -198,20 +221,25 @@ def _fit_batch_text(rec: dict[str, Any]) -> str:
 def fit_table(fits: list[FitResult]) -> Table:
     from planner.calc.serving import FIT_GPU_COUNTS, WORKSPACE_FRAC
 
-    t = Table("Fewest GPUs that hold the model and one sequence",
-              ["model", "hardware", "weights", "weights total", "context", "GPUs",
-               "memory / GPU", "largest batch / GPU (TP group)"], align="LLlrrrrr")
+    t = Table("Fewest GPUs that hold the model and one sequence, at the smallest TP that does",
+              ["model", "hardware", "weights", "stored weights", "context", "GPUs", "TP",
+               "memory / GPU", "largest batch / GPU (TP group)"], align="LLlrrrrrr")
     for f in fits:
         rec, mem = _fit_record(f), f.memory
         t.add(rec, [rec["model"], rec["hardware"], rec["weights_dtype"],
-                    fmt_bytes(rec["weight_bytes_total"]), f"{rec['context_tokens']:,}",
+                    fmt_bytes(rec["stored_weight_bytes"]), f"{rec['context_tokens']:,}",
                     str(rec["num_gpus"]) if rec["num_gpus"] else f"> {FIT_GPU_COUNTS[-1]}",
+                    str(rec["tp"]) if mem else "-",
                     f"{fmt_bytes(rec['memory_bytes_per_gpu'])} of "
-                    f"{fmt_bytes(mem.capacity_bytes_per_gpu)}" if mem else "-",
+                    f"{fmt_bytes(rec['usable_bytes_per_gpu'])}" if mem else "-",
                     _fit_batch_text(rec) if mem else "-"])
-    t.notes.append("Experts split over all GPUs, the rest over up to one scale-up domain (TP); "
-                   "a batch per GPU is each GPU's share of its TP group's sequences (MLA's "
-                   "latent is whole on every GPU of the group); "
-                   "FP8 weights carry their 128x128 block scales; embedding, head, router and "
-                   f"norms in BF16; {WORKSPACE_FRAC:.0%} of memory kept for workspace.")
+    params = "; ".join(dict.fromkeys(f"{f.model} {f.weights_dtype} {fmt_bytes(f.weight_bytes)}"
+                                     for f in fits))
+    t.notes.append("Experts split over all GPUs, the rest replicated or split by TP within one "
+                   "scale-up domain (the smallest TP that fits); a batch per GPU is each GPU's "
+                   "share of its TP group's sequences (MLA's latent is whole on every GPU of "
+                   "the group). Stored weights: FP8 matrices with their 128x128 block scales; "
+                   "embedding, head, router and norms in BF16 (parameter bytes P x b, the "
+                   f"budgets' weight_bytes: {params}). Memory 'of' what an engine can use "
+                   f"(the driver's total); {WORKSPACE_FRAC:.0%} of it kept for workspace.")
     return t

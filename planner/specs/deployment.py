@@ -23,7 +23,8 @@ class ServeConfig:
     Layout: ``gpus`` GPUs serve together (default: one routed expert per GPU for a MoE model, a
     scale-up domain for a dense one, one device without a scale-up domain); routed experts are
     split over ``ep`` of them (default all; 1 splits the experts by TP instead); attention runs
-    data parallel or, with ``tp`` > 1, tensor parallel over ``tp`` GPUs.
+    data parallel or, with ``tp`` > 1, tensor parallel over ``tp`` GPUs (None: the smallest TP
+    whose memory fits, within the scale-up domain).
     Work: decode, ``batch_per_gpu`` sequences per GPU (each GPU's share of its TP group's) with
     ``context_tokens`` of KV cache each; prefill, ``batch_per_gpu`` prompt tokens per GPU in
     prompts of ``context_tokens``.
@@ -43,7 +44,7 @@ class ServeConfig:
     phase: str = "decode"
     gpus: Optional[int] = None
     ep: Optional[int] = None
-    tp: int = 1
+    tp: Optional[int] = 1
     batch_per_gpu: float = 32
     context_tokens: int = 4096
     weights_dtype: str = "fp8"

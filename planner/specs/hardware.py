@@ -1,8 +1,12 @@
 """Hardware spec: what a user writes in ``hardware/*.yaml``, one GPU (or accelerator) and its links.
 
-YAML keys carry the datasheet's unit in their name (``hbm_bandwidth_tb_per_s``,
-``nic_bandwidth_gbit_per_s``, ``bandwidth_gb_per_s_unidirectional``); each is converted once, at
-construction, into a base-unit attribute (``hbm_bandwidth_bytes_per_s`` ...). FLOP rates are DENSE
+YAML keys carry the datasheet's unit in their name (``hbm_capacity_gib``,
+``hbm_bandwidth_tb_per_s``, ``nic_bandwidth_gbit_per_s``, ``bandwidth_gb_per_s_unidirectional``);
+each is converted once, at construction, into a base-unit attribute (``hbm_capacity_bytes``,
+``hbm_bandwidth_bytes_per_s`` ...). Memory capacities on NVIDIA and AMD datasheets are binary:
+their "80 GB" is 80 GiB = 85.9e9 bytes (``hbm_capacity_gib``); ``hbm_capacity_gb`` is for a
+source that states decimal gigabytes. What the driver leaves to an engine (nvidia-smi's total,
+less than the HBM fitted) is ``hbm_usable_mib`` where a source gives it. FLOP rates are DENSE
 peaks (no 2:4 sparsity); link bandwidths are per GPU and per direction. Achievable-efficiency
 factors live apart from the peaks, in ``efficiency``, each with its own ``source``.
 """
@@ -33,22 +37,43 @@ class PeakDenseTflops:
 @dataclass(frozen=True, kw_only=True)
 class Accelerator:
     """One accelerator: dense peaks (absent when the vendor publishes none), memory capacity and
-    bandwidth (HBM, or the unified memory of a desktop system)."""
+    bandwidth (HBM, or the unified memory of a desktop system).
+
+    Capacity: exactly one of ``hbm_capacity_gib`` (binary, as NVIDIA and AMD datasheets mean
+    their "GB") or ``hbm_capacity_gb`` (decimal); ``hbm_usable_mib``, the total the driver
+    reports (nvidia-smi's "MiB"), is what an engine can allocate from (default: the capacity).
+    """
 
     __pydantic_config__ = SPEC_CONFIG
-    hbm_capacity_gb: PosFloat
     hbm_bandwidth_tb_per_s: PosFloat
+    hbm_capacity_gib: Optional[PosFloat] = None
+    hbm_capacity_gb: Optional[PosFloat] = None
+    hbm_usable_mib: Optional[PosFloat] = None
     peak_dense_tflop_per_s: Optional[PeakDenseTflops] = None
     tdp_w: Optional[PosFloat] = None
     #: Rows (tokens) one tensor-core GEMM tile computes at least: a GEMM over fewer rows, or a
     #: grouped GEMM's expert with fewer, computes the padding too (Hopper WGMMA: M = 64).
     #: None: not modelled.
     mma_tile_rows: Optional[PosInt] = None
+    #: The memory fitted (bytes): the datasheet's capacity.
     hbm_capacity_bytes: float = field(init=False, repr=False)
+    #: What an engine can allocate from (bytes): ``hbm_usable_mib``, else the capacity.
+    hbm_usable_bytes: float = field(init=False, repr=False)
     hbm_bandwidth_bytes_per_s: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hbm_capacity_bytes", self.hbm_capacity_gb * units.GB)
+        if (self.hbm_capacity_gib is None) == (self.hbm_capacity_gb is None):
+            raise ValueError("give exactly one of hbm_capacity_gib (binary: NVIDIA's and AMD's "
+                             "\"80 GB\" is 80 GiB) and hbm_capacity_gb (decimal)")
+        capacity = (self.hbm_capacity_gib * units.GIB if self.hbm_capacity_gib is not None
+                    else self.hbm_capacity_gb * units.GB)   # type: ignore[operator]
+        usable = (capacity if self.hbm_usable_mib is None
+                  else self.hbm_usable_mib * units.MIB)
+        if usable > capacity:
+            raise ValueError(f"hbm_usable_mib ({self.hbm_usable_mib:g} MiB) exceeds the "
+                             f"capacity ({capacity / units.MIB:,.0f} MiB)")
+        object.__setattr__(self, "hbm_capacity_bytes", capacity)
+        object.__setattr__(self, "hbm_usable_bytes", usable)
         object.__setattr__(self, "hbm_bandwidth_bytes_per_s",
                            units.tb_per_s_to_bytes_per_s(self.hbm_bandwidth_tb_per_s))
 

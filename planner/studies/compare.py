@@ -5,9 +5,12 @@
 - Compute (dense vs MoE): parameters and FLOPs per token.
 - Communication (MoE): the EP decode ceiling on each hardware.
 
-Conventions (stated in every table): BF16 KV cache; weights at FP8 (1 byte per parameter) split
-evenly over the hardware's scale-up domain (one node) for the longest context; a decode step of
-one sequence reads its activated weights once and its whole KV cache.
+Conventions (stated in every table): BF16 KV cache; the longest context from the one memory model
+(:mod:`planner.calc.memory`): FP8 weights as stored (scales, BF16 embeddings) with the experts
+and everything else split over the hardware's scale-up domain (one node, EP = TP = its GPUs),
+the KV cache split as TP splits it (GQA's KV heads; MLA's latent whole on every GPU), the
+workspace allowance kept; a decode step of one sequence reads its activated weights once (1 byte
+per parameter) and its whole KV cache.
 """
 
 from __future__ import annotations
@@ -25,20 +28,6 @@ KV_DTYPE = "bf16"
 WEIGHT_DTYPE = "fp8"
 DEFAULT_CONTEXT_TOKENS = 4096
 DEFAULT_SEQ_LEN = 4096
-
-
-def max_context_tokens_per_gpu(*, hbm_bytes, weight_bytes_per_gpu, kv_bytes_per_token):
-    """Tokens of KV cache that fit in one GPU's memory next to its share of the weights (tokens).
-
-    Formula: ⌊(M − W) / k⌋, M HBM bytes, W weight bytes on the GPU, k KV bytes per token;
-    0 when the weights alone do not fit.
-    Ref: P §2.1 (KV cache as the memory bound of long contexts).
-    Convention: no activations, workspace or fragmentation.
-    Example: M = 80e9, W = 671.03e9 / 8 = 83.9e9: 0 (DeepSeek-V3's FP8 weights do not fit on
-    8 x 80 GB); M = 141e9: (141e9 − 83.88e9) / 70,272 = 812,865 tokens.
-    """
-    free = hbm_bytes - weight_bytes_per_gpu
-    return (free > 0) * (free // kv_bytes_per_token)
 
 
 def decode_bytes_per_step(*, activated_params, bytes_per_param, context_tokens,
@@ -65,7 +54,7 @@ class ModelRow:
     decode_bytes_per_step: float
     forward_flops_per_token: float
     train_flops_per_token: float
-    max_context_tokens_per_gpu: dict[str, float | None]
+    max_context_tokens_per_gpu: dict[str, int | None]   # None: the weights do not fit
     ep: dict[str, EPResult | None]   # by hardware; None for a dense model
 
 
@@ -76,7 +65,7 @@ def compare_models(models: list[Model], hardware: list[Hardware], *,
     from planner.calc.ep import ep_decode_limit
     from planner.calc.flops import model_flops_per_token
     from planner.calc.kv_cache import model_kv_cache
-    from planner.calc.memory import bytes_per_gpu_even_split, weight_bytes
+    from planner.calc.memory import max_context_tokens
     from planner.calc.params import model_params
     from planner.units import dtype_bytes
 
@@ -87,16 +76,13 @@ def compare_models(models: list[Model], hardware: list[Hardware], *,
         kv = model_kv_cache(m, dtype=KV_DTYPE)
         first_kv = first_kv or kv.kv_cache_bytes_per_token
         fl = model_flops_per_token(m, seq_len=seq_len)
-        weights = weight_bytes(num_params=p.total.total,
-                               bytes_per_param=dtype_bytes(WEIGHT_DTYPE))
-        ctx = {}
+        ctx: dict[str, int | None] = {}
         ep = {}
         for h in hardware:
-            per_gpu = bytes_per_gpu_even_split(total_bytes=weights,
-                                               num_gpus=h.scale_up_domain_gpus)
-            ctx[h.name or h.label] = max_context_tokens_per_gpu(
-                hbm_bytes=h.gpu.hbm_capacity_bytes, weight_bytes_per_gpu=per_gpu,
-                kv_bytes_per_token=kv.kv_cache_bytes_per_token)
+            node = h.scale_up_domain_gpus
+            ctx[h.name or h.label] = max_context_tokens(
+                m, h, weights_dtype=WEIGHT_DTYPE, kv_dtype=KV_DTYPE, ep=node if m.is_moe else 1,
+                tp=node)
             ep[h.name or h.label] = ep_decode_limit(m, h) if m.is_moe else None
         rows.append(ModelRow(
             model=m.name or m.label, attention=kv.attention, ffn="MoE" if m.is_moe else "dense",

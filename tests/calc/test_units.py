@@ -152,7 +152,8 @@ def test_unknown_convention_and_dtype():
 def test_hardware_base_units(h800):
     assert h800.scale_out.bandwidth_bytes_per_s == 50e9
     assert h800.scale_up.bandwidth_bytes_per_s == 200e9
-    assert h800.gpu.hbm_capacity_bytes == 80e9
+    assert h800.gpu.hbm_capacity_bytes == 80 * 2**30          # "80 GB" HBM is 80 GiB
+    assert h800.gpu.hbm_usable_bytes == 81_559 * 2**20        # what the driver leaves
     assert h800.gpu.hbm_bandwidth_bytes_per_s == 3.35e12
     assert h800.peak_dense_flop_per_s("bf16") == 989e12
     assert h800.efficiency_frac("scale_out_bandwidth").frac == 0.8

@@ -67,11 +67,11 @@ def test_serve_and_fit_notes_read_the_workspace_fraction(monkeypatch):
     v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
     r = serving.serve(v3, h800, ServeConfig(gpus=320, batch_per_gpu=32))
     fit = serving.fewest_gpus(v3, h800)
-    assert "workspace = 10% of GPU memory" in report.serve_tables(r)[1].notes[0]
-    assert "10% of memory kept for workspace" in report.fit_table([fit]).notes[0]
+    assert "workspace = 10% of the memory an engine" in report.serve_tables(r)[1].notes[0]
+    assert "10% of it kept for workspace" in report.fit_table([fit]).notes[0]
     monkeypatch.setattr(serving, "WORKSPACE_FRAC", 0.25)
-    assert "workspace = 25% of GPU memory" in report.serve_tables(r)[1].notes[0]
-    assert "25% of memory kept for workspace" in report.fit_table([fit]).notes[0]
+    assert "workspace = 25% of the memory an engine" in report.serve_tables(r)[1].notes[0]
+    assert "25% of it kept for workspace" in report.fit_table([fit]).notes[0]
 
 
 def test_numerics_and_flops_notes_read_the_calculators_constants(monkeypatch):

@@ -69,12 +69,26 @@ def test_gqa_divisibility(write_yaml):
     ("bandwidth_gb_per_s_unidirectional: 200", "bandwidth_gb_per_s_unidirectional: 0",
      "scale_up.bandwidth_gb_per_s_unidirectional"),
     ("    frac: 0.8\n", "    frac: 1.5\n", "efficiency.scale_up_bandwidth.frac"),
-    ("hbm_capacity_gb: 80", "hbm_capacity_gb: .inf", "gpu.hbm_capacity_gb"),
+    ("hbm_capacity_gib: 80", "hbm_capacity_gib: .inf", "gpu.hbm_capacity_gib"),
+    ("hbm_usable_mib: 81559", "hbm_usable_mib: 0", "gpu.hbm_usable_mib"),
 ])
 def test_hardware_validation_messages(write_yaml, old, new, field):
     assert old in H800_TEXT
     text = err_of(write_yaml(H800_TEXT.replace(old, new, 1)), load_hardware_file)
     assert f": {field}: " in text
+
+
+@pytest.mark.parametrize("old, new, problem", [
+    ("hbm_capacity_gib: 80", "hbm_capacity_gib: 80\n  hbm_capacity_gb: 80",
+     "give exactly one of hbm_capacity_gib"),
+    ("  hbm_capacity_gib: 80\n", "", "give exactly one of"),
+    ("hbm_usable_mib: 81559", "hbm_usable_mib: 90000", "exceeds the capacity"),
+])
+def test_hardware_capacity_unit_is_named(write_yaml, old, new, problem):
+    """A capacity in exactly one named unit; the usable total no more than the capacity."""
+    assert old in H800_TEXT
+    msg = err_of(write_yaml(H800_TEXT.replace(old, new, 1)), load_hardware_file)
+    assert problem in msg and "\n" not in msg.strip()
 
 
 @pytest.mark.parametrize("content, problem", [

@@ -160,10 +160,16 @@ def test_compare_json_and_hand_worked_context():
                              "-f", "json").stdout)
     v3, qwen = records[0], records[1]
     assert v3["kv_multiplier_vs_first"] == 1 and round(qwen["kv_multiplier_vs_first"], 2) == 4.66
-    # H800: 671.03 GB FP8 / 8 GPUs = 83.9 GB > 80 GB: nothing left for the KV cache.
-    assert v3["max_context_tokens_per_gpu.h800"] == 0
-    # H200: (141e9 - 671,026,404,352 / 8) // 70,272.
-    assert v3["max_context_tokens_per_gpu.h200"] == (141e9 - 671_026_404_352 / 8) // 70_272
+    # The one memory model at EP = TP = 8. H800: 84.33 GB of stored FP8 weights per GPU + 10%
+    # workspace of the 81,559 MiB usable > 81,559 MiB: the weights do not fit (null, not -0.0).
+    assert v3["max_context_tokens_per_gpu.h800"] is None
+    # H200: (143,771 MiB x 0.9 - 84,331,833,046 B) // 70,272 (MLA: the latent whole per GPU).
+    assert v3["max_context_tokens_per_gpu.h200"] == (
+        (143_771 * 2**20 * 0.9 - 84_331_833_046) // 70_272) == 730_696
+    # GQA's KV heads split over TP 8 (8 KV heads): 327,680 / 8 B per token per GPU.
+    qwen_w = 9_405_854_208   # Qwen2.5-72B stored FP8 weights per GPU at TP 8 (memory model)
+    assert qwen["max_context_tokens_per_gpu.h800"] == (
+        (81_559 * 2**20 * 0.9 - qwen_w) // (327_680 / 8))
     assert qwen["decode_tokens_per_s.h800"] is None
     # Decode bytes: 37,552,282,624 activated params × 1 B + 4,096 × 70,272.
     assert v3["decode_bytes_per_step"] == 37_552_282_624 + 4096 * 70_272

@@ -90,7 +90,7 @@ from planner.calc.serving.result import (
     step_bottleneck,
     step_throughput,
 )
-from planner.calc.serving.shape import deployment_layout, step_shape
+from planner.calc.serving.shape import deployment_layout, serving_memory, step_shape
 from planner.calc.serving.step import step_times
 from planner.specs.deployment import ServeConfig
 
@@ -135,6 +135,7 @@ __all__ = [
     "mtp_tokens_per_step",
     "padded_rows",
     "serve",
+    "serving_memory",
     "serving_rates",
     "single_batch_overlap_layer_s",
     "tp_all_reduce_s",
@@ -181,10 +182,7 @@ def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -
     rates = serving_rates(hardware, phase=config.phase, weights_dtype=config.weights_dtype,
                           compute_dtype=config.compute_dtype,
                           attention_dtype=config.attention_dtype, bound=config.bound)
-    memory = memory_per_gpu(model, hardware, weights_dtype=config.weights_dtype,
-                            kv_dtype=config.kv_dtype, ep=layout.ep, tp=layout.tp,
-                            batch_per_gpu=config.batch_per_gpu if config.decode else 1,
-                            context_tokens=config.context_tokens)
+    memory = serving_memory(model, hardware, config, ep=layout.ep, tp=layout.tp)
     shape = step_shape(model, hardware, config, layout, memory)
     ledger = KernelLedger()
     times = step_times(ledger, model, hardware, config, layout, shape, rates)
@@ -216,4 +214,4 @@ def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -
         decode_tokens_per_s=throughput.decode_tokens_per_s,
         tokens_per_s_per_gpu=throughput.tokens_per_s_per_gpu,
         tokens_per_s_per_node=throughput.tokens_per_s_per_gpu * hardware.scale_up_domain_gpus,
-        memory=memory, bottleneck=bottleneck)
+        memory=memory, bottleneck=bottleneck, tp_chosen=layout.tp_chosen)

@@ -55,6 +55,7 @@ class ServeResult:
     tokens_per_s_per_node: float
     memory: MemoryResult
     bottleneck: Bottleneck
+    tp_chosen: bool = False       # TP not given: the smallest that fits (memory.fits says if any)
 
 
 def step_bottleneck(kernels: list[StepPart], *, compute_s: float, ep_communication_s: float,

@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from planner.calc.memory import MemoryResult, kv_bytes_per_token_per_gpu
+from planner.calc.memory import (
+    MemoryResult,
+    kv_bytes_per_token_per_gpu,
+    memory_per_gpu,
+    prefill_sequences_per_gpu,
+    tp_candidates,
+)
 from planner.calc.serving.blocks import activation_bytes_per_token_per_layer
 from planner.calc.serving.kernels import padded_rows
 from planner.calc.serving.overlap import resolve_overlap
@@ -31,6 +37,8 @@ class Layout:
     ep: int
     tp: int
     moe: bool
+    tp_chosen: bool = False   # TP was not given: the smallest that fits (or, none fitting, the
+                              # largest tried)
 
     @property
     def communicates(self) -> bool:
@@ -38,17 +46,41 @@ class Layout:
         return self.moe and self.ep > 1
 
 
+def serving_memory(model: Model, hardware: Hardware, config: ServeConfig, *, ep: int,
+                   tp: int) -> MemoryResult:
+    """Memory per GPU of ``config`` at EP ``ep`` and TP ``tp``
+    (:func:`~planner.calc.memory.memory_per_gpu`).
+
+    Formula: decode holds B sequences of C tokens per GPU; prefill the prompts of its batch,
+    :func:`~planner.calc.memory.prefill_sequences_per_gpu`; with MTP drafting (an acceptance
+    given), the model's MTP modules.
+    Ref: V3R §2.2 (MTP modules), §3.4 (the deployment).
+    Convention: engines load the MTP modules only to draft with them.
+    Example: DeepSeek-V3 prefill of 16,384 tokens per GPU in 4,096-token prompts: the KV of 4
+    prompts per GPU.
+    """
+    batch = (config.batch_per_gpu if config.decode
+             else prefill_sequences_per_gpu(tokens_per_gpu=config.batch_per_gpu,
+                                            prompt_tokens=config.context_tokens, tp=tp))
+    mtp_modules = model.mtp_depth if config.decode and config.mtp_acceptance is not None else 0
+    return memory_per_gpu(model, hardware, weights_dtype=config.weights_dtype,
+                          kv_dtype=config.kv_dtype, ep=ep, tp=tp, batch_per_gpu=batch,
+                          context_tokens=config.context_tokens, mtp_modules=mtp_modules)
+
+
 def deployment_layout(model: Model, hardware: Hardware, config: ServeConfig) -> Layout:
     """The layout ``config`` asks for, with its defaults filled in (count of GPUs, EP, TP).
 
     Formula: GPUs = one per routed expert (MoE), one scale-up domain (dense), 1 without a
-    scale-up domain; EP = the given EP, else all GPUs (MoE), 1 (dense); EP and TP must divide
-    the GPUs.
+    scale-up domain; EP = the given EP, else all GPUs (MoE), 1 (dense); TP = the given TP, else
+    the smallest of :func:`~planner.calc.memory.tp_candidates` whose :func:`serving_memory`
+    fits (the largest when none does); EP and TP must divide the GPUs.
     Ref: V3R §3.4 (EP over all the decode GPUs: 320 GPUs, 256 routed experts + redundant).
     Convention: the checks that need only the config run when it is built
     (:class:`~planner.specs.deployment.ServeConfig`); those that need the model run here.
     Example: DeepSeek-V3 (256 routed experts) on H800, nothing given: 256 GPUs, EP 256, TP 1;
-    Qwen2.5-72B (dense) on H800: 8 GPUs (one node), EP 1.
+    Llama-3.1-70B (dense) on H100, 32 sequences per GPU of 4,096 tokens: 8 GPUs (one node), EP
+    1, TP 4 (TP 1 and 2 do not fit).
     """
     from planner.specs.model import MoEFFN
 
@@ -61,9 +93,14 @@ def deployment_layout(model: Model, hardware: Hardware, config: ServeConfig) -> 
                 else hardware.scale_up_domain_gpus)
     ep = (config.ep or gpus) if moe else 1
     tp = config.tp
+    if tp is None:
+        candidates = tp_candidates(gpus=gpus, domain_gpus=hardware.scale_up_domain_gpus)
+        tp = next((t for t in candidates
+                   if serving_memory(model, hardware, config, ep=ep, tp=t).fits),
+                  candidates[-1])
     if gpus % ep or gpus % tp:
         raise UsageError(f"EP ({ep}) and TP ({tp}) must divide the GPUs ({gpus})")
-    return Layout(gpus=gpus, ep=ep, tp=tp, moe=moe)
+    return Layout(gpus=gpus, ep=ep, tp=tp, moe=moe, tp_chosen=config.tp is None)
 
 
 @dataclass(frozen=True)
