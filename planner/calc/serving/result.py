@@ -55,6 +55,9 @@ class ServeResult:
     tokens_per_s_per_node: float
     memory: MemoryResult
     bottleneck: Bottleneck
+    #: With ``overlap`` "auto": the step time (s) of each schedule tried, the fastest chosen;
+    #: empty when the user chose the schedule.
+    overlap_step_s: tuple[tuple[str, float], ...] = ()
 
 
 def step_bottleneck(kernels: list[StepPart], *, compute_s: float, ep_communication_s: float,
