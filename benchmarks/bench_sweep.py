@@ -22,11 +22,11 @@ from planner.studies.sweep import run_sweep
 def main() -> int:
     model, hw = load_model("deepseek-v3"), load_hardware("h800")
     varies = ["nic_bandwidth_gb_per_s=10:1000:log1000", "tokens_per_device=1:1000:lin1000"]
-    run_sweep(model, hw, "decode_tokens_per_s", varies)                 # warm-up
+    run_sweep(model, hw, "ep_ceiling_tokens_per_s", varies)                 # warm-up
     best = float("inf")
     for _ in range(5):
         start = time.perf_counter()
-        result = run_sweep(model, hw, "decode_tokens_per_s", varies)
+        result = run_sweep(model, hw, "ep_ceiling_tokens_per_s", varies)
         best = min(best, time.perf_counter() - start)
     points = result.values.size
     vec_rate = points / best
@@ -34,7 +34,7 @@ def main() -> int:
     rows, cols = result.axes[0][::10], result.axes[1][::50]
     start = time.perf_counter()
     loop = np.array([[ep_decode_limit(model, hw, tokens_per_device=float(t),
-                                      bandwidth_bytes_per_s=float(b) * 1e9).decode_tokens_per_s
+                                      bandwidth_bytes_per_s=float(b) * 1e9).ep_ceiling_tokens_per_s
                       for t in cols] for b in rows])
     loop_time = time.perf_counter() - start
     loop_rate = loop.size / loop_time

@@ -8,7 +8,7 @@ needs them)::
 
     v3, h800 = planner.load_model("deepseek-v3"), planner.load_hardware("h800")
     planner.model_kv_cache(v3).kv_cache_bytes_per_token          # 70272.0 bytes
-    planner.ep_decode_limit(v3, h800).decode_tokens_per_s        # 65.4 tokens/s
+    planner.ep_decode_limit(v3, h800).ep_ceiling_tokens_per_s        # 65.4 tokens/s
     config = planner.ServeConfig(gpus=16, batch_per_gpu=64)
     planner.serve(v3, h800, config).tpot_s                       # seconds per output token
 

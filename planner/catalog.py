@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from planner.errors import CatalogError
 from planner.specs.load import (
@@ -30,6 +30,23 @@ if TYPE_CHECKING:
 _PKG = Path(__file__).resolve().parent
 #: Catalog kind -> its folder.
 KINDS = {"model": "models", "hardware": "hardware"}
+#: The ``notes:`` (caveats) of the specs loaded since the last :func:`take_notes`, by spec name:
+#: the CLI prints them wherever the spec's numbers are shown.
+_NOTES: dict[str, str] = {}
+
+
+def _noted(spec: Any) -> Any:
+    """``spec``, its ``notes`` (if any) recorded for :func:`take_notes`."""
+    if getattr(spec, "notes", None):
+        _NOTES.setdefault(spec.name or spec.label, " ".join(spec.notes.split()))
+    return spec
+
+
+def take_notes() -> list[tuple[str, str]]:
+    """(spec name, notes) of every spec loaded since the last call, in load order; clears them."""
+    notes = list(_NOTES.items())
+    _NOTES.clear()
+    return notes
 
 
 def _shipped_dir(folder: str, what: str) -> Path:
@@ -99,13 +116,13 @@ def load_model(name: str) -> Model:
     if name.endswith(".json"):
         from planner.specs.hf import load_hf_model
 
-        return load_hf_model(name)
-    return load_model_file(resolve("model", name))
+        return _noted(load_hf_model(name))
+    return _noted(load_model_file(resolve("model", name)))
 
 
 def load_hardware(name: str) -> Hardware:
     """A hardware spec from the catalog by name, or from a YAML path."""
-    return load_hardware_file(resolve("hardware", name))
+    return _noted(load_hardware_file(resolve("hardware", name)))
 
 
 def load_any(name: str) -> Model | Hardware:
@@ -114,7 +131,7 @@ def load_any(name: str) -> Model | Hardware:
     if name.endswith(".json"):
         return load_model(name)
     if looks_like_path(name):
-        return load_model_or_hardware_file(name)
+        return _noted(load_model_or_hardware_file(name))
     if (catalog_dir("model") / f"{name}.yaml").is_file():
         return load_model(name)
     if (catalog_dir("hardware") / f"{name}.yaml").is_file():

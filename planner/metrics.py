@@ -19,7 +19,11 @@ class Metric:
 
 _METRICS = (
     Metric("params_total", "count", "parameters, all (embedding and output head included)"),
-    Metric("params_activated", "count", "parameters activated per token"),
+    Metric("params_activated", "count",
+           "parameters activated per token: input embedding excluded (a lookup), output head "
+           "included, tied or not (DeepSeek's and OpenAI's convention)"),
+    Metric("params_activated_with_embedding", "count",
+           "params_activated + the input embedding (Qwen's and Mistral's convention)"),
     Metric("kv_cache_bytes_per_token", "bytes",
            "KV cache one token adds, all layers, at deployment.kv_cache_dtype"),
     Metric("kv_cache_bytes", "bytes",
@@ -37,9 +41,17 @@ _METRICS = (
     Metric("ep_comm_time_per_layer_s", "s",
            "expert-parallel dispatch + combine of one micro-batch, one layer (paper §2.3.2)"),
     Metric("time_per_layer_s", "s",
-           "decode time of one layer: micro-batches × EP communication, computation hidden"),
-    Metric("tpot_s", "s", "time per output token = layers × time_per_layer_s (TTFT excluded)"),
-    Metric("decode_tokens_per_s", "tokens/s", "per sequence, 1 / tpot_s"),
+           "paper's EP ceiling: decode time of one layer = micro-batches × EP communication, "
+           "computation hidden"),
+    Metric("ep_ceiling_tpot_s", "s",
+           "paper's EP ceiling (communication only): layers × time_per_layer_s"),
+    Metric("ep_ceiling_tokens_per_s", "tokens/s",
+           "paper's EP ceiling: decode tokens/s per sequence, 1 / ep_ceiling_tpot_s"),
+    Metric("tpot_s", "s",
+           "serving roofline: time per output token after the first, decode at "
+           "deployment.batch_per_gpu (planner serve)"),
+    Metric("decode_tokens_per_s", "tokens/s",
+           "serving roofline: decode tokens/s per sequence (per user)"),
     Metric("memory_bytes_per_gpu", "bytes",
            "serving: weights + KV cache of deployment.batch_per_gpu sequences of "
            "context_tokens + 10% workspace, on one GPU (planner serve)"),

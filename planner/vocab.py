@@ -21,7 +21,9 @@ SERVING_WEIGHT_DTYPES = ("fp8", "bf16", "fp4")
 #: Precision of the attention core (FlashMLA / FlashAttention in BF16, or FP8 Q and KV).
 ATTENTION_DTYPES = ("bf16", "fp8")
 #: Compute / EP overlap schedules: dual micro-batches, single-batch overlap, none.
-OVERLAP_MODES = ("dual", "single", "none")
+OVERLAP_SCHEDULES = ("dual", "single", "none")
+#: What a user may ask for: a schedule, or "auto", the fastest schedule for the step.
+OVERLAP_MODES = ("auto",) + OVERLAP_SCHEDULES
 #: Where the shared experts run: beside attention on every GPU, or dispatched like a routed one.
 SHARED_EXPERTS = ("local", "routed")
 #: Load of the hottest EP rank (:data:`planner.calc.imbalance.EXPERT_BALANCES` holds each one's

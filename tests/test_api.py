@@ -91,7 +91,7 @@ def test_end_to_end_session():
     assert round(planner.model_params(v3).params_total / 1e9, 2) == 671.03
     assert round(planner.model_flops_per_token(v3).train_flops_per_token / 1e9) == 250
     paper = planner.ep_decode_limit(v3, h800, hidden_size=7000, dispatch_bytes_per_element=1)
-    assert paper.decode_tokens_per_s == pytest.approx(67.76, abs=0.01)
+    assert paper.ep_ceiling_tokens_per_s == pytest.approx(67.76, abs=0.01)
     run = planner.train_run(v3, h800, tokens=1e12, num_gpus=2048, tokens_per_day=272.80e9)
     assert run.train_gpu_hours == pytest.approx(180_176, rel=1e-4)
     results = [planner.serve(v3, h800, planner.ServeConfig(gpus=16, batch_per_gpu=b))

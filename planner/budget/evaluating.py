@@ -122,7 +122,9 @@ def _model_metrics(model: Model, d: Deployment) -> dict[str, Value]:
     values: dict[str, Value] = {}
     params = model_params(model)
     values["params_total"] = (params.total.total, "", "")
-    values["params_activated"] = (params.activated.total, "", "")
+    values["params_activated"] = (params.params_activated, "input embedding excluded", "")
+    values["params_activated_with_embedding"] = (params.params_activated_with_embedding,
+                                                 "input embedding included", "")
     kv = model_kv_cache(model, dtype=d.kv_cache_dtype, context_tokens=d.context_tokens,
                         batch=d.batch)
     values["kv_cache_bytes_per_token"] = (kv.kv_cache_bytes_per_token, d.kv_cache_dtype, "")
@@ -142,7 +144,8 @@ def _model_metrics(model: Model, d: Deployment) -> dict[str, Value]:
     return values
 
 
-EP_METRICS = ("ep_comm_time_per_layer_s", "time_per_layer_s", "tpot_s", "decode_tokens_per_s")
+EP_METRICS = ("ep_comm_time_per_layer_s", "time_per_layer_s", "ep_ceiling_tpot_s",
+              "ep_ceiling_tokens_per_s")
 
 
 def _ep_metrics(model: Model, hardware: Hardware, d: Deployment, *,
@@ -170,8 +173,8 @@ def _ep_metrics(model: Model, hardware: Hardware, d: Deployment, *,
     return {n: (getattr(ep, n), basis, "") for n in EP_METRICS}
 
 
-SERVING_METRICS = ("memory_bytes_per_gpu", "tokens_per_s_per_gpu", "tokens_per_s_per_node",
-                   "ttft_s")
+SERVING_METRICS = ("memory_bytes_per_gpu", "tpot_s", "decode_tokens_per_s",
+                   "tokens_per_s_per_gpu", "tokens_per_s_per_node", "ttft_s")
 
 
 def _serving_metrics(model: Model, hardware: Hardware, d: Deployment) -> dict[str, Value]:
@@ -187,12 +190,15 @@ def _serving_metrics(model: Model, hardware: Hardware, d: Deployment) -> dict[st
     except PlannerError as err:
         return {n: (None, "", err.message) for n in SERVING_METRICS}
     basis = f"serving roofline, {dec.basis}"
+    dec_basis = f"{basis}, overlap {dec.overlap}"
     return {
         "memory_bytes_per_gpu": (
             dec.memory.memory_bytes_per_gpu,
             f"{d.batch_per_gpu:g} x {d.context_tokens} tokens, {d.weight_dtype}", ""),
-        "tokens_per_s_per_gpu": (dec.tokens_per_s_per_gpu, basis, ""),
-        "tokens_per_s_per_node": (dec.tokens_per_s_per_node, basis, ""),
+        "tpot_s": (dec.tpot_s, dec_basis, ""),
+        "decode_tokens_per_s": (dec.decode_tokens_per_s, dec_basis, ""),
+        "tokens_per_s_per_gpu": (dec.tokens_per_s_per_gpu, dec_basis, ""),
+        "tokens_per_s_per_node": (dec.tokens_per_s_per_node, dec_basis, ""),
         "ttft_s": (pre.ttft_s, basis, ""),
     }
 

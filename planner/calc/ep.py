@@ -23,8 +23,9 @@ from planner.specs.model import Model, MoEFFN
 from planner.units import GB, dtype_bytes
 
 FORMULA = ("ep_comm_time_per_layer_s = (b_dispatch + b_combine) · T · k / B_w;  "
-           "time_per_layer_s = m · ep_comm_time_per_layer_s;  tpot_s = L · time_per_layer_s;  "
-           "decode_tokens_per_s = 1 / tpot_s")
+           "time_per_layer_s = m · ep_comm_time_per_layer_s;  "
+           "ep_ceiling_tpot_s = L · time_per_layer_s;  "
+           "ep_ceiling_tokens_per_s = 1 / ep_ceiling_tpot_s")
 REF = "paper §2.3.2 (arXiv 2505.09343); ../shared/reference/paper.md §3; DeepEP for FP8 bytes"
 
 #: Fine-grained FP8: one scale per 1×128 activation tile (V3R §3.3.1).
@@ -85,7 +86,7 @@ def time_per_layer_s(*, ep_comm_time_per_layer_s, num_micro_batches):
     return num_micro_batches * ep_comm_time_per_layer_s
 
 
-def tpot_s(*, time_per_layer_s, num_layers):
+def ep_ceiling_tpot_s(*, time_per_layer_s, num_layers):
     """Time per output token (s).
 
     Formula: L · t_layer. Ref: paper §2.3.2.
@@ -95,14 +96,14 @@ def tpot_s(*, time_per_layer_s, num_layers):
     return num_layers * time_per_layer_s
 
 
-def decode_tokens_per_s(*, tpot_s):
+def ep_ceiling_tokens_per_s(*, ep_ceiling_tpot_s):
     """Decode speed of one sequence (tokens/s).
 
     Formula: 1 / TPOT. Ref: paper §2.3.2.
     Convention: without MTP (one token per step).
     Example: TPOT = 14.757 ms: 1 / 14.757e-3 = 67.76 tokens/s.
     """
-    return 1 / tpot_s
+    return 1 / ep_ceiling_tpot_s
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,8 @@ class EPResult:
     num_layers: int
     ep_comm_time_per_layer_s: float
     time_per_layer_s: float
-    tpot_s: float
-    decode_tokens_per_s: float
+    ep_ceiling_tpot_s: float
+    ep_ceiling_tokens_per_s: float
     inputs: tuple[Input, ...]
 
 
@@ -289,7 +290,7 @@ def ep_decode_limit(
         bandwidth_bytes_per_s=bandwidth,
     )
     layer = time_per_layer_s(ep_comm_time_per_layer_s=comm, num_micro_batches=num_micro_batches)
-    tpot = tpot_s(time_per_layer_s=layer, num_layers=layers)
+    tpot = ep_ceiling_tpot_s(time_per_layer_s=layer, num_layers=layers)
     return EPResult(
         model=model.name or model.label, hardware=hardware.name or hardware.label, link=link,
         link_technology=link_spec.technology, bandwidth_bytes_per_s=bandwidth,
@@ -297,6 +298,7 @@ def ep_decode_limit(
         experts_per_token=experts_per_token, hidden_size=hidden,
         dispatch_bytes_per_token_expert=dispatch, combine_bytes_per_token_expert=combine,
         num_micro_batches=num_micro_batches, num_layers=layers, ep_comm_time_per_layer_s=comm,
-        time_per_layer_s=layer, tpot_s=tpot, decode_tokens_per_s=decode_tokens_per_s(tpot_s=tpot),
+        time_per_layer_s=layer, ep_ceiling_tpot_s=tpot,
+        ep_ceiling_tokens_per_s=ep_ceiling_tokens_per_s(ep_ceiling_tpot_s=tpot),
         inputs=inputs,
     )

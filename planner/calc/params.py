@@ -4,8 +4,14 @@ Ref: DeepSeek-V2 report (arXiv 2405.04434) §2.1 for MLA's projections; ../share
 §2 for the derived totals (DeepSeek-V3 671.03e9 total, 36.625e9 activated matmul parameters).
 
 Convention: every weight matrix of the published architecture; norms and biases are counted in
-``norms_biases``; the input embedding and the output head are separate parts (they are one
-matrix when ``tie_word_embeddings``). The MTP module (DeepSeek-V3: 11.5B extra) is not counted,
+``norms_biases``; the input embedding and the output head are separate parts. With
+``tie_word_embeddings`` they are one matrix: counted once in the total (as ``embedding``), but
+the head is still computed and read for every token, so it is activated (``output_head``).
+Activated parameters follow :data:`ACTIVATED_CONVENTION`: the input embedding (a lookup, not a
+matmul) is left out, as DeepSeek (README_WEIGHTS.md: 36.6B activated, including 0.9B for the
+output head) and OpenAI (gpt-oss model card, arXiv 2508.10925 Table 1: 5.13B active for
+gpt-oss-120b) count them; ``params_activated_with_embedding`` adds it back (the figure Qwen and
+Mistral publish). The MTP module (DeepSeek-V3: 11.5B extra) is not counted,
 as the published 671B does not count it. MoE router bias terms (DeepSeek-V3's
 e_score_correction_bias, 256 per layer) are ignored.
 """
@@ -23,6 +29,9 @@ FFN_MATRICES_GATED = 3
 FFN_MATRICES_PLAIN = 2
 #: RMSNorm weight vectors per transformer layer: before attention and before the FFN.
 NORMS_PER_LAYER = 2
+#: How ``params_activated`` is counted (named in the metric table and in ``planner show``).
+ACTIVATED_CONVENTION = ("input embedding excluded (a lookup, not a matmul), output head included "
+                        "(tied or not), as DeepSeek and OpenAI count them")
 
 
 def mla_params_per_layer(*, hidden_size, num_heads, q_lora_rank, kv_lora_rank,
@@ -109,12 +118,17 @@ class ParamCounts:
     """Parameters of a model: ``total`` and ``activated`` (per token) as labelled parts.
 
     Parts: attention, dense_ffn, shared_experts, routed_experts, router, embedding, output_head,
-    norms_biases. ``matmul_activated`` = activated parameters that multiply a token's activations
-    (all but the embedding lookup and norms/biases): the N of 2·N forward FLOPs.
+    norms_biases; ``activated`` has no ``embedding`` part (:data:`ACTIVATED_CONVENTION`) and
+    its ``output_head`` is the head's V·d even when tied. ``embedding_lookup`` = the input
+    embedding's V·d a token looks up (``params_activated_with_embedding`` adds it unless the
+    head is that same matrix). ``matmul_activated`` = activated parameters that multiply a
+    token's activations (all but norms/biases): the N of 2·N forward FLOPs.
     """
 
     total: Parts
     activated: Parts
+    embedding_lookup: float = 0.0
+    tied: bool = False
 
     @property
     def params_total(self) -> float:
@@ -125,9 +139,14 @@ class ParamCounts:
         return self.activated.total
 
     @property
+    def params_activated_with_embedding(self) -> float:
+        """Activated parameters with the input embedding counted (Qwen's and Mistral's figure);
+        a tied table is one matrix, counted once (as the head)."""
+        return self.params_activated + (0.0 if self.tied else self.embedding_lookup)
+
+    @property
     def matmul_activated(self) -> float:
-        parts = self.activated.as_dict()
-        return self.params_activated - parts["embedding"] - parts["norms_biases"]
+        return self.params_activated - self.activated.as_dict()["norms_biases"]
 
 
 def model_params(model: Model) -> ParamCounts:
@@ -135,17 +154,19 @@ def model_params(model: Model) -> ParamCounts:
 
     Formula: attention L·P_att; dense FFN L_dense·m·d·I; experts L_moe·E·m·d·I_e (activated:
     top-k of them); shared L_moe·S·m·d·I_s; router L_moe·E·d; embedding and output head V·d each
-    (one matrix when tied).
+    (one matrix when tied: counted once in the total); activated: no embedding, the head V·d.
     Ref: paper.md §2 (DeepSeek-V3 671.03e9 total; 36.625e9 activated matmul parameters).
     Convention: see the module docstring.
     Example: DeepSeek-V3: attention 61 × 187,105,280 = 11.413e9; dense 3 × 3·7168·18432 =
     1.189e9; routed 58 × 256 × 44,040,192 = 653.9e9 (activated 58 × 8 × ... = 20.43e9);
-    shared 2.554e9; router 0.106e9; embedding = head = 0.927e9 -> 671.03e9 total.
+    shared 2.554e9; router 0.106e9; embedding = head = 0.927e9 -> 671.03e9 total; activated
+    36.63e9 (DeepSeek: 36.6B), 37.55e9 with the embedding.
     """
     d, layers = model.hidden_size, model.num_layers
     attention = layers * attention_params_per_layer(model)
     embedding = model.vocab_size * d
-    output_head = 0 if model.tie_word_embeddings else model.vocab_size * d
+    head = model.vocab_size * d
+    output_head = 0 if model.tie_word_embeddings else head
     norms = _norms_biases(model)
     ffn = model.ffn
     if isinstance(ffn, MoEFFN):
@@ -169,11 +190,15 @@ def model_params(model: Model) -> ParamCounts:
                                     gated=ffn.gated)
         routed_total = routed_active = shared = router = 0
 
-    def parts(routed: float) -> Parts:
-        return Parts((
-            ("attention", attention), ("dense_ffn", dense), ("shared_experts", shared),
-            ("routed_experts", routed), ("router", router), ("embedding", embedding),
-            ("output_head", output_head), ("norms_biases", norms),
-        ))
-
-    return ParamCounts(total=parts(routed_total), activated=parts(routed_active))
+    total = Parts((
+        ("attention", attention), ("dense_ffn", dense), ("shared_experts", shared),
+        ("routed_experts", routed_total), ("router", router), ("embedding", embedding),
+        ("output_head", output_head), ("norms_biases", norms),
+    ))
+    activated = Parts((
+        ("attention", attention), ("dense_ffn", dense), ("shared_experts", shared),
+        ("routed_experts", routed_active), ("router", router), ("output_head", head),
+        ("norms_biases", norms),
+    ))
+    return ParamCounts(total=total, activated=activated, embedding_lookup=embedding,
+                       tied=model.tie_word_embeddings)

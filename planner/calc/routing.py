@@ -8,7 +8,8 @@ forwards to the experts inside that node.
 
 Convention: expected values assume the k experts are drawn uniformly, without replacement, from
 the experts of the nodes a token may use (real gating is not uniform; worst cases are given too).
-Node = expert group (DeepSeek-V3 on 8 nodes: 8 groups of 32 experts).
+Node = expert group (DeepSeek-V3 on 8 nodes: 8 groups of 32 experts); on more nodes than groups
+a group spans several nodes, all of them eligible (:func:`eligible_nodes`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ REF = "P §4.3; V3R §3.2.2"
 
 if TYPE_CHECKING:
     from planner.specs.hardware import Hardware
-    from planner.specs.model import Model
+    from planner.specs.model import Model, MoEFFN
 
 
 def expected_distinct_nodes(*, experts_per_token, experts_per_node, num_nodes):
@@ -91,6 +92,25 @@ class RoutingResult:
     inputs: tuple[Input, ...]
 
 
+def eligible_nodes(ffn: MoEFFN, *, nodes: int, group_limit: int | None = None) -> int:
+    """Nodes a token's experts may lie on under group-limited routing (count).
+
+    Formula: min(N, M·N/G) when the G expert groups span N ≥ G nodes (N/G nodes a group);
+    min(N, M) when each node holds whole groups (N < G), M = the groups a token may use
+    (``group_limit``, default the model's ``num_limited_groups``).
+    Ref: V3R §2.1.2 (node-limited routing: at most M = 4 of G = 8 groups); P §4.3.
+    Convention: a group on several nodes makes all of them eligible (EP 128 on 16 nodes:
+    4 groups of 2 nodes, 8 eligible nodes, not 4).
+    Example: DeepSeek-V3 (G = 8, M = 4) at EP 64 (8 nodes): 4; at EP 128 (16 nodes): 8; at
+    EP 256 (32 nodes): 16.
+    """
+    groups = ffn.num_expert_groups
+    limit = group_limit or ffn.num_limited_groups or groups
+    if nodes >= groups:
+        return min(nodes, limit * nodes // groups)
+    return min(nodes, limit)
+
+
 def node_limited_routing(model: Model, hardware: Hardware, *, ep_size: int, num_nodes: int,
                          tokens_per_gpu: float = 4096, node_limit: int | None = None,
                          dispatch_bytes_per_element: float = 1,
@@ -107,7 +127,8 @@ def node_limited_routing(model: Model, hardware: Hardware, *, ep_size: int, num_
     B_IB; NVLink time = T · k · h · b / B_NVLink; layer = max of the two.
     Ref: P §4.3; V3R §3.2.2; paper.md §6.
     Convention: uniform expert draws (module docstring); b = dispatch + combine bytes per element
-    (1 + 2); the node limit defaults to the model's ``num_limited_groups``.
+    (1 + 2); the node limit defaults to the nodes the model's ``num_limited_groups`` groups span
+    (:func:`eligible_nodes`).
     Example: DeepSeek-V3 on H800, EP 64 over N = 8 nodes, T = 4,096: k = 8, E_n = 256 / 8 = 32,
     M = 4: E[M] = 3.629 (5.295 unlimited); IB copies 3.175 (7.0 without forwarding); IB time
     4,096 × 3.175 × 7,168 × 3 / 50e9 = 5.594 ms; NVLink 4,096 × 8 × 7,168 × 3 / 160e9 = 4.404 ms:
@@ -126,10 +147,9 @@ def node_limited_routing(model: Model, hardware: Hardware, *, ep_size: int, num_
         raise UsageError(f"{ffn.num_routed_experts} routed experts do not split evenly over "
                          f"{num_nodes} nodes")
     per_node = int(per_node)
-    # num_limited_groups defaults to num_expert_groups in the spec (MoEFFN.__post_init__).
-    limit = ((ffn.num_limited_groups or ffn.num_expert_groups) if node_limit is None
-             else node_limit)
-    limit = min(limit, num_nodes)
+    # The model's group limit, in nodes (a group may span several nodes); or the given one.
+    limit = (eligible_nodes(ffn, nodes=num_nodes) if node_limit is None
+             else min(node_limit, num_nodes))
     e_lim = expected_distinct_nodes(experts_per_token=k, experts_per_node=per_node,
                                     num_nodes=limit)
     e_all = expected_distinct_nodes(experts_per_token=k, experts_per_node=per_node,

@@ -54,6 +54,7 @@ def command(name: str, **kw: Any) -> Callable[[Callable[..., Any]], Any]:
     def wrap(fn: Callable[..., Any]) -> Any:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
+            _take_spec_notes()   # notes of specs an earlier command (in this process) loaded
             try:
                 return fn(*args, **kwargs)
             except PlannerError as err:
@@ -86,11 +87,22 @@ def emit(text: str, output: str | None) -> None:
     sys.stderr.write(f"wrote {output}\n")
 
 
+def _take_spec_notes() -> list[tuple[str, str]]:
+    """The notes of the specs loaded so far (none when the catalog was never imported)."""
+    catalog = sys.modules.get("planner.catalog")
+    return catalog.take_notes() if catalog is not None else []
+
+
 def show_tables(tables: list[Any], fmt: Any) -> None:
-    """Render ``tables`` in ``fmt`` (an :data:`planner.cli.options.Format`) on stdout."""
+    """Render ``tables`` in ``fmt`` (an :data:`planner.cli.options.Format`) on stdout, then the
+    ``notes:`` of every spec behind them: on stdout under a table or Markdown, on stderr with
+    JSON and CSV (which stay machine-readable)."""
     from planner.report import render
 
     render(tables, fmt.value)
+    stream = sys.stdout if fmt.value in ("table", "markdown") else sys.stderr
+    for name, text in _take_spec_notes():
+        stream.write(f"note: {name}: {text}\n")
 
 
 @_app.callback()

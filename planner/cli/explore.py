@@ -34,10 +34,11 @@ def compare_cmd(
 def sweep_cmd(
     model: str = MODEL,
     hardware: str = hardware_option("h800"),
-    metric: str = typer.Option("decode_tokens_per_s", "--metric", "-m",
+    metric: str = typer.Option("ep_ceiling_tokens_per_s", "--metric", "-m",
                                help="kv_cache_bytes_per_token, kv_cache_bytes, "
-                                    "ep_comm_time_per_layer_s, time_per_layer_s, tpot_s or "
-                                    "decode_tokens_per_s."),
+                                    "ep_comm_time_per_layer_s, time_per_layer_s, "
+                                    "ep_ceiling_tpot_s or "
+                                    "ep_ceiling_tokens_per_s."),
     vary: List[str] = typer.Option(..., "--vary",
                                    help="name=start:stop:linN | logN | a,b,c (once or twice); "
                                         "see `planner sweep --help` for names."),

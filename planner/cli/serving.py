@@ -67,9 +67,10 @@ MTP_ACCEPTANCE = typer.Option(None, "--mtp-acceptance", min=0, max=1,
 MTP_DEPTH = typer.Option(None, "--mtp-depth", min=1,
                          help="MTP draft tokens per step [default: the model's MTP modules].")
 OVERLAP = typer.Option(
-    Overlap.dual, "--overlap",
-    help="Compute/EP overlap: dual micro-batches (DeepSeek, SGLang TBO), single-batch (SGLang "
-         "SBO: dispatch beside the shared expert, combine beside the down GEMM), or none.")
+    Overlap.auto, "--overlap",
+    help="Compute/EP overlap: auto (the fastest of the three for this step, named in the "
+         "output), dual micro-batches (DeepSeek, SGLang TBO), single-batch (SGLang SBO: "
+         "dispatch beside the shared expert, combine beside the down GEMM), or none.")
 INTRANODE_NVLINK = typer.Option(
     False, "--intranode-nvlink",
     help="Decode: EP copies to the node's own GPUs over NVLink (DeepEP low-latency with NVLink "

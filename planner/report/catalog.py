@@ -39,10 +39,14 @@ def catalog_models_table(models: list[Model], params: list[ParamCounts],
 
 def _model_record(m: Model, p: ParamCounts, kv: KVCacheResult, fl: FlopsResult
                   ) -> dict[str, Any]:
+    from planner.calc.params import ACTIVATED_CONVENTION
+
     return {"model": m.name, "display_name": m.label, "source": m.source,
             "num_layers": m.num_layers, "hidden_size": m.hidden_size,
             "vocab_size": m.vocab_size, "attention": m.attention.kind, "ffn": m.ffn.kind,
             "params_total": p.params_total, "params_activated": p.params_activated,
+            "params_activated_with_embedding": p.params_activated_with_embedding,
+            "params_activated_convention": ACTIVATED_CONVENTION,
             "params_total_by_part": p.total.as_dict(),
             "params_activated_by_part": p.activated.as_dict(),
             "kv_cache_bytes_per_token": kv.kv_cache_bytes_per_token,
@@ -65,9 +69,13 @@ def model_detail_tables(m: Model, p: ParamCounts, kv: KVCacheResult,
     breakdown = Table("Parameters by part", ["part", "total", "activated per token"])
     active = rec["params_activated_by_part"]
     for name, total in rec["params_total_by_part"].items():
-        breakdown.rows.append([name, fmt_int(total), fmt_int(active[name])])
+        breakdown.rows.append([name, fmt_int(total),
+                               fmt_int(active[name]) if name in active else "lookup"])
     breakdown.rows.append(["total", fmt_int(rec["params_total"]),
                            fmt_int(rec["params_activated"])])
+    breakdown.rows.append(["activated with the input embedding", "",
+                           fmt_int(rec["params_activated_with_embedding"])])
+    breakdown.notes.append(f"params_activated: {rec['params_activated_convention']}")
     derived = Table("Derived figures", ["metric", "value"])
     kv_bytes, at = rec["kv_cache_bytes_per_token"], f"s = {rec['seq_len']}, {rec['convention']}"
     derived.rows += [

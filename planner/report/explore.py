@@ -28,7 +28,8 @@ def _compare_record(r: ModelRow, hardware: list[str], *, context_tokens: int,
     for h in hardware:
         ep = r.ep[h]
         record[f"max_context_tokens_per_gpu.{h}"] = r.max_context_tokens_per_gpu[h]
-        record[f"decode_tokens_per_s.{h}"] = ep.decode_tokens_per_s if ep is not None else None
+        record[f"ep_ceiling_tokens_per_s.{h}"] = (ep.ep_ceiling_tokens_per_s if ep is not None
+                                                  else None)
     return record
 
 
@@ -54,7 +55,7 @@ def _ep_cell(rec: dict[str, Any], r: ModelRow, h: str) -> str:
     ep = r.ep[h]
     if ep is None:
         return "n/a (dense)"
-    return f"{rec[f'decode_tokens_per_s.{h}']:,.1f} ({fmt_seconds(ep.tpot_s)})"
+    return f"{rec[f'ep_ceiling_tokens_per_s.{h}']:,.1f} ({fmt_seconds(ep.ep_ceiling_tpot_s)})"
 
 
 def compare_tables(rows: list[ModelRow], hardware: list[str], *, context_tokens: int,

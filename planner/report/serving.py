@@ -25,6 +25,8 @@ def _serve_record(r: ServeResult) -> dict[str, Any]:
         "gpus": r.gpus, "ep": r.ep, "tp": r.tp, "tp_chosen": r.tp_chosen,
         "batch_per_gpu": r.batch_per_gpu,
         "context_tokens": r.context_tokens, "overlap": r.overlap,
+        "overlap_chosen": "auto" if r.overlap_step_s else "given",
+        "overlap_step_s": dict(r.overlap_step_s) or None,
         "gemm_tile_rows": r.gemm_tile_rows, "expert_tile_rows": r.expert_tile_rows,
         "shared_experts": r.shared_experts, "expert_balance": r.expert_balance,
         "hottest_rank_load": r.hottest_rank_load,
@@ -52,10 +54,20 @@ def _tp_text(r: ServeResult) -> str:
             else f"TP {r.tp}: does not fit at any TP")
 
 
+def _overlap_text(r: ServeResult) -> str:
+    """The schedule, and with auto the step time of each schedule it chose from."""
+    label = OVERLAP_LABELS[r.overlap]
+    if not r.overlap_step_s:
+        return label
+    tried = ", ".join(f"{o} {fmt_seconds(s)}" for o, s in r.overlap_step_s)
+    return f"{label}, the fastest (auto; step {tried})"
+
+
 def _step_table(r: ServeResult, rec: dict[str, Any]) -> Table:
     """The step broken into its parts (kernels and communication), from the record's parts."""
     t = Table(f"{r.phase.capitalize()}: {r.model} on {r.gpus} x {r.hardware} (EP {r.ep}, "
-              f"{_tp_text(r)}; {OVERLAP_LABELS[r.overlap]}; {r.basis})",
+              f"{_tp_text(r)}; {OVERLAP_LABELS[r.overlap]}{' (auto)' if r.overlap_step_s else ''}; "
+              f"{r.basis})",
               ["part (whole step, all layers)", "FLOPs", "bytes", "time", "bound"],
               align="lrrrl")
     for p in rec["parts"]:
@@ -112,7 +124,7 @@ def _serve_note(r: ServeResult) -> str:
         tiles += f" (the routed experts' to {r.expert_tile_rows})"
     return ("Roofline per kernel (compute at the dense peak x efficiency, memory at HBM x "
             "efficiency, non-GEMM activation traffic included); EP traffic on the link "
-            f"the group needs; {OVERLAP_LABELS[r.overlap]} ({r.micro_batches} "
+            f"the group needs; {_overlap_text(r)} ({r.micro_batches} "
             f"micro-batch(es)); {tiles}; shared experts "
             f"{r.shared_experts}; expert balance {r.expert_balance} (the hottest EP rank "
             "sets the MoE pace: its expert rows, EP buffers and traffic); workspace = "

@@ -31,7 +31,8 @@ class ServeConfig:
     Precisions: ``weights_dtype`` for the matrices (with their scales), ``kv_dtype`` for the
     cache, ``attention_dtype`` for the attention core, ``compute_dtype`` for GEMMs (default: the
     weights' precision, else the nearest the device has).
-    Schedule: ``overlap`` of compute and EP traffic (dual micro-batches, single-batch, none);
+    Schedule: ``overlap`` of compute and EP traffic (dual micro-batches, single-batch, none;
+    default "auto": the fastest of the three for the step, named in the result);
     ``shared_experts`` local (beside attention) or routed (dispatched like a routed expert);
     ``expert_balance``, the hottest EP rank's load; ``forwarding`` (default: in prefill only)
     EP traffic forwarded over NVLink inside a node; ``intranode_nvlink``, decode's copies to the
@@ -51,7 +52,7 @@ class ServeConfig:
     kv_dtype: str = "bf16"
     compute_dtype: Optional[str] = None
     attention_dtype: str = "bf16"
-    overlap: str = "dual"
+    overlap: str = "auto"
     shared_experts: str = "local"
     expert_balance: str = "eplb"
     forwarding: Optional[bool] = None

@@ -74,8 +74,8 @@ class Deployment:
     mtp_acceptance: Optional[Frac] = None
     #: MTP draft tokens per step (none: the model's MTP modules).
     mtp_depth: Optional[PosInt] = None
-    #: Compute/EP overlap of the serving step (planner serve --overlap); none: dual when
-    #: micro_batches > 1, else none.
+    #: Compute/EP overlap of the serving step (planner serve --overlap); none given: auto, the
+    #: fastest schedule for the step.
     overlap: Optional[Literal[vocab.OVERLAP_MODES]] = None  # type: ignore[valid-type]
     #: Attention core precision (planner serve --attention-dtype).
     attention_dtype: Literal[vocab.ATTENTION_DTYPES] = "bf16"  # type: ignore[valid-type]
@@ -108,7 +108,7 @@ class Deployment:
             batch_per_gpu=self.batch_per_gpu if decode else self.prefill_tokens_per_gpu,
             context_tokens=self.context_tokens, weights_dtype=self.weight_dtype,
             kv_dtype=self.kv_cache_dtype,
-            overlap=self.overlap or ("dual" if self.micro_batches > 1 else "none"),
+            overlap=self.overlap or "auto",
             attention_dtype=self.attention_dtype, intranode_nvlink=self.intranode_nvlink,
             gemm_tile_rows=self.gemm_tile_rows, expert_tile_rows=self.expert_tile_rows,
             expert_balance=self.expert_balance,

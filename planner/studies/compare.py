@@ -37,7 +37,8 @@ def decode_bytes_per_step(*, activated_params, bytes_per_param, context_tokens,
     Formula: N_act · b + C · k.
     Ref: P §2.2.2 (memory-bound decode: tokens/s ≈ bandwidth / bytes per step).
     Convention: batch 1; activations and the output of the step not counted.
-    Example: DeepSeek-V3, N_act = 37.55e9 at 1 B, C = 4,096, k = 70,272: 37.84 GB.
+    Example: DeepSeek-V3, N_act = 36.63e9 (input embedding excluded: a lookup reads one row)
+    at 1 B, C = 4,096, k = 70,272: 36.91 GB.
     """
     return activated_params * bytes_per_param + context_tokens * kv_bytes_per_token
 

@@ -152,27 +152,29 @@ def ep_speed_limit() -> list[PaperRow]:
                             **paper_inputs)
     rows = [_row("ep.comm.h800", h800.ep_comm_time_per_layer_s),
             _row("ep.time_per_layer.h800", h800.time_per_layer_s),
-            _row("ep.tpot.h800", h800.tpot_s),
-            _row("ep.tokens_per_s.h800", h800.decode_tokens_per_s),
+            _row("ep.tpot.h800", h800.ep_ceiling_tpot_s),
+            _row("ep.tokens_per_s.h800", h800.ep_ceiling_tokens_per_s),
             _row("ep.comm.gb200-nvl72", gb200.ep_comm_time_per_layer_s),
-            _row("ep.tpot.gb200-nvl72", gb200.tpot_s),
-            _row("ep.tokens_per_s.gb200-nvl72", gb200.decode_tokens_per_s)]
+            _row("ep.tpot.gb200-nvl72", gb200.ep_ceiling_tpot_s),
+            _row("ep.tokens_per_s.gb200-nvl72", gb200.ep_ceiling_tokens_per_s)]
     exact = ep_decode_limit(v3, load_hardware("h800"), dispatch_bytes_per_element=1,
                             combine_bytes_per_element=2)
     deepep = ep_decode_limit(v3, load_hardware("h800"))
     effective = ep_decode_limit(v3, load_hardware("h800"), achievable=True, **paper_inputs)
     rows += [
         _unprinted("EP comm / layer, hidden 7168", exact,
-                   f"TPOT {exact.tpot_s * 1e3:.2f} ms, {exact.decode_tokens_per_s:.1f} "
+                   f"TPOT {exact.ep_ceiling_tpot_s * 1e3:.2f} ms, "
+                   f"{exact.ep_ceiling_tokens_per_s:.1f} "
                    "tokens/s; not printed by P"),
         _unprinted("EP comm / layer, DeepEP bytes", deepep,
                    f"{deepep.dispatch_bytes_per_token_expert:,.0f} B dispatch (with scales) + "
                    f"{deepep.combine_bytes_per_token_expert:,.0f} B combine; TPOT "
-                   f"{deepep.tpot_s * 1e3:.2f} ms, {deepep.decode_tokens_per_s:.1f} tokens/s "
+                   f"{deepep.ep_ceiling_tpot_s * 1e3:.2f} ms, "
+                   f"{deepep.ep_ceiling_tokens_per_s:.1f} tokens/s "
                    "(planner default)"),
         _unprinted("EP comm / layer, 40 GB/s IB", effective,
-                   f"{effective.bandwidth_basis}; TPOT {effective.tpot_s * 1e3:.2f} ms, "
-                   f"{effective.decode_tokens_per_s:.1f} tokens/s"),
+                   f"{effective.bandwidth_basis}; TPOT {effective.ep_ceiling_tpot_s * 1e3:.2f} ms, "
+                   f"{effective.ep_ceiling_tokens_per_s:.1f} tokens/s"),
     ]
     return rows
 
@@ -255,14 +257,21 @@ def training_cost() -> list[PaperRow]:
     pretrain_tokens = _input("pretrain_tokens")
     pre = train_run(v3, h800, tokens=pretrain_tokens, **run)
     rows.append(_row("training.pretraining_gpu_hours", pre.train_gpu_hours))
-    # V3R's total: its pre-training figure is 14.8 × its rounded GPU-hours per trillion tokens.
-    pre_v3r = pretrain_tokens / 1e12 * figures["training.gpu_hours_per_trillion"].value
-    total = (pre_v3r + _input("context_extension_gpu_hours")
-             + _input("post_training_gpu_hours"))
-    rows.append(_row("training.total_gpu_hours", total))
+    # The planner's own total, from its pre-training GPU-hours; V3R's is 14.8 × its rounded
+    # 180K per trillion tokens (so the two differ at V3R's rounding, as pre-training does).
+    later = _input("context_extension_gpu_hours") + _input("post_training_gpu_hours")
+    total = pre.train_gpu_hours + later
+    v3r_total = (pretrain_tokens / 1e12 * figures["training.gpu_hours_per_trillion"].value
+                 + later)
+    rows.append(_row("training.total_gpu_hours", total,
+                     f"{pre.train_gpu_hours:,.0f} pre-training (272.80B tokens/day) + "
+                     f"{later:,.0f} context extension and post-training; V3R's is 14.8 × its "
+                     f"rounded 180K + the same = {v3r_total:,.0f}"))
     cost = train_cost_usd(gpu_hours=total, usd_per_gpu_hour=h800.price_usd_per_gpu_hour)
+    v3r_cost = train_cost_usd(gpu_hours=v3r_total, usd_per_gpu_hour=h800.price_usd_per_gpu_hour)
     rows.append(_row("training.total_cost", cost,
-                     f"at ${h800.price_usd_per_gpu_hour:g} per GPU-hour (hardware/h800.yaml)"))
+                     f"the planner's GPU-hours at ${h800.price_usd_per_gpu_hour:g} per GPU-hour "
+                     f"(hardware/h800.yaml); V3R's from its rounded 180K: ${v3r_cost / 1e6:.3f}M"))
     return rows
 
 

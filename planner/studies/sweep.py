@@ -59,8 +59,8 @@ SWEEP_METRICS = {
     "kv_cache_bytes": ("bytes", "KV cache of batch x context tokens, BF16"),
     "ep_comm_time_per_layer_s": ("s", "EP dispatch + combine per layer"),
     "time_per_layer_s": ("s", "decode time per layer (micro-batches x EP time)"),
-    "tpot_s": ("s", "time per output token (EP ceiling)"),
-    "decode_tokens_per_s": ("tokens/s", "decode tokens/s per sequence (EP ceiling)"),
+    "ep_ceiling_tpot_s": ("s", "time per output token (EP ceiling)"),
+    "ep_ceiling_tokens_per_s": ("tokens/s", "decode tokens/s per sequence (EP ceiling)"),
 }
 
 _RANGE = re.compile(r"^(?P<a>[^:]+):(?P<b>[^:]+):(?P<kind>lin|log)(?P<n>\d+)$")
@@ -179,9 +179,11 @@ def sweep_metric(model: Model, hardware: Hardware, metric: str,
             bandwidth_bytes_per_s=bandwidth)
         layer = ep.time_per_layer_s(ep_comm_time_per_layer_s=comm,
                                     num_micro_batches=v["micro_batches"])
-        tpot = ep.tpot_s(time_per_layer_s=layer, num_layers=v["num_layers"])
-        out = {"ep_comm_time_per_layer_s": comm, "time_per_layer_s": layer, "tpot_s": tpot,
-               "decode_tokens_per_s": ep.decode_tokens_per_s(tpot_s=tpot)}[metric]
+        tpot = ep.ep_ceiling_tpot_s(time_per_layer_s=layer, num_layers=v["num_layers"])
+        out = {"ep_comm_time_per_layer_s": comm, "time_per_layer_s": layer,
+               "ep_ceiling_tpot_s": tpot,
+               "ep_ceiling_tokens_per_s": ep.ep_ceiling_tokens_per_s(ep_ceiling_tpot_s=tpot),
+               }[metric]
     shape = np.broadcast_shapes(*[np.shape(a) for a in vary.values()]) if vary else ()
     return np.broadcast_to(np.asarray(out, dtype=float), shape)
 

@@ -115,11 +115,12 @@ def test_github_annotations_point_at_the_budget_line():
     ("  tpot_s: {max: -1}\n", "", "deepseek-v3", "is negative"),
     ("  tpot_s: {}\n", "", "deepseek-v3", "a budget needs 'max' and/or 'min'"),
     ("  tpot_s: {max: 15 ms, min: 20 ms}\n", "", "deepseek-v3", "no value can pass"),
-    ("  tpot_s: {max: 15 ms}\n", "", "llama-3.1-70b",
-     "budgets.tpot_s: metric does not apply to this scenario: Llama-3.1-70B is a dense model"),
+    ("  ep_ceiling_tpot_s: {max: 15 ms}\n", "", "llama-3.1-70b",
+     "budgets.ep_ceiling_tpot_s: metric does not apply to this scenario: Llama-3.1-70B is a "
+     "dense model"),
     ("  weight_bytes_per_gpu: {max: 80 GB}\n", "", "deepseek-v3",
      "deployment.num_gpus is not given"),
-    ("  tpot_s: {max: 15 ms}\n", "deployment: {num_gpus: 8}\n", "deepseek-v3",
+    ("  ep_ceiling_tpot_s: {max: 15 ms}\n", "deployment: {num_gpus: 8}\n", "deepseek-v3",
      "deployment.ep: the EP group (256 GPUs"),
     ("  tpot_s: {max: 15 ms}\n", "", "no-such-model", "model: unknown model 'no-such-model'"),
     ("  tpot_s: {max: 15 ms}\n", "", "../missing/model.yaml", "model: model file not found"),
@@ -195,7 +196,7 @@ def test_headroom_of_min_and_max_bounds():
     by = {r.metric: r for r in report.results}
     # 80,000 - 70,272 = 9,728 below the max: 12.16 % of 80,000.
     assert by["kv_cache_bytes_per_token"].headroom_frac == pytest.approx(0.1216)
-    tps = by["decode_tokens_per_s"]
+    tps = by["ep_ceiling_tokens_per_s"]
     assert tps.bound == "min" and tps.headroom_frac == pytest.approx(tps.value / 60 - 1)
 
 
@@ -210,12 +211,12 @@ def test_evaluate_command_and_api_agree():
     # DeepEP FP8 dispatch (7,408 B) + BF16 combine (14,336 B) per token and expert, 32 tokens,
     # 9 experts, 50 GB/s: 21,744 × 288 / 5e10 = 125.245 µs.
     assert record["ep_comm_time_per_layer_s"] == pytest.approx(21_744 * 288 / 5e10)
-    assert record["tpot_s"] == pytest.approx(61 * 2 * 21_744 * 288 / 5e10)
+    assert record["ep_ceiling_tpot_s"] == pytest.approx(61 * 2 * 21_744 * 288 / 5e10)
 
 
 def test_evaluate_a_dense_model_shows_na_for_ep_metrics():
     ev = planner.evaluate(SPECS / "llama-3.1-405b-h800-fp8.yaml")
-    assert ev.value("tpot_s") is None
+    assert ev.value("ep_ceiling_tpot_s") is None
     assert ev.value("kv_cache_bytes_per_token") == 516_096
     # 405,853,388,800 parameters at 1 byte over 8 GPUs.
     assert ev.value("weight_bytes_per_gpu") == pytest.approx(405_853_388_800 / 8)
@@ -231,12 +232,13 @@ def test_relative_model_and_hardware_paths_resolve_from_the_scenario_file(monkey
 
 
 def test_achievable_bandwidth_scales_the_ep_time(write_yaml):
-    peak = planner.evaluate(scenario(write_yaml, "  tpot_s: {max: 1 s}\n", name="a.yaml"))
-    ach = planner.evaluate(scenario(write_yaml, "  tpot_s: {max: 1 s}\n", name="b.yaml",
-                                    extra="deployment: {bandwidth: achievable}\n"))
+    peak = planner.evaluate(scenario(write_yaml, "  ep_ceiling_tpot_s: {max: 1 s}\n",
+                                     name="a.yaml"))
+    ach = planner.evaluate(scenario(write_yaml, "  ep_ceiling_tpot_s: {max: 1 s}\n",
+                                    name="b.yaml", extra="deployment: {bandwidth: achievable}\n"))
     # H800 scale-out efficiency 0.8: the time grows by 1 / 0.8.
-    assert ach.value("tpot_s") == pytest.approx(peak.value("tpot_s") / 0.8)
-    assert "achievable" in ach.metrics["tpot_s"].basis
+    assert ach.value("ep_ceiling_tpot_s") == pytest.approx(peak.value("ep_ceiling_tpot_s") / 0.8)
+    assert "achievable" in ach.metrics["ep_ceiling_tpot_s"].basis
 
 
 def test_scenario_validates_the_same_from_the_cache(write_yaml):
@@ -319,7 +321,8 @@ def test_evaluate_refuses_a_scenario_with_an_invalid_bound(write_yaml):
 def test_a_calculator_error_names_the_scenario_file(write_yaml):
     # MI300X's spec has no efficiency factors: achievable EP bandwidth cannot be computed.
     path = write_yaml("model: deepseek-v3\nhardware: mi300x\ndeployment: {num_gpus: 64, ep: 64, "
-                      "bandwidth: achievable}\nbudgets:\n  tpot_s: {max: 1 s}\n", "ach.yaml")
+                      "bandwidth: achievable}\nbudgets:\n  ep_ceiling_tpot_s: {max: 1 s}\n",
+                      "ach.yaml")
     result = run("check", str(path))
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith(f"error: {path}: deployment: ")

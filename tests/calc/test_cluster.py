@@ -162,10 +162,16 @@ def test_pipeline_rejects_odd_pp_and_w_above_b():
 # ----------------------------------------------------------------------------- training
 def test_training_figures_of_the_paper():
     by = {r.figure: r for r in training_cost()}
-    for key, digits in (("gpu_hours_per_trillion", -3), ("days_per_trillion", 1),
-                        ("total_gpu_hours", -3), ("total_cost", -3)):
+    for key, digits in (("gpu_hours_per_trillion", -3), ("days_per_trillion", 1)):
         fig = FIG[f"training.{key}"]
         assert fig.rounding.digits == digits and fig.agrees(by[f"training.{key}"].value), key
+    # The totals are the planner's own (its 2,666,604 pre-training GPU-hours + V3R's 119K
+    # context extension + 5K post-training), not V3R's 14.8 × its rounded 180K (2,788K):
+    # 2,790,604 GPU-hours and $5,581,208 at $2, 0.09% above V3R's.
+    assert by["training.total_gpu_hours"].value == pytest.approx(2_790_604, abs=1)
+    assert by["training.total_cost"].value == pytest.approx(5_581_208, abs=2)
+    for key in ("total_gpu_hours", "total_cost"):
+        assert abs(by[f"training.{key}"].value / FIG[f"training.{key}"].value - 1) < 0.001
     for key in ("tflops.causal", "mfu.causal", "tflops.non-causal", "mfu.non-causal",
                 "pretraining_gpu_hours"):
         assert abs(by[f"training.{key}"].value / FIG[f"training.{key}"].value - 1) < 0.005, key
@@ -218,3 +224,25 @@ def test_table5_latencies_of_ib_roce_and_nvlink():
     assert alpha("h800-roce", "scale-out-same-leaf") == pytest.approx(3.6e-6)
     assert alpha("h800-roce", "scale-out-cross-leaf") == pytest.approx(5.6e-6)
     assert alpha("h800", "scale-up") == pytest.approx(3.33e-6)
+
+
+def test_a_group_spanning_several_nodes_makes_each_of_them_eligible():
+    """DeepSeek-V3 routes a token to at most 4 of 8 expert groups. At EP 128 (16 nodes) a group
+    spans 2 nodes, so 8 nodes are eligible, not 4: 5.339 distinct target nodes, not 3.659
+    (1.46x the IB copies; EP 256: 6.597 vs 3.720, 1.77x)."""
+    from planner import catalog
+    from planner.calc.routing import eligible_nodes, expected_distinct_nodes, node_limited_routing
+    from planner.calc.serving import ep_layer_comm_s
+
+    v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
+    assert [eligible_nodes(v3.ffn, nodes=n) for n in (4, 8, 16, 32)] == [4, 4, 8, 16]
+    r = node_limited_routing(v3, h800, ep_size=128, num_nodes=16)
+    assert r.node_limit == 8
+    assert r.expected_distinct_nodes_limited == pytest.approx(5.3394, abs=1e-4)
+    # The serving model's prefill NIC legs (NVLink forwarding) use the same eligible nodes.
+    distinct = expected_distinct_nodes(experts_per_token=8, experts_per_node=16, num_nodes=8)
+    ib = distinct * 15 / 16
+    dispatch, _, link = ep_layer_comm_s(v3, h800, ep=128, tokens=1000, copies=8, forwarding=True,
+                                        up_bytes_per_s=1e15, out_bytes_per_s=50e9)
+    assert link == "scale_out + NVLink forwarding"
+    assert dispatch == pytest.approx(1000 * ib * 7408 / 50e9)

@@ -109,8 +109,8 @@ def test_more_bandwidth_never_means_more_time(bw1, bw2, tokens, k):
 @given(t=pos, layers=layers_st, m=st.integers(1, 4))
 def test_tokens_per_s_is_the_inverse_of_tpot(t, layers, m):
     layer = ep.time_per_layer_s(ep_comm_time_per_layer_s=t, num_micro_batches=m)
-    tpot = ep.tpot_s(time_per_layer_s=layer, num_layers=layers)
-    assert abs(ep.decode_tokens_per_s(tpot_s=tpot) * tpot - 1) < 1e-12
+    tpot = ep.ep_ceiling_tpot_s(time_per_layer_s=layer, num_layers=layers)
+    assert abs(ep.ep_ceiling_tokens_per_s(ep_ceiling_tpot_s=tpot) * tpot - 1) < 1e-12
 
 
 @given(st.lists(st.integers(1, 10_000), min_size=1, max_size=50))

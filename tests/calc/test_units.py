@@ -112,8 +112,8 @@ def test_ep_formulas_tiny():
                                     experts_per_token=3, bandwidth_bytes_per_s=1000)
     assert t == pytest.approx(0.36)
     assert ep.time_per_layer_s(ep_comm_time_per_layer_s=t, num_micro_batches=2) == 0.72
-    assert ep.tpot_s(time_per_layer_s=0.5, num_layers=4) == 2
-    assert ep.decode_tokens_per_s(tpot_s=0.5) == 2
+    assert ep.ep_ceiling_tpot_s(time_per_layer_s=0.5, num_layers=4) == 2
+    assert ep.ep_ceiling_tokens_per_s(ep_ceiling_tpot_s=0.5) == 2
     # 256 elements: 256 + 2 tiles × 4 + 16 = 280 bytes
     assert ep.fp8_dispatch_bytes_per_token_expert(hidden_size=256) == 280
     # 129 elements need 2 tiles: 129 + 8 + 16 = 153

@@ -60,8 +60,9 @@ def test_deployments_are_serve_configs_with_types_kept():
     runs = load_runs()
     tbo = runs.runs["sglang-h100-decode-tbo"]
     assert isinstance(tbo.deployment, ServeConfig)
-    assert tbo.deployment == ServeConfig(phase="decode", gpus=72, batch_per_gpu=256.0,
-                                         context_tokens=2000, expert_balance="eplb")
+    assert tbo.deployment == ServeConfig(phase="decode", overlap="dual", gpus=72,
+                                         batch_per_gpu=256.0, context_tokens=2000,
+                                         expert_balance="eplb")
     # An int stays an int where the paper prints one (70,272 bytes), a float a float.
     figures = load_paper().figures
     assert type(figures["table1.kv.deepseek-v3"].value) is int

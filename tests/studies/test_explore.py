@@ -143,15 +143,34 @@ def test_catalog_sizes_and_sources():
         assert catalog.load_hardware(n).source
 
 
-@pytest.mark.parametrize("name, total, activated", [
-    ("qwen3-235b-a22b", 235e9, 22e9), ("qwen3-30b-a3b", 30.5e9, 3.3e9),
-    ("qwen3-32b", 32.8e9, 32.8e9), ("kimi-k2", 1.03e12, 32.9e9),
-    ("mixtral-8x7b", 46.7e9, 12.9e9), ("gpt-oss-120b", 116.8e9, 5.7e9),
+# Each vendor's activated figure in its own convention: Qwen and Mistral count the input
+# embedding (params_activated_with_embedding), Moonshot leaves it out (params_activated).
+# gpt-oss-120b and DeepSeek-V3 are pinned tighter below.
+@pytest.mark.parametrize("name, total, activated, with_embedding", [
+    ("qwen3-235b-a22b", 235e9, 22e9, True), ("qwen3-30b-a3b", 30.5e9, 3.3e9, True),
+    ("qwen3-32b", 32.8e9, 32.8e9, True), ("kimi-k2", 1.03e12, 32e9, False),
+    ("mixtral-8x7b", 46.7e9, 12.9e9, True), ("gpt-oss-120b", 116.8e9, 5.13e9, False),
 ])
-def test_new_models_match_their_published_sizes(name, total, activated):
+def test_new_models_match_their_published_sizes(name, total, activated, with_embedding):
     p = model_params(catalog.load_model(name))
     assert p.total.total == pytest.approx(total, rel=0.01)
-    assert p.activated.total == pytest.approx(activated, rel=0.02)
+    got = p.params_activated_with_embedding if with_embedding else p.params_activated
+    assert got == pytest.approx(activated, rel=0.02)
+
+
+@pytest.mark.parametrize("name, vendor", [
+    # OpenAI, gpt-oss model card (arXiv 2508.10925) Table 1: 5.13B active parameters per token.
+    ("gpt-oss-120b", 5.13e9),
+    # DeepSeek-V3 README_WEIGHTS.md: "Activation parameters: 36.6B (including 0.9B for the
+    # output Head)"; the 0.9B input embedding is not in it.
+    ("deepseek-v3", 36.6e9),
+])
+def test_params_activated_leave_out_the_input_embedding_as_the_vendors_count(name, vendor):
+    """The input embedding is a lookup, not a matmul: 5.71B / 37.55B with it (1.1x / 2.6% high)."""
+    p = model_params(catalog.load_model(name))
+    assert p.params_activated == pytest.approx(vendor, rel=0.01)
+    embedding = p.total.as_dict()["embedding"]
+    assert p.params_activated_with_embedding == p.params_activated + embedding
 
 
 # ----------------------------------------------------------------------------- compare
@@ -170,9 +189,10 @@ def test_compare_json_and_hand_worked_context():
     qwen_w = 9_405_854_208   # Qwen2.5-72B stored FP8 weights per GPU at TP 8 (memory model)
     assert qwen["max_context_tokens_per_gpu.h800"] == (
         (81_559 * 2**20 * 0.9 - qwen_w) // (327_680 / 8))
-    assert qwen["decode_tokens_per_s.h800"] is None
-    # Decode bytes: 37,552,282,624 activated params × 1 B + 4,096 × 70,272.
-    assert v3["decode_bytes_per_step"] == 37_552_282_624 + 4096 * 70_272
+    assert qwen["ep_ceiling_tokens_per_s.h800"] is None
+    # Decode bytes: 36,625,603,584 activated params (input embedding excluded: a lookup reads
+    # one row, not the table) × 1 B + 4,096 × 70,272.
+    assert v3["decode_bytes_per_step"] == 36_625_603_584 + 4096 * 70_272
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -180,12 +200,12 @@ def test_sweep_vectorized_equals_the_scalar_api():
     from planner.studies.sweep import run_sweep
 
     m, h = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
-    r = run_sweep(m, h, "tpot_s", ["nic_bandwidth_gb_per_s=10:400:log7",
+    r = run_sweep(m, h, "ep_ceiling_tpot_s", ["nic_bandwidth_gb_per_s=10:400:log7",
                                    "tokens_per_device=8,32,128"])
     for i, bw in enumerate(r.axes[0]):
         for j, t in enumerate(r.axes[1]):
             scalar = ep_decode_limit(m, h, tokens_per_device=float(t),
-                                     bandwidth_bytes_per_s=float(bw) * 1e9).tpot_s
+                                     bandwidth_bytes_per_s=float(bw) * 1e9).ep_ceiling_tpot_s
             assert r.values[i, j] == pytest.approx(scalar, rel=1e-12)
 
 
@@ -217,7 +237,7 @@ def test_sweep_csv_has_every_point():
     result = run("sweep", "deepseek-v3", "--vary", "tokens_per_device=1:100:lin100",
                  "--vary", "micro_batches=1,2", "-f", "csv")
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "tokens_per_device,micro_batches,decode_tokens_per_s"
+    assert lines[0] == "tokens_per_device,micro_batches,ep_ceiling_tokens_per_s"
     assert len(lines) == 1 + 200
 
 

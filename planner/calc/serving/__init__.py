@@ -73,6 +73,7 @@ from planner.calc.serving.overlap import (
     DUAL_MICRO_BATCHES,
     GATED_FFN_MATRICES,
     OVERLAP_MODES,
+    OVERLAP_SCHEDULES,
     dual_micro_batch_layer_s,
     single_batch_overlap_layer_s,
 )
@@ -110,6 +111,7 @@ __all__ = [
     "HIGH_PRECISION_BYTES",
     "HIGH_PRECISION_PARTS",
     "OVERLAP_MODES",
+    "OVERLAP_SCHEDULES",
     "POISSON_WINDOW_SIGMAS",
     "SCALE_BYTES_PER_WEIGHT",
     "SERVING_FACTORS",
@@ -143,6 +145,17 @@ __all__ = [
 ]
 
 
+def _fastest_schedule(model: Model, hardware: Hardware, config: ServeConfig) -> ServeResult:
+    """``serve`` under each schedule of :data:`OVERLAP_SCHEDULES`: the fastest step (ties: the
+    first listed), with every schedule's step time in ``overlap_step_s``."""
+    from dataclasses import replace
+
+    tried = [serve(model, hardware, config.replace(overlap=o)) for o in OVERLAP_SCHEDULES]
+    best = min(tried, key=lambda r: r.step_s)
+    return replace(best, overlap_step_s=tuple((o, r.step_s)
+                                              for o, r in zip(OVERLAP_SCHEDULES, tried)))
+
+
 def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -> ServeResult:
     """Decode step or prefill of ``model`` on ``config.gpus`` x ``hardware``: its parts (FLOPs,
     bytes, s), step time, TPOT or TTFT (s), tokens/s per GPU and per node, memory per GPU and
@@ -158,7 +171,8 @@ def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -
     · (1 + D / L) + head (:func:`~.step.step_times`), a MoE layer per ``overlap``: dual
     (:func:`dual_micro_batch_layer_s`, two micro-batches each re-reading the weights; in decode
     only with a sequence per micro-batch, else as none), single
-    (:func:`single_batch_overlap_layer_s`) or none (all in sequence); TPOT = step / n and
+    (:func:`single_batch_overlap_layer_s`), none (all in sequence) or auto (the default: each
+    of the three, the fastest step kept, every one's time in ``overlap_step_s``); TPOT = step / n and
     tokens/s per GPU = B · n / step, n the tokens per step (:func:`mtp_tokens_per_step`).
     Ref: V3R §3.4 (deployment, dual micro-batches, shared experts routed in decode); P §2.3
     (EP, MTP); the module docstrings of :mod:`planner.calc.serving`.
@@ -178,6 +192,8 @@ def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -
     from planner.specs.model import MoEFFN
 
     config = ServeConfig() if config is None else config
+    if config.overlap == "auto":
+        return _fastest_schedule(model, hardware, config)
     layout = deployment_layout(model, hardware, config)
     rates = serving_rates(hardware, phase=config.phase, weights_dtype=config.weights_dtype,
                           compute_dtype=config.compute_dtype,

@@ -189,15 +189,16 @@ def moe_blocks(ledger: KernelLedger, model: Model, shape: StepShape, rates: Rate
     times to ``ledger``.
 
     Formula: routed experts 2·P_routed / L_moe · t · λ · pad FLOPs (λ the hottest rank's load,
-    pad = E[padded rows] / rows per local expert) over W_routed · (1 − (1 − 1/E)^(t·EP·k))
-    bytes: only the local experts some row selects are read. Without EP the experts split by
+    pad = E[padded rows] / rows per local expert) over W_routed · (1 − (1 − k/E)^(t·EP))
+    bytes: only the local experts some row selects are read (a token picks k distinct experts:
+    an expert is missed by all t·EP tokens of the group with probability (1 − k/E)^(t·EP)). Without EP the experts split by
     TP: every GPU runs all of the group's TP·t·k rows on its 1/TP of each expert.
     Ref: DeepGEMM grouped GEMMs;
     :func:`~planner.calc.serving.kernels.expected_padded_rows_per_expert`;
     :mod:`planner.calc.imbalance`.
     Convention: shared experts "routed" run in the grouped GEMM at the experts' rate, "local"
     beside attention at the dense GEMM rate; per-copy EP buffer bytes scale with λ.
-    Example: DeepSeek-V3 decode at t = 32, EP 320, k = 8: 1 − (1 − 1/256)^(32·320·8) ≈ 1, every
+    Example: DeepSeek-V3 decode at t = 32, EP 320, k = 8: 1 − (1 − 8/256)^(32·320) ≈ 1, every
     local expert read; 32 × 8 × λ / max(256 / 320, 1) = 256·λ rows per local expert.
     """
     from planner.specs.model import MoEFFN
@@ -215,7 +216,7 @@ def moe_blocks(ledger: KernelLedger, model: Model, shape: StepShape, rates: Rate
                               count=count)
     k = ffn.num_experts_per_token
     moe_tp = tp if ep == 1 else 1
-    hit = 1 - (1 - 1 / ffn.num_routed_experts) ** (rows * ep * moe_tp * k)
+    hit = 1 - (1 - k / ffn.num_routed_experts) ** (rows * ep * moe_tp)
     per_expert = rows * moe_tp * k * shape.rank_load / max(ffn.num_routed_experts / ep, 1)
     pad = expected_padded_rows_per_expert(mean_rows=per_expert,
                                           tile_rows=shape.expert_tile_rows) / per_expert

@@ -57,8 +57,8 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
     low-latency kernels with NVLink allowed, its newer default) the copies to the node's own
     GPUs, domain / EP of them under uniform routing, go over NVLink at the same time instead.
     With NVLink forwarding (prefill: DeepEP normal kernels): one NIC copy per distinct remote
-    node (node-limited routing, uniform expectation) while NVLink fans out to the experts; the
-    two run at once.
+    node (node-limited routing over the eligible nodes of the token's groups, uniform
+    expectation) while NVLink fans out to the experts; the two run at once.
     Ref: P §2.3.2 and §4.3; V3R §3.4; DeepEP README (low-latency kernels at EP 128-256:
     39-40 GB/s per GPU, 0.8 of the 50 GB/s NIC).
     Convention: ``copies`` = top-k, plus the shared experts when they are dispatched. The
@@ -71,7 +71,7 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
     reports ~50% of the EP 16 traffic on NVLink, lmsys.org/blog/2025-09-26-sglang-ant-group).
     """
     from planner.calc import ep as ep_calc
-    from planner.calc.routing import expected_distinct_nodes, ib_copies_per_token
+    from planner.calc.routing import eligible_nodes, expected_distinct_nodes, ib_copies_per_token
     from planner.specs.model import MoEFFN
 
     ffn = model.ffn
@@ -83,10 +83,9 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
     nodes = max(1, ep // domain)
     if forwarding and hardware.scale_up is not None and nodes > 1:
         assert isinstance(ffn, MoEFFN), "expert-parallel traffic of a dense model"
-        limit = min(ffn.num_limited_groups or nodes, nodes)
         distinct = expected_distinct_nodes(experts_per_token=ffn.num_experts_per_token,
                                            experts_per_node=ffn.num_routed_experts // nodes,
-                                           num_nodes=limit)
+                                           num_nodes=eligible_nodes(ffn, nodes=nodes))
         ib = ib_copies_per_token(distinct_target_nodes=distinct, num_nodes=nodes)
         return (*(tokens * max(ib * node_load * b / out_bytes_per_s,
                                copies * rank_load * b / up_bytes_per_s)

@@ -12,6 +12,8 @@ from planner import vocab
 #: How compute and EP communication overlap in a MoE layer: dual micro-batches (DeepSeek's and
 #: SGLang's two-batch overlap), single-batch overlap (SGLang's SBO), or none.
 OVERLAP_MODES = vocab.OVERLAP_MODES
+#: The schedules "auto" chooses from (the fastest for the step).
+OVERLAP_SCHEDULES = vocab.OVERLAP_SCHEDULES
 #: Micro-batches of the dual schedule.
 DUAL_MICRO_BATCHES = 2
 #: A gated FFN's three matrices (gate, up, down); single-batch overlap hides the combine behind

@@ -56,6 +56,9 @@ class ServeResult:
     memory: MemoryResult
     bottleneck: Bottleneck
     tp_chosen: bool = False       # TP not given: the smallest that fits (memory.fits says if any)
+    #: With ``overlap`` "auto": the step time (s) of each schedule tried, the fastest chosen;
+    #: empty when the user chose the schedule.
+    overlap_step_s: tuple[tuple[str, float], ...] = ()
 
 
 def step_bottleneck(kernels: list[StepPart], *, compute_s: float, ep_communication_s: float,

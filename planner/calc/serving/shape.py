@@ -167,7 +167,8 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
     per GPU: ⌈TP·t / tile⌉ · tile / TP.
     Ref: V3R §3.4; :func:`~planner.calc.serving.kernels.padded_rows`;
     :func:`~planner.calc.imbalance.hottest_rank_factors`.
-    Convention: prefill attends to half the prompt on average (causal); tiles not modelled with
+    Convention: a tied output head reads the embedding table (one matrix, held once);
+    prefill attends to half the prompt on average (causal); tiles not modelled with
     ``bound``; the hottest rank's load from t·k rows per rank, the node's (for the NIC legs)
     over the scale-up domain when EP spans nodes.
     Example: DeepSeek-V3 decode, B = 64 per GPU, EP 320, TP 1, dual micro-batches on H800
@@ -211,7 +212,8 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
         weight_bytes_per_layer=_per_layer_weight_bytes(
             memory, num_layers=num_layers, num_dense_layers=num_dense_layers,
             num_moe_layers=num_moe_layers),
-        head_weight_bytes=memory.weights.as_dict()["output_head"],
+        head_weight_bytes=memory.weights.as_dict()[
+            "embedding" if model.tie_word_embeddings else "output_head"],
         activated_params=model_params(model).activated.as_dict(),
         activation_bytes_per_token=_activation_bytes_by_block(
             model, phase=config.phase, num_dense_layers=num_dense_layers,
