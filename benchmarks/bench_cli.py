@@ -10,7 +10,7 @@ Usage: python benchmarks/bench_cli.py [--runs 40] [--command "kv-cache deepseek-
 --repo runs the console script with PYTHONPATH=TREE, so that it imports TREE's own ``planner``
 (give it twice to compare two checkouts, e.g. before and after a refactor, in one interleaved
 run); without it the environment's installed ``planner`` runs.
-The first planner call validates the catalog file and records it (see planner/specs/load.py);
+The first planner call validates the catalog file and records it (see planner/specs/cache.py);
 one warm-up call of each is made before timing.
 """
 

@@ -97,16 +97,36 @@ def looks_like_path(name: str) -> bool:
     )
 
 
+#: Longest name repeated in an "unknown name" message.
+MAX_SHOWN_NAME = 60
+
+
+def _shown(name: str) -> str:
+    """``repr(name)``, cut to :data:`MAX_SHOWN_NAME` characters."""
+    return repr(name) if len(name) <= MAX_SHOWN_NAME else \
+        f"{name[:MAX_SHOWN_NAME]!r}... ({len(name):,} characters)"
+
+
+def _entry(kind: str, name: str) -> Path | None:
+    """The catalog file of ``name``, or None: a name no file system accepts (too long, a NUL
+    byte) is simply not in the catalog."""
+    path = catalog_dir(kind) / f"{name}.yaml"
+    try:
+        return path if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 def resolve(kind: str, name: str) -> Path:
     """The file of catalog entry ``name``, or ``name`` itself when it is a path."""
     if looks_like_path(name):
         return Path(name)
-    path = catalog_dir(kind) / f"{name}.yaml"
-    if path.is_file():
+    path = _entry(kind, name)
+    if path is not None:
         return path
     valid = names(kind)
     raise CatalogError(
-        f"unknown {kind} {name!r}; valid names: {', '.join(valid)} "
+        f"unknown {kind} {_shown(name)}; valid names: {', '.join(valid)} "
         "(or give a path to a YAML file)"
     )
 
@@ -132,11 +152,11 @@ def load_any(name: str) -> Model | Hardware:
         return load_model(name)
     if looks_like_path(name):
         return _noted(load_model_or_hardware_file(name))
-    if (catalog_dir("model") / f"{name}.yaml").is_file():
+    if _entry("model", name) is not None:
         return load_model(name)
-    if (catalog_dir("hardware") / f"{name}.yaml").is_file():
+    if _entry("hardware", name) is not None:
         return load_hardware(name)
     raise CatalogError(
-        f"unknown name {name!r}; models: {', '.join(names('model'))}; "
+        f"unknown name {_shown(name)}; models: {', '.join(names('model'))}; "
         f"hardware: {', '.join(names('hardware'))} (or give a path to a YAML file)"
     )

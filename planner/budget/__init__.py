@@ -14,9 +14,11 @@ apply to the scenario (``n/a``) or that evaluates to NaN or infinity are errors,
 from planner.budget.checking import (BudgetResult, CheckError, CheckReport, check,
                                   check_scenario)
 from planner.budget.evaluating import Evaluation, MetricValue, evaluate, evaluate_scenario
-from planner.budget.loading import (SCENARIO_SUFFIXES, LoadedScenario, ParsedBound, load_scenario,
-                                 scenario_files)
+from planner.budget.loading import (SCENARIO_SUFFIXES, LoadedScenario, ParsedBound,
+                                    is_scenario_file, load_scenario, scenario_files,
+                                    skipped_message)
 
 __all__ = ["SCENARIO_SUFFIXES", "BudgetResult", "CheckError", "CheckReport", "Evaluation",
            "LoadedScenario", "MetricValue", "ParsedBound", "check", "check_scenario", "evaluate",
-           "evaluate_scenario", "load_scenario", "scenario_files"]
+           "evaluate_scenario", "is_scenario_file", "load_scenario", "scenario_files",
+           "skipped_message"]

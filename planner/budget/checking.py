@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from planner.budget.evaluating import evaluate
@@ -70,6 +71,8 @@ class CheckReport:
     results: list[BudgetResult] = field(default_factory=list)
     errors: list[CheckError] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    #: YAML files that a directory search skipped: not scenarios.
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[BudgetResult]:
@@ -103,11 +106,13 @@ def check(*paths: str | os.PathLike[str]) -> CheckReport:
         assert report.ok, report.violations
     """
     report = CheckReport()
+    skipped: list[Path] = []
     try:
-        files = scenario_files(paths)
+        files = scenario_files(paths, skipped)
     except PlannerError as err:
         report.errors.append(CheckError(err.file, err.field, err.message))
         return report
+    report.skipped = [str(f) for f in skipped]
     for f in files:
         report.files.append(str(f))
         try:

@@ -14,6 +14,7 @@ per-token metadata, 7,408 B per token and expert for hidden 7168 (the planner's 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from planner.calc.common import Input, argument_origin
@@ -219,7 +220,18 @@ def _ep_link(hardware: Hardware, *, ep_size: int, bandwidth_bytes_per_s: float |
         else:
             bandwidth, basis = peak, "peak"
             bw_origin = f"hardware spec {link} peak, per GPU, unidirectional"
+    if not bandwidth > 0:
+        raise UsageError(f"the link bandwidth must be > 0 bytes/s (got {bandwidth:g})")
     return link, link_spec, why, bandwidth, basis, bw_origin
+
+
+def _check_time(tpot: float) -> float:
+    """``tpot``, or a UsageError unless the time per token is positive and finite (tokens,
+    bytes or bandwidth of 0, or too small or large to compute with, give 0 s or infinity)."""
+    if not 0 < tpot < math.inf:
+        raise UsageError(f"the EP time per token comes out as {tpot:g} s: tokens per device, "
+                         "bytes per element and bandwidth must give a positive, finite time")
+    return tpot
 
 
 def ep_decode_limit(
@@ -290,7 +302,7 @@ def ep_decode_limit(
         bandwidth_bytes_per_s=bandwidth,
     )
     layer = time_per_layer_s(ep_comm_time_per_layer_s=comm, num_micro_batches=num_micro_batches)
-    tpot = ep_ceiling_tpot_s(time_per_layer_s=layer, num_layers=layers)
+    tpot = _check_time(ep_ceiling_tpot_s(time_per_layer_s=layer, num_layers=layers))
     return EPResult(
         model=model.name or model.label, hardware=hardware.name or hardware.label, link=link,
         link_technology=link_spec.technology, bandwidth_bytes_per_s=bandwidth,

@@ -84,7 +84,8 @@ def pipeline_schedules(*, pp: int, f_s: float, b_s: float, w_s: float, fb_s: flo
     DualPipe(V)); activations PP (PP + 1 for DualPipe(V)) micro-batches.
     Ref: V3R §3.2.1, Table 2; DualPipe README (github.com/deepseek-ai/DualPipe); paper.md §9.
     Convention: see the module docstring; DualPipeV runs on PP/2 devices; ``bubble_frac`` and
-    the bytes are None when their inputs are not given.
+    the bytes are None when their inputs are not given; W is refused above min((F + B)/2,
+    (F&B + B)/3), where a bubble would go negative.
     Example: PP = 16, F = 1.13, B = 1.99, W = 0.48 s, m = 64: 1F1B 15 × 3.12 = 46.80 s (19.0%);
     ZB1P 15 × (3.12 − 0.96) = 32.40 s (14.0%); DualPipe 7 × (3.12 + 1.99 − 1.44) = 25.69 s
     (11.4%) with 2× parameters and 17 micro-batches of activations; DualPipeV the same on 8
@@ -96,7 +97,17 @@ def pipeline_schedules(*, pp: int, f_s: float, b_s: float, w_s: float, fb_s: flo
         raise UsageError(f"PP must be an even number >= 2 for DualPipe (got {pp})")
     if w_s > b_s:
         raise UsageError(f"W ({w_s:g} s) is part of B ({b_s:g} s) and cannot exceed it")
+    if not f_s + b_s > 0:
+        raise UsageError("F + B must be > 0 s: a chunk with no work has no schedule")
     fb = f_s + b_s if fb_s is None else fb_s
+    # The bubble formulas move W chunks into the bubble; past these bounds they would go
+    # negative (and the bubble share past 100%): the schedules cannot hide more than the bubble.
+    w_max = min((f_s + b_s) / ZB1P_W_CHUNKS, (fb + b_s) / DUALPIPE_W_CHUNKS)
+    if w_s > w_max:
+        raise UsageError(
+            f"W = {w_s:g} s is more weight-backward time than the bubbles can absorb: the "
+            f"formulas need {ZB1P_W_CHUNKS}W <= F + B ({f_s + b_s:g} s) and "
+            f"{DUALPIPE_W_CHUNKS}W <= F&B + B ({fb + b_s:g} s), so W <= {w_max:.4g} s")
     rows = [
         ("1f1b", pp, bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s), 1, pp),
         ("zb1p", pp, bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w_s), 1, pp),

@@ -37,10 +37,14 @@ def expected_distinct_nodes(*, experts_per_token, experts_per_node, num_nodes):
     Formula: E[M] = N · (1 − C((N − 1)·E_n, k) / C(N·E_n, k)), N the nodes the token may use,
     E_n experts per node.
     Ref: inclusion of each node with probability 1 − P(none of k draws lands on it).
-    Convention: k uniform draws without replacement.
-    Example: k = 8, E_n = 32, N = 4 (DeepSeek-V3's limit): 3.629; N = 8 (no limit): 5.295.
+    Convention: k uniform draws without replacement; when the N nodes hold fewer than k experts
+    (N·E_n < k: a node limit too tight, or fewer experts than nodes), the token reaches all N.
+    Example: k = 8, E_n = 32, N = 4 (DeepSeek-V3's limit): 3.629; N = 8 (no limit): 5.295;
+    k = 8, E_n = 1, N = 4: 4 (every node).
     """
     total = num_nodes * experts_per_node
+    if total < experts_per_token:
+        return num_nodes
     return num_nodes * (1 - comb(total - experts_per_node, experts_per_token)
                         / comb(total, experts_per_token))
 
@@ -111,6 +115,33 @@ def eligible_nodes(ffn: MoEFFN, *, nodes: int, group_limit: int | None = None) -
     return min(nodes, limit)
 
 
+def _routing_layout(model: Model, *, ep_size: int, num_nodes: int,
+                    node_limit: int | None) -> tuple[MoEFFN, int, int, int]:
+    """(the MoE FFN, k experts per token, E_n experts per node, M the node limit), or a
+    UsageError: a dense model, an EP size or expert count that does not split over the nodes,
+    a node limit whose nodes hold fewer than k experts."""
+    from planner.specs.model import MoEFFN
+
+    ffn = model.ffn
+    if not isinstance(ffn, MoEFFN):
+        raise UsageError(f"{model.label} is a dense model: routing needs an MoE model")
+    if ep_size % num_nodes:
+        raise UsageError(f"the EP size ({ep_size}) must be a multiple of the nodes ({num_nodes})")
+    k = ffn.num_experts_per_token
+    per_node = ffn.num_routed_experts / num_nodes
+    if per_node != int(per_node):
+        raise UsageError(f"{ffn.num_routed_experts} routed experts do not split evenly over "
+                         f"{num_nodes} nodes")
+    # The model's group limit, in nodes (a group may span several nodes); or the given one.
+    limit = (eligible_nodes(ffn, nodes=num_nodes) if node_limit is None
+             else min(node_limit, num_nodes))
+    if limit * per_node < k:
+        raise UsageError(f"a node limit of {limit} node(s) x {int(per_node)} experts per node "
+                         f"holds fewer than the {k} experts a token picks: give node_limit >= "
+                         f"{-(-k // int(per_node))} or fewer nodes")
+    return ffn, k, int(per_node), limit
+
+
 def node_limited_routing(model: Model, hardware: Hardware, *, ep_size: int, num_nodes: int,
                          tokens_per_gpu: float = 4096, node_limit: int | None = None,
                          dispatch_bytes_per_element: float = 1,
@@ -134,22 +165,8 @@ def node_limited_routing(model: Model, hardware: Hardware, *, ep_size: int, num_
     4,096 × 3.175 × 7,168 × 3 / 50e9 = 5.594 ms; NVLink 4,096 × 8 × 7,168 × 3 / 160e9 = 4.404 ms:
     IB-bound, 5.594 ms per layer; 160 / 50 = 3.2 free experts per node.
     """
-    from planner.specs.model import MoEFFN
-
-    ffn = model.ffn
-    if not isinstance(ffn, MoEFFN):
-        raise UsageError(f"{model.label} is a dense model: routing needs an MoE model")
-    if ep_size % num_nodes:
-        raise UsageError(f"the EP size ({ep_size}) must be a multiple of the nodes ({num_nodes})")
-    k = ffn.num_experts_per_token
-    per_node = ffn.num_routed_experts / num_nodes
-    if per_node != int(per_node):
-        raise UsageError(f"{ffn.num_routed_experts} routed experts do not split evenly over "
-                         f"{num_nodes} nodes")
-    per_node = int(per_node)
-    # The model's group limit, in nodes (a group may span several nodes); or the given one.
-    limit = (eligible_nodes(ffn, nodes=num_nodes) if node_limit is None
-             else min(node_limit, num_nodes))
+    ffn, k, per_node, limit = _routing_layout(model, ep_size=ep_size, num_nodes=num_nodes,
+                                              node_limit=node_limit)
     e_lim = expected_distinct_nodes(experts_per_token=k, experts_per_node=per_node,
                                     num_nodes=limit)
     e_all = expected_distinct_nodes(experts_per_token=k, experts_per_node=per_node,

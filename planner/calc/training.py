@@ -12,6 +12,7 @@ count every GPU for the whole run (wall time × GPUs).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -139,6 +140,9 @@ def train_run(model: Model, hardware: Hardware, *, tokens: float, num_gpus: int,
     if len(given) != 1:
         raise UsageError("give exactly one of mfu, gpu_hours or tokens_per_day"
                          + (f" (got {', '.join(given)})" if given else ""))
+    speed = {"mfu": mfu, "gpu_hours": gpu_hours, "tokens_per_day": tokens_per_day}[given[0]]
+    if not (tokens > 0 and speed is not None and speed > 0):
+        raise UsageError(f"tokens ({tokens:g}) and {given[0]} ({speed:g}) must be > 0")
     f = model_flops_per_token(model, seq_len=seq_len, convention=convention)
     flops_per_token = f.train_flops_per_token
     peak = hardware.peak_dense_flop_per_s(peak_dtype)
@@ -153,7 +157,13 @@ def train_run(model: Model, hardware: Hardware, *, tokens: float, num_gpus: int,
         assert tokens_per_day is not None   # exactly one of the three is given (checked above)
         tps = tokens_per_day / (SECONDS_PER_DAY * num_gpus)
         achieved = tps * flops_per_token
+    if not 0 < tps < math.inf:      # a speed too small or too large to compute with
+        raise UsageError(f"the training speed comes out as {tps:g} tokens/s per GPU: "
+                         f"{given[0]} = {speed:g} is out of range")
     hours = train_gpu_hours(tokens=tokens, tokens_per_s_per_gpu=tps)
+    if not 0 < hours < math.inf:
+        raise UsageError(f"the run comes out as {hours:g} GPU-hours: tokens = {tokens:g} and "
+                         f"{given[0]} = {speed:g} are out of range")
     price = hardware.price_usd_per_gpu_hour if usd_per_gpu_hour is None else usd_per_gpu_hour
     inputs = (
         Input("T (training tokens)", tokens, "tokens", "given"),

@@ -12,10 +12,12 @@ and evaluated each time.
 """
 
 
+import contextlib
 import functools
 import importlib
+import os
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import typer
 
@@ -48,19 +50,93 @@ def fail(err: PlannerError) -> None:
     raise typer.Exit(err.exit_code)
 
 
+#: Longest exception text an internal-error line repeats.
+MAX_CRASH_TEXT = 300
+
+
+def crash(name: str, exc: BaseException) -> None:
+    """An unexpected exception in ``planner <name>``: one line on stderr naming the command and
+    the exception, exit code :data:`planner.errors.EXIT_INTERNAL` (3); the traceback too when
+    ``PLANNER_TRACEBACK=1``."""
+    import os
+
+    from planner.errors import EXIT_INTERNAL
+
+    if os.environ.get("PLANNER_TRACEBACK") == "1":
+        import traceback
+
+        traceback.print_exception(exc)
+    text = " ".join(str(exc).split())
+    if len(text) > MAX_CRASH_TEXT:
+        text = f"{text[:MAX_CRASH_TEXT]}..."
+    sys.stderr.write(f"error: internal error in `planner {name}`: {type(exc).__name__}"
+                     f"{f': {text}' if text else ''} (a bug in the planner, not in your input; "
+                     "PLANNER_TRACEBACK=1 shows where)\n")
+    raise typer.Exit(EXIT_INTERNAL)
+
+
+#: Exit code of an interrupted command (128 + SIGINT, as shells report it), never 1.
+EXIT_INTERRUPTED = 130
+
+
+def _option_names(fn: Callable[..., Any]) -> dict[str, str]:
+    """Parameter name -> how the user wrote it (``--usd-per-gpu-hour``, ``MODEL``)."""
+    import inspect
+
+    out = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        decls = getattr(param.default, "param_decls", None) or ()
+        long = [d for d in decls if d.startswith("--")]
+        out[name] = long[0].split("/")[0] if long else name.upper()
+    return out
+
+
+def check_numbers(values: dict[str, Any], names: dict[str, str]) -> None:
+    """Refuse a NaN, an infinity or a number above the largest a spec file accepts
+    (:data:`planner.specs._types.MAX_SPEC_NUMBER`) in any numeric option, as spec files do: a
+    :class:`planner.errors.UsageError` naming the option."""
+    import math
+
+    from planner.errors import UsageError
+    from planner.specs._types import MAX_SPEC_NUMBER
+
+    for key, value in values.items():
+        for v in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            if isinstance(v, float) and not math.isfinite(v):
+                raise UsageError(f"{names.get(key, key)}: expected a finite number (got {v})")
+            if abs(v) > MAX_SPEC_NUMBER:
+                shown = f"{v:,}" if isinstance(v, int) else f"{v:.6g}"
+                raise UsageError(f"{names.get(key, key)}: {shown} is above the largest number "
+                                 f"accepted, {MAX_SPEC_NUMBER:.0e}".replace("e+", "e"))
+
+
 def command(name: str, **kw: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``app.command`` that turns a :class:`PlannerError` into one line and exit code 2."""
+    """``app.command`` that checks the numbers given (:func:`check_numbers`), turns a
+    :class:`PlannerError` into one line and exit code 2, and any other exception into one line
+    and exit code 3 (:func:`crash`)."""
 
     def wrap(fn: Callable[..., Any]) -> Any:
+        names = _option_names(fn)
+
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
             _take_spec_notes()   # notes of specs an earlier command (in this process) loaded
             try:
+                check_numbers(kwargs, names)
                 return fn(*args, **kwargs)
             except PlannerError as err:
                 fail(err)
             except OverflowError:
                 fail(PlannerError("a number given is too large to compute with"))
+            except (typer.Exit, typer.Abort):
+                raise
+            except KeyboardInterrupt:
+                sys.stderr.write("interrupted\n")
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            except Exception as exc:  # noqa: BLE001 - every other exception is a crash
+                crash(name, exc)
 
         return _app.command(name, **kw)(run)
 
@@ -68,22 +144,87 @@ def command(name: str, **kw: Any) -> Callable[[Callable[..., Any]], Any]:
 
 
 def write_file(path: str, text: str, what: str = "the file") -> None:
-    """Write ``text`` to ``path``, or a one-line error naming the file."""
+    """Write ``text`` to ``path`` whole or not at all (:func:`replace_file`), or a one-line
+    error naming the file."""
+    with replace_file(path, what) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            if tmp != path:         # a file to rename, not a stream: on disk before the rename
+                os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def replace_file(path: str, what: str = "the file") -> Iterator[str]:
+    """A temporary path in ``path``'s directory to write, renamed onto ``path`` when the block
+    ends without an error (removed otherwise): a reader sees the old file or the whole new one,
+    never part of it. A symbolic link at ``path`` is replaced by the file, never followed (its
+    target is left as it was); a device or FIFO (``/dev/stdout``, a pipe) is written in place;
+    a directory is an error. The new file gets the old file's permissions, else the umask's."""
+    import stat
+    import tempfile
+
     from planner.errors import SpecError
 
+    def refuse(exc: OSError) -> SpecError:
+        return SpecError(f"cannot write {what} ({exc.strerror or exc})", file=path)
+
     try:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode) and not os.path.islink(path):
+        raise SpecError(f"is a directory, cannot write {what} here", file=path)
+    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        try:
+            yield path      # a device, FIFO or socket: a stream, not a file to replace
+        except OSError as exc:
+            raise refuse(exc) from None
+        return
+    folder, base = os.path.split(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{base[:100]}.",
+                                   suffix=f".tmp{os.path.splitext(base)[1][:16]}", dir=folder)
+        os.close(fd)
     except OSError as exc:
-        raise SpecError(f"cannot write {what} ({exc.strerror or exc})", file=path) from None
+        raise refuse(exc) from None
+    try:
+        yield tmp
+        own = None if os.path.islink(path) or not os.path.isfile(path) else os.stat(path)
+        os.chmod(tmp, stat.S_IMODE(own.st_mode) if own else 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        raise refuse(exc) from None
+    except PlannerError as err:
+        _remove(tmp)
+        if err.file == tmp:         # name the file the user gave, not the temporary one
+            err.file = path
+        raise
+    except BaseException:
+        _remove(tmp)
+        raise
 
 
-def emit(text: str, output: str | None) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def emit(text: str, output: str | None, what: str = "the file") -> None:
     """``text`` to stdout, or to the file ``output`` (saying so on stderr)."""
     if output is None:
         sys.stdout.write(text)
         return
-    write_file(output, text)
+    write_file(output, text, what)
     sys.stderr.write(f"wrote {output}\n")
 
 

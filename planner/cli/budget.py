@@ -1,6 +1,7 @@
 """Scenario commands: evaluate every metric a scenario defines, check its budgets (CI)."""
 
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -11,20 +12,26 @@ from planner.cli.options import FORMAT, Format
 
 @command("evaluate")
 def evaluate_cmd(
-    scenarios: List[str] = typer.Argument(..., help="Scenario YAML files or directories."),
+    scenarios: List[str] = typer.Argument(..., help="Scenario YAML files or directories (as "
+                                                    "`planner check` searches them)."),
     fmt: Format = FORMAT,
 ) -> None:
     """Every metric a scenario defines (model, hardware, deployment), in base units."""
     from planner import budget, report
 
-    evaluations = [budget.evaluate(f) for f in budget.scenario_files(scenarios)]
+    skipped: list[Path] = []
+    files = budget.scenario_files(scenarios, skipped)
+    if skipped:
+        sys.stderr.write(f"{budget.skipped_message(skipped)}\n")
+    evaluations = [budget.evaluate(f) for f in files]
     show_tables(report.evaluation_tables(evaluations), fmt)
 
 
 @command("check")
 def check_cmd(
     paths: List[str] = typer.Argument(..., help="Scenario YAML files or directories (searched "
-                                                "recursively for *.yaml, *.yml)."),
+                                                "recursively for *.yaml, *.yml files with a "
+                                                "top-level `budgets:` or `kind: scenario`)."),
     junit: Optional[str] = typer.Option(None, "--junit", metavar="FILE",
                                         help="Also write JUnit XML, one test case per bound."),
     fmt: Format = FORMAT,
@@ -37,6 +44,8 @@ def check_cmd(
     from planner import budget, report
 
     result = budget.check(*paths)
+    if result.skipped:
+        sys.stderr.write(f"{budget.skipped_message(result.skipped)}\n")
     if junit is not None:
         write_file(junit, report.junit_xml(result), "JUnit XML")
     if os.environ.get("GITHUB_ACTIONS") == "true":

@@ -68,9 +68,16 @@ def import_hf_cmd(
                                        help="Model name [default: the config's folder name]."),
 ) -> None:
     """Convert a Hugging Face config.json into a model spec (no network)."""
+    import os
+
+    from planner.errors import UsageError
     from planner.specs.hf import hf_config_to_yaml
 
-    emit(hf_config_to_yaml(config, name=name), output)
+    text = hf_config_to_yaml(config, name=name)
+    if output is not None and os.path.exists(output) and os.path.samefile(config, output):
+        raise UsageError(f"-o {output} is the config.json being read: give another file for "
+                         "the YAML spec")
+    emit(text, output, "the YAML spec")
 
 
 @command("schema")
@@ -83,4 +90,4 @@ def schema_cmd(
 
     from planner.specs.schema import json_schema
 
-    emit(f"{json.dumps(json_schema(kind.value), indent=2)}\n", output)
+    emit(f"{json.dumps(json_schema(kind.value), indent=2)}\n", output, "the schema")

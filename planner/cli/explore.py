@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import typer
 
-from planner.cli import command, show_tables
+from planner.cli import command, replace_file, show_tables
 from planner.cli.options import FORMAT, MODEL, MODELS, SEQ_LEN, Format, hardware_option
 
 
@@ -53,8 +53,11 @@ def sweep_cmd(
     nic_bandwidth_gb_per_s, nvlink_bandwidth_gb_per_s.
     """
     from planner import catalog, report
+    from planner.errors import UsageError
     from planner.studies import sweep as sw
 
+    if plot is not None and not plot.endswith((".png", ".svg")):
+        raise UsageError(f"--plot {plot!r}: expected a .png or .svg file")
     m, h = catalog.load_model(model), catalog.load_hardware(hardware)
     points, rows = sw.grid_size(vary)
     bar = None
@@ -71,7 +74,8 @@ def sweep_cmd(
         if bar is not None:
             bar.stop()
     if plot is not None:
-        sw.plot(result, plot)
+        with replace_file(plot, "the plot") as tmp:    # whole or not at all
+            sw.plot(result, tmp)
         sys.stderr.write(f"wrote {plot}\n")
     show_tables([report.sweep_table(result, sw.records(result), sw.SWEEP_METRICS[metric][0])],
                 fmt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from planner.report.formats import fmt_value
@@ -12,10 +13,20 @@ if TYPE_CHECKING:
     from planner.budget import BudgetResult, CheckError, CheckReport
 
 
+#: Control characters (C0, DEL, C1): a scenario name could otherwise move the cursor or colour
+#: a terminal, or break a line of CI output.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 def violation_message(r: BudgetResult) -> str:
     """One line: the metric, its value and the bound it breaks."""
     op = "above max" if r.bound == "max" else "below min"
-    return (f"{r.scenario}: {r.metric} = {fmt_value(r.value, r.dimension)} is {op} "
+    return (f"{printable(r.scenario)}: {r.metric} = {fmt_value(r.value, r.dimension)} is {op} "
             f"{r.limit_text} ({r.value:.6g} vs {r.limit:.6g} {r.dimension})")
 
 
@@ -51,33 +62,49 @@ def github_annotations(report: CheckReport) -> list[str]:
     return lines
 
 
-def _junit_bound(suite: ET.Element, r: BudgetResult) -> None:
-    """One bound as a test case: a ``<failure>`` when violated, its value when met."""
+#: Characters that XML 1.0 cannot hold, not even escaped: control characters other than tab,
+#: newline and carriage return; lone surrogates (a file name's undecodable bytes); U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with every character XML 1.0 cannot hold written as ``\\xNN`` / ``\\uNNNN``
+    (a scenario name with a control character still makes valid JUnit XML)."""
+    return _NOT_XML.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def _element(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:
+    """A child element whose attributes and text are :func:`xml_safe`."""
     import xml.etree.ElementTree as ET
 
+    node = ET.SubElement(parent, tag, {k: xml_safe(v) for k, v in attrib.items()})
+    if text is not None:
+        node.text = xml_safe(text)
+    return node
+
+
+def _junit_bound(suite: ET.Element, r: BudgetResult) -> None:
+    """One bound as a test case: a ``<failure>`` when violated, its value when met."""
     attrib = {"classname": f"planner.{r.scenario}", "name": f"{r.metric} {r.bound} {r.limit_text}",
               "file": r.file}
     if r.line:
         attrib["line"] = str(r.line)
-    case = ET.SubElement(suite, "testcase", attrib)
+    case = _element(suite, "testcase", **attrib)
     if not r.passed:
-        ET.SubElement(case, "failure", message=violation_message(r),
-                      type="BudgetViolation").text = violation_message(r)
+        _element(case, "failure", violation_message(r), message=violation_message(r),
+                 type="BudgetViolation")
     else:
-        ET.SubElement(case, "system-out").text = (
-            f"{r.metric} = {fmt_value(r.value, r.dimension)} ({r.value:.6g} "
-            f"{r.dimension}); {r.bound} {r.limit_text}")
+        _element(case, "system-out", f"{r.metric} = {fmt_value(r.value, r.dimension)} "
+                 f"({r.value:.6g} {r.dimension}); {r.bound} {r.limit_text}")
 
 
 def _junit_error(suite: ET.Element, e: CheckError) -> None:
     """An invalid input as a test case with an ``<error>``."""
-    import xml.etree.ElementTree as ET
-
     attrib = {"classname": "planner.input", "name": e.field or "load", "file": e.file or ""}
     if e.line:
         attrib["line"] = str(e.line)
-    case = ET.SubElement(suite, "testcase", attrib)
-    ET.SubElement(case, "error", message=str(e), type="InvalidInput").text = str(e)
+    case = _element(suite, "testcase", **attrib)
+    _element(case, "error", str(e), message=str(e), type="InvalidInput")
 
 
 def junit_xml(report: CheckReport) -> str:
@@ -97,9 +124,8 @@ def junit_xml(report: CheckReport) -> str:
         errors=str(len(report.errors)))
     for file, results in suites.items():
         errs = errors_by_file.get(file, [])
-        suite = ET.SubElement(root, "testsuite", name=file, tests=str(len(results) + len(errs)),
-                              failures=str(sum(not r.passed for r in results)),
-                              errors=str(len(errs)))
+        suite = _element(root, "testsuite", name=file, tests=str(len(results) + len(errs)),
+                         failures=str(sum(not r.passed for r in results)), errors=str(len(errs)))
         for r in results:
             _junit_bound(suite, r)
         for e in errs:

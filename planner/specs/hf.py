@@ -33,6 +33,21 @@ class _Config:
             raise SpecError(f"config.json field {key!r} is missing", file=self.file, field=key)
         return default
 
+    def count(self, key: str, default: Any = ...) -> Any:
+        """A whole number >= 1 that the converter computes with (``hidden_size // heads``):
+        anything else is an error naming the field, before any arithmetic."""
+        from planner.specs._types import MAX_SPEC_NUMBER
+
+        value = self(key, default)
+        if value is None and default is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not \
+                1 <= value <= MAX_SPEC_NUMBER:
+            raise SpecError(f"config.json field {key!r} should be a whole number between 1 and "
+                            f"{MAX_SPEC_NUMBER:.0e}, got {_short(value)}".replace("e+", "e"),
+                            file=self.file, field=key)
+        return value
+
     def has(self, key: str) -> bool:
         return self.data.get(key) is not None
 
@@ -52,10 +67,17 @@ class _Config:
                             file=self.file, field=key)
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a 4,000-digit number, a long list)."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**limit else \
+        f"a {len(str(abs(value)))}-digit number"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _gqa(c: _Config, *, bias_default: bool) -> dict[str, Any]:
-    heads = c("num_attention_heads")
-    kv = c("num_key_value_heads", heads)
-    head_dim = c("head_dim", None) or c("hidden_size") // heads
+    heads = c.count("num_attention_heads")
+    kv = c.count("num_key_value_heads", heads)
+    head_dim = c.count("head_dim", None) or c.count("hidden_size") // heads
     kind = "mha" if kv == heads else ("mqa" if kv == 1 else "gqa")
     out = {"kind": kind, "num_heads": heads, "head_dim": head_dim}
     if kind == "gqa":
@@ -142,14 +164,16 @@ def spec_from_hf_config(data: dict[str, Any], *, file: str, name: str) -> dict[s
         raise SpecError("expected a JSON object at the top level", file=file)
     c = _Config(data, file)
     archs = data.get("architectures") or []
-    arch = next((a for a in archs if a in ARCHITECTURES), None) if isinstance(archs, list) \
-        else None
-    key = arch or (data.get("model_type") if data.get("model_type") in ARCHITECTURES else None)
+    arch = next((a for a in archs if isinstance(a, str) and a in ARCHITECTURES), None) \
+        if isinstance(archs, list) else None
+    model_type = data.get("model_type")
+    key = arch or (model_type if isinstance(model_type, str) and model_type in ARCHITECTURES
+                   else None)
     if key is None:
-        got = archs[0] if isinstance(archs, list) and archs else data.get("model_type")
+        got = archs[0] if isinstance(archs, list) and archs else model_type
         supported = sorted({k for k in ARCHITECTURES if k[0].isupper()})
-        raise SpecError(f"unsupported architecture {got!r}; supported: {', '.join(supported)}",
-                        file=file, field="architectures")
+        raise SpecError(f"unsupported architecture {_short(got)}; supported: "
+                        f"{', '.join(supported)}", file=file, field="architectures")
     attention, ffn, extra = ARCHITECTURES[key](c)
     notes = []
     if c("sliding_window", None) and c.boolean("use_sliding_window", True):
@@ -181,10 +205,14 @@ def read_hf_config(path: str | Path) -> tuple[dict[str, Any], str]:
     text, _ = read_text_file(p, limit=MAX_CONFIG_BYTES, what="a config.json file")
     try:
         return json.loads(text), where
-    except (json.JSONDecodeError, RecursionError) as exc:
-        msg = f"line {exc.lineno}, column {exc.colno}: {exc.msg}" \
-            if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        raise SpecError(f"invalid JSON: {msg}", file=where) from None
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"invalid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                        file=where, line=exc.lineno) from None
+    except RecursionError:
+        raise SpecError("invalid JSON: nested too deeply", file=where) from None
+    except ValueError as exc:   # an integer of more digits than Python converts (4,300)
+        raise SpecError(f"invalid JSON: {' '.join(str(exc).split(':')[0].split())}",
+                        file=where) from None
 
 
 def hf_model_name(path: str | Path) -> str:

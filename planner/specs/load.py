@@ -7,10 +7,10 @@ base units. Every failure is a :class:`SpecError` naming the file and the field 
 
 Speed: pydantic costs ~50 ms to import and build its validators, more than the rest of a CLI call.
 A file whose exact bytes were validated before, by the same spec code, is therefore built
-directly: a marker named by the BLAKE2b hash of (spec code fingerprint, spec class, file bytes)
-records that those bytes validated. Change one byte of the file, or of the spec code, and it is validated again.
-The markers live in ``$PLANNER_CACHE_DIR`` (default ``$XDG_CACHE_HOME/planner`` or
-``~/.cache/planner``); ``PLANNER_NO_CACHE=1`` turns them off. An unwritable cache is ignored.
+directly, when the validation cache (:mod:`planner.specs.cache`) holds a record of it that carries
+the right keyed digest: a record is never trusted because it exists. Change one byte of the
+file, of the spec code, units or vocabulary, or the pydantic version, and it is validated again.
+``PLANNER_NO_CACHE=1`` turns the cache off; an unusable cache is ignored.
 """
 
 from __future__ import annotations
@@ -39,67 +39,26 @@ __all__ = ["MAX_SPEC_FILE_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "build_spe
            "load_spec_file", "parse_yaml_document", "parse_yaml_text", "read_text_file",
            "read_yaml_file", "read_yaml_mapping", "validate"]
 
-_SPEC_CODE_DIR = Path(__file__).resolve().parent
-
-
 # ----------------------------------------------------------------------------- validating
-def _fingerprint() -> str:
-    from planner import __version__
-
-    parts = [__version__]
-    for entry in sorted(os.scandir(_SPEC_CODE_DIR), key=lambda e: e.name):
-        if entry.name.endswith(".py"):
-            st = entry.stat()
-            parts.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
-    return "|".join(parts)
-
-
-def _cache_dir() -> Path | None:
-    if os.environ.get("PLANNER_NO_CACHE"):
-        return None
-    base = os.environ.get("PLANNER_CACHE_DIR")
-    if base:
-        return Path(base)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return Path(xdg or Path.home() / ".cache") / "planner"
-
-
-def _blake2b(data: bytes) -> str:
-    try:  # the builtin module: hashlib would also load OpenSSL (~2 ms)
-        from _blake2 import blake2b
-    except ImportError:  # pragma: no cover - other Python implementations
-        from hashlib import blake2b
-    return blake2b(data, digest_size=32).hexdigest()
-
-
-def _marker(cls: type, raw: bytes | None) -> Path | None:
-    root = _cache_dir()
-    if root is None or raw is None:
-        return None
-    key = _blake2b(f"{_fingerprint()}|{cls.__module__}.{cls.__name__}|".encode() + raw)
-    return root / "validated" / key
-
-
 def validate(cls: type[T], data: dict[str, Any], *, file: str, raw: bytes | None = None) -> T:
     """Validate ``data`` (parsed from the file bytes ``raw``) against the spec dataclass ``cls``;
     a :class:`SpecError` otherwise. Without ``raw`` nothing is recorded or looked up."""
-    marker = _marker(cls, raw)
-    if marker is not None and marker.exists():
+    from planner.specs import cache
+
+    if raw is not None and cache.is_validated(cls, raw):
         try:
             return _construct(cls, data)
         except Exception:  # noqa: BLE001 - any doubt: fall through to full validation
             pass
     obj = _validate_with_pydantic(cls, data, file=file)
-    if marker is not None:
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        except OSError:
-            pass
+    if raw is not None:
+        cache.record_validated(cls, raw)
     return obj
 
 
 _ADAPTERS: dict[type, Any] = {}
+#: Longest repr of a wrong input that an error message repeats.
+MAX_SHOWN_INPUT = 80
 
 
 def _validate_with_pydantic(cls: type[T], data: dict[str, Any], *, file: str) -> T:
@@ -113,7 +72,7 @@ def _validate_with_pydantic(cls: type[T], data: dict[str, Any], *, file: str) ->
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0]
-        field, msg = _describe(cls, data, first)
+        field, msg = _describe(cls, data, first, yaml=not file.endswith(".json"))
         more = len(errors) - 1
         if more:
             msg += f" (and {more} more error{'s' if more > 1 else ''})"
@@ -122,8 +81,10 @@ def _validate_with_pydantic(cls: type[T], data: dict[str, Any], *, file: str) ->
         raise SpecError("nested too deeply", file=file) from None
 
 
-def _describe(cls: type, data: Any, err: typing.Mapping[str, Any]) -> tuple[str, str]:
-    """Turn one pydantic error into (dotted field path as the user wrote it, message)."""
+def _describe(cls: type, data: Any, err: typing.Mapping[str, Any], *,
+              yaml: bool = True) -> tuple[str, str]:
+    """Turn one pydantic error into (dotted field path as the user wrote it, message); ``yaml``:
+    the data came from YAML (where ``1e12`` is text)."""
     loc = tuple(err["loc"])
     path, _ = _walk(cls, data, loc)
     kind, msg = err["type"], err["msg"]
@@ -142,8 +103,11 @@ def _describe(cls: type, data: Any, err: typing.Mapping[str, Any]) -> tuple[str,
     elif kind in ("dataclass_type", "dict_type"):
         msg = f"expected a mapping of fields, got {err.get('input')!r}"
     elif "input" in err and not isinstance(err["input"], (dict, list)):
-        msg = f"{msg} (got {err['input']!r})"
-        if isinstance(err["input"], str) and _looks_like_number(err["input"]):
+        got = repr(err["input"])
+        if len(got) > MAX_SHOWN_INPUT:      # a 4,000-digit number, a long string
+            got = got[:MAX_SHOWN_INPUT] + f"... ({len(got):,} characters)"
+        msg = f"{msg} (got {got})"
+        if yaml and isinstance(err["input"], str) and _looks_like_number(err["input"]):
             msg += "; YAML 1.1 reads a number such as 1e12 as text: write 1.0e+12"
     return path, msg
 

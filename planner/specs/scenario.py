@@ -176,6 +176,8 @@ class Scenario:
     hardware: Str
     deployment: Deployment = field(default_factory=Deployment)
     budgets: Dict[str, Bound] = field(default_factory=dict)
+    #: ``scenario``: marks a file without budgets as a scenario for a directory search.
+    kind: Optional[Literal["scenario"]] = None
     training: Optional[Training] = None
     name: Optional[Str] = None
     description: Optional[Str] = None

@@ -95,7 +95,8 @@ def parse_yaml_document(text: str, *, file: str) -> tuple[Any, dict[tuple[str, .
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"invalid YAML: {at}{problem}", file=file) from None
+        raise SpecError(f"invalid YAML: {at}{problem}", file=file,
+                        line=mark.line + 1 if mark else None) from None
     except RecursionError:
         raise SpecError("invalid YAML: nested too deeply", file=file) from None
     return data, _key_lines(node)
@@ -139,7 +140,8 @@ def _check_yaml_shape(text: str, *, file: str) -> None:
             total += 1
             if len(open_nodes) > MAX_YAML_DEPTH:
                 raise SpecError(f"invalid YAML: nested more than {MAX_YAML_DEPTH} levels deep "
-                                f"(line {event.start_mark.line + 1})", file=file)
+                                f"(line {event.start_mark.line + 1})", file=file,
+                                line=event.start_mark.line + 1)
         elif isinstance(event, ev.CollectionEndEvent):
             anchor, before = open_nodes.pop()
             if anchor is not None:

@@ -281,3 +281,48 @@ def test_malformed_config_json_exits_2_with_one_line(tmp_path, cid, data):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(data))
     _assert_rejected(["kv-cache", str(path)], str(path))
+
+
+# ----------------------------------------------------------------------------- issue 18 corpus
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+from tests_support import HF_CRASHES, hostile_corpus  # noqa: E402
+
+_CORPUS_DIR = Path(tempfile.mkdtemp(prefix="planner-hostile-"))
+atexit.register(shutil.rmtree, _CORPUS_DIR, ignore_errors=True)
+CORPUS = hostile_corpus(_CORPUS_DIR)
+
+
+@pytest.mark.parametrize("name, args, env, codes", CORPUS, ids=[c[0] for c in CORPUS])
+def test_hostile_corpus_ends_cleanly_in_bounded_time_and_memory(name, args, env, codes):
+    """Every crash, NaN, bound and file case of issue 18: the exit code it should have (never
+    3, an internal error), no traceback, under 10 s and 1 GB (Python allocations, numpy's
+    included; benchmarks/bench_hostile.py measures the process's resident memory)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    result = runner.invoke(app, args, env=env, catch_exceptions=False)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert result.exit_code in codes, (result.exit_code, result.stderr[-600:])
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert elapsed < 10 and peak < 2**30, (elapsed, peak)
+    if codes == {2}:
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert len(lines[0]) < 600, lines[0]          # a long name or number is cut
+
+
+@pytest.mark.parametrize("cid", list(HF_CRASHES))
+def test_config_json_that_crashed_the_converter_is_one_line(tmp_path, cid):
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(HF_CRASHES[cid]))
+    _assert_rejected(["kv-cache", str(path)], str(path))
+    _assert_rejected(["import-hf", str(path)], str(path))
