@@ -1,7 +1,8 @@
 """The built-in catalog (``models/*.yaml``, ``hardware/*.yaml``), name resolution, and the shipped
 validation data (``validation/*.yaml``).
 
-A catalog name is an exact file stem (``deepseek-v3``); anything that looks like a path (it has a
+A catalog name is a file stem in any case (``deepseek-v3``, ``DeepSeek-V3``); an unknown one is
+refused with the closest names suggested; anything that looks like a path (it has a
 directory separator or ends in ``.yaml``/``.yml``) is read as the user's own file; a ``.json`` path is read as a Hugging Face config.json. In an installed
 wheel the catalog sits in ``planner/_catalog/``; in a source checkout it is read from the
 repository's top-level ``models/``, ``hardware/`` and ``validation/`` folders.
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 _PKG = Path(__file__).resolve().parent
 #: Catalog kind -> its folder.
 KINDS = {"model": "models", "hardware": "hardware"}
+#: An unknown name gets up to this many suggestions, of at least this difflib similarity.
+SUGGEST_COUNT = 3
+SUGGEST_CUTOFF = 0.6
 
 
 def _shipped_dir(folder: str, what: str) -> Path:
@@ -80,16 +84,38 @@ def looks_like_path(name: str) -> bool:
     )
 
 
+def _catalog_file(kind: str, name: str) -> Path | None:
+    """The built-in file of ``name`` in the ``kind`` catalog, matched exactly or else ignoring
+    case (``H100``, ``Llama-3.1-70B``), or None."""
+    folder = catalog_dir(kind)
+    path = folder / f"{name}.yaml"
+    if path.is_file():
+        return path
+    folded = {n.casefold(): n for n in names(kind)}.get(name.casefold())
+    return folder / f"{folded}.yaml" if folded is not None else None
+
+
+def did_you_mean(name: str, candidates: list[str]) -> str:
+    """" (did you mean x?)" for the catalog names closest to ``name`` (difflib's ratio at least
+    :data:`SUGGEST_CUTOFF`, at most :data:`SUGGEST_COUNT`), else ""."""
+    import difflib
+
+    folded = {c.casefold(): c for c in candidates}
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=SUGGEST_COUNT,
+                                      cutoff=SUGGEST_CUTOFF)
+    return f" (did you mean {' or '.join(folded[c] for c in close)}?)" if close else ""
+
+
 def resolve(kind: str, name: str) -> Path:
-    """The file of catalog entry ``name``, or ``name`` itself when it is a path."""
+    """The file of catalog entry ``name`` (any case), or ``name`` itself when it is a path."""
     if looks_like_path(name):
         return Path(name)
-    path = catalog_dir(kind) / f"{name}.yaml"
-    if path.is_file():
+    path = _catalog_file(kind, name)
+    if path is not None:
         return path
     valid = names(kind)
     raise CatalogError(
-        f"unknown {kind} {name!r}; valid names: {', '.join(valid)} "
+        f"unknown {kind} {name!r}{did_you_mean(name, valid)}; valid names: {', '.join(valid)} "
         "(or give a path to a YAML file)"
     )
 
@@ -115,11 +141,12 @@ def load_any(name: str) -> Model | Hardware:
         return load_model(name)
     if looks_like_path(name):
         return load_model_or_hardware_file(name)
-    if (catalog_dir("model") / f"{name}.yaml").is_file():
+    if _catalog_file("model", name) is not None:
         return load_model(name)
-    if (catalog_dir("hardware") / f"{name}.yaml").is_file():
+    if _catalog_file("hardware", name) is not None:
         return load_hardware(name)
+    every = names("model") + names("hardware")
     raise CatalogError(
-        f"unknown name {name!r}; models: {', '.join(names('model'))}; "
+        f"unknown name {name!r}{did_you_mean(name, every)}; models: {', '.join(names('model'))}; "
         f"hardware: {', '.join(names('hardware'))} (or give a path to a YAML file)"
     )

@@ -2,8 +2,9 @@
 token on one GPU; memory per GPU (weights + KV cache + workspace) and whether it fits; the fewest
 GPUs that hold a model.
 
-Ref: ../shared/reference/paper.md §2 (parameter counts); P §2.1.2 (KV cache), §3.1 (FP8 weights,
-128x128 block scales); V3R §3.4 (DeepSeek's deployment: DP attention, EP for the experts).
+Ref: the models' config.json (parameter counts); P (arXiv 2505.09343) §2.1.2 (KV cache), §3.1
+(FP8 weights, 128x128 block scales); V3R (arXiv 2412.19437) §3.4 (DeepSeek's deployment: DP
+attention, EP for the experts).
 Conventions:
 - :func:`weight_bytes` and :func:`bytes_per_gpu_even_split` (the budgets' figures): every
   parameter at one element type; quantization scales and the MTP module are not counted; the

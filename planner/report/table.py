@@ -75,8 +75,20 @@ def render(tables: list[Table], fmt: str, out: TextIO | None = None) -> None:
         _render_csv(tables, out)
     elif fmt == "markdown":
         _render_markdown(tables, out)
+        if legend := abbreviations(tables):
+            out.write(f"\n{legend}\n")
     else:
-        _render_rich(tables, out)
+        _render_rich(tables, out, legend=abbreviations(tables))
+
+
+def abbreviations(tables: list[Table]) -> str:
+    """What the sources the tables cite by abbreviation ("P Table 3", "V3R §3.3") stand for, to
+    print once under them, or ""."""
+    from planner.vocab import abbreviations_used
+
+    return abbreviations_used("\n".join(
+        "\n".join([t.title, *t.headers, *t.notes, *("\t".join(r) for r in t.rows)])
+        for t in tables))
 
 
 def _render_csv(tables: list[Table], out: TextIO) -> None:
@@ -133,10 +145,12 @@ def terminal_width(out: TextIO) -> int:
     return PIPE_WIDTH
 
 
-def _render_rich(tables: list[Table], out: TextIO, width: int | None = None) -> None:
+def _render_rich(tables: list[Table], out: TextIO, width: int | None = None,
+                 legend: str = "") -> None:
     """Draw ``tables`` within ``width`` columns (default :func:`terminal_width`), never cutting
     a cell: the widths come from :mod:`planner.report.layout`, which falls back to one
-    ``header  value`` line per cell when the columns cannot fit side by side."""
+    ``header  value`` line per cell when the columns cannot fit side by side; then ``legend``
+    (what the abbreviations stand for)."""
     from rich.console import Console
     from rich.table import Table as RichTable
     from rich.text import Text
@@ -165,6 +179,9 @@ def _render_rich(tables: list[Table], out: TextIO, width: int | None = None) -> 
             console.print(rt)
         for note in t.notes:
             console.print(note, style="dim", markup=False)
+    if legend:
+        console.print()
+        console.print(legend, style="dim", markup=False)
 
 
 def explain_table(title: str, formula: str, ref: str, inputs: Iterable[Input],
