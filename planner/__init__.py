@@ -25,6 +25,9 @@ needs them)::
 from planner._lazy import lazy_exports
 
 __version__ = "0.1.0"
+#: The distribution's name on the package index (``pip install llm-capacity-planner``); the
+#: import package and the command are ``planner``.
+__distribution__ = "llm-capacity-planner"
 
 _EXPORTS = {
     # specs

@@ -1,8 +1,10 @@
 """The built-in catalog (``models/*.yaml``, ``hardware/*.yaml``), name resolution, and the shipped
 validation data (``validation/*.yaml``).
 
-A catalog name is an exact file stem (``deepseek-v3``); anything that looks like a path (it has a
-directory separator or ends in ``.yaml``/``.yml``) is read as the user's own file; a ``.json`` path is read as a Hugging Face config.json. In an installed
+A catalog name is a file stem in any case (``deepseek-v3``, ``DeepSeek-V3``); an unknown one is
+refused with the closest names suggested; anything that looks like a path (it has a
+directory separator or ends in ``.yaml``/``.yml``) is read as the user's own file; a ``.json``
+path is read as a Hugging Face config.json. In an installed
 wheel the catalog sits in ``planner/_catalog/``; in a source checkout it is read from the
 repository's top-level ``models/``, ``hardware/`` and ``validation/`` folders.
 """
@@ -47,6 +49,10 @@ def take_notes() -> list[tuple[str, str]]:
     notes = list(_NOTES.items())
     _NOTES.clear()
     return notes
+
+#: An unknown name gets up to this many suggestions, of at least this difflib similarity.
+SUGGEST_COUNT = 3
+SUGGEST_CUTOFF = 0.6
 
 
 def _shipped_dir(folder: str, what: str) -> Path:
@@ -97,7 +103,7 @@ def looks_like_path(name: str) -> bool:
     )
 
 
-#: Longest name repeated in an "unknown name" message.
+#: Longest name repeated in an "unknown name" message (and the longest one given suggestions).
 MAX_SHOWN_NAME = 60
 
 
@@ -107,26 +113,46 @@ def _shown(name: str) -> str:
         f"{name[:MAX_SHOWN_NAME]!r}... ({len(name):,} characters)"
 
 
-def _entry(kind: str, name: str) -> Path | None:
-    """The catalog file of ``name``, or None: a name no file system accepts (too long, a NUL
+def _catalog_file(kind: str, name: str) -> Path | None:
+    """The built-in file of ``name`` in the ``kind`` catalog, matched exactly or else ignoring
+    case (``H100``, ``Llama-3.1-70B``), or None: a name no file system accepts (too long, a NUL
     byte) is simply not in the catalog."""
-    path = catalog_dir(kind) / f"{name}.yaml"
+    folder = catalog_dir(kind)
     try:
-        return path if path.is_file() else None
+        path = folder / f"{name}.yaml"
+        if path.is_file():
+            return path
     except (OSError, ValueError):
-        return None
+        pass
+    folded = {n.casefold(): n for n in names(kind)}.get(name.casefold())
+    return folder / f"{folded}.yaml" if folded is not None else None
+
+
+def did_you_mean(name: str, candidates: list[str]) -> str:
+    """" (did you mean x?)" for the catalog names closest to ``name`` (difflib's ratio at least
+    :data:`SUGGEST_CUTOFF`, at most :data:`SUGGEST_COUNT`), else "" (and for a name longer
+    than :data:`MAX_SHOWN_NAME`)."""
+    import difflib
+
+    if len(name) > MAX_SHOWN_NAME:
+        return ""
+    folded = {c.casefold(): c for c in candidates}
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=SUGGEST_COUNT,
+                                      cutoff=SUGGEST_CUTOFF)
+    return f" (did you mean {' or '.join(folded[c] for c in close)}?)" if close else ""
 
 
 def resolve(kind: str, name: str) -> Path:
-    """The file of catalog entry ``name``, or ``name`` itself when it is a path."""
+    """The file of catalog entry ``name`` (any case), or ``name`` itself when it is a path."""
     if looks_like_path(name):
         return Path(name)
-    path = _entry(kind, name)
+    path = _catalog_file(kind, name)
     if path is not None:
         return path
     valid = names(kind)
     raise CatalogError(
-        f"unknown {kind} {_shown(name)}; valid names: {', '.join(valid)} "
+        f"unknown {kind} {_shown(name)}{did_you_mean(name, valid)}; "
+        f"valid names: {', '.join(valid)} "
         "(or give a path to a YAML file)"
     )
 
@@ -152,11 +178,12 @@ def load_any(name: str) -> Model | Hardware:
         return load_model(name)
     if looks_like_path(name):
         return _noted(load_model_or_hardware_file(name))
-    if _entry("model", name) is not None:
+    if _catalog_file("model", name) is not None:
         return load_model(name)
-    if _entry("hardware", name) is not None:
+    if _catalog_file("hardware", name) is not None:
         return load_hardware(name)
+    every = names("model") + names("hardware")
     raise CatalogError(
-        f"unknown name {_shown(name)}; models: {', '.join(names('model'))}; "
-        f"hardware: {', '.join(names('hardware'))} (or give a path to a YAML file)"
+        f"unknown name {_shown(name)}{did_you_mean(name, every)}; "
+        f"models: {', '.join(names('model'))}; hardware: {', '.join(names('hardware'))} (or give a path to a YAML file)"
     )

@@ -1,7 +1,7 @@
 """The metric vocabulary: one name per quantity, the same in the Python API, in ``--format json``,
-in CSV headers and in the ``budgets:`` of scenario files (../shared/design.md, "Metric
-vocabulary"). Values are in base units; ``dimension`` names the base unit and selects the units a
-budget bound may be written in (:data:`planner.units.UNITS`).
+in CSV headers and in the ``budgets:`` of scenario files (the README's "Metrics" table). Values
+are in base units; ``dimension`` names the base unit and selects the units a budget bound may be
+written in (:data:`planner.units.UNITS`).
 """
 
 from __future__ import annotations

@@ -67,8 +67,9 @@ def tflop_per_s_to_flop_per_s(tflop_per_s):
 # ----------------------------------------------------------------------------- quantities
 #: Units a person may write after a number, by dimension, with their factor to the base unit.
 #: Prefixes are decimal (1 KB = 1000 B) except the binary byte units (KiB, MiB, GiB, TiB).
-#: A ``count`` takes the suffixes model cards use: K (thousand), M (million), B (billion),
-#: T (trillion): "671B" parameters. A ``frac`` takes "%".
+#: A ``count`` takes the suffixes model cards use: K or k (thousand), M (million), B (billion),
+#: T (trillion): "671B" parameters, "32k" (32,000) tokens; and the binary Ki and Mi: "32Ki"
+#: (32,768) tokens. A ``frac`` takes "%".
 UNITS: dict[str, dict[str, float]] = {
     "bytes": {
         "B": 1, "byte": 1, "bytes": 1,
@@ -86,7 +87,7 @@ UNITS: dict[str, dict[str, float]] = {
         "bit/s": 1 / BITS_PER_BYTE, "Gbit/s": GB / BITS_PER_BYTE, "Tbit/s": TB / BITS_PER_BYTE,
     },
     "FLOP/s": {"FLOP/s": 1, "GFLOP/s": GFLOP, "TFLOP/s": TFLOP, "PFLOP/s": 1e15},
-    "count": {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12},
+    "count": {"K": 1e3, "k": 1e3, "M": 1e6, "B": 1e9, "T": 1e12, "Ki": 2.0**10, "Mi": 2.0**20},
     "fraction": {"%": 0.01},
     "USD": {"USD": 1, "$": 1},
     "h": {"h": 1, "GPU-hours": 1, "GPU-h": 1},
@@ -165,3 +166,25 @@ def _unit_factor(unit: str, dimension: str) -> float:
         raise ValueError(f"unit {unit!r} is {DIMENSION_NAMES[others[0]]}, but this metric is "
                          f"{DIMENSION_NAMES[dimension]} (allowed: {allowed})")
     raise ValueError(f"unknown unit {unit!r} for {dimension} (allowed: {allowed})")
+
+
+#: The largest whole count :func:`parse_count` accepts (the specs' bound on numbers).
+MAX_COUNT = 10**15
+
+
+def parse_count(value: object, *, minimum: int = 1) -> int:
+    """A whole count written by a person -> an int: ``4096``, ``"32768"``, ``"32k"``,
+    ``"32Ki"`` (32,768), ``"1.5M"``, ``"14.8T"`` (the suffixes of ``UNITS["count"]``). Refused, with a one-line
+    ``ValueError``: what :func:`parse_quantity` refuses, a fraction (``"1.5"``), a count below
+    ``minimum`` or above :data:`MAX_COUNT`.
+
+    Example: ``parse_count("32k") == 32000``.
+    """
+    number = parse_quantity(value, "count")
+    if number != int(number):
+        raise ValueError(f"{value!r} is not a whole number")
+    if number < minimum:
+        raise ValueError(f"{value!r} is below {minimum:,}")
+    if number > MAX_COUNT:
+        raise ValueError(f"{value!r} is above 10^15")
+    return int(number)

@@ -62,3 +62,20 @@ def check_choice(value: str, allowed: tuple[str, ...], name: str) -> str:
 
         raise UsageError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
     return value
+
+#: Abbreviations of the sources that tables, help and the README cite, and what each stands for;
+#: an output or a help text that uses one defines it beneath.
+SOURCE_ABBREVIATIONS = (
+    ("P", 'the paper: Zhao et al., "Insights into DeepSeek-V3: Scaling Challenges and Reflections '
+          'on Hardware for AI Architectures", ISCA 2025, arXiv 2505.09343'),
+    ("V3R", "the DeepSeek-V3 Technical Report, arXiv 2412.19437"),
+)
+
+
+def abbreviations_used(text: str) -> str:
+    """"P: ...; V3R: ..." for the abbreviations of :data:`SOURCE_ABBREVIATIONS` that ``text``
+    uses as words, or "" when it uses none."""
+    import re
+
+    return "; ".join(f"{short}: {meaning}" for short, meaning in SOURCE_ABBREVIATIONS
+                     if re.search(rf"(?<![\w-]){short}(?![\w-])", text))

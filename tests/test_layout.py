@@ -1,4 +1,4 @@
-"""The house's layout rules (../shared/design.md, "Layout"), checked on the source: files stay
+"""The house's layout rules (the README's "Layout"), checked on the source: files stay
 under 400 lines and functions under 80, data flows one way (nothing imports the CLI; calc
 imports no front end), and the CLI does no arithmetic on quantities."""
 

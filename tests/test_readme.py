@@ -83,6 +83,10 @@ def test_readme_python_example_prints_what_its_comments_say(code, capsys, monkey
 def test_readme_starts_with_the_two_setup_commands_and_ci_runs_the_test_one():
     first_block = re.search(r"```bash\n(.*?)```", README, flags=re.S).group(1)
     install, test = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
-    assert install == "pip install . && planner paper"
+    # A fresh machine first: a virtual environment (Debian's and Ubuntu's system Python refuse
+    # pip install outside one), then the install and the first command.
+    assert install == ("python3 -m venv .venv && . .venv/bin/activate && pip install . "
+                       "&& planner paper")
     assert test == 'pip install ".[test]" && pytest'
-    assert test in (REPO / ".ci" / "run").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "python3 -m venv" in ci and "pip install --quiet . " in ci and test in ci

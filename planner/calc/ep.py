@@ -1,6 +1,6 @@
 """Expert-parallel (EP) decode: communication time per layer and the tokens/s ceiling it implies.
 
-Ref: paper §2.3.2 ("Inference speed limit"); ../shared/reference/paper.md §3. Each device holds
+Ref: paper §2.3.2 ("Inference speed limit", arXiv 2505.09343). Each device holds
 one expert and decodes about 32 tokens at a time; each token is dispatched to 9 experts
 (8 routed + 1 shared) in FP8 and combined back in BF16 over a 400 Gbit/s (50 GB/s) NIC:
 (1 + 2) B × 32 × 9 × 7000 / 50 GB/s = 120.96 µs per layer; two micro-batches overlap computation
@@ -27,14 +27,14 @@ FORMULA = ("ep_comm_time_per_layer_s = (b_dispatch + b_combine) · T · k / B_w;
            "time_per_layer_s = m · ep_comm_time_per_layer_s;  "
            "ep_ceiling_tpot_s = L · time_per_layer_s;  "
            "ep_ceiling_tokens_per_s = 1 / ep_ceiling_tpot_s")
-REF = "paper §2.3.2 (arXiv 2505.09343); ../shared/reference/paper.md §3; DeepEP for FP8 bytes"
+REF = "paper §2.3.2 (arXiv 2505.09343); DeepEP (github.com/deepseek-ai/DeepEP) for FP8 bytes"
 
 #: Fine-grained FP8: one scale per 1×128 activation tile (V3R §3.3.1).
 FP8_SCALE_BLOCK_ELEMENTS = 128
 #: The scale is an FP32 number.
 FP8_SCALE_BYTES = 4
 #: Per-token routing metadata DeepEP sends with each FP8 dispatch message
-#: (github.com/deepseek-ai/DeepEP; ../shared/reference/hardware.md: 7168 + 56 × 4 + 16 = 7,408 B).
+#: (github.com/deepseek-ai/DeepEP; at hidden 7168: 7168 + 56 × 4 + 16 = 7,408 B).
 DEEPEP_TOKEN_METADATA_BYTES = 16
 #: Two micro-batches: the computation of one hides the communication of the other (paper §2.3.2).
 DUAL_MICRO_BATCH = 2

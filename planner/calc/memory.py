@@ -3,9 +3,10 @@ token on one GPU; memory per GPU (weights + KV cache + workspace) and whether it
 smallest TP that fits; the fewest GPUs that hold a model; the longest context a GPU holds.
 ``serve``, ``fit``, ``compare`` all use it.
 
-Ref: paper.md §2 (parameter counts); P §2.1.2 (KV cache), §3.1 (FP8 weights, 128x128 block
-scales); V3R §3.4 (DeepSeek's deployment: DP attention, EP for the experts), §2.2 (MTP modules);
-FlashMLA README (its FP8 KV cache layout, 656 B per token per layer).
+Ref: the models' config.json (parameter counts); P (arXiv 2505.09343) §2.1.2 (KV cache), §3.1
+(FP8 weights, 128x128 block scales); V3R (arXiv 2412.19437) §3.4 (DeepSeek's deployment: DP
+attention, EP for the experts), §2.2 (MTP modules); FlashMLA README (github.com/deepseek-ai/
+FlashMLA: its FP8 KV cache layout, 656 B per token per layer).
 Conventions:
 - Two weight totals, named apart: :func:`weight_bytes` is *parameter bytes*, P × b, every
   parameter at one element type with no scales (the paper's 671.03 GB for DeepSeek-V3 at FP8;

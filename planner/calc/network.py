@@ -1,6 +1,6 @@
 """Network topologies (paper Table 3): endpoints, switches and links, and their cost.
 
-Ref: P §5.1, Table 3; ../shared/reference/paper.md §7. Topologies: two-layer fat tree (FT2),
+Ref: P §5.1, Table 3 (arXiv 2505.09343). Topologies: two-layer fat tree (FT2),
 multi-plane two-layer fat tree (MPFT), three-layer fat tree (FT3), Slim Fly (SF, MMS graph) and
 Dragonfly (DF, canonical).
 

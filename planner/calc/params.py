@@ -1,7 +1,8 @@
 """Parameter counts, total and activated per token, with a labelled breakdown.
 
-Ref: DeepSeek-V2 report (arXiv 2405.04434) §2.1 for MLA's projections; ../shared/reference/paper.md
-§2 for the derived totals (DeepSeek-V3 671.03e9 total, 36.625e9 activated matmul parameters).
+Ref: DeepSeek-V2 report (arXiv 2405.04434) §2.1 for MLA's projections; the published config.json
+(huggingface.co/deepseek-ai/DeepSeek-V3) for the derived totals (DeepSeek-V3 671.03e9 total,
+36.625e9 activated matmul parameters, as in P Table 2, arXiv 2505.09343 §2.2.1).
 
 Convention: every weight matrix of the published architecture; norms and biases are counted in
 ``norms_biases``; the input embedding and the output head are separate parts. With

@@ -2,7 +2,8 @@
 1F1B, ZB1P, DualPipe and DualPipeV.
 
 Ref: V3R §3.2.1, Table 2; the DualPipe README (github.com/deepseek-ai/DualPipe), whose table adds
-DualPipeV (the "cut-in-half" DualPipe on PP/2 devices); ../shared/reference/paper.md §9.
+DualPipeV (the "cut-in-half" DualPipe on PP/2 devices); P Table 4 (arXiv 2505.09343 §5.1) for
+the F, B and W times.
 
 Symbols: PP pipeline stages; F the time of a forward chunk; B of a full backward chunk (input and
 weight gradients); W of a "backward for weights" chunk; F&B of a forward and a backward chunk

@@ -1,7 +1,7 @@
 """Node-limited routing: scale-out (InfiniBand) traffic per token with and without NVLink
 forwarding, the expected number of distinct target nodes, and EP time per layer in training.
 
-Ref: P §4.3 and V3R §3.2.2; ../shared/reference/paper.md §6. Without forwarding a token sends one
+Ref: P §4.3 (arXiv 2505.09343) and V3R §3.2.2 (arXiv 2412.19437). Without forwarding a token sends one
 copy over IB per selected expert on another node (8 experts on 8 nodes: 8t); with node-limited
 routing it sends one copy per distinct target node (M ≤ 4 for DeepSeek-V3), which NVLink then
 forwards to the experts inside that node.

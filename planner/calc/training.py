@@ -1,7 +1,7 @@
 """Training cost: GPU-hours, days and USD for a token count, and the MFU a run implies.
 
-Ref: P Table 4 and ../shared/reference/paper.md §9 (272.80B tokens/day on 2,048 H800 -> 385
-TFLOPS causal, 38.94% MFU; 432 TFLOPS and 43.73% non-causal); DeepSeek-V3 report (V3R) §1,
+Ref: P Table 4 (arXiv 2505.09343 §5.1: 272.80B tokens/day on 2,048 H800 -> 385 TFLOPS causal,
+38.94% MFU; 432 TFLOPS and 43.73% non-causal); DeepSeek-V3 report (V3R, arXiv 2412.19437) §1,
 Table 1 (180K GPU-hours per trillion tokens, 2.664M for pre-training, 2.788M in all, $2/GPU-hour).
 
 Convention: MFU = achieved FLOP/s per GPU / the GPU's DENSE BF16 peak (as P: 385 / 38.94% =

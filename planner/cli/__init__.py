@@ -15,13 +15,16 @@ and evaluated each time.
 import contextlib
 import functools
 import importlib
+import inspect
 import os
+import re
 import sys
 from typing import Any, Callable, Iterator
 
 import typer
 
 from planner.errors import PlannerError
+from planner.vocab import SOURCE_ABBREVIATIONS
 
 #: Every command, in the order ``planner --help`` lists them, and its group module.
 COMMANDS: dict[str, str] = {
@@ -38,7 +41,12 @@ _app = typer.Typer(
     help="Closed-form LLM capacity planner: KV cache, FLOPs and expert-parallel communication "
          "for any model on any hardware, reproducing the DeepSeek-V3 ISCA 2025 paper.",
     no_args_is_help=True,
-    add_completion=False,
+    # The commands' help cites the paper as "P" and the DeepSeek-V3 report as "V3R".
+    epilog="; ".join(f"{short}: {meaning}" for short, meaning in SOURCE_ABBREVIATIONS),
+    # --install-completion / --show-completion: bash, zsh, fish, PowerShell.
+    add_completion=True,
+    # Help is rich text in every typer version the project allows; see _escape_help_markup.
+    rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -239,17 +247,48 @@ def show_tables(tables: list[Any], fmt: Any) -> None:
     ``notes:`` of every spec behind them: on stdout under a table or Markdown, on stderr with
     JSON and CSV (which stay machine-readable)."""
     from planner.report import render
+    from planner.report.table import spec_notes_text
 
     render(tables, fmt.value)
     stream = sys.stdout if fmt.value in ("table", "markdown") else sys.stderr
-    for name, text in _take_spec_notes():
-        stream.write(f"note: {name}: {text}\n")
+    stream.write(spec_notes_text(_take_spec_notes(), stream, wrap=fmt.value == "table"))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from planner import __distribution__, __version__
+
+        sys.stdout.write(f"planner {__version__} (distribution {__distribution__})\n")
+        raise typer.Exit()
 
 
 @_app.callback()
-def _group() -> None:
+def _group(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the version and exit."),
+) -> None:
     """Closed-form LLM capacity planner (kept a command group even when one command is
     registered; see :func:`main`)."""
+
+
+def _escape_help_markup(callback: Callable[..., Any]) -> None:
+    """typer reads help as rich markup, where "[default: 1]" or "[plot]" is a tag and vanishes
+    (leaving "Attention TP ."); escape every "[" of an option's or argument's help (once: the
+    declarations are shared and the escape is idempotent)."""
+    for param in inspect.signature(callback).parameters.values():
+        info = param.default
+        if isinstance(info, typer.models.ParameterInfo) and info.help:
+            info.help = re.sub(r"(?<!\\)\[", r"\\[", info.help)
+
+
+def _abbreviations(callback: Callable[..., Any]) -> str | None:
+    """What the sources a command's help cites by abbreviation ("P Table 3") stand for, for the
+    end of its help, or None."""
+    from planner.vocab import abbreviations_used
+
+    helps = [getattr(p.default, "help", None) or ""
+             for p in inspect.signature(callback).parameters.values()]
+    return abbreviations_used("\n".join([inspect.getdoc(callback) or "", *helps])) or None
 
 
 def load_commands(names: Any = None) -> typer.Typer:
@@ -259,6 +298,10 @@ def load_commands(names: Any = None) -> typer.Typer:
         importlib.import_module(f"{__name__}.{group}")
     order: dict[str | None, int] = {n: i for i, n in enumerate(COMMANDS)}
     _app.registered_commands.sort(key=lambda c: order.get(c.name, len(order)))
+    for registered in _app.registered_commands:
+        if registered.callback is not None:
+            _escape_help_markup(registered.callback)
+            registered.epilog = registered.epilog or _abbreviations(registered.callback)
     return _app
 
 

@@ -5,8 +5,10 @@ from typing import List, Optional
 
 import typer
 
+from planner import __distribution__
 from planner.cli import command, replace_file, show_tables
-from planner.cli.options import FORMAT, MODEL, MODELS, SEQ_LEN, Format, hardware_option
+from planner.cli.options import (FORMAT, MODEL, MODELS, SEQ_LEN, Format, hardware_option,
+                                 tokens_option)
 
 
 @command("compare")
@@ -14,8 +16,8 @@ def compare_cmd(
     models: List[str] = MODELS,
     hardware: Optional[List[str]] = hardware_option(
         None, "Hardware to compare on (repeatable) [default: h800]."),
-    context_tokens: int = typer.Option(4096, "--context-tokens", min=1,
-                                       help="Context for the decode bytes per step."),
+    context_tokens: int = tokens_option(4096, "--context-tokens",
+                                        "Context for the decode bytes per step"),
     seq_len: int = SEQ_LEN,
     fmt: Format = FORMAT,
 ) -> None:
@@ -43,7 +45,8 @@ def sweep_cmd(
                                    help="name=start:stop:linN | logN | a,b,c (once or twice); "
                                         "see `planner sweep --help` for names."),
     plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg",
-                                       help="Also draw the sweep (needs planner[plot])."),
+                                       help="Also draw the sweep (needs matplotlib: pip install "
+                                            f"'{__distribution__}[plot]')."),
     fmt: Format = FORMAT,
 ) -> None:
     """Vary one or two inputs (model, hardware, deployment) and compute a metric, vectorized.

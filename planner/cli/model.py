@@ -8,7 +8,7 @@ import typer
 from planner import vocab
 from planner.cli import command, show_tables
 from planner.cli.options import (EXPLAIN, FORMAT, HARDWARE, MODELS, MOE_MODEL, Convention, Dtype,
-                                 Format, choices)
+                                 Format, choices, tokens_option)
 
 if TYPE_CHECKING:   # a type alias for the checker, the Enum for typer (options.Choice)
     from typing import TypeAlias
@@ -25,8 +25,8 @@ def kv_cache_cmd(
     models: List[str] = typer.Argument(..., help="Model names or YAML paths; multipliers are "
                                                  "relative to the first."),
     dtype: Dtype = typer.Option("bf16", "--dtype", help="KV cache element type."),
-    context_tokens: int = typer.Option(1, "--context-tokens", min=1,
-                                       help="Tokens per sequence (for the total cache)."),
+    context_tokens: int = tokens_option(1, "--context-tokens",
+                                        "Tokens per sequence (for the total cache)"),
     batch: int = typer.Option(1, "--batch", min=1, help="Sequences (for the total cache)."),
     fmt: Format = FORMAT,
     explain: bool = EXPLAIN,
@@ -48,7 +48,7 @@ def kv_cache_cmd(
 @command("flops")
 def flops_cmd(
     models: List[str] = MODELS,
-    seq_len: int = typer.Option(4096, "--seq-len", min=1, help="Sequence length s."),
+    seq_len: int = tokens_option(4096, "--seq-len", "Sequence length s"),
     convention: Convention = typer.Option(
         Convention.exact_causal, "--convention",
         help="exact-causal: activated matmul parameters + causal attention (default; paper's "

@@ -3,7 +3,7 @@
 A ``typer.Option`` / ``typer.Argument`` object is only a declaration (default, names, help): one
 object serves every command that uses it. Choices are ``str`` Enums built from the closed sets
 of :mod:`planner.vocab`, never re-declared here. ``quantity`` parses an option's "14.8T" /
-"1 GB" into base units.
+"1 GB" into base units; ``tokens_option`` declares an integer token option that takes "32k".
 """
 
 from enum import Enum
@@ -75,7 +75,25 @@ MOE_MODEL = typer.Argument(..., help="Model name, YAML path or config.json (an M
 #: Several models.
 MODELS = typer.Argument(..., help="Model names, YAML paths or config.json.")
 
-SEQ_LEN = typer.Option(4096, "--seq-len", min=1, help="Sequence length for FLOPs.")
+def _token_count(value: Any) -> int:
+    """typer's parser of a token option: a whole count as people write it ("32768", "32k",
+    "1.5M"), at least 1; a mistake is a usage error naming the option (exit 2)."""
+    from planner.units import parse_count
+
+    try:
+        return parse_count(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def tokens_option(default: Any, name: str, help: str) -> Any:
+    """An integer token option (``--context-tokens``, ``--seq-len``...), declared once: it takes
+    the count suffixes of ``--tokens 14.8T`` too (``32k``, ``1.5M``)."""
+    return typer.Option(default, name, parser=_token_count, metavar="TOKENS",
+                        help=f"{help}; a count: 32768, 32k (32,000) or 32Ki (32,768).")
+
+
+SEQ_LEN = tokens_option(4096, "--seq-len", "Sequence length for FLOPs")
 WEIGHTS_DTYPE = typer.Option(WeightsDtype.fp8, "--weights-dtype")
 KV_DTYPE = typer.Option("bf16", "--kv-dtype")
 

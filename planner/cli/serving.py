@@ -12,7 +12,8 @@ import typer
 from planner import vocab
 from planner.cli import command, show_tables
 from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, MODELS, WEIGHTS_DTYPE, Dtype,
-                                 Format, WeightsDtype, choices, hardware_option)
+                                 Format, WeightsDtype, choices, hardware_option,
+                                 tokens_option)
 
 if TYPE_CHECKING:   # a type alias for the checker, the Enum for typer (options.Choice)
     from typing import TypeAlias
@@ -46,10 +47,9 @@ DP_ATTENTION = typer.Option(None, "--dp-attention/--no-dp-attention",
 BATCH_PER_GPU = typer.Option(32, "--batch-per-gpu", min=1, help="Decode: sequences per GPU.")
 TOKENS_PER_GPU = typer.Option(16384, "--tokens-per-gpu", min=1,
                               help="Prefill: prompt tokens per GPU per batch.")
-CONTEXT_TOKENS = typer.Option(4096, "--context-tokens", min=1,
-                              help="Decode: KV cache per sequence.")
-PROMPT_TOKENS = typer.Option(None, "--prompt-tokens", min=1,
-                             help="Prefill: prompt length [default: --context-tokens].")
+CONTEXT_TOKENS = tokens_option(4096, "--context-tokens", "Decode: KV cache per sequence")
+PROMPT_TOKENS = tokens_option(None, "--prompt-tokens",
+                              "Prefill: prompt length [default: --context-tokens]")
 SHARED_EXPERTS = typer.Option(
     SharedExperts.local, "--shared-experts",
     help="local: computed beside attention (SGLang, vLLM); routed: dispatched like a routed "
@@ -148,7 +148,7 @@ def validate_cmd(fmt: Format = FORMAT) -> None:
 def fit_cmd(
     models: List[str] = MODELS,
     hardware: List[str] = hardware_option(help="Hardware (repeatable)."),
-    context_tokens: int = typer.Option(4096, "--context-tokens", min=1),
+    context_tokens: int = tokens_option(4096, "--context-tokens", "Tokens per sequence"),
     weights_dtype: WeightsDtype = WEIGHTS_DTYPE,
     kv_dtype: Dtype = KV_DTYPE,
     fmt: Format = FORMAT,

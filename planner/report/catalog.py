@@ -203,7 +203,7 @@ def hardware_detail_tables(h: Hardware) -> list[Table]:
     t.rows += _hardware_rows(h, rec)
     t.records = [rec]
     eff = Table("Efficiency factors (achievable / peak; used only when asked for achievable)",
-                ["factor", "fraction", "source"], right_align_from=1)
+                ["factor", "fraction", "source"], align="lrl")
     for name, factor in rec["efficiency"].items():
         eff.rows.append([name, f"{factor['frac']:g}" if factor else "n/a",
                          factor["source"] if factor else "not given"])

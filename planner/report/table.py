@@ -75,8 +75,20 @@ def render(tables: list[Table], fmt: str, out: TextIO | None = None) -> None:
         _render_csv(tables, out)
     elif fmt == "markdown":
         _render_markdown(tables, out)
+        if legend := abbreviations(tables):
+            out.write(f"\n{legend}\n")
     else:
-        _render_rich(tables, out)
+        _render_rich(tables, out, legend=abbreviations(tables))
+
+
+def abbreviations(tables: list[Table]) -> str:
+    """What the sources the tables cite by abbreviation ("P Table 3", "V3R §3.3") stand for, to
+    print once under them, or ""."""
+    from planner.vocab import abbreviations_used
+
+    return abbreviations_used("\n".join(
+        "\n".join([t.title, *t.headers, *t.notes, *("\t".join(r) for r in t.rows)])
+        for t in tables))
 
 
 def _render_csv(tables: list[Table], out: TextIO) -> None:
@@ -119,29 +131,70 @@ def _render_markdown(tables: list[Table], out: TextIO) -> None:
             out.write(f"\n{note}\n")
 
 
-def _render_rich(tables: list[Table], out: TextIO) -> None:
+def spec_notes_text(notes: list[tuple[str, str]], out: TextIO, *, wrap: bool) -> str:
+    """``note: <spec>: <text>`` lines, one per spec, wrapped to :func:`terminal_width` when
+    ``wrap`` (under a table: nothing printed wider than the terminal)."""
+    import textwrap
+
+    lines = [f"note: {name}: {text}" for name, text in notes]
+    if wrap:
+        width = terminal_width(out)
+        lines = [textwrap.fill(line, width=width, subsequent_indent="  ",
+                               break_long_words=False, break_on_hyphens=False) for line in lines]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def terminal_width(out: TextIO) -> int:
+    """The width tables are laid out in: ``COLUMNS`` when it is set, else the terminal's width,
+    else (a pipe or a file) :data:`PIPE_WIDTH`."""
+    import os
+    import shutil
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if out.isatty():
+        return shutil.get_terminal_size((PIPE_WIDTH, 24)).columns
+    return PIPE_WIDTH
+
+
+def _render_rich(tables: list[Table], out: TextIO, width: int | None = None,
+                 legend: str = "") -> None:
+    """Draw ``tables`` within ``width`` columns (default :func:`terminal_width`), never cutting
+    a cell: the widths come from :mod:`planner.report.layout`, which falls back to one
+    ``header  value`` line per cell when the columns cannot fit side by side; then ``legend``
+    (what the abbreviations stand for)."""
     from rich.console import Console
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    # A terminal gets its own width; a pipe or file a wide one, so logs do not wrap cells.
-    width = None if out.isatty() else PIPE_WIDTH
+    from planner.report.layout import column_widths, vertical_lines
+
+    width = width or terminal_width(out)
     console = Console(file=out, highlight=False, soft_wrap=False, width=width)
     for i, t in enumerate(tables):
         if i:
             console.print()
-        # Text, not str: cells are never read as rich markup (a model named "[red]x" prints as
-        # written), and markup parsing is skipped.
-        rt = RichTable(title=Text(t.title), title_justify="left", title_style="bold")
-        for j, h in enumerate(t.headers):
-            rt.add_column(Text(h), justify="right" if t.is_right(j) else "left",
-                          overflow="fold", min_width=None if t.is_right(j) else 10,
-                          no_wrap=t.is_right(j) or (t.align is not None and t.align[j] == "L"))
-        for row in t.rows:
-            rt.add_row(*(Text(c) for c in row))
-        console.print(rt)
+        widths = column_widths(t, width)
+        if widths is None:
+            console.print(Text(t.title, style="bold"))
+            for line in vertical_lines(t, width):
+                console.print(Text(line), overflow="ignore", crop=False)
+        else:
+            # Text, not str: cells are never read as rich markup (a model named "[red]x" prints
+            # as written), and markup parsing is skipped.
+            rt = RichTable(title=Text(t.title), title_justify="left", title_style="bold")
+            for j, h in enumerate(t.headers):
+                rt.add_column(Text(h), justify="right" if t.is_right(j) else "left",
+                              width=widths[j], overflow="fold")
+            for row in t.rows:
+                rt.add_row(*(Text(c) for c in row))
+            console.print(rt)
         for note in t.notes:
             console.print(note, style="dim", markup=False)
+    if legend:
+        console.print()
+        console.print(legend, style="dim", markup=False)
 
 
 def explain_table(title: str, formula: str, ref: str, inputs: Iterable[Input],

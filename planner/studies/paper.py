@@ -7,8 +7,8 @@ means: the planner's value, rounded as the paper rounds it, is the printed figur
 wherever the paper rounds an input (hidden "7K") or contradicts itself (Table 1 prints 7.28x
 where its own values give 7.34x).
 
-Ref: Zhao et al., "Insights into DeepSeek-V3", ISCA 2025, arXiv 2505.09343 (P);
-../shared/reference/paper.md §1-§3.
+Ref: Zhao et al., "Insights into DeepSeek-V3", ISCA 2025, arXiv 2505.09343 (P): its printed
+figures, as validation/paper.yaml records them.
 """
 
 from __future__ import annotations

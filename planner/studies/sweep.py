@@ -253,14 +253,17 @@ def records(result: SweepResult) -> list[dict[str, Any]]:
 
 def plot(result: SweepResult, path: str) -> None:
     """Draw the sweep: the metric against the first variable, one line per value of the second
-    (at most 12). Needs matplotlib (``pip install 'planner[plot]'``)."""
+    (at most 12). Needs matplotlib (``pip install 'llm-capacity-planner[plot]'``)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'planner[plot]'") from None
+        from planner import __distribution__
+
+        raise UsageError(f"--plot needs matplotlib: pip install '{__distribution__}[plot]' (in a "
+                         "source checkout: pip install '.[plot]')") from None
     import numpy as np
 
     if not path.endswith((".png", ".svg")):

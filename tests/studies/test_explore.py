@@ -263,7 +263,8 @@ def test_sweep_plot_without_matplotlib_says_how_to_install(monkeypatch, tmp_path
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     result = run("sweep", "deepseek-v3", "--vary", "tokens_per_device=8,16", "--plot",
                  str(tmp_path / "x.png"))
-    assert result.exit_code == 2 and "pip install 'planner[plot]'" in result.stderr
+    assert result.exit_code == 2
+    assert "pip install 'llm-capacity-planner[plot]'" in result.stderr
 
 
 # ----------------------------------------------------------------------------- schema

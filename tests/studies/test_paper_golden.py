@@ -1,4 +1,4 @@
-"""Golden tests: every closed-form figure of the paper (../shared/reference/paper.md §1-§3) that
+"""Golden tests: every closed-form figure of the paper (arXiv 2505.09343, Tables 1-3, §2.3.2) that
 the planner computes, at the paper's printed precision. The printed figures, their precision and
 the paper's stated inputs are read from validation/paper.yaml (never typed here); the figures
 below that P does not print (exact GFLOP, 67.76 tokens/s...) are the reference's derivations."""

@@ -2,8 +2,8 @@
 with fine-grained scaling, LogFMT-n, limited-precision accumulation in FP8 GEMMs, and the bytes
 each format puts on the wire.
 
-Ref: P §3 (fine-grained FP8, accumulation precision, LogFMT); V3R §3.3; ../shared/reference/
-paper.md §11. OCP "8-bit floating point specification (OFP8)" rev. 1.0 for E4M3 and E5M2.
+Ref: P §3 (arXiv 2505.09343: fine-grained FP8, accumulation precision, LogFMT); V3R §3.3 (arXiv
+2412.19437). OCP "8-bit floating point specification (OFP8)" rev. 1.0 for E4M3 and E5M2.
 
 Conventions:
 - A float format has ``exp_bits`` exponent bits (bias 2^(e−1) − 1), ``man_bits`` fraction bits,

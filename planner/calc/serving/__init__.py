@@ -2,8 +2,8 @@
 memory-bound decode on a local device.
 
 Ref: P §2.2-2.3 (memory, EP, MTP); V3R §3.4 (DeepSeek's deployment: DP attention, EP for the
-experts, dual micro-batch overlap); ../shared/reference/hardware.md (FlashMLA, DeepGEMM, DeepEP
-measured figures behind the efficiency factors); FlashMLA's FLOP and byte counts for MLA decode.
+experts, dual micro-batch overlap); the FlashMLA, DeepGEMM and DeepEP READMEs
+(github.com/deepseek-ai: the measured figures behind the efficiency factors); FlashMLA's FLOP and byte counts for MLA decode.
 
 Deployment model (DeepSeek's, V3R §3.4): ``gpus`` GPUs serve together; attention runs data
 parallel (each GPU its own sequences, attention weights replicated) or tensor parallel over

@@ -1,8 +1,8 @@
 """The rates a serving step runs at: peak FLOP/s, HBM and link bandwidth per GPU, times the
 hardware spec's efficiency factors (achievable) or alone (``bound``).
 
-Ref: ../shared/reference/hardware.md (DeepGEMM, FlashMLA, DeepEP measured on H800: the sources
-of the efficiency factors in hardware/*.yaml).
+Ref: the READMEs of DeepGEMM, FlashMLA and DeepEP (github.com/deepseek-ai; measured on H800): the
+sources of the efficiency factors, each written beside its value in hardware/*.yaml.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
     FP8 tensor cores, η_attention_fp8); KV stream HBM · η_hbm; weights streamed by GEMMs
     HBM · η_gemm_weight; links B · η_link; in prefill compute keeps η_overlap of its rate
     beside EP kernels that hold SMs.
-    Ref: ../shared/reference/hardware.md (DeepGEMM, FlashMLA, DeepEP measured on H800).
+    Ref: github.com/deepseek-ai/DeepGEMM, FlashMLA and DeepEP READMEs (measured on H800).
     Convention: dense (not sparse) peaks; a device whose spec gives no peak FLOP/s has compute
     not modelled (infinite rate: memory and links only); no scale-up domain: infinite scale-up
     rate; ``bound`` uses no factor at all.
