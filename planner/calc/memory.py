@@ -84,12 +84,24 @@ def bytes_per_gpu_even_split(*, total_bytes, num_gpus):
     return total_bytes / num_gpus
 
 
-def _split(part: str, *, ep: int, tp: int) -> int:
-    """GPUs a part's weights are split over: routed experts over EP (over TP when EP = 1),
-    router and norms replicated, the rest over TP."""
+def _held_per_gpu(part: str, count: float, *, model: Model, ep: int, tp: int,
+                  replicated_attention: float) -> float:
+    """Parameters of ``part`` (``count`` in all) one GPU holds: routed experts as whole experts
+    over EP, ⌈E / EP⌉ of them (EP beyond E holds one, the others' replicas), or split by TP
+    when EP = 1; router and norms replicated; attention split by TP but for its
+    ``replicated_attention`` parameters (MLA's down-projections, held whole); the rest / TP."""
+    from planner.specs.model import MoEFFN
+
     if part == "routed_experts":
-        return ep if ep > 1 else tp
-    return 1 if part in REPLICATED_PARTS else tp
+        if ep == 1:
+            return count / tp
+        experts = model.ffn.num_routed_experts if isinstance(model.ffn, MoEFFN) else ep
+        return count * math.ceil(experts / ep) / experts
+    if part in REPLICATED_PARTS:
+        return count
+    if part == "attention":
+        return replicated_attention + (count - replicated_attention) / tp
+    return count / tp
 
 
 def _bytes_per_weight(part: str, weights_dtype: str) -> float:
@@ -135,25 +147,32 @@ def weight_bytes_per_gpu_by_part(model: Model, *, weights_dtype: str = "fp8", ep
                                  tp: int = 1, mtp_modules: int = 0) -> Parts:
     """Weight bytes one GPU holds, by part (bytes).
 
-    Formula: routed experts / EP, or / TP when EP = 1 (each expert split by tensor parallelism,
-    what engines do without expert parallelism); attention, dense FFN, shared experts,
-    embedding and head / TP (replicated when TP = 1, i.e. DP attention); at the weight format
+    Formula: routed experts ⌈E / EP⌉ whole experts per GPU (EP beyond E: one, replicated), or
+    / TP when EP = 1 (each expert split by tensor parallelism, what engines do without expert
+    parallelism); attention / TP but MLA's down-projections whole on every GPU
+    (:func:`~planner.calc.params.attention_replicated_params_per_layer`); dense FFN, shared
+    experts, embedding and head / TP (replicated when TP = 1, i.e. DP attention); at the weight format
     with its scales, the high-precision parts at 2 B; ``mtp_modules`` MTP modules
     (:func:`mtp_module_params`) split as the layers are.
     Ref: V3R §3.4 (EP for experts, DP or TP for attention), §2.2 (MTP); P §3.1 (FP8 weights,
     128×128 scales).
     Convention: stored bytes (see the module docstring); norms and router replicated; no
-    redundant experts.
+    redundant experts beyond what EP > E forces.
     Example: DeepSeek-V3, FP8, EP 8, TP 1: routed 653.9e9 × 1.000244 / 8 = 81.77e9 B; attention
     11.41e9 B replicated; total per GPU ≈ 98.7e9 B; with its one MTP module, + 1.75e9 B.
     """
-    from planner.calc.params import model_params
+    from planner.calc.params import attention_replicated_params_per_layer, model_params
 
-    out = [(part, n * _bytes_per_weight(part, weights_dtype) / _split(part, ep=ep, tp=tp))
+    per_layer = attention_replicated_params_per_layer(model)
+
+    def held(part: str, count: float, layers: int) -> float:
+        return _bytes_per_weight(part, weights_dtype) * _held_per_gpu(
+            part, count, model=model, ep=ep, tp=tp, replicated_attention=per_layer * layers)
+
+    out = [(part, held(part, n, model.num_layers))
            for part, n in model_params(model).total.as_dict().items()]
     if mtp_modules:
-        mtp = sum(n * _bytes_per_weight(part, weights_dtype) / _split(part, ep=ep, tp=tp)
-                  for part, n in mtp_module_params(model).as_dict().items())
+        mtp = sum(held(part, n, 1) for part, n in mtp_module_params(model).as_dict().items())
         out.append(("mtp_modules", mtp_modules * mtp))
     return Parts(tuple(out))
 

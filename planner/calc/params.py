@@ -103,6 +103,25 @@ def attention_params_per_layer(model: Model) -> int:
     )
 
 
+def attention_replicated_params_per_layer(model: Model) -> int:
+    """Attention parameters of one layer that every GPU of a tensor-parallel group holds whole
+    and runs on all of the group's tokens (count): MLA's down-projections.
+
+    Formula: MLA d·d_c′ (q_a, when the query is compressed) + d·(d_c + d_R) (kv_a with the
+    shared RoPE key); 0 for MHA/GQA/MQA (every projection is split by heads).
+    Ref: vLLM model_executor/models/deepseek_v2.py and SGLang deepseek_v2.py: q_a_proj and
+    kv_a_proj_with_mqa are ReplicatedLinear (the latents are not split by heads).
+    Convention: weight matrices only (the latents' norms are in ``norms_biases``, replicated).
+    Example: DeepSeek-V3: 7,168 × 1,536 + 7,168 × (512 + 64) = 11,010,048 + 4,128,768 =
+    15,138,816 of the layer's 187,105,280.
+    """
+    att = model.attention
+    if not isinstance(att, MLAttention):
+        return 0
+    d = model.hidden_size
+    return d * (att.q_lora_rank or 0) + d * (att.kv_lora_rank + att.qk_rope_head_dim)
+
+
 def _norms_biases(model: Model) -> int:
     att = model.attention
     per_layer = NORMS_PER_LAYER * model.hidden_size

@@ -40,7 +40,7 @@ def test_serve_parts_are_the_ledger_kernels_then_the_network_and_sum_to_compute(
     network = [p for p in r.parts if p.bound == "network"]
     assert [p.name for p in kernels] == [
         "attention (core)", "attention projections", "norms, RoPE, quantization, residuals",
-        "dense FFN", "FFN activations, EP buffers, residuals", "shared experts",
+        "dense FFN", "FFN activations, EP buffers, residuals", "shared experts", "router",
         "routed experts", "output head"]
     assert [p.name for p in network] == ["EP dispatch + combine (scale_out)"]
     assert r.compute_s == pytest.approx(sum(p.time_s for p in kernels))

@@ -59,20 +59,25 @@ def attention_core_flops_per_token_per_layer(model: Model, *, context_tokens,
 
 
 def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str = "decode",
-                                         expert_rows: float = 1.0) -> float:
+                                         expert_rows: float = 1.0, tp: int = 1) -> float:
     """HBM bytes the non-GEMM kernels of one layer move per token (bytes): norms, RoPE,
     quantization, activation functions, residual adds, and the EP buffers' copies.
 
     Formula: with d = hidden size, BF16 = 2 B, FP8 = 1 B (each term read + write):
     - attention block: pre-norm + FP8 quant 3d; q/kv latent norms + quant 3(d_q + d_c + d_R)
       (MLA) and RoPE on the query's rope part 4·n_h·d_R, or RoPE on q and k 4(n_h + n_kv)·d_h
-      (GQA); the attention output quantized for o_proj 3·n_h·d_v; residual add 6d.
+      (GQA); the attention output quantized for o_proj 3·n_h·d_v; residual add 6d. Under TP
+      each GPU holds every token of its group, so the norms, the MLA latents (whose
+      down-projections are replicated) and the residual are per token, while the per-head
+      terms (RoPE on heads, the attention output) are split: / TP.
     - MoE block: pre-norm + quant 3d; per expert copy: received into the EP buffer d, permuted
       into the contiguous layout 2d (prefill only: the masked layout of decode needs none),
       SiLU·mul + quant 5·I_e, the output sent back and received 4d, read by the weighted sum
       2d; the shared expert's SiLU·mul 5·I_s; the sum written 2d; residual add 6d.
-    - dense FFN block: pre-norm + quant 3d, SiLU·mul + quant 5·I, residual add 6d.
-    Ref: SGLang large-scale EP blog (lmsys.org, 2025-05-05: contiguous-layout permutation in
+    - dense FFN block: pre-norm + quant 3d, SiLU·mul + quant 5·I / TP (the intermediate is
+      split by TP), residual add 6d.
+    Ref: vLLM deepseek_v2.py (q_a_proj and kv_a_proj_with_mqa are ReplicatedLinear: every TP
+    rank computes the latents of all its group's tokens; heads are split); SGLang large-scale EP blog (lmsys.org, 2025-05-05: contiguous-layout permutation in
     prefill, masked layout in decode); DeepEP README (FP8 dispatch, BF16 combine).
     Convention: one pass per kernel (no fusion beyond norm + quant); GEMM inputs and outputs and
     the attention kernel's own traffic are counted with those kernels, not here. ``expert_rows``
@@ -92,19 +97,21 @@ def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str
             latents = (att.q_lora_rank or 0) + att.kv_lora_rank + att.qk_rope_head_dim
             rope = 2 * ACT_BYTES * att.num_heads * att.qk_rope_head_dim
             out = att.num_heads * att.v_head_dim
-            pre = latents * (ACT_BYTES + ACT_FP8_BYTES) + rope
+            replicated = latents * (ACT_BYTES + ACT_FP8_BYTES)
         else:
             assert att.num_kv_heads is not None   # set by HeadAttention.__post_init__
-            pre = 2 * ACT_BYTES * (att.num_heads + att.num_kv_heads) * att.head_dim
+            rope = 2 * ACT_BYTES * (att.num_heads + att.num_kv_heads) * att.head_dim
             out = att.num_heads * att.head_dim
-        return norm + pre + out * (ACT_BYTES + ACT_FP8_BYTES) + residual
+            replicated = 0
+        per_head = rope + out * (ACT_BYTES + ACT_FP8_BYTES)
+        return norm + replicated + per_head / tp + residual
     ffn = model.ffn
     if block == "dense_ffn":
         inter = (ffn.dense_intermediate_size if isinstance(ffn, MoEFFN)
                  else ffn.intermediate_size)
         if inter is None:
             raise UsageError("block 'dense_ffn' of an MoE model without dense layers")
-        return norm + glu * inter + residual
+        return norm + glu * inter / tp + residual
     if block != "moe":
         raise UsageError(f"unknown block {block!r}; expected attention, dense_ffn or moe")
     if not isinstance(ffn, MoEFFN):
@@ -124,7 +131,9 @@ def attention_block_s(ledger: KernelLedger, model: Model, shape: StepShape, rate
 
     Formula: core t·F_core(C) FLOPs over KV bytes (decode: the TP group's TP·t / (1 + D)
     sequences × C tokens; prefill TP·t tokens) × kv per token per layer; projections
-    2·P_att / L · rows FLOPs over the layer's attention weights; the rest TP·t × its bytes.
+    2·((P_att / L − P_rep) · rows + P_rep · TP · rows) FLOPs over the layer's attention weights
+    (P_rep: MLA's down-projections, replicated, run on all of the group's rows); the rest
+    TP·t × its bytes.
     Ref: FlashMLA; :func:`attention_core_flops_per_token_per_layer`;
     :func:`activation_bytes_per_token_per_layer`.
     Convention: see the module docstring (TP splits heads; rows padded to tiles).
@@ -139,8 +148,10 @@ def attention_block_s(ledger: KernelLedger, model: Model, shape: StepShape, rate
     return (ledger.add("attention (core)", flops=core_flops, bytes_moved=core_bytes,
                        flop_per_s=rates.attention, bytes_per_s=rates.kv_stream, count=count)
             + ledger.add("attention projections",
-                         flops=(FLOPS_PER_MAC * shape.activated_params["attention"]
-                                / shape.num_layers * shape.gemm_rows),
+                         flops=FLOPS_PER_MAC * (
+                             (shape.activated_params["attention"] / shape.num_layers
+                              - shape.replicated_attention_params) * shape.gemm_rows
+                             + shape.replicated_attention_params * shape.gemm_rows * tp),
                          bytes_moved=shape.weight_bytes_per_layer["attention"],
                          flop_per_s=rates.gemm, bytes_per_s=rates.weight_stream, count=count)
             + ledger.add(ATTENTION_ACTIVATIONS, flops=0.0,
@@ -188,7 +199,8 @@ def moe_blocks(ledger: KernelLedger, model: Model, shape: StepShape, rates: Rate
     """Times of one MoE layer's compute for one micro-batch (s), each kernel added ``count``
     times to ``ledger``.
 
-    Formula: routed experts 2·P_routed / L_moe · t · λ · pad FLOPs (λ the hottest rank's load,
+    Formula: router 2·E·d · TP·t FLOPs over its E·d BF16 weights (replicated, before the
+    dispatch); routed experts 2·P_routed / L_moe · t · λ · pad FLOPs (λ the hottest rank's load,
     pad = E[padded rows] / rows per local expert) over W_routed · (1 − (1 − k/E)^(t·EP))
     bytes: only the local experts some row selects are read (a token picks k distinct experts:
     an expert is missed by all t·EP tokens of the group with probability (1 − k/E)^(t·EP)). Without EP the experts split by
@@ -214,6 +226,13 @@ def moe_blocks(ledger: KernelLedger, model: Model, shape: StepShape, rates: Rate
         shared_s = ledger.add("shared experts", flops=shared_flops, bytes_moved=shared_bytes,
                               flop_per_s=rates.gemm, bytes_per_s=rates.weight_stream,
                               count=count)
+    # The router (gate) GEMM in BF16, replicated: every GPU scores all of its group's rows,
+    # before the dispatch (on the attention side of the overlap schedules).
+    attention_s += ledger.add(
+        "router", flops=(FLOPS_PER_MAC * shape.activated_params["router"]
+                         / shape.num_moe_layers * shape.gemm_rows * tp),
+        bytes_moved=shape.weight_bytes_per_layer["router"], flop_per_s=rates.head,
+        bytes_per_s=rates.weight_stream, count=count)
     k = ffn.num_experts_per_token
     moe_tp = tp if ep == 1 else 1
     hit = 1 - (1 - k / ffn.num_routed_experts) ** (rows * ep * moe_tp)

@@ -126,6 +126,7 @@ class StepShape:
     weight_bytes_per_layer: dict[str, float]   # this GPU's, per part
     head_weight_bytes: float
     activated_params: dict[str, float]         # per token, all layers, per part
+    replicated_attention_params: float         # per layer, held whole under TP (MLA's down)
     activation_bytes_per_token: dict[str, float]   # per layer, per block
     gemm_tile_rows: int | None
     expert_tile_rows: int | None
@@ -142,16 +143,18 @@ def _per_layer_weight_bytes(memory: MemoryResult, *, num_layers: int, num_dense_
     return {"attention": held["attention"] / num_layers,
             "dense_ffn": held["dense_ffn"] / max(num_dense_layers, 1),
             "routed_experts": held["routed_experts"] / max(num_moe_layers, 1),
-            "shared_experts": held["shared_experts"] / max(num_moe_layers, 1)}
+            "shared_experts": held["shared_experts"] / max(num_moe_layers, 1),
+            "router": held["router"] / max(num_moe_layers, 1)}
 
 
 def _activation_bytes_by_block(model: Model, *, phase: str, num_dense_layers: int,
-                              num_moe_layers: int, rank_load: float) -> dict[str, float]:
-    """HBM bytes per token per layer of the non-GEMM kernels of each block the model has
-    (:func:`~planner.calc.serving.blocks.activation_bytes_per_token_per_layer`)."""
-    act = {"attention": activation_bytes_per_token_per_layer(model, block="attention")}
+                              num_moe_layers: int, rank_load: float,
+                              tp: int) -> dict[str, float]:
+    """HBM bytes per token of its TP group per layer of the non-GEMM kernels of each block the
+    model has (:func:`~planner.calc.serving.blocks.activation_bytes_per_token_per_layer`)."""
+    act = {"attention": activation_bytes_per_token_per_layer(model, block="attention", tp=tp)}
     if num_dense_layers:
-        act["dense_ffn"] = activation_bytes_per_token_per_layer(model, block="dense_ffn")
+        act["dense_ffn"] = activation_bytes_per_token_per_layer(model, block="dense_ffn", tp=tp)
     if num_moe_layers:
         act["moe"] = activation_bytes_per_token_per_layer(model, block="moe", phase=phase,
                                                           expert_rows=rank_load)
@@ -175,7 +178,7 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
     (tile 64): t = 64 / 2 = 32 rows, GEMM rows ⌈32 / 64⌉ · 64 = 64.
     """
     from planner.calc.imbalance import hottest_rank_factors
-    from planner.calc.params import model_params
+    from planner.calc.params import attention_replicated_params_per_layer, model_params
     from planner.specs.model import MoEFFN
 
     decode, tp, ep = config.decode, layout.tp, layout.ep
@@ -215,9 +218,10 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
         head_weight_bytes=memory.weights.as_dict()[
             "embedding" if model.tie_word_embeddings else "output_head"],
         activated_params=model_params(model).activated.as_dict(),
+        replicated_attention_params=attention_replicated_params_per_layer(model),
         activation_bytes_per_token=_activation_bytes_by_block(
             model, phase=config.phase, num_dense_layers=num_dense_layers,
-            num_moe_layers=num_moe_layers, rank_load=rank_load),
+            num_moe_layers=num_moe_layers, rank_load=rank_load, tp=tp),
         gemm_tile_rows=tile,
         expert_tile_rows=None if config.bound else config.expert_tile_rows or tile,
         shared_experts_routed=(moe is not None and config.shared_experts == "routed"
