@@ -238,39 +238,41 @@ def test_validation_table_against_measured_runs():
     assert rep.median_abs_error == pytest.approx(statistics.median(errors))
     assert rep.meets_targets == (rep.median_abs_error <= 0.15 and not rep.beyond_limit)
     # The figures the issue's note reports (planner validate, default efficiencies, each run's
-    # published expert balance).
+    # published expert balance). Since the router GEMM and MLA's replicated down-projections
+    # (issue 18): median 24.2% -> 23.9%, largest 90.7% -> 89.9%, the TP-8 H20 prefill -7.5% ->
+    # -15.7% (each GPU runs the down-projections on all of its group's tokens).
     assert len(rep.rows) == 15
-    assert rep.median_abs_error == pytest.approx(0.242, abs=0.001)
-    assert rep.max_abs_error == pytest.approx(0.907, abs=0.001)
+    assert rep.median_abs_error == pytest.approx(0.239, abs=0.001)
+    assert rep.max_abs_error == pytest.approx(0.899, abs=0.001)
     assert rep.beyond_limit == ("ant-h20-decode-pro", "ant-h20-decode-max",
                                 "ant-h20-decode-ep16-bs8", "ant-h20-decode-ep32-bs8",
                                 "ant-h20-decode-ep32-bs32")
     assert not rep.meets_targets
     by_id = {r.run.id: r for r in rep.rows}
-    assert by_id["deepseek-profile-prefill-h800"].error == pytest.approx(0.081, abs=0.001)
-    assert by_id["sglang-h100-decode-tbo"].error == pytest.approx(0.193, abs=0.001)
-    assert by_id["ant-h20-decode-base"].error == pytest.approx(0.284, abs=0.001)
-    assert by_id["ant-h20-decode-max"].error == pytest.approx(0.649, abs=0.001)
-    assert by_id["ant-h20-decode-ep32-bs8"].error == pytest.approx(0.907, abs=0.001)
-    assert by_id["ant-h20-prefill-4k"].error == pytest.approx(-0.075, abs=0.001)
+    assert by_id["deepseek-profile-prefill-h800"].error == pytest.approx(0.079, abs=0.001)
+    assert by_id["sglang-h100-decode-tbo"].error == pytest.approx(0.192, abs=0.001)
+    assert by_id["ant-h20-decode-base"].error == pytest.approx(0.281, abs=0.001)
+    assert by_id["ant-h20-decode-max"].error == pytest.approx(0.645, abs=0.001)
+    assert by_id["ant-h20-decode-ep32-bs8"].error == pytest.approx(0.899, abs=0.001)
+    assert by_id["ant-h20-prefill-4k"].error == pytest.approx(-0.157, abs=0.001)
     # With the H20's measured kernel factors its six decode runs miss by about the same time
-    # per step (22.6-28.6 ms) at 8-48 sequences and EP 16 or 32, where its steps range from 26
+    # per step (22.5-28.5 ms) at 8-48 sequences and EP 16 or 32, where its steps range from 27
     # to 97 ms: a per-step cost the planner lacks, not a rate it has wrong (docs/validation.md).
     h20 = [r for r in rep.rows if r.run.id.startswith("ant-h20-decode")]
     gaps = [r.step_gap_s for r in h20]
     assert len(gaps) == 6
-    assert min(gaps) == pytest.approx(22.6e-3, abs=0.1e-3)
-    assert max(gaps) == pytest.approx(28.6e-3, abs=0.1e-3)
-    assert statistics.median(gaps) == pytest.approx(25.7e-3, abs=0.1e-3)
-    assert min(r.step_s for r in h20) == pytest.approx(26.5e-3, abs=0.1e-3)
-    assert max(r.step_s for r in h20) == pytest.approx(96.9e-3, abs=0.1e-3)
+    assert min(gaps) == pytest.approx(22.5e-3, abs=0.1e-3)
+    assert max(gaps) == pytest.approx(28.5e-3, abs=0.1e-3)
+    assert statistics.median(gaps) == pytest.approx(25.6e-3, abs=0.1e-3)
+    assert min(r.step_s for r in h20) == pytest.approx(26.6e-3, abs=0.1e-3)
+    assert max(r.step_s for r in h20) == pytest.approx(97.1e-3, abs=0.1e-3)
     for row in rep.rows:
         assert row.measured_step_s == pytest.approx(
             row.step_s * row.predicted / row.run.measured)
     # The eight runs of the first table alone miss the median target too.
     first = sorted(abs(r.error) for r in rep.rows if not r.run.id.startswith("ant-"))
     assert len(first) == 8
-    assert statistics.median(first) == pytest.approx(0.165, abs=0.001)
+    assert statistics.median(first) == pytest.approx(0.163, abs=0.001)
     assert {r.expert_balance for r in rep.rows} == {"eplb", "uniform", "exact", "none"}
 
 
@@ -338,7 +340,7 @@ def test_the_sources_ablations_beside_the_planner():
     # The figures the docs discuss: overlap and FP8 MLA near the source, swapAB far off.
     assert rows["sglang-h100-decode-tbo-gain"].predicted == pytest.approx(0.445, abs=0.001)
     assert rows["ant-h20-fp8-mla-bs56"].predicted == pytest.approx(0.249, abs=0.001)
-    assert rows["ant-h20-swapab-bs2"].predicted == pytest.approx(0.371, abs=0.001)
+    assert rows["ant-h20-swapab-bs2"].predicted == pytest.approx(0.370, abs=0.001)
     assert rows["ant-h20-sbo-bs56"].difference == pytest.approx(0.003, abs=0.001)
     # Every planner gain is at least the measured one (the docs' reading).
     assert all(r.difference >= 0 for r in rows.values())
@@ -604,8 +606,8 @@ def test_h20_factors_from_the_kernels_measured_on_it():
 
 def test_the_default_overlap_is_the_fastest_schedule_and_says_so():
     """Issue 18 item 5: Qwen3-235B on 8 x H200 at 8 sequences per GPU of 32K is memory-bound;
-    dual micro-batches read the weights twice (31.7 tokens/s per user against 44.0 single and
-    43.7 none). Without a choice the step runs the fastest schedule and names it."""
+    dual micro-batches read the weights twice (31.5 tokens/s per user against 43.9 single and
+    43.6 none; the issue's 31.7 / 44.0 / 43.7 were before the router GEMM). Without a choice the step runs the fastest schedule and names it."""
     m, h = catalog.load_model("qwen3-235b-a22b"), catalog.load_hardware("h200")
     cfg = ServeConfig(gpus=8, batch_per_gpu=8, context_tokens=32768)
     assert cfg.overlap == "auto"
