@@ -101,6 +101,31 @@ class KVCacheResult:
     multiplier_vs_first: float | None = None
 
 
+#: FlashMLA's FP8 KV cache ("FP8 with scale", deepseek-ai/FlashMLA README, "FP8 KV Cache"):
+#: per token and layer, the 512 NoPE latent values as float8_e4m3 (1 B each), one float32 scale
+#: per 128 of them (4 × 4 B) and the 64 RoPE values unquantized in bfloat16 (64 × 2 B):
+#: 512 + 16 + 128 = 656 B, not 576.
+FP8_KV_SCALE_TILE = 128
+FP8_KV_SCALE_BYTES = 4
+FP8_KV_ROPE_BYTES = 2
+FP8_KV_LATENT_BYTES = 1
+
+
+def mla_fp8_kv_bytes_per_token_per_layer(*, kv_lora_rank, qk_rope_head_dim):
+    """FP8 MLA cache bytes of one token in one layer, in FlashMLA's layout (bytes).
+
+    Formula: d_c × 1 + ⌈d_c / 128⌉ × 4 + d_R × 2: the latent in FP8, an FP32 scale per 128
+    latent values, the RoPE key in BF16.
+    Ref: deepseek-ai/FlashMLA README, "FP8 KV Cache" ("FP8 with scale": 656 bytes per token).
+    Convention: the layout FlashMLA's FP8 kernels read; an engine with one per-tensor scale
+    stores 576 B.
+    Example: DeepSeek-V3, d_c = 512, d_R = 64: 512 + 4 × 4 + 64 × 2 = 656 B.
+    """
+    scales = -(-kv_lora_rank // FP8_KV_SCALE_TILE)
+    return (kv_lora_rank * FP8_KV_LATENT_BYTES + scales * FP8_KV_SCALE_BYTES
+            + qk_rope_head_dim * FP8_KV_ROPE_BYTES)
+
+
 def model_kv_cache(model: Model, *, dtype: str = "bf16", context_tokens: int = 1,
                    batch: int = 1) -> KVCacheResult:
     """KV cache of ``model`` at cache ``dtype`` for ``batch`` sequences of ``context_tokens``.
@@ -108,17 +133,30 @@ def model_kv_cache(model: Model, *, dtype: str = "bf16", context_tokens: int = 1
     Formula: kv_cache_bytes_per_token = L · e · b; kv_cache_bytes = kv_cache_bytes_per_token · C
     · B (:data:`FORMULA`).
     Ref: paper Table 1; V2R Table 1.
-    Convention: see the module docstring (every layer caches, no scale-factor overhead);
-    the inputs name their origin (model spec field or ``argument <parameter>``).
+    Convention: see the module docstring (every layer caches, no scale-factor overhead, except
+    an FP8 MLA cache, stored in FlashMLA's layout with its scales and a BF16 RoPE key:
+    :func:`mla_fp8_kv_bytes_per_token_per_layer`); the inputs name their origin (model spec field or ``argument <parameter>``).
     Example: DeepSeek-V3, BF16: L = 61 × e = 576 × b = 2 = 70,272 bytes per token (P: 70.272
     KB); at C = 4,096 tokens × B = 8 sequences: 70,272 × 4,096 × 8 = 2,302,672,896 bytes.
     """
     elements = model_kv_elements_per_token_per_layer(model)
     b = dtype_bytes(dtype)
+    att = model.attention
+    b_origin = f"cache dtype {dtype}"
     per_token = kv_cache_bytes_per_token(
         num_layers=model.num_layers, elements_per_token_per_layer=elements, bytes_per_element=b
     )
-    att = model.attention
+    if isinstance(att, MLAttention) and dtype == "fp8":
+        # FlashMLA's FP8 layout: a token's latent with its scales and the BF16 RoPE key
+        # (656 B a layer for DeepSeek-V3, 656 / 576 bytes per element).
+        per_layer = mla_fp8_kv_bytes_per_token_per_layer(
+            kv_lora_rank=att.kv_lora_rank, qk_rope_head_dim=att.qk_rope_head_dim)
+        per_token = kv_cache_bytes_per_token(num_layers=model.num_layers,
+                                             elements_per_token_per_layer=1,
+                                             bytes_per_element=per_layer)
+        b = per_layer / elements
+        b_origin = (f"FlashMLA's FP8 layout: {per_layer:g} B a layer = d_c × 1 + ⌈d_c / 128⌉ × 4 "
+                    "(FP32 scales) + d_h^R × 2 (BF16 RoPE key)")
     if isinstance(att, MLAttention):
         elem_origin = f"d_c {att.kv_lora_rank} + d_h^R {att.qk_rope_head_dim} (model spec)"
     else:
@@ -136,7 +174,7 @@ def model_kv_cache(model: Model, *, dtype: str = "bf16", context_tokens: int = 1
         inputs=(
             Input("L (layers)", model.num_layers, "count", "model spec num_layers"),
             Input("e (elements per token per layer)", elements, "count", elem_origin),
-            Input("b (bytes per element)", b, "bytes", f"cache dtype {dtype}"),
+            Input("b (bytes per element)", b, "bytes", b_origin),
             Input("C (context tokens)", context_tokens, "tokens",
                   argument_origin("context_tokens")),
             Input("B (batch)", batch, "sequences", argument_origin("batch")),

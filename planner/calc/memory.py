@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from planner.calc.common import Parts
+from planner.calc.kv_cache import mla_fp8_kv_bytes_per_token_per_layer  # noqa: F401 (re-export)
 from planner.errors import UsageError
 
 if TYPE_CHECKING:
@@ -52,13 +53,6 @@ FIT_GPU_COUNTS = tuple(2**i for i in range(13))
 #: previous depth's hidden state and of the token's embedding.
 MTP_PROJECTION_INPUTS = 2
 MTP_NORMS = 2
-#: FlashMLA's FP8 KV cache ("FP8 with scale", deepseek-ai/FlashMLA README, "FP8 KV Cache"):
-#: per token and layer, the 512 NoPE latent values as float8_e4m3 (1 B each), one float32 scale
-#: per 128 of them (4 × 4 B) and the 64 RoPE values unquantized in bfloat16 (64 × 2 B):
-#: 512 + 16 + 128 = 656 B, not 576.
-FP8_KV_SCALE_TILE = 128
-FP8_KV_SCALE_BYTES = 4
-FP8_KV_ROPE_BYTES = 2
 
 
 def weight_bytes(*, num_params, bytes_per_param):
@@ -190,21 +184,6 @@ def stored_weight_bytes(model: Model, *, weights_dtype: str = "fp8") -> float:
     return weight_bytes_per_gpu_by_part(model, weights_dtype=weights_dtype).total
 
 
-def mla_fp8_kv_bytes_per_token_per_layer(*, kv_lora_rank, qk_rope_head_dim):
-    """FP8 MLA cache bytes of one token in one layer, in FlashMLA's layout (bytes).
-
-    Formula: d_c × 1 + ⌈d_c / 128⌉ × 4 + d_R × 2: the latent in FP8, an FP32 scale per 128
-    latent values, the RoPE key in BF16.
-    Ref: deepseek-ai/FlashMLA README, "FP8 KV Cache" ("FP8 with scale": 656 bytes per token).
-    Convention: the layout FlashMLA's FP8 kernels read; an engine with one per-tensor scale
-    stores 576 B.
-    Example: DeepSeek-V3, d_c = 512, d_R = 64: 512 + 4 × 4 + 64 × 2 = 656 B.
-    """
-    scales = -(-kv_lora_rank // FP8_KV_SCALE_TILE)
-    return (kv_lora_rank * WEIGHT_BYTES["fp8"] + scales * FP8_KV_SCALE_BYTES
-            + qk_rope_head_dim * FP8_KV_ROPE_BYTES)
-
-
 def kv_bytes_per_token_per_gpu(model: Model, *, kv_dtype: str = "bf16", tp: int = 1) -> float:
     """KV cache bytes one token adds on one GPU (bytes).
 
@@ -222,9 +201,6 @@ def kv_bytes_per_token_per_gpu(model: Model, *, kv_dtype: str = "bf16", tp: int 
 
     att = model.attention
     if isinstance(att, MLAttention):
-        if kv_dtype == "fp8":
-            return model.num_layers * mla_fp8_kv_bytes_per_token_per_layer(
-                kv_lora_rank=att.kv_lora_rank, qk_rope_head_dim=att.qk_rope_head_dim)
         return model_kv_cache(model, dtype=kv_dtype).kv_cache_bytes_per_token
     assert att.num_kv_heads is not None   # set by HeadAttention.__post_init__
     per_token = model_kv_cache(model, dtype=kv_dtype).kv_cache_bytes_per_token

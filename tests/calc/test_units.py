@@ -33,10 +33,12 @@ def test_gqa_kv_cache_tiny():
 
 
 def test_mla_kv_cache_tiny():
-    # 2 layers × (d_c 6 + d_R 2) × 1 byte (fp8) = 16 bytes per token
+    # BF16: 2 layers × (d_c 6 + d_R 2) × 2 bytes = 32 bytes per token. FP8 in FlashMLA's layout:
+    # 2 layers × (6 × 1 + ⌈6 / 128⌉ = 1 FP32 scale × 4 + 2 × 2 BF16 RoPE) = 2 × 14 = 28.
     m = tiny(MLAttention(kind="mla", num_heads=2, kv_lora_rank=6, qk_nope_head_dim=4,
                          qk_rope_head_dim=2, v_head_dim=4))
-    assert kv_cache.model_kv_cache(m, dtype="fp8").kv_cache_bytes_per_token == 16
+    assert kv_cache.model_kv_cache(m, dtype="bf16").kv_cache_bytes_per_token == 32
+    assert kv_cache.model_kv_cache(m, dtype="fp8").kv_cache_bytes_per_token == 28
 
 
 def test_mha_and_mqa_imply_kv_heads():

@@ -60,8 +60,10 @@ def test_kv_cache_json_shape():
 def test_kv_cache_context_and_batch():
     r = run_json("kv-cache", "deepseek-v3", "--dtype", "fp8", "--context-tokens", "1000",
                  "--batch", "2")[0]
-    assert r["kv_cache_bytes_per_token"] == 35136          # 61 × 576 × 1
-    assert r["kv_cache_bytes"] == 35136 * 1000 * 2
+    # FP8 MLA in FlashMLA's layout: 61 × (512 × 1 + 4 scales × 4 + 64 × 2) = 61 × 656, not
+    # 61 × 576 × 1 (issue 18: the scales and the BF16 RoPE key are stored too).
+    assert r["kv_cache_bytes_per_token"] == 40016
+    assert r["kv_cache_bytes"] == 40016 * 1000 * 2
 
 
 def test_flops_json_shape():
