@@ -98,15 +98,17 @@ def _held_per_gpu(part: str, count: float, *, model: Model, ep: int, tp: int,
     return count / tp
 
 
-def _bytes_per_weight(part: str, weights_dtype: str) -> float:
+def _bytes_per_weight(part: str, weights_dtype: str, model: Model | None = None) -> float:
     """Stored bytes of one weight of ``part``: BF16 for the high-precision parts, else the
-    weight format with its scales."""
+    part's format (the weights', or what the model's checkpoint keeps the part in:
+    ``Model.part_weight_dtypes``) with its scales."""
     if weights_dtype not in WEIGHT_BYTES:
         raise UsageError(f"unknown weight format {weights_dtype!r}; expected one of: "
                          f"{', '.join(WEIGHT_BYTES)}")
     if part in HIGH_PRECISION_PARTS:
         return HIGH_PRECISION_BYTES
-    return WEIGHT_BYTES[weights_dtype] + SCALE_BYTES_PER_WEIGHT[weights_dtype]
+    dtype = weights_dtype if model is None else model.part_weight_dtype(part, weights_dtype)
+    return WEIGHT_BYTES[dtype] + SCALE_BYTES_PER_WEIGHT[dtype]
 
 
 def mtp_module_params(model: Model) -> Parts:
@@ -160,7 +162,7 @@ def weight_bytes_per_gpu_by_part(model: Model, *, weights_dtype: str = "fp8", ep
     per_layer = attention_replicated_params_per_layer(model)
 
     def held(part: str, count: float, layers: int) -> float:
-        return _bytes_per_weight(part, weights_dtype) * _held_per_gpu(
+        return _bytes_per_weight(part, weights_dtype, model) * _held_per_gpu(
             part, count, model=model, ep=ep, tp=tp, replicated_attention=per_layer * layers)
 
     out = [(part, held(part, n, model.num_layers))

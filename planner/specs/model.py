@@ -9,9 +9,13 @@ one-line :class:`planner.errors.SpecError` messages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Dict, Literal, Optional, Union
 
+from planner import vocab
 from planner.specs._types import SPEC_CONFIG, Bool, NonNegInt, PosInt, Str, Tagged
+
+#: The weight-matrix parts a model's format can differ by (``Model.part_weight_dtypes``).
+MATRIX_PARTS = ("attention", "dense_ffn", "shared_experts", "routed_experts")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,6 +166,10 @@ class Model:
     tie_word_embeddings: Bool = False
     mtp_depth: NonNegInt = 0
     notes: Optional[Str] = None
+    #: With the weights at a format (the key), the matrix parts the published checkpoint keeps
+    #: at another: gpt-oss's MXFP4 checkpoint, ``{fp4: {attention: bf16}}`` (experts in FP4,
+    #: attention in BF16). Parts: attention, dense_ffn, shared_experts, routed_experts.
+    part_weight_dtypes: Optional[Dict[Str, Dict[Str, Str]]] = None
 
     def __post_init__(self) -> None:
         if isinstance(self.ffn, MoEFFN) and self.ffn.num_dense_layers > self.num_layers:
@@ -169,6 +177,20 @@ class Model:
                 f"ffn.num_dense_layers ({self.ffn.num_dense_layers}) must be <= "
                 f"num_layers ({self.num_layers})"
             )
+        for weights, parts in (self.part_weight_dtypes or {}).items():
+            for name, value in ((weights, weights), *((f"{weights}.{k}", v)
+                                                      for k, v in parts.items())):
+                if value not in vocab.SERVING_WEIGHT_DTYPES:
+                    raise ValueError(f"part_weight_dtypes.{name}: {value!r} is not one of "
+                                     f"{', '.join(vocab.SERVING_WEIGHT_DTYPES)}")
+            unknown = sorted(set(parts) - set(MATRIX_PARTS))
+            if unknown:
+                raise ValueError(f"part_weight_dtypes.{weights}: unknown part(s) "
+                                 f"{', '.join(unknown)}; parts: {', '.join(MATRIX_PARTS)}")
+
+    def part_weight_dtype(self, part: str, weights_dtype: str) -> str:
+        """The format ``part`` is stored in when the weights are ``weights_dtype``."""
+        return (self.part_weight_dtypes or {}).get(weights_dtype, {}).get(part, weights_dtype)
 
     @property
     def label(self) -> str:

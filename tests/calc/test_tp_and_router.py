@@ -11,6 +11,9 @@ from planner.calc import memory, serving
 from planner.calc.params import attention_replicated_params_per_layer
 from planner.calc.serving.blocks import activation_bytes_per_token_per_layer
 from planner.specs.deployment import ServeConfig
+from tests_support import REPO
+
+REPO_MODELS = REPO / "models"
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +68,36 @@ def test_ep_beyond_the_experts_holds_one_whole_expert_per_gpu(v3):
     # EP 96: 256 / 96 = 2.67 experts, so the fullest GPU holds 3.
     assert memory.weight_bytes_per_gpu_by_part(v3, ep=96)["routed_experts"] == pytest.approx(
         3 * per_expert)
+
+
+def test_a_checkpoint_keeps_parts_at_their_own_format():
+    """gpt-oss's MXFP4 checkpoint quantizes the experts only: at FP4 its attention is stored
+    and computed in BF16; at FP8 (a user's own quantization) every matrix is FP8."""
+    from planner.calc.params import model_params
+
+    oss = catalog.load_model("gpt-oss-120b")
+    attention = model_params(oss).total["attention"]
+    fp4 = memory.weight_bytes_per_gpu_by_part(oss, weights_dtype="fp4")
+    fp8 = memory.weight_bytes_per_gpu_by_part(oss, weights_dtype="fp8")
+    assert fp4["attention"] == attention * 2                       # BF16, no scales
+    assert fp8["attention"] == pytest.approx(attention * (1 + 4 / (128 * 128)))
+    routed = model_params(oss).total["routed_experts"]
+    assert fp4["routed_experts"] == pytest.approx(routed * (0.5 + 1 / 32))   # MXFP4 + scales
+    h100 = catalog.load_hardware("h100")
+    step = serving.serve(oss, h100, ServeConfig(gpus=1, weights_dtype="fp4", batch_per_gpu=8))
+    projections = {p.name: p for p in step.parts}["attention projections"]
+    assert projections.bytes_moved == pytest.approx(attention * 2)
+
+
+def test_part_weight_dtypes_are_checked(tmp_path):
+    from planner.errors import SpecError
+    from planner.specs.load import load_model_file
+
+    text = (REPO_MODELS / "gpt-oss-120b.yaml").read_text()
+    bad = tmp_path / "m.yaml"
+    bad.write_text(text.replace("fp4: {attention: bf16}", "fp4: {attention: int3}"))
+    with pytest.raises(SpecError, match=r"part_weight_dtypes.fp4.attention: 'int3'"):
+        load_model_file(bad)
+    bad.write_text(text.replace("fp4: {attention: bf16}", "fp4: {head: bf16}"))
+    with pytest.raises(SpecError, match=r"unknown part\(s\) head"):
+        load_model_file(bad)

@@ -153,7 +153,7 @@ def attention_block_s(ledger: KernelLedger, model: Model, shape: StepShape, rate
                               - shape.replicated_attention_params) * shape.gemm_rows
                              + shape.replicated_attention_params * shape.gemm_rows * tp),
                          bytes_moved=shape.weight_bytes_per_layer["attention"],
-                         flop_per_s=rates.gemm, bytes_per_s=rates.weight_stream, count=count)
+                         flop_per_s=shape.gemm_rate(rates, "attention"), bytes_per_s=rates.weight_stream, count=count)
             + ledger.add(ATTENTION_ACTIVATIONS, flops=0.0,
                          bytes_moved=rows * tp * shape.activation_bytes_per_token["attention"],
                          flop_per_s=rates.attention, bytes_per_s=rates.kv_stream, count=count))
@@ -177,7 +177,7 @@ def dense_layer_s(ledger: KernelLedger, model: Model, shape: StepShape, rates: R
                          flops=(FLOPS_PER_MAC * shape.activated_params["dense_ffn"]
                                 / shape.num_dense_layers * shape.gemm_rows),
                          bytes_moved=shape.weight_bytes_per_layer["dense_ffn"],
-                         flop_per_s=rates.gemm, bytes_per_s=rates.weight_stream, count=count)
+                         flop_per_s=shape.gemm_rate(rates, "dense_ffn"), bytes_per_s=rates.weight_stream, count=count)
             + ledger.add(FFN_ACTIVATIONS, flops=0.0,
                          bytes_moved=(shape.rows_per_micro_batch * shape.tp
                                       * shape.activation_bytes_per_token["dense_ffn"]),
@@ -224,7 +224,7 @@ def moe_blocks(ledger: KernelLedger, model: Model, shape: StepShape, rates: Rate
     shared_s = 0.0
     if ffn.num_shared_experts and not shape.shared_experts_routed:
         shared_s = ledger.add("shared experts", flops=shared_flops, bytes_moved=shared_bytes,
-                              flop_per_s=rates.gemm, bytes_per_s=rates.weight_stream,
+                              flop_per_s=shape.gemm_rate(rates, "shared_experts"), bytes_per_s=rates.weight_stream,
                               count=count)
     # The router (gate) GEMM in BF16, replicated: every GPU scores all of its group's rows,
     # before the dispatch (on the attention side of the overlap schedules).

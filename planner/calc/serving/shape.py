@@ -23,6 +23,7 @@ from planner.calc.serving.overlap import resolve_overlap
 from planner.errors import UsageError
 
 if TYPE_CHECKING:
+    from planner.calc.serving.rates import Rates
     from planner.specs.deployment import ServeConfig
     from planner.specs.hardware import Hardware
     from planner.specs.model import Model
@@ -131,8 +132,14 @@ class StepShape:
     gemm_tile_rows: int | None
     expert_tile_rows: int | None
     shared_experts_routed: bool
+    bf16_parts: tuple[str, ...]     # matrix parts the checkpoint keeps in BF16 (BF16 GEMMs)
     rank_load: float                # the hottest EP rank's routed rows over the mean
     node_load: float                # the hottest node's NIC traffic over the mean
+
+    def gemm_rate(self, rates: Rates, part: str) -> float:
+        """FLOP/s of ``part``'s GEMMs: the BF16 rate where the checkpoint keeps the part in BF16
+        (``Model.part_weight_dtypes``), else the weights' precision."""
+        return rates.head if part in self.bf16_parts else rates.gemm
 
 
 def _per_layer_weight_bytes(memory: MemoryResult, *, num_layers: int, num_dense_layers: int,
@@ -179,7 +186,7 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
     """
     from planner.calc.imbalance import hottest_rank_factors
     from planner.calc.params import attention_replicated_params_per_layer, model_params
-    from planner.specs.model import MoEFFN
+    from planner.specs.model import MATRIX_PARTS, MoEFFN
 
     decode, tp, ep = config.decode, layout.tp, layout.ep
     moe = model.ffn if layout.moe else None
@@ -224,6 +231,8 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
             num_moe_layers=num_moe_layers, rank_load=rank_load, tp=tp),
         gemm_tile_rows=tile,
         expert_tile_rows=None if config.bound else config.expert_tile_rows or tile,
+        bf16_parts=tuple(part for part in MATRIX_PARTS if config.weights_dtype != "bf16"
+                         and model.part_weight_dtype(part, config.weights_dtype) == "bf16"),
         shared_experts_routed=(moe is not None and config.shared_experts == "routed"
                                and moe.num_shared_experts > 0),
         rank_load=rank_load, node_load=node_load)
