@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal, Optional, Union
 
-from planner.specs._types import SPEC_CONFIG, Bool, NonNegInt, PosInt, Str, Tagged
+from planner.specs._types import SPEC_CONFIG, Bool, NonNegInt, Num, PosInt, Str, Tagged
+from planner.specs.deployment import MAX_MTP_DEPTH
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +92,11 @@ class DenseFFN:
     gated: Bool = True
 
 
+#: Most experts a token is routed to (top-k): 1,024; published models use 1 to 16, and
+#: :func:`planner.calc.routing.expected_distinct_nodes` costs k big-integer products.
+MAX_EXPERTS_PER_TOKEN = 1024
+
+
 @dataclass(frozen=True, kw_only=True)
 class MoEFFN:
     """A mixture-of-experts FFN (DeepSeekMoE, Mixtral, Qwen-MoE ...).
@@ -104,7 +110,7 @@ class MoEFFN:
     __pydantic_config__ = SPEC_CONFIG
     kind: Literal["moe"]
     num_routed_experts: PosInt
-    num_experts_per_token: PosInt
+    num_experts_per_token: Annotated[int, Num(int, gt=0, le=MAX_EXPERTS_PER_TOKEN)]
     expert_intermediate_size: PosInt
     num_shared_experts: NonNegInt = 0
     shared_expert_intermediate_size: Optional[PosInt] = None
@@ -160,7 +166,7 @@ class Model:
     name: Optional[Str] = None
     display_name: Optional[Str] = None
     tie_word_embeddings: Bool = False
-    mtp_depth: NonNegInt = 0
+    mtp_depth: Annotated[int, Num(int, ge=0, le=MAX_MTP_DEPTH)] = 0
     notes: Optional[Str] = None
 
     def __post_init__(self) -> None:
