@@ -84,6 +84,8 @@ def cases(files: dict[str, str], quick: bool) -> list[tuple[str, list[str]]]:
                                    "tokens_per_device=1:1000:lin100000", "--vary",
                                    "nic_bandwidth_gb_per_s=10:1000:log10000"]),
         ("sweep, 1e7 points, table", ["sweep", "deepseek-v3", *big]),
+        ("sweep, 1e7 points on one axis, table", ["sweep", "deepseek-v3", "--vary",
+                                                  "tokens_per_device=1:1000:lin10000000"]),
         ("sweep, 1e6 points, csv", ["sweep", "deepseek-v3", *big[:1],
                                     "tokens_per_device=1:1000:lin1000", *big[2:], "-f", "csv"]),
         ("sweep, 1e6 points, json", ["sweep", "deepseek-v3", *big[:1],

@@ -233,18 +233,16 @@ def run_sweep(model: Model, hardware: Hardware, metric: str, varies: list[str],
     if len(set(names)) != len(names):
         raise UsageError("--vary the same variable only once")
     axes = tuple(a for _, a in parsed)
-    if len(axes) == 1:
-        values = sweep_metric(model, hardware, metric, {names[0]: axes[0]})
-    else:
-        rows = len(axes[0])
-        values = np.empty((rows, len(axes[1])))
-        chunk = max(1, CHUNK_POINTS // max(1, len(axes[1])))
-        for start in range(0, rows, chunk):
-            stop = min(rows, start + chunk)
-            values[start:stop] = sweep_metric(model, hardware, metric, {
-                names[0]: axes[0][start:stop, None], names[1]: axes[1][None, :]})
-            if progress is not None:
-                progress(stop, rows)
+    rows, cols = len(axes[0]), len(axes[1]) if len(axes) == 2 else 1
+    values = np.empty((rows, cols) if len(axes) == 2 else rows)
+    chunk = max(1, CHUNK_POINTS // cols)       # temporaries of one chunk, whatever the grid
+    for start in range(0, rows, chunk):
+        stop = min(rows, start + chunk)
+        vary = ({names[0]: axes[0][start:stop]} if len(axes) == 1 else
+                {names[0]: axes[0][start:stop, None], names[1]: axes[1][None, :]})
+        values[start:stop] = sweep_metric(model, hardware, metric, vary)
+        if progress is not None:
+            progress(stop, rows)
     return SweepResult(model.name or model.label, hardware.name or hardware.label, metric,
                        names, axes, np.asarray(values, dtype=float))
 
@@ -319,6 +317,11 @@ def records(result: SweepResult) -> SweepRecords:
     return SweepRecords(result)
 
 
+#: Points drawn per line of a plot (more than a figure has pixels; a 10-million-point line
+#: took 1 GB to draw).
+PLOT_POINTS_PER_LINE = 10_000
+
+
 def plot(result: SweepResult, path: str) -> None:
     """Draw the sweep: the metric against the first variable, one line per value of the second
     (at most 12). Needs matplotlib (``pip install 'planner[plot]'``)."""
@@ -336,10 +339,13 @@ def plot(result: SweepResult, path: str) -> None:
     unit, label = SWEEP_METRICS[result.metric]
     scale, shown = {"s": (1e3, "ms"), "bytes": (1e-3, "KB"), "tokens/s": (1, "tokens/s")}[unit]
     xvar = VARIABLES[result.names[0]]
+    # Every point up to PLOT_POINTS_PER_LINE, else evenly spaced ones and the last.
+    n = len(result.axes[0])
+    keep = np.unique(np.linspace(0, n - 1, min(n, PLOT_POINTS_PER_LINE)).round().astype(int))
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     if len(result.axes) == 1:
-        ax.plot(result.axes[0], result.values * scale, marker="o" if len(result.axes[0]) < 40
-                else None, lw=2)
+        ax.plot(result.axes[0][keep], result.values[keep] * scale,
+                marker="o" if len(result.axes[0]) < 40 else None, lw=2)
     else:
         series = result.axes[1]
         if len(series) > 12:
@@ -347,7 +353,7 @@ def plot(result: SweepResult, path: str) -> None:
                              "most 12 values (or swap the two --vary)")
         svar = VARIABLES[result.names[1]]
         for j, s in enumerate(series):
-            ax.plot(result.axes[0], result.values[:, j] * scale, lw=2,
+            ax.plot(result.axes[0][keep], result.values[keep, j] * scale, lw=2,
                     label=f"{svar.name} = {s:g} {svar.unit}".strip())
         ax.legend(title=svar.description, fontsize=9)
     x = result.axes[0]

@@ -115,3 +115,26 @@ def test_numerics_rows_are_capped():
                                      "(got 100,000,000,000)")
     with pytest.raises(ValueError, match="1 .. 1,024"):
         numerics_study.numerics_study(["e4m3"], tile=128, seed=0, rows=1025, pow2_scale=False)
+
+
+def test_a_plot_draws_at_most_ten_thousand_points_a_line(tmp_path, monkeypatch):
+    # A 10-million-point line took 1 GB to draw; a figure has fewer pixels than 10,000 points.
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+
+    drawn: list[tuple[float, float, int]] = []
+    real = Axes.plot
+
+    def record(self, x, y, *args, **kwargs):
+        drawn.append((x[0], x[-1], len(x)))
+        return real(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", record)
+    result = sw.run_sweep(catalog.load_model("deepseek-v3"), catalog.load_hardware("h800"),
+                          "tpot_s", ["tokens_per_device=1:1000:lin100001",
+                                     "micro_batches=1,2"])
+    sw.plot(result, str(tmp_path / "p.png"))
+    assert drawn == [(1.0, 1000.0, sw.PLOT_POINTS_PER_LINE)] * 2
+    drawn.clear()
+    sw.plot(_sweep(30, 2), str(tmp_path / "q.png"))
+    assert [n for *_, n in drawn] == [30, 30]
