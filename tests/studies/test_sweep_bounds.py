@@ -43,7 +43,7 @@ def test_a_grid_past_the_cap_is_refused_before_it_is_built(varies, message):
 
 def _sweep(rows: int, cols: int) -> sw.SweepResult:
     return sw.run_sweep(catalog.load_model("deepseek-v3"), catalog.load_hardware("h800"),
-                        "decode_tokens_per_s", [f"tokens_per_device=1:1000:lin{rows}",
+                        "ep_comm_time_per_layer_s", [f"tokens_per_device=1:1000:lin{rows}",
                                                 f"nic_bandwidth_gb_per_s=10:1000:log{cols}"])
 
 
@@ -54,7 +54,7 @@ def test_streamed_records_are_the_records_of_every_point():
     listed = list(records)
     assert listed[5 + 2] == records[7] == {"tokens_per_device": result.axes[0][1],
                                           "nic_bandwidth_gb_per_s": result.axes[1][2],
-                                          "decode_tokens_per_s": result.values[1, 2]}
+                                          "ep_comm_time_per_layer_s": result.values[1, 2]}
     assert records[-1] == listed[-1] and records[::10] == listed[::10]
     assert all(type(v) is float for r in listed for v in r.values())
     with pytest.raises(IndexError):
@@ -75,7 +75,8 @@ def test_streamed_output_is_byte_for_byte_the_listed_output(fmt):
         assert streamed.getvalue() == json.dumps(list(sw.records(result)), indent=2) + "\n"
     else:
         rows = list(csv.reader(io.StringIO(streamed.getvalue())))
-        assert rows[0] == ["tokens_per_device", "nic_bandwidth_gb_per_s", "decode_tokens_per_s"]
+        assert rows[0] == ["tokens_per_device", "nic_bandwidth_gb_per_s",
+                           "ep_comm_time_per_layer_s"]
         assert len(rows) == 1 + 600
     empty = io.StringIO()
     render([Table("t", ["a"])], "json", empty)
@@ -131,7 +132,7 @@ def test_a_plot_draws_at_most_ten_thousand_points_a_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Axes, "plot", record)
     result = sw.run_sweep(catalog.load_model("deepseek-v3"), catalog.load_hardware("h800"),
-                          "tpot_s", ["tokens_per_device=1:1000:lin100001",
+                          "ep_comm_time_per_layer_s", ["tokens_per_device=1:1000:lin100001",
                                      "micro_batches=1,2"])
     sw.plot(result, str(tmp_path / "p.png"))
     assert drawn == [(1.0, 1000.0, sw.PLOT_POINTS_PER_LINE)] * 2
