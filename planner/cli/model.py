@@ -158,17 +158,18 @@ def numerics_cmd(
     from planner import report
     from planner.calc.numerics import FORMATS
     from planner.errors import UsageError
-    from planner.studies.numerics import check_tile, numerics_study
+    from planner.studies.numerics import check_rows, check_tile, numerics_study
 
     names = [f.strip() for f in formats.split(",") if f.strip()]
     unknown = [f for f in names if f not in FORMATS]
     if unknown or not names:
         raise UsageError(f"--formats: unknown format(s) {', '.join(unknown) or '(none given)'}; "
                          f"expected: {', '.join(FORMATS)}")
-    try:
-        check_tile(tile)
-    except ValueError as exc:
-        raise UsageError(f"--tile {exc}") from None
+    for flag, check, value in (("--tile", check_tile, tile), ("--rows", check_rows, rows)):
+        try:
+            check(value)
+        except ValueError as exc:
+            raise UsageError(f"{flag} {exc}") from None
     errors, accumulation, comm = numerics_study(names, tile=tile, seed=seed, rows=rows,
                                                 pow2_scale=pow2_scale)
     show_tables(report.numerics_tables(errors, accumulation, comm, seed=seed), fmt)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from planner.report.formats import (fmt_bytes, fmt_count_si, fmt_gflop, fmt_ratio, fmt_seconds,
                                     fmt_value)
@@ -96,14 +96,17 @@ def compare_tables(rows: list[ModelRow], hardware: list[str], *, context_tokens:
 SWEEP_TABLE_ROWS = 40
 
 
-def sweep_table(result: SweepResult, records: list[dict[str, Any]], unit: str) -> Table:
+def sweep_table(result: SweepResult, records: Sequence[dict[str, Any]], unit: str) -> Table:
+    """The sweep's points, every ``len(records) // SWEEP_TABLE_ROWS``-th on the terminal; JSON
+    and CSV read ``records`` one by one as they are written (it may make them as they are
+    read)."""
     names = list(result.names)
     t = Table(f"Sweep of {result.metric} for {result.model} on {result.hardware} "
               f"({len(records):,} points)", [*names, result.metric], align="r" * (len(names) + 1))
     step = max(1, len(records) // SWEEP_TABLE_ROWS)
     for rec in records[::step]:
         t.rows.append([f"{rec[n]:,.6g}" for n in names] + [fmt_value(rec[result.metric], unit)])
-    t.records = records
+    t.streamed_records, t.columns = records, [*names, result.metric]
     if step > 1:
         t.notes.append(f"Every {step:,}th point shown; --format csv or json gives all "
                        f"{len(records):,}.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, TextIO
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, TextIO
 
 if TYPE_CHECKING:
     from planner.calc.common import Input
@@ -33,6 +33,15 @@ class Table:
     right_align_from: int = 1
     #: Per-column alignment, "l", "r", or "L" (left, never wrapped); overrides right_align_from.
     align: str | None = None
+    #: Records made as they are read (a large sweep), used by JSON and CSV instead of
+    #: ``records``: both are written record by record, so memory does not grow with the number.
+    streamed_records: Sequence[dict[str, Any]] | None = None
+    #: The keys of every record, when known (CSV then reads the records once).
+    columns: list[str] | None = None
+
+    def all_records(self) -> Iterable[dict[str, Any]]:
+        """``streamed_records`` when there are, else ``records``."""
+        return self.records if self.streamed_records is None else self.streamed_records
 
     def is_right(self, j: int) -> bool:
         if self.align is not None:
@@ -67,10 +76,7 @@ def render(tables: list[Table], fmt: str, out: TextIO | None = None) -> None:
     """Write ``tables`` to ``out`` (stdout) in ``fmt``: table, json, csv or markdown."""
     out = out or sys.stdout
     if fmt == "json":
-        import json
-
-        records = [{k: clean(v) for k, v in r.items()} for t in tables for r in t.records]
-        out.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+        _render_json(tables, out)
     elif fmt == "csv":
         _render_csv(tables, out)
     elif fmt == "markdown":
@@ -91,30 +97,46 @@ def abbreviations(tables: list[Table]) -> str:
         for t in tables))
 
 
-def _render_csv(tables: list[Table], out: TextIO) -> None:
-    import csv
-    import io
+def _render_json(tables: list[Table], out: TextIO) -> None:
+    """One JSON list of every record, written record by record (the bytes of
+    ``json.dumps(records, indent=2)``)."""
+    import json
 
-    records = [r for t in tables for r in t.records]
+    sep = "[\n  "
+    for t in tables:
+        for r in t.all_records():
+            text = json.dumps({k: clean(v) for k, v in r.items()}, indent=2, ensure_ascii=False)
+            out.write(sep + text.replace("\n", "\n  "))
+            sep = ",\n  "
+    out.write("[]\n" if sep.startswith("[") else "\n]\n")
+
+
+def _render_csv(tables: list[Table], out: TextIO) -> None:
+    """Every record under the union of their keys, written row by row."""
+    import csv
+
     keys: list[str] = []
-    for r in records:
-        keys += [k for k in r if k not in keys]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
-    writer.writeheader()
-    for r in records:
-        writer.writerow({k: _csv_cell(r.get(k)) for k in keys})
-    out.write(buf.getvalue())
+    for t in tables:
+        for r in (t.all_records() if t.columns is None else [dict.fromkeys(t.columns)]):
+            keys += [k for k in r if k not in keys]
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(keys)
+    for t in tables:
+        for r in t.all_records():
+            writer.writerow([_csv_cell(r.get(k)) for k in keys])
 
 
 def _csv_cell(v: Any) -> Any:
+    """A CSV cell: empty for None, NaN and infinity; JSON for a dict or list."""
     if v is None:
         return ""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else ""
     if isinstance(v, (dict, list)):
         import json
 
         return json.dumps(v, ensure_ascii=False)
-    return clean(v) if clean(v) is not None else ""
+    return v
 
 
 def _render_markdown(tables: list[Table], out: TextIO) -> None:

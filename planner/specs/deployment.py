@@ -8,12 +8,32 @@ checks below run on every construction, whoever builds it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields, replace
 from typing import Any, Optional
 
 from planner import vocab
 from planner.errors import UsageError
+
+#: Most GPUs a deployment (and its EP and TP groups) may have: 2^20, beyond any cluster built
+#: (the largest hold ~10^5).
+MAX_GPUS = 2**20
+#: Most tokens of KV cache per sequence (decode) or per prompt (prefill): 2^30, a hundred times
+#: the longest context any model serves (10M).
+MAX_CONTEXT_TOKENS = 2**30
+#: Most sequences (decode) or prompt tokens (prefill) per GPU: 2^30; a GPU holds far fewer.
+MAX_BATCH_PER_GPU = 2**30
+#: Fewest: one sequence over the most GPUs (2^-20); below it rows per expert underflow.
+MIN_BATCH_PER_GPU = 1 / MAX_GPUS
+#: Largest tensor-core tile (rows) the padding model takes:
+#: :data:`planner.calc.serving.kernels.MAX_TILE_ROWS` (4 x Blackwell's 256-row UMMA tile).
+MAX_TILE_ROWS = 1024
+#: Most MTP draft tokens per step: 16 (DeepSeek-V3 ships 1 module; draft chains stay under 10).
+MAX_MTP_DEPTH = 16
+
+#: The largest value each whole-number field takes.
+INT_BOUNDS = {"gpus": MAX_GPUS, "ep": MAX_GPUS, "tp": MAX_GPUS,
+              "context_tokens": MAX_CONTEXT_TOKENS, "gemm_tile_rows": MAX_TILE_ROWS,
+              "expert_tile_rows": MAX_TILE_ROWS, "mtp_depth": MAX_MTP_DEPTH}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,16 +94,16 @@ class ServeConfig:
             vocab.check_choice(getattr(self, name), allowed, name)
         if self.compute_dtype is not None:
             vocab.check_choice(self.compute_dtype, vocab.DTYPES, "compute_dtype")
-        for name in ("gpus", "ep", "tp", "context_tokens", "gemm_tile_rows",
-                     "expert_tile_rows", "mtp_depth"):
+        for name, most in INT_BOUNDS.items():
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
-                raise UsageError(f"{name} must be a whole number >= 1 (got {value!r})")
-        if not (isinstance(self.batch_per_gpu, (int, float)) and math.isfinite(self.batch_per_gpu)
-                and self.batch_per_gpu > 0):
-            raise UsageError(f"batch_per_gpu must be a finite number > 0 "
-                             f"(got {self.batch_per_gpu!r})")
+                                      or not 1 <= value <= most):
+                raise UsageError(f"{name} must be a whole number 1 .. {most:,} (got {value!r})")
+        batch = self.batch_per_gpu
+        if not (isinstance(batch, (int, float)) and not isinstance(batch, bool)
+                and MIN_BATCH_PER_GPU <= batch <= MAX_BATCH_PER_GPU):
+            raise UsageError(f"batch_per_gpu must be a number {MIN_BATCH_PER_GPU:.3g} .. "
+                             f"{MAX_BATCH_PER_GPU:,} (got {batch!r})")
         acc = self.mtp_acceptance
         if acc is not None and not (isinstance(acc, (int, float)) and 0 <= acc <= 1):
             raise UsageError(f"mtp_acceptance must be between 0 and 1 (got {acc!r})")

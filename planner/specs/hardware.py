@@ -14,10 +14,11 @@ factors live apart from the peaks, in ``efficiency``, each with its own ``source
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Annotated, Optional
 
 from planner import units
-from planner.specs._types import SPEC_CONFIG, Frac, NonNegFloat, PosFloat, PosInt, Str
+from planner.specs._types import SPEC_CONFIG, Frac, NonNegFloat, Num, PosFloat, PosInt, Str
+from planner.specs.deployment import MAX_TILE_ROWS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,7 +55,7 @@ class Accelerator:
     #: Rows (tokens) one tensor-core GEMM tile computes at least: a GEMM over fewer rows, or a
     #: grouped GEMM's expert with fewer, computes the padding too (Hopper WGMMA: M = 64).
     #: None: not modelled.
-    mma_tile_rows: Optional[PosInt] = None
+    mma_tile_rows: Optional[Annotated[int, Num(int, gt=0, le=MAX_TILE_ROWS)]] = None
     #: The memory fitted (bytes): the datasheet's capacity.
     hbm_capacity_bytes: float = field(init=False, repr=False)
     #: What an engine can allocate from (bytes): ``hbm_usable_mib``, else the capacity.

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Annotated, Dict, Literal, Optional, Union
 
 from planner import vocab
-from planner.specs._types import SPEC_CONFIG, Bool, NonNegInt, PosInt, Str, Tagged
+from planner.specs._types import SPEC_CONFIG, Bool, NonNegInt, Num, PosInt, Str, Tagged
+from planner.specs.deployment import MAX_MTP_DEPTH
 
 #: The weight-matrix parts a model's format can differ by (``Model.part_weight_dtypes``).
 MATRIX_PARTS = ("attention", "dense_ffn", "shared_experts", "routed_experts")
@@ -95,6 +96,11 @@ class DenseFFN:
     gated: Bool = True
 
 
+#: Most experts a token is routed to (top-k): 1,024; published models use 1 to 16, and
+#: :func:`planner.calc.routing.expected_distinct_nodes` costs k big-integer products.
+MAX_EXPERTS_PER_TOKEN = 1024
+
+
 @dataclass(frozen=True, kw_only=True)
 class MoEFFN:
     """A mixture-of-experts FFN (DeepSeekMoE, Mixtral, Qwen-MoE ...).
@@ -108,7 +114,7 @@ class MoEFFN:
     __pydantic_config__ = SPEC_CONFIG
     kind: Literal["moe"]
     num_routed_experts: PosInt
-    num_experts_per_token: PosInt
+    num_experts_per_token: Annotated[int, Num(int, gt=0, le=MAX_EXPERTS_PER_TOKEN)]
     expert_intermediate_size: PosInt
     num_shared_experts: NonNegInt = 0
     shared_expert_intermediate_size: Optional[PosInt] = None
@@ -164,7 +170,7 @@ class Model:
     name: Optional[Str] = None
     display_name: Optional[Str] = None
     tie_word_embeddings: Bool = False
-    mtp_depth: NonNegInt = 0
+    mtp_depth: Annotated[int, Num(int, ge=0, le=MAX_MTP_DEPTH)] = 0
     notes: Optional[Str] = None
     #: With the weights at a format (the key), the matrix parts the published checkpoint keeps
     #: at another: gpt-oss's MXFP4 checkpoint, ``{fp4: {attention: bf16}}`` (experts in FP4,

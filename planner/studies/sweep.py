@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from planner.errors import UsageError
 
@@ -66,10 +67,14 @@ SWEEP_METRICS = {
 _RANGE = re.compile(r"^(?P<a>[^:]+):(?P<b>[^:]+):(?P<kind>lin|log)(?P<n>\d+)$")
 
 
-def parse_vary(text: str) -> tuple[str, np.ndarray]:
-    """``name=start:stop:linN|logN`` or ``name=a,b,c`` -> (name, values)."""
-    import numpy as np
+#: Most points of one ``--vary`` and of the whole grid: 10 million (80 MB of float64 values;
+#: CSV and JSON are written as they are made, so their size is the only thing that grows).
+MAX_AXIS_POINTS = 10_000_000
+MAX_GRID_POINTS = 10_000_000
 
+
+def _split_vary(text: str) -> tuple[Variable, str]:
+    """``name=spec`` -> (the variable, spec); a UsageError for a missing ``=`` or name."""
     name, sep, spec = text.partition("=")
     name = name.strip()
     if not sep or not spec.strip():
@@ -79,12 +84,28 @@ def parse_vary(text: str) -> tuple[str, np.ndarray]:
     if var is None:
         raise UsageError(f"--vary: unknown variable {name!r}; expected one of: "
                          f"{', '.join(VARIABLES)}")
+    return var, spec
+
+
+def vary_points(text: str) -> int:
+    """Points of one ``--vary`` text (``linN``/``logN``: N; a list: its length), counted
+    without building its values (:func:`parse_vary` checks them)."""
+    m = _RANGE.match(_split_vary(text)[1].strip())
+    return int(m["n"]) if m else _split_vary(text)[1].count(",") + 1
+
+
+def parse_vary(text: str) -> tuple[str, np.ndarray]:
+    """``name=start:stop:linN|logN`` or ``name=a,b,c`` -> (name, values)."""
+    import numpy as np
+
+    var, spec = _split_vary(text)
+    name = var.name
     try:
         m = _RANGE.match(spec.strip())
         if m:
             a, b, n = float(m["a"]), float(m["b"]), int(m["n"])
-            if n < 1 or n > 10_000_000:
-                raise ValueError("the number of points must be 1 .. 10,000,000")
+            if not 1 <= n <= MAX_AXIS_POINTS:
+                raise ValueError(f"the number of points must be 1 .. {MAX_AXIS_POINTS:,}")
             if m["kind"] == "log":
                 if a <= 0 or b <= 0:
                     raise ValueError("a log range needs positive ends")
@@ -92,6 +113,8 @@ def parse_vary(text: str) -> tuple[str, np.ndarray]:
             else:
                 values = np.linspace(a, b, n)
         else:
+            if spec.count(",") >= MAX_AXIS_POINTS:
+                raise ValueError(f"at most {MAX_AXIS_POINTS:,} values")
             try:
                 values = np.array([float(x) for x in spec.split(",")])
             except ValueError:
@@ -206,30 +229,38 @@ def run_sweep(model: Model, hardware: Hardware, metric: str, varies: list[str],
 
     if not 1 <= len(varies) <= 2:
         raise UsageError("give one or two --vary")
+    check_grid(varies)
     parsed = [parse_vary(t) for t in varies]
     names = tuple(n for n, _ in parsed)
     if len(set(names)) != len(names):
         raise UsageError("--vary the same variable only once")
     axes = tuple(a for _, a in parsed)
-    if len(axes) == 1:
-        values = sweep_metric(model, hardware, metric, {names[0]: axes[0]})
-    else:
-        rows = len(axes[0])
-        values = np.empty((rows, len(axes[1])))
-        chunk = max(1, CHUNK_POINTS // max(1, len(axes[1])))
-        for start in range(0, rows, chunk):
-            stop = min(rows, start + chunk)
-            values[start:stop] = sweep_metric(model, hardware, metric, {
-                names[0]: axes[0][start:stop, None], names[1]: axes[1][None, :]})
-            if progress is not None:
-                progress(stop, rows)
+    rows, cols = len(axes[0]), len(axes[1]) if len(axes) == 2 else 1
+    values = np.empty((rows, cols) if len(axes) == 2 else rows)
+    chunk = max(1, CHUNK_POINTS // cols)       # temporaries of one chunk, whatever the grid
+    for start in range(0, rows, chunk):
+        stop = min(rows, start + chunk)
+        vary = ({names[0]: axes[0][start:stop]} if len(axes) == 1 else
+                {names[0]: axes[0][start:stop, None], names[1]: axes[1][None, :]})
+        values[start:stop] = sweep_metric(model, hardware, metric, vary)
+        if progress is not None:
+            progress(stop, rows)
     return SweepResult(model.name or model.label, hardware.name or hardware.label, metric,
                        names, axes, np.asarray(values, dtype=float))
 
 
+def check_grid(varies: list[str]) -> None:
+    """Refuse a grid of more than :data:`MAX_GRID_POINTS` points, before building it."""
+    points = math.prod(vary_points(v) for v in varies)
+    if points > MAX_GRID_POINTS:
+        raise UsageError(f"--vary: the grid has {points:,} points ("
+                         f"{' x '.join(f'{vary_points(v):,}' for v in varies)}); at most "
+                         f"{MAX_GRID_POINTS:,}")
+
+
 def grid_size(varies: list[str]) -> tuple[int, int]:
     """(points of the grid, rows of the first variable) of ``--vary`` texts."""
-    sizes = [parse_vary(v)[1].size for v in varies]
+    sizes = [vary_points(v) for v in varies]
     return math.prod(sizes), sizes[0] if sizes else 0
 
 
@@ -237,18 +268,60 @@ def grid_size(varies: list[str]) -> tuple[int, int]:
 CHUNK_POINTS = 1_000_000
 #: Grids larger than this show a progress bar (on a terminal).
 PROGRESS_MIN_POINTS = 2 * CHUNK_POINTS
+#: Records made at once when the records of a sweep are read in order.
+RECORD_CHUNK = 65_536
 
 
-def records(result: SweepResult) -> list[dict[str, Any]]:
-    """One record per point: the variables and the metric (base units)."""
-    import numpy as np
+class SweepRecords(Sequence[dict[str, Any]]):
+    """One record per point of a sweep (the variables and the metric, base units), made when
+    read: iterating holds :data:`RECORD_CHUNK` records at a time, whatever the grid's size."""
 
-    if len(result.axes) == 1:
-        return [{result.names[0]: float(x), result.metric: float(y)}
-                for x, y in zip(result.axes[0], result.values)]
-    a, b = np.meshgrid(result.axes[0], result.axes[1], indexing="ij")
-    return [{result.names[0]: float(x), result.names[1]: float(y), result.metric: float(z)}
-            for x, y, z in zip(a.ravel(), b.ravel(), result.values.ravel())]
+    def __init__(self, result: SweepResult) -> None:
+        self.result = result
+        self.columns = [*result.names, result.metric]
+
+    def __len__(self) -> int:
+        return int(self.result.values.size)
+
+    def _make(self, index: Any) -> list[dict[str, Any]]:
+        """The records at ``index`` (an integer array of flat grid positions)."""
+        import numpy as np
+
+        r = self.result
+        coords = np.unravel_index(index, r.values.shape)
+        columns = [axis[c].tolist() for axis, c in zip(r.axes, coords)]
+        columns.append(r.values.ravel()[index].tolist())
+        return [dict(zip(self.columns, row)) for row in zip(*columns)]
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        import numpy as np
+
+        if isinstance(i, slice):
+            return self._make(np.arange(*i.indices(len(self))))
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        return self._make(np.array([i % len(self)]))[0]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        import numpy as np
+
+        for start in range(0, len(self), RECORD_CHUNK):
+            yield from self._make(np.arange(start, min(len(self), start + RECORD_CHUNK)))
+
+
+def records(result: SweepResult) -> SweepRecords:
+    """One record per point: the variables and the metric (base units), made as they are read."""
+    return SweepRecords(result)
+
+
+#: Points drawn per line of a plot (more than a figure has pixels; a 10-million-point line
+#: took 1 GB to draw).
+PLOT_POINTS_PER_LINE = 10_000
 
 
 def plot(result: SweepResult, path: str) -> None:
@@ -271,10 +344,13 @@ def plot(result: SweepResult, path: str) -> None:
     unit, label = SWEEP_METRICS[result.metric]
     scale, shown = {"s": (1e3, "ms"), "bytes": (1e-3, "KB"), "tokens/s": (1, "tokens/s")}[unit]
     xvar = VARIABLES[result.names[0]]
+    # Every point up to PLOT_POINTS_PER_LINE, else evenly spaced ones and the last.
+    n = len(result.axes[0])
+    keep = np.unique(np.linspace(0, n - 1, min(n, PLOT_POINTS_PER_LINE)).round().astype(int))
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     if len(result.axes) == 1:
-        ax.plot(result.axes[0], result.values * scale, marker="o" if len(result.axes[0]) < 40
-                else None, lw=2)
+        ax.plot(result.axes[0][keep], result.values[keep] * scale,
+                marker="o" if len(result.axes[0]) < 40 else None, lw=2)
     else:
         series = result.axes[1]
         if len(series) > 12:
@@ -282,7 +358,7 @@ def plot(result: SweepResult, path: str) -> None:
                              "most 12 values (or swap the two --vary)")
         svar = VARIABLES[result.names[1]]
         for j, s in enumerate(series):
-            ax.plot(result.axes[0], result.values[:, j] * scale, lw=2,
+            ax.plot(result.axes[0][keep], result.values[keep, j] * scale, lw=2,
                     label=f"{svar.name} = {s:g} {svar.unit}".strip())
         ax.legend(title=svar.description, fontsize=9)
     x = result.axes[0]

@@ -62,7 +62,7 @@ from planner.calc.serving.communication import (
     tp_all_reduce_s,
 )
 from planner.calc.serving.kernels import (
-    POISSON_WINDOW_SIGMAS,
+    MAX_TILE_ROWS,
     KernelLedger,
     StepPart,
     expected_padded_rows_per_expert,
@@ -111,8 +111,8 @@ __all__ = [
     "HIGH_PRECISION_BYTES",
     "HIGH_PRECISION_PARTS",
     "OVERLAP_MODES",
+    "MAX_TILE_ROWS",
     "OVERLAP_SCHEDULES",
-    "POISSON_WINDOW_SIGMAS",
     "SCALE_BYTES_PER_WEIGHT",
     "SERVING_FACTORS",
     "TP_ALL_REDUCES_PER_LAYER",

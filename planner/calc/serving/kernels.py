@@ -9,6 +9,7 @@ memory traffic.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 
@@ -82,28 +83,102 @@ def padded_rows(*, rows, tile_rows):
     return -(-rows // tile_rows) * tile_rows          # ⌈rows / B⌉·B, arrays too
 
 
-#: Standard deviations of the Poisson count summed either side of its mean.
-POISSON_WINDOW_SIGMAS = 12
+#: Largest tile (rows) the padding model takes: 4 x the largest tensor-core tile in use
+#: (Blackwell's two-SM UMMA, M = 256). The specs refuse larger ones; the expected padding costs at
+#: most MAX_TILE_ROWS / 2 terms.
+MAX_TILE_ROWS = 1024
+#: Means (rows) up to which the expected padding sums the Poisson pmf over x = 0 ..
+#: SMALL_MEAN_MAX_ROWS directly (the Fourier series cancels there: E << B).
+SMALL_MEAN_ROWS = 1.0
+#: Last count of the direct sum: pmf(40; r <= 1) <= e^-1 / 40! < 1e-48.
+SMALL_MEAN_MAX_ROWS = 40
+#: Fourier terms whose Poisson factor exp(-2 r sin²(πj/B)) is below e^-40 (4e-18) are dropped.
+FOURIER_DECAY_EXPONENT = 40.0
+
+
+def _fourier_terms(*, mean_rows: float, tile_rows: int) -> int:
+    """Fourier terms j = 1 .. J that :func:`expected_padded_rows_per_expert` keeps (count).
+
+    Formula: J = min(⌊B/2⌋, ⌈B · sqrt(D / (8 r))⌉), D = FOURIER_DECAY_EXPONENT: past J,
+    2 r sin²(πj/B) >= 2 r (2j/B)² >= D (sin x >= 2x/π on [0, π/2]).
+    """
+    return min(tile_rows // 2,
+               math.ceil(tile_rows * math.sqrt(FOURIER_DECAY_EXPONENT / (8 * mean_rows))))
 
 
 def expected_padded_rows_per_expert(*, mean_rows, tile_rows):
     """Expected rows one expert's grouped-GEMM block computes when routing sends it a Poisson
-    count of rows with mean ``mean_rows``, in tiles of ``tile_rows`` (count).
+    count of rows with mean ``mean_rows``, in tiles of ``tile_rows`` (count); scalars or numpy
+    arrays (broadcast against each other).
 
-    Formula: E[⌈X / B⌉] · B, X ~ Poisson(r), summed over r ± 12 σ; r when B is None.
+    Formula: E[⌈X / B⌉ · B], X ~ Poisson(r); in closed form (⌈X/B⌉·B = X + ((−X) mod B), and
+    the Fourier series of X mod B):
+    E = r + (B − 1)/2 + Σ_{j=1}^{⌊B/2⌋} w_j · exp(−2r·s_j²) · sin(r·sin θ_j − θ_j/2) / s_j,
+    θ_j = 2πj/B, s_j = sin(θ_j/2), w_j = 1 (½ for j = B/2); terms below e^−40 dropped
+    (:func:`_fourier_terms`). For r <= 1: Σ_{x=1}^{40} e^−r·r^x/x! · ⌈x/B⌉·B. r when B is
+    None; r itself when r <= 0.
     Ref: :func:`padded_rows` (tiles); DeepGEMM grouped GEMMs (each expert's rows padded to
     BLOCK_M, masked layout in decode, contiguous in prefill).
     Convention: experts of a rank receive independent Poisson counts (routing at random at the
-    rank's load); an expert with no rows computes none.
+    rank's load); an expert with no rows computes none; 1 <= B <= MAX_TILE_ROWS (at most
+    B/2 terms, whatever r).
     Example: r = 20.3, B = 32: 32.2 rows (1.59x); B = 64: 64.0 rows (3.15x); r = 1,000,
-    B = 64: 1,032 rows.
+    B = 64: 1,031.4 rows (r + 31.5 − 0.09); B = 2: r + (1 − e^−2r)/2 (r plus P(X odd)).
     """
-    if tile_rows is None or mean_rows <= 0:
+    if tile_rows is None:
         return mean_rows
-    r = mean_rows
-    half = POISSON_WINDOW_SIGMAS * math.sqrt(r) + tile_rows
-    total = 0.0
-    for x in range(max(0, math.floor(r - half)), math.ceil(r + half) + 1):
-        pmf = math.exp(x * math.log(r) - r - math.lgamma(x + 1))
-        total += pmf * math.ceil(x / tile_rows) * tile_rows
+    if isinstance(mean_rows, numbers.Real) and isinstance(tile_rows, numbers.Integral):
+        return _expected_padded_rows_scalar(float(mean_rows), int(tile_rows))
+    return _expected_padded_rows_array(mean_rows, tile_rows)
+
+
+def _check_tile_rows(tile_rows: int) -> None:
+    if not 1 <= tile_rows <= MAX_TILE_ROWS:
+        raise ValueError(f"tile_rows must be 1 .. {MAX_TILE_ROWS} (got {tile_rows})")
+
+
+def _expected_padded_rows_scalar(r: float, b: int) -> float:
+    """:func:`expected_padded_rows_per_expert` of one mean and one tile (pure Python)."""
+    _check_tile_rows(b)
+    if r <= 0:
+        return r
+    if r <= SMALL_MEAN_ROWS:
+        return sum(math.exp(x * math.log(r) - r - math.lgamma(x + 1)) * -(-x // b) * b
+                   for x in range(1, SMALL_MEAN_MAX_ROWS + 1))
+    total = r + (b - 1) / 2
+    for j in range(1, _fourier_terms(mean_rows=r, tile_rows=b) + 1):
+        theta, s = 2 * math.pi * j / b, math.sin(math.pi * j / b)
+        weight = 0.5 if 2 * j == b else 1.0
+        total += weight * math.exp(-2 * r * s * s) * math.sin(r * math.sin(theta) - theta / 2) / s
     return total
+
+
+def _expected_padded_rows_array(mean_rows, tile_rows):
+    """:func:`expected_padded_rows_per_expert` on numpy arrays: the terms on a last axis."""
+    import numpy as np
+
+    r, b = np.broadcast_arrays(np.asarray(mean_rows, dtype=float),
+                               np.asarray(tile_rows, dtype=np.int64))
+    if b.size:
+        _check_tile_rows(int(b.min()))
+        _check_tile_rows(int(b.max()))
+    small = r <= SMALL_MEAN_ROWS
+    # Direct sum where r <= 1 (x = 1 .. 40 on the last axis).
+    x = np.arange(1, SMALL_MEAN_MAX_ROWS + 1)
+    log_fact = np.array([math.lgamma(k + 1) for k in x])
+    r_small = np.where(small & (r > 0), r, SMALL_MEAN_ROWS)[..., None]
+    pmf = np.exp(x * np.log(r_small) - r_small - log_fact)
+    direct = np.sum(pmf * (-(-x // b[..., None]) * b[..., None]), axis=-1)
+    # Fourier series elsewhere (j = 1 .. J on the last axis; weight 0 past B/2).
+    big = np.where(small, 2 * SMALL_MEAN_ROWS, r)
+    terms = (_fourier_terms(mean_rows=float(big.min()), tile_rows=int(b.max()))
+             if b.size else 0)
+    j = np.arange(1, terms + 1)
+    bb, rr = b[..., None], big[..., None]
+    weight = np.where(2 * j < bb, 1.0, np.where(2 * j == bb, 0.5, 0.0))
+    theta, s = 2 * np.pi * j / bb, np.sin(np.pi * j / bb)
+    s = np.where(weight > 0, s, 1.0)
+    series = np.sum(weight * np.exp(-2 * rr * s * s) * np.sin(rr * np.sin(theta) - theta / 2)
+                    / s, axis=-1)
+    fourier = big + (b - 1) / 2 + series
+    return np.where(r <= 0, r, np.where(small, direct, fourier))
