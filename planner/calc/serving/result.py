@@ -88,10 +88,13 @@ def mtp_tokens_per_step(*, acceptance, depth):
     """Tokens a decode step yields with ``depth`` MTP draft tokens accepted with probability
     ``acceptance`` each (count).
 
-    Formula: 1 + p + p² + ... + p^D (a draft counts only if every earlier one was accepted).
+    Formula: 1 + p + p² + ... + p^D = (1 − p^(D+1)) / (1 − p) (a draft counts only if every
+    earlier one was accepted); summed term by term, exact for the depths a deployment takes
+    (at most :data:`~planner.specs.deployment.MAX_MTP_DEPTH`), and numpy-array safe.
     Ref: P §2.3.3; V3R §5.4.3 (85-90% acceptance, 1.8x TPS).
     Convention: acceptance independent per position; verification in the same step.
-    Example: p = 0.85, D = 1: 1.85 tokens per step.
+    Example: p = 0.85, D = 1: 1.85 tokens per step; D = 3: 1 + 0.85 + 0.7225 + 0.614125 =
+    3.186625.
     """
     return sum(acceptance**i for i in range(depth + 1))
 
