@@ -139,3 +139,19 @@ def hostile_corpus(folder: Path) -> list[tuple[str, list[str], dict[str, str], s
         # architectures=[[...]] falls back to model_type when there is one: here there is none
         cases.append((f"config.json: {name}", ["kv-cache", str(path)], {}, {2}))
     return cases
+
+
+def cli_run(*args: str):
+    """``planner ARGS`` through typer's runner (exceptions propagate)."""
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def cli_json(*args: str):
+    """The JSON records ``planner ARGS --format json`` prints; the command must exit 0."""
+    result = cli_run(*args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)

@@ -3,7 +3,6 @@ latencies), pipeline schedules (V3R Table 2) and training cost (P Table 4, V3R T
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from typer.testing import CliRunner
@@ -13,6 +12,7 @@ from planner.catalog import load_paper
 from planner.cli import app
 from planner.studies.paper import (PAPER_TABLE3, default_network_prices, routing_figures,
                                    table3_network, training_cost)
+from tests_support import cli_json as run_json
 
 #: The paper's printed figures (validation/paper.yaml).
 FIG = load_paper().figures
@@ -20,10 +20,6 @@ FIG = load_paper().figures
 runner = CliRunner()
 
 
-def run_json(*args):
-    result = runner.invoke(app, [*args, "--format", "json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 # ----------------------------------------------------------------------------- P Table 3

@@ -3,25 +3,21 @@ overlap, MTP, local decode, and the validation table against measured deployment
 
 from __future__ import annotations
 
-import json
 import statistics
 
 import pytest
+from tests_support import REPO
+from tests_support import cli_json as run_json
 from typer.testing import CliRunner
 
 from planner import catalog
 from planner.calc import serving
 from planner.cli import app
 from planner.specs.deployment import ServeConfig
-from tests_support import REPO
 
 runner = CliRunner()
 
 
-def run_json(*args):
-    result = runner.invoke(app, [*args, "-f", "json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def test_deepseek_v3_fp8_fits_8_h200_not_8_h100():

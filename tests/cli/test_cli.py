@@ -8,22 +8,16 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
+from tests_support import V3_TEXT
+from tests_support import cli_json as run_json
+from tests_support import cli_run as run
 
 from planner.cli import app
-from tests_support import V3_TEXT
-
-runner = CliRunner()
 
 
-def run(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-def run_json(*args: str):
-    result = run(*args, "--format", "json")
-    assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
+
 
 
 def test_ep_json_matches_the_paper():

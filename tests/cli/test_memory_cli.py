@@ -6,21 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
-
-from planner.cli import app
-
-runner = CliRunner()
+from tests_support import cli_json as run_json
+from tests_support import cli_run as run
 
 
-def run(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-def run_json(*args: str):
-    result = run(*args, "--format", "json")
-    assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
+
 
 
 def test_show_h100_has_80_gib_of_hbm():
