@@ -32,6 +32,37 @@ def console_examples() -> list[tuple[str, list[str]]]:
 
 EXAMPLES = console_examples()
 
+#: Figures a README example must print, for the examples the README shows without output: the
+#: paper's figures or hand-worked ones (the command's docstring or test works each out).
+KEY_FIGURES = {
+    "planner kv-cache deepseek-v3 qwen2.5-72b llama-3.1-405b":
+        ["70,272", "327,680", "516,096", "4.66x", "7.34x"],            # P Table 1
+    "planner kv-cache deepseek-v3 llama-3.1-70b --dtype fp8 --context-tokens 32768 --batch 8":
+        ["35,136", "163,840", "9.211 GB"],          # 61 × 576 × 1 B; × 32,768 × 8 = 9.211e9
+    "planner flops deepseek-v2 deepseek-v3 qwen2.5-72b llama-3.1-405b --seq-len 4096":
+        ["155.30", "250.45"],                                           # P Table 2
+    "planner flops qwen2.5-72b --convention approx-12ld2 --parts": ["394.02", "131.340"],
+    # 32 tokens × 9 experts × (7,408 + 14,336) B / 900 GB/s = 6.96 µs
+    "planner ep deepseek-v3 --hardware gb200-nvl72 --ep 72 --explain": ["6.96 µs", "7,408"],
+    "planner network": ["32,928", "261,632", "384,272", "131,072"],     # P Table 3
+    # Slim Fly q = 13 (δ = 1): 338 routers, k' = 19, 10 endpoints each: 3,380
+    "planner network ft3 sf --radix 48 --q 13": ["27,648", "3,380", "3,211"],
+    "planner routing deepseek-v3 --hardware h800 --ep 64 --nodes 8":
+        ["3.629", "5.295", "5.594 ms"],                                 # P §4.3
+    'planner collective all-reduce --hardware h800 --size "1 GB" --ranks 8 --link scale-up':
+        ["8.797 ms"],                                                   # 14 α + 14/8 n/B
+    "planner pipeline --pp 16 --f 1.13 --b 1.99 --w 0.48 --micro-batches 64":
+        ["46.800 s", "32.400 s", "25.690 s", "19.0%"],                  # V3R Table 2
+    "planner train deepseek-v3 --hardware h800 --tokens 14.8T --gpus 2048 "
+    "--tokens-per-day 272.8B": ["2,666,604", "54.25"],      # 14.8T / 272.8B = 54.25 days
+    "planner paper --format markdown": ["70,272", "250.45", "14.757 ms"],
+}
+
+
+def test_every_key_figure_is_of_a_readme_example():
+    commands = {c for c, _ in EXAMPLES}
+    assert set(KEY_FIGURES) <= commands, set(KEY_FIGURES) - commands
+
 
 def test_readme_has_examples():
     assert len(EXAMPLES) >= 10
@@ -53,6 +84,15 @@ def test_readme_example_runs(command, expected, monkeypatch, tmp_path):
     else:
         assert result.exit_code == 0, result.stderr
         assert result.stdout.strip()
+        # What the README shows under the command is what it prints (each shown line, up to
+        # the spaces around it); where it shows nothing, the command's key figures.
+        printed = {line.strip() for line in result.stdout.splitlines()}
+        for line in expected:
+            if line.strip():
+                assert line.strip() in printed, line
+        text = " ".join(result.stdout.split())
+        for figure in KEY_FIGURES.get(command, ()):
+            assert figure in text, figure
 
 
 PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)

@@ -74,19 +74,6 @@ def matmul_flops_per_token(*, params):
     return FLOPS_PER_MAC * params
 
 
-def approx_12ld2_forward_flops_per_token(*, num_layers, hidden_size, vocab_size):
-    """Forward FLOPs per token by the dense approximation (FLOPs).
-
-    Formula: 2 · (12 · L · d² + V · d).
-    Ref: Kaplan et al. (arXiv 2001.08361) §2.1; paper.md §2 convention (B).
-    Convention: no attention-score term; the real MLP width and KV heads are ignored.
-    Example: Qwen2.5-72B, L = 80, d = 8192, V = 152,064: 2 × 65.670e9 = 131.34e9
-    (× 3 = 394.02e9 for training; the paper prints 394).
-    """
-    per_layer = APPROX_PARAMS_PER_LAYER_PER_D2 * hidden_size * hidden_size
-    return FLOPS_PER_MAC * (num_layers * per_layer + vocab_size * hidden_size)
-
-
 def train_flops_per_token(*, forward_flops_per_token):
     """Training FLOPs per token (FLOPs).
 

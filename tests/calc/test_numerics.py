@@ -110,6 +110,7 @@ def test_accumulation_error_grows_with_k_and_promotion_stops_it():
     rows = n.accumulation_errors()
     for data in n.ACCUMULATION_DATA:
         r = [x for x in rows if x.data == data]
+        assert [x.k for x in r] == [128, 512, 1024, 2048, 4096, 8192]   # the study's K's
         limited = [x.limited_rel_error for x in r]
         assert limited == sorted(limited) and limited[-1] > 5 * limited[0]
         at4096 = next(x for x in r if x.k == 4096)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,16 +39,27 @@ def test_mqa_equals_gqa_with_one_kv_head(heads, head_dim, layers):
             == kv_cache.model_kv_cache(gqa).kv_cache_bytes_per_token)
 
 
-@given(d_c=small, d_r=small, layers=layers_st)
-def test_mla_cache_equals_gqa_with_equivalent_groups(d_c, d_r, layers):
-    # MLA caches d_c + d_R elements: GQA with n_g = (d_c + d_R) / (2·d_h) groups, here d_h = 1
-    # when d_c + d_R is even, else the element counts are compared directly.
-    mla = kv_cache.mla_kv_elements_per_token_per_layer(kv_lora_rank=d_c, qk_rope_head_dim=d_r)
-    total = d_c + d_r
-    if total % 2 == 0:
-        assert kv_cache.gqa_kv_elements_per_token_per_layer(num_kv_heads=total // 2,
-                                                            head_dim=1) == mla
-    assert mla == total
+@given(d_c=small, d_r=small, heads=small)
+def test_mla_cache_equals_gqa_with_equivalent_groups(d_c, d_r, heads):
+    """MLA caches one latent of d_c + d_R elements per token and layer, whatever the heads:
+    the same as GQA with (d_c + d_R) / 2 KV heads of one element, and additive in its two
+    parts. Hand-worked: DeepSeek-V3, 512 + 64 = 576 (P Table 1: 70,272 / 61 / 2 bytes)."""
+    def mla(c, r):
+        return kv_cache.mla_kv_elements_per_token_per_layer(kv_lora_rank=c, qk_rope_head_dim=r)
+
+    assert mla(512, 64) == 576
+    one = mla(d_c, d_r)
+    # Twice the latent is always even: it equals GQA with `one` KV heads of one element each.
+    assert mla(2 * d_c, 2 * d_r) == 2 * one == kv_cache.gqa_kv_elements_per_token_per_layer(
+        num_kv_heads=one, head_dim=1)
+    assert one == mla(d_c + d_r, 0) == mla(d_r, d_c)
+    # ...and the heads never enter it.
+    att = MLAttention(kind="mla", num_heads=heads, kv_lora_rank=d_c, qk_nope_head_dim=16,
+                      qk_rope_head_dim=d_r, v_head_dim=16)
+    att1 = MLAttention(kind="mla", num_heads=1, kv_lora_rank=d_c, qk_nope_head_dim=16,
+                       qk_rope_head_dim=d_r, v_head_dim=16)
+    assert (kv_cache.model_kv_cache(model_with(att)).kv_cache_bytes_per_token
+            == kv_cache.model_kv_cache(model_with(att1)).kv_cache_bytes_per_token)
 
 
 @given(layers=layers_st, k=st.integers(min_value=2, max_value=5))
@@ -129,7 +141,10 @@ def test_vectorized_equals_scalar(hiddens):
             tokens_per_device=32, experts_per_token=9, bandwidth_bytes_per_s=bw[i])
     kv = kv_cache.kv_cache_bytes_per_token(num_layers=h, elements_per_token_per_layer=576,
                                            bytes_per_element=2)
-    assert list(kv) == [x * 576 * 2 for x in hiddens]
+    assert list(kv) == [kv_cache.kv_cache_bytes_per_token(
+        num_layers=x, elements_per_token_per_layer=576, bytes_per_element=2) for x in hiddens]
+    assert kv_cache.kv_cache_bytes_per_token(num_layers=61, elements_per_token_per_layer=576,
+                                             bytes_per_element=2) == 70_272   # P Table 1
 
 
 @given(gbit=pos)
@@ -176,25 +191,40 @@ def test_fp8_dispatch_bytes_cover_the_elements_and_grow_with_hidden(h1, h2):
     assert b[0] >= lo and b[0] <= b[1]
 
 
-@given(context=st.integers(1, 1 << 20), batch=st.integers(1, 1024), extra=st.integers(0, 1000))
-def test_kv_cache_total_is_per_token_times_tokens_and_monotone(context, batch, extra):
+@given(context=st.integers(1, 1 << 20), batch=st.integers(1, 1024), extra=st.integers(0, 1000),
+       k=st.integers(2, 8))
+def test_kv_cache_total_is_per_token_times_tokens_and_monotone(context, batch, extra, k):
+    """Linear in the context and in the batch, the two interchangeable, monotone; hand-worked:
+    70,272 bytes per token × 1,000 tokens × 2 sequences = 140,544,000 bytes."""
     per = 70_272
-    total = kv_cache.kv_cache_bytes(bytes_per_token=per, context_tokens=context, batch=batch)
-    assert total == per * context * batch
-    assert kv_cache.kv_cache_bytes(bytes_per_token=per, context_tokens=context + extra,
-                                   batch=batch) >= total
+
+    def kv(c, b):
+        return kv_cache.kv_cache_bytes(bytes_per_token=per, context_tokens=c, batch=b)
+
+    assert kv(1000, 2) == 140_544_000
+    total = kv(context, batch)
+    assert kv(k * context, batch) == k * total == kv(context, k * batch)
+    assert kv(batch, context) == total
+    assert kv(context + extra, batch) >= total
 
 
-@given(params_n=st.integers(1, 10**13), gpus=st.integers(1, 100_000),
-       dtype=st.sampled_from(["fp32", "bf16", "fp8", "fp4"]))
-def test_weight_bytes_split_evenly_sum_back_to_the_total(params_n, gpus, dtype):
+@given(params_n=st.integers(1, 10**13), gpus=st.integers(1, 100_000))
+def test_weight_bytes_split_evenly_sum_back_to_the_total(params_n, gpus):
+    """Bytes per parameter: FP32 4, BF16 2, FP8 1, FP4 0.5, so each halving of the width halves
+    the weights; hand-worked: 1e9 parameters in BF16 are 2e9 bytes. An even split over the
+    GPUs sums back to the total."""
     from planner.calc import memory
     from planner.units import dtype_bytes
 
-    w = memory.weight_bytes(num_params=params_n, bytes_per_param=dtype_bytes(dtype))
-    assert w == params_n * dtype_bytes(dtype)
-    per = memory.bytes_per_gpu_even_split(total_bytes=w, num_gpus=gpus)
-    assert abs(per * gpus - w) <= 1e-9 * w
+    assert memory.weight_bytes(num_params=1e9, bytes_per_param=dtype_bytes("bf16")) == 2e9
+    w = {d: memory.weight_bytes(num_params=params_n, bytes_per_param=dtype_bytes(d))
+         for d in ("fp32", "bf16", "fp8", "fp4")}
+    assert w["fp32"] == 2 * w["bf16"] == 4 * w["fp8"] == 8 * w["fp4"]
+    assert w["fp8"] == params_n
+    for total in w.values():
+        per = memory.bytes_per_gpu_even_split(total_bytes=total, num_gpus=gpus)
+        assert abs(per * gpus - total) <= 1e-9 * total
+        assert memory.bytes_per_gpu_even_split(total_bytes=total, num_gpus=1) == total
 
 
 _DIMENSION_UNITS = st.sampled_from([
@@ -214,15 +244,27 @@ def test_parse_quantity_round_trips_written_values(x, du, space):
     assert parse_quantity(x, dimension) == x           # plain numbers are base units
 
 
-@given(value=st.floats(min_value=0, max_value=1e6), limit=st.floats(min_value=1e-6, max_value=1e6),
-       kind=st.sampled_from(["max", "min"]))
-def test_budget_passes_exactly_when_headroom_is_not_negative(value, limit, kind):
-    from planner.budget import BudgetResult
+@pytest.mark.parametrize("kind, limit, passed", [
+    # DeepSeek-V3's KV cache is 70,272 bytes per token: a max at, just above and just below it;
+    # a min the same.
+    ("max", 70272, True), ("max", 70273, True), ("max", 70271, False),
+    ("min", 70272, True), ("min", 70271, True), ("min", 70273, False),
+    ("max", "70.272 KB", True), ("max", "70.271 KB", False), ("min", "70.273 KB", False),
+])
+def test_budget_passes_exactly_when_headroom_is_not_negative(tmp_path, kind, limit, passed):
+    """The verdict of `planner check` (planner/budget/checking.py) at hand-picked bounds, and
+    the headroom's sign with it: >= 0 exactly when the bound is met."""
+    from planner.budget import check_scenario, load_scenario
 
-    passed = value <= limit if kind == "max" else value >= limit
-    r = BudgetResult(scenario="s", file="f", line=1, metric="tpot_s", dimension="s", bound=kind,
-                     limit=limit, limit_text=str(limit), value=value, basis="", passed=passed)
-    assert r.passed == (r.headroom_frac >= 0)
+    path = tmp_path / "bound.yaml"
+    path.write_text("name: bound\nmodel: deepseek-v3\nhardware: h800\n"
+                    f"budgets:\n  kv_cache_bytes_per_token: {{{kind}: {limit}}}\n")
+    (r,) = check_scenario(load_scenario(path))
+    assert r.value == 70272 and r.bound == kind
+    assert r.passed is passed
+    assert (r.headroom_frac >= 0) is passed
+    assert r.headroom_frac == (0 if r.limit == 70272 else pytest.approx(
+        (r.limit - 70272) / r.limit if kind == "max" else (70272 - r.limit) / r.limit))
 
 
 @given(heads=st.sampled_from([8, 16, 32, 64]), groups=st.sampled_from([1, 2, 4, 8]),

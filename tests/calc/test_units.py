@@ -64,6 +64,13 @@ def test_mla_params_tiny():
     assert params.mla_params_per_layer(hidden_size=8, num_heads=2, q_lora_rank=None,
                                        kv_lora_rank=5, qk_nope_head_dim=3, qk_rope_head_dim=1,
                                        v_head_dim=2) == 194
+    # The two cases above agree by coincidence (8·4 + 4·2·4 = 8·2·4 = 64): a rank that breaks
+    # the tie needs the q_lora_rank branch. q_lora 3: 8·3 + 3·2·4 = 48 replaces 64, so 178;
+    # q_lora 1: 8 + 8 = 16, so 146.
+    for q_lora, want in ((3, 178), (1, 146)):
+        assert params.mla_params_per_layer(hidden_size=8, num_heads=2, q_lora_rank=q_lora,
+                                           kv_lora_rank=5, qk_nope_head_dim=3,
+                                           qk_rope_head_dim=1, v_head_dim=2) == want
 
 
 def test_moe_params_tiny():

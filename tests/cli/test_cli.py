@@ -82,15 +82,28 @@ def test_paper_command_prints_the_papers_figures():
     assert all(set(r) >= {"metric", "model", "value", "paper_value", "agrees"} for r in records)
 
 
+#: Each command with a figure it prints: (as table and markdown print it, as JSON and CSV do).
+EVERY_FORMAT = {
+    ("models",): ("70.272 KB", "70272"),                     # DeepSeek-V3's KV cache, P Table 1
+    ("hardware",): ("989 TFLOP/s", "989000000000000"),       # H100 dense BF16
+    ("show", "deepseek-v3"): ("671,026,404,352", "671026404352"),
+    ("show", "gb200-nvl72"): ("2,500 TFLOP/s", "2500000000000000"),
+    ("kv-cache", "llama-3.1-70b"): ("327,680", "327680"),   # 80 × 2 × 8 × 128 × 2 B
+    ("flops", "deepseek-v2", "--parts"): ("155.30", "155303608320"),     # P Table 2: 155
+    ("paper",): ("250.45", "250449887232"),                              # P Table 2: 250
+    # 32 × 9 × (7,408 + 14,336) B / 900 GB/s = 6.958 µs
+    ("ep", "deepseek-v3", "--hardware", "gb200-nvl72", "--ep", "72"): ("6.96 µs", "6.95808e-06"),
+}
+
+
 @pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
-@pytest.mark.parametrize("cmd", [["models"], ["hardware"], ["show", "deepseek-v3"],
-                                 ["show", "gb200-nvl72"], ["kv-cache", "llama-3.1-70b"],
-                                 ["flops", "deepseek-v2", "--parts"], ["paper"],
-                                 ["ep", "deepseek-v3", "--hardware", "gb200-nvl72", "--ep", "72"]])
+@pytest.mark.parametrize("cmd", list(EVERY_FORMAT), ids=" ".join)
 def test_every_command_in_every_format(cmd, fmt):
     result = run(*cmd, "--format", fmt)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip()
+    pretty, raw = EVERY_FORMAT[cmd]
+    assert (pretty if fmt in ("table", "markdown") else raw) in " ".join(result.stdout.split())
     if fmt == "json":
         data = json.loads(result.stdout)
         assert isinstance(data, list) and all(isinstance(r, dict) for r in data)

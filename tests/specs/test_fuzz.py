@@ -283,6 +283,109 @@ def test_malformed_config_json_exits_2_with_one_line(tmp_path, cid, data):
     _assert_rejected(["kv-cache", str(path)], str(path))
 
 
+# Every other converter of planner/specs/hf.py: a small valid config.json of each architecture,
+# then every field its converter reads (recorded, not listed by hand) given a bad value.
+from tests_support import LLAMA_31_8B  # noqa: E402
+
+_GQA = {"hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "num_hidden_layers": 2, "vocab_size": 10}
+#: A valid config.json of each architecture (``architectures[0]``) planner/specs/hf.py reads.
+HF_BASES: dict[str, dict] = {
+    "DeepseekV3ForCausalLM": DEEPSEEK_V3,
+    "DeepseekV2ForCausalLM": {
+        **_GQA, "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4,
+        "v_head_dim": 8, "n_routed_experts": 4, "num_experts_per_tok": 2,
+        "moe_intermediate_size": 16, "n_shared_experts": 1, "first_k_dense_replace": 1,
+        "intermediate_size": 32, "n_group": 2, "topk_group": 1},
+    "Qwen2ForCausalLM": {**_GQA, "intermediate_size": 128, "attention_bias": True},
+    "Qwen3ForCausalLM": {**_GQA, "head_dim": 16, "intermediate_size": 128},
+    "Qwen3MoeForCausalLM": {**_GQA, "head_dim": 16, "num_experts": 8, "num_experts_per_tok": 2,
+                            "moe_intermediate_size": 32, "decoder_sparse_step": 1,
+                            "mlp_only_layers": []},
+    "LlamaForCausalLM": LLAMA_31_8B,
+    "MistralForCausalLM": {**_GQA, "intermediate_size": 128},
+    "MixtralForCausalLM": {**_GQA, "intermediate_size": 128, "num_local_experts": 8,
+                           "num_experts_per_tok": 2},
+    "GptOssForCausalLM": {**_GQA, "head_dim": 16, "intermediate_size": 64,
+                          "num_local_experts": 8, "experts_per_token": 2,
+                          "attention_bias": True, "tie_word_embeddings": False},
+}
+HF_BASES = {a: {**{k: v for k, v in d.items() if k not in ("architectures", "model_type")},
+                "architectures": [a]} for a, d in HF_BASES.items()}
+
+
+def _fields_read(data: dict) -> list[str]:
+    """The config.json fields the converter of ``data`` looks at, in the order it does."""
+    from planner.specs.hf import spec_from_hf_config
+
+    seen: list[str] = []
+
+    class Recording(dict):
+        def __contains__(self, key):
+            if key not in seen:
+                seen.append(key)
+            return super().__contains__(key)
+
+        def get(self, key, default=None):
+            if key not in seen:
+                seen.append(key)
+            return super().get(key, default)
+
+    spec_from_hf_config(Recording(data), file="config.json", name="x")
+    return [k for k in seen if k not in ("architectures", "model_type")]
+
+
+#: Fields that only choose a note (sliding_window) are read but never computed with.
+_HF_NOTE_ONLY = {"sliding_window", "use_sliding_window"}
+_HF_BOOLEANS = {"tie_word_embeddings", "attention_bias"}
+HF_ARCH_CASES = [
+    (f"{arch}:{k}={b!r}", {**base, k: b})
+    for arch, base in HF_BASES.items() if arch != "DeepseekV3ForCausalLM"   # cases above
+    for k in _fields_read(base) if k not in _HF_NOTE_ONLY
+    for b in _HF_BAD if not (k in _HF_BOOLEANS and b is True)]
+HF_ARCH_CASES += [(f"{arch}:{k}-missing", {x: v for x, v in base.items() if x != k})
+                  for arch, base in HF_BASES.items()
+                  for k in ("hidden_size", "num_hidden_layers", "vocab_size",
+                            "num_attention_heads")]
+
+
+def test_every_architecture_has_a_valid_base_that_converts(tmp_path):
+    """Each key of ARCHITECTURES (a class name or a model_type) reaches a converter with a base
+    here, and each base runs through the CLI."""
+    import json
+
+    from planner.specs.hf import ARCHITECTURES
+
+    classes = {k for k in ARCHITECTURES if k[0].isupper()}
+    assert set(HF_BASES) == classes
+    converters = {ARCHITECTURES[a] for a in HF_BASES}
+    assert {ARCHITECTURES[k] for k in ARCHITECTURES} <= converters
+    for arch, base in HF_BASES.items():
+        path = tmp_path / f"{arch}.json"
+        path.write_text(json.dumps(base))
+        result = runner.invoke(app, ["kv-cache", str(path), "--format", "json"],
+                               catch_exceptions=False)
+        assert result.exit_code == 0, (arch, result.stderr)
+        assert len(_fields_read(base)) >= 6, arch
+    for key in ARCHITECTURES:
+        if not key[0].isupper():     # a model_type alone selects the same converter
+            arch = next(a for a in HF_BASES if ARCHITECTURES[a] is ARCHITECTURES[key])
+            data = {k: v for k, v in HF_BASES[arch].items() if k != "architectures"}
+            path = tmp_path / f"{key}.json"
+            path.write_text(json.dumps({**data, "model_type": key}))
+            result = runner.invoke(app, ["kv-cache", str(path)], catch_exceptions=False)
+            assert result.exit_code == 0, (key, result.stderr)
+
+
+@pytest.mark.parametrize("cid, data", HF_ARCH_CASES, ids=[c for c, _ in HF_ARCH_CASES])
+def test_malformed_config_json_of_every_architecture_exits_2(tmp_path, cid, data):
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    _assert_rejected(["kv-cache", str(path)], str(path))
+
+
 # ----------------------------------------------------------------------------- issue 18 corpus
 import atexit  # noqa: E402
 import shutil  # noqa: E402
