@@ -38,7 +38,7 @@ KEY_FIGURES = {
     "planner kv-cache deepseek-v3 qwen2.5-72b llama-3.1-405b":
         ["70,272", "327,680", "516,096", "4.66x", "7.34x"],            # P Table 1
     "planner kv-cache deepseek-v3 llama-3.1-70b --dtype fp8 --context-tokens 32768 --batch 8":
-        ["35,136", "163,840", "9.211 GB"],          # 61 × 576 × 1 B; × 32,768 × 8 = 9.211e9
+        ["40,016", "163,840", "10.490 GB"],   # 61 × 656 B (FlashMLA's FP8); × 32,768 × 8 = 10.49e9
     "planner flops deepseek-v2 deepseek-v3 qwen2.5-72b llama-3.1-405b --seq-len 4096":
         ["155.30", "250.45"],                                           # P Table 2
     "planner flops qwen2.5-72b --convention approx-12ld2 --parts": ["394.02", "131.340"],
