@@ -24,8 +24,8 @@ MAX_CONTEXT_TOKENS = 2**30
 MAX_BATCH_PER_GPU = 2**30
 #: Fewest: one sequence over the most GPUs (2^-20); below it rows per expert underflow.
 MIN_BATCH_PER_GPU = 1 / MAX_GPUS
-#: Largest tensor-core tile (rows) the padding model takes:
-#: :data:`planner.calc.serving.kernels.MAX_TILE_ROWS` (4 x Blackwell's 256-row UMMA tile).
+#: Largest tensor-core tile (rows) the padding model takes (4 x the largest tile in use,
+#: Blackwell's two-SM UMMA, M = 256); the padding calculator reads this bound.
 MAX_TILE_ROWS = 1024
 #: Most MTP draft tokens per step: 16 (DeepSeek-V3 ships 1 module; draft chains stay under 10).
 MAX_MTP_DEPTH = 16

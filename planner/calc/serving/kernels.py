@@ -12,6 +12,8 @@ import math
 import numbers
 from dataclasses import dataclass
 
+from planner.specs.deployment import MAX_TILE_ROWS
+
 
 @dataclass(frozen=True)
 class StepPart:
@@ -83,10 +85,9 @@ def padded_rows(*, rows, tile_rows):
     return -(-rows // tile_rows) * tile_rows          # ⌈rows / B⌉·B, arrays too
 
 
-#: Largest tile (rows) the padding model takes: 4 x the largest tensor-core tile in use
-#: (Blackwell's two-SM UMMA, M = 256). The specs refuse larger ones; the expected padding costs at
-#: most MAX_TILE_ROWS / 2 terms.
-MAX_TILE_ROWS = 1024
+#: Largest tile (rows) the padding model takes, the deployment's bound
+#: (:data:`planner.specs.deployment.MAX_TILE_ROWS`); the expected padding costs at most
+#: MAX_TILE_ROWS / 2 terms.
 #: Means (rows) up to which the expected padding sums the Poisson pmf over x = 0 ..
 #: SMALL_MEAN_MAX_ROWS directly (the Fourier series cancels there: E << B).
 SMALL_MEAN_ROWS = 1.0
