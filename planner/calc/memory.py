@@ -98,7 +98,7 @@ def _held_per_gpu(part: str, count: float, *, model: Model, ep: int, tp: int,
     return count / tp
 
 
-def _bytes_per_weight(part: str, weights_dtype: str, model: Model | None = None) -> float:
+def _bytes_per_weight(part: str, weights_dtype: str, model: Model) -> float:
     """Stored bytes of one weight of ``part``: BF16 for the high-precision parts, else the
     part's format (the weights', or what the model's checkpoint keeps the part in:
     ``Model.part_weight_dtypes``) with its scales."""
@@ -107,7 +107,7 @@ def _bytes_per_weight(part: str, weights_dtype: str, model: Model | None = None)
                          f"{', '.join(WEIGHT_BYTES)}")
     if part in HIGH_PRECISION_PARTS:
         return HIGH_PRECISION_BYTES
-    dtype = weights_dtype if model is None else model.part_weight_dtype(part, weights_dtype)
+    dtype = model.part_weight_dtype(part, weights_dtype)
     return WEIGHT_BYTES[dtype] + SCALE_BYTES_PER_WEIGHT[dtype]
 
 
