@@ -127,14 +127,49 @@ def train_cmd(
     seq_len: int = SEQ_LEN,
     price: Optional[float] = typer.Option(None, "--usd-per-gpu-hour", min=0,
                                           help="[default: the hardware spec's price]"),
+    tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel size (layout mode)."),
+    pp: int = typer.Option(1, "--pp", min=1, help="Pipeline stages (devices per pipeline)."),
+    vpp: int = typer.Option(1, "--vpp", min=1, help="Model chunks per device (interleaved)."),
+    cp: int = typer.Option(1, "--cp", min=1, help="Context-parallel size."),
+    dp: Optional[int] = typer.Option(None, "--dp", min=1,
+                                     help="[default: GPUs / (tp x pp x cp)]"),
+    ep: int = typer.Option(1, "--ep", min=1, help="Expert-parallel size."),
+    micro_batch: int = typer.Option(1, "--micro-batch", min=1, help="Sequences per micro-batch."),
+    global_batch: Optional[int] = typer.Option(None, "--global-batch", min=1,
+                                               help="Sequences per step (layout mode)."),
+    recompute: str = typer.Option("selective", "--recompute",
+                                  help="none, selective or full."),
+    zero: int = typer.Option(1, "--zero", min=0, max=3, help="ZeRO stage 0-3 (3 = FSDP)."),
+    schedule: str = typer.Option("1f1b", "--schedule",
+                                 help="1f1b, interleaved, zb1p, dualpipe or dualpipev."),
+    fp8: bool = typer.Option(False, "--fp8", help="FP8 GEMMs (DeepSeek-V3's recipe)."),
+    search: bool = typer.Option(False, "--search",
+                                help="List the fastest layouts that fit (needs --global-batch)."),
+    top: int = typer.Option(10, "--top", min=1, max=1000, help="Layouts --search lists."),
     fmt: Format = FORMAT,
     explain: bool = EXPLAIN,
 ) -> None:
-    """Training GPU-hours, days, cost and MFU; give one of --mfu, --gpu-hours, --tokens-per-day."""
+    """Training GPU-hours, days, cost and MFU: from a layout (--global-batch with --tp, --pp,
+    ...: memory per GPU, step time, MFU predicted), a --search over layouts, or given one of
+    --mfu, --gpu-hours, --tokens-per-day."""
     from planner import catalog, report
     from planner.calc import training
     from planner.calc.training import train_run
 
+    if global_batch is not None and mfu is None and gpu_hours is None and tokens_per_day is None:
+        _train_layout_mode(model, hardware, tokens=quantity(tokens, "count", "--tokens"),
+                           gpus=gpus, layout=dict(
+                               tp=tp, pp=pp, vpp=vpp, cp=cp, dp=dp, ep=ep,
+                               micro_batch=micro_batch, global_batch=global_batch,
+                               seq_len=seq_len, recompute=recompute, zero=zero,
+                               schedule=schedule, recipe="fp8" if fp8 else "bf16",
+                               usd_per_gpu_hour=price), search=search, top=top, fmt=fmt)
+        return
+    if search:
+        from planner.errors import UsageError
+
+        raise UsageError("--search needs --global-batch (and no --mfu, --gpu-hours or "
+                         "--tokens-per-day)")
     r = train_run(
         catalog.load_model(model), catalog.load_hardware(hardware),
         tokens=quantity(tokens, "count", "--tokens"), num_gpus=gpus, mfu=mfu,
@@ -147,6 +182,23 @@ def train_cmd(
         tables.append(report.explain_table(f"training {r.model}", training.FORMULA,
                                            training.REF, r.inputs))
     show_tables(tables, fmt)
+
+
+def _train_layout_mode(model: str, hardware: str, *, tokens: float, gpus: int, layout: dict,
+                       search: bool, top: int, fmt: Format) -> None:
+    """Layout mode of ``planner train``: one layout's tables, or the search's."""
+    from planner import catalog, report
+    from planner.calc.train.layout import search_layouts, train_layout
+
+    m, h = catalog.load_model(model), catalog.load_hardware(hardware)
+    if search:
+        e, order = search_layouts(m, h, gpus=gpus, global_batch=layout["global_batch"],
+                                  seq_len=layout["seq_len"], recipe=layout["recipe"], top=top)
+        show_tables([report.train_search_table(e, order, gpus=gpus, model=m.label,
+                                               hardware=h.label)], fmt)
+        return
+    r = train_layout(m, h, gpus=gpus, tokens=tokens, **layout)
+    show_tables(report.train_layout_tables(r), fmt)
 
 
 @command("routing")

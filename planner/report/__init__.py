@@ -12,7 +12,8 @@ cells from it. Modules:
 - one table-builder module per command group: :mod:`~planner.report.catalog` (models,
   hardware, show), :mod:`~planner.report.model` (kv-cache, flops, ep, paper),
   :mod:`~planner.report.serving` (serve, validate, fit), :mod:`~planner.report.cluster`
-  (network, pipeline, train, routing, collective, numerics), :mod:`~planner.report.explore`
+  (network, pipeline, train, routing, collective, numerics), :mod:`~planner.report.training`
+  (train from a layout), :mod:`~planner.report.explore`
   (compare, sweep), :mod:`~planner.report.budget` (evaluate, check).
 
 Every name is importable from here (``report.serve_tables(...)``); each is imported from its
@@ -36,6 +37,7 @@ _MODULES = {
                 "fit_table"),
     "cluster": ("network_table", "pipeline_table", "TRAIN_FIELDS", "train_table",
                 "routing_table", "collective_table", "numerics_tables"),
+    "training": ("LAYOUT_KEYS", "train_layout_tables", "train_search_table"),
     "explore": ("compare_tables", "SWEEP_TABLE_ROWS", "sweep_table"),
     "budget": ("evaluation_tables", "check_table"),
 }

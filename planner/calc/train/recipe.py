@@ -1,0 +1,68 @@
+"""The closed sets a training layout names, and the constants each value carries: precision
+recipes (bytes per parameter of weights, gradients and optimizer states), pipeline schedules
+(in-flight micro-batches, parameter copies, the overlap the framework achieves), recompute modes
+and ZeRO stages.
+
+Ref: Megatron-LM ``theoretical_memory_usage.py`` (18 bytes per parameter: BF16 weight, FP32
+gradient, FP32 master weight and two FP32 Adam moments); V3R §3.3.3 (FP8 GEMMs, BF16 Adam
+moments, FP32 master weights and gradients); V3R §3.2.1 and the DualPipe README (DualPipe hides
+the EP all-to-all and PP communication under computation); Narayanan et al. SC'21 §2.2
+(interleaved 1F1B); Rajbhandari et al. (ZeRO stages 1-3).
+Convention: a stage of ZeRO shards what the lower stages shard and more: 1 the optimizer states,
+2 and the gradients, 3 (FSDP) and the weights, over the data-parallel ranks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Bytes per parameter a precision recipe keeps, and the GEMM precision it computes in."""
+
+    weight_bytes: float        # the working copy the GEMMs read (BF16)
+    grad_bytes: float          # accumulated gradient (FP32)
+    master_bytes: float        # FP32 master weight
+    moment_bytes: float        # both Adam moments together
+    gemm_dtype: str            # the precision the linear layers compute in
+    activation_gemm_input_bytes: float   # bytes per element of a cached GEMM input
+
+
+#: Mixed-precision recipes. ``bf16``: Megatron-LM's default (2 + 4 + 4 + 8 = 18 bytes per
+#: parameter; FP16 runs keep the same bytes). ``fp8``: DeepSeek-V3's (V3R §3.3: FP8 GEMMs on
+#: BF16 weights, FP32 master weights and gradients, BF16 moments; GEMM inputs cached in FP8).
+RECIPES = {
+    "bf16": Recipe(weight_bytes=2, grad_bytes=4, master_bytes=4, moment_bytes=8,
+                   gemm_dtype="bf16", activation_gemm_input_bytes=2),
+    "fp8": Recipe(weight_bytes=2, grad_bytes=4, master_bytes=4, moment_bytes=4,
+                  gemm_dtype="fp8", activation_gemm_input_bytes=1),
+}
+
+#: Pipeline schedules; ``interleaved`` is 1F1B with ``vpp`` model chunks per device.
+TRAIN_SCHEDULES = ("1f1b", "interleaved", "zb1p", "dualpipe", "dualpipev")
+#: Activation recomputation: none, selective (the core attention; for MLA also the
+#: up-projected queries, keys and values, V3R §3.3.2), full (every layer from its input).
+RECOMPUTE_MODES = ("none", "selective", "full")
+ZERO_STAGES = (0, 1, 2, 3)
+
+#: Copies of a device's stage parameters each schedule keeps: DualPipe holds a stage of each of
+#: its two directions (V3R §3.2.1: "two copies of the model parameters"); DualPipeV folds the
+#: pipeline so that a device's two chunks are halves of one stage's layers.
+PARAM_COPIES = {"1f1b": 1, "interleaved": 1, "zb1p": 1, "dualpipe": 2, "dualpipev": 1}
+
+#: The overlap each framework achieves, stated (1 = hidden under computation, 0 = exposed):
+#: Megatron-LM as in Narayanan et al. 2021 and Korthikanti et al. 2022 exposes the tensor-,
+#: pipeline- and expert-parallel communication and the data-parallel gradient reduction;
+#: DualPipe (V3R §3.2.1) hides the EP all-to-all and the PP send/receive behind the other
+#: direction's computation, and overlaps the data-parallel reduction with the backward.
+EP_OVERLAP = {"1f1b": 0, "interleaved": 0, "zb1p": 0, "dualpipe": 1, "dualpipev": 1}
+PP_OVERLAP = EP_OVERLAP
+DP_OVERLAP = EP_OVERLAP
+
+#: Fixed allowance per GPU for the CUDA context, cuBLAS workspaces and NCCL buffers (bytes):
+#: an assumed 2 GiB, not measured; stated so that a fit is not claimed to the last byte.
+WORKSPACE_BYTES = 2 * 2**30
+#: Allowance for the caching allocator's fragmentation, as a share of the tensors held: an
+#: assumed 5%, not measured (Megatron's estimator counts none).
+FRAGMENTATION_FRAC = 0.05

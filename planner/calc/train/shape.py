@@ -1,0 +1,198 @@
+"""The per-layer quantities of a model that training needs: parameters by where they live,
+activation bytes per token cached for the backward by recompute mode, and forward FLOPs per
+token by part.
+
+Ref: Korthikanti et al. 2022 (arXiv 2205.05198) §4.1: a GPT layer caches
+s·b·h·(34 + 5·a·s/h) bytes (attention 11sbh + 5as²b, MLP 19sbh, two LayerNorms 4sbh); with
+tensor and sequence parallelism all of it is divided by t, without sequence parallelism the
+10sbh of LayerNorm inputs, GEMM inputs after them and dropout masks are not; V3R §3.3.2 (MLA
+up-projections recomputed; FP8 caching of GEMM inputs).
+Convention: elements are 2 bytes (BF16/FP16), dropout masks 1 byte, router probabilities 4;
+gated FFNs cache the gate and up outputs and the product fed to the down projection; a routed
+token cached once per expert it reaches (top-k copies); attention without a fused (flash) kernel
+keeps the softmax output (2 bytes), and with dropout its mask (1) and output (2), per head and
+key, the 5as²b of Korthikanti et al.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from planner.calc.train.recipe import RECIPES
+
+if TYPE_CHECKING:
+    from planner.specs.model import Model
+
+#: Bytes of an activation element (BF16/FP16), of a dropout mask element, of a router
+#: probability (FP32).
+ACT_BYTES = 2
+MASK_BYTES = 1
+ROUTER_PROB_BYTES = 4
+#: LayerNorms per layer (before attention, before the FFN).
+NORMS_PER_LAYER = 2
+#: Dropout masks of h elements per layer (after attention, after the FFN).
+DROPOUTS_PER_LAYER = 2
+#: Without a fused kernel, bytes per head per key per token: softmax output; with dropout
+#: also the mask and the dropped-out probabilities (Korthikanti et al.: 2 + 1 + 2 = 5).
+SOFTMAX_BYTES = 2
+SOFTMAX_DROPOUT_BYTES = 3
+#: Gated FFN outputs cached (gate, up, their product); ungated (GeLU input and output).
+GATED_CACHED = 3
+UNGATED_CACHED = 2
+
+
+@dataclass(frozen=True)
+class TrainShape:
+    """Per-layer figures of one model for a training layout (counts, bytes per token, FLOPs
+    per token); ``*_hsized`` activations are sequence-parallel (divided by t only with SP),
+    the rest tensor-parallel."""
+
+    num_layers: int
+    hidden_size: int
+    vocab_size: int
+    num_heads: int
+    mtp_depth: int
+    kv_bytes_per_token: float          # K and V of one layer a CP ring passes (BF16)
+    experts: int                        # routed experts per MoE layer (0: dense)
+    experts_per_token: int
+    expert_groups: int
+    limited_groups: int
+    moe_layer_share: float              # MoE layers / layers
+    layer_params: float                 # non-expert parameters of an average layer
+    expert_params: float                # routed-expert parameters of an average layer
+    embedding_params: float
+    head_params: float
+    mtp_params: float                   # MTP modules, non-expert (with the last stage)
+    mtp_expert_params: float
+    act_hsized: dict                    # recompute mode -> bytes per token per layer
+    act_sharded: dict
+    act_softmax_per_key: float          # bytes per token per key (divided by t), no flash
+    forward_flops: dict                 # part -> forward FLOPs per token (all layers)
+    mtp_forward_flops: float
+    dispatch_bytes: float               # bytes of one routed token copy (dispatch)
+    combine_bytes: float
+
+
+def _attention_elements(model: Model, recompute: str) -> tuple[float, float]:
+    """(h-sized, sharded) cached elements of one attention block per token."""
+    att: Any = model.attention
+    h = model.hidden_size
+    heads = att.num_heads
+    kv_heads = getattr(att, "num_kv_heads", heads)
+    q = heads * att.qk_head_dim
+    k = kv_heads * att.qk_head_dim
+    v = kv_heads * att.v_head_dim
+    out_in = heads * att.v_head_dim
+    latent = 0.0
+    if att.kind == "mla":
+        latent = 2 * ((att.q_lora_rank or 0) + att.kv_lora_rank + att.qk_rope_head_dim)
+        if recompute == "selective":      # V3R §3.3.2: up-projections recomputed from latents
+            q = k = v = 0
+    return 2.0 * h, float(q + k + v + out_in + latent)     # norm input + QKV GEMM input
+
+
+def _ffn_elements(model: Model, *, moe: bool, gemm_input_bytes: float,
+                  recompute: str) -> tuple[float, float]:
+    """(h-sized bytes, sharded bytes) cached by one FFN block per token."""
+    ffn: Any = model.ffn
+    h = model.hidden_size
+    cached = GATED_CACHED if ffn.gated else UNGATED_CACHED
+    if ffn.gated and recompute == "selective":    # SwiGLU output recomputed (V3R §3.3.3)
+        cached -= 1
+    hsized = ACT_BYTES * h * 2                               # norm input + FFN GEMM input
+    if not moe:
+        inter = ffn.intermediate_size if ffn.kind == "dense" else ffn.dense_intermediate_size
+        return hsized, ACT_BYTES * cached * inter
+    k, e = ffn.num_experts_per_token, ffn.num_routed_experts
+    # An FP8 recipe caches the SwiGLU inputs in FP8 too (V3R §3.3.3): GEMM-input bytes.
+    routed = k * gemm_input_bytes * (h + cached * ffn.expert_intermediate_size)
+    shared = gemm_input_bytes * cached * ffn.num_shared_experts * ffn.shared_expert_intermediate_size
+    return hsized, routed + shared + ROUTER_PROB_BYTES * e
+
+
+def _activation_bytes(model: Model, *, recipe: str, dropout: bool):
+    """Per recompute mode, (h-sized, sharded) bytes per token of an average layer."""
+    gin = RECIPES[recipe].activation_gemm_input_bytes
+    moe_share = model.num_moe_layers / model.num_layers if model.is_moe else 0.0
+    masks = DROPOUTS_PER_LAYER * MASK_BYTES * model.hidden_size if dropout else 0.0
+    hsized, sharded = {}, {}
+    for mode in ("none", "selective"):
+        dense_h, dense_s = (_ffn_elements(model, moe=False, gemm_input_bytes=gin, recompute=mode)
+                            if moe_share < 1 else (0.0, 0.0))
+        moe_h, moe_s = (_ffn_elements(model, moe=True, gemm_input_bytes=gin, recompute=mode)
+                        if moe_share > 0 else (0.0, 0.0))
+        ffn_h = moe_share * moe_h + (1 - moe_share) * dense_h
+        ffn_s = moe_share * moe_s + (1 - moe_share) * dense_s
+        att_h, att_s = _attention_elements(model, mode)
+        hsized[mode] = ACT_BYTES * att_h + ffn_h + masks
+        sharded[mode] = ACT_BYTES * att_s + ffn_s
+    hsized["full"], sharded["full"] = float(ACT_BYTES * model.hidden_size), 0.0
+    return hsized, sharded
+
+
+def train_shape(model: Model, *, seq_len: int, recipe: str = "bf16",
+                dropout: bool = False) -> TrainShape:
+    """The per-layer quantities of ``model`` a training layout needs (counts, bytes, FLOPs).
+
+    Formula: cached bytes per token per layer (none): norm inputs and GEMM inputs 2·(2h) + 2h
+    (FFN), Q, K, V and the output projection's input, FFN intermediates (gated 3·I, else 2·I;
+    MoE: k copies of the input and the intermediates, shared experts, router probabilities
+    4·E), dropout masks 2·h; selective: MLA keeps only its latents and a gated FFN recomputes
+    its product (2·I cached); full: the layer input 2h.
+    Parameters: the model's per-part totals over the layers that have the part.
+    Ref: Korthikanti et al. 2022 §4.1 (34 + 5as/h bytes per token per layer); V3R §3.3.2.
+    Convention: see the module docstring; FLOPs from
+    :func:`planner.calc.flops.model_flops_per_token` (exact-causal at ``seq_len``).
+    Example: GPT-3 175B (h = 12,288, I = 4h ungated, MHA, dropout): h-sized 2·(2h + 2h) + 2h
+    (masks) = 10h = 122,880 bytes; sharded 2·(4h) + 2·2·4h = 24h = 294,912 bytes: 34h in all,
+    as Korthikanti et al.
+    """
+    from planner.calc.flops import model_flops_per_token
+    from planner.calc.memory import mtp_module_params
+    from planner.calc.params import model_params
+
+    total = model_params(model).total.as_dict()
+    layers = model.num_layers
+    att: Any = model.attention
+    kv_heads = getattr(att, "num_kv_heads", att.num_heads)
+    if att.kind == "mla":
+        kv_per_token = ACT_BYTES * (att.kv_lora_rank + att.qk_rope_head_dim)
+    else:
+        kv_per_token = ACT_BYTES * kv_heads * (att.qk_head_dim + att.v_head_dim)
+    hsized, sharded = _activation_bytes(model, recipe=recipe, dropout=dropout)
+    softmax = SOFTMAX_BYTES + (SOFTMAX_DROPOUT_BYTES if dropout else 0)
+    flops = model_flops_per_token(model, seq_len=seq_len).forward_parts.as_dict()
+    mtp = mtp_module_params(model).as_dict() if model.mtp_depth else {}
+    mtp_experts = model.mtp_depth * mtp.get("routed_experts", 0.0)
+    mtp_dense = model.mtp_depth * (sum(mtp.values()) - mtp.get("routed_experts", 0.0))
+    layer_flops = sum(v for k, v in flops.items() if k != "output_head") / layers
+    mtp_flops = model.mtp_depth * (layer_flops + flops["output_head"])
+    ffn: Any = model.ffn
+    moe = model.is_moe
+    non_expert = sum(v for k, v in total.items()
+                     if k not in ("routed_experts", "embedding", "output_head"))
+    return TrainShape(
+        num_layers=layers, hidden_size=model.hidden_size, vocab_size=model.vocab_size,
+        num_heads=att.num_heads, mtp_depth=model.mtp_depth, kv_bytes_per_token=float(kv_per_token),
+        experts=ffn.num_routed_experts if moe else 0,
+        experts_per_token=ffn.num_experts_per_token if moe else 0,
+        expert_groups=ffn.num_expert_groups if moe else 1,
+        limited_groups=(ffn.num_limited_groups or ffn.num_expert_groups) if moe else 1,
+        moe_layer_share=model.num_moe_layers / layers if moe else 0.0,
+        layer_params=non_expert / layers, expert_params=total["routed_experts"] / layers,
+        embedding_params=total["embedding"],
+        head_params=float(model.vocab_size * model.hidden_size),   # a tied head: a copy
+        mtp_params=mtp_dense, mtp_expert_params=mtp_experts,
+        act_hsized=hsized, act_sharded=sharded, act_softmax_per_key=softmax * att.num_heads,
+        forward_flops=flops, mtp_forward_flops=mtp_flops,
+        dispatch_bytes=(_fp8_dispatch(model.hidden_size) if recipe == "fp8"
+                        else ACT_BYTES * model.hidden_size),
+        combine_bytes=ACT_BYTES * model.hidden_size,
+    )
+
+
+def _fp8_dispatch(hidden: int) -> float:
+    from planner.calc.ep import fp8_dispatch_bytes_per_token_expert
+
+    return float(fp8_dispatch_bytes_per_token_expert(hidden_size=hidden))

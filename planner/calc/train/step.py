@@ -1,0 +1,243 @@
+"""Step time of a training layout, by part: compute (GEMMs and attention at the kernel
+efficiencies of the hardware spec), memory-bound elementwise work, recomputation, tensor-,
+context-, expert-, pipeline- and data-parallel communication as far as it is exposed, the
+pipeline bubble of the schedule, and the optimizer step.
+
+Ref: Narayanan et al. SC'21 §3 (1F1B bubble (p − 1)/m, interleaved ÷ v; TP all-reduces, PP
+point-to-point with scatter-gather); Korthikanti et al. 2022 §4.2-5 (sequence parallelism:
+all-gather + reduce-scatter; selective recompute of the core attention); V3R §3.2 (DualPipe
+hides the EP all-to-all and PP communication; node-limited routing with NVLink forwarding);
+planner.calc.pipeline (the schedules' bubbles), planner.calc.collectives (ring alpha-beta
+costs), planner.calc.routing (distinct nodes a token reaches).
+Convention: the busiest device sets the pace: L/p layers plus the output head (and MTP modules)
+each micro-batch; backward = 2 × forward FLOPs, of which the weight gradients W = 1 × forward;
+elementwise traffic = the cached activation bytes written once forward and read and written
+once backward; attention without a fused kernel computes the full s² scores; overlap per
+schedule as :mod:`planner.calc.train.recipe` states; latencies from the hardware spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.calc.collectives import ring_all_gather_time_s, ring_all_reduce_time_s
+from planner.calc.pipeline import (
+    BACKWARD_TO_FORWARD, DUALPIPE_W_CHUNKS, WEIGHT_BACKWARD_TO_FORWARD, ZB1P_W_CHUNKS,
+    bubble_1f1b_s, bubble_dualpipe_s, bubble_zb1p_s,
+)
+from planner.calc.train.memory import activation_bytes_per_token_layer
+from planner.calc.train.rates import TrainRates
+from planner.calc.train.recipe import DP_OVERLAP, EP_OVERLAP, PP_OVERLAP, RECIPES
+from planner.calc.train.shape import ACT_BYTES, TrainShape
+
+#: Parts of the step time, in the order tables show them.
+STEP_PARTS = ("compute", "elementwise", "recompute", "tp_comm", "cp_comm", "ep_comm",
+              "pp_comm", "bubble", "dp_comm", "optimizer")
+#: Elementwise passes over the cached activations: written forward, read + written backward.
+ELEMENTWISE_FORWARD_PASSES = 1
+ELEMENTWISE_BACKWARD_PASSES = 2
+#: Tensor-parallel collectives per layer and direction: attention (gather before QKV, reduce
+#: after the output projection) and a dense FFN (the same again); a MoE FFN dispatches instead.
+TP_COLLECTIVES_ATTENTION = 2
+TP_COLLECTIVES_DENSE_FFN = 2
+#: Sequence parallelism gathers the LayerNorm outputs again in the backward (Megatron-LM).
+SP_BACKWARD_REGATHERS = 2
+#: Without a fused kernel the scores of all s keys are computed (the mask applied after).
+UNFUSED_SCORE_FACTOR = 2
+#: Adam's traffic per parameter held: read master, moments, gradient; write master, moments,
+#: working weight (multiples of the recipe's bytes).
+ADAM_READS_WRITES = 2
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """Step time by part (arrays of the layout grid's shape, seconds) and its total."""
+
+    parts: dict
+    step_time_s: np.ndarray
+    forward_s: np.ndarray       # one micro-batch on the busiest device, exposed comm included
+    backward_s: np.ndarray
+
+
+def _link(rates: TrainRates, group_gpus):
+    """(bandwidth, latency) of a group of ``group_gpus`` consecutive ranks."""
+    inside = np.asarray(group_gpus) <= rates.domain_gpus
+    return (np.where(inside, rates.scale_up, rates.scale_out),
+            np.where(inside, rates.scale_up_latency_s, rates.scale_out_latency_s))
+
+
+def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, flash):
+    """(layers' forward compute, attention-core part, head + MTP) of one micro-batch (s)."""
+    f = shape.forward_flops
+    att_rate = rates.attention if flash else rates.attention_unfused
+    scores = f["attention_scores"] * (1 if flash else UNFUSED_SCORE_FACTOR) / att_rate
+    per_token = (scores + (f["attention_proj"] + f["dense_ffn"] + f["shared_experts"])
+                 / rates.gemm + f["routed_experts"] / rates.experts + f["router"] / rates.head)
+    share = tokens / np.asarray(tp, dtype=float) / np.asarray(pp, dtype=float)
+    ends = tokens / np.asarray(tp, dtype=float) * (
+        f["output_head"] / rates.head + shape.mtp_forward_flops / rates.gemm)
+    return per_token * share, scores * share, ends
+
+
+def _ep_time_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, ep):
+    """EP dispatch + combine of one micro-batch through the device's MoE layers, one pass (s)."""
+    from planner.calc.routing import expected_distinct_nodes
+
+    if not shape.experts:
+        return np.zeros(np.broadcast(tokens, tp, ep).shape)
+    ep = np.asarray(ep)
+    nodes = np.maximum(1, np.ceil(ep / rates.domain_gpus))
+    k = shape.experts_per_token
+    distinct = np.ones(nodes.shape)
+    for n in np.unique(nodes):        # one value per distinct node count, not per layout
+        eligible = int(min(n, max(1, np.ceil(shape.limited_groups * n / shape.expert_groups))))
+        distinct = np.where(nodes == n, expected_distinct_nodes(
+            experts_per_token=k, experts_per_node=int(shape.experts // n), num_nodes=eligible),
+            distinct)
+    per_copy = shape.dispatch_bytes + shape.combine_bytes
+    tok = tokens / np.asarray(tp, dtype=float)
+    ib = tok * distinct * (nodes - 1) / nodes * per_copy / rates.scale_out
+    nvlink = tok * k * (1 - 1 / ep) * per_copy / rates.scale_up
+    one_layer = np.where(ep > 1, np.maximum(ib, nvlink), 0.0)
+    return one_layer * shape.moe_layer_share * shape.num_layers
+
+
+def _bubble_s(schedule, *, pp, vpp, f_s, b_s, w_s):
+    """The schedule's bubble from planner.calc.pipeline, clipped at 0 (s)."""
+    pp = np.asarray(pp, dtype=float)
+    w1 = np.minimum(w_s, (f_s + b_s) / ZB1P_W_CHUNKS)
+    w2 = np.minimum(w_s, (f_s + 2 * b_s) / DUALPIPE_W_CHUNKS)
+    one = bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s)
+    options = [one, one / np.maximum(vpp, 1), bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w1),
+               bubble_dualpipe_s(pp=pp, fb_s=f_s + b_s, b_s=b_s, w_s=w2),
+               bubble_dualpipe_s(pp=2 * pp, fb_s=(f_s + b_s) / 2, b_s=b_s / 2, w_s=w2 / 2)]
+    return np.maximum(np.choose(np.asarray(schedule), options), 0.0)
+
+
+def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, ep, zero,
+               schedule, m, f_s, b_s, overlap):
+    """(exposed data-parallel communication, optimizer step) per step (s)."""
+    from planner.calc.train.memory import _device_params
+
+    r = RECIPES[recipe]
+    dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
+    tp_f, dp_f, cp_f = (np.asarray(x, dtype=float) for x in (tp, dp, cp))
+    bw, lat = _link(rates, tp_f * dp_f * cp_f)
+    d_ranks = dp_f * cp_f
+    e_ranks = np.maximum(1.0, d_ranks * tp_f / np.asarray(ep, dtype=float))
+    zero = np.asarray(zero)
+
+    def coll(func, ranks, nbytes):
+        return np.where(ranks > 1, func(num_ranks=ranks, bytes_total=nbytes, latency_s=lat,
+                                        bandwidth_bytes_per_s=bw), 0.0)
+
+    grads = [(d_ranks, dense), (e_ranks, experts)]
+    all_reduce = sum(coll(ring_all_reduce_time_s, n, r.grad_bytes * p) for n, p in grads)
+    scatter = sum(coll(ring_all_gather_time_s, n, r.grad_bytes * p) for n, p in grads)
+    gather = sum(coll(ring_all_gather_time_s, n, r.weight_bytes * p) for n, p in grads)
+    gathers = np.where(zero >= 3, 2 * np.asarray(m, dtype=float), 1.0)
+    reduce_s = np.where(zero == 0, all_reduce, scatter)
+    gather_s = np.where(zero == 0, 0.0, gathers * gather)
+    window_b = np.where(zero >= 3, m * b_s, b_s)
+    window_f = np.where(zero >= 3, m * f_s, f_s)
+    exposed = np.where(overlap, np.maximum(reduce_s - window_b, 0.0)
+                       + np.maximum(gather_s - window_f, 0.0), reduce_s + gather_s)
+    shard = np.where(zero >= 1, d_ranks, 1.0), np.where(zero >= 1, e_ranks, 1.0)
+    held = dense / shard[0] + experts / shard[1]
+    traffic = (ADAM_READS_WRITES * (r.master_bytes + r.moment_bytes) + r.grad_bytes
+               + r.weight_bytes)
+    return exposed, held * traffic / rates.hbm
+
+
+def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, pp, cp, ep,
+                   tokens, seq_len, sequence_parallel, flash, ep_overlap):
+    """Per micro-batch on the busiest device: dict of forward/backward pieces (s)."""
+    tp_f, cp_f = np.asarray(tp, dtype=float), np.asarray(cp, dtype=float)
+    layers_dev = shape.num_layers / np.asarray(pp, dtype=float)
+    comp, scores, ends = _compute_forward_s(shape, rates, tokens=tokens, tp=tp, pp=pp,
+                                            flash=flash)
+    comp = comp + ends
+    none = activation_bytes_per_token_layer(shape, recompute=0, tp=tp, cp=cp, seq_len=seq_len,
+                                            sequence_parallel=sequence_parallel,
+                                            flash_attention=flash)
+    elem = none * tokens * layers_dev / rates.hbm
+    rc = np.asarray(recompute)
+    # Tensor parallel: all-gather / reduce-scatter with SP, else half as many all-reduces.
+    bw, lat = _link(rates, tp_f)
+    nbytes = tokens * shape.hidden_size * ACT_BYTES
+    per_layer = TP_COLLECTIVES_ATTENTION + TP_COLLECTIVES_DENSE_FFN * (1 - shape.moe_layer_share)
+    ag = ring_all_gather_time_s(num_ranks=tp_f, bytes_total=nbytes, latency_s=lat,
+                                bandwidth_bytes_per_s=bw)
+    ar = ring_all_reduce_time_s(num_ranks=tp_f, bytes_total=nbytes, latency_s=lat,
+                                bandwidth_bytes_per_s=bw)
+    sp = np.asarray(sequence_parallel)
+    tp_fwd = np.where(sp, per_layer * ag, per_layer / 2 * ar) * layers_dev
+    tp_bwd = tp_fwd + np.where(sp, SP_BACKWARD_REGATHERS * ag * layers_dev, 0.0)
+    # Context parallel: a ring passes each rank's K and V (c - 1) times, under the attention.
+    cbw, clat = _link(rates, tp_f * cp_f)
+    ring = (cp_f - 1) * (clat + tokens * shape.kv_bytes_per_token / tp_f / cbw) * layers_dev
+    cp_fwd = np.maximum(ring - scores, 0.0)
+    cp_bwd = np.maximum(BACKWARD_TO_FORWARD * ring - BACKWARD_TO_FORWARD * scores, 0.0)
+    ep_one = _ep_time_s(shape, rates, tokens=tokens, tp=tp, ep=ep) / np.asarray(pp, dtype=float)
+    recomp = np.select([rc == 1, rc == 2], [scores + np.where(flash, 0.0, elem / 2),
+                                            comp - ends + elem + tp_fwd], 0.0)
+    ep_total = ep_one * np.where(rc == 2, 3.0, 2.0)
+    busy = (1 + BACKWARD_TO_FORWARD) * comp
+    ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy, 0.0)
+                          + np.minimum(ep_total, busy) * (1 / rates.overlap_compute - 1),
+                          ep_total)
+    return {"compute_f": comp, "elem_f": ELEMENTWISE_FORWARD_PASSES * elem,
+            "elem_b": ELEMENTWISE_BACKWARD_PASSES * elem, "recompute": recomp,
+            "tp_f": tp_fwd, "tp_b": tp_bwd, "cp": cp_fwd + cp_bwd, "ep": ep_exposed}
+
+
+def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp, dp, cp, ep,
+                    vpp, micro_batch, seq_len, num_micro_batches, recompute, zero, schedule,
+                    sequence_parallel=True, flash_attention=True, dp_overlap=None) -> TrainStep:
+    """Step time of a training layout, by part (s).
+
+    Formula: step = m·(F + B) + bubble + PP comm + DP comm + optimizer, with F = compute +
+    elementwise + TP + CP + EP (exposed) of one micro-batch on the busiest device, B = 2·compute
+    + 2·elementwise + TP + recompute + ...; bubble from the schedule (1F1B (p − 1)(F + B),
+    interleaved ÷ v, ZB1P, DualPipe(V) as planner.calc.pipeline); PP 2·(m + p − 1)·v transfers
+    of b·s·h·2/t bytes unless the schedule hides them; DP: ring all-reduce of the gradients
+    (ZeRO 0) or reduce-scatter + all-gather (ZeRO 1-2; ZeRO 3 gathers 2m times); optimizer:
+    Adam's traffic over the parameters the device updates, at HBM speed.
+    Ref: see the module docstring.
+    Convention: see the module docstring; arrays broadcast (a grid of layouts in one call).
+    Example: GPT-3 175B on A100 (t = 8, p = 8, v = 3, m = 64, selective): see
+    validation/training.yaml and docs/training.md for the parts (compute ~72% of the step).
+    """
+    tokens = np.asarray(micro_batch, dtype=float) * seq_len / np.asarray(cp, dtype=float)
+    sched = np.asarray(schedule)
+    mb = _micro_batch_s(shape, rates, recompute=recompute, tp=tp, pp=pp, cp=cp, ep=ep,
+                        tokens=tokens, seq_len=seq_len, sequence_parallel=sequence_parallel,
+                        flash=flash_attention, ep_overlap=_flag(EP_OVERLAP, sched))
+    f_s = mb["compute_f"] + mb["elem_f"] + mb["tp_f"] + mb["cp"] / 3 + mb["ep"] / 3
+    b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["elem_b"] + mb["tp_b"] + mb["recompute"]
+           + 2 * mb["cp"] / 3 + 2 * mb["ep"] / 3)
+    w_s = WEIGHT_BACKWARD_TO_FORWARD * mb["compute_f"]
+    m = np.asarray(num_micro_batches, dtype=float)
+    pp_f, tp_f = np.asarray(pp, dtype=float), np.asarray(tp, dtype=float)
+    bubble = _bubble_s(sched, pp=pp_f, vpp=vpp, f_s=f_s, b_s=b_s, w_s=w_s)
+    bw, lat = _link(rates, tp_f * np.asarray(cp, dtype=float) * np.asarray(dp, dtype=float))
+    p2p = lat + tokens * shape.hidden_size * ACT_BYTES / np.where(
+        np.asarray(sequence_parallel), tp_f, 1.0) / bw
+    pp_comm = np.where((pp_f > 1) & ~_flag(PP_OVERLAP, sched),
+                       2 * (m + pp_f - 1) * np.maximum(vpp, 1) * p2p, 0.0)
+    overlap = _flag(DP_OVERLAP, sched) if dp_overlap is None else np.asarray(dp_overlap)
+    dp_comm, optimizer = _dp_time_s(shape, rates, recipe=recipe, tp=tp, pp=pp, dp=dp, cp=cp,
+                                    ep=ep, zero=zero, schedule=sched, m=m, f_s=f_s, b_s=b_s,
+                                    overlap=overlap)
+    parts = dict(zip(STEP_PARTS, (
+        m * (1 + BACKWARD_TO_FORWARD) * mb["compute_f"], m * (mb["elem_f"] + mb["elem_b"]),
+        m * mb["recompute"], m * (mb["tp_f"] + mb["tp_b"]), m * mb["cp"], m * mb["ep"],
+        pp_comm, bubble, dp_comm, optimizer)))
+    total = sum(np.asarray(v, dtype=float) for v in parts.values())
+    return TrainStep(parts=parts, step_time_s=np.asarray(total), forward_s=f_s, backward_s=b_s)
+
+
+def _flag(table: dict, schedule) -> np.ndarray:
+    return np.asarray([bool(v) for v in table.values()])[np.asarray(schedule)]
