@@ -106,7 +106,8 @@ def evaluate_layouts(model: Model, hardware: Hardware, grid: LayoutGrid, *, gpus
     Convention: invalid layouts (``reason`` says why) get NaN-free figures that callers must
     not report; ``recipe`` fp8 needs an FP8 peak in the hardware spec.
     Example: DeepSeek-V3 on 2,048 H800 (p = 16, EP 64, d = 128, ZeRO 1, DualPipe, FP8,
-    selective): see ``planner train deepseek-v3 -H h800 --gpus 2048 ...`` in the README.
+    selective, B = 15,360 x 4,096): step 21.18 s, 1,450.4 tokens/s per GPU, MFU 36.73%;
+    117.4 GB per GPU (activations 67.1 GB): does not fit 85.5 GB.
     """
     from planner.calc.flops import model_flops_per_token
     from planner.calc.train.rates import train_rates
