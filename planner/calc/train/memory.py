@@ -113,7 +113,7 @@ def _state_bytes(shape: TrainShape, *, recipe: str, tp, pp, dp, cp, ep, zero, sc
     dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
     zero = np.asarray(zero)
     d_shard = np.asarray(dp, dtype=float) * np.asarray(cp, dtype=float)
-    e_shard = d_shard * np.asarray(tp, dtype=float) / np.asarray(ep, dtype=float)
+    e_shard = np.maximum(1.0, d_shard * np.asarray(tp, dtype=float) / np.asarray(ep, dtype=float))
 
     def held(sharded):
         return (dense / np.where(sharded, d_shard, 1.0)

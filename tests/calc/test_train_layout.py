@@ -1,0 +1,143 @@
+"""Training from a layout (issue 24): memory by part and fit, step time by part, the property
+tests, DeepSeek-V3's layout, the validation table (pinned, misses reported as misses), the CLI's
+JSON keys and the search."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+import numpy as np
+import pytest
+
+from planner import catalog
+from planner.calc.train.layout import evaluate_layouts, grid_of, train_layout
+from planner.calc.train.memory import train_memory_per_gpu
+from planner.calc.train.shape import train_shape
+from tests_support import REPO, cli_json
+
+DSV3 = dict(gpus=2048, tokens=1e12, tp=1, pp=16, ep=64, micro_batch=1, global_batch=15360,
+            seq_len=4096, recompute="selective", zero=1, schedule="dualpipe", recipe="fp8")
+
+
+@pytest.fixture(scope="module")
+def v3():
+    return catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
+
+
+def test_gpt_175b_activations_match_korthikanti():
+    # 34·h bytes per token per layer with dropout (Korthikanti et al. eq. 1): 10h + 24h.
+    m = catalog.load_model(str(REPO / "validation/training-specs/gpt-175b.yaml"))
+    s = train_shape(m, seq_len=2048, dropout=True)
+    assert s.act_hsized["none"] + s.act_sharded["none"] == 34 * 12288
+    assert s.act_softmax_per_key == 5 * 96
+
+
+def test_deepseek_v3_gpu_hours_within_15_percent(v3):
+    r = train_layout(*v3, **DSV3)
+    assert abs(r.train_gpu_hours / 180_000 - 1) <= 0.15        # V3R: 180K per 1T tokens
+    assert r.train_gpu_hours == pytest.approx(191_522, rel=1e-3)
+
+
+def test_deepseek_v3_memory_is_reported_with_its_overflowing_part(v3):
+    # The model says the paper's layout does NOT fit 80 GiB with one 4,096-token sequence per
+    # micro-batch (a miss against the paper, reported): activations are the largest part.
+    r = train_layout(*v3, **DSV3)
+    assert not r.fits and r.largest_memory_part == "activations"
+    assert r.memory_bytes_per_gpu == pytest.approx(117.43e9, rel=1e-3)
+    no_zero = train_layout(*v3, **{**DSV3, "zero": 0})
+    pp8 = train_layout(*v3, **{**DSV3, "pp": 8})
+    assert no_zero.memory_parts["optimizer"] > 5 * r.memory_parts["optimizer"]
+    assert pp8.memory_bytes_per_gpu > r.memory_bytes_per_gpu
+
+
+def _grid(**over):
+    base = dict(tp=8, pp=8, dp=2, cp=1, ep=1, vpp=1, micro_batch=1, zero=1,
+                recompute="selective", schedule="1f1b")
+    base.update(over)
+    return grid_of(**base)
+
+
+def test_more_recompute_never_raises_activation_memory():
+    for name in ("llama-3.1-70b", "deepseek-v3", "qwen3-30b-a3b"):
+        s = train_shape(catalog.load_model(name), seq_len=4096)
+        mem = train_memory_per_gpu(s, capacity_bytes=80e9, recipe="bf16", tp=np.array([1, 2, 8]),
+                                   pp=4, dp=1, cp=1, ep=1, vpp=1, micro_batch=2, seq_len=4096,
+                                   num_micro_batches=8, recompute=np.array([[0], [1], [2]]),
+                                   zero=0, schedule=0)
+        act = mem.parts["activations"]
+        assert np.all(act[0] >= act[1]) and np.all(act[1] >= act[2]) and np.all(act[0] > act[2])
+
+
+def test_more_zero_sharding_never_raises_optimizer_memory():
+    s = train_shape(catalog.load_model("deepseek-v3"), seq_len=4096)
+    mem = train_memory_per_gpu(s, capacity_bytes=80e9, recipe="bf16", tp=1, pp=16,
+                               dp=np.array([[1], [8], [128]]), cp=1, ep=8, vpp=1, micro_batch=1,
+                               seq_len=4096, num_micro_batches=16,
+                               recompute=1, zero=np.array([0, 1, 2, 3]), schedule=0)
+    for part in ("optimizer", "gradients", "weights"):
+        v = np.broadcast_to(mem.parts[part], (3, 4))
+        assert np.all(np.diff(v, axis=1) <= 0)
+    assert np.all(mem.parts["optimizer"][1:, 1] < mem.parts["optimizer"][1:, 0])
+
+
+def test_a_faster_link_never_lengthens_the_step(v3):
+    model, hw = v3
+    grid = _grid(tp=np.array([1, 8, 8]), pp=np.array([16, 8, 4]), dp=np.array([128, 32, 64]),
+                 ep=np.array([64, 8, 16]), schedule=np.array([3, 0, 1]), vpp=np.array([1, 1, 2]))
+    base = evaluate_layouts(model, hw, grid, gpus=2048, global_batch=15360, seq_len=4096)
+    for tier in ("scale_up", "scale_out"):
+        link = getattr(hw, tier)
+        faster = dataclasses.replace(
+            hw, **{tier: dataclasses.replace(
+                link, **({"bandwidth_gb_per_s_unidirectional": 2 * link.bandwidth_gb_per_s_unidirectional}
+                         if tier == "scale_up" else
+                         {"nic_bandwidth_gbit_per_s": 2 * link.nic_bandwidth_gbit_per_s}))})
+        quick = evaluate_layouts(model, faster, grid, gpus=2048, global_batch=15360, seq_len=4096)
+        assert np.all(quick.step_time_s <= base.step_time_s)
+        assert np.any(quick.step_time_s < base.step_time_s)
+
+
+def test_invalid_layouts_are_masked_with_a_reason(v3):
+    e = evaluate_layouts(*v3, _grid(tp=np.array([8, 3]), dp=np.array([32, 32])), gpus=2048,
+                         global_batch=15360, seq_len=4096)
+    assert list(e.valid) == [True, False] and "t·p·c·d" in e.reason[1]
+
+
+VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses stay misses
+    "korthikanti-22b-full": (1.11, -0.219), "korthikanti-22b-seqsel": (0.85, -0.227),
+    "korthikanti-175b-full": (14.55, -0.197), "korthikanti-175b-seqsel": (10.96, -0.203),
+    "korthikanti-530b-full": (41.34, -0.157), "korthikanti-530b-seqsel": (31.06, -0.179),
+    "korthikanti-1t-full": (82.39, -0.127), "korthikanti-1t-seqsel": (62.59, -0.124),
+    "deepseek-v3-pretrain": (21.18, 0.064),
+}
+
+
+def test_validation_table_is_pinned_and_in_the_docs():
+    from planner.studies.train_validation import validate_training
+
+    rows = validate_training()
+    assert {r.id: (round(r.step_time_s, 2), round(r.error_frac, 3)) for r in rows} == VALIDATION
+    errors = [abs(r.error_frac) for r in rows]
+    # Issue 24 asks median <= 10%: the model misses it (17.9%); none beyond 25% (max 22.7%).
+    assert round(statistics.median(errors), 3) == 0.179 and max(errors) <= 0.25
+    docs = (REPO / "docs/training.md").read_text()
+    for r in rows:
+        line = next(x for x in docs.splitlines() if x.startswith(f"| {r.id} "))
+        assert f"{r.step_time_s:.2f}" in line and f"{r.error_frac * 100:+.1f}%" in line
+
+
+def test_cli_layout_json_keys_and_search():
+    recs = cli_json("train", "deepseek-v3", "-H", "h800", "--tokens", "1T", "--gpus", "2048",
+                    "--pp", "16", "--ep", "64", "--global-batch", "15360", "--zero", "1",
+                    "--schedule", "dualpipe", "--fp8")
+    first = recs[0]
+    for key in ("memory_bytes_per_gpu", "step_time_s", "tokens_per_s_per_gpu", "mfu_frac",
+                "train_gpu_hours"):
+        assert key in first
+    assert first["train_gpu_hours"] == pytest.approx(191_522, rel=1e-3)
+    found = cli_json("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
+                     "--global-batch", "256", "--search", "--top", "3")
+    times = [r["step_time_s"] for r in found]
+    assert len(times) == 3 and times == sorted(times)
+    assert all(r["memory_bytes_per_gpu"] <= 81559 * 2**20 for r in found)
