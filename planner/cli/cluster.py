@@ -163,7 +163,8 @@ def train_cmd(
                                micro_batch=micro_batch, global_batch=global_batch,
                                seq_len=seq_len, recompute=recompute, zero=zero,
                                schedule=schedule, recipe="fp8" if fp8 else "bf16",
-                               usd_per_gpu_hour=price), search=search, top=top, fmt=fmt)
+                               usd_per_gpu_hour=price), search=search, top=top, fmt=fmt,
+                           explain=explain)
         return
     if search:
         from planner.errors import UsageError
@@ -185,9 +186,10 @@ def train_cmd(
 
 
 def _train_layout_mode(model: str, hardware: str, *, tokens: float, gpus: int, layout: dict,
-                       search: bool, top: int, fmt: Format) -> None:
+                       search: bool, top: int, fmt: Format, explain: bool) -> None:
     """Layout mode of ``planner train``: one layout's tables, or the search's."""
     from planner import catalog, report
+    from planner.calc.train import layout as train_module
     from planner.calc.train.layout import search_layouts, train_layout
 
     m, h = catalog.load_model(model), catalog.load_hardware(hardware)
@@ -198,7 +200,11 @@ def _train_layout_mode(model: str, hardware: str, *, tokens: float, gpus: int, l
                                                hardware=h.label)], fmt)
         return
     r = train_layout(m, h, gpus=gpus, tokens=tokens, **layout)
-    show_tables(report.train_layout_tables(r), fmt)
+    tables = report.train_layout_tables(r)
+    if explain:
+        tables.append(report.explain_table(f"training {r.model} from a layout",
+                                           train_module.FORMULA, train_module.REF, r.inputs))
+    show_tables(tables, fmt)
 
 
 @command("routing")

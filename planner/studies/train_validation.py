@@ -24,23 +24,35 @@ class TrainValidationRow:
     binding_part: str
 
 
+def _specs(path: Path, model: str, hardware: str):
+    """The model and hardware a run names: validation-local specs first, else the catalog."""
+    from planner import catalog
+
+    local = path.parent / "training-specs"
+    m = catalog.load_model(str(local / f"{model}.yaml")
+                           if (local / f"{model}.yaml").exists() else model)
+    h = catalog.load_hardware(str(local / f"{LOCAL_HARDWARE[hardware]}.yaml")
+                              if hardware in LOCAL_HARDWARE else hardware)
+    return m, h
+
+
+def _path(path: Path | None) -> Path:
+    from planner import catalog
+
+    return path or catalog.validation_dir() / "training.yaml"
+
+
 def validate_training(path: Path | None = None) -> list[TrainValidationRow]:
     """Every run of the validation file, predicted."""
-    from planner import catalog
     from planner.calc.train.layout import train_layout
     from planner.specs.yaml_reader import read_yaml_file
 
-    path = path or catalog.validation_dir() / "training.yaml"
-    local = path.parent / "training-specs"
+    path = _path(path)
     rows = []
     for run in read_yaml_file(path)[0]["runs"]:
         r = dict(run)
-        name = r.pop("model")
-        model = catalog.load_model(str(local / f"{name}.yaml")
-                                   if (local / f"{name}.yaml").exists() else name)
         hw = r.pop("hardware")
-        hardware = catalog.load_hardware(str(local / f"{LOCAL_HARDWARE[hw]}.yaml")
-                                         if hw in LOCAL_HARDWARE else hw)
+        model, hardware = _specs(path, r.pop("model"), hw)
         measured = r.pop("measured_step_time_s")
         rid, source = r.pop("id"), r.pop("source")
         old = hw in LOCAL_HARDWARE    # 2022 Megatron-LM: no fused attention, dropout on
@@ -54,4 +66,39 @@ def validate_training(path: Path | None = None) -> list[TrainValidationRow]:
             error_frac=res.step_time_s / measured - 1,
             memory_bytes_per_gpu=res.memory_bytes_per_gpu, fits=res.fits,
             binding_part=res.binding_part))
+    return rows
+
+
+@dataclass(frozen=True)
+class TrainMemoryRow:
+    id: str
+    recompute: str
+    par_opt_gib: float          # published
+    predicted_par_opt_gib: float
+    act_gib: float              # published
+    predicted_act_gib: float
+
+
+def validate_training_memory(path: Path | None = None) -> list[TrainMemoryRow]:
+    """Korthikanti et al. Figure 1's memory per GPU beside the planner's (GiB)."""
+    from planner.calc.train.layout import evaluate_layouts, grid_of
+    from planner.specs.yaml_reader import read_yaml_file
+    from planner.units import GIB
+
+    path = _path(path)
+    rows = []
+    for run in read_yaml_file(path)[0]["memory"]:
+        model, hardware = _specs(path, run["model"], "a100")
+        for mode, sp in (("none", False), ("selective", True)):
+            grid = grid_of(tp=run["tp"], pp=run["pp"], dp=1, cp=1, ep=1, vpp=run["vpp"],
+                           micro_batch=run["micro_batch"], zero=0, recompute=mode,
+                           schedule="interleaved" if run["vpp"] > 1 else "1f1b")
+            e = evaluate_layouts(model, hardware, grid, gpus=run["gpus"],
+                                 global_batch=run["global_batch"], seq_len=2048,
+                                 sequence_parallel=sp, flash_attention=False, dropout=True)
+            par = sum(float(e.memory_parts[k]) for k in ("weights", "gradients", "optimizer"))
+            rows.append(TrainMemoryRow(
+                id=run["id"], recompute=mode, par_opt_gib=run["par_opt_gib"],
+                predicted_par_opt_gib=par / GIB, act_gib=run[f"act_{mode}_gib"],
+                predicted_act_gib=float(e.memory_parts["activations"]) / GIB))
     return rows

@@ -141,3 +141,29 @@ def test_cli_layout_json_keys_and_search():
     times = [r["step_time_s"] for r in found]
     assert len(times) == 3 and times == sorted(times)
     assert all(r["memory_bytes_per_gpu"] <= 81559 * 2**20 for r in found)
+
+
+def test_korthikanti_figure1_memory_reproduced_and_in_the_docs():
+    from planner.studies.train_validation import validate_training_memory
+
+    rows = validate_training_memory()
+    assert len(rows) == 8
+    docs = (REPO / "docs/training.md").read_text()
+    for r in rows:
+        # Activations: the paper's formula (34 + 5as/h, SP, interleaving) to 0.1%.
+        assert r.predicted_act_gib == pytest.approx(r.act_gib, rel=1e-3)
+        # Parameters + optimizer: 18 B per parameter, the embedding on the first stage on top.
+        assert 0 < r.predicted_par_opt_gib / r.par_opt_gib - 1 < 0.09
+        assert f"| {r.id} | {r.recompute} | {r.par_opt_gib:.2f} GiB | " \
+               f"{r.predicted_par_opt_gib:.2f} GiB" in docs
+
+
+def test_cli_layout_explain_names_the_rates_and_a_bad_layout_exits_2():
+    from tests_support import cli_run
+
+    out = cli_run("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
+                  "--tp", "8", "--pp", "4", "--global-batch", "64", "--explain")
+    assert out.exit_code == 0 and "efficiency.matmul_flops" in out.stdout
+    bad = cli_run("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
+                  "--tp", "3", "--global-batch", "64")
+    assert bad.exit_code == 2 and "t·p·c·d != GPUs" in bad.stderr

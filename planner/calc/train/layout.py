@@ -27,6 +27,12 @@ if TYPE_CHECKING:
     from planner.specs.model import Model
 
 SECONDS_PER_HOUR = 3600
+#: The formula and reference ``--explain`` prints for a layout.
+FORMULA = ("step = m·(F + B) + bubble + PP + DP (exposed) + optimizer; τ = B·s / (step·N); "
+           "MFU = τ·F_tok / R_peak(BF16); GPU-hours = T / (τ·3600); memory = W + G + O + A + "
+           "logits + buffers")
+REF = ("Narayanan et al. SC'21; Korthikanti et al. 2022; ZeRO; V3R §3.2-3.3; DualPipe README; "
+       "Megatron-LM theoretical_memory_usage.py")
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,28 @@ class TrainLayoutResult:
     usd_per_gpu_hour: float | None
     train_cost_usd: float | None
     rates_note: str
+    inputs: tuple = ()
+
+
+def _inputs(hardware: Hardware, *, recipe: str) -> tuple:
+    """The rates a layout ran at, each with the spec field it came from."""
+    from planner.calc.common import Input
+    from planner.calc.train.rates import train_rates
+
+    r = train_rates(hardware, gemm_dtype=RECIPES[recipe].gemm_dtype)
+    eff = "hardware spec gpu.peak_dense_tflop_per_s x efficiency."
+    return (
+        Input("GEMM rate", r.gemm, "FLOP/s", f"{eff}matmul_flops ({RECIPES[recipe].gemm_dtype})"),
+        Input("expert GEMM rate", r.experts, "FLOP/s", f"{eff}grouped_gemm_prefill_flops"),
+        Input("attention rate (fused)", r.attention, "FLOP/s", f"{eff}attention_flops"),
+        Input("HBM", r.hbm, "bytes/s", "hardware spec hbm x efficiency.hbm_bandwidth"),
+        Input("scale-up per GPU", r.scale_up, "bytes/s",
+              "hardware spec scale_up x efficiency.scale_up_bandwidth"),
+        Input("scale-out per GPU", r.scale_out, "bytes/s",
+              "hardware spec scale_out x efficiency.scale_out_bandwidth"),
+        Input("usable HBM", hardware.gpu.hbm_usable_bytes, "bytes",
+              "hardware spec gpu.hbm_usable_mib (else the capacity)"),
+    )
 
 
 def train_layout(model: Model, hardware: Hardware, *, gpus: int, tokens: float, tp: int = 1,
@@ -273,7 +301,7 @@ def train_layout(model: Model, hardware: Hardware, *, gpus: int, tokens: float, 
         usd_per_gpu_hour=price,
         train_cost_usd=None if price is None else float(train_cost_usd(
             gpu_hours=hours, usd_per_gpu_hour=price)),
-        rates_note=e.rates_note)
+        rates_note=e.rates_note, inputs=_inputs(hardware, recipe=recipe))
 
 
 def search_layouts(model: Model, hardware: Hardware, *, gpus: int, global_batch: int,
