@@ -167,3 +167,69 @@ def test_cli_layout_explain_names_the_rates_and_a_bad_layout_exits_2():
     bad = cli_run("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                   "--tp", "3", "--global-batch", "64")
     assert bad.exit_code == 2 and "t·p·c·d != GPUs" in bad.stderr
+
+
+# Property tests over random layouts (hypothesis): the three, and vectorization.
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+MODELS = ("llama-3.1-70b", "deepseek-v3", "qwen3-30b-a3b", "mixtral-8x7b")
+layouts = st.fixed_dictionaries({
+    "model": st.sampled_from(MODELS), "tp": st.sampled_from([1, 2, 4, 8]),
+    "pp": st.sampled_from([1, 2, 4, 8, 16]), "dp": st.sampled_from([1, 2, 8, 32]),
+    "cp": st.sampled_from([1, 2]), "ep": st.sampled_from([1, 2, 8, 64]),
+    "micro_batch": st.sampled_from([1, 2, 4]), "schedule": st.integers(0, 4),
+    "zero": st.integers(0, 3), "recompute": st.integers(0, 2),
+    "flash": st.booleans(), "sp": st.booleans(), "recipe": st.sampled_from(["bf16", "fp8"]),
+})
+
+
+def _eval(lay, hardware, **over):
+    lay = {**lay, **over}
+    model = catalog.load_model(lay["model"])
+    sched = lay["schedule"]
+    grid = grid_of(tp=lay["tp"], pp=lay["pp"], dp=lay["dp"], cp=lay["cp"], ep=lay["ep"],
+                   vpp=2 if sched == 1 else 1, micro_batch=lay["micro_batch"], zero=lay["zero"],
+                   recompute=lay["recompute"], schedule=sched)
+    gpus = lay["tp"] * lay["pp"] * lay["dp"] * lay["cp"]
+    return evaluate_layouts(model, hardware, grid, gpus=gpus,
+                            global_batch=8 * lay["micro_batch"] * lay["dp"], seq_len=4096,
+                            recipe=lay["recipe"], sequence_parallel=lay["sp"],
+                            flash_attention=lay["flash"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(layouts, st.floats(1.01, 8.0), st.sampled_from(["scale_up", "scale_out"]))
+def test_property_a_faster_link_never_lengthens_the_step(lay, factor, tier):
+    hw = catalog.load_hardware("h800")
+    link = getattr(hw, tier)
+    field = ("bandwidth_gb_per_s_unidirectional" if tier == "scale_up"
+             else "nic_bandwidth_gbit_per_s")
+    faster = dataclasses.replace(hw, **{tier: dataclasses.replace(
+        link, **{field: factor * getattr(link, field)})})
+    assert _eval(lay, faster).step_time_s <= _eval(lay, hw).step_time_s * (1 + 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(layouts)
+def test_property_more_recompute_and_more_zero_never_raise_memory(lay):
+    hw = catalog.load_hardware("h800")
+    acts = [float(_eval(lay, hw, recompute=r).memory_parts["activations"]) for r in (0, 1, 2)]
+    assert acts[0] >= acts[1] >= acts[2]
+    opt = [float(_eval(lay, hw, zero=z).memory_parts["optimizer"]) for z in (0, 1, 2, 3)]
+    assert all(a >= b for a, b in zip(opt, opt[1:]))
+
+
+def test_grid_evaluation_equals_one_layout_at_a_time():
+    model, hw = catalog.load_model("qwen3-30b-a3b"), catalog.load_hardware("h100")
+    tp, pp = np.array([1, 2, 4, 8]), np.array([8, 4, 2, 1])
+    grid = grid_of(tp=tp, pp=pp, dp=4, cp=1, ep=4, vpp=1, micro_batch=2, zero=1,
+                   recompute="selective", schedule="1f1b")
+    whole = evaluate_layouts(model, hw, grid, gpus=32, global_batch=64, seq_len=4096)
+    for i in range(4):
+        one = evaluate_layouts(model, hw, grid_of(tp=tp[i], pp=pp[i], dp=4, cp=1, ep=4, vpp=1,
+                                                  micro_batch=2, zero=1, recompute="selective",
+                                                  schedule="1f1b"),
+                               gpus=32, global_batch=64, seq_len=4096)
+        assert float(one.step_time_s) == whole.step_time_s[i]
+        assert float(one.memory_bytes_per_gpu) == whole.memory_bytes_per_gpu[i]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from planner.specs.model import Model
 
 SECONDS_PER_HOUR = 3600
-#: The formula and reference ``--explain`` prints for a layout.
+#: The formula and reference an explanation of a layout prints.
 FORMULA = ("step = m·(F + B) + bubble + PP + DP (exposed) + optimizer; τ = B·s / (step·N); "
            "MFU = τ·F_tok / R_peak(BF16); GPU-hours = T / (τ·3600); memory = W + G + O + A + "
            "logits + buffers")
@@ -177,7 +177,8 @@ def search_grid(model: Model, *, gpus: int, micro_batches=(1, 2, 4), schedules=N
     recompute and schedule with t·p·c·d = GPUs (count of layouts = the grid's size).
 
     Formula: the Cartesian product of the candidate lists; d = GPUs / (t·p·c).
-    Ref: none (enumeration). Convention: t within one scale-up domain; EP powers of two up to
+    Ref: none (enumeration). Convention: c = 1 unless ``cps`` says otherwise; t within one
+    scale-up domain; EP powers of two up to
     the experts; v in 1, 2, 4 (v > 1 only interleaved); invalid combinations are kept and
     masked by :func:`evaluate_layouts`.
     Example: Llama-3.1-70B on 64 GPUs: t in 1, 2, 4, 8; p in the divisors of 64 up to 80
