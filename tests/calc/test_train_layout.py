@@ -233,3 +233,16 @@ def test_grid_evaluation_equals_one_layout_at_a_time():
                                gpus=32, global_batch=64, seq_len=4096)
         assert float(one.step_time_s) == whole.step_time_s[i]
         assert float(one.memory_bytes_per_gpu) == whole.memory_bytes_per_gpu[i]
+
+
+def test_search_grid_is_bounded_and_counts_what_it_keeps():
+    from planner.calc.train import layout
+    from planner.errors import UsageError
+
+    model = catalog.load_model("llama-3.1-70b")
+    grid = layout.search_grid(model, gpus=64)
+    assert grid.tp.size == 5_544                     # docstring's count
+    assert np.all((grid.vpp == 1) | (grid.schedule == 1))
+    assert np.all(grid.tp * grid.pp * grid.cp * grid.dp == 64)
+    with pytest.raises(UsageError, match="more than 2,000,000"):
+        layout.search_grid(model, gpus=64, micro_batches=tuple(range(1, 400)))

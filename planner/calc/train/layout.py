@@ -11,7 +11,6 @@ GPUs = t·p·c·d; m = global batch / (micro-batch · d) micro-batches per step.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -166,6 +165,10 @@ def grid_of(**values) -> LayoutGrid:
     return LayoutGrid(*arrays)
 
 
+#: The most layouts one search evaluates (its arrays hold ~40 floats per layout).
+MAX_SEARCH_LAYOUTS = 2_000_000
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
@@ -176,26 +179,32 @@ def search_grid(model: Model, *, gpus: int, micro_batches=(1, 2, 4), schedules=N
     """The layouts a search tries: every t (dividing the scale-up domain), p, EP, v, b, ZeRO,
     recompute and schedule with t·p·c·d = GPUs (count of layouts = the grid's size).
 
-    Formula: the Cartesian product of the candidate lists; d = GPUs / (t·p·c).
+    Formula: the Cartesian product of the candidate lists (numpy), kept where t·p·c divides the
+    GPUs and v > 1 only with the interleaved schedule; d = GPUs / (t·p·c).
     Ref: none (enumeration). Convention: c = 1 unless ``cps`` says otherwise; t within one
-    scale-up domain; EP powers of two up to
-    the experts; v in 1, 2, 4 (v > 1 only interleaved); invalid combinations are kept and
-    masked by :func:`evaluate_layouts`.
-    Example: Llama-3.1-70B on 64 GPUs: t in 1, 2, 4, 8; p in the divisors of 64 up to 80
-    layers; ... one array each.
+    scale-up domain; EP powers of two up to the experts; v in 1, 2, 4; the other invalid
+    combinations are kept and masked by :func:`evaluate_layouts`; more than
+    :data:`MAX_SEARCH_LAYOUTS` is refused before the arrays are built.
+    Example: Llama-3.1-70B on 64 GPUs: t in 1, 2, 4, 8 and p in 1, 2, 4, 8, 16, 32, 64:
+    5,544 layouts (4,320 of them valid).
     """
-    schedules = schedules or TRAIN_SCHEDULES
+    names = [TRAIN_SCHEDULES.index(s) for s in (schedules or TRAIN_SCHEDULES)]
     tps = [t for t in _divisors(domain_gpus) if gpus % t == 0]
     pps = [p for p in _divisors(gpus) if p <= model.num_layers]
     experts = getattr(model.ffn, "num_routed_experts", 1)
     eps = [e for e in (2 ** i for i in range(0, 12)) if e <= experts and gpus % e == 0]
-    rows = [(t, p, gpus // (t * p * c), c, e, v, b, z, RECOMPUTE_MODES.index(r),
-             TRAIN_SCHEDULES.index(s))
-            for t, p, c, e, v, b, z, r, s in itertools.product(
-                tps, pps, cps, eps, (1, 2, 4), micro_batches, zeros, recomputes, schedules)
-            if gpus % (t * p * c) == 0]
-    cols = np.asarray(rows, dtype=np.int64).T
-    return LayoutGrid(*cols)
+    axes = [tps, pps, list(cps), eps, [1, 2, 4], list(micro_batches), list(zeros),
+            [RECOMPUTE_MODES.index(r) for r in recomputes], names]
+    size = int(np.prod([len(a) for a in axes]))
+    if size > MAX_SEARCH_LAYOUTS:
+        raise UsageError(f"the search grid has {size:,} layouts, more than "
+                         f"{MAX_SEARCH_LAYOUTS:,}; search fewer GPUs' divisors")
+    t, p, c, e, v, b, z, r, s = (x.ravel() for x in np.meshgrid(*[np.asarray(a, dtype=np.int64)
+                                                                   for a in axes], indexing="ij"))
+    keep = (gpus % (t * p * c) == 0) & ((v == 1) | (s == TRAIN_SCHEDULES.index("interleaved")))
+    t, p, c, e, v, b, z, r, s = (x[keep] for x in (t, p, c, e, v, b, z, r, s))
+    return LayoutGrid(tp=t, pp=p, dp=gpus // (t * p * c), cp=c, ep=e, vpp=v, micro_batch=b,
+                      zero=z, recompute=r, schedule=s)
 
 
 @dataclass(frozen=True)
