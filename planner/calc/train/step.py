@@ -13,7 +13,11 @@ Convention: the busiest device sets the pace: L/p layers plus the output head (a
 each micro-batch; backward = 2 × forward FLOPs, of which the weight gradients W = 1 × forward;
 elementwise traffic = the cached activation bytes written once forward and read and written
 once backward; attention without a fused kernel computes the full s² scores; overlap per
-schedule as :mod:`planner.calc.train.recipe` states; latencies from the hardware spec.
+schedule as :mod:`planner.calc.train.recipe` states; latencies from the hardware spec. EP:
+dispatch + combine of each routed token copy forward, the same bytes backward (again with full
+recompute); inter-node copies once per distinct eligible node (node-limited routing, NVLink
+forwarding inside the node), the slower of the IB and NVLink legs; under DualPipe the
+all-to-all hides behind computation that keeps the spec's ``overlap_compute_share`` of its rate.
 """
 
 from __future__ import annotations
