@@ -125,9 +125,10 @@ def summary_table(v: RunsValidation) -> Table:
 
 def _reasons_note(v: RunsValidation) -> str:
     """How many covered rows each reason keeps from a prediction."""
+    import re
     from collections import Counter
 
-    counts = Counter(str(r).split(":")[0] for r in v.reason[v.covered] if r)
+    counts = Counter(re.sub(r"(?<![\w.])\d[\d,.]*", "N", str(r)) for r in v.reason[v.covered] if r)
     listed = "; ".join(f"{n:,} {why}" for why, n in counts.most_common())
     return f"Covered rows without a prediction: {listed or 'none'} (each row's reason: the " \
            "table above, or -f json)."
