@@ -164,7 +164,7 @@ def _grouped(keys: Sequence[tuple[str, ...]], mask: np.ndarray, ttft_err: np.nda
              tpot_err: np.ndarray, expressed: np.ndarray) -> tuple[ErrorStats, ...]:
     """:func:`error_stats` of the rows in ``mask``, one per distinct key, in sorted key order."""
     out = []
-    for key in sorted({keys[i] for i in np.flatnonzero(mask)}):
+    for key in sorted({keys[int(i)] for i in np.flatnonzero(mask)}):
         sel = mask & np.array([k == key for k in keys])
         out.append(error_stats(key, ttft_err[sel], tpot_err[sel], expressed[sel]))
     return tuple(out)
