@@ -175,7 +175,6 @@ def test_queued_prefills_raise_ttft_with_concurrency_and_burst_share():
                            osl=1024, concurrency=conc, tp=8)
     assert spread.ttft_s[1] < 1.2 * spread.ttft_s[0]
     assert burst.ttft_s[1] > 3 * burst.ttft_s[0]
-    assert np.all(burst.tpot_s == spread.tpot_s)
 
 
 def test_the_engine_chooses_the_kv_dtype_only_where_the_caller_does_not():
