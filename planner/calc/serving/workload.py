@@ -232,7 +232,8 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
     engine's schedule; ``step(rates, decodes, prefill tokens, prompts)`` is the forward pass.
 
     A new request's prefill completes after its own ISL tokens and those of the requests
-    queued ahead of it, burst · (c_rank − 1) / 2 of them, at up to ``cap`` tokens per step: the
+    queued ahead of it, burst · (c_rank − 1) / 2 of them (that share of the prefill work runs
+    before the first tokens, the rest interrupts the decode steps), at up to ``cap`` tokens per step: the
     budget less the decode batch (mixed) or the budget (prefill batches); at least one whole
     prompt where the engine does not chunk."""
     import numpy as np
@@ -252,7 +253,9 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
         gpu_chunk, prefill_bound = step(pre_rates, b, tokens, tokens / isl_a)
         # Attention-DP ranks step together (the MoE layers join them): a step is a lump step
         # when any of the DP_att ranks carries one.
-        share = p / tokens
+        # The burst share of the prefill work runs before the requests' first tokens (in
+        # TTFT); the rest interrupts their decode.
+        share = (1 - eng.burst) * p / tokens
         busy = np.where(share < 1, 1 - (1 - np.minimum(share, 1)) ** adp, share)
         gpu_avg = gpu_dec + busy * (gpu_chunk - gpu_dec)
         tpot = _with_host(gpu_avg, eng.step_s + np.minimum(busy, 1.0) * eng.prefill_s,
@@ -265,7 +268,8 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
         gpu_batch, _ = step(pre_rates, 0.0, batch, batch / isl_a)
         gpu_pre, prefill_bound = step(pre_rates, 0.0, tokens, tokens / isl_a)
         dec_step = _with_host(gpu_dec, eng.step_s, eng.overlap)
-        tpot = dec_step + p / batch * _with_host(gpu_batch, eng.prefill_s, eng.overlap)
+        tpot = dec_step + (1 - eng.burst) * p / batch * _with_host(gpu_batch, eng.prefill_s,
+                                                                   eng.overlap)
         prefill = steps * _with_host(gpu_pre, eng.prefill_s, eng.overlap)
         wait = ARRIVAL_WAIT_STEPS * dec_step
     return tpot, prefill, wait, decode_bound, prefill_bound
