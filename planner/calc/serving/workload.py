@@ -190,13 +190,15 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     dec_ctx = isl_a + osl_a / 2
 
     def step(rates: Any, dec: Any, pre: Any, prompts: Any) -> tuple[Any, Any]:
+        """A pass with ``pre`` prefill tokens on one attention rank (a lump), decodes on all."""
         return forward_pass(model, hardware, fig, rates, lay, decode_seqs=dec,
                             prefill_tokens=pre, decode_context=dec_ctx,
                             prefill_context=isl_a / 2, prompts=prompts,
-                            layer_overhead_s=eng.layer_s, peer_overhead_s=eng.peer_s)
+                            layer_overhead_s=eng.layer_s, peer_overhead_s=eng.peer_s,
+                            lone_prefill=True)
 
     tpot, prefill, wait, decode_bound, prefill_bound = _schedule(
-        step, eng, dec_rates, pre_rates, b=b, rank_requests=c / lay.adp, isl_a=isl_a,
+        step, eng, dec_rates, pre_rates, b=b, rank_requests=c / lay.adp, adp=lay.adp, isl_a=isl_a,
         osl_a=osl_a)
     ttft = wait + prefill + eng.request_s
     e2e = ttft + (osl_a - 1) * tpot
@@ -225,12 +227,13 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
 
 
 def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b: Any,
-              rank_requests: Any, isl_a: Any, osl_a: Any) -> tuple[Any, Any, Any, Any, Any]:
+              rank_requests: Any, adp: Any, isl_a: Any, osl_a: Any) -> tuple[Any, Any, Any, Any, Any]:
     """(TPOT, the request's prefill, its wait (s), decode and prefill bound codes) of the
     engine's schedule; ``step(rates, decodes, prefill tokens, prompts)`` is the forward pass.
 
     A new request's prefill completes after its own ISL tokens and those of the requests
-    queued ahead of it, burst · (c_rank − 1) / 2 of them, at up to ``cap`` tokens per step: the
+    queued ahead of it, burst · (c_rank − 1) / 2 of them (that share of the prefill work runs
+    before the first tokens, the rest interrupts the decode steps), at up to ``cap`` tokens per step: the
     budget less the decode batch (mixed) or the budget (prefill batches); at least one whole
     prompt where the engine does not chunk."""
     import numpy as np
@@ -244,10 +247,19 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
     steps = np.maximum(np.ceil(work / cap), 1.0)
     tokens = work / steps
     if eng.mixed:
-        gpu_avg, decode_bound = step(dec_rates, b, p, b / osl_a)
-        busy = np.minimum(1.0, p / np.minimum(cap, isl_a))   # share of steps with prefill
-        tpot = _with_host(gpu_avg, eng.step_s + busy * eng.prefill_s, eng.overlap)
+        # Prefill arrives in lumps of ``tokens`` (a group's prompts) in p / tokens of the
+        # steps: the mean step interpolates between a pure decode step and a lump step.
+        gpu_dec, decode_bound = step(dec_rates, b, 0.0, 0.0)
         gpu_chunk, prefill_bound = step(pre_rates, b, tokens, tokens / isl_a)
+        # Attention-DP ranks step together (the MoE layers join them): a step is a lump step
+        # when any of the DP_att ranks carries one.
+        # The burst share of the prefill work runs before the requests' first tokens (in
+        # TTFT); the rest interrupts their decode.
+        share = (1 - eng.burst) * p / tokens
+        busy = np.where(share < 1, 1 - (1 - np.minimum(share, 1)) ** adp, share)
+        gpu_avg = gpu_dec + busy * (gpu_chunk - gpu_dec)
+        tpot = _with_host(gpu_avg, eng.step_s + np.minimum(busy, 1.0) * eng.prefill_s,
+                          eng.overlap)
         prefill = steps * _with_host(gpu_chunk, eng.step_s + eng.prefill_s, eng.overlap)
         wait = ARRIVAL_WAIT_STEPS * tpot
     else:
@@ -256,7 +268,8 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
         gpu_batch, _ = step(pre_rates, 0.0, batch, batch / isl_a)
         gpu_pre, prefill_bound = step(pre_rates, 0.0, tokens, tokens / isl_a)
         dec_step = _with_host(gpu_dec, eng.step_s, eng.overlap)
-        tpot = dec_step + p / batch * _with_host(gpu_batch, eng.prefill_s, eng.overlap)
+        tpot = dec_step + (1 - eng.burst) * p / batch * _with_host(gpu_batch, eng.prefill_s,
+                                                                   eng.overlap)
         prefill = steps * _with_host(gpu_pre, eng.prefill_s, eng.overlap)
         wait = ARRIVAL_WAIT_STEPS * dec_step
     return tpot, prefill, wait, decode_bound, prefill_bound
