@@ -150,8 +150,8 @@ def test_cli_users_own_file(tmp_path, result):
     runs = [r for r in json.loads(out.stdout) if r["kind"] == "run"]
     assert len(runs) == len(set(ids))
     assert any(not r["reason"] for r in runs)
-    table = cli_run("validate", "--runs", str(p), env={"COLUMNS": "200"}).stdout
-    assert "Per regime" in table and "disaggregated: not yet modelled" in table
+    table = cli_run("validate", "--runs", str(p), "-f", "markdown").stdout
+    assert "### Per regime" in table and "| disaggregated: not yet modelled |" in table
 
 
 def test_cli_bad_file_is_one_line_exit_2(tmp_path):
