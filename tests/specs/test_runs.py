@@ -3,6 +3,8 @@ file, row and column) and resolving each row to catalog specs or a reason."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -216,3 +218,14 @@ def test_new_model_specs_match_their_published_sizes():
     m = catalog.load_model("minimax-m2.5")
     assert (m.attention.kind, m.attention.num_heads, m.attention.num_kv_heads,
             m.attention.head_dim) == ("gqa", 48, 8, 128)
+
+
+def test_the_runs_ship_inside_the_package():
+    """planner/data/ is inside the one wheel package (pyproject: packages = ["planner"]), so an
+    installed planner finds its default runs file (checked by building the wheel: the three
+    files are in it as planner/data/...)."""
+    import planner
+
+    assert catalog.SERVING_RUNS_CSV.parent.parent == Path(planner.__file__).resolve().parent
+    assert 'packages = ["planner"]' in (REPO / "pyproject.toml").read_text()
+    assert not any(part in (REPO / ".gitignore").read_text() for part in ("*.csv", "data/"))
