@@ -3,6 +3,7 @@ file, row and column) and resolving each row to catalog specs or a reason."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +251,10 @@ def test_serve_by_hugging_face_id_and_data_hardware_id():
 
     rec = json.loads(out.stdout)[0]
     assert (rec["model"], rec["hardware"]) == ("deepseek-v3", "h200") and rec["tpot_s"] > 0
+
+
+def test_the_docs_list_the_concurrency_exceptions(table):
+    doc = (REPO / "docs" / "validation.md").read_text()
+    listed = re.findall(r"^\| (\S+) \| \d+ \| (\d+) \| (\d+) \| \d+ \| (\d+|-) \|$", doc, re.M)
+    assert [(i, int(b), int(a), int(c) if c != "-" else 0) for i, b, a, c in listed] == \
+        concurrency_exceptions(table)
