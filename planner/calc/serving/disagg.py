@@ -247,15 +247,16 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
                       decode_concurrency, decode_gpus_per_worker, decode_fits,
                       kv_bytes_per_request, isl_tokens, osl_tokens, scale_up_domain_gpus,
                       scale_up_bytes_per_s, scale_out_bytes_per_s, ttft_limit_s, tpot_limit_s,
-                      total_gpus=None, arrival_rate_per_s=None,
-                      max_prefill_workers=64) -> DisaggSplit:
+                      scale_up_latency_s=0.0, scale_out_latency_s=0.0, total_gpus=None,
+                      arrival_rate_per_s=None, max_prefill_workers=64) -> DisaggSplit:
     """The prefill:decode split and layouts with the most output tokens/s per GPU under TTFT
     and TPOT limits, for ``total_gpus`` GPUs (closed loop, the decode pool full) or a target
     ``arrival_rate_per_s`` (open loop); the side that sets the rate named.
 
     Formula: over the grid P prefill candidates × D decode candidates × n_P = 1 .. K: n_D =
     ⌊(G − n_P · g_P) / g_D⌋ (GPUs given) or ⌊λ / μ_D,1⌋ + 1 (rate given); the KV link of
-    :func:`kv_link_bytes_per_s` for n_P · g_P + n_D · g_D GPUs; :func:`disagg_steady_state`;
+    :func:`kv_link_bytes_per_s` (and its latency) for n_P · g_P + n_D · g_D GPUs;
+    :func:`disagg_steady_state`;
     feasible = both layouts fit ∧ n_D ≥ 1 ∧ TTFT ≤ limit ∧ TPOT ≤ limit; choice = argmax of
     output tokens/s per GPU over the feasible points (ties: the first).
     Ref: DistServe §4 (placement search maximising per-GPU goodput under SLOs); DeepSeek's
@@ -278,12 +279,15 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
                               prefill_gpus_per_worker=g_p, decode_gpus_per_worker=g_d,
                               decode_rate_per_worker=mu_d1,
                               max_prefill_workers=max_prefill_workers)
-    link = kv_link_bytes_per_s(pool_gpus=n_p * g_p + n_d * g_d,
+    pool = n_p * g_p + n_d * g_d
+    link = kv_link_bytes_per_s(pool_gpus=pool,
                                scale_up_domain_gpus=scale_up_domain_gpus,
                                scale_up_bytes_per_s=scale_up_bytes_per_s,
                                scale_out_bytes_per_s=scale_out_bytes_per_s)
     transfer = kv_transfer_s(kv_bytes_per_request=kv_bytes_per_request, link_bytes_per_s=link,
-                             sender_gpus=np.asarray(prefill_sender_gpus)[col])
+                             sender_gpus=np.asarray(prefill_sender_gpus)[col],
+                             latency_s=np.where(pool <= scale_up_domain_gpus, scale_up_latency_s,
+                                                scale_out_latency_s))
     used_d = np.maximum(n_d, 1)
     state = disagg_steady_state(
         prefill_batch_s=np.asarray(prefill_batch_s)[col],
