@@ -156,11 +156,13 @@ class DisaggState:
 def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_workers,
                         prefill_gpus_per_worker, kv_transfer_s, decode_step_s, decode_tpot_s,
                         decode_concurrency, decode_workers, decode_gpus_per_worker, isl_tokens,
-                        osl_tokens, arrival_rate_per_s=None) -> DisaggState:
+                        osl_tokens, arrival_rate_per_s=None,
+                        request_overhead_s=0.0) -> DisaggState:
     """TTFT, TPOT, request rate and tokens/s per GPU of a prefill and a decode pool.
 
     Formula: T_cycle (:func:`prefill_cycle_s`), μ_P, μ_D (the pools' rates); bound = the side
-    with the lower rate. TTFT₀ = T_prefill + t_KV + 1 decode step; T_dec = (OSL − 1) · TPOT.
+    with the lower rate. TTFT₀ = T_prefill + t_KV + 1 decode step + the engine's per-request
+    host time (on no GPU's clock); T_dec = (OSL − 1) · TPOT.
     Closed loop, N = n_D · c_D requests in flight: X = min(N / (TTFT₀ + T_dec), μ_P, μ_D),
     TTFT = max(TTFT₀, N / X − T_dec) (the requests beyond the pipeline wait for prefill).
     Open loop at λ: X = λ, TTFT = W_q (:func:`prefill_queue_wait_s`) + TTFT₀ (inf past either
@@ -180,7 +182,7 @@ def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_
     mu_d = decode_pool_rate_per_s(tpot_s=decode_tpot_s, osl_tokens=osl_tokens,
                                   concurrency=decode_concurrency, workers=decode_workers)
     decode_time = np.maximum(np.asarray(osl_tokens) - 1, MIN_DECODE_TOKENS) * decode_tpot_s
-    ttft0 = (np.asarray(prefill_batch_s) + kv_transfer_s
+    ttft0 = (np.asarray(prefill_batch_s) + kv_transfer_s + request_overhead_s
              + FIRST_TOKEN_DECODE_STEPS * np.asarray(decode_step_s))
     if arrival_rate_per_s is None:
         in_flight = np.asarray(decode_workers) * np.asarray(decode_concurrency)
@@ -248,7 +250,8 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
                       kv_bytes_per_request, isl_tokens, osl_tokens, scale_up_domain_gpus,
                       scale_up_bytes_per_s, scale_out_bytes_per_s, ttft_limit_s, tpot_limit_s,
                       scale_up_latency_s=0.0, scale_out_latency_s=0.0, total_gpus=None,
-                      arrival_rate_per_s=None, max_prefill_workers=64) -> DisaggSplit:
+                      arrival_rate_per_s=None, max_prefill_workers=64,
+                      request_overhead_s=0.0) -> DisaggSplit:
     """The prefill:decode split and layouts with the most output tokens/s per GPU under TTFT
     and TPOT limits, for ``total_gpus`` GPUs (closed loop, the decode pool full) or a target
     ``arrival_rate_per_s`` (open loop); the side that sets the rate named.
@@ -296,7 +299,7 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
         decode_step_s=np.asarray(decode_step_s)[row], decode_tpot_s=np.asarray(decode_tpot_s)[row],
         decode_concurrency=np.asarray(decode_concurrency)[row], decode_workers=used_d,
         decode_gpus_per_worker=g_d, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
-        arrival_rate_per_s=arrival_rate_per_s)
+        arrival_rate_per_s=arrival_rate_per_s, request_overhead_s=request_overhead_s)
     feasible = (np.asarray(prefill_fits)[col] & np.asarray(decode_fits)[row] & (n_d >= 1)
                 & (state.ttft_s <= ttft_limit_s) & (state.tpot_s <= tpot_limit_s)
                 & np.isfinite(state.ttft_s))
