@@ -137,3 +137,23 @@ def _solve(m: Any, hw: Any, eng: Any, setup: dict[str, Any], *, isl: int, osl: i
                          f"{plan.split.feasible.size:,} tried); relax a limit or give more GPUs")
     setup.update({"ttft_limit_s": ttft, "tpot_limit_s": tpot, "gpus_given": gpus})
     show_tables(plan_tables(plan, setup), fmt)
+
+
+RUNS = typer.Option(None, "--runs", metavar="FILE",
+                    help="Measured runs in the shipped columns [default: the shipped "
+                         "planner/data/serving-runs.csv].")
+
+
+@command("validate-disagg")
+def validate_disagg_cmd(runs: Optional[str] = RUNS, fmt: Format = FORMAT) -> None:
+    """The disaggregated measured runs beside the planner: TTFT and TPOT error per hardware."""
+    from planner.catalog import SERVING_RUNS_CSV
+    from planner.report.disagg import disagg_validation_tables
+    from planner.specs.runs import read_runs, resolve
+    from planner.studies.disagg_runs import disagg_validation, not_predicted, predict_disagg_rows
+
+    table = read_runs(runs or SERVING_RUNS_CSV)
+    res = resolve(table)
+    pred = predict_disagg_rows(table, res)
+    show_tables(disagg_validation_tables(disagg_validation(table, pred, res),
+                                         not_predicted(table, pred)), fmt)
