@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 import numpy as np
 
 from planner.errors import SpecError
+from planner.units import MS
 from planner.specs.yaml_reader import read_text_file
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ COLUMNS = (TEXT_COLUMNS + ("isl", "osl", "batch_size")
            + tuple(f"{role}_{f}" if f in ("batch_size", "num_workers") else f"{role}_{f}_size"
                    for role in ("prefill", "decode") for f in ROLE_FIELDS)
            + ("silicon_ttft_ms", "silicon_tpot_ms"))
-MS_S = 1e-3
 _CONCURRENCY = re.compile(r"silicon_concurrency=(\d+)")
 
 #: The data's ``system`` -> the catalog's hardware name.
@@ -225,7 +225,7 @@ def read_runs(path: str | Path) -> RunTable:
         values = [_number(c, where=where, row=n, column=column, integer=not measured,
                           blank=-1.0 if measured or column in ("isl", "osl") else 0.0)
                   for n, c in enumerate(cells, start=2)]
-        array = np.array(values, dtype=float) * (MS_S if measured else 1)
+        array = np.array(values, dtype=float) * (MS if measured else 1)
         out[f.name] = array if measured else np.maximum(array, 1 if layout else 0).astype(np.int64)
     found = [_CONCURRENCY.search(s) for s in out["source"]]
     out["silicon_concurrency"] = np.array([int(m.group(1)) if m else 0 for m in found],
@@ -239,7 +239,8 @@ class Resolution(NamedTuple):
     """Per row (object arrays): the catalog model, hardware and engine names, the weight
     formats (``moe_weights_dtype`` None for a dense model), the model family (the catalog
     model, else the Hugging Face id) and the reason the planner cannot express the row ("" where
-    it can; the fields before it are None where it names one of them)."""
+    it can). Model and hardware are given wherever the catalog has them, whatever the reason;
+    the engine and weight formats only where the row is otherwise expressible."""
 
     model: np.ndarray
     hardware: np.ndarray
@@ -248,6 +249,14 @@ class Resolution(NamedTuple):
     moe_weights_dtype: np.ndarray
     reason: np.ndarray
     family: np.ndarray
+
+
+def _catalog_model(name: str) -> Any:
+    """The catalog model ``name`` (its notes are printed only where its numbers are)."""
+    from planner import catalog
+    from planner.specs.load import load_model_file
+
+    return load_model_file(catalog.catalog_dir("model") / f"{name}.yaml")
 
 
 def _hardware(system: str) -> tuple[Hardware | None, str]:
@@ -286,20 +295,21 @@ def _resolve_key(model_path: str, system: str, backend: str, gemm: str,
 
     model = catalog.model_of_hf_id(model_path)
     family = model or model_path
+    hw, hw_why = _hardware(system)
+    hw_name = hw.name if hw is not None else None
     pending = ATTENTION_PENDING.get(model_path.casefold())
     if pending is not None:
-        return model, None, None, None, None, REASONS["attention"].format(pending), family
+        return model, hw_name, None, None, None, REASONS["attention"].format(pending), family
     if model is None:
-        return None, None, None, None, None, REASONS["model"].format(model_path), family
-    hw, why = _hardware(system)
+        return None, hw_name, None, None, None, REASONS["model"].format(model_path), family
     if hw is None:
-        return model, None, None, None, None, why, family
+        return model, None, None, None, None, hw_why, family
     engine = BACKEND_ENGINE.get(backend)
     if engine is None:
         return model, hw.name, None, None, None, REASONS["backend"].format(repr(backend)), family
     weights, why = _dtype(gemm, hw)
     moe_weights: str | None = None
-    if weights is not None and catalog.load_model(model).is_moe:
+    if weights is not None and _catalog_model(model).is_moe:
         moe_weights, why = _dtype(moe, hw)
     if why:
         return model, hw.name, engine, None, None, why, family
@@ -337,7 +347,7 @@ def resolve(table: RunTable) -> Resolution:
     done = {key: _resolve_key(*key) for key in dict.fromkeys(keys)}
     cols = [np.array([done[k][j] for k in keys], dtype=object) for j in range(7)]
     model, reason = cols[0], cols[5]
-    moe = {m: catalog.load_model(m).is_moe for m in set(model) if m is not None}
+    moe = {m: _catalog_model(m).is_moe for m in set(model) if m is not None}
     is_moe = np.array([moe.get(m, False) for m in model], dtype=bool)
     rows = _row_reasons(table, is_moe)
     reason = np.where(reason == "", rows, reason)
