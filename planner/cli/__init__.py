@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "kv-cache": "model", "flops": "model", "ep": "model", "paper": "model",
     "import-hf": "catalog", "compare": "explore", "sweep": "explore",
     "serve": "serving", "validate": "serving", "fit": "serving", "schema": "catalog",
+    "serve-disagg": "disagg", "validate-disagg": "disagg",
     "network": "cluster", "pipeline": "cluster", "train": "cluster", "routing": "cluster",
     "collective": "cluster", "numerics": "model", "evaluate": "budget", "check": "budget",
 }

@@ -91,8 +91,12 @@ ATTENTION_PENDING = {
 def disagg_predictor() -> Callable[..., Any] | None:
     """The one hook for disaggregated rows: the function that predicts them (helper
     ``disagg``), or None while the planner has none; :func:`resolve` then gives those rows
-    ``REASONS["disagg"]``."""
-    return None
+    ``REASONS["disagg"]``. Set: :func:`planner.studies.disagg_runs.predict_disagg_rows`
+    (``(table, resolution) -> DisaggPrediction``: per row TTFT and TPOT in s, NaN where not
+    predicted, and the reason)."""
+    from planner.studies.disagg_runs import predict_disagg_rows
+
+    return predict_disagg_rows
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,10 @@ def test_every_unexpressible_row_has_its_reason(table, resolved):
     reasons = resolved.reason
     assert all(isinstance(r, str) for r in reasons)
     disagg = table.mode != AGG
-    assert (reasons[disagg] != "").all()
+    # the disagg hook is set (issue 22): no disaggregated row is refused as "not yet
+    # modelled"; their own layouts are checked by planner.studies.disagg_runs
+    assert REASONS["disagg"] not in set(reasons[disagg])
+    assert (reasons[disagg] == "").sum() == 916
     gpt = table.model_path == "openai/gpt-oss-120b"
     assert all(r.startswith("attention kind not yet modelled") for r in reasons[gpt])
     assert all(r.startswith("attention kind not yet modelled")
