@@ -1,0 +1,180 @@
+"""Attention per layer (issue 21): sliding windows, DeepSeek Sparse Attention, linear layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner import catalog
+from planner.calc.flops import (attention_core_flops_parts_per_query,
+                                attention_core_flops_per_query, model_flops_per_token)
+from planner.calc.kv_cache import (attention_kv_read_bytes_per_query,
+                                   attention_kv_read_parts_per_query, kv_cache_bytes_per_sequence,
+                                   kv_cache_parts_per_sequence, model_kv_cache)
+from planner.calc.params import model_params
+from planner.calc.serving.blocks import attention_core_flops_per_token_per_layer
+from planner.specs.load import validate
+from planner.specs.model import Model
+
+
+# ----------------------------------------------------------------------------- parameter counts
+@pytest.mark.parametrize("name, published", [
+    # DeepSeek-V3 README_WEIGHTS.md: 671B main model (the MTP module's 14B not counted).
+    ("deepseek-v3", 671e9),
+    # GLM-5 model card and technical report (arXiv 2602.15763): 744B total parameters.
+    ("glm-5", 744e9),
+    # Qwen3.5-397B-A17B model card: 397B total parameters.
+    ("qwen3.5-397b-a17b", 397e9),
+    # Qwen3-Next-80B-A3B model card: 80B total parameters.
+    ("qwen3-next-80b-a3b", 80e9),
+    # Qwen1.5-MoE-A2.7B model card: 14.3B total parameters.
+    ("qwen1.5-moe-a2.7b", 14.3e9),
+    # gpt-oss model card (arXiv 2508.10925) Table 1: 116.83B total parameters.
+    ("gpt-oss-120b", 116.83e9),
+])
+def test_catalog_models_reproduce_their_published_parameter_counts(name, published):
+    assert model_params(catalog.load_model(name)).params_total == pytest.approx(published,
+                                                                                rel=0.005)
+
+
+def test_deepseek_v32_with_its_mtp_module_is_the_published_685b():
+    """DeepSeek-V3.2's Hugging Face checkpoint holds 685B parameters: the main model (V3's
+    671.03B + 61 lightning indexers of 13.96M) + one MTP module with its own copies of the
+    embedding and the output head (as V3's README_WEIGHTS.md counts 671B + 14B)."""
+    from planner.calc.memory import mtp_module_params
+
+    m = catalog.load_model("deepseek-v3.2")
+    p = model_params(m)
+    v3 = model_params(catalog.load_model("deepseek-v3")).params_total
+    assert p.params_total - v3 == pytest.approx(61 * 13_959_168 + 61 * 2 * 128)
+    copies = 2 * m.vocab_size * m.hidden_size
+    assert p.params_total + mtp_module_params(m).total + copies == pytest.approx(685e9, rel=0.005)
+
+
+def test_activated_parameters_near_the_vendors_figures():
+    # Qwen counts the input embedding (17B, 2.7B); GLM-5: 40B active.
+    assert model_params(catalog.load_model("qwen3.5-397b-a17b")) \
+        .params_activated_with_embedding == pytest.approx(17e9, rel=0.03)
+    assert model_params(catalog.load_model("qwen1.5-moe-a2.7b")) \
+        .params_activated_with_embedding == pytest.approx(2.7e9, rel=0.01)
+    assert model_params(catalog.load_model("glm-5")).params_activated == pytest.approx(
+        40e9, rel=0.03)
+
+
+# ----------------------------------------------------------------------------- gpt-oss windows
+def test_gpt_oss_kv_per_token_at_4096_is_the_hand_count():
+    """18 full layers × 2 × 8 KV heads × 64 × 2 B + 18 window layers holding 128 tokens."""
+    oss = catalog.load_model("gpt-oss-120b")
+    hand = (18 * 2 * 8 * 64 * 2 * 4096 + 18 * 2 * 8 * 64 * 2 * 128) / 4096
+    assert hand == 38_016
+    r = model_kv_cache(oss, dtype="bf16", context_tokens=4096)
+    assert r.kv_cache_bytes_per_token == pytest.approx(hand, rel=0.01)
+    assert r.kv_cache_bytes_per_sequence == hand * 4096
+    # Below the window every layer holds every token: the all-full figure.
+    assert model_kv_cache(oss, context_tokens=128).kv_cache_bytes_per_token == 36 * 2048
+
+
+def test_calculators_are_vectorized_and_equal_the_scalar_calls():
+    oss = catalog.load_model("gpt-oss-120b")
+    c = np.array([1, 128, 4096, 131_072])
+    for f in (kv_cache_bytes_per_sequence, attention_kv_read_bytes_per_query):
+        got = f(oss, context_tokens=c, kv_dtype="bf16")
+        assert got.shape == c.shape
+        assert list(got) == [float(f(oss, context_tokens=int(x), kv_dtype="bf16")) for x in c]
+    flops = attention_core_flops_per_query(oss, context_tokens=c)
+    assert flops.shape == c.shape
+    assert flops[2] == 18 * 64 * 256 * (4096 + 128)
+
+
+def test_full_attention_models_are_unchanged():
+    """Every figure of an all-full model is the old one: the paper's per-token bytes × C."""
+    for name, per_token in (("deepseek-v3", 70_272), ("qwen2.5-72b", 327_680),
+                            ("llama-3.1-405b", 516_096)):
+        m = catalog.load_model(name)
+        assert not m.has_attention_pattern
+        c = np.array([1, 4096, 131_072])
+        assert list(kv_cache_bytes_per_sequence(m, context_tokens=c, kv_dtype="bf16")) == \
+            list(per_token * c)
+        assert list(attention_kv_read_bytes_per_query(m, context_tokens=c, kv_dtype="bf16")) \
+            == list(per_token * c)
+        assert float(attention_core_flops_per_query(m, context_tokens=4096)) == pytest.approx(
+            m.num_layers * attention_core_flops_per_token_per_layer(m, context_tokens=4096))
+
+
+def test_gpt_oss_training_flops_follow_the_windows():
+    """At s = 128K all-full counting overstates gpt-oss's forward FLOPs by ~65% (issue 21)."""
+    oss = catalog.load_model("gpt-oss-120b")
+    r = model_flops_per_token(oss, seq_len=131_072)
+    scores_full = 2 * 36 * 65_536 * 64 * 128
+    all_full = r.forward_flops_per_token - r.forward_parts["attention_scores"] + scores_full
+    assert all_full / r.forward_flops_per_token == pytest.approx(1.65, abs=0.01)
+    # The window layers attend to W − W² / (2s) positions on average.
+    window = 128 - 128 ** 2 / (2 * 131_072)
+    assert r.forward_parts["attention_scores"] == pytest.approx(
+        2 * 64 * 128 * (18 * 65_536 + 18 * window))
+
+
+# ----------------------------------------------------------------------------- DSA
+def test_dsa_core_is_flat_beyond_top_k_and_the_indexer_linear():
+    v32 = catalog.load_model("deepseek-v3.2")
+    c = np.array([2048, 32_768, 131_072])
+    flops = attention_core_flops_parts_per_query(v32, context_tokens=c)
+    assert flops["core"][0] == flops["core"][1] == flops["core"][2] == 61 * 128 * 2048 * 2176
+    assert flops["indexer"][2] == 4 * flops["indexer"][1] == 61 * 2 * 64 * 128 * 131_072
+    read = attention_kv_read_parts_per_query(v32, context_tokens=c, kv_dtype="fp8")
+    assert read["sparse"][2] == read["sparse"][0] == 61 * 656 * 2048
+    assert read["indexer"][2] == 61 * 132 * 131_072
+    # What DSA saves at 128K: V3's MLA reads every token in every layer.
+    v3 = catalog.load_model("deepseek-v3")
+    dense = attention_kv_read_bytes_per_query(v3, context_tokens=131_072, kv_dtype="fp8")
+    assert dense == 61 * 656 * 131_072
+    assert float(sum(read.values())[2]) < dense / 4
+    # The cache still holds every token, plus the indexer's keys.
+    kv = kv_cache_parts_per_sequence(v32, context_tokens=131_072, kv_dtype="fp8")
+    assert float(kv["sparse"]) == dense and float(kv["indexer"]) == 61 * 132 * 131_072
+
+
+# ----------------------------------------------------------------------------- linear layers
+def test_qwen35_memory_per_sequence_counts_the_linear_state():
+    """15 full layers × 2 × 2 KV heads × 256 × 2 B per token + 45 Gated DeltaNet states of
+    64 × 128 × 128 FP32 values and 3 × (2 × 16 × 128 + 64 × 128) BF16 conv inputs."""
+    q = catalog.load_model("qwen3.5-397b-a17b")
+    state = 45 * (64 * 128 * 128 * 4 + 3 * (2 * 16 * 128 + 64 * 128) * 2)
+    assert state == 192_061_440
+    per_seq = kv_cache_bytes_per_sequence(q, context_tokens=np.array([32_768, 262_144]),
+                                          kv_dtype="bf16")
+    assert list(per_seq) == [15 * 2048 * 32_768 + state, 15 * 2048 * 262_144 + state]
+    assert list(per_seq) == [1_198_694_400, 8_245_125_120]
+    # A linear layer's state is read and written back once per decode token.
+    read = attention_kv_read_parts_per_query(q, context_tokens=32_768, kv_dtype="bf16")
+    assert float(read["linear_state"]) == 2 * state
+    assert float(attention_core_flops_parts_per_query(q, context_tokens=10)["linear"]) == \
+        45 * 2 * 3 * 64 * 128 * 128
+
+
+# ----------------------------------------------------------------------------- the spec
+def _spec(**over):
+    base = {"name": "toy", "source": "test", "num_layers": 4, "hidden_size": 64,
+            "vocab_size": 100, "attention": {"kind": "gqa", "num_heads": 4, "num_kv_heads": 2,
+                                             "head_dim": 16},
+            "ffn": {"kind": "dense", "intermediate_size": 128}}
+    base.update(over)
+    return base
+
+
+def test_attention_layers_must_add_up_and_unknown_kinds_are_refused_by_name():
+    from planner.errors import SpecError
+
+    with pytest.raises(SpecError, match="add up to 3, num_layers is 4"):
+        validate(Model, _spec(attention_layers=[{"kind": "full", "count": 3}]), file="toy.yaml")
+    with pytest.raises(SpecError, match="mamba"):
+        validate(Model, _spec(attention_layers=[{"kind": "mamba", "count": 4}]),
+                 file="toy.yaml")
+    with pytest.raises(SpecError, match="needs attention kind 'mla'"):
+        validate(Model, _spec(attention_layers=[
+            {"kind": "sparse", "count": 4, "top_k": 8, "indexer_num_heads": 2,
+             "indexer_head_dim": 8}]), file="toy.yaml")
+    ok = validate(Model, _spec(attention_layers=[{"kind": "full", "count": 1},
+                                                 {"kind": "sliding_window", "count": 3,
+                                                  "window": 8}]), file="toy.yaml")
+    assert ok.num_kv_layers == 4 and ok.has_attention_pattern
