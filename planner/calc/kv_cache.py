@@ -106,6 +106,8 @@ class KVCacheResult:
     #: The formula the figures follow (:data:`FORMULA`, or :data:`PATTERN_FORMULA` for a model
     #: with windowed, sparse or linear layers).
     formula: str = FORMULA
+    #: True when some layer is not full attention (the figures depend on the context).
+    patterned: bool = False
 
 
 #: FlashMLA's FP8 KV cache ("FP8 with scale", deepseek-ai/FlashMLA README, "FP8 KV Cache"):
@@ -222,12 +224,12 @@ def _pattern_kv_cache(model: Model, *, dtype: str, context_tokens: int, batch: i
     inputs += [Input(f"cache of the {k} layers, one sequence", float(v), "bytes",
                      "Σ over its layers") for k, v in parts.items() if float(v)]
     return KVCacheResult(
-        model=model.name or model.label, attention=model.attention.kind, dtype=dtype,
+        model=model.name or model.label, attention=attention_label(model).lower(), dtype=dtype,
         elements_per_token_per_layer=elements,
         kv_cache_bytes_per_token=per_sequence / context_tokens,
         context_tokens=context_tokens, batch=batch, kv_cache_bytes=per_sequence * batch,
         inputs=tuple(inputs), kv_cache_bytes_per_sequence=per_sequence,
-        formula=PATTERN_FORMULA)
+        formula=PATTERN_FORMULA, patterned=True)
 
 
 def kv_cache_for_models(models: list[Model], *, dtype: str = "bf16", context_tokens: int = 1,
@@ -259,12 +261,24 @@ CONV_STATE_BYTES = 2
 #: A linear layer reads its state and writes it back once per decode token.
 STATE_READ_WRITE = 2
 
+#: Context at which listings print a per-token figure for models whose cache is not linear in the
+#: context (windows, DSA indexers, linear states): the cache per sequence / this many tokens.
+LISTING_CONTEXT_TOKENS = 4096
+#: Short names of the non-full layer kinds, as listings print them after the attention kind.
+PATTERN_LABELS = {"sliding_window": "SWA", "sparse": "DSA", "linear": "linear"}
+
 PATTERN_FORMULA = ("kv_cache_bytes_per_sequence = Σ_full L·e·b·C + Σ_window L·e·b·min(C, W) + "
                    "Σ_sparse L·(e·b + i)·C + Σ_linear L·S;  kv_cache_bytes_per_token = "
                    "per_sequence / C;  kv_cache_bytes = per_sequence · B")
 PATTERN_REF = ("gpt-oss config.json (layer_types, sliding_window); DeepSeek-V3.2-Exp "
                "inference/model.py (indexer cache); Gated DeltaNet, Yang et al. arXiv 2412.06464 "
                "(state S ∈ R^{d_k × d_v} per head)")
+
+
+def attention_label(model: Model) -> str:
+    """The attention kind with the model's other layer kinds: ``GQA+SWA``, ``MLA+DSA``."""
+    extra = [PATTERN_LABELS[g.kind] for g in model.layer_groups if g.kind in PATTERN_LABELS]
+    return "+".join([model.attention.kind.upper(), *dict.fromkeys(extra)])
 
 
 def kv_bytes_per_token_per_layer(model: Model, *, kv_dtype: str) -> float:
