@@ -21,11 +21,9 @@ def catalog_models_table(models: list[Model], params: list[ParamCounts],
     t = Table("Models (built-in catalog)",
               ["name", "attention", "FFN", "layers", "hidden", "params total",
                "params activated", "KV cache / token (BF16)"], right_align_from=3)
-    from planner.calc.kv_cache import attention_label
-
     for m, p, k in zip(models, params, kv):
         rec: dict[str, Any] = {
-            "model": m.name, "display_name": m.label, "attention": attention_label(m).lower(),
+            "model": m.name, "display_name": m.label, "attention": m.attention_label.lower(),
             "ffn": m.ffn.kind, "num_layers": m.num_layers, "hidden_size": m.hidden_size,
             "params_total": p.params_total, "params_activated": p.params_activated,
             "kv_cache_bytes_per_token": k.kv_cache_bytes_per_token, "source": m.source}

@@ -224,6 +224,8 @@ class LinearLayers:
 LayerGroup = Union[FullLayers, WindowLayers, SparseLayers, LinearLayers]
 #: The layer kinds a model spec may list (anything else is refused by name).
 LAYER_KINDS = ("full", "sliding_window", "sparse", "linear")
+#: Short names of the non-full layer kinds, as listings print them after the attention kind.
+PATTERN_LABELS = {"sliding_window": "SWA", "sparse": "DSA", "linear": "linear"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -292,6 +294,12 @@ class Model:
     def has_attention_pattern(self) -> bool:
         """True when some layer is not full attention (windows, sparse, linear)."""
         return any(not isinstance(g, FullLayers) for g in self.layer_groups)
+
+    @property
+    def attention_label(self) -> str:
+        """The attention kind with the model's other layer kinds: ``GQA+SWA``, ``MLA+DSA``."""
+        extra = [PATTERN_LABELS[g.kind] for g in self.layer_groups if g.kind in PATTERN_LABELS]
+        return "+".join([self.attention.kind.upper(), *dict.fromkeys(extra)])
 
     @property
     def num_kv_layers(self) -> int:

@@ -178,3 +178,101 @@ def test_attention_layers_must_add_up_and_unknown_kinds_are_refused_by_name():
                                                  {"kind": "sliding_window", "count": 3,
                                                   "window": 8}]), file="toy.yaml")
     assert ok.num_kv_layers == 4 and ok.has_attention_pattern
+
+
+# ----------------------------------------------------------------------------- import-hf
+# The fields of each published config.json the converter reads (huggingface.co/<repo>/config.json).
+_V3_FIELDS = {
+    "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,
+    "num_hidden_layers": 61, "num_attention_heads": 128, "num_key_value_heads": 128,
+    "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+    "v_head_dim": 128, "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8,
+    "first_k_dense_replace": 3, "moe_layer_freq": 1, "n_group": 8, "topk_group": 4,
+    "vocab_size": 129280, "tie_word_embeddings": False, "num_nextn_predict_layers": 1}
+CONFIGS = {
+    # openai/gpt-oss-120b
+    "gpt-oss-120b": {
+        "architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss", "hidden_size": 2880,
+        "intermediate_size": 2880, "num_hidden_layers": 36, "num_attention_heads": 64,
+        "num_key_value_heads": 8, "head_dim": 64, "num_local_experts": 128,
+        "num_experts_per_tok": 4, "vocab_size": 201088, "sliding_window": 128,
+        "tie_word_embeddings": False, "attention_bias": True,
+        "layer_types": ["sliding_attention", "full_attention"] * 18},
+    # deepseek-ai/DeepSeek-V3.2
+    "deepseek-v3.2": {"architectures": ["DeepseekV32ForCausalLM"], "model_type": "deepseek_v32",
+                      **_V3_FIELDS, "index_topk": 2048, "index_n_heads": 64,
+                      "index_head_dim": 128},
+    # zai-org/GLM-5
+    "glm-5": {
+        "architectures": ["GlmMoeDsaForCausalLM"], "model_type": "glm_moe_dsa",
+        "hidden_size": 6144, "intermediate_size": 12288, "moe_intermediate_size": 2048,
+        "num_hidden_layers": 78, "num_attention_heads": 64, "num_key_value_heads": 64,
+        "q_lora_rank": 2048, "kv_lora_rank": 512, "qk_nope_head_dim": 192,
+        "qk_rope_head_dim": 64, "v_head_dim": 256, "n_routed_experts": 256,
+        "n_shared_experts": 1, "num_experts_per_tok": 8, "first_k_dense_replace": 3,
+        "n_group": 1, "topk_group": 1, "vocab_size": 154880, "tie_word_embeddings": False,
+        "num_nextn_predict_layers": 1, "index_topk": 2048, "index_n_heads": 32,
+        "index_head_dim": 128},
+    # Qwen/Qwen3.5-397B-A17B (the language model's fields are in text_config)
+    "qwen3.5-397b-a17b": {
+        "architectures": ["Qwen3_5MoeForConditionalGeneration"], "model_type": "qwen3_5_moe",
+        "tie_word_embeddings": False, "text_config": {
+            "hidden_size": 4096, "num_hidden_layers": 60, "num_attention_heads": 32,
+            "num_key_value_heads": 2, "head_dim": 256, "attn_output_gate": True,
+            "layer_types": (["linear_attention"] * 3 + ["full_attention"]) * 15,
+            "linear_num_key_heads": 16, "linear_num_value_heads": 64,
+            "linear_key_head_dim": 128, "linear_value_head_dim": 128,
+            "linear_conv_kernel_dim": 4, "mamba_ssm_dtype": "float32", "num_experts": 512,
+            "num_experts_per_tok": 10, "moe_intermediate_size": 1024,
+            "shared_expert_intermediate_size": 1024, "vocab_size": 248320,
+            "tie_word_embeddings": False, "mtp_num_hidden_layers": 1}},
+    # Qwen/Qwen3-Next-80B-A3B-Instruct
+    "qwen3-next-80b-a3b": {
+        "architectures": ["Qwen3NextForCausalLM"], "model_type": "qwen3_next",
+        "hidden_size": 2048, "num_hidden_layers": 48, "num_attention_heads": 16,
+        "num_key_value_heads": 2, "head_dim": 256, "full_attention_interval": 4,
+        "linear_num_key_heads": 16, "linear_num_value_heads": 32, "linear_key_head_dim": 128,
+        "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4, "num_experts": 512,
+        "num_experts_per_tok": 10, "moe_intermediate_size": 512,
+        "shared_expert_intermediate_size": 512, "decoder_sparse_step": 1, "mlp_only_layers": [],
+        "vocab_size": 151936, "tie_word_embeddings": False},
+    # Qwen/Qwen1.5-MoE-A2.7B
+    "qwen1.5-moe-a2.7b": {
+        "architectures": ["Qwen2MoeForCausalLM"], "model_type": "qwen2_moe",
+        "hidden_size": 2048, "num_hidden_layers": 24, "num_attention_heads": 16,
+        "num_key_value_heads": 16, "num_experts": 60, "num_experts_per_tok": 4,
+        "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632,
+        "decoder_sparse_step": 1, "mlp_only_layers": [], "vocab_size": 151936,
+        "tie_word_embeddings": False},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_import_hf_gives_the_catalog_spec(name):
+    from planner.specs.hf import spec_from_hf_config
+
+    spec = spec_from_hf_config(CONFIGS[name], file="config.json", name=name)
+    got = validate(Model, spec, file="config.json")
+    want = catalog.load_model(name)
+    assert got.layer_groups == want.layer_groups and got.attention == want.attention
+    assert got.ffn == want.ffn
+    assert model_params(got).params_total == model_params(want).params_total
+    c = np.array([1, 4096, 262_144])
+    assert list(kv_cache_bytes_per_sequence(got, context_tokens=c, kv_dtype="bf16")) == \
+        list(kv_cache_bytes_per_sequence(want, context_tokens=c, kv_dtype="bf16"))
+
+
+@pytest.mark.parametrize("config, field, words", [
+    ({**CONFIGS["gpt-oss-120b"], "layer_types": ["chunked_attention"] * 36}, "layer_types",
+     "chunked_attention"),
+    ({**CONFIGS["glm-5"], "indexer_types": ["full", "shared"] * 39}, "indexer_types", "shared"),
+    ({"architectures": ["MiniMaxM2ForCausalLM"], "attn_type_list": [0, 1]}, "attn_type_list",
+     "lightning"),
+])
+def test_import_hf_refuses_unmodelled_layer_kinds_by_name(config, field, words):
+    from planner.errors import SpecError
+    from planner.specs.hf import spec_from_hf_config
+
+    with pytest.raises(SpecError, match=words) as info:
+        spec_from_hf_config(config, file="config.json", name="x")
+    assert info.value.field == field
