@@ -11,7 +11,7 @@ split); vectorized over the context (numpy arrays in, arrays out).
 
 from __future__ import annotations
 
-from planner.specs.model import LinearLayers, Model
+from planner.specs.model import HeadAttention, LinearLayers, Model
 from planner.units import dtype_bytes
 
 #: DeepSeek Sparse Attention's indexer key cache: per token and layer, the index key in FP8
@@ -109,3 +109,32 @@ def attention_kv_read_bytes_per_query(model: Model, *, context_tokens, kv_dtype:
     """
     return sum(attention_kv_read_parts_per_query(model, context_tokens=context_tokens,
                                                  kv_dtype=kv_dtype).values())
+
+
+def kv_bytes_per_sequence_per_gpu(model: Model, *, kv_dtype: str = "bf16", tp: int = 1,
+                                  context_tokens) -> float:
+    """KV cache (and linear-attention state) one sequence of ``context_tokens`` keeps on one GPU
+    of its TP group (bytes).
+
+    Formula: all-full models C · kv_GPU (:func:`~planner.calc.memory.kv_bytes_per_token_per_gpu`); otherwise the
+    parts of :func:`~planner.calc.kv_cache.kv_cache_parts_per_sequence` (windows cap at W, DSA
+    indexer keys, linear states), the KV parts split as TP splits the KV heads (MLA's latent and
+    the indexer keys whole on every GPU), the linear state by min(TP, h_v).
+    Ref: :mod:`planner.calc.kv_cache`; P §2.1.2.
+    Convention: the indexer's keys, like MLA's latent, are not split by heads.
+    Example: Qwen3.5-397B-A17B BF16 at TP 8, C = 32,768: 15 × 2,048 × 32,768 / 2 (2 KV heads)
+    + 192,061,440 / 8 = 527,347,200 B.
+    """
+    from planner.calc.kv_cache import kv_cache_parts_per_sequence
+    from planner.calc.memory import kv_bytes_per_token_per_gpu
+
+    if not model.has_attention_pattern:
+        return context_tokens * kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=tp)
+
+    parts = kv_cache_parts_per_sequence(model, context_tokens=context_tokens, kv_dtype=kv_dtype)
+    att = model.attention
+    kv_split = min(tp, att.num_kv_heads or 1) if isinstance(att, HeadAttention) else 1
+    heads = min((g.num_value_heads for g in model.layer_groups if isinstance(g, LinearLayers)),
+                default=1)
+    return float((parts["full"] + parts["sliding_window"] + parts["sparse"]) / kv_split
+                 + parts["indexer"] + parts["linear_state"] / min(tp, heads))

@@ -36,7 +36,7 @@ _MODULES = {
                 "fit_table"),
     "cluster": ("network_table", "pipeline_table", "TRAIN_FIELDS", "train_table",
                 "routing_table", "collective_table", "numerics_tables"),
-    "explore": ("compare_tables", "SWEEP_TABLE_ROWS", "sweep_table"),
+    "explore": ("compare_tables", "context_tables", "SWEEP_TABLE_ROWS", "sweep_table"),
     "budget": ("evaluation_tables", "check_table"),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}

@@ -276,3 +276,56 @@ def test_import_hf_refuses_unmodelled_layer_kinds_by_name(config, field, words):
     with pytest.raises(SpecError, match=words) as info:
         spec_from_hf_config(config, file="config.json", name="x")
     assert info.value.field == field
+
+
+# ----------------------------------------------------------------------------- compare, fit
+def test_compare_prints_the_crossover_against_context(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    plot = tmp_path / "kv.png"
+    result = CliRunner().invoke(app, ["compare", "deepseek-v3", "qwen3.5-397b-a17b",
+                                      "deepseek-v3.2", "gpt-oss-120b", "-f", "json",
+                                      "--plot", str(plot)], catch_exceptions=False)
+    assert result.exit_code == 0 and plot.stat().st_size > 10_000
+    records = json.loads(result.stdout)
+    cache = {r["model"]: r for r in records if "kv_bytes_per_sequence" in r}
+    read = {r["model"]: r for r in records if "read_bytes_per_query" in r}
+    # Qwen3.5's cache: 30,720 B a token + 192,061,440 B of state; V3's 70,272 B a token:
+    # below V3's from 192,061,440 / (70,272 − 30,720) = 4,855.9 tokens.
+    assert cache["qwen3.5-397b-a17b"]["cache_below_first_from"] == 4856
+    # DSA caches more than MLA at every context (the indexer's keys) but reads less from
+    # 1,152 × 2,048 / (1,152 − 132) = 2,313.0 tokens.
+    assert cache["deepseek-v3.2"]["cache_below_first_from"] is None
+    assert read["deepseek-v3.2"]["read_below_first_from"] == 2314
+    # gpt-oss: 36 × 2,048 × C ≥ 70,272 × C below the window; 18 × 2,048 × (C + 128) after.
+    assert cache["gpt-oss-120b"]["cache_below_first_from"] == 142
+    parts = {(r["model"], r["part"]): r["values"] for r in records if "part" in r}
+    core = parts[("deepseek-v3.2", "core FLOPs")]
+    assert core[-1] == core[1] == 61 * 128 * 2048 * 2176           # flat beyond top-k
+    idx = parts[("deepseek-v3.2", "indexer FLOPs")]
+    assert idx[-1] == 1024 * idx[0]                                 # linear in C (1K -> 1M)
+
+
+def test_fit_counts_the_windows_and_the_linear_state():
+    from planner.calc.attention import kv_bytes_per_sequence_per_gpu
+    from planner.calc.memory import max_context_tokens
+
+    q = catalog.load_model("qwen3.5-397b-a17b")
+    assert kv_bytes_per_sequence_per_gpu(q, kv_dtype="bf16", tp=8, context_tokens=32_768) == \
+        15 * 2048 * 32_768 / 2 + 192_061_440 / 8
+    h200 = catalog.load_hardware("h200")
+    c = max_context_tokens(q, h200, ep=8, tp=8)
+    assert c is not None
+    free = lambda n: kv_bytes_per_sequence_per_gpu(q, kv_dtype="bf16", tp=8, context_tokens=n)
+    v3 = catalog.load_model("deepseek-v3")
+    assert max_context_tokens(v3, h200, ep=8, tp=8) == 719_195       # all-full: unchanged
+    # The largest context fits and one more token does not.
+    from planner.calc.memory import memory_per_gpu
+
+    mem = memory_per_gpu(q, h200, ep=8, tp=8, batch_per_gpu=1 / 8, context_tokens=1)
+    room = mem.capacity_bytes_per_gpu - mem.workspace_bytes_per_gpu - mem.weight_bytes_per_gpu
+    assert free(c) <= room < free(c + 1)
