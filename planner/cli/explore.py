@@ -35,9 +35,9 @@ def compare_cmd(
     curves = context_curves(ms)
     if plot:
         plot_context_curves(curves, plot)
-    show_tables(report.compare_tables(rows, [h.name or h.label for h in hws],
-                                      context_tokens=context_tokens, seq_len=seq_len)
-                + report.context_tables(curves), fmt)
+    show_tables([*report.compare_tables(rows, [h.name or h.label for h in hws],
+                                        context_tokens=context_tokens, seq_len=seq_len),
+                 *report.context_tables(curves)], fmt)
 
 
 @command("sweep")
