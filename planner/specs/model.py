@@ -251,8 +251,12 @@ class Model:
     #: The attention of each layer as groups of layers (order does not matter to the costs);
     #: absent: every layer is ``full``. The counts add up to ``num_layers``.
     attention_layers: Optional[Tuple[Annotated[LayerGroup, Tagged("kind")], ...]] = None
+    #: Hugging Face ids of the checkpoints of this architecture (``deepseek-ai/DeepSeek-R1``,
+    #: ``nvidia/DeepSeek-R1-NVFP4``): ``planner serve <id>`` and measured runs resolve to it.
+    hf_ids: Tuple[Str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hf_ids", tuple(self.hf_ids))   # a YAML list, as a tuple
         self._check_attention_layers()
         if isinstance(self.ffn, MoEFFN) and self.ffn.num_dense_layers > self.num_layers:
             raise ValueError(

@@ -52,8 +52,9 @@ def attention_core_flops_per_token_per_layer(model: Model, *, context_tokens,
     if model.has_attention_pattern:
         from planner.calc.flops import attention_core_flops_per_query
 
-        return float(attention_core_flops_per_query(
-            model, context_tokens=context_tokens, absorbed=absorbed)) / model.num_layers
+        per_layer = attention_core_flops_per_query(
+            model, context_tokens=context_tokens, absorbed=absorbed) / model.num_layers
+        return per_layer if getattr(per_layer, "ndim", 0) else float(per_layer)
     att = model.attention
     if isinstance(att, MLAttention):
         per_pos = (att.kv_lora_rank + att.qk_rope_head_dim + att.kv_lora_rank if absorbed
@@ -71,7 +72,8 @@ def kv_read_fraction(model: Model, *, context_tokens, kv_dtype: str) -> float:
     :func:`~planner.calc.kv_cache.attention_kv_read_bytes_per_query` (windows cap at W, DSA
     reads top-k plus the indexer's keys, linear layers their state).
     Ref: :mod:`planner.calc.kv_cache`.
-    Convention: scales the step's per-layer KV traffic, which counts C tokens in every layer.
+    Convention: scales the step's per-layer KV traffic, which counts C tokens in every layer;
+    vectorized over ``context_tokens`` (C < 1 counted as 1).
     Example: gpt-oss-120b BF16 at C = 4,096: 155,713,536 / (4,096 × 36 × 2,048) = 0.516.
     """
     if not model.has_attention_pattern:
@@ -79,10 +81,35 @@ def kv_read_fraction(model: Model, *, context_tokens, kv_dtype: str) -> float:
     from planner.calc.kv_cache import (attention_kv_read_bytes_per_query,
                                        kv_bytes_per_token_per_layer)
 
-    full = context_tokens * model.num_layers * kv_bytes_per_token_per_layer(model,
-                                                                            kv_dtype=kv_dtype)
-    return float(attention_kv_read_bytes_per_query(model, context_tokens=context_tokens,
-                                                   kv_dtype=kv_dtype)) / full
+    import numpy as np
+
+    c = np.maximum(np.asarray(context_tokens, dtype=float), 1.0)
+    full = c * model.num_layers * kv_bytes_per_token_per_layer(model, kv_dtype=kv_dtype)
+    frac = attention_kv_read_bytes_per_query(model, context_tokens=c, kv_dtype=kv_dtype) / full
+    return frac if frac.ndim else float(frac)
+
+
+def kv_cache_fraction(model: Model, *, context_tokens, kv_dtype: str):
+    """A sequence's cache over what an all-full-attention model of the same KV layout would
+    keep at ``context_tokens`` (fraction; 1 when every layer is full attention; arrays).
+
+    Formula: S(C) / (C · L · e · b), S from
+    :func:`~planner.calc.kv_cache.kv_cache_bytes_per_sequence`.
+    Ref: :mod:`planner.calc.kv_cache`.
+    Convention: scales a memory model that counts C tokens in every layer (the linear state is
+    then split over TP as the KV heads are, an over-count where TP exceeds the KV heads).
+    Example: gpt-oss-120b BF16 at C = 4,096: 155,713,536 / (4,096 × 36 × 2,048) = 0.516.
+    """
+    if not model.has_attention_pattern:
+        return 1.0
+    import numpy as np
+
+    from planner.calc.kv_cache import kv_bytes_per_token_per_layer, kv_cache_bytes_per_sequence
+
+    c = np.maximum(np.asarray(context_tokens, dtype=float), 1.0)
+    full = c * model.num_layers * kv_bytes_per_token_per_layer(model, kv_dtype=kv_dtype)
+    frac = kv_cache_bytes_per_sequence(model, context_tokens=c, kv_dtype=kv_dtype) / full
+    return frac if frac.ndim else float(frac)
 
 
 def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str = "decode",
