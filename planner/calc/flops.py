@@ -30,6 +30,9 @@ FLOPS_PER_MAC = 2
 FWD_BWD_FACTOR = 3
 #: Average fraction of the sequence a causal token attends to (s/2, as the paper counts it).
 CAUSAL_CONTEXT_FRAC = 0.5
+#: Gated DeltaNet's recurrence per token and value head: S·k, the rank-one update and S·q, three
+#: d_k × d_v matrix-vector products (Yang et al., arXiv 2412.06464 eq. 10; decay not counted).
+LINEAR_STATE_MATVECS = 3
 #: 12·d² parameters per layer: 4·d² attention (Q, K, V, O) + 8·d² MLP (two d × 4d matrices).
 APPROX_PARAMS_PER_LAYER_PER_D2 = 12
 
@@ -82,6 +85,122 @@ def train_flops_per_token(*, forward_flops_per_token):
     Example: DeepSeek-V3 at s = 4096: 3 × 83.48e9 forward = 250.45e9 training FLOPs.
     """
     return FWD_BWD_FACTOR * forward_flops_per_token
+
+
+def causal_mean_context(*, seq_len, window):
+    """Average number of positions a causal token attends to when it sees at most ``window``
+    (tokens; arrays broadcast).
+
+    Formula: s/2 for s ≤ W, else W − W²/(2s) (the mean of min(i, W) over i ∈ (0, s]).
+    Ref: arithmetic; s/2 is P Table 2's causal convention.
+    Convention: continuous positions (s/2, not (s + 1)/2, as the paper counts).
+    Example: gpt-oss window W = 128 at s = 4,096: 128 − 128² / 8,192 = 126 positions.
+    """
+    import numpy as np
+
+    s = np.asarray(seq_len, dtype=float)
+    w = np.asarray(window, dtype=float)
+    return np.where(s <= w, s * CAUSAL_CONTEXT_FRAC, w - w * w / (2 * np.maximum(s, 1)))
+
+
+def attention_core_flops_per_position(model: Model, *, absorbed: bool = True) -> int:
+    """FLOPs of the attention core per query, head and attended position (FLOPs / n_h).
+
+    Formula: 2·(d_qk + d_v); MLA absorbed (decode, FlashMLA) 2·(d_c + d_R + d_c).
+    Ref: FlashMLA benchmark (h_q·(576 + 512)·2 per position); V2R §2.1.
+    Convention: softmax and RoPE not counted.
+    Example: DeepSeek-V3 absorbed: 2 × 1,088 = 2,176; expanded 2 × 320 = 640.
+    """
+    from planner.specs.model import MLAttention
+
+    att = model.attention
+    if isinstance(att, MLAttention):
+        per_pos = (att.kv_lora_rank + att.qk_rope_head_dim + att.kv_lora_rank if absorbed
+                   else att.qk_head_dim + att.v_head_dim)
+    else:
+        per_pos = 2 * att.head_dim
+    return FLOPS_PER_MAC * per_pos
+
+
+def attention_core_flops_parts_per_query(model: Model, *, context_tokens,
+                                         absorbed: bool = True) -> dict:
+    """FLOPs of one query's attention over ``context_tokens`` cached positions, all layers, by
+    part (FLOPs, arrays): core (full, window and DSA top-k), indexer (DSA's scan), linear.
+
+    Formula: core Σ L·n_h·c·f (c = C full, min(C, W) window, min(C, k) DSA; f per position,
+    :func:`attention_core_flops_per_position`); indexer Σ L·2·n_I·d_I·C; linear
+    Σ L·2·3·h_v·d_k·d_v (the state's three matrix-vector products).
+    Ref: DeepSeek-V3.2-Exp report §2 (core O(L·k), indexer O(L²) with few heads);
+    FlashMLA; Gated DeltaNet (arXiv 2412.06464).
+    Convention: decode: the query sees all C positions (prefill callers pass the average);
+    projections are not here (they are matmul FLOPs per parameter).
+    Example: DeepSeek-V3.2 absorbed at C = 131,072: core 61 × 128 × 2,048 × 2,176 =
+    34.80e9; indexer 61 × 2 × 64 × 128 × 131,072 = 131.0e9 FLOPs.
+    """
+    import numpy as np
+
+    c = np.asarray(context_tokens, dtype=float)
+    per_pos = model.attention.num_heads * attention_core_flops_per_position(model,
+                                                                            absorbed=absorbed)
+    core, indexer, linear = np.zeros_like(c), np.zeros_like(c), np.zeros_like(c)
+    for g in model.layer_groups:
+        if g.kind == "full":
+            core = core + g.count * per_pos * c
+        elif g.kind == "sliding_window":
+            core = core + g.count * per_pos * np.minimum(c, g.window)
+        elif g.kind == "sparse":
+            core = core + g.count * per_pos * np.minimum(c, g.top_k)
+            indexer = indexer + (g.count * FLOPS_PER_MAC * g.indexer_num_heads
+                                 * g.indexer_head_dim * c)
+        else:
+            linear = linear + (g.count * FLOPS_PER_MAC * LINEAR_STATE_MATVECS
+                               * g.num_value_heads * g.key_head_dim * g.value_head_dim)
+    return {"core": core, "indexer": indexer, "linear": linear}
+
+
+def attention_core_flops_per_query(model: Model, *, context_tokens, absorbed: bool = True):
+    """FLOPs of one query's attention (scores and values, not the projections), all layers.
+
+    Formula: the sum of :func:`attention_core_flops_parts_per_query`; an all-full model:
+    L·n_h·C·2·(d_qk + d_v).
+    Ref: see :func:`attention_core_flops_parts_per_query`.
+    Convention: vectorized over ``context_tokens``; heads all on one GPU (divide by TP).
+    Example: gpt-oss-120b at C = 4,096: 18 × 64 × 256 × (4,096 + 128) = 1.246e9 FLOPs
+    (all-full counting: 36 × 64 × 256 × 4,096 = 2.416e9).
+    """
+    return sum(attention_core_flops_parts_per_query(model, context_tokens=context_tokens,
+                                                    absorbed=absorbed).values())
+
+
+def pattern_score_flops_per_token(model: Model, *, seq_len, causal: bool = True) -> dict:
+    """Forward attention FLOPs per token of training at ``seq_len`` for a model with windowed,
+    sparse or linear layers, by part (FLOPs): attention_scores, indexer_scores, linear_state.
+
+    Formula: scores Σ 2·L·c·n_h·(d_qk + d_v) with c = s/2 full, mean min(i, W) window
+    (:func:`causal_mean_context`), mean min(i, k) DSA; indexer Σ 2·L·n_I·d_I·s/2; linear
+    Σ 2·3·L·h_v·d_k·d_v (non-causal: c = s, min(s, W), min(s, k); indexer s).
+    Ref: P Table 2 convention A; DeepSeek-V3.2-Exp report; arXiv 2412.06464.
+    Convention: the expanded (non-absorbed) MLA form, as in training.
+    Example: gpt-oss-120b at s = 4,096, causal: 2 × 64 × 128 × (18 × 2,048 + 18 × 126) =
+    0.641e9 FLOPs (all-full counting: 1.208e9).
+    """
+    s = float(seq_len)
+    full = s * CAUSAL_CONTEXT_FRAC if causal else s
+
+    def attended(g) -> float:
+        if g.kind == "full":
+            return full
+        if g.kind == "linear":
+            return 0.0
+        cap = g.window if g.kind == "sliding_window" else g.top_k
+        return float(causal_mean_context(seq_len=s, window=cap)) if causal else min(s, cap)
+
+    c_core = sum(g.count * attended(g) for g in model.layer_groups)
+    att = model.attention
+    parts = attention_core_flops_parts_per_query(model, context_tokens=full, absorbed=False)
+    return {"attention_scores": FLOPS_PER_MAC * c_core * att.num_heads
+            * (att.qk_head_dim + att.v_head_dim),
+            "indexer_scores": float(parts["indexer"]), "linear_state": float(parts["linear"])}
 
 
 @dataclass(frozen=True)
@@ -144,8 +263,14 @@ def model_flops_per_token(model: Model, *, seq_len: int = 4096,
             num_layers=model.num_layers, context_tokens=context, num_heads=att.num_heads,
             qk_head_dim=att.qk_head_dim, v_head_dim=att.v_head_dim,
         )
+        extra: tuple[tuple[str, float], ...] = ()
+        if model.has_attention_pattern:
+            pattern = pattern_score_flops_per_token(model, seq_len=seq_len,
+                                                    causal=convention == "exact-causal")
+            scores = pattern.pop("attention_scores")
+            extra = tuple((k, v) for k, v in pattern.items() if v)
         parts = Parts((
-            ("attention_proj", matmul["attention"]), ("attention_scores", scores),
+            ("attention_proj", matmul["attention"]), ("attention_scores", scores), *extra,
             ("dense_ffn", matmul["dense_ffn"]), ("shared_experts", matmul["shared_experts"]),
             ("routed_experts", matmul["routed_experts"]), ("router", matmul["router"]),
             ("output_head", matmul["output_head"]),

@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from planner.calc.attention import kv_bytes_per_sequence_per_gpu
 from planner.calc.common import Parts
 from planner.calc.kv_cache import mla_fp8_kv_bytes_per_token_per_layer  # noqa: F401 (re-export)
 from planner.errors import UsageError
@@ -202,10 +203,15 @@ def kv_bytes_per_token_per_gpu(model: Model, *, kv_dtype: str = "bf16", tp: int 
     from planner.specs.model import MLAttention
 
     att = model.attention
+    if model.has_attention_pattern:   # every layer counted as full: the base of the fractions
+        from planner.calc.kv_cache import kv_bytes_per_token_per_layer
+
+        per_token = model.num_layers * kv_bytes_per_token_per_layer(model, kv_dtype=kv_dtype)
+    else:
+        per_token = model_kv_cache(model, dtype=kv_dtype).kv_cache_bytes_per_token
     if isinstance(att, MLAttention):
-        return model_kv_cache(model, dtype=kv_dtype).kv_cache_bytes_per_token
+        return per_token
     assert att.num_kv_heads is not None   # set by HeadAttention.__post_init__
-    per_token = model_kv_cache(model, dtype=kv_dtype).kv_cache_bytes_per_token
     return per_token / min(tp, att.num_kv_heads)
 
 
@@ -260,13 +266,14 @@ def memory_per_gpu(model: Model, hardware: Hardware, *, weights_dtype: str = "fp
     """
     weights = weight_bytes_per_gpu_by_part(model, weights_dtype=weights_dtype, ep=ep, tp=tp,
                                            mtp_modules=mtp_modules)
-    kv_bytes_per_token = kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=tp)
-    kv_bytes = batch_per_gpu * tp * context_tokens * kv_bytes_per_token
+    kv_sequence = kv_bytes_per_sequence_per_gpu(model, kv_dtype=kv_dtype, tp=tp,
+                                                context_tokens=context_tokens)
+    kv_bytes = batch_per_gpu * tp * kv_sequence
     capacity = hardware.gpu.hbm_usable_bytes
     workspace = WORKSPACE_FRAC * capacity
     total = weights.total + kv_bytes + workspace
     free = capacity - workspace - weights.total
-    group_batch = max(0, math.floor(free / (context_tokens * kv_bytes_per_token)))
+    group_batch = max(0, math.floor(free / kv_sequence))
     return MemoryResult(weights, weights.total, kv_bytes, workspace, total, capacity,
                         total <= capacity, capacity - total, group_batch // tp, tp, group_batch,
                         ep)
@@ -287,6 +294,11 @@ def tp_candidates(*, gpus: int, domain_gpus: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+#: Longest context :func:`max_context_tokens` searches for a model whose cache is not linear in
+#: the context (tokens; 2^40, far beyond any model's).
+MAX_CONTEXT_SEARCH_TOKENS = 2**40
+
+
 def max_context_tokens(model: Model, hardware: Hardware, *, weights_dtype: str = "fp8",
                        kv_dtype: str = "bf16", ep: int = 1, tp: int = 1) -> int | None:
     """The longest context one sequence per TP group can have in memory (tokens; None when the
@@ -295,14 +307,34 @@ def max_context_tokens(model: Model, hardware: Hardware, *, weights_dtype: str =
     Formula: ⌊(H − ws·H − W_GPU) / kv_GPU⌋, the terms of :func:`memory_per_gpu`.
     Ref: P §2.1 (KV cache as the memory bound of long contexts).
     Convention: one sequence per TP group, its KV split as :func:`kv_bytes_per_token_per_gpu`
-    splits it; workspace included.
+    splits it; workspace included. Windowed, DSA or linear layers: the largest C whose
+    :func:`kv_bytes_per_sequence_per_gpu` fits (bisection).
     Example: Llama-3.1-405B FP8 on one 8 x H800 node (TP 8): W_GPU = 51.28e9 B; (85.52e9 −
     8.55e9 − 51.28e9) / 64,512 = 398,246 tokens.
     """
     mem = memory_per_gpu(model, hardware, weights_dtype=weights_dtype, kv_dtype=kv_dtype, ep=ep,
                          tp=tp, batch_per_gpu=1 / tp, context_tokens=1)
     free = mem.capacity_bytes_per_gpu - mem.workspace_bytes_per_gpu - mem.weight_bytes_per_gpu
-    return mem.max_batch_per_tp_group if free > 0 else None
+    if free <= 0:
+        return None
+    if not model.has_attention_pattern:
+        return mem.max_batch_per_tp_group
+
+    def fits(c: int) -> bool:
+        return kv_bytes_per_sequence_per_gpu(model, kv_dtype=kv_dtype, tp=tp,
+                                             context_tokens=c) <= free
+
+    if not fits(1):
+        return 0
+    lo, hi = 1, 2
+    while fits(hi) and hi < MAX_CONTEXT_SEARCH_TOKENS:   # the cache grows with C: bisect
+        lo, hi = hi, hi * 2
+    if fits(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
 
 
 @dataclass(frozen=True)

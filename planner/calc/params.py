@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from planner.calc.common import Parts
 from planner.calc.kv_cache import KV_TENSORS
-from planner.specs.model import HeadAttention, MLAttention, Model, MoEFFN
+from planner.specs.model import (HeadAttention, LinearLayers, MLAttention, Model, MoEFFN,
+                                 SparseLayers)
 
 #: Matrices of a gated (SwiGLU) MLP: gate, up, down; a plain MLP has up and down.
 FFN_MATRICES_GATED = 3
@@ -97,10 +98,68 @@ def attention_params_per_layer(model: Model) -> int:
             kv_lora_rank=att.kv_lora_rank, qk_nope_head_dim=att.qk_nope_head_dim,
             qk_rope_head_dim=att.qk_rope_head_dim, v_head_dim=att.v_head_dim,
         )
-    return head_attention_params_per_layer(
+    gate = model.hidden_size * att.num_heads * att.head_dim if att.output_gate else 0
+    return gate + head_attention_params_per_layer(
         hidden_size=model.hidden_size, num_heads=att.num_heads,
         num_kv_heads=att.num_kv_heads, head_dim=att.head_dim,
     )
+
+
+def indexer_params_per_layer(*, hidden_size, q_lora_rank, indexer_num_heads, indexer_head_dim):
+    """Weight-matrix parameters of one DSA lightning indexer (count).
+
+    Formula: d_c'·n_I·d_I (its queries, from the query latent; d when the query is not
+    compressed) + d·d_I (its one key) + d·n_I (the per-head weights).
+    Ref: DeepSeek-V3.2-Exp inference/model.py, class Indexer (wq_b, wk, weights_proj).
+    Convention: the key's LayerNorm is in ``norms_biases``.
+    Example: DeepSeek-V3.2, d = 7,168, d_c' = 1,536, n_I = 64, d_I = 128: 12,582,912 +
+    917,504 + 458,752 = 13,959,168.
+    """
+    return (q_lora_rank * indexer_num_heads * indexer_head_dim
+            + hidden_size * indexer_head_dim + hidden_size * indexer_num_heads)
+
+
+def gated_deltanet_params_per_layer(*, hidden_size, num_key_heads, num_value_heads,
+                                    key_head_dim, value_head_dim, conv_kernel):
+    """Weight-matrix parameters of one Gated DeltaNet layer (count).
+
+    Formula: d·(2·h_k·d_k + 2·h_v·d_v) (q, k, v and the output gate z) + d·2·h_v (β and the
+    decay α) + h_v·d_v·d (output) + K·(2·h_k·d_k + h_v·d_v) (the depthwise convolution).
+    Ref: Qwen3-Next modeling code (in_proj_qkvz, in_proj_ba, conv1d, out_proj); Yang et al.
+    arXiv 2412.06464.
+    Convention: A_log, dt_bias and the gated norm are in ``norms_biases``.
+    Example: Qwen3.5-397B-A17B, d = 4,096, h_k = 16, h_v = 64, d_k = d_v = 128, K = 4:
+    83,886,080 + 524,288 + 33,554,432 + 49,152 = 118,013,952.
+    """
+    qk, v = num_key_heads * key_head_dim, num_value_heads * value_head_dim
+    return (hidden_size * (2 * qk + 2 * v) + hidden_size * 2 * num_value_heads
+            + v * hidden_size + conv_kernel * (2 * qk + v))
+
+
+def attention_params_by_kind(model: Model) -> dict[str, int]:
+    """Attention weight-matrix parameters of all layers, by layer kind (count): the KV layers
+    (full, window, DSA core) at :func:`attention_params_per_layer`, DSA indexers and linear
+    layers (:func:`indexer_params_per_layer`, :func:`gated_deltanet_params_per_layer`).
+
+    Formula: Σ L_kind · P_kind. Ref: as the per-layer functions.
+    Convention: every layer holds one kind; the MTP module is not counted.
+    Example: DeepSeek-V3.2: kv 61 × 187,105,280; indexer 61 × 13,959,168 = 851,509,248.
+    """
+    out = {"kv": model.num_kv_layers * attention_params_per_layer(model), "indexer": 0,
+           "linear": 0}
+    d = model.hidden_size
+    for g in model.layer_groups:
+        if isinstance(g, SparseLayers):
+            q_rank = getattr(model.attention, "q_lora_rank", None) or d
+            out["indexer"] += g.count * indexer_params_per_layer(
+                hidden_size=d, q_lora_rank=q_rank, indexer_num_heads=g.indexer_num_heads,
+                indexer_head_dim=g.indexer_head_dim)
+        elif isinstance(g, LinearLayers):
+            out["linear"] += g.count * gated_deltanet_params_per_layer(
+                hidden_size=d, num_key_heads=g.num_key_heads, num_value_heads=g.num_value_heads,
+                key_head_dim=g.key_head_dim, value_head_dim=g.value_head_dim,
+                conv_kernel=g.conv_kernel)
+    return out
 
 
 def attention_replicated_params_per_layer(model: Model) -> int:
@@ -124,13 +183,22 @@ def attention_replicated_params_per_layer(model: Model) -> int:
 
 def _norms_biases(model: Model) -> int:
     att = model.attention
-    per_layer = NORMS_PER_LAYER * model.hidden_size
+    kv_layer = 0
     if isinstance(att, MLAttention):
-        per_layer += att.kv_lora_rank + (att.q_lora_rank or 0)
-    elif isinstance(att, HeadAttention) and att.qkv_bias:
-        assert att.num_kv_heads is not None   # set by HeadAttention.__post_init__
-        per_layer += (att.num_heads + KV_TENSORS * att.num_kv_heads) * att.head_dim
-    return model.num_layers * per_layer + model.hidden_size  # + final norm
+        kv_layer += att.kv_lora_rank + (att.q_lora_rank or 0)
+    elif isinstance(att, HeadAttention):
+        if att.qkv_bias:
+            assert att.num_kv_heads is not None   # set by HeadAttention.__post_init__
+            kv_layer += (att.num_heads + KV_TENSORS * att.num_kv_heads) * att.head_dim
+        kv_layer += att.num_heads if att.sinks else 0
+    extra = 0
+    for g in model.layer_groups:
+        if isinstance(g, SparseLayers):       # the indexer key's LayerNorm: weight and bias
+            extra += g.count * 2 * g.indexer_head_dim
+        elif isinstance(g, LinearLayers):     # A_log and dt_bias per value head, gated norm
+            extra += g.count * (2 * g.num_value_heads + g.value_head_dim)
+    return (model.num_layers * NORMS_PER_LAYER * model.hidden_size + model.num_kv_layers * kv_layer
+            + extra + model.hidden_size)  # + final norm
 
 
 @dataclass(frozen=True)
@@ -183,7 +251,7 @@ def model_params(model: Model) -> ParamCounts:
     36.63e9 (DeepSeek: 36.6B), 37.55e9 with the embedding.
     """
     d, layers = model.hidden_size, model.num_layers
-    attention = layers * attention_params_per_layer(model)
+    attention = sum(attention_params_by_kind(model).values())
     embedding = model.vocab_size * d
     head = model.vocab_size * d
     output_head = 0 if model.tie_word_embeddings else head

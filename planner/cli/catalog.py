@@ -23,12 +23,13 @@ else:
 def models_cmd(fmt: Format = FORMAT) -> None:
     """List the built-in models with their key figures."""
     from planner import catalog, report
-    from planner.calc.kv_cache import model_kv_cache
+    from planner.calc.kv_cache import LISTING_CONTEXT_TOKENS, model_kv_cache
     from planner.calc.params import model_params
 
     ms = [catalog.load_model(n) for n in catalog.names("model")]
-    show_tables([report.catalog_models_table(ms, [model_params(m) for m in ms],
-                                             [model_kv_cache(m) for m in ms])], fmt)
+    show_tables([report.catalog_models_table(
+        ms, [model_params(m) for m in ms],
+        [model_kv_cache(m, context_tokens=LISTING_CONTEXT_TOKENS) for m in ms])], fmt)
 
 
 @command("hardware")
@@ -63,7 +64,8 @@ def show_cmd(name: str = typer.Argument(..., help="Catalog name or path to a YAM
 
     spec = catalog.load_any(name)
     if isinstance(spec, Model):
-        tables = report.model_detail_tables(spec, model_params(spec), model_kv_cache(spec),
+        tables = report.model_detail_tables(spec, model_params(spec),
+                                            model_kv_cache(spec, context_tokens=seq_len),
                                             model_flops_per_token(spec, seq_len=seq_len))
     else:
         tables = report.hardware_detail_tables(spec)

@@ -19,17 +19,25 @@ def compare_cmd(
     context_tokens: int = tokens_option(4096, "--context-tokens",
                                         "Context for the decode bytes per step"),
     seq_len: int = SEQ_LEN,
+    plot: Optional[str] = typer.Option(
+        None, "--plot", help="Draw KV cache per sequence and decode reads against context to "
+                             "this .png or .svg file (needs matplotlib)."),
     fmt: Format = FORMAT,
 ) -> None:
-    """Models side by side: KV cache and context (MLA vs GQA), FLOPs (dense vs MoE), EP ceiling."""
+    """Models side by side: KV cache and context (MLA vs GQA), FLOPs (dense vs MoE), EP ceiling,
+    and KV bytes against context (where a windowed, sparse or hybrid design beats the first)."""
     from planner import catalog, report
-    from planner.studies.compare import compare_models
+    from planner.studies.compare import compare_models, context_curves, plot_context_curves
 
     hws = [catalog.load_hardware(h) for h in (hardware or ["h800"])]
-    rows = compare_models([catalog.load_model(m) for m in models], hws,
-                          context_tokens=context_tokens, seq_len=seq_len)
-    show_tables(report.compare_tables(rows, [h.name or h.label for h in hws],
-                                      context_tokens=context_tokens, seq_len=seq_len), fmt)
+    ms = [catalog.load_model(m) for m in models]
+    rows = compare_models(ms, hws, context_tokens=context_tokens, seq_len=seq_len)
+    curves = context_curves(ms)
+    if plot:
+        plot_context_curves(curves, plot)
+    show_tables([*report.compare_tables(rows, [h.name or h.label for h in hws],
+                                        context_tokens=context_tokens, seq_len=seq_len),
+                 *report.context_tables(curves)], fmt)
 
 
 @command("sweep")

@@ -40,8 +40,9 @@ def kv_cache_cmd(
                                            batch=batch)
     tables = [report.kv_cache_table(results)]
     if explain:
-        tables += [report.explain_table(r.model, kv_cache.FORMULA, kv_cache.REF, r.inputs)
-                   for r in results]
+        tables += [report.explain_table(
+            r.model, r.formula, kv_cache.REF if r.formula == kv_cache.FORMULA
+            else kv_cache.PATTERN_REF, r.inputs) for r in results]
     show_tables(tables, fmt)
 
 

@@ -38,7 +38,7 @@ _MODULES = {
     "cluster": ("network_table", "pipeline_table", "TRAIN_FIELDS", "train_table",
                 "routing_table", "collective_table", "numerics_tables"),
     "training": ("LAYOUT_KEYS", "train_layout_tables", "train_search_table"),
-    "explore": ("compare_tables", "SWEEP_TABLE_ROWS", "sweep_table"),
+    "explore": ("compare_tables", "context_tables", "SWEEP_TABLE_ROWS", "sweep_table"),
     "budget": ("evaluation_tables", "check_table"),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}

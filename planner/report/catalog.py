@@ -25,7 +25,7 @@ def catalog_models_table(models: list[Model], params: list[ParamCounts],
                "params activated", "KV cache / token (BF16)"], right_align_from=3)
     for m, p, k in zip(models, params, kv):
         rec: dict[str, Any] = {
-            "model": m.name, "display_name": m.label, "attention": m.attention.kind,
+            "model": m.name, "display_name": m.label, "attention": m.attention_label.lower(),
             "ffn": m.ffn.kind, "num_layers": m.num_layers, "hidden_size": m.hidden_size,
             "params_total": p.params_total, "params_activated": p.params_activated,
             "kv_cache_bytes_per_token": k.kv_cache_bytes_per_token, "source": m.source}
@@ -36,6 +36,11 @@ def catalog_models_table(models: list[Model], params: list[ParamCounts],
                     f"{rec['hidden_size']:,}", fmt_count_si(rec["params_total"]),
                     fmt_count_si(rec["params_activated"]),
                     fmt_bytes(rec["kv_cache_bytes_per_token"])])
+    patterned = [k for m, k in zip(models, kv) if m.has_attention_pattern]
+    if patterned:
+        t.notes.append(f"SWA (sliding window), DSA (sparse) and linear layers: KV cache per "
+                       f"token at a {patterned[0].context_tokens:,}-token context (the cache of "
+                       "one sequence / its tokens; linear layers' state included)")
     return t
 
 
@@ -60,6 +65,7 @@ def _model_record(m: Model, p: ParamCounts, kv: KVCacheResult, fl: FlopsResult
 def model_detail_tables(m: Model, p: ParamCounts, kv: KVCacheResult,
                         fl: FlopsResult) -> list[Table]:
     rec = _model_record(m, p, kv, fl)
+    kv_at = f", C = {kv.context_tokens:,}" if m.has_attention_pattern else ""
     spec = Table(f"{m.label} ({m.name})", ["field", "value"], right_align_from=2)
     spec.rows += [["source", rec["source"]], ["layers", str(rec["num_layers"])],
                   ["hidden size", f"{rec['hidden_size']:,}"],
@@ -67,6 +73,8 @@ def model_detail_tables(m: Model, p: ParamCounts, kv: KVCacheResult,
                   ["tied embeddings", str(m.tie_word_embeddings).lower()],
                   ["attention", _attention_text(m.attention)], ["FFN", _ffn_text(m.ffn)],
                   ["MTP depth", str(m.mtp_depth)]]
+    if m.has_attention_pattern:
+        spec.rows.append(["attention layers", _layers_text(m)])
     spec.records = [rec]
     breakdown = Table("Parameters by part", ["part", "total", "activated per token"])
     active = rec["params_activated_by_part"]
@@ -81,11 +89,22 @@ def model_detail_tables(m: Model, p: ParamCounts, kv: KVCacheResult,
     derived = Table("Derived figures", ["metric", "value"])
     kv_bytes, at = rec["kv_cache_bytes_per_token"], f"s = {rec['seq_len']}, {rec['convention']}"
     derived.rows += [
-        ["kv_cache_bytes_per_token (BF16)", f"{fmt_int(kv_bytes)} B ({fmt_bytes(kv_bytes)})"],
+        [f"kv_cache_bytes_per_token (BF16{kv_at})",
+         f"{fmt_int(kv_bytes)} B ({fmt_bytes(kv_bytes)})"],
         [f"forward_flops_per_token ({at})", fmt_gflop(rec["forward_flops_per_token"])],
         [f"train_flops_per_token ({at})", fmt_gflop(rec["train_flops_per_token"])],
     ]
     return [spec, breakdown, derived]
+
+
+def _layers_text(m: Model) -> str:
+    words = {"full": lambda g: "full",
+             "sliding_window": lambda g: f"sliding window {g.window}",
+             "sparse": lambda g: (f"DSA top-{g.top_k}, indexer {g.indexer_num_heads} x "
+                                  f"{g.indexer_head_dim}"),
+             "linear": lambda g: (f"linear (Gated DeltaNet {g.num_value_heads} x "
+                                  f"{g.key_head_dim} x {g.value_head_dim}, {g.state_dtype})")}
+    return "; ".join(f"{g.count} {words[g.kind](g)}" for g in m.layer_groups)
 
 
 def _attention_text(att: HeadAttention | MLAttention) -> str:

@@ -9,7 +9,7 @@ from planner.report.formats import (fmt_bytes, fmt_count_si, fmt_gflop, fmt_rati
 from planner.report.table import Table
 
 if TYPE_CHECKING:
-    from planner.studies.compare import ModelRow
+    from planner.studies.compare import ContextCurve, ModelRow
     from planner.studies.sweep import SweepResult
 
 
@@ -111,3 +111,50 @@ def sweep_table(result: SweepResult, records: Sequence[dict[str, Any]], unit: st
         t.notes.append(f"Every {step:,}th point shown; --format csv or json gives all "
                        f"{len(records):,}.")
     return t
+
+
+# ----------------------------------------------------------------------------- compare: context
+def context_tables(curves: list[ContextCurve]) -> list[Table]:
+    """KV cache per sequence and decode reads per query against context (the crossover table
+    where a windowed, sparse or hybrid design beats the first model), and one decode query's
+    attention by part."""
+    from planner.studies.compare import CROSSOVER_MAX_TOKENS, KV_DTYPE
+
+    first = curves[0]
+    heads = [f"C = {c:,}" for c in first.contexts]
+
+    def since(c: int | None) -> str:
+        return "-" if c is None else ("always" if c == 1 else f"C >= {c:,}")
+
+    tables = []
+    for title, key, cross in (
+            (f"KV cache per sequence against context ({KV_DTYPE.upper()}; linear layers' state "
+             "and DSA indexer keys included)", "kv_bytes_per_sequence", "cache_below_first_from"),
+            ("Decode: cache bytes one query reads against context (windows cap at W, DSA reads "
+             "top-k + the indexer's keys, linear layers read and write their state)",
+             "read_bytes_per_query", "read_below_first_from")):
+        t = Table(title, ["model", "attention", *heads, f"below {first.model}"],
+                  align="LL" + "r" * (len(heads) + 1))
+        for cv in curves:
+            values = getattr(cv, key)
+            rec: dict[str, Any] = {"model": cv.model, "attention": cv.attention,
+                                   "contexts": list(cv.contexts), key: list(values),
+                                   cross: getattr(cv, cross)}
+            t.add(rec, [cv.model, cv.attention, *[fmt_bytes(v) for v in values],
+                        "(reference)" if cv is first else since(getattr(cv, cross))])
+        t.notes.append(f"below {first.model}: the contexts (searched to "
+                       f"{CROSSOVER_MAX_TOKENS:,}) from which the model's figure stays below "
+                       f"{first.model}'s; '-': never.")
+        tables.append(t)
+    parts = Table("Decode: one query's attention by part (all layers, one GPU)",
+                  ["model", "part", *heads], align="LL" + "r" * len(heads))
+    for cv in curves:
+        for name, values in cv.flops_parts.items():
+            fmt = fmt_bytes if name.endswith("bytes read") else fmt_gflop
+            parts.add({"model": cv.model, "part": name, "contexts": list(cv.contexts),
+                       "values": list(values)}, [cv.model, name, *[fmt(v) for v in values]])
+    parts.notes.append("core: scores and values over the positions attended (all C, min(C, W) "
+                       "in a window, min(C, top-k) under DSA); indexer: DSA's scan of every "
+                       "cached key; linear: the Gated DeltaNet state's updates.")
+    tables.append(parts)
+    return tables

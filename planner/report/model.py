@@ -20,6 +20,9 @@ def kv_cache_table(results: list[KVCacheResult]) -> Table:
     with_context = any(r.context_tokens != 1 or r.batch != 1 for r in results)
     headers = ["model", "attention", "dtype", "elements / layer", "bytes / token",
                "KB / token", f"vs {first.model}"]
+    patterned = any(r.patterned for r in results)
+    if patterned:
+        headers.append(f"bytes / sequence ({first.context_tokens:,} tokens)")
     if with_context:
         headers.append(f"cache ({first.context_tokens:,} tokens x {first.batch})")
     t = Table("KV cache per token (paper Table 1)", headers, right_align_from=3)
@@ -35,10 +38,17 @@ def kv_cache_table(results: list[KVCacheResult]) -> Table:
         row = [rec["model"], rec["attention"].upper(), rec["dtype"],
                f"{rec['elements_per_token_per_layer']:,}", fmt_int(per_token),
                f"{per_token / 1e3:,.3f}", fmt_ratio(rec["kv_cache_multiplier_vs_first"])]
+        if patterned:
+            rec["kv_cache_bytes_per_sequence"] = r.kv_cache_bytes_per_sequence
+            row.append(fmt_bytes(r.kv_cache_bytes_per_sequence))
         if with_context:
             row.append(fmt_bytes(rec["kv_cache_bytes"]))
         t.add(rec, row)
     t.notes.append("Decimal units: 1 KB = 1000 bytes, as in the paper.")
+    if patterned:
+        t.notes.append(f"Per token at C = {first.context_tokens:,}: sliding windows hold at "
+                       "most W tokens, DSA layers add the indexer's keys, linear layers a "
+                       "fixed state per sequence (bytes / token = bytes / sequence / C).")
     return t
 
 

@@ -1,10 +1,12 @@
 """Hugging Face ``config.json`` -> model spec (no network: a local file).
 
 Supported architectures (``architectures[0]``, else ``model_type``): DeepseekV3 (and Kimi-K2,
-which uses it), DeepseekV2, Qwen2 / Qwen2.5, Qwen3, Qwen3-MoE, Llama 3.x, Mistral, Mixtral and
-gpt-oss. The spec is validated like a hand-written one. What the planner does not model is said
-in the spec's ``notes`` (sliding-window attention is counted as full attention, so its KV cache is
-an upper bound).
+which uses it; Kimi-K2.5's text_config), DeepSeek-V3.2 and GLM-5 (DeepSeek Sparse Attention),
+DeepseekV2, Qwen2 / Qwen2.5, Qwen2-MoE (Qwen1.5-MoE), Qwen3, Qwen3-MoE, Qwen3-Next and Qwen3.5-MoE
+(Gated DeltaNet hybrids, from ``layer_types``), Llama 3.x, Mistral, Mixtral, MiniMax-M2 and
+gpt-oss (sliding windows from ``layer_types``, attention sinks). A multimodal wrapper's
+``text_config`` is read in place of the top level. The spec is validated like a hand-written one;
+a layer kind the planner does not model is refused by name, never counted as another.
 """
 
 from __future__ import annotations
@@ -137,11 +139,124 @@ def _mixtral(c: _Config) -> tuple[dict, dict, dict]:
     return _gqa(c, bias_default=False), ffn, {}
 
 
+def _layer_counts(c: _Config, known: dict[str, str]) -> dict[str, int]:
+    """Layers of each planner kind from config.json's ``layer_types`` (one entry a layer);
+    a type not in ``known`` is refused by name."""
+    types = c("layer_types")
+    layers = c.count("num_hidden_layers")
+    if not isinstance(types, list) or len(types) != layers:
+        raise SpecError(f"layer_types should list one type for each of the {layers} layers",
+                        file=c.file, field="layer_types")
+    counts: dict[str, int] = {}
+    for t in types:
+        if not isinstance(t, str) or t not in known:
+            raise SpecError(f"layer type {_short(t)} is not supported (supported: "
+                            f"{', '.join(known)})", file=c.file, field="layer_types")
+        counts[known[t]] = counts.get(known[t], 0) + 1
+    return counts
+
+
 def _gpt_oss(c: _Config) -> tuple[dict, dict, dict]:
     ffn = {"kind": "moe", "num_routed_experts": c("num_local_experts"),
            "num_experts_per_token": c("num_experts_per_tok", alt=("experts_per_token",)),
            "expert_intermediate_size": c("intermediate_size")}
-    return _gqa(c, bias_default=True), ffn, {}
+    attention = {**_gqa(c, bias_default=True), "sinks": True}   # every gpt-oss layer has sinks
+    extra: dict[str, Any] = {}
+    if c.has("layer_types"):
+        counts = _layer_counts(c, {"sliding_attention": "sliding_window",
+                                   "full_attention": "full"})
+        groups: list[dict[str, Any]] = []
+        if counts.get("sliding_window"):
+            groups.append({"kind": "sliding_window", "count": counts["sliding_window"],
+                           "window": c.count("sliding_window")})
+        if counts.get("full"):
+            groups.append({"kind": "full", "count": counts["full"]})
+        extra["attention_layers"] = groups
+    return attention, ffn, extra
+
+
+def _dsa(c: _Config) -> tuple[dict, dict, dict]:
+    """DeepSeek-V3.2 and GLM-5: DeepSeek-V3's layout with a lightning indexer in every layer."""
+    types = c("indexer_types", None)
+    if types is not None:
+        if isinstance(types, list) and "shared" in types:
+            raise SpecError("shared indexers (indexer_types 'shared', IndexShare) are not "
+                            "supported", file=c.file, field="indexer_types")
+        if not isinstance(types, list) or len(types) != c.count("num_hidden_layers") or \
+                any(t != "full" for t in types):
+            raise SpecError("indexer_types should list 'full' for each layer",
+                            file=c.file, field="indexer_types")
+    attention, ffn, extra = _deepseek(c)
+    extra["attention_layers"] = [{
+        "kind": "sparse", "count": c.count("num_hidden_layers"), "top_k": c.count("index_topk"),
+        "indexer_num_heads": c.count("index_n_heads"),
+        "indexer_head_dim": c.count("index_head_dim")}]
+    return attention, ffn, extra
+
+
+_SSM_DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+def _qwen_next(c: _Config) -> tuple[dict, dict, dict]:
+    """Qwen3-Next and Qwen3.5-MoE: gated full attention and Gated DeltaNet layers, MoE with one
+    shared expert in every layer."""
+    c.exactly("decoder_sparse_step", 1, 1, "dense layers between MoE layers")
+    c.exactly("mlp_only_layers", [], [], "dense layers between MoE layers")
+    attention = _gqa(c, bias_default=False)
+    if c.boolean("attn_output_gate", True):
+        attention["output_gate"] = True
+    if c.has("layer_types"):
+        counts = _layer_counts(c, {"linear_attention": "linear", "full_attention": "full"})
+    else:
+        every, layers = c.count("full_attention_interval"), c.count("num_hidden_layers")
+        counts = {"full": layers // every, "linear": layers - layers // every}
+    dtype = c("mamba_ssm_dtype", "float32")
+    if not isinstance(dtype, str) or dtype not in _SSM_DTYPES:
+        raise SpecError(f"mamba_ssm_dtype {_short(dtype)} is not supported (supported: "
+                        f"{', '.join(_SSM_DTYPES)})", file=c.file, field="mamba_ssm_dtype")
+    groups: list[dict[str, Any]] = []
+    if counts.get("full"):
+        groups.append({"kind": "full", "count": counts["full"]})
+    if counts.get("linear"):
+        groups.append({"kind": "linear", "count": counts["linear"],
+                       "num_key_heads": c.count("linear_num_key_heads"),
+                       "num_value_heads": c.count("linear_num_value_heads"),
+                       "key_head_dim": c.count("linear_key_head_dim"),
+                       "value_head_dim": c.count("linear_value_head_dim"),
+                       "conv_kernel": c.count("linear_conv_kernel_dim", 4),
+                       "state_dtype": _SSM_DTYPES[dtype]})
+    ffn = _qwen_moe_ffn(c)
+    return attention, ffn, {"attention_layers": groups,
+                            "mtp_depth": c("mtp_num_hidden_layers", 0)}
+
+
+def _qwen_moe_ffn(c: _Config) -> dict[str, Any]:
+    ffn = {"kind": "moe", "num_routed_experts": c("num_experts"),
+           "num_experts_per_token": c("num_experts_per_tok"),
+           "expert_intermediate_size": c("moe_intermediate_size")}
+    shared = c("shared_expert_intermediate_size", 0)
+    if shared:
+        ffn.update(num_shared_experts=1, shared_expert_intermediate_size=shared)
+    return ffn
+
+
+def _qwen2_moe(c: _Config) -> tuple[dict, dict, dict]:
+    c.exactly("decoder_sparse_step", 1, 1, "dense layers between MoE layers")
+    c.exactly("mlp_only_layers", [], [], "dense layers between MoE layers")
+    return _gqa(c, bias_default=True), _qwen_moe_ffn(c), {}
+
+
+def _minimax_m2(c: _Config) -> tuple[dict, dict, dict]:
+    types = c("attn_type_list", None)
+    if types is not None:
+        if isinstance(types, list) and 0 in types and not any(t is False for t in types):
+            raise SpecError("lightning (linear) attention layers (attn_type_list 0) are not "
+                            "supported", file=c.file, field="attn_type_list")
+        if not isinstance(types, list) or len(types) != c.count("num_hidden_layers") or \
+                any(type(t) is not int or t != 1 for t in types):
+            raise SpecError("attn_type_list should list 1 (softmax attention) for each layer",
+                            file=c.file, field="attn_type_list")
+    return _mixtral(c)
 
 
 #: architecture (or model_type) -> converter.
@@ -155,6 +270,14 @@ ARCHITECTURES: dict[str, Callable[[_Config], tuple[dict, dict, dict]]] = {
     "MistralForCausalLM": _llama, "mistral": _llama,
     "MixtralForCausalLM": _mixtral, "mixtral": _mixtral,
     "GptOssForCausalLM": _gpt_oss, "gpt_oss": _gpt_oss,
+    "DeepseekV32ForCausalLM": _dsa, "deepseek_v32": _dsa,
+    "GlmMoeDsaForCausalLM": _dsa, "glm_moe_dsa": _dsa,
+    "Qwen2MoeForCausalLM": _qwen2_moe, "qwen2_moe": _qwen2_moe,
+    "Qwen3NextForCausalLM": _qwen_next, "qwen3_next": _qwen_next,
+    "Qwen3_5MoeForConditionalGeneration": _qwen_next, "Qwen3_5MoeForCausalLM": _qwen_next,
+    "qwen3_5_moe": _qwen_next, "qwen3_5_moe_text": _qwen_next,
+    "MiniMaxM2ForCausalLM": _minimax_m2, "minimax_m2": _minimax_m2,
+    "KimiK25ForConditionalGeneration": _deepseek, "kimi_k25": _deepseek,
 }
 
 
@@ -162,7 +285,12 @@ def spec_from_hf_config(data: dict[str, Any], *, file: str, name: str) -> dict[s
     """The model-spec mapping (as a YAML file would hold it) of a parsed config.json."""
     if not isinstance(data, dict):
         raise SpecError("expected a JSON object at the top level", file=file)
-    c = _Config(data, file)
+    text = data.get("text_config")
+    # A multimodal wrapper (Qwen3.5, Kimi-K2.5) keeps the language model's fields in text_config.
+    if text is not None and not (isinstance(text, dict) and "hidden_size" in text):
+        raise SpecError("text_config should be an object with the language model's fields "
+                        "(hidden_size, num_hidden_layers, ...)", file=file, field="text_config")
+    c = _Config({**data, **text} if text is not None else data, file)
     archs = data.get("architectures") or []
     arch = next((a for a in archs if isinstance(a, str) and a in ARCHITECTURES), None) \
         if isinstance(archs, list) else None
@@ -176,7 +304,8 @@ def spec_from_hf_config(data: dict[str, Any], *, file: str, name: str) -> dict[s
                         f"{', '.join(supported)}", file=file, field="architectures")
     attention, ffn, extra = ARCHITECTURES[key](c)
     notes = []
-    if c("sliding_window", None) and c.boolean("use_sliding_window", True):
+    if "attention_layers" not in extra and c("sliding_window", None) and \
+            c.boolean("use_sliding_window", True):
         notes.append(f"sliding_window {c('sliding_window')} is not modelled: every layer is "
                      "counted with full attention (KV cache and attention FLOPs are upper "
                      "bounds)")

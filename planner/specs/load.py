@@ -202,6 +202,12 @@ def _construct(cls: Any, data: dict[str, Any]) -> Any:
                 item = _strip(typing.get_args(tp)[1])[0]
                 if dataclasses.is_dataclass(item):
                     value = {k: _construct(item, v) for k, v in value.items()}
+        elif isinstance(value, list) and typing.get_origin(tp) is tuple:
+            # a tuple of tagged dataclasses (Model.attention_layers): build each, as pydantic does
+            item, item_meta = _strip(typing.get_args(tp)[0])
+            tag = next((m for m in item_meta if isinstance(m, Tagged)), None)
+            if tag is not None:
+                value = tuple(_construct(_tagged_member(item, v[tag.key]), v) for v in value)
         elif tp is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)   # as pydantic's float schema does: 80 -> 80.0
         kwargs[f.name] = value

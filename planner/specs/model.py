@@ -32,6 +32,12 @@ class HeadAttention:
     head_dim: PosInt
     num_kv_heads: Optional[PosInt] = None
     qkv_bias: Bool = False
+    #: Qwen3-Next / Qwen3.5 ``attn_output_gate``: the query projection also yields a sigmoid
+    #: gate per head dimension (q_proj is d x 2·n_h·d_h), applied to the attention output.
+    output_gate: Bool = False
+    #: gpt-oss's learned attention sinks: one softmax-denominator logit per head and layer
+    #: (``num_heads`` parameters a layer, counted with the norms; nothing cached).
+    sinks: Bool = False
 
     def __post_init__(self) -> None:
         implied = {"mha": self.num_heads, "mqa": 1}.get(self.kind)
@@ -156,6 +162,72 @@ class MoEFFN:
 FFN = Union[DenseFFN, MoEFFN]
 
 
+# ----------------------------------------------------------------- attention pattern per layer
+@dataclass(frozen=True, kw_only=True)
+class FullLayers:
+    """``count`` layers of full causal attention: each caches every token of the context with
+    the model's ``attention`` block (MLA or MHA/GQA/MQA)."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    kind: Literal["full"]
+    count: PosInt
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowLayers:
+    """``count`` layers of sliding-window attention: a query attends to (and the layer keeps)
+    only the last ``window`` tokens."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    kind: Literal["sliding_window"]
+    count: PosInt
+    window: PosInt
+
+
+@dataclass(frozen=True, kw_only=True)
+class SparseLayers:
+    """``count`` layers of DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5): a lightning
+    indexer (``indexer_num_heads`` heads of ``indexer_head_dim``, its own key cache) scores
+    every cached token and the core attention (the model's ``attention``, MLA) reads only the
+    ``top_k`` best."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    kind: Literal["sparse"]
+    count: PosInt
+    top_k: PosInt
+    indexer_num_heads: PosInt
+    indexer_head_dim: PosInt
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinearLayers:
+    """``count`` layers of linear attention (Gated DeltaNet, Qwen3-Next / Qwen3.5): no KV cache,
+    a fixed state per sequence of ``num_value_heads`` × ``key_head_dim`` × ``value_head_dim``
+    values at ``state_dtype`` plus a causal-convolution state of ``conv_kernel`` − 1 inputs."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    kind: Literal["linear"]
+    count: PosInt
+    num_key_heads: PosInt
+    num_value_heads: PosInt
+    key_head_dim: PosInt
+    value_head_dim: PosInt
+    conv_kernel: PosInt = 4
+    state_dtype: Str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.num_value_heads % self.num_key_heads:
+            raise ValueError(f"num_value_heads ({self.num_value_heads}) must be divisible by "
+                             f"num_key_heads ({self.num_key_heads})")
+
+
+LayerGroup = Union[FullLayers, WindowLayers, SparseLayers, LinearLayers]
+#: The layer kinds a model spec may list (anything else is refused by name).
+LAYER_KINDS = ("full", "sliding_window", "sparse", "linear")
+#: Short names of the non-full layer kinds, as listings print them after the attention kind.
+PATTERN_LABELS = {"sliding_window": "SWA", "sparse": "DSA", "linear": "linear"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Model:
     """A decoder-only transformer. ``name`` defaults to the file stem when loaded from a file."""
@@ -176,12 +248,16 @@ class Model:
     #: at another: gpt-oss's MXFP4 checkpoint, ``{fp4: {attention: bf16}}`` (experts in FP4,
     #: attention in BF16). Parts: attention, dense_ffn, shared_experts, routed_experts.
     part_weight_dtypes: Optional[Dict[Str, Dict[Str, Str]]] = None
+    #: The attention of each layer as groups of layers (order does not matter to the costs);
+    #: absent: every layer is ``full``. The counts add up to ``num_layers``.
+    attention_layers: Optional[Tuple[Annotated[LayerGroup, Tagged("kind")], ...]] = None
     #: Hugging Face ids of the checkpoints of this architecture (``deepseek-ai/DeepSeek-R1``,
     #: ``nvidia/DeepSeek-R1-NVFP4``): ``planner serve <id>`` and measured runs resolve to it.
     hf_ids: Tuple[Str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hf_ids", tuple(self.hf_ids))   # a YAML list, as a tuple
+        self._check_attention_layers()
         if isinstance(self.ffn, MoEFFN) and self.ffn.num_dense_layers > self.num_layers:
             raise ValueError(
                 f"ffn.num_dense_layers ({self.ffn.num_dense_layers}) must be <= "
@@ -197,6 +273,42 @@ class Model:
             if unknown:
                 raise ValueError(f"part_weight_dtypes.{weights}: unknown part(s) "
                                  f"{', '.join(unknown)}; parts: {', '.join(MATRIX_PARTS)}")
+
+    def _check_attention_layers(self) -> None:
+        if self.attention_layers is None:
+            return
+        counted = sum(g.count for g in self.attention_layers)
+        if counted != self.num_layers:
+            raise ValueError(f"attention_layers: the counts add up to {counted}, "
+                             f"num_layers is {self.num_layers}")
+        for g in self.attention_layers:
+            if isinstance(g, LinearLayers) and g.state_dtype not in vocab.DTYPES:
+                raise ValueError(f"attention_layers: state_dtype {g.state_dtype!r} is not one "
+                                 f"of {', '.join(vocab.DTYPES)}")
+            if isinstance(g, SparseLayers) and not isinstance(self.attention, MLAttention):
+                raise ValueError("attention_layers: kind 'sparse' (DeepSeek Sparse Attention) "
+                                 "needs attention kind 'mla'")
+
+    @property
+    def layer_groups(self) -> tuple[LayerGroup, ...]:
+        """The attention pattern: ``attention_layers``, or one group of full layers."""
+        return self.attention_layers or (FullLayers(kind="full", count=self.num_layers),)
+
+    @property
+    def has_attention_pattern(self) -> bool:
+        """True when some layer is not full attention (windows, sparse, linear)."""
+        return any(not isinstance(g, FullLayers) for g in self.layer_groups)
+
+    @property
+    def attention_label(self) -> str:
+        """The attention kind with the model's other layer kinds: ``GQA+SWA``, ``MLA+DSA``."""
+        extra = [PATTERN_LABELS[g.kind] for g in self.layer_groups if g.kind in PATTERN_LABELS]
+        return "+".join([self.attention.kind.upper(), *dict.fromkeys(extra)])
+
+    @property
+    def num_kv_layers(self) -> int:
+        """Layers that cache keys and values with ``attention`` (all but the linear ones)."""
+        return sum(g.count for g in self.layer_groups if not isinstance(g, LinearLayers))
 
     def part_weight_dtype(self, part: str, weights_dtype: str) -> str:
         """The format ``part`` is stored in when the weights are ``weights_dtype``."""

@@ -65,7 +65,7 @@ def compare_models(models: list[Model], hardware: list[Hardware], *,
     """One row per model: memory, compute and (for MoE) EP figures on each hardware."""
     from planner.calc.ep import ep_decode_limit
     from planner.calc.flops import model_flops_per_token
-    from planner.calc.kv_cache import model_kv_cache
+    from planner.calc.kv_cache import attention_kv_read_bytes_per_query, model_kv_cache
     from planner.calc.memory import max_context_tokens
     from planner.calc.params import model_params
     from planner.units import dtype_bytes
@@ -74,7 +74,12 @@ def compare_models(models: list[Model], hardware: list[Hardware], *,
     first_kv = None
     for m in models:
         p = model_params(m)
-        kv = model_kv_cache(m, dtype=KV_DTYPE)
+        kv = model_kv_cache(m, dtype=KV_DTYPE, context_tokens=context_tokens)
+        # A decode step reads C × per token of an all-full model, else what its layers read.
+        read_per_token = (kv.kv_cache_bytes_per_token if not m.has_attention_pattern else
+                          float(attention_kv_read_bytes_per_query(
+                              m, context_tokens=context_tokens, kv_dtype=KV_DTYPE))
+                          / context_tokens)
         first_kv = first_kv or kv.kv_cache_bytes_per_token
         fl = model_flops_per_token(m, seq_len=seq_len)
         ctx: dict[str, int | None] = {}
@@ -92,9 +97,132 @@ def compare_models(models: list[Model], hardware: list[Hardware], *,
             kv_multiplier_vs_first=kv.kv_cache_bytes_per_token / first_kv,
             decode_bytes_per_step=decode_bytes_per_step(
                 activated_params=p.activated.total, bytes_per_param=dtype_bytes(WEIGHT_DTYPE),
-                context_tokens=context_tokens, kv_bytes_per_token=kv.kv_cache_bytes_per_token),
+                context_tokens=context_tokens, kv_bytes_per_token=read_per_token),
             forward_flops_per_token=fl.forward_flops_per_token,
             train_flops_per_token=fl.train_flops_per_token,
             max_context_tokens_per_gpu=ctx, ep=ep,
         ))
     return rows
+
+
+# ------------------------------------------------------------ KV bytes against context
+#: Contexts of the crossover table (tokens): 1K to 1M.
+CROSSOVER_CONTEXTS = (1024, 4096, 16_384, 65_536, 131_072, 262_144, 1_048_576)
+#: Largest context a crossover is searched to (tokens), and the search grid's points.
+CROSSOVER_MAX_TOKENS = 2**24
+CROSSOVER_GRID_POINTS = 4096
+
+
+@dataclass(frozen=True)
+class ContextCurve:
+    """One model's cache and decode reads at each context, and where it crosses the first's."""
+
+    model: str
+    attention: str
+    contexts: tuple[int, ...]
+    kv_bytes_per_sequence: tuple[float, ...]
+    read_bytes_per_query: tuple[float, ...]
+    #: Parts of one decode query's attention at the largest context (FLOPs and bytes by kind).
+    flops_parts: dict[str, tuple[float, ...]]
+    #: First context (tokens) from which this model's cache / reads are below the first model's
+    #: and stay below up to CROSSOVER_MAX_TOKENS; None: never; 1: from the start.
+    cache_below_first_from: int | None
+    read_below_first_from: int | None
+
+
+def _first_context_below(f, g) -> int | None:
+    """Smallest C ≤ CROSSOVER_MAX_TOKENS with f(c) < g(c) for every c in [C, max]: a geometric
+    grid, then integer bisection between the last two grid points that differ."""
+    import numpy as np
+
+    grid = np.unique(np.geomspace(1, CROSSOVER_MAX_TOKENS, CROSSOVER_GRID_POINTS).round())
+    below = f(grid) < g(grid)
+    if not below[-1]:
+        return None
+    last_not = np.flatnonzero(~below)
+    if last_not.size == 0:
+        return 1
+    lo, hi = int(grid[last_not[-1]]), int(grid[last_not[-1] + 1])   # f(lo) >= g(lo), f(hi) < g(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if float(f(mid)) >= float(g(mid)) else (lo, mid)
+    return hi
+
+
+def context_curves(models: list[Model], *, contexts=CROSSOVER_CONTEXTS,
+                   kv_dtype: str = KV_DTYPE) -> list[ContextCurve]:
+    """Each model's KV cache per sequence and decode reads per query at ``contexts`` (one
+    vectorized call each), with the contexts from which it stays below the first model's."""
+    import numpy as np
+
+    from planner.calc.flops import attention_core_flops_parts_per_query
+    from planner.calc.kv_cache import (attention_kv_read_bytes_per_query,
+                                       attention_kv_read_parts_per_query,
+                                       kv_cache_bytes_per_sequence)
+
+    def cache(m):
+        return lambda c: kv_cache_bytes_per_sequence(m, context_tokens=c, kv_dtype=kv_dtype)
+
+    def read(m):
+        return lambda c: attention_kv_read_bytes_per_query(m, context_tokens=c,
+                                                           kv_dtype=kv_dtype)
+
+    c = np.asarray(contexts, dtype=float)
+    out = []
+    for i, m in enumerate(models):
+        flops = attention_core_flops_parts_per_query(m, context_tokens=c)
+        reads = attention_kv_read_parts_per_query(m, context_tokens=c, kv_dtype=kv_dtype)
+        parts = {f"{k} FLOPs": tuple(map(float, v)) for k, v in flops.items() if v.any()}
+        parts.update({f"{k} bytes read": tuple(map(float, v)) for k, v in reads.items()
+                      if v.any()})
+        out.append(ContextCurve(
+            model=m.name or m.label, attention=m.attention_label, contexts=tuple(contexts),
+            kv_bytes_per_sequence=tuple(map(float, cache(m)(c))),
+            read_bytes_per_query=tuple(map(float, read(m)(c))), flops_parts=parts,
+            cache_below_first_from=None if i == 0 else _first_context_below(
+                cache(m), cache(models[0])),
+            read_below_first_from=None if i == 0 else _first_context_below(
+                read(m), read(models[0]))))
+    return out
+
+
+def plot_context_curves(curves: list[ContextCurve], path: str) -> None:
+    """Draw KV cache per sequence (solid) and decode bytes read per query (dashed) against the
+    context, one colour per model, log-log. Needs matplotlib (the ``plot`` extra)."""
+    from planner.errors import UsageError
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from planner import __distribution__
+
+        raise UsageError(f"--plot needs matplotlib: pip install '{__distribution__}[plot]' (in a "
+                         "source checkout: pip install '.[plot]')") from None
+    if not path.endswith((".png", ".svg")):
+        raise UsageError(f"--plot {path!r}: expected a .png or .svg file")
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    for i, cv in enumerate(curves):
+        colour = f"C{i % 10}"
+        ax.plot(cv.contexts, [b / 1e9 for b in cv.kv_bytes_per_sequence], lw=2, color=colour,
+                marker="o", label=f"{cv.model} ({cv.attention}): cache")
+        ax.plot(cv.contexts, [b / 1e9 for b in cv.read_bytes_per_query], lw=1.5, ls="--",
+                color=colour, label=f"{cv.model}: read per decode token")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("context (tokens)")
+    ax.set_ylabel(f"GB ({KV_DTYPE.upper()} cache)")
+    ax.set_title("KV cache per sequence and decode reads against context")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    try:
+        fig.savefig(path)
+    except OSError as exc:
+        from planner.errors import SpecError
+
+        raise SpecError(f"cannot write the plot ({exc.strerror or exc})", file=path) from None
+    finally:
+        plt.close(fig)

@@ -289,6 +289,10 @@ from tests_support import LLAMA_31_8B  # noqa: E402
 
 _GQA = {"hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,
         "num_hidden_layers": 2, "vocab_size": 10}
+_QWEN_NEXT = {**_GQA, "head_dim": 16, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+              "linear_key_head_dim": 8, "linear_value_head_dim": 8, "num_experts": 8,
+              "num_experts_per_tok": 2, "moe_intermediate_size": 16,
+              "shared_expert_intermediate_size": 16}
 #: A valid config.json of each architecture (``architectures[0]``) planner/specs/hf.py reads.
 HF_BASES: dict[str, dict] = {
     "DeepseekV3ForCausalLM": DEEPSEEK_V3,
@@ -309,6 +313,23 @@ HF_BASES: dict[str, dict] = {
     "GptOssForCausalLM": {**_GQA, "head_dim": 16, "intermediate_size": 64,
                           "num_local_experts": 8, "experts_per_token": 2,
                           "attention_bias": True, "tie_word_embeddings": False},
+    # issue 21: DSA, Gated DeltaNet hybrids, Qwen2-MoE, MiniMax-M2, Kimi-K2.5's text tower
+    "DeepseekV32ForCausalLM": {**DEEPSEEK_V3, "index_topk": 8, "index_n_heads": 2,
+                               "index_head_dim": 16},
+    "GlmMoeDsaForCausalLM": {**DEEPSEEK_V3, "index_topk": 8, "index_n_heads": 2,
+                             "index_head_dim": 16},
+    "Qwen2MoeForCausalLM": {**_GQA, "num_experts": 8, "num_experts_per_tok": 2,
+                            "moe_intermediate_size": 32, "shared_expert_intermediate_size": 64},
+    "Qwen3NextForCausalLM": {**_QWEN_NEXT, "full_attention_interval": 2},
+    "Qwen3_5MoeForConditionalGeneration": {**_QWEN_NEXT, "mamba_ssm_dtype": "float32",
+                                           "layer_types": ["linear_attention",
+                                                           "full_attention"]},
+    "Qwen3_5MoeForCausalLM": {**_QWEN_NEXT, "layer_types": ["linear_attention",
+                                                             "full_attention"]},
+    "MiniMaxM2ForCausalLM": {**_GQA, "head_dim": 16, "intermediate_size": 64,
+                             "num_local_experts": 8, "num_experts_per_tok": 2,
+                             "attn_type_list": [1, 1]},
+    "KimiK25ForConditionalGeneration": DEEPSEEK_V3,
 }
 HF_BASES = {a: {**{k: v for k, v in d.items() if k not in ("architectures", "model_type")},
                 "architectures": [a]} for a, d in HF_BASES.items()}
@@ -337,7 +358,7 @@ def _fields_read(data: dict) -> list[str]:
 
 #: Fields that only choose a note (sliding_window) are read but never computed with.
 _HF_NOTE_ONLY = {"sliding_window", "use_sliding_window"}
-_HF_BOOLEANS = {"tie_word_embeddings", "attention_bias"}
+_HF_BOOLEANS = {"tie_word_embeddings", "attention_bias", "attn_output_gate"}
 HF_ARCH_CASES = [
     (f"{arch}:{k}={b!r}", {**base, k: b})
     for arch, base in HF_BASES.items() if arch != "DeepseekV3ForCausalLM"   # cases above

@@ -100,15 +100,16 @@ def test_every_unexpressible_row_has_its_reason(table, resolved):
     # the disagg hook is set (issue 22): no disaggregated row is refused as "not yet
     # modelled"; their own layouts are checked by planner.studies.disagg_runs
     assert REASONS["disagg"] not in set(reasons[disagg])
-    assert (reasons[disagg] == "").sum() == 916
-    gpt = table.model_path == "openai/gpt-oss-120b"
-    assert all(r.startswith("attention kind not yet modelled") for r in reasons[gpt])
-    assert all(r.startswith("attention kind not yet modelled")
-               for r in reasons[table.model_path == "zhipuai/GLM-5"])
+    assert (reasons[disagg] == "").sum() == 971   # 916 + gpt-oss 37 + GLM-5 18 (issue 21)
+    # Issue 21's per-layer attention (attention_layers) resolves gpt-oss, GLM-5 and Qwen3.5:
+    # no row waits for its attention kind any more.
+    assert not any(r.startswith("attention kind not yet modelled") for r in reasons)
     int4 = table.gemm_quant_mode == "int4_wo"
     assert all(r == REASONS["dtype"].format("int4_wo (int4 weights)") for r in reasons[int4])
     expressible = (reasons == "") & (table.mode == AGG)
-    assert expressible.sum() == 1976
+    # 1,976 before issue 21; its attention patterns add gpt-oss-120b's, Qwen3.5-397B-A17B's
+    # and GLM-5's aggregated rows that precision and layout permit (431).
+    assert expressible.sum() == 2407
 
 
 def test_resolve_user_rows(tmp_path):
@@ -265,20 +266,22 @@ def test_the_docs_list_the_concurrency_exceptions(table):
 
 
 def test_a_pending_attention_resolves_once_its_model_states_its_layers(table, monkeypatch):
-    """gpt-oss-120b's rows wait for its per-layer pattern (attention_layers); a catalog spec that
-    states one makes them expressible (precision and layout permitting)."""
+    """gpt-oss-120b's rows wait for its per-layer pattern (attention_layers): the catalog spec
+    states one (issue 21) and they resolve; a spec without it makes them wait again."""
     import dataclasses
 
     from planner.specs import runs
 
-    spec = runs._catalog_model("gpt-oss-120b")
-    with_layers = types.SimpleNamespace(**{f.name: getattr(spec, f.name)
-                                           for f in dataclasses.fields(spec)},
-                                        is_moe=True, attention_layers=("window", "full"))
-    real = runs._catalog_model
-    monkeypatch.setattr(runs, "_catalog_model",
-                        lambda name: with_layers if name == "gpt-oss-120b" else real(name))
     gpt = table.model_path == "openai/gpt-oss-120b"
     reasons = runs.resolve(table.take(gpt)).reason
     assert not any(r.startswith("attention kind") for r in reasons)
     assert (reasons == "").sum() > 100     # the B200 NVFP4 and Hopper FP8 rows
+    spec = runs._catalog_model("gpt-oss-120b")
+    without = types.SimpleNamespace(**{**{f.name: getattr(spec, f.name)
+                                          for f in dataclasses.fields(spec)},
+                                       "attention_layers": None}, is_moe=True)
+    real = runs._catalog_model
+    monkeypatch.setattr(runs, "_catalog_model",
+                        lambda name: without if name == "gpt-oss-120b" else real(name))
+    reasons = runs.resolve(table.take(gpt)).reason
+    assert all(r.startswith("attention kind") for r in reasons)

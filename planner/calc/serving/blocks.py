@@ -49,6 +49,12 @@ def attention_core_flops_per_token_per_layer(model: Model, *, context_tokens,
     """
     from planner.specs.model import MLAttention
 
+    if model.has_attention_pattern:
+        from planner.calc.flops import attention_core_flops_per_query
+
+        per_layer = attention_core_flops_per_query(
+            model, context_tokens=context_tokens, absorbed=absorbed) / model.num_layers
+        return per_layer if getattr(per_layer, "ndim", 0) else float(per_layer)
     att = model.attention
     if isinstance(att, MLAttention):
         per_pos = (att.kv_lora_rank + att.qk_rope_head_dim + att.kv_lora_rank if absorbed
@@ -56,6 +62,54 @@ def attention_core_flops_per_token_per_layer(model: Model, *, context_tokens,
     else:
         per_pos = 2 * att.head_dim
     return FLOPS_PER_MAC * att.num_heads * context_tokens * per_pos
+
+
+def kv_read_fraction(model: Model, *, context_tokens, kv_dtype: str) -> float:
+    """Bytes a decode query reads from its cache over the bytes an all-full-attention model of
+    the same KV layout would read (fraction; 1 when every layer is full attention).
+
+    Formula: R(C) / (C · L · e · b), R from
+    :func:`~planner.calc.kv_cache.attention_kv_read_bytes_per_query` (windows cap at W, DSA
+    reads top-k plus the indexer's keys, linear layers their state).
+    Ref: :mod:`planner.calc.kv_cache`.
+    Convention: scales the step's per-layer KV traffic, which counts C tokens in every layer;
+    vectorized over ``context_tokens`` (C < 1 counted as 1).
+    Example: gpt-oss-120b BF16 at C = 4,096: 155,713,536 / (4,096 × 36 × 2,048) = 0.516.
+    """
+    if not model.has_attention_pattern:
+        return 1.0
+    from planner.calc.kv_cache import (attention_kv_read_bytes_per_query,
+                                       kv_bytes_per_token_per_layer)
+
+    import numpy as np
+
+    c = np.maximum(np.asarray(context_tokens, dtype=float), 1.0)
+    full = c * model.num_layers * kv_bytes_per_token_per_layer(model, kv_dtype=kv_dtype)
+    frac = attention_kv_read_bytes_per_query(model, context_tokens=c, kv_dtype=kv_dtype) / full
+    return frac if frac.ndim else float(frac)
+
+
+def kv_cache_fraction(model: Model, *, context_tokens, kv_dtype: str):
+    """A sequence's cache over what an all-full-attention model of the same KV layout would
+    keep at ``context_tokens`` (fraction; 1 when every layer is full attention; arrays).
+
+    Formula: S(C) / (C · L · e · b), S from
+    :func:`~planner.calc.kv_cache.kv_cache_bytes_per_sequence`.
+    Ref: :mod:`planner.calc.kv_cache`.
+    Convention: scales a memory model that counts C tokens in every layer (the linear state is
+    then split over TP as the KV heads are, an over-count where TP exceeds the KV heads).
+    Example: gpt-oss-120b BF16 at C = 4,096: 155,713,536 / (4,096 × 36 × 2,048) = 0.516.
+    """
+    if not model.has_attention_pattern:
+        return 1.0
+    import numpy as np
+
+    from planner.calc.kv_cache import kv_bytes_per_token_per_layer, kv_cache_bytes_per_sequence
+
+    c = np.maximum(np.asarray(context_tokens, dtype=float), 1.0)
+    full = c * model.num_layers * kv_bytes_per_token_per_layer(model, kv_dtype=kv_dtype)
+    frac = kv_cache_bytes_per_sequence(model, context_tokens=c, kv_dtype=kv_dtype) / full
+    return frac if frac.ndim else float(frac)
 
 
 def activation_bytes_per_token_per_layer(model: Model, *, block: str, phase: str = "decode",
@@ -143,7 +197,8 @@ def attention_block_s(ledger: KernelLedger, model: Model, shape: StepShape, rate
     rows, tp = shape.rows_per_micro_batch, shape.tp
     core_flops = rows * attention_core_flops_per_token_per_layer(
         model, context_tokens=shape.attention_context_tokens, absorbed=shape.decode)
-    core_bytes = ((rows * tp / shape.queries_per_sequence * shape.context_tokens if shape.decode
+    core_bytes = ((rows * tp / shape.queries_per_sequence * shape.context_tokens
+                   * shape.kv_read_fraction if shape.decode
                    else rows * tp) * shape.kv_bytes_per_token_per_layer)
     return (ledger.add("attention (core)", flops=core_flops, bytes_moved=core_bytes,
                        flop_per_s=rates.attention, bytes_per_s=rates.kv_stream, count=count)

@@ -17,7 +17,7 @@ from planner.calc.memory import (
     prefill_sequences_per_gpu,
     tp_candidates,
 )
-from planner.calc.serving.blocks import activation_bytes_per_token_per_layer
+from planner.calc.serving.blocks import activation_bytes_per_token_per_layer, kv_read_fraction
 from planner.calc.serving.kernels import padded_rows
 from planner.calc.serving.overlap import resolve_overlap
 from planner.errors import UsageError
@@ -135,6 +135,8 @@ class StepShape:
     bf16_parts: tuple[str, ...]     # matrix parts the checkpoint keeps in BF16 (BF16 GEMMs)
     rank_load: float                # the hottest EP rank's routed rows over the mean
     node_load: float                # the hottest node's NIC traffic over the mean
+    #: decode KV bytes read over C tokens in every layer (windows, DSA, linear state; 1 if full)
+    kv_read_fraction: float = 1.0
 
     def gemm_rate(self, rates: Rates, part: str) -> float:
         """FLOP/s of ``part``'s GEMMs: the BF16 rate where the checkpoint keeps the part in BF16
@@ -235,4 +237,6 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
                          and model.part_weight_dtype(part, config.weights_dtype) == "bf16"),
         shared_experts_routed=(moe is not None and config.shared_experts == "routed"
                                and moe.num_shared_experts > 0),
-        rank_load=rank_load, node_load=node_load)
+        rank_load=rank_load, node_load=node_load,
+        kv_read_fraction=kv_read_fraction(model, context_tokens=config.context_tokens,
+                                          kv_dtype=config.kv_dtype))

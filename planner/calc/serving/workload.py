@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from planner.calc.serving.blocks import kv_cache_fraction
 from planner.calc.serving.workload_step import (
     BOUND_NAMES,
     Layout,
@@ -206,7 +207,9 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     ttft = wait + prefill + eng.request_s
     e2e = ttft + (osl_a - 1) * tpot
     gpus = lay.tp * lay.adp * lay.pp
-    weights, kv_bytes, memory = _memory(fig, lay, hardware, eng, c=c, tokens=isl_a + osl_a)
+    weights, kv_bytes, memory = _memory(
+        fig, lay, hardware, eng, c=c, tokens=isl_a + osl_a,
+        kv_frac=kv_cache_fraction(model, context_tokens=isl_a + osl_a, kv_dtype=kv))
     capacity = hardware.gpu.hbm_usable_bytes
     shape = np.broadcast(ttft, tpot, memory, gpus).shape
 
@@ -275,12 +278,13 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
 
 
 def _memory(fig: Any, lay: Layout, hardware: Hardware, eng: _EngineTerms, *, c: Any,
-            tokens: Any) -> tuple[Any, Any, Any]:
+            tokens: Any, kv_frac: Any = 1.0) -> tuple[Any, Any, Any]:
     """(weights, KV cache, all) bytes per GPU: c / DP_att requests of ``tokens`` each, the
     layers / PP, the engine's reserve."""
     weights = weight_bytes_per_gpu_array(fig, tp=lay.tp, pp=lay.pp, moe_tp=lay.moe_tp,
                                          moe_ep=lay.moe_ep)
-    kv_bytes = c / lay.adp * tokens * kv_bytes_per_token_per_gpu_array(fig, tp=lay.tp) / lay.pp
+    kv_bytes = (c / lay.adp * tokens * kv_bytes_per_token_per_gpu_array(fig, tp=lay.tp)
+                * kv_frac / lay.pp)    # kv_frac: windows, DSA keys, linear state (issue 21)
     return weights, kv_bytes, (weights + kv_bytes
                                + (1 - eng.memory_frac) * hardware.gpu.hbm_usable_bytes)
 

@@ -20,6 +20,7 @@ from planner.calc.serving.blocks import (
     FLOPS_PER_MAC,
     activation_bytes_per_token_per_layer,
     attention_core_flops_per_token_per_layer,
+    kv_read_fraction,
 )
 from planner.calc.serving.communication import (
     TP_ALL_REDUCES_PER_LAYER,
@@ -84,6 +85,7 @@ class ModelFigures:
     bf16_parts: tuple[str, ...]
     dispatch_bytes: float
     combine_bytes: float
+    kv_dtype: str = "bf16"     # the cache's element type (windowed / DSA / linear fractions)
 
 
 def model_figures(model: Model, *, weights_dtype: str, moe_weights_dtype: str,
@@ -137,7 +139,7 @@ def model_figures(model: Model, *, weights_dtype: str, moe_weights_dtype: str,
                   else None),
         bf16_parts=tuple(p for p in MATRIX_PARTS if weights_dtype != "bf16"
                          and model.part_weight_dtype(p, weights_dtype) == "bf16"),
-        dispatch_bytes=dispatch, combine_bytes=combine)
+        dispatch_bytes=dispatch, combine_bytes=combine, kv_dtype=kv_dtype)
 
 
 def kv_bytes_per_token_per_gpu_array(fig: ModelFigures, *, tp: Any) -> Any:
@@ -234,7 +236,9 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
         model, context_tokens=_attended_positions(model, context_tokens=dec_ctx), absorbed=True)
     core_pre = attention_core_flops_per_token_per_layer(
         model, context_tokens=_attended_positions(model, context_tokens=pre_ctx), absorbed=False)
-    b.roof(dec / tp * core_dec, r.attention, dec * dec_ctx * kv_layer, r.kv_stream, count)
+    kv_frac = kv_read_fraction(model, context_tokens=dec_ctx, kv_dtype=fig.kv_dtype)
+    b.roof(dec / tp * core_dec, r.attention, dec * dec_ctx * kv_layer * kv_frac, r.kv_stream,
+           count)
     b.roof(pre / tp * core_pre, r.attention, pre * kv_layer, r.kv_stream, count)
     b.roof(0.0, r.attention, n * activation_bytes_per_token_per_layer(
         model, block="attention", tp=tp), r.kv_stream, count)
