@@ -37,9 +37,11 @@ LM_COST_TOLERANCE = 1e-9
 FD_STEP = 1e-4
 #: Free coordinate kept within +-U_LIMIT (theta within ~2e-9 of the range of a bound).
 U_LIMIT = 20.0
-#: Identifiability: a parameter moved over its whole range by this fraction must change some
-#: prediction by more than SENSITIVITY_MIN_LOG (0.5% in log terms) to be seen by the runs.
+#: Identifiability: a parameter moved by this fraction of its range (at its local slope) must
+#: change some prediction by more than SENSITIVITY_MIN_LOG (0.5% in log terms) to be seen by the
+#: runs; the slope is a difference over SENSITIVITY_STEP_FRAC of the range.
 SENSITIVITY_RANGE_FRAC = 0.5
+SENSITIVITY_STEP_FRAC = 1e-6
 SENSITIVITY_MIN_LOG = 5e-3
 #: Largest condition number of the column-normalised sensitivity matrix of the parameters
 #: fitted together: above it, two parameters move the predictions alike and one is dropped.
@@ -164,15 +166,14 @@ def fit_log_least_squares(*, forward: Forward, initial: Any, lower: Any, upper: 
 
 def parameter_sensitivity(*, forward: Forward, theta: Any, lower: Any, upper: Any,
                           measured: Any, rows: Any = None) -> np.ndarray:
-    """Change of each log prediction when one parameter moves by SENSITIVITY_RANGE_FRAC of its
-    range (a column per parameter; dimensionless, log terms).
+    """Change of each log prediction per SENSITIVITY_RANGE_FRAC of a parameter's range, from
+    the local derivative (a column per parameter; dimensionless, log terms).
 
-    Formula: S_ij = ln f_i(θ + Δ_j e_j) - ln f_i(θ), Δ_j = ±0.5 (h_j - l_j) (the direction that
-    stays inside the bounds).
-    Ref: module docstring; a central finite difference is not needed for a rank check.
+    Formula: S_ij = ∂ln f_i / ∂θ_j x 0.5 (h_j - l_j), the derivative by a one-sided difference
+    of SENSITIVITY_STEP_FRAC of the range (the side that stays inside the bounds).
+    Ref: module docstring; the local Jacobian is what the rank test of identifiability needs.
     Convention: only the finite measured values of ``rows`` count (as :func:`log_residuals`).
-    Example: f(θ) = [θ₀, θ₀] with θ₀ = 1 in [0.5, 2]: Δ = +0.75, S = [ln 1.75, ln 1.75]
-    = [0.560, 0.560].
+    Example: f(θ) = [θ₀, θ₀] at θ₀ = 1 in [0.5, 2]: ∂ln f/∂θ = 1, S = [0.75, 0.75].
     """
     th = np.asarray(theta, dtype=float)
     lo, hi = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
@@ -180,10 +181,13 @@ def parameter_sensitivity(*, forward: Forward, theta: Any, lower: Any, upper: An
     r0 = log_residuals(predicted=forward(th), measured=y, rows=rows)
     cols = []
     for j in range(th.size):
-        delta = SENSITIVITY_RANGE_FRAC * (hi[j] - lo[j])
+        step = SENSITIVITY_STEP_FRAC * (hi[j] - lo[j])
+        if th[j] + step > hi[j]:
+            step = -step
         moved = th.copy()
-        moved[j] = th[j] + delta if th[j] + delta <= hi[j] else th[j] - delta
-        cols.append(log_residuals(predicted=forward(moved), measured=y, rows=rows) - r0)
+        moved[j] = th[j] + step
+        diff = log_residuals(predicted=forward(moved), measured=y, rows=rows) - r0
+        cols.append(diff / step * SENSITIVITY_RANGE_FRAC * (hi[j] - lo[j]))
     return np.stack(cols, axis=1) if cols else np.zeros((r0.size, 0))
 
 
