@@ -124,21 +124,29 @@ def _scaled_factor(factor: Any, scale: float, origin: str, where: str) -> Any:
     return dataclasses.replace(factor, **changes)
 
 
+def scale_efficiency(hardware: Any, scales: dict[str, float], origin: str,
+                     file: str | None = None) -> Any:
+    """``hardware`` with each named efficiency factor's fraction times its scale (at most 1),
+    its source saying ``origin``; a :class:`SpecError` for a factor the spec does not have."""
+    eff = hardware.efficiency
+    changes = {}
+    for factor, scale in scales.items():
+        where = f"hardware.{hardware.name}.efficiency.{factor}"
+        current = getattr(eff, factor, None) if not factor.startswith("_") else None
+        if current is None:
+            raise SpecError(f"{hardware.label} has no efficiency factor {factor!r} to scale",
+                            file=file, field=where)
+        changes[factor] = _scaled_factor(current, scale, origin, where)
+    return dataclasses.replace(hardware, efficiency=dataclasses.replace(eff, **changes))
+
+
 def apply_hardware_overrides(hardware: Any, overrides: Overrides | None) -> Any:
     """``hardware`` with the efficiency scales ``overrides`` gives for its name (unchanged when
     it gives none); a :class:`SpecError` for a factor the spec does not have."""
     if overrides is None or hardware.name not in overrides.hardware:
         return hardware
-    eff = hardware.efficiency
-    changes = {}
-    for factor, scale in overrides.hardware[hardware.name].efficiency.items():
-        where = f"hardware.{hardware.name}.efficiency.{factor}"
-        current = getattr(eff, factor, None) if not factor.startswith("_") else None
-        if current is None:
-            raise SpecError(f"{hardware.label} has no efficiency factor {factor!r} to scale",
-                            file=overrides.path, field=where)
-        changes[factor] = _scaled_factor(current, scale, overrides.origin, where)
-    return dataclasses.replace(hardware, efficiency=dataclasses.replace(eff, **changes))
+    return scale_efficiency(hardware, overrides.hardware[hardware.name].efficiency,
+                            overrides.origin, overrides.path)
 
 
 def apply_engine_overrides(engine: Any, overrides: Overrides | None) -> Any:
