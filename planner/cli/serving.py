@@ -187,6 +187,7 @@ def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: An
     from planner import catalog, report
     from planner.calc.serving.workload import serve_workload
     from planner.errors import UsageError
+    from planner.specs.error_bands import error_band
     from planner.specs.load import load_engine
 
     name = engine or "trtllm"
@@ -202,7 +203,9 @@ def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: An
              "weights_dtype": weights_dtype, "kv_dtype": kv_dtype}
     if not r.fits:
         raise UsageError(report.workload_refusal(report.workload_record(r, setup)))
-    show_tables(report.workload_tables(r, setup), fmt)
+    band = error_band(hw.name or "", None if eng is None else eng.name, "aggregated")
+    show_tables(report.workload_tables(r, setup, (band, hw.label, None if eng is None
+                                                  else eng.label)), fmt)
 
 
 @command("validate")

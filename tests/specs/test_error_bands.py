@@ -72,3 +72,28 @@ def test_a_regime_twice_is_refused(tmp_path):
     p.write_text(BANDS + BANDS.split("regimes:\n")[1])
     with pytest.raises(SpecError, match="listed twice"):
         eb.load_error_bands_file(str(p))
+
+
+SERVE = ["serve", "llama-3.1-70b", "-H", "h200", "--isl", "1024", "--osl", "1024",
+         "--concurrency", "64", "--tp", "8", "--engine", "trtllm"]
+
+
+def test_serve_prints_the_band_of_its_regime(shipped):
+    from tests_support import cli_json, cli_run
+
+    out = cli_run(*SERVE).stdout
+    assert "(typical error on NVIDIA H200 SXM · TensorRT-LLM · aggregated: 9%)" in out
+    assert "(typical error on NVIDIA H200 SXM · TensorRT-LLM · aggregated: 14%)" in out
+    (rec,) = cli_json(*SERVE)
+    assert rec["tpot_typical_error_pct"] == 9.4 and rec["error_band_runs"] == 120
+
+
+def test_serve_says_when_there_is_no_validation_data(shipped):
+    from tests_support import cli_json, cli_run
+
+    args = [a if a != "trtllm" else "vllm" for a in SERVE]
+    out = " ".join(cli_run(*args).stdout.split())
+    assert "no validation data for NVIDIA H200 SXM · vLLM · aggregated" in out
+    assert "typical error" not in out
+    (rec,) = cli_json(*args)
+    assert rec["tpot_typical_error_pct"] is None
