@@ -279,7 +279,8 @@ def _moe_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelFigures
 
 def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rates,
                  lay: Layout, *, decode_seqs: Any, prefill_tokens: Any, decode_context: Any,
-                 prefill_context: Any, prompts: Any) -> tuple[Any, Any]:
+                 prefill_context: Any, prompts: Any, layer_overhead_s: float = 0.0,
+                 peer_overhead_s: float = 0.0) -> tuple[Any, Any]:
     """Time of one forward pass of a replica through all its layers (s) for ``decode_seqs``
     sequences and ``prefill_tokens`` prompt tokens per attention rank, and the binding resource
     (:data:`BOUND_NAMES` code); arrays broadcast together.
@@ -293,7 +294,9 @@ def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rat
     PP − 1 activation transfers between stages; n = b + p.
     Ref: :mod:`planner.calc.serving.blocks` (the same FLOPs and bytes), V3R §3.4.
     Convention: stages run in sequence (the pass is a token's latency through all of them);
-    kernels do not overlap one another or communication.
+    kernels do not overlap one another or communication; the engine's GPU time beside the
+    rooflines adds L · ``layer_overhead_s`` (host bucket) and 2 · L · (TP − 1) ·
+    ``peer_overhead_s`` (network bucket).
     Example: Llama-3.1-70B FP8 on H200 at TP 8, 64 decode sequences of 1,536 tokens: about
     9 ms per pass, memory bound.
     """
@@ -317,8 +320,11 @@ def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rat
            rates.weight_stream, 1)
     stage_link = rates.scale_up if hardware.scale_up is not None else rates.scale_out
     b.link((np.asarray(lay.pp) - 1) * n / lay.tp * fig.hidden * 2 / stage_link)
-    total = b.compute + b.memory + b.network
-    bound = np.argmax(np.stack(np.broadcast_arrays(b.compute, b.memory, b.network)), axis=0)
+    b.link(fig.layers * TP_ALL_REDUCES_PER_LAYER * (np.asarray(lay.tp) - 1) * peer_overhead_s)
+    host = fig.layers * layer_overhead_s + 0 * n
+    total = b.compute + b.memory + b.network + host
+    bound = np.argmax(np.stack(np.broadcast_arrays(b.compute, b.memory, b.network, host)),
+                      axis=0)
     return total, bound
 
 
