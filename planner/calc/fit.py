@@ -31,8 +31,8 @@ LM_DAMPING_UP = 10.0
 LM_DAMPING_DOWN = 3.0
 LM_MAX_DAMPING = 1e10
 #: Iterations at most, and the relative drop of the cost below which the fit stops.
-LM_MAX_ITERATIONS = 60
-LM_COST_TOLERANCE = 1e-9
+LM_MAX_ITERATIONS = 40
+LM_COST_TOLERANCE = 1e-6
 #: Finite-difference step in the free coordinate u (theta moves by ~ step x range / 4).
 FD_STEP = 1e-4
 #: Free coordinate kept within +-U_LIMIT (theta within ~2e-9 of the range of a bound).
@@ -46,6 +46,9 @@ SENSITIVITY_MIN_LOG = 5e-3
 #: Largest condition number of the column-normalised sensitivity matrix of the parameters
 #: fitted together: above it, two parameters move the predictions alike and one is dropped.
 MAX_CONDITION = 1e3
+#: Measured values a fitted parameter needs at least (so that leaving one out still leaves
+#: the fit determined): 3 runs (TTFT and TPOT each) determine at most 3 parameters.
+MIN_VALUES_PER_PARAMETER = 2
 
 
 @dataclass(frozen=True)
@@ -194,12 +197,12 @@ def parameter_sensitivity(*, forward: Forward, theta: Any, lower: Any, upper: An
 def identifiable_parameters(*, sensitivity: Any, max_condition: float = MAX_CONDITION,
                             names: Sequence[str] | None = None) -> Identifiability:
     """The parameters the runs determine: those that move some prediction at all, and among
-    them a set whose normalised sensitivity matrix is well conditioned (fewer than the values
-    measured).
+    them a set whose normalised sensitivity matrix is well conditioned, with at least
+    MIN_VALUES_PER_PARAMETER values measured per parameter.
 
     Formula: seen_j ⇔ max_i |S_ij| > SENSITIVITY_MIN_LOG; keep the seen columns, normalise each
     to unit length, and while cond(S) = σ_max / σ_min > max_condition or the columns outnumber
-    the rows, drop the parameter with the largest weight in the right singular vector of σ_min.
+    rows / 2, drop the parameter with the largest weight in the right singular vector of σ_min.
     Ref: the rank test of local identifiability (Rothenberg 1971, Econometrica 39(3)).
     Convention: a dropped parameter keeps its default; its reason names the parameter it moves
     the runs alike with (the largest other weight in that singular vector).
@@ -220,16 +223,18 @@ def identifiable_parameters(*, sensitivity: Any, max_condition: float = MAX_COND
         cols = s[:, keep] / np.linalg.norm(s[:, keep], axis=0)
         _, sv, vt = np.linalg.svd(cols, full_matrices=False)
         condition = float(sv[0] / sv[-1]) if sv[-1] > 0 else float("inf")
-        if condition <= max_condition and len(keep) <= s.shape[0]:
+        most = s.shape[0] // MIN_VALUES_PER_PARAMETER
+        if condition <= max_condition and len(keep) <= most:
             break
         weights = np.abs(vt[-1])
         worst = int(np.argmax(weights))
-        if len(keep) > s.shape[0]:
-            reason = f"more parameters than the {s.shape[0]} values measured"
-        else:
-            others = [k for k in range(len(keep)) if k != worst]
-            alike = max(others, key=lambda k: weights[k]) if others else worst
+        others = [k for k in range(len(keep)) if k != worst]
+        if condition > max_condition and others:
+            alike = max(others, key=lambda k: weights[k])
             reason = f"moves the runs as {label[keep[alike]]} does"
+        else:
+            reason = (f"more parameters than the {s.shape[0]} values measured determine "
+                      f"(at least {MIN_VALUES_PER_PARAMETER} a parameter)")
         unseen.append((keep[worst], reason))
         keep.pop(worst)
     return Identifiability(fit=tuple(keep), unseen=tuple(sorted(unseen)), condition=condition)

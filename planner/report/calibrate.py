@@ -12,6 +12,11 @@ if TYPE_CHECKING:
     from planner.studies.calibrate import Calibration, Parameter
 
 
+#: A fitted value within this share of its range from a bound is reported as at the bound (the
+#: runs would take it further: the parameter compensates for something the model lacks).
+AT_BOUND_FRAC = 1e-3
+
+
 def _err(pred: float, meas: float) -> float | None:
     if not (meas > 0 and pred == pred and meas == meas):
         return None
@@ -47,7 +52,15 @@ def runs_table(c: Calibration, ids: Sequence[str]) -> Table:
 def _value_text(p: Parameter, value: float) -> str:
     if p.scale:
         return f"x{value:.3f} (frac {min(1.0, value * (p.base or 1.0)):.3f})"
-    return f"{value * 1e3:,.3f} ms"
+    return f"{value * 1e3:,.4g} ms" if p.seconds else f"{value:.4g}"
+
+
+def _bounds_text(p: Parameter) -> str:
+    if p.scale:
+        return f"x{p.lower:.2f} .. x{p.upper:.2f}"
+    if p.seconds:
+        return f"{p.lower * 1e3:,.4g} .. {p.upper * 1e3:,.4g} ms"
+    return f"{p.lower:.4g} .. {p.upper:.4g}"
 
 
 def parameters_table(c: Calibration) -> Table:
@@ -59,8 +72,11 @@ def parameters_table(c: Calibration) -> Table:
         fitted = p.name in c.fitted
         value = c.values[p.name]
         status = "fitted" if fitted else f"default kept: {unseen.get(p.name, '')}"
-        bounds = (f"x{p.lower:.2f} .. x{p.upper:.2f}" if p.scale
-                  else f"{p.lower * 1e3:,.3g} .. {p.upper * 1e3:,.3g} ms")
+        span = p.upper - p.lower
+        if fitted and min(value - p.lower, p.upper - value) <= AT_BOUND_FRAC * span:
+            status = ("fitted, at its lower bound" if value - p.lower <= AT_BOUND_FRAC * span
+                      else "fitted, at its upper bound")
+        bounds = _bounds_text(p)
         rec = {"parameter": p.name, "default": p.default, "lower": p.lower, "upper": p.upper,
                "value": value, "fitted": fitted,
                "reason": None if fitted else unseen.get(p.name), "source": p.source}
@@ -86,7 +102,9 @@ def summary_table(c: Calibration, checks: Sequence[tuple[str, int, float, float]
     row("before (defaults)", "before", "before")
     row("after (in sample)", "after", "in_sample")
     if c.loo is not None:
-        row("leave-one-out", "loo", "leave_one_out")
+        from planner.studies.calibrate import loo_label
+
+        row(loo_label(int(c.rows.sum())), "loo", "leave_one_out")
     if c.logo is not None:
         row("leave-one-group-out", "logo", "leave_one_group_out")
     for what, n, before, after in checks:
@@ -94,6 +112,10 @@ def summary_table(c: Calibration, checks: Sequence[tuple[str, int, float, float]
                "error_after_pct": after}
         t.add(rec, [f"{n:,} not fitted", what, "", "", f"{before:.1f}% -> {after:.1f}%"])
     t.notes.extend(f"warning: {w}" for w in warnings)
+    skipped = int(c.not_predicted.sum())
+    if skipped:
+        t.notes.append(f"{skipped} runs left out: the planner predicts no time for them (the "
+                       "workload does not fit in memory)")
     t.notes.append(f"{int(c.rows.sum())} runs fitted, {len(c.fitted)} parameters "
                    f"({', '.join(c.fitted) or 'none'}); least squares on log error, bounds from "
                    "the specs' sources; condition of the fitted set "

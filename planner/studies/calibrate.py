@@ -27,6 +27,10 @@ EFFICIENCY_CLASSES = ("hbm_bandwidth", "gemm_weight_bandwidth", "matmul_flops",
 MIN_EFFICIENCY_SCALE = 0.5
 #: Median error (percentage points) another layout may lose before the fit is said to overfit.
 OVERFIT_POINTS = 2.0
+#: Leave-one-out up to this many runs; beyond, k-fold cross-validation with this many folds
+#: (a fit per run would cost minutes on the shipped data).
+LOO_MAX_RUNS = 40
+KFOLD_FOLDS = 10
 #: Metrics fitted together, in the order of the forward model's first axis.
 METRICS = ("ttft", "tpot")
 
@@ -51,17 +55,26 @@ class Parameter:
     def field(self) -> str:
         return self.name.rsplit(".", 1)[1]
 
+    @property
+    def seconds(self) -> bool:
+        """A time (the field's name ends in ``_s``), shown in ms."""
+        return self.name.endswith("_s")
+
 
 def engine_parameters(engine: Any) -> list[Parameter]:
     """The engine's overhead fields with the bounds and sources its spec gives
-    (``overheads.<field>.min_s / max_s / source``, one entry per overhead field)."""
+    (``overheads.<field>.min / max / source``, one entry per overhead field)."""
     import dataclasses
 
     out = []
     for f in dataclasses.fields(engine.overheads):
         name, bound = f.name, getattr(engine.overheads, f.name)
-        out.append(Parameter(f"engine.{name}", float(getattr(engine, name)), bound.min_s,
-                             bound.max_s, bound.source))
+        lower = getattr(bound, "min", None)
+        upper = getattr(bound, "max", None)
+        lower = bound.min_s if lower is None else lower
+        upper = bound.max_s if upper is None else upper
+        out.append(Parameter(f"engine.{name}", float(getattr(engine, name)), float(lower),
+                             float(upper), bound.source))
     return out
 
 
@@ -97,6 +110,8 @@ class Calibration:
     logo: np.ndarray | None
     rows: np.ndarray
     converged: bool
+    #: Runs given but not predicted (the workload does not fit in memory): left out.
+    not_predicted: np.ndarray
 
     def median_error_pct(self, which: str, metric: str | None = None,
                          rows: Any = None) -> float:
@@ -112,6 +127,22 @@ class Calibration:
         else:
             meas = self.measured
         return 100.0 * fit.median_abs_error_frac(predicted=pred, measured=meas, rows=use)
+
+
+def loo_folds(n: int, rows: Any) -> np.ndarray:
+    """Fold labels of the runs (over ``rows``' length): one fold per run (leave-one-out) up to
+    :data:`LOO_MAX_RUNS` runs; beyond, :data:`KFOLD_FOLDS` folds of every k-th run (k-fold)."""
+    use = np.asarray(rows, dtype=bool)
+    labels = np.full(use.shape, -1)
+    labels[use] = np.arange(n) if n <= LOO_MAX_RUNS else np.arange(n) % KFOLD_FOLDS
+    return labels
+
+
+def loo_label(n: int) -> str:
+    """What :func:`loo_folds` does for ``n`` runs, for the report."""
+    if n <= LOO_MAX_RUNS:
+        return "leave-one-out"
+    return f"{KFOLD_FOLDS}-fold (every {KFOLD_FOLDS}th run)"
 
 
 def _vector_forward(forward: NamedForward, params: Sequence[Parameter],
@@ -143,13 +174,17 @@ def calibrate(*, forward: NamedForward, parameters: Sequence[Parameter], measure
     hi = np.array([p.upper for p in params])
     th0 = np.array([p.default for p in params])
     everything = _vector_forward(forward, params, range(len(params)))
+    before = everything(th0)
+    # a run the model cannot predict (its workload does not fit in memory: NaN) is left out
+    predicted = np.all(np.isfinite(before) & (before > 0), axis=0)
+    left_out = use & ~predicted
+    use = use & predicted
     sens = fit.parameter_sensitivity(forward=everything, theta=th0, lower=lo, upper=hi,
                                      measured=y, rows=use)
     ident = fit.identifiable_parameters(sensitivity=sens, names=[p.name for p in params],
                                         max_condition=max_condition)
     chosen = list(ident.fit)
     fwd = _vector_forward(forward, params, chosen)
-    before = everything(th0)
     kw: dict[str, Any] = dict(forward=fwd, initial=th0[chosen], lower=lo[chosen],
                               upper=hi[chosen], measured=y)
     if chosen:
@@ -161,15 +196,16 @@ def calibrate(*, forward: NamedForward, parameters: Sequence[Parameter], measure
     values.update({params[j].name: float(t) for j, t in zip(chosen, theta)})
     after = fwd(theta)
     loo_pred = logo_pred = None
+    kw["initial"] = theta       # each fold starts from the full fit (it converges in a few steps)
     if chosen and loo:
-        loo_pred, _ = fit.cross_validate(groups=np.arange(y.shape[-1]), rows=use, **kw)
+        loo_pred, _ = fit.cross_validate(groups=loo_folds(int(use.sum()), use), rows=use, **kw)
     if chosen and groups is not None:
         logo_pred, _ = fit.cross_validate(groups=np.asarray(groups), rows=use, **kw)
     return Calibration(
         parameters=params, fitted=tuple(params[j].name for j in chosen), values=values,
         unseen=tuple((params[j].name, why) for j, why in ident.unseen),
         condition=ident.condition, measured=y, before=before, after=after, loo=loo_pred,
-        logo=logo_pred, rows=use, converged=converged)
+        logo=logo_pred, rows=use, converged=converged, not_predicted=left_out)
 
 
 def predict_with(forward: NamedForward, calibration: Calibration) -> np.ndarray:

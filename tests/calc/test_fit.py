@@ -83,16 +83,23 @@ def test_two_parameters_the_runs_cannot_tell_apart():
 
 
 def test_more_parameters_than_values_measured():
-    s = np.array([[1.0, 0.3, 0.5]])    # one value measured, three parameters that move it
+    # four values measured, three independent parameters that move them: two values per
+    # parameter allow two
+    s = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
     ident = fit.identifiable_parameters(sensitivity=s)
-    assert len(ident.fit) == 1
-    assert all("more parameters than the 1 values" in why for _, why in ident.unseen)
+    assert len(ident.fit) == 2
+    (_, why), = ident.unseen
+    assert why == "more parameters than the 4 values measured determine (at least 2 a parameter)"
+    # one value: none
+    ident = fit.identifiable_parameters(sensitivity=[[1.0, 0.3]])
+    assert ident.fit == () and len(ident.unseen) == 2
 
 
 def test_separable_parameters_are_all_kept():
-    x = np.array([1.0, 5, 10])
+    # 4 values, 2 parameters: 2 values a parameter
+    x = np.array([1.0, 5, 10, 20])
     s = fit.parameter_sensitivity(forward=lambda th: th[0] + th[1] * x, theta=[1.0, 1.0],
-                                  lower=[0.0, 0.0], upper=[10.0, 10.0], measured=np.ones(3))
+                                  lower=[0.0, 0.0], upper=[10.0, 10.0], measured=np.ones(4))
     ident = fit.identifiable_parameters(sensitivity=s)
     assert ident.fit == (0, 1) and ident.unseen == () and ident.condition < 10
 

@@ -15,8 +15,8 @@ from planner.studies import calibrate as cal
 
 @dataclasses.dataclass(frozen=True)
 class Bound:
-    min_s: float
-    max_s: float
+    min: float
+    max: float
     source: str
 
 
