@@ -49,7 +49,11 @@ def main() -> int:
         if not len(cal.runs):
             print(f"{engine:8} no expressible runs")
             continue
-        for rec in ec.engine_summary(cal):
+        skipped = int(cal.calibration.not_predicted.sum())
+        if skipped:
+            print(f"{engine:8} {skipped} runs not predicted (left out): "
+                  + "; ".join(sorted(set(cal.failed.values())) or ["no fit in memory"]))
+        for rec in [r for r in ec.engine_summary(cal) if r["runs"]]:
             cells = [" ".join(_f(rec[f"{m}_{k}_pct"]) for k in
                               ("before", "in_sample", "logo_model", "logo_hardware"))
                      for m in ("ttft", "tpot")]
@@ -58,8 +62,9 @@ def main() -> int:
         for p in c.parameters:
             state = ("fitted" if p.name in c.fitted
                      else f"kept: {dict(c.unseen).get(p.name, '')}")
-            print(f"    {p.field:24} {p.default * 1e3:9.3f} ms -> "
-                  f"{c.values[p.name] * 1e3:9.3f} ms  ({state})")
+            k, unit = (1e3, "ms") if p.seconds else (1.0, "  ")
+            print(f"    {p.field:26} {p.default * k:9.4f} {unit} -> "
+                  f"{c.values[p.name] * k:9.4f} {unit}  ({state})")
         print(f"    source: {ec.engine_source(cal)}  [{time.perf_counter() - t0:.0f} s]")
         if args.write and c.fitted:
             path = catalog.resolve("engine", engine)

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from planner.errors import UsageError
+from planner.errors import PlannerError, UsageError
 from planner.studies.calibrate import Parameter
 
 
@@ -91,8 +91,9 @@ def run_forward(runs: RunSet) -> Any:
     """The named forward model of ``runs``: parameter values -> predicted [TTFT, TPOT] (s,
     2 x n), one vectorized workload call per group of runs sharing model, hardware, engine and
     formats. Hardware parameters apply to every hardware, engine parameters to every engine of
-    the runs (calibrate one engine at a time). A run whose workload does not fit in memory is
-    predicted NaN (left out of every error)."""
+    the runs (calibrate one engine at a time). A run whose workload does not fit in memory, or
+    that the workload model refuses (a hardware spec without efficiency factors), is predicted
+    NaN (left out of every error); ``forward.failed`` holds the refusals by group."""
     from planner import catalog
     from planner.calc.serving.workload import serve_workload
     from planner.specs.load import load_engine
@@ -106,22 +107,32 @@ def run_forward(runs: RunSet) -> Any:
     hws = {h: catalog.load_hardware(h) for h in set(runs.hardware)}
     engines = {e: load_engine(e) for e in set(runs.engine)}
 
+    #: Groups the workload model refuses (their runs predicted NaN), with its reason.
+    failed: dict[tuple[Any, ...], str] = {}
+
     def forward(values: Mapping[str, float]) -> np.ndarray:
         out = np.full((2, len(runs)), np.nan)
         for (m, h, e, wd, md), sel in groups.items():
             hw, eng = _specs_with(values, hws[h], engines[e])
             moe = models[m].is_moe      # a dense model's data layout says nothing of experts
-            r = serve_workload(models[m], hw, eng, isl=runs.isl[sel], osl=runs.osl[sel],
-                               concurrency=runs.concurrency[sel], tp=runs.tp[sel],
-                               pp=runs.pp[sel], attention_dp=runs.attention_dp[sel],
-                               moe_tp=runs.moe_tp[sel] if moe else None,
-                               moe_ep=runs.moe_ep[sel] if moe else None,
-                               weights_dtype=wd, moe_weights_dtype=md if moe else None)
+            if (m, h, e, wd, md) in failed:
+                continue
+            try:
+                r = serve_workload(models[m], hw, eng, isl=runs.isl[sel], osl=runs.osl[sel],
+                                   concurrency=runs.concurrency[sel], tp=runs.tp[sel],
+                                   pp=runs.pp[sel], attention_dp=runs.attention_dp[sel],
+                                   moe_tp=runs.moe_tp[sel] if moe else None,
+                                   moe_ep=runs.moe_ep[sel] if moe else None,
+                                   weights_dtype=wd, moe_weights_dtype=md if moe else None)
+            except PlannerError as err:     # e.g. a hardware spec without efficiency factors
+                failed[(m, h, e, wd, md)] = str(err)
+                continue
             fits = np.broadcast_to(np.asarray(r.fits, dtype=bool), (int(sel.sum()),))
             out[0, sel] = np.where(fits, r.ttft_s, np.nan)
             out[1, sel] = np.where(fits, r.tpot_s, np.nan)
         return out
 
+    forward.failed = failed     # type: ignore[attr-defined]
     return forward
 
 
@@ -265,6 +276,9 @@ def calibrate_runs_file(path: str, *, model: str | None = None, hardware: str | 
                          + (f" for {chosen}" if chosen else "") + (f" ({why})" if why else ""))
     params = parameters_for(runs)
     forward = run_forward(runs)
+    if not np.isfinite(forward({p.name: p.default for p in params})).any():
+        why = "; ".join(sorted(set(forward.failed.values()))) or "no workload fits in memory"
+        raise UsageError(f"{path}: the planner predicts none of the {len(runs)} runs ({why})")
     groups = group_labels(runs, ("model",))
     if groups is None:
         groups = group_labels(runs, ("layout",))

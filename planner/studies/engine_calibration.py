@@ -38,6 +38,8 @@ class EngineCalibration:
     calibration: Any
     by_model: np.ndarray | None
     by_hardware: np.ndarray | None
+    #: Groups of runs the workload model refused (predicted NaN, left out), with its reason.
+    failed: dict[tuple[Any, ...], str]
 
 
 def calibrate_engine(table: Any, engine: str) -> EngineCalibration:
@@ -64,11 +66,12 @@ def calibrate_engine(table: Any, engine: str) -> EngineCalibration:
             values.update({p.name: float(t) for p, t in zip(chosen, theta)})
             return np.asarray(forward(values))
 
-        by_hw, _ = cross_validate(forward=vec, initial=[p.default for p in chosen],
+        by_hw, _ = cross_validate(forward=vec, initial=[cal.values[p.name] for p in chosen],
                                   lower=[p.lower for p in chosen],
                                   upper=[p.upper for p in chosen], measured=runs.measured,
-                                  groups=hw_groups)
-    return EngineCalibration(engine, runs, cal, cal.logo, by_hw)
+                                  groups=hw_groups, rows=cal.rows)
+    return EngineCalibration(engine, runs, cal, cal.logo, by_hw,
+                             dict(getattr(forward, "failed", {})))
 
 
 def median_pct(predicted: Any, measured: Any, rows: Any = None,
@@ -84,7 +87,7 @@ def engine_summary(ec: EngineCalibration) -> list[dict[str, Any]]:
     c, runs = ec.calibration, ec.runs
     out = []
     for hw in ["all", *sorted(set(runs.hardware))]:
-        rows = np.ones(len(runs), dtype=bool) if hw == "all" else runs.hardware == hw
+        rows = c.rows if hw == "all" else c.rows & (runs.hardware == hw)
         rec: dict[str, Any] = {"engine": ec.engine, "hardware": hw, "runs": int(rows.sum())}
         for key, pred in (("before", c.before), ("in_sample", c.after),
                           ("logo_model", ec.by_model), ("logo_hardware", ec.by_hardware)):
@@ -101,10 +104,10 @@ def engine_source(ec: EngineCalibration) -> str:
     ins = c.median_error_pct("after")
     logo = c.median_error_pct("logo")
     by_hw = (float("nan") if ec.by_hardware is None
-             else median_pct(ec.by_hardware, ec.runs.measured))
+             else median_pct(ec.by_hardware, ec.runs.measured, c.rows))
     cv = f"LOGO-CV {logo:.1f}% model held out" + (
         f", {by_hw:.1f}% hardware held out" if by_hw == by_hw else "")
-    return (f"calibrated by {SCRIPT} on {len(ec.runs)} rows of serving-runs.csv "
+    return (f"calibrated by {SCRIPT} on {int(c.rows.sum())} rows of serving-runs.csv "
             f"(in-sample {ins:.1f}%, {cv}; median |error| of TTFT and TPOT)")
 
 
