@@ -28,6 +28,21 @@ def _time(value: float) -> str:
     return "-" if value != value else fmt_seconds(value)
 
 
+#: Longest piece of a run id on one line of a table (ids run to 110 characters without a space).
+ID_PIECE = 40
+
+
+def _id_text(run_id: str) -> str:
+    """``run_id`` with a space after an underscore wherever a piece would pass
+    :data:`ID_PIECE` characters, so that a narrow table wraps it (JSON and CSV keep it whole)."""
+    pieces = [""]
+    for part in run_id.split("_"):
+        if pieces[-1] and len(pieces[-1]) + len(part) + 1 > ID_PIECE:
+            pieces.append("")
+        pieces[-1] += part + "_"
+    return " ".join(pieces)[:-1]
+
+
 def _layout(v: RunsValidation, i: int) -> str:
     t = v.table
     if t.mode[i] != "agg":
@@ -67,7 +82,7 @@ def runs_table(v: RunsValidation) -> Table:
               align="lllllrlrrrrrrl")
     for i in range(len(v.table)):
         rec = _row_record(v, i)
-        t.add(rec, [rec["id"], rec["model"] or rec["model_path"], rec["hardware"] or
+        t.add(rec, [_id_text(rec["id"]), rec["model"] or rec["model_path"], rec["hardware"] or
                     rec["system"], rec["engine"] or str(v.table.backend[i]),
                     f"{rec['isl']:,}/{rec['osl']:,}", f"{rec['concurrency']:,}",
                     _layout(v, i), _time(rec["measured_ttft_s"]), _time(rec["ttft_s"]),
@@ -125,9 +140,10 @@ def summary_table(v: RunsValidation) -> Table:
 
 def _reasons_note(v: RunsValidation) -> str:
     """How many covered rows each reason keeps from a prediction."""
+    import re
     from collections import Counter
 
-    counts = Counter(str(r).split(":")[0] for r in v.reason[v.covered] if r)
+    counts = Counter(re.sub(r"(?<![\w.])\d[\d,.]*", "N", str(r)) for r in v.reason[v.covered] if r)
     listed = "; ".join(f"{n:,} {why}" for why, n in counts.most_common())
     return f"Covered rows without a prediction: {listed or 'none'} (each row's reason: the " \
            "table above, or -f json)."

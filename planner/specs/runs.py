@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
+from planner.catalog import HARDWARE_IDS
 from planner.errors import SpecError
 from planner.units import MS
 from planner.specs.yaml_reader import read_text_file
@@ -51,9 +52,8 @@ COLUMNS = (TEXT_COLUMNS + ("isl", "osl", "batch_size")
            + ("silicon_ttft_ms", "silicon_tpot_ms"))
 _CONCURRENCY = re.compile(r"silicon_concurrency=(\d+)")
 
-#: The data's ``system`` -> the catalog's hardware name.
-SYSTEM_HARDWARE = {"h100_sxm": "h100", "h200_sxm": "h200", "b200_sxm": "b200",
-                   "gb200": "gb200-nvl72", "b300_sxm": "b300", "gb300": "gb300-nvl72"}
+#: The data's ``system`` -> the catalog's hardware name (the catalog's own table).
+SYSTEM_HARDWARE = HARDWARE_IDS
 #: The data's ``backend`` -> the serving engine spec (``engines/<name>.yaml``).
 BACKEND_ENGINE = {"trtllm": "trtllm", "vllm": "vllm", "sglang": "sglang"}
 #: The data's ``gemm_quant_mode`` / ``moe_quant_mode`` -> the planner's weight format (blank:
@@ -247,6 +247,14 @@ class Resolution(NamedTuple):
     family: np.ndarray
 
 
+def _catalog_model(name: str) -> Any:
+    """The catalog model ``name`` (its notes are printed only where its numbers are)."""
+    from planner import catalog
+    from planner.specs.load import load_model_file
+
+    return load_model_file(catalog.catalog_dir("model") / f"{name}.yaml")
+
+
 def _hardware(system: str) -> tuple[Hardware | None, str]:
     """(the catalog hardware of the data's ``system``, "") or (None, the reason)."""
     from planner import catalog
@@ -297,7 +305,7 @@ def _resolve_key(model_path: str, system: str, backend: str, gemm: str,
         return model, hw.name, None, None, None, REASONS["backend"].format(repr(backend)), family
     weights, why = _dtype(gemm, hw)
     moe_weights: str | None = None
-    if weights is not None and catalog.load_model(model).is_moe:
+    if weights is not None and _catalog_model(model).is_moe:
         moe_weights, why = _dtype(moe, hw)
     if why:
         return model, hw.name, engine, None, None, why, family
@@ -335,7 +343,7 @@ def resolve(table: RunTable) -> Resolution:
     done = {key: _resolve_key(*key) for key in dict.fromkeys(keys)}
     cols = [np.array([done[k][j] for k in keys], dtype=object) for j in range(7)]
     model, reason = cols[0], cols[5]
-    moe = {m: catalog.load_model(m).is_moe for m in set(model) if m is not None}
+    moe = {m: _catalog_model(m).is_moe for m in set(model) if m is not None}
     is_moe = np.array([moe.get(m, False) for m in model], dtype=bool)
     rows = _row_reasons(table, is_moe)
     reason = np.where(reason == "", rows, reason)

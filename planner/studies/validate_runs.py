@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
+
+from planner.errors import PlannerError
 
 if TYPE_CHECKING:
     from planner.specs.runs import Resolution, RunTable
@@ -29,6 +31,8 @@ EXPRESSIBLE_TARGET, TPOT_MEDIAN_TARGET, TTFT_MEDIAN_TARGET = 0.90, 0.15, 0.30
 TAIL_PERCENTILE = 90
 #: The reason of a row the workload model says does not fit (a ``{}`` takes the figures).
 NO_FIT = "planner: does not fit in memory ({})"
+#: The reason of rows whose specs the workload model refuses (a ``{}`` takes its message).
+CANNOT = "planner: {}"
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,11 @@ def _predict(table: RunTable, res: Resolution) -> tuple[np.ndarray, np.ndarray, 
         groups.setdefault(keys[i], []).append(int(i))
     for key, rows in groups.items():
         index = np.array(rows)
-        t1, t2, fits, why = _predict_group(index, table, *key)
+        try:
+            t1, t2, fits, why = _predict_group(index, table, *key)
+        except PlannerError as err:     # a spec the model cannot use yet (no efficiency data)
+            reason[index] = CANNOT.format(err)
+            continue
         ttft[index] = np.where(fits, t1, np.nan)
         tpot[index] = np.where(fits, t2, np.nan)
         for i, ok, text in zip(index, fits, why):
@@ -152,11 +160,11 @@ def _predict(table: RunTable, res: Resolution) -> tuple[np.ndarray, np.ndarray, 
     return ttft, tpot, reason
 
 
-def _grouped(keys: list[tuple[str, ...]], mask: np.ndarray, ttft_err: np.ndarray,
+def _grouped(keys: Sequence[tuple[str, ...]], mask: np.ndarray, ttft_err: np.ndarray,
              tpot_err: np.ndarray, expressed: np.ndarray) -> tuple[ErrorStats, ...]:
     """:func:`error_stats` of the rows in ``mask``, one per distinct key, in sorted key order."""
     out = []
-    for key in sorted({keys[i] for i in np.flatnonzero(mask)}):
+    for key in sorted({keys[int(i)] for i in np.flatnonzero(mask)}):
         sel = mask & np.array([k == key for k in keys])
         out.append(error_stats(key, ttft_err[sel], tpot_err[sel], expressed[sel]))
     return tuple(out)

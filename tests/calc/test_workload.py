@@ -135,19 +135,21 @@ def test_moe_tp_times_ep_splits_the_experts():
 def test_engine_overheads_and_schedule_move_the_figures():
     model = catalog.load_model("llama-3.1-70b")
     trt = load_engine("trtllm")
-    kw = dict(isl=1024, osl=1024, concurrency=16, tp=8)
+    kw = dict(isl=1024, osl=1024, concurrency=16, tp=8, kv_dtype="bf16")
     base = serve_workload(model, H200, trt, **kw)
     slower = serve_workload(model, H200, trt.model_copy(
         update={"request_overhead_s": 0.1}), **kw)
     assert slower.ttft_s - base.ttft_s == pytest.approx(0.1 - trt.request_overhead_s)
     # Host time per step hidden behind the GPU with overlap scheduling, added without it.
-    host = trt.model_copy(update={"decode_step_overhead_s": 0.004, "prefill_overhead_s": 0.0})
+    host = trt.model_copy(update={"decode_step_overhead_s": 0.004, "prefill_overhead_s": 0.0,
+                                  "layer_overhead_s": 0.0, "all_reduce_peer_overhead_s": 0.0})
     hidden = serve_workload(model, H200, host, **kw)
     added = serve_workload(model, H200, host.model_copy(update={"overlap_scheduling": False}),
                            **kw)
-    ideal = serve_workload(model, H200, None, **kw)
-    assert hidden.tpot_s == pytest.approx(max(ideal.tpot_s, 0.004))
-    assert added.tpot_s == pytest.approx(ideal.tpot_s + 0.004)
+    gpu = serve_workload(model, H200, host.model_copy(update={"decode_step_overhead_s": 0.0}),
+                         **kw)
+    assert hidden.tpot_s == pytest.approx(max(gpu.tpot_s, 0.004))
+    assert added.tpot_s == pytest.approx(gpu.tpot_s + 0.004)
     # Prefill batches between decode steps (SGLang's default) cost TPOT more than mixed steps.
     sep = serve_workload(model, H200, host.model_copy(update={"mixed_batching": False}), **kw)
     assert sep.tpot_s > hidden.tpot_s
@@ -159,3 +161,41 @@ def test_bad_inputs_are_usage_errors():
         args = dict(isl=128, osl=128, concurrency=1) | kw
         with pytest.raises(UsageError):
             serve_workload(model, H200, None, **args)
+
+
+def test_queued_prefills_raise_ttft_with_concurrency_and_burst_share():
+    """A new request waits behind burst_share x (c - 1) / 2 other prompts of its rank: with a
+    share of 0 TTFT barely moves with concurrency, with 1 it grows about with c."""
+    model = catalog.load_model("llama-3.1-70b")
+    trt = load_engine("trtllm")
+    conc = np.array([4, 64])
+    spread = serve_workload(model, H200, trt.model_copy(update={"burst_share": 0.0}), isl=1024,
+                            osl=1024, concurrency=conc, tp=8)
+    burst = serve_workload(model, H200, trt.model_copy(update={"burst_share": 1.0}), isl=1024,
+                           osl=1024, concurrency=conc, tp=8)
+    assert spread.ttft_s[1] < 1.2 * spread.ttft_s[0]
+    assert burst.ttft_s[1] > 3 * burst.ttft_s[0]
+
+
+def test_the_engine_chooses_the_kv_dtype_only_where_the_caller_does_not():
+    model = catalog.load_model("llama-3.1-70b")
+    kw = dict(isl=1024, osl=1024, concurrency=64, tp=8)
+    trt, vllm = load_engine("trtllm"), load_engine("vllm")
+    fp8 = serve_workload(model, H200, trt, **kw)             # FP8 KV with the FP8 checkpoint
+    bf16 = serve_workload(model, H200, vllm, **kw)           # kv_cache_dtype auto: BF16
+    assert fp8.kv_cache_bytes_per_gpu == pytest.approx(bf16.kv_cache_bytes_per_gpu / 2)
+    given = serve_workload(model, H200, trt, kv_dtype="bf16", **kw)
+    assert given.kv_cache_bytes_per_gpu == pytest.approx(bf16.kv_cache_bytes_per_gpu)
+    bf16_weights = serve_workload(model, H200, trt, weights_dtype="bf16", **kw)
+    assert bf16_weights.kv_cache_bytes_per_gpu == pytest.approx(bf16.kv_cache_bytes_per_gpu)
+
+
+def test_engine_gpu_overheads_add_per_layer_and_per_all_reduce_peer():
+    model = catalog.load_model("llama-3.1-70b")                  # 80 layers
+    kw = dict(isl=1024, osl=1024, concurrency=8)
+    ideal = serve_workload(model, H200, None, tp=np.array([1, 8]), **kw)
+    trt = load_engine("trtllm").model_copy(update={
+        "decode_step_overhead_s": 0.0, "prefill_overhead_s": 0.0, "request_overhead_s": 0.0,
+        "burst_share": 0.0, "layer_overhead_s": 1e-5, "all_reduce_peer_overhead_s": 2e-6})
+    r = serve_workload(model, H200, trt, tp=np.array([1, 8]), kv_dtype="bf16", **kw)
+    assert r.tpot_s - ideal.tpot_s == pytest.approx([80 * 1e-5, 80 * 1e-5 + 80 * 2 * 7 * 2e-6])
