@@ -218,6 +218,8 @@ def workload_tables(r: WorkloadResult, setup: dict[str, Any],
                    f"{rec['efficiency_note']}.")
     if band is not None:
         t.notes.append(error_band_text(band[0], hardware=band[1], engine=band[2]) + ".")
+    if rec.get("overrides"):
+        t.notes.append(f"overrides applied: {rec['overrides']}.")
     return [t]
 
 

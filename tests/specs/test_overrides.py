@@ -99,3 +99,34 @@ def test_unknown_factor_or_field_named(tmp_path):
                                                      "chunked_prefill")))
     with pytest.raises(SpecError, match="engines.sglang.chunked_prefill"):
         apply_engine_overrides(FakeEngine(name="sglang"), ov)
+
+
+def test_serve_takes_an_override_file(tmp_path):
+    """``planner serve --overrides FILE``: the engine's values and the hardware's scales apply."""
+    from tests_support import cli_json, cli_run
+
+    args = ["serve", "llama-3.1-8b", "-H", "h200", "--isl", "1000", "--osl", "500",
+            "--concurrency", "64", "--tp", "2", "--engine", "sglang"]
+    (base,) = cli_json(*args)
+    p = write(tmp_path, 'created: "2026-11-30"\nruns: {file: my.csv, rows: 3}\n'
+                        "engines:\n  sglang: {request_overhead_s: 0.25}\n")
+    (over,) = cli_json(*args, "--overrides", str(p))
+    default = load_engine_value("sglang", "request_overhead_s")
+    # the per-request overhead adds to TTFT only: +0.25 s less the default
+    assert over["ttft_s"] - base["ttft_s"] == pytest.approx(0.25 - default, rel=1e-6)
+    assert over["tpot_s"] == base["tpot_s"]
+    assert over["overrides"].startswith("calibrated on 3 runs of my.csv on 2026-11-30")
+    assert "overrides" not in base
+    p2 = write(tmp_path, 'created: "2026-11-30"\nruns: {file: my.csv, rows: 3}\n'
+                         "hardware:\n  h200:\n    efficiency: {hbm_bandwidth: 0.5}\n")
+    (slow,) = cli_json(*args, "--overrides", str(p2))
+    assert slow["tpot_s"] > base["tpot_s"]
+    bad = write(tmp_path, "created: x\n")
+    result = cli_run(*args, "--overrides", str(bad))
+    assert result.exit_code == 2 and "runs" in result.stderr
+
+
+def load_engine_value(name, field):
+    from planner.specs.load import load_engine
+
+    return getattr(load_engine(name), field)
