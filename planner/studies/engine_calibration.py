@@ -11,6 +11,7 @@ and predicts it from the fit on the rest.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from planner.studies.calibrate_runs import RunSet, expressible_runs, group_label
 
 #: Where the engines' ``source`` says the values come from.
 SCRIPT = "benchmarks/calibrate_engines.py"
+#: Width of a ``source`` written into an engine YAML.
+YAML_WIDTH = 96
 #: Serving-mode names of the data -> the error bands' mode.
 MODE_NAMES = {"agg": "aggregated", "disagg": "disaggregated"}
 #: Percentile of the absolute error the bands give beside the median.
@@ -120,7 +123,9 @@ def engine_yaml_with(text: str, values: dict[str, float], source: str) -> str:
             raise ValueError(f"engine YAML: no single top-level {name}")
         block = re.compile(rf"(?m)^(  {name}:\n(?:    (?!source:)[^\n]*\n)*    source:)"
                            rf"[^\n]*\n(?:      [^\n]*\n)*")
-        text, n = block.subn(lambda m: f"{m.group(1)} >-\n      {source}\n", text)
+        wrapped = "\n".join(textwrap.wrap(source, width=YAML_WIDTH, initial_indent="      ",
+                                           subsequent_indent="      "))
+        text, n = block.subn(lambda m: f"{m.group(1)} >-\n{wrapped}\n", text)
         if n != 1:
             raise ValueError(f"engine YAML: no overheads.{name}.source")
     return text
