@@ -97,3 +97,27 @@ def test_serve_says_when_there_is_no_validation_data(shipped):
     assert "typical error" not in out
     (rec,) = cli_json(*args)
     assert rec["tpot_typical_error_pct"] is None
+
+
+def test_the_shipped_bands_are_what_the_generator_computes():
+    """validation/error-bands.yaml is generated, never written by hand: the H100 · SGLang entry
+    recomputed from the shipped runs at the engine's current values (61 runs, no refit)."""
+    from planner import catalog
+    from planner.specs.runs import read_runs
+    from planner.studies.calibrate_runs import expressible_runs, run_forward
+    from planner.studies.engine_calibration import regime_bands
+
+    eb._shipped.cache_clear()
+    band = eb.error_band("h100", "sglang", "aggregated")
+    assert band is not None
+    runs, _ = expressible_runs(read_runs(catalog.SERVING_RUNS_CSV), hardware="h100",
+                               engine="sglang")
+    (entry,) = regime_bands(runs, run_forward(runs)({}))     # {}: the specs' own values
+    assert entry["runs"] == band.runs
+    assert entry["ttft_median_error_pct"] == band.ttft_median_error_pct
+    assert entry["tpot_median_error_pct"] == band.tpot_median_error_pct
+    # every aggregated regime the validation expresses has an entry; disaggregated has none
+    for hw in ("h100", "h200"):
+        for eng in ("trtllm", "vllm", "sglang"):
+            assert eb.error_band(hw, eng, "aggregated") is not None
+            assert eb.error_band(hw, eng, "disaggregated") is None
