@@ -1,8 +1,8 @@
 """The ``planner`` command line: thin typer commands that parse options, call the library and
 render with :mod:`planner.report`. No arithmetic here.
 
-One module per command group (``catalog``, ``model``, ``serving``, ``cluster``, ``explore``,
-``budget``); shared options in :mod:`planner.cli.options`. A group module registers its commands
+One module per command group (``catalog``, ``model``, ``serving``, ``calibrate``, ``cluster``,
+``explore``, ``budget``); shared options in :mod:`planner.cli.options`. A group module registers its commands
 on :data:`app` when it is imported, and :func:`main` imports only the group of the command it
 runs (see :data:`COMMANDS`). ``from planner.cli import app`` gives the app with every command.
 
@@ -31,8 +31,8 @@ COMMANDS: dict[str, str] = {
     "models": "catalog", "hardware": "catalog", "engines": "catalog", "show": "catalog",
     "kv-cache": "model", "flops": "model", "ep": "model", "paper": "model",
     "import-hf": "catalog", "compare": "explore", "sweep": "explore",
-    "serve": "serving", "validate": "serving", "fit": "serving", "schema": "catalog",
-    "serve-disagg": "disagg", "validate-disagg": "disagg",
+    "serve": "serving", "validate": "serving", "fit": "serving", "calibrate": "calibrate",
+    "schema": "catalog", "serve-disagg": "disagg", "validate-disagg": "disagg",
     "network": "cluster", "pipeline": "cluster", "train": "cluster", "routing": "cluster",
     "collective": "cluster", "numerics": "model", "evaluate": "budget", "check": "budget",
 }

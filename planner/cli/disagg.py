@@ -112,7 +112,11 @@ def serve_disagg_cmd(
                      kv_bytes_per_s=link, **dtypes)
     if not bool(r.fits):
         raise UsageError(disagg_refusal(disagg_record(r, setup, prefill, decode)))
-    show_tables(disagg_tables(r, setup, prefill, decode), fmt)
+    from planner.specs.error_bands import error_band
+
+    band = (error_band(hw.name or "", None if eng is None else eng.name, "disaggregated"),
+            hw.label, None if eng is None else eng.label)
+    show_tables(disagg_tables(r, setup, prefill, decode, band), fmt)
 
 
 def _solve(m: Any, hw: Any, eng: Any, setup: dict[str, Any], *, isl: int, osl: int,

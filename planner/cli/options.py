@@ -113,3 +113,9 @@ def quantity(text: str, dimension: str, option: str) -> float:
         return parse_quantity(text, dimension)
     except ValueError as exc:
         raise UsageError(f"{option}: {exc}") from None
+
+
+#: ``--overrides FILE``: the hardware and engine deltas ``planner calibrate`` wrote.
+OVERRIDES = typer.Option(None, "--overrides", metavar="FILE",
+                         help="Override file of planner calibrate: hardware efficiency scales "
+                              "and engine values fitted to your runs.")

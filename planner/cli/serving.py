@@ -11,9 +11,9 @@ import typer
 
 from planner import vocab
 from planner.cli import command, show_tables
-from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, MODELS, WEIGHTS_DTYPE, Dtype,
-                                 Format, WeightsDtype, choices, hardware_option,
-                                 tokens_option)
+from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, MODELS, OVERRIDES,
+                                 WEIGHTS_DTYPE, Dtype, Format, WeightsDtype, choices,
+                                 hardware_option, tokens_option)
 
 if TYPE_CHECKING:   # a type alias for the checker, the Enum for typer (options.Choice)
     from typing import TypeAlias
@@ -141,6 +141,7 @@ def serve_cmd(
     moe_tp: Optional[int] = MOE_TP,
     moe_ep: Optional[int] = MOE_EP,
     engine: Optional[str] = ENGINE,
+    overrides: Optional[str] = OVERRIDES,
     fmt: Format = FORMAT,
 ) -> None:
     """Serving roofline: memory per GPU, decode TPOT or prefill TTFT, tokens/s, the bottleneck;
@@ -158,7 +159,8 @@ def serve_cmd(
         return _serve_workload(model, hardware, engine, isl=isl, osl=osl,
                                concurrency=concurrency, tp=tp, pp=pp, attention_dp=attention_dp,
                                moe_tp=moe_tp, moe_ep=moe_ep, weights_dtype=weights_dtype.value,
-                               kv_dtype=kv_dtype and kv_dtype.value, fmt=fmt)
+                               kv_dtype=kv_dtype and kv_dtype.value, fmt=fmt,
+                               overrides=overrides)
     given = [flag for flag, v in zip(WORKLOAD_ONLY, (pp, attention_dp, moe_tp, moe_ep, engine))
              if v is not None]
     if given:
@@ -166,6 +168,10 @@ def serve_cmd(
                          "and --concurrency too")
     decode = phase is Phase.decode
     hw = catalog.load_hardware(hardware)
+    if overrides is not None:
+        from planner.specs.overrides import apply_hardware_overrides, load_overrides
+
+        hw = apply_hardware_overrides(hw, load_overrides(overrides))
     config = ServeConfig(
         phase=phase.value, gpus=gpus, ep=ep,
         tp=tp or (None if dp_attention is None else 1 if dp_attention
@@ -184,17 +190,27 @@ def serve_cmd(
 def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: Any, osl: Any,
                     concurrency: Any, tp: Optional[int], pp: Optional[int],
                     attention_dp: Optional[int], moe_tp: Optional[int], moe_ep: Optional[int],
-                    weights_dtype: str, kv_dtype: Optional[str], fmt: Format) -> None:
+                    weights_dtype: str, kv_dtype: Optional[str], fmt: Format,
+                    overrides: Optional[str] = None) -> None:
     """``planner serve`` in workload mode: the figures, or the refusal of a workload that does
     not fit in memory (one line, exit 2)."""
     from planner import catalog, report
     from planner.calc.serving.workload import serve_workload
     from planner.errors import UsageError
+    from planner.specs.error_bands import error_band
     from planner.specs.load import load_engine
 
     name = engine or "trtllm"
     eng = None if name.casefold() == "none" else load_engine(name)
     m, hw = catalog.load_model(model), catalog.load_hardware(hardware)
+    extra: dict[str, Any] = {}
+    if overrides is not None:
+        from planner.specs.overrides import (apply_engine_overrides, apply_hardware_overrides,
+                                             load_overrides)
+
+        ov = load_overrides(overrides)
+        hw, eng = apply_hardware_overrides(hw, ov), apply_engine_overrides(eng, ov)
+        extra["overrides"] = ov.origin
     layout: dict[str, Any] = {"tp": tp or 1, "pp": pp or 1, "attention_dp": attention_dp or 1,
                               "moe_tp": moe_tp, "moe_ep": moe_ep}
     r = serve_workload(m, hw, eng, isl=isl, osl=osl, concurrency=concurrency,
@@ -202,10 +218,12 @@ def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: An
     setup = {"model": m.name or m.label, "hardware": hw.name or hw.label,
              "engine": "idealised engine" if eng is None else f"{eng.label} {eng.version}",
              "isl": isl, "osl": osl, "concurrency": concurrency, **layout,
-             "weights_dtype": weights_dtype, "kv_dtype": r.kv_dtype}
+             "weights_dtype": weights_dtype, "kv_dtype": r.kv_dtype, **extra}
     if not r.fits:
         raise UsageError(report.workload_refusal(report.workload_record(r, setup)))
-    show_tables(report.workload_tables(r, setup), fmt)
+    band = error_band(hw.name or "", None if eng is None else eng.name, "aggregated")
+    show_tables(report.workload_tables(r, setup, (band, hw.label, None if eng is None
+                                                  else eng.label)), fmt)
 
 
 RUNS = typer.Option(

@@ -40,6 +40,8 @@ _MODULES = {
     "training": ("LAYOUT_KEYS", "train_layout_tables", "train_search_table"),
     "explore": ("compare_tables", "context_tables", "SWEEP_TABLE_ROWS", "sweep_table"),
     "budget": ("evaluation_tables", "check_table"),
+    "error_bands": ("regime_label", "error_band_text", "error_band_record"),
+    "calibrate": ("calibration_tables",),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 

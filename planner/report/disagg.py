@@ -112,15 +112,24 @@ NOTE = ("Two pools in steady state: the slower pool's request rate binds; closed
 
 
 def disagg_tables(r: DisaggResult, setup: dict[str, Any], prefill: PoolLayout,
-                  decode: PoolLayout) -> list[Table]:
-    """A disaggregated deployment's figures (scalar layouts)."""
+                  decode: PoolLayout, band: Any = None) -> list[Table]:
+    """A disaggregated deployment's figures (scalar layouts); with ``band`` ((the regime's
+    error band or None, hardware label, engine label), as for aggregated serving) the
+    validation error of the disaggregated regime in the record and a note."""
+    from planner.report.error_bands import error_band_record, error_band_text
+
     rec = disagg_record(r, setup, prefill, decode)
+    if band is not None:
+        rec.update(error_band_record(band[0]))
     t = Table(f"Disaggregated: {rec['model']} on {rec['gpus']} x {rec['hardware']} "
               f"({rec['engine']}), ISL {rec['isl']:,}, OSL {rec['osl']:,}; prefill "
               f"{rec['prefill_layout']}; decode {rec['decode_layout']}", ["metric", "value"])
     t.rows += _metric_rows(rec)
     t.records.append(rec)
     t.notes.append(NOTE + f"{rec['efficiency_note']}.")
+    if band is not None:
+        t.notes.append(error_band_text(band[0], hardware=band[1], engine=band[2],
+                                       mode="disaggregated") + ".")
     return [t]
 
 

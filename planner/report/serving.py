@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from planner.calc.memory import FitResult, MemoryResult
     from planner.calc.serving import ServeResult
     from planner.calc.serving.workload import WorkloadResult
+    from planner.specs.error_bands import ErrorBand
     from planner.studies.validate import AblationRow, ValidationReport, ValidationRow
 
 #: The line the table of the 15 published runs carries since the workload model (issue 20).
@@ -183,13 +184,25 @@ def workload_refusal(rec: dict[str, Any]) -> str:
             f"per GPU {_memory_text(rec)}; lower --concurrency, or raise --tp / --pp")
 
 
-def workload_tables(r: WorkloadResult, setup: dict[str, Any]) -> list[Table]:
-    """The workload's latency, throughput, memory and binding resources (one scalar workload)."""
+def workload_tables(r: WorkloadResult, setup: dict[str, Any],
+                    band: tuple[ErrorBand | None, str, str | None] | None = None) -> list[Table]:
+    """The workload's latency, throughput, memory and binding resources (one scalar workload);
+    with ``band`` (the regime's error band or None, the hardware and engine labels) the
+    validation error of the regime beside TTFT and TPOT (:mod:`planner.report.error_bands`)."""
+    from planner.report.error_bands import error_band_record, error_band_text
+
     rec = workload_record(r, setup)
+    typical = {"ttft": "", "tpot": ""}
+    if band is not None:
+        rec.update(error_band_record(band[0]))
+        if band[0] is not None:
+            typical = {m: " (" + error_band_text(band[0], hardware=band[1], engine=band[2],
+                                                 metric=m) + ")" for m in typical}
     t = Table(f"Workload: {rec['model']} on {rec['gpus']} x {rec['hardware']} ({rec['layout']}; "
               f"{rec['engine']}), ISL {rec['isl']:,}, OSL {rec['osl']:,}, concurrency "
               f"{rec['concurrency']:,}", ["metric", "value"])
-    t.rows += [["ttft_s", fmt_seconds(rec["ttft_s"])], ["tpot_s", fmt_seconds(rec["tpot_s"])],
+    t.rows += [["ttft_s", fmt_seconds(rec["ttft_s"]) + typical["ttft"]],
+               ["tpot_s", fmt_seconds(rec["tpot_s"]) + typical["tpot"]],
                ["e2e_latency_s", fmt_seconds(rec["e2e_latency_s"])],
                ["tokens_per_s_per_gpu (output)", f"{rec['tokens_per_s_per_gpu']:,.1f}"],
                ["total_tokens_per_s_per_gpu (input + output)",
@@ -203,6 +216,10 @@ def workload_tables(r: WorkloadResult, setup: dict[str, Any]) -> list[Table]:
                    "step with the prefill work new requests bring; TTFT = half a step of wait + "
                    "the request's prefill chunks + the engine's per-request overhead. "
                    f"{rec['efficiency_note']}.")
+    if band is not None:
+        t.notes.append(error_band_text(band[0], hardware=band[1], engine=band[2]) + ".")
+    if rec.get("overrides"):
+        t.notes.append(f"overrides applied: {rec['overrides']}.")
     return [t]
 
 

@@ -30,7 +30,7 @@ def test_validation_dir_in_the_checkout_and_the_wheel():
     wheel_copy = Path(planner.__file__).parent / "_catalog" / "validation"
     assert validation_dir() in (ROOT / "validation", wheel_copy)
     names = {p.name for p in validation_dir().glob("*.yaml")}
-    assert names == {"paper.yaml", "runs.yaml", "training.yaml"}
+    assert names == {"paper.yaml", "runs.yaml", "training.yaml", "error-bands.yaml"}
     for name in names:
         assert (validation_dir() / name).read_bytes() == (ROOT / "validation" / name).read_bytes()
     build = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
