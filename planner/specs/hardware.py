@@ -13,6 +13,7 @@ factors live apart from the peaks, in ``efficiency``, each with its own ``source
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Optional
 
@@ -153,6 +154,26 @@ class Efficiency:
     overlap_compute_share: Optional[Factor] = None
 
 
+#: A date as ``cost.date`` takes it: YYYY-MM-DD (quoted in YAML, which otherwise reads a date).
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cost:
+    """The price of one GPU-hour (USD), what it includes, where it comes from and when it was
+    read (``date``, YYYY-MM-DD): prices move, so a price without its date means little."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    usd_per_gpu_hour: PosFloat
+    includes: Str
+    source: Str
+    date: Str
+
+    def __post_init__(self) -> None:
+        if not _DATE.match(self.date):
+            raise ValueError(f"date: expected YYYY-MM-DD, quoted (got {self.date!r})")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Hardware:
     """One accelerator with its memory and links; optionally its price per GPU-hour."""
@@ -167,6 +188,8 @@ class Hardware:
     display_name: Optional[Str] = None
     efficiency: Efficiency = field(default_factory=Efficiency)
     price_usd_per_gpu_hour: Optional[PosFloat] = None
+    #: What one GPU-hour costs to rent (``planner plan``'s $ per million tokens), with source.
+    cost: Optional[Cost] = None
     notes: Optional[Str] = None
 
     @property
