@@ -38,10 +38,9 @@ MAX_ATTENTION_DP_EXPONENT = 6
 MAX_PP_EXPONENT = 3
 #: GPUs of one replica at most, unless ``--gpus`` / ``--max-gpus`` say otherwise: 2^7 = 128.
 DEFAULT_MAX_REPLICA_GPUS = 128
-#: Requests in flight per attention-DP rank tried (the data's ``batch_size``), roughly
-#: geometric (x1.5 and x1.33 between powers of two) from 1 to 1,024.
-BATCH_PER_RANK = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512,
-                  768, 1024)
+#: Requests in flight per attention-DP rank tried (the data's ``batch_size``): 2^(k/4) rounded,
+#: k = 0 .. 40, 36 values from 1 to 1,024 (steps of about 19%: a smooth frontier).
+BATCH_PER_RANK = tuple(sorted({round(2 ** (k / 4)) for k in range(41)}))
 #: The workload model's per-point outputs kept for every evaluated layout.
 RESULT_FIELDS = ("ttft_s", "tpot_s", "e2e_latency_s", "tokens_per_s_per_gpu",
                  "total_tokens_per_s_per_gpu", "tokens_per_s_per_user", "memory_bytes_per_gpu",
