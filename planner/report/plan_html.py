@@ -28,12 +28,8 @@ def nice_ticks(low: float, high: float, count: int = TICKS) -> list[float]:
     raw = (high - low) / max(1, count)
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    start = math.floor(low / step) * step
-    ticks, value = [], start
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 12))
-        value += step
-    return ticks
+    first, last = math.floor(low / step), math.ceil(high / step)
+    return [round(k * step, 12) for k in range(first, last + 1)]
 
 
 def _points(result: PlanResult, hw: str) -> list[tuple[float, float]]:
