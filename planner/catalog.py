@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 _PKG = Path(__file__).resolve().parent
 #: Catalog kind -> its folder.
-KINDS = {"model": "models", "hardware": "hardware"}
+KINDS = {"model": "models", "hardware": "hardware", "engine": "engines"}
 #: The ``notes:`` (caveats) of the specs loaded since the last :func:`take_notes`, by spec name:
 #: the CLI prints them wherever the spec's numbers are shown.
 _NOTES: dict[str, str] = {}

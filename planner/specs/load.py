@@ -29,13 +29,14 @@ from planner.specs.yaml_reader import (MAX_SPEC_FILE_BYTES, MAX_YAML_DEPTH, MAX_
                                        read_yaml_file, read_yaml_mapping)
 
 if TYPE_CHECKING:
+    from planner.specs.engine import Engine
     from planner.specs.hardware import Hardware
     from planner.specs.model import Model
 
 T = TypeVar("T")
 
 __all__ = ["MAX_SPEC_FILE_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "build_spec",
-           "load_hardware_file", "load_model_file", "load_model_or_hardware_file",
+           "load_engine", "load_hardware_file", "load_model_file", "load_model_or_hardware_file",
            "load_spec_file", "parse_yaml_document", "parse_yaml_text", "read_text_file",
            "read_yaml_file", "read_yaml_mapping", "validate"]
 
@@ -250,3 +251,13 @@ def load_hardware_file(path: str | os.PathLike[str]) -> Hardware:
     from planner.specs.hardware import Hardware
 
     return load_spec_file(Hardware, path)
+
+
+def load_engine(name_or_path: str | os.PathLike[str]) -> Engine:
+    """A serving :class:`~planner.specs.engine.Engine` by catalog name (``trtllm``, ``vllm``,
+    ``sglang``: ``engines/<name>.yaml``, any case) or from a YAML path; an unknown name is a
+    :class:`~planner.errors.CatalogError` with the valid names."""
+    from planner import catalog
+    from planner.specs.engine import Engine
+
+    return load_spec_file(Engine, catalog.resolve("engine", str(name_or_path)))

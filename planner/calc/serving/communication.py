@@ -23,25 +23,67 @@ def tp_all_reduce_s(model: Model, hardware: Hardware, *, tp: int, tokens: float,
                     up_bytes_per_s: float, out_bytes_per_s: float):
     """(time (s), link) of one all-reduce of ``tokens`` hidden states over a TP group of ``tp``.
 
-    Formula: n = T·d·2 (BF16). Inside the scale-up domain the two-shot all-reduce engines run
-    there, 2·α + 2(p − 1)/p · n / B; across nodes a ring, 2(p − 1)·α + 2(p − 1)/p · n / B; α
-    the spec's latency (0 where it gives none).
+    Formula: :func:`tp_all_reduce_time_s`; the link is the scale-up domain where the group fits
+    in it, else the scale-out network.
     Ref: Shoeybi et al. 2019 (Megatron-LM) §3, two all-reduces per layer in the forward pass;
     :mod:`planner.calc.collectives` (two-shot: vLLM's and TensorRT-LLM's custom all-reduce).
     Convention: not overlapped with compute (the next kernel needs the result).
     Example: TP 8, 256 tokens of d = 7,168 (3.67 MB) over H800 NVLink at 160 GB/s, α = 3.33 µs:
     2 × 3.33 + 1.75 × 3.670e6 / 160e9 s = 6.7 + 40.1 = 46.8 µs.
     """
+    up = hardware.scale_up is not None and tp <= hardware.scale_up_domain_gpus
+    return float(tp_all_reduce_time_s(model, hardware, tp=tp, tokens=tokens,
+                                      up_bytes_per_s=up_bytes_per_s,
+                                      out_bytes_per_s=out_bytes_per_s)), (
+        "scale_up" if up else "scale_out")
+
+
+def tp_all_reduce_time_s(model: Model, hardware: Hardware, *, tp, tokens, up_bytes_per_s,
+                         out_bytes_per_s):
+    """Time of one all-reduce of ``tokens`` hidden states over TP groups of ``tp`` (s); ``tp``
+    and ``tokens`` scalars or numpy arrays (broadcast together).
+
+    Formula: n = T·d·2 (BF16). Inside the scale-up domain the two-shot all-reduce engines run
+    there, 2·α + 2(p − 1)/p · n / B; across nodes a ring, 2(p − 1)·α + 2(p − 1)/p · n / B; α
+    the spec's latency (0 where it gives none).
+    Ref: Shoeybi et al. 2019 (Megatron-LM) §3; :func:`~planner.calc.collectives.collective_time_s`.
+    Convention: p = 1 takes no time (both formulas give 2·α there: the group is one GPU).
+    Example: TP 8, 256 tokens of d = 7,168 (3.67 MB) over H800 NVLink at 160 GB/s, α = 3.33 µs:
+    46.8 µs; TP [1, 8]: [0, 46.8 µs].
+    """
+    import numpy as np
+
     from planner.calc.collectives import collective_time_s, link_latency_us
     from planner.units import US
 
-    up = hardware.scale_up is not None and tp <= hardware.scale_up_domain_gpus
-    latency_us = link_latency_us(hardware, "scale-up" if up else "scale-out-same-leaf") or 0.0
-    return collective_time_s(
-        operation="all-reduce", algorithm="two-shot" if up else "ring", num_ranks=tp,
-        bytes_total=tokens * model.hidden_size * HIGH_PRECISION_BYTES, latency_s=latency_us * US,
-        bandwidth_bytes_per_s=up_bytes_per_s if up else out_bytes_per_s), (
-        "scale_up" if up else "scale_out")
+    n = tokens * model.hidden_size * HIGH_PRECISION_BYTES
+    out = collective_time_s(operation="all-reduce", algorithm="ring", num_ranks=tp,
+                            bytes_total=n, latency_s=(link_latency_us(
+                                hardware, "scale-out-same-leaf") or 0.0) * US,
+                            bandwidth_bytes_per_s=out_bytes_per_s)
+    if hardware.scale_up is None:
+        return np.where(np.asarray(tp) > 1, out, 0.0)
+    up = collective_time_s(operation="all-reduce", algorithm="two-shot", num_ranks=tp,
+                           bytes_total=n, latency_s=(link_latency_us(
+                               hardware, "scale-up") or 0.0) * US,
+                           bandwidth_bytes_per_s=up_bytes_per_s)
+    return np.where(np.asarray(tp) > 1,
+                    np.where(np.asarray(tp) <= hardware.scale_up_domain_gpus, up, out), 0.0)
+
+
+def ep_copy_bytes(model: Model) -> tuple[float, float]:
+    """(dispatch, combine) bytes of one token's copy sent to one expert (bytes).
+
+    Formula: dispatch: the FP8 message with DeepEP's scales and metadata
+    (:func:`~planner.calc.ep.fp8_dispatch_bytes_per_token_expert`); combine: BF16, 2·d.
+    Ref: DeepEP README (FP8 dispatch, BF16 combine); V3R §3.4.
+    Convention: every engine's all-to-all is counted at DeepEP's message sizes.
+    Example: d = 7,168: (7,408, 14,336) B.
+    """
+    from planner.calc import ep as ep_calc
+
+    return (ep_calc.fp8_dispatch_bytes_per_token_expert(hidden_size=model.hidden_size),
+            model.hidden_size * HIGH_PRECISION_BYTES)
 
 
 def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float, copies: int,
@@ -70,13 +112,11 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
     8-GPU nodes, half the copies stay on NVLink: the NIC legs take half as long (Ant Group
     reports ~50% of the EP 16 traffic on NVLink, lmsys.org/blog/2025-09-26-sglang-ant-group).
     """
-    from planner.calc import ep as ep_calc
     from planner.calc.routing import eligible_nodes, expected_distinct_nodes, ib_copies_per_token
     from planner.specs.model import MoEFFN
 
     ffn = model.ffn
-    per = (ep_calc.fp8_dispatch_bytes_per_token_expert(hidden_size=model.hidden_size),
-           model.hidden_size * HIGH_PRECISION_BYTES)
+    per = ep_copy_bytes(model)
     domain = hardware.scale_up_domain_gpus
     if ep <= domain and hardware.scale_up is not None:
         return (*(tokens * copies * rank_load * b / up_bytes_per_s for b in per), "scale_up")

@@ -1,0 +1,252 @@
+"""Serving a workload with continuous batching: requests of ISL input and OSL output tokens at a
+concurrency, on one replica of TP × attention-DP × PP GPUs, to TTFT, TPOT, end-to-end latency
+and tokens/s, in closed form over numpy arrays (one call evaluates a grid).
+
+Model (per replica, ``c`` requests in flight; the formulas are in docs/workload.md):
+- Each request costs one prefill of ISL tokens and OSL decode steps. Its sequences spread over
+  the DP_att attention ranks and, with PP, over PP micro-batches: a step carries
+  b = c / (DP_att · PP) decode sequences per rank, at a mean context of ISL + OSL / 2.
+- Steady state: c requests complete every OSL steps, so each step brings p = b · ISL / OSL
+  prefill tokens on average. With mixed batching (TensorRT-LLM's in-flight batching, vLLM's
+  chunked prefill) they ride in the decode step: TPOT = step(b decodes + p prefill tokens).
+  Without it (SGLang's default) prefill batches of X tokens run between decode steps:
+  TPOT = step(b) + (p / X) · step(X prefill tokens).
+- TTFT = wait + the request's prefill + the engine's per-request overhead; the prefill is
+  ⌈ISL / q⌉ chunk steps of q = the step's token budget less the decode batch (the whole
+  prompt in one step when the engine does not chunk), each chunk step carrying the decode
+  batch too (mixed) or not; the wait is half a step (the request arrives during one).
+- Host time: per step ``decode_step_overhead_s`` (+ ``prefill_overhead_s`` on steps carrying
+  prefill) hides behind the GPU with overlap scheduling (max), else adds.
+- e2e = TTFT + (OSL − 1) · TPOT; output tokens/s per GPU = c · OSL / e2e / GPUs; total adds
+  ISL; per user 1 / TPOT.
+
+Ref: :mod:`planner.calc.serving.workload_step` (the pass); Yu et al. 2022 (Orca: iteration-level
+scheduling); Agrawal et al. 2024 (Sarathi-Serve: chunked prefill); the engines' docs
+(engines/*.yaml).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from planner.calc.serving.workload_step import (
+    BOUND_NAMES,
+    Layout,
+    _rates,
+    forward_pass,
+    kv_bytes_per_token_per_gpu_array,
+    model_figures,
+    _padded_tile,
+    weight_bytes_per_gpu_array,
+)
+from planner.errors import UsageError
+
+if TYPE_CHECKING:
+    from planner.specs.engine import Engine
+    from planner.specs.hardware import Hardware
+    from planner.specs.model import Model
+
+__all__ = ["BOUND_NAMES", "WorkloadResult", "serve_workload"]
+
+#: Share of the request's step that a new request waits on average (it arrives during one).
+ARRIVAL_WAIT_STEPS = 0.5
+
+
+@dataclass(frozen=True)
+class WorkloadResult:
+    """A workload's figures, numpy arrays of the inputs' broadcast shape (s, tokens/s, bytes);
+    ``decode_bound`` / ``prefill_bound`` are codes into :data:`BOUND_NAMES`."""
+
+    ttft_s: Any
+    tpot_s: Any
+    e2e_latency_s: Any
+    tokens_per_s_per_gpu: Any
+    total_tokens_per_s_per_gpu: Any
+    tokens_per_s_per_user: Any
+    memory_bytes_per_gpu: Any
+    weight_bytes_per_gpu: Any
+    kv_cache_bytes_per_gpu: Any
+    capacity_bytes_per_gpu: float
+    fits: Any
+    gpus: Any
+    decode_step_s: Any
+    prefill_s: Any
+    decode_bound: Any
+    prefill_bound: Any
+    basis: str
+    efficiency_note: str
+
+
+@dataclass(frozen=True)
+class _EngineTerms:
+    mixed: bool
+    chunked: bool
+    budget: float
+    overlap: bool
+    step_s: float
+    prefill_s: float
+    request_s: float
+    memory_frac: float
+
+
+def _engine_terms(engine: Engine | None) -> _EngineTerms:
+    """The engine's scheduling and host times; an idealised engine (None): mixed batching, no
+    token budget, no host time, the memory model's workspace."""
+    import math
+
+    from planner.calc.memory import WORKSPACE_FRAC
+
+    if engine is None:
+        return _EngineTerms(True, True, math.inf, True, 0.0, 0.0, 0.0, 1 - WORKSPACE_FRAC)
+    return _EngineTerms(engine.mixed_batching, engine.chunked_prefill,
+                        float(engine.max_num_tokens), engine.overlap_scheduling,
+                        engine.decode_step_overhead_s, engine.prefill_overhead_s,
+                        engine.request_overhead_s, engine.gpu_memory_fraction)
+
+
+def _with_host(gpu_s: Any, host_s: Any, overlap: bool) -> Any:
+    """A step's time with the engine's host time: hidden behind the GPU's (overlap) or added."""
+    import numpy as np
+
+    return np.maximum(gpu_s, host_s) if overlap else gpu_s + host_s
+
+
+def _layout(model: Model, hardware: Hardware, *, tp: Any, pp: Any, attention_dp: Any,
+            moe_tp: Any, moe_ep: Any) -> Layout:
+    """The layout arrays with the MoE split's defaults, checked: MoE-TP × MoE-EP = TP × DP_att."""
+    import numpy as np
+
+    from planner.specs.model import MoEFFN
+
+    tp, pp, adp = (np.asarray(v, dtype=np.int64) for v in (tp, pp, attention_dp))
+    group = tp * adp
+    moe = isinstance(model.ffn, MoEFFN)
+    moe_tp = (np.ones_like(group) if moe else group) if moe_tp is None \
+        else np.asarray(moe_tp, dtype=np.int64)
+    moe_ep = (group if moe else np.ones_like(group)) if moe_ep is None \
+        else np.asarray(moe_ep, dtype=np.int64)
+    for name, v in (("tp", tp), ("pp", pp), ("attention_dp", adp), ("moe_tp", moe_tp),
+                    ("moe_ep", moe_ep)):
+        if np.any(v < 1):
+            raise UsageError(f"{name} must be a whole number >= 1 (got {v.min()})")
+    if np.any(moe_tp * moe_ep != group):
+        raise UsageError("moe_tp x moe_ep must equal tp x attention_dp (the GPUs of a "
+                         "pipeline stage)")
+    if np.any(pp > model.num_layers):
+        raise UsageError(f"pp must not exceed the model's {model.num_layers} layers")
+    return Layout(tp=tp, pp=pp, adp=adp, moe_tp=moe_tp, moe_ep=moe_ep, tile=_padded_tile(hardware))
+
+
+def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, isl: Any,
+                   osl: Any, concurrency: Any, tp: Any = 1, pp: Any = 1, attention_dp: Any = 1,
+                   moe_tp: Any = None, moe_ep: Any = None, weights_dtype: str = "fp8",
+                   moe_weights_dtype: str | None = None,
+                   kv_dtype: str | None = None) -> WorkloadResult:
+    """TTFT, TPOT, end-to-end latency, tokens/s per GPU (output, total) and per user, memory per
+    GPU and fit of ``concurrency`` requests of ``isl`` + ``osl`` tokens on one replica of
+    TP × DP_att × PP GPUs served by ``engine`` (None: idealised); arrays broadcast together.
+
+    Formula: b = c / (DP_att · PP) decodes per rank at context ISL + OSL/2, p = b · ISL / OSL
+    prefill tokens per step; mixed: TPOT = S(b, p) (+ host), non-mixed: TPOT = S(b, 0) +
+    p / X · S(0, X), X = min(budget, max(ISL, p)); TTFT = ½ step + ⌈ISL / q⌉ · S(b, q) (q =
+    budget − b, the whole prompt without chunking) + request overhead; e2e = TTFT + (OSL − 1) ·
+    TPOT; tokens/s per GPU = c · OSL / e2e / (TP · DP_att · PP); S the forward pass of
+    :func:`~planner.calc.serving.workload_step.forward_pass`. Memory: weights (the layout's
+    split) + c / DP_att · (ISL + OSL) · kv per token / PP + (1 − the engine's memory fraction)
+    of the usable memory; fits when at most the usable memory.
+    Ref: the module docstring; docs/workload.md; Yu et al. 2022 (Orca); Agrawal et al. 2024
+    (Sarathi-Serve).
+    Convention: moe_tp / moe_ep None: the experts split by EP over the stage's TP · DP_att GPUs
+    (MoE), by TP (dense); KV reserved for each request's whole ISL + OSL (TensorRT-LLM's
+    guaranteed-no-evict admission); where ``fits`` is False the times are finite but
+    meaningless. Dtypes are one per call; ``moe_weights_dtype`` (default the weights') is the
+    routed experts'; ``kv_dtype`` default BF16.
+    Example: Llama-3.1-70B FP8 on 8 x H200 (TP 8), TensorRT-LLM, ISL = OSL = 1,024, c = 64:
+    see docs/workload.md for the printed figures.
+    """
+    import numpy as np
+
+    moe_dtype = moe_weights_dtype or weights_dtype
+    kv = kv_dtype or "bf16"
+    fig = model_figures(model, weights_dtype=weights_dtype, moe_weights_dtype=moe_dtype,
+                        kv_dtype=kv)
+    lay = _layout(model, hardware, tp=tp, pp=pp, attention_dp=attention_dp, moe_tp=moe_tp,
+                  moe_ep=moe_ep)
+    isl_a, osl_a, c = (np.asarray(v, dtype=float) for v in (isl, osl, concurrency))
+    if np.any(isl_a < 1) or np.any(osl_a < 1) or np.any(c < 1):
+        raise UsageError("isl, osl and concurrency must be at least 1")
+    eng = _engine_terms(engine)
+    dec_rates = _rates(hardware, phase="decode", weights_dtype=weights_dtype)
+    pre_rates = _rates(hardware, phase="prefill", weights_dtype=weights_dtype)
+    b = c / (lay.adp * lay.pp)
+    dec_ctx = isl_a + osl_a / 2
+
+    def step(rates: Any, dec: Any, pre: Any, prompts: Any) -> tuple[Any, Any]:
+        return forward_pass(model, hardware, fig, rates, lay, decode_seqs=dec,
+                            prefill_tokens=pre, decode_context=dec_ctx,
+                            prefill_context=isl_a / 2, prompts=prompts)
+
+    tpot, prefill, wait, decode_bound, prefill_bound = _schedule(
+        step, eng, dec_rates, pre_rates, b=b, isl_a=isl_a, osl_a=osl_a)
+    ttft = wait + prefill + eng.request_s
+    e2e = ttft + (osl_a - 1) * tpot
+    gpus = lay.tp * lay.adp * lay.pp
+    weights = weight_bytes_per_gpu_array(fig, tp=lay.tp, pp=lay.pp, moe_tp=lay.moe_tp,
+                                         moe_ep=lay.moe_ep)
+    kv_bytes = (c / lay.adp * (isl_a + osl_a) * kv_bytes_per_token_per_gpu_array(fig, tp=lay.tp)
+                / lay.pp)
+    capacity = hardware.gpu.hbm_usable_bytes
+    memory = weights + kv_bytes + (1 - eng.memory_frac) * capacity
+    shape = np.broadcast(ttft, tpot, memory, gpus).shape
+
+    def out(x: Any) -> Any:
+        return np.broadcast_to(x, shape).copy()
+
+    return WorkloadResult(
+        ttft_s=out(ttft), tpot_s=out(tpot), e2e_latency_s=out(e2e),
+        tokens_per_s_per_gpu=out(c * osl_a / e2e / gpus),
+        total_tokens_per_s_per_gpu=out(c * (isl_a + osl_a) / e2e / gpus),
+        tokens_per_s_per_user=out(1 / tpot), memory_bytes_per_gpu=out(memory),
+        weight_bytes_per_gpu=out(weights), kv_cache_bytes_per_gpu=out(kv_bytes),
+        capacity_bytes_per_gpu=capacity, fits=out(memory <= capacity), gpus=out(gpus),
+        decode_step_s=out(tpot), prefill_s=out(prefill), decode_bound=out(decode_bound),
+        prefill_bound=out(prefill_bound), basis=dec_rates.basis.split(":")[0],
+        efficiency_note=_efficiency_note(dec_rates.basis))
+
+
+def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b: Any,
+              isl_a: Any, osl_a: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """(TPOT, the request's prefill, its wait (s), decode and prefill bound codes) of the
+    engine's schedule; ``step(rates, decodes, prefill tokens, prompts)`` is the forward pass."""
+    import numpy as np
+
+    p = b * isl_a / osl_a
+    chunk = (np.maximum(eng.budget - b, 1.0) if eng.mixed else
+             np.full_like(b, eng.budget)) if eng.chunked else isl_a
+    chunk = np.minimum(chunk, isl_a)
+    chunks = np.ceil(isl_a / chunk)
+    chunk = isl_a / chunks
+    if eng.mixed:
+        gpu_avg, decode_bound = step(dec_rates, b, p, b / osl_a)
+        busy = np.minimum(1.0, b * chunks / osl_a)          # share of steps with prefill
+        tpot = _with_host(gpu_avg, eng.step_s + busy * eng.prefill_s, eng.overlap)
+        gpu_chunk, prefill_bound = step(pre_rates, b, chunk, 1.0)
+        prefill = chunks * _with_host(gpu_chunk, eng.step_s + eng.prefill_s, eng.overlap)
+        wait = ARRIVAL_WAIT_STEPS * tpot
+    else:
+        gpu_dec, decode_bound = step(dec_rates, b, 0.0, 0.0)
+        batch = np.minimum(np.minimum(eng.budget, np.maximum(isl_a, p)), chunk * chunks)
+        gpu_pre, prefill_bound = step(pre_rates, 0.0, batch, batch / isl_a)
+        pre_step = _with_host(gpu_pre, eng.prefill_s, eng.overlap)
+        dec_step = _with_host(gpu_dec, eng.step_s, eng.overlap)
+        tpot = dec_step + p / batch * pre_step
+        prefill = np.ceil(isl_a / np.minimum(batch, eng.budget)) * pre_step
+        wait = ARRIVAL_WAIT_STEPS * dec_step
+    return tpot, prefill, wait, decode_bound, prefill_bound
+
+
+def _efficiency_note(basis: str) -> str:
+    """Which factors are measured and which assumed."""
+    return (f"kernel efficiencies: the hardware spec's single fractions ({basis}); full "
+            "attention in every layer; engine overheads as the engine spec's sources say")

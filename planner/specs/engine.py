@@ -1,0 +1,107 @@
+"""Serving-engine spec: what a user writes in ``engines/*.yaml`` (TensorRT-LLM, vLLM, SGLang).
+
+An engine changes a workload's numbers in two ways: by how it schedules work (whether prefill
+tokens ride in the decode steps, the token budget of a step, CUDA graphs, overlap of the host
+with the GPU, how much memory it gives the KV cache), and by host time the GPU model does not
+see (per step, per prefill, per request). The scheduling fields are the engine's documented
+defaults; the three overheads are plain numeric fields, each with bounds and a ``source`` in
+``overheads`` ("uncalibrated default" until a calibration or a published profile sets them).
+Calibration changes them with :meth:`Engine.model_copy` (``update={name: value}``), which checks
+the bounds again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from planner.errors import UsageError
+from planner.specs._types import SPEC_CONFIG, Bool, Frac, NonNegFloat, PosInt, Str
+
+#: The engine's host-time parameters that calibration may change, each bounded in ``overheads``.
+OVERHEAD_FIELDS = ("decode_step_overhead_s", "prefill_overhead_s", "request_overhead_s")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OverheadBound:
+    """The range a host-time parameter may take (s) and where its value comes from."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    min_s: NonNegFloat
+    max_s: NonNegFloat
+    source: Str
+
+    def __post_init__(self) -> None:
+        if self.min_s > self.max_s:
+            raise ValueError(f"min_s ({self.min_s:g}) exceeds max_s ({self.max_s:g})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Overheads:
+    """Bounds and source of each of :data:`OVERHEAD_FIELDS`."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    decode_step_overhead_s: OverheadBound
+    prefill_overhead_s: OverheadBound
+    request_overhead_s: OverheadBound
+
+
+@dataclass(frozen=True, kw_only=True)
+class Engine:
+    """A serving engine at a version: its scheduling defaults and its host overheads.
+
+    Scheduling: ``mixed_batching`` (prefill tokens ride in the decode steps, in-flight /
+    continuous batching with chunked or whole-prompt prefill: TensorRT-LLM, vLLM V1; False:
+    prefill batches run between decode steps, SGLang's default without ``--enable-mixed-chunk``);
+    ``chunked_prefill`` (a prompt longer than the step's token budget is split over steps;
+    False: a prompt is prefilled whole in one step); ``max_num_tokens``, the token budget of
+    one step; ``cuda_graphs`` and ``overlap_scheduling`` (the host prepares step n + 1 while the
+    GPU runs step n: the per-step host time hides behind the GPU's, else it adds);
+    ``gpu_memory_fraction``, the share of the GPU memory the engine takes for weights and KV
+    cache (the rest: activations, CUDA graphs, context). Kernels are named for the reader.
+    Overheads (s): ``decode_step_overhead_s`` host time per step (scheduling, sampling,
+    launches), ``prefill_overhead_s`` per step that carries prefill tokens,
+    ``request_overhead_s`` per request before its first token (HTTP, tokenizer, admission).
+    """
+
+    __pydantic_config__ = SPEC_CONFIG
+    name: Optional[Str] = None
+    display_name: Optional[Str] = None
+    version: Str
+    source: Str
+    mixed_batching: Bool
+    chunked_prefill: Bool
+    max_num_tokens: PosInt
+    cuda_graphs: Bool
+    overlap_scheduling: Bool
+    gpu_memory_fraction: Frac
+    attention_kernels: Str
+    moe_kernels: Str
+    decode_step_overhead_s: NonNegFloat
+    prefill_overhead_s: NonNegFloat
+    request_overhead_s: NonNegFloat
+    overheads: Overheads
+    notes: Optional[Str] = None
+    label: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", self.display_name or self.name or "engine")
+        for name in OVERHEAD_FIELDS:
+            bound: OverheadBound = getattr(self.overheads, name)
+            value = getattr(self, name)
+            if not bound.min_s <= value <= bound.max_s:
+                raise ValueError(f"{name} = {value:g} s is outside its bounds "
+                                 f"[{bound.min_s:g}, {bound.max_s:g}] s (overheads.{name})")
+
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> Engine:
+        """A copy with ``update`` applied (pydantic's name, so calibration code reads the same
+        on this dataclass); an overhead outside its bounds is a :class:`UsageError`."""
+        update = dict(update or {})
+        unknown = sorted(set(update) - {f.name for f in dataclasses.fields(self) if f.init})
+        if unknown:
+            raise UsageError(f"engine {self.label}: unknown field(s) {', '.join(unknown)}")
+        try:
+            return dataclasses.replace(self, **update)
+        except ValueError as exc:
+            raise UsageError(f"engine {self.label}: {exc}") from None
