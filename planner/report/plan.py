@@ -63,11 +63,20 @@ def _role_record(result: PlanResult, role: str, i: int) -> dict[str, Any]:
 def why_lost(result: PlanResult, winner: int, loser: int) -> str:
     """Why point ``loser`` lost to ``winner``: its deficit in tokens/s per GPU and how the two
     layouts differ."""
+    from planner.studies.plan_select import TIE_BREAKS
+
     c = result.points.columns
     a, b = c["tokens_per_s_per_gpu"][winner], c["tokens_per_s_per_gpu"][loser]
     diffs = ", ".join(f"{k} {x} vs {y}" for k, x, y in result.differences(winner, loser))
-    return (f"{(1 - b / a) * 100:.1f}% fewer output tokens/s per GPU ({b:,.1f} vs {a:,.1f}); "
-            f"differs from the best in {diffs or 'nothing'}")
+    if b < a:
+        why = f"{(1 - b / a) * 100:.2f}% fewer output tokens/s per GPU ({b:,.1f} vs {a:,.1f})"
+    else:
+        tie = next((k for k in TIE_BREAKS if c[k][loser] > c[k][winner]), None)
+        why = (f"ties on output tokens/s per GPU ({b:,.1f}); loses on {tie} "
+               f"({c[tie][loser]:.6g} vs {c[tie][winner]:.6g})" if tie else
+               f"ties on output tokens/s per GPU ({b:,.1f}), GPUs, TPOT and TTFT: the model "
+               "tells the two apart by nothing else (the first enumerated is shown as best)")
+    return f"{why}; differs from the best in {diffs or 'nothing'}"
 
 
 def why_out(result: PlanResult, i: int) -> str:

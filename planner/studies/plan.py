@@ -186,7 +186,7 @@ def price_of(hardware: Hardware, query: PlanQuery) -> tuple[float | None, str]:
         return query.usd_per_gpu_hour, "--usd-per-gpu-hour"
     if hardware.cost is not None:
         c = hardware.cost
-        return c.usd_per_gpu_hour, f"{c.source} ({c.date}; includes: {c.includes})"
+        return c.usd_per_gpu_hour, f"{c.source}, read {c.date}; it includes {c.includes}"
     if hardware.price_usd_per_gpu_hour is not None:
         return hardware.price_usd_per_gpu_hour, "the spec's price_usd_per_gpu_hour"
     return None, "no price in the spec: give --usd-per-gpu-hour"

@@ -18,7 +18,7 @@ def load_engine_or_none(name: str | None) -> Any:
     """The engine spec ``name`` (catalog name or YAML path), or None: the idealised engine."""
     if name is None:
         return None
-    from planner.specs.load import load_engine   # type: ignore[attr-defined]
+    from planner.specs.load import load_engine
 
     return load_engine(name)
 

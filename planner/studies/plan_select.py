@@ -62,16 +62,22 @@ def limits_mask(points: PlanPoints, query: PlanQuery, *, tpot: bool = True) -> n
 
 
 def _best(points: PlanPoints, mask: np.ndarray) -> int | None:
-    """The point of ``mask`` with the most output tokens/s per GPU (ties: fewer GPUs, then the
-    first enumerated), or None."""
+    """The point of ``mask`` with the most output tokens/s per GPU (ties, in
+    :data:`TIE_BREAKS` order: fewer GPUs, shorter TPOT, shorter TTFT, then the first
+    enumerated), or None."""
     import numpy as np
 
     idx = np.flatnonzero(mask)
     if not len(idx):
         return None
     c = points.columns
-    order = np.lexsort((idx, c["gpus"][idx], -c["tokens_per_s_per_gpu"][idx]))
+    keys = [c[k][idx] for k in reversed(TIE_BREAKS)]
+    order = np.lexsort((idx, *keys, -c["tokens_per_s_per_gpu"][idx]))
     return int(idx[order[0]])
+
+
+#: What decides between points of equal tokens/s per GPU, first to last (less is better).
+TIE_BREAKS = ("gpus", "tpot_s", "ttft_s")
 
 
 def same_layout(points: PlanPoints, i: int) -> np.ndarray:
@@ -165,4 +171,8 @@ def plan(model: Any, hardwares: list[Any], engine: Any, query: PlanQuery, *,
         result.notes.append("disaggregated serving is not searched yet (the disaggregation "
                             "model has not landed): aggregated layouts only")
     result.notes.append("aggregated serving: prefill and decode share each replica's GPUs")
+    if model.mtp_depth:
+        result.notes.append(f"MTP not searched: the workload model takes no MTP setting "
+                            f"({result.model} has {model.mtp_depth} MTP module(s)); every "
+                            "figure is without speculative decoding")
     return result
