@@ -96,17 +96,24 @@ def scenario_dict(result: PlanResult, *, model: str, hardware_names: list[str],
         "moe_weights_dtype": rec["moe_weights_dtype"], "kv_dtype": rec["kv_dtype"]}
     if engine is not None:
         workload["engine"] = engine
-    budgets: dict[str, Any] = {
-        "tokens_per_s_per_gpu": {"min": float(f"{rec['tokens_per_s_per_gpu'] * THROUGHPUT_FLOOR_FRAC:.6g}")}}
+    floor = float(f"{rec['tokens_per_s_per_gpu'] * THROUGHPUT_FLOOR_FRAC:.6g}")
+    budgets: dict[str, Any] = {"tokens_per_s_per_gpu": {"min": floor}}
     if q.ttft_s is not None:
         budgets["ttft_s"] = {"max": q.ttft_s}
     if q.tpot_s is not None:
         budgets["tpot_s"] = {"max": q.tpot_s}
     if q.min_tokens_per_s_per_user is not None:
         budgets["decode_tokens_per_s"] = {"min": q.min_tokens_per_s_per_user}
+    deployment = _deployment(rec)
     return {"name": f"{result.model}-{rec['hardware']}-plan",
             "description": f"planner plan's best layout for {result.model} on {rec['hardware']}, "
                            f"ISL {q.isl} / OSL {q.osl}",
             "source": "planner plan --write-scenario", "model": model, "hardware": hw_name,
-            "deployment": {"num_gpus": rec["gpus"], "tp": rec["tp"], "pp": rec["pp"]},
-            "workload": workload, "budgets": budgets}
+            "deployment": deployment, "workload": workload, "budgets": budgets}
+
+
+def _deployment(rec: dict[str, Any]) -> dict[str, Any]:
+    """The scenario's deployment block: the GPUs of one replica, the precisions, the EP group
+    (the paper's EP ceiling, which a scenario also evaluates; a dense model ignores it)."""
+    return {"num_gpus": rec["gpus"], "tp": rec["tp"], "pp": rec["pp"], "ep": rec["moe_ep"],
+            "weight_dtype": rec["weights_dtype"], "kv_cache_dtype": rec["kv_dtype"]}
