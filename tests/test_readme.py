@@ -56,6 +56,13 @@ KEY_FIGURES = {
     "planner train deepseek-v3 --hardware h800 --tokens 14.8T --gpus 2048 "
     "--tokens-per-day 272.8B": ["2,666,604", "54.25"],      # 14.8T / 272.8B = 54.25 days
     "planner paper --format markdown": ["70,272", "250.45", "14.757 ms"],
+    # The plan's best point and the size of its search (tests/studies/test_plan_workload.py
+    # re-runs every frontier point through serve_workload).
+    "planner plan deepseek-v3 -H h200 -H h100 --isl 1024 --osl 1024 --tpot-ms 50 "
+    "--engine sglang":
+        ["1,916.6", "47.389 ms", "101,376 layouts evaluated", "52,865 meet the limits"],
+    "planner plan llama-3.1-70b -H h100 --isl 2048 --osl 512 --ttft-ms 1000 --tpot-ms 30 "
+    "--request-rate 20 --engine vllm": ["fewest-gpus", "12 (3 x 4)", "865.3"],
 }
 
 

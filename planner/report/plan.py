@@ -26,13 +26,15 @@ METRIC_HEADERS = (("ttft_s", "TTFT"), ("tpot_s", "TPOT"),
 RECORD_CHUNK = 65_536
 
 
-def layout_text(rec: dict[str, Any]) -> str:
-    """``tp4 pp1 adp8 moe 1x32 fp8/fp8 kv fp8`` : the layout of a record in one cell."""
+def layout_text(rec: dict[str, Any], moe: bool = True) -> str:
+    """``tp1 pp1 dp8 moe 8x1 fp8 kv fp8``: TP, PP, attention DP, the experts' TP x EP (a MoE
+    model), the weights (``fp8+fp4``: FP4 experts) and KV cache precisions, in one cell."""
     weights = rec["weights_dtype"]
     if rec["moe_weights_dtype"] != weights:
-        weights = f"{weights}+moe {rec['moe_weights_dtype']}"
-    return (f"tp{rec['tp']} pp{rec['pp']} adp{rec['attention_dp']} "
-            f"moe tp{rec['moe_tp']}xep{rec['moe_ep']} w {weights} kv {rec['kv_dtype']}")
+        weights = f"{weights}+{rec['moe_weights_dtype']}"
+    experts = f"moe {rec['moe_tp']}x{rec['moe_ep']} " if moe else ""
+    return (f"tp{rec['tp']} pp{rec['pp']} dp{rec['attention_dp']} {experts}{weights} "
+            f"kv {rec['kv_dtype']}")
 
 
 def _num(x: Any, spec: str) -> str:
@@ -50,7 +52,7 @@ def bound_text(result: PlanResult, rec: dict[str, Any]) -> str:
     names = result.points.bound_names
     if not names:
         return "n/a"
-    return f"decode {names[rec['decode_bound']]}, prefill {names[rec['prefill_bound']]}"
+    return f"{names[rec['decode_bound']]} / {names[rec['prefill_bound']]}"
 
 
 def _role_record(result: PlanResult, role: str, i: int) -> dict[str, Any]:
@@ -101,7 +103,7 @@ def chosen_table(result: PlanResult) -> Table:
     t = Table(f"Plan: {result.model}, ISL {result.query.isl:,} / OSL {result.query.osl:,}"
               f" - {limits_text(result)}",
               ["role", "hardware", "layout", "conc.", "GPUs", *(h for _, h in METRIC_HEADERS),
-               "binding"], align="LLLrr" + "r" * len(METRIC_HEADERS) + "l")
+               "bound"], align="Lllrr" + "r" * len(METRIC_HEADERS) + "l")
     roles = [("best", result.best), ("runner_up", result.runner_up),
              ("over_limits", result.over_limits), ("fewest_gpus", result.fewest_gpus)]
     for role, i in roles:
@@ -116,10 +118,13 @@ def chosen_table(result: PlanResult) -> Table:
                 if rec["replicas"] != 1 else f"{rec['gpus']}")
         mark = t.footnote(rec.get("why", ""))
         t.add(rec, [f"{role.replace('_', '-')}{mark and ' ' + mark}", rec["hardware"],
-                    layout_text(rec), f"{rec['concurrency']:,}", gpus, *metric_cells(rec),
-                    rec["binding_resource"]])
+                    layout_text(rec, result.moe), f"{rec['concurrency']:,}", gpus,
+                    *metric_cells(rec), rec["binding_resource"]])
     if result.best is None:
         t.notes.append("no layout fits and meets the limits: loosen a limit or allow more GPUs")
+    t.notes.append("layout: attention TP, PP, attention DP (dp), the experts' TP x EP, weights "
+                   "(+ the experts' when they differ) and KV cache precisions; bound: what "
+                   "binds the decode step / the prefill")
     t.notes.extend(summary_notes(result))
     return t
 
@@ -158,11 +163,12 @@ def frontier_tables(result: PlanResult) -> list[Table]:
     for hw, idx in result.frontier.items():
         t = Table(f"Pareto frontier on {hw}: output tokens/s per GPU vs tokens/s per user",
                   ["layout", "conc.", "GPUs", "memory/GPU", *(h for _, h in METRIC_HEADERS)],
-                  align="Lrrr" + "r" * len(METRIC_HEADERS))
+                  align="lrrr" + "r" * len(METRIC_HEADERS))
         for i in idx.tolist():
             rec = _role_record(result, "frontier", i)
-            t.add(rec, [layout_text(rec), f"{rec['concurrency']:,}", f"{rec['gpus']}",
-                        fmt_bytes(rec["memory_bytes_per_gpu"]), *metric_cells(rec)])
+            t.add(rec, [layout_text(rec, result.moe), f"{rec['concurrency']:,}",
+                        f"{rec['gpus']}", fmt_bytes(rec["memory_bytes_per_gpu"]),
+                        *metric_cells(rec)])
         if not len(idx):
             t.notes.append("no layout fits within the TTFT limit and the GPUs")
         tables.append(t)

@@ -10,6 +10,9 @@ from planner.errors import UsageError
 if TYPE_CHECKING:
     from planner.studies.plan_select import PlanResult
 
+#: The plot's x axis is logarithmic when its largest value is this many times its smallest.
+LOG_AXIS_RATIO = 20
+
 #: Searches of more points than this show a progress bar on a terminal (a few seconds).
 PROGRESS_MIN_POINTS = 1_000_000
 
@@ -36,6 +39,8 @@ def plot_frontier(result: PlanResult, path: str) -> None:
 
         raise UsageError(f"--plot needs matplotlib: pip install '{__distribution__}[plot]' (in a "
                          "source checkout: pip install '.[plot]'); --html needs nothing") from None
+    import numpy as np
+
     c = result.points.columns
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     for hw, idx in result.frontier.items():
@@ -48,6 +53,10 @@ def plot_frontier(result: PlanResult, path: str) -> None:
     if result.best is not None:
         ax.plot([c["tokens_per_s_per_user"][result.best]], [c["tokens_per_s_per_gpu"][result.best]],
                 "o", ms=12, mfc="none", mec="black", mew=2, label="best")
+    xs = c["tokens_per_s_per_user"][np.concatenate([np.zeros(0, dtype=np.int64),
+                                                    *result.frontier.values()])]
+    if xs.size > 1 and xs.min() > 0 and xs.max() / xs.min() > LOG_AXIS_RATIO:
+        ax.set_xscale("log")
     ax.set_xlabel("output tokens/s per user")
     ax.set_ylabel("output tokens/s per GPU")
     ax.set_title(f"{result.model}: ISL {q.isl:,} / OSL {q.osl:,}, Pareto frontier")

@@ -112,6 +112,8 @@ class PlanResult:
     within_limits: int
     wall_s: float
     notes: list[str] = field(default_factory=list)
+    #: A MoE model (the layouts name the experts' TP x EP).
+    moe: bool = True
 
     def record(self, i: int) -> dict[str, Any]:
         """Point ``i`` as a record of plain Python values (base units)."""
@@ -167,6 +169,7 @@ def plan(model: Any, hardwares: list[Any], engine: Any, query: PlanQuery, *,
     points = evaluate_plan(model, hardwares, engine, query, progress=progress,
                            evaluate=evaluate)
     result = select(model.name or model.label, points, query, started=started)
+    result.moe = model.is_moe
     if query.disagg:
         result.notes.append("disaggregated serving is not searched yet (the disaggregation "
                             "model has not landed): aggregated layouts only")
