@@ -28,7 +28,7 @@ from planner.vocab import SOURCE_ABBREVIATIONS
 
 #: Every command, in the order ``planner --help`` lists them, and its group module.
 COMMANDS: dict[str, str] = {
-    "models": "catalog", "hardware": "catalog", "show": "catalog",
+    "models": "catalog", "hardware": "catalog", "engines": "catalog", "show": "catalog",
     "kv-cache": "model", "flops": "model", "ep": "model", "paper": "model",
     "import-hf": "catalog", "compare": "explore", "sweep": "explore",
     "serve": "serving", "plan": "plan", "validate": "serving", "fit": "serving", "schema": "catalog",

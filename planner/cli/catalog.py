@@ -40,6 +40,16 @@ def hardware_cmd(fmt: Format = FORMAT) -> None:
         [catalog.load_hardware(n) for n in catalog.names("hardware")])], fmt)
 
 
+@command("engines")
+def engines_cmd(fmt: Format = FORMAT) -> None:
+    """List the built-in serving engines (engines/*.yaml): version, scheduling, overheads."""
+    from planner import catalog, report
+    from planner.specs.load import load_engine
+
+    show_tables([report.catalog_engines_table(
+        [load_engine(n) for n in catalog.names("engine")])], fmt)
+
+
 @command("show")
 def show_cmd(name: str = typer.Argument(..., help="Catalog name or path to a YAML spec."),
              seq_len: int = SEQ_LEN,

@@ -5,7 +5,7 @@ the fewest GPUs that hold a model.
 signature stays one line per option.
 """
 
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
@@ -84,6 +84,25 @@ EXPERT_TILE_ROWS = typer.Option(
     help="Rows per tile of the routed experts' grouped GEMMs [default: the GEMM tile; 32 for "
          "DeepGEMM's swapAB masked grouped GEMM].")
 BOUND = typer.Option(False, "--bound", help="Pure peak ceiling (no efficiency).")
+ISL = typer.Option(None, "--isl", min=1,
+                   help="Workload mode: input tokens per request (with --osl, --concurrency).")
+OSL = typer.Option(None, "--osl", min=1, help="Workload mode: output tokens per request.")
+CONCURRENCY = typer.Option(None, "--concurrency", min=1,
+                           help="Workload mode: requests in flight per replica.")
+PP = typer.Option(None, "--pp", min=1, help="Workload mode: pipeline stages [default: 1].")
+ATTENTION_DP = typer.Option(None, "--attention-dp", min=1,
+                            help="Workload mode: attention data-parallel ranks [default: 1].")
+MOE_TP = typer.Option(None, "--moe-tp", min=1,
+                      help="Workload mode: experts' tensor parallel [default: 1 for MoE, all "
+                           "for dense].")
+MOE_EP = typer.Option(None, "--moe-ep", min=1,
+                      help="Workload mode: experts' expert parallel [default: TP x attention "
+                           "DP for MoE, 1 for dense].")
+ENGINE = typer.Option(None, "--engine",
+                      help="Workload mode: trtllm, vllm, sglang (engines/*.yaml), a YAML path, "
+                           "or none (idealised: no host overheads) [default: trtllm].")
+#: Options of the workload mode alone: given without --isl/--osl/--concurrency, refused.
+WORKLOAD_ONLY = ("--pp", "--attention-dp", "--moe-tp", "--moe-ep", "--engine")
 
 
 @command("serve")
@@ -111,13 +130,37 @@ def serve_cmd(
     gemm_tile_rows: Optional[int] = GEMM_TILE_ROWS,
     expert_tile_rows: Optional[int] = EXPERT_TILE_ROWS,
     bound: bool = BOUND,
+    isl: Optional[int] = ISL,
+    osl: Optional[int] = OSL,
+    concurrency: Optional[int] = CONCURRENCY,
+    pp: Optional[int] = PP,
+    attention_dp: Optional[int] = ATTENTION_DP,
+    moe_tp: Optional[int] = MOE_TP,
+    moe_ep: Optional[int] = MOE_EP,
+    engine: Optional[str] = ENGINE,
     fmt: Format = FORMAT,
 ) -> None:
-    """Serving roofline: memory per GPU, decode TPOT or prefill TTFT, tokens/s, the bottleneck."""
+    """Serving roofline: memory per GPU, decode TPOT or prefill TTFT, tokens/s, the bottleneck;
+    with --isl, --osl and --concurrency a whole workload: TTFT, TPOT, end-to-end latency,
+    tokens/s per GPU and per user."""
     from planner import catalog, report
     from planner.calc.serving import serve
+    from planner.errors import UsageError
     from planner.specs.deployment import ServeConfig
 
+    workload = (isl, osl, concurrency)
+    if any(v is not None for v in workload):
+        if any(v is None for v in workload):
+            raise UsageError("workload mode needs all of --isl, --osl and --concurrency")
+        return _serve_workload(model, hardware, engine, isl=isl, osl=osl,
+                               concurrency=concurrency, tp=tp, pp=pp, attention_dp=attention_dp,
+                               moe_tp=moe_tp, moe_ep=moe_ep, weights_dtype=weights_dtype.value,
+                               kv_dtype=kv_dtype.value, fmt=fmt)
+    given = [flag for flag, v in zip(WORKLOAD_ONLY, (pp, attention_dp, moe_tp, moe_ep, engine))
+             if v is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} belong(s) to the workload mode: give --isl, --osl "
+                         "and --concurrency too")
     decode = phase is Phase.decode
     hw = catalog.load_hardware(hardware)
     config = ServeConfig(
@@ -133,6 +176,33 @@ def serve_cmd(
         shared_experts=shared_experts.value, expert_balance=expert_balance.value)
     r = serve(catalog.load_model(model), hw, config)
     show_tables(report.serve_tables(r), fmt)
+
+
+def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: Any, osl: Any,
+                    concurrency: Any, tp: Optional[int], pp: Optional[int],
+                    attention_dp: Optional[int], moe_tp: Optional[int], moe_ep: Optional[int],
+                    weights_dtype: str, kv_dtype: str, fmt: Format) -> None:
+    """``planner serve`` in workload mode: the figures, or the refusal of a workload that does
+    not fit in memory (one line, exit 2)."""
+    from planner import catalog, report
+    from planner.calc.serving.workload import serve_workload
+    from planner.errors import UsageError
+    from planner.specs.load import load_engine
+
+    name = engine or "trtllm"
+    eng = None if name.casefold() == "none" else load_engine(name)
+    m, hw = catalog.load_model(model), catalog.load_hardware(hardware)
+    layout: dict[str, Any] = {"tp": tp or 1, "pp": pp or 1, "attention_dp": attention_dp or 1,
+                              "moe_tp": moe_tp, "moe_ep": moe_ep}
+    r = serve_workload(m, hw, eng, isl=isl, osl=osl, concurrency=concurrency,
+                       weights_dtype=weights_dtype, kv_dtype=kv_dtype, **layout)
+    setup = {"model": m.name or m.label, "hardware": hw.name or hw.label,
+             "engine": "idealised engine" if eng is None else f"{eng.label} {eng.version}",
+             "isl": isl, "osl": osl, "concurrency": concurrency, **layout,
+             "weights_dtype": weights_dtype, "kv_dtype": kv_dtype}
+    if not r.fits:
+        raise UsageError(report.workload_refusal(report.workload_record(r, setup)))
+    show_tables(report.workload_tables(r, setup), fmt)
 
 
 @command("validate")

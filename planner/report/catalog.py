@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from planner.report.formats import fmt_bytes, fmt_count_si, fmt_gflop, fmt_int, fmt_rate_bytes
+from planner.report.formats import (fmt_bytes, fmt_count_si, fmt_gflop, fmt_int, fmt_rate_bytes,
+                                     fmt_seconds)
 from planner.report.table import Table
 
 if TYPE_CHECKING:
     from planner.calc.flops import FlopsResult
     from planner.calc.kv_cache import KVCacheResult
     from planner.calc.params import ParamCounts
+    from planner.specs.engine import Engine
     from planner.specs.hardware import Hardware
     from planner.specs.model import DenseFFN, HeadAttention, MLAttention, Model, MoEFFN
 
@@ -171,6 +173,36 @@ def catalog_hardware_table(hws: list[Hardware]) -> Table:
             fmt_rate_bytes(rec["scale_out_bandwidth_bytes_per_s_unidirectional"]),
         ])
     return t
+
+
+def catalog_engines_table(engines: list[Engine]) -> Table:
+    """The serving engines with their scheduling defaults and host overheads (and sources)."""
+    from planner.specs.engine import OVERHEAD_FIELDS
+
+    t = Table("Serving engines (built-in catalog; host overheads with their sources: -f json)",
+              ["name", "version", "mixed batching", "chunked prefill", "token budget",
+               "overlap scheduling", "memory fraction", "step / prefill / request overhead"],
+              right_align_from=4)
+    for e in engines:
+        rec = {"engine": e.name, "display_name": e.label, "version": e.version,
+               "mixed_batching": e.mixed_batching, "chunked_prefill": e.chunked_prefill,
+               "max_num_tokens": e.max_num_tokens, "cuda_graphs": e.cuda_graphs,
+               "overlap_scheduling": e.overlap_scheduling,
+               "gpu_memory_fraction": e.gpu_memory_fraction,
+               "attention_kernels": e.attention_kernels, "moe_kernels": e.moe_kernels,
+               "source": e.source,
+               **{name: getattr(e, name) for name in OVERHEAD_FIELDS},
+               **{f"{name}_source": getattr(e.overheads, name).source
+                  for name in OVERHEAD_FIELDS}}
+        t.add(rec, [e.name or e.label, e.version, _yes(e.mixed_batching),
+                    _yes(e.chunked_prefill), f"{e.max_num_tokens:,}",
+                    _yes(e.overlap_scheduling), f"{e.gpu_memory_fraction:g}",
+                    " / ".join(fmt_seconds(getattr(e, n)) for n in OVERHEAD_FIELDS)])
+    return t
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def _hardware_rows(h: Hardware, rec: dict[str, Any]) -> list[list[str]]:

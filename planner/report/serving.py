@@ -11,6 +11,7 @@ from planner.report.table import Table
 if TYPE_CHECKING:
     from planner.calc.memory import FitResult, MemoryResult
     from planner.calc.serving import ServeResult
+    from planner.calc.serving.workload import WorkloadResult
     from planner.studies.validate import AblationRow, ValidationReport, ValidationRow
 
 OVERLAP_LABELS = {"dual": "dual micro-batch overlap", "single": "single-batch overlap",
@@ -140,6 +141,64 @@ def serve_tables(r: ServeResult) -> list[Table]:
     m.records.append(rec)
     m.notes.append(_serve_note(r))
     return [_step_table(r, rec), m]
+
+
+# ----------------------------------------------------------------------------- serve (workload)
+def workload_record(r: WorkloadResult, setup: dict[str, Any]) -> dict[str, Any]:
+    """One workload's record: ``setup`` (model, hardware, engine, lengths, layout) and the
+    figures of ``r`` (a scalar workload) in base units."""
+    from planner.calc.serving.workload import BOUND_NAMES
+
+    figures = ("ttft_s", "tpot_s", "e2e_latency_s", "tokens_per_s_per_gpu",
+               "total_tokens_per_s_per_gpu", "tokens_per_s_per_user", "memory_bytes_per_gpu",
+               "weight_bytes_per_gpu", "kv_cache_bytes_per_gpu", "decode_step_s", "prefill_s")
+    rec = dict(setup)
+    moe = ("" if setup["moe_tp"] is None and setup["moe_ep"] is None
+           else f", MoE TP {setup['moe_tp'] or '-'} x EP {setup['moe_ep'] or '-'}")
+    rec["layout"] = (f"TP {setup['tp']}, PP {setup['pp']}, attention DP "
+                     f"{setup['attention_dp']}{moe}")
+    rec.update({name: float(getattr(r, name)) for name in figures})
+    rec.update({"usable_bytes_per_gpu": float(r.capacity_bytes_per_gpu), "fits": bool(r.fits),
+                "gpus": int(r.gpus), "decode_bound": BOUND_NAMES[int(r.decode_bound)],
+                "prefill_bound": BOUND_NAMES[int(r.prefill_bound)], "basis": r.basis,
+                "efficiency_note": r.efficiency_note})
+    return rec
+
+
+def _memory_text(rec: dict[str, Any]) -> str:
+    return (f"{fmt_bytes(rec['memory_bytes_per_gpu'])} of {fmt_bytes(rec['usable_bytes_per_gpu'])}"
+            f" usable (weights {fmt_bytes(rec['weight_bytes_per_gpu'])}, KV cache "
+            f"{fmt_bytes(rec['kv_cache_bytes_per_gpu'])}, the rest the engine's reserve)")
+
+
+def workload_refusal(rec: dict[str, Any]) -> str:
+    """The one-line refusal of a workload that does not fit, with its memory figures."""
+    return (f"{rec['model']} on {rec['gpus']} x {rec['hardware']} ({rec['layout']}) does not fit "
+            f"{rec['concurrency']:,} requests of {rec['isl']:,} + {rec['osl']:,} tokens: memory "
+            f"per GPU {_memory_text(rec)}; lower --concurrency, or raise --tp / --pp")
+
+
+def workload_tables(r: WorkloadResult, setup: dict[str, Any]) -> list[Table]:
+    """The workload's latency, throughput, memory and binding resources (one scalar workload)."""
+    rec = workload_record(r, setup)
+    t = Table(f"Workload: {rec['model']} on {rec['gpus']} x {rec['hardware']} ({rec['layout']}; "
+              f"{rec['engine']}), ISL {rec['isl']:,}, OSL {rec['osl']:,}, concurrency "
+              f"{rec['concurrency']:,}", ["metric", "value"])
+    t.rows += [["ttft_s", fmt_seconds(rec["ttft_s"])], ["tpot_s", fmt_seconds(rec["tpot_s"])],
+               ["e2e_latency_s", fmt_seconds(rec["e2e_latency_s"])],
+               ["tokens_per_s_per_gpu (output)", f"{rec['tokens_per_s_per_gpu']:,.1f}"],
+               ["total_tokens_per_s_per_gpu (input + output)",
+                f"{rec['total_tokens_per_s_per_gpu']:,.1f}"],
+               ["tokens_per_s_per_user", f"{rec['tokens_per_s_per_user']:,.1f}"],
+               ["memory_bytes_per_gpu", _memory_text(rec)],
+               ["decode step bound by", rec["decode_bound"]],
+               ["prefill bound by", rec["prefill_bound"]]]
+    t.records.append(rec)
+    t.notes.append("Continuous batching in closed form (docs/workload.md): TPOT is the steady "
+                   "step with the prefill work new requests bring; TTFT = half a step of wait + "
+                   "the request's prefill chunks + the engine's per-request overhead. "
+                   f"{rec['efficiency_note']}.")
+    return [t]
 
 
 # ----------------------------------------------------------------------------- validate

@@ -19,22 +19,27 @@ from typing import Any, Optional
 from planner.errors import UsageError
 from planner.specs._types import SPEC_CONFIG, Bool, Frac, NonNegFloat, PosInt, Str
 
-#: The engine's host-time parameters that calibration may change, each bounded in ``overheads``.
-OVERHEAD_FIELDS = ("decode_step_overhead_s", "prefill_overhead_s", "request_overhead_s")
+#: The engine's parameters that calibration may change, each bounded in ``overheads``: host
+#: time per step, per prefill step and per request, GPU time per layer and per all-reduce peer
+#: that the rooflines leave out (s), and the share of the requests in flight a new request
+#: queues behind (a fraction).
+OVERHEAD_FIELDS = ("decode_step_overhead_s", "prefill_overhead_s", "request_overhead_s",
+                   "layer_overhead_s", "all_reduce_peer_overhead_s", "burst_share")
 
 
 @dataclass(frozen=True, kw_only=True)
 class OverheadBound:
-    """The range a host-time parameter may take (s) and where its value comes from."""
+    """The range a calibratable parameter may take (its field's unit) and where its value comes
+    from."""
 
     __pydantic_config__ = SPEC_CONFIG
-    min_s: NonNegFloat
-    max_s: NonNegFloat
+    min: NonNegFloat
+    max: NonNegFloat
     source: Str
 
     def __post_init__(self) -> None:
-        if self.min_s > self.max_s:
-            raise ValueError(f"min_s ({self.min_s:g}) exceeds max_s ({self.max_s:g})")
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) exceeds max ({self.max:g})")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +50,9 @@ class Overheads:
     decode_step_overhead_s: OverheadBound
     prefill_overhead_s: OverheadBound
     request_overhead_s: OverheadBound
+    layer_overhead_s: OverheadBound
+    all_reduce_peer_overhead_s: OverheadBound
+    burst_share: OverheadBound
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,10 +67,17 @@ class Engine:
     one step; ``cuda_graphs`` and ``overlap_scheduling`` (the host prepares step n + 1 while the
     GPU runs step n: the per-step host time hides behind the GPU's, else it adds);
     ``gpu_memory_fraction``, the share of the GPU memory the engine takes for weights and KV
-    cache (the rest: activations, CUDA graphs, context). Kernels are named for the reader.
+    cache (the rest: activations, CUDA graphs, context); ``quantized_kv_cache``, an FP8 KV
+    cache with FP8 / FP4 checkpoints (TensorRT-LLM's ModelOpt checkpoints) where the caller
+    names none. Kernels are named for the reader.
     Overheads (s): ``decode_step_overhead_s`` host time per step (scheduling, sampling,
     launches), ``prefill_overhead_s`` per step that carries prefill tokens,
-    ``request_overhead_s`` per request before its first token (HTTP, tokenizer, admission).
+    ``request_overhead_s`` per request before its first token (HTTP, tokenizer, admission);
+    GPU time the rooflines leave out: ``layer_overhead_s`` per layer per forward pass (kernel
+    launch gaps and tails), ``all_reduce_peer_overhead_s`` per TP all-reduce per peer
+    (the custom all-reduce's flag synchronisation); ``burst_share`` (a fraction): the share of
+    the other requests in flight of its attention rank whose prefill a new request waits
+    behind (0: arrivals spread out; 1: a closed-loop benchmark whose requests stay in step).
     """
 
     __pydantic_config__ = SPEC_CONFIG
@@ -76,11 +91,15 @@ class Engine:
     cuda_graphs: Bool
     overlap_scheduling: Bool
     gpu_memory_fraction: Frac
+    quantized_kv_cache: Bool
     attention_kernels: Str
     moe_kernels: Str
     decode_step_overhead_s: NonNegFloat
     prefill_overhead_s: NonNegFloat
     request_overhead_s: NonNegFloat
+    layer_overhead_s: NonNegFloat
+    all_reduce_peer_overhead_s: NonNegFloat
+    burst_share: NonNegFloat
     overheads: Overheads
     notes: Optional[Str] = None
     label: str = field(init=False, repr=False)
@@ -90,9 +109,9 @@ class Engine:
         for name in OVERHEAD_FIELDS:
             bound: OverheadBound = getattr(self.overheads, name)
             value = getattr(self, name)
-            if not bound.min_s <= value <= bound.max_s:
-                raise ValueError(f"{name} = {value:g} s is outside its bounds "
-                                 f"[{bound.min_s:g}, {bound.max_s:g}] s (overheads.{name})")
+            if not bound.min <= value <= bound.max:
+                raise ValueError(f"{name} = {value:g} is outside its bounds "
+                                 f"[{bound.min:g}, {bound.max:g}] (overheads.{name})")
 
     def model_copy(self, *, update: dict[str, Any] | None = None) -> Engine:
         """A copy with ``update`` applied (pydantic's name, so calibration code reads the same

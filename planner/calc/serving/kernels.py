@@ -154,15 +154,30 @@ def _expected_padded_rows_scalar(r: float, b: int) -> float:
     return total
 
 
+def _fourier_sum(r, b, *, terms: int):
+    """r + (B − 1)/2 + the first ``terms`` terms of the Fourier series of
+    :func:`expected_padded_rows_per_expert` (1-d arrays r, B)."""
+    import numpy as np
+
+    j = np.arange(1, terms + 1)
+    bj, rr = b[:, None], r[:, None]
+    weight = np.where(2 * j < bj, 1.0, np.where(2 * j == bj, 0.5, 0.0))
+    theta, s = 2 * np.pi * j / bj, np.sin(np.pi * j / bj)
+    s = np.where(weight > 0, s, 1.0)
+    series = np.sum(weight * np.exp(-2 * rr * s * s) * np.sin(rr * np.sin(theta) - theta / 2)
+                    / s, axis=-1)
+    return r + (b - 1) / 2 + series
+
+
 #: Arrays of more elements than this are computed once per distinct (mean, tile) pair: a
 #: search over many layouts repeats the same few pairs (``planner plan``: 100,000 layouts,
-#: a few thousand pairs), and the terms cost ~70 transcendental functions per element.
+#: a few thousand pairs).
 DISTINCT_PAIRS_MIN_SIZE = 4096
 
 
 def _expected_padded_rows_array(mean_rows, tile_rows):
-    """:func:`expected_padded_rows_per_expert` on numpy arrays: the terms on a last axis, each
-    distinct (mean, tile) pair of a large array computed once."""
+    """:func:`expected_padded_rows_per_expert` on numpy arrays, each distinct (mean, tile) pair
+    of a large array computed once (:func:`_expected_padded_rows_terms`)."""
     import numpy as np
 
     r, b = np.broadcast_arrays(np.asarray(mean_rows, dtype=float),
@@ -176,30 +191,32 @@ def _expected_padded_rows_array(mean_rows, tile_rows):
     return _expected_padded_rows_terms(r, b)
 
 
-def _expected_padded_rows_terms(r, b):
-    """The sums of :func:`expected_padded_rows_per_expert` on broadcast arrays ``r``, ``b``."""
+def _expected_padded_rows_terms(mean_rows, tile_rows):
+    """:func:`expected_padded_rows_per_expert` on numpy arrays: the terms on a last axis."""
     import numpy as np
 
+    r, b = np.broadcast_arrays(np.asarray(mean_rows, dtype=float),
+                               np.asarray(tile_rows, dtype=np.int64))
     if b.size:
         _check_tile_rows(int(b.min()))
         _check_tile_rows(int(b.max()))
     small = r <= SMALL_MEAN_ROWS
-    # Direct sum where r <= 1 (x = 1 .. 40 on the last axis).
+    out = np.array(np.where(r <= 0, r, 0.0))
+    # Direct sum where 0 < r <= 1 (x = 1 .. 40 on the last axis), on those elements alone.
+    pick = small & (r > 0)
     x = np.arange(1, SMALL_MEAN_MAX_ROWS + 1)
     log_fact = np.array([math.lgamma(k + 1) for k in x])
-    r_small = np.where(small & (r > 0), r, SMALL_MEAN_ROWS)[..., None]
+    r_small, b_small = r[pick][:, None], b[pick][:, None]
     pmf = np.exp(x * np.log(r_small) - r_small - log_fact)
-    direct = np.sum(pmf * (-(-x // b[..., None]) * b[..., None]), axis=-1)
-    # Fourier series elsewhere (j = 1 .. J on the last axis; weight 0 past B/2).
-    big = np.where(small, 2 * SMALL_MEAN_ROWS, r)
-    terms = (_fourier_terms(mean_rows=float(big.min()), tile_rows=int(b.max()))
-             if b.size else 0)
-    j = np.arange(1, terms + 1)
-    bb, rr = b[..., None], big[..., None]
-    weight = np.where(2 * j < bb, 1.0, np.where(2 * j == bb, 0.5, 0.0))
-    theta, s = 2 * np.pi * j / bb, np.sin(np.pi * j / bb)
-    s = np.where(weight > 0, s, 1.0)
-    series = np.sum(weight * np.exp(-2 * rr * s * s) * np.sin(rr * np.sin(theta) - theta / 2)
-                    / s, axis=-1)
-    fourier = big + (b - 1) / 2 + series
-    return np.where(r <= 0, r, np.where(small, direct, fourier))
+    out[pick] = np.sum(pmf * (-(-x // b_small) * b_small), axis=-1)
+    # Fourier series elsewhere (j = 1 .. J on the last axis; weight 0 past B/2), in groups of
+    # elements whose J (rounded up to a power of two) is the same: work Σ J, not N · max J.
+    big_pick = np.flatnonzero(~small)
+    big, bb = r.ravel()[big_pick], b.ravel()[big_pick]
+    need = np.minimum(bb // 2, np.ceil(bb * np.sqrt(FOURIER_DECAY_EXPONENT / (8 * big))))
+    group = np.ceil(np.log2(np.maximum(need, 1))).astype(np.int64)
+    flat = out.reshape(-1)
+    for g in np.unique(group):
+        sel = group == g
+        flat[big_pick[sel]] = _fourier_sum(big[sel], bb[sel], terms=int(2**g))
+    return out

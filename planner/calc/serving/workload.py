@@ -88,6 +88,10 @@ class _EngineTerms:
     prefill_s: float
     request_s: float
     memory_frac: float
+    layer_s: float
+    peer_s: float
+    burst: float
+    quantized_kv: bool
 
 
 def _engine_terms(engine: Engine | None) -> _EngineTerms:
@@ -98,11 +102,14 @@ def _engine_terms(engine: Engine | None) -> _EngineTerms:
     from planner.calc.memory import WORKSPACE_FRAC
 
     if engine is None:
-        return _EngineTerms(True, True, math.inf, True, 0.0, 0.0, 0.0, 1 - WORKSPACE_FRAC)
+        return _EngineTerms(True, True, math.inf, True, 0.0, 0.0, 0.0, 1 - WORKSPACE_FRAC, 0.0,
+                            0.0, 0.0, False)
     return _EngineTerms(engine.mixed_batching, engine.chunked_prefill,
                         float(engine.max_num_tokens), engine.overlap_scheduling,
                         engine.decode_step_overhead_s, engine.prefill_overhead_s,
-                        engine.request_overhead_s, engine.gpu_memory_fraction)
+                        engine.request_overhead_s, engine.gpu_memory_fraction,
+                        engine.layer_overhead_s, engine.all_reduce_peer_overhead_s,
+                        engine.burst_share, engine.quantized_kv_cache)
 
 
 def _with_host(gpu_s: Any, host_s: Any, overlap: bool) -> Any:
@@ -168,7 +175,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     import numpy as np
 
     moe_dtype = moe_weights_dtype or weights_dtype
-    kv = kv_dtype or "bf16"
+    eng = _engine_terms(engine)
+    kv = kv_dtype or ("fp8" if eng.quantized_kv and weights_dtype != "bf16" else "bf16")
     fig = model_figures(model, weights_dtype=weights_dtype, moe_weights_dtype=moe_dtype,
                         kv_dtype=kv)
     lay = _layout(model, hardware, tp=tp, pp=pp, attention_dp=attention_dp, moe_tp=moe_tp,
@@ -176,19 +184,22 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     isl_a, osl_a, c = (np.asarray(v, dtype=float) for v in (isl, osl, concurrency))
     if np.any(isl_a < 1) or np.any(osl_a < 1) or np.any(c < 1):
         raise UsageError("isl, osl and concurrency must be at least 1")
-    eng = _engine_terms(engine)
     dec_rates = _rates(hardware, phase="decode", weights_dtype=weights_dtype)
     pre_rates = _rates(hardware, phase="prefill", weights_dtype=weights_dtype)
     b = c / (lay.adp * lay.pp)
     dec_ctx = isl_a + osl_a / 2
 
     def step(rates: Any, dec: Any, pre: Any, prompts: Any) -> tuple[Any, Any]:
+        """A pass with ``pre`` prefill tokens on one attention rank (a lump), decodes on all."""
         return forward_pass(model, hardware, fig, rates, lay, decode_seqs=dec,
                             prefill_tokens=pre, decode_context=dec_ctx,
-                            prefill_context=isl_a / 2, prompts=prompts)
+                            prefill_context=isl_a / 2, prompts=prompts,
+                            layer_overhead_s=eng.layer_s, peer_overhead_s=eng.peer_s,
+                            lone_prefill=True)
 
     tpot, prefill, wait, decode_bound, prefill_bound = _schedule(
-        step, eng, dec_rates, pre_rates, b=b, isl_a=isl_a, osl_a=osl_a)
+        step, eng, dec_rates, pre_rates, b=b, rank_requests=c / lay.adp, adp=lay.adp, isl_a=isl_a,
+        osl_a=osl_a)
     ttft = wait + prefill + eng.request_s
     e2e = ttft + (osl_a - 1) * tpot
     gpus = lay.tp * lay.adp * lay.pp
@@ -216,32 +227,50 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
 
 
 def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b: Any,
-              isl_a: Any, osl_a: Any) -> tuple[Any, Any, Any, Any, Any]:
+              rank_requests: Any, adp: Any, isl_a: Any, osl_a: Any) -> tuple[Any, Any, Any, Any, Any]:
     """(TPOT, the request's prefill, its wait (s), decode and prefill bound codes) of the
-    engine's schedule; ``step(rates, decodes, prefill tokens, prompts)`` is the forward pass."""
+    engine's schedule; ``step(rates, decodes, prefill tokens, prompts)`` is the forward pass.
+
+    A new request's prefill completes after its own ISL tokens and those of the requests
+    queued ahead of it, burst · (c_rank − 1) / 2 of them (that share of the prefill work runs
+    before the first tokens, the rest interrupts the decode steps), at up to ``cap`` tokens per step: the
+    budget less the decode batch (mixed) or the budget (prefill batches); at least one whole
+    prompt where the engine does not chunk."""
     import numpy as np
 
     p = b * isl_a / osl_a
-    chunk = (np.maximum(eng.budget - b, 1.0) if eng.mixed else
-             np.full_like(b, eng.budget)) if eng.chunked else isl_a
-    chunk = np.minimum(chunk, isl_a)
-    chunks = np.ceil(isl_a / chunk)
-    chunk = isl_a / chunks
+    ahead = eng.burst * np.maximum(rank_requests - 1, 0) / 2
+    work = (ahead + 1) * isl_a
+    cap = np.maximum(eng.budget - b, 1.0) if eng.mixed else np.full_like(b, eng.budget)
+    if not eng.chunked:
+        cap = np.maximum(cap, isl_a)
+    steps = np.maximum(np.ceil(work / cap), 1.0)
+    tokens = work / steps
     if eng.mixed:
-        gpu_avg, decode_bound = step(dec_rates, b, p, b / osl_a)
-        busy = np.minimum(1.0, b * chunks / osl_a)          # share of steps with prefill
-        tpot = _with_host(gpu_avg, eng.step_s + busy * eng.prefill_s, eng.overlap)
-        gpu_chunk, prefill_bound = step(pre_rates, b, chunk, 1.0)
-        prefill = chunks * _with_host(gpu_chunk, eng.step_s + eng.prefill_s, eng.overlap)
+        # Prefill arrives in lumps of ``tokens`` (a group's prompts) in p / tokens of the
+        # steps: the mean step interpolates between a pure decode step and a lump step.
+        gpu_dec, decode_bound = step(dec_rates, b, 0.0, 0.0)
+        gpu_chunk, prefill_bound = step(pre_rates, b, tokens, tokens / isl_a)
+        # Attention-DP ranks step together (the MoE layers join them): a step is a lump step
+        # when any of the DP_att ranks carries one.
+        # The burst share of the prefill work runs before the requests' first tokens (in
+        # TTFT); the rest interrupts their decode.
+        share = (1 - eng.burst) * p / tokens
+        busy = np.where(share < 1, 1 - (1 - np.minimum(share, 1)) ** adp, share)
+        gpu_avg = gpu_dec + busy * (gpu_chunk - gpu_dec)
+        tpot = _with_host(gpu_avg, eng.step_s + np.minimum(busy, 1.0) * eng.prefill_s,
+                          eng.overlap)
+        prefill = steps * _with_host(gpu_chunk, eng.step_s + eng.prefill_s, eng.overlap)
         wait = ARRIVAL_WAIT_STEPS * tpot
     else:
         gpu_dec, decode_bound = step(dec_rates, b, 0.0, 0.0)
-        batch = np.minimum(np.minimum(eng.budget, np.maximum(isl_a, p)), chunk * chunks)
-        gpu_pre, prefill_bound = step(pre_rates, 0.0, batch, batch / isl_a)
-        pre_step = _with_host(gpu_pre, eng.prefill_s, eng.overlap)
+        batch = np.minimum(cap, np.maximum(isl_a, p))
+        gpu_batch, _ = step(pre_rates, 0.0, batch, batch / isl_a)
+        gpu_pre, prefill_bound = step(pre_rates, 0.0, tokens, tokens / isl_a)
         dec_step = _with_host(gpu_dec, eng.step_s, eng.overlap)
-        tpot = dec_step + p / batch * pre_step
-        prefill = np.ceil(isl_a / np.minimum(batch, eng.budget)) * pre_step
+        tpot = dec_step + (1 - eng.burst) * p / batch * _with_host(gpu_batch, eng.prefill_s,
+                                                                   eng.overlap)
+        prefill = steps * _with_host(gpu_pre, eng.prefill_s, eng.overlap)
         wait = ARRIVAL_WAIT_STEPS * dec_step
     return tpot, prefill, wait, decode_bound, prefill_bound
 

@@ -244,7 +244,7 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
 
 
 def _moe_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelFigures, r: Rates,
-                lay: Layout, *, n: Any, count: float) -> None:
+                lay: Layout, *, n: Any, group_tokens: Any, count: float) -> None:
     """FFN blocks of ``count`` MoE layers: router, shared experts, routed experts (MoE-TP ×
     MoE-EP over the replica's attention ranks), their other kernels and the all-to-all."""
     import numpy as np
@@ -257,7 +257,6 @@ def _moe_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelFigures
         gemm = r.head if "shared_experts" in fig.bf16_parts else r.gemm
         b.roof(FLOPS_PER_MAC * fig.shared_params * rows / tp, gemm, fig.shared_bytes / tp,
                r.weight_stream, count)
-    group_tokens = n * lay.adp
     per_expert = group_tokens * fig.top_k / fig.experts
     padded = expected_padded_rows_per_expert(mean_rows=np.maximum(per_expert, 1e-9),
                                              tile_rows=lay.tile)
@@ -279,7 +278,8 @@ def _moe_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelFigures
 
 def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rates,
                  lay: Layout, *, decode_seqs: Any, prefill_tokens: Any, decode_context: Any,
-                 prefill_context: Any, prompts: Any) -> tuple[Any, Any]:
+                 prefill_context: Any, prompts: Any, layer_overhead_s: float = 0.0,
+                 peer_overhead_s: float = 0.0, lone_prefill: bool = False) -> tuple[Any, Any]:
     """Time of one forward pass of a replica through all its layers (s) for ``decode_seqs``
     sequences and ``prefill_tokens`` prompt tokens per attention rank, and the binding resource
     (:data:`BOUND_NAMES` code); arrays broadcast together.
@@ -290,10 +290,13 @@ def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rat
     (router, shared experts, routed experts at E[padded rows] per local expert over
     W · (1 − (1 − k/E)^N), N = n · DP_att, the all-to-all of n / TP tokens × min(k, EP_moe) ·
     TP_moe copies when DP_att > 1), the head at ⌈(b + prompts) / tile⌉ · tile / TP rows, and
-    PP − 1 activation transfers between stages; n = b + p.
+    PP − 1 activation transfers between stages; n = b + p (``lone_prefill``: only this
+    rank carries the p prefill tokens, N = b · DP_att + p).
     Ref: :mod:`planner.calc.serving.blocks` (the same FLOPs and bytes), V3R §3.4.
     Convention: stages run in sequence (the pass is a token's latency through all of them);
-    kernels do not overlap one another or communication.
+    kernels do not overlap one another or communication; the engine's GPU time beside the
+    rooflines adds L · ``layer_overhead_s`` (host bucket) and 2 · L · (TP − 1) ·
+    ``peer_overhead_s`` (network bucket).
     Example: Llama-3.1-70B FP8 on H200 at TP 8, 64 decode sequences of 1,536 tokens: about
     9 ms per pass, memory bound.
     """
@@ -311,14 +314,20 @@ def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rat
         b.roof(0.0, rates.attention, n * activation_bytes_per_token_per_layer(
             model, block="dense_ffn", tp=lay.tp), rates.kv_stream, fig.dense_layers)
     if fig.moe_layers:
-        _moe_layers(b, model, hardware, fig, rates, lay, n=n, count=fig.moe_layers)
+        group = (decode_seqs * lay.adp + prefill_tokens if lone_prefill
+                 else n * lay.adp)
+        _moe_layers(b, model, hardware, fig, rates, lay, n=n, group_tokens=group,
+                    count=fig.moe_layers)
     head_rows = padded_rows(rows=decode_seqs + prompts, tile_rows=lay.tile) / lay.tp
     b.roof(FLOPS_PER_MAC * fig.head_params * head_rows, rates.head, fig.head_bytes / lay.tp,
            rates.weight_stream, 1)
     stage_link = rates.scale_up if hardware.scale_up is not None else rates.scale_out
     b.link((np.asarray(lay.pp) - 1) * n / lay.tp * fig.hidden * 2 / stage_link)
-    total = b.compute + b.memory + b.network
-    bound = np.argmax(np.stack(np.broadcast_arrays(b.compute, b.memory, b.network)), axis=0)
+    b.link(fig.layers * TP_ALL_REDUCES_PER_LAYER * (np.asarray(lay.tp) - 1) * peer_overhead_s)
+    host = fig.layers * layer_overhead_s + 0 * n
+    total = b.compute + b.memory + b.network + host
+    bound = np.argmax(np.stack(np.broadcast_arrays(b.compute, b.memory, b.network, host)),
+                      axis=0)
     return total, bound
 
 

@@ -1,0 +1,94 @@
+"""``planner serve`` in workload mode, ``planner engines``, and the engine specs."""
+
+from __future__ import annotations
+
+import pytest
+from tests_support import cli_json as run_json
+from tests_support import cli_run as run
+
+from planner.errors import UsageError
+from planner.specs.load import load_engine
+
+#: The JSON keys issue 20 item 5 names.
+WORKLOAD_KEYS = ("ttft_s", "tpot_s", "e2e_latency_s", "tokens_per_s_per_gpu",
+                 "total_tokens_per_s_per_gpu", "tokens_per_s_per_user", "memory_bytes_per_gpu")
+MUST_SHOW = ("serve", "llama-3.1-70b", "-H", "h200", "--isl", "1024", "--osl", "1024",
+             "--concurrency", "64", "--tp", "8", "--engine", "trtllm")
+
+
+def test_the_must_show_command_gives_every_key():
+    (rec,) = run_json(*MUST_SHOW)
+    for key in WORKLOAD_KEYS:
+        assert isinstance(rec[key], float) and rec[key] > 0, key
+    assert rec["fits"] is True and rec["gpus"] == 8
+    assert rec["e2e_latency_s"] == pytest.approx(rec["ttft_s"] + 1023 * rec["tpot_s"])
+    assert rec["tokens_per_s_per_user"] == pytest.approx(1 / rec["tpot_s"])
+    assert rec["decode_bound"] in ("compute", "memory", "network", "host")
+    assert rec["engine"].startswith("TensorRT-LLM")
+
+
+def test_the_table_names_every_figure():
+    out = run(*MUST_SHOW).stdout
+    for label in ("ttft_s", "tpot_s", "e2e_latency_s", "tokens_per_s_per_gpu",
+                  "total_tokens_per_s_per_gpu", "tokens_per_s_per_user",
+                  "memory_bytes_per_gpu", "decode step bound by", "prefill bound by"):
+        assert label in out
+
+
+def test_a_workload_that_does_not_fit_is_refused_with_its_figures():
+    result = run("serve", "llama-3.1-70b", "-H", "h200", "--isl", "8192", "--osl", "1024",
+                 "--concurrency", "640", "--tp", "2")
+    assert result.exit_code == 2 and result.stdout == ""
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1
+    assert "does not fit" in err and "KV cache" in err and "usable" in err
+    assert "TB" in err          # 1 TB of KV cache asked of a 150.8 GB GPU
+
+
+def test_workload_options_need_the_workload():
+    result = run("serve", "llama-3.1-70b", "-H", "h200", "--isl", "1024")
+    assert result.exit_code == 2 and "--osl" in result.stderr
+    result = run("serve", "llama-3.1-70b", "-H", "h200", "--pp", "2")
+    assert result.exit_code == 2 and "workload mode" in result.stderr
+
+
+def test_engines_choose_and_an_unknown_one_is_refused():
+    recs = {e: run_json(*MUST_SHOW[:-1], e)[0] for e in ("trtllm", "vllm", "sglang", "none")}
+    assert len({(r["ttft_s"], r["tpot_s"]) for r in recs.values()}) == 4
+    assert recs["none"]["engine"] == "idealised engine"
+    bad = run(*MUST_SHOW[:-1], "tensorrt")
+    assert bad.exit_code == 2 and "trtllm" in bad.stderr
+
+
+def test_single_step_serve_is_unchanged_by_the_workload_options():
+    (rec,) = run_json("serve", "llama-3.1-70b", "-H", "h200", "--tp", "8")
+    assert rec["phase"] == "decode" and "ttft_s" in rec and rec["tpot_s"] > 0
+
+
+def test_planner_engines_lists_the_catalog():
+    recs = run_json("engines")
+    assert [r["engine"] for r in recs] == ["sglang", "trtllm", "vllm"]
+    for r in recs:
+        assert r["version"] and r["decode_step_overhead_s_source"]
+
+
+def test_engine_overheads_are_bounded():
+    engine = load_engine("vllm")
+    assert engine.model_copy(update={"decode_step_overhead_s": 0.002}).decode_step_overhead_s \
+        == 0.002
+    with pytest.raises(UsageError, match="outside its bounds"):
+        engine.model_copy(update={"request_overhead_s": 5.0})
+    with pytest.raises(UsageError, match="unknown"):
+        engine.model_copy(update={"per_run_fudge": 1.0})
+
+
+def test_an_engine_file_out_of_bounds_names_the_field(tmp_path):
+    from planner.errors import SpecError
+    from tests_support import REPO
+
+    text = (REPO / "engines" / "trtllm.yaml").read_text().replace(
+        "request_overhead_s: 0.01", "request_overhead_s: 9.0")
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match="request_overhead_s"):
+        load_engine(str(path))
