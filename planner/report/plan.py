@@ -22,6 +22,8 @@ METRIC_HEADERS = (("ttft_s", "TTFT"), ("tpot_s", "TPOT"),
                   ("tokens_per_s_per_user", "tok/s/user"),
                   ("tokens_per_s_per_gpu", "tok/s/GPU"),
                   ("usd_per_million_tokens", "$/M tok"), ("joules_per_token", "J/tok"))
+#: Frontier points a terminal table draws at most (JSON and CSV list every one).
+FRONTIER_TABLE_ROWS = 40
 #: Records made at once when every point is written (``--all``).
 RECORD_CHUNK = 65_536
 
@@ -164,15 +166,31 @@ def frontier_tables(result: PlanResult) -> list[Table]:
         t = Table(f"Pareto frontier on {hw}: output tokens/s per GPU vs tokens/s per user",
                   ["layout", "conc.", "GPUs", "memory/GPU", *(h for _, h in METRIC_HEADERS)],
                   align="lrrr" + "r" * len(METRIC_HEADERS))
-        for i in idx.tolist():
+        shown = set(shown_rows(len(idx)))
+        for k, i in enumerate(idx.tolist()):
             rec = _role_record(result, "frontier", i)
+            if k not in shown:
+                t.records.append(rec)
+                continue
             t.add(rec, [layout_text(rec, result.moe), f"{rec['concurrency']:,}",
                         f"{rec['gpus']}", fmt_bytes(rec["memory_bytes_per_gpu"]),
                         *metric_cells(rec)])
         if not len(idx):
             t.notes.append("no layout fits within the TTFT limit and the GPUs")
+        elif len(t.rows) < len(idx):
+            t.notes.append(f"{len(t.rows)} of the {len(idx)} frontier points shown, evenly "
+                           "spaced; --format json or csv gives all")
         tables.append(t)
     return tables
+
+
+def shown_rows(n: int) -> list[int]:
+    """Which of ``n`` frontier rows a table draws: all up to :data:`FRONTIER_TABLE_ROWS`, else
+    that many evenly spaced, the first and the last among them."""
+    if n <= FRONTIER_TABLE_ROWS:
+        return list(range(n))
+    step = (n - 1) / (FRONTIER_TABLE_ROWS - 1)
+    return sorted({round(k * step) for k in range(FRONTIER_TABLE_ROWS)})
 
 
 class PointRecords(Sequence[dict[str, Any]]):

@@ -71,6 +71,8 @@ def _best(points: PlanPoints, mask: np.ndarray) -> int | None:
     if not len(idx):
         return None
     c = points.columns
+    tokens = c["tokens_per_s_per_gpu"][idx]
+    idx = idx[tokens == tokens.max()]           # the ties alone go to the sort
     keys = [c[k][idx] for k in reversed(TIE_BREAKS)]
     order = np.lexsort((idx, *keys, -c["tokens_per_s_per_gpu"][idx]))
     return int(idx[order[0]])
@@ -136,7 +138,7 @@ def select(model: str, points: PlanPoints, query: PlanQuery, *, started: float) 
     ok = limits_mask(points, query)
     fits = c["fits"].astype(bool)
     frontier = {}
-    for hw in dict.fromkeys(c["hardware"].tolist()):
+    for hw in points.hardware_notes:
         on = np.flatnonzero(ok_no_tpot & (c["hardware"] == hw))
         mask = pareto_mask(c["tokens_per_s_per_user"][on], c["tokens_per_s_per_gpu"][on])
         idx = on[mask]
