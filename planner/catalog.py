@@ -2,9 +2,11 @@
 validation data (``validation/*.yaml``).
 
 A catalog name is a file stem in any case (``deepseek-v3``, ``DeepSeek-V3``); an unknown one is
-refused with the closest names suggested; anything that looks like a path (it has a
-directory separator or ends in ``.yaml``/``.yml``) is read as the user's own file; a ``.json``
-path is read as a Hugging Face config.json. In an installed
+refused with the closest names suggested; a Hugging Face id that a catalog model lists in its
+``hf_ids`` (``deepseek-ai/DeepSeek-R1``, any case) is that model, unless a file of that name
+exists; anything else that looks like a path (it has a directory separator or ends in
+``.yaml``/``.yml``) is read as the user's own file; a ``.json`` path is read as a Hugging Face
+config.json. In an installed
 wheel the catalog sits in ``planner/_catalog/``; in a source checkout it is read from the
 repository's top-level ``models/``, ``hardware/`` and ``validation/`` folders.
 """
@@ -72,6 +74,11 @@ def validation_dir() -> Path:
     """The folder of the shipped validation data (``validation/``: the paper's printed figures,
     the measured runs)."""
     return _shipped_dir("validation", "shipped validation data")
+
+
+#: The measured serving runs shipped with the planner (AIConfigurator's silicon accuracy set; its
+#: provenance and license notice beside it): the default of ``planner validate --runs``.
+SERVING_RUNS_CSV = _PKG / "data" / "serving-runs.csv"
 
 
 @functools.lru_cache(maxsize=None)
@@ -142,8 +149,52 @@ def did_you_mean(name: str, candidates: list[str]) -> str:
     return f" (did you mean {' or '.join(folded[c] for c in close)}?)" if close else ""
 
 
+@functools.lru_cache(maxsize=None)
+def hf_ids() -> dict[str, tuple[str, str]]:
+    """Every Hugging Face id the catalog's models list (``hf_ids:``): the id case-folded -> (the
+    id as listed, the model's catalog name)."""
+    index: dict[str, tuple[str, str]] = {}
+    for stem in names("model"):
+        for hf_id in load_model_file(catalog_dir("model") / f"{stem}.yaml").hf_ids:
+            index.setdefault(hf_id.casefold(), (hf_id, stem))
+    return index
+
+
+def looks_like_hf_id(name: str) -> bool:
+    """``organisation/name``: one slash, not at the start, no file extension."""
+    return (name.count("/") == 1 and not name.startswith(("/", ".")) and
+            not name.endswith((".yaml", ".yml", ".json")))
+
+
+def model_of_hf_id(hf_id: str) -> str | None:
+    """The catalog name of the model that lists ``hf_id`` (any case) in its ``hf_ids``, else
+    None."""
+    hit = hf_ids().get(hf_id.casefold())
+    return hit[1] if hit else None
+
+
+def _hf_file(name: str) -> Path | None:
+    """The catalog file of Hugging Face id ``name`` where no file of that name exists; None for
+    a name that is no such id or is a file; a :class:`CatalogError` for an id no model lists."""
+    if not looks_like_hf_id(name) or Path(name).exists():
+        return None
+    stem = model_of_hf_id(name)
+    if stem is not None:
+        return catalog_dir("model") / f"{stem}.yaml"
+    known = sorted(listed for listed, _ in hf_ids().values())
+    raise CatalogError(
+        f"unknown model {_shown(name)}: no such file, and no catalog model lists this Hugging "
+        f"Face id in its hf_ids{did_you_mean(name, known)} (give a YAML path, a config.json, or "
+        "a catalog name: planner models)")
+
+
 def resolve(kind: str, name: str) -> Path:
-    """The file of catalog entry ``name`` (any case), or ``name`` itself when it is a path."""
+    """The file of catalog entry ``name`` (any case; a model also by a Hugging Face id it lists),
+    or ``name`` itself when it is a path."""
+    if kind == "model":
+        hf_file = _hf_file(name)
+        if hf_file is not None:
+            return hf_file
     if looks_like_path(name):
         return Path(name)
     path = _catalog_file(kind, name)
@@ -175,6 +226,8 @@ def load_any(name: str) -> Model | Hardware:
     """A model or a hardware spec by catalog name, or from a YAML path (told apart by its
     fields: a hardware spec has ``gpu``)."""
     if name.endswith(".json"):
+        return load_model(name)
+    if looks_like_hf_id(name) and not Path(name).exists():
         return load_model(name)
     if looks_like_path(name):
         return _noted(load_model_or_hardware_file(name))

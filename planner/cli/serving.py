@@ -205,13 +205,32 @@ def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: An
     show_tables(report.workload_tables(r, setup), fmt)
 
 
-@command("validate")
-def validate_cmd(fmt: Format = FORMAT) -> None:
-    """The serving model beside measured deployment runs: predictions, errors, sources."""
-    from planner import report
-    from planner.studies.validate import validation_report
+RUNS = typer.Option(
+    False, "--runs",
+    help="Check the workload model on measured serving runs instead: FILE.csv in the columns "
+         "of the shipped planner/data/serving-runs.csv, which is the default.")
+RUNS_FILE = typer.Argument(None, metavar="[FILE.csv]", show_default=False,
+                           help="With --runs: the runs CSV [default: the shipped runs].")
+ROWS = typer.Option(True, "--rows/--no-rows",
+                    help="With --runs: print every run, or only the statistics.")
 
-    show_tables(report.validation_table(validation_report()), fmt)
+
+@command("validate")
+def validate_cmd(file: Optional[str] = RUNS_FILE, runs: bool = RUNS, rows: bool = ROWS,
+                 fmt: Format = FORMAT) -> None:
+    """The serving model beside measured runs: the 15 published deployment runs (single-step
+    model), or with --runs every run of a serving-runs CSV (workload model: TTFT and TPOT)."""
+    from planner import report
+
+    if not runs and file is None:
+        from planner.studies.validate import validation_report
+
+        show_tables(report.validation_table(validation_report()), fmt)
+        return
+    from planner.report.runs import validate_runs_tables
+    from planner.studies.validate_runs import validate_runs
+
+    show_tables(validate_runs_tables(validate_runs(file), rows=rows), fmt)
 
 
 @command("fit")

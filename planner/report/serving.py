@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from planner.calc.serving.workload import WorkloadResult
     from planner.studies.validate import AblationRow, ValidationReport, ValidationRow
 
+#: The line the table of the 15 published runs carries since the workload model (issue 20).
+WHAT_CHANGED = ("What changed: these 15 runs check the single-step model (one decode step or "
+                "prefill batch at a batch you set) and their figures are unchanged; the workload "
+                "model (TTFT and TPOT at input/output lengths and a concurrency, with an engine) "
+                "is checked on 3,702 measured serving runs: planner validate --runs.")
 OVERLAP_LABELS = {"dual": "dual micro-batch overlap", "single": "single-batch overlap",
                   "none": "no overlap"}
 
@@ -239,6 +244,7 @@ def validation_table(rep: ValidationReport) -> list[Table]:
                    f"{verdict}. Error = planner / measured - 1; step gap = the step (prefill: "
                    "batch) time the measured rate implies minus the planner's. Setups and "
                    "sources: -f json.")
+    t.notes.append(WHAT_CHANGED)
     return [t, ablation_table(rep.ablations)] if rep.ablations else [t]
 
 

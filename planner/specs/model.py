@@ -9,7 +9,7 @@ one-line :class:`planner.errors.SpecError` messages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Dict, Literal, Optional, Union
+from typing import Annotated, Dict, Literal, Optional, Tuple, Union
 
 from planner import vocab
 from planner.specs._types import SPEC_CONFIG, Bool, NonNegInt, Num, PosInt, Str, Tagged
@@ -176,8 +176,12 @@ class Model:
     #: at another: gpt-oss's MXFP4 checkpoint, ``{fp4: {attention: bf16}}`` (experts in FP4,
     #: attention in BF16). Parts: attention, dense_ffn, shared_experts, routed_experts.
     part_weight_dtypes: Optional[Dict[Str, Dict[Str, Str]]] = None
+    #: Hugging Face ids of the checkpoints of this architecture (``deepseek-ai/DeepSeek-R1``,
+    #: ``nvidia/DeepSeek-R1-NVFP4``): ``planner serve <id>`` and measured runs resolve to it.
+    hf_ids: Tuple[Str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hf_ids", tuple(self.hf_ids))   # a YAML list, as a tuple
         if isinstance(self.ffn, MoEFFN) and self.ffn.num_dense_layers > self.num_layers:
             raise ValueError(
                 f"ffn.num_dense_layers ({self.ffn.num_dense_layers}) must be <= "

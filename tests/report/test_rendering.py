@@ -50,6 +50,8 @@ TYPICAL = [
     "planner serve deepseek-v3 --hardware h800 --gpus 320 --batch-per-gpu 32",
     "planner serve deepseek-v3 --hardware h800 --phase prefill --gpus 32",
     "planner validate",
+    "planner validate --runs --no-rows",
+    "planner validate --runs tests/runs/sample-runs.csv",
     "planner network",
     "planner routing deepseek-v3 --hardware h800 --ep 64 --nodes 8 --explain",
     "planner collective all-to-all --hardware h800 --size 64MB --ranks 64",

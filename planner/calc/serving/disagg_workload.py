@@ -1,0 +1,318 @@
+"""Disaggregated serving of a model: each pool's piece of the workload model
+(:func:`~planner.calc.serving.workload.serve_workload`: the prefill of a batch on a prefill
+worker, the decode step at its batch on a decode worker, each with its own memory fit), the KV
+cache moved over the link between the pools, and the steady state of
+:mod:`planner.calc.serving.disagg` over them. Arrays in, arrays out: every layout field and
+workload length may be a numpy array (one call evaluates a grid).
+
+Ref: :mod:`planner.calc.serving.disagg` (DistServe, Splitwise, DeepSeek's inference system);
+the workload model's own references.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from planner.calc.serving.disagg import DisaggState, disagg_steady_state
+
+if TYPE_CHECKING:
+    from planner.calc.serving.workload import WorkloadResult
+    from planner.specs.engine import Engine
+    from planner.specs.hardware import Hardware
+    from planner.specs.model import Model
+
+#: Names of the links the KV cache crosses (``DisaggResult.kv_link``).
+KV_LINKS = ("scale_up", "scale_out")
+#: Output tokens a prefill-only request asks of the workload model (the prefill worker emits
+#: the first token and hands the request over).
+PREFILL_ONLY_OSL = 1
+
+
+@dataclass(frozen=True)
+class PoolLayout:
+    """One pool: ``workers`` replicas of ``tp * attention_dp * pp`` GPUs, ``batch`` requests per
+    attention-DP rank (the data's ``prefill_batch_size`` / ``decode_batch_size``); moe_tp /
+    moe_ep None: the workload model's defaults. Fields are ints or numpy int arrays."""
+
+    workers: Any = 1
+    batch: Any = 1
+    tp: Any = 1
+    pp: Any = 1
+    attention_dp: Any = 1
+    moe_tp: Any = None
+    moe_ep: Any = None
+
+    @property
+    def gpus_per_worker(self) -> Any:
+        return np.asarray(self.tp) * np.asarray(self.attention_dp) * np.asarray(self.pp)
+
+    @property
+    def requests_per_worker(self) -> Any:
+        return np.asarray(self.batch) * np.asarray(self.attention_dp)
+
+
+@dataclass(frozen=True)
+class PoolPiece:
+    """One pool's worker: the time of its unit of work (prefill: one batch of prompts; decode:
+    one step at its batch), what binds it, the engine's per-request host time, and the workload
+    model's memory and fit for that worker (arrays)."""
+
+    time_s: Any
+    bound: Any                        # code into the workload model's BOUND_NAMES
+    request_overhead_s: float
+    memory: WorkloadResult            # memory_bytes_per_gpu, fits, basis of the worker
+
+
+@dataclass(frozen=True)
+class DisaggResult:
+    """A disaggregated deployment's figures (arrays of the broadcast shape) and its pieces."""
+
+    state: DisaggState
+    prefill: PoolPiece
+    decode: PoolPiece
+    kv_bytes_per_request: np.ndarray
+    kv_link: np.ndarray               # index into KV_LINKS
+    fits: np.ndarray                  # both pools' workers fit in memory
+    basis: str
+    efficiency_note: str
+
+
+def _kv_dtype(kv_dtype: str | None) -> str:
+    """The KV cache's dtype as the workload model takes it: ``kv_dtype``, else BF16."""
+    return kv_dtype or "bf16"
+
+
+def _setup(model: Model, hardware: Hardware, engine: Engine | None, layout: PoolLayout,
+           dtypes: dict[str, Any]) -> Any:
+    """The workload model's internals for one pool: its figures, layout and engine terms."""
+    from planner.calc.serving.workload import _engine_terms, _layout
+    from planner.calc.serving.workload_step import model_figures
+
+    wd = dtypes["weights_dtype"]
+    fig = model_figures(model, weights_dtype=wd,
+                        moe_weights_dtype=dtypes["moe_weights_dtype"] or wd,
+                        kv_dtype=_kv_dtype(dtypes["kv_dtype"]))
+    lay = _layout(model, hardware, tp=layout.tp, pp=layout.pp, attention_dp=layout.attention_dp,
+                  moe_tp=layout.moe_tp, moe_ep=layout.moe_ep)
+    return fig, lay, _engine_terms(engine)
+
+
+def _memory(model: Model, hardware: Hardware, engine: Engine | None, layout: PoolLayout, *,
+            isl: Any, osl: Any, dtypes: dict[str, Any]) -> WorkloadResult:
+    from planner.calc.serving.workload import serve_workload
+
+    return serve_workload(model, hardware, engine, isl=isl, osl=osl,
+                          concurrency=np.maximum(layout.requests_per_worker, 1), tp=layout.tp,
+                          pp=layout.pp, attention_dp=layout.attention_dp, moe_tp=layout.moe_tp,
+                          moe_ep=layout.moe_ep, **dtypes)
+
+
+def overlapped_pass_s(model: Model, hardware: Hardware, fig: Any, rates: Any, lay: Any, *,
+                      overlap: bool, **shape: Any) -> tuple[Any, Any]:
+    """(time (s), bound code) of one forward pass of the workload model, its communication
+    hidden under its compute with ``overlap`` (two micro-batches, one's all-to-all and
+    all-reduces under the other's kernels: DeepSeek's prefill and decode, SGLang's two-batch
+    overlap), else in sequence as the workload model takes it.
+
+    Formula: T = S (no overlap); T = max(S₀, S − S₀) with overlap, S the pass
+    (:func:`~planner.calc.serving.workload_step.forward_pass`) and S₀ the same pass with
+    infinitely fast links (its kernels alone), so S − S₀ is its communication.
+    Ref: V3R §3.4 (dual micro-batch overlap in prefill and decode); SGLang two-batch overlap
+    (lmsys.org/blog/2025-05-05-large-scale-ep).
+    Convention: ideal overlap (no compute share lost to the communication kernels, no
+    imbalance between the two micro-batches): a bound on what the schedule can hide.
+    Example: DeepSeek-V3 FP8 prefill of one 4,096-token prompt per rank on 16 x H800
+    (attention DP 16, EP 16): S = 1.42 s of which S₀ = 0.39 s kernels: 1.03 s overlapped.
+    """
+    import dataclasses
+    import math
+
+    from planner.calc.serving.workload_step import forward_pass
+
+    full, bound = forward_pass(model, hardware, fig, rates, lay, **shape)
+    if not overlap:
+        return full, bound
+    fast = dataclasses.replace(rates, scale_up=math.inf, scale_out=math.inf)
+    quiet, quiet_bound = forward_pass(model, hardware, fig, fast, lay, **shape)
+    network = full - quiet
+    return np.maximum(quiet, network), np.where(quiet >= network, quiet_bound, bound)
+
+
+def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl_tokens: Any,
+                  layout: PoolLayout, overlap: bool = False, **dtypes: Any) -> PoolPiece:
+    """A prefill worker's batch: the time (s) to prefill ``layout.batch`` prompts of ISL tokens
+    per attention rank, nothing else in its steps; memory and fit from the workload model.
+
+    Formula: T = ⌈n / q⌉ · host(S(0 decodes, n / ⌈n / q⌉ prefill tokens)), n = batch · ISL / PP
+    tokens per rank, q = min(the engine's token budget, n) with chunked prefill (else n);
+    host(x) = max(x, h) with overlap scheduling else x + h, h the engine's per-step +
+    per-prefill-step host time; S the workload model's forward pass
+    (:func:`~planner.calc.serving.workload_step.forward_pass`) at the prefill rates, its
+    communication hidden with ``overlap`` (:func:`overlapped_pass_s`).
+    Ref: :mod:`planner.calc.serving.workload` (the same pass and host terms); Splitwise §4.
+    Convention: memory as serve_workload at OSL 1 (the prompt's cache only, then handed over).
+    Example: DeepSeek-V3 FP8 on 32 x H800 (attention DP 32, EP 32), one 4,096-token prompt
+    per rank: see tests/calc/test_disagg_workload.py.
+    """
+    from planner.calc.serving.workload import _with_host
+    from planner.calc.serving.workload_step import _rates
+
+    fig, lay, eng = _setup(model, hardware, engine, layout, dtypes)
+    rates = _rates(hardware, phase="prefill", weights_dtype=dtypes["weights_dtype"])
+    isl = np.asarray(isl_tokens, dtype=float)
+    tokens = np.asarray(layout.batch, dtype=float) * isl / np.asarray(layout.pp)
+    chunk = np.minimum(eng.budget, tokens) if eng.chunked else tokens
+    steps = np.ceil(tokens / chunk)
+    gpu, bound = overlapped_pass_s(model, hardware, fig, rates, lay, overlap=overlap,
+                                   decode_seqs=0.0, prefill_tokens=tokens / steps,
+                                   decode_context=isl, prefill_context=isl / 2,
+                                   prompts=tokens / steps / isl)
+    time_s = steps * _with_host(gpu, eng.step_s + eng.prefill_s, eng.overlap)
+    memory = _memory(model, hardware, engine, layout, isl=isl_tokens, osl=PREFILL_ONLY_OSL,
+                     dtypes=dtypes)
+    return PoolPiece(time_s, bound, eng.request_s, memory)
+
+
+def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl_tokens: Any,
+                 osl_tokens: Any, layout: PoolLayout, overlap: bool = False,
+                 **dtypes: Any) -> PoolPiece:
+    """A decode worker's step (s) at its full batch, no prefill in it: the TPOT of a
+    disaggregated deployment; memory and fit from the workload model.
+
+    Formula: TPOT = host(S(b decodes, 0 prefill tokens)) at a mean context of ISL + OSL / 2,
+    b = batch / PP per attention rank; host(x) = max(x, h) with overlap scheduling else x + h,
+    h the engine's per-step host time; S the workload model's forward pass at decode rates
+    (communication hidden with ``overlap``: :func:`overlapped_pass_s`).
+    Ref: :mod:`planner.calc.serving.workload` (the same pass and host terms); DistServe §3.
+    Convention: memory as serve_workload: every request's whole ISL + OSL reserved.
+    Example: DeepSeek-V3 FP8 on 144 x H800 (attention DP 144, EP 144), 32 requests per rank
+    of 4K + 1K tokens: see tests/calc/test_disagg_workload.py.
+    """
+    from planner.calc.serving.workload import _with_host
+    from planner.calc.serving.workload_step import _rates
+
+    fig, lay, eng = _setup(model, hardware, engine, layout, dtypes)
+    rates = _rates(hardware, phase="decode", weights_dtype=dtypes["weights_dtype"])
+    isl = np.asarray(isl_tokens, dtype=float)
+    per_rank = np.asarray(layout.batch, dtype=float) / np.asarray(layout.pp)
+    gpu, bound = overlapped_pass_s(model, hardware, fig, rates, lay, overlap=overlap,
+                                   decode_seqs=per_rank, prefill_tokens=0.0,
+                                   decode_context=isl + np.asarray(osl_tokens, dtype=float) / 2,
+                                   prefill_context=0.0, prompts=0.0)
+    memory = _memory(model, hardware, engine, layout, isl=isl_tokens, osl=osl_tokens,
+                     dtypes=dtypes)
+    return PoolPiece(_with_host(gpu, eng.step_s, eng.overlap), bound, eng.request_s, memory)
+
+
+def kv_sender_gpus(model: Model, *, kv_dtype: str, tp: Any, pp: Any) -> Any:
+    """GPUs of a prefill replica that send distinct parts of one request's KV cache at once.
+
+    Formula: n_send = PP · (kv bytes per token) / (kv bytes per token per GPU at TP): GQA
+    min(TP, n_kv) · PP, MLA PP (the latent is whole on every TP rank).
+    Ref: :func:`~planner.calc.memory.kv_bytes_per_token_per_gpu`; Mooncake / NIXL (each rank
+    sends its own shard).
+    Convention: attention-DP ranks hold different requests, so they do not split one.
+    Example: Llama-3.1-70B (8 KV heads) TP 8, PP 1: 8; DeepSeek-V3 (MLA) TP 8: 1.
+    """
+    from planner.calc.memory import kv_bytes_per_token_per_gpu
+
+    whole = kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=1)
+    tps = np.asarray(tp)
+    per_tp = {int(t): kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=int(t))
+              for t in np.unique(tps)}
+    shards = np.vectorize(lambda t: whole / per_tp[int(t)], otypes=[float])(tps)
+    return shards * np.asarray(pp)
+
+
+def kv_link_rates(hardware: Hardware) -> tuple[float, float, float, float]:
+    """(scale-up bytes/s, scale-out bytes/s, scale-up latency s, scale-out latency s) per GPU,
+    achievable, for the KV transfer.
+
+    Formula: B = peak · η (the spec's ``scale_up_bandwidth`` / ``scale_out_bandwidth``).
+    Ref: :func:`~planner.calc.serving.rates.serving_rates`; the hardware spec's sources.
+    Convention: no scale-up domain: the NIC both ways; latency 0 where the spec gives none.
+    Example: H800: 200 GB/s × 0.8 = 160 GB/s NVLink, 50 GB/s × 0.8 = 40 GB/s per NIC.
+    """
+    from planner.calc.collectives import link_latency_us
+    from planner.units import US
+
+    out = hardware.scale_out.bandwidth_bytes_per_s * hardware.efficiency_frac(
+        "scale_out_bandwidth").frac
+    up_lat = (link_latency_us(hardware, "scale-up") or 0.0) * US
+    out_lat = (link_latency_us(hardware, "scale-out-same-leaf") or 0.0) * US
+    if hardware.scale_up is None:
+        return out, out, out_lat, out_lat
+    up = hardware.scale_up.bandwidth_bytes_per_s * hardware.efficiency_frac(
+        "scale_up_bandwidth").frac
+    return up, out, up_lat, out_lat
+
+
+def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl_tokens: Any,
+                 osl_tokens: Any, prefill: PoolLayout, decode: PoolLayout,
+                 weights_dtype: str = "fp8", moe_weights_dtype: str | None = None,
+                 kv_dtype: str | None = None, arrival_rate_per_s: Any = None,
+                 overlap: bool = False, kv_bytes_per_s: Any = None) -> DisaggResult:
+    """TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode pool serving ``model``
+    (arrays of the broadcast shape of the layouts and lengths).
+
+    Formula: T_prefill = :func:`prefill_piece`'s batch time; TPOT and the first decode step =
+    :func:`decode_piece`'s step; Q_KV = b_KV · ISL; t_KV = α + Q_KV / (n_send · B),
+    B NVLink where both pools fit in one scale-up domain, else the NIC
+    (:func:`~.disagg.kv_link_bytes_per_s`); then :func:`~.disagg.disagg_steady_state`
+    (closed loop at decode workers × batch × attention DP requests in flight, or open loop
+    at ``arrival_rate_per_s``).
+    Ref: :mod:`planner.calc.serving.disagg`; DistServe §3; Splitwise §4.
+    Convention: the decode pool's TPOT is its pure decode step (no prefill rides in it);
+    ``overlap``: both pools hide communication under compute (:func:`overlapped_pass_s`);
+    ``kv_bytes_per_s``: a KV link of that achievable bandwidth per GPU instead (a dedicated
+    transfer network, or a what-if), the pools' own EP and TP links unchanged;
+    prefill workers run one batch at a time with the transfers overlapped; ``fits`` needs
+    both pools' workers to fit.
+    Example: DeepSeek-V3 FP8 on H800, 4K / 1K, 1 prefill worker of 8 GPUs (attention DP 8,
+    EP 8), 1 decode worker of 16 (attention DP 16, EP 16) at 32 per rank: 24 GPUs > 8, the
+    KV cache (163.9 MB) crosses the NIC (see tests/calc/test_disagg_workload.py).
+    """
+    from planner.calc.memory import kv_bytes_per_token_per_gpu
+    from planner.calc.serving.disagg import (kv_link_bytes_per_s, kv_transfer_bytes_per_request,
+                                             kv_transfer_s)
+
+    dtypes = dict(weights_dtype=weights_dtype, moe_weights_dtype=moe_weights_dtype,
+                  kv_dtype=kv_dtype)
+    pre = prefill_piece(model, hardware, engine, isl_tokens=isl_tokens, layout=prefill,
+                        overlap=overlap, **dtypes)
+    dec = decode_piece(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
+                       layout=decode, overlap=overlap, **dtypes)
+    kv = _kv_dtype(kv_dtype)
+    q_kv = kv_transfer_bytes_per_request(
+        kv_bytes_per_token=kv_bytes_per_token_per_gpu(model, kv_dtype=kv, tp=1),
+        isl_tokens=isl_tokens)
+    up, out, up_lat, out_lat = kv_link_rates(hardware)
+    pool = (np.asarray(prefill.workers) * prefill.gpus_per_worker
+            + np.asarray(decode.workers) * decode.gpus_per_worker)
+    inside = pool <= hardware.scale_up_domain_gpus
+    link = kv_link_bytes_per_s(pool_gpus=pool, scale_up_domain_gpus=hardware.scale_up_domain_gpus,
+                               scale_up_bytes_per_s=up, scale_out_bytes_per_s=out)
+    if kv_bytes_per_s is not None:
+        link = np.broadcast_to(np.asarray(kv_bytes_per_s, dtype=float), np.shape(link))
+    transfer = kv_transfer_s(kv_bytes_per_request=q_kv, link_bytes_per_s=link,
+                             sender_gpus=kv_sender_gpus(model, kv_dtype=kv, tp=prefill.tp,
+                                                        pp=prefill.pp),
+                             latency_s=np.where(inside, up_lat, out_lat))
+    state = disagg_steady_state(
+        prefill_batch_s=pre.time_s, request_overhead_s=pre.request_overhead_s, prefill_requests_per_batch=prefill.requests_per_worker,
+        prefill_workers=prefill.workers, prefill_gpus_per_worker=prefill.gpus_per_worker,
+        kv_transfer_s=transfer, decode_step_s=dec.time_s,
+        decode_tpot_s=dec.time_s, decode_concurrency=decode.requests_per_worker,
+        decode_workers=decode.workers, decode_gpus_per_worker=decode.gpus_per_worker,
+        isl_tokens=isl_tokens, osl_tokens=osl_tokens, arrival_rate_per_s=arrival_rate_per_s)
+    shape = state.ttft_s.shape
+    return DisaggResult(
+        state=state, prefill=pre, decode=dec,
+        kv_bytes_per_request=np.broadcast_to(q_kv, shape).copy(),
+        kv_link=np.broadcast_to(np.where(inside, 0, 1), shape).copy(),
+        fits=np.broadcast_to(np.asarray(pre.memory.fits) & np.asarray(dec.memory.fits),
+                             shape).copy(),
+        basis=dec.memory.basis, efficiency_note=dec.memory.efficiency_note)

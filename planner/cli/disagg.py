@@ -1,0 +1,159 @@
+"""``planner serve-disagg``: disaggregated serving (a prefill pool and a decode pool, the KV
+cache moved between them) of a workload, or with ``--disagg-ratio`` the prefill:decode split
+and layouts that serve it best under TTFT and TPOT limits.
+
+A command of its own (not options of ``planner serve``): ``serve`` is the aggregated command's,
+and its options already name one replica's layout (``--tp``, ``--attention-dp``...).
+"""
+
+from typing import Any, Optional
+
+import typer
+
+from planner.cli import command, show_tables
+from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, WEIGHTS_DTYPE, Dtype, Format,
+                                 WeightsDtype, quantity, tokens_option)
+
+
+def _pool(role: str, what: str, default: Any = None, **kw: Any) -> Any:
+    return typer.Option(default, f"--{role}-{what}", min=1, **kw)
+
+
+ENGINE = typer.Option(None, "--engine",
+                      help="trtllm, vllm, sglang (engines/*.yaml), a YAML path, or none "
+                           "(idealised: no host overheads) [default: trtllm].")
+ISL = tokens_option(..., "--isl", "Input tokens per request")
+OSL = tokens_option(..., "--osl", "Output tokens per request")
+HELP = {"workers": "workers (replicas) [default: 1]", "tp": "attention TP [default: 1]",
+        "pp": "pipeline stages [default: 1]", "dp": "attention DP ranks [default: 1]",
+        "moe-tp": "experts' TP [default: the workload model's]",
+        "ep": "experts' EP [default: the workload model's]"}
+RATE = typer.Option(None, "--rate",
+                    help="Requests per second arriving (open loop; with --disagg-ratio: the "
+                         "target rate) [default: closed loop at the decode pool's batch].")
+OVERLAP = typer.Option(False, "--overlap/--no-overlap",
+                       help="Both pools hide their communication under compute (two "
+                            "micro-batches, DeepSeek's and SGLang's two-batch overlap).")
+KV_BANDWIDTH = typer.Option(None, "--kv-bandwidth",
+                            help="The KV link's achievable bandwidth per GPU, e.g. '100 GB/s' "
+                                 "[default: NVLink inside one scale-up domain, else the NIC].")
+RATIO = typer.Option(False, "--disagg-ratio",
+                     help="Solve for the split and layouts (with --gpus or --rate, "
+                          "--max-ttft, --max-tpot) instead of evaluating the pools given.")
+GPUS = typer.Option(None, "--gpus", min=1, help="--disagg-ratio: GPUs in all.")
+MAX_TTFT = typer.Option("2 s", "--max-ttft", help="--disagg-ratio: TTFT limit ('2 s').")
+MAX_TPOT = typer.Option("50 ms", "--max-tpot", help="--disagg-ratio: TPOT limit ('50 ms').")
+
+
+@command("serve-disagg")
+def serve_disagg_cmd(
+    model: str = MODEL,
+    hardware: str = HARDWARE,
+    isl: int = ISL,
+    osl: int = OSL,
+    engine: Optional[str] = ENGINE,
+    prefill_workers: int = _pool("prefill", "workers", 1, help=f"Prefill {HELP['workers']}."),
+    prefill_tp: int = _pool("prefill", "tp", 1, help=f"Prefill {HELP['tp']}."),
+    prefill_pp: int = _pool("prefill", "pp", 1, help=f"Prefill {HELP['pp']}."),
+    prefill_dp: int = _pool("prefill", "dp", 1, help=f"Prefill {HELP['dp']}."),
+    prefill_moe_tp: Optional[int] = _pool("prefill", "moe-tp", help=f"Prefill {HELP['moe-tp']}."),
+    prefill_ep: Optional[int] = _pool("prefill", "ep", help=f"Prefill {HELP['ep']}."),
+    prefill_batch: int = _pool("prefill", "batch", 1,
+                               help="Prompts per attention rank in a prefill batch."),
+    decode_workers: int = _pool("decode", "workers", 1, help=f"Decode {HELP['workers']}."),
+    decode_tp: int = _pool("decode", "tp", 1, help=f"Decode {HELP['tp']}."),
+    decode_pp: int = _pool("decode", "pp", 1, help=f"Decode {HELP['pp']}."),
+    decode_dp: int = _pool("decode", "dp", 1, help=f"Decode {HELP['dp']}."),
+    decode_moe_tp: Optional[int] = _pool("decode", "moe-tp", help=f"Decode {HELP['moe-tp']}."),
+    decode_ep: Optional[int] = _pool("decode", "ep", help=f"Decode {HELP['ep']}."),
+    decode_batch: int = _pool("decode", "batch", 1,
+                              help="Requests in flight per attention rank of a decode worker."),
+    rate: Optional[float] = RATE,
+    overlap: bool = OVERLAP,
+    kv_bandwidth: Optional[str] = KV_BANDWIDTH,
+    disagg_ratio: bool = RATIO,
+    gpus: Optional[int] = GPUS,
+    max_ttft: str = MAX_TTFT,
+    max_tpot: str = MAX_TPOT,
+    weights_dtype: WeightsDtype = WEIGHTS_DTYPE,
+    kv_dtype: Dtype = KV_DTYPE,
+    fmt: Format = FORMAT,
+) -> None:
+    """Disaggregated serving: TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode
+    pool; with --disagg-ratio the split and layouts that maximise tokens/s per GPU."""
+    from planner import catalog
+    from planner.calc.serving.disagg_workload import PoolLayout, serve_disagg
+    from planner.errors import UsageError
+    from planner.report.disagg import disagg_record, disagg_refusal, disagg_tables
+    from planner.specs.load import load_engine
+
+    name = engine or "trtllm"
+    eng = None if name.casefold() == "none" else load_engine(name)
+    m, hw = catalog.load_model(model), catalog.load_hardware(hardware)
+    setup: dict[str, Any] = {
+        "model": m.name or m.label, "hardware": hw.name or hw.label,
+        "engine": "idealised engine" if eng is None else f"{eng.label} {eng.version}",
+        "isl": isl, "osl": osl, "weights_dtype": weights_dtype.value,
+        "kv_dtype": kv_dtype.value, "overlap": overlap, "arrival_rate_per_s": rate}
+    dtypes = dict(weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value)
+    if disagg_ratio:
+        return _solve(m, hw, eng, setup, isl=isl, osl=osl, gpus=gpus, rate=rate,
+                      max_ttft=max_ttft, max_tpot=max_tpot, overlap=overlap, fmt=fmt, **dtypes)
+    if gpus is not None:
+        raise UsageError("--gpus belongs to --disagg-ratio (the pools' layouts set the GPUs)")
+    prefill = PoolLayout(workers=prefill_workers, batch=prefill_batch, tp=prefill_tp,
+                         pp=prefill_pp, attention_dp=prefill_dp, moe_tp=prefill_moe_tp,
+                         moe_ep=prefill_ep)
+    decode = PoolLayout(workers=decode_workers, batch=decode_batch, tp=decode_tp, pp=decode_pp,
+                        attention_dp=decode_dp, moe_tp=decode_moe_tp, moe_ep=decode_ep)
+    link = None if kv_bandwidth is None else quantity(kv_bandwidth, "bytes/s", "--kv-bandwidth")
+    r = serve_disagg(m, hw, eng, isl_tokens=isl, osl_tokens=osl, prefill=prefill,
+                     decode=decode, arrival_rate_per_s=rate, overlap=overlap,
+                     kv_bytes_per_s=link, **dtypes)
+    if not bool(r.fits):
+        raise UsageError(disagg_refusal(disagg_record(r, setup, prefill, decode)))
+    show_tables(disagg_tables(r, setup, prefill, decode), fmt)
+
+
+def _solve(m: Any, hw: Any, eng: Any, setup: dict[str, Any], *, isl: int, osl: int,
+           gpus: Optional[int], rate: Optional[float], max_ttft: str, max_tpot: str,
+           overlap: bool, fmt: Format, **dtypes: Any) -> None:
+    """``--disagg-ratio``: the solver's answer, or one line saying that nothing meets the
+    limits (exit 2)."""
+    from planner.errors import UsageError
+    from planner.report.disagg import plan_tables
+    from planner.studies.disagg import solve_disagg
+
+    if (gpus is None) == (rate is None):
+        raise UsageError("--disagg-ratio needs exactly one of --gpus and --rate")
+    ttft = quantity(max_ttft, "s", "--max-ttft")
+    tpot = quantity(max_tpot, "s", "--max-tpot")
+    plan = solve_disagg(m, hw, eng, isl_tokens=isl, osl_tokens=osl, ttft_limit_s=ttft,
+                        tpot_limit_s=tpot, total_gpus=gpus, arrival_rate_per_s=rate,
+                        overlap=overlap, **dtypes)
+    if plan.result is None:
+        raise UsageError(f"no prefill:decode split of {setup['model']} on {setup['hardware']} "
+                         f"meets TTFT <= {max_ttft} and TPOT <= {max_tpot} (of "
+                         f"{plan.split.feasible.size:,} tried); relax a limit or give more GPUs")
+    setup.update({"ttft_limit_s": ttft, "tpot_limit_s": tpot, "gpus_given": gpus})
+    show_tables(plan_tables(plan, setup), fmt)
+
+
+RUNS = typer.Option(None, "--runs", metavar="FILE",
+                    help="Measured runs in the shipped columns [default: the shipped "
+                         "planner/data/serving-runs.csv].")
+
+
+@command("validate-disagg")
+def validate_disagg_cmd(runs: Optional[str] = RUNS, fmt: Format = FORMAT) -> None:
+    """The disaggregated measured runs beside the planner: TTFT and TPOT error per hardware."""
+    from planner.catalog import SERVING_RUNS_CSV
+    from planner.report.disagg import disagg_validation_tables
+    from planner.specs.runs import read_runs, resolve
+    from planner.studies.disagg_runs import disagg_validation, not_predicted, predict_disagg_rows
+
+    table = read_runs(runs or SERVING_RUNS_CSV)
+    res = resolve(table)
+    pred = predict_disagg_rows(table, res)
+    show_tables(disagg_validation_tables(disagg_validation(table, pred, res),
+                                         not_predicted(table, pred)), fmt)

@@ -1,0 +1,193 @@
+"""The disaggregated rows of the measured runs (``mode = disagg``): each row's two pools as the
+data states them, the planner's TTFT and TPOT for them (:func:`predict_disagg_rows`, the
+function :func:`planner.specs.runs.disagg_predictor` hands out), and the error figures per
+hardware (:func:`disagg_validation`).
+
+How a row is read (the data's columns, blank or 0 fields 1):
+- prefill pool: ``prefill_num_workers`` workers of ``prefill_tp * prefill_attention_dp *
+  prefill_pp`` GPUs, ``prefill_batch_size`` prompts per attention rank;
+- decode pool: ``decode_num_workers`` workers, ``decode_batch_size`` requests per attention
+  rank; where the batch and worker counts are blank (790 of the shipped 971 rows) the source's
+  ``silicon_concurrency`` spread over the decode workers and their attention ranks, and where
+  the worker counts are blank one prefill and one decode worker (the row names no other);
+- closed loop at the decode pool's requests in flight (the benchmark's concurrency).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from planner.calc.serving.disagg_workload import PoolLayout
+    from planner.specs.runs import Resolution, RunTable
+
+#: Why a disaggregated row that resolves is still not predicted (one text each).
+ROW_REASONS = {
+    "no_concurrency": "disaggregated: no decode batch and no silicon_concurrency recorded",
+    "layout": "{} pool: moe_tp x moe_ep = {} but tp x attention_dp = {}",
+    "fit": "the planner's memory model says a {} worker does not fit (the run did: a miss)",
+}
+#: Hardware rows of the error table in this order, then "all".
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class DisaggPrediction:
+    """Per row of the table (NaN / "" where the row is not a predicted disaggregated row)."""
+
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    reason: np.ndarray        # "" where predicted; why not otherwise (aggregated rows: "")
+    predicted: np.ndarray     # bool: a disaggregated row with both figures
+
+
+def _pool(table: RunTable, role: str, requests: np.ndarray, moe: np.ndarray) -> PoolLayout:
+    from planner.calc.serving.disagg_workload import PoolLayout
+
+    col = {f: getattr(table, f"{role}_{f}") for f in ("tp", "pp", "attention_dp", "moe_tp",
+                                                       "moe_ep")}
+    workers = np.maximum(getattr(table, f"{role}_num_workers"), 1)
+    return PoolLayout(workers=workers, batch=requests / col["attention_dp"], tp=col["tp"],
+                      pp=col["pp"], attention_dp=col["attention_dp"],
+                      moe_tp=np.where(moe, col["moe_tp"], col["tp"] * col["attention_dp"]),
+                      moe_ep=np.where(moe, col["moe_ep"], 1))
+
+
+def disagg_row_pools(table: RunTable, *, is_moe: np.ndarray) -> tuple[Any, Any, np.ndarray]:
+    """(prefill pool, decode pool, reason per row) of every row, read as the module docstring
+    says; the reason is "" where both pools are readable."""
+    adp_p, adp_d = table.prefill_attention_dp, table.decode_attention_dp
+    workers_d = np.maximum(table.decode_num_workers, 1)
+    pre_requests = np.maximum(table.prefill_batch_size, 1) * adp_p
+    # the reader gives a blank batch as 1 and a blank worker count as 0: the data leaves both
+    # blank together, so the worker count says whether the row records its batches
+    given = table.decode_num_workers > 0
+    dec_requests = np.where(given, table.decode_batch_size * adp_d,
+                            table.silicon_concurrency / workers_d)
+    reason = np.full(len(table), "", dtype=object)
+    reason[~given & (table.silicon_concurrency <= 0)] = ROW_REASONS["no_concurrency"]
+    for role in ("prefill", "decode"):
+        experts = getattr(table, f"{role}_moe_tp") * getattr(table, f"{role}_moe_ep")
+        attention = getattr(table, f"{role}_tp") * getattr(table, f"{role}_attention_dp")
+        for i in np.flatnonzero(is_moe & (experts != attention) & (reason == "")):
+            reason[i] = ROW_REASONS["layout"].format(role, experts[i], attention[i])
+    ok = reason == ""
+    dec_requests = np.where(ok, np.maximum(dec_requests, 1), 1)
+    return (_pool(table, "prefill", pre_requests, is_moe),
+            _pool(table, "decode", dec_requests, is_moe), reason)
+
+
+def _take(pool: PoolLayout, idx: np.ndarray) -> PoolLayout:
+    from dataclasses import fields, replace
+
+    return replace(pool, **{f.name: np.asarray(getattr(pool, f.name))[idx] for f in fields(pool)})
+
+
+def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
+                        engine_update: dict[str, dict[str, float]] | None = None
+                        ) -> DisaggPrediction:
+    """TTFT and TPOT (s) of every disaggregated row the planner can express: one
+    :func:`~planner.calc.serving.disagg_workload.serve_disagg` call per (model, hardware,
+    engine, weight formats) group; ``engine_update`` per engine name overrides engine fields
+    (calibration)."""
+    from planner import catalog
+    from planner.calc.serving.disagg_workload import serve_disagg
+    from planner.errors import PlannerError
+    from planner.specs.load import load_engine
+    from planner.specs.runs import DISAGG, resolve
+
+    res = resolve(table) if resolution is None else resolution
+    n = len(table)
+    ttft, tpot = np.full(n, np.nan), np.full(n, np.nan)
+    disagg = table.mode == DISAGG
+    moe = np.array([m is not None and catalog.load_model(m).is_moe for m in res.model])
+    pre, dec, why = disagg_row_pools(table, is_moe=moe)
+    reason = np.where(disagg, np.where(res.reason == "", why, res.reason), "").astype(object)
+    todo = disagg & (reason == "")
+    keys = list(zip(res.model, res.hardware, res.engine, res.weights_dtype,
+                    res.moe_weights_dtype))
+    for key in dict.fromkeys(k for k, t in zip(keys, todo) if t):
+        idx = np.flatnonzero(todo & np.array([k == key for k in keys]))
+        model, hw, name, wd, mwd = key
+        eng = load_engine(name)
+        if engine_update and name in engine_update:
+            eng = eng.model_copy(update=engine_update[name])
+        try:
+            r = serve_disagg(catalog.load_model(model), catalog.load_hardware(hw), eng,
+                             isl_tokens=table.isl[idx], osl_tokens=table.osl[idx],
+                             prefill=_take(pre, idx), decode=_take(dec, idx), weights_dtype=wd,
+                             moe_weights_dtype=mwd)
+        except PlannerError as exc:        # a spec that lacks what the model needs
+            reason[idx] = str(exc)
+            continue
+        ttft[idx], tpot[idx] = r.state.ttft_s, r.state.tpot_s
+        for role, piece in (("prefill", r.prefill), ("decode", r.decode)):
+            for i in idx[~np.asarray(piece.memory.fits, dtype=bool)]:
+                reason[i] = reason[i] or ROW_REASONS["fit"].format(role)
+    predicted = todo & (reason == "")
+    ttft[~predicted], tpot[~predicted] = np.nan, np.nan
+    return DisaggPrediction(ttft_s=ttft, tpot_s=tpot, reason=reason, predicted=predicted)
+
+
+@dataclass(frozen=True)
+class DisaggErrors:
+    """Error figures of one hardware's disaggregated rows (or all of them): counts, median
+    |error| and median signed error of TTFT and TPOT (error = planner / measured - 1)."""
+
+    hardware: str
+    rows: int                 # disaggregated rows of this hardware
+    covered: int              # of them, the catalog has the model and hardware
+    expressible: int          # of those, readable layouts (the memory fit aside)
+    predicted: int            # of those, both pools fit in the planner's memory model
+    ttft_median_abs: float    # NaN without predicted rows
+    tpot_median_abs: float
+    ttft_median: float
+    tpot_median: float
+
+
+def _median(x: np.ndarray) -> float:
+    return float(np.median(x)) if x.size else float("nan")
+
+
+def disagg_validation(table: RunTable, prediction: DisaggPrediction | None = None,
+                      resolution: Resolution | None = None) -> list[DisaggErrors]:
+    """The planner's disaggregated TTFT and TPOT beside the measured ones, per hardware and
+    over all: the rows, the covered ones, the expressible ones, the predicted ones and the
+    median errors (every predicted row counted: misses stay in)."""
+    from planner.specs.runs import DISAGG, REASONS, resolve
+
+    res = resolve(table) if resolution is None else resolution
+    pred = predict_disagg_rows(table, res) if prediction is None else prediction
+    disagg = table.mode == DISAGG
+    uncovered = tuple(REASONS[k].split("{")[0] for k in ("model", "system", "hardware"))
+    covered = disagg & np.array([not str(r).startswith(uncovered) for r in res.reason])
+    readable = covered & np.array([not str(r).startswith(("disaggregated:", "prefill pool",
+                                                          "decode pool"))
+                                   and (r == "" or str(r).startswith("the planner's memory"))
+                                   for r in pred.reason])
+    err_t = pred.ttft_s / table.measured_ttft_s - 1
+    err_p = pred.tpot_s / table.measured_tpot_s - 1
+    out = []
+    names = [h for h in dict.fromkeys(res.hardware[covered]) if h is not None]
+    for name in sorted(names) + [ALL]:
+        on = disagg & (True if name == ALL else (res.hardware == name))
+        p = on & pred.predicted
+        out.append(DisaggErrors(
+            hardware=name, rows=int(on.sum()), covered=int((on & covered).sum()),
+            expressible=int((on & readable).sum()), predicted=int(p.sum()),
+            ttft_median_abs=_median(np.abs(err_t[p])), tpot_median_abs=_median(np.abs(err_p[p])),
+            ttft_median=_median(err_t[p]), tpot_median=_median(err_p[p])))
+    return out
+
+
+def not_predicted(table: RunTable, prediction: DisaggPrediction) -> dict[str, int]:
+    """Disaggregated rows not predicted, counted by reason."""
+    from collections import Counter
+
+    from planner.specs.runs import DISAGG
+
+    left = (table.mode == DISAGG) & ~prediction.predicted
+    return dict(Counter(str(r) for r in prediction.reason[left]))

@@ -1,0 +1,187 @@
+"""Disaggregated serving calculators (planner.calc.serving.disagg): the KV transfer, the two
+pools' steady state, the closed and open loops, and the ratio solver against brute force."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from planner.calc.serving import disagg as d
+
+GB = 1e9
+
+
+def test_kv_transfer_bytes_and_time_by_hand():
+    # DeepSeek-V3 FP8 MLA cache: 61 layers x 656 B = 40,016 B per token, x 4,096 tokens
+    q = d.kv_transfer_bytes_per_request(kv_bytes_per_token=40_016, isl_tokens=4096)
+    assert q == 40_016 * 4096 == 163_905_536
+    # 8 senders x 40 GB/s NIC: 163.9e6 / 320e9 = 0.512 ms; + 5 us latency
+    t = d.kv_transfer_s(kv_bytes_per_request=q, link_bytes_per_s=40 * GB, sender_gpus=8,
+                        latency_s=5e-6)
+    assert t == pytest.approx(5e-6 + 163_905_536 / 320e9)
+
+
+def test_kv_link_nvlink_inside_the_domain_nic_across():
+    link = d.kv_link_bytes_per_s(pool_gpus=np.array([12, 72, 73, 16]), scale_up_domain_gpus=72,
+                                 scale_up_bytes_per_s=720 * GB, scale_out_bytes_per_s=40 * GB)
+    assert list(link) == [720 * GB, 720 * GB, 40 * GB, 720 * GB]
+    h200 = d.kv_link_bytes_per_s(pool_gpus=16, scale_up_domain_gpus=8,
+                                 scale_up_bytes_per_s=360 * GB, scale_out_bytes_per_s=40 * GB)
+    assert h200 == 40 * GB
+
+
+def test_prefill_cycle_overlaps_the_transfer():
+    # transfer shorter than the prefill: hidden; longer (x 4 requests): it sets the cycle
+    assert d.prefill_cycle_s(prefill_batch_s=0.3, kv_transfer_s=0.01, requests_per_batch=1) == 0.3
+    assert d.prefill_cycle_s(prefill_batch_s=0.3, kv_transfer_s=0.1,
+                             requests_per_batch=4) == pytest.approx(0.4)
+
+
+def test_pool_rates_by_hand():
+    assert d.prefill_pool_rate_per_s(cycle_s=0.3, requests_per_batch=1,
+                                     workers=4) == pytest.approx(13.333, rel=1e-4)
+    # 2 x 256 requests, 1,023 decode tokens each at 40 ms: 512 / 40.92 s
+    assert d.decode_pool_rate_per_s(tpot_s=0.04, osl_tokens=1024, concurrency=256,
+                                    workers=2) == pytest.approx(512 / 40.92)
+    # OSL 1: still one decode token
+    assert d.decode_pool_rate_per_s(tpot_s=0.5, osl_tokens=1, concurrency=1, workers=1) == 2.0
+
+
+def test_md1_wait_and_saturation():
+    w = d.prefill_queue_wait_s(arrival_rate_per_s=np.array([10.0, 13.4, 0.0]),
+                               prefill_rate_per_s=13.333333, cycle_s=0.3)
+    assert w[0] == pytest.approx(0.75 * 0.3 / (2 * 0.25), rel=1e-5)
+    assert np.isinf(w[1]) and w[2] == 0.0
+
+
+def _example(**kw):
+    args = dict(prefill_batch_s=0.30, prefill_requests_per_batch=1, prefill_workers=1,
+                prefill_gpus_per_worker=8, kv_transfer_s=0.0005, decode_step_s=0.02,
+                decode_tpot_s=0.02, decode_concurrency=64, decode_workers=1,
+                decode_gpus_per_worker=8, isl_tokens=4096, osl_tokens=1024)
+    args.update(kw)
+    return d.disagg_steady_state(**args)
+
+
+def test_steady_state_docstring_example():
+    s = _example()
+    assert s.prefill_rate_per_s == pytest.approx(1 / 0.3)
+    assert s.decode_rate_per_s == pytest.approx(64 / (1023 * 0.02))
+    assert s.bound == d.DECODE_BOUND
+    ttft0 = 0.30 + 0.0005 + 0.02
+    assert s.ttft_s == pytest.approx(ttft0)
+    x = 64 / (ttft0 + 1023 * 0.02)
+    assert s.request_rate_per_s == pytest.approx(x)
+    assert s.tokens_per_s_per_gpu == pytest.approx(x * 1024 / 16)      # ~197
+    assert s.tokens_per_s_per_gpu == pytest.approx(197, abs=1)
+    assert s.total_tokens_per_s_per_gpu == pytest.approx(x * 5120 / 16)
+    assert s.prefill_gpus == 8 and s.decode_gpus == 8
+    assert s.e2e_latency_s == pytest.approx(ttft0 + 1023 * 0.02)
+
+
+def test_closed_loop_prefill_bound_queues_in_ttft():
+    # 4 decode workers x 64 = 256 in flight; one prefill worker at 1 / 0.3 s binds
+    s = _example(decode_workers=4)
+    assert s.bound == d.PREFILL_BOUND
+    assert s.request_rate_per_s == pytest.approx(1 / 0.3)
+    # TTFT = N / X - decode time = 256 x 0.3 - 20.46 s
+    assert s.ttft_s == pytest.approx(256 * 0.3 - 1023 * 0.02)
+    assert s.queue_s == pytest.approx(s.ttft_s - 0.3205)
+
+
+def test_open_loop_queue_and_overload():
+    s = _example(arrival_rate_per_s=np.array([1.0, 3.2, 4.0]))
+    rho = 1.0 * 0.3
+    assert s.ttft_s[0] == pytest.approx(0.3205 + rho * 0.3 / (2 * (1 - rho)))
+    assert s.tokens_per_s_per_gpu[0] == pytest.approx(1024 / 16)
+    assert np.isinf(s.ttft_s[1])          # past the decode pool's 3.13 /s
+    assert np.isinf(s.ttft_s[2])          # past the prefill pool's 3.33 /s too
+
+
+def test_a_faster_kv_link_changes_only_ttft():
+    slow, fast = (_example(kv_transfer_s=t, arrival_rate_per_s=2.0) for t in (0.2, 0.002))
+    assert fast.ttft_s == pytest.approx(slow.ttft_s - 0.198)
+    for name in ("tpot_s", "tokens_per_s_per_gpu", "total_tokens_per_s_per_gpu",
+                 "prefill_rate_per_s", "decode_rate_per_s", "request_rate_per_s",
+                 "tokens_per_s_per_user"):
+        assert getattr(fast, name) == getattr(slow, name), name
+
+
+def test_a_transfer_longer_than_the_prefill_paces_the_prefill_pool():
+    s = _example(kv_transfer_s=0.5)
+    assert s.prefill_rate_per_s == pytest.approx(2.0)
+
+
+# ----------------------------------------------------------------------------- the solver
+P = dict(prefill_batch_s=np.array([0.40, 0.12, 0.05]), prefill_requests_per_batch=np.array([1, 1, 1]),
+         prefill_gpus_per_worker=np.array([1, 4, 8]), prefill_sender_gpus=np.array([1, 4, 8]),
+         prefill_fits=np.array([True, True, True]))
+D = dict(decode_step_s=np.array([0.010, 0.020, 0.030, 0.012]),
+         decode_tpot_s=np.array([0.010, 0.020, 0.030, 0.012]),
+         decode_concurrency=np.array([16, 64, 128, 32]),
+         decode_gpus_per_worker=np.array([2, 2, 4, 8]),
+         decode_fits=np.array([True, True, True, False]))
+W = dict(kv_bytes_per_request=50e6, isl_tokens=2048, osl_tokens=256, scale_up_domain_gpus=8,
+         scale_up_bytes_per_s=160 * GB, scale_out_bytes_per_s=40 * GB)
+
+
+def _brute(total_gpus, ttft_limit, tpot_limit):
+    """Every split evaluated one at a time with scalars (a loop, for the test only)."""
+    best = None
+    for i, j, n_p in itertools.product(range(3), range(4), range(1, 65)):
+        g_p, g_d = P["prefill_gpus_per_worker"][i], D["decode_gpus_per_worker"][j]
+        n_d = (total_gpus - n_p * g_p) // g_d
+        if n_d < 1 or not D["decode_fits"][j]:
+            continue
+        used = n_p * g_p + n_d * g_d
+        link = W["scale_up_bytes_per_s"] if used <= 8 else W["scale_out_bytes_per_s"]
+        t = W["kv_bytes_per_request"] / (P["prefill_sender_gpus"][i] * link)
+        s = d.disagg_steady_state(
+            prefill_batch_s=P["prefill_batch_s"][i], prefill_requests_per_batch=1,
+            prefill_workers=n_p, prefill_gpus_per_worker=g_p, kv_transfer_s=t,
+            decode_step_s=D["decode_step_s"][j], decode_tpot_s=D["decode_tpot_s"][j],
+            decode_concurrency=D["decode_concurrency"][j], decode_workers=n_d,
+            decode_gpus_per_worker=g_d, isl_tokens=2048, osl_tokens=256)
+        if s.ttft_s <= ttft_limit and s.tpot_s <= tpot_limit:
+            if best is None or s.tokens_per_s_per_gpu > best[0]:
+                best = (float(s.tokens_per_s_per_gpu), i, j, n_p, n_d)
+    return best
+
+
+@pytest.mark.parametrize("total,ttft,tpot", [(16, 2.0, 0.025), (32, 1.0, 0.05), (64, 0.5, 0.015),
+                                             (24, 5.0, 1.0), (32, 0.3, 0.05)])
+def test_the_solver_beats_every_other_split(total, ttft, tpot):
+    split = d.best_disagg_split(**P, **D, **W, ttft_limit_s=ttft, tpot_limit_s=tpot,
+                                total_gpus=total)
+    best = _brute(total, ttft, tpot)
+    assert split.found and best is not None
+    chosen = split.grid.tokens_per_s_per_gpu[split.prefill_choice, split.decode_choice,
+                                             split.prefill_workers - 1]
+    assert chosen == pytest.approx(best[0], rel=1e-12)
+    assert (split.prefill_choice, split.decode_choice, split.prefill_workers,
+            split.decode_workers) == best[1:]
+    # every other feasible split yields at most as much, and the choice meets the limits
+    assert np.all(split.grid.tokens_per_s_per_gpu[split.feasible] <= chosen)
+    c = (split.prefill_choice, split.decode_choice, split.prefill_workers - 1)
+    assert split.grid.ttft_s[c] <= ttft and split.grid.tpot_s[c] <= tpot
+    assert split.bound == d.BINDING_SIDES[int(split.grid.bound[c])]
+
+
+def test_the_solver_says_when_nothing_meets_the_limits():
+    split = d.best_disagg_split(**P, **D, **W, ttft_limit_s=0.01, tpot_limit_s=0.025,
+                                total_gpus=16)
+    assert not split.found and not split.feasible.any()
+
+
+def test_the_solver_at_a_target_rate_uses_the_fewest_gpus():
+    split = d.best_disagg_split(**P, **D, **W, ttft_limit_s=2.0, tpot_limit_s=0.05,
+                                arrival_rate_per_s=20.0)
+    assert split.found
+    c = (split.prefill_choice, split.decode_choice, split.prefill_workers - 1)
+    used = split.grid.prefill_gpus[c] + split.grid.decode_gpus[c]
+    feasible_used = (split.grid.prefill_gpus + split.grid.decode_gpus)[split.feasible]
+    assert used == feasible_used.min()
+    assert split.grid.tokens_per_s_per_gpu[c] == pytest.approx(20.0 * 256 / used)
+    assert split.grid.decode_rate_per_s[c] > 20.0 and split.grid.prefill_rate_per_s[c] > 20.0

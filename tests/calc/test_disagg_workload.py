@@ -1,0 +1,106 @@
+"""Disaggregated serving on a model (planner.calc.serving.disagg_workload and the solver of
+planner.studies.disagg): the pools' pieces from the workload model, the KV link, overlap, and
+the solver's choice evaluated whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner import catalog
+from planner.calc.serving.disagg_workload import (PoolLayout, decode_piece, kv_link_rates,
+                                                  kv_sender_gpus, prefill_piece, serve_disagg)
+from planner.calc.serving.workload import serve_workload
+
+DT = dict(weights_dtype="fp8", moe_weights_dtype=None, kv_dtype="fp8")
+
+
+@pytest.fixture(scope="module")
+def v3():
+    return catalog.load_model("deepseek-v3")
+
+
+@pytest.fixture(scope="module")
+def h800():
+    return catalog.load_hardware("h800")
+
+
+PRE = PoolLayout(workers=2, batch=1, attention_dp=8)
+DEC = PoolLayout(workers=1, batch=32, attention_dp=16)
+
+
+def test_kv_bytes_and_the_nic_across_nodes(v3, h800):
+    r = serve_disagg(v3, h800, None, isl_tokens=4096, osl_tokens=1024, prefill=PRE, decode=DEC,
+                     **DT)
+    # FP8 MLA cache 40,016 B per token x 4,096 tokens; 2 x 8 + 16 = 32 GPUs > 8: the NIC
+    assert r.kv_bytes_per_request == 40_016 * 4096
+    assert r.kv_link == 1
+    up, out, _, out_lat = kv_link_rates(h800)
+    assert (up, out) == (160e9, 40e9)
+    # MLA: one sender per prefill rank group (the latent is whole on every TP rank)
+    assert r.state.kv_transfer_s == pytest.approx(out_lat + 40_016 * 4096 / 40e9)
+    assert r.state.prefill_gpus == 16 and r.state.decode_gpus == 16
+
+
+def test_kv_over_nvlink_inside_one_node():
+    llama = catalog.load_model("llama-3.1-70b")
+    h200 = catalog.load_hardware("h200")
+    r = serve_disagg(llama, h200, None, isl_tokens=2048, osl_tokens=256,
+                     prefill=PoolLayout(tp=4), decode=PoolLayout(tp=4, batch=16), **DT)
+    assert r.kv_link == 0      # 4 + 4 GPUs in one 8-GPU NVLink node
+    # GQA, 8 KV heads at TP 4: four senders, each its quarter
+    assert kv_sender_gpus(llama, kv_dtype="fp8", tp=np.array([1, 4, 8, 16]),
+                          pp=1).tolist() == [1, 4, 8, 8]
+
+
+def test_a_faster_kv_link_changes_only_ttft(v3, h800):
+    args = dict(isl_tokens=4096, osl_tokens=1024, prefill=PRE, decode=DEC, **DT)
+    # open loop at 2 requests/s: the link is on the TTFT path only
+    slow, fast = (serve_disagg(v3, h800, None, arrival_rate_per_s=2.0, kv_bytes_per_s=b,
+                               **args) for b in (40e9, 320e9))
+    s, f = slow.state, fast.state
+    assert s.kv_transfer_s == pytest.approx(2.8e-6 + 40_016 * 4096 / 40e9)
+    assert f.kv_transfer_s == pytest.approx(2.8e-6 + 40_016 * 4096 / 320e9)
+    assert f.ttft_s == pytest.approx(s.ttft_s - (s.kv_transfer_s - f.kv_transfer_s))
+    for name in ("tpot_s", "tokens_per_s_per_gpu", "total_tokens_per_s_per_gpu",
+                 "prefill_rate_per_s", "decode_rate_per_s", "request_rate_per_s",
+                 "tokens_per_s_per_user", "prefill_gpus", "decode_gpus"):
+        assert getattr(f, name) == getattr(s, name), name
+    assert np.array_equal(slow.prefill.time_s, fast.prefill.time_s)
+    assert np.array_equal(slow.decode.time_s, fast.decode.time_s)
+    # closed loop (the measured runs' benchmark): TPOT unchanged, TTFT shorter by the
+    # transfer; the throughput moves only by Little's law (N / cycle), by less than 0.1 %
+    cs, cf = (serve_disagg(v3, h800, None, kv_bytes_per_s=b, **args).state
+              for b in (40e9, 320e9))
+    assert cf.tpot_s == cs.tpot_s
+    assert cf.ttft_s == pytest.approx(cs.ttft_s - (cs.kv_transfer_s - cf.kv_transfer_s))
+    assert cf.tokens_per_s_per_gpu == pytest.approx(cs.tokens_per_s_per_gpu, rel=1e-3)
+
+
+def test_the_pieces_follow_the_workload_model(v3, h800):
+    dec = decode_piece(v3, h800, None, isl_tokens=4096, osl_tokens=1024, layout=DEC, **DT)
+    agg = serve_workload(v3, h800, None, isl=4096, osl=1024, concurrency=512, attention_dp=16,
+                         **DT)
+    # the same worker's memory; a pure decode step is faster than the aggregated step that
+    # carries prefill tokens too
+    assert dec.memory.memory_bytes_per_gpu == agg.memory_bytes_per_gpu
+    assert dec.memory.fits == agg.fits
+    assert dec.time_s < agg.tpot_s
+    # prefill of one prompt per rank: longer prompts take longer, twice the batch about twice
+    pre = prefill_piece(v3, h800, None, isl_tokens=np.array([1024, 4096]),
+                        layout=PoolLayout(attention_dp=8), **DT)
+    assert pre.time_s[0] < pre.time_s[1]
+
+
+def test_overlap_hides_communication_under_compute(v3, h800):
+    lay = PoolLayout(attention_dp=16)
+    plain = prefill_piece(v3, h800, None, isl_tokens=4096, layout=lay, **DT).time_s
+    over = prefill_piece(v3, h800, None, isl_tokens=4096, layout=lay, overlap=True, **DT).time_s
+    assert over < plain
+    # no links at all, nothing to hide: one GPU of a dense model
+    llama = catalog.load_model("llama-3.1-70b")
+    one = PoolLayout(tp=1)
+    h200 = catalog.load_hardware("h200")
+    assert prefill_piece(llama, h200, None, isl_tokens=1024, layout=one, overlap=True,
+                         **DT).time_s == prefill_piece(llama, h200, None, isl_tokens=1024,
+                                                       layout=one, **DT).time_s

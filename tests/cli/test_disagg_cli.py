@@ -1,0 +1,79 @@
+"""planner serve-disagg and validate-disagg: JSON keys, refusals, the solver, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests_support import cli_json, cli_run
+
+POOLS = ["deepseek-v3", "-H", "h800", "--isl", "4096", "--osl", "1024", "--kv-dtype", "fp8",
+         "--prefill-workers", "2", "--prefill-dp", "16", "--decode-dp", "16",
+         "--decode-batch", "32"]
+
+
+def test_serve_disagg_json_has_the_aggregated_keys_and_its_own():
+    (rec,) = cli_json("serve-disagg", *POOLS)
+    (agg,) = cli_json("serve", "deepseek-v3", "-H", "h800", "--isl", "4096", "--osl", "1024",
+                      "--concurrency", "512", "--attention-dp", "16", "--kv-dtype", "fp8")
+    assert set(agg) - {"decode_step_s", "prefill_s"} <= set(rec)
+    assert {"prefill_gpus", "decode_gpus", "kv_transfer_s"} <= set(rec)
+    assert (rec["prefill_gpus"], rec["decode_gpus"], rec["gpus"]) == (32, 16, 48)
+    assert rec["concurrency"] == 512 and rec["kv_link"] == "scale_out"
+    assert rec["kv_bytes_per_request"] == 40_016 * 4096
+    assert rec["ttft_s"] > rec["prefill_s"] + rec["kv_transfer_s"]
+    assert rec["tokens_per_s_per_user"] == pytest.approx(1 / rec["tpot_s"])
+
+
+def test_serve_disagg_kv_bandwidth_moves_ttft_only():
+    (slow,) = cli_json("serve-disagg", *POOLS, "--rate", "2", "--kv-bandwidth", "10 GB/s")
+    (fast,) = cli_json("serve-disagg", *POOLS, "--rate", "2", "--kv-bandwidth", "400 GB/s")
+    assert fast["ttft_s"] < slow["ttft_s"]
+    assert fast["ttft_s"] == pytest.approx(slow["ttft_s"] - slow["kv_transfer_s"]
+                                           + fast["kv_transfer_s"])
+    assert fast["tpot_s"] == slow["tpot_s"]
+    assert fast["tokens_per_s_per_gpu"] == slow["tokens_per_s_per_gpu"]
+
+
+def test_a_pool_that_does_not_fit_is_refused_on_one_line():
+    r = cli_run("serve-disagg", "deepseek-v3", "-H", "h800", "--isl", "4096", "--osl", "1024",
+                "--prefill-dp", "8")
+    assert r.exit_code == 2
+    line = r.stderr.strip()
+    assert "\n" not in line and "prefill" in line and "do not fit" in line
+
+
+def test_the_solver_answer_and_its_usage_errors():
+    (rec,) = cli_json("serve-disagg", "deepseek-v3", "-H", "h800", "--isl", "4096", "--osl",
+                      "1024", "--kv-dtype", "fp8", "--disagg-ratio", "--gpus", "176",
+                      "--max-ttft", "2 s", "--max-tpot", "50 ms")
+    assert rec["prefill_gpus"] + rec["decode_gpus"] <= 176
+    assert rec["ttft_s"] <= 2 and rec["tpot_s"] <= 0.05
+    assert rec["binding_side"] in ("prefill", "decode")
+    assert rec["feasible_splits"] >= 1
+    both = cli_run("serve-disagg", "deepseek-v3", "-H", "h800", "--isl", "4096", "--osl", "1024",
+                   "--disagg-ratio")
+    assert both.exit_code == 2 and "exactly one of --gpus and --rate" in both.stderr
+    tight = cli_run("serve-disagg", "deepseek-v3", "-H", "h800", "--isl", "4096", "--osl",
+                    "1024", "--disagg-ratio", "--gpus", "16", "--max-tpot", "1 ms")
+    assert tight.exit_code == 2 and "no prefill:decode split" in tight.stderr
+
+
+def test_validate_disagg_on_a_small_file(tmp_path):
+    from planner.specs.runs import COLUMNS
+
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(id="r1", silicon_data_source="x; silicon_concurrency=16", backend="sglang",
+               model_path="deepseek-ai/DeepSeek-V3", system="h200_sxm", precision="fp8",
+               mode="disagg", isl="1024", osl="1024", gemm_quant_mode="fp8",
+               moe_quant_mode="fp8", prefill_tp_size="8", prefill_moe_ep_size="8",
+               decode_tp_size="8", decode_moe_ep_size="8", silicon_ttft_ms="400",
+               silicon_tpot_ms="10")
+    p = tmp_path / "r.csv"
+    p.write_text(",".join(COLUMNS) + "\n" + ",".join(row[c] for c in COLUMNS) + "\n")
+    r = cli_run("validate-disagg", "--runs", str(p), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    recs = json.loads(r.stdout)
+    h200 = next(x for x in recs if x.get("hardware") == "h200")
+    assert (h200["rows"], h200["predicted"]) == (1, 1)

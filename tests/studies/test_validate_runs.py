@@ -1,0 +1,191 @@
+"""planner validate --runs: the workload model on the shipped measured serving runs. The error
+statistics are pinned (a change that makes them worse fails; one that improves them moves the
+pins down, with the old and new figures in its commit); the grouping makes one vectorized call
+per (model, hardware, engine, weight formats); every row without a prediction has its reason."""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+
+import numpy as np
+import pytest
+
+from planner import catalog
+from planner.errors import PlannerError
+from planner.specs.runs import AGG, COLUMNS
+from planner.studies import validate_runs as study
+from tests_support import REPO
+
+#: Pinned statistics on the aggregated rows whose model and hardware the catalog covers:
+#: hardware -> (rows expressed at least, median |TTFT err|, p90 |TTFT err|, median |TPOT err|,
+#: p90 |TPOT err|) at most, each the figure printed when pinned plus MARGIN. B200 and GB200
+#: have no prediction yet (their hardware specs have no kernel efficiency factors).
+PINS = {
+    "h100": (585, 0.528, 0.814, 0.196, 0.504),
+    "h200": (370, 0.492, 0.961, 0.245, 0.820),
+    "all": (955, 0.519, 0.848, 0.218, 0.529),
+}
+#: Absolute slack on each pinned error (1 percentage point): rounding, not a worse model.
+MARGIN = 0.01
+
+
+@pytest.fixture(scope="module")
+def result() -> study.RunsValidation:
+    return study.validate_runs()
+
+
+@pytest.mark.parametrize("hardware", sorted(PINS))
+def test_pinned_statistics(result, hardware):
+    stats = {s.key[0]: s for s in (*result.by_hardware, result.overall)}[hardware]
+    expressed, *errors = PINS[hardware]
+    assert stats.expressed >= expressed
+    got = (stats.ttft_median, stats.ttft_p90, stats.tpot_median, stats.tpot_p90)
+    for name, value, pin in zip(("TTFT median", "TTFT p90", "TPOT median", "TPOT p90"),
+                                got, errors):
+        assert value is not None and value <= pin + MARGIN, (hardware, name, value, pin)
+
+
+def test_every_row_is_predicted_or_has_a_reason(result):
+    predicted = np.isfinite(result.ttft_s) & np.isfinite(result.tpot_s)
+    assert (predicted == (result.reason == "")).all()
+    assert (result.ttft_s[predicted] > 0).all() and (result.tpot_s[predicted] > 0).all()
+    assert (result.table.mode[predicted] == AGG).all()
+    assert len(result.table) == 3702
+    # the covered rows: aggregated, model and hardware in the catalog (gpt-oss included)
+    assert result.covered.sum() == result.overall.rows == 2450
+
+
+def test_error_statistics_by_hand():
+    err = np.array([0.1, -0.2, 0.3, -0.4, 9.0])
+    shown = np.array([True, True, True, True, False])
+    s = study.error_stats(("x",), err, err, shown)
+    # |errors| 0.1, 0.2, 0.3, 0.4: median 0.25; p90 by linear interpolation 0.3 + 0.7 x 0.1
+    assert (s.rows, s.expressed, s.share) == (5, 4, 0.8)
+    assert s.ttft_median == pytest.approx(0.25) and s.tpot_p90 == pytest.approx(0.37)
+    none = study.error_stats(("y",), err, err, np.zeros(5, dtype=bool))
+    assert none.ttft_median is None and none.share == 0
+
+
+def _subset_csv(tmp_path, ids):
+    lines = catalog.SERVING_RUNS_CSV.read_text().splitlines()
+    keep = [lines[0]] + [line for line in lines[1:] if line.split(",", 1)[0] in ids]
+    p = tmp_path / "mine.csv"
+    p.write_text("\n".join(keep) + "\n")
+    return p
+
+
+def test_one_vectorized_call_per_group(tmp_path, monkeypatch, result):
+    calls = []
+
+    def fake(model, hardware, engine, *, isl, osl, concurrency, tp, pp, attention_dp, moe_tp,
+             moe_ep, weights_dtype, moe_weights_dtype):
+        calls.append((model.name, hardware.name, engine.name, weights_dtype, moe_weights_dtype,
+                      np.shape(isl)))
+        ones = np.ones(np.shape(isl))
+        return types.SimpleNamespace(ttft_s=ones * isl / 1e4, tpot_s=ones * 0.01,
+                                     fits=concurrency < 64, memory_bytes_per_gpu=ones * 9e10)
+
+    monkeypatch.setattr(study, "_workload", lambda: fake)
+    v = study.validate_runs()
+    done = (result.resolution.reason == "") & (result.table.mode == AGG)
+    groups = {k for k, ok in zip(zip(result.resolution.model, result.resolution.hardware,
+                                     result.resolution.engine, result.resolution.weights_dtype,
+                                     result.resolution.moe_weights_dtype), done) if ok}
+    assert len(calls) == len(groups)
+    assert sum(c[-1][0] for c in calls) == done.sum()
+    big = done & (v.table.concurrency >= 64)
+    assert all(r.startswith("planner: does not fit in memory (90.0 GB per GPU of")
+               for r in v.reason[big])
+    assert np.isnan(v.ttft_s[big]).all()
+    small = done & ~big
+    assert v.ttft_s[small] == pytest.approx(v.table.isl[small] / 1e4)
+
+
+def test_a_spec_the_model_refuses_becomes_the_rows_reason(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PlannerError("no efficiency data", file="hardware/x.yaml")
+
+    monkeypatch.setattr(study, "_workload", lambda: refuse)
+    v = study.validate_runs()
+    assert not np.isfinite(v.ttft_s).any()
+    assert "planner: hardware/x.yaml: no efficiency data" in set(v.reason)
+
+
+# ----------------------------------------------------------------------------- CLI
+def cli_run(*args: str, code: int = 0, env: dict[str, str] | None = None):
+    """``planner ARGS`` through typer's runner; it must exit with ``code``."""
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    out = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    assert out.exit_code == code, out.stderr
+    return out
+
+
+def test_cli_json_gives_one_record_per_row(result):
+    records = json.loads(cli_run("validate", "--runs", "-f", "json").stdout)
+    runs = [r for r in records if r["kind"] == "run"]
+    assert len(runs) == 3702
+    for key in ("id", "ttft_s", "tpot_s", "measured_ttft_s", "measured_tpot_s", "reason"):
+        assert all(key in r for r in runs), key
+    blank = [r for r in runs if r["reason"]]
+    assert blank and all(r["ttft_s"] is None and r["tpot_s"] is None for r in blank)
+    assert all(r["measured_ttft_s"] > 0 for r in blank)
+    done = [r for r in runs if not r["reason"]]
+    assert len(done) == int((result.reason == "").sum())
+    assert all(r["ttft_s"] > 0 and r["tpot_s"] > 0 for r in done)
+    overall = [r for r in records if r["kind"] == "overall"]
+    assert overall[0]["tpot_median_abs_error"] == pytest.approx(result.overall.tpot_median)
+    assert {r["kind"] for r in records} == {"run", "regime", "hardware", "overall"}
+
+
+def test_cli_users_own_file(tmp_path, result):
+    ids = [str(i) for i in result.table.id[:40]] + [
+        str(result.table.id[np.flatnonzero(result.reason == "")[0]])]
+    p = _subset_csv(tmp_path, set(ids))
+    out = cli_run("validate", "--runs", str(p), "-f", "json")
+    runs = [r for r in json.loads(out.stdout) if r["kind"] == "run"]
+    assert len(runs) == len(set(ids))
+    assert any(not r["reason"] for r in runs)
+    table = cli_run("validate", "--runs", str(p), env={"COLUMNS": "200"}).stdout
+    assert "Per regime" in table and "disaggregated: not yet modelled" in table
+
+
+def test_cli_bad_file_is_one_line_exit_2(tmp_path):
+    p = tmp_path / "bad.csv"
+    row = dict.fromkeys(COLUMNS, "1")
+    row["osl"] = "1k"
+    p.write_text(",".join(COLUMNS) + "\n" + ",".join(row[c] for c in COLUMNS) + "\n")
+    out = cli_run("validate", "--runs", str(p), code=2)
+    assert out.stderr.count("\n") == 1 and "bad.csv: row 2, column osl: expected a whole number" in out.stderr
+    assert "file not found" in cli_run("validate", "--runs", str(tmp_path / "no.csv"),
+                                       code=2).stderr
+
+
+def test_the_old_validate_says_what_changed():
+    text = " ".join(cli_run("validate", env={"COLUMNS": "200"}).stdout.split())
+    assert "What changed:" in text and "planner validate --runs" in text
+
+
+# ----------------------------------------------------------------------------- docs
+def _doc_rows(text: str) -> dict[str, list[str]]:
+    """The rows of the per-hardware table in a Markdown document, by hardware."""
+    block = text.split("<!-- validate-runs:begin -->")[1].split("<!-- validate-runs:end -->")[0]
+    lines = [line.strip() for line in block.splitlines()]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines
+            if line.startswith("|") and not re.match(r"\|\s*-", line)]
+    return {r[0]: r[1:] for r in rows[1:]}
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/validation.md"])
+def test_the_documented_table_is_what_the_command_prints(doc, result):
+    """The docs' table is `planner validate --runs --no-rows -f markdown`'s per-hardware table;
+    when the figures move, paste the new table (the test names the row that differs)."""
+    shown = _doc_rows((REPO / doc).read_text())
+    from planner.report.runs import summary_table
+
+    printed = {r[0]: r[1:] for r in summary_table(result).rows}
+    assert shown == printed
