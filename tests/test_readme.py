@@ -60,9 +60,9 @@ KEY_FIGURES = {
     # re-runs every frontier point through serve_workload).
     "planner plan deepseek-v3 -H h200 -H h100 --isl 1024 --osl 1024 --tpot-ms 50 "
     "--engine sglang":
-        ["1,916.6", "47.389 ms", "101,376 layouts evaluated", "52,865 meet the limits"],
+        ["2,921.6", "47.618 ms", "101,376 layouts evaluated", "57,836 meet the limits"],
     "planner plan llama-3.1-70b -H h100 --isl 2048 --osl 512 --ttft-ms 1000 --tpot-ms 30 "
-    "--request-rate 20 --engine vllm": ["fewest-gpus", "12 (3 x 4)", "865.3"],
+    "--request-rate 20 --engine vllm": ["fewest-gpus", "20 (5 x 4)", "628.7"],
 }
 
 
