@@ -29,8 +29,8 @@ ENGINE = typer.Option(None, "--engine",
                       help="Serving engine name or YAML path [default: an idealised engine, no "
                            "overheads].")
 DISAGG = typer.Option(False, "--disagg/--no-disagg",
-                      help="Also search disaggregated prefill/decode (not available yet: said "
-                           "in the output).")
+                      help="Also find the best disaggregated deployment (prefill and decode "
+                           "pools; needs --ttft-ms, --tpot-ms and --gpus or --request-rate).")
 PRICE = typer.Option(None, "--usd-per-gpu-hour", min=0,
                      help="Price of a GPU-hour [default: the hardware spec's cost block].")
 ALL = typer.Option(False, "--all", help="Also list every evaluated point (JSON, CSV).")

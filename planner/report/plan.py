@@ -122,6 +122,10 @@ def chosen_table(result: PlanResult) -> Table:
         t.add(rec, [f"{role.replace('_', '-')}{mark and ' ' + mark}", rec["hardware"],
                     layout_text(rec, result.moe), f"{rec['concurrency']:,}", gpus,
                     *metric_cells(rec), rec["binding_resource"]])
+    if result.disagg is not None:
+        _disagg_row(t, result)
+    elif result.query.disagg:
+        t.notes.append("--disagg: no disaggregated split meets the limits")
     if result.best is None:
         t.notes.append("no layout fits and meets the limits: loosen a limit or allow more GPUs")
     t.notes.append("layout: attention TP, PP, attention DP (dp), the experts' TP x EP, weights "
@@ -129,6 +133,28 @@ def chosen_table(result: PlanResult) -> Table:
                    "binds the decode step / the prefill")
     t.notes.extend(summary_notes(result))
     return t
+
+
+def _disagg_row(t: Table, result: PlanResult) -> None:
+    """The best disaggregated deployment: its two pools, GPUs, figures, and how it compares with
+    the aggregated best."""
+    d = dict(result.disagg or {})
+    weights = d["weights_dtype"] + ("" if d["moe_weights_dtype"] == d["weights_dtype"]
+                                    else f"+{d['moe_weights_dtype']}")
+    pools = " + ".join(f"{side} {d[f'{side}_workers']}x(tp{d[f'{side}_tp']} "
+                       f"dp{d[f'{side}_attention_dp']} b{d[f'{side}_batch']})"
+                       for side in ("prefill", "decode"))
+    note = f"disaggregated, {d['bound_side']} pool sets the rate"
+    if result.best is not None:
+        a = result.points.columns["tokens_per_s_per_gpu"][result.best]
+        note += (f"; {(d['tokens_per_s_per_gpu'] / a - 1) * 100:+.1f}% output tokens/s per GPU "
+                 "against the aggregated best")
+    d["why"] = note
+    mark = t.footnote(note)
+    t.add({"model": result.model, "isl": result.query.isl, "osl": result.query.osl, **d},
+          [f"disagg-best {mark}", d["hardware"], f"{pools} {weights} kv {d['kv_dtype']}",
+           "", f"{d['total_gpus']:,} ({d['prefill_gpus']:.0f} + {d['decode_gpus']:.0f})",
+           *metric_cells(d), ""])
 
 
 def limits_text(result: PlanResult) -> str:

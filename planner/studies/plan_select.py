@@ -114,6 +114,9 @@ class PlanResult:
     within_limits: int
     wall_s: float
     notes: list[str] = field(default_factory=list)
+    #: With ``--disagg``: the best disaggregated deployment (a record; None: none found or
+    #: not asked), beside the aggregated ones.
+    disagg: dict[str, Any] | None = None
     #: A MoE model (the layouts name the experts' TP x EP).
     moe: bool = True
 
@@ -165,17 +168,24 @@ def plan(model: Any, hardwares: list[Any], engine: Any, query: PlanQuery, *,
          progress: Any = None, evaluate: Any = None) -> PlanResult:
     """Evaluate every layout (:func:`~planner.studies.plan.evaluate_plan`) and choose
     (:func:`select`); the notes say what was not searched."""
-    from planner.studies.plan import evaluate_plan
+    from planner.studies.plan import evaluate_plan, precision_groups
 
     started = time.perf_counter()
+    disagg = None
+    if query.disagg:      # its usage errors before the search
+        from planner.studies.plan_disagg import best_disagg, disagg_candidates
+
+        disagg = best_disagg(disagg_candidates(model, hardwares, engine, query,
+                                               precision_groups))
     points = evaluate_plan(model, hardwares, engine, query, progress=progress,
                            evaluate=evaluate)
     result = select(model.name or model.label, points, query, started=started)
-    result.moe = model.is_moe
-    if query.disagg:
-        result.notes.append("disaggregated serving is not searched yet (the disaggregation "
-                            "model has not landed): aggregated layouts only")
-    result.notes.append("aggregated serving: prefill and decode share each replica's GPUs")
+    result.moe, result.disagg = model.is_moe, disagg
+    result.notes.append("the frontier, best and runner-up are aggregated layouts: prefill and "
+                        "decode share each replica's GPUs" + (
+                            "; --disagg adds the best disaggregated deployment of the ratio "
+                            "solver (planner serve-disagg), PP 1, beside them" if query.disagg
+                            else "; --disagg adds the best disaggregated deployment"))
     if model.mtp_depth:
         result.notes.append(f"MTP not searched: the workload model takes no MTP setting "
                             f"({result.model} has {model.mtp_depth} MTP module(s)); every "

@@ -99,3 +99,32 @@ def test_usage_errors_are_one_line(args, message):
     out = cli_run(*BASE[:-2], *args)
     assert out.exit_code == 2 and message in out.stderr
     assert out.stderr.count("\n") == 1 and not out.stdout
+
+
+def test_disagg_adds_the_solvers_best_split():
+    from planner.catalog import load_hardware, load_model
+    from planner.specs.load import load_engine
+    from planner.studies.disagg import scalar, solve_disagg
+    from planner.studies.plan import precision_groups
+
+    recs = cli_json(*BASE, "--tpot-ms", "50", "--ttft-ms", "2000", "--gpus", "64", "--disagg")
+    d = next(r for r in recs if r["role"] == "disagg_best")
+    assert d["total_gpus"] == d["prefill_gpus"] + d["decode_gpus"] <= 64
+    assert d["ttft_s"] <= 2.0 and d["tpot_s"] <= 0.05
+    # The best over the precision groups of the solver, called directly.
+    model, hw, engine = load_model("deepseek-v3"), load_hardware("h200"), load_engine("sglang")
+    best = max(scalar(p.result.state.tokens_per_s_per_gpu) for p in (
+        solve_disagg(model, hw, engine, isl_tokens=1024, osl_tokens=1024, ttft_limit_s=2.0,
+                     tpot_limit_s=0.05, total_gpus=64, weights_dtype=w, moe_weights_dtype=m,
+                     kv_dtype=k) for w, m, k in precision_groups(model, hw)) if p.result)
+    assert d["tokens_per_s_per_gpu"] == pytest.approx(best, rel=1e-12)
+    assert "against the aggregated best" in d["why"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--disagg", "--tpot-ms", "50", "--gpus", "64"), "--ttft-ms and --tpot-ms"),
+    (("--disagg", "--tpot-ms", "50", "--ttft-ms", "900"), "--gpus or --request-rate"),
+])
+def test_disagg_usage_errors(args, message):
+    out = cli_run(*BASE, *args)
+    assert out.exit_code == 2 and message in out.stderr and out.stderr.count("\n") == 1
