@@ -128,3 +128,26 @@ def test_disagg_adds_the_solvers_best_split():
 def test_disagg_usage_errors(args, message):
     out = cli_run(*BASE, *args)
     assert out.exit_code == 2 and message in out.stderr and out.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml")])
+def test_plot_draws_the_frontier(tmp_path, suffix, magic):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / f"frontier{suffix}"
+    out = cli_run(*BASE, "--tpot-ms", "50", "--concurrency", "64", "--plot", str(path))
+    assert out.exit_code == 0 and path.read_bytes().startswith(magic)
+
+
+def test_a_large_search_on_a_terminal_shows_a_progress_bar(monkeypatch):
+    from planner.cli import plan as plan_cli
+    from planner.studies import plan_output
+
+    monkeypatch.setattr(plan_cli.sys.stderr, "isatty", lambda: True, raising=False)
+    bar, progress = plan_cli._progress(plan_output.PROGRESS_MIN_POINTS + 1)
+    try:
+        assert bar is not None
+        progress(1, 4)
+        assert bar.tasks[0].completed == 1 and bar.tasks[0].total == 4
+    finally:
+        bar.stop()
+    assert plan_cli._progress(plan_output.PROGRESS_MIN_POINTS) == (None, None)
