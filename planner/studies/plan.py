@@ -77,6 +77,9 @@ class PlanQuery:
             raise UsageError("give --gpus or --max-gpus, not both")
         if self.request_rate_per_s is not None and self.concurrency is not None:
             raise UsageError("give --request-rate or --concurrency, not both")
+        if self.request_rate_per_s is not None and not self.request_rate_per_s > 0:
+            raise UsageError(f"--request-rate: expected a rate > 0 requests/s (got "
+                             f"{self.request_rate_per_s:g})")
 
     @classmethod
     def from_options(cls, *, ttft_ms: float | None, tpot_ms: float | None,
