@@ -28,7 +28,7 @@ HELP = {"workers": "workers (replicas) [default: 1]", "tp": "attention TP [defau
         "pp": "pipeline stages [default: 1]", "dp": "attention DP ranks [default: 1]",
         "moe-tp": "experts' TP [default: the workload model's]",
         "ep": "experts' EP [default: the workload model's]"}
-RATE = typer.Option(None, "--rate",
+RATE = typer.Option(None, "--rate", min=0,
                     help="Requests per second arriving (open loop; with --disagg-ratio: the "
                          "target rate) [default: closed loop at the decode pool's batch].")
 OVERLAP = typer.Option(False, "--overlap/--no-overlap",

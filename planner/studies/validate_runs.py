@@ -157,7 +157,23 @@ def _predict(table: RunTable, res: Resolution) -> tuple[np.ndarray, np.ndarray, 
         for i, ok, text in zip(index, fits, why):
             if not ok:
                 reason[i] = text
+    _predict_disagg(table, res, ttft, tpot, reason)
     return ttft, tpot, reason
+
+
+def _predict_disagg(table: RunTable, res: Resolution, ttft: np.ndarray, tpot: np.ndarray,
+                    reason: np.ndarray) -> None:
+    """The disaggregated rows through :func:`planner.specs.runs.disagg_predictor` (in place):
+    their TTFT and TPOT where predicted, else NaN and the predictor's reason."""
+    from planner.specs.runs import AGG, disagg_predictor
+
+    predictor = disagg_predictor()
+    disagg = table.mode != AGG
+    if predictor is None or not disagg.any():
+        return
+    got = predictor(table, res)
+    ttft[disagg], tpot[disagg] = got.ttft_s[disagg], got.tpot_s[disagg]
+    reason[disagg] = np.where(got.predicted[disagg], "", got.reason[disagg])
 
 
 def _grouped(keys: Sequence[tuple[str, ...]], mask: np.ndarray, ttft_err: np.ndarray,

@@ -104,3 +104,25 @@ def test_overlap_hides_communication_under_compute(v3, h800):
     assert prefill_piece(llama, h200, None, isl_tokens=1024, layout=one, overlap=True,
                          **DT).time_s == prefill_piece(llama, h200, None, isl_tokens=1024,
                                                        layout=one, **DT).time_s
+
+
+def test_the_solvers_choice_evaluated_whole_is_the_grids_best(v3, h800):
+    from planner.studies.disagg import solve_disagg
+
+    plan = solve_disagg(v3, h800, None, isl_tokens=4096, osl_tokens=1024, ttft_limit_s=2.0,
+                        tpot_limit_s=0.05, total_gpus=176, kv_dtype="fp8")
+    split, s = plan.split, plan.result.state
+    c = (split.prefill_choice, split.decode_choice, split.prefill_workers - 1)
+    # serve_disagg on the chosen layouts gives the grid's figures at the choice
+    for name in ("ttft_s", "tpot_s", "tokens_per_s_per_gpu", "kv_transfer_s"):
+        assert float(getattr(s, name)) == pytest.approx(getattr(split.grid, name)[c], rel=1e-9)
+    # and no other split of the grid that meets the limits does better
+    assert np.all(split.grid.tokens_per_s_per_gpu[split.feasible]
+                  <= split.grid.tokens_per_s_per_gpu[c])
+    assert s.prefill_gpus + s.decode_gpus <= 176
+    assert s.ttft_s <= 2.0 and s.tpot_s <= 0.05
+    # a tighter TPOT limit gives a choice at least as slow per GPU, within that limit
+    tight = solve_disagg(v3, h800, None, isl_tokens=4096, osl_tokens=1024, ttft_limit_s=2.0,
+                         tpot_limit_s=0.02, total_gpus=176, kv_dtype="fp8")
+    assert tight.result.state.tpot_s <= 0.02
+    assert tight.result.state.tokens_per_s_per_gpu <= s.tokens_per_s_per_gpu

@@ -114,6 +114,8 @@ def test_serve_prefill_on_1032_gpus_runs():
 _BASE = {
     "ep": ["ep", "deepseek-v3", "-H", "h800"],
     "serve": ["serve", "deepseek-v3", "-H", "h800"],
+    "serve-disagg": ["serve-disagg", "deepseek-v3", "-H", "h800", "--isl", "1024", "--osl",
+                     "128"],
     "train": ["train", "deepseek-v3", "-H", "h800", "--tokens", "1T", "--gpus", "8", "--mfu",
               "0.4"],
     "pipeline": ["pipeline"],
