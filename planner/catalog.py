@@ -120,6 +120,12 @@ def _shown(name: str) -> str:
         f"{name[:MAX_SHOWN_NAME]!r}... ({len(name):,} characters)"
 
 
+#: Hardware ids of measured data (AIConfigurator's ``system``) -> the catalog's device: ``-H
+#: h200_sxm`` is h200. Ids of devices the catalog lacks resolve to no file.
+HARDWARE_IDS = {"h100_sxm": "h100", "h200_sxm": "h200", "b200_sxm": "b200",
+                "gb200": "gb200-nvl72", "b300_sxm": "b300", "gb300": "gb300-nvl72"}
+
+
 def _catalog_file(kind: str, name: str) -> Path | None:
     """The built-in file of ``name`` in the ``kind`` catalog, matched exactly or else ignoring
     case (``H100``, ``Llama-3.1-70B``), or None: a name no file system accepts (too long, a NUL
@@ -132,6 +138,8 @@ def _catalog_file(kind: str, name: str) -> Path | None:
     except (OSError, ValueError):
         pass
     folded = {n.casefold(): n for n in names(kind)}.get(name.casefold())
+    if folded is None and kind == "hardware" and name.casefold() in HARDWARE_IDS:
+        return _catalog_file(kind, HARDWARE_IDS[name.casefold()])
     return folder / f"{folded}.yaml" if folded is not None else None
 
 

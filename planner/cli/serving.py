@@ -102,6 +102,9 @@ ENGINE = typer.Option(None, "--engine",
                       help="Workload mode: trtllm, vllm, sglang (engines/*.yaml), a YAML path, "
                            "or none (idealised: no host overheads) [default: trtllm].")
 #: Options of the workload mode alone: given without --isl/--osl/--concurrency, refused.
+SERVE_KV_DTYPE = typer.Option(None, "--kv-dtype",
+                              help="KV cache element type [default: bf16; workload mode: the "
+                                   "engine's (TensorRT-LLM: FP8 with FP8 / FP4 weights)].")
 WORKLOAD_ONLY = ("--pp", "--attention-dp", "--moe-tp", "--moe-ep", "--engine")
 
 
@@ -121,7 +124,7 @@ def serve_cmd(
     shared_experts: SharedExperts = SHARED_EXPERTS,
     expert_balance: ExpertBalance = EXPERT_BALANCE,
     weights_dtype: WeightsDtype = WEIGHTS_DTYPE,
-    kv_dtype: Dtype = KV_DTYPE,
+    kv_dtype: Optional[Dtype] = SERVE_KV_DTYPE,
     attention_dtype: AttentionDtype = ATTENTION_DTYPE,
     mtp_acceptance: Optional[float] = MTP_ACCEPTANCE,
     mtp_depth: Optional[int] = MTP_DEPTH,
@@ -155,7 +158,7 @@ def serve_cmd(
         return _serve_workload(model, hardware, engine, isl=isl, osl=osl,
                                concurrency=concurrency, tp=tp, pp=pp, attention_dp=attention_dp,
                                moe_tp=moe_tp, moe_ep=moe_ep, weights_dtype=weights_dtype.value,
-                               kv_dtype=kv_dtype.value, fmt=fmt)
+                               kv_dtype=kv_dtype and kv_dtype.value, fmt=fmt)
     given = [flag for flag, v in zip(WORKLOAD_ONLY, (pp, attention_dp, moe_tp, moe_ep, engine))
              if v is not None]
     if given:
@@ -169,7 +172,7 @@ def serve_cmd(
                   else hw.scale_up_domain_gpus),
         batch_per_gpu=batch_per_gpu if decode else tokens_per_gpu,
         context_tokens=context_tokens if decode else prompt_tokens or context_tokens,
-        weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value,
+        weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value if kv_dtype else "bf16",
         attention_dtype=attention_dtype.value, overlap=overlap.value, bound=bound,
         mtp_acceptance=mtp_acceptance, mtp_depth=mtp_depth, intranode_nvlink=intranode_nvlink,
         gemm_tile_rows=gemm_tile_rows, expert_tile_rows=expert_tile_rows,
@@ -181,7 +184,7 @@ def serve_cmd(
 def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: Any, osl: Any,
                     concurrency: Any, tp: Optional[int], pp: Optional[int],
                     attention_dp: Optional[int], moe_tp: Optional[int], moe_ep: Optional[int],
-                    weights_dtype: str, kv_dtype: str, fmt: Format) -> None:
+                    weights_dtype: str, kv_dtype: Optional[str], fmt: Format) -> None:
     """``planner serve`` in workload mode: the figures, or the refusal of a workload that does
     not fit in memory (one line, exit 2)."""
     from planner import catalog, report
@@ -199,7 +202,7 @@ def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: An
     setup = {"model": m.name or m.label, "hardware": hw.name or hw.label,
              "engine": "idealised engine" if eng is None else f"{eng.label} {eng.version}",
              "isl": isl, "osl": osl, "concurrency": concurrency, **layout,
-             "weights_dtype": weights_dtype, "kv_dtype": kv_dtype}
+             "weights_dtype": weights_dtype, "kv_dtype": r.kv_dtype}
     if not r.fits:
         raise UsageError(report.workload_refusal(report.workload_record(r, setup)))
     show_tables(report.workload_tables(r, setup), fmt)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
+from planner.catalog import HARDWARE_IDS
 from planner.errors import SpecError
 from planner.units import MS
 from planner.specs.yaml_reader import read_text_file
@@ -51,9 +52,8 @@ COLUMNS = (TEXT_COLUMNS + ("isl", "osl", "batch_size")
            + ("silicon_ttft_ms", "silicon_tpot_ms"))
 _CONCURRENCY = re.compile(r"silicon_concurrency=(\d+)")
 
-#: The data's ``system`` -> the catalog's hardware name.
-SYSTEM_HARDWARE = {"h100_sxm": "h100", "h200_sxm": "h200", "b200_sxm": "b200",
-                   "gb200": "gb200-nvl72", "b300_sxm": "b300", "gb300": "gb300-nvl72"}
+#: The data's ``system`` -> the catalog's hardware name (the catalog's own table).
+SYSTEM_HARDWARE = HARDWARE_IDS
 #: The data's ``backend`` -> the serving engine spec (``engines/<name>.yaml``).
 BACKEND_ENGINE = {"trtllm": "trtllm", "vllm": "vllm", "sglang": "sglang"}
 #: The data's ``gemm_quant_mode`` / ``moe_quant_mode`` -> the planner's weight format (blank:

@@ -3,6 +3,8 @@ file, row and column) and resolving each row to catalog specs or a reason."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -219,3 +221,35 @@ def test_new_model_specs_match_their_published_sizes():
     m = catalog.load_model("minimax-m2.5")
     assert (m.attention.kind, m.attention.num_heads, m.attention.num_kv_heads,
             m.attention.head_dim) == ("gqa", 48, 8, 128)
+
+
+def test_the_runs_ship_inside_the_package():
+    """planner/data/ is inside the one wheel package (pyproject: packages = ["planner"]), so an
+    installed planner finds its default runs file (checked by building the wheel: the three
+    files are in it as planner/data/...)."""
+    import planner
+
+    assert catalog.SERVING_RUNS_CSV.parent.parent == Path(planner.__file__).resolve().parent
+    assert 'packages = ["planner"]' in (REPO / "pyproject.toml").read_text()
+    assert not any(part in (REPO / ".gitignore").read_text() for part in ("*.csv", "data/"))
+
+
+@pytest.mark.parametrize("system, name", [("h100_sxm", "h100"), ("h200_sxm", "h200"),
+                                          ("b200_sxm", "b200"), ("GB200", "gb200-nvl72")])
+def test_hardware_by_the_datas_id(system, name):
+    assert catalog.load_hardware(system).name == name
+
+
+def test_serve_by_hugging_face_id_and_data_hardware_id():
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    args = ["serve", "deepseek-ai/DeepSeek-R1", "-H", "h200_sxm", "--isl", "1024", "--osl",
+            "1024", "--concurrency", "64", "--tp", "8", "--engine", "sglang", "-f", "json"]
+    out = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert out.exit_code == 0, out.stderr
+    import json
+
+    rec = json.loads(out.stdout)[0]
+    assert (rec["model"], rec["hardware"]) == ("deepseek-v3", "h200") and rec["tpot_s"] > 0
