@@ -58,11 +58,11 @@ KEY_FIGURES = {
     "planner paper --format markdown": ["70,272", "250.45", "14.757 ms"],
     # The plan's best point and the size of its search (tests/studies/test_plan_workload.py
     # re-runs every frontier point through serve_workload).
-    "planner plan deepseek-v3 -H h200 -H h100 --isl 1024 --osl 1024 --tpot-ms 50 "
+    "planner plan deepseek-v3 -H h200 -H b200 --isl 1024 --osl 1024 --tpot-ms 50 "
     "--engine sglang":
-        ["2,921.6", "47.618 ms", "101,376 layouts evaluated", "57,836 meet the limits"],
+        ["8,833.7", "49.931 ms", "126,720 layouts evaluated", "87,277 meet the limits"],
     "planner plan llama-3.1-70b -H h100 --isl 2048 --osl 512 --ttft-ms 1000 --tpot-ms 30 "
-    "--request-rate 20 --engine vllm": ["fewest-gpus", "20 (5 x 4)", "628.7"],
+    "--request-rate 20 --engine vllm": ["fewest-gpus", "20 (5 x 4)", "576.0"],
 }
 
 
