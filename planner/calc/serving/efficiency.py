@@ -127,8 +127,8 @@ def gemm_flops_frac(hardware: Hardware, *, dtype: str, rows):
     FLOP/s over layer-sized (N, K) at each M / the dense peak); DeepGEMM (H800 scalar).
     Convention: the fraction is of the peak of the table's ``peak`` precision; small-M values
     include the weight streaming and tile padding the kernels measured.
-    Example: H200 BF16: M = 1: 0.0028; M = 4,096: 0.7756; M = 2,048: 0.7577 (halfway in log M
-    between 0.7398 at 1,024 and 0.7756 at 4,096).
+    Example: H200 BF16: M = 1: 0.0032; M = 4,096: 0.7978; M = 2,048: 0.78445 (halfway in log M
+    between 0.7711 at 1,024 and 0.7978 at 4,096).
     """
     tables = hardware.efficiency.gemm or {}
     if dtype in tables:
@@ -146,7 +146,7 @@ def grouped_gemm_flops_frac(hardware: Hardware, *, dtype: str, rows, phase: str 
     Ref: AIConfigurator moe_perf tables (balanced routing; FLOPs T·topk·6hi / (tp·ep));
     DeepGEMM masked / contiguous grouped GEMMs (H800 scalars).
     Convention: rows per expert = tokens · top-k / experts.
-    Example: H200 FP8 block-scaled, 16 rows per expert: 0.0295 of 1,979 TFLOP/s; H800 decode:
+    Example: H200 FP8 block-scaled, 16 rows per expert: 0.0413 of 1,979 TFLOP/s; H800 decode:
     0.469 for any rows.
     """
     import numpy as np
