@@ -135,3 +135,18 @@ def test_new_weight_formats_serve_from_the_cli(dtype):
     (r,) = cli_json("serve", "qwen3-30b-a3b", "-H", "h100", "--gpus", "1", "--batch-per-gpu",
                     "8", "--weights-dtype", dtype)
     assert f"weight-only {dtype.upper()}" in r["basis"]
+
+
+def test_the_readme_device_table_is_the_scripts_output():
+    import importlib.util
+
+    from tests_support import REPO
+
+    spec = importlib.util.spec_from_file_location(
+        "device_compare", REPO / "benchmarks" / "device_compare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    readme = (REPO / "README.md").read_text()
+    lines = module.rows()
+    assert len(lines) == 2 + 2 * len(module.DEVICES)
+    assert all(line in readme for line in lines), "regenerate the README's device table"
