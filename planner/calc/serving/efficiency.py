@@ -10,6 +10,8 @@ value's source and reduction sit beside it in ``hardware/*.yaml``.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -71,7 +73,17 @@ def kernel_precision(hardware: Hardware, *, weights_dtype: str) -> KernelPrecisi
 
 def _interp_log_rows(table: RowsTable, rows):
     """The table's fraction at ``rows``, linear in log M between its points, constant past its
-    ends (float for a scalar, else an array)."""
+    ends (float for a scalar, without numpy; else an array)."""
+    if isinstance(rows, numbers.Real):
+        m = float(rows)
+        points = list(zip(table.rows, table.frac))
+        if m <= points[0][0]:
+            return float(points[0][1])
+        for (r0, f0), (r1, f1) in zip(points, points[1:]):
+            if m <= r1:
+                w = math.log(m / r0) / math.log(r1 / r0)
+                return float(f0 + w * (f1 - f0))
+        return float(points[-1][1])
     import numpy as np
 
     x = np.log(np.maximum(np.asarray(rows, dtype=float), 1e-9))
@@ -81,6 +93,8 @@ def _interp_log_rows(table: RowsTable, rows):
 
 
 def _scalar(value: float, rows):
+    if isinstance(rows, numbers.Real):
+        return float(value)
     import numpy as np
 
     shaped = np.broadcast_to(np.asarray(value, dtype=float), np.shape(rows))
@@ -149,8 +163,6 @@ def grouped_gemm_flops_frac(hardware: Hardware, *, dtype: str, rows, phase: str 
     Example: H200 FP8 block-scaled, 16 rows per expert: 0.0413 of 1,979 TFLOP/s; H800 decode:
     0.469 for any rows.
     """
-    import numpy as np
-
     tables = hardware.efficiency.grouped_gemm or {}
     if dtype in tables:
         return _interp_log_rows(tables[dtype], rows)
@@ -159,6 +171,10 @@ def grouped_gemm_flops_frac(hardware: Hardware, *, dtype: str, rows, phase: str 
         return _scalar(hardware.efficiency_frac(name).frac, rows)
     decode = hardware.efficiency_frac("grouped_gemm_flops").frac
     prefill = hardware.efficiency_frac("grouped_gemm_prefill_flops").frac
+    if isinstance(rows, numbers.Real):
+        return prefill if float(rows) >= CONTIGUOUS_LAYOUT_MIN_ROWS else decode
+    import numpy as np
+
     out = np.where(np.asarray(rows) >= CONTIGUOUS_LAYOUT_MIN_ROWS, prefill, decode)
     return float(out) if out.ndim == 0 else out
 
