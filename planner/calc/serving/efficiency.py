@@ -10,6 +10,8 @@ value's source and reduction sit beside it in ``hardware/*.yaml``.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,20 +44,25 @@ def kernel_precision(hardware: Hardware, *, weights_dtype: str) -> KernelPrecisi
     """The kernels a weight format runs as on ``hardware``.
 
     Formula: bf16 -> BF16 GEMMs; fp8 -> block-scaled FP8 GEMMs (``fp8_block``, else per-tensor
-    ``fp8``); fp4/nvfp4 with an FP4 peak -> native FP4 GEMMs at the FP4 peak; fp4/nvfp4 without
-    one, and int4 everywhere -> weight-only: 4-bit weights (plus scales) streamed, dequantized
-    and computed in BF16 (grouped table ``w4a16``, the dense table ``bf16``).
+    ``fp8``); fp4/nvfp4 with an FP4 peak -> native FP4 GEMMs at the FP4 peak (MXFP4 experts:
+    the ``w4a8`` grouped table where given, MXFP4 weights times MXFP8 activations at the FP8
+    peak, as TensorRT-LLM runs gpt-oss on Blackwell); fp4/nvfp4 without one, and int4
+    everywhere -> weight-only: 4-bit weights (plus scales) streamed, dequantized and computed in
+    BF16 (grouped table ``w4a16``, the dense table ``bf16``).
     Ref: NVIDIA Hopper and Ampere tensor cores have no FP4 path (PTX ISA: ``.e2m1`` MMA from
     sm_100); AIConfigurator's ``w4a16_mxfp4`` MoE kernels on H100/H200.
     Convention: a table the spec lacks falls back to the scalar factors (:func:`gemm_flops_frac`).
     Example: gpt-oss experts (fp4) on H100: weight-only, BF16 compute, grouped table w4a16; on
-    B200: native, FP4 peak 9,000 TFLOP/s, grouped table fp4.
+    B200: native, grouped table w4a8 (of the 4,500 TFLOP/s FP8 peak); NVFP4 on B200: tables
+    fp4, of the 9,000 TFLOP/s FP4 peak.
     """
     peaks = hardware.gpu.peak_dense_tflop_per_s
     has_fp4 = peaks is not None and peaks.fp4 is not None
     if weights_dtype in FOUR_BIT_WEIGHTS:
         if weights_dtype in NATIVE_FP4_WEIGHTS and has_fp4:
-            return KernelPrecision("fp4", "fp4", "fp4", False)
+            mxfp4_moe = weights_dtype == "fp4" and "w4a8" in (hardware.efficiency.grouped_gemm
+                                                              or {})
+            return KernelPrecision("fp4", "w4a8" if mxfp4_moe else "fp4", "fp4", False)
         return KernelPrecision("bf16", "w4a16", "bf16", True)
     gemm = "fp8_block" if weights_dtype == "fp8" and "fp8_block" in (
         hardware.efficiency.gemm or {}) else weights_dtype
@@ -66,7 +73,17 @@ def kernel_precision(hardware: Hardware, *, weights_dtype: str) -> KernelPrecisi
 
 def _interp_log_rows(table: RowsTable, rows):
     """The table's fraction at ``rows``, linear in log M between its points, constant past its
-    ends (float for a scalar, else an array)."""
+    ends (float for a scalar, without numpy; else an array)."""
+    if isinstance(rows, numbers.Real):
+        m = float(rows)
+        points = list(zip(table.rows, table.frac))
+        if m <= points[0][0]:
+            return float(points[0][1])
+        for (r0, f0), (r1, f1) in zip(points, points[1:]):
+            if m <= r1:
+                w = math.log(m / r0) / math.log(r1 / r0)
+                return float(f0 + w * (f1 - f0))
+        return float(points[-1][1])
     import numpy as np
 
     x = np.log(np.maximum(np.asarray(rows, dtype=float), 1e-9))
@@ -76,10 +93,30 @@ def _interp_log_rows(table: RowsTable, rows):
 
 
 def _scalar(value: float, rows):
+    if isinstance(rows, numbers.Real):
+        return float(value)
     import numpy as np
 
     shaped = np.broadcast_to(np.asarray(value, dtype=float), np.shape(rows))
     return float(shaped) if shaped.ndim == 0 else shaped.copy()
+
+
+def table_peak_flop_per_s(hardware: Hardware, *, grouped: bool, dtype: str,
+                          default: float) -> float:
+    """The dense peak (FLOP/s) a measured table's fractions are of, else ``default``.
+
+    Formula: P(table.peak) where ``efficiency.gemm`` (``grouped``: ``grouped_gemm``) has a table
+    for ``dtype`` and the device gives that peak; else ``default``.
+    Ref: :class:`~planner.specs.hardware.RowsTable` (``peak``).
+    Convention: a fraction is only ever multiplied by the peak it was measured against.
+    Example: B200, grouped w4a8: 4,500e12 (FP8); B200, grouped fp4: 9,000e12.
+    """
+    tables = (hardware.efficiency.grouped_gemm if grouped else hardware.efficiency.gemm) or {}
+    peaks = hardware.gpu.peak_dense_tflop_per_s
+    table = tables.get(dtype)
+    if table is None or peaks is None or getattr(peaks, table.peak) is None:
+        return default
+    return hardware.peak_dense_flop_per_s(table.peak)
 
 
 def has_measured_tables(hardware: Hardware) -> bool:
@@ -104,8 +141,8 @@ def gemm_flops_frac(hardware: Hardware, *, dtype: str, rows):
     FLOP/s over layer-sized (N, K) at each M / the dense peak); DeepGEMM (H800 scalar).
     Convention: the fraction is of the peak of the table's ``peak`` precision; small-M values
     include the weight streaming and tile padding the kernels measured.
-    Example: H200 BF16: M = 1: 0.0028; M = 4,096: 0.7756; M = 2,048: 0.7577 (halfway in log M
-    between 0.7398 at 1,024 and 0.7756 at 4,096).
+    Example: H200 BF16: M = 1: 0.0032; M = 4,096: 0.7978; M = 2,048: 0.78445 (halfway in log M
+    between 0.7711 at 1,024 and 0.7978 at 4,096).
     """
     tables = hardware.efficiency.gemm or {}
     if dtype in tables:
@@ -123,11 +160,9 @@ def grouped_gemm_flops_frac(hardware: Hardware, *, dtype: str, rows, phase: str 
     Ref: AIConfigurator moe_perf tables (balanced routing; FLOPs T·topk·6hi / (tp·ep));
     DeepGEMM masked / contiguous grouped GEMMs (H800 scalars).
     Convention: rows per expert = tokens · top-k / experts.
-    Example: H200 FP8 block-scaled, 16 rows per expert: 0.0295 of 1,979 TFLOP/s; H800 decode:
+    Example: H200 FP8 block-scaled, 16 rows per expert: 0.0413 of 1,979 TFLOP/s; H800 decode:
     0.469 for any rows.
     """
-    import numpy as np
-
     tables = hardware.efficiency.grouped_gemm or {}
     if dtype in tables:
         return _interp_log_rows(tables[dtype], rows)
@@ -136,6 +171,10 @@ def grouped_gemm_flops_frac(hardware: Hardware, *, dtype: str, rows, phase: str 
         return _scalar(hardware.efficiency_frac(name).frac, rows)
     decode = hardware.efficiency_frac("grouped_gemm_flops").frac
     prefill = hardware.efficiency_frac("grouped_gemm_prefill_flops").frac
+    if isinstance(rows, numbers.Real):
+        return prefill if float(rows) >= CONTIGUOUS_LAYOUT_MIN_ROWS else decode
+    import numpy as np
+
     out = np.where(np.asarray(rows) >= CONTIGUOUS_LAYOUT_MIN_ROWS, prefill, decode)
     return float(out) if out.ndim == 0 else out
 

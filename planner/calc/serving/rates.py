@@ -15,6 +15,7 @@ from planner import vocab
 from planner.errors import UsageError
 
 if TYPE_CHECKING:
+    from planner.calc.serving.efficiency import KernelPrecision
     from planner.specs.hardware import Hardware
 
 
@@ -105,16 +106,12 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
          for name in ("scale_out_bandwidth", "overlap_compute_share")}
     f["scale_up_bandwidth"] = (hardware.efficiency_frac("scale_up_bandwidth").frac
                                if hardware.scale_up is not None else 1.0)
-    # The weights' own kernel tables where the device computes in their precision, else
-    # (widened weights) the compute precision's.
-    native = measured and compute_dtype == kernels.compute_dtype
-    gemm_key = kernels.gemm_table if native else compute_dtype
     m = _table_rows(hardware, rows)
-    gemm = eff.gemm_flops_frac(hardware, dtype=gemm_key, rows=m)
+    gemm_rate, gemm, experts_rate, grouped = _gemm_rates(
+        hardware, kernels, native=measured and compute_dtype == kernels.compute_dtype,
+        compute_dtype=compute_dtype, peak=peak, rows=m,
+        expert_rows=_table_rows(hardware, expert_rows), phase=None if measured else phase)
     head = eff.gemm_flops_frac(hardware, dtype="bf16", rows=m)
-    grouped = eff.grouped_gemm_flops_frac(
-        hardware, dtype=kernels.grouped_table if native else compute_dtype,
-        rows=_table_rows(hardware, expert_rows), phase=None if measured else phase)
     attention = eff.attention_flops_frac(hardware, phase=phase, dtype=attention_dtype)
     kv, weights = eff.hbm_bandwidth_frac(hardware), eff.gemm_weight_bandwidth_frac(
         hardware, rows=m)
@@ -125,11 +122,30 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
     basis = head_note + _basis(
         f"{compute_dtype.upper()} GEMM", gemm, grouped, f"{attention_dtype.upper()} attention",
         attention, kv, weights, f, overlap) + _assumed_note(hardware)
-    return Rates(gemm=peak * gemm, head=bf16 * head, experts=peak * grouped,
+    return Rates(gemm=gemm_rate, head=bf16 * head, experts=experts_rate,
                  attention=att_peak * attention, kv_stream=hbm * kv,
                  weight_stream=hbm * weights, scale_up=up * f["scale_up_bandwidth"],
                  scale_out=out * f["scale_out_bandwidth"], overlap_compute=overlap,
                  basis=basis)
+
+
+def _gemm_rates(hardware: Hardware, kernels: KernelPrecision, *, native: bool,
+                compute_dtype: str, peak: float, rows: float, expert_rows: float,
+                phase: str | None) -> tuple[float, float, float, float]:
+    """(dense GEMM FLOP/s, its fraction, grouped FLOP/s, its fraction): the weights' own kernel
+    tables where the device computes in their precision (``native``), else (widened weights)
+    the compute precision's; each fraction times the peak its table was measured against."""
+    from planner.calc.serving import efficiency as eff
+
+    gemm_key = kernels.gemm_table if native else compute_dtype
+    grouped_key = kernels.grouped_table if native else compute_dtype
+    gemm = eff.gemm_flops_frac(hardware, dtype=gemm_key, rows=rows)
+    grouped = eff.grouped_gemm_flops_frac(hardware, dtype=grouped_key, rows=expert_rows,
+                                          phase=phase)
+    return (eff.table_peak_flop_per_s(hardware, grouped=False, dtype=gemm_key, default=peak)
+            * gemm, gemm,
+            eff.table_peak_flop_per_s(hardware, grouped=True, dtype=grouped_key, default=peak)
+            * grouped, grouped)
 
 
 def _basis(gemm_name: str, gemm: float, grouped: float, attention_name: str, attention: float,
