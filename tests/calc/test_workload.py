@@ -199,3 +199,17 @@ def test_engine_gpu_overheads_add_per_layer_and_per_all_reduce_peer():
         "burst_share": 0.0, "layer_overhead_s": 1e-5, "all_reduce_peer_overhead_s": 2e-6})
     r = serve_workload(model, H200, trt, tp=np.array([1, 8]), kv_dtype="bf16", **kw)
     assert r.tpot_s - ideal.tpot_s == pytest.approx([80 * 1e-5, 80 * 1e-5 + 80 * 2 * 7 * 2e-6])
+
+
+def test_a_tp_all_reduce_across_nodes_is_hierarchical_in_the_workload_model():
+    """TP 64 over 8 H800 nodes, 256 tokens of d = 7,168: the two-shot all-reduce in the node
+    (46.8 µs) + a ring over 8 nodes of 1/8 of the bytes (14 × 2.8 µs + 1.75 × 0.459 MB / 40
+    GB/s = 59.3 µs) = 106.1 µs, where a 64-rank ring takes 533.4 µs; inside a node the same."""
+    from planner.calc.serving.communication import tp_all_reduce_time_s
+
+    model, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
+    kw = dict(tokens=256, up_bytes_per_s=160e9, out_bytes_per_s=40e9)
+    hier = tp_all_reduce_time_s(model, h800, tp=np.array([1, 8, 64]), hierarchical=True, **kw)
+    ring = tp_all_reduce_time_s(model, h800, tp=np.array([1, 8, 64]), **kw)
+    assert hier == pytest.approx([0.0, 46.81e-6, 106.07e-6], rel=1e-3)
+    assert ring == pytest.approx([0.0, 46.81e-6, 533.43e-6], rel=1e-3)

@@ -93,3 +93,20 @@ def test_an_engine_file_out_of_bounds_names_the_field(tmp_path):
     path.write_text(text)
     with pytest.raises(SpecError, match="request_overhead_s"):
         load_engine(str(path))
+
+
+def test_the_engines_ship_in_the_wheel_like_the_catalog():
+    """A checkout reads engines/; the wheel carries them as planner/_catalog/engines."""
+    import tomllib
+    from pathlib import Path
+
+    import planner
+    from planner.catalog import catalog_dir, names
+    from tests_support import REPO
+
+    assert catalog_dir("engine") in (REPO / "engines",
+                                     Path(planner.__file__).parent / "_catalog" / "engines")
+    assert names("engine") == ["sglang", "trtllm", "vllm"]
+    build = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    assert build["targets"]["wheel"]["force-include"]["engines"] == "planner/_catalog/engines"
+    assert "engines" in build["targets"]["sdist"]["include"]

@@ -39,17 +39,22 @@ def tp_all_reduce_s(model: Model, hardware: Hardware, *, tp: int, tokens: float,
 
 
 def tp_all_reduce_time_s(model: Model, hardware: Hardware, *, tp, tokens, up_bytes_per_s,
-                         out_bytes_per_s):
+                         out_bytes_per_s, hierarchical: bool = False):
     """Time of one all-reduce of ``tokens`` hidden states over TP groups of ``tp`` (s); ``tp``
     and ``tokens`` scalars or numpy arrays (broadcast together).
 
     Formula: n = T·d·2 (BF16). Inside the scale-up domain the two-shot all-reduce engines run
     there, 2·α + 2(p − 1)/p · n / B; across nodes a ring, 2(p − 1)·α + 2(p − 1)/p · n / B; α
-    the spec's latency (0 where it gives none).
-    Ref: Shoeybi et al. 2019 (Megatron-LM) §3; :func:`~planner.calc.collectives.collective_time_s`.
+    the spec's latency (0 where it gives none). ``hierarchical`` (NCCL's across nodes): the
+    two-shot all-reduce inside each node of g GPUs plus a ring over the p / g nodes of n / g
+    bytes each, 2(N − 1)·α_out + 2(N − 1)/N · (n / g) / B_out.
+    Ref: Shoeybi et al. 2019 (Megatron-LM) §3; :func:`~planner.calc.collectives.collective_time_s`;
+    NCCL's hierarchical (tree / NVLS + ring) algorithms across nodes.
     Convention: p = 1 takes no time (both formulas give 2·α there: the group is one GPU).
     Example: TP 8, 256 tokens of d = 7,168 (3.67 MB) over H800 NVLink at 160 GB/s, α = 3.33 µs:
-    46.8 µs; TP [1, 8]: [0, 46.8 µs].
+    46.8 µs; TP [1, 8]: [0, 46.8 µs]; TP 64 over 8 nodes, hierarchical: 46.8 µs in the node +
+    14 × 2.8 µs + 1.75 × 0.459 MB / 40 GB/s = 46.8 + 39.2 + 20.1 = 106 µs (a 64-rank ring:
+    533 µs).
     """
     import numpy as np
 
@@ -67,6 +72,18 @@ def tp_all_reduce_time_s(model: Model, hardware: Hardware, *, tp, tokens, up_byt
                            bytes_total=n, latency_s=(link_latency_us(
                                hardware, "scale-up") or 0.0) * US,
                            bandwidth_bytes_per_s=up_bytes_per_s)
+    if hierarchical:
+        g = hardware.scale_up_domain_gpus
+        inside = collective_time_s(operation="all-reduce", algorithm="two-shot", num_ranks=g,
+                                   bytes_total=n, latency_s=(link_latency_us(
+                                       hardware, "scale-up") or 0.0) * US,
+                                   bandwidth_bytes_per_s=up_bytes_per_s)
+        across = collective_time_s(operation="all-reduce", algorithm="ring",
+                                   num_ranks=np.maximum(np.asarray(tp) / g, 1), bytes_total=n / g,
+                                   latency_s=(link_latency_us(
+                                       hardware, "scale-out-same-leaf") or 0.0) * US,
+                                   bandwidth_bytes_per_s=out_bytes_per_s)
+        out = inside + across
     return np.where(np.asarray(tp) > 1,
                     np.where(np.asarray(tp) <= hardware.scale_up_domain_gpus, up, out), 0.0)
 

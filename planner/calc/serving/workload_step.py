@@ -240,7 +240,7 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
         model, block="attention", tp=tp), r.kv_stream, count)
     b.link(count * TP_ALL_REDUCES_PER_LAYER * tp_all_reduce_time_s(
         model, hardware, tp=tp, tokens=n, up_bytes_per_s=r.scale_up,
-        out_bytes_per_s=r.scale_out))
+        out_bytes_per_s=r.scale_out, hierarchical=True))
 
 
 def _moe_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelFigures, r: Rates,
@@ -268,11 +268,18 @@ def _moe_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelFigures
         model, block="moe", phase="decode"), r.kv_stream, count)
     # All-to-all where attention runs data parallel: each GPU sends its share of its rank's
     # tokens once to each EP rank holding one of its experts, to every MoE-TP slice there.
+    # Within the scale-up domain every copy goes over it; a group across nodes sends one copy
+    # per EP rank over the network and fans the MoE-TP slices out over the scale-up link
+    # (both at once), MoE-TP staying inside a node.
     group = tp * lay.adp
-    copies = np.minimum(fig.top_k, lay.moe_ep) * lay.moe_tp
-    bandwidth = (np.where(group <= hardware.scale_up_domain_gpus, r.scale_up, r.scale_out)
-                 if hardware.scale_up is not None else r.scale_out)
-    a2a = n / tp * copies * (fig.dispatch_bytes + fig.combine_bytes) / bandwidth
+    ranks = np.minimum(fig.top_k, lay.moe_ep)
+    per_token = n / tp * (fig.dispatch_bytes + fig.combine_bytes)
+    if hardware.scale_up is None:
+        a2a = per_token * ranks * lay.moe_tp / r.scale_out
+    else:
+        inside = per_token * ranks * lay.moe_tp / r.scale_up
+        across = np.maximum(per_token * ranks / r.scale_out, inside)
+        a2a = np.where(group <= hardware.scale_up_domain_gpus, inside, across)
     b.link(count * np.where(np.asarray(lay.adp) > 1, a2a, 0.0))
 
 
@@ -289,7 +296,8 @@ def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rat
     positions, the other kernels, 2 TP all-reduces of n tokens), the dense FFN or the MoE block
     (router, shared experts, routed experts at E[padded rows] per local expert over
     W · (1 − (1 − k/E)^N), N = n · DP_att, the all-to-all of n / TP tokens × min(k, EP_moe) ·
-    TP_moe copies when DP_att > 1), the head at ⌈(b + prompts) / tile⌉ · tile / TP rows, and
+    TP_moe copies when DP_att > 1, across nodes min(k, EP_moe) of them over the network and the
+    MoE-TP fan-out over the scale-up link at once), the head at ⌈(b + prompts) / tile⌉ · tile / TP rows, and
     PP − 1 activation transfers between stages; n = b + p (``lone_prefill``: only this
     rank carries the p prefill tokens, N = b · DP_att + p).
     Ref: :mod:`planner.calc.serving.blocks` (the same FLOPs and bytes), V3R §3.4.
