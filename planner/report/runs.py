@@ -29,7 +29,7 @@ def _time(value: float) -> str:
 
 
 #: Longest piece of a run id on one line of a table (ids run to 110 characters without a space).
-ID_PIECE = 40
+ID_PIECE = 24
 
 
 def _id_text(run_id: str) -> str:
@@ -73,21 +73,29 @@ def _row_record(v: RunsValidation, i: int) -> dict[str, Any]:
             "reason": str(v.reason[i])}
 
 
+def _pair(measured: float, planner: float, error: float) -> str:
+    """"measured / planner (error)", or the measurement alone where there is no prediction."""
+    if planner != planner:
+        return f"{_time(measured)} / -"
+    return f"{_time(measured)} / {_time(planner)} ({_signed(error)})"
+
+
 def runs_table(v: RunsValidation) -> Table:
     """Every run: the measurement beside the prediction, or the reason there is none."""
     t = Table(f"Workload model vs measured serving runs ({v.path}): one row per run",
-              ["run", "model", "hardware", "engine", "ISL/OSL", "conc.", "layout",
-               "TTFT meas.", "TTFT planner", "error", "TPOT meas.", "TPOT planner", "error",
+              ["run", "model, hardware, engine", "ISL/OSL", "conc.", "layout",
+               "TTFT: measured / planner (error)", "TPOT: measured / planner (error)",
                "reason the planner has no prediction"],
-              align="lllllrlrrrrrrl")
+              align="lllrlrrl")
     for i in range(len(v.table)):
         rec = _row_record(v, i)
-        t.add(rec, [_id_text(rec["id"]), rec["model"] or rec["model_path"], rec["hardware"] or
-                    rec["system"], rec["engine"] or str(v.table.backend[i]),
-                    f"{rec['isl']:,}/{rec['osl']:,}", f"{rec['concurrency']:,}",
-                    _layout(v, i), _time(rec["measured_ttft_s"]), _time(rec["ttft_s"]),
-                    _signed(rec["ttft_error"]), _time(rec["measured_tpot_s"]),
-                    _time(rec["tpot_s"]), _signed(rec["tpot_error"]), rec["reason"] or "-"])
+        setup = (f"{rec['model'] or rec['model_path']}, {rec['hardware'] or rec['system']}, "
+                 f"{rec['engine'] or str(v.table.backend[i])}")
+        t.add(rec, [_id_text(rec["id"]), setup, f"{rec['isl']:,}/{rec['osl']:,}",
+                    f"{rec['concurrency']:,}", _layout(v, i),
+                    _pair(rec["measured_ttft_s"], rec["ttft_s"], rec["ttft_error"]),
+                    _pair(rec["measured_tpot_s"], rec["tpot_s"], rec["tpot_error"]),
+                    rec["reason"] or "-"])
     t.notes.append(ERROR_NOTE + " Concurrency = requests in flight per replica (batch_size x "
                    "attention_dp).")
     return t

@@ -76,8 +76,9 @@ REASONS = {
     "concurrency": "concurrency: batch_size x attention_dp = {} but silicon_concurrency = {}",
     "no_concurrency": "concurrency not recorded (no silicon_concurrency)",
 }
-#: Hugging Face ids (case-folded) whose attention the planner does not model yet -> what it is.
-#: An entry goes when its attention kind lands (helper ``attention``).
+#: Hugging Face ids (case-folded) whose attention needs a per-layer pattern (sliding windows,
+#: sparse or linear layers) -> what it is. Such a row is refused until the catalog model that
+#: lists the id states its pattern (``attention_layers``, helper ``attention``).
 ATTENTION_PENDING = {
     "openai/gpt-oss-120b": "gpt-oss alternates sliding-window (128) and full layers",
     "qwen/qwen3.5-397b-a17b": "Qwen3.5 hybrid linear (Gated DeltaNet) and full attention",
@@ -298,7 +299,8 @@ def _resolve_key(model_path: str, system: str, backend: str, gemm: str,
     hw, hw_why = _hardware(system)
     hw_name = hw.name if hw is not None else None
     pending = ATTENTION_PENDING.get(model_path.casefold())
-    if pending is not None:
+    if pending is not None and (model is None or
+                                not getattr(_catalog_model(model), "attention_layers", None)):
         return model, hw_name, None, None, None, REASONS["attention"].format(pending), family
     if model is None:
         return None, hw_name, None, None, None, REASONS["model"].format(model_path), family

@@ -81,7 +81,7 @@ def solve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     ``total_gpus`` GPUs or a target ``arrival_rate_per_s`` (exactly one of the two)."""
     from planner.calc.memory import kv_bytes_per_token_per_gpu
     from planner.calc.serving.disagg import best_disagg_split, kv_transfer_bytes_per_request
-    from planner.calc.serving.disagg_workload import (_kv_dtype, decode_piece, kv_link_rates,
+    from planner.calc.serving.disagg_workload import (decode_piece, kv_link_rates,
                                                       kv_sender_gpus, prefill_piece,
                                                       serve_disagg)
 
@@ -94,7 +94,7 @@ def solve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                         overlap=overlap, **dtypes)
     dec = decode_piece(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
                        layout=dc, overlap=overlap, **dtypes)
-    kv = _kv_dtype(kv_dtype)
+    kv = dec.memory.kv_dtype
     up, out, up_lat, out_lat = kv_link_rates(hardware)
 
     split = best_disagg_split(

@@ -5,7 +5,9 @@ catalog specs (:func:`planner.specs.runs.resolve`) or given the reason the plann
 it. The expressible rows are grouped by (model, hardware, engine, weight formats) and each group
 is ONE vectorized call of :func:`planner.calc.serving.workload.serve_workload` over its rows'
 input and output lengths, concurrencies and layouts. A row the model says does not fit in memory
-gets that as its reason, never a number.
+gets that as its reason, never a number. Disaggregated rows are predicted by the one hook,
+:func:`planner.specs.runs.disagg_predictor`, where it gives a function; else they keep the
+resolver's reason.
 
 Error = predicted / measured - 1 (positive: the planner is optimistic about time, i.e. predicts
 less). Statistics are of |error|, per regime (hardware x engine x mode x model family), per
@@ -163,17 +165,23 @@ def _predict(table: RunTable, res: Resolution) -> tuple[np.ndarray, np.ndarray, 
 
 def _predict_disagg(table: RunTable, res: Resolution, ttft: np.ndarray, tpot: np.ndarray,
                     reason: np.ndarray) -> None:
-    """The disaggregated rows through :func:`planner.specs.runs.disagg_predictor` (in place):
-    their TTFT and TPOT where predicted, else NaN and the predictor's reason."""
-    from planner.specs.runs import AGG, disagg_predictor
+    """The disaggregated rows' TTFT, TPOT and reason, in place, from the one hook
+    (:func:`planner.specs.runs.disagg_predictor`) where it gives a function (its result has
+    per-row ``ttft_s``, ``tpot_s``, ``reason`` and ``predicted``); else they keep the
+    resolver's reason."""
+    from planner.specs import runs
 
-    predictor = disagg_predictor()
-    disagg = table.mode != AGG
+    predictor = runs.disagg_predictor()
+    disagg = table.mode != runs.AGG
     if predictor is None or not disagg.any():
         return
     got = predictor(table, res)
-    ttft[disagg], tpot[disagg] = got.ttft_s[disagg], got.tpot_s[disagg]
-    reason[disagg] = np.where(got.predicted[disagg], "", got.reason[disagg])
+    done = disagg & np.asarray(got.predicted, dtype=bool)
+    ttft[done], tpot[done] = np.asarray(got.ttft_s)[done], np.asarray(got.tpot_s)[done]
+    why = np.asarray(got.reason, dtype=object)
+    missing = disagg & ~done
+    reason[missing] = [str(w) or str(r) or runs.REASONS["disagg"]
+                       for w, r in zip(why[missing], reason[missing])]
 
 
 def _grouped(keys: Sequence[tuple[str, ...]], mask: np.ndarray, ttft_err: np.ndarray,

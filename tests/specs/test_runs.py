@@ -3,6 +3,8 @@ file, row and column) and resolving each row to catalog specs or a reason."""
 
 from __future__ import annotations
 
+import re
+import types
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +255,30 @@ def test_serve_by_hugging_face_id_and_data_hardware_id():
 
     rec = json.loads(out.stdout)[0]
     assert (rec["model"], rec["hardware"]) == ("deepseek-v3", "h200") and rec["tpot_s"] > 0
+
+
+def test_the_docs_list_the_concurrency_exceptions(table):
+    doc = (REPO / "docs" / "validation.md").read_text()
+    listed = re.findall(r"^\| (\S+) \| \d+ \| (\d+) \| (\d+) \| \d+ \| (\d+|-) \|$", doc, re.M)
+    assert [(i, int(b), int(a), int(c) if c != "-" else 0) for i, b, a, c in listed] == \
+        concurrency_exceptions(table)
+
+
+def test_a_pending_attention_resolves_once_its_model_states_its_layers(table, monkeypatch):
+    """gpt-oss-120b's rows wait for its per-layer pattern (attention_layers); a catalog spec that
+    states one makes them expressible (precision and layout permitting)."""
+    import dataclasses
+
+    from planner.specs import runs
+
+    spec = runs._catalog_model("gpt-oss-120b")
+    with_layers = types.SimpleNamespace(**{f.name: getattr(spec, f.name)
+                                           for f in dataclasses.fields(spec)},
+                                        is_moe=True, attention_layers=("window", "full"))
+    real = runs._catalog_model
+    monkeypatch.setattr(runs, "_catalog_model",
+                        lambda name: with_layers if name == "gpt-oss-120b" else real(name))
+    gpt = table.model_path == "openai/gpt-oss-120b"
+    reasons = runs.resolve(table.take(gpt)).reason
+    assert not any(r.startswith("attention kind") for r in reasons)
+    assert (reasons == "").sum() > 100     # the B200 NVFP4 and Hopper FP8 rows

@@ -194,3 +194,34 @@ def test_the_documented_table_is_what_the_command_prints(doc, result):
 
     printed = {r[0]: r[1:] for r in summary_table(result).rows}
     assert shown == printed
+
+
+def test_disaggregated_rows_come_from_the_one_hook(monkeypatch, result):
+    """With no disaggregated model every disagg row has the resolver's reason; with one (the
+    hook returns a function) its figures and reasons are the rows'."""
+    from planner.specs import runs
+
+    disagg = result.table.mode != AGG
+    assert set(result.reason[disagg]) >= {runs.REASONS["disagg"]} or \
+        runs.disagg_predictor() is not None
+
+    def fake(table, res):
+        n = len(table)
+        odd = np.arange(n) % 2 == 1
+        return types.SimpleNamespace(
+            ttft_s=np.full(n, 0.5), tpot_s=np.full(n, 0.02), predicted=odd & (res.reason == ""),
+            reason=np.where(odd, "", "the fake's reason").astype(object))
+
+    monkeypatch.setattr(runs, "disagg_predictor", lambda: fake)
+    v = study.validate_runs()
+    d = v.table.mode != AGG
+    done = d & (np.arange(len(v.table)) % 2 == 1) & (v.resolution.reason == "")
+    assert done.any() and (v.ttft_s[done] == 0.5).all() and (v.reason[done] == "").all()
+    assert set(v.reason[d & (np.arange(len(v.table)) % 2 == 0)]) <= {
+        "the fake's reason", *set(v.resolution.reason[d])}
+    assert runs.REASONS["disagg"] not in set(v.reason)
+    regimes = {s.key: s for s in v.regimes}
+    assert any(k[2] == "disagg" and s.expressed for k, s in regimes.items())
+    # the aggregated rows are untouched
+    agg = ~d
+    assert np.array_equal(np.isnan(v.ttft_s[agg]), np.isnan(result.ttft_s[agg]))

@@ -80,13 +80,8 @@ class DisaggResult:
     efficiency_note: str
 
 
-def _kv_dtype(kv_dtype: str | None) -> str:
-    """The KV cache's dtype as the workload model takes it: ``kv_dtype``, else BF16."""
-    return kv_dtype or "bf16"
-
-
 def _setup(model: Model, hardware: Hardware, engine: Engine | None, layout: PoolLayout,
-           dtypes: dict[str, Any]) -> Any:
+           dtypes: dict[str, Any], kv_dtype: str) -> Any:
     """The workload model's internals for one pool: its figures, layout and engine terms."""
     from planner.calc.serving.workload import _engine_terms, _layout
     from planner.calc.serving.workload_step import model_figures
@@ -94,7 +89,7 @@ def _setup(model: Model, hardware: Hardware, engine: Engine | None, layout: Pool
     wd = dtypes["weights_dtype"]
     fig = model_figures(model, weights_dtype=wd,
                         moe_weights_dtype=dtypes["moe_weights_dtype"] or wd,
-                        kv_dtype=_kv_dtype(dtypes["kv_dtype"]))
+                        kv_dtype=kv_dtype)
     lay = _layout(model, hardware, tp=layout.tp, pp=layout.pp, attention_dp=layout.attention_dp,
                   moe_tp=layout.moe_tp, moe_ep=layout.moe_ep)
     return fig, lay, _engine_terms(engine)
@@ -160,7 +155,9 @@ def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, is
     from planner.calc.serving.workload import _with_host
     from planner.calc.serving.workload_step import _rates
 
-    fig, lay, eng = _setup(model, hardware, engine, layout, dtypes)
+    memory = _memory(model, hardware, engine, layout, isl=isl_tokens, osl=PREFILL_ONLY_OSL,
+                     dtypes=dtypes)
+    fig, lay, eng = _setup(model, hardware, engine, layout, dtypes, memory.kv_dtype)
     rates = _rates(hardware, phase="prefill", weights_dtype=dtypes["weights_dtype"])
     isl = np.asarray(isl_tokens, dtype=float)
     tokens = np.asarray(layout.batch, dtype=float) * isl / np.asarray(layout.pp)
@@ -171,8 +168,6 @@ def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, is
                                    decode_context=isl, prefill_context=isl / 2,
                                    prompts=tokens / steps / isl)
     time_s = steps * _with_host(gpu, eng.step_s + eng.prefill_s, eng.overlap)
-    memory = _memory(model, hardware, engine, layout, isl=isl_tokens, osl=PREFILL_ONLY_OSL,
-                     dtypes=dtypes)
     return PoolPiece(time_s, bound, eng.request_s, memory)
 
 
@@ -194,7 +189,9 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     from planner.calc.serving.workload import _with_host
     from planner.calc.serving.workload_step import _rates
 
-    fig, lay, eng = _setup(model, hardware, engine, layout, dtypes)
+    memory = _memory(model, hardware, engine, layout, isl=isl_tokens, osl=osl_tokens,
+                     dtypes=dtypes)
+    fig, lay, eng = _setup(model, hardware, engine, layout, dtypes, memory.kv_dtype)
     rates = _rates(hardware, phase="decode", weights_dtype=dtypes["weights_dtype"])
     isl = np.asarray(isl_tokens, dtype=float)
     per_rank = np.asarray(layout.batch, dtype=float) / np.asarray(layout.pp)
@@ -202,8 +199,6 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                                    decode_seqs=per_rank, prefill_tokens=0.0,
                                    decode_context=isl + np.asarray(osl_tokens, dtype=float) / 2,
                                    prefill_context=0.0, prompts=0.0)
-    memory = _memory(model, hardware, engine, layout, isl=isl_tokens, osl=osl_tokens,
-                     dtypes=dtypes)
     return PoolPiece(_with_host(gpu, eng.step_s, eng.overlap), bound, eng.request_s, memory)
 
 
@@ -267,6 +262,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     Ref: :mod:`planner.calc.serving.disagg`; DistServe §3; Splitwise §4.
     Convention: the decode pool's TPOT is its pure decode step (no prefill rides in it);
     ``overlap``: both pools hide communication under compute (:func:`overlapped_pass_s`);
+    the KV cache at ``kv_dtype``, else the engine's (the workload model's rule);
     ``kv_bytes_per_s``: a KV link of that achievable bandwidth per GPU instead (a dedicated
     transfer network, or a what-if), the pools' own EP and TP links unchanged;
     prefill workers run one batch at a time with the transfers overlapped; ``fits`` needs
@@ -285,7 +281,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                         overlap=overlap, **dtypes)
     dec = decode_piece(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
                        layout=decode, overlap=overlap, **dtypes)
-    kv = _kv_dtype(kv_dtype)
+    kv = dec.memory.kv_dtype
     q_kv = kv_transfer_bytes_per_request(
         kv_bytes_per_token=kv_bytes_per_token_per_gpu(model, kv_dtype=kv, tp=1),
         isl_tokens=isl_tokens)
