@@ -62,6 +62,13 @@ KEY_FIGURES = {
                                                                 "activations"],
     "planner train llama-3.1-70b --hardware h100 --tokens 1T --gpus 64 --global-batch 256 "
     "--search --top 5": ["Fastest layouts that fit", "1,669 fit"],
+    # The plan's best point and the size of its search (tests/studies/test_plan_workload.py
+    # re-runs every frontier point through serve_workload).
+    "planner plan deepseek-v3 -H h200 -H b200 --isl 1024 --osl 1024 --tpot-ms 50 "
+    "--engine sglang":
+        ["8,833.7", "49.931 ms", "126,720 layouts evaluated", "100,485 meet the limits"],
+    "planner plan llama-3.1-70b -H h100 --isl 2048 --osl 512 --ttft-ms 1000 --tpot-ms 30 "
+    "--request-rate 20 --engine vllm": ["fewest-gpus", "20 (5 x 4)", "576.0"],
 }
 
 

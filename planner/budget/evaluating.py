@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from planner.budget.loading import LoadedScenario, load_scenario
+from planner.budget.workload import workload_metrics
 from planner.errors import PlannerError, SpecError
 from planner.metrics import METRICS, Metric
 
@@ -103,7 +104,8 @@ def evaluate_scenario(scenario: Scenario, *, file: str, name: str | None = None)
     values: dict[str, Value] = {
         **_model_metrics(model, scenario.deployment),
         **_ep_metrics(model, hardware, scenario.deployment, file=file),
-        **_serving_metrics(model, hardware, scenario.deployment),
+        **(_serving_metrics(model, hardware, scenario.deployment) if scenario.workload is None
+           else workload_metrics(model, hardware, scenario.workload, file=file)),
         **_training_metrics(model, hardware, scenario, file=file),
     }
     metrics = {n: MetricValue(METRICS[n], *values[n]) for n in METRICS}

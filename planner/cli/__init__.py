@@ -31,8 +31,9 @@ COMMANDS: dict[str, str] = {
     "models": "catalog", "hardware": "catalog", "engines": "catalog", "show": "catalog",
     "kv-cache": "model", "flops": "model", "ep": "model", "paper": "model",
     "import-hf": "catalog", "compare": "explore", "sweep": "explore",
-    "serve": "serving", "validate": "serving", "fit": "serving", "calibrate": "calibrate",
-    "schema": "catalog", "serve-disagg": "disagg", "validate-disagg": "disagg",
+    "serve": "serving", "plan": "plan", "validate": "serving", "fit": "serving",
+    "calibrate": "calibrate", "schema": "catalog",
+    "serve-disagg": "disagg", "validate-disagg": "disagg",
     "network": "cluster", "pipeline": "cluster", "train": "cluster", "routing": "cluster",
     "collective": "cluster", "numerics": "model", "evaluate": "budget", "check": "budget",
 }

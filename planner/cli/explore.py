@@ -48,24 +48,31 @@ def sweep_cmd(
                                help="kv_cache_bytes_per_token, kv_cache_bytes, "
                                     "ep_comm_time_per_layer_s, time_per_layer_s, "
                                     "ep_ceiling_tpot_s or "
-                                    "ep_ceiling_tokens_per_s."),
+                                    "ep_ceiling_tokens_per_s; the workload model's ttft_s, "
+                                    "tpot_s, e2e_latency_s, tokens_per_s_per_gpu, "
+                                    "total_tokens_per_s_per_gpu, tokens_per_s_per_user, "
+                                    "memory_bytes_per_gpu."),
     vary: List[str] = typer.Option(..., "--vary",
                                    help="name=start:stop:linN | logN | a,b,c (once or twice); "
                                         "see `planner sweep --help` for names."),
     plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg",
                                        help="Also draw the sweep (needs matplotlib: pip install "
                                             f"'{__distribution__}[plot]')."),
+    engine: Optional[str] = typer.Option(
+        None, "--engine", help="Serving engine of the workload metrics [default: idealised]."),
     fmt: Format = FORMAT,
 ) -> None:
     """Vary one or two inputs (model, hardware, deployment) and compute a metric, vectorized.
 
     Variables: num_layers, hidden_size, kv_lora_rank, qk_rope_head_dim, num_kv_heads, head_dim,
     experts_per_token, tokens_per_device, ep_size, micro_batches, context_tokens, batch,
-    nic_bandwidth_gb_per_s, nvlink_bandwidth_gb_per_s.
+    nic_bandwidth_gb_per_s, nvlink_bandwidth_gb_per_s; with a workload metric: isl, osl,
+    concurrency, tp, pp, attention_dp (the others at 1,024 / 1,024 / 32 / 1 / 1 / 1).
     """
     from planner import catalog, report
     from planner.errors import UsageError
     from planner.studies import sweep as sw
+    from planner.studies.plan_output import load_engine_or_none
 
     if plot is not None and not plot.endswith((".png", ".svg")):
         raise UsageError(f"--plot {plot!r}: expected a .png or .svg file")
@@ -80,7 +87,8 @@ def sweep_cmd(
         bar.start()
     try:
         result = sw.run_sweep(m, h, metric, vary, progress=None if bar is None else (
-            lambda done, _rows: bar.update(task, completed=done)))
+            lambda done, _rows: bar.update(task, completed=done)),
+            engine=load_engine_or_none(engine))
     finally:
         if bar is not None:
             bar.stop()

@@ -105,7 +105,9 @@ def sweep_table(result: SweepResult, records: Sequence[dict[str, Any]], unit: st
               f"({len(records):,} points)", [*names, result.metric], align="r" * (len(names) + 1))
     step = max(1, len(records) // SWEEP_TABLE_ROWS)
     for rec in records[::step]:
-        t.rows.append([f"{rec[n]:,.6g}" for n in names] + [fmt_value(rec[result.metric], unit)])
+        value = rec[result.metric]
+        t.rows.append([f"{rec[n]:,.6g}" for n in names]
+                      + [fmt_value(value, unit) if value == value else "n/a (does not fit)"])
     t.streamed_records, t.columns = records, [*names, result.metric]
     if step > 1:
         t.notes.append(f"Every {step:,}th point shown; --format csv or json gives all "

@@ -167,6 +167,36 @@ class Training:
                              + (f" (got {', '.join(given)})" if given else ""))
 
 
+#: Weight element types the workload model runs.
+WeightsDtypeName = Literal[vocab.SERVING_WEIGHT_DTYPES]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workload:
+    """A served workload (what ``planner plan --write-scenario`` writes): requests of ``isl``
+    prompt and ``osl`` output tokens, ``concurrency`` of them in flight per replica of
+    ``tp`` x ``attention_dp`` x ``pp`` GPUs, the experts over ``moe_tp`` x ``moe_ep`` (default:
+    the workload model's), the precisions, and the serving ``engine`` (a catalog name or a
+    path relative to the scenario; none: an idealised engine). When given, the workload model
+    computes ``ttft_s``, ``tpot_s``, ``decode_tokens_per_s`` (tokens/s per user),
+    ``tokens_per_s_per_gpu``, ``tokens_per_s_per_node`` and ``memory_bytes_per_gpu`` instead of
+    the one-step serving roofline."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    isl: PosInt
+    osl: PosInt
+    concurrency: PosInt
+    tp: PosInt = 1
+    pp: PosInt = 1
+    attention_dp: PosInt = 1
+    moe_tp: Optional[PosInt] = None
+    moe_ep: Optional[PosInt] = None
+    weights_dtype: WeightsDtypeName = "fp8"
+    moe_weights_dtype: Optional[WeightsDtypeName] = None
+    kv_dtype: Optional[DtypeName] = None
+    engine: Optional[Str] = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
     """A model on hardware in a deployment, with budgets. ``name`` defaults to the file stem."""
@@ -179,6 +209,8 @@ class Scenario:
     #: ``scenario``: marks a file without budgets as a scenario for a directory search.
     kind: Optional[Literal["scenario"]] = None
     training: Optional[Training] = None
+    #: A served workload (the workload model) instead of the serving roofline's deployment.
+    workload: Optional[Workload] = None
     name: Optional[Str] = None
     description: Optional[Str] = None
     source: Optional[Str] = None

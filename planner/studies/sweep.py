@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 from planner.errors import UsageError
+from planner.studies.sweep_workload import (WORKLOAD_CHUNK_POINTS, WORKLOAD_SWEEP_METRICS,
+                                            WORKLOAD_VARIABLES, check_workload_vary,
+                                            workload_sweep_metric)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,6 +66,10 @@ SWEEP_METRICS = {
     "ep_ceiling_tpot_s": ("s", "time per output token (EP ceiling)"),
     "ep_ceiling_tokens_per_s": ("tokens/s", "decode tokens/s per sequence (EP ceiling)"),
 }
+
+VARIABLES.update({name: Variable(name, unit, integer, description) for name, (
+    unit, integer, description, _) in WORKLOAD_VARIABLES.items()})
+SWEEP_METRICS.update(WORKLOAD_SWEEP_METRICS)
 
 _RANGE = re.compile(r"^(?P<a>[^:]+):(?P<b>[^:]+):(?P<kind>lin|log)(?P<n>\d+)$")
 
@@ -156,7 +163,7 @@ def _inputs(model: Model, hardware: Hardware) -> dict[str, Any]:
 
 
 def sweep_metric(model: Model, hardware: Hardware, metric: str,
-                 vary: dict[str, np.ndarray]) -> np.ndarray:
+                 vary: dict[str, np.ndarray], *, engine: Any = None) -> np.ndarray:
     """``metric`` at every point of ``vary`` (arrays broadcast against each other), computed
     by the same formulas as the scalar calculators, on whole arrays at once."""
     import numpy as np
@@ -168,6 +175,9 @@ def sweep_metric(model: Model, hardware: Hardware, metric: str,
     if metric not in SWEEP_METRICS:
         raise UsageError(f"unknown sweep metric {metric!r}; expected one of: "
                          f"{', '.join(SWEEP_METRICS)}")
+    check_workload_vary(metric, list(vary))
+    if metric in WORKLOAD_SWEEP_METRICS:
+        return workload_sweep_metric(model, hardware, metric, vary, engine=engine)
     v = _inputs(model, hardware)
     for name, values in vary.items():
         if v[name] is None:
@@ -222,7 +232,7 @@ class SweepResult:
 
 
 def run_sweep(model: Model, hardware: Hardware, metric: str, varies: list[str],
-              progress=None) -> SweepResult:
+              progress=None, engine: Any = None) -> SweepResult:
     """Parse ``--vary`` texts, build the grid (one or two variables) and compute ``metric``;
     ``progress(done, total)`` is called per chunk on grids of many points."""
     import numpy as np
@@ -237,12 +247,13 @@ def run_sweep(model: Model, hardware: Hardware, metric: str, varies: list[str],
     axes = tuple(a for _, a in parsed)
     rows, cols = len(axes[0]), len(axes[1]) if len(axes) == 2 else 1
     values = np.empty((rows, cols) if len(axes) == 2 else rows)
-    chunk = max(1, CHUNK_POINTS // cols)       # temporaries of one chunk, whatever the grid
+    per_chunk = WORKLOAD_CHUNK_POINTS if metric in WORKLOAD_SWEEP_METRICS else CHUNK_POINTS
+    chunk = max(1, per_chunk // cols)          # temporaries of one chunk, whatever the grid
     for start in range(0, rows, chunk):
         stop = min(rows, start + chunk)
         vary = ({names[0]: axes[0][start:stop]} if len(axes) == 1 else
                 {names[0]: axes[0][start:stop, None], names[1]: axes[1][None, :]})
-        values[start:stop] = sweep_metric(model, hardware, metric, vary)
+        values[start:stop] = sweep_metric(model, hardware, metric, vary, engine=engine)
         if progress is not None:
             progress(stop, rows)
     return SweepResult(model.name or model.label, hardware.name or hardware.label, metric,

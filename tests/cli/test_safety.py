@@ -121,6 +121,8 @@ _BASE = {
     "pipeline": ["pipeline"],
     "routing": ["routing", "deepseek-v3", "-H", "h800"],
     "collective": ["collective", "all-reduce", "-H", "h800", "--size", "1GB", "--ranks", "8"],
+    "plan": ["plan", "deepseek-v3", "-H", "h200", "--isl", "1024", "--osl", "1024",
+             "--concurrency", "8"],
 }
 
 

@@ -169,7 +169,29 @@ def _fourier_sum(r, b, *, terms: int):
     return r + (b - 1) / 2 + series
 
 
+#: Arrays of more elements than this are computed once per distinct (mean, tile) pair: a
+#: search over many layouts repeats the same few pairs (``planner plan``: 100,000 layouts,
+#: a few thousand pairs).
+DISTINCT_PAIRS_MIN_SIZE = 4096
+
+
 def _expected_padded_rows_array(mean_rows, tile_rows):
+    """:func:`expected_padded_rows_per_expert` on numpy arrays, each distinct (mean, tile) pair
+    of a large array computed once (:func:`_expected_padded_rows_terms`)."""
+    import numpy as np
+
+    r, b = np.broadcast_arrays(np.asarray(mean_rows, dtype=float),
+                               np.asarray(tile_rows, dtype=np.int64))
+    if r.size > DISTINCT_PAIRS_MIN_SIZE:
+        pairs, inverse = np.unique(np.stack([r.ravel(), b.ravel().astype(float)]), axis=1,
+                                   return_inverse=True)
+        if pairs.shape[1] < r.size:
+            distinct = _expected_padded_rows_terms(pairs[0], pairs[1].astype(np.int64))
+            return distinct[inverse.ravel()].reshape(r.shape)
+    return _expected_padded_rows_terms(r, b)
+
+
+def _expected_padded_rows_terms(mean_rows, tile_rows):
     """:func:`expected_padded_rows_per_expert` on numpy arrays: the terms on a last axis."""
     import numpy as np
 

@@ -1,0 +1,153 @@
+"""planner plan on the command line: JSON roles and shape, CSV of every point, the HTML report,
+the scenario file, the plot's missing-matplotlib error, usage errors (one line, exit 2)."""
+
+from __future__ import annotations
+
+import builtins
+import csv
+import io
+
+import pytest
+import yaml
+
+from tests_support import cli_json, cli_run
+
+BASE = ("plan", "deepseek-v3", "-H", "h200", "--isl", "1024", "--osl", "1024",
+        "--engine", "sglang")
+
+
+@pytest.fixture(scope="module")
+def records():
+    return cli_json(*BASE, "--tpot-ms", "50", "--ttft-ms", "2000")
+
+
+def test_json_has_the_best_point_its_runner_up_and_a_frontier(records):
+    roles = [r["role"] for r in records]
+    assert roles.count("best") == 1 and roles.count("runner_up") == 1
+    assert roles.count("frontier") > 5
+    best = next(r for r in records if r["role"] == "best")
+    assert best["tpot_s"] <= 0.05 and best["ttft_s"] <= 2.0 and best["fits"]
+    assert best["gpus"] == best["tp"] * best["attention_dp"] * best["pp"]
+    assert best["moe_tp"] * best["moe_ep"] == best["tp"] * best["attention_dp"]
+    frontier = [r for r in records if r["role"] == "frontier"]
+    assert best["tokens_per_s_per_gpu"] == max(
+        r["tokens_per_s_per_gpu"] for r in frontier if r["tpot_s"] <= 0.05)
+    # $ and J per token from the spec's price and board power.
+    assert best["usd_per_million_tokens"] == pytest.approx(
+        4.54 / 3600 / best["tokens_per_s_per_gpu"] * 1e6)
+    assert best["joules_per_token"] == pytest.approx(700 / best["tokens_per_s_per_gpu"])
+    runner = next(r for r in records if r["role"] == "runner_up")
+    assert "differs from the best in" in runner["why"]
+
+
+def test_table_names_the_runner_up_and_the_search():
+    out = cli_run(*BASE, "--tpot-ms", "50")
+    assert out.exit_code == 0
+    assert "runner-up" in out.stdout and "Pareto frontier on h200" in out.stdout
+    assert "layouts evaluated in" in out.stdout and "MTP not searched" in out.stdout
+
+
+def test_all_lists_every_point_in_csv():
+    out = cli_run(*BASE, "--tpot-ms", "50", "--concurrency", "64", "--all", "--format", "csv")
+    assert out.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    points = [r for r in rows if r["role"] == "point"]
+    assert len(points) > 100 and all(r["concurrency"] == "64" for r in points)
+    assert {"usd_per_million_tokens", "joules_per_token", "fits"} <= set(rows[0])
+
+
+def test_request_rate_gives_the_fewest_gpus():
+    recs = cli_json(*BASE, "--tpot-ms", "50", "--request-rate", "40")
+    fewest = next(r for r in recs if r["role"] == "fewest_gpus")
+    assert fewest["replicas"] * fewest["concurrency"] / fewest["e2e_latency_s"] >= 40
+    assert fewest["total_gpus"] == fewest["replicas"] * fewest["gpus"]
+
+
+def test_html_and_scenario_files(tmp_path):
+    html, scenario = tmp_path / "plan.html", tmp_path / "best.yaml"
+    out = cli_run(*BASE, "--tpot-ms", "50", "--html", str(html), "--write-scenario",
+                  str(scenario))
+    assert out.exit_code == 0, out.stderr
+    assert "<svg" in html.read_text()
+    data = yaml.safe_load(scenario.read_text())
+    assert data["workload"]["isl"] == 1024 and data["budgets"]["tpot_s"] == {"max": 0.05}
+    assert data["workload"]["engine"] == "sglang"
+
+
+def test_plot_without_matplotlib_is_one_line(tmp_path, monkeypatch):
+    real = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    out = cli_run(*BASE, "--concurrency", "8", "--plot", str(tmp_path / "f.png"))
+    assert out.exit_code == 2
+    assert out.stderr.count("\n") == 1 and "--plot needs matplotlib" in out.stderr
+    assert not (tmp_path / "f.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--tpot-ms", "50", "--min-tokens-per-s-per-user", "20"), "not both"),
+    (("--gpus", "8", "--max-gpus", "16"), "not both"),
+    (("--plot", "f.pdf"), ".png or .svg"),
+    (("--engine", "nosuch"), "nosuch"),
+])
+def test_usage_errors_are_one_line(args, message):
+    out = cli_run(*BASE[:-2], *args)
+    assert out.exit_code == 2 and message in out.stderr
+    assert out.stderr.count("\n") == 1 and not out.stdout
+
+
+def test_disagg_adds_the_solvers_best_split():
+    from planner.catalog import load_hardware, load_model
+    from planner.specs.load import load_engine
+    from planner.studies.disagg import scalar, solve_disagg
+    from planner.studies.plan import precision_groups
+
+    recs = cli_json(*BASE, "--tpot-ms", "50", "--ttft-ms", "2000", "--gpus", "64", "--disagg")
+    d = next(r for r in recs if r["role"] == "disagg_best")
+    assert d["total_gpus"] == d["prefill_gpus"] + d["decode_gpus"] <= 64
+    assert d["ttft_s"] <= 2.0 and d["tpot_s"] <= 0.05
+    # The best over the precision groups of the solver, called directly.
+    model, hw, engine = load_model("deepseek-v3"), load_hardware("h200"), load_engine("sglang")
+    best = max(scalar(p.result.state.tokens_per_s_per_gpu) for p in (
+        solve_disagg(model, hw, engine, isl_tokens=1024, osl_tokens=1024, ttft_limit_s=2.0,
+                     tpot_limit_s=0.05, total_gpus=64, weights_dtype=w, moe_weights_dtype=m,
+                     kv_dtype=k) for w, m, k in precision_groups(model, hw)) if p.result)
+    assert d["tokens_per_s_per_gpu"] == pytest.approx(best, rel=1e-12)
+    assert "against the aggregated best" in d["why"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--disagg", "--tpot-ms", "50", "--gpus", "64"), "--ttft-ms and --tpot-ms"),
+    (("--disagg", "--tpot-ms", "50", "--ttft-ms", "900"), "--gpus or --request-rate"),
+])
+def test_disagg_usage_errors(args, message):
+    out = cli_run(*BASE, *args)
+    assert out.exit_code == 2 and message in out.stderr and out.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml")])
+def test_plot_draws_the_frontier(tmp_path, suffix, magic):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / f"frontier{suffix}"
+    out = cli_run(*BASE, "--tpot-ms", "50", "--concurrency", "64", "--plot", str(path))
+    assert out.exit_code == 0 and path.read_bytes().startswith(magic)
+
+
+def test_a_large_search_on_a_terminal_shows_a_progress_bar(monkeypatch):
+    from planner.cli import plan as plan_cli
+    from planner.studies import plan_output
+
+    monkeypatch.setattr(plan_cli.sys.stderr, "isatty", lambda: True, raising=False)
+    bar, progress = plan_cli._progress(plan_output.PROGRESS_MIN_POINTS + 1)
+    try:
+        assert bar is not None
+        progress(1, 4)
+        assert bar.tasks[0].completed == 1 and bar.tasks[0].total == 4
+    finally:
+        bar.stop()
+    assert plan_cli._progress(plan_output.PROGRESS_MIN_POINTS) == (None, None)
