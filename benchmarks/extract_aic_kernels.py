@@ -8,7 +8,8 @@ separate environment on a snapshot of github.com/ai-dynamo/aiconfigurator (Apach
     git -C <snapshot> show HEAD:<path>.parquet > <dir>/<system>/<path>.parquet   (per table)
     /work/venv-aic/bin/python benchmarks/extract_aic_kernels.py --data <dir> --commit <sha>
 
-Tables read per system (TensorRT-LLM 1.3.0rc20 collections; NCCL 2.29.2):
+Tables read per system (TensorRT-LLM 1.3.0rc20 collections, NCCL 2.29.2; A100: TensorRT-LLM 1.0.0,
+NCCL 2.27.3, MoE runs with power_law_1.01 routing, the flattest it has):
 gemm/trtllm/1.3.0rc20/gemm_perf, moe/trtllm/1.3.0rc20/moe_perf,
 attention/trtllm/1.3.0rc20/{context,generation}_attention_perf, comm/nccl/2.29.2/nccl_perf.
 Latencies in the tables are milliseconds; NCCL's ``message_size`` is elements (collector/
@@ -50,7 +51,11 @@ PEAKS = {
     "gb200": dict(name="gb200-nvl72", bf16=2500, fp8=5000, fp4=10000, hbm=8.0, nvlink=900),
     "b300_sxm": dict(name="b300", bf16=2250, fp8=4500, fp4=13500, hbm=8.0, nvlink=900),
     "gb300": dict(name="gb300-nvl72", bf16=2500, fp8=5000, fp4=15000, hbm=8.0, nvlink=900),
+    "a100_sxm": dict(name="a100", bf16=312, hbm=2.039, nvlink=300),
 }
+#: Collections read where a system lacks TensorRT-LLM 1.3.0rc20's (A100: 1.0.0, NCCL 2.27.3).
+TRT_VERSION = {"a100_sxm": "trtllm/1.0.0"}
+NCCL_VERSION = {"a100_sxm": "2.27.3"}
 ROWS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
 EXPERT_ROWS = (1, 2, 4, 16, 64, 256, 1024, 4096)
 SHAPE_MIN, SHAPE_MAX = 1024, 16384
@@ -64,6 +69,7 @@ GEMM_KINDS = {
     "fp8": ("fp8", ("torch_flow",), "fp8"),
     "fp8_block": ("fp8_block", ("torch_flow", "deepgemm"), "fp8"),
     "fp4": ("nvfp4", ("torch_flow",), "fp4"),
+    "w4a16": ("int4_wo", ("trt_flow_",), "bf16"),
 }
 #: Gated MoE kernels (the ``nongated`` ones compute another FFN); per run the fastest of them.
 GATED = ("moe_torch_flow_cutlass", "moe_torch_flow_min_latency", "deepgemm", "moe_torch_flow")
@@ -97,35 +103,41 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _trt(system: str) -> str:
+    return TRT_VERSION.get(system, TRT)
+
+
 def gemm_tables(system: str, root: Path, peaks: dict) -> dict:
-    table = list(_rows(_read(root / system / "gemm" / TRT / "gemm_perf.parquet")))
+    table = list(_rows(_read(root / system / "gemm" / _trt(system) / "gemm_perf.parquet")))
     out = {}
     for key, (dtype, sources, peak_dtype) in GEMM_KINDS.items():
         if peak_dtype not in peaks:
             continue
-        rows = [r for r in table if r["gemm_dtype"] == dtype and r["kernel_source"] in sources
-                and SHAPE_MIN <= r["n"] <= SHAPE_MAX and SHAPE_MIN <= r["k"] <= SHAPE_MAX
+        rows = [r for r in table if r["gemm_dtype"] == dtype
+                and r["kernel_source"].startswith(sources) and SHAPE_MIN <= r["n"] <= SHAPE_MAX and SHAPE_MIN <= r["k"] <= SHAPE_MAX
                 and r["n"] * r["k"] >= STREAM_MIN_NK]
         if not rows:
             continue
-        achieved, shapes = [], set()
+        grid, achieved, shapes = [], [], set()
         for m in ROWS:
             at = [2 * m * r["n"] * r["k"] / (r["latency"] * 1e-3) / 1e12
                   for r in rows if r["m"] == m]
-            shapes.add(len(at))
-            achieved.append(round(_median(at), 1))
-        out[key] = dict(rows=list(ROWS), achieved_tflop_per_s=achieved, peak=peak_dtype,
+            if at:   # a collection without this M (A100's 1.0.0 grid) skips it
+                grid.append(m)
+                shapes.add(len(at))
+                achieved.append(round(_median(at), 1))
+        out[key] = dict(rows=grid, achieved_tflop_per_s=achieved, peak=peak_dtype,
                         frac=[round(a / peaks[peak_dtype], 4) for a in achieved],
                         reduction=f"median over {max(shapes)} (N, K) shapes with "
                         f"{SHAPE_MIN} <= N, K <= {SHAPE_MAX} and N·K >= 2^24 at each M; "
                         "FLOPs 2MNK; "
-                        f"{dtype} kernels ({'/'.join(sources)}); / {peaks[peak_dtype]} "
+                        f"{dtype} kernels ({'/'.join(s + '*' for s in sources)}); / {peaks[peak_dtype]} "
                         f"TFLOP/s dense {peak_dtype}")
     return out
 
 
 def weight_stream(system: str, root: Path, peaks: dict) -> dict:
-    table = _rows(_read(root / system / "gemm" / TRT / "gemm_perf.parquet"))
+    table = _rows(_read(root / system / "gemm" / _trt(system) / "gemm_perf.parquet"))
     gbs = [(2 * r["n"] * r["k"] + 2 * r["m"] * (r["n"] + r["k"])) / (r["latency"] * 1e-3) / 1e9
            for r in table if r["gemm_dtype"] == "bfloat16" and r["m"] <= 8
            and r["n"] * r["k"] >= STREAM_MIN_NK and r["n"] <= SHAPE_MAX and r["k"] <= SHAPE_MAX]
@@ -136,8 +148,11 @@ def weight_stream(system: str, root: Path, peaks: dict) -> dict:
 
 
 def moe_tables(system: str, root: Path, peaks: dict) -> dict:
-    table = [r for r in _rows(_read(root / system / "moe" / TRT / "moe_perf.parquet"))
-             if r["distribution"] == "balanced"]
+    every = list(_rows(_read(root / system / "moe" / _trt(system) / "moe_perf.parquet")))
+    #: Balanced routing, else (A100's 1.0.0 collection has none) the flattest power law.
+    spread = next(d for d in ("balanced", "power_law_1.01")
+                  if any(r["distribution"] == d for r in every))
+    table = [r for r in every if r["distribution"] == spread]
     out = {}
     for key, (dtype, sources, peak_dtype) in MOE_KINDS.items():
         if peak_dtype not in peaks:
@@ -168,7 +183,7 @@ def moe_tables(system: str, root: Path, peaks: dict) -> dict:
             continue
         out[key] = dict(rows=grid, achieved_tflop_per_s=achieved, peak=peak_dtype,
                         frac=[round(a / peaks[peak_dtype], 4) for a in achieved],
-                        reduction=f"median over {min(counts)}-{max(counts)} balanced-routing "
+                        reduction=f"median over {min(counts)}-{max(counts)} {spread}-routing "
                         f"MoE runs ({dtype}, the fastest of {'/'.join(sorted(set(r['kernel_source'] for r in rows)))} per run) holding >= 2^27 expert "
                         "weights per GPU (3hi·E/(tp·ep)), with rows per expert "
                         f"T·topk/E within sqrt(2) of each grid point; FLOPs T·topk·6hi/"
@@ -177,7 +192,7 @@ def moe_tables(system: str, root: Path, peaks: dict) -> dict:
 
 
 def attention(system: str, root: Path, peaks: dict) -> dict:
-    base = root / system / "attention" / TRT
+    base = root / system / "attention" / _trt(system)
     out = {}
     ctx = list(_rows(_read(base / "context_attention_perf.parquet")))
     for dtype, table_dtype in (("bf16", "bfloat16"), ("fp8", "fp8")):
@@ -185,7 +200,7 @@ def attention(system: str, root: Path, peaks: dict) -> dict:
               / (r["latency"] * 1e-3) / 1e12
               for r in ctx if r["attn_dtype"] == table_dtype and r["isl"] >= 4096
               and r["window_size"] == 0]
-        if tf:
+        if tf and dtype in peaks:
             a = round(_median(tf), 1)
             out[f"prefill_{dtype}"] = dict(
                 achieved_tflop_per_s=a, frac=round(a / peaks[dtype], 4),
@@ -208,8 +223,8 @@ def attention(system: str, root: Path, peaks: dict) -> dict:
 
 
 def scale_up(system: str, root: Path, peaks: dict) -> dict:
-    table = [r for r in _rows(_read(root / system / "comm" / "nccl" / "2.29.2"
-                                    / "nccl_perf.parquet"))
+    table = [r for r in _rows(_read(root / system / "comm" / "nccl"
+                                    / NCCL_VERSION.get(system, "2.29.2") / "nccl_perf.parquet"))
              if r["op_name"] == "alltoall" and r["nccl_dtype"] == "half"]
     r = max(table, key=lambda r: (r["num_gpus"], r["message_size"]))
     n, size = r["num_gpus"], r["message_size"] * 2
@@ -256,23 +271,25 @@ def efficiency_yaml(system: str, root: Path, peaks: dict, commit: str) -> str:
     """The ``efficiency:`` entries of one system, as YAML lines."""
     gemm, moe = gemm_tables(system, root, peaks), moe_tables(system, root, peaks)
     att = attention(system, root, peaks)
-    big = gemm["fp8_block"]
+    trt, nccl = _trt(system), NCCL_VERSION.get(system, "2.29.2")
+    key = "fp8_block" if "fp8_block" in gemm else "bf16"
+    big = gemm[key]
     matmul = dict(frac=big["frac"][-1], achieved_tflop_per_s=big["achieved_tflop_per_s"][-1],
-                  reduction=f"the gemm.fp8_block table at M = {big['rows'][-1]} (its last row)")
+                  reduction=f"the gemm.{key} table at M = {big['rows'][-1]} (its last row)")
+    attention_src = _source(system, f"attention/{trt}/context_attention_perf", commit)
     lines = (_factor_yaml("scale_up_bandwidth", scale_up(system, root, peaks),
-                          _source(system, "comm/nccl/2.29.2/nccl_perf", commit))
+                          _source(system, f"comm/nccl/{nccl}/nccl_perf", commit))
              + _factor_yaml("hbm_bandwidth", att["kv_stream"], _source(
-                 system, f"attention/{TRT}/generation_attention_perf", commit))
+                 system, f"attention/{trt}/generation_attention_perf", commit))
              + _factor_yaml("gemm_weight_bandwidth", weight_stream(system, root, peaks),
-                            _source(system, f"gemm/{TRT}/gemm_perf", commit))
-             + _factor_yaml("matmul_flops", matmul, _source(system, f"gemm/{TRT}/gemm_perf",
+                            _source(system, f"gemm/{trt}/gemm_perf", commit))
+             + _factor_yaml("matmul_flops", matmul, _source(system, f"gemm/{trt}/gemm_perf",
                                                            commit))
-             + _factor_yaml("attention_flops", att["prefill_bf16"], _source(
-                 system, f"attention/{TRT}/context_attention_perf", commit))
-             + _factor_yaml("attention_fp8_flops", att["prefill_fp8"], _source(
-                 system, f"attention/{TRT}/context_attention_perf", commit))
-             + _table_yaml("gemm", gemm, _source(system, f"gemm/{TRT}/gemm_perf", commit))
-             + _table_yaml("grouped_gemm", moe, _source(system, f"moe/{TRT}/moe_perf", commit)))
+             + _factor_yaml("attention_flops", att["prefill_bf16"], attention_src)
+             + (_factor_yaml("attention_fp8_flops", att["prefill_fp8"], attention_src)
+                if "prefill_fp8" in att else [])
+             + _table_yaml("gemm", gemm, _source(system, f"gemm/{trt}/gemm_perf", commit))
+             + _table_yaml("grouped_gemm", moe, _source(system, f"moe/{trt}/moe_perf", commit)))
     return "\n".join(lines) + "\n"
 
 

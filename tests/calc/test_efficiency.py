@@ -150,3 +150,18 @@ def test_the_readme_device_table_is_the_scripts_output():
     lines = module.rows()
     assert len(lines) == 2 + 2 * len(module.DEVICES)
     assert all(line in readme for line in lines), "regenerate the README's device table"
+
+
+def test_a100_runs_int4_weight_only_on_its_measured_w4a16_gemms():
+    a100 = catalog.load_hardware("a100")
+    k = eff.kernel_precision(a100, weights_dtype="int4")
+    # Dense: A100's measured INT4 weight-only GEMMs; grouped: no such table, so BF16's.
+    assert (k.gemm_table, k.grouped_table, k.weight_only) == ("w4a16", "bf16", True)
+    # At M = 1 the 4-bit GEMM runs about twice the BF16 one's FLOP/s (a quarter of the bytes).
+    assert eff.gemm_flops_frac(a100, dtype="w4a16", rows=1) > 1.5 * eff.gemm_flops_frac(
+        a100, dtype="bf16", rows=1)
+    # The KV stream the A100 tables cannot give is H100's, assumed and printed so.
+    assert "hbm_bandwidth" in a100.efficiency_inherited
+    r = serve(catalog.load_model("llama-3.3-70b"), a100,
+              ServeConfig(gpus=2, batch_per_gpu=8, weights_dtype="int4"))
+    assert "weight-only INT4" in r.basis and "assumed (from h100)" in r.basis

@@ -13,11 +13,16 @@ from planner import catalog
 from planner.errors import PlannerError
 
 #: Device families with measured kernel tables (AIConfigurator), one test run each.
-FAMILIES = {"hopper": ("h100", "h200"), "blackwell": ("b200", "gb200-nvl72"),
-            "blackwell-ultra": ("b300", "gb300-nvl72")}
+FAMILIES = {"ampere": ("a100",), "hopper": ("h100", "h200"),
+            "blackwell": ("b200", "gb200-nvl72"), "blackwell-ultra": ("b300", "gb300-nvl72")}
 #: The peak each scalar factor's ``achieved`` figure is a fraction of.
 FLOP_FACTORS = {"matmul_flops": "fp8", "attention_flops": "bf16", "attention_fp8_flops": "fp8"}
 BANDWIDTH_FACTORS = ("hbm_bandwidth", "gemm_weight_bandwidth")
+
+
+def _close(frac: float, achieved: float, peak: float) -> bool:
+    """frac == achieved / peak, to the rounding of both (4 decimals; 0.1 of the achieved)."""
+    return abs(frac - achieved / peak) <= 1e-4 + 0.05 / peak
 
 
 def _peak_tflops(hw, dtype: str) -> float:
@@ -29,22 +34,25 @@ def test_each_measured_factor_is_achieved_over_the_datasheet_peak(family):
     for name in FAMILIES[family]:
         hw = catalog.load_hardware(name)
         eff = hw.efficiency
+        own = [name for name in eff.given() if name not in hw.efficiency_inherited]
+        assert {"matmul_flops", "attention_flops", "gemm", "grouped_gemm"} <= set(own), name
         for factor, dtype in FLOP_FACTORS.items():
+            if factor not in own:
+                continue
             f = getattr(eff, factor)
-            assert f.frac == pytest.approx(f.achieved / _peak_tflops(hw, dtype), abs=1e-4), (
-                name, factor)
-        for factor in BANDWIDTH_FACTORS:
+            if factor == "matmul_flops" and "fp8_block" not in eff.gemm:
+                dtype = "bf16"   # no FP8 (A100): the BF16 table's last row
+            assert _close(f.frac, f.achieved, _peak_tflops(hw, dtype)), (name, factor)
+        for factor in (f for f in BANDWIDTH_FACTORS if f in own):
             f = getattr(eff, factor)
-            assert f.frac == pytest.approx(f.achieved / (hw.gpu.hbm_bandwidth_tb_per_s * 1e3),
-                                           abs=1e-4), (name, factor)
+            assert _close(f.frac, f.achieved, hw.gpu.hbm_bandwidth_tb_per_s * 1e3), (name, factor)
         up = eff.scale_up_bandwidth
-        assert up.frac == pytest.approx(
-            up.achieved / hw.scale_up.bandwidth_gb_per_s_unidirectional, abs=1e-4), name
+        assert _close(up.frac, up.achieved, hw.scale_up.bandwidth_gb_per_s_unidirectional), name
         for tables in (eff.gemm, eff.grouped_gemm):
             for key, t in tables.items():
                 peak = _peak_tflops(hw, t.peak)
                 for frac, achieved in zip(t.frac, t.achieved_tflop_per_s):
-                    assert frac == pytest.approx(achieved / peak, abs=1e-4), (name, key)
+                    assert _close(frac, achieved, peak), (name, key)
                 # The reduction divided by the peak the spec gives (the script's copy of it).
                 stated = re.search(r"/ ([\d.]+) TFLOP/s dense (\w+)", t.reduction)
                 assert stated and float(stated[1]) == peak and stated[2] == t.peak, (name, key)

@@ -48,7 +48,7 @@ def kernel_precision(hardware: Hardware, *, weights_dtype: str) -> KernelPrecisi
     the ``w4a8`` grouped table where given, MXFP4 weights times MXFP8 activations at the FP8
     peak, as TensorRT-LLM runs gpt-oss on Blackwell); fp4/nvfp4 without one, and int4
     everywhere -> weight-only: 4-bit weights (plus scales) streamed, dequantized and computed in
-    BF16 (grouped table ``w4a16``, the dense table ``bf16``).
+    BF16 (the ``w4a16`` tables where measured, dense and grouped, else the ``bf16`` ones).
     Ref: NVIDIA Hopper and Ampere tensor cores have no FP4 path (PTX ISA: ``.e2m1`` MMA from
     sm_100); AIConfigurator's ``w4a16_mxfp4`` MoE kernels on H100/H200.
     Convention: a table the spec lacks falls back to the scalar factors (:func:`gemm_flops_frac`).
@@ -63,7 +63,10 @@ def kernel_precision(hardware: Hardware, *, weights_dtype: str) -> KernelPrecisi
             mxfp4_moe = weights_dtype == "fp4" and "w4a8" in (hardware.efficiency.grouped_gemm
                                                               or {})
             return KernelPrecision("fp4", "w4a8" if mxfp4_moe else "fp4", "fp4", False)
-        return KernelPrecision("bf16", "w4a16", "bf16", True)
+        dense_tables = hardware.efficiency.gemm or {}
+        grouped_tables = hardware.efficiency.grouped_gemm or {}
+        return KernelPrecision("w4a16" if "w4a16" in dense_tables else "bf16",
+                               "w4a16" if "w4a16" in grouped_tables else "bf16", "bf16", True)
     gemm = "fp8_block" if weights_dtype == "fp8" and "fp8_block" in (
         hardware.efficiency.gemm or {}) else weights_dtype
     grouped = "fp8_block" if weights_dtype == "fp8" and "fp8_block" in (

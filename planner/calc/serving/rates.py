@@ -116,7 +116,9 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
     kv, weights = eff.hbm_bandwidth_frac(hardware), eff.gemm_weight_bandwidth_frac(
         hardware, rows=m)
     overlap = f["overlap_compute_share"] if phase == "prefill" else 1.0
-    head_note = ("achievable: " if not measured else "achievable (measured kernel tables"
+    tables = ("measured kernel tables" if "gemm" not in hardware.efficiency_inherited
+              else f"{hardware.efficiency_from}'s measured kernel tables")
+    head_note = ("achievable: " if not measured else f"achievable ({tables}"
                  + (f", weight-only {weights_dtype.upper()}" if kernels.weight_only else "")
                  + f" at M = {m:g}): ")
     basis = head_note + _basis(
