@@ -226,8 +226,30 @@ def load_model(name: str) -> Model:
 
 
 def load_hardware(name: str) -> Hardware:
-    """A hardware spec from the catalog by name, or from a YAML path."""
-    return _noted(load_hardware_file(resolve("hardware", name)))
+    """A hardware spec from the catalog by name, or from a YAML path; the efficiency factors it
+    lacks taken from its ``efficiency_from`` sibling (assumed)."""
+    return _noted(_inherit(load_hardware_file(resolve("hardware", name))))
+
+
+#: ``efficiency_from`` links followed at most (a longer chain is a cycle or a mistake).
+MAX_EFFICIENCY_FROM = 4
+
+
+def _inherit(spec: Any, chain: tuple[str, ...] = ()) -> Any:
+    """A hardware spec with its ``efficiency_from`` sibling's factors merged in (recursively)."""
+    sibling_name = getattr(spec, "efficiency_from", None)
+    if sibling_name is None:
+        return spec
+    here = spec.name or spec.label
+    if len(chain) >= MAX_EFFICIENCY_FROM or sibling_name in (*chain, here):
+        raise CatalogError(f"{here}: efficiency_from: {' -> '.join((*chain, here, sibling_name))}"
+                           " is a cycle or longer than "
+                           f"{MAX_EFFICIENCY_FROM} links")
+    try:
+        sibling = load_hardware_file(resolve("hardware", sibling_name))
+    except CatalogError as exc:
+        raise CatalogError(f"{here}: efficiency_from: {exc}") from None
+    return spec.inherit_efficiency(_inherit(sibling, (*chain, here)))
 
 
 def load_any(name: str) -> Model | Hardware:
@@ -238,7 +260,7 @@ def load_any(name: str) -> Model | Hardware:
     if looks_like_hf_id(name) and not Path(name).exists():
         return load_model(name)
     if looks_like_path(name):
-        return _noted(load_model_or_hardware_file(name))
+        return _noted(_inherit(load_model_or_hardware_file(name)))
     if _catalog_file("model", name) is not None:
         return load_model(name)
     if _catalog_file("hardware", name) is not None:

@@ -17,7 +17,9 @@ DTYPES = ("fp32", "bf16", "fp16", "fp8", "fp4")
 #: Serving phases: one decode step, or one prefill batch.
 PHASES = ("decode", "prefill")
 #: Weight element types the serving model runs (with their scale bytes).
-SERVING_WEIGHT_DTYPES = ("fp8", "bf16", "fp4")
+#: fp4 is MXFP4 (E8M0 scales per 32), nvfp4 NVFP4 (E4M3 scales per 16), int4 weight-only
+#: groups (AWQ/GPTQ); 4-bit formats run natively only where the device has an FP4 peak.
+SERVING_WEIGHT_DTYPES = ("fp8", "bf16", "fp4", "nvfp4", "int4")
 #: Precision of the attention core (FlashMLA / FlashAttention in BF16, or FP8 Q and KV).
 ATTENTION_DTYPES = ("bf16", "fp8")
 #: Compute / EP overlap schedules: dual micro-batches, single-batch overlap, none.

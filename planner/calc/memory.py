@@ -13,7 +13,8 @@ Conventions:
   the budgets' ``weight_bytes``); :func:`stored_weight_bytes` is what a GPU actually holds
   (673.15 GB for DeepSeek-V3 at FP8): matrices of attention, dense FFN and experts at
   ``weights_dtype`` with their scales (FP8: one FP32 scale per 128×128 block, +4/16,384 B per
-  weight; FP4: MXFP4, one byte per 32 weights); embedding, output head, router and norms in
+  weight; FP4: MXFP4, one byte per 32 weights; NVFP4: one byte per 16; INT4: an FP16 scale and
+  a 4-bit zero per group of 128); embedding, output head, router and norms in
   BF16 (P §3.1 keeps them in higher precision). Every figure per GPU uses the stored bytes.
 - MTP modules (V3R §2.2: one transformer block, a 2d×d projection and two norms each, embedding
   and head shared with the main model) are held only when the deployment drafts with them.
@@ -38,8 +39,12 @@ if TYPE_CHECKING:
     from planner.specs.model import Model
 
 #: Bytes per weight of each weight format, and the scale bytes per weight.
-WEIGHT_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5}
-SCALE_BYTES_PER_WEIGHT = {"bf16": 0.0, "fp8": 4 / (128 * 128), "fp4": 1 / 32}
+#: fp4 is MXFP4 (an E8M0 byte per 32 weights); nvfp4 an E4M3 byte per 16 (its one FP32 scale per
+#: tensor is negligible); int4 AWQ/GPTQ-style groups of 128 with an FP16 scale and a 4-bit zero
+#: point each ((2 + 0.5) / 128 B per weight).
+WEIGHT_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5, "nvfp4": 0.5, "int4": 0.5}
+SCALE_BYTES_PER_WEIGHT = {"bf16": 0.0, "fp8": 4 / (128 * 128), "fp4": 1 / 32, "nvfp4": 1 / 16,
+                          "int4": (2 + 0.5) / 128}
 #: Parts kept in BF16 whatever the weight format.
 HIGH_PRECISION_PARTS = ("embedding", "output_head", "router", "norms_biases")
 HIGH_PRECISION_BYTES = 2.0
@@ -340,7 +345,8 @@ def fewest_gpus(model: Model, hardware: Hardware, *, weights_dtype: str = "fp8",
     checked = []
     stored = stored_weight_bytes(model, weights_dtype=weights_dtype)
     params = weight_bytes(num_params=model_params(model).total.total,
-                          bytes_per_param=dtype_bytes(weights_dtype))
+                          bytes_per_param=WEIGHT_BYTES.get(weights_dtype)
+                          or dtype_bytes(weights_dtype))
     name, hw = model.name or model.label, hardware.name or hardware.label
     for num_gpus in FIT_GPU_COUNTS:
         for tp in tp_candidates(gpus=num_gpus, domain_gpus=hardware.scale_up_domain_gpus):

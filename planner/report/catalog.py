@@ -230,13 +230,24 @@ def hardware_detail_tables(h: Hardware) -> list[Table]:
     rec["efficiency"] = {}
     for name in (f.name for f in fields(h.efficiency)):
         f = getattr(h.efficiency, name)
-        rec["efficiency"][name] = {"frac": f.frac, "source": f.source} if f else None
+        assumed = (f" [assumed (from {h.efficiency_from})]"
+                   if name in h.efficiency_inherited else "")
+        if isinstance(f, dict):   # measured tables over M, one per kernel precision
+            rec["efficiency"][name] = {
+                "frac": ", ".join(f"{k} {t.frac[0]:g}-{t.frac[-1]:g}" for k, t in f.items()),
+                "source": next(iter(f.values())).source + assumed,
+                "tables": {k: {"rows": list(t.rows), "frac": list(t.frac), "peak": t.peak,
+                               "reduction": t.reduction} for k, t in f.items()}}
+        else:
+            rec["efficiency"][name] = ({"frac": f.frac, "source": f.source + assumed}
+                                       if f else None)
     t = Table(f"{h.label} ({h.name})", ["field", "value"], right_align_from=2)
     t.rows += _hardware_rows(h, rec)
     t.records = [rec]
     eff = Table("Efficiency factors (achievable / peak; used only when asked for achievable)",
                 ["factor", "fraction", "source"], align="lrl")
     for name, factor in rec["efficiency"].items():
-        eff.rows.append([name, f"{factor['frac']:g}" if factor else "n/a",
+        frac = factor and factor["frac"]
+        eff.rows.append([name, (frac if isinstance(frac, str) else f"{frac:g}") if factor else "n/a",
                          factor["source"] if factor else "not given"])
     return [t, eff]

@@ -13,8 +13,8 @@ factors live apart from the peaks, in ``efficiency``, each with its own ``source
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Annotated, Optional
+from dataclasses import dataclass, field, fields
+from typing import Annotated, Dict, Optional, Tuple
 
 from planner import units
 from planner.specs._types import SPEC_CONFIG, Frac, NonNegFloat, Num, PosFloat, PosInt, Str
@@ -119,11 +119,61 @@ class ScaleOut:
 
 @dataclass(frozen=True, kw_only=True)
 class Factor:
-    """An achievable fraction of a peak, with where it comes from."""
+    """An achievable fraction of a peak, with where it comes from; for a measured one, what the
+    source measured (``achieved``: TFLOP/s or GB/s, frac = achieved / the peak) and how the
+    measurements were reduced to it."""
 
     __pydantic_config__ = SPEC_CONFIG
     frac: Frac
     source: Str
+    reduction: Optional[Str] = None
+    achieved: Optional[PosFloat] = None
+
+
+#: Keys of the measured GEMM tables: the kernel's precision (fp8_block: FP8 with block scales;
+#: w4a16 / w4a8: 4-bit weights dequantized to BF16 / FP8 activations, weight-only).
+KERNEL_TABLE_DTYPES = ("bf16", "fp8", "fp8_block", "fp4", "w4a16", "w4a8")
+PEAK_DTYPES = ("bf16", "fp8", "fp4")
+#: Scalar factors a measured table replaces: a spec with the table inherits none of them.
+SUPERSEDED_BY_TABLES = {"grouped_gemm": ("grouped_gemm_flops", "grouped_gemm_prefill_flops")}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowsTable:
+    """Achieved fraction of a dense peak as a function of a GEMM's rows M (tokens; for grouped
+    GEMMs, rows per expert), measured: ``frac[i]`` at ``rows[i]`` (rows increasing), of the dense
+    peak of ``peak``; read between the points linearly in log M, constant past the ends."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    rows: Tuple[PosFloat, ...]
+    frac: Tuple[Frac, ...]
+    peak: Str
+    source: Str
+    reduction: Str
+    achieved_tflop_per_s: Optional[Tuple[PosFloat, ...]] = None
+
+    def __post_init__(self) -> None:
+        # Tuples of floats however built (validated, or from the cache's plain lists).
+        for name in ("rows", "frac", "achieved_tflop_per_s"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(float(v) for v in value))
+        if not self.rows or len(self.rows) != len(self.frac):
+            raise ValueError(f"rows ({len(self.rows)}) and frac ({len(self.frac)}) must be "
+                             "non-empty and of one length")
+        if any(b <= a for a, b in zip(self.rows, self.rows[1:])):
+            raise ValueError("rows must increase")
+        if self.achieved_tflop_per_s is not None and len(self.achieved_tflop_per_s) != len(
+                self.rows):
+            raise ValueError("achieved_tflop_per_s must have one value per row")
+        if self.peak not in PEAK_DTYPES:
+            raise ValueError(f"peak must be one of {', '.join(PEAK_DTYPES)} (got {self.peak!r})")
+
+
+def _check_table_keys(tables: Optional[Dict[str, RowsTable]], name: str) -> None:
+    for key in tables or {}:
+        if key not in KERNEL_TABLE_DTYPES:
+            raise ValueError(f"{name}.{key}: not one of {', '.join(KERNEL_TABLE_DTYPES)}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,6 +201,18 @@ class Efficiency:
     #: Share of compute throughput left while EP kernels that hold SMs (DeepEP's normal,
     #: forwarding kernels) run beside it.
     overlap_compute_share: Optional[Factor] = None
+    #: Measured dense GEMM fractions over M, per kernel precision (:data:`KERNEL_TABLE_DTYPES`).
+    gemm: Optional[Dict[Str, RowsTable]] = None
+    #: Measured MoE grouped-GEMM fractions over rows per expert, per kernel precision.
+    grouped_gemm: Optional[Dict[Str, RowsTable]] = None
+
+    def __post_init__(self) -> None:
+        _check_table_keys(self.gemm, "gemm")
+        _check_table_keys(self.grouped_gemm, "grouped_gemm")
+
+    def given(self) -> tuple[str, ...]:
+        """Names of the factors this block gives."""
+        return tuple(name for name in EFFICIENCY_FIELDS if getattr(self, name) is not None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +230,27 @@ class Hardware:
     efficiency: Efficiency = field(default_factory=Efficiency)
     price_usd_per_gpu_hour: Optional[PosFloat] = None
     notes: Optional[Str] = None
+    #: A catalog device (or a path) whose efficiency factors this spec takes where its own
+    #: ``efficiency`` gives none: assumed, not measured, and printed so.
+    efficiency_from: Optional[Str] = None
+    #: Factors taken from ``efficiency_from`` (set by :meth:`inherit_efficiency`).
+    efficiency_inherited: Tuple[str, ...] = field(default=(), init=False, repr=False)
+
+    def inherit_efficiency(self, sibling: Hardware) -> Hardware:
+        """This spec with the factors its ``efficiency`` lacks taken from ``sibling``'s (a
+        sibling's own inherited factors included), recorded in ``efficiency_inherited``."""
+        from dataclasses import replace
+
+        own = self.efficiency.given()
+        superseded = {name for table, names in SUPERSEDED_BY_TABLES.items() if table in own
+                      for name in names}
+        taken = tuple(name for name in sibling.efficiency.given()
+                      if name not in own and name not in superseded)
+        merged = replace(self.efficiency,
+                         **{name: getattr(sibling.efficiency, name) for name in taken})
+        out = replace(self, efficiency=merged)
+        object.__setattr__(out, "efficiency_inherited", taken)
+        return out
 
     @property
     def label(self) -> str:
@@ -211,3 +294,7 @@ class Hardware:
                 "figures cannot be computed; add it or use peak figures"
             )
         return value
+
+
+#: Every factor an ``efficiency`` block may give, in its order.
+EFFICIENCY_FIELDS = tuple(f.name for f in fields(Efficiency))

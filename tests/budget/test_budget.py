@@ -319,9 +319,14 @@ def test_evaluate_refuses_a_scenario_with_an_invalid_bound(write_yaml):
 
 
 def test_a_calculator_error_names_the_scenario_file(write_yaml):
-    # MI300X's spec has no efficiency factors: achievable EP bandwidth cannot be computed.
-    path = write_yaml("model: deepseek-v3\nhardware: mi300x\ndeployment: {num_gpus: 64, ep: 64, "
-                      "bandwidth: achievable}\nbudgets:\n  ep_ceiling_tpot_s: {max: 1 s}\n",
+    # A spec with no efficiency factors (MI300X's as it was before it took H200's, issue 19):
+    # achievable EP bandwidth cannot be computed.
+    from tests_support import REPO
+
+    mi300x = (REPO / "hardware" / "mi300x.yaml").read_text()
+    bare = write_yaml(mi300x[:mi300x.index("\nefficiency_from:")] + "\n", "bare-mi300x.yaml")
+    path = write_yaml(f"model: deepseek-v3\nhardware: {bare}\ndeployment: {{num_gpus: 64, "
+                      "ep: 64, bandwidth: achievable}\nbudgets:\n  ep_ceiling_tpot_s: {max: 1 s}\n",
                       "ach.yaml")
     result = run("check", str(path))
     assert result.exit_code == 2 and result.stdout == ""

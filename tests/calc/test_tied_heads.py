@@ -55,7 +55,9 @@ def test_a_tied_head_is_in_the_forward_flops(llama_1b):
 
 
 def test_a_tied_head_is_read_and_computed_in_the_serving_step(llama_1b):
-    r = serve(llama_1b, catalog.load_hardware("h100"), ServeConfig(gpus=1, batch_per_gpu=8))
+    # H800 (scalar DeepGEMM factors, tiles padded by the step model; H100's measured kernel
+    # tables carry their own padding since issue 19, so its step pads no rows).
+    r = serve(llama_1b, catalog.load_hardware("h800"), ServeConfig(gpus=1, batch_per_gpu=8))
     head = next(p for p in r.parts if p.name == "output head")
     # 128,256 × 2048 BF16 weights = 525,336,576 B, 2 × 262.7e6 × 64 padded rows FLOPs.
     assert head.bytes_moved == 128_256 * 2048 * 2

@@ -195,11 +195,13 @@ def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -
     if config.overlap == "auto":
         return _fastest_schedule(model, hardware, config)
     layout = deployment_layout(model, hardware, config)
-    rates = serving_rates(hardware, phase=config.phase, weights_dtype=config.weights_dtype,
-                          compute_dtype=config.compute_dtype,
-                          attention_dtype=config.attention_dtype, bound=config.bound)
     memory = serving_memory(model, hardware, config, ep=layout.ep, tp=layout.tp)
     shape = step_shape(model, hardware, config, layout, memory)
+    rates = serving_rates(hardware, phase=config.phase, weights_dtype=config.weights_dtype,
+                          compute_dtype=config.compute_dtype,
+                          attention_dtype=config.attention_dtype, bound=config.bound,
+                          rows=shape.rows_per_micro_batch * shape.tp,
+                          expert_rows=shape.rows_per_expert or None)
     ledger = KernelLedger()
     times = step_times(ledger, model, hardware, config, layout, shape, rates)
     kernels = ledger.parts()

@@ -236,7 +236,7 @@ def moe_blocks(ledger: KernelLedger, model: Model, shape: StepShape, rates: Rate
     k = ffn.num_experts_per_token
     moe_tp = tp if ep == 1 else 1
     hit = 1 - (1 - k / ffn.num_routed_experts) ** (rows * ep * moe_tp)
-    per_expert = rows * moe_tp * k * shape.rank_load / max(ffn.num_routed_experts / ep, 1)
+    per_expert = shape.rows_per_expert
     pad = expected_padded_rows_per_expert(mean_rows=per_expert,
                                           tile_rows=shape.expert_tile_rows) / per_expert
     experts_s = ledger.add(

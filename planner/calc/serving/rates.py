@@ -15,6 +15,7 @@ from planner import vocab
 from planner.errors import UsageError
 
 if TYPE_CHECKING:
+    from planner.calc.serving.efficiency import KernelPrecision
     from planner.specs.hardware import Hardware
 
 
@@ -52,68 +53,137 @@ COMPUTE_DTYPE_ORDER = {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16", "fp
 
 def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
                   compute_dtype: str | None = None, attention_dtype: str = "bf16",
-                  bound: bool = False) -> Rates:
+                  bound: bool = False, rows: float | None = None,
+                  expert_rows: float | None = None) -> Rates:
     """Peak rates × the spec's efficiency factors, or peak alone with ``bound`` (FLOP/s and
     bytes/s per GPU).
 
-    Formula: GEMMs R = P(compute dtype) · η_matmul, P the dense peak of the weights' precision
-    (else the nearest the device has); output head P(BF16) · η_matmul; routed experts
-    P · η_grouped (decode: masked layout) or η_grouped_prefill (contiguous layout); attention
-    P(attention dtype) · η_attention (bf16: FlashMLA's BF16 kernel; fp8: FP8 Q and KV on the
-    FP8 tensor cores, η_attention_fp8); KV stream HBM · η_hbm; weights streamed by GEMMs
+    Formula: GEMMs R = P(compute dtype) · η_gemm(M), P the dense peak of the precision the
+    weights compute in (:func:`~.efficiency.kernel_precision`: native, or weight-only 4-bit at
+    BF16; else the nearest the device has), η from the measured table over M = ``rows`` where
+    the spec has one (:func:`~.efficiency.gemm_flops_frac`), else η_matmul; output head
+    P(BF16) · η_gemm,bf16(M); routed experts P · η_grouped(rows per expert) (tables), else
+    η_grouped (decode: masked layout) or η_grouped_prefill (contiguous); attention
+    P(attention dtype) · η_attention; KV stream HBM · η_hbm; weights streamed by GEMMs
     HBM · η_gemm_weight; links B · η_link; in prefill compute keeps η_overlap of its rate
     beside EP kernels that hold SMs.
-    Ref: github.com/deepseek-ai/DeepGEMM, FlashMLA and DeepEP READMEs (measured on H800).
+    Ref: github.com/deepseek-ai/DeepGEMM, FlashMLA and DeepEP READMEs (measured on H800);
+    AIConfigurator's kernel tables (:mod:`~planner.calc.serving.efficiency`).
     Convention: dense (not sparse) peaks; a device whose spec gives no peak FLOP/s has compute
     not modelled (infinite rate: memory and links only); no scale-up domain: infinite scale-up
-    rate; ``bound`` uses no factor at all.
+    rate; ``bound`` uses no factor at all; ``rows`` None reads the tables at their last M.
     Example: H800, FP8 weights, decode: GEMMs 1,979e12 × 0.526 = 1,040.95e12 FLOP/s; experts
     1,979e12 × 0.469 = 928.15e12; BF16 head 989e12 × 0.526 = 520.21e12; attention
     989e12 × 0.63 = 623.07e12; KV stream 3.35e12 × 0.9 = 3.015e12 B/s; weight stream
     3.35e12 × 0.686 = 2.298e12 B/s; NVLink 200e9 × 0.8 = 160e9 B/s; IB 50e9 × 0.8 = 40e9 B/s.
     """
+    from planner.calc.serving import efficiency as eff
+
     if attention_dtype not in ATTENTION_DTYPES:
         raise UsageError(f"unknown attention dtype {attention_dtype!r}; expected "
                          + " or ".join(ATTENTION_DTYPES))
     peaks = hardware.gpu.peak_dense_tflop_per_s
-    if peaks is None:
-        peak = math.inf
-    else:
-        if compute_dtype is None:
-            compute_dtype = next((d for d in COMPUTE_DTYPE_ORDER[weights_dtype]
-                                  if getattr(peaks, d) is not None), "bf16")
-        peak = hardware.peak_dense_flop_per_s(compute_dtype)
+    kernels = eff.kernel_precision(hardware, weights_dtype=weights_dtype)
+    measured = eff.has_measured_tables(hardware)
+    if peaks is not None and compute_dtype is None:
+        compute_dtype = _compute_dtype(hardware, kernels.compute_dtype if measured
+                                       else _base_dtype(weights_dtype))
+    peak = math.inf if peaks is None else hardware.peak_dense_flop_per_s(compute_dtype or "bf16")
     bf16 = peak if peaks is None or peaks.bf16 is None else hardware.peak_dense_flop_per_s(
         "bf16")
     hbm = hardware.gpu.hbm_bandwidth_bytes_per_s
     up = hardware.scale_up.bandwidth_bytes_per_s if hardware.scale_up else math.inf
     out = hardware.scale_out.bandwidth_bytes_per_s
-    fp8_attention = attention_dtype == "fp8"
-    att_peak = bf16
-    if fp8_attention and peaks is not None:
-        att_peak = hardware.peak_dense_flop_per_s("fp8") if peaks.fp8 is not None else bf16
+    att_peak = (hardware.peak_dense_flop_per_s("fp8") if attention_dtype == "fp8"
+                and peaks is not None and peaks.fp8 is not None else bf16)
     if bound or peaks is None:
         basis = ("peak memory bandwidth; compute not modelled (the spec gives no peak FLOP/s); "
                  "no efficiency factors" if peaks is None
                  else "peak (bound: no efficiency factors)")
         return Rates(peak, bf16, peak, att_peak, hbm, hbm, up, out, 1.0, basis)
     assert compute_dtype is not None   # picked above: the spec gives peaks
-    att_factor = "attention_fp8_flops" if fp8_attention else "attention_flops"
     f = {name: hardware.efficiency_frac(name).frac
-         for name in (*SERVING_FACTORS, att_factor)
-         if name != "scale_up_bandwidth" or hardware.scale_up is not None}
-    f.setdefault("scale_up_bandwidth", 1.0)
-    experts = "grouped_gemm_flops" if phase == "decode" else "grouped_gemm_prefill_flops"
+         for name in ("scale_out_bandwidth", "overlap_compute_share")}
+    f["scale_up_bandwidth"] = (hardware.efficiency_frac("scale_up_bandwidth").frac
+                               if hardware.scale_up is not None else 1.0)
+    m = _table_rows(hardware, rows)
+    gemm_rate, gemm, experts_rate, grouped = _gemm_rates(
+        hardware, kernels, native=measured and compute_dtype == kernels.compute_dtype,
+        compute_dtype=compute_dtype, peak=peak, rows=m,
+        expert_rows=_table_rows(hardware, expert_rows), phase=None if measured else phase)
+    head = eff.gemm_flops_frac(hardware, dtype="bf16", rows=m)
+    attention = eff.attention_flops_frac(hardware, phase=phase, dtype=attention_dtype)
+    kv, weights = eff.hbm_bandwidth_frac(hardware), eff.gemm_weight_bandwidth_frac(
+        hardware, rows=m)
     overlap = f["overlap_compute_share"] if phase == "prefill" else 1.0
-    basis = (f"achievable: {compute_dtype.upper()} GEMM x {f['matmul_flops']:g}, experts x "
-             f"{f[experts]:g}, {attention_dtype.upper()} attention x {f[att_factor]:g}, KV "
-             f"stream x "
-             f"{f['hbm_bandwidth']:g}, GEMM weight stream x {f['gemm_weight_bandwidth']:g}, links "
-             f"x {f['scale_up_bandwidth']:g} / {f['scale_out_bandwidth']:g}"
-             + (f", compute x {overlap:g} beside EP kernels" if overlap < 1 else ""))
-    return Rates(gemm=peak * f["matmul_flops"], head=bf16 * f["matmul_flops"],
-                 experts=peak * f[experts], attention=att_peak * f[att_factor],
-                 kv_stream=hbm * f["hbm_bandwidth"],
-                 weight_stream=hbm * f["gemm_weight_bandwidth"],
-                 scale_up=up * f["scale_up_bandwidth"], scale_out=out * f["scale_out_bandwidth"],
-                 overlap_compute=overlap, basis=basis)
+    tables = ("measured kernel tables" if "gemm" not in hardware.efficiency_inherited
+              else f"{hardware.efficiency_from}'s measured kernel tables")
+    head_note = ("achievable: " if not measured else f"achievable ({tables}"
+                 + (f", weight-only {weights_dtype.upper()}" if kernels.weight_only else "")
+                 + f" at M = {m:g}): ")
+    basis = head_note + _basis(
+        f"{compute_dtype.upper()} GEMM", gemm, grouped, f"{attention_dtype.upper()} attention",
+        attention, kv, weights, f, overlap) + _assumed_note(hardware)
+    return Rates(gemm=gemm_rate, head=bf16 * head, experts=experts_rate,
+                 attention=att_peak * attention, kv_stream=hbm * kv,
+                 weight_stream=hbm * weights, scale_up=up * f["scale_up_bandwidth"],
+                 scale_out=out * f["scale_out_bandwidth"], overlap_compute=overlap,
+                 basis=basis)
+
+
+def _gemm_rates(hardware: Hardware, kernels: KernelPrecision, *, native: bool,
+                compute_dtype: str, peak: float, rows: float, expert_rows: float,
+                phase: str | None) -> tuple[float, float, float, float]:
+    """(dense GEMM FLOP/s, its fraction, grouped FLOP/s, its fraction): the weights' own kernel
+    tables where the device computes in their precision (``native``), else (widened weights)
+    the compute precision's; each fraction times the peak its table was measured against."""
+    from planner.calc.serving import efficiency as eff
+
+    gemm_key = kernels.gemm_table if native else compute_dtype
+    grouped_key = kernels.grouped_table if native else compute_dtype
+    gemm = eff.gemm_flops_frac(hardware, dtype=gemm_key, rows=rows)
+    grouped = eff.grouped_gemm_flops_frac(hardware, dtype=grouped_key, rows=expert_rows,
+                                          phase=phase)
+    return (eff.table_peak_flop_per_s(hardware, grouped=False, dtype=gemm_key, default=peak)
+            * gemm, gemm,
+            eff.table_peak_flop_per_s(hardware, grouped=True, dtype=grouped_key, default=peak)
+            * grouped, grouped)
+
+
+def _basis(gemm_name: str, gemm: float, grouped: float, attention_name: str, attention: float,
+           kv: float, weights: float, f: dict[str, float], overlap: float) -> str:
+    """The factors a step runs at, as its header prints them."""
+    return (f"{gemm_name} x {gemm:.4g}, experts x {grouped:.4g}, {attention_name} x "
+            f"{attention:g}, KV stream x {kv:g}, GEMM weight stream x {weights:g}, links "
+            f"x {f['scale_up_bandwidth']:g} / {f['scale_out_bandwidth']:g}"
+            + (f", compute x {overlap:g} beside EP kernels" if overlap < 1 else ""))
+
+
+def _compute_dtype(hardware: Hardware, preferred: str) -> str:
+    """``preferred`` where the device has its peak, else the nearest precision it has."""
+    peaks = hardware.gpu.peak_dense_tflop_per_s
+    return next((d for d in COMPUTE_DTYPE_ORDER[preferred] if getattr(peaks, d) is not None),
+                "bf16")
+
+
+def _base_dtype(weights_dtype: str) -> str:
+    """The element type a weight format computes in without measured tables (4-bit: fp4)."""
+    return "fp4" if weights_dtype in ("nvfp4", "int4") else weights_dtype
+
+
+def _table_rows(hardware: Hardware, rows: float | None) -> float:
+    """Rows to read a table at: ``rows``, else the largest M of the dense tables."""
+    if rows is not None:
+        return float(rows)
+    tables = hardware.efficiency.gemm or {}
+    return float(max((max(t.rows) for t in tables.values()), default=1.0))
+
+
+def _assumed_note(hardware: Hardware) -> str:
+    """"; assumed (from <sibling>): <factors>" where the spec inherits factors, else ""."""
+    inherited = hardware.efficiency_inherited
+    if not inherited:
+        return ""
+    if len(inherited) == len(hardware.efficiency.given()):
+        return f"; every factor assumed (from {hardware.efficiency_from})"
+    return f"; assumed (from {hardware.efficiency_from}): {', '.join(inherited)}"

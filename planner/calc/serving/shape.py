@@ -18,6 +18,7 @@ from planner.calc.memory import (
     tp_candidates,
 )
 from planner.calc.serving.blocks import activation_bytes_per_token_per_layer
+from planner.calc.serving.efficiency import has_measured_tables
 from planner.calc.serving.kernels import padded_rows
 from planner.calc.serving.overlap import resolve_overlap
 from planner.errors import UsageError
@@ -135,6 +136,7 @@ class StepShape:
     bf16_parts: tuple[str, ...]     # matrix parts the checkpoint keeps in BF16 (BF16 GEMMs)
     rank_load: float                # the hottest EP rank's routed rows over the mean
     node_load: float                # the hottest node's NIC traffic over the mean
+    rows_per_expert: float = 0.0    # routed rows per local expert on the hottest rank
 
     def gemm_rate(self, rates: Rates, part: str) -> float:
         """FLOP/s of ``part``'s GEMMs: the BF16 rate where the checkpoint keeps the part in BF16
@@ -208,7 +210,12 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
         config.expert_balance, rows_per_rank=rows * moe.num_experts_per_token, ranks=ep,
         ranks_per_node=domain if hardware.scale_up is not None and ep > domain else ep)
         if moe is not None else (1.0, 1.0))
-    tile = None if config.bound else config.gemm_tile_rows or hardware.gpu.mma_tile_rows
+    # Measured kernel tables over M include the tile padding of small M: not padded again.
+    default_tile = None if has_measured_tables(hardware) else hardware.gpu.mma_tile_rows
+    tile = None if config.bound else config.gemm_tile_rows or default_tile
+    moe_tp = tp if ep == 1 else 1
+    per_expert = (rows * moe_tp * moe.num_experts_per_token * rank_load
+                  / max(moe.num_routed_experts / ep, 1) if moe is not None else 0.0)
     return StepShape(
         decode=decode, ep=ep, tp=tp, num_layers=num_layers, num_dense_layers=num_dense_layers,
         num_moe_layers=num_moe_layers, mtp_depth=depth, queries_per_sequence=queries,
@@ -235,4 +242,4 @@ def step_shape(model: Model, hardware: Hardware, config: ServeConfig, layout: La
                          and model.part_weight_dtype(part, config.weights_dtype) == "bf16"),
         shared_experts_routed=(moe is not None and config.shared_experts == "routed"
                                and moe.num_shared_experts > 0),
-        rank_load=rank_load, node_load=node_load)
+        rank_load=rank_load, node_load=node_load, rows_per_expert=per_expert)

@@ -1,0 +1,320 @@
+"""One-off reader of AIConfigurator's measured kernel tables: reduces them to the fractions of
+the datasheet's dense peaks that ``hardware/*.yaml`` hold under ``efficiency:``.
+
+Not part of the planner (it needs pyarrow, which the planner never imports). Run it in a
+separate environment on a snapshot of github.com/ai-dynamo/aiconfigurator (Apache-2.0):
+
+    python3 -m venv /work/venv-aic && /work/venv-aic/bin/pip install pyarrow numpy
+    git -C <snapshot> show HEAD:<path>.parquet > <dir>/<system>/<path>.parquet   (per table)
+    /work/venv-aic/bin/python benchmarks/extract_aic_kernels.py --data <dir> --commit <sha>
+
+Tables read per system (TensorRT-LLM 1.3.0rc20 collections, NCCL 2.29.2; A100: TensorRT-LLM 1.0.0,
+NCCL 2.27.3, MoE runs with power_law_1.01 routing, the flattest it has):
+gemm/trtllm/1.3.0rc20/gemm_perf, moe/trtllm/1.3.0rc20/moe_perf,
+attention/trtllm/1.3.0rc20/{context,generation}_attention_perf, comm/nccl/2.29.2/nccl_perf.
+Latencies in the tables are milliseconds; NCCL's ``message_size`` is elements (collector/
+network/collect_nccl.py divides the bytes by the element size).
+
+Reductions (each printed beside its value):
+- GEMM by precision: at each M of ``ROWS``, the median achieved FLOP/s (2·M·N·K / t) over the
+  (N, K) shapes with ``SHAPE_MIN <= N, K <= SHAPE_MAX`` and N·K >= ``STREAM_MIN_NK``
+  (layer-sized matrices, not launch-bound), / the dense peak of the precision the kernel
+  computes in.
+- Weight streaming: the bf16 GEMMs at M = 1..8 over shapes with N·K >= ``STREAM_MIN_NK``: median
+  bytes (2·N·K + 2·M·(N + K)) / t, / the HBM peak.
+- Grouped (MoE) GEMMs: balanced routing, gated experts, the fastest kernel source per run, runs
+  holding >= ``MOE_MIN_WEIGHTS``
+  expert weights per GPU; rows per expert r = T·topk / E; FLOPs on
+  one GPU = T·topk·6·h·i / (moe_tp·moe_ep); median over the rows whose r lies within a factor
+  sqrt(2) of each grid point of ``EXPERT_ROWS``.
+- Prefill attention: context attention with isl >= 4,096: FLOPs = B·2·isl²·n_h·d_h (causal:
+  half of 4·isl²·n_h·d_h), median over shapes, / the peak of the attention dtype.
+- KV streaming (decode attention): generation attention, BF16 KV, B·(isl + step) >= 262,144
+  tokens: bytes = B·(isl + step)·2·n_kv·d_h·2, median / the HBM peak.
+- Scale-up: NCCL all-to-all on the most GPUs the table has, at the largest message: bus bandwidth
+  S·(n−1)/n / t, / the datasheet's per-direction NVLink bandwidth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from pathlib import Path
+
+#: Dense peaks (TFLOP/s) and bandwidths (HBM TB/s, NVLink GB/s per direction) as hardware/*.yaml
+#: give them: the reduction divides by these.
+PEAKS = {
+    "h100_sxm": dict(name="h100", bf16=989, fp8=1979, hbm=3.35, nvlink=450),
+    "h200_sxm": dict(name="h200", bf16=989, fp8=1979, hbm=4.8, nvlink=450),
+    "b200_sxm": dict(name="b200", bf16=2250, fp8=4500, fp4=9000, hbm=8.0, nvlink=900),
+    "gb200": dict(name="gb200-nvl72", bf16=2500, fp8=5000, fp4=10000, hbm=8.0, nvlink=900),
+    "b300_sxm": dict(name="b300", bf16=2250, fp8=4500, fp4=13500, hbm=8.0, nvlink=900),
+    "gb300": dict(name="gb300-nvl72", bf16=2500, fp8=5000, fp4=15000, hbm=8.0, nvlink=900),
+    "a100_sxm": dict(name="a100", bf16=312, hbm=2.039, nvlink=300),
+}
+#: Collections read where a system lacks TensorRT-LLM 1.3.0rc20's (A100: 1.0.0, NCCL 2.27.3).
+TRT_VERSION = {"a100_sxm": "trtllm/1.0.0"}
+NCCL_VERSION = {"a100_sxm": "2.27.3"}
+ROWS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
+EXPERT_ROWS = (1, 2, 4, 16, 64, 256, 1024, 4096)
+SHAPE_MIN, SHAPE_MAX = 1024, 16384
+STREAM_MIN_NK = 16 * 2**20
+#: Expert weights (elements) per GPU a MoE run must hold to count: smaller ones are bound by
+#: launch latency, not by the kernel's rate (Qwen3-30B-A3B on one GPU holds 2^29.2).
+MOE_MIN_WEIGHTS = 2**27
+#: Table dtype -> (the kernel table's dtype, kernel source, peak the kernel computes at).
+GEMM_KINDS = {
+    "bf16": ("bfloat16", ("torch_flow",), "bf16"),
+    "fp8": ("fp8", ("torch_flow",), "fp8"),
+    "fp8_block": ("fp8_block", ("torch_flow", "deepgemm"), "fp8"),
+    "fp4": ("nvfp4", ("torch_flow",), "fp4"),
+    "w4a16": ("int4_wo", ("trt_flow_",), "bf16"),
+}
+#: Gated MoE kernels (the ``nongated`` ones compute another FFN); per run the fastest of them.
+GATED = ("moe_torch_flow_cutlass", "moe_torch_flow_min_latency", "deepgemm", "moe_torch_flow")
+MOE_KINDS = {
+    "bf16": ("bfloat16", GATED, "bf16"),
+    "fp8": ("fp8", GATED, "fp8"),
+    "fp8_block": ("fp8_block", GATED, "fp8"),
+    "fp4": ("nvfp4", GATED, "fp4"),
+    "w4a16": ("w4a16_mxfp4", ("moe_torch_flow",), "bf16"),
+    "w4a8": ("w4a8_mxfp4_mxfp8", ("moe_torch_flow",), "fp8"),
+}
+TRT = "trtllm/1.3.0rc20"
+REPO_DIR = "aic-core/src/aiconfigurator_core/systems/data"
+#: What makes one MoE run: the fastest kernel source per run counts (the engine picks it).
+MOE_CONFIG = ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size",
+              "moe_ep_size")
+
+
+def _read(path: Path) -> dict:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pydict()
+
+
+def _rows(table: dict):
+    keys = list(table)
+    return (dict(zip(keys, values)) for values in zip(*table.values()))
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _trt(system: str) -> str:
+    return TRT_VERSION.get(system, TRT)
+
+
+def gemm_tables(system: str, root: Path, peaks: dict) -> dict:
+    table = list(_rows(_read(root / system / "gemm" / _trt(system) / "gemm_perf.parquet")))
+    out = {}
+    for key, (dtype, sources, peak_dtype) in GEMM_KINDS.items():
+        if peak_dtype not in peaks:
+            continue
+        rows = [r for r in table if r["gemm_dtype"] == dtype
+                and r["kernel_source"].startswith(sources) and SHAPE_MIN <= r["n"] <= SHAPE_MAX and SHAPE_MIN <= r["k"] <= SHAPE_MAX
+                and r["n"] * r["k"] >= STREAM_MIN_NK]
+        if not rows:
+            continue
+        grid, achieved, shapes = [], [], set()
+        for m in ROWS:
+            at = [2 * m * r["n"] * r["k"] / (r["latency"] * 1e-3) / 1e12
+                  for r in rows if r["m"] == m]
+            if at:   # a collection without this M (A100's 1.0.0 grid) skips it
+                grid.append(m)
+                shapes.add(len(at))
+                achieved.append(round(_median(at), 1))
+        out[key] = dict(rows=grid, achieved_tflop_per_s=achieved, peak=peak_dtype,
+                        frac=[round(a / peaks[peak_dtype], 4) for a in achieved],
+                        reduction=f"median over {max(shapes)} (N, K) shapes with "
+                        f"{SHAPE_MIN} <= N, K <= {SHAPE_MAX} and N·K >= 2^24 at each M; "
+                        "FLOPs 2MNK; "
+                        f"{dtype} kernels ({'/'.join(s + '*' for s in sources)}); / {peaks[peak_dtype]} "
+                        f"TFLOP/s dense {peak_dtype}")
+    return out
+
+
+def weight_stream(system: str, root: Path, peaks: dict) -> dict:
+    table = _rows(_read(root / system / "gemm" / _trt(system) / "gemm_perf.parquet"))
+    gbs = [(2 * r["n"] * r["k"] + 2 * r["m"] * (r["n"] + r["k"])) / (r["latency"] * 1e-3) / 1e9
+           for r in table if r["gemm_dtype"] == "bfloat16" and r["m"] <= 8
+           and r["n"] * r["k"] >= STREAM_MIN_NK and r["n"] <= SHAPE_MAX and r["k"] <= SHAPE_MAX]
+    achieved = round(_median(gbs), 1)
+    return dict(achieved_gb_per_s=achieved, frac=round(achieved / (peaks["hbm"] * 1e3), 4),
+                reduction=f"median over {len(gbs)} BF16 GEMMs at M = 1..8 with N·K >= 2^24 "
+                f"(N, K <= {SHAPE_MAX}): bytes 2NK + 2M(N + K) / t; / {peaks['hbm']} TB/s")
+
+
+def moe_tables(system: str, root: Path, peaks: dict) -> dict:
+    every = list(_rows(_read(root / system / "moe" / _trt(system) / "moe_perf.parquet")))
+    #: Balanced routing, else (A100's 1.0.0 collection has none) the flattest power law.
+    spread = next(d for d in ("balanced", "power_law_1.01")
+                  if any(r["distribution"] == d for r in every))
+    table = [r for r in every if r["distribution"] == spread]
+    out = {}
+    for key, (dtype, sources, peak_dtype) in MOE_KINDS.items():
+        if peak_dtype not in peaks:
+            continue
+        fastest: dict[tuple, dict] = {}
+        for r in table:
+            if (r["moe_dtype"] == dtype and r["kernel_source"] in sources
+                    and r["num_experts"] / r["moe_ep_size"] * 3 * r["hidden_size"]
+                    * r["inter_size"] / r["moe_tp_size"] >= MOE_MIN_WEIGHTS):
+                config = tuple(r[k] for k in MOE_CONFIG)
+                if config not in fastest or r["latency"] < fastest[config]["latency"]:
+                    fastest[config] = r
+        rows = list(fastest.values())
+        if not rows:
+            continue
+        points = [(r["num_tokens"] * r["topk"] / r["num_experts"],
+                   r["num_tokens"] * r["topk"] * 6 * r["hidden_size"] * r["inter_size"]
+                   / (r["moe_tp_size"] * r["moe_ep_size"]) / (r["latency"] * 1e-3) / 1e12)
+                  for r in rows]
+        grid, achieved, counts = [], [], []
+        for g in EXPERT_ROWS:
+            at = [f for r, f in points if g / math.sqrt(2) <= r < g * math.sqrt(2)]
+            if len(at) >= 3:
+                grid.append(g)
+                achieved.append(round(_median(at), 1))
+                counts.append(len(at))
+        if len(grid) < 2:
+            continue
+        out[key] = dict(rows=grid, achieved_tflop_per_s=achieved, peak=peak_dtype,
+                        frac=[round(a / peaks[peak_dtype], 4) for a in achieved],
+                        reduction=f"median over {min(counts)}-{max(counts)} {spread}-routing "
+                        f"MoE runs ({dtype}, the fastest of {'/'.join(sorted(set(r['kernel_source'] for r in rows)))} per run) holding >= 2^27 expert "
+                        "weights per GPU (3hi·E/(tp·ep)), with rows per expert "
+                        f"T·topk/E within sqrt(2) of each grid point; FLOPs T·topk·6hi/"
+                        f"(tp·ep); / {peaks[peak_dtype]} TFLOP/s dense {peak_dtype}")
+    return out
+
+
+def attention(system: str, root: Path, peaks: dict) -> dict:
+    base = root / system / "attention" / _trt(system)
+    out = {}
+    ctx = list(_rows(_read(base / "context_attention_perf.parquet")))
+    for dtype, table_dtype in (("bf16", "bfloat16"), ("fp8", "fp8")):
+        tf = [r["batch_size"] * 2 * r["isl"] ** 2 * r["num_heads"] * r["head_dim"]
+              / (r["latency"] * 1e-3) / 1e12
+              for r in ctx if r["attn_dtype"] == table_dtype and r["isl"] >= 4096
+              and r["window_size"] == 0]
+        if tf and dtype in peaks:
+            a = round(_median(tf), 1)
+            out[f"prefill_{dtype}"] = dict(
+                achieved_tflop_per_s=a, frac=round(a / peaks[dtype], 4),
+                reduction=f"median over {len(tf)} context-attention runs ({table_dtype}, isl >= "
+                "4096, no window): FLOPs 2·B·isl²·n_h·d_h (causal); / "
+                f"{peaks[dtype]} TFLOP/s dense {dtype}")
+    gen = _rows(_read(base / "generation_attention_perf.parquet"))
+    gbs = [r["batch_size"] * (r["isl"] + r["step"]) * 4 * r["num_key_value_heads"]
+           * r["head_dim"] / (r["latency"] * 1e-3) / 1e9
+           for r in gen if r["kv_cache_dtype"] == "bfloat16" and r["window_size"] == 0
+           and r["batch_size"] * (r["isl"] + r["step"]) >= 262144]
+    if gbs:
+        a = round(_median(gbs), 1)
+        out["kv_stream"] = dict(
+            achieved_gb_per_s=a, frac=round(a / (peaks["hbm"] * 1e3), 4),
+            reduction=f"median over {len(gbs)} generation-attention runs (BF16 KV, B·(isl + "
+            f"step) >= 262,144 tokens): bytes B·(isl + step)·2·n_kv·d_h·2 / t; / "
+            f"{peaks['hbm']} TB/s")
+    return out
+
+
+def scale_up(system: str, root: Path, peaks: dict) -> dict:
+    table = [r for r in _rows(_read(root / system / "comm" / "nccl"
+                                    / NCCL_VERSION.get(system, "2.29.2") / "nccl_perf.parquet"))
+             if r["op_name"] == "alltoall" and r["nccl_dtype"] == "half"]
+    r = max(table, key=lambda r: (r["num_gpus"], r["message_size"]))
+    n, size = r["num_gpus"], r["message_size"] * 2
+    bus = size * (n - 1) / n / (r["latency"] * 1e-3) / 1e9
+    return dict(achieved_gb_per_s=round(bus, 1), frac=round(bus / peaks["nvlink"], 4),
+                reduction=f"NCCL all-to-all, {n} GPUs (the most the table has), "
+                f"{size / 2**20:.0f} MiB (FP16): bus bandwidth S·(n - 1)/n / t; / "
+                f"{peaks['nvlink']} GB/s per direction")
+
+
+def _source(system: str, table: str, commit: str) -> str:
+    return (f"ai-dynamo/aiconfigurator@{commit[:12]} (Apache-2.0), {REPO_DIR}/{system}/"
+            f"{table}.parquet")
+
+
+def _q(text: str) -> str:
+    """A YAML double-quoted scalar (JSON's string syntax is valid YAML)."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _flow(values: list) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
+def _factor_yaml(name: str, fac: dict, source: str) -> list[str]:
+    achieved = fac.get("achieved_tflop_per_s", fac.get("achieved_gb_per_s"))
+    return [f"  {name}:", f"    frac: {fac['frac']:g}", f"    achieved: {achieved:g}",
+            f"    source: {_q(source)}", f"    reduction: {_q(fac['reduction'])}"]
+
+
+def _table_yaml(name: str, tables: dict, source: str) -> list[str]:
+    out = [f"  {name}:"]
+    for key, t in tables.items():
+        out += [f"    {key}:", f"      rows: {_flow(t['rows'])}", f"      frac: {_flow(t['frac'])}",
+                f"      achieved_tflop_per_s: {_flow(t['achieved_tflop_per_s'])}",
+                f"      peak: {t['peak']}", f"      source: {_q(source)}",
+                f"      reduction: {_q(t['reduction'])}"]
+    return out
+
+
+def efficiency_yaml(system: str, root: Path, peaks: dict, commit: str) -> str:
+    """The ``efficiency:`` entries of one system, as YAML lines."""
+    gemm, moe = gemm_tables(system, root, peaks), moe_tables(system, root, peaks)
+    att = attention(system, root, peaks)
+    trt, nccl = _trt(system), NCCL_VERSION.get(system, "2.29.2")
+    key = "fp8_block" if "fp8_block" in gemm else "bf16"
+    big = gemm[key]
+    matmul = dict(frac=big["frac"][-1], achieved_tflop_per_s=big["achieved_tflop_per_s"][-1],
+                  reduction=f"the gemm.{key} table at M = {big['rows'][-1]} (its last row)")
+    attention_src = _source(system, f"attention/{trt}/context_attention_perf", commit)
+    lines = (_factor_yaml("scale_up_bandwidth", scale_up(system, root, peaks),
+                          _source(system, f"comm/nccl/{nccl}/nccl_perf", commit))
+             + _factor_yaml("hbm_bandwidth", att["kv_stream"], _source(
+                 system, f"attention/{trt}/generation_attention_perf", commit))
+             + _factor_yaml("gemm_weight_bandwidth", weight_stream(system, root, peaks),
+                            _source(system, f"gemm/{trt}/gemm_perf", commit))
+             + _factor_yaml("matmul_flops", matmul, _source(system, f"gemm/{trt}/gemm_perf",
+                                                           commit))
+             + _factor_yaml("attention_flops", att["prefill_bf16"], attention_src)
+             + (_factor_yaml("attention_fp8_flops", att["prefill_fp8"], attention_src)
+                if "prefill_fp8" in att else [])
+             + _table_yaml("gemm", gemm, _source(system, f"gemm/{trt}/gemm_perf", commit))
+             + _table_yaml("grouped_gemm", moe, _source(system, f"moe/{trt}/moe_perf", commit)))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--commit", required=True)
+    ap.add_argument("--yaml", type=Path, help="write <name>.efficiency.yaml per system here")
+    args = ap.parse_args()
+    if args.yaml:
+        args.yaml.mkdir(parents=True, exist_ok=True)
+        for system, peaks in PEAKS.items():
+            text = efficiency_yaml(system, args.data, peaks, args.commit)
+            (args.yaml / f"{peaks['name']}.efficiency.yaml").write_text(text)
+        return
+    for system, peaks in PEAKS.items():
+        print(f"### {peaks['name']} ({REPO_DIR}/{system}, commit {args.commit})")
+        for what, fn in (("gemm", gemm_tables), ("weight_stream", weight_stream),
+                         ("grouped_gemm", moe_tables), ("attention", attention),
+                         ("scale_up", scale_up)):
+            try:
+                print(what, fn(system, args.data, peaks))
+            except FileNotFoundError as exc:
+                print(what, "missing", exc.filename)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Kernel efficiency (issue 19): the measured tables over M, read vectorized and interpolated
+in log M; the precision each weight format runs at per device; the step model on them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from planner import catalog
+from planner.calc.serving import efficiency as eff
+from planner.calc.serving import serve
+from planner.calc.serving.rates import serving_rates
+from planner.specs.deployment import ServeConfig
+
+
+@pytest.fixture(scope="module")
+def h200():
+    return catalog.load_hardware("h200")
+
+
+def test_gemm_table_is_read_at_its_rows_and_between_them_in_log_m(h200):
+    table = h200.efficiency.gemm["bf16"]
+    assert eff.gemm_flops_frac(h200, dtype="bf16", rows=1) == table.frac[0] == 0.0032
+    assert eff.gemm_flops_frac(h200, dtype="bf16", rows=4096) == 0.7978
+    # Halfway in log M between 1,024 (0.7711) and 4,096 (0.7978).
+    assert eff.gemm_flops_frac(h200, dtype="bf16", rows=2048) == pytest.approx(0.78445)
+    # Past the ends: constant.
+    assert eff.gemm_flops_frac(h200, dtype="bf16", rows=0.5) == 0.0032
+    assert eff.gemm_flops_frac(h200, dtype="bf16", rows=1e6) == table.frac[-1]
+
+
+def test_functions_are_vectorized_over_rows(h200):
+    rows = np.array([[1, 16], [256, 4096]])
+    out = eff.gemm_flops_frac(h200, dtype="fp8_block", rows=rows)
+    assert out.shape == (2, 2)
+    assert out[1, 1] == eff.gemm_flops_frac(h200, dtype="fp8_block", rows=4096)
+    g = eff.grouped_gemm_flops_frac(h200, dtype="w4a16", rows=np.array([1.0, 16.0]))
+    assert g.shape == (2,) and g[0] < g[1]
+    assert eff.gemm_weight_bandwidth_frac(h200, rows=rows).shape == (2, 2)
+    # The scalar fallback broadcasts too (H800: DeepGEMM's single figures).
+    h800 = catalog.load_hardware("h800")
+    assert np.all(eff.gemm_flops_frac(h800, dtype="fp8", rows=rows) == 0.526)
+    both = eff.grouped_gemm_flops_frac(h800, dtype="fp8", rows=np.array([4, 4096]))
+    assert list(both) == [0.469, 0.603]   # masked (decode) below 128 rows, contiguous above
+    assert eff.grouped_gemm_flops_frac(h800, dtype="fp8", rows=4096, phase="decode") == 0.469
+
+
+def test_every_fraction_is_in_0_1_and_grows_with_rows_for_compute_tables():
+    for name in ("h100", "h200", "b200", "gb200-nvl72", "b300", "gb300-nvl72"):
+        hw = catalog.load_hardware(name)
+        for tables in (hw.efficiency.gemm, hw.efficiency.grouped_gemm):
+            assert tables, name
+            for key, t in tables.items():
+                assert all(0 < f <= 1 for f in t.frac), (name, key)
+                # Achieved FLOP/s rise with M over the measured range (more rows per weight).
+                assert t.frac[-1] > 10 * t.frac[0], (name, key)
+
+
+def test_weight_only_4bit_on_hopper_native_fp4_on_blackwell():
+    h100, b200 = catalog.load_hardware("h100"), catalog.load_hardware("b200")
+    wo = eff.kernel_precision(h100, weights_dtype="fp4")
+    assert wo.weight_only and wo.compute_dtype == "bf16" and wo.grouped_table == "w4a16"
+    native = eff.kernel_precision(b200, weights_dtype="fp4")
+    assert not native.weight_only and native.compute_dtype == "fp4"
+    assert native.grouped_table == "w4a8"     # MXFP4 experts as TensorRT-LLM runs them
+    assert eff.kernel_precision(b200, weights_dtype="nvfp4").grouped_table == "fp4"
+    # INT4 has no tensor-core path on Blackwell either: weight-only everywhere.
+    assert eff.kernel_precision(b200, weights_dtype="int4").weight_only
+    # Each rate is its table's fraction of the peak that table was measured against.
+    r = serving_rates(b200, phase="decode", weights_dtype="fp4", rows=16, expert_rows=4)
+    assert r.experts == pytest.approx(
+        4500e12 * eff.grouped_gemm_flops_frac(b200, dtype="w4a8", rows=4))
+    assert r.gemm == pytest.approx(9000e12 * eff.gemm_flops_frac(b200, dtype="fp4", rows=16))
+    r = serving_rates(h100, phase="decode", weights_dtype="fp4", rows=16, expert_rows=4)
+    assert r.experts == pytest.approx(
+        989e12 * eff.grouped_gemm_flops_frac(h100, dtype="w4a16", rows=4))
+    assert "weight-only FP4" in r.basis
+
+
+def test_gpt_oss_on_h100_is_weight_only_and_on_b200_native():
+    model = catalog.load_model("gpt-oss-120b")
+    config = ServeConfig(gpus=1, batch_per_gpu=16, weights_dtype="fp4", context_tokens=1536)
+    on_h100 = serve(model, catalog.load_hardware("h100"), config)
+    on_b200 = serve(model, catalog.load_hardware("b200"), config)
+    experts = {r.hardware: next(p for p in r.parts if p.name == "routed experts")
+               for r in (on_h100, on_b200)}
+    # The same 4-bit bytes are streamed on both (MXFP4 + E8M0 scales): only the compute differs.
+    assert experts["h100"].bytes_moved == experts["b200"].bytes_moved
+    assert experts["h100"].flops == experts["b200"].flops
+    assert "weight-only FP4" in on_h100.basis and "weight-only" not in on_b200.basis
+    # Dequantized BF16 compute at H100's measured W4A16 rate is slower than B200's native one.
+    assert experts["h100"].time_s > 2 * experts["b200"].time_s
+    # BF16 attention of the mixed checkpoint runs at the BF16 table on both.
+    assert on_h100.basis.startswith("achievable (measured kernel tables, weight-only FP4")
+
+
+def test_measured_tables_are_not_padded_again():
+    model = catalog.load_model("qwen3-30b-a3b")
+    r = serve(model, catalog.load_hardware("h200"), ServeConfig(gpus=1, batch_per_gpu=8))
+    assert r.gemm_tile_rows is None
+    # An explicit tile still pads.
+    r = serve(model, catalog.load_hardware("h200"),
+              ServeConfig(gpus=1, batch_per_gpu=8, gemm_tile_rows=64))
+    assert r.gemm_tile_rows == 64
+    assert serve(model, catalog.load_hardware("h800"),
+                 ServeConfig(gpus=1, batch_per_gpu=8)).gemm_tile_rows == 64
+
+
+def test_attention_and_bandwidth_fractions(h200):
+    assert eff.attention_flops_frac(h200, phase="prefill") == 0.5087
+    assert eff.attention_flops_frac(h200, phase="decode", dtype="fp8") == (
+        h200.efficiency.attention_fp8_flops.frac)
+    assert eff.hbm_bandwidth_frac(h200) == 0.7298
+    assert math.isclose(eff.gemm_weight_bandwidth_frac(h200, rows=8), 0.671)
+
+
+def test_4bit_formats_count_their_scale_bytes():
+    from planner.calc.memory import weight_bytes_per_gpu_by_part
+
+    model = catalog.load_model("qwen3-30b-a3b")
+    parts = {d: weight_bytes_per_gpu_by_part(model, weights_dtype=d).as_dict()["routed_experts"]
+             for d in ("fp4", "nvfp4", "int4", "fp8")}
+    # MXFP4: 0.5 + 1/32 B per weight; NVFP4: 0.5 + 1/16; INT4 groups of 128: 0.5 + 2.5/128.
+    assert parts["nvfp4"] / parts["fp4"] == pytest.approx((0.5 + 1 / 16) / (0.5 + 1 / 32))
+    assert parts["int4"] / parts["fp4"] == pytest.approx((0.5 + 2.5 / 128) / (0.5 + 1 / 32))
+    assert parts["fp4"] < parts["fp8"] / 1.8
+
+
+@pytest.mark.parametrize("dtype", ["nvfp4", "int4"])
+def test_new_weight_formats_serve_from_the_cli(dtype):
+    from tests_support import cli_json
+
+    (r,) = cli_json("serve", "qwen3-30b-a3b", "-H", "h100", "--gpus", "1", "--batch-per-gpu",
+                    "8", "--weights-dtype", dtype)
+    assert f"weight-only {dtype.upper()}" in r["basis"]
+
+
+def test_the_readme_device_table_is_the_scripts_output():
+    import importlib.util
+
+    from tests_support import REPO
+
+    spec = importlib.util.spec_from_file_location(
+        "device_compare", REPO / "benchmarks" / "device_compare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    readme = (REPO / "README.md").read_text()
+    lines = module.rows()
+    assert len(lines) == 2 + 2 * len(module.DEVICES)
+    assert all(line in readme for line in lines), "regenerate the README's device table"
+
+
+def test_a100_runs_int4_weight_only_on_its_measured_w4a16_gemms():
+    a100 = catalog.load_hardware("a100")
+    k = eff.kernel_precision(a100, weights_dtype="int4")
+    # Dense: A100's measured INT4 weight-only GEMMs; grouped: no such table, so BF16's.
+    assert (k.gemm_table, k.grouped_table, k.weight_only) == ("w4a16", "bf16", True)
+    # At M = 1 the 4-bit GEMM runs about twice the BF16 one's FLOP/s (a quarter of the bytes).
+    assert eff.gemm_flops_frac(a100, dtype="w4a16", rows=1) > 1.5 * eff.gemm_flops_frac(
+        a100, dtype="bf16", rows=1)
+    # The KV stream the A100 tables cannot give is H100's, assumed and printed so.
+    assert "hbm_bandwidth" in a100.efficiency_inherited
+    r = serve(catalog.load_model("llama-3.3-70b"), a100,
+              ServeConfig(gpus=2, batch_per_gpu=8, weights_dtype="int4"))
+    assert "weight-only INT4" in r.basis and "assumed (from h100)" in r.basis
