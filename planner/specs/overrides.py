@@ -136,7 +136,9 @@ def scale_efficiency(hardware: Any, scales: dict[str, float], origin: str,
         if current is None:
             raise SpecError(f"{hardware.label} has no efficiency factor {factor!r} to scale",
                             file=file, field=where)
-        changes[factor] = _scaled_factor(current, scale, origin, where)
+        changes[factor] = ({k: _scaled_factor(t, scale, origin, where)
+                            for k, t in current.items()} if isinstance(current, dict)
+                           else _scaled_factor(current, scale, origin, where))
     return dataclasses.replace(hardware, efficiency=dataclasses.replace(eff, **changes))
 
 

@@ -58,8 +58,11 @@ SYSTEM_HARDWARE = HARDWARE_IDS
 BACKEND_ENGINE = {"trtllm": "trtllm", "vllm": "vllm", "sglang": "sglang"}
 #: The data's ``gemm_quant_mode`` / ``moe_quant_mode`` -> the planner's weight format (blank:
 #: the checkpoint's BF16). FP8 per-tensor and FP8 128x128 blocks are both FP8 weights.
-QUANT_DTYPES = {"": "bf16", "bf16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "fp4",
-                "int4_wo": "int4"}
+QUANT_DTYPES = {"": "bf16", "bf16": "bf16", "fp8": "fp8", "fp8_block": "fp8",
+                "nvfp4": "nvfp4", "int4_wo": "int4"}
+#: 4-bit weight formats: native FP4 where the device has an FP4 peak, else weight-only (4 bits
+#: plus scales streamed, computed at BF16: planner.calc.serving.efficiency.kernel_precision).
+FOUR_BIT = ("fp4", "nvfp4", "int4")
 
 #: Why a row cannot be expressed: every reason's text, once (a ``{}`` takes the detail).
 REASONS = {
@@ -282,7 +285,7 @@ def _dtype(mode: str, hw: Hardware) -> tuple[str | None, str]:
         return None, REASONS["quant"].format(repr(mode))
     if dtype not in vocab.SERVING_WEIGHT_DTYPES:
         return None, REASONS["dtype"].format(f"{mode} ({dtype} weights)")
-    if getattr(hw.gpu.peak_dense_tflop_per_s, dtype, None) is None:
+    if dtype not in FOUR_BIT and getattr(hw.gpu.peak_dense_tflop_per_s, dtype, None) is None:
         return None, REASONS["no_peak"].format(f"{mode or 'bf16'} on {hw.name}", dtype.upper())
     return dtype, ""
 

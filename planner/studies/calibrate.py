@@ -23,7 +23,8 @@ NamedForward = Callable[[Mapping[str, float]], np.ndarray]
 #: model reads), and the lowest scale allowed: at most half the default is lost (a kernel
 #: efficiency measured at kernel level is not off by more); the highest reaches the peak.
 EFFICIENCY_CLASSES = ("hbm_bandwidth", "gemm_weight_bandwidth", "matmul_flops",
-                      "grouped_gemm_flops", "attention_flops", "scale_up_bandwidth")
+                      "grouped_gemm_flops", "attention_flops", "scale_up_bandwidth",
+                      "gemm", "grouped_gemm")   # the last two: measured tables, every dtype
 MIN_EFFICIENCY_SCALE = 0.5
 #: Median error (percentage points) another layout may lose before the fit is said to overfit.
 OVERFIT_POINTS = 2.0
@@ -85,6 +86,10 @@ def hardware_parameters(hardware: Any) -> list[Parameter]:
     for name in EFFICIENCY_CLASSES:
         factor = getattr(hardware.efficiency, name, None)
         frac = getattr(factor, "frac", None)
+        if isinstance(factor, dict) and factor:
+            # a table per dtype scales as one: up to the peak of its highest fraction
+            frac = max(max(t.frac) for t in factor.values())
+            factor = next(iter(factor.values()))
         if isinstance(frac, (int, float)) and frac > 0:
             upper = max(1.0 / frac, 1.0 + 1e-6)
             out.append(Parameter(f"hardware.efficiency.{name}", 1.0, MIN_EFFICIENCY_SCALE,

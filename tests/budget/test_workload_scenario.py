@@ -53,7 +53,9 @@ def test_a_tighter_budget_fails(scenario, tmp_path):
 
 def test_a_workload_that_does_not_fit_is_not_applicable(scenario, tmp_path):
     data = yaml.safe_load(scenario.read_text())
-    data["workload"].update(concurrency=100000, attention_dp=1, moe_tp=1, moe_ep=1)
+    # one attention rank, the experts split by TP alone, 100,000 requests in flight
+    data["workload"].update(concurrency=100000, attention_dp=1,
+                            moe_tp=data["workload"].get("tp", 1), moe_ep=1)
     data["deployment"]["ep"] = 1
     big = tmp_path / "big.yaml"
     big.write_text(yaml.safe_dump(data))

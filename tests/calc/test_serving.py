@@ -264,7 +264,8 @@ def test_validation_table_against_measured_runs():
     assert not rep.meets_targets
     by_id = {r.run.id: r for r in rep.rows}
     assert by_id["deepseek-profile-prefill-h800"].error == pytest.approx(0.079, abs=0.001)
-    assert by_id["sglang-h100-decode-tbo"].error == pytest.approx(0.045, abs=0.001)
+    # 0.045 -> 0.021: H100's GEMM tables read in log-log with kernel time monotone in M
+    assert by_id["sglang-h100-decode-tbo"].error == pytest.approx(0.021, abs=0.001)
     assert by_id["ant-h20-decode-base"].error == pytest.approx(0.281, abs=0.001)
     assert by_id["ant-h20-decode-max"].error == pytest.approx(0.645, abs=0.001)
     assert by_id["ant-h20-decode-ep32-bs8"].error == pytest.approx(0.899, abs=0.001)
@@ -353,8 +354,9 @@ def test_the_sources_ablations_beside_the_planner():
                          for config in (a.before, a.after))
         assert rows[a.id].predicted == pytest.approx(after / before - 1)
     # The figures the docs discuss: overlap and FP8 MLA near the source, swapAB far off.
-    # Issue 19 (H100 on its own measured kernel tables): +44.5% -> +50.4%.
-    assert rows["sglang-h100-decode-tbo-gain"].predicted == pytest.approx(0.504, abs=0.001)
+    # Issue 19 (H100 on its own measured kernel tables): +44.5% -> +50.4%; the tables read in
+    # log-log with kernel time monotone in M: +47.9%.
+    assert rows["sglang-h100-decode-tbo-gain"].predicted == pytest.approx(0.479, abs=0.001)
     assert rows["ant-h20-fp8-mla-bs56"].predicted == pytest.approx(0.249, abs=0.001)
     assert rows["ant-h20-swapab-bs2"].predicted == pytest.approx(0.370, abs=0.001)
     assert rows["ant-h20-sbo-bs56"].difference == pytest.approx(0.003, abs=0.001)

@@ -11,7 +11,13 @@ import pytest
 from planner import catalog
 from planner.calc.serving import serve
 from planner.calc.serving.workload import BOUND_NAMES, serve_workload
-from planner.calc.serving.workload_step import Layout, _rates, forward_pass, model_figures
+from planner.calc.serving.workload_step import (
+    Layout,
+    _padded_tile,
+    _rates,
+    forward_pass,
+    model_figures,
+)
 from planner.errors import UsageError
 from planner.specs.deployment import ServeConfig
 from planner.specs.load import load_engine
@@ -42,7 +48,7 @@ def test_decode_step_equals_serves_step(name, tp, adp, seqs):
     step_s = serve(model, H200, config).step_s
     fig = model_figures(model, weights_dtype="fp8", moe_weights_dtype="fp8", kv_dtype="bf16")
     lay = Layout(tp=tp, pp=1, adp=adp, moe_tp=(1 if adp > 1 else tp) if moe else gpus,
-                 moe_ep=(gpus if adp > 1 else 1) if moe else 1, tile=64)
+                 moe_ep=(gpus if adp > 1 else 1) if moe else 1, tile=_padded_tile(H200))
     t, _ = forward_pass(model, H200, fig, _rates(H200, phase="decode", weights_dtype="fp8"),
                         lay, decode_seqs=seqs, prefill_tokens=0.0, decode_context=2048,
                         prefill_context=1, prompts=0.0)

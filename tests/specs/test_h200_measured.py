@@ -15,7 +15,6 @@ from tests_support import REPO
 
 from planner import catalog
 from planner.calc.serving.efficiency import (
-    gemm_flops_frac,
     gemm_weight_bandwidth_frac,
     hbm_bandwidth_frac,
 )
@@ -82,8 +81,10 @@ def test_doc_gemm_table_ours_from_json_theirs_from_spec(record, doc):
         # the table's own points: the M of this row is one of the spec table's rows
         table = hw.efficiency.gemm[dtype]
         assert float(m) in table.rows
-        assert float(theirs) == pytest.approx(float(gemm_flops_frac(hw, dtype=dtype,
-                                                                    rows=int(m))), abs=5e-5)
+        # theirs: the table's measured point (the reading function may cap a noisy point so
+        # that time never falls with M; the comparison is of measurements)
+        assert float(theirs) == pytest.approx(table.frac[table.rows.index(float(m))],
+                                              abs=5e-5)
         assert float(ratio) == pytest.approx(float(frac) / float(theirs), abs=0.005)
 
 

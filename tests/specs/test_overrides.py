@@ -16,7 +16,7 @@ from planner.specs.overrides import (Overrides, RunsProvenance, HardwareOverride
 GOOD = """created: "2026-11-30"
 runs: {file: my.csv, rows: 3, ids: [a, b, c]}
 hardware:
-  h200:
+  h800:
     efficiency: {hbm_bandwidth: 0.9, matmul_flops: 1.5}
 engines:
   sglang: {decode_step_overhead_s: 0.002}
@@ -32,7 +32,8 @@ def write(tmp_path, text):
 def test_read_and_applied_to_hardware(tmp_path):
     ov = load_overrides(write(tmp_path, GOOD))
     assert ov.runs.ids == ["a", "b", "c"] and ov.created == "2026-11-30"
-    h200 = catalog.load_hardware("h200")
+    # h800: a spec of single fractions (h200's GEMM factors are tables; see the table test)
+    h200 = catalog.load_hardware("h800")
     hw = apply_hardware_overrides(h200, ov)
     # 0.9 x 0.9 = 0.81; 0.526 x 1.5 = 0.789; a fraction never above 1
     assert hw.efficiency.hbm_bandwidth.frac == pytest.approx(0.81)
@@ -46,7 +47,7 @@ def test_read_and_applied_to_hardware(tmp_path):
 
 def test_fraction_capped_at_one(tmp_path):
     ov = load_overrides(write(tmp_path, GOOD.replace("hbm_bandwidth: 0.9", "hbm_bandwidth: 2")))
-    hw = apply_hardware_overrides(catalog.load_hardware("h200"), ov)
+    hw = apply_hardware_overrides(catalog.load_hardware("h800"), ov)
     assert hw.efficiency.hbm_bandwidth.frac == 1.0
 
 
@@ -77,8 +78,8 @@ def test_applied_to_an_engine(tmp_path):
 @pytest.mark.parametrize("text, where", [
     (GOOD.replace("rows: 3", "rows: -3"), "runs.rows"),
     (GOOD.replace("0.002", "-0.002"), "engines.sglang.decode_step_overhead_s"),
-    (GOOD.replace("hbm_bandwidth: 0.9", "hbm_bandwidth: 0"), "hardware.h200.efficiency"),
-    (GOOD.replace("hbm_bandwidth: 0.9", "hbm_bandwidth: 1000"), "hardware.h200.efficiency"),
+    (GOOD.replace("hbm_bandwidth: 0.9", "hbm_bandwidth: 0"), "hardware.h800.efficiency"),
+    (GOOD.replace("hbm_bandwidth: 0.9", "hbm_bandwidth: 1000"), "hardware.h800.efficiency"),
     (GOOD + "extra: 1\n", "extra"),
     (GOOD.replace('created: "2026-11-30"\n', ""), "created"),
     ("- a\n- b\n", "mapping"),
@@ -93,8 +94,8 @@ def test_bad_files_one_line(tmp_path, text, where):
 
 def test_unknown_factor_or_field_named(tmp_path):
     ov = load_overrides(write(tmp_path, GOOD.replace("matmul_flops", "warp_flops")))
-    with pytest.raises(SpecError, match="hardware.h200.efficiency.warp_flops"):
-        apply_hardware_overrides(catalog.load_hardware("h200"), ov)
+    with pytest.raises(SpecError, match="hardware.h800.efficiency.warp_flops"):
+        apply_hardware_overrides(catalog.load_hardware("h800"), ov)
     ov = load_overrides(write(tmp_path, GOOD.replace("decode_step_overhead_s",
                                                      "chunked_prefill")))
     with pytest.raises(SpecError, match="engines.sglang.chunked_prefill"):
@@ -130,3 +131,18 @@ def load_engine_value(name, field):
     from planner.specs.load import load_engine
 
     return getattr(load_engine(name), field)
+
+
+def test_measured_tables_scale_as_one(tmp_path):
+    """h200's GEMM factors are tables over M per dtype: a `gemm` scale multiplies every point
+    of every dtype's table (capped at 1) and names the calibration in each table's source."""
+    text = GOOD.replace("h800:\n    efficiency: {hbm_bandwidth: 0.9, matmul_flops: 1.5}",
+                        "h200:\n    efficiency: {gemm: 1.25}")
+    ov = load_overrides(write(tmp_path, text))
+    h200 = catalog.load_hardware("h200")
+    hw = apply_hardware_overrides(h200, ov)
+    for dtype, table in h200.efficiency.gemm.items():
+        scaled = hw.efficiency.gemm[dtype]
+        assert scaled.frac == tuple(min(1.0, f * 1.25) for f in table.frac)
+        assert "calibrated on 3 runs" in scaled.source
+    assert hw.efficiency.grouped_gemm == h200.efficiency.grouped_gemm

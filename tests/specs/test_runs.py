@@ -79,7 +79,7 @@ def test_resolve_known_rows(table, resolved):
     i = _row(table, "2026_04_06_deepseek_r1_b200_sxm_trtllm_fp4_agg_8192x1024_c32_tp8_ep8_1537")
     assert (resolved.model[i], resolved.hardware[i], resolved.engine[i],
             resolved.weights_dtype[i], resolved.moe_weights_dtype[i]) == (
-        "deepseek-v3", "b200", "trtllm", "fp4", "fp4")
+        "deepseek-v3", "b200", "trtllm", "nvfp4", "nvfp4")
     assert resolved.reason[i].startswith("concurrency: batch_size x attention_dp = 2048")
     dense = (resolved.model == "llama-3.1-70b") & (resolved.reason == "")
     assert dense.sum() > 100 and all(m is None for m in resolved.moe_weights_dtype[dense])
@@ -104,12 +104,15 @@ def test_every_unexpressible_row_has_its_reason(table, resolved):
     # Issue 21's per-layer attention (attention_layers) resolves gpt-oss, GLM-5 and Qwen3.5:
     # no row waits for its attention kind any more.
     assert not any(r.startswith("attention kind not yet modelled") for r in reasons)
+    # INT4 weight-only (issue 19): Kimi-K2.5's int4_wo rows resolve to the int4 format
     int4 = table.gemm_quant_mode == "int4_wo"
-    assert all(r == REASONS["dtype"].format("int4_wo (int4 weights)") for r in reasons[int4])
+    assert int4.sum() == 78
+    assert not any(r.startswith(REASONS["dtype"].split("{")[0]) for r in reasons[int4])
     expressible = (reasons == "") & (table.mode == AGG)
     # 1,976 before issue 21; its attention patterns add gpt-oss-120b's, Qwen3.5-397B-A17B's
-    # and GLM-5's aggregated rows that precision and layout permit (431).
-    assert expressible.sum() == 2407
+    # and GLM-5's aggregated rows that precision and layout permit (431); issue 19's INT4
+    # weight-only and FP4-on-Hopper formats 278 more.
+    assert expressible.sum() == 2685
 
 
 def test_resolve_user_rows(tmp_path):
@@ -132,7 +135,8 @@ def test_resolve_user_rows(tmp_path):
     assert got["r"] == ""
     assert got["b300"] in (REASONS["hardware"].format("b300"), "")
     assert got["tpu"] == REASONS["system"].format("'tpu_v5'")
-    assert got["fp4"] == REASONS["no_peak"].format("nvfp4 on h100", "FP4")
+    # NVFP4 on Hopper is weight-only (issue 19): expressible
+    assert got["fp4"] == ""
     assert got["mx"] == REASONS["quant"].format("'mxfp6'")
     assert got["tgi"] == REASONS["backend"].format("'tgi'")
     assert got["new"] == REASONS["model"].format("acme/New-1")

@@ -60,11 +60,16 @@ def test_engine_parameters_read_bounds_and_sources():
 
 
 def test_hardware_parameters_are_scales_up_to_the_peak():
-    params = {p.name: p for p in cal.hardware_parameters(catalog.load_hardware("h200"))}
+    params = {p.name: p for p in cal.hardware_parameters(catalog.load_hardware("h800"))}
     hbm = params["hardware.efficiency.hbm_bandwidth"]
     # default fraction 0.9: a scale of 1 by default, 0.5 at least, 1 / 0.9 = 1.111 at most
     assert (hbm.default, hbm.lower, hbm.upper, hbm.base) == (1.0, 0.5, pytest.approx(1 / 0.9),
                                                              0.9)
+    # measured tables (h200) scale as one class per kind, up to the peak of the highest point
+    h200 = catalog.load_hardware("h200")
+    tables = {p.name: p for p in cal.hardware_parameters(h200)}
+    top = max(max(t.frac) for t in h200.efficiency.gemm.values())
+    assert tables["hardware.efficiency.gemm"].upper == pytest.approx(1 / top)
 
 
 def test_recovers_the_overheads_and_names_the_one_it_cannot_see():

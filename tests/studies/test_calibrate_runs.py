@@ -67,7 +67,7 @@ def test_calibrating_on_its_own_predictions_scaled():
     assert "engine.request_overhead_s" in c.fitted
     unseen = dict(c.unseen)
     # a dense model has no grouped GEMM; SGLang's overlap scheduler hides the per-step host time
-    assert unseen["hardware.efficiency.grouped_gemm_flops"] == "changes no prediction of these runs"
+    assert unseen["hardware.efficiency.grouped_gemm"] == "changes no prediction of these runs"
 
 
 def test_runs_not_fitted_and_groups():

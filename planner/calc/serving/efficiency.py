@@ -74,24 +74,36 @@ def kernel_precision(hardware: Hardware, *, weights_dtype: str) -> KernelPrecisi
     return KernelPrecision(gemm, grouped, weights_dtype, False)
 
 
+def _monotone_points(table: RowsTable) -> tuple[list[float], list[float]]:
+    """The table's (M, fraction) points with each fraction capped at the previous one × the
+    ratio of their M: a GEMM on more rows never takes less time (time ∝ M / η), so a
+    measurement's noise (M = 2 timed faster than M = 1) does not make a larger batch faster."""
+    rows = [float(r) for r in table.rows]
+    fracs = [float(table.frac[0])]
+    for r0, r1, f1 in zip(rows, rows[1:], table.frac[1:]):
+        fracs.append(min(float(f1), fracs[-1] * r1 / r0))
+    return rows, fracs
+
+
 def _interp_log_rows(table: RowsTable, rows):
-    """The table's fraction at ``rows``, linear in log M between its points, constant past its
-    ends (float for a scalar, without numpy; else an array)."""
+    """The table's fraction at ``rows``, linear in log η against log M between its points
+    (so that the time M / η stays monotone in M between them: the fractions are capped by
+    :func:`_monotone_points`), constant past its ends (float for a scalar, without numpy;
+    else an array)."""
+    points_m, points_f = _monotone_points(table)
     if isinstance(rows, numbers.Real):
         m = float(rows)
-        points = list(zip(table.rows, table.frac))
-        if m <= points[0][0]:
-            return float(points[0][1])
-        for (r0, f0), (r1, f1) in zip(points, points[1:]):
+        if m <= points_m[0]:
+            return points_f[0]
+        for r0, r1, f0, f1 in zip(points_m, points_m[1:], points_f, points_f[1:]):
             if m <= r1:
                 w = math.log(m / r0) / math.log(r1 / r0)
-                return float(f0 + w * (f1 - f0))
-        return float(points[-1][1])
+                return float(math.exp(math.log(f0) + w * (math.log(f1) - math.log(f0))))
+        return points_f[-1]
     import numpy as np
 
     x = np.log(np.maximum(np.asarray(rows, dtype=float), 1e-9))
-    out = np.interp(x, np.log(np.asarray(table.rows, dtype=float)),
-                    np.asarray(table.frac, dtype=float))
+    out = np.exp(np.interp(x, np.log(np.asarray(points_m)), np.log(np.asarray(points_f))))
     return float(out) if out.ndim == 0 else out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from planner import vocab
 from planner.errors import UsageError
@@ -131,9 +131,42 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
                  basis=basis)
 
 
+def gemm_rates_at_rows(hardware: Hardware, *, weights_dtype: str, moe_weights_dtype: str,
+                       rows: Any, expert_rows: Any) -> tuple[Any, Any, Any, Any] | None:
+    """(dense GEMM FLOP/s, BF16 head FLOP/s, routed-expert FLOP/s, weight-stream bytes/s) at
+    ``rows`` (M, the tokens of a TP group) and ``expert_rows`` (rows per expert), scalars or
+    arrays; None where the spec has no measured tables (the phase's single factors of
+    :func:`serving_rates` hold for every shape).
+
+    Formula: R_gemm = P_table · η_gemm(M), R_head = P_bf16 · η_gemm,bf16(M), R_experts =
+    P_table · η_grouped(rows per expert) at the routed experts' own format, B_weights =
+    HBM · η_gemm_weight(M): the same tables :func:`serving_rates` reads at one M.
+    Ref: AIConfigurator's kernel tables (:mod:`~planner.calc.serving.efficiency`).
+    Convention: dense peaks; compute precision as :func:`serving_rates` picks it.
+    Example: H200, FP8, M = 64: R_gemm = 1,979e12 × η_fp8_block(64) from the table.
+    """
+    from planner.calc.serving import efficiency as eff
+
+    if hardware.gpu.peak_dense_tflop_per_s is None or not eff.has_measured_tables(hardware):
+        return None
+    rates = []
+    for dtype in (weights_dtype, moe_weights_dtype):
+        kernels = eff.kernel_precision(hardware, weights_dtype=dtype)
+        compute = _compute_dtype(hardware, kernels.compute_dtype)
+        rates.append(_gemm_rates(hardware, kernels, native=compute == kernels.compute_dtype,
+                                 compute_dtype=compute,
+                                 peak=hardware.peak_dense_flop_per_s(compute), rows=rows,
+                                 expert_rows=expert_rows, phase=None))
+    bf16 = hardware.peak_dense_flop_per_s("bf16")
+    head = bf16 * eff.gemm_flops_frac(hardware, dtype="bf16", rows=rows)
+    weights = hardware.gpu.hbm_bandwidth_bytes_per_s * eff.gemm_weight_bandwidth_frac(
+        hardware, rows=rows)
+    return rates[0][0], head, rates[1][2], weights
+
+
 def _gemm_rates(hardware: Hardware, kernels: KernelPrecision, *, native: bool,
-                compute_dtype: str, peak: float, rows: float, expert_rows: float,
-                phase: str | None) -> tuple[float, float, float, float]:
+                compute_dtype: str, peak: float, rows: Any, expert_rows: Any,
+                phase: str | None) -> tuple[Any, Any, Any, Any]:
     """(dense GEMM FLOP/s, its fraction, grouped FLOP/s, its fraction): the weights' own kernel
     tables where the device computes in their precision (``native``), else (widened weights)
     the compute precision's; each fraction times the peak its table was measured against."""

@@ -225,7 +225,7 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
         capacity_bytes_per_gpu=capacity, fits=out(memory <= capacity), gpus=out(gpus),
         decode_step_s=out(tpot), prefill_s=out(prefill), decode_bound=out(decode_bound),
         prefill_bound=out(prefill_bound), basis=dec_rates.basis.split(":")[0],
-        efficiency_note=_efficiency_note(dec_rates.basis), kv_dtype=kv)
+        efficiency_note=_efficiency_note(dec_rates.basis, model), kv_dtype=kv)
 
 
 def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b: Any,
@@ -289,7 +289,17 @@ def _memory(fig: Any, lay: Layout, hardware: Hardware, eng: _EngineTerms, *, c: 
                                + (1 - eng.memory_frac) * hardware.gpu.hbm_usable_bytes)
 
 
-def _efficiency_note(basis: str) -> str:
-    """Which factors are measured and which assumed."""
-    return (f"kernel efficiencies: the hardware spec's single fractions ({basis}); full "
-            "attention in every layer; engine overheads as the engine spec's sources say")
+def _efficiency_note(basis: str, model: Model) -> str:
+    """Which factors are measured and which assumed, and how attention is counted."""
+    import re
+
+    tables = "measured kernel tables" in basis
+    where = ("GEMM and expert rates read from the tables at each pass's rows M and rows per "
+             "expert; " if tables else "")
+    # the one-M figures of the basis are the tables' rates at their largest M
+    basis = re.sub(r" at M = [\d.e+]+", " (figures below at the tables' largest M)", basis)
+    attention = ("attention per layer as the model's pattern (windowed, sparse or linear layers "
+                 "read what they hold)" if getattr(model, "attention_layers", None)
+                 else "full attention in every layer")
+    return (f"kernel efficiencies: {where}{basis}; {attention}; engine overheads as the "
+            "engine spec's sources say")

@@ -47,6 +47,28 @@ def _rates(hardware: Hardware, *, phase: str, weights_dtype: str) -> Rates:
     return serving_rates(hardware, phase=phase, weights_dtype=weights_dtype)
 
 
+def _at_rows(hardware: Hardware, fig: ModelFigures, rates: Rates, *, rows: Any,
+             expert_rows: Any = None) -> Rates:
+    """``rates`` with the GEMM, head, expert and weight-stream rates read from the measured
+    kernel tables at ``rows`` (M) and ``expert_rows`` (rows per expert), arrays; unchanged
+    where the spec has no tables (:func:`~planner.calc.serving.rates.gemm_rates_at_rows`)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from planner.calc.serving.rates import gemm_rates_at_rows
+
+    shaped = gemm_rates_at_rows(
+        hardware, weights_dtype=fig.weights_dtype, moe_weights_dtype=fig.moe_weights_dtype,
+        rows=np.maximum(rows, 1.0),
+        expert_rows=None if expert_rows is None else np.maximum(expert_rows, 1e-9))
+    if shaped is None:
+        return rates
+    gemm, head, experts, weights = shaped
+    return replace(rates, gemm=gemm, head=head, weight_stream=weights,
+                   experts=experts if expert_rows is not None else rates.experts)
+
+
 def _attended_positions(model: Model, *, context_tokens: Any) -> Any:
     """The ONE adapter to the attention variants: positions a query attends to at
     ``context_tokens`` of context. Full attention in every layer until the windowed / sparse /
@@ -86,6 +108,8 @@ class ModelFigures:
     dispatch_bytes: float
     combine_bytes: float
     kv_dtype: str = "bf16"     # the cache's element type (windowed / DSA / linear fractions)
+    weights_dtype: str = "fp8"          # the matrices' format (kernel tables)
+    moe_weights_dtype: str = "fp8"      # the routed experts' format
 
 
 def model_figures(model: Model, *, weights_dtype: str, moe_weights_dtype: str,
@@ -139,7 +163,8 @@ def model_figures(model: Model, *, weights_dtype: str, moe_weights_dtype: str,
                   else None),
         bf16_parts=tuple(p for p in MATRIX_PARTS if weights_dtype != "bf16"
                          and model.part_weight_dtype(p, weights_dtype) == "bf16"),
-        dispatch_bytes=dispatch, combine_bytes=combine, kv_dtype=kv_dtype)
+        dispatch_bytes=dispatch, combine_bytes=combine, kv_dtype=kv_dtype,
+        weights_dtype=weights_dtype, moe_weights_dtype=moe_weights_dtype)
 
 
 def kv_bytes_per_token_per_gpu_array(fig: ModelFigures, *, tp: Any) -> Any:
@@ -262,6 +287,7 @@ def _moe_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelFigures
         b.roof(FLOPS_PER_MAC * fig.shared_params * rows / tp, gemm, fig.shared_bytes / tp,
                r.weight_stream, count)
     per_expert = group_tokens * fig.top_k / fig.experts
+    r = _at_rows(hardware, fig, r, rows=n, expert_rows=per_expert)
     padded = expected_padded_rows_per_expert(mean_rows=np.maximum(per_expert, 1e-9),
                                              tile_rows=lay.tile)
     local = np.ceil(fig.experts / np.asarray(lay.moe_ep))
@@ -316,6 +342,7 @@ def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rat
 
     b = _Buckets()
     n = decode_seqs + prefill_tokens
+    rates = _at_rows(hardware, fig, rates, rows=n)
     _attention_layers(b, model, hardware, fig, rates, lay, dec=decode_seqs, pre=prefill_tokens,
                       dec_ctx=decode_context, pre_ctx=prefill_context, count=fig.layers)
     if fig.dense_layers:
@@ -345,6 +372,9 @@ def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rat
 
 def _padded_tile(hardware: Hardware) -> int | None:
     """The GEMM tile rows of ``hardware`` (None: padding not modelled)."""
+    from planner.calc.serving.efficiency import has_measured_tables
+
     tile = hardware.gpu.mma_tile_rows
-    return None if tile is None else int(tile)
+    # measured kernel tables over M include the padding of small M: not padded again
+    return None if tile is None or has_measured_tables(hardware) else int(tile)
 
