@@ -16,7 +16,7 @@ How a row is read (the data's columns, blank or 0 fields 1):
   the benchmark's concurrency, not how many workers share it; read as one prefill and one
   decode worker (as this module did) their measured TPOT falls as the concurrency rises
   (DeepSeek-R1, B200, TensorRT-LLM, "TP8 EP8", 1K/1K: 7.0 ms at c4, 3.5 ms at c8, 5.2 and
-  11.0 ms at c32, 37.5 ms at c5,152), which no one worker at that batch does, and 303 of them
+  11.0 ms at c32, 37.5 ms at c5,152), which no one worker at that batch does, and 293 of them
   do not fit one worker's memory: the rows hide several deployments and worker counts under
   one layout, and no reading of a single row recovers them.
 """
