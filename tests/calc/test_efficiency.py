@@ -22,14 +22,14 @@ def h200():
 
 def test_gemm_table_is_read_at_its_rows_and_between_them_in_log_m(h200):
     table = h200.efficiency.gemm["bf16"]
-    assert eff.gemm_flops_frac(h200, dtype="bf16", rows=1) == table.frac[0] == 0.0032
-    assert eff.gemm_flops_frac(h200, dtype="bf16", rows=4096) == 0.7978
-    # Halfway in log M between 1,024 (0.7711) and 4,096 (0.7978), log η linear in log M:
-    # the geometric mean (a linear-in-η reading, 0.78445, let time fall with M between points).
+    assert eff.gemm_flops_frac(h200, dtype="bf16", rows=1) == table.frac[0] == 0.0041
+    assert eff.gemm_flops_frac(h200, dtype="bf16", rows=4096) == 0.8079
+    # Halfway in log M between 1,024 (0.7869) and 4,096 (0.8079), log η linear in log M:
+    # the geometric mean (a linear-in-η reading, 0.7974, let time fall with M between points).
     assert eff.gemm_flops_frac(h200, dtype="bf16", rows=2048) == pytest.approx(
-        (0.7711 * 0.7978) ** 0.5)
+        (0.7869 * 0.8079) ** 0.5)
     # Past the ends: constant.
-    assert eff.gemm_flops_frac(h200, dtype="bf16", rows=0.5) == 0.0032
+    assert eff.gemm_flops_frac(h200, dtype="bf16", rows=0.5) == 0.0041
     assert eff.gemm_flops_frac(h200, dtype="bf16", rows=1e6) == table.frac[-1]
 
 
@@ -115,7 +115,7 @@ def test_attention_and_bandwidth_fractions(h200):
     assert eff.attention_flops_frac(h200, phase="decode", dtype="fp8") == (
         h200.efficiency.attention_fp8_flops.frac)
     assert eff.hbm_bandwidth_frac(h200) == 0.7298
-    assert math.isclose(eff.gemm_weight_bandwidth_frac(h200, rows=8), 0.671)
+    assert math.isclose(eff.gemm_weight_bandwidth_frac(h200, rows=8), 0.8451)
 
 
 def test_4bit_formats_count_their_scale_bytes():

@@ -134,8 +134,10 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     assert (rows["h100"].expressible, rows["h100"].predicted) == (11, 7)
     # issue 19: B200 and GB200 have kernel factors, their rows are predicted
     assert (rows["b200"].predicted, rows["gb200-nvl72"].predicted) == (48, 89)
-    pins = {"h200": (0.794, 0.109), "h100": (0.891, 0.609), "b200": (0.744, 0.174),
-            "gb200-nvl72": (0.653, 0.365), "all": (0.745, 0.294)}
+    # the dense GEMM tables over layer-sized shapes (accuracy merge): H200 TPOT 10.9% -> 5.0%,
+    # B200 17.4% -> 14.3%, GB200 36.5% -> 41.0%, H100 60.9% -> 62.4%, all 29.4% -> 31.4%
+    pins = {"h200": (0.789, 0.050), "h100": (0.891, 0.624), "b200": (0.759, 0.143),
+            "gb200-nvl72": (0.677, 0.410), "all": (0.742, 0.314)}
     for hw, (ttft, tpot) in pins.items():
         assert rows[hw].ttft_median_abs == pytest.approx(ttft, abs=5e-4), hw
         assert rows[hw].tpot_median_abs == pytest.approx(tpot, abs=5e-4), hw
