@@ -114,3 +114,12 @@ def test_the_engines_ship_in_the_wheel_like_the_catalog():
     build = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
     assert build["targets"]["wheel"]["force-include"]["engines"] == "planner/_catalog/engines"
     assert "engines" in build["targets"]["sdist"]["include"]
+
+
+def test_a_replica_over_the_gpu_bound_is_refused():
+    """Review of issues 19-25: TP 99,999 x attention DP 99,999 printed a workload on
+    9,999,800,001 GPUs."""
+    result = run("serve", "llama-3.1-8b", "-H", "h200", "--isl", "1024", "--osl", "1024",
+                 "--concurrency", "8", "--tp", "99999", "--attention-dp", "99999")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "at most 1,048,576 GPUs per replica" in result.stderr
