@@ -73,6 +73,16 @@ def test_planner_engines_lists_the_catalog():
         assert r["version"] and r["decode_step_overhead_s_source"]
 
 
+def test_planner_engines_shows_burst_share_as_a_fraction(monkeypatch):
+    """Review of issues 19-25: the table printed six values under a three-name header, the
+    fraction burst_share among them as seconds (trtllm's 0.19997 as '199.970 ms')."""
+    monkeypatch.setenv("COLUMNS", "250")
+    out = run("engines").stdout
+    assert "burst share" in out and "all-reduce-per-peer overhead" in out
+    line = next(ln for ln in out.splitlines() if "trtllm" in ln)
+    assert "199.970 ms" not in line and line.rstrip(" │").endswith("0.2")
+
+
 def test_engine_overheads_are_bounded():
     engine = load_engine("vllm")
     assert engine.model_copy(update={"decode_step_overhead_s": 0.002}).decode_step_overhead_s \
