@@ -7,10 +7,18 @@ How a row is read (the data's columns, blank or 0 fields 1):
 - prefill pool: ``prefill_num_workers`` workers of ``prefill_tp * prefill_attention_dp *
   prefill_pp`` GPUs, ``prefill_batch_size`` prompts per attention rank;
 - decode pool: ``decode_num_workers`` workers, ``decode_batch_size`` requests per attention
-  rank; where the batch and worker counts are blank (790 of the shipped 971 rows) the source's
-  ``silicon_concurrency`` spread over the decode workers and their attention ranks, and where
-  the worker counts are blank one prefill and one decode worker (the row names no other);
-- closed loop at the decode pool's requests in flight (the benchmark's concurrency).
+  rank (where the source records ``silicon_concurrency`` it equals decode batch x decode
+  attention DP x decode workers on every such row: the benchmark's concurrency sits on the
+  decode pool, spread over its workers and ranks);
+- closed loop at the decode pool's requests in flight (the benchmark's concurrency);
+- batches and worker counts blank (790 of the shipped 971 rows, all from the source's
+  2026-03-25 / 2026-04-06 collections): not predicted. Those rows give one worker's layout and
+  the benchmark's concurrency, not how many workers share it; read as one prefill and one
+  decode worker (as this module did) their measured TPOT falls as the concurrency rises
+  (DeepSeek-R1, B200, TensorRT-LLM, "TP8 EP8", 1K/1K: 7.0 ms at c4, 3.5 ms at c8, 5.2 and
+  11.0 ms at c32, 37.5 ms at c5,152), which no one worker at that batch does, and 293 of them
+  do not fit one worker's memory: the rows hide several deployments and worker counts under
+  one layout, and no reading of a single row recovers them.
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ if TYPE_CHECKING:
 
 #: Why a disaggregated row that resolves is still not predicted (one text each).
 ROW_REASONS = {
-    "no_concurrency": "disaggregated: no decode batch and no silicon_concurrency recorded",
+    "unrecorded": "disaggregated: worker counts and batches not recorded (the concurrency's "
+                  "split over workers unknown)",
     "layout": "{} pool: moe_tp x moe_ep = {} but tp x attention_dp = {}",
     "fit": "the planner's memory model says a {} worker does not fit (the run did: a miss)",
 }
@@ -60,15 +69,13 @@ def disagg_row_pools(table: RunTable, *, is_moe: np.ndarray) -> tuple[Any, Any, 
     """(prefill pool, decode pool, reason per row) of every row, read as the module docstring
     says; the reason is "" where both pools are readable."""
     adp_p, adp_d = table.prefill_attention_dp, table.decode_attention_dp
-    workers_d = np.maximum(table.decode_num_workers, 1)
     pre_requests = np.maximum(table.prefill_batch_size, 1) * adp_p
     # the reader gives a blank batch as 1 and a blank worker count as 0: the data leaves both
-    # blank together, so the worker count says whether the row records its batches
-    given = table.decode_num_workers > 0
-    dec_requests = np.where(given, table.decode_batch_size * adp_d,
-                            table.silicon_concurrency / workers_d)
+    # blank together, so the worker count says whether the row records its pools
+    given = (table.decode_num_workers > 0) & (table.prefill_num_workers > 0)
+    dec_requests = table.decode_batch_size * adp_d
     reason = np.full(len(table), "", dtype=object)
-    reason[~given & (table.silicon_concurrency <= 0)] = ROW_REASONS["no_concurrency"]
+    reason[~given] = ROW_REASONS["unrecorded"]
     for role in ("prefill", "decode"):
         experts = getattr(table, f"{role}_moe_tp") * getattr(table, f"{role}_moe_ep")
         attention = getattr(table, f"{role}_tp") * getattr(table, f"{role}_attention_dp")

@@ -68,7 +68,9 @@ def test_validate_disagg_on_a_small_file(tmp_path):
                model_path="deepseek-ai/DeepSeek-V3", system="h200_sxm", precision="fp8",
                mode="disagg", isl="1024", osl="1024", gemm_quant_mode="fp8",
                moe_quant_mode="fp8", prefill_tp_size="8", prefill_moe_ep_size="8",
-               decode_tp_size="8", decode_moe_ep_size="8", silicon_ttft_ms="400",
+               decode_tp_size="8", decode_moe_ep_size="8", prefill_batch_size="1",
+               prefill_num_workers="1", decode_batch_size="16", decode_num_workers="1",
+               silicon_ttft_ms="400",
                silicon_tpot_ms="10")
     p = tmp_path / "r.csv"
     p.write_text(",".join(COLUMNS) + "\n" + ",".join(row[c] for c in COLUMNS) + "\n")
