@@ -191,7 +191,15 @@ def _train_layout_mode(model: str, hardware: str, *, tokens: float, gpus: int, l
     from planner import catalog, report
     from planner.calc.train import layout as train_module
     from planner.calc.train.layout import search_layouts, train_layout
+    from planner.errors import UsageError
+    from planner.specs.deployment import MAX_GPUS
+    from planner.units import MAX_COUNT
 
+    if not 0 < tokens <= MAX_COUNT:
+        raise UsageError(f"--tokens: expected a count above 0 and at most {MAX_COUNT:.0e} "
+                         f"(got {tokens:g})")
+    if gpus > MAX_GPUS:
+        raise UsageError(f"--gpus: at most {MAX_GPUS:,} (got {gpus:,})")
     m, h = catalog.load_model(model), catalog.load_hardware(hardware)
     if search:
         e, order = search_layouts(m, h, gpus=gpus, global_batch=layout["global_batch"],

@@ -107,6 +107,8 @@ def serve_disagg_cmd(
     decode = PoolLayout(workers=decode_workers, batch=decode_batch, tp=decode_tp, pp=decode_pp,
                         attention_dp=decode_dp, moe_tp=decode_moe_tp, moe_ep=decode_ep)
     link = None if kv_bandwidth is None else quantity(kv_bandwidth, "bytes/s", "--kv-bandwidth")
+    if link is not None and not link > 0:
+        raise UsageError(f"--kv-bandwidth: must be above 0 (got {kv_bandwidth!r})")
     r = serve_disagg(m, hw, eng, isl_tokens=isl, osl_tokens=osl, prefill=prefill,
                      decode=decode, arrival_rate_per_s=rate, overlap=overlap,
                      kv_bytes_per_s=link, **dtypes)
@@ -132,6 +134,9 @@ def _solve(m: Any, hw: Any, eng: Any, setup: dict[str, Any], *, isl: int, osl: i
         raise UsageError("--disagg-ratio needs exactly one of --gpus and --rate")
     ttft = quantity(max_ttft, "s", "--max-ttft")
     tpot = quantity(max_tpot, "s", "--max-tpot")
+    for option, text, value in (("--max-ttft", max_ttft, ttft), ("--max-tpot", max_tpot, tpot)):
+        if not value > 0:
+            raise UsageError(f"{option}: must be above 0 (got {text!r})")
     plan = solve_disagg(m, hw, eng, isl_tokens=isl, osl_tokens=osl, ttft_limit_s=ttft,
                         tpot_limit_s=tpot, total_gpus=gpus, arrival_rate_per_s=rate,
                         overlap=overlap, **dtypes)

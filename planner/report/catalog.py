@@ -200,7 +200,9 @@ def catalog_engines_table(engines: list[Engine]) -> Table:
 
     t = Table("Serving engines (built-in catalog; host overheads with their sources: -f json)",
               ["name", "version", "mixed batching", "chunked prefill", "token budget",
-               "overlap scheduling", "memory fraction", "step / prefill / request overhead"],
+               "overlap scheduling", "memory fraction",
+               "step / prefill / request / per-layer / all-reduce-per-peer overhead",
+               "burst share"],
               right_align_from=4)
     for e in engines:
         rec = {"engine": e.name, "display_name": e.label, "version": e.version,
@@ -216,7 +218,8 @@ def catalog_engines_table(engines: list[Engine]) -> Table:
         t.add(rec, [e.name or e.label, e.version, _yes(e.mixed_batching),
                     _yes(e.chunked_prefill), f"{e.max_num_tokens:,}",
                     _yes(e.overlap_scheduling), f"{e.gpu_memory_fraction:g}",
-                    " / ".join(fmt_seconds(getattr(e, n)) for n in OVERHEAD_FIELDS)])
+                    " / ".join(fmt_seconds(getattr(e, n)) for n in OVERHEAD_FIELDS
+                               if n != "burst_share"), f"{e.burst_share:.3g}"])
     return t
 
 

@@ -160,3 +160,24 @@ def context_tables(curves: list[ContextCurve]) -> list[Table]:
                        "cached key; linear: the Gated DeltaNet state's updates.")
     tables.append(parts)
     return tables
+
+
+def pyplot(path: str, *, hint: str = "") -> Any:
+    """matplotlib.pyplot on the Agg backend, for a ``--plot`` to ``path``; a one-line UsageError
+    when matplotlib is missing (how to install it, then ``hint``) or ``path`` is not a .png or
+    .svg file. The one import of matplotlib that compare, sweep and plan plots share."""
+    from planner.errors import UsageError
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from planner import __distribution__
+
+        raise UsageError(f"--plot needs matplotlib: pip install '{__distribution__}[plot]' (in a "
+                         f"source checkout: pip install '.[plot]'){hint}") from None
+    if not path.endswith((".png", ".svg")):
+        raise UsageError(f"--plot {path!r}: expected a .png or .svg file")
+    return plt

@@ -60,7 +60,7 @@ def column_widths(table: Table, width: int) -> list[int] | None:
     columns = [[table.headers[j], *(row[j] for row in table.rows)] for j in range(n)]
     natural = [max(natural_width(c) for c in col) for col in columns]
     words = [max(longest_word(c) for c in col) for col in columns]
-    whole = [max(longest_word(col[0]), *(natural_width(c) for c in col[1:]))
+    whole = [max([longest_word(col[0]), *(natural_width(c) for c in col[1:])])
              for col in columns]
     room = width - BORDER_EDGE - BORDER_PER_COLUMN * n
     if sum(natural) <= room:

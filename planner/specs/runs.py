@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 #: Largest runs file read (bytes) and most rows: the shipped file is 1.3 MB and 3,702 rows.
 MAX_RUNS_FILE_BYTES = 64 * 2**20
 MAX_RUNS_ROWS = 1_000_000
+#: Largest prompt or output length a run may give (tokens; the deployment specs' context bound).
+MAX_RUN_TOKENS = 2**30
+#: Largest layout size, batch or worker count a run may give: a product of four stays in int64.
+MAX_RUN_SIZE = 2**15
 #: Serving modes of the data: aggregated (prefill and decode on the same workers) or
 #: disaggregated (separate prefill and decode workers).
 AGG, DISAGG = "agg", "disagg"
@@ -166,8 +170,9 @@ def _column_of(name: str) -> str:
 
 
 def _number(text: str, *, where: str, row: int, column: str, integer: bool,
-            blank: float) -> float:
-    """``text`` as a finite number >= 0 (blank: ``blank``), or a one-line SpecError."""
+            blank: float, low: float = 0.0, high: float = float("inf")) -> float:
+    """``text`` as a finite number in ``low`` .. ``high`` (a measured time: above ``low``;
+    blank: ``blank``), or a one-line SpecError."""
     text = text.strip()
     if not text:
         if blank < 0:
@@ -178,8 +183,10 @@ def _number(text: str, *, where: str, row: int, column: str, integer: bool,
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not np.isfinite(value) or value < 0 or (integer and value != int(value)):
-        kind = "a whole number >= 0" if integer else "a finite number >= 0"
+    if (not np.isfinite(value) or value < low or value > high or (not integer and value <= low)
+            or (integer and value != int(value))):
+        kind = (f"a whole number in {low:,.0f} .. {high:,.0f}" if integer
+                else f"a finite number > {low:g}")
         raise SpecError(f"expected {kind}, got {text[:40]!r}", file=where,
                         field=f"row {row}, column {column}")
     return value
@@ -199,6 +206,8 @@ def _parse_rows(text: str, where: str) -> tuple[list[str], list[list[str]]]:
     if missing:
         raise SpecError(f"missing column(s) {', '.join(missing)} (the format of "
                         "planner/data/serving-runs.csv)", file=where, field="header")
+    if not body:
+        raise SpecError("no runs: the file has only a header row", file=where)
     if len(body) > MAX_RUNS_ROWS:
         raise SpecError(f"more than {MAX_RUNS_ROWS:,} rows", file=where)
     for n, r in enumerate(body, start=2):
@@ -226,12 +235,20 @@ def read_runs(path: str | Path) -> RunTable:
             out[f.name] = np.array([c.strip() for c in cells], dtype=object)
             continue
         measured, layout = f.name.startswith("measured_"), column.endswith("_size")
+        tokens = column in ("isl", "osl")
         values = [_number(c, where=where, row=n, column=column, integer=not measured,
-                          blank=-1.0 if measured or column in ("isl", "osl") else 0.0)
+                          blank=-1.0 if measured or tokens else 0.0, low=1.0 if tokens else 0.0,
+                          high=(MAX_RUN_TOKENS if tokens else float("inf") if measured
+                                else MAX_RUN_SIZE))
                   for n, c in enumerate(cells, start=2)]
         array = np.array(values, dtype=float) * (MS if measured else 1)
         out[f.name] = array if measured else np.maximum(array, 1 if layout else 0).astype(np.int64)
     found = [_CONCURRENCY.search(s) for s in out["source"]]
+    for n, m in enumerate(found, start=2):
+        if m and int(m.group(1)) > MAX_RUN_SIZE**2:
+            raise SpecError(f"silicon_concurrency above {MAX_RUN_SIZE**2:,}: "
+                            f"{m.group(1)[:40]!r}", file=where,
+                            field=f"row {n}, column silicon_data_source")
     out["silicon_concurrency"] = np.array([int(m.group(1)) if m else 0 for m in found],
                                           dtype=np.int64)
     out["concurrency"] = np.where(out["mode"] == AGG, out["batch_size"] * out["attention_dp"],

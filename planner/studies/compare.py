@@ -189,20 +189,9 @@ def context_curves(models: list[Model], *, contexts=CROSSOVER_CONTEXTS,
 def plot_context_curves(curves: list[ContextCurve], path: str) -> None:
     """Draw KV cache per sequence (solid) and decode bytes read per query (dashed) against the
     context, one colour per model, log-log. Needs matplotlib (the ``plot`` extra)."""
-    from planner.errors import UsageError
+    from planner.report.explore import pyplot
 
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from planner import __distribution__
-
-        raise UsageError(f"--plot needs matplotlib: pip install '{__distribution__}[plot]' (in a "
-                         "source checkout: pip install '.[plot]')") from None
-    if not path.endswith((".png", ".svg")):
-        raise UsageError(f"--plot {path!r}: expected a .png or .svg file")
+    plt = pyplot(path)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     for i, cv in enumerate(curves):
         colour = f"C{i % 10}"

@@ -29,17 +29,11 @@ def load_engine_or_none(name: str | None) -> Any:
 def plot_frontier(result: PlanResult, path: str) -> None:
     """Draw the frontier of every hardware (tokens/s per GPU against tokens/s per user), the
     TPOT limit and the best point to ``path`` (.png or .svg). Needs matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from planner import __distribution__
-
-        raise UsageError(f"--plot needs matplotlib: pip install '{__distribution__}[plot]' (in a "
-                         "source checkout: pip install '.[plot]'); --html needs nothing") from None
     import numpy as np
+
+    from planner.report.explore import pyplot
+
+    plt = pyplot(path, hint="; --html needs nothing")
 
     c = result.points.columns
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)

@@ -338,20 +338,11 @@ PLOT_POINTS_PER_LINE = 10_000
 def plot(result: SweepResult, path: str) -> None:
     """Draw the sweep: the metric against the first variable, one line per value of the second
     (at most 12). Needs matplotlib (``pip install 'llm-capacity-planner[plot]'``)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from planner import __distribution__
-
-        raise UsageError(f"--plot needs matplotlib: pip install '{__distribution__}[plot]' (in a "
-                         "source checkout: pip install '.[plot]')") from None
     import numpy as np
 
-    if not path.endswith((".png", ".svg")):
-        raise UsageError(f"--plot {path!r}: expected a .png or .svg file")
+    from planner.report.explore import pyplot
+
+    plt = pyplot(path)
     unit, label = SWEEP_METRICS[result.metric]
     scale, shown = {"s": (1e3, "ms"), "bytes": (1e-3, "KB"), "tokens/s": (1, "tokens/s")}[unit]
     xvar = VARIABLES[result.names[0]]

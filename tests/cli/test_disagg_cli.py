@@ -79,3 +79,17 @@ def test_validate_disagg_on_a_small_file(tmp_path):
     recs = json.loads(r.stdout)
     h200 = next(x for x in recs if x.get("hardware") == "h200")
     assert (h200["rows"], h200["predicted"]) == (1, 1)
+
+
+@pytest.mark.parametrize("args, problem", [
+    (["--kv-bandwidth", "0 GB/s"], "--kv-bandwidth: must be above 0"),
+    (["--disagg-ratio", "--gpus", "16", "--max-ttft", "0 s"], "--max-ttft: must be above 0"),
+    (["--decode-tp", "99999", "--decode-dp", "99999"], "at most 1,048,576 GPUs per replica"),
+])
+def test_serve_disagg_refuses_a_zero_limit_or_a_huge_pool_in_one_line(args, problem):
+    """Review of issues 19-25: a zero KV bandwidth printed a NaN warning before its error; a
+    zero limit searched for nothing; 10^10 GPUs per worker was evaluated."""
+    result = cli_run("serve-disagg", "deepseek-v3", "-H", "h200", "--isl", "1k", "--osl", "1k",
+                     *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and problem in result.stderr

@@ -182,6 +182,14 @@ def test_an_integer_beyond_the_spec_bound_is_refused():
       "0"], "gpu_hours (0) must be > 0"),
     (["train", "deepseek-v3", "-H", "h800", "--tokens", "1T", "--gpus", "8",
       "--tokens-per-day", "1e-320"], "the training speed comes out as 0 tokens/s"),
+    # Layout mode (review of issues 19-25): 0 tokens printed 0 GPU-hours, 1e300 printed
+    # 8e293 GPU-hours, --gpus 1e9 --search ran a minute to find nothing.
+    (["train", "deepseek-v3", "-H", "h800", "--tokens", "0", "--gpus", "2048",
+      "--global-batch", "1536", "--pp", "16", "--ep", "64"], "--tokens: expected a count above 0"),
+    (["train", "deepseek-v3", "-H", "h800", "--tokens", "1e300", "--gpus", "2048",
+      "--global-batch", "1536", "--pp", "16", "--ep", "64"], "at most 1e+15 (got 1e+300)"),
+    (["train", "deepseek-v3", "-H", "h800", "--tokens", "1T", "--gpus", "1000000000",
+      "--global-batch", "1536", "--search"], "--gpus: at most 1,048,576"),
 ])
 def test_zero_and_subnormal_inputs_are_refused(args, message):
     result = run(*args)

@@ -73,6 +73,16 @@ def test_planner_engines_lists_the_catalog():
         assert r["version"] and r["decode_step_overhead_s_source"]
 
 
+def test_planner_engines_shows_burst_share_as_a_fraction(monkeypatch):
+    """Review of issues 19-25: the table printed six values under a three-name header, the
+    fraction burst_share among them as seconds (trtllm's 0.19997 as '199.970 ms')."""
+    monkeypatch.setenv("COLUMNS", "250")
+    out = run("engines").stdout
+    assert "burst share" in out and "all-reduce-per-peer overhead" in out
+    line = next(ln for ln in out.splitlines() if "trtllm" in ln)
+    assert "199.970 ms" not in line and line.rstrip(" │").endswith("0.2")
+
+
 def test_engine_overheads_are_bounded():
     engine = load_engine("vllm")
     assert engine.model_copy(update={"decode_step_overhead_s": 0.002}).decode_step_overhead_s \
@@ -114,3 +124,12 @@ def test_the_engines_ship_in_the_wheel_like_the_catalog():
     build = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
     assert build["targets"]["wheel"]["force-include"]["engines"] == "planner/_catalog/engines"
     assert "engines" in build["targets"]["sdist"]["include"]
+
+
+def test_a_replica_over_the_gpu_bound_is_refused():
+    """Review of issues 19-25: TP 99,999 x attention DP 99,999 printed a workload on
+    9,999,800,001 GPUs."""
+    result = run("serve", "llama-3.1-8b", "-H", "h200", "--isl", "1024", "--osl", "1024",
+                 "--concurrency", "8", "--tp", "99999", "--attention-dp", "99999")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "at most 1,048,576 GPUs per replica" in result.stderr

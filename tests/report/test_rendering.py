@@ -138,3 +138,15 @@ def test_a_table_too_wide_for_its_columns_lays_out_vertically():
     text = out.getvalue()
     assert "column 11" in text and "value-11-long" in text
     assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+
+
+def test_a_table_without_rows_renders_when_its_header_must_wrap():
+    """validate-disagg's "not predicted" table is empty when every row is predicted; its title
+    and header then wrap at 80 columns (review of issues 19-25: this was an internal error)."""
+    import io
+
+    t = Table("Disaggregated rows not predicted, by reason " * 3,
+              ["rows", "reason " * 20], align="rL")
+    out = io.StringIO()
+    table_module._render_rich([t], out, width=80)
+    assert "rows" in out.getvalue()

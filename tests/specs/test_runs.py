@@ -154,6 +154,18 @@ def test_resolve_user_rows(tmp_path):
      "whole number"),
     (lambda t: t.replace("\n", ",extra\n", 2).replace(",extra", "", 1), "row 2", "fields"),
     (lambda t: "", None, "empty"),
+    # Hostile values (review of issues 19-25): each refused with its row and column, never a
+    # NaN error, an int64 overflow or an internal error further on.
+    (lambda t: t.replace(",8192,1024,", ",0,1024,", 1), "row 2, column isl",
+     "whole number in 1 .. 1,073,741,824"),
+    (lambda t: t.replace(",8192,1024,", ",1e30,1024,", 1), "row 2, column isl", "1e30"),
+    (lambda t: t.replace(",324.69235197495436,", ",0,", 1), "row 2, column silicon_ttft_ms",
+     "finite number > 0"),
+    (lambda t: t.replace(",4,1,4,1,4,8,", ",99999999999999999999,1,4,1,4,8,", 1),
+     "row 2, column prefill_attention_dp_size", "whole number in 0 .. 32,768"),
+    (lambda t: t.replace("silicon_concurrency=4;", f"silicon_concurrency={'9' * 30};", 1),
+     "row 2, column silicon_data_source", "silicon_concurrency above"),
+    (lambda t: t.splitlines()[0] + "\n", None, "only a header row"),
 ])
 def test_read_errors_name_file_row_and_column(tmp_path, edit, where, problem):
     text = catalog.SERVING_RUNS_CSV.read_text()

@@ -126,6 +126,7 @@ def _layout(model: Model, hardware: Hardware, *, tp: Any, pp: Any, attention_dp:
     """The layout arrays with the MoE split's defaults, checked: MoE-TP × MoE-EP = TP × DP_att."""
     import numpy as np
 
+    from planner.specs.deployment import MAX_GPUS
     from planner.specs.model import MoEFFN
 
     tp, pp, adp = (np.asarray(v, dtype=np.int64) for v in (tp, pp, attention_dp))
@@ -142,6 +143,9 @@ def _layout(model: Model, hardware: Hardware, *, tp: Any, pp: Any, attention_dp:
     if np.any(moe_tp * moe_ep != group):
         raise UsageError("moe_tp x moe_ep must equal tp x attention_dp (the GPUs of a "
                          "pipeline stage)")
+    if np.any(tp * adp * pp > MAX_GPUS):
+        raise UsageError(f"tp x attention_dp x pp must be at most {MAX_GPUS:,} GPUs per "
+                         f"replica (got {int((tp * adp * pp).max()):,})")
     if np.any(pp > model.num_layers):
         raise UsageError(f"pp must not exceed the model's {model.num_layers} layers")
     return Layout(tp=tp, pp=pp, adp=adp, moe_tp=moe_tp, moe_ep=moe_ep, tile=_padded_tile(hardware))
