@@ -70,9 +70,11 @@ def _at_rows(hardware: Hardware, fig: ModelFigures, rates: Rates, *, rows: Any,
 
 
 def _attended_positions(model: Model, *, context_tokens: Any) -> Any:
-    """The ONE adapter to the attention variants: positions a query attends to at
-    ``context_tokens`` of context. Full attention in every layer until the windowed / sparse /
-    linear calculators land (an upper bound for sliding-window models)."""
+    """Positions a query's attention core computes over at ``context_tokens`` of context: the
+    whole context in every layer. The KV bytes a step reads follow the model's attention
+    pattern (windowed, sparse and linear layers: ``kv_read_fraction``); the core's FLOPs do
+    not yet, an upper bound for those layers (small beside the GEMMs at the data's 1K-9K
+    contexts; ``planner.calc.flops.attention_core_flops_per_query`` has the pattern's)."""
     return context_tokens
 
 
