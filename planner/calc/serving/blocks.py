@@ -47,21 +47,16 @@ def attention_core_flops_per_token_per_layer(model: Model, *, context_tokens,
     Convention: softmax and RoPE not counted; heads all on one GPU (divide by TP).
     Example: DeepSeek-V3, C = 4,096, absorbed: 2·128·4096·1088 = 1.141e9 FLOPs.
     """
-    from planner.specs.model import MLAttention
-
     if model.has_attention_pattern:
         from planner.calc.flops import attention_core_flops_per_query
 
         per_layer = attention_core_flops_per_query(
             model, context_tokens=context_tokens, absorbed=absorbed) / model.num_layers
         return per_layer if getattr(per_layer, "ndim", 0) else float(per_layer)
-    att = model.attention
-    if isinstance(att, MLAttention):
-        per_pos = (att.kv_lora_rank + att.qk_rope_head_dim + att.kv_lora_rank if absorbed
-                   else att.qk_head_dim + att.v_head_dim)
-    else:
-        per_pos = 2 * att.head_dim
-    return FLOPS_PER_MAC * att.num_heads * context_tokens * per_pos
+    from planner.calc.flops import attention_core_flops_per_position
+
+    return (model.attention.num_heads * context_tokens
+            * attention_core_flops_per_position(model, absorbed=absorbed))
 
 
 def kv_read_fraction(model: Model, *, context_tokens, kv_dtype: str) -> float:
