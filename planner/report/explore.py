@@ -181,3 +181,17 @@ def pyplot(path: str, *, hint: str = "") -> Any:
     if not path.endswith((".png", ".svg")):
         raise UsageError(f"--plot {path!r}: expected a .png or .svg file")
     return plt
+
+
+def save_plot(plt: Any, fig: Any, path: str) -> None:
+    """Write ``fig`` to ``path`` (.png or .svg, as :func:`pyplot` checked) and close it; a
+    one-line SpecError naming the file when it cannot be written. The one writer that compare,
+    sweep and plan plots share."""
+    try:
+        fig.savefig(path, format="svg" if path.endswith(".svg") else "png")
+    except OSError as exc:
+        from planner.errors import SpecError
+
+        raise SpecError(f"cannot write the plot ({exc.strerror or exc})", file=path) from None
+    finally:
+        plt.close(fig)

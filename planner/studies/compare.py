@@ -189,7 +189,7 @@ def context_curves(models: list[Model], *, contexts=CROSSOVER_CONTEXTS,
 def plot_context_curves(curves: list[ContextCurve], path: str) -> None:
     """Draw KV cache per sequence (solid) and decode bytes read per query (dashed) against the
     context, one colour per model, log-log. Needs matplotlib (the ``plot`` extra)."""
-    from planner.report.explore import pyplot
+    from planner.report.explore import pyplot, save_plot
 
     plt = pyplot(path)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
@@ -207,11 +207,4 @@ def plot_context_curves(curves: list[ContextCurve], path: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    try:
-        fig.savefig(path)
-    except OSError as exc:
-        from planner.errors import SpecError
-
-        raise SpecError(f"cannot write the plot ({exc.strerror or exc})", file=path) from None
-    finally:
-        plt.close(fig)
+    save_plot(plt, fig, path)

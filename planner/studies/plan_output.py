@@ -31,7 +31,7 @@ def plot_frontier(result: PlanResult, path: str) -> None:
     TPOT limit and the best point to ``path`` (.png or .svg). Needs matplotlib."""
     import numpy as np
 
-    from planner.report.explore import pyplot
+    from planner.report.explore import pyplot, save_plot
 
     plt = pyplot(path, hint="; --html needs nothing")
 
@@ -57,14 +57,7 @@ def plot_frontier(result: PlanResult, path: str) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    try:
-        fig.savefig(path, format="svg" if path.endswith(".svg") else "png")
-    except OSError as exc:
-        from planner.errors import SpecError
-
-        raise SpecError(f"cannot write the plot ({exc.strerror or exc})", file=path) from None
-    finally:
-        plt.close(fig)
+    save_plot(plt, fig, path)
 
 
 def scenario_yaml(result: PlanResult, *, model: str, hardware_names: list[str],

@@ -340,7 +340,7 @@ def plot(result: SweepResult, path: str) -> None:
     (at most 12). Needs matplotlib (``pip install 'llm-capacity-planner[plot]'``)."""
     import numpy as np
 
-    from planner.report.explore import pyplot
+    from planner.report.explore import pyplot, save_plot
 
     plt = pyplot(path)
     unit, label = SWEEP_METRICS[result.metric]
@@ -374,11 +374,4 @@ def plot(result: SweepResult, path: str) -> None:
     ax.set_title(f"{label}: {result.model} on {result.hardware}")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    try:
-        fig.savefig(path)
-    except OSError as exc:
-        from planner.errors import SpecError
-
-        raise SpecError(f"cannot write the plot ({exc.strerror or exc})", file=path) from None
-    finally:
-        plt.close(fig)
+    save_plot(plt, fig, path)
