@@ -241,6 +241,30 @@ def scale_up(system: str, root: Path, peaks: dict) -> dict:
                 f"{peaks['nvlink']} GB/s per direction")
 
 
+def moe_alltoall_by_ep(system: str, root: Path, peaks: dict) -> dict:
+    """NVL72 scale-up above 4 GPUs (the NCCL tables stop at 4): TensorRT-LLM's MoE all-to-all
+    (comm/trtllm/1.3.0rc10/trtllm_alltoall_perf, NVLinkTwoSided, BF16, balanced routing, EP
+    2..64; gb200 only). Each rank sends each of its T tokens once to every other rank holding
+    one of its top-k experts: remote copies per token r·(ep - 1)/ep with r = ep·(1 - C(E - E/ep,
+    k) / C(E, k)) distinct ranks; GB/s per GPU = T·h·2·r·(ep - 1)/ep / t, median over T >= 16,384,
+    / the per-direction NVLink bandwidth. At EP 4 this reads 488 GB/s, the NCCL 4-GPU
+    all-to-all's 487.8: the payload model holds."""
+    table = _rows(_read(root / system / "comm" / "trtllm" / "1.3.0rc10"
+                        / "trtllm_alltoall_perf.parquet"))
+    out: dict = {}
+    for r in table:
+        if (r["kernel_source"] != "NVLinkTwoSided" or r["moe_dtype"] != "bfloat16"
+                or r["num_tokens"] < 16384):
+            continue
+        ep, e, k = r["moe_ep_size"], r["num_experts"], r["topk"]
+        ranks = ep * (1 - math.comb(e - e // ep, k) / math.comb(e, k))
+        gbs = r["num_tokens"] * r["hidden_size"] * 2 * ranks * (ep - 1) / ep / (
+            r["latency"] * 1e-3) / 1e9
+        out.setdefault(r["op_name"], {}).setdefault(ep, []).append(gbs)
+    return {op: {ep: round(_median(v) / peaks["nvlink"], 4) for ep, v in sorted(by.items())}
+            for op, by in out.items() if op in ("alltoall_dispatch", "alltoall_combine")}
+
+
 def _source(system: str, table: str, commit: str) -> str:
     return (f"ai-dynamo/aiconfigurator@{commit[:12]} (Apache-2.0), {REPO_DIR}/{system}/"
             f"{table}.parquet")
@@ -315,7 +339,7 @@ def main() -> None:
         print(f"### {peaks['name']} ({REPO_DIR}/{system}, commit {args.commit})")
         for what, fn in (("gemm", gemm_tables), ("weight_stream", weight_stream),
                          ("grouped_gemm", moe_tables), ("attention", attention),
-                         ("scale_up", scale_up)):
+                         ("scale_up", scale_up), ("moe_alltoall_by_ep", moe_alltoall_by_ep)):
             try:
                 print(what, fn(system, args.data, peaks))
             except FileNotFoundError as exc:
