@@ -43,6 +43,20 @@ def _path(path: Path | None) -> Path:
     return path or catalog.validation_dir() / "training.yaml"
 
 
+def _measured_step_s(model, run: dict) -> float:
+    """The run's measured step time: given, or from the achieved TFLOP/s per GPU a Megatron-LM
+    paper reports (its eq. 3 FLOPs over the step and the GPUs); pops the measured field."""
+    from planner.calc.train.layout import megatron_iteration_flops
+
+    if "measured_step_time_s" in run:
+        return float(run.pop("measured_step_time_s"))
+    achieved = float(run.pop("measured_tflop_per_gpu")) * 1e12
+    flops = megatron_iteration_flops(num_layers=model.num_layers, hidden_size=model.hidden_size,
+                                     vocab_size=model.vocab_size,
+                                     global_batch=run["global_batch"], seq_len=run["seq_len"])
+    return flops / (achieved * run["gpus"])
+
+
 def validate_training(path: Path | None = None) -> list[TrainValidationRow]:
     """Every run of the validation file, predicted."""
     from planner.calc.train.layout import train_layout
@@ -54,8 +68,8 @@ def validate_training(path: Path | None = None) -> list[TrainValidationRow]:
         r = dict(run)
         hw = r.pop("hardware")
         model, hardware = _specs(path, r.pop("model"), hw)
-        measured = r.pop("measured_step_time_s")
         rid, source = r.pop("id"), r.pop("source")
+        measured = _measured_step_s(model, r)
         old = hw in MEGATRON_2022_HARDWARE    # no fused attention, dropout on
         r.setdefault("flash_attention", not old)
         r.setdefault("dropout", old)

@@ -34,6 +34,31 @@ REF = ("Narayanan et al. SC'21; Korthikanti et al. 2022; ZeRO; V3R §3.2-3.3; Du
        "Megatron-LM theoretical_memory_usage.py")
 
 
+#: Narayanan et al. 2021 eq. 3: FLOPs of one iteration with activation recomputation are
+#: 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)); 96 = 24 (a layer's GEMMs per token / h²) × 4 passes.
+MEGATRON_FLOPS_COEFF = 96
+MEGATRON_SEQ_TERM = 6
+MEGATRON_VOCAB_TERM = 16
+
+
+def megatron_iteration_flops(*, num_layers: int, hidden_size: int, vocab_size: int,
+                             global_batch: float, seq_len: int) -> float:
+    """FLOPs Megatron-LM's papers count for one iteration with full recomputation (FLOP), the
+    basis of their "achieved teraFLOP/s per GPU".
+
+    Formula: F = 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)).
+    Ref: Narayanan et al. 2021 (arXiv 2104.04473) §5.1, eq. 3.
+    Convention: GEMMs only (forward, backward and the recomputed forward), the logit layer's
+    6·B·s·h·V included; achieved FLOP/s per GPU = F / (step · GPUs).
+    Example: GPT-3 175B (l = 96, h = 12,288, V = 51,200), B = 1,536, s = 2,048: 4.51e18 FLOP;
+    at 153 TFLOP/s on 384 GPUs a step of 76.78 s.
+    """
+    h, layers = float(hidden_size), float(num_layers)
+    return (MEGATRON_FLOPS_COEFF * global_batch * seq_len * layers * h * h
+            * (1 + seq_len / (MEGATRON_SEQ_TERM * h)
+               + vocab_size / (MEGATRON_VOCAB_TERM * layers * h)))
+
+
 @dataclass(frozen=True)
 class LayoutGrid:
     """Layouts as numpy arrays of one shape (ints; recompute and schedule as indices)."""
