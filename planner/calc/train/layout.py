@@ -269,15 +269,19 @@ class TrainLayoutResult:
     inputs: tuple = ()
 
 
-def _inputs(hardware: Hardware, *, recipe: str) -> tuple:
-    """The rates a layout ran at, each with the spec field it came from."""
+def _inputs(hardware: Hardware, *, recipe: str, rows: float) -> tuple:
+    """The rates a layout ran at (GEMMs at M = ``rows``), each with the spec field it came
+    from."""
     from planner.calc.common import Input
     from planner.calc.train.rates import train_rates
 
-    r = train_rates(hardware, gemm_dtype=RECIPES[recipe].gemm_dtype)
+    dtype = RECIPES[recipe].gemm_dtype
+    r = train_rates(hardware, gemm_dtype=dtype, rows=rows)
     eff = "hardware spec gpu.peak_dense_tflop_per_s x efficiency."
+    gemm_from = (f"{eff}gemm.{dtype} table at M = {rows:,.0f}"
+                 if dtype in (hardware.efficiency.gemm or {}) else f"{eff}matmul_flops ({dtype})")
     return (
-        Input("GEMM rate", r.gemm, "FLOP/s", f"{eff}matmul_flops ({RECIPES[recipe].gemm_dtype})"),
+        Input("GEMM rate", float(r.gemm), "FLOP/s", gemm_from),
         Input("expert GEMM rate", r.experts, "FLOP/s", f"{eff}grouped_gemm_prefill_flops"),
         Input("attention rate (fused)", r.attention, "FLOP/s", f"{eff}attention_flops"),
         Input("HBM", r.hbm, "bytes/s", "hardware spec hbm x efficiency.hbm_bandwidth"),
@@ -344,7 +348,8 @@ def train_layout(model: Model, hardware: Hardware, *, gpus: int, tokens: float, 
         usd_per_gpu_hour=price,
         train_cost_usd=None if price is None else float(train_cost_usd(
             gpu_hours=hours, usd_per_gpu_hour=price)),
-        rates_note=e.rates_note, inputs=_inputs(hardware, recipe=recipe))
+        rates_note=e.rates_note,
+        inputs=_inputs(hardware, recipe=recipe, rows=micro_batch * seq_len / max(cp, 1)))
 
 
 def search_layouts(model: Model, hardware: Hardware, *, gpus: int, global_batch: int,
