@@ -220,7 +220,12 @@ def test_cli_layout_explain_names_the_rates_and_a_bad_layout_exits_2():
 
     out = cli_run("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                   "--tp", "8", "--pp", "4", "--global-batch", "64", "--explain")
-    assert out.exit_code == 0 and "efficiency.matmul_flops" in out.stdout
+    # H100 has measured GEMM tables: the rate is the bf16 table at M = b·s = 4,096, named so;
+    # H800 has DeepGEMM scalars: matmul_flops.
+    assert out.exit_code == 0 and "efficiency.gemm.bf16 table at M = 4,096" in out.stdout
+    h800 = cli_run("train", "deepseek-v3", "-H", "h800", "--tokens", "1T", "--gpus", "2048",
+                   "--pp", "16", "--ep", "64", "--global-batch", "15360", "--fp8", "--explain")
+    assert h800.exit_code == 0 and "efficiency.matmul_flops (fp8)" in h800.stdout
     bad = cli_run("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                   "--tp", "3", "--global-batch", "64")
     assert bad.exit_code == 2 and "t·p·c·d != GPUs" in bad.stderr
