@@ -62,6 +62,11 @@ def test_the_end_device_sets_dualpipes_pace_with_half_the_ends(v3):
                                            schedule=0)
     # 4 blocks per chunk: the embedding chunk 3 layers, the head chunk 2 + MTP + head
     assert float(layers) == 2.5 and float(ends) == pytest.approx(float(all_ends) / 2)
+    # DualPipeV: every micro-batch passes both chunks of device 0: 4 - 2 - 1 = 1 layer and all
+    # of the head and MTP
+    _, _, v_ends, v_layers = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
+                                                flash=True, schedule=4)
+    assert float(v_layers) == 1.0 and float(v_ends) == pytest.approx(float(all_ends))
 
 
 def test_deepseek_v3_fits_with_the_papers_choices_and_not_without_zero1_or_with_pp8(v3):

@@ -187,8 +187,11 @@ def train_memory_per_gpu(shape: TrainShape, *, capacity_bytes: float, recipe: st
     for end in (True, False):
         states = _state_bytes(shape, recipe=recipe, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep,
                               zero=zero, schedule=schedule, end=end)
-        if end:    # the first stage's chunks: its layers (the MTP modules where not blocks)
-            layers = np.where(as_blocks, np.maximum(blocks - 1, 1.0), blocks + shape.mtp_depth)
+        if end:    # the first stage's chunks: its layers (the MTP modules where not blocks);
+            # DualPipe: mostly the embedding chunk (b − 1); DualPipeV: both chunks (b − 2)
+            folded = np.asarray(schedule) == TRAIN_SCHEDULES.index("dualpipev")
+            layers = np.where(as_blocks, np.maximum(blocks - np.where(folded, 2, 1), 1.0),
+                              blocks + shape.mtp_depth)
             logits = LOGIT_BYTES * shape.vocab_size / np.asarray(tp, dtype=float) * tokens
         else:      # a middle stage: whole blocks, no logits
             layers, logits = blocks, np.zeros(np.shape(tokens))

@@ -35,7 +35,9 @@ from planner.calc.pipeline import (
 )
 from planner.calc.train.memory import activation_bytes_per_token_layer
 from planner.calc.train.rates import TrainRates
-from planner.calc.train.recipe import DP_OVERLAP, EP_OVERLAP, PP_OVERLAP, RECIPES
+from planner.calc.train.recipe import (
+    DP_OVERLAP, EP_OVERLAP, PP_OVERLAP, RECIPES, TRAIN_SCHEDULES,
+)
 from planner.calc.train.shape import ACT_BYTES, TrainShape
 
 #: Parts of the step time, in the order tables show them.
@@ -101,16 +103,22 @@ def _busiest_stage(shape: TrainShape, *, pp, schedule, layer_s, ends_s):
     pace (counts): L/p layers and the whole head + MTP (Megatron-LM: the last stage); where the
     ends count as blocks (DualPipe(V)), the slower of a middle device (b blocks) and an end
     device, whose micro-batches alternate between its embedding chunk (b − 1 layers) and its
-    head chunk (b − 1 − D layers, the MTP modules and the head): half the ends each.
+    head chunk (b − 1 − D layers, the MTP modules and the head): half the ends each (DualPipeV:
+    both chunks every micro-batch, so b − 2 − D layers and all of the ends).
     """
     from planner.calc.train.memory import stage_blocks
 
     blocks, as_blocks = stage_blocks(shape, pp=pp, schedule=schedule)
-    end_layers = np.maximum(blocks - 1 - shape.mtp_depth / 2, 0.0)
-    end_binds = end_layers * layer_s + ends_s / 2 >= blocks * layer_s
+    # DualPipeV folds the pipeline: every micro-batch passes both of a device's chunks, so the
+    # end device runs all of the ends each micro-batch on its b − 2 − D layers.
+    v_shape = np.asarray(schedule) == TRAIN_SCHEDULES.index("dualpipev")
+    end_layers = np.where(v_shape, np.maximum(blocks - 2 - shape.mtp_depth, 0.0),
+                          np.maximum(blocks - 1 - shape.mtp_depth / 2, 0.0))
+    end_share = np.where(v_shape, 1.0, 0.5)
+    end_binds = end_layers * layer_s + end_share * ends_s >= blocks * layer_s
     layers = np.where(as_blocks, np.where(end_binds, end_layers, blocks),
                       shape.num_layers / np.asarray(pp, dtype=float))
-    share = np.where(as_blocks, np.where(end_binds, 0.5, 0.0), 1.0)
+    share = np.where(as_blocks, np.where(end_binds, end_share, 0.0), 1.0)
     return layers, share
 
 
