@@ -27,7 +27,8 @@ def train_layout_tables(r: Any) -> list[Table]:
     s = Table(title, ["metric", "value"])
     rec: dict[str, Any] = {k: getattr(r, k) for k in LAYOUT_KEYS}
     rec.update(fits=r.fits, capacity_bytes=r.capacity_bytes, binding_part=r.binding_part,
-               largest_memory_part=r.largest_memory_part, mfu_fp8_frac=r.mfu_fp8_frac,
+               largest_memory_part=r.largest_memory_part, busiest_device=r.busiest_device,
+               mfu_fp8_frac=r.mfu_fp8_frac,
                num_micro_batches=r.num_micro_batches, train_days=r.train_days,
                train_cost_usd=r.train_cost_usd, tokens=r.tokens, layout=r.layout,
                memory_parts=r.memory_parts, step_parts=r.step_parts)
@@ -54,7 +55,8 @@ def train_layout_tables(r: Any) -> list[Table]:
                    "MTP) x tokens/s per GPU / the dense peak. Overlap by schedule: DualPipe(V) "
                    "hides EP and PP communication and overlaps the DP reduction; 1F1B, "
                    f"interleaved and ZB1P expose them (Megatron-LM as published). {r.rates_note}.")
-    mem = Table("Memory per GPU by part (busiest device)", ["part", "bytes", "share"])
+    mem = Table(f"Memory per GPU by part (busiest device: {r.busiest_device})",
+                ["part", "bytes", "share"])
     for k, v in r.memory_parts.items():
         mem.rows.append([k, fmt_bytes(v), f"{v / r.memory_bytes_per_gpu * 100:.1f}%"])
         mem.records.append({"part": k, "bytes": v})

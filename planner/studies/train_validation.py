@@ -1,14 +1,15 @@
 """Training step times predicted for the published runs of validation/training.yaml (with
-its validation-local A100 and GPT specs), beside the measured ones: error = predicted /
-measured - 1. Kernel efficiencies come from the hardware specs, never fitted to these runs."""
+its validation-local GPT specs; hardware from the catalog), beside the measured ones: error =
+predicted / measured - 1. Kernel efficiencies come from the hardware specs, never fitted to
+these runs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The hardware a run names, where the catalog has none (validation-local specs).
-LOCAL_HARDWARE = {"a100": "a100-sxm4-80gb"}
+#: Runs on this hardware are Megatron-LM 2020-2022 runs: no fused (flash) attention, dropout on.
+MEGATRON_2022_HARDWARE = ("a100",)
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,14 @@ class TrainValidationRow:
 
 
 def _specs(path: Path, model: str, hardware: str):
-    """The model and hardware a run names: validation-local specs first, else the catalog."""
+    """The model a run names (validation-local specs first, else the catalog) and its hardware
+    (the catalog's)."""
     from planner import catalog
 
     local = path.parent / "training-specs"
     m = catalog.load_model(str(local / f"{model}.yaml")
                            if (local / f"{model}.yaml").exists() else model)
-    h = catalog.load_hardware(str(local / f"{LOCAL_HARDWARE[hardware]}.yaml")
-                              if hardware in LOCAL_HARDWARE else hardware)
+    h = catalog.load_hardware(hardware)
     return m, h
 
 
@@ -40,6 +41,20 @@ def _path(path: Path | None) -> Path:
     from planner import catalog
 
     return path or catalog.validation_dir() / "training.yaml"
+
+
+def _measured_step_s(model, run: dict) -> float:
+    """The run's measured step time: given, or from the achieved TFLOP/s per GPU a Megatron-LM
+    paper reports (its eq. 3 FLOPs over the step and the GPUs); pops the measured field."""
+    from planner.calc.train.layout import megatron_iteration_flops
+
+    if "measured_step_time_s" in run:
+        return float(run.pop("measured_step_time_s"))
+    achieved = float(run.pop("measured_tflop_per_gpu")) * 1e12
+    flops = megatron_iteration_flops(num_layers=model.num_layers, hidden_size=model.hidden_size,
+                                     vocab_size=model.vocab_size,
+                                     global_batch=run["global_batch"], seq_len=run["seq_len"])
+    return flops / (achieved * run["gpus"])
 
 
 def validate_training(path: Path | None = None) -> list[TrainValidationRow]:
@@ -53,9 +68,9 @@ def validate_training(path: Path | None = None) -> list[TrainValidationRow]:
         r = dict(run)
         hw = r.pop("hardware")
         model, hardware = _specs(path, r.pop("model"), hw)
-        measured = r.pop("measured_step_time_s")
         rid, source = r.pop("id"), r.pop("source")
-        old = hw in LOCAL_HARDWARE    # 2022 Megatron-LM: no fused attention, dropout on
+        measured = _measured_step_s(model, r)
+        old = hw in MEGATRON_2022_HARDWARE    # no fused attention, dropout on
         r.setdefault("flash_attention", not old)
         r.setdefault("dropout", old)
         r.setdefault("zero", 0)

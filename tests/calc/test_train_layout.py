@@ -33,22 +33,74 @@ def test_gpt_175b_activations_match_korthikanti():
     assert s.act_softmax_per_key == 5 * 96
 
 
-def test_deepseek_v3_gpu_hours_within_15_percent(v3):
+def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
+    # A miss, reported: 112,505 GPU-hours per 1T tokens against V3R's 180K (-37.5%; the issue
+    # asks within 15%). Until the stage split counted the ends as blocks, the pace-setting
+    # device ran an average stage plus the head and MTP on every micro-batch (191,522, +6.4%);
+    # under DualPipe the end device alternates its embedding and head chunks, so it carries
+    # half of them on 2.5 layers. DeepSeek's own profile (deepseek-ai/profile-data train.json)
+    # runs a forward + backward chunk pair of 4 MoE layers in ~128 ms where the H800 factors
+    # give ~70 ms: the factors (DeepGEMM 2025, FlashMLA decode) are faster than the 2024
+    # training kernels; docs/training.md.
     r = train_layout(*v3, **DSV3)
-    assert abs(r.train_gpu_hours / 180_000 - 1) <= 0.15        # V3R: 180K per 1T tokens
-    assert r.train_gpu_hours == pytest.approx(191_522, rel=1e-3)
+    assert r.train_gpu_hours == pytest.approx(112_505, rel=1e-3)
+    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.375, abs=1e-3)
+    one_f_one_b = train_layout(*v3, **{**DSV3, "schedule": "1f1b"})
+    assert one_f_one_b.step_time_s > 2 * r.step_time_s    # head + MTP every micro-batch, EP exposed
 
 
-def test_deepseek_v3_memory_is_reported_with_its_overflowing_part(v3):
-    # The model says the paper's layout does NOT fit 80 GiB with one 4,096-token sequence per
-    # micro-batch (a miss against the paper, reported): activations are the largest part.
+def test_the_end_device_sets_dualpipes_pace_with_half_the_ends(v3):
+    from planner.calc.train.rates import train_rates
+    from planner.calc.train.step import _compute_forward_s
+
+    model, hw = v3
+    s = train_shape(model, seq_len=4096, recipe="fp8")
+    rates = train_rates(hw, gemm_dtype="fp8")
+    comp, _, ends, layers = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
+                                               flash=True, schedule=3)
+    _, _, all_ends, _ = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16, flash=True,
+                                           schedule=0)
+    # 4 blocks per chunk: the embedding chunk 3 layers, the head chunk 2 + MTP + head
+    assert float(layers) == 2.5 and float(ends) == pytest.approx(float(all_ends) / 2)
+    # DualPipeV: every micro-batch passes both chunks of device 0: 4 - 2 - 1 = 1 layer and all
+    # of the head and MTP
+    _, _, v_ends, v_layers = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
+                                                flash=True, schedule=4)
+    assert float(v_layers) == 1.0 and float(v_ends) == pytest.approx(float(all_ends))
+
+
+def test_deepseek_v3_fits_with_the_papers_choices_and_not_without_zero1_or_with_pp8(v3):
+    # V3R §3.2: PP 16 DualPipe, EP 64, ZeRO-1, FP8; one 4,096-token sequence per micro-batch
+    # (deepseek-ai/profile-data train.json: per-token kernels over 4,096 rows, flash attention
+    # over 32 blocks of 128 queries), 4 blocks per stage (61 layers + MTP + 2 ends = 64 / 16).
+    # The busiest device is a middle one (8 blocks' states, 17 micro-batches of 4 blocks).
+    model, hw = v3
     r = train_layout(*v3, **DSV3)
-    assert not r.fits and r.largest_memory_part == "activations"
-    assert r.memory_bytes_per_gpu == pytest.approx(117.43e9, rel=1e-3)
+    assert r.fits and r.memory_bytes_per_gpu == pytest.approx(74.13e9, rel=1e-3)
+    assert r.memory_parts["activations"] == pytest.approx(43.02e9, rel=1e-3)
+    assert r.memory_parts["logits"] == 0.0          # a middle stage binds
     no_zero = train_layout(*v3, **{**DSV3, "zero": 0})
     pp8 = train_layout(*v3, **{**DSV3, "pp": 8})
+    assert not no_zero.fits and no_zero.largest_memory_part == "optimizer"
+    assert no_zero.memory_bytes_per_gpu == pytest.approx(103.72e9, rel=1e-3)
+    assert not pp8.fits and pp8.memory_bytes_per_gpu == pytest.approx(100.45e9, rel=1e-3)
     assert no_zero.memory_parts["optimizer"] > 5 * r.memory_parts["optimizer"]
-    assert pp8.memory_bytes_per_gpu > r.memory_bytes_per_gpu
+
+
+def test_deepseek_v3_selective_recompute_caches_what_v3r_says(v3):
+    # V3R §3.2.3 / §3.3.3, per token per MoE-average layer with the FP8 recipe: two RMSNorm
+    # inputs (BF16, 2·2h; the norms recomputed), MLA latents (1,536 + 512 + 64, BF16), the
+    # output projection's input in E5M6 (128·128·1.5), 8 routed copies of the FP8 dispatch
+    # input and SwiGLU inputs (7,168 + 2·2,048 elements, 1 + 4/128 bytes), the shared expert's
+    # SwiGLU inputs, 256 FP32 router scores; 3 of 61 layers dense (SwiGLU 3·18,432 in BF16).
+    model, _ = v3
+    s = train_shape(model, seq_len=4096, recipe="fp8")
+    attention = 2 * 2 * 7168 + 2 * (1536 + 512 + 64) + 1.5 * 128 * 128
+    gin = 1 + 4 / 128
+    moe = 8 * gin * (7168 + 2 * 2048) + gin * 2 * 2048 + 4 * 256
+    dense = 2 * 2 * 18432
+    per_layer = attention + (58 * moe + 3 * dense) / 61
+    assert s.act_hsized["selective"] + s.act_sharded["selective"] == pytest.approx(per_layer)
 
 
 def _grid(**over):
@@ -105,11 +157,14 @@ def test_invalid_layouts_are_masked_with_a_reason(v3):
 
 
 VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses stay misses
-    "korthikanti-22b-full": (1.11, -0.219), "korthikanti-22b-seqsel": (0.85, -0.227),
-    "korthikanti-175b-full": (14.55, -0.197), "korthikanti-175b-seqsel": (10.96, -0.203),
-    "korthikanti-530b-full": (41.34, -0.157), "korthikanti-530b-seqsel": (31.06, -0.179),
-    "korthikanti-1t-full": (82.39, -0.127), "korthikanti-1t-seqsel": (62.59, -0.124),
-    "deepseek-v3-pretrain": (21.18, 0.064),
+    "korthikanti-22b-full": (1.26, -0.112), "korthikanti-22b-seqsel": (0.99, -0.098),
+    "korthikanti-175b-full": (15.5, -0.145), "korthikanti-175b-seqsel": (11.79, -0.142),
+    "korthikanti-530b-full": (44.03, -0.102), "korthikanti-530b-seqsel": (33.34, -0.119),
+    "korthikanti-1t-full": (86.32, -0.086), "korthikanti-1t-seqsel": (65.85, -0.079),
+    "narayanan-175b-384": (61.84, -0.195), "narayanan-175b-768": (32.18, -0.184),
+    "narayanan-175b-1536": (17.34, -0.167), "narayanan-530b-560": (170.07, -0.175),
+    "narayanan-530b-1120": (87.97, -0.167), "narayanan-530b-2240": (46.91, -0.154),
+    "deepseek-v3-pretrain": (12.44, -0.375),
 }
 
 
@@ -119,8 +174,15 @@ def test_validation_table_is_pinned_and_in_the_docs():
     rows = validate_training()
     assert {r.id: (round(r.step_time_s, 2), round(r.error_frac, 3)) for r in rows} == VALIDATION
     errors = [abs(r.error_frac) for r in rows]
-    # Issue 24 asks median <= 10%: the model misses it (17.9%); none beyond 25% (max 22.7%).
-    assert round(statistics.median(errors), 3) == 0.179 and max(errors) <= 0.25
+    korthikanti = [abs(r.error_frac) for r in rows if r.id.startswith("korthikanti")]
+    narayanan = [abs(r.error_frac) for r in rows if r.id.startswith("narayanan")]
+    # Issue 24 asks median <= 10% and none beyond 25%: missed (15 runs: median 14.5%,
+    # DeepSeek-V3 -37.5%). Korthikanti 2022's eight: median 10.7%, largest 14.5% (17.9% / 22.7%
+    # before the GEMM table at M, the unfused attention traffic, the pipeline link and the
+    # optimizer); Narayanan 2021's six (added): median 17.1%, largest 19.5%, all fast.
+    assert round(statistics.median(errors), 3) == 0.145 and round(max(errors), 3) == 0.375
+    assert round(statistics.median(korthikanti), 3) == 0.107 and max(korthikanti) <= 0.25
+    assert round(statistics.median(narayanan), 3) == 0.171 and max(narayanan) <= 0.25
     docs = (REPO / "docs/training.md").read_text()
     for r in rows:
         line = next(x for x in docs.splitlines() if x.startswith(f"| {r.id} "))
@@ -135,7 +197,7 @@ def test_cli_layout_json_keys_and_search():
     for key in ("memory_bytes_per_gpu", "step_time_s", "tokens_per_s_per_gpu", "mfu_frac",
                 "train_gpu_hours"):
         assert key in first
-    assert first["train_gpu_hours"] == pytest.approx(191_522, rel=1e-3)
+    assert first["train_gpu_hours"] == pytest.approx(112_505, rel=1e-3)
     found = cli_json("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                      "--global-batch", "256", "--search", "--top", "3")
     times = [r["step_time_s"] for r in found]
@@ -163,7 +225,12 @@ def test_cli_layout_explain_names_the_rates_and_a_bad_layout_exits_2():
 
     out = cli_run("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                   "--tp", "8", "--pp", "4", "--global-batch", "64", "--explain")
-    assert out.exit_code == 0 and "efficiency.matmul_flops" in out.stdout
+    # H100 has measured GEMM tables: the rate is the bf16 table at M = b·s = 4,096, named so;
+    # H800 has DeepGEMM scalars: matmul_flops.
+    assert out.exit_code == 0 and "efficiency.gemm.bf16 table at M = 4,096" in out.stdout
+    h800 = cli_run("train", "deepseek-v3", "-H", "h800", "--tokens", "1T", "--gpus", "2048",
+                   "--pp", "16", "--ep", "64", "--global-batch", "15360", "--fp8", "--explain")
+    assert h800.exit_code == 0 and "efficiency.matmul_flops (fp8)" in h800.stdout
     bad = cli_run("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                   "--tp", "3", "--global-batch", "64")
     assert bad.exit_code == 2 and "t·p·c·d != GPUs" in bad.stderr
@@ -213,11 +280,21 @@ def test_property_a_faster_link_never_lengthens_the_step(lay, factor, tier):
 @settings(max_examples=60, deadline=None)
 @given(layouts)
 def test_property_more_recompute_and_more_zero_never_raise_memory(lay):
+    # Each device kind (the one holding the ends, a middle one) on its own, and the busiest
+    # device's total: under DualPipe the busiest can change from an end device (more states)
+    # to a middle one (more activation blocks) as recompute or ZeRO changes, so its part
+    # alone is not the quantity the property is about.
     hw = catalog.load_hardware("h800")
-    acts = [float(_eval(lay, hw, recompute=r).memory_parts["activations"]) for r in (0, 1, 2)]
-    assert acts[0] >= acts[1] >= acts[2]
-    opt = [float(_eval(lay, hw, zero=z).memory_parts["optimizer"]) for z in (0, 1, 2, 3)]
-    assert all(a >= b for a, b in zip(opt, opt[1:]))
+    runs = [_eval(lay, hw, recompute=r) for r in (0, 1, 2)]
+    zeros = [_eval(lay, hw, zero=z) for z in (0, 1, 2, 3)]
+    for kind in ("end", "middle"):
+        acts = [float(e.device_memory_parts[kind]["activations"]) for e in runs]
+        assert acts[0] >= acts[1] >= acts[2]
+        opt = [float(e.device_memory_parts[kind]["optimizer"]) for e in zeros]
+        assert all(a >= b for a, b in zip(opt, opt[1:]))
+    for seq in (runs, zeros):
+        totals = [float(e.memory_bytes_per_gpu) for e in seq]
+        assert all(a >= b for a, b in zip(totals, totals[1:]))
 
 
 def test_grid_evaluation_equals_one_layout_at_a_time():
@@ -246,3 +323,58 @@ def test_search_grid_is_bounded_and_counts_what_it_keeps():
     assert np.all(grid.tp * grid.pp * grid.cp * grid.dp == 64)
     with pytest.raises(UsageError, match="more than 2,000,000"):
         layout.search_grid(model, gpus=64, micro_batches=tuple(range(1, 400)))
+
+
+def test_a100_gemms_run_at_the_table_read_at_the_micro_batchs_tokens():
+    # hardware/a100.yaml gemm.bf16: 0.8574 at M = 1,024, 0.8442 at 4,096; M = 2,048 halfway
+    # in log M; a spec without tables keeps its scalar matmul_flops (H800: 0.526).
+    from planner.calc.train.rates import train_rates
+
+    a100, h800 = catalog.load_hardware("a100"), catalog.load_hardware("h800")
+    r = train_rates(a100, gemm_dtype="bf16", rows=np.array([2048.0, 8192.0]))
+    halfway = np.exp((np.log(0.8574) + np.log(0.8442)) / 2)
+    assert r.gemm == pytest.approx(312e12 * np.array([halfway, 0.8442]), rel=1e-4)
+    assert train_rates(h800, gemm_dtype="fp8", rows=4096.0).gemm == pytest.approx(1979e12 * 0.526)
+
+
+def test_unfused_attention_traffic_pipeline_link_and_optimizer_are_counted():
+    # GPT-3 175B on A100, t = 8, b = 1, s = 2,048, no fused attention, dropout (Megatron 2022).
+    from planner.calc.train import step
+    from planner.calc.train.rates import train_rates
+
+    m = catalog.load_model(str(REPO / "validation/training-specs/gpt-175b.yaml"))
+    hw = catalog.load_hardware("a100")
+    s = train_shape(m, seq_len=2048, dropout=True)
+    rates = train_rates(hw, gemm_dtype="bf16", rows=2048.0)
+    elements = 2048 * 96 / 8 * 2048 * 12                  # b·s·(a/t)·s, 12 layers
+    fwd, bwd = step._unfused_attention_s(s, rates, tokens=2048.0, tp=8, layers_dev=12.0, cp=1,
+                                         seq_len=2048, scores=0.0)
+    assert fwd == pytest.approx((4 + 4 + 5) * elements / rates.hbm)     # GEMM I/O, softmax, dropout
+    assert bwd == pytest.approx((8 + 6 + 5) * elements / rates.hbm)
+    # t·c·d = 8 fills a DGX node: stage neighbours talk over InfiniBand, 1/t of b·s·h each.
+    e = evaluate_layouts(m, hw, grid_of(tp=8, pp=8, dp=1, cp=1, ep=1, vpp=3, micro_batch=1,
+                                        zero=0, recompute="selective", schedule="interleaved"),
+                         gpus=64, global_batch=64, seq_len=2048, flash_attention=False,
+                         dropout=True)
+    p2p = 2048 * 12288 * 2 / 8 / rates.scale_out
+    assert float(e.step_parts["pp_comm"]) == pytest.approx(2 * (64 + 7) * 3 * p2p)
+    # Optimizer: Adam 2·(4 + 8) + 4, copy to the working weight 4 + 2, gradient norm and
+    # zeroing 2·4 bytes per parameter held, at HBM speed.
+    from planner.calc.train.memory import _device_params
+
+    dense, _ = _device_params(s, tp=8, pp=8, ep=1, schedule=1)
+    assert float(e.step_parts["optimizer"]) == pytest.approx(float(dense) * 42 / rates.hbm)
+
+
+def test_megatron_iteration_flops_turn_narayanans_tflops_into_a_step():
+    # Narayanan et al. 2021 eq. 3; Table 2's 175B PTD-P row: 153 TFLOP/s on 384 GPUs.
+    from planner.calc.train.layout import megatron_iteration_flops
+    from planner.studies.train_validation import validate_training
+
+    f = megatron_iteration_flops(num_layers=96, hidden_size=12288, vocab_size=51200,
+                                 global_batch=1536, seq_len=2048)
+    by_hand = 96 * 1536 * 2048 * 96 * 12288**2 * (1 + 2048 / (6 * 12288)
+                                                   + 51200 / (16 * 96 * 12288))
+    assert f == pytest.approx(by_hand) and f == pytest.approx(4.51e18, rel=1e-3)
+    row = next(r for r in validate_training() if r.id == "narayanan-175b-384")
+    assert row.measured_step_time_s == pytest.approx(f / (153e12 * 384))

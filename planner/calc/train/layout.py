@@ -34,6 +34,31 @@ REF = ("Narayanan et al. SC'21; Korthikanti et al. 2022; ZeRO; V3R §3.2-3.3; Du
        "Megatron-LM theoretical_memory_usage.py")
 
 
+#: Narayanan et al. 2021 eq. 3: FLOPs of one iteration with activation recomputation are
+#: 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)); 96 = 24 (a layer's GEMMs per token / h²) × 4 passes.
+MEGATRON_FLOPS_COEFF = 96
+MEGATRON_SEQ_TERM = 6
+MEGATRON_VOCAB_TERM = 16
+
+
+def megatron_iteration_flops(*, num_layers: int, hidden_size: int, vocab_size: int,
+                             global_batch: float, seq_len: int) -> float:
+    """FLOPs Megatron-LM's papers count for one iteration with full recomputation (FLOP), the
+    basis of their "achieved teraFLOP/s per GPU".
+
+    Formula: F = 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)).
+    Ref: Narayanan et al. 2021 (arXiv 2104.04473) §5.1, eq. 3.
+    Convention: GEMMs only (forward, backward and the recomputed forward), the logit layer's
+    6·B·s·h·V included; achieved FLOP/s per GPU = F / (step · GPUs).
+    Example: GPT-3 175B (l = 96, h = 12,288, V = 51,200), B = 1,536, s = 2,048: 4.51e18 FLOP;
+    at 153 TFLOP/s on 384 GPUs a step of 76.78 s.
+    """
+    h, layers = float(hidden_size), float(num_layers)
+    return (MEGATRON_FLOPS_COEFF * global_batch * seq_len * layers * h * h
+            * (1 + seq_len / (MEGATRON_SEQ_TERM * h)
+               + vocab_size / (MEGATRON_VOCAB_TERM * layers * h)))
+
+
 @dataclass(frozen=True)
 class LayoutGrid:
     """Layouts as numpy arrays of one shape (ints; recompute and schedule as indices)."""
@@ -61,6 +86,8 @@ class TrainEvaluation:
     memory_bytes_per_gpu: np.ndarray
     capacity_bytes: float
     fits: np.ndarray
+    device_memory_parts: dict   # "end" / "middle" -> parts; memory_parts are the busiest's
+    middle_device: np.ndarray   # True where a middle stage, not an end one, is the busiest
     step_parts: dict
     step_time_s: np.ndarray
     num_micro_batches: np.ndarray
@@ -111,8 +138,8 @@ def evaluate_layouts(model: Model, hardware: Hardware, grid: LayoutGrid, *, gpus
     Convention: invalid layouts (``reason`` says why) get NaN-free figures that callers must
     not report; ``recipe`` fp8 needs an FP8 peak in the hardware spec.
     Example: DeepSeek-V3 on 2,048 H800 (p = 16, EP 64, d = 128, ZeRO 1, DualPipe, FP8,
-    selective, B = 15,360 x 4,096): step 21.18 s, 1,450.4 tokens/s per GPU, MFU 36.73%;
-    117.4 GB per GPU (activations 67.1 GB): does not fit 85.5 GB.
+    selective, B = 15,360 x 4,096): step 12.44 s, 2,469.0 tokens/s per GPU, MFU 62.52%;
+    74.13 GB per GPU (a middle stage; activations 43.02 GB): fits 85.5 GB.
     """
     from planner.calc.flops import model_flops_per_token
     from planner.calc.train.rates import train_rates
@@ -122,8 +149,9 @@ def evaluate_layouts(model: Model, hardware: Hardware, grid: LayoutGrid, *, gpus
         raise UsageError(f"unknown precision recipe {recipe!r}; expected {', '.join(RECIPES)}")
     valid, reason = _validity(model, grid, gpus=gpus, global_batch=global_batch)
     shape = train_shape(model, seq_len=seq_len, recipe=recipe, dropout=dropout)
-    rates = train_rates(hardware, gemm_dtype=RECIPES[recipe].gemm_dtype)
     g = grid
+    rates = train_rates(hardware, gemm_dtype=RECIPES[recipe].gemm_dtype,
+                        rows=g.micro_batch * seq_len / np.maximum(g.cp, 1))
     m = global_batch / np.maximum(g.micro_batch * g.dp, 1)
     kw = dict(recipe=recipe, tp=g.tp, pp=g.pp, dp=g.dp, cp=g.cp, ep=g.ep, vpp=g.vpp,
               micro_batch=g.micro_batch, seq_len=seq_len, num_micro_batches=m,
@@ -138,7 +166,9 @@ def evaluate_layouts(model: Model, hardware: Hardware, grid: LayoutGrid, *, gpus
     return TrainEvaluation(
         grid=g, valid=valid, reason=reason, memory_parts=mem.parts,
         memory_bytes_per_gpu=mem.total_bytes, capacity_bytes=mem.capacity_bytes,
-        fits=mem.fits & valid, step_parts=step.parts, step_time_s=step.step_time_s,
+        fits=mem.fits & valid, device_memory_parts=mem.device_parts,
+        middle_device=mem.middle_device & valid, step_parts=step.parts,
+        step_time_s=step.step_time_s,
         num_micro_batches=m, tokens_per_s_per_gpu=tps,
         mfu_frac=tps * flops / hardware.peak_dense_flop_per_s("bf16"), mfu_fp8_frac=fp8,
         train_flops_per_token=flops, rates_note=rates.note)
@@ -220,6 +250,7 @@ class TrainLayoutResult:
     memory_bytes_per_gpu: float
     capacity_bytes: float
     fits: bool
+    busiest_device: str         # "a middle stage" or "an end stage" (it holds the ends)
     largest_memory_part: str
     step_parts: dict
     step_time_s: float
@@ -238,15 +269,19 @@ class TrainLayoutResult:
     inputs: tuple = ()
 
 
-def _inputs(hardware: Hardware, *, recipe: str) -> tuple:
-    """The rates a layout ran at, each with the spec field it came from."""
+def _inputs(hardware: Hardware, *, recipe: str, rows: float) -> tuple:
+    """The rates a layout ran at (GEMMs at M = ``rows``), each with the spec field it came
+    from."""
     from planner.calc.common import Input
     from planner.calc.train.rates import train_rates
 
-    r = train_rates(hardware, gemm_dtype=RECIPES[recipe].gemm_dtype)
+    dtype = RECIPES[recipe].gemm_dtype
+    r = train_rates(hardware, gemm_dtype=dtype, rows=rows)
     eff = "hardware spec gpu.peak_dense_tflop_per_s x efficiency."
+    gemm_from = (f"{eff}gemm.{dtype} table at M = {rows:,.0f}"
+                 if dtype in (hardware.efficiency.gemm or {}) else f"{eff}matmul_flops ({dtype})")
     return (
-        Input("GEMM rate", r.gemm, "FLOP/s", f"{eff}matmul_flops ({RECIPES[recipe].gemm_dtype})"),
+        Input("GEMM rate", float(r.gemm), "FLOP/s", gemm_from),
         Input("expert GEMM rate", r.experts, "FLOP/s", f"{eff}grouped_gemm_prefill_flops"),
         Input("attention rate (fused)", r.attention, "FLOP/s", f"{eff}attention_flops"),
         Input("HBM", r.hbm, "bytes/s", "hardware spec hbm x efficiency.hbm_bandwidth"),
@@ -300,7 +335,9 @@ def train_layout(model: Model, hardware: Hardware, *, gpus: int, tokens: float, 
                     recompute=recompute, zero=zero, schedule=schedule, recipe=recipe),
         valid=True, reason="", memory_parts=mem,
         memory_bytes_per_gpu=float(e.memory_bytes_per_gpu), capacity_bytes=e.capacity_bytes,
-        fits=bool(e.fits), largest_memory_part=max(mem, key=lambda k: mem[k]),
+        fits=bool(e.fits),
+        busiest_device="a middle stage" if bool(e.middle_device) else "an end stage",
+        largest_memory_part=max(mem, key=lambda k: mem[k]),
         step_parts=step, step_time_s=float(e.step_time_s),
         binding_part=max(step, key=lambda k: step[k]),
         num_micro_batches=float(e.num_micro_batches), tokens_per_s_per_gpu=tps,
@@ -311,7 +348,8 @@ def train_layout(model: Model, hardware: Hardware, *, gpus: int, tokens: float, 
         usd_per_gpu_hour=price,
         train_cost_usd=None if price is None else float(train_cost_usd(
             gpu_hours=hours, usd_per_gpu_hour=price)),
-        rates_note=e.rates_note, inputs=_inputs(hardware, recipe=recipe))
+        rates_note=e.rates_note,
+        inputs=_inputs(hardware, recipe=recipe, rows=micro_batch * seq_len / max(cp, 1)))
 
 
 def search_layouts(model: Model, hardware: Hardware, *, gpus: int, global_batch: int,

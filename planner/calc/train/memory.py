@@ -8,8 +8,10 @@ Ref: Megatron-LM ``theoretical_memory_usage.py`` (weights and optimizer: 18 byte
 selective recompute); ZeRO (Rajbhandari et al. 2020); the DualPipe README (PP + 1 micro-batches,
 2× parameters); V3R §3.2.1.
 Convention: the busiest device: ⌈L/p⌉ layers of the model's average layer plus the heavier end
-(input embedding; or output head and MTP modules; DualPipe and DualPipeV put both ends on one
-device); dense parameters split over t (tensor parallel), routed experts over the EP ranks
+(input embedding; or output head and MTP modules; one stage holds both); under DualPipe(V) the
+ends count as blocks of ⌈(L + D + 2)/p⌉-block stages and both sit on one device, so the larger
+of that end device and a middle device (whole blocks) is reported (recipe.ENDS_AS_BLOCKS);
+dense parameters split over t (tensor parallel), routed experts over the EP ranks
 (expert tensor parallelism 1); ZeRO shards dense state over d·c ranks and expert state over the
 d·c·t/EP expert-data-parallel ranks. Every argument but the model's shape and the recipe may be a
 numpy array (a grid of layouts); recompute and schedule as indices into
@@ -23,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.calc.train.recipe import (
-    FRAGMENTATION_FRAC, PARAM_COPIES, RECIPES, RECOMPUTE_MODES, TRAIN_SCHEDULES, WORKSPACE_BYTES,
+    ENDS_AS_BLOCKS, FRAGMENTATION_FRAC, PARAM_COPIES, RECIPES, RECOMPUTE_MODES, TRAIN_SCHEDULES,
+    WORKSPACE_BYTES,
 )
 from planner.calc.train.shape import TrainShape
 
@@ -84,6 +87,8 @@ class TrainMemory:
     total_bytes: np.ndarray
     capacity_bytes: float
     fits: np.ndarray
+    middle_device: np.ndarray     # True where a middle stage, not an end, is the busiest
+    device_parts: dict            # "end" / "middle" -> that device's parts (the busiest's above)
 
     def largest_part(self) -> np.ndarray:
         """Index into MEMORY_PARTS of the largest part at each layout."""
@@ -91,26 +96,56 @@ class TrainMemory:
                                    for k in MEMORY_PARTS]), axis=0)
 
 
-def _device_params(shape: TrainShape, *, tp, pp, ep, schedule):
-    """(dense, expert) parameters on the busiest device, schedule copies included (count)."""
+def stage_blocks(shape: TrainShape, *, pp, schedule):
+    """Blocks (layers, MTP modules and, where the schedule counts them, the two ends) of one
+    pipeline stage (count), and whether the schedule counts the ends as blocks.
+
+    Formula: ends as blocks ⌈(L + D + 2)/p⌉, else ⌈L/p⌉ (the ends and MTP added on top).
+    Ref: recipe.ENDS_AS_BLOCKS (Megatron-LM's pipeline-split options; V3R §3.2.3;
+    deepseek-ai/profile-data: 4 layers per DualPipe chunk).
+    Convention: ``schedule`` an index into TRAIN_SCHEDULES.
+    Example: DeepSeek-V3 (L = 61, D = 1), p = 16, DualPipe: ⌈64/16⌉ = 4; 1F1B: ⌈61/16⌉ = 4.
+    """
+    pp = np.asarray(pp, dtype=float)
+    as_blocks = _table(ENDS_AS_BLOCKS, schedule).astype(bool)
+    blocks = np.where(as_blocks, np.ceil((shape.num_layers + shape.mtp_depth + 2) / pp),
+                      np.ceil(shape.num_layers / pp))
+    return blocks, as_blocks
+
+
+def _device_params(shape: TrainShape, *, tp, pp, ep, schedule, end=True):
+    """(dense, expert) parameters on the device holding the ends (``end``) or on a middle
+    device, schedule copies included (count)."""
     tp, pp, ep = (np.asarray(x, dtype=float) for x in (tp, pp, ep))
-    layers = np.ceil(shape.num_layers / pp)
+    blocks, as_blocks = stage_blocks(shape, pp=pp, schedule=schedule)
+    copies = _table(PARAM_COPIES, schedule)
+    if not end:
+        return (copies * blocks * shape.layer_params / tp,
+                copies * blocks * shape.expert_params / ep)
     dual = np.asarray(schedule) >= TRAIN_SCHEDULES.index("dualpipe")
+    both = dual | (pp == 1)               # DualPipe(V) and a single stage hold both ends
     first = shape.embedding_params
     last = shape.head_params + shape.mtp_params
-    ends = np.where(dual, first + last, np.maximum(first, last))
-    has_mtp_end = np.where(dual, True, last >= first)
-    copies = _table(PARAM_COPIES, schedule)
-    dense = (copies * layers * shape.layer_params + ends) / tp
-    experts = (copies * layers * shape.expert_params
+    # one stage of a tied model holds the embedding once (it is the head)
+    tied_one = (pp == 1) & shape.tied_head
+    ends = np.where(both, first + last - np.where(tied_one, shape.head_params, 0.0),
+                    np.maximum(first, last))
+    has_mtp_end = np.where(both, True, last >= first)
+    # Where the ends count as blocks, the embedding, the head and the MTP modules take the
+    # place of layers in the device's stages.
+    layers = np.where(as_blocks, np.maximum(copies * blocks - 2 - shape.mtp_depth, 0.0),
+                      copies * blocks)
+    dense = (layers * shape.layer_params + ends) / tp
+    experts = (layers * shape.expert_params
                + np.where(has_mtp_end, shape.mtp_expert_params, 0.0)) / ep
     return dense, experts
 
 
-def _state_bytes(shape: TrainShape, *, recipe: str, tp, pp, dp, cp, ep, zero, schedule):
-    """(weights, gradients, optimizer) bytes on the busiest device."""
+def _state_bytes(shape: TrainShape, *, recipe: str, tp, pp, dp, cp, ep, zero, schedule,
+                 end=True):
+    """(weights, gradients, optimizer) bytes on the end device (``end``) or a middle one."""
     r = RECIPES[recipe]
-    dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
+    dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule, end=end)
     zero = np.asarray(zero)
     d_shard = np.asarray(dp, dtype=float) * np.asarray(cp, dtype=float)
     e_shard = np.maximum(1.0, d_shard * np.asarray(tp, dtype=float) / np.asarray(ep, dtype=float))
@@ -129,30 +164,46 @@ def train_memory_per_gpu(shape: TrainShape, *, capacity_bytes: float, recipe: st
                          flash_attention=True) -> TrainMemory:
     """Memory per GPU of a training layout, by part, and whether it fits (bytes).
 
-    Formula: weights W·P, gradients G·P, optimizer (M + O)·P with P the busiest device's
-    parameters (× schedule copies, ÷ the ZeRO shard where the stage shards them); activations
-    a(mode)·T·⌈L/p⌉·n_flight (T = b·s/c tokens, plus the MTP modules' layers where that device
-    holds them); logits 4·V/t·T; buffers 2 GiB + 5% of the rest; fits: total <= usable HBM.
+    Formula: weights W·P, gradients G·P, optimizer (M + O)·P with P the device's parameters
+    (× schedule copies, ÷ the ZeRO shard where the stage shards them); activations
+    a(mode)·T·n·n_flight (T = b·s/c tokens; n = ⌈L/p⌉ + D on the end device, or with the ends
+    as blocks b − 1 there and b on a middle device); logits 4·V/t·T on the end device; buffers
+    2 GiB + 5% of the rest; the busiest of the end and a middle device; fits: total <= usable
+    HBM.
     Ref: see the module docstring.
     Convention: see the module docstring; W, G, M, O from the recipe (bf16: 2, 4, 4, 8).
     Example: GPT-3 175B, t = 8, p = 8, d = 1, ZeRO 0, bf16: ⌈96/8⌉ = 12 layers × 1.812e9 / 8 +
     V·h/8 = 2.797e9 parameters × 18 B = 50.3e9 bytes of weights, gradients and optimizer.
     """
-    weights, grads, optimizer = _state_bytes(shape, recipe=recipe, tp=tp, pp=pp, dp=dp, cp=cp,
-                                             ep=ep, zero=zero, schedule=schedule)
     per_token = activation_bytes_per_token_layer(
         shape, recompute=recompute, tp=tp, cp=cp, seq_len=seq_len,
         sequence_parallel=sequence_parallel, flash_attention=flash_attention)
     tokens = np.asarray(micro_batch, dtype=float) * seq_len / np.asarray(cp, dtype=float)
-    pp_f = np.asarray(pp, dtype=float)
-    layers = np.ceil(shape.num_layers / pp_f) + shape.mtp_depth
+    blocks, as_blocks = stage_blocks(shape, pp=pp, schedule=schedule)
     flight = in_flight_micro_batches(schedule=schedule, pp=pp, vpp=vpp,
                                      num_micro_batches=num_micro_batches)
-    activations = per_token * tokens * layers * flight
-    logits = LOGIT_BYTES * shape.vocab_size / np.asarray(tp, dtype=float) * tokens
-    held = weights + grads + optimizer + activations + logits
-    buffers = WORKSPACE_BYTES + FRAGMENTATION_FRAC * held
-    total = held + buffers
-    parts = dict(zip(MEMORY_PARTS, (weights, grads, optimizer, activations, logits, buffers)))
+    per_block = per_token * tokens * flight
+    devices = []
+    for end in (True, False):
+        states = _state_bytes(shape, recipe=recipe, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep,
+                              zero=zero, schedule=schedule, end=end)
+        if end:    # the first stage's chunks: its layers (the MTP modules where not blocks);
+            # DualPipe: mostly the embedding chunk (b − 1); DualPipeV: both chunks (b − 2)
+            folded = np.asarray(schedule) == TRAIN_SCHEDULES.index("dualpipev")
+            layers = np.where(as_blocks, np.maximum(blocks - np.where(folded, 2, 1), 1.0),
+                              blocks + shape.mtp_depth)
+            logits = LOGIT_BYTES * shape.vocab_size / np.asarray(tp, dtype=float) * tokens
+        else:      # a middle stage: whole blocks, no logits
+            layers, logits = blocks, np.zeros(np.shape(tokens))
+        held = sum(states) + per_block * layers + logits
+        buffers = WORKSPACE_BYTES + FRAGMENTATION_FRAC * held
+        devices.append((*states, per_block * layers, logits, buffers, held + buffers))
+    middle_binds = (devices[1][-1] > devices[0][-1]) & (np.asarray(pp) > 2)
+    chosen = [np.where(middle_binds, b, a) for a, b in zip(devices[0], devices[1])]
+    parts = dict(zip(MEMORY_PARTS, chosen[:-1]))
+    total = chosen[-1]
     return TrainMemory(parts=parts, total_bytes=np.asarray(total), capacity_bytes=capacity_bytes,
-                       fits=np.asarray(total <= capacity_bytes))
+                       fits=np.asarray(total <= capacity_bytes),
+                       middle_device=np.asarray(middle_binds),
+                       device_parts={kind: dict(zip(MEMORY_PARTS, d[:-1]))
+                                     for kind, d in zip(("end", "middle"), devices)})

@@ -3,15 +3,18 @@ HBM and the link tiers, each the hardware spec's peak × its efficiency factor.
 
 Ref: the sources written beside each factor in hardware/*.yaml (DeepGEMM, FlashMLA, DeepEP on
 H800); planner.calc.serving.rates reads the same factors for serving.
-Convention: one small adapter, :func:`_kernel_frac`, reads the factors, so that switching to the
-shape-dependent functions of ``planner.calc.serving.efficiency`` is a one-line change; a grouped
-expert GEMM factor missing from a spec falls back to the dense GEMM factor (stated in ``note``).
+Convention: dense GEMMs (and the unfused attention's batched GEMMs) run at the spec's measured
+GEMM table read at M = the tokens of one micro-batch on a rank (b·s/c: sequence parallelism
+gathers the sequence before each GEMM), through ``planner.calc.serving.efficiency`` (log-linear
+in M, constant past the table's ends); a spec without a table gives its scalar ``matmul_flops``;
+a grouped expert GEMM factor missing from a spec falls back to the dense GEMM factor (stated in
+``note``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from planner.specs.hardware import Hardware
@@ -21,11 +24,11 @@ if TYPE_CHECKING:
 class TrainRates:
     """FLOP/s and bytes/s per GPU a training step runs at (achievable)."""
 
-    gemm: float            # dense GEMMs at the recipe's precision
-    head: float            # output head and router (BF16)
+    gemm: Any              # dense GEMMs at the recipe's precision (at M; array-valued)
+    head: Any              # output head and router (BF16, at M)
     experts: float         # grouped expert GEMMs (contiguous layout, many tokens)
     attention: float       # fused (flash) attention, BF16
-    attention_unfused: float   # attention as batched BF16 GEMMs (no fused kernel)
+    attention_unfused: Any     # attention as batched BF16 GEMMs (no fused kernel, at M)
     hbm: float
     scale_up: float
     scale_out: float
@@ -41,16 +44,33 @@ def _kernel_frac(hardware: Hardware, factor: str) -> float:
     return hardware.efficiency_frac(factor).frac
 
 
-def train_rates(hardware: Hardware, *, gemm_dtype: str) -> TrainRates:
+def _gemm_rate(hardware: Hardware, *, dtype: str, rows) -> Any:
+    """Achievable dense GEMM FLOP/s at ``rows`` (M): the measured table where the spec has one
+    for ``dtype``, else peak × matmul_flops."""
+    from planner.calc.serving.efficiency import gemm_flops_frac, table_peak_flop_per_s
+
+    peak = table_peak_flop_per_s(hardware, grouped=False, dtype=dtype,
+                                 default=hardware.peak_dense_flop_per_s(dtype))
+    if rows is None:
+        return peak * _kernel_frac(hardware, "matmul_flops")
+    return peak * gemm_flops_frac(hardware, dtype=dtype, rows=rows)
+
+
+def train_rates(hardware: Hardware, *, gemm_dtype: str, rows=None) -> TrainRates:
     """Achievable rates of a training step on ``hardware`` (FLOP/s, bytes/s per GPU, s).
 
-    Formula: GEMMs P(dtype)·η_matmul; head P(BF16)·η_matmul; experts P(dtype)·η_grouped_prefill
-    (else η_matmul); attention P(BF16)·η_attention (fused) or ·η_matmul (batched GEMMs); HBM
-    B·η_hbm; links B·η_link; latencies from the spec (scale-out: cross-leaf).
-    Ref: hardware/*.yaml efficiency sources (DeepGEMM, FlashMLA, DeepEP READMEs).
-    Convention: dense peaks; a missing factor is an error naming it, except the grouped GEMM.
-    Example: H800, FP8: GEMMs 1,979e12 × 0.526 = 1,041e12 FLOP/s; experts 1,979e12 × 0.603 =
-    1,193e12; attention 989e12 × 0.63 = 623e12; NVLink 200e9 × 0.8 = 160e9 B/s; IB 40e9 B/s.
+    Formula: GEMMs P(dtype)·η_gemm(M); head P(BF16)·η_gemm(M); experts P(dtype)·η_grouped_prefill
+    (else η_matmul); attention P(BF16)·η_attention (fused) or ·η_gemm(M) (batched GEMMs); HBM
+    B·η_hbm; links B·η_link; latencies from the spec (scale-out: cross-leaf). η_gemm(M) is the
+    spec's GEMM table at M = ``rows`` (tokens per micro-batch on a rank), else matmul_flops.
+    Ref: hardware/*.yaml efficiency sources (DeepGEMM, FlashMLA, DeepEP READMEs; AIConfigurator
+    gemm tables).
+    Convention: dense peaks; a missing factor is an error naming it, except the grouped GEMM;
+    ``rows`` may be an array (then the GEMM rates are arrays of its shape).
+    Example: H800, FP8 (no table): GEMMs 1,979e12 × 0.526 = 1,041e12 FLOP/s; experts 1,979e12 ×
+    0.603 = 1,193e12; attention 989e12 × 0.63 = 623e12; NVLink 200e9 × 0.8 = 160e9 B/s; IB
+    40e9 B/s. A100, BF16 at M = 2,048: 312e12 × 0.8508 = 265.4e12 (between 0.8574 at 1,024 and
+    0.8442 at 4,096).
     """
     from planner.units import US
 
@@ -63,11 +83,12 @@ def train_rates(hardware: Hardware, *, gemm_dtype: str) -> TrainRates:
             else "experts at the dense GEMM factor (no grouped-GEMM factor in the spec)")
     up_latency = (up.latency_us or 0.0) * US if up is not None else 0.0
     out_latency = (out.latency_cross_leaf_us or out.latency_same_leaf_us or 0.0) * US
+    bf16_gemm = _gemm_rate(hardware, dtype="bf16", rows=rows)
     return TrainRates(
-        gemm=peak(gemm_dtype) * matmul, head=peak("bf16") * matmul,
+        gemm=_gemm_rate(hardware, dtype=gemm_dtype, rows=rows), head=bf16_gemm,
         experts=peak(gemm_dtype) * (grouped.frac if grouped is not None else matmul),
         attention=peak("bf16") * _kernel_frac(hardware, "attention_flops"),
-        attention_unfused=peak("bf16") * matmul,
+        attention_unfused=bf16_gemm,
         hbm=hardware.gpu.hbm_bandwidth_bytes_per_s * _kernel_frac(hardware, "hbm_bandwidth"),
         scale_up=(up.bandwidth_bytes_per_s * _kernel_frac(hardware, "scale_up_bandwidth")
                   if up is not None else float("inf")),

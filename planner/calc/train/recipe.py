@@ -36,8 +36,10 @@ RECIPES = {
     "bf16": Recipe(weight_bytes=2, grad_bytes=4, master_bytes=4, moment_bytes=8,
                    gemm_dtype="bf16", activation_gemm_input_bytes=2),
     "fp8": Recipe(weight_bytes=2, grad_bytes=4, master_bytes=4, moment_bytes=4,
-                  gemm_dtype="fp8", activation_gemm_input_bytes=1),
+                  gemm_dtype="fp8", activation_gemm_input_bytes=1 + 4 / 128),
 }
+#: The FP8 recipe's cached GEMM inputs above: one byte per element plus an FP32 scale per
+#: 1x128 tile (V3R §3.3.2 fine-grained quantization, §3.3.3 FP8 caching): 1 + 4/128 bytes.
 
 #: Pipeline schedules; ``interleaved`` is 1F1B with ``vpp`` model chunks per device.
 TRAIN_SCHEDULES = ("1f1b", "interleaved", "zb1p", "dualpipe", "dualpipev")
@@ -50,6 +52,15 @@ ZERO_STAGES = (0, 1, 2, 3)
 #: its two directions (V3R §3.2.1: "two copies of the model parameters"); DualPipeV folds the
 #: pipeline so that a device's two chunks are halves of one stage's layers.
 PARAM_COPIES = {"1f1b": 1, "interleaved": 1, "zb1p": 1, "dualpipe": 2, "dualpipev": 1}
+
+#: Schedules whose stage split counts the input embedding and the output head as one block
+#: each (Megatron-LM's account_for_embedding_in_pipeline_split and
+#: account_for_loss_in_pipeline_split options): DualPipe places both ends on one rank
+#: (V3R §3.2.3), and DeepSeek's training profile has 4 layers per chunk
+#: (deepseek-ai/profile-data README: 61 layers + 1 MTP module + 2 ends = 64 blocks = 16 x 4). The others split the layers
+#: evenly and add the ends to the first and last stage (Megatron-LM's default, as in
+#: Narayanan et al. 2021 and Korthikanti et al. 2022).
+ENDS_AS_BLOCKS = {"1f1b": 0, "interleaved": 0, "zb1p": 0, "dualpipe": 1, "dualpipev": 1}
 
 #: The overlap each framework achieves, stated (1 = hidden under computation, 0 = exposed):
 #: Megatron-LM as in Narayanan et al. 2021 and Korthikanti et al. 2022 exposes the tensor-,

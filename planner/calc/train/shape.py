@@ -8,6 +8,9 @@ tensor and sequence parallelism all of it is divided by t, without sequence para
 10sbh of LayerNorm inputs, GEMM inputs after them and dropout masks are not; V3R §3.3.2 (MLA
 up-projections recomputed; FP8 caching of GEMM inputs).
 Convention: elements are 2 bytes (BF16/FP16), dropout masks 1 byte, router probabilities 4;
+FP8-cached GEMM inputs 1 + 4/128 (tile scales), the attention output 1.5 (E5M6) under the FP8
+recipe; selective recompute on an MLA model recomputes every RMSNorm and the up-projections
+(V3R §3.2.3: a norm caches its input only; the latents, not Q, K, V, are cached);
 gated FFNs cache the gate and up outputs and the product fed to the down projection; a routed
 token cached once per expert it reaches (top-k copies); attention without a fused (flash) kernel
 keeps the softmax output (2 bytes), and with dropout its mask (1) and output (2), per head and
@@ -40,6 +43,9 @@ SOFTMAX_DROPOUT_BYTES = 3
 #: Gated FFN outputs cached (gate, up, their product); ungated (GeLU input and output).
 GATED_CACHED = 3
 UNGATED_CACHED = 2
+#: V3R §3.3.3: the input of the Linear after the attention operator is cached in a customized
+#: E5M6 format (12 bits = 1.5 bytes per element) under the FP8 recipe.
+E5M6_BYTES = 1.5
 
 
 @dataclass(frozen=True)
@@ -63,19 +69,27 @@ class TrainShape:
     expert_params: float                # routed-expert parameters of an average layer
     embedding_params: float
     head_params: float
+    tied_head: bool                     # the output head is the input embedding
     mtp_params: float                   # MTP modules, non-expert (with the last stage)
     mtp_expert_params: float
     act_hsized: dict                    # recompute mode -> bytes per token per layer
     act_sharded: dict
     act_softmax_per_key: float          # bytes per token per key (divided by t), no flash
+    dropout: bool                       # attention and hidden dropout on (Megatron 2022)
     forward_flops: dict                 # part -> forward FLOPs per token (all layers)
     mtp_forward_flops: float
     dispatch_bytes: float               # bytes of one routed token copy (dispatch)
     combine_bytes: float
 
 
-def _attention_elements(model: Model, recompute: str) -> tuple[float, float]:
-    """(h-sized, sharded) cached elements of one attention block per token."""
+def _norms_recomputed(model: Model, recompute: str) -> bool:
+    """V3R §3.2.3: selective recompute on an MLA model recomputes every RMSNorm and the MLA
+    up-projections (DeepSeek-V3's recipe); a norm then caches only its input."""
+    return recompute == "selective" and getattr(model.attention, "kind", "") == "mla"
+
+
+def _attention_bytes(model: Model, recompute: str, *, recipe: str) -> tuple[float, float]:
+    """(h-sized, sharded) cached bytes of one attention block per token."""
     att: Any = model.attention
     h = model.hidden_size
     heads = att.num_heads
@@ -84,12 +98,18 @@ def _attention_elements(model: Model, recompute: str) -> tuple[float, float]:
     k = kv_heads * att.qk_head_dim
     v = kv_heads * att.v_head_dim
     out_in = heads * att.v_head_dim
+    if _norms_recomputed(model, recompute):
+        # V3R §3.2.3: norm input only (the QKV GEMM input is the recomputed norm's output);
+        # the latents feed the recomputed up-projections (BF16, once: their norms are
+        # recomputed too); q, k, v recomputed; the output projection's input in E5M6 (§3.3.3).
+        latent = (att.q_lora_rank or 0) + att.kv_lora_rank + att.qk_rope_head_dim
+        out_bytes = E5M6_BYTES if recipe == "fp8" else ACT_BYTES
+        return float(ACT_BYTES * h), float(ACT_BYTES * latent + out_bytes * out_in)
     latent = 0.0
     if att.kind == "mla":
         latent = 2 * ((att.q_lora_rank or 0) + att.kv_lora_rank + att.qk_rope_head_dim)
-        if recompute == "selective":      # V3R §3.3.2: up-projections recomputed from latents
-            q = k = v = 0
-    return 2.0 * h, float(q + k + v + out_in + latent)     # norm input + QKV GEMM input
+    # norm input + QKV GEMM input; Q, K, V, the output projection's input, latents (+ norms)
+    return ACT_BYTES * 2.0 * h, ACT_BYTES * float(q + k + v + out_in + latent)
 
 
 def _ffn_elements(model: Model, *, moe: bool, gemm_input_bytes: float,
@@ -100,7 +120,8 @@ def _ffn_elements(model: Model, *, moe: bool, gemm_input_bytes: float,
     cached = GATED_CACHED if ffn.gated else UNGATED_CACHED
     if ffn.gated and recompute == "selective":    # SwiGLU output recomputed (V3R §3.3.3)
         cached -= 1
-    hsized = ACT_BYTES * h * 2                               # norm input + FFN GEMM input
+    # norm input + FFN GEMM input; with V3R's recomputed norms the norm input only
+    hsized = ACT_BYTES * h * (1 if _norms_recomputed(model, recompute) else 2)
     if not moe:
         inter = ffn.intermediate_size if ffn.kind == "dense" else ffn.dense_intermediate_size
         return hsized, ACT_BYTES * cached * inter
@@ -124,9 +145,9 @@ def _activation_bytes(model: Model, *, recipe: str, dropout: bool):
                         if moe_share > 0 else (0.0, 0.0))
         ffn_h = moe_share * moe_h + (1 - moe_share) * dense_h
         ffn_s = moe_share * moe_s + (1 - moe_share) * dense_s
-        att_h, att_s = _attention_elements(model, mode)
-        hsized[mode] = ACT_BYTES * att_h + ffn_h + masks
-        sharded[mode] = ACT_BYTES * att_s + ffn_s
+        att_h, att_s = _attention_bytes(model, mode, recipe=recipe)
+        hsized[mode] = att_h + ffn_h + masks
+        sharded[mode] = att_s + ffn_s
     hsized["full"], sharded["full"] = float(ACT_BYTES * model.hidden_size), 0.0
     return hsized, sharded
 
@@ -183,8 +204,10 @@ def train_shape(model: Model, *, seq_len: int, recipe: str = "bf16",
         layer_params=non_expert / layers, expert_params=total["routed_experts"] / layers,
         embedding_params=total["embedding"],
         head_params=float(model.vocab_size * model.hidden_size),   # a tied head: a copy
+        tied_head=bool(model.tie_word_embeddings),
         mtp_params=mtp_dense, mtp_expert_params=mtp_experts,
         act_hsized=hsized, act_sharded=sharded, act_softmax_per_key=softmax * att.num_heads,
+        dropout=dropout,
         forward_flops=flops, mtp_forward_flops=mtp_flops,
         dispatch_bytes=(_fp8_dispatch(model.hidden_size) if recipe == "fp8"
                         else ACT_BYTES * model.hidden_size),

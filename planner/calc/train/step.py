@@ -10,7 +10,9 @@ hides the EP all-to-all and PP communication; node-limited routing with NVLink f
 planner.calc.pipeline (the schedules' bubbles), planner.calc.collectives (ring alpha-beta
 costs), planner.calc.routing (distinct nodes a token reaches).
 Convention: the busiest device sets the pace: L/p layers plus the output head (and MTP modules)
-each micro-batch; backward = 2 × forward FLOPs, of which the weight gradients W = 1 × forward;
+each micro-batch (under DualPipe(V), whose stages count the ends as blocks, the slower of a
+middle device and the end device, which carries half the head and MTP per micro-batch);
+backward = 2 × forward FLOPs, of which the weight gradients W = 1 × forward;
 elementwise traffic = the cached activation bytes written once forward and read and written
 once backward; attention without a fused kernel computes the full s² scores; overlap per
 schedule as :mod:`planner.calc.train.recipe` states; latencies from the hardware spec. EP:
@@ -33,7 +35,9 @@ from planner.calc.pipeline import (
 )
 from planner.calc.train.memory import activation_bytes_per_token_layer
 from planner.calc.train.rates import TrainRates
-from planner.calc.train.recipe import DP_OVERLAP, EP_OVERLAP, PP_OVERLAP, RECIPES
+from planner.calc.train.recipe import (
+    DP_OVERLAP, EP_OVERLAP, PP_OVERLAP, RECIPES, TRAIN_SCHEDULES,
+)
 from planner.calc.train.shape import ACT_BYTES, TrainShape
 
 #: Parts of the step time, in the order tables show them.
@@ -50,9 +54,31 @@ TP_COLLECTIVES_DENSE_FFN = 2
 SP_BACKWARD_REGATHERS = 2
 #: Without a fused kernel the scores of all s keys are computed (the mask applied after).
 UNFUSED_SCORE_FACTOR = 2
-#: Adam's traffic per parameter held: read master, moments, gradient; write master, moments,
-#: working weight (multiples of the recipe's bytes).
+#: Attention without a fused kernel (Megatron-LM 2022: ``CoreAttention`` = baddbmm QK^T,
+#: ``FusedScaleMaskSoftmax``, torch dropout, bmm PV; megatron/model/transformer.py and
+#: fused_softmax.py): HBM bytes per element of the b·(a/t)·s·(s/c) score matrix (FP16/BF16, a
+#: bool dropout mask). The score GEMMs' own traffic (forward: QK^T writes S, PV reads the
+#: dropped-out P; backward: dV reads P, dP is written, dQ and dK each read dS) is set against
+#: their FLOP time (the slower binds); the softmax (one read, one write) and dropout (read,
+#: write, mask) kernels run at HBM speed; backward: dropout reads the gradient and mask and
+#: writes one, softmax reads its output and the gradient and writes one.
+SCORE_GEMM_BYTES_FORWARD = 2 + 2
+SCORE_GEMM_BYTES_BACKWARD = 2 + 2 + 2 + 2
+SOFTMAX_BYTES_FORWARD = 2 + 2
+SOFTMAX_BYTES_BACKWARD = 2 + 2 + 2
+DROPOUT_BYTES_FORWARD = 2 + 2 + 1
+DROPOUT_BYTES_BACKWARD = 2 + 1 + 2
+#: The optimizer step's HBM passes per parameter (Megatron-LM's optimizer.step: the gradient
+#: norm for clipping, the fused Adam kernel, the copy of the master weights to the working
+#: weights, the gradient buffer zeroed for the next step). Adam reads master weight, moments and
+#: gradient and writes master weight and moments (2 × (M + O) + G); the copy reads the master
+#: weight and writes the working weight (M + W), over the parameters the device updates;
+#: the norm reads each gradient held once and zeroing writes it once (2 × G).
 ADAM_READS_WRITES = 2
+GRADIENT_PASSES = 2
+#: A point-to-point transfer joins two adjacent pipeline stages (Megatron-LM's rank order puts
+#: t, c and d inside a stage, so a stage's neighbour is t·c·d ranks away).
+PP_PAIR_STAGES = 2
 
 
 @dataclass(frozen=True)
@@ -72,17 +98,45 @@ def _link(rates: TrainRates, group_gpus):
             np.where(inside, rates.scale_up_latency_s, rates.scale_out_latency_s))
 
 
-def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, flash):
-    """(layers' forward compute, attention-core part, head + MTP) of one micro-batch (s)."""
+def _busiest_stage(shape: TrainShape, *, pp, schedule, layer_s, ends_s):
+    """(layers, share of the ends) one micro-batch passes through on the device that sets the
+    pace (counts): L/p layers and the whole head + MTP (Megatron-LM: the last stage); where the
+    ends count as blocks (DualPipe(V)), the slower of a middle device (b blocks) and an end
+    device, whose micro-batches alternate between its embedding chunk (b − 1 layers) and its
+    head chunk (b − 1 − D layers, the MTP modules and the head): half the ends each (DualPipeV:
+    both chunks every micro-batch, so b − 2 − D layers and all of the ends).
+    """
+    from planner.calc.train.memory import stage_blocks
+
+    blocks, as_blocks = stage_blocks(shape, pp=pp, schedule=schedule)
+    # DualPipeV folds the pipeline: every micro-batch passes both of a device's chunks, so the
+    # end device runs all of the ends each micro-batch on its b − 2 − D layers.
+    v_shape = np.asarray(schedule) == TRAIN_SCHEDULES.index("dualpipev")
+    end_layers = np.where(v_shape, np.maximum(blocks - 2 - shape.mtp_depth, 0.0),
+                          np.maximum(blocks - 1 - shape.mtp_depth / 2, 0.0))
+    end_share = np.where(v_shape, 1.0, 0.5)
+    end_binds = end_layers * layer_s + end_share * ends_s >= blocks * layer_s
+    layers = np.where(as_blocks, np.where(end_binds, end_layers, blocks),
+                      shape.num_layers / np.asarray(pp, dtype=float))
+    share = np.where(as_blocks, np.where(end_binds, end_share, 0.0), 1.0)
+    return layers, share
+
+
+def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, flash,
+                       schedule):
+    """(layers' forward compute, attention-core part, head + MTP, layers on the device) of one
+    micro-batch on the device that sets the pace (s, s, s, count)."""
     f = shape.forward_flops
     att_rate = rates.attention if flash else rates.attention_unfused
     scores = f["attention_scores"] * (1 if flash else UNFUSED_SCORE_FACTOR) / att_rate
     per_token = (scores + (f["attention_proj"] + f["dense_ffn"] + f["shared_experts"])
                  / rates.gemm + f["routed_experts"] / rates.experts + f["router"] / rates.head)
-    share = tokens / np.asarray(tp, dtype=float) / np.asarray(pp, dtype=float)
+    per_layer = tokens / np.asarray(tp, dtype=float) / shape.num_layers
     ends = tokens / np.asarray(tp, dtype=float) * (
         f["output_head"] / rates.head + shape.mtp_forward_flops / rates.gemm)
-    return per_token * share, scores * share, ends
+    layers, share = _busiest_stage(shape, pp=pp, schedule=schedule,
+                                   layer_s=per_token * per_layer, ends_s=ends)
+    return per_token * per_layer * layers, scores * per_layer * layers, ends * share, layers
 
 
 def _ep_time_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, ep):
@@ -150,23 +204,47 @@ def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, 
                        + np.maximum(gather_s - window_f, 0.0), reduce_s + gather_s)
     shard = np.where(zero >= 1, d_ranks, 1.0), np.where(zero >= 1, e_ranks, 1.0)
     held = dense / shard[0] + experts / shard[1]
+    grad_shard = np.where(zero >= 2, d_ranks, 1.0), np.where(zero >= 2, e_ranks, 1.0)
+    grads_held = dense / grad_shard[0] + experts / grad_shard[1]
     traffic = (ADAM_READS_WRITES * (r.master_bytes + r.moment_bytes) + r.grad_bytes
-               + r.weight_bytes)
-    return exposed, held * traffic / rates.hbm
+               + r.master_bytes + r.weight_bytes)
+    return exposed, (held * traffic + grads_held * GRADIENT_PASSES * r.grad_bytes) / rates.hbm
+
+
+def _unfused_attention_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, cp,
+                         seq_len, scores):
+    """(forward, backward) time the unfused attention core adds to its score GEMMs' FLOP time
+    on one micro-batch (s): their traffic beyond the FLOP time, and the softmax and dropout
+    kernels at HBM speed."""
+    elements = (tokens * shape.num_heads / np.asarray(tp, dtype=float)
+                * seq_len / np.asarray(cp, dtype=float) * layers_dev)
+    drop = DROPOUT_BYTES_FORWARD if shape.dropout else 0
+    drop_b = DROPOUT_BYTES_BACKWARD if shape.dropout else 0
+    fwd = (np.maximum(SCORE_GEMM_BYTES_FORWARD * elements / rates.hbm - scores, 0.0)
+           + (SOFTMAX_BYTES_FORWARD + drop) * elements / rates.hbm)
+    bwd = (np.maximum(SCORE_GEMM_BYTES_BACKWARD * elements / rates.hbm
+                      - BACKWARD_TO_FORWARD * scores, 0.0)
+           + (SOFTMAX_BYTES_BACKWARD + drop_b) * elements / rates.hbm)
+    return fwd, bwd
 
 
 def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, pp, cp, ep,
-                   tokens, seq_len, sequence_parallel, flash, ep_overlap):
+                   tokens, seq_len, sequence_parallel, flash, ep_overlap, schedule):
     """Per micro-batch on the busiest device: dict of forward/backward pieces (s)."""
     tp_f, cp_f = np.asarray(tp, dtype=float), np.asarray(cp, dtype=float)
-    layers_dev = shape.num_layers / np.asarray(pp, dtype=float)
-    comp, scores, ends = _compute_forward_s(shape, rates, tokens=tokens, tp=tp, pp=pp,
-                                            flash=flash)
+    comp, scores, ends, layers_dev = _compute_forward_s(shape, rates, tokens=tokens, tp=tp,
+                                                        pp=pp, flash=flash, schedule=schedule)
     comp = comp + ends
+    # Elementwise kernels over the per-token activations (norms, GeLU, dropout, residuals);
+    # the unfused attention core's s² traffic on its own (a flash kernel keeps it on chip).
     none = activation_bytes_per_token_layer(shape, recompute=0, tp=tp, cp=cp, seq_len=seq_len,
                                             sequence_parallel=sequence_parallel,
-                                            flash_attention=flash)
+                                            flash_attention=True)
     elem = none * tokens * layers_dev / rates.hbm
+    att_f, att_b = _unfused_attention_s(shape, rates, tokens=tokens, tp=tp,
+                                        layers_dev=layers_dev, cp=cp, seq_len=seq_len,
+                                        scores=scores)
+    att_f, att_b = np.where(flash, 0.0, att_f), np.where(flash, 0.0, att_b)
     rc = np.asarray(recompute)
     # Tensor parallel: all-gather / reduce-scatter with SP, else half as many all-reduces.
     bw, lat = _link(rates, tp_f)
@@ -184,16 +262,17 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, pp, c
     ring = (cp_f - 1) * (clat + tokens * shape.kv_bytes_per_token / tp_f / cbw) * layers_dev
     cp_fwd = np.maximum(ring - scores, 0.0)
     cp_bwd = np.maximum(BACKWARD_TO_FORWARD * ring - BACKWARD_TO_FORWARD * scores, 0.0)
-    ep_one = _ep_time_s(shape, rates, tokens=tokens, tp=tp, ep=ep) / np.asarray(pp, dtype=float)
-    recomp = np.select([rc == 1, rc == 2], [scores + np.where(flash, 0.0, elem / 2),
-                                            comp - ends + elem + tp_fwd], 0.0)
+    ep_one = _ep_time_s(shape, rates, tokens=tokens, tp=tp, ep=ep) * layers_dev / shape.num_layers
+    # Selective: the attention core again (Korthikanti et al. §5); full: the whole forward.
+    recomp = np.select([rc == 1, rc == 2], [scores + att_f,
+                                            comp - ends + elem + att_f + tp_fwd], 0.0)
     ep_total = ep_one * np.where(rc == 2, 3.0, 2.0)
     busy = (1 + BACKWARD_TO_FORWARD) * comp
     ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy, 0.0)
                           + np.minimum(ep_total, busy) * (1 / rates.overlap_compute - 1),
                           ep_total)
-    return {"compute_f": comp, "elem_f": ELEMENTWISE_FORWARD_PASSES * elem,
-            "elem_b": ELEMENTWISE_BACKWARD_PASSES * elem, "recompute": recomp,
+    return {"compute_f": comp, "elem_f": ELEMENTWISE_FORWARD_PASSES * elem + att_f,
+            "elem_b": ELEMENTWISE_BACKWARD_PASSES * elem + att_b, "recompute": recomp,
             "tp_f": tp_fwd, "tp_b": tp_bwd, "cp": cp_fwd + cp_bwd, "ep": ep_exposed}
 
 
@@ -218,7 +297,8 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
     sched = np.asarray(schedule)
     mb = _micro_batch_s(shape, rates, recompute=recompute, tp=tp, pp=pp, cp=cp, ep=ep,
                         tokens=tokens, seq_len=seq_len, sequence_parallel=sequence_parallel,
-                        flash=flash_attention, ep_overlap=_flag(EP_OVERLAP, sched))
+                        flash=flash_attention, ep_overlap=_flag(EP_OVERLAP, sched),
+                        schedule=sched)
     f_s = mb["compute_f"] + mb["elem_f"] + mb["tp_f"] + mb["cp"] / 3 + mb["ep"] / 3
     b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["elem_b"] + mb["tp_b"] + mb["recompute"]
            + 2 * mb["cp"] / 3 + 2 * mb["ep"] / 3)
@@ -226,9 +306,17 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
     m = np.asarray(num_micro_batches, dtype=float)
     pp_f, tp_f = np.asarray(pp, dtype=float), np.asarray(tp, dtype=float)
     bubble = _bubble_s(sched, pp=pp_f, vpp=vpp, f_s=f_s, b_s=b_s, w_s=w_s)
-    bw, lat = _link(rates, tp_f * np.asarray(cp, dtype=float) * np.asarray(dp, dtype=float))
-    p2p = lat + tokens * shape.hidden_size * ACT_BYTES / np.where(
-        np.asarray(sequence_parallel), tp_f, 1.0) / bw
+    # Adjacent stages are t·c·d ranks apart: a pair spans 2·t·c·d consecutive ranks.
+    bw, lat = _link(rates, PP_PAIR_STAGES * tp_f * np.asarray(cp, dtype=float)
+                    * np.asarray(dp, dtype=float))
+    # Narayanan et al. §4.1 scatter/gather: each of the t ranks sends 1/t of the micro-batch's
+    # activations over its own NIC; without sequence parallelism the receiver all-gathers
+    # them over the scale-up link (with it the stage works on its 1/t of the sequence).
+    boundary = tokens * shape.hidden_size * ACT_BYTES
+    up_bw, up_lat = _link(rates, tp_f)
+    regather = np.where(np.asarray(sequence_parallel) | (tp_f <= 1), 0.0, ring_all_gather_time_s(
+        num_ranks=tp_f, bytes_total=boundary, latency_s=up_lat, bandwidth_bytes_per_s=up_bw))
+    p2p = lat + boundary / tp_f / bw + regather
     pp_comm = np.where((pp_f > 1) & ~_flag(PP_OVERLAP, sched),
                        2 * (m + pp_f - 1) * np.maximum(vpp, 1) * p2p, 0.0)
     overlap = _flag(DP_OVERLAP, sched) if dp_overlap is None else np.asarray(dp_overlap)
