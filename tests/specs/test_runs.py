@@ -114,8 +114,11 @@ def test_every_unexpressible_row_has_its_reason(table, resolved):
     expressible = (reasons == "") & (table.mode == AGG)
     # 1,976 before issue 21; its attention patterns add gpt-oss-120b's, Qwen3.5-397B-A17B's
     # and GLM-5's aggregated rows that precision and layout permit (431); issue 19's INT4
-    # weight-only and FP4-on-Hopper formats 278 more.
-    assert expressible.sum() == 2685
+    # weight-only and FP4-on-Hopper formats 278 more. 41 GB200 rows whose TP (12 .. 72) does
+    # not divide DeepSeek's 128 heads are refused (disaggregated runs recorded as TP groups).
+    assert expressible.sum() == 2644
+    heads = np.array([r.startswith("layout: tp ") for r in reasons])
+    assert heads.sum() == 41 and set(table.system[heads]) == {"gb200"}
 
 
 def test_resolve_user_rows(tmp_path):
@@ -309,7 +312,7 @@ def test_a_pending_attention_resolves_once_its_model_states_its_layers(table, mo
 def test_drawn_lengths_have_the_clients_mean(table):
     """InferenceMAX's client draws each length uniformly from int(0.8 L) .. L (its
     RANDOM_RANGE_RATIO 0.8); other sources send the nominal lengths."""
-    from planner.specs.runs import mean_drawn_length
+    from planner.specs.run_protocols import mean_drawn_length
 
     assert mean_drawn_length(1024, 0.8) == pytest.approx(921.5)
     assert mean_drawn_length(8192, 0.8) == pytest.approx(7372.5)
