@@ -77,7 +77,12 @@ class Engine:
     launch gaps and tails), ``all_reduce_peer_overhead_s`` per TP all-reduce per peer
     (the custom all-reduce's flag synchronisation); ``burst_share`` (a fraction): the share of
     the other requests in flight of its attention rank whose prefill a new request waits
-    behind (0: arrivals spread out; 1: a closed-loop benchmark whose requests stay in step).
+    behind (0: arrivals spread out; 1: a closed-loop benchmark whose requests stay in step);
+    ``attention_dp_balance``: with attention DP, the scheduler holds context requests until
+    every attention rank has one, so the ranks' prefill lumps share steps (TensorRT-LLM's
+    ``attention_dp_config.enable_balance``); False: each rank's lumps fall independently;
+    ``attention_dp_timeout_steps``: the most steps a balancing scheduler holds a context
+    request waiting for the other ranks' (``timeout_iters``).
     """
 
     __pydantic_config__ = SPEC_CONFIG
@@ -102,6 +107,8 @@ class Engine:
     burst_share: NonNegFloat
     overheads: Overheads
     notes: Optional[Str] = None
+    attention_dp_balance: Bool = False
+    attention_dp_timeout_steps: NonNegFloat = 0.0
     label: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

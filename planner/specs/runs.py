@@ -28,6 +28,7 @@ import numpy as np
 from planner.catalog import HARDWARE_IDS
 from planner.errors import SpecError
 from planner.units import MS
+from planner.specs.run_protocols import read_as_run
 from planner.specs.yaml_reader import read_text_file
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ REASONS = {
     "dtype": "precision {} is not yet representable",
     "no_peak": "{}: the hardware spec gives no {} peak",
     "layout": "layout: moe_tp x moe_ep = {} but tp x attention_dp = {}",
+    "heads": "layout: tp {} does not divide the model's {} attention heads (a disaggregated "
+             "or multi-replica deployment listed as one TP group)",
     "concurrency": "concurrency: batch_size x attention_dp = {} but silicon_concurrency = {}",
     "no_concurrency": "concurrency not recorded (no silicon_concurrency)",
 }
@@ -127,6 +130,9 @@ class RunTable:
     osl: np.ndarray
     batch_size: np.ndarray
     concurrency: np.ndarray       # per replica: batch_size * attention_dp (agg rows)
+    mean_isl: np.ndarray          # the mean input and output lengths the client sent (tokens):
+    mean_osl: np.ndarray          # isl, osl unless the source draws them (run_protocols)
+    layout_reread: np.ndarray     # True: the source's multiplied layout read as run
     silicon_concurrency: np.ndarray
     tp: np.ndarray
     pp: np.ndarray
@@ -227,7 +233,8 @@ def read_runs(path: str | Path) -> RunTable:
     col = {name: header.index(name) for name in COLUMNS}
     out: dict[str, Any] = {}
     for f in fields(RunTable):
-        if f.name in ("path", "concurrency", "silicon_concurrency"):
+        if f.name in ("path", "concurrency", "silicon_concurrency", "mean_isl", "mean_osl",
+                      "layout_reread"):
             continue
         column = _column_of(f.name)
         cells = [r[col[column]] for r in body]
@@ -253,6 +260,7 @@ def read_runs(path: str | Path) -> RunTable:
                                           dtype=np.int64)
     out["concurrency"] = np.where(out["mode"] == AGG, out["batch_size"] * out["attention_dp"],
                                   out["silicon_concurrency"])
+    read_as_run(out)
     return RunTable(where, **out)
 
 
@@ -338,7 +346,7 @@ def _resolve_key(model_path: str, system: str, backend: str, gemm: str,
     return model, hw.name, engine, weights, moe_weights, "", family
 
 
-def _row_reasons(table: RunTable, is_moe: np.ndarray) -> np.ndarray:
+def _row_reasons(table: RunTable, is_moe: np.ndarray, heads: np.ndarray) -> np.ndarray:
     """Per row, the reason its layout or concurrency cannot be taken as the data states it ("" for
     none): an MoE split that does not cover the attention GPUs, a concurrency that disagrees
     with the source's, or none recorded; a disaggregated row, until :func:`disagg_predictor`."""
@@ -353,6 +361,9 @@ def _row_reasons(table: RunTable, is_moe: np.ndarray) -> np.ndarray:
                                                    table.silicon_concurrency[i])
     for i in np.flatnonzero(agg & is_moe & (experts != attention)):
         reasons[i] = REASONS["layout"].format(experts[i], attention[i])
+    # TP splits the heads (GB200 TP 12..72: InferenceX launch_gb200-nv.sh, disaggregated runs)
+    for i in np.flatnonzero(agg & (heads > 0) & (heads % np.maximum(table.tp, 1) != 0)):
+        reasons[i] = REASONS["heads"].format(table.tp[i], heads[i])
     if disagg_predictor() is None:
         reasons[table.mode != AGG] = REASONS["disagg"]
     return reasons
@@ -371,7 +382,9 @@ def resolve(table: RunTable) -> Resolution:
     model, reason = cols[0], cols[5]
     moe = {m: _catalog_model(m).is_moe for m in set(model) if m is not None}
     is_moe = np.array([moe.get(m, False) for m in model], dtype=bool)
-    rows = _row_reasons(table, is_moe)
+    n_heads = {m: _catalog_model(m).attention.num_heads for m in set(model) if m is not None}
+    heads = np.array([n_heads.get(m, 0) for m in model], dtype=np.int64)
+    rows = _row_reasons(table, is_moe, heads)
     reason = np.where(reason == "", rows, reason)
     return Resolution(model=cols[0], hardware=cols[1], engine=cols[2], weights_dtype=cols[3],
                       moe_weights_dtype=cols[4], reason=reason, family=cols[6])

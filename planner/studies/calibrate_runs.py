@@ -75,7 +75,7 @@ def expressible_runs(table: Any, *, model: str | None = None, hardware: str | No
     runs = RunSet(
         ids=table.id[ok], model=res.model[ok], hardware=res.hardware[ok], engine=res.engine[ok],
         weights_dtype=res.weights_dtype[ok], moe_weights_dtype=res.moe_weights_dtype[ok],
-        isl=table.isl[ok], osl=table.osl[ok], concurrency=table.concurrency[ok],
+        isl=table.mean_isl[ok], osl=table.mean_osl[ok], concurrency=table.concurrency[ok],
         tp=table.tp[ok], pp=table.pp[ok], attention_dp=table.attention_dp[ok],
         moe_tp=table.moe_tp[ok], moe_ep=table.moe_ep[ok],
         measured=np.stack([table.measured_ttft_s[ok], table.measured_tpot_s[ok]]))

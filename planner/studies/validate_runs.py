@@ -119,7 +119,8 @@ def _predict_group(index: np.ndarray, table: RunTable, model: str, hardware: str
     moe = spec.is_moe
     r = _workload()(
         spec, catalog.load_hardware(hardware), load_engine(engine),
-        isl=table.isl[index], osl=table.osl[index], concurrency=table.concurrency[index],
+        isl=table.mean_isl[index], osl=table.mean_osl[index],
+        concurrency=table.concurrency[index],
         tp=table.tp[index], pp=table.pp[index], attention_dp=table.attention_dp[index],
         moe_tp=table.moe_tp[index] if moe else None, moe_ep=table.moe_ep[index] if moe else None,
         weights_dtype=weights, moe_weights_dtype=moe_weights if moe else None)

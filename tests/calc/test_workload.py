@@ -219,3 +219,33 @@ def test_a_tp_all_reduce_across_nodes_is_hierarchical_in_the_workload_model():
     ring = tp_all_reduce_time_s(model, h800, tp=np.array([1, 8, 64]), **kw)
     assert hier == pytest.approx([0.0, 46.81e-6, 106.07e-6], rel=1e-3)
     assert ring == pytest.approx([0.0, 46.81e-6, 533.43e-6], rel=1e-3)
+
+
+def test_attention_dp_balance_puts_the_ranks_prefill_lumps_in_the_same_steps():
+    """Without balancing, a step carries a prefill lump when any of the DP_att ranks has one
+    (1 - (1 - s)^DP of the steps); a balancing scheduler (TensorRT-LLM's enable_balance) puts
+    the ranks' lumps together (s of the steps): lower TPOT, and the held request waits up to
+    the timeout (higher TTFT). One attention rank: no difference."""
+    from planner.calc.serving.workload import balance_wait_steps
+
+    model = catalog.load_model("deepseek-v3")
+    b200 = catalog.load_hardware("b200")
+    trt = load_engine("trtllm")
+    assert trt.attention_dp_balance and trt.attention_dp_timeout_steps == 60
+    loose = trt.model_copy(update={"attention_dp_balance": False})
+    kw = dict(isl=7372.5, osl=921.5, concurrency=256, moe_tp=1, weights_dtype="nvfp4")
+    bal = serve_workload(model, b200, trt, tp=1, attention_dp=8, moe_ep=8, **kw)
+    ind = serve_workload(model, b200, loose, tp=1, attention_dp=8, moe_ep=8, **kw)
+    assert bal.tpot_s < 0.6 * ind.tpot_s and bal.ttft_s > ind.ttft_s
+    one = [serve_workload(model, b200, e, tp=8, attention_dp=1, moe_ep=8, **kw)
+           for e in (trt, loose)]
+    assert one[0].tpot_s == pytest.approx(one[1].tpot_s, rel=1e-12)
+    assert one[0].ttft_s == pytest.approx(one[1].ttft_s, rel=1e-12)
+    # the held wait: the docstring's example, 0 for one rank, at most the timeout
+    assert balance_wait_steps(adp=8, arrivals_per_step=32 / 921.5,
+                              timeout_steps=60) == pytest.approx(53.7, abs=0.05)
+    assert balance_wait_steps(adp=1, arrivals_per_step=0.1, timeout_steps=60) == 0
+    waits = balance_wait_steps(adp=np.array([2, 8, 64]), arrivals_per_step=np.array([1.0, 0.01]
+                                                                                   )[:, None],
+                               timeout_steps=60)
+    assert waits.shape == (2, 3) and (waits <= 60).all() and (np.diff(waits, axis=1) > 0).all()

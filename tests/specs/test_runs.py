@@ -62,16 +62,19 @@ def test_read_shipped_runs(table):
 
 def test_concurrency_per_replica_is_batch_times_attention_dp(table):
     agg = table.mode == AGG
-    assert (table.concurrency[agg] == table.batch_size[agg] * table.attention_dp[agg]).all()
+    as_given = agg & ~table.layout_reread       # a re-read layout keeps the source's concurrency
+    assert (table.concurrency[as_given]
+            == table.batch_size[as_given] * table.attention_dp[as_given]).all()
     ok = agg & (table.silicon_concurrency > 0)
     agree = table.concurrency[ok] == table.silicon_concurrency[ok]
     assert agree.mean() > 0.98
     odd = concurrency_exceptions(table)
     # 9 rows without silicon_concurrency, 23 whose fields disagree with it (the gap-analysis
-    # rows, whose batch_size is per GPU, and one DeepSeek-R1 row with attention_dp 64)
+    # rows, whose batch_size is per GPU, and one DeepSeek-R1 row whose source gives attention
+    # DP 64: 8 GPUs read as run, batch 32 x 8 ranks, silicon_concurrency 32)
     assert len(odd) == 32
     assert ("2026_04_06_deepseek_r1_b200_sxm_trtllm_fp4_agg_8192x1024_c32_tp8_ep8_1537",
-            32, 64, 32) in odd
+            32, 8, 32) in odd
     assert sum(1 for *_, c in odd if c == 0) == 9
 
 
@@ -111,8 +114,11 @@ def test_every_unexpressible_row_has_its_reason(table, resolved):
     expressible = (reasons == "") & (table.mode == AGG)
     # 1,976 before issue 21; its attention patterns add gpt-oss-120b's, Qwen3.5-397B-A17B's
     # and GLM-5's aggregated rows that precision and layout permit (431); issue 19's INT4
-    # weight-only and FP4-on-Hopper formats 278 more.
-    assert expressible.sum() == 2685
+    # weight-only and FP4-on-Hopper formats 278 more. 41 GB200 rows whose TP (12 .. 72) does
+    # not divide DeepSeek's 128 heads are refused (disaggregated runs recorded as TP groups).
+    assert expressible.sum() == 2644
+    heads = np.array([r.startswith("layout: tp ") for r in reasons])
+    assert heads.sum() == 41 and set(table.system[heads]) == {"gb200"}
 
 
 def test_resolve_user_rows(tmp_path):
@@ -301,3 +307,35 @@ def test_a_pending_attention_resolves_once_its_model_states_its_layers(table, mo
                         lambda name: without if name == "gpt-oss-120b" else real(name))
     reasons = runs.resolve(table.take(gpt)).reason
     assert all(r.startswith("attention kind") for r in reasons)
+
+
+def test_drawn_lengths_have_the_clients_mean(table):
+    """InferenceMAX's client draws each length uniformly from int(0.8 L) .. L (its
+    RANDOM_RANGE_RATIO 0.8); other sources send the nominal lengths."""
+    from planner.specs.run_protocols import mean_drawn_length
+
+    assert mean_drawn_length(1024, 0.8) == pytest.approx(921.5)
+    assert mean_drawn_length(8192, 0.8) == pytest.approx(7372.5)
+    assert mean_drawn_length(1000, 1.0) == 1000
+    i = _row(table, "2026_04_06_deepseek_r1_b200_sxm_trtllm_fp4_agg_8192x1024_c32_tp8_ep8_1537")
+    assert (table.mean_isl[i], table.mean_osl[i]) == (7372.5, 921.5)
+    j = _row(table, "dsr1_b200_trtllm_fp4_agg_1024x8192_c256_cfg191")       # db-dump: nominal
+    assert (table.mean_isl[j], table.mean_osl[j]) == (1024, 8192)
+
+
+def test_a_multiplied_layout_is_read_as_run(table):
+    """The same measurement (TTFT 907 ms, TPOT 21.4 ms) is in the data as attention DP 64 x
+    MoE 8 x 8 (db-dump) and attention DP 8 x MoE-EP 8 (2026_03_25): one 8-GPU B200 node. Both
+    now read 8 GPUs, attention DP 8, experts EP 8, 256 requests; a tp4_ep4 row: 4 GPUs."""
+    a = _row(table, "dsr1_b200_trtllm_fp4_agg_1024x8192_c256_cfg191")
+    b = np.flatnonzero((table.measured_ttft_s == table.measured_ttft_s[a]) & (table.id != table.id[a])
+                       & np.array([s.startswith("2026_03_25") for s in table.id]))[0]
+    for i in (a, b):
+        assert (table.tp[i], table.attention_dp[i], table.moe_tp[i], table.moe_ep[i],
+                table.concurrency[i]) == (1, 8, 1, 8, 256)
+    assert table.layout_reread[a] and not table.layout_reread[b]
+    k = _row(table, "2026_04_06_deepseek_r1_b200_sxm_trtllm_fp4_agg_1024x1024_c64_tp4_ep4_935")
+    assert (table.tp[k], table.attention_dp[k], table.moe_tp[k], table.moe_ep[k]) == (4, 1, 1, 4)
+    # a layout the source states as run stays: MoE-TP 2 x EP 2 on TP 4 (gap-analysis rows)
+    gap = np.array(["aic-auto-gap" in s for s in table.source]) & (table.moe_tp == 2)
+    assert gap.any() and not table.layout_reread[gap].any()

@@ -136,8 +136,12 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     assert (rows["b200"].predicted, rows["gb200-nvl72"].predicted) == (48, 89)
     # the dense GEMM tables over layer-sized shapes (accuracy merge): H200 TPOT 10.9% -> 5.0%,
     # B200 17.4% -> 14.3%, GB200 36.5% -> 41.0%, H100 60.9% -> 62.4%, all 29.4% -> 31.4%
-    pins = {"h200": (0.789, 0.050), "h100": (0.891, 0.624), "b200": (0.759, 0.143),
-            "gb200-nvl72": (0.677, 0.410), "all": (0.742, 0.314)}
+    # the MoE tables over layer-sized runs (>= 2^29 expert weights per GPU) and the engines
+    # recalibrated on the aggregated rows read as run (helper agg): faster experts, the decode
+    # pools now under-predicted: H200 TPOT 5.0% -> 15.8%, B200 14.3% -> 16.0%, GB200 41.0% ->
+    # 41.2%, H100 62.4% -> 64.8%, all 31.4% -> 31.7%; TTFT all 74.2% -> 69.7%
+    pins = {"h200": (0.750, 0.158), "h100": (0.892, 0.648), "b200": (0.764, 0.160),
+            "gb200-nvl72": (0.634, 0.412), "all": (0.697, 0.317)}
     for hw, (ttft, tpot) in pins.items():
         assert rows[hw].ttft_median_abs == pytest.approx(ttft, abs=5e-4), hw
         assert rows[hw].tpot_median_abs == pytest.approx(tpot, abs=5e-4), hw

@@ -94,6 +94,8 @@ class _EngineTerms:
     peer_s: float
     burst: float
     quantized_kv: bool
+    adp_balance: bool = False
+    adp_timeout: float = 0.0
 
 
 def _engine_terms(engine: Engine | None) -> _EngineTerms:
@@ -111,7 +113,8 @@ def _engine_terms(engine: Engine | None) -> _EngineTerms:
                         engine.decode_step_overhead_s, engine.prefill_overhead_s,
                         engine.request_overhead_s, engine.gpu_memory_fraction,
                         engine.layer_overhead_s, engine.all_reduce_peer_overhead_s,
-                        engine.burst_share, engine.quantized_kv_cache)
+                        engine.burst_share, engine.quantized_kv_cache,
+                        engine.attention_dp_balance, engine.attention_dp_timeout_steps)
 
 
 def _with_host(gpu_s: Any, host_s: Any, overlap: bool) -> Any:
@@ -258,16 +261,20 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
         gpu_dec, decode_bound = step(dec_rates, b, 0.0, 0.0)
         gpu_chunk, prefill_bound = step(pre_rates, b, tokens, tokens / isl_a)
         # Attention-DP ranks step together (the MoE layers join them): a step is a lump step
-        # when any of the DP_att ranks carries one.
+        # when any of the DP_att ranks carries one; a balancing scheduler puts the ranks'
+        # lumps in the same steps.
         # The burst share of the prefill work runs before the requests' first tokens (in
         # TTFT); the rest interrupts their decode.
         share = (1 - eng.burst) * p / tokens
-        busy = np.where(share < 1, 1 - (1 - np.minimum(share, 1)) ** adp, share)
+        busy = np.where((share < 1) & (not eng.adp_balance),
+                        1 - (1 - np.minimum(share, 1)) ** adp, share)
         gpu_avg = gpu_dec + busy * (gpu_chunk - gpu_dec)
         tpot = _with_host(gpu_avg, eng.step_s + np.minimum(busy, 1.0) * eng.prefill_s,
                           eng.overlap)
         prefill = steps * _with_host(gpu_chunk, eng.step_s + eng.prefill_s, eng.overlap)
-        wait = ARRIVAL_WAIT_STEPS * tpot
+        held = balance_wait_steps(adp=adp, arrivals_per_step=b / osl_a,
+                                  timeout_steps=eng.adp_timeout) if eng.adp_balance else 0.0
+        wait = (ARRIVAL_WAIT_STEPS + held) * tpot
     else:
         gpu_dec, decode_bound = step(dec_rates, b, 0.0, 0.0)
         batch = np.minimum(cap, np.maximum(isl_a, p))
@@ -279,6 +286,31 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
         prefill = steps * _with_host(gpu_pre, eng.prefill_s, eng.overlap)
         wait = ARRIVAL_WAIT_STEPS * dec_step
     return tpot, prefill, wait, decode_bound, prefill_bound
+
+
+#: Points of the quadrature of :func:`balance_wait_steps` (the integrand is smooth and monotone).
+BALANCE_QUADRATURE_POINTS = 65
+
+
+def balance_wait_steps(*, adp: Any, arrivals_per_step: Any, timeout_steps: float) -> Any:
+    """Mean steps a context request is held by an attention-DP balancing scheduler: until each
+    of the other DP_att − 1 ranks has a new request too, at most ``timeout_steps``.
+
+    Formula: W = ∫₀^T [1 − (1 − e^(−λt))^(DP_att − 1)] dt, T the timeout, λ the arrivals per
+    rank per step (closed loop: b / OSL); trapezoid rule on 65 points; 0 where DP_att = 1.
+    Ref: TensorRT-LLM AttentionDpConfig (enable_balance, timeout_iters); the other ranks'
+    next arrivals as independent exponential waits (the max of n of them).
+    Convention: arrays broadcast; a request already waiting on another rank is not counted
+    (an upper bound on the wait).
+    Example: DP_att = 8, λ = 32 / 921.5 per step, T = 60: 53.7 steps; λ = 32 / 7,372.5: 60.0.
+    """
+    import numpy as np
+
+    lam = np.asarray(arrivals_per_step, dtype=float)[..., None]
+    others = (np.asarray(adp, dtype=float) - 1)[..., None]
+    t = np.linspace(0.0, 1.0, BALANCE_QUADRATURE_POINTS) * timeout_steps
+    held = 1 - (1 - np.exp(-lam * t)) ** others
+    return ((held[..., 1:] + held[..., :-1]) / 2 * np.diff(t)).sum(axis=-1)
 
 
 def _memory(fig: Any, lay: Layout, hardware: Hardware, eng: _EngineTerms, *, c: Any,

@@ -1,0 +1,76 @@
+"""How the sources of the measured serving runs ran them (:mod:`planner.specs.runs` reads the
+rows through :func:`read_as_run`): the lengths the benchmark client drew, and layouts a source
+listed multiplied.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+AGG = "agg"
+#: Sources whose client draws each request's input and output lengths at random, and its
+#: --random-range-ratio r: SemiAnalysis InferenceMAX sweeps (``source_file=<date>.csv``;
+#: github.com/SemiAnalysisAI/InferenceX, .github/workflows/benchmark-tmpl.yml and
+#: benchmark-multinode-tmpl.yml: RANDOM_RANGE_RATIO 0.8; utils/bench_serving/
+#: benchmark_serving.py ``sample_random_requests``: lengths uniform on the integers
+#: int(L * r) .. L, ``--ignore-eos``). Other sources: every request at the nominal lengths.
+#: InferenceMAX rows named ``..._tp<N>_ep<M>_...`` (N GPUs per replica, experts split EP M),
+#: and AIConfigurator's own ``db-dump`` rows of the same sweeps, carry some layouts multiplied:
+#: TP x attention-DP = N x M and MoE-TP x MoE-EP = N x M (e.g. ``tp8_ep8``: 64 GPUs, MoE 8 x 8,
+#: or 1 x 64) where the run used N GPUs (one 8-GPU node). The same measurement appears in the
+#: data under both readings (e.g. dsr1_b200_trtllm_fp4_agg_1024x8192_c256_cfg191, attention DP
+#: 64, MoE 8 x 8, and 2026_03_25_deepseek_r1_b200_sxm_trtllm_fp4_agg_1024x8192_c256, attention
+#: DP 8, MoE 1 x 8: TTFT 907 ms, TPOT 21.4 ms both); :func:`_physical_layouts` reads them as run.
+_TP_EP_ID = re.compile(r"_tp(\d+)_ep(\d+)_")
+_DB_DUMP = "db-dump/"
+LENGTH_RANGE_RATIOS = ((re.compile(r"source_file=\d{4}-\d{2}-\d{2}\.csv"), 0.8),)
+
+
+def read_as_run(out: dict[str, Any]) -> None:
+    """The columns ``mean_isl``, ``mean_osl`` and ``layout_reread`` of the runs' columns
+    ``out`` (read in place; :func:`_physical_layouts` re-reads the layouts)."""
+    _physical_layouts(out)
+    ratio = np.array([next((r for pattern, r in LENGTH_RANGE_RATIOS if pattern.search(src)), 1.0)
+                      for src in out["source"]], dtype=float)
+    out["mean_isl"], out["mean_osl"] = (mean_drawn_length(out[k], ratio) for k in ("isl", "osl"))
+
+
+def _physical_layouts(out: dict[str, Any]) -> None:
+    """Aggregated rows whose layout the source multiplied (see ``_TP_EP_ID``), read as run, in
+    place: N GPUs per replica (attention DP N where the row has attention DP, else TP N), the
+    experts split MoE-TP N / M x MoE-EP M; the concurrency (already taken) is unchanged.
+    ``db-dump`` rows name no N, M: MoE-TP = MoE-EP = k > 1 with k² GPUs is read as k GPUs,
+    EP k."""
+    gpus = out["tp"] * out["attention_dp"]
+    n, m = np.zeros_like(gpus), np.zeros_like(gpus)
+    for i, (name, src) in enumerate(zip(out["id"], out["source"])):
+        found = _TP_EP_ID.search(name)
+        if found:
+            n[i], m[i] = int(found.group(1)), int(found.group(2))
+        elif src.startswith(_DB_DUMP) and out["moe_tp"][i] == out["moe_ep"][i] > 1:
+            n[i] = m[i] = out["moe_tp"][i]
+    fix = ((out["mode"] == AGG) & (m > 1) & (gpus == n * m) & (n * m != n)
+           & (out["moe_tp"] * out["moe_ep"] == gpus) & (n % np.maximum(m, 1) == 0))
+    adp = out["attention_dp"] > 1
+    out["attention_dp"] = np.where(fix & adp, n, out["attention_dp"])
+    out["tp"] = np.where(fix, np.where(adp, 1, n), out["tp"])
+    out["moe_tp"] = np.where(fix, n // np.maximum(m, 1), out["moe_tp"])
+    out["moe_ep"] = np.where(fix, m, out["moe_ep"])
+    out["layout_reread"] = fix
+
+
+def mean_drawn_length(nominal: Any, range_ratio: Any) -> Any:
+    """The mean length (tokens) of requests whose lengths are drawn uniformly from the integers
+    int(L · r) .. L (r = 1: every request L).
+
+    Formula: (⌊L · r⌋ + L) / 2.
+    Ref: SemiAnalysis InferenceX utils/bench_serving/benchmark_serving.py,
+    ``sample_random_requests`` (np.random.randint(int(L * r), L + 1)).
+    Convention: ``nominal`` L and ``range_ratio`` r broadcast together; r in (0, 1].
+    Example: L = 1,024, r = 0.8: (819 + 1,024) / 2 = 921.5 tokens; L = 8,192: 7,372.5.
+    """
+    nominal = np.asarray(nominal, dtype=float)
+    return (np.floor(nominal * np.asarray(range_ratio, dtype=float)) + nominal) / 2
