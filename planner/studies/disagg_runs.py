@@ -68,14 +68,19 @@ def _pool(table: RunTable, role: str, requests: np.ndarray, moe: np.ndarray) -> 
 def disagg_row_pools(table: RunTable, *, is_moe: np.ndarray) -> tuple[Any, Any, np.ndarray]:
     """(prefill pool, decode pool, reason per row) of every row, read as the module docstring
     says; the reason is "" where both pools are readable."""
+    from planner.specs.disagg_recipes import fill_from_recipes
+
+    table, _, recipe_reason = fill_from_recipes(table)
     adp_p, adp_d = table.prefill_attention_dp, table.decode_attention_dp
     pre_requests = np.maximum(table.prefill_batch_size, 1) * adp_p
     # the reader gives a blank batch as 1 and a blank worker count as 0: the data leaves both
-    # blank together, so the worker count says whether the row records its pools
+    # blank together, so the worker count says whether the row records its pools (or the
+    # InferenceMAX recipes filled them: planner.specs.disagg_recipes)
     given = (table.decode_num_workers > 0) & (table.prefill_num_workers > 0)
     dec_requests = table.decode_batch_size * adp_d
     reason = np.full(len(table), "", dtype=object)
-    reason[~given] = ROW_REASONS["unrecorded"]
+    reason[~given] = np.where(recipe_reason[~given] != "", recipe_reason[~given],
+                              ROW_REASONS["unrecorded"])
     for role in ("prefill", "decode"):
         experts = getattr(table, f"{role}_moe_tp") * getattr(table, f"{role}_moe_ep")
         attention = getattr(table, f"{role}_tp") * getattr(table, f"{role}_attention_dp")
