@@ -24,6 +24,10 @@ record EP as 1). The data's decode ``moe_ep`` repeats the prefill EP (the run id
   node) and gives ``tp: 1`` (its rows say "tp1" or the total GPU count, e.g. "tp72"): one GPU
   cannot hold DeepSeek-R1, so ``tp`` is not the worker's size and the GPUs per worker are not
   stated;
+- ``twin``: (from ``none``, ``ambiguous`` or ``nodes``) a row of the same file that records
+  its pools is the same measurement (system, engine, ISL/OSL, concurrency equal, TTFT and
+  TPOT equal to 0.1%): its workers and layouts (column ``twin`` names it; every blank row
+  with such a row lists it there);
 - ``none``: no version at or before the measurement holds a match.
 
 Run: python benchmarks/resolve_disagg_recipes.py --repo /work/.mirror/SemiAnalysisAI+InferenceX/repo
@@ -47,7 +51,12 @@ GPU = {"b200_sxm": "b200", "h100_sxm": "h100", "h200_sxm": "h200", "gb200": "gb2
 ENGINE = {"trtllm": "dynamo-trt", "sglang": "dynamo-sglang"}
 FIELDS = ("id", "status", "prefill_num_workers", "prefill_tp", "prefill_ep", "prefill_dp_attn",
           "decode_num_workers", "decode_tp", "decode_ep", "decode_dp_attn", "spec_decoding",
-          "entry", "commit")
+          "entry", "commit", "twin")
+#: Relative tolerance within which a blank row's TTFT and TPOT equal a recorded row's: the
+#: same measurement listed twice (the recorded copy from AIConfigurator's own dump).
+TWIN_RTOL = 1e-3
+#: Recipe statuses a twin may settle (never mtp / mtp_unknown: a twin does not say MTP).
+TWIN_SETTLES = ("none", "ambiguous", "nodes")
 
 
 def _versions(repo: str) -> list[tuple[str, dt.datetime]]:
@@ -99,11 +108,37 @@ def _matches(row: dict, entries: dict) -> list[tuple[str, tuple]]:
     return out
 
 
+def _twin_layout(rec: dict) -> tuple:
+    """A recorded row's pools in the recipe's terms (workers, GPUs per worker, EP, dp-attn)."""
+    out = []
+    for role in ("prefill", "decode"):
+        tp, dp = int(rec[f"{role}_tp_size"] or 1), int(rec[f"{role}_attention_dp_size"] or 1)
+        out += [int(rec[f"{role}_num_workers"]), tp * dp, int(rec[f"{role}_moe_ep_size"] or 1),
+                dp > 1]
+    return tuple(out) + ("none",)
+
+
+def _twins(row: dict, recorded: list[dict]) -> list[dict]:
+    """Recorded rows of the same measurement: system, engine, lengths and concurrency equal,
+    TTFT and TPOT equal to :data:`TWIN_RTOL`."""
+    key = ("system", "backend", "isl", "osl")
+    conc = re.search(r"silicon_concurrency=(\d+)", row["silicon_data_source"])
+    out = []
+    for r in recorded:
+        c = re.search(r"silicon_concurrency=(\d+)", r["silicon_data_source"])
+        if (all(r[k] == row[k] for k in key) and c and conc and c.group(1) == conc.group(1)
+                and all(abs(float(r[m]) / float(row[m]) - 1) < TWIN_RTOL
+                        for m in ("silicon_ttft_ms", "silicon_tpot_ms"))):
+            out.append(r)
+    return out
+
+
 def resolve(repo: str, runs: str) -> list[dict]:
     versions, cache, out = _versions(repo), {}, []
     with open(runs, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["mode"] == "disagg"
-                and not r["prefill_num_workers"]]
+        every = [r for r in csv.DictReader(f) if r["mode"] == "disagg"]
+    rows = [r for r in every if not r["prefill_num_workers"]]
+    recorded = [r for r in every if r["prefill_num_workers"]]
     for row in rows:
         if row["model_path"].split("/")[1] not in MODEL or row["backend"] not in ENGINE:
             out.append({"id": row["id"], "status": "none"})
@@ -134,6 +169,15 @@ def resolve(repo: str, runs: str) -> list[dict]:
             s = sorted(sigs or {m[0][1]})[0]
             if rec["status"] != "ambiguous":
                 rec.update(zip(FIELDS[2:11], s))
+        twins = _twins(row, recorded)
+        if twins:
+            rec["twin"] = " ".join(t["id"] for t in twins)
+            layouts = {_twin_layout(t) for t in twins}
+            if rec["status"] in TWIN_SETTLES and len(layouts) == 1:
+                for k in FIELDS[2:11]:
+                    rec.pop(k, None)
+                rec["status"] = "twin"
+                rec.update(zip(FIELDS[2:11], layouts.pop()))
         out.append(rec)
     return out
 

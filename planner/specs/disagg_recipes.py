@@ -5,7 +5,8 @@ benchmark recipes that produced them (``planner/data/disagg-recipes.csv``, writt
 The blank rows are SemiAnalysis InferenceMAX sweeps. Their layout columns hold the recipe's
 ``tp`` (the GPUs of one worker) and ``ep`` (prefill's, repeated for decode), never its
 ``dp-attn`` nor its worker counts. A row the recipes determine (status ``resolved``) is filled
-with the recipe's prefill and decode workers, TP, EP and attention DP, read in the data's
+with the recipe's prefill and decode workers, TP, EP and attention DP (status ``twin``: those
+of the row of the same file that records the same measurement), read in the data's
 convention (a worker of ``tp`` GPUs: with ``dp-attn`` attention DP = ``tp`` and attention TP 1;
 ``moe_ep`` = ``ep``, ``moe_tp`` = ``tp / ep``); its decode pool holds the benchmark's
 concurrency (``silicon_concurrency`` = decode batch x attention DP x decode workers, as on
@@ -29,8 +30,10 @@ if TYPE_CHECKING:
 
 #: The shipped recipe resolution, one line per blank disaggregated row of serving-runs.csv.
 RECIPES_CSV = SERVING_RUNS_CSV.parent / "disagg-recipes.csv"
-#: The status that fills a row; every other one is a reason (``{}``: the recipe entry).
-RESOLVED = "resolved"
+#: The statuses that fill a row: the recipes determine it, or a row of the same file that
+#: records its pools is the same measurement (its "twin"); every other status is a reason.
+RESOLVED, TWIN = "resolved", "twin"
+FILLS = (RESOLVED, TWIN)
 STATUS_REASONS = {
     "mtp": "disaggregated: the InferenceMAX recipe runs MTP speculative decoding (not "
            "modelled)",
@@ -77,7 +80,7 @@ def fill_from_recipes(table: RunTable) -> tuple[RunTable, np.ndarray, np.ndarray
         rec = recipes.get(str(table.id[i]))
         if rec is None:
             continue
-        if rec["status"] != RESOLVED:
+        if rec["status"] not in FILLS:
             reason[i] = STATUS_REASONS[rec["status"]]
             continue
         for role in ROLES:
@@ -91,9 +94,19 @@ def fill_from_recipes(table: RunTable) -> tuple[RunTable, np.ndarray, np.ndarray
     return replace(table, **cols), filled, reason
 
 
+def inferencemax_rows(table: RunTable) -> np.ndarray:
+    """Rows measured by InferenceMAX's benchmark: the blank rows the file lists, and the rows
+    that record their pools but are the same measurement as one of them (its ``twin``)."""
+    recipes = read_recipes()
+    twins = {t for rec in recipes.values() for t in (rec.get("twin") or "").split()}
+    return np.array([str(i) in recipes or str(i) in twins for i in table.id], dtype=bool)
+
+
 def recipe_source(run_id: str) -> str:
     """Which recipe filled (or left) a row: entry, commit and status, "" if none listed."""
     rec = read_recipes().get(run_id)
     if rec is None:
         return ""
+    if rec["status"] == TWIN:
+        return f"twin: {rec['twin']}"
     return f"{rec['status']}: {rec['entry'] or '-'} @ {rec['commit'][:9] or '-'}"

@@ -39,6 +39,15 @@ ROW_REASONS = {
     "layout": "{} pool: moe_tp x moe_ep = {} but tp x attention_dp = {}",
     "fit": "the planner's memory model says a {} worker does not fit (the run did: a miss)",
 }
+#: Prompts per unit of concurrency of the benchmark that measured the InferenceMAX rows (the
+#: recipe-filled ones): srt-slurm's sa-bench runs ``--num-prompts $((concurrency * 5))`` at
+#: ``--request-rate inf`` after a separate warm-up run (github.com/ishandhanani/srt-slurm,
+#: src/srtctl/benchmarks/scripts/sa-bench/bench.sh, the branch InferenceMAX's runners check
+#: out). Its first of 5 rounds of clients starts together: a burst share of 1 / 5. It applies
+#: to the InferenceMAX rows (planner.specs.disagg_recipes.inferencemax_rows: the blank rows
+#: and the recorded rows that are the same measurement); the other rows name no client
+#: (AIConfigurator's own dump): the steady state for them.
+SA_BENCH_PROMPTS_PER_CONCURRENCY = 5
 #: Hardware rows of the error table in this order, then "all".
 ALL = "all"
 
@@ -109,6 +118,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     from planner.calc.serving.disagg_workload import serve_disagg
     from planner.errors import PlannerError
     from planner.specs.load import load_engine
+    from planner.specs.disagg_recipes import inferencemax_rows
     from planner.specs.runs import DISAGG, resolve
 
     res = resolve(table) if resolution is None else resolution
@@ -117,6 +127,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     disagg = table.mode == DISAGG
     moe = np.array([m is not None and catalog.load_model(m).is_moe for m in res.model])
     pre, dec, why = disagg_row_pools(table, is_moe=moe)
+    burst = np.where(inferencemax_rows(table), 1.0 / SA_BENCH_PROMPTS_PER_CONCURRENCY, 0.0)
     reason = np.where(disagg, np.where(res.reason == "", why, res.reason), "").astype(object)
     todo = disagg & (reason == "")
     keys = list(zip(res.model, res.hardware, res.engine, res.weights_dtype,
@@ -131,7 +142,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
             r = serve_disagg(catalog.load_model(model), catalog.load_hardware(hw), eng,
                              isl_tokens=table.isl[idx], osl_tokens=table.osl[idx],
                              prefill=_take(pre, idx), decode=_take(dec, idx), weights_dtype=wd,
-                             moe_weights_dtype=mwd)
+                             moe_weights_dtype=mwd, burst_share=burst[idx])
         except PlannerError as exc:        # a spec that lacks what the model needs
             reason[idx] = str(exc)
             continue

@@ -249,7 +249,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                  osl_tokens: Any, prefill: PoolLayout, decode: PoolLayout,
                  weights_dtype: str = "fp8", moe_weights_dtype: str | None = None,
                  kv_dtype: str | None = None, arrival_rate_per_s: Any = None,
-                 overlap: bool = False, kv_bytes_per_s: Any = None) -> DisaggResult:
+                 overlap: bool = False, kv_bytes_per_s: Any = None,
+                 burst_share: Any = 0.0) -> DisaggResult:
     """TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode pool serving ``model``
     (arrays of the broadcast shape of the layouts and lengths).
 
@@ -265,6 +266,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     the KV cache at ``kv_dtype``, else the engine's (the workload model's rule);
     ``kv_bytes_per_s``: a KV link of that achievable bandwidth per GPU instead (a dedicated
     transfer network, or a what-if), the pools' own EP and TP links unchanged;
+    ``burst_share``: the share of requests that arrive together at the start (a benchmark's
+    first round of clients; 0: the steady state, :func:`~.disagg.disagg_steady_state`);
     prefill workers run one batch at a time with the transfers overlapped; ``fits`` needs
     both pools' workers to fit.
     Example: DeepSeek-V3 FP8 on H800, 4K / 1K, 1 prefill worker of 8 GPUs (attention DP 8,
@@ -303,7 +306,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
         kv_transfer_s=transfer, decode_step_s=dec.time_s,
         decode_tpot_s=dec.time_s, decode_concurrency=decode.requests_per_worker,
         decode_workers=decode.workers, decode_gpus_per_worker=decode.gpus_per_worker,
-        isl_tokens=isl_tokens, osl_tokens=osl_tokens, arrival_rate_per_s=arrival_rate_per_s)
+        isl_tokens=isl_tokens, osl_tokens=osl_tokens, arrival_rate_per_s=arrival_rate_per_s,
+        burst_share=burst_share)
     shape = state.ttft_s.shape
     return DisaggResult(
         state=state, prefill=pre, decode=dec,
