@@ -136,13 +136,14 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     assert (rows["h100"].expressible, rows["h100"].predicted) == (24, 17)
     # issue 19: B200 and GB200 have kernel factors, their rows are predicted
     assert (rows["b200"].predicted, rows["gb200-nvl72"].predicted) == (121, 187)
-    # issue 22 round 5: recipe-filled rows, and the InferenceMAX rows' TTFT under their
+    # issue 22 round 5: recipe-filled rows, the InferenceMAX rows' TTFT under their
     # benchmark's protocol (1 in 5 requests in the opening burst, SA_BENCH_PROMPTS_PER_
-    # CONCURRENCY): TTFT h200 78.9% -> 32.8%, h100 89.1% -> 72.8%, b200 75.9% -> 39.4%, gb200
-    # 67.7% -> 48.4%, all 74.2% -> 42.1%; TPOT h200 5.0% -> 5.0%, h100 62.4% -> 40.4%, b200
-    # 14.3% -> 11.9%, gb200 41.0% -> 35.7%, all 31.4% -> 25.3%
-    pins = {"h200": (0.328, 0.050), "h100": (0.728, 0.404), "b200": (0.3945, 0.119),
-            "gb200-nvl72": (0.484, 0.357), "all": (0.421, 0.253)}
+    # CONCURRENCY) and both pools' passes with the engine's per-layer and per-peer times (as
+    # serve_workload's): TTFT h200 78.9% -> 33.9%, h100 89.1% -> 78.2%, b200 75.9% -> 39.1%,
+    # gb200 67.7% -> 48.5%, all 74.2% -> 42.2%; TPOT h200 5.0% -> 13.7%, h100 62.4% -> 34.7%,
+    # b200 14.3% -> 21.3%, gb200 41.0% -> 22.0%, all 31.4% -> 20.4%
+    pins = {"h200": (0.339, 0.137), "h100": (0.782, 0.347), "b200": (0.391, 0.213),
+            "gb200-nvl72": (0.485, 0.220), "all": (0.422, 0.204)}
     for hw, (ttft, tpot) in pins.items():
         assert rows[hw].ttft_median_abs == pytest.approx(ttft, abs=5e-4), hw
         assert rows[hw].tpot_median_abs == pytest.approx(tpot, abs=5e-4), hw

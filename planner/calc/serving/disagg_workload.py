@@ -145,8 +145,9 @@ def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, is
     tokens per rank, q = min(the engine's token budget, n) with chunked prefill (else n);
     host(x) = max(x, h) with overlap scheduling else x + h, h the engine's per-step +
     per-prefill-step host time; S the workload model's forward pass
-    (:func:`~planner.calc.serving.workload_step.forward_pass`) at the prefill rates, its
-    communication hidden with ``overlap`` (:func:`overlapped_pass_s`).
+    (:func:`~planner.calc.serving.workload_step.forward_pass`) at the prefill rates with the
+    engine's per-layer and per-peer times, as serve_workload's, its communication hidden
+    with ``overlap`` (:func:`overlapped_pass_s`).
     Ref: :mod:`planner.calc.serving.workload` (the same pass and host terms); Splitwise §4.
     Convention: memory as serve_workload at OSL 1 (the prompt's cache only, then handed over).
     Example: DeepSeek-V3 FP8 on 32 x H800 (attention DP 32, EP 32), one 4,096-token prompt
@@ -166,7 +167,8 @@ def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, is
     gpu, bound = overlapped_pass_s(model, hardware, fig, rates, lay, overlap=overlap,
                                    decode_seqs=0.0, prefill_tokens=tokens / steps,
                                    decode_context=isl, prefill_context=isl / 2,
-                                   prompts=tokens / steps / isl)
+                                   prompts=tokens / steps / isl, layer_overhead_s=eng.layer_s,
+                                   peer_overhead_s=eng.peer_s)
     time_s = steps * _with_host(gpu, eng.step_s + eng.prefill_s, eng.overlap)
     return PoolPiece(time_s, bound, eng.request_s, memory)
 
@@ -180,7 +182,8 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     Formula: TPOT = host(S(b decodes, 0 prefill tokens)) at a mean context of ISL + OSL / 2,
     b = batch / PP per attention rank; host(x) = max(x, h) with overlap scheduling else x + h,
     h the engine's per-step host time; S the workload model's forward pass at decode rates
-    (communication hidden with ``overlap``: :func:`overlapped_pass_s`).
+    with the engine's per-layer and per-peer times, as serve_workload's (communication
+    hidden with ``overlap``: :func:`overlapped_pass_s`).
     Ref: :mod:`planner.calc.serving.workload` (the same pass and host terms); DistServe §3.
     Convention: memory as serve_workload: every request's whole ISL + OSL reserved.
     Example: DeepSeek-V3 FP8 on 144 x H800 (attention DP 144, EP 144), 32 requests per rank
@@ -198,7 +201,8 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     gpu, bound = overlapped_pass_s(model, hardware, fig, rates, lay, overlap=overlap,
                                    decode_seqs=per_rank, prefill_tokens=0.0,
                                    decode_context=isl + np.asarray(osl_tokens, dtype=float) / 2,
-                                   prefill_context=0.0, prompts=0.0)
+                                   prefill_context=0.0, prompts=0.0,
+                                   layer_overhead_s=eng.layer_s, peer_overhead_s=eng.peer_s)
     return PoolPiece(_with_host(gpu, eng.step_s, eng.overlap), bound, eng.request_s, memory)
 
 
