@@ -39,6 +39,15 @@ ROW_REASONS = {
     "layout": "{} pool: moe_tp x moe_ep = {} but tp x attention_dp = {}",
     "fit": "the planner's memory model says a {} worker does not fit (the run did: a miss)",
 }
+#: Prompts per unit of concurrency of the benchmark that measured the InferenceMAX rows (the
+#: recipe-filled ones): srt-slurm's sa-bench runs ``--num-prompts $((concurrency * 5))`` at
+#: ``--request-rate inf`` after a separate warm-up run (github.com/ishandhanani/srt-slurm,
+#: src/srtctl/benchmarks/scripts/sa-bench/bench.sh, the branch InferenceMAX's runners check
+#: out). Its first of 5 rounds of clients starts together: a burst share of 1 / 5. It applies
+#: to the InferenceMAX rows (planner.specs.disagg_recipes.inferencemax_rows: the blank rows
+#: and the recorded rows that are the same measurement); the other rows name no client
+#: (AIConfigurator's own dump): the steady state for them.
+SA_BENCH_PROMPTS_PER_CONCURRENCY = 5
 #: Hardware rows of the error table in this order, then "all".
 ALL = "all"
 
@@ -68,14 +77,19 @@ def _pool(table: RunTable, role: str, requests: np.ndarray, moe: np.ndarray) -> 
 def disagg_row_pools(table: RunTable, *, is_moe: np.ndarray) -> tuple[Any, Any, np.ndarray]:
     """(prefill pool, decode pool, reason per row) of every row, read as the module docstring
     says; the reason is "" where both pools are readable."""
+    from planner.specs.disagg_recipes import fill_from_recipes
+
+    table, _, recipe_reason = fill_from_recipes(table)
     adp_p, adp_d = table.prefill_attention_dp, table.decode_attention_dp
     pre_requests = np.maximum(table.prefill_batch_size, 1) * adp_p
     # the reader gives a blank batch as 1 and a blank worker count as 0: the data leaves both
-    # blank together, so the worker count says whether the row records its pools
+    # blank together, so the worker count says whether the row records its pools (or the
+    # InferenceMAX recipes filled them: planner.specs.disagg_recipes)
     given = (table.decode_num_workers > 0) & (table.prefill_num_workers > 0)
     dec_requests = table.decode_batch_size * adp_d
     reason = np.full(len(table), "", dtype=object)
-    reason[~given] = ROW_REASONS["unrecorded"]
+    reason[~given] = np.where(recipe_reason[~given] != "", recipe_reason[~given],
+                              ROW_REASONS["unrecorded"])
     for role in ("prefill", "decode"):
         experts = getattr(table, f"{role}_moe_tp") * getattr(table, f"{role}_moe_ep")
         attention = getattr(table, f"{role}_tp") * getattr(table, f"{role}_attention_dp")
@@ -104,6 +118,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     from planner.calc.serving.disagg_workload import serve_disagg
     from planner.errors import PlannerError
     from planner.specs.load import load_engine
+    from planner.specs.disagg_recipes import inferencemax_rows
     from planner.specs.runs import DISAGG, resolve
 
     res = resolve(table) if resolution is None else resolution
@@ -112,6 +127,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     disagg = table.mode == DISAGG
     moe = np.array([m is not None and catalog.load_model(m).is_moe for m in res.model])
     pre, dec, why = disagg_row_pools(table, is_moe=moe)
+    burst = np.where(inferencemax_rows(table), 1.0 / SA_BENCH_PROMPTS_PER_CONCURRENCY, 0.0)
     reason = np.where(disagg, np.where(res.reason == "", why, res.reason), "").astype(object)
     todo = disagg & (reason == "")
     keys = list(zip(res.model, res.hardware, res.engine, res.weights_dtype,
@@ -126,7 +142,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
             r = serve_disagg(catalog.load_model(model), catalog.load_hardware(hw), eng,
                              isl_tokens=table.isl[idx], osl_tokens=table.osl[idx],
                              prefill=_take(pre, idx), decode=_take(dec, idx), weights_dtype=wd,
-                             moe_weights_dtype=mwd)
+                             moe_weights_dtype=mwd, burst_share=burst[idx])
         except PlannerError as exc:        # a spec that lacks what the model needs
             reason[idx] = str(exc)
             continue

@@ -185,3 +185,29 @@ def test_the_solver_at_a_target_rate_uses_the_fewest_gpus():
     assert used == feasible_used.min()
     assert split.grid.tokens_per_s_per_gpu[c] == pytest.approx(20.0 * 256 / used)
     assert split.grid.decode_rate_per_s[c] > 20.0 and split.grid.prefill_rate_per_s[c] > 20.0
+
+
+def test_burst_wait_rounds_by_hand():
+    # docstring: 64 requests in rounds of 16 wait 0, 1, 2, 3 rounds, 16 each: mean 1.5
+    assert d.burst_wait_rounds(requests=64, requests_per_round=16) == pytest.approx(1.5)
+    # one round: nobody waits; 5 in rounds of 2: 0, 0, 1, 1, 2 -> 4 / 5
+    assert d.burst_wait_rounds(requests=16, requests_per_round=16) == 0
+    assert d.burst_wait_rounds(requests=5, requests_per_round=2) == pytest.approx(0.8)
+    got = d.burst_wait_rounds(requests=np.array([1, 7, 100]), requests_per_round=3)
+    want = [np.mean([i // 3 for i in range(c)]) for c in (1, 7, 100)]
+    assert got == pytest.approx(want)
+
+
+def test_a_burst_share_mixes_the_burst_and_the_steady_state_ttft():
+    """A benchmark whose first round of clients starts together (share s of its requests):
+    TTFT = (1 - s) x steady + s x (TTFT0 + mean rounds waited x prefill cycle); the steady
+    state (s = 0) is unchanged, and nothing else moves."""
+    base = _example()
+    ttft0 = 0.30 + 0.0005 + 0.02
+    for s in (0.2, 1.0):
+        b = _example(burst_share=s)
+        # 64 requests on 1 prefill worker of 1 per batch: rounds 0..63, mean 31.5 x 0.3 s
+        assert b.ttft_s == pytest.approx((1 - s) * ttft0 + s * (ttft0 + 31.5 * 0.3))
+        assert b.queue_s == pytest.approx(b.ttft_s - ttft0)
+        assert b.tpot_s == base.tpot_s and b.request_rate_per_s == base.request_rate_per_s
+    assert _example(burst_share=0.0).ttft_s == base.ttft_s

@@ -92,6 +92,28 @@ def test_the_pieces_follow_the_workload_model(v3, h800):
     assert pre.time_s[0] < pre.time_s[1]
 
 
+def test_the_pieces_carry_the_engines_per_layer_and_per_peer_times(v3, h800):
+    """Both pools run the workload model's pass with the engine's per-layer GPU time and its
+    all-reduce per-peer time (serve_workload's terms; the decode pool's small-batch TP steps
+    were 4x too fast without them): raising either by d adds L x d, or 2 x L x (TP - 1) x d,
+    to each pass."""
+    from planner.specs.load import load_engine
+
+    eng = load_engine("trtllm")
+    d = 1e-5                                # within both overheads' bounds
+    tp8 = PoolLayout(workers=1, batch=1, tp=8, moe_tp=1, moe_ep=8)
+    layers = v3.num_layers
+    for key, per_pass in (("layer_overhead_s", layers * d),
+                          ("all_reduce_peer_overhead_s", 2 * layers * 7 * d)):
+        more = eng.model_copy(update={key: getattr(eng, key) + d})
+        a = decode_piece(v3, h800, eng, isl_tokens=1024, osl_tokens=1024, layout=tp8, **DT)
+        b = decode_piece(v3, h800, more, isl_tokens=1024, osl_tokens=1024, layout=tp8, **DT)
+        assert float(b.time_s - a.time_s) == pytest.approx(per_pass, rel=1e-9), key
+        a = prefill_piece(v3, h800, eng, isl_tokens=1024, layout=tp8, **DT)
+        b = prefill_piece(v3, h800, more, isl_tokens=1024, layout=tp8, **DT)
+        assert float(b.time_s - a.time_s) == pytest.approx(per_pass, rel=1e-9), key
+
+
 def test_overlap_hides_communication_under_compute(v3, h800):
     lay = PoolLayout(attention_dp=16)
     plain = prefill_piece(v3, h800, None, isl_tokens=4096, layout=lay, **DT).time_s

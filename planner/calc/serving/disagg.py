@@ -133,6 +133,24 @@ def prefill_queue_wait_s(*, arrival_rate_per_s, prefill_rate_per_s, cycle_s):
     return np.where(rho < 1.0, wait, np.inf)
 
 
+def burst_wait_rounds(*, requests, requests_per_round):
+    """Mean prefill rounds a request of a simultaneous burst waits before its own round starts.
+
+    Formula: m = requests per round, q = ⌊C / m⌋, r = C − q·m; the i-th request (0-based) waits
+    ⌊i / m⌋ rounds, so the mean is (m · q (q − 1) / 2 + r · q) / C.
+    Ref: a closed-loop benchmark at an unlimited request rate starts its C clients together
+    (srt-slurm's sa-bench script, github.com/ishandhanani/srt-slurm); the prefill pool then
+    serves them in rounds of m.
+    Convention: C and m >= 1 (requests in flight; prefill workers × requests per batch).
+    Example: C = 64 on 2 workers × 8 per batch (m = 16): q = 4, r = 0, (16 · 6) / 64 = 1.5.
+    """
+    c = np.maximum(np.asarray(requests, dtype=float), 1.0)
+    m = np.maximum(np.asarray(requests_per_round, dtype=float), 1.0)
+    q = np.floor(c / m)
+    r = c - q * m
+    return (m * q * (q - 1) / 2 + r * q) / c
+
+
 @dataclass(frozen=True)
 class DisaggState:
     """Steady state of a prefill and a decode pool (arrays of the broadcast shape)."""
@@ -157,14 +175,17 @@ def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_
                         prefill_gpus_per_worker, kv_transfer_s, decode_step_s, decode_tpot_s,
                         decode_concurrency, decode_workers, decode_gpus_per_worker, isl_tokens,
                         osl_tokens, arrival_rate_per_s=None,
-                        request_overhead_s=0.0) -> DisaggState:
+                        request_overhead_s=0.0, burst_share=0.0) -> DisaggState:
     """TTFT, TPOT, request rate and tokens/s per GPU of a prefill and a decode pool.
 
     Formula: T_cycle (:func:`prefill_cycle_s`), μ_P, μ_D (the pools' rates); bound = the side
     with the lower rate. TTFT₀ = T_prefill + t_KV + 1 decode step + the engine's per-request
     host time (on no GPU's clock); T_dec = (OSL − 1) · TPOT.
     Closed loop, N = n_D · c_D requests in flight: X = min(N / (TTFT₀ + T_dec), μ_P, μ_D),
-    TTFT = max(TTFT₀, N / X − T_dec) (the requests beyond the pipeline wait for prefill).
+    TTFT = max(TTFT₀, N / X − T_dec) (the requests beyond the pipeline wait for prefill);
+    with ``burst_share`` s (the share of requests that arrive together at the start, a
+    benchmark's first round of clients), TTFT = (1 − s) · that + s · (TTFT₀ + R · T_cycle),
+    R = :func:`burst_wait_rounds` (N requests, rounds of n_P · n_batch).
     Open loop at λ: X = λ, TTFT = W_q (:func:`prefill_queue_wait_s`) + TTFT₀ (inf past either
     pool's rate). Output tokens/s per GPU = X · OSL / (n_P · g_P + n_D · g_D); total adds ISL.
     Ref: Lazowska et al. 1984 §5.3 (closed-network asymptotic bounds); DistServe §3;
@@ -188,6 +209,10 @@ def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_
         in_flight = np.asarray(decode_workers) * np.asarray(decode_concurrency)
         rate = np.minimum(np.minimum(in_flight / (ttft0 + decode_time), mu_p), mu_d)
         ttft = np.maximum(ttft0, in_flight / rate - decode_time)
+        rounds = burst_wait_rounds(requests=in_flight, requests_per_round=np.asarray(
+            prefill_workers) * np.asarray(prefill_requests_per_batch))
+        share = np.asarray(burst_share, dtype=float)
+        ttft = (1 - share) * ttft + share * (ttft0 + rounds * cycle)
         queue = ttft - ttft0
     else:
         rate = np.broadcast_arrays(np.asarray(arrival_rate_per_s, dtype=float), mu_p)[0]

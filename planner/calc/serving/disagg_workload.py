@@ -145,8 +145,9 @@ def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, is
     tokens per rank, q = min(the engine's token budget, n) with chunked prefill (else n);
     host(x) = max(x, h) with overlap scheduling else x + h, h the engine's per-step +
     per-prefill-step host time; S the workload model's forward pass
-    (:func:`~planner.calc.serving.workload_step.forward_pass`) at the prefill rates, its
-    communication hidden with ``overlap`` (:func:`overlapped_pass_s`).
+    (:func:`~planner.calc.serving.workload_step.forward_pass`) at the prefill rates with the
+    engine's per-layer and per-peer times, as serve_workload's, its communication hidden
+    with ``overlap`` (:func:`overlapped_pass_s`).
     Ref: :mod:`planner.calc.serving.workload` (the same pass and host terms); Splitwise §4.
     Convention: memory as serve_workload at OSL 1 (the prompt's cache only, then handed over).
     Example: DeepSeek-V3 FP8 on 32 x H800 (attention DP 32, EP 32), one 4,096-token prompt
@@ -166,7 +167,8 @@ def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, is
     gpu, bound = overlapped_pass_s(model, hardware, fig, rates, lay, overlap=overlap,
                                    decode_seqs=0.0, prefill_tokens=tokens / steps,
                                    decode_context=isl, prefill_context=isl / 2,
-                                   prompts=tokens / steps / isl)
+                                   prompts=tokens / steps / isl, layer_overhead_s=eng.layer_s,
+                                   peer_overhead_s=eng.peer_s)
     time_s = steps * _with_host(gpu, eng.step_s + eng.prefill_s, eng.overlap)
     return PoolPiece(time_s, bound, eng.request_s, memory)
 
@@ -180,7 +182,8 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     Formula: TPOT = host(S(b decodes, 0 prefill tokens)) at a mean context of ISL + OSL / 2,
     b = batch / PP per attention rank; host(x) = max(x, h) with overlap scheduling else x + h,
     h the engine's per-step host time; S the workload model's forward pass at decode rates
-    (communication hidden with ``overlap``: :func:`overlapped_pass_s`).
+    with the engine's per-layer and per-peer times, as serve_workload's (communication
+    hidden with ``overlap``: :func:`overlapped_pass_s`).
     Ref: :mod:`planner.calc.serving.workload` (the same pass and host terms); DistServe §3.
     Convention: memory as serve_workload: every request's whole ISL + OSL reserved.
     Example: DeepSeek-V3 FP8 on 144 x H800 (attention DP 144, EP 144), 32 requests per rank
@@ -198,7 +201,8 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     gpu, bound = overlapped_pass_s(model, hardware, fig, rates, lay, overlap=overlap,
                                    decode_seqs=per_rank, prefill_tokens=0.0,
                                    decode_context=isl + np.asarray(osl_tokens, dtype=float) / 2,
-                                   prefill_context=0.0, prompts=0.0)
+                                   prefill_context=0.0, prompts=0.0,
+                                   layer_overhead_s=eng.layer_s, peer_overhead_s=eng.peer_s)
     return PoolPiece(_with_host(gpu, eng.step_s, eng.overlap), bound, eng.request_s, memory)
 
 
@@ -249,7 +253,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                  osl_tokens: Any, prefill: PoolLayout, decode: PoolLayout,
                  weights_dtype: str = "fp8", moe_weights_dtype: str | None = None,
                  kv_dtype: str | None = None, arrival_rate_per_s: Any = None,
-                 overlap: bool = False, kv_bytes_per_s: Any = None) -> DisaggResult:
+                 overlap: bool = False, kv_bytes_per_s: Any = None,
+                 burst_share: Any = 0.0) -> DisaggResult:
     """TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode pool serving ``model``
     (arrays of the broadcast shape of the layouts and lengths).
 
@@ -265,6 +270,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     the KV cache at ``kv_dtype``, else the engine's (the workload model's rule);
     ``kv_bytes_per_s``: a KV link of that achievable bandwidth per GPU instead (a dedicated
     transfer network, or a what-if), the pools' own EP and TP links unchanged;
+    ``burst_share``: the share of requests that arrive together at the start (a benchmark's
+    first round of clients; 0: the steady state, :func:`~.disagg.disagg_steady_state`);
     prefill workers run one batch at a time with the transfers overlapped; ``fits`` needs
     both pools' workers to fit.
     Example: DeepSeek-V3 FP8 on H800, 4K / 1K, 1 prefill worker of 8 GPUs (attention DP 8,
@@ -303,7 +310,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
         kv_transfer_s=transfer, decode_step_s=dec.time_s,
         decode_tpot_s=dec.time_s, decode_concurrency=decode.requests_per_worker,
         decode_workers=decode.workers, decode_gpus_per_worker=decode.gpus_per_worker,
-        isl_tokens=isl_tokens, osl_tokens=osl_tokens, arrival_rate_per_s=arrival_rate_per_s)
+        isl_tokens=isl_tokens, osl_tokens=osl_tokens, arrival_rate_per_s=arrival_rate_per_s,
+        burst_share=burst_share)
     shape = state.ttft_s.shape
     return DisaggResult(
         state=state, prefill=pre, decode=dec,

@@ -1,0 +1,112 @@
+"""The worker counts and layouts of the disaggregated runs that leave them blank, from the
+benchmark recipes that produced them (``planner/data/disagg-recipes.csv``, written by
+``benchmarks/resolve_disagg_recipes.py``; provenance in ``planner/data/README.md``).
+
+The blank rows are SemiAnalysis InferenceMAX sweeps. Their layout columns hold the recipe's
+``tp`` (the GPUs of one worker) and ``ep`` (prefill's, repeated for decode), never its
+``dp-attn`` nor its worker counts. A row the recipes determine (status ``resolved``) is filled
+with the recipe's prefill and decode workers, TP, EP and attention DP (status ``twin``: those
+of the row of the same file that records the same measurement), read in the data's
+convention (a worker of ``tp`` GPUs: with ``dp-attn`` attention DP = ``tp`` and attention TP 1;
+``moe_ep`` = ``ep``, ``moe_tp`` = ``tp / ep``); its decode pool holds the benchmark's
+concurrency (``silicon_concurrency`` = decode batch x attention DP x decode workers, as on
+every recorded row), its prefill pool one prompt per attention rank. Any other status keeps
+the row unexpressed, with :data:`STATUS_REASONS`' text.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from planner.catalog import SERVING_RUNS_CSV
+
+if TYPE_CHECKING:
+    from planner.specs.runs import RunTable
+
+#: The shipped recipe resolution, one line per blank disaggregated row of serving-runs.csv.
+RECIPES_CSV = SERVING_RUNS_CSV.parent / "disagg-recipes.csv"
+#: The statuses that fill a row: the recipes determine it, or a row of the same file that
+#: records its pools is the same measurement (its "twin"); every other status is a reason.
+RESOLVED, TWIN = "resolved", "twin"
+FILLS = (RESOLVED, TWIN)
+STATUS_REASONS = {
+    "mtp": "disaggregated: the InferenceMAX recipe runs MTP speculative decoding (not "
+           "modelled)",
+    "mtp_unknown": "disaggregated: the InferenceMAX recipes give these workers with and without "
+                   "MTP speculative decoding (which one ran is not recorded)",
+    "ambiguous": "disaggregated: the InferenceMAX recipes give several worker counts or layouts "
+                 "for this concurrency and layout",
+    "nodes": "disaggregated: the InferenceMAX recipe sizes its workers in nodes (tp 1 is not "
+             "the worker's GPUs; GPUs per worker not stated)",
+    "none": "disaggregated: no InferenceMAX recipe at or before the measurement matches the "
+            "row's concurrency and layout",
+}
+ROLES = ("prefill", "decode")
+
+
+@functools.lru_cache(maxsize=1)
+def read_recipes() -> dict[str, dict[str, str]]:
+    """The shipped resolution, by run id (each record as the CSV spells it)."""
+    with open(RECIPES_CSV, newline="") as f:
+        return {r["id"]: r for r in csv.DictReader(f)}
+
+
+def _layout(rec: dict[str, str], role: str) -> tuple[int, int, int, int, int]:
+    """(workers, attention TP, attention DP, moe_tp, moe_ep) of one pool of a recipe."""
+    tp, ep = int(rec[f"{role}_tp"]), int(rec[f"{role}_ep"])
+    dp = rec[f"{role}_dp_attn"] == "1"
+    return (int(rec[f"{role}_num_workers"]), 1 if dp else tp, tp if dp else 1, tp // ep, ep)
+
+
+def fill_from_recipes(table: RunTable) -> tuple[RunTable, np.ndarray, np.ndarray]:
+    """(table with the resolved blank rows filled, filled mask, reason per row): the reason is
+    the recipe status' text on a blank disaggregated row the recipes do not determine, ""
+    elsewhere. Rows that record their pools, and ids the file does not list, are untouched."""
+    recipes = read_recipes()
+    blank = (table.mode == "disagg") & ((table.decode_num_workers == 0)
+                                        | (table.prefill_num_workers == 0))
+    cols: dict[str, Any] = {f"{role}_{k}": np.array(getattr(table, f"{role}_{k}"),
+                                    dtype=float if k == "batch_size" else np.int64)
+            for role in ROLES for k in ("num_workers", "tp", "attention_dp", "moe_tp", "moe_ep",
+                                        "batch_size")}
+    filled = np.zeros(len(table), dtype=bool)
+    reason = np.full(len(table), "", dtype=object)
+    for i in np.flatnonzero(blank):
+        rec = recipes.get(str(table.id[i]))
+        if rec is None:
+            continue
+        if rec["status"] not in FILLS:
+            reason[i] = STATUS_REASONS[rec["status"]]
+            continue
+        for role in ROLES:
+            lay = _layout(rec, role)
+            for k, v in zip(("num_workers", "tp", "attention_dp", "moe_tp", "moe_ep"), lay):
+                cols[f"{role}_{k}"][i] = v
+        cols["prefill_batch_size"][i] = 1
+        cols["decode_batch_size"][i] = table.silicon_concurrency[i] / (
+            cols["decode_num_workers"][i] * cols["decode_attention_dp"][i])
+        filled[i] = True
+    return replace(table, **cols), filled, reason
+
+
+def inferencemax_rows(table: RunTable) -> np.ndarray:
+    """Rows measured by InferenceMAX's benchmark: the blank rows the file lists, and the rows
+    that record their pools but are the same measurement as one of them (its ``twin``)."""
+    recipes = read_recipes()
+    twins = {t for rec in recipes.values() for t in (rec.get("twin") or "").split()}
+    return np.array([str(i) in recipes or str(i) in twins for i in table.id], dtype=bool)
+
+
+def recipe_source(run_id: str) -> str:
+    """Which recipe filled (or left) a row: entry, commit and status, "" if none listed."""
+    rec = read_recipes().get(run_id)
+    if rec is None:
+        return ""
+    if rec["status"] == TWIN:
+        return f"twin: {rec['twin']}"
+    return f"{rec['status']}: {rec['entry'] or '-'} @ {rec['commit'][:9] or '-'}"
