@@ -60,6 +60,16 @@ def fail(err: PlannerError) -> None:
     raise typer.Exit(err.exit_code)
 
 
+def violated(reason: str) -> None:
+    """A limit or budget no deployment meets: ``violated: <reason>`` on one line on stderr (the
+    results are already on stdout), exit code 1 (:data:`planner.errors.EXIT_VIOLATION`), as
+    ``planner check`` exits on a violated budget."""
+    from planner.errors import EXIT_VIOLATION
+
+    sys.stderr.write(f"violated: {' '.join(reason.split())}\n")
+    raise typer.Exit(EXIT_VIOLATION)
+
+
 #: Longest exception text an internal-error line repeats.
 MAX_CRASH_TEXT = 300
 

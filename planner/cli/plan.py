@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from planner import __distribution__
-from planner.cli import command, emit, replace_file, show_tables
+from planner.cli import command, emit, replace_file, show_tables, violated
 from planner.cli.options import FORMAT, MODEL, Format, hardware_option, tokens_option
 
 ISL = tokens_option(..., "--isl", "Prompt (input) tokens per request")
@@ -68,10 +68,12 @@ def plan_cmd(
     """What to deploy: every layout (TP, PP, attention DP, MoE TP x EP, concurrency,
     precisions) evaluated at once; the Pareto frontier of output tokens/s per GPU against
     tokens/s per user per hardware; the best layout under the limits, its runner-up and why it
-    lost; the fewest GPUs for a request rate; $ per million output tokens and J per token."""
+    lost; the fewest GPUs for a request rate; $ per million output tokens and J per token.
+    Exit code 1 when no layout meets the limits: the best point over them is still shown, and
+    one line on stderr names the limit it breaks."""
     from planner import catalog
     from planner.errors import UsageError
-    from planner.report.plan import plan_tables
+    from planner.report.plan import plan_tables, violation
     from planner.studies import plan_output
     from planner.studies.plan import PlanQuery, grid_points
     from planner.studies.plan_select import plan
@@ -104,6 +106,9 @@ def plan_cmd(
         emit(plan_output.scenario_yaml(result, model=model, hardware_names=hardware,
                                        engine=engine), write_scenario, "the scenario")
     show_tables(plan_tables(result, every_point=every_point), fmt)
+    over = violation(result)
+    if over is not None:
+        violated(over)
 
 
 def _progress(points: int):

@@ -263,6 +263,22 @@ def all_points_table(result: PlanResult) -> Table:
     return t
 
 
+def violation(result: PlanResult) -> str | None:
+    """One line saying that no deployment meets the limits, what was searched and, for the best
+    point over them, which limit it breaks; None when a deployment meets them (the aggregated
+    best, else with ``--disagg`` the disaggregated best). ``planner plan`` prints it and exits
+    1, as ``planner check`` does for a violated budget."""
+    if result.best is not None or result.disagg is not None:
+        return None
+    searched = (f"no layout of {result.model} meets {limits_text(result)} "
+                f"({result.evaluated:,} evaluated, {result.fitting:,} fit in memory)")
+    if result.over_limits is None:
+        return f"{searched}; none fits in memory: allow more GPUs or a smaller precision"
+    rec = _role_record(result, "over_limits", result.over_limits)
+    return (f"{searched}; the best over them, {rec['hardware']} {layout_text(rec, result.moe)} "
+            f"at concurrency {rec['concurrency']:,}, {why_out(result, result.over_limits)}")
+
+
 def plan_tables(result: PlanResult, *, every_point: bool = False) -> list[Table]:
     """The tables of ``planner plan``: chosen points, frontiers, and (``every_point``) all."""
     tables = [chosen_table(result), *frontier_tables(result)]
