@@ -11,8 +11,9 @@ from typing import Any, Optional
 import typer
 
 from planner.cli import command, show_tables, violated
-from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, WEIGHTS_DTYPE, Dtype, Format,
-                                 WeightsDtype, quantity, tokens_option)
+from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, OVERRIDES, WEIGHTS_DTYPE,
+                                 Dtype, Format, WeightsDtype, quantity, tokens_option,
+                                 with_overrides)
 
 
 def _pool(role: str, what: str, default: Any = None, **kw: Any) -> Any:
@@ -77,6 +78,7 @@ def serve_disagg_cmd(
     max_tpot: str = MAX_TPOT,
     weights_dtype: WeightsDtype = WEIGHTS_DTYPE,
     kv_dtype: Dtype = KV_DTYPE,
+    overrides: Optional[str] = OVERRIDES,
     fmt: Format = FORMAT,
 ) -> None:
     """Disaggregated serving: TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode
@@ -91,12 +93,14 @@ def serve_disagg_cmd(
 
     name = engine or "trtllm"
     eng = None if name.casefold() == "none" else load_engine(name)
-    m, hw = catalog.load_model(model), catalog.load_hardware(hardware)
+    m = catalog.load_model(model)
+    (hw,), eng, origin = with_overrides(overrides, [catalog.load_hardware(hardware)], eng)
     setup: dict[str, Any] = {
         "model": m.name or m.label, "hardware": hw.name or hw.label,
         "engine": "idealised engine" if eng is None else f"{eng.label} {eng.version}",
         "isl": isl, "osl": osl, "weights_dtype": weights_dtype.value,
-        "kv_dtype": kv_dtype.value, "overlap": overlap, "arrival_rate_per_s": rate}
+        "kv_dtype": kv_dtype.value, "overlap": overlap, "arrival_rate_per_s": rate,
+        **({} if origin is None else {"overrides": origin})}
     dtypes = dict(weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value)
     if disagg_ratio:
         return _solve(m, hw, eng, setup, isl=isl, osl=osl, gpus=gpus, rate=rate,

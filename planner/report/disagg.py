@@ -127,6 +127,8 @@ def disagg_tables(r: DisaggResult, setup: dict[str, Any], prefill: PoolLayout,
     t.rows += _metric_rows(rec)
     t.records.append(rec)
     t.notes.append(NOTE + f"{rec['efficiency_note']}.")
+    if rec.get("overrides"):
+        t.notes.append(f"overrides applied: {rec['overrides']}.")
     if band is not None:
         t.notes.append(error_band_text(band[0], hardware=band[1], engine=band[2],
                                        mode="disaggregated") + ".")
@@ -187,6 +189,8 @@ def plan_tables(plan: DisaggPlan, setup: dict[str, Any], *,
     t.notes.append(f"The split with the most output tokens/s per GPU {chosen} over every "
                    "candidate (workers of 1, 2, 4... GPUs, attention TP or DP, batches, prefill "
                    "worker counts). " + NOTE + f"{rec['efficiency_note']}.")
+    if rec.get("overrides"):
+        t.notes.append(f"overrides applied: {rec['overrides']}.")
     return [t]
 
 
