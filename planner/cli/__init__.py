@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 
 import typer
 
+from planner.cli.usage import PlannerGroup
 from planner.errors import PlannerError
 from planner.vocab import SOURCE_ABBREVIATIONS
 
@@ -39,6 +40,7 @@ COMMANDS: dict[str, str] = {
 }
 
 _app = typer.Typer(
+    cls=PlannerGroup,     # typer's parsing errors as one line (planner.cli.usage)
     name="planner",
     help="Closed-form LLM capacity planner: KV cache, FLOPs and expert-parallel communication "
          "for any model on any hardware, reproducing the DeepSeek-V3 ISCA 2025 paper.",

@@ -85,9 +85,9 @@ EXPERT_TILE_ROWS = typer.Option(
     help="Rows per tile of the routed experts' grouped GEMMs [default: the GEMM tile; 32 for "
          "DeepGEMM's swapAB masked grouped GEMM].")
 BOUND = typer.Option(False, "--bound", help="Pure peak ceiling (no efficiency).")
-ISL = typer.Option(None, "--isl", min=1,
-                   help="Workload mode: input tokens per request (with --osl, --concurrency).")
-OSL = typer.Option(None, "--osl", min=1, help="Workload mode: output tokens per request.")
+ISL = tokens_option(None, "--isl",
+                    "Workload mode: input tokens per request (with --osl, --concurrency)")
+OSL = tokens_option(None, "--osl", "Workload mode: output tokens per request")
 CONCURRENCY = typer.Option(None, "--concurrency", min=1,
                            help="Workload mode: requests in flight per replica.")
 PP = typer.Option(None, "--pp", min=1, help="Workload mode: pipeline stages [default: 1].")
