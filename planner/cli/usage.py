@@ -1,16 +1,15 @@
 """typer's (click's) own usage errors (an option's value out of its range or not a number, an
 unknown option or command, a missing value or argument) as one line on stderr naming the
-option and the problem, exit code 2, instead of click's multi-line usage box: the command
-group :class:`PlannerGroup` of the app catches them where click raises them (the group's options,
-the command name, each command's parameters)."""
+option and the problem, exit code 2, instead of click's multi-line usage box. The app's
+command group (:class:`planner.cli.PlannerGroup`) hands what it catches where click raises
+them (the group's options, the command name, each command's parameters) to
+:func:`usage_error`; this module is imported only then."""
 
-import contextlib
 import importlib
 import sys
-from typing import Any, Iterator
+from typing import Any
 
 import typer
-import typer.core
 
 
 def click_exceptions() -> Any:
@@ -41,28 +40,12 @@ def usage_line(exc: Any) -> str:
     return f"{text} ({ctx.command_path if ctx is not None else 'planner'} --help)"
 
 
-@contextlib.contextmanager
-def one_line_usage_errors() -> Iterator[None]:
-    """typer's (click's) usage errors as one line on stderr, exit code 2, instead of its usage
-    box; a bare ``planner`` (help for no arguments) is left to typer."""
+def usage_error(exc: Exception) -> None:
+    """Re-raise ``exc`` unless it is a usage error of typer (click): then one line on stderr
+    (:func:`usage_line`) and exit code 2. A bare ``planner`` (help for no arguments) is left to
+    typer."""
     errors = click_exceptions()
-    try:
-        yield
-    except errors.NoArgsIsHelpError:
-        raise
-    except errors.ClickException as exc:
-        sys.stderr.write(f"error: {usage_line(exc)}\n")
-        raise typer.Exit(2) from None
-
-
-class PlannerGroup(typer.core.TyperGroup):
-    """The app's command group: parsing errors (the group's options, the command name, each
-    command's options and arguments) become one line and exit code 2."""
-
-    def make_context(self, *args: Any, **kwargs: Any) -> Any:
-        with one_line_usage_errors():
-            return super().make_context(*args, **kwargs)
-
-    def invoke(self, ctx: Any) -> Any:
-        with one_line_usage_errors():
-            return super().invoke(ctx)
+    if isinstance(exc, errors.NoArgsIsHelpError) or not isinstance(exc, errors.ClickException):
+        raise exc
+    sys.stderr.write(f"error: {usage_line(exc)}\n")
+    raise typer.Exit(2) from None
