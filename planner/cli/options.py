@@ -59,10 +59,11 @@ EXPLAIN = typer.Option(False, "--explain",
                             "the reference.")
 
 
-def hardware_option(default: Any = ..., help: str = "Hardware name or YAML path.") -> Any:
-    """``--hardware`` / ``-H``, declared once: required and single unless ``default`` says
-    otherwise (the annotation, ``str`` or ``List[str]``, decides repeatable)."""
-    return typer.Option(default, "--hardware", "-H", help=help)
+def hardware_option(default: Any = ..., text: str = "Hardware name or YAML path.") -> Any:
+    """``--hardware`` / ``-H``, declared once, with the help ``text``: required and single
+    unless ``default`` says otherwise (the annotation, ``str`` or ``List[str]``, decides
+    repeatable)."""
+    return typer.Option(default, "--hardware", "-H", help=text)
 
 
 #: A required ``--hardware/-H``: a catalog name or a YAML path.
@@ -86,11 +87,11 @@ def _token_count(value: Any) -> int:
         raise typer.BadParameter(str(exc)) from None
 
 
-def tokens_option(default: Any, name: str, help: str) -> Any:
-    """An integer token option (``--context-tokens``, ``--seq-len``...), declared once: it takes
-    the count suffixes of ``--tokens 14.8T`` too (``32k``, ``1.5M``)."""
+def tokens_option(default: Any, name: str, text: str) -> Any:
+    """An integer token option (``--context-tokens``, ``--seq-len``...) with the help ``text``,
+    declared once: it takes the count suffixes of ``--tokens 14.8T`` too (``32k``, ``1.5M``)."""
     return typer.Option(default, name, parser=_token_count, metavar="TOKENS",
-                        help=f"{help}; a count: 32768, 32k (32,000) or 32Ki (32,768).")
+                        help=f"{text}; a count: 32768, 32k (32,000) or 32Ki (32,768).")
 
 
 SEQ_LEN = tokens_option(4096, "--seq-len", "Sequence length for FLOPs")

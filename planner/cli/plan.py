@@ -47,7 +47,7 @@ SCENARIO = typer.Option(None, "--write-scenario", metavar="FILE",
 @command("plan")
 def plan_cmd(
     model: str = MODEL,
-    hardware: List[str] = hardware_option(help="Hardware (repeatable)."),
+    hardware: List[str] = hardware_option(text="Hardware (repeatable)."),
     isl: int = ISL,
     osl: int = OSL,
     ttft_ms: Optional[float] = TTFT_MS,

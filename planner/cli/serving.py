@@ -258,7 +258,7 @@ def validate_cmd(file: Optional[str] = RUNS_FILE, runs: bool = RUNS, rows: bool 
 @command("fit")
 def fit_cmd(
     models: List[str] = MODELS,
-    hardware: List[str] = hardware_option(help="Hardware (repeatable)."),
+    hardware: List[str] = hardware_option(text="Hardware (repeatable)."),
     context_tokens: int = tokens_option(4096, "--context-tokens", "Tokens per sequence"),
     weights_dtype: WeightsDtype = WEIGHTS_DTYPE,
     kv_dtype: Dtype = KV_DTYPE,
