@@ -22,6 +22,7 @@ import sys
 from typing import Any, Callable, Iterator
 
 import typer
+import typer.core
 
 from planner.errors import PlannerError
 from planner.vocab import SOURCE_ABBREVIATIONS
@@ -38,7 +39,35 @@ COMMANDS: dict[str, str] = {
     "collective": "cluster", "numerics": "model", "evaluate": "budget", "check": "budget",
 }
 
+class PlannerGroup(typer.core.TyperGroup):
+    """The app's command group: an exception while parsing (the group's options, the command
+    name, each command's parameters) goes to :func:`planner.cli.usage.usage_error`, which
+    makes a usage error one line and exit code 2 (:func:`command` handles the rest)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except (typer.Exit, typer.Abort):   # --help, --version: done, not an error
+            raise
+        except Exception as exc:  # noqa: BLE001 - usage_error re-raises all but usage errors
+            from planner.cli.usage import usage_error
+            usage_error(exc)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - as above
+            from planner.cli.usage import usage_error
+            usage_error(exc)
+
+
+#: The options that print help (the app's ``help_option_names``).
+HELP_OPTIONS = ("-h", "--help")
+
 _app = typer.Typer(
+    cls=PlannerGroup,
     name="planner",
     help="Closed-form LLM capacity planner: KV cache, FLOPs and expert-parallel communication "
          "for any model on any hardware, reproducing the DeepSeek-V3 ISCA 2025 paper.",
@@ -50,7 +79,7 @@ _app = typer.Typer(
     # Help is rich text in every typer version the project allows; see _escape_help_markup.
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": list(HELP_OPTIONS)},
 )
 
 
@@ -58,6 +87,16 @@ def fail(err: PlannerError) -> None:
     """One line on stderr, exit code 2 (invalid input)."""
     sys.stderr.write(f"error: {err}\n")
     raise typer.Exit(err.exit_code)
+
+
+def violated(reason: str) -> None:
+    """A limit or budget no deployment meets: ``violated: <reason>`` on one line on stderr (the
+    results are already on stdout), exit code 1 (:data:`planner.errors.EXIT_VIOLATION`), as
+    ``planner check`` exits on a violated budget."""
+    from planner.errors import EXIT_VIOLATION
+
+    sys.stderr.write(f"violated: {' '.join(reason.split())}\n")
+    raise typer.Exit(EXIT_VIOLATION)
 
 
 #: Longest exception text an internal-error line repeats.
@@ -87,6 +126,18 @@ def crash(name: str, exc: BaseException) -> None:
 
 #: Exit code of an interrupted command (128 + SIGINT, as shells report it), never 1.
 EXIT_INTERRUPTED = 130
+#: Exit code when the reader of stdout went away (``planner ... | head``): 128 + SIGPIPE, as
+#: shells report a command a closed pipe stopped; nothing printed, not a crash.
+EXIT_BROKEN_PIPE = 141
+
+
+def _quiet_stdout() -> None:
+    """Stdout to /dev/null after a broken pipe (Python's flush at exit would fail again)."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):     # stdout without a file descriptor
+        pass
 
 
 def _option_names(fn: Callable[..., Any]) -> dict[str, str]:
@@ -145,6 +196,9 @@ def command(name: str, **kw: Any) -> Callable[[Callable[..., Any]], Any]:
             except KeyboardInterrupt:
                 sys.stderr.write("interrupted\n")
                 raise typer.Exit(EXIT_INTERRUPTED) from None
+            except BrokenPipeError:
+                _quiet_stdout()
+                raise typer.Exit(EXIT_BROKEN_PIPE) from None
             except Exception as exc:  # noqa: BLE001 - every other exception is a crash
                 crash(name, exc)
 
@@ -293,14 +347,16 @@ def _abbreviations(callback: Callable[..., Any]) -> str | None:
     return abbreviations_used("\n".join([inspect.getdoc(callback) or "", *helps])) or None
 
 
-def load_commands(names: Any = None) -> typer.Typer:
+def load_commands(names: Any = None, *, for_help: bool = True) -> typer.Typer:
     """Import the group modules of ``names`` (default: every command), which register their
-    commands on the app, keep the app's commands in :data:`COMMANDS` order, return the app."""
+    commands on the app, keep the app's commands in :data:`COMMANDS` order, return the app;
+    ``for_help`` also readies their help (markup escaped, the sources' abbreviations), which
+    only help shows (:func:`main` skips it for a call that prints none)."""
     for group in dict.fromkeys(COMMANDS[n] for n in (COMMANDS if names is None else names)):
         importlib.import_module(f"{__name__}.{group}")
     order: dict[str | None, int] = {n: i for i, n in enumerate(COMMANDS)}
     _app.registered_commands.sort(key=lambda c: order.get(c.name, len(order)))
-    for registered in _app.registered_commands:
+    for registered in _app.registered_commands if for_help else ():
         if registered.callback is not None:
             _escape_help_markup(registered.callback)
             registered.epilog = registered.epilog or _abbreviations(registered.callback)
@@ -319,11 +375,17 @@ def main() -> None:
 
     typer builds the click parameters of every registered command at each call (about 0.2 ms
     per command); when the first argument names a command, only its group module is imported
-    and only that command is registered, so a call pays for its own command. Help, completion
-    and unknown names see them all.
+    and only that command is registered, so a call pays for its own command, and its help is
+    readied only when asked for. Help, completion and unknown names see them all;
+    ``planner --version`` none.
     """
-    name = sys.argv[1] if len(sys.argv) > 1 else None
-    app = load_commands([name] if name in COMMANDS else None)
+    args = sys.argv[1:]
+    name = args[0] if args else None
+    if args == ["--version"]:
+        app = load_commands([], for_help=False)
+    else:
+        helping = name not in COMMANDS or any(a in HELP_OPTIONS for a in args)
+        app = load_commands([name] if name in COMMANDS else None, for_help=helping)
     everything = app.registered_commands
     chosen = [c for c in everything if c.name == name]
     try:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from planner import vocab
-from planner.cli import command, show_tables
+from planner.cli import command, show_tables, violated
 from planner.cli.options import (EXPLAIN, FORMAT, HARDWARE, MODEL, MOE_MODEL, SEQ_LEN,
                                  Convention, Format, choices, hardware_option, quantity)
 
@@ -151,7 +151,8 @@ def train_cmd(
 ) -> None:
     """Training GPU-hours, days, cost and MFU: from a layout (--global-batch with --tp, --pp,
     ...: memory per GPU, step time, MFU predicted), a --search over layouts, or given one of
-    --mfu, --gpu-hours, --tokens-per-day."""
+    --mfu, --gpu-hours, --tokens-per-day. A --search where no layout fits exits 1 and shows the
+    layout nearest to fitting."""
     from planner import catalog, report
     from planner.calc import training
     from planner.calc.training import train_run
@@ -204,8 +205,11 @@ def _train_layout_mode(model: str, hardware: str, *, tokens: float, gpus: int, l
     if search:
         e, order = search_layouts(m, h, gpus=gpus, global_batch=layout["global_batch"],
                                   seq_len=layout["seq_len"], recipe=layout["recipe"], top=top)
-        show_tables([report.train_search_table(e, order, gpus=gpus, model=m.label,
-                                               hardware=h.label)], fmt)
+        names = dict(gpus=gpus, model=m.label, hardware=h.label)
+        show_tables([report.train_search_table(e, order, **names)], fmt)
+        over = report.train_search_violation(e, **names)
+        if over is not None:
+            violated(over)
         return
     r = train_layout(m, h, gpus=gpus, tokens=tokens, **layout)
     tables = report.train_layout_tables(r)

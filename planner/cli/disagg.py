@@ -10,9 +10,10 @@ from typing import Any, Optional
 
 import typer
 
-from planner.cli import command, show_tables
-from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, WEIGHTS_DTYPE, Dtype, Format,
-                                 WeightsDtype, quantity, tokens_option)
+from planner.cli import command, show_tables, violated
+from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, OVERRIDES, WEIGHTS_DTYPE,
+                                 Dtype, Format, WeightsDtype, quantity, tokens_option,
+                                 with_overrides)
 
 
 def _pool(role: str, what: str, default: Any = None, **kw: Any) -> Any:
@@ -77,10 +78,13 @@ def serve_disagg_cmd(
     max_tpot: str = MAX_TPOT,
     weights_dtype: WeightsDtype = WEIGHTS_DTYPE,
     kv_dtype: Dtype = KV_DTYPE,
+    overrides: Optional[str] = OVERRIDES,
     fmt: Format = FORMAT,
 ) -> None:
     """Disaggregated serving: TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode
-    pool; with --disagg-ratio the split and layouts that maximise tokens/s per GPU."""
+    pool; with --disagg-ratio the split and layouts that maximise tokens/s per GPU (exit code
+    1 when none meets the limits: the best split over them is shown, and one line on stderr
+    names the limits it breaks)."""
     from planner import catalog
     from planner.calc.serving.disagg_workload import PoolLayout, serve_disagg
     from planner.errors import UsageError
@@ -89,12 +93,14 @@ def serve_disagg_cmd(
 
     name = engine or "trtllm"
     eng = None if name.casefold() == "none" else load_engine(name)
-    m, hw = catalog.load_model(model), catalog.load_hardware(hardware)
+    m = catalog.load_model(model)
+    (hw,), eng, origin = with_overrides(overrides, [catalog.load_hardware(hardware)], eng)
     setup: dict[str, Any] = {
         "model": m.name or m.label, "hardware": hw.name or hw.label,
         "engine": "idealised engine" if eng is None else f"{eng.label} {eng.version}",
         "isl": isl, "osl": osl, "weights_dtype": weights_dtype.value,
-        "kv_dtype": kv_dtype.value, "overlap": overlap, "arrival_rate_per_s": rate}
+        "kv_dtype": kv_dtype.value, "overlap": overlap, "arrival_rate_per_s": rate,
+        **({} if origin is None else {"overrides": origin})}
     dtypes = dict(weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value)
     if disagg_ratio:
         return _solve(m, hw, eng, setup, isl=isl, osl=osl, gpus=gpus, rate=rate,
@@ -124,10 +130,13 @@ def serve_disagg_cmd(
 def _solve(m: Any, hw: Any, eng: Any, setup: dict[str, Any], *, isl: int, osl: int,
            gpus: Optional[int], rate: Optional[float], max_ttft: str, max_tpot: str,
            overlap: bool, fmt: Format, **dtypes: Any) -> None:
-    """``--disagg-ratio``: the solver's answer, or one line saying that nothing meets the
-    limits (exit 2)."""
+    """``--disagg-ratio``: the solver's answer; when no split meets the limits, the best split
+    without them (the solver run again with no limit) and one line naming the limits it breaks
+    (exit 1)."""
+    import math
+
     from planner.errors import UsageError
-    from planner.report.disagg import plan_tables
+    from planner.report.disagg import disagg_violation, plan_tables
     from planner.studies.disagg import solve_disagg
 
     if (gpus is None) == (rate is None):
@@ -137,15 +146,17 @@ def _solve(m: Any, hw: Any, eng: Any, setup: dict[str, Any], *, isl: int, osl: i
     for option, text, value in (("--max-ttft", max_ttft, ttft), ("--max-tpot", max_tpot, tpot)):
         if not value > 0:
             raise UsageError(f"{option}: must be above 0 (got {text!r})")
-    plan = solve_disagg(m, hw, eng, isl_tokens=isl, osl_tokens=osl, ttft_limit_s=ttft,
-                        tpot_limit_s=tpot, total_gpus=gpus, arrival_rate_per_s=rate,
-                        overlap=overlap, **dtypes)
-    if plan.result is None:
-        raise UsageError(f"no prefill:decode split of {setup['model']} on {setup['hardware']} "
-                         f"meets TTFT <= {max_ttft} and TPOT <= {max_tpot} (of "
-                         f"{plan.split.feasible.size:,} tried); relax a limit or give more GPUs")
+    solve = dict(isl_tokens=isl, osl_tokens=osl, total_gpus=gpus, arrival_rate_per_s=rate,
+                 overlap=overlap, **dtypes)
+    plan = solve_disagg(m, hw, eng, ttft_limit_s=ttft, tpot_limit_s=tpot, **solve)
     setup.update({"ttft_limit_s": ttft, "tpot_limit_s": tpot, "gpus_given": gpus})
-    show_tables(plan_tables(plan, setup), fmt)
+    if plan.result is not None:
+        show_tables(plan_tables(plan, setup), fmt)
+        return
+    over = solve_disagg(m, hw, eng, ttft_limit_s=math.inf, tpot_limit_s=math.inf, **solve)
+    if over.result is not None:
+        show_tables(plan_tables(plan, setup, over_limits=over), fmt)
+    violated(disagg_violation(plan, setup, over))
 
 
 RUNS = typer.Option(None, "--runs", metavar="FILE",

@@ -59,10 +59,11 @@ EXPLAIN = typer.Option(False, "--explain",
                             "the reference.")
 
 
-def hardware_option(default: Any = ..., help: str = "Hardware name or YAML path.") -> Any:
-    """``--hardware`` / ``-H``, declared once: required and single unless ``default`` says
-    otherwise (the annotation, ``str`` or ``List[str]``, decides repeatable)."""
-    return typer.Option(default, "--hardware", "-H", help=help)
+def hardware_option(default: Any = ..., text: str = "Hardware name or YAML path.") -> Any:
+    """``--hardware`` / ``-H``, declared once, with the help ``text``: required and single
+    unless ``default`` says otherwise (the annotation, ``str`` or ``List[str]``, decides
+    repeatable)."""
+    return typer.Option(default, "--hardware", "-H", help=text)
 
 
 #: A required ``--hardware/-H``: a catalog name or a YAML path.
@@ -86,11 +87,11 @@ def _token_count(value: Any) -> int:
         raise typer.BadParameter(str(exc)) from None
 
 
-def tokens_option(default: Any, name: str, help: str) -> Any:
-    """An integer token option (``--context-tokens``, ``--seq-len``...), declared once: it takes
-    the count suffixes of ``--tokens 14.8T`` too (``32k``, ``1.5M``)."""
+def tokens_option(default: Any, name: str, text: str) -> Any:
+    """An integer token option (``--context-tokens``, ``--seq-len``...) with the help ``text``,
+    declared once: it takes the count suffixes of ``--tokens 14.8T`` too (``32k``, ``1.5M``)."""
     return typer.Option(default, name, parser=_token_count, metavar="TOKENS",
-                        help=f"{help}; a count: 32768, 32k (32,000) or 32Ki (32,768).")
+                        help=f"{text}; a count: 32768, 32k (32,000) or 32Ki (32,768).")
 
 
 SEQ_LEN = tokens_option(4096, "--seq-len", "Sequence length for FLOPs")
@@ -119,3 +120,42 @@ def quantity(text: str, dimension: str, option: str) -> float:
 OVERRIDES = typer.Option(None, "--overrides", metavar="FILE",
                          help="Override file of planner calibrate: hardware efficiency scales "
                               "and engine values fitted to your runs.")
+
+
+def with_overrides(path: str | None, hardware: list[Any], engine: Any
+                   ) -> tuple[list[Any], Any, str | None]:
+    """``hardware`` (specs) and ``engine`` (a spec or None) with the deltas of the override file
+    at ``path`` (``--overrides``, read by :func:`checked_overrides`: a bad file is one line
+    naming it and the field, exit 2), and where the values come from; unchanged, None, without
+    a file."""
+    if path is None:
+        return hardware, engine, None
+    from planner.specs.overrides import apply_engine_overrides, apply_hardware_overrides
+
+    ov = checked_overrides(path)
+    return ([apply_hardware_overrides(h, ov) for h in hardware],
+            apply_engine_overrides(engine, ov), ov.origin)
+
+
+def checked_overrides(path: str) -> Any:
+    """The override file at ``path`` with every hardware and engine it names loaded from the
+    catalog and its values applied once, so that a name or factor the catalog lacks is one line
+    naming the file and the field (exit 2) even where the runs would not reach that spec."""
+    from planner import catalog
+    from planner.errors import PlannerError, SpecError
+    from planner.specs.load import load_engine
+    from planner.specs.overrides import (apply_engine_overrides, apply_hardware_overrides,
+                                         load_overrides)
+
+    ov = load_overrides(path)
+    for kind, names, load, apply in (("hardware", ov.hardware, catalog.load_hardware,
+                                      apply_hardware_overrides),
+                                     ("engines", ov.engines, load_engine,
+                                      apply_engine_overrides)):
+        for name in names:
+            try:
+                spec = load(name)
+            except PlannerError as err:
+                raise SpecError(err.message, file=path, field=f"{kind}.{name}") from None
+            apply(spec, ov)
+    return ov

@@ -2,13 +2,14 @@
 frontier, the best layout under latency limits, the fewest GPUs for a load, $ and J per token."""
 
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
 from planner import __distribution__
-from planner.cli import command, emit, replace_file, show_tables
-from planner.cli.options import FORMAT, MODEL, Format, hardware_option, tokens_option
+from planner.cli import command, emit, replace_file, show_tables, violated
+from planner.cli.options import (FORMAT, MODEL, OVERRIDES, Format, hardware_option,
+                                 tokens_option, with_overrides)
 
 ISL = tokens_option(..., "--isl", "Prompt (input) tokens per request")
 OSL = tokens_option(..., "--osl", "Output tokens per request")
@@ -46,7 +47,7 @@ SCENARIO = typer.Option(None, "--write-scenario", metavar="FILE",
 @command("plan")
 def plan_cmd(
     model: str = MODEL,
-    hardware: List[str] = hardware_option(help="Hardware (repeatable)."),
+    hardware: List[str] = hardware_option(text="Hardware (repeatable)."),
     isl: int = ISL,
     osl: int = OSL,
     ttft_ms: Optional[float] = TTFT_MS,
@@ -63,15 +64,18 @@ def plan_cmd(
     plot: Optional[str] = PLOT,
     html: Optional[str] = HTML,
     write_scenario: Optional[str] = SCENARIO,
+    overrides: Optional[str] = OVERRIDES,
     fmt: Format = FORMAT,
 ) -> None:
     """What to deploy: every layout (TP, PP, attention DP, MoE TP x EP, concurrency,
     precisions) evaluated at once; the Pareto frontier of output tokens/s per GPU against
     tokens/s per user per hardware; the best layout under the limits, its runner-up and why it
-    lost; the fewest GPUs for a request rate; $ per million output tokens and J per token."""
+    lost; the fewest GPUs for a request rate; $ per million output tokens and J per token.
+    Exit code 1 when no layout meets the limits: the best point over them is still shown, and
+    one line on stderr names the limit it breaks."""
     from planner import catalog
     from planner.errors import UsageError
-    from planner.report.plan import plan_tables
+    from planner.report.plan import plan_tables, violation
     from planner.studies import plan_output
     from planner.studies.plan import PlanQuery, grid_points
     from planner.studies.plan_select import plan
@@ -84,14 +88,17 @@ def plan_cmd(
         request_rate_per_s=request_rate, concurrency=concurrency,
         usd_per_gpu_hour=usd_per_gpu_hour, disagg=disagg)
     m = catalog.load_model(model)
-    hws = [catalog.load_hardware(h) for h in dict.fromkeys(hardware)]
-    eng = plan_output.load_engine_or_none(engine)
+    hws, eng, origin = with_overrides(
+        overrides, [catalog.load_hardware(h) for h in dict.fromkeys(hardware)],
+        plan_output.load_engine_or_none(engine))
     bar, progress = _progress(grid_points(m, hws, query))
     try:
         result = plan(m, hws, eng, query, progress=progress)
     finally:
         if bar is not None:
             bar.stop()
+    if origin is not None:
+        result.notes.append(f"overrides applied: {origin}")
     if plot is not None:
         with replace_file(plot, "the plot") as tmp:
             plan_output.plot_frontier(result, tmp)
@@ -103,7 +110,22 @@ def plan_cmd(
     if write_scenario is not None:
         emit(plan_output.scenario_yaml(result, model=model, hardware_names=hardware,
                                        engine=engine), write_scenario, "the scenario")
-    show_tables(plan_tables(result, every_point=every_point), fmt)
+    show_tables(plan_tables(result, every_point=every_point, band=_band(result, hws, eng)), fmt)
+    over = violation(result)
+    if over is not None:
+        violated(over)
+
+
+def _band(result: Any, hws: list[Any], eng: Any) -> Any:
+    """The error band of the best point's regime (its hardware, the engine, aggregated) with
+    the labels to print, as ``planner serve`` shows it; None without a best point."""
+    from planner.specs.error_bands import error_band
+
+    if result.best is None:
+        return None
+    hw = {h.name or h.label: h for h in hws}[result.record(result.best)["hardware"]]
+    return (error_band(hw.name or "", None if eng is None else eng.name, "aggregated"),
+            hw.label, None if eng is None else eng.label)
 
 
 def _progress(points: int):

@@ -13,7 +13,8 @@ from planner import vocab
 from planner.cli import command, show_tables
 from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, MODELS, OVERRIDES,
                                  WEIGHTS_DTYPE, Dtype, Format, WeightsDtype, choices,
-                                 hardware_option, tokens_option)
+                                 checked_overrides, hardware_option, tokens_option,
+                                 with_overrides)
 
 if TYPE_CHECKING:   # a type alias for the checker, the Enum for typer (options.Choice)
     from typing import TypeAlias
@@ -84,9 +85,9 @@ EXPERT_TILE_ROWS = typer.Option(
     help="Rows per tile of the routed experts' grouped GEMMs [default: the GEMM tile; 32 for "
          "DeepGEMM's swapAB masked grouped GEMM].")
 BOUND = typer.Option(False, "--bound", help="Pure peak ceiling (no efficiency).")
-ISL = typer.Option(None, "--isl", min=1,
-                   help="Workload mode: input tokens per request (with --osl, --concurrency).")
-OSL = typer.Option(None, "--osl", min=1, help="Workload mode: output tokens per request.")
+ISL = tokens_option(None, "--isl",
+                    "Workload mode: input tokens per request (with --osl, --concurrency)")
+OSL = tokens_option(None, "--osl", "Workload mode: output tokens per request")
 CONCURRENCY = typer.Option(None, "--concurrency", min=1,
                            help="Workload mode: requests in flight per replica.")
 PP = typer.Option(None, "--pp", min=1, help="Workload mode: pipeline stages [default: 1].")
@@ -167,11 +168,7 @@ def serve_cmd(
         raise UsageError(f"{', '.join(given)} belong(s) to the workload mode: give --isl, --osl "
                          "and --concurrency too")
     decode = phase is Phase.decode
-    hw = catalog.load_hardware(hardware)
-    if overrides is not None:
-        from planner.specs.overrides import apply_hardware_overrides, load_overrides
-
-        hw = apply_hardware_overrides(hw, load_overrides(overrides))
+    (hw,), _, _ = with_overrides(overrides, [catalog.load_hardware(hardware)], None)
     config = ServeConfig(
         phase=phase.value, gpus=gpus, ep=ep,
         tp=tp or (None if dp_attention is None else 1 if dp_attention
@@ -202,15 +199,9 @@ def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: An
 
     name = engine or "trtllm"
     eng = None if name.casefold() == "none" else load_engine(name)
-    m, hw = catalog.load_model(model), catalog.load_hardware(hardware)
-    extra: dict[str, Any] = {}
-    if overrides is not None:
-        from planner.specs.overrides import (apply_engine_overrides, apply_hardware_overrides,
-                                             load_overrides)
-
-        ov = load_overrides(overrides)
-        hw, eng = apply_hardware_overrides(hw, ov), apply_engine_overrides(eng, ov)
-        extra["overrides"] = ov.origin
+    m = catalog.load_model(model)
+    (hw,), eng, origin = with_overrides(overrides, [catalog.load_hardware(hardware)], eng)
+    extra: dict[str, Any] = {} if origin is None else {"overrides": origin}
     layout: dict[str, Any] = {"tp": tp or 1, "pp": pp or 1, "attention_dp": attention_dp or 1,
                               "moe_tp": moe_tp, "moe_ep": moe_ep}
     r = serve_workload(m, hw, eng, isl=isl, osl=osl, concurrency=concurrency,
@@ -238,12 +229,16 @@ ROWS = typer.Option(True, "--rows/--no-rows",
 
 @command("validate")
 def validate_cmd(file: Optional[str] = RUNS_FILE, runs: bool = RUNS, rows: bool = ROWS,
-                 fmt: Format = FORMAT) -> None:
+                 overrides: Optional[str] = OVERRIDES, fmt: Format = FORMAT) -> None:
     """The serving model beside measured runs: the 15 published deployment runs (single-step
-    model), or with --runs every run of a serving-runs CSV (workload model: TTFT and TPOT)."""
+    model), or with --runs every run of a serving-runs CSV (workload model: TTFT and TPOT;
+    with --overrides, the aggregated runs predicted with the override file's values)."""
     from planner import report
+    from planner.errors import UsageError
 
     if not runs and file is None:
+        if overrides is not None:
+            raise UsageError("--overrides belongs to --runs (the workload model's runs)")
         from planner.studies.validate import validation_report
 
         show_tables(report.validation_table(validation_report()), fmt)
@@ -251,13 +246,19 @@ def validate_cmd(file: Optional[str] = RUNS_FILE, runs: bool = RUNS, rows: bool 
     from planner.report.runs import validate_runs_tables
     from planner.studies.validate_runs import validate_runs
 
-    show_tables(validate_runs_tables(validate_runs(file), rows=rows), fmt)
+    ov = None
+    if overrides is not None:
+        ov = checked_overrides(overrides)
+    tables = validate_runs_tables(validate_runs(file, overrides=ov), rows=rows)
+    if ov is not None:
+        tables[-1].notes.append(f"overrides applied to the aggregated runs: {ov.origin}")
+    show_tables(tables, fmt)
 
 
 @command("fit")
 def fit_cmd(
     models: List[str] = MODELS,
-    hardware: List[str] = hardware_option(help="Hardware (repeatable)."),
+    hardware: List[str] = hardware_option(text="Hardware (repeatable)."),
     context_tokens: int = tokens_option(4096, "--context-tokens", "Tokens per sequence"),
     weights_dtype: WeightsDtype = WEIGHTS_DTYPE,
     kv_dtype: Dtype = KV_DTYPE,

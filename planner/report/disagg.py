@@ -127,30 +127,70 @@ def disagg_tables(r: DisaggResult, setup: dict[str, Any], prefill: PoolLayout,
     t.rows += _metric_rows(rec)
     t.records.append(rec)
     t.notes.append(NOTE + f"{rec['efficiency_note']}.")
+    if rec.get("overrides"):
+        t.notes.append(f"overrides applied: {rec['overrides']}.")
     if band is not None:
         t.notes.append(error_band_text(band[0], hardware=band[1], engine=band[2],
                                        mode="disaggregated") + ".")
     return [t]
 
 
-def plan_tables(plan: DisaggPlan, setup: dict[str, Any]) -> list[Table]:
-    """The ratio solver's answer: the chosen split and its figures."""
+def broken_limits(rec: dict[str, Any]) -> str:
+    """The TTFT and TPOT limits (``ttft_limit_s``, ``tpot_limit_s`` of the record) that a
+    split's figures break: ``breaks TPOT 25.0 ms > 1.0 ms``, or ``meets both limits``."""
+    broken = [f"{name} {fmt_seconds(rec[key])} > {fmt_seconds(rec[f'{key[:-2]}_limit_s'])}"
+              for name, key in (("TTFT", "ttft_s"), ("TPOT", "tpot_s"))
+              if rec[key] > rec[f"{key[:-2]}_limit_s"]]
+    return f"breaks {'; '.join(broken)}" if broken else "meets both limits"
+
+
+def _chosen_record(plan: DisaggPlan, setup: dict[str, Any]) -> dict[str, Any]:
+    """The record of the split the solver chose."""
     assert plan.result is not None and plan.prefill is not None and plan.decode is not None
-    rec = disagg_record(plan.result, setup, plan.prefill, plan.decode)
+    return disagg_record(plan.result, setup, plan.prefill, plan.decode)
+
+
+def disagg_violation(plan: DisaggPlan, setup: dict[str, Any],
+                     over_limits: DisaggPlan | None) -> str:
+    """One line: no split meets the limits (of how many tried), and the best split over them
+    with the limits it breaks, or that none fits in memory."""
+    searched = (f"no prefill:decode split of {setup['model']} on {setup['hardware']} meets "
+                f"TTFT <= {fmt_seconds(setup['ttft_limit_s'])} and TPOT <= "
+                f"{fmt_seconds(setup['tpot_limit_s'])} (of {plan.split.feasible.size:,} tried)")
+    if over_limits is None or over_limits.result is None:
+        return f"{searched}; none fits in memory: give more GPUs or a smaller precision"
+    rec = _chosen_record(over_limits, setup)
+    return (f"{searched}; the best over them, {rec['prefill_gpus']:,.0f} prefill + "
+            f"{rec['decode_gpus']:,.0f} decode GPUs, {broken_limits(rec)}")
+
+
+def plan_tables(plan: DisaggPlan, setup: dict[str, Any], *,
+                over_limits: DisaggPlan | None = None) -> list[Table]:
+    """The ratio solver's answer: the chosen split and its figures; with ``over_limits`` (the
+    solver without limits, when no split meets them) that split, marked over the limits, with
+    the limits it breaks (record ``role``: ``over_limits``, ``why``)."""
+    rec = _chosen_record(plan if over_limits is None else over_limits, setup)
     rec["feasible_splits"] = int(plan.split.feasible.sum())
     rec["splits_tried"] = int(plan.split.feasible.size)
-    t = Table(f"Prefill:decode split for {rec['model']} on {rec['hardware']} "
-              f"({rec['engine']}), ISL {rec['isl']:,}, OSL {rec['osl']:,}: "
-              f"{rec['prefill_gpus']:,.0f} prefill + {rec['decode_gpus']:,.0f} decode GPUs",
-              ["metric", "value"])
+    title = (f"Prefill:decode split for {rec['model']} on {rec['hardware']} "
+             f"({rec['engine']}), ISL {rec['isl']:,}, OSL {rec['osl']:,}: "
+             f"{rec['prefill_gpus']:,.0f} prefill + {rec['decode_gpus']:,.0f} decode GPUs")
+    chosen = "under the TTFT and TPOT limits"
+    if over_limits is not None:
+        rec.update(role="over_limits", why=broken_limits(rec))
+        title = f"Over the limits (no split meets them): {title}, {rec['why']}"
+        chosen = "without the TTFT and TPOT limits (none meets them)"
+    t = Table(title, ["metric", "value"])
     t.rows += [["prefill pool", rec["prefill_layout"]], ["decode pool", rec["decode_layout"]]]
     t.rows += _metric_rows(rec)
     t.rows.append(["splits meeting the limits / tried",
                    f"{rec['feasible_splits']:,} / {rec['splits_tried']:,}"])
     t.records.append(rec)
-    t.notes.append("The split with the most output tokens/s per GPU under the TTFT and TPOT "
-                   "limits over every candidate (workers of 1, 2, 4... GPUs, attention TP or DP, "
-                   "batches, prefill worker counts). " + NOTE + f"{rec['efficiency_note']}.")
+    t.notes.append(f"The split with the most output tokens/s per GPU {chosen} over every "
+                   "candidate (workers of 1, 2, 4... GPUs, attention TP or DP, batches, prefill "
+                   "worker counts). " + NOTE + f"{rec['efficiency_note']}.")
+    if rec.get("overrides"):
+        t.notes.append(f"overrides applied: {rec['overrides']}.")
     return [t]
 
 

@@ -99,9 +99,12 @@ def why_out(result: PlanResult, i: int) -> str:
     return "breaks " + ("; ".join(broken) or "a limit")
 
 
-def chosen_table(result: PlanResult) -> Table:
+def chosen_table(result: PlanResult, band: tuple[Any, str, str | None] | None = None) -> Table:
     """The best point under the limits, its runner-up, the best point over them and the fewest
-    GPUs for the request rate, each with its layout, metrics and what binds it."""
+    GPUs for the request rate, each with its layout, metrics and what binds it; with ``band``
+    the best point's error band (record keys and a note)."""
+    from planner.report.error_bands import error_band_record, error_band_text
+
     t = Table(f"Plan: {result.model}, ISL {result.query.isl:,} / OSL {result.query.osl:,}"
               f" - {limits_text(result)}",
               ["role", "hardware", "layout", "conc.", "GPUs", *(h for _, h in METRIC_HEADERS),
@@ -116,6 +119,8 @@ def chosen_table(result: PlanResult) -> Table:
             rec["why"] = why_lost(result, result.best, i)
         elif role == "over_limits":
             rec["why"] = why_out(result, i)
+        elif role == "best" and band is not None:
+            rec.update(error_band_record(band[0]))
         gpus = (f"{rec['total_gpus']:,} ({rec['replicas']:,} x {rec['gpus']})"
                 if rec["replicas"] != 1 else f"{rec['gpus']}")
         mark = t.footnote(rec.get("why", ""))
@@ -128,6 +133,8 @@ def chosen_table(result: PlanResult) -> Table:
         t.notes.append("--disagg: no disaggregated split meets the limits")
     if result.best is None:
         t.notes.append("no layout fits and meets the limits: loosen a limit or allow more GPUs")
+    elif band is not None:
+        t.notes.append(f"best: {error_band_text(band[0], hardware=band[1], engine=band[2])}")
     t.notes.append("layout: attention TP, PP, attention DP (dp), the experts' TP x EP, weights "
                    "(+ the experts' when they differ) and KV cache precisions; bound: what "
                    "binds the decode step / the prefill")
@@ -263,7 +270,26 @@ def all_points_table(result: PlanResult) -> Table:
     return t
 
 
-def plan_tables(result: PlanResult, *, every_point: bool = False) -> list[Table]:
-    """The tables of ``planner plan``: chosen points, frontiers, and (``every_point``) all."""
-    tables = [chosen_table(result), *frontier_tables(result)]
+def violation(result: PlanResult) -> str | None:
+    """One line saying that no deployment meets the limits, what was searched and, for the best
+    point over them, which limit it breaks; None when a deployment meets them (the aggregated
+    best, else with ``--disagg`` the disaggregated best). ``planner plan`` prints it and exits
+    1, as ``planner check`` does for a violated budget."""
+    if result.best is not None or result.disagg is not None:
+        return None
+    searched = (f"no layout of {result.model} meets {limits_text(result)} "
+                f"({result.evaluated:,} evaluated, {result.fitting:,} fit in memory)")
+    if result.over_limits is None:
+        return f"{searched}; none fits in memory: allow more GPUs or a smaller precision"
+    rec = _role_record(result, "over_limits", result.over_limits)
+    return (f"{searched}; the best over them, {rec['hardware']} {layout_text(rec, result.moe)} "
+            f"at concurrency {rec['concurrency']:,}, {why_out(result, result.over_limits)}")
+
+
+def plan_tables(result: PlanResult, *, every_point: bool = False,
+                band: tuple[Any, str, str | None] | None = None) -> list[Table]:
+    """The tables of ``planner plan``: chosen points, frontiers, and (``every_point``) all;
+    with ``band`` (the best point's regime's error band or None, its hardware and engine
+    labels) the validation error beside the best point, as ``planner serve`` shows it."""
+    tables = [chosen_table(result, band), *frontier_tables(result)]
     return [*tables, all_points_table(result)] if every_point else tables

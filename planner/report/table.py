@@ -192,8 +192,15 @@ def _render_rich(tables: list[Table], out: TextIO, width: int | None = None,
 
     from planner.report.layout import column_widths, vertical_lines
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """The reader of ``out`` went away (``| head``): raise, so that the command exits
+            with its own code for it, not rich's exit 1 (a violated budget's code)."""
+            self.quiet = True
+            raise BrokenPipeError("the reader of the output closed it")
+
     width = width or terminal_width(out)
-    console = Console(file=out, highlight=False, soft_wrap=False, width=width)
+    console = _Console(file=out, highlight=False, soft_wrap=False, width=width)
     for i, t in enumerate(tables):
         if i:
             console.print()

@@ -68,26 +68,71 @@ def train_layout_tables(r: Any) -> list[Table]:
     return [s, mem, step]
 
 
-def train_search_table(e: Any, order: Any, *, gpus: int, model: str, hardware: str) -> Table:
-    """The fastest layouts that fit, fastest first (TrainEvaluation and chosen indices)."""
-    t = Table(f"Fastest layouts that fit: {model} on {gpus:,} x {hardware}",
-              ["layout", "memory/GPU", "step", "tokens/s/GPU", "MFU"])
+def _search_record(e: Any, i: int) -> dict[str, Any]:
+    """Layout ``i`` of a search's grid (a TrainEvaluation) as a record."""
     from planner.calc.train.recipe import RECOMPUTE_MODES, TRAIN_SCHEDULES
 
     g = e.grid
-    for i in order:
-        lay = dict(tp=int(g.tp[i]), pp=int(g.pp[i]), vpp=int(g.vpp[i]), cp=int(g.cp[i]),
-                   dp=int(g.dp[i]), ep=int(g.ep[i]), micro_batch=int(g.micro_batch[i]),
-                   zero=int(g.zero[i]), recompute=RECOMPUTE_MODES[int(g.recompute[i])],
-                   schedule=TRAIN_SCHEDULES[int(g.schedule[i])], recipe="")
-        rec: dict[str, Any] = {"layout": lay, "memory_bytes_per_gpu": float(e.memory_bytes_per_gpu[i]),
-               "step_time_s": float(e.step_time_s[i]),
-               "tokens_per_s_per_gpu": float(e.tokens_per_s_per_gpu[i]),
-               "mfu_frac": float(e.mfu_frac[i])}
-        t.rows.append([_layout_text(lay).strip(), fmt_bytes(rec["memory_bytes_per_gpu"]),
+    lay = dict(tp=int(g.tp[i]), pp=int(g.pp[i]), vpp=int(g.vpp[i]), cp=int(g.cp[i]),
+               dp=int(g.dp[i]), ep=int(g.ep[i]), micro_batch=int(g.micro_batch[i]),
+               zero=int(g.zero[i]), recompute=RECOMPUTE_MODES[int(g.recompute[i])],
+               schedule=TRAIN_SCHEDULES[int(g.schedule[i])], recipe="")
+    return {"layout": lay, "memory_bytes_per_gpu": float(e.memory_bytes_per_gpu[i]),
+            "step_time_s": float(e.step_time_s[i]),
+            "tokens_per_s_per_gpu": float(e.tokens_per_s_per_gpu[i]),
+            "mfu_frac": float(e.mfu_frac[i])}
+
+
+def smallest_over_memory(e: Any) -> int | None:
+    """When no valid layout of a search fits: the valid layout with the least memory per GPU
+    (the nearest to fitting), else None (every layout fits somewhere, or none is valid)."""
+    import numpy as np
+
+    if e.fits.any():
+        return None
+    valid = np.flatnonzero(e.valid)
+    return int(valid[np.argmin(e.memory_bytes_per_gpu[valid])]) if len(valid) else None
+
+
+def train_search_table(e: Any, order: Any, *, gpus: int, model: str, hardware: str) -> Table:
+    """The fastest layouts that fit, fastest first (TrainEvaluation and chosen indices); when
+    none fits, the valid layout nearest to fitting, marked over the memory (record ``role``:
+    ``over_limits``, ``why``)."""
+    t = Table(f"Fastest layouts that fit: {model} on {gpus:,} x {hardware}",
+              ["layout", "memory/GPU", "step", "tokens/s/GPU", "MFU"])
+    over = smallest_over_memory(e)
+    rows = [(i, _search_record(e, i)) for i in order]
+    if over is not None:
+        rec = _search_record(e, over)
+        rec.update(role="over_limits", why=over_memory_text(e, over))
+        rows.append((over, rec))
+        t.title = (f"No layout fits: {model} on {gpus:,} x {hardware}; the one nearest to "
+                   "fitting (least memory per GPU)")
+    for _, rec in rows:
+        t.rows.append([_layout_text(rec["layout"]).strip(),
+                       fmt_bytes(rec["memory_bytes_per_gpu"]),
                        fmt_seconds(rec["step_time_s"]), f"{rec['tokens_per_s_per_gpu']:,.1f}",
                        f"{rec['mfu_frac'] * 100:.2f}%"])
         t.records.append(rec)
     t.notes.append(f"{int(e.valid.sum()):,} valid layouts of {e.valid.size:,} tried, "
                    f"{int(e.fits.sum()):,} fit; ranked by step time.")
     return t
+
+
+def over_memory_text(e: Any, i: int) -> str:
+    """``needs 95.000 GB per GPU of 85.521 GB usable``: layout ``i``'s memory against the
+    capacity."""
+    return (f"needs {fmt_bytes(float(e.memory_bytes_per_gpu[i]))} per GPU of "
+            f"{fmt_bytes(e.capacity_bytes)} usable")
+
+
+def train_search_violation(e: Any, *, gpus: int, model: str, hardware: str) -> str | None:
+    """One line when no valid layout of the search fits in memory (the nearest one and its
+    memory), else None."""
+    over = smallest_over_memory(e)
+    if over is None:
+        return None
+    lay = _search_record(e, over)["layout"]
+    return (f"no layout of {model} on {gpus:,} x {hardware} fits in memory "
+            f"({int(e.valid.sum()):,} valid of {e.valid.size:,} tried); the nearest, "
+            f"{_layout_text(lay).strip()}, {over_memory_text(e, over)}")

@@ -373,8 +373,6 @@ def resolve(table: RunTable) -> Resolution:
     """Per row of ``table``: the catalog model (by Hugging Face id), hardware (by the data's
     system id), engine (by backend) and weight formats that express it, or the reason the
     planner cannot (model, hardware, engine and precision first, then layout and concurrency)."""
-    from planner import catalog
-
     keys = list(zip(table.model_path, table.system, table.backend, table.gemm_quant_mode,
                     table.moe_quant_mode))
     done = {key: _resolve_key(*key) for key in dict.fromkeys(keys)}

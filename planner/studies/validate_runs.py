@@ -108,17 +108,20 @@ def _workload() -> Callable[..., Any]:
 
 
 def _predict_group(index: np.ndarray, table: RunTable, model: str, hardware: str, engine: str,
-                   weights: str, moe_weights: str | None
+                   weights: str, moe_weights: str | None, *, overrides: Any = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """(TTFT s, TPOT s, fits, the no-fit reason per row) of the rows at ``index``: one
-    vectorized call of the workload model."""
+    vectorized call of the workload model (with the deltas of ``overrides``, an
+    :class:`~planner.specs.overrides.Overrides`, where it names the hardware or engine)."""
     from planner import catalog
     from planner.specs.load import load_engine
+    from planner.specs.overrides import apply_engine_overrides, apply_hardware_overrides
 
     spec = catalog.load_model(model)
     moe = spec.is_moe
     r = _workload()(
-        spec, catalog.load_hardware(hardware), load_engine(engine),
+        spec, apply_hardware_overrides(catalog.load_hardware(hardware), overrides),
+        apply_engine_overrides(load_engine(engine), overrides),
         isl=table.mean_isl[index], osl=table.mean_osl[index],
         concurrency=table.concurrency[index],
         tp=table.tp[index], pp=table.pp[index], attention_dp=table.attention_dp[index],
@@ -135,7 +138,8 @@ def _predict_group(index: np.ndarray, table: RunTable, model: str, hardware: str
             np.broadcast_to(np.asarray(r.tpot_s, dtype=float), shape), fits, why)
 
 
-def _predict(table: RunTable, res: Resolution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _predict(table: RunTable, res: Resolution, overrides: Any = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(TTFT s, TPOT s, reason) per row: the expressible aggregated rows predicted one group per
     (model, hardware, engine, weight formats); NaN and the reason elsewhere."""
     from planner.specs.runs import AGG
@@ -151,7 +155,7 @@ def _predict(table: RunTable, res: Resolution) -> tuple[np.ndarray, np.ndarray, 
     for key, rows in groups.items():
         index = np.array(rows)
         try:
-            t1, t2, fits, why = _predict_group(index, table, *key)
+            t1, t2, fits, why = _predict_group(index, table, *key, overrides=overrides)
         except PlannerError as err:     # a spec the model cannot use yet (no efficiency data)
             reason[index] = CANNOT.format(err)
             continue
@@ -195,16 +199,18 @@ def _grouped(keys: Sequence[tuple[str, ...]], mask: np.ndarray, ttft_err: np.nda
     return tuple(out)
 
 
-def validate_runs(path: str | Path | None = None) -> RunsValidation:
+def validate_runs(path: str | Path | None = None, *, overrides: Any = None) -> RunsValidation:
     """Read the runs at ``path`` (default: the shipped serving runs), predict every row the
-    planner can express, and the error statistics per regime, per hardware and overall."""
+    planner can express, and the error statistics per regime, per hardware and overall; with
+    ``overrides`` (an :class:`~planner.specs.overrides.Overrides`) the aggregated rows are
+    predicted with its hardware and engine deltas (the disaggregated rows without them)."""
     from planner import catalog
     from planner.specs.runs import AGG, SYSTEM_HARDWARE, read_runs, resolve
 
     where = catalog.SERVING_RUNS_CSV if path is None else Path(path)
     table = read_runs(where)
     res = resolve(table)
-    ttft, tpot, reason = _predict(table, res)
+    ttft, tpot, reason = _predict(table, res, overrides)
     expressed = reason == ""
     ttft_err, tpot_err = ttft / table.measured_ttft_s - 1, tpot / table.measured_tpot_s - 1
     hardware = np.array([h or SYSTEM_HARDWARE.get(s, s) for h, s in zip(res.hardware,

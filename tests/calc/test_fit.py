@@ -80,6 +80,7 @@ def test_two_parameters_the_runs_cannot_tell_apart():
     (dropped, why), = ident.unseen
     kept = "a" if ident.fit == (0,) else "b"
     assert why == f"moves the runs as {kept} does"
+    assert {dropped, *ident.fit} == {0, 1}          # the other parameter is the one dropped
 
 
 def test_more_parameters_than_values_measured():

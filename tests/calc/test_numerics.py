@@ -52,7 +52,7 @@ def test_logfmt_definition():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 256))
     x[0, 5] = 0.0
-    sign, k, lo, step = n.logfmt_encode(x, bits=8)
+    _sign, k, _lo, step = n.logfmt_encode(x, bits=8)
     assert k.min() >= 0 and k.max() <= 2**7 - 1          # codes 0 .. 127
     q = n.quantize_logfmt(x, bits=8)
     assert q[0, 5] == 0.0                                # zero is code 0
@@ -82,7 +82,7 @@ def test_logfmt_rounds_in_linear_space_and_clamps_min():
         n.logfmt_encode(x, bits=2)
     y = np.ones((1, 128))
     y[0, 0] = 1e-12        # below max - ln(2^32): min is clamped, the value goes to 0 or min
-    sign, k, lo, step = n.logfmt_encode(y, bits=8)
+    _sign, _k, lo, _step = n.logfmt_encode(y, bits=8)
     assert lo[0, 0] == pytest.approx(-32 * np.log(2))
     assert n.quantize_logfmt(y, bits=8)[0, 0] == 0.0
 

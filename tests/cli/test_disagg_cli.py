@@ -57,7 +57,26 @@ def test_the_solver_answer_and_its_usage_errors():
     assert both.exit_code == 2 and "exactly one of --gpus and --rate" in both.stderr
     tight = cli_run("serve-disagg", "deepseek-v3", "-H", "h800", "--isl", "4096", "--osl",
                     "1024", "--disagg-ratio", "--gpus", "16", "--max-tpot", "1 ms")
-    assert tight.exit_code == 2 and "no prefill:decode split" in tight.stderr
+    # Nothing meets the limits: a violation (exit 1, as planner plan and check), not a usage
+    # error; one line names it.
+    assert tight.exit_code == 1 and tight.stderr.count("\n") == 1
+    assert tight.stderr.startswith("violated: no prefill:decode split")
+
+
+def test_the_solver_shows_the_best_split_over_the_limits_and_exits_1():
+    args = ("serve-disagg", "deepseek-v3", "-H", "h800", "--isl", "4096", "--osl", "1024",
+            "--kv-dtype", "fp8", "--disagg-ratio", "--gpus", "176", "--max-ttft", "2 s")
+    out = cli_run(*args, "--max-tpot", "1 ms", "--format", "json")
+    assert out.exit_code == 1
+    (rec,) = json.loads(out.stdout)
+    assert rec["role"] == "over_limits" and rec["feasible_splits"] == 0
+    assert rec["tpot_s"] > 0.001 and "TPOT" in rec["why"]
+    assert rec["prefill_gpus"] + rec["decode_gpus"] <= 176
+    # The best split without limits: at least as many tokens/s per GPU as under any limit.
+    (met,) = cli_json(*args, "--max-tpot", "50 ms")
+    assert rec["tokens_per_s_per_gpu"] >= met["tokens_per_s_per_gpu"]
+    line = out.stderr.strip()
+    assert "\n" not in line and line.startswith("violated: ") and rec["why"] in line
 
 
 def test_validate_disagg_on_a_small_file(tmp_path):

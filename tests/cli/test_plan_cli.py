@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import csv
+import json
 import io
 
 import pytest
@@ -151,3 +152,27 @@ def test_a_large_search_on_a_terminal_shows_a_progress_bar(monkeypatch):
     finally:
         bar.stop()
     assert plan_cli._progress(plan_output.PROGRESS_MIN_POINTS) == (None, None)
+
+
+def test_no_layout_meeting_the_limits_exits_1_with_the_best_over_them():
+    """A violated limit is a budget violation (exit 1, as `planner check`), not a success: the
+    tables still show the best point over the limits, and stderr says in one line which limit
+    it breaks."""
+    out = cli_run("plan", "llama-3.1-70b", "-H", "h100", "--isl", "1024", "--osl", "1024",
+                  "--tpot-ms", "3", "--max-gpus", "8", "--format", "json")
+    assert out.exit_code == 1
+    records = json.loads(out.stdout)
+    assert not [r for r in records if r["role"] == "best"]
+    (over,) = [r for r in records if r["role"] == "over_limits"]
+    assert over["tpot_s"] > 0.003 and over["why"].startswith("breaks TPOT")
+    line = out.stderr.strip()
+    assert "\n" not in line and line.startswith("violated: no layout of llama-3.1-70b meets")
+    assert over["why"] in line and f"concurrency {over['concurrency']:,}" in line
+
+
+def test_no_layout_fitting_in_memory_exits_1():
+    out = cli_run("plan", "deepseek-v3", "-H", "h100", "--isl", "1024", "--osl", "1024",
+                  "--tpot-ms", "50", "--max-gpus", "1")
+    assert out.exit_code == 1
+    assert out.stderr.count("\n") == 1 and "none fits in memory" in out.stderr
+    assert "no layout fits and meets the limits" in out.stdout

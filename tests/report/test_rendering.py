@@ -24,10 +24,11 @@ README = (REPO / "README.md").read_text()
 #: Every README console example that draws tables (not the error examples, nor other formats).
 README_COMMANDS = [
     line[2:] for block in re.findall(r"```console\n(.*?)```", README, flags=re.S)
-    for line in block.splitlines()
+    for line, after in zip(block.splitlines(), [*block.splitlines()[1:], ""])
     if line.startswith("$ planner ") and not re.search(r"--format|-f |--junit|schema| -o ",
                                                         line)
     and "no-such" not in line and "tests/scenarios" not in line
+    and not after.startswith("error:")
 ]
 #: Each command's typical invocation (and its --explain), beside the README's.
 TYPICAL = [
