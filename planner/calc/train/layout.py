@@ -150,8 +150,12 @@ def evaluate_layouts(model: Model, hardware: Hardware, grid: LayoutGrid, *, gpus
     valid, reason = _validity(model, grid, gpus=gpus, global_batch=global_batch)
     shape = train_shape(model, seq_len=seq_len, recipe=recipe, dropout=dropout)
     g = grid
-    rates = train_rates(hardware, gemm_dtype=RECIPES[recipe].gemm_dtype,
-                        rows=g.micro_batch * seq_len / np.maximum(g.cp, 1))
+    rows = g.micro_batch * seq_len / np.maximum(g.cp, 1)
+    # Balanced routing: each of the EP ranks' tokens/t reaches k of E experts.
+    expert_rows = (rows / np.maximum(g.tp, 1) * g.ep * shape.experts_per_token
+                   / max(shape.experts, 1)) if shape.experts else None
+    rates = train_rates(hardware, gemm_dtype=RECIPES[recipe].gemm_dtype, rows=rows,
+                        expert_rows=expert_rows)
     m = global_batch / np.maximum(g.micro_batch * g.dp, 1)
     kw = dict(recipe=recipe, tp=g.tp, pp=g.pp, dp=g.dp, cp=g.cp, ep=g.ep, vpp=g.vpp,
               micro_batch=g.micro_batch, seq_len=seq_len, num_micro_batches=m,
