@@ -116,7 +116,7 @@ def _ffn_linears(model: Model) -> list:
     share = model.num_moe_layers / model.num_layers
     k, ie = ffn.num_experts_per_token, ffn.expert_intermediate_size
     shared = ffn.num_shared_experts * (ffn.shared_expert_intermediate_size or 0)
-    out = [(h, 0, 1, True),        # the one cast before dispatch (the copies arrive in FP8)
+    out = [(h, 0, share, True),    # the one cast before dispatch (the copies arrive in FP8)
            (h, up * ie, share * k, False), (ie, h, share * k, True)]
     if shared:
         out += [(h, up * shared, share, False), (shared, h, share, True)]

@@ -108,7 +108,9 @@ def train_rates(hardware: Hardware, *, gemm_dtype: str, rows=None,
     grouped = hardware.efficiency.grouped_gemm_prefill_flops
     up = hardware.scale_up
     out = hardware.scale_out
-    note = ("experts at the grouped-GEMM (prefill) factor" if grouped is not None
+    has_table = bool(hardware.efficiency.grouped_gemm) and expert_rows is not None
+    note = ("experts at the grouped-GEMM table read at the rows per expert" if has_table
+            else "experts at the grouped-GEMM (prefill) factor" if grouped is not None
             else "experts at the dense GEMM factor (no grouped-GEMM factor in the spec)")
     up_latency = (up.latency_us or 0.0) * US if up is not None else 0.0
     out_latency = (out.latency_cross_leaf_us or out.latency_same_leaf_us or 0.0) * US

@@ -294,11 +294,12 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, pp, c
     cp_fwd = np.maximum(ring - scores, 0.0)
     cp_bwd = np.maximum(BACKWARD_TO_FORWARD * ring - BACKWARD_TO_FORWARD * scores, 0.0)
     ep_one = _ep_time_s(shape, rates, tokens=tokens, tp=tp, ep=ep) * layers_dev / shape.num_layers
-    # Selective: the attention core again (Korthikanti et al. §5; a flash kernel's backward
-    # recomputes it itself), MLA's up-projections and the recomputed norms and SwiGLU (V3R
-    # §3.2.3); full: the whole forward.
+    # Selective: Megatron-LM's recomputes the attention core (Korthikanti et al. §5; its
+    # checkpoint wraps a flash kernel too); V3R §3.2.3's instead the norms, SwiGLU and MLA's
+    # up-projections; full: the whole forward.
     up_proj = shape.up_projection_flops * tokens / tp_f * layers_dev / rates.gemm
-    selective = np.where(flash, 0.0, scores + att_f) + up_proj + elem_sel
+    core = 0.0 if shape.up_projection_flops else scores + att_f
+    selective = core + up_proj + elem_sel
     recomp = np.select([rc == 1, rc == 2], [selective, comp - ends + elem_f + att_f + tp_fwd],
                        0.0)
     ep_total = ep_one * np.where(rc == 2, 3.0, 2.0)
