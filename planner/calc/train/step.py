@@ -147,10 +147,11 @@ def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, 
 
 def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, ends_share,
               sequence_parallel):
-    """(forward, backward, selective-recompute) time of the memory-bound kernels of one
-    micro-batch on the busiest device (s): :mod:`planner.calc.train.kernels` bytes over its
-    layers, and the loss over the vocabulary (V/t per token, once per head: output and MTP)
-    for the share of the ends the device carries."""
+    """(layers' forward, loss forward, backward, selective recompute) time of the memory-bound
+    kernels of one micro-batch on the busiest device (s): :mod:`planner.calc.train.kernels`
+    bytes over its layers, and the loss over the vocabulary (V/t per token, once per head:
+    output and MTP) for the share of the ends the device carries (full recompute reruns the
+    layers' kernels, not the loss's)."""
     k = shape.kernels
     tp_f = np.asarray(tp, dtype=float)
     h_div = np.where(np.asarray(sequence_parallel), tp_f, 1.0)
@@ -160,7 +161,7 @@ def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, e
         return (hsized / h_div + sharded / tp_f) * per_layer
 
     logits = tokens * (1 + shape.mtp_depth) * shape.vocab_size / tp_f * ends_share / rates.hbm
-    return (layer(k.forward_hsized, k.forward_sharded) + k.loss_forward * logits,
+    return (layer(k.forward_hsized, k.forward_sharded), k.loss_forward * logits,
             layer(k.backward_hsized, k.backward_sharded) + k.loss_backward * logits,
             layer(k.selective_hsized, k.selective_sharded))
 
@@ -264,7 +265,7 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, pp, c
     comp = comp + ends
     # Memory-bound kernels counted one by one (kernels.py); the unfused attention core's s²
     # traffic on its own (a flash kernel keeps it on chip).
-    elem_f, elem_b, elem_sel = _kernel_s(shape, rates, tokens=tokens, tp=tp,
+    elem_f, loss_f, elem_b, elem_sel = _kernel_s(shape, rates, tokens=tokens, tp=tp,
                                          layers_dev=layers_dev, ends_share=share,
                                          sequence_parallel=sequence_parallel)
     # FlashAttention's backward: 2.5 × the forward FLOPs at its backward rate (2 counted with
@@ -307,7 +308,7 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, pp, c
     ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy, 0.0)
                           + np.minimum(ep_total, busy) * (1 / rates.overlap_compute - 1),
                           ep_total)
-    return {"compute_f": comp, "att_b": att_extra_b, "elem_f": elem_f + att_f,
+    return {"compute_f": comp, "att_b": att_extra_b, "elem_f": elem_f + loss_f + att_f,
             "elem_b": elem_b + att_b, "recompute": recomp,
             "tp_f": tp_fwd, "tp_b": tp_bwd, "cp": cp_fwd + cp_bwd, "ep": ep_exposed}
 
