@@ -34,15 +34,17 @@ def test_gpt_175b_activations_match_korthikanti():
 
 
 def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
-    # A miss, reported: 131,956 GPU-hours per 1T tokens at the final batch against V3R's 180K
-    # (-26.7%; the issue asks within 15%). 112,505 (-37.5%) before the memory-bound kernels were
+    # A miss, reported: 135,147 GPU-hours per 1T tokens at the final batch against V3R's 180K
+    # (-24.9%; the issue asks within 15%). 112,505 (-37.5%) before the memory-bound kernels were
     # counted one by one (FP8 casts and transposes, SwiGLU, permutes, norms, the loss), the
-    # flash backward at FA3's backward rate and the MLA up-projections recomputed. DeepSeek's
+    # flash backward at FA3's backward rate, MLA's RoPE and Q/K copies and the MLA
+    # up-projections recomputed. DeepSeek's
     # profile (deepseek-ai/profile-data train.json) spans ~128 ms per forward + backward chunk
-    # pair of 4 MoE layers; the model now gives ~111 ms; docs/training.md.
+    # pair of 4 MoE layers on its compute stream; the model's work there is ~91 ms;
+    # docs/training.md.
     r = train_layout(*v3, **DSV3)
-    assert r.train_gpu_hours == pytest.approx(131_949, rel=1e-3)
-    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.267, abs=1e-3)
+    assert r.train_gpu_hours == pytest.approx(135_147, rel=1e-3)
+    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.249, abs=1e-3)
     one_f_one_b = train_layout(*v3, **{**DSV3, "schedule": "1f1b"})
     assert one_f_one_b.step_time_s > 2 * r.step_time_s    # head + MTP every micro-batch, EP exposed
 
@@ -156,14 +158,14 @@ def test_invalid_layouts_are_masked_with_a_reason(v3):
 
 
 VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses stay misses
-    "korthikanti-22b-full": (1.35, -0.052), "korthikanti-22b-seqsel": (1.02, -0.071),
-    "korthikanti-175b-full": (16.53, -0.089), "korthikanti-175b-seqsel": (12.28, -0.107),
-    "korthikanti-530b-full": (45.63, -0.07), "korthikanti-530b-seqsel": (33.97, -0.102),
-    "korthikanti-1t-full": (88.68, -0.061), "korthikanti-1t-seqsel": (66.75, -0.066),
-    "narayanan-175b-384": (65.93, -0.141), "narayanan-175b-768": (34.28, -0.13),
-    "narayanan-175b-1536": (18.45, -0.114), "narayanan-530b-560": (176.12, -0.146),
-    "narayanan-530b-1120": (91.08, -0.137), "narayanan-530b-2240": (48.56, -0.124),
-    "deepseek-v3-pretrain": (14.59, -0.267),
+    "korthikanti-22b-full": (1.35, -0.048), "korthikanti-22b-seqsel": (1.03, -0.067),
+    "korthikanti-175b-full": (16.56, -0.086), "korthikanti-175b-seqsel": (12.32, -0.104),
+    "korthikanti-530b-full": (45.7, -0.068), "korthikanti-530b-seqsel": (34.03, -0.1),
+    "korthikanti-1t-full": (88.79, -0.06), "korthikanti-1t-seqsel": (66.86, -0.065),
+    "narayanan-175b-384": (66.08, -0.139), "narayanan-175b-768": (34.35, -0.129),
+    "narayanan-175b-1536": (18.49, -0.112), "narayanan-530b-560": (176.39, -0.145),
+    "narayanan-530b-1120": (91.22, -0.136), "narayanan-530b-2240": (48.63, -0.123),
+    "deepseek-v3-pretrain": (14.95, -0.249),
 }
 
 
@@ -175,14 +177,14 @@ def test_validation_table_is_pinned_and_in_the_docs():
     errors = [abs(r.error_frac) for r in rows]
     korthikanti = [abs(r.error_frac) for r in rows if r.id.startswith("korthikanti")]
     narayanan = [abs(r.error_frac) for r in rows if r.id.startswith("narayanan")]
-    # Issue 24 asks median <= 10% and none beyond 25%: missed (15 runs: median 10.7%,
-    # DeepSeek-V3 -26.7%; before the per-kernel memory-bound count, FA3's backward rate and
-    # A100's NVLink latency: 14.5% and -37.5%). Korthikanti 2022's eight: median 7.1%, largest
-    # 10.7% (was 10.7% / 14.5%); Narayanan 2021's six: median 13.4%, largest 14.6% (was 17.1% /
+    # Issue 24 asks median <= 10% and none beyond 25%: missed (15 runs: median 10.4%,
+    # DeepSeek-V3 -24.9%, just inside 25%; before the per-kernel memory-bound count, FA3's backward rate and
+    # A100's NVLink latency: 14.5% and -37.5%). Korthikanti 2022's eight: median 6.8%, largest
+    # 10.4% (was 10.7% / 14.5%); Narayanan 2021's six: median 13.2%, largest 14.5% (was 17.1% /
     # 19.5%); all still fast.
-    assert round(statistics.median(errors), 3) == 0.107 and round(max(errors), 3) == 0.267
-    assert round(statistics.median(korthikanti), 3) == 0.071 and max(korthikanti) <= 0.25
-    assert round(statistics.median(narayanan), 3) == 0.134 and max(narayanan) <= 0.25
+    assert round(statistics.median(errors), 3) == 0.104 and round(max(errors), 3) == 0.249
+    assert round(statistics.median(korthikanti), 3) == 0.068 and max(korthikanti) <= 0.25
+    assert round(statistics.median(narayanan), 3) == 0.132 and max(narayanan) <= 0.25
     docs = (REPO / "docs/training.md").read_text()
     for r in rows:
         line = next(x for x in docs.splitlines() if x.startswith(f"| {r.id} "))
@@ -197,7 +199,7 @@ def test_cli_layout_json_keys_and_search():
     for key in ("memory_bytes_per_gpu", "step_time_s", "tokens_per_s_per_gpu", "mfu_frac",
                 "train_gpu_hours"):
         assert key in first
-    assert first["train_gpu_hours"] == pytest.approx(131_949, rel=1e-3)
+    assert first["train_gpu_hours"] == pytest.approx(135_147, rel=1e-3)
     found = cli_json("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                      "--global-batch", "256", "--search", "--top", "3")
     times = [r["step_time_s"] for r in found]
@@ -349,8 +351,12 @@ def test_unfused_attention_traffic_pipeline_link_and_optimizer_are_counted():
     elements = 2048 * 96 / 8 * 2048 * 12                  # b·s·(a/t)·s, 12 layers
     fwd, bwd = step._unfused_attention_s(s, rates, tokens=2048.0, tp=8, layers_dev=12.0, cp=1,
                                          seq_len=2048, scores=0.0)
-    assert fwd == pytest.approx((4 + 4 + 5) * elements / rates.hbm)     # GEMM I/O, softmax, dropout
-    assert bwd == pytest.approx((8 + 6 + 5) * elements / rates.hbm)
+    # the output permute's copy (read + write h/t per token), backward that copy and the QKV
+    # split's gradient concatenation (3h/t)
+    copies = 2048 / 8 * 12 * 2 * 2 * m.hidden_size / rates.hbm
+    # GEMM I/O, softmax, dropout
+    assert fwd == pytest.approx((4 + 4 + 5) * elements / rates.hbm + copies)
+    assert bwd == pytest.approx((8 + 6 + 5) * elements / rates.hbm + 4 * copies)
     # t·c·d = 8 fills a DGX node: stage neighbours talk over InfiniBand, 1/t of b·s·h each.
     e = evaluate_layouts(m, hw, grid_of(tp=8, pp=8, dp=1, cp=1, ep=1, vpp=3, micro_batch=1,
                                         zero=0, recompute="selective", schedule="interleaved"),

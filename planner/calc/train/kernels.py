@@ -12,13 +12,18 @@ the FP32 cast, max, subtract, exp, sum and in-place divide forward; backward the
 scale by the loss gradient and the cast back); V3R §3.3 (DeepSeek-V3's FP8 recipe: GEMM inputs
 quantized in 1x128 tiles forward, the backward's transposed 128x1 tiles; SwiGLU; MoE routed
 copies), deepseek-ai/profile-data ``train.json`` (kernel names only: ``swiglu_forward_with_
-weight``, the permute / unpermute of routed copies, the FP8 cast-transpose kernels).
+weight``, the permute / unpermute of routed copies, the FP8 cast-transpose kernels,
+``rotary_kernel`` and ``_copy_tensor_kernel`` beside a flash kernel of head dim 192).
 Convention: element passes of a tensor; activations BF16/FP16 (2 bytes), masks 1 byte,
 logits FP32 (4); an FP8 tile-quantized element 1 + 4/128 bytes; "h-sized" kernels run on the
 hidden-size tensors of the tokens a rank holds (÷ t with sequence parallelism, else repeated
 on every TP rank), "sharded" ones on the tensor-parallel intermediate (÷ t). Layout copies
-inside attention (Q/K/V reshapes, MLA's RoPE concatenation) and the router's top-k are not
-counted; residual gradients at each block join are summed by one add kernel.
+inside attention: MLA's RoPE (q_pe, k_pe) and the concatenation of [nope, rope] into Q and K
+of head dim qk (and the split of their gradients backward; again where selective recompute
+reruns the up-projections); Megatron's unfused core attention: the output permute
+(``.contiguous()``) and, backward, its copy and the QKV split's gradient concatenation. Not
+counted: the router's top-k and sort; residual gradients at each block join are summed by
+one add kernel.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ GELU_FORWARD_PASSES = 2
 GELU_BACKWARD_PASSES = 3
 SWIGLU_FORWARD_PASSES = 3
 SWIGLU_BACKWARD_PASSES = 5
+#: A layout copy (RoPE, concatenation, permute): read and write a tensor once.
+COPY_PASSES = 2
 #: Norms, residual adds (and dropouts) per layer: before / after attention and the FFN.
 BLOCKS_PER_LAYER = 2
 #: FP8 GEMMs (V3R §3.3): forward each GEMM input is cast BF16 -> FP8 (1x128 tiles); backward
@@ -59,6 +66,10 @@ BLOCKS_PER_LAYER = 2
 CAST_BYTES = ELEM_BYTES + FP8_TILE_BYTES
 GRAD_CASTS = 2
 RETILE_BYTES = 2 * FP8_TILE_BYTES
+#: V3R §3.3.3: the MoE SwiGLU inputs are cached in FP8 and its output recomputed backward;
+#: the backward first casts them back to BF16 (read an FP8 tile element, write 2 bytes;
+#: profile-data: ``cast_back_impl``).
+DEQUANT_BYTES = FP8_TILE_BYTES + ELEM_BYTES
 #: MoE: the permute gathers each routed copy into expert-contiguous rows (read + write a copy),
 #: the unpermute reads every copy and writes the weighted sum; backward the same moves of the
 #: gradients (BF16).
@@ -83,6 +94,8 @@ class KernelBytes:
     backward_sharded: float
     selective_hsized: float
     selective_sharded: float
+    unfused_forward_sharded: float = 0.0     # unfused core attention's layout copies
+    unfused_backward_sharded: float = 0.0
     loss_forward: float = LOSS_FORWARD_BYTES
     loss_backward: float = LOSS_BACKWARD_BYTES
 
@@ -126,6 +139,24 @@ def _ffn_linears(model: Model) -> list:
     return out
 
 
+def _attention_copies(model: Model) -> tuple[float, float]:
+    """(MLA RoPE + Q/K concatenation bytes per token of a layer, each direction and each
+    recompute; unfused core attention's output-permute bytes forward) (bytes)."""
+    att: Any = model.attention
+    heads = att.num_heads
+    if att.kind == "mla":
+        rope = COPY_PASSES * ELEM_BYTES * (heads + 1) * att.qk_rope_head_dim
+        concat = COPY_PASSES * ELEM_BYTES * 2 * heads * att.qk_head_dim      # Q and K
+        return float(rope + concat), 0.0
+    return 0.0, float(COPY_PASSES * ELEM_BYTES * heads * att.v_head_dim)
+
+
+def _qkv_width(model: Model) -> float:
+    att: Any = model.attention
+    kv = getattr(att, "num_kv_heads", att.num_heads)
+    return float((att.num_heads + kv) * att.qk_head_dim + kv * att.v_head_dim)
+
+
 def _fp8_cast_bytes(model: Model) -> tuple[float, float]:
     """(forward, backward) FP8 cast / transpose bytes per token of an average layer."""
     attention, ffn = _linears(model)
@@ -157,9 +188,12 @@ def kernel_bytes(model: Model, *, recipe: str, dropout: bool,
     Formula: h-sized forward 2·(2 norm + 3 residual (+ mask)) passes of h (+ MLA's latent norms);
     sharded forward act_fwd·I (+ FP8 casts of the GEMM inputs, + MoE permute 2·k·h·b_in and
     unpermute (k + 1)·h·2); backward 2·(3 norm + 3 join (+ 2 dropout + mask)) passes of h,
-    act_bwd·I, FP8: 2 casts of each output gradient + a transposed re-tile of each input, MoE
+    act_bwd·I, FP8: 2 casts of each output gradient + a transposed re-tile of each input and
+    the cast back of the FP8-cached MoE SwiGLU inputs, MoE
     moves 2·(2k·h)·2; selective recompute (norms and SwiGLU recomputed, V3R §3.2.3) the norm and
-    SwiGLU forward kernels again.
+    SwiGLU forward kernels again; MLA's RoPE and Q/K concatenation 2·2·((n_h + 1)·d_rope +
+    2·n_h·d_qk) each way (and again with the up-projections recomputed); unfused attention's
+    output permute 2·2·n_h·d_v forward, + the QKV gradient concatenation backward.
     Ref: see the module docstring.
     Convention: see the module docstring; I the FFN intermediate of an average layer, routed
     copies included; casts only under the FP8 recipe.
@@ -187,9 +221,20 @@ def kernel_bytes(model: Model, *, recipe: str, dropout: bool,
     bwd_s += copies * h * 2 * PERMUTE_PASSES * ELEM_BYTES
     if recipe == "fp8":
         cast_f, cast_b = _fp8_cast_bytes(model)
-        fwd_s, bwd_s = fwd_s + cast_f, bwd_s + cast_b
+        # the MoE SwiGLU inputs (gate and up of each routed copy and the shared expert)
+        swiglu_in = (2 if ffn.gated else 1) * moe_share * (
+            ffn.num_experts_per_token * ffn.expert_intermediate_size
+            + ffn.num_shared_experts * (ffn.shared_expert_intermediate_size or 0)
+        ) if model.is_moe else 0.0
+        fwd_s, bwd_s = fwd_s + cast_f, bwd_s + cast_b + DEQUANT_BYTES * swiglu_in
+    mla_copies, permute = _attention_copies(model)
+    fwd_s, bwd_s = fwd_s + mla_copies, bwd_s + mla_copies
     sel_h = norm_f if norms_recomputed else 0.0
     sel_s = ELEM_BYTES * act_f * inter if (norms_recomputed and ffn.gated) else 0.0
+    sel_s += mla_copies if norms_recomputed else 0.0
     return KernelBytes(forward_hsized=float(fwd_h), forward_sharded=float(fwd_s),
                        backward_hsized=float(bwd_h), backward_sharded=float(bwd_s),
-                       selective_hsized=float(sel_h), selective_sharded=float(sel_s))
+                       selective_hsized=float(sel_h), selective_sharded=float(sel_s),
+                       unfused_forward_sharded=permute,
+                       unfused_backward_sharded=(permute + COPY_PASSES * ELEM_BYTES
+                                                 * _qkv_width(model) if permute else 0.0))

@@ -241,17 +241,21 @@ def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, 
 def _unfused_attention_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, cp,
                          seq_len, scores):
     """(forward, backward) time the unfused attention core adds to its score GEMMs' FLOP time
-    on one micro-batch (s): their traffic beyond the FLOP time, and the softmax and dropout
-    kernels at HBM speed."""
+    on one micro-batch (s): their traffic beyond the FLOP time, the softmax and dropout
+    kernels and the layout copies (kernels.py) at HBM speed."""
     elements = (tokens * shape.num_heads / np.asarray(tp, dtype=float)
                 * seq_len / np.asarray(cp, dtype=float) * layers_dev)
     drop = DROPOUT_BYTES_FORWARD if shape.dropout else 0
     drop_b = DROPOUT_BYTES_BACKWARD if shape.dropout else 0
+    # the output permute's copy (and backward the QKV split's gradient concatenation)
+    per_token = tokens / np.asarray(tp, dtype=float) * layers_dev / rates.hbm
     fwd = (np.maximum(SCORE_GEMM_BYTES_FORWARD * elements / rates.hbm - scores, 0.0)
-           + (SOFTMAX_BYTES_FORWARD + drop) * elements / rates.hbm)
+           + (SOFTMAX_BYTES_FORWARD + drop) * elements / rates.hbm
+           + shape.kernels.unfused_forward_sharded * per_token)
     bwd = (np.maximum(SCORE_GEMM_BYTES_BACKWARD * elements / rates.hbm
                       - BACKWARD_TO_FORWARD * scores, 0.0)
-           + (SOFTMAX_BYTES_BACKWARD + drop_b) * elements / rates.hbm)
+           + (SOFTMAX_BYTES_BACKWARD + drop_b) * elements / rates.hbm
+           + shape.kernels.unfused_backward_sharded * per_token)
     return fwd, bwd
 
 
