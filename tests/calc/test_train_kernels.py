@@ -147,3 +147,19 @@ def test_deepseek_v3_whole_run_against_the_papers_2664k_gpu_hours():
     assert row.gpu_hours > row.gpu_hours_final_batch
     docs = (REPO / "docs/training.md").read_text()
     assert f"{row.gpu_hours / 1e3:,.0f}K" in docs and f"{row.error_frac * 100:+.1f}%" in docs
+
+
+def test_explain_names_the_grouped_table_and_rows_per_expert():
+    from planner.calc.train.layout import train_layout
+
+    m = catalog.load_model("deepseek-v3")
+    kw = dict(gpus=2048, tokens=1e12, tp=1, pp=16, ep=64, micro_batch=1, global_batch=15360,
+              seq_len=4096, recompute="selective", zero=1, schedule="dualpipe", recipe="fp8")
+    (h100_in,) = [i for i in train_layout(m, catalog.load_hardware("h100"), **kw).inputs
+                  if i.name == "expert GEMM rate"]
+    # 4,096 tokens x 64 EP ranks x 8 of 256 experts = 8,192 rows per expert
+    assert "grouped_gemm.fp8_block table at 8,192 rows per expert" in h100_in.origin
+    (h800_in,) = [i for i in train_layout(m, catalog.load_hardware("h800"), **kw).inputs
+                  if i.name == "expert GEMM rate"]
+    assert h800_in.origin.endswith("grouped_gemm_prefill_flops")
+    assert h800_in.value == pytest.approx(1979e12 * 0.603)
