@@ -12,6 +12,7 @@ from planner import catalog
 from planner.calc.train.kernels import LOSS_BACKWARD_BYTES, LOSS_FORWARD_BYTES, kernel_bytes
 from planner.calc.train.layout import evaluate_layouts, grid_of
 from planner.calc.train.rates import train_rates
+from planner.calc.train.recipe import RECIPES
 from planner.calc.train.shape import train_shape
 from tests_support import REPO
 
@@ -163,3 +164,27 @@ def test_explain_names_the_grouped_table_and_rows_per_expert():
                   if i.name == "expert GEMM rate"]
     assert h800_in.origin.endswith("grouped_gemm_prefill_flops")
     assert h800_in.value == pytest.approx(1979e12 * 0.603)
+
+
+def test_property_faster_hbm_never_lengthens_the_step_and_shortens_the_kernels():
+    import dataclasses
+
+    from planner.calc.train.step import train_step_time
+
+    for name, hw_name, recipe, flash in (("deepseek-v3", "h800", "fp8", True),
+                                         ("gpt-175b", "a100", "bf16", False)):
+        m = (catalog.load_model(name) if name == "deepseek-v3" else _gpt(name))
+        hw = catalog.load_hardware(hw_name)
+        s = train_shape(m, seq_len=2048, recipe=recipe, dropout=not flash)
+        rates = train_rates(hw, gemm_dtype=RECIPES[recipe].gemm_dtype, rows=2048.0)
+        kw = dict(recipe=recipe, tp=np.array([1, 8, 8]), pp=np.array([16, 8, 4]),
+                  dp=np.array([8, 1, 2]), cp=1, ep=np.array([8, 1, 1]) if s.experts else 1,
+                  vpp=np.array([1, 3, 1]), micro_batch=1, seq_len=2048, num_micro_batches=32,
+                  recompute=np.array([1, 2, 0]), zero=np.array([1, 0, 2]),
+                  schedule=np.array([3, 1, 0]), flash_attention=flash)
+        base = train_step_time(s, rates, **kw)
+        fast = train_step_time(s, dataclasses.replace(rates, hbm=2 * rates.hbm), **kw)
+        assert np.all(fast.step_time_s < base.step_time_s)
+        assert np.all(fast.parts["elementwise"] < base.parts["elementwise"])
+        if flash:   # every memory-bound kernel at HBM speed (unfused: the score GEMMs' max)
+            assert np.allclose(fast.parts["elementwise"], base.parts["elementwise"] / 2)
