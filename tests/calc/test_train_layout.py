@@ -34,17 +34,17 @@ def test_gpt_175b_activations_match_korthikanti():
 
 
 def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
-    # A miss, reported: 135,147 GPU-hours per 1T tokens at the final batch against V3R's 180K
-    # (-24.9%; the issue asks within 15%). 112,505 (-37.5%) before the memory-bound kernels were
+    # A miss, reported: 138,101 GPU-hours per 1T tokens at the final batch against V3R's 180K
+    # (-23.3%; the issue asks within 15%). 112,505 (-37.5%) before the memory-bound kernels were
     # counted one by one (FP8 casts and transposes, SwiGLU, permutes, norms, the loss), the
-    # flash backward at FA3's backward rate, MLA's RoPE and Q/K copies and the MLA
-    # up-projections recomputed. DeepSeek's
+    # flash backward at FA3's backward rate, MLA's RoPE and Q/K copies, the MTP layer's
+    # kernels and the MLA up-projections recomputed. DeepSeek's
     # profile (deepseek-ai/profile-data train.json) spans ~128 ms per forward + backward chunk
     # pair of 4 MoE layers on its compute stream; the model's work there is ~91 ms;
     # docs/training.md.
     r = train_layout(*v3, **DSV3)
-    assert r.train_gpu_hours == pytest.approx(135_147, rel=1e-3)
-    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.249, abs=1e-3)
+    assert r.train_gpu_hours == pytest.approx(138_101, rel=1e-3)
+    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.233, abs=1e-3)
     one_f_one_b = train_layout(*v3, **{**DSV3, "schedule": "1f1b"})
     assert one_f_one_b.step_time_s > 2 * r.step_time_s    # head + MTP every micro-batch, EP exposed
 
@@ -165,7 +165,7 @@ VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses sta
     "narayanan-175b-384": (66.08, -0.139), "narayanan-175b-768": (34.35, -0.129),
     "narayanan-175b-1536": (18.49, -0.112), "narayanan-530b-560": (176.39, -0.145),
     "narayanan-530b-1120": (91.22, -0.136), "narayanan-530b-2240": (48.63, -0.123),
-    "deepseek-v3-pretrain": (14.95, -0.249),
+    "deepseek-v3-pretrain": (15.27, -0.233),
 }
 
 
@@ -178,11 +178,11 @@ def test_validation_table_is_pinned_and_in_the_docs():
     korthikanti = [abs(r.error_frac) for r in rows if r.id.startswith("korthikanti")]
     narayanan = [abs(r.error_frac) for r in rows if r.id.startswith("narayanan")]
     # Issue 24 asks median <= 10% and none beyond 25%: missed (15 runs: median 10.4%,
-    # DeepSeek-V3 -24.9%, just inside 25%; before the per-kernel memory-bound count, FA3's backward rate and
+    # DeepSeek-V3 -23.3%, inside 25%; before the per-kernel memory-bound count, FA3's backward rate and
     # A100's NVLink latency: 14.5% and -37.5%). Korthikanti 2022's eight: median 6.8%, largest
     # 10.4% (was 10.7% / 14.5%); Narayanan 2021's six: median 13.2%, largest 14.5% (was 17.1% /
     # 19.5%); all still fast.
-    assert round(statistics.median(errors), 3) == 0.104 and round(max(errors), 3) == 0.249
+    assert round(statistics.median(errors), 3) == 0.104 and round(max(errors), 3) == 0.233
     assert round(statistics.median(korthikanti), 3) == 0.068 and max(korthikanti) <= 0.25
     assert round(statistics.median(narayanan), 3) == 0.132 and max(narayanan) <= 0.25
     docs = (REPO / "docs/training.md").read_text()
@@ -199,7 +199,7 @@ def test_cli_layout_json_keys_and_search():
     for key in ("memory_bytes_per_gpu", "step_time_s", "tokens_per_s_per_gpu", "mfu_frac",
                 "train_gpu_hours"):
         assert key in first
-    assert first["train_gpu_hours"] == pytest.approx(135_147, rel=1e-3)
+    assert first["train_gpu_hours"] == pytest.approx(138_101, rel=1e-3)
     found = cli_json("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                      "--global-batch", "256", "--search", "--top", "3")
     times = [r["step_time_s"] for r in found]

@@ -149,13 +149,14 @@ def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, e
               sequence_parallel):
     """(layers' forward, loss forward, backward, selective recompute) time of the memory-bound
     kernels of one micro-batch on the busiest device (s): :mod:`planner.calc.train.kernels`
-    bytes over its layers, and the loss over the vocabulary (V/t per token, once per head:
+    bytes over its layers (and the MTP modules' layers it carries), and the loss over the vocabulary (V/t per token, once per head:
     output and MTP) for the share of the ends the device carries (full recompute reruns the
     layers' kernels, not the loss's)."""
     k = shape.kernels
     tp_f = np.asarray(tp, dtype=float)
     h_div = np.where(np.asarray(sequence_parallel), tp_f, 1.0)
-    per_layer = tokens * layers_dev / rates.hbm
+    # the device's layers and, with its share of the ends, the MTP modules' layers
+    per_layer = tokens * (layers_dev + shape.mtp_depth * ends_share) / rates.hbm
 
     def layer(hsized, sharded):
         return (hsized / h_div + sharded / tp_f) * per_layer
