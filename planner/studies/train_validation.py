@@ -117,3 +117,57 @@ def validate_training_memory(path: Path | None = None) -> list[TrainMemoryRow]:
                 predicted_par_opt_gib=par / GIB, act_gib=run[f"act_{mode}_gib"],
                 predicted_act_gib=float(e.memory_parts["activations"]) / GIB))
     return rows
+
+
+@dataclass(frozen=True)
+class WholeRunRow:
+    id: str
+    source: str
+    tokens: float
+    measured_gpu_hours: float
+    gpu_hours: float                # predicted over the whole run, the batch ramp included
+    gpu_hours_final_batch: float    # the same tokens all at the final batch
+    error_frac: float
+
+
+def _run_gpu_hours(model, hardware, run: dict, *, batch: int, tokens: float) -> float:
+    """GPU-hours of ``tokens`` at global batch ``batch`` on the run's layout (h)."""
+    from planner.calc.train.layout import train_layout
+
+    r = {k: v for k, v in run.items() if k not in ("id", "source", "model", "hardware",
+                                                    "measured_step_time_s")}
+    r.update(global_batch=batch, flash_attention=True, dropout=False)
+    return train_layout(model, hardware, tokens=tokens, **r).train_gpu_hours
+
+
+def validate_whole_runs(path: Path | None = None) -> list[WholeRunRow]:
+    """The whole runs of the validation file (``whole_runs``): the GPU-hours the paper gives
+    for all its tokens beside the planner's over the same tokens, with the global batch
+    ramped as the paper ramps it (linearly in tokens, in ``ramp_steps`` equal slices, each at
+    its mid batch rounded down to whole micro-batches per data-parallel rank) and then the
+    final batch (h)."""
+    from planner.specs.yaml_reader import read_yaml_file
+
+    path = _path(path)
+    doc = read_yaml_file(path)[0]
+    runs = {r["id"]: r for r in doc["runs"]}
+    rows = []
+    for w in doc.get("whole_runs", []):
+        run = runs[w["run"]]
+        model, hardware = _specs(path, run["model"], run["hardware"])
+        step = run["micro_batch"] * run["gpus"] // (run["tp"] * run["pp"] * run.get("cp", 1))
+        lo, hi, ramp = w["ramp_from_batch"], run["global_batch"], float(w["ramp_tokens"])
+        n = w["ramp_steps"]
+        hours = 0.0
+        for i in range(n):
+            mid = lo + (hi - lo) * (i + 0.5) / n
+            hours += _run_gpu_hours(model, hardware, run, batch=int(mid // step * step),
+                                    tokens=ramp / n)
+        total = float(w["tokens"])
+        hours += _run_gpu_hours(model, hardware, run, batch=hi, tokens=total - ramp)
+        final = _run_gpu_hours(model, hardware, run, batch=hi, tokens=total)
+        rows.append(WholeRunRow(id=w["run"], source=w["source"], tokens=total,
+                                measured_gpu_hours=float(w["gpu_hours"]), gpu_hours=hours,
+                                gpu_hours_final_batch=final,
+                                error_frac=hours / float(w["gpu_hours"]) - 1))
+    return rows

@@ -34,17 +34,17 @@ def test_gpt_175b_activations_match_korthikanti():
 
 
 def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
-    # A miss, reported: 112,505 GPU-hours per 1T tokens against V3R's 180K (-37.5%; the issue
-    # asks within 15%). Until the stage split counted the ends as blocks, the pace-setting
-    # device ran an average stage plus the head and MTP on every micro-batch (191,522, +6.4%);
-    # under DualPipe the end device alternates its embedding and head chunks, so it carries
-    # half of them on 2.5 layers. DeepSeek's own profile (deepseek-ai/profile-data train.json)
-    # runs a forward + backward chunk pair of 4 MoE layers in ~128 ms where the H800 factors
-    # give ~70 ms: the factors (DeepGEMM 2025, FlashMLA decode) are faster than the 2024
-    # training kernels; docs/training.md.
+    # A miss, reported: 138,101 GPU-hours per 1T tokens at the final batch against V3R's 180K
+    # (-23.3%; the issue asks within 15%). 112,505 (-37.5%) before the memory-bound kernels were
+    # counted one by one (FP8 casts and transposes, SwiGLU, permutes, norms, the loss), the
+    # flash backward at FA3's backward rate, MLA's RoPE and Q/K copies, the MTP layer's
+    # kernels and the MLA up-projections recomputed. DeepSeek's
+    # profile (deepseek-ai/profile-data train.json) spans ~128 ms per forward + backward chunk
+    # pair of 4 MoE layers on its compute stream; the model's work there is ~91 ms;
+    # docs/training.md.
     r = train_layout(*v3, **DSV3)
-    assert r.train_gpu_hours == pytest.approx(112_505, rel=1e-3)
-    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.375, abs=1e-3)
+    assert r.train_gpu_hours == pytest.approx(138_101, rel=1e-3)
+    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.233, abs=1e-3)
     one_f_one_b = train_layout(*v3, **{**DSV3, "schedule": "1f1b"})
     assert one_f_one_b.step_time_s > 2 * r.step_time_s    # head + MTP every micro-batch, EP exposed
 
@@ -56,16 +56,17 @@ def test_the_end_device_sets_dualpipes_pace_with_half_the_ends(v3):
     model, hw = v3
     s = train_shape(model, seq_len=4096, recipe="fp8")
     rates = train_rates(hw, gemm_dtype="fp8")
-    comp, _, ends, layers = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
-                                               flash=True, schedule=3)
-    _, _, all_ends, _ = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16, flash=True,
-                                           schedule=0)
+    _comp, _, ends, layers, share = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
+                                                      flash=True, schedule=3, seq_len=4096)
+    _, _, all_ends, _, _ = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
+                                              flash=True, schedule=0, seq_len=4096)
     # 4 blocks per chunk: the embedding chunk 3 layers, the head chunk 2 + MTP + head
     assert float(layers) == 2.5 and float(ends) == pytest.approx(float(all_ends) / 2)
+    assert float(share) == 0.5
     # DualPipeV: every micro-batch passes both chunks of device 0: 4 - 2 - 1 = 1 layer and all
     # of the head and MTP
-    _, _, v_ends, v_layers = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
-                                                flash=True, schedule=4)
+    _, _, v_ends, v_layers, _ = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
+                                                   flash=True, schedule=4, seq_len=4096)
     assert float(v_layers) == 1.0 and float(v_ends) == pytest.approx(float(all_ends))
 
 
@@ -74,7 +75,6 @@ def test_deepseek_v3_fits_with_the_papers_choices_and_not_without_zero1_or_with_
     # (deepseek-ai/profile-data train.json: per-token kernels over 4,096 rows, flash attention
     # over 32 blocks of 128 queries), 4 blocks per stage (61 layers + MTP + 2 ends = 64 / 16).
     # The busiest device is a middle one (8 blocks' states, 17 micro-batches of 4 blocks).
-    model, hw = v3
     r = train_layout(*v3, **DSV3)
     assert r.fits and r.memory_bytes_per_gpu == pytest.approx(74.13e9, rel=1e-3)
     assert r.memory_parts["activations"] == pytest.approx(43.02e9, rel=1e-3)
@@ -157,14 +157,14 @@ def test_invalid_layouts_are_masked_with_a_reason(v3):
 
 
 VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses stay misses
-    "korthikanti-22b-full": (1.26, -0.112), "korthikanti-22b-seqsel": (0.99, -0.098),
-    "korthikanti-175b-full": (15.5, -0.145), "korthikanti-175b-seqsel": (11.79, -0.142),
-    "korthikanti-530b-full": (44.03, -0.102), "korthikanti-530b-seqsel": (33.34, -0.119),
-    "korthikanti-1t-full": (86.32, -0.086), "korthikanti-1t-seqsel": (65.85, -0.079),
-    "narayanan-175b-384": (61.84, -0.195), "narayanan-175b-768": (32.18, -0.184),
-    "narayanan-175b-1536": (17.34, -0.167), "narayanan-530b-560": (170.07, -0.175),
-    "narayanan-530b-1120": (87.97, -0.167), "narayanan-530b-2240": (46.91, -0.154),
-    "deepseek-v3-pretrain": (12.44, -0.375),
+    "korthikanti-22b-full": (1.35, -0.048), "korthikanti-22b-seqsel": (1.03, -0.067),
+    "korthikanti-175b-full": (16.56, -0.086), "korthikanti-175b-seqsel": (12.32, -0.104),
+    "korthikanti-530b-full": (45.7, -0.068), "korthikanti-530b-seqsel": (34.03, -0.1),
+    "korthikanti-1t-full": (88.79, -0.06), "korthikanti-1t-seqsel": (66.86, -0.065),
+    "narayanan-175b-384": (66.08, -0.139), "narayanan-175b-768": (34.35, -0.129),
+    "narayanan-175b-1536": (18.49, -0.112), "narayanan-530b-560": (176.39, -0.145),
+    "narayanan-530b-1120": (91.22, -0.136), "narayanan-530b-2240": (48.63, -0.123),
+    "deepseek-v3-pretrain": (15.27, -0.233),
 }
 
 
@@ -176,13 +176,14 @@ def test_validation_table_is_pinned_and_in_the_docs():
     errors = [abs(r.error_frac) for r in rows]
     korthikanti = [abs(r.error_frac) for r in rows if r.id.startswith("korthikanti")]
     narayanan = [abs(r.error_frac) for r in rows if r.id.startswith("narayanan")]
-    # Issue 24 asks median <= 10% and none beyond 25%: missed (15 runs: median 14.5%,
-    # DeepSeek-V3 -37.5%). Korthikanti 2022's eight: median 10.7%, largest 14.5% (17.9% / 22.7%
-    # before the GEMM table at M, the unfused attention traffic, the pipeline link and the
-    # optimizer); Narayanan 2021's six (added): median 17.1%, largest 19.5%, all fast.
-    assert round(statistics.median(errors), 3) == 0.145 and round(max(errors), 3) == 0.375
-    assert round(statistics.median(korthikanti), 3) == 0.107 and max(korthikanti) <= 0.25
-    assert round(statistics.median(narayanan), 3) == 0.171 and max(narayanan) <= 0.25
+    # Issue 24 asks median <= 10% and none beyond 25%: missed (15 runs: median 10.4%,
+    # DeepSeek-V3 -23.3%, inside 25%; before the per-kernel memory-bound count, FA3's backward rate and
+    # A100's NVLink latency: 14.5% and -37.5%). Korthikanti 2022's eight: median 6.8%, largest
+    # 10.4% (was 10.7% / 14.5%); Narayanan 2021's six: median 13.2%, largest 14.5% (was 17.1% /
+    # 19.5%); all still fast.
+    assert round(statistics.median(errors), 3) == 0.104 and round(max(errors), 3) == 0.233
+    assert round(statistics.median(korthikanti), 3) == 0.068 and max(korthikanti) <= 0.25
+    assert round(statistics.median(narayanan), 3) == 0.132 and max(narayanan) <= 0.25
     docs = (REPO / "docs/training.md").read_text()
     for r in rows:
         line = next(x for x in docs.splitlines() if x.startswith(f"| {r.id} "))
@@ -197,7 +198,7 @@ def test_cli_layout_json_keys_and_search():
     for key in ("memory_bytes_per_gpu", "step_time_s", "tokens_per_s_per_gpu", "mfu_frac",
                 "train_gpu_hours"):
         assert key in first
-    assert first["train_gpu_hours"] == pytest.approx(112_505, rel=1e-3)
+    assert first["train_gpu_hours"] == pytest.approx(138_101, rel=1e-3)
     found = cli_json("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                      "--global-batch", "256", "--search", "--top", "3")
     times = [r["step_time_s"] for r in found]
@@ -349,8 +350,12 @@ def test_unfused_attention_traffic_pipeline_link_and_optimizer_are_counted():
     elements = 2048 * 96 / 8 * 2048 * 12                  # b·s·(a/t)·s, 12 layers
     fwd, bwd = step._unfused_attention_s(s, rates, tokens=2048.0, tp=8, layers_dev=12.0, cp=1,
                                          seq_len=2048, scores=0.0)
-    assert fwd == pytest.approx((4 + 4 + 5) * elements / rates.hbm)     # GEMM I/O, softmax, dropout
-    assert bwd == pytest.approx((8 + 6 + 5) * elements / rates.hbm)
+    # the output permute's copy (read + write h/t per token), backward that copy and the QKV
+    # split's gradient concatenation (3h/t)
+    copies = 2048 / 8 * 12 * 2 * 2 * m.hidden_size / rates.hbm
+    # GEMM I/O, softmax, dropout
+    assert fwd == pytest.approx((4 + 4 + 5) * elements / rates.hbm + copies)
+    assert bwd == pytest.approx((8 + 6 + 5) * elements / rates.hbm + 4 * copies)
     # t·c·d = 8 fills a DGX node: stage neighbours talk over InfiniBand, 1/t of b·s·h each.
     e = evaluate_layouts(m, hw, grid_of(tp=8, pp=8, dp=1, cp=1, ep=1, vpp=3, micro_batch=1,
                                         zero=0, recompute="selective", schedule="interleaved"),

@@ -119,7 +119,7 @@ def test_the_recipes_agree_with_the_recorded_copies_of_the_same_measurements(shi
     TTFT and TPOT equal): the recipe gives the recorded worker counts on all 55 and the
     recorded layouts on 53 (the other 2: the recipe's decode is attention DP 8, the record's
     attention TP 8, the same GPUs). Wrong recipe reading would fail here."""
-    t, (f, filled, _) = shipped
+    t, (f, _filled, _) = shipped
     recipes = read_recipes()
     by_id = {str(x): i for i, x in enumerate(t.id)}
     workers = layouts = pairs = 0

@@ -12,13 +12,13 @@ GPUs = t·p·c·d; m = global batch / (micro-batch · d) micro-batches per step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from planner.calc.train.memory import MEMORY_PARTS, train_memory_per_gpu
+from planner.calc.train.memory import train_memory_per_gpu
 from planner.calc.train.recipe import RECIPES, RECOMPUTE_MODES, TRAIN_SCHEDULES
-from planner.calc.train.step import STEP_PARTS, train_step_time
+from planner.calc.train.step import train_step_time
 from planner.errors import UsageError
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def evaluate_layouts(model: Model, hardware: Hardware, grid: LayoutGrid, *, gpus
     Convention: invalid layouts (``reason`` says why) get NaN-free figures that callers must
     not report; ``recipe`` fp8 needs an FP8 peak in the hardware spec.
     Example: DeepSeek-V3 on 2,048 H800 (p = 16, EP 64, d = 128, ZeRO 1, DualPipe, FP8,
-    selective, B = 15,360 x 4,096): step 12.44 s, 2,469.0 tokens/s per GPU, MFU 62.52%;
+    selective, B = 15,360 x 4,096): step 15.27 s, 2,011.4 tokens/s per GPU, MFU 50.94%;
     74.13 GB per GPU (a middle stage; activations 43.02 GB): fits 85.5 GB.
     """
     from planner.calc.flops import model_flops_per_token
@@ -150,8 +150,10 @@ def evaluate_layouts(model: Model, hardware: Hardware, grid: LayoutGrid, *, gpus
     valid, reason = _validity(model, grid, gpus=gpus, global_batch=global_batch)
     shape = train_shape(model, seq_len=seq_len, recipe=recipe, dropout=dropout)
     g = grid
-    rates = train_rates(hardware, gemm_dtype=RECIPES[recipe].gemm_dtype,
-                        rows=g.micro_batch * seq_len / np.maximum(g.cp, 1))
+    rows = g.micro_batch * seq_len / np.maximum(g.cp, 1)
+    expert_rows = _expert_rows(model, rows, tp=g.tp, ep=g.ep)
+    rates = train_rates(hardware, gemm_dtype=RECIPES[recipe].gemm_dtype, rows=rows,
+                        expert_rows=expert_rows)
     m = global_batch / np.maximum(g.micro_batch * g.dp, 1)
     kw = dict(recipe=recipe, tp=g.tp, pp=g.pp, dp=g.dp, cp=g.cp, ep=g.ep, vpp=g.vpp,
               micro_batch=g.micro_batch, seq_len=seq_len, num_micro_batches=m,
@@ -269,20 +271,35 @@ class TrainLayoutResult:
     inputs: tuple = ()
 
 
-def _inputs(hardware: Hardware, *, recipe: str, rows: float) -> tuple:
-    """The rates a layout ran at (GEMMs at M = ``rows``), each with the spec field it came
-    from."""
+def _expert_rows(model: Model, rows, *, tp, ep):
+    """Rows per expert of one micro-batch's grouped GEMM (balanced routing: the tokens/t of
+    each of the EP ranks reach k of the E experts); None for a dense model."""
+    if not model.is_moe:
+        return None
+    ffn: Any = model.ffn
+    return (rows / np.maximum(tp, 1) * ep * ffn.num_experts_per_token
+            / ffn.num_routed_experts)
+
+
+def _inputs(hardware: Hardware, *, recipe: str, rows: float, expert_rows=None) -> tuple:
+    """The rates a layout ran at (GEMMs at M = ``rows``, experts at ``expert_rows`` rows per
+    expert), each with the spec field it came from."""
     from planner.calc.common import Input
     from planner.calc.train.rates import train_rates
 
     dtype = RECIPES[recipe].gemm_dtype
-    r = train_rates(hardware, gemm_dtype=dtype, rows=rows)
     eff = "hardware spec gpu.peak_dense_tflop_per_s x efficiency."
+    r = train_rates(hardware, gemm_dtype=dtype, rows=rows, expert_rows=expert_rows)
+    grouped = hardware.efficiency.grouped_gemm or {}
+    key = "fp8_block" if dtype == "fp8" and "fp8_block" in grouped else dtype
+    expert_from = (f"{eff}grouped_gemm.{key} table at {expert_rows:,.0f} rows per expert"
+                   if expert_rows is not None and key in grouped
+                   else f"{eff}grouped_gemm_prefill_flops")
     gemm_from = (f"{eff}gemm.{dtype} table at M = {rows:,.0f}"
                  if dtype in (hardware.efficiency.gemm or {}) else f"{eff}matmul_flops ({dtype})")
     return (
         Input("GEMM rate", float(r.gemm), "FLOP/s", gemm_from),
-        Input("expert GEMM rate", r.experts, "FLOP/s", f"{eff}grouped_gemm_prefill_flops"),
+        Input("expert GEMM rate", float(r.experts), "FLOP/s", expert_from),
         Input("attention rate (fused)", r.attention, "FLOP/s", f"{eff}attention_flops"),
         Input("HBM", r.hbm, "bytes/s", "hardware spec hbm x efficiency.hbm_bandwidth"),
         Input("scale-up per GPU", r.scale_up, "bytes/s",
@@ -349,7 +366,9 @@ def train_layout(model: Model, hardware: Hardware, *, gpus: int, tokens: float, 
         train_cost_usd=None if price is None else float(train_cost_usd(
             gpu_hours=hours, usd_per_gpu_hour=price)),
         rates_note=e.rates_note,
-        inputs=_inputs(hardware, recipe=recipe, rows=micro_batch * seq_len / max(cp, 1)))
+        inputs=_inputs(hardware, recipe=recipe, rows=micro_batch * seq_len / max(cp, 1),
+                       expert_rows=_expert_rows(model, micro_batch * seq_len / max(cp, 1),
+                                                tp=tp, ep=ep)))
 
 
 def search_layouts(model: Model, hardware: Hardware, *, gpus: int, global_batch: int,

@@ -20,14 +20,24 @@ if TYPE_CHECKING:
     from planner.specs.hardware import Hardware
 
 
+#: FlashAttention-3 (Shah et al. 2024, arXiv 2407.08608) Fig. 5-6 on H100 SXM5, BF16, head
+#: dim 128, sequence 4k, non-causal (the one setting both directions report): forward 638,
+#: backward 542 TFLOP/s (backward FLOPs counted as 2.5 × forward, as the paper's benchmark):
+#: the fused backward kernel runs at 542 / 638 of the forward's rate.
+FA3_FORWARD_TFLOPS = 638
+FA3_BACKWARD_TFLOPS = 542
+ATTENTION_BACKWARD_RATE_FRAC = FA3_BACKWARD_TFLOPS / FA3_FORWARD_TFLOPS
+
+
 @dataclass(frozen=True)
 class TrainRates:
     """FLOP/s and bytes/s per GPU a training step runs at (achievable)."""
 
     gemm: Any              # dense GEMMs at the recipe's precision (at M; array-valued)
     head: Any              # output head and router (BF16, at M)
-    experts: float         # grouped expert GEMMs (contiguous layout, many tokens)
-    attention: float       # fused (flash) attention, BF16
+    experts: Any           # grouped expert GEMMs (at rows per expert where a table exists)
+    attention: float       # fused (flash) attention forward, BF16
+    attention_backward: float   # fused attention backward (FA3's backward / forward rate)
     attention_unfused: Any     # attention as batched BF16 GEMMs (no fused kernel, at M)
     hbm: float
     scale_up: float
@@ -56,13 +66,33 @@ def _gemm_rate(hardware: Hardware, *, dtype: str, rows) -> Any:
     return peak * gemm_flops_frac(hardware, dtype=dtype, rows=rows)
 
 
-def train_rates(hardware: Hardware, *, gemm_dtype: str, rows=None) -> TrainRates:
+def _expert_rate(hardware: Hardware, *, dtype: str, expert_rows) -> Any:
+    """Grouped expert GEMM FLOP/s: the spec's grouped table for ``dtype`` (FP8: its
+    block-scaled table where given) read at ``expert_rows`` rows per expert, else peak ×
+    grouped_gemm_prefill_flops (contiguous layout), else peak × matmul_flops."""
+    from planner.calc.serving.efficiency import grouped_gemm_flops_frac, table_peak_flop_per_s
+
+    tables = hardware.efficiency.grouped_gemm or {}
+    key = "fp8_block" if dtype == "fp8" and "fp8_block" in tables else dtype
+    if expert_rows is not None and key in tables:
+        peak = table_peak_flop_per_s(hardware, grouped=True, dtype=key,
+                                     default=hardware.peak_dense_flop_per_s(dtype))
+        return peak * grouped_gemm_flops_frac(hardware, dtype=key, rows=expert_rows)
+    grouped = hardware.efficiency.grouped_gemm_prefill_flops
+    return hardware.peak_dense_flop_per_s(dtype) * (
+        grouped.frac if grouped is not None else _kernel_frac(hardware, "matmul_flops"))
+
+
+def train_rates(hardware: Hardware, *, gemm_dtype: str, rows=None,
+                expert_rows=None) -> TrainRates:
     """Achievable rates of a training step on ``hardware`` (FLOP/s, bytes/s per GPU, s).
 
     Formula: GEMMs P(dtype)·η_gemm(M); head P(BF16)·η_gemm(M); experts P(dtype)·η_grouped_prefill
     (else η_matmul); attention P(BF16)·η_attention (fused) or ·η_gemm(M) (batched GEMMs); HBM
-    B·η_hbm; links B·η_link; latencies from the spec (scale-out: cross-leaf). η_gemm(M) is the
-    spec's GEMM table at M = ``rows`` (tokens per micro-batch on a rank), else matmul_flops.
+    backward × 542/638 (FA3); B·η_hbm; links B·η_link; latencies from the spec (scale-out: cross-leaf). η_gemm(M) is the
+    spec's GEMM table at M = ``rows`` (tokens per micro-batch on a rank), else matmul_flops;
+    η_grouped the spec's grouped-GEMM table at ``expert_rows`` rows per expert where it has one
+    (AIConfigurator moe tables), else grouped_gemm_prefill_flops.
     Ref: hardware/*.yaml efficiency sources (DeepGEMM, FlashMLA, DeepEP READMEs; AIConfigurator
     gemm tables).
     Convention: dense peaks; a missing factor is an error naming it, except the grouped GEMM;
@@ -75,19 +105,22 @@ def train_rates(hardware: Hardware, *, gemm_dtype: str, rows=None) -> TrainRates
     from planner.units import US
 
     peak = hardware.peak_dense_flop_per_s
-    matmul = _kernel_frac(hardware, "matmul_flops")
     grouped = hardware.efficiency.grouped_gemm_prefill_flops
     up = hardware.scale_up
     out = hardware.scale_out
-    note = ("experts at the grouped-GEMM (prefill) factor" if grouped is not None
+    has_table = bool(hardware.efficiency.grouped_gemm) and expert_rows is not None
+    note = ("experts at the grouped-GEMM table read at the rows per expert" if has_table
+            else "experts at the grouped-GEMM (prefill) factor" if grouped is not None
             else "experts at the dense GEMM factor (no grouped-GEMM factor in the spec)")
     up_latency = (up.latency_us or 0.0) * US if up is not None else 0.0
     out_latency = (out.latency_cross_leaf_us or out.latency_same_leaf_us or 0.0) * US
     bf16_gemm = _gemm_rate(hardware, dtype="bf16", rows=rows)
     return TrainRates(
         gemm=_gemm_rate(hardware, dtype=gemm_dtype, rows=rows), head=bf16_gemm,
-        experts=peak(gemm_dtype) * (grouped.frac if grouped is not None else matmul),
+        experts=_expert_rate(hardware, dtype=gemm_dtype, expert_rows=expert_rows),
         attention=peak("bf16") * _kernel_frac(hardware, "attention_flops"),
+        attention_backward=(peak("bf16") * _kernel_frac(hardware, "attention_flops")
+                            * ATTENTION_BACKWARD_RATE_FRAC),
         attention_unfused=bf16_gemm,
         hbm=hardware.gpu.hbm_bandwidth_bytes_per_s * _kernel_frac(hardware, "hbm_bandwidth"),
         scale_up=(up.bandwidth_bytes_per_s * _kernel_frac(hardware, "scale_up_bandwidth")

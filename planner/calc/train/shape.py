@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from planner.calc.train.kernels import KernelBytes, kernel_bytes
 from planner.calc.train.recipe import RECIPES
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ class TrainShape:
     mtp_forward_flops: float
     dispatch_bytes: float               # bytes of one routed token copy (dispatch)
     combine_bytes: float
+    kernels: KernelBytes                # memory-bound kernels' HBM bytes (kernels.py)
+    up_projection_flops: float          # MLA up-projections recomputed (selective), per token
 
 
 def _norms_recomputed(model: Model, recompute: str) -> bool:
@@ -212,7 +215,21 @@ def train_shape(model: Model, *, seq_len: int, recipe: str = "bf16",
         dispatch_bytes=(_fp8_dispatch(model.hidden_size) if recipe == "fp8"
                         else ACT_BYTES * model.hidden_size),
         combine_bytes=ACT_BYTES * model.hidden_size,
+        kernels=kernel_bytes(model, recipe=recipe, dropout=dropout,
+                             norms_recomputed=_norms_recomputed(model, "selective")),
+        up_projection_flops=_up_projection_flops(model),
     )
+
+
+def _up_projection_flops(model: Model) -> float:
+    """Forward FLOPs per token of an average layer's MLA up-projections (the GEMMs V3R §3.2.3
+    recomputes under selective recompute); 0 without MLA."""
+    att: Any = model.attention
+    if att.kind != "mla" or not _norms_recomputed(model, "selective"):
+        return 0.0
+    q = (att.q_lora_rank or 0) * att.num_heads * att.qk_head_dim
+    kv = att.kv_lora_rank * att.num_heads * (att.qk_nope_head_dim + att.v_head_dim)
+    return float(2 * (q + kv))
 
 
 def _fp8_dispatch(hidden: int) -> float:

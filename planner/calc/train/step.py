@@ -33,7 +33,6 @@ from planner.calc.pipeline import (
     BACKWARD_TO_FORWARD, DUALPIPE_W_CHUNKS, WEIGHT_BACKWARD_TO_FORWARD, ZB1P_W_CHUNKS,
     bubble_1f1b_s, bubble_dualpipe_s, bubble_zb1p_s,
 )
-from planner.calc.train.memory import activation_bytes_per_token_layer
 from planner.calc.train.rates import TrainRates
 from planner.calc.train.recipe import (
     DP_OVERLAP, EP_OVERLAP, PP_OVERLAP, RECIPES, TRAIN_SCHEDULES,
@@ -43,9 +42,12 @@ from planner.calc.train.shape import ACT_BYTES, TrainShape
 #: Parts of the step time, in the order tables show them.
 STEP_PARTS = ("compute", "elementwise", "recompute", "tp_comm", "cp_comm", "ep_comm",
               "pp_comm", "bubble", "dp_comm", "optimizer")
-#: Elementwise passes over the cached activations: written forward, read + written backward.
-ELEMENTWISE_FORWARD_PASSES = 1
-ELEMENTWISE_BACKWARD_PASSES = 2
+#: FlashAttention's causal kernels skip the key blocks above the diagonal and compute the
+#: diagonal's blocks whole (tiles of 128 query rows: FA2 arXiv 2307.08691, FA3 2407.08608):
+#: (1 + 128/s)/(1 + 1/s) of the exact-causal FLOPs.
+FLASH_CAUSAL_BLOCK_ROWS = 128
+#: FlashAttention's backward FLOPs: 5 matmuls (S again, dV, dP, dQ, dK) to the forward's 2.
+FLASH_BACKWARD_FLOPS_TO_FORWARD = 2.5
 #: Tensor-parallel collectives per layer and direction: attention (gather before QKV, reduce
 #: after the output projection) and a dense FFN (the same again); a MoE FFN dispatches instead.
 TP_COLLECTIVES_ATTENTION = 2
@@ -123,12 +125,15 @@ def _busiest_stage(shape: TrainShape, *, pp, schedule, layer_s, ends_s):
 
 
 def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, flash,
-                       schedule):
-    """(layers' forward compute, attention-core part, head + MTP, layers on the device) of one
-    micro-batch on the device that sets the pace (s, s, s, count)."""
+                       schedule, seq_len):
+    """(layers' forward compute, attention-core part, head + MTP, layers on the device, share
+    of the ends) of one micro-batch on the device that sets the pace (s, s, s, count, frac)."""
     f = shape.forward_flops
     att_rate = rates.attention if flash else rates.attention_unfused
-    scores = f["attention_scores"] * (1 if flash else UNFUSED_SCORE_FACTOR) / att_rate
+    # A flash kernel computes the causal diagonal's key blocks whole; unfused, all s keys.
+    causal = ((1 + FLASH_CAUSAL_BLOCK_ROWS / seq_len) / (1 + 1 / seq_len) if flash
+              else UNFUSED_SCORE_FACTOR)
+    scores = f["attention_scores"] * causal / att_rate
     per_token = (scores + (f["attention_proj"] + f["dense_ffn"] + f["shared_experts"])
                  / rates.gemm + f["routed_experts"] / rates.experts + f["router"] / rates.head)
     per_layer = tokens / np.asarray(tp, dtype=float) / shape.num_layers
@@ -136,7 +141,30 @@ def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, 
         f["output_head"] / rates.head + shape.mtp_forward_flops / rates.gemm)
     layers, share = _busiest_stage(shape, pp=pp, schedule=schedule,
                                    layer_s=per_token * per_layer, ends_s=ends)
-    return per_token * per_layer * layers, scores * per_layer * layers, ends * share, layers
+    return (per_token * per_layer * layers, scores * per_layer * layers, ends * share, layers,
+            share)
+
+
+def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, ends_share,
+              sequence_parallel):
+    """(layers' forward, loss forward, backward, selective recompute) time of the memory-bound
+    kernels of one micro-batch on the busiest device (s): :mod:`planner.calc.train.kernels`
+    bytes over its layers (and the MTP modules' layers it carries), and the loss over the vocabulary (V/t per token, once per head:
+    output and MTP) for the share of the ends the device carries (full recompute reruns the
+    layers' kernels, not the loss's)."""
+    k = shape.kernels
+    tp_f = np.asarray(tp, dtype=float)
+    h_div = np.where(np.asarray(sequence_parallel), tp_f, 1.0)
+    # the device's layers and, with its share of the ends, the MTP modules' layers
+    per_layer = tokens * (layers_dev + shape.mtp_depth * ends_share) / rates.hbm
+
+    def layer(hsized, sharded):
+        return (hsized / h_div + sharded / tp_f) * per_layer
+
+    logits = tokens * (1 + shape.mtp_depth) * shape.vocab_size / tp_f * ends_share / rates.hbm
+    return (layer(k.forward_hsized, k.forward_sharded), k.loss_forward * logits,
+            layer(k.backward_hsized, k.backward_sharded) + k.loss_backward * logits,
+            layer(k.selective_hsized, k.selective_sharded))
 
 
 def _ep_time_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, ep):
@@ -214,17 +242,21 @@ def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, 
 def _unfused_attention_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, cp,
                          seq_len, scores):
     """(forward, backward) time the unfused attention core adds to its score GEMMs' FLOP time
-    on one micro-batch (s): their traffic beyond the FLOP time, and the softmax and dropout
-    kernels at HBM speed."""
+    on one micro-batch (s): their traffic beyond the FLOP time, the softmax and dropout
+    kernels and the layout copies (kernels.py) at HBM speed."""
     elements = (tokens * shape.num_heads / np.asarray(tp, dtype=float)
                 * seq_len / np.asarray(cp, dtype=float) * layers_dev)
     drop = DROPOUT_BYTES_FORWARD if shape.dropout else 0
     drop_b = DROPOUT_BYTES_BACKWARD if shape.dropout else 0
+    # the output permute's copy (and backward the QKV split's gradient concatenation)
+    per_token = tokens / np.asarray(tp, dtype=float) * layers_dev / rates.hbm
     fwd = (np.maximum(SCORE_GEMM_BYTES_FORWARD * elements / rates.hbm - scores, 0.0)
-           + (SOFTMAX_BYTES_FORWARD + drop) * elements / rates.hbm)
+           + (SOFTMAX_BYTES_FORWARD + drop) * elements / rates.hbm
+           + shape.kernels.unfused_forward_sharded * per_token)
     bwd = (np.maximum(SCORE_GEMM_BYTES_BACKWARD * elements / rates.hbm
                       - BACKWARD_TO_FORWARD * scores, 0.0)
-           + (SOFTMAX_BYTES_BACKWARD + drop_b) * elements / rates.hbm)
+           + (SOFTMAX_BYTES_BACKWARD + drop_b) * elements / rates.hbm
+           + shape.kernels.unfused_backward_sharded * per_token)
     return fwd, bwd
 
 
@@ -232,15 +264,20 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, pp, c
                    tokens, seq_len, sequence_parallel, flash, ep_overlap, schedule):
     """Per micro-batch on the busiest device: dict of forward/backward pieces (s)."""
     tp_f, cp_f = np.asarray(tp, dtype=float), np.asarray(cp, dtype=float)
-    comp, scores, ends, layers_dev = _compute_forward_s(shape, rates, tokens=tokens, tp=tp,
-                                                        pp=pp, flash=flash, schedule=schedule)
+    comp, scores, ends, layers_dev, share = _compute_forward_s(
+        shape, rates, tokens=tokens, tp=tp, pp=pp, flash=flash, schedule=schedule,
+        seq_len=seq_len)
     comp = comp + ends
-    # Elementwise kernels over the per-token activations (norms, GeLU, dropout, residuals);
-    # the unfused attention core's s² traffic on its own (a flash kernel keeps it on chip).
-    none = activation_bytes_per_token_layer(shape, recompute=0, tp=tp, cp=cp, seq_len=seq_len,
-                                            sequence_parallel=sequence_parallel,
-                                            flash_attention=True)
-    elem = none * tokens * layers_dev / rates.hbm
+    # Memory-bound kernels counted one by one (kernels.py); the unfused attention core's s²
+    # traffic on its own (a flash kernel keeps it on chip).
+    elem_f, loss_f, elem_b, elem_sel = _kernel_s(shape, rates, tokens=tokens, tp=tp,
+                                         layers_dev=layers_dev, ends_share=share,
+                                         sequence_parallel=sequence_parallel)
+    # FlashAttention's backward: 2.5 × the forward FLOPs at its backward rate (2 counted with
+    # the layer's backward = 2 × forward).
+    att_extra_b = np.where(flash, scores * (FLASH_BACKWARD_FLOPS_TO_FORWARD * rates.attention
+                                            / rates.attention_backward - BACKWARD_TO_FORWARD),
+                           0.0)
     att_f, att_b = _unfused_attention_s(shape, rates, tokens=tokens, tp=tp,
                                         layers_dev=layers_dev, cp=cp, seq_len=seq_len,
                                         scores=scores)
@@ -263,16 +300,21 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, pp, c
     cp_fwd = np.maximum(ring - scores, 0.0)
     cp_bwd = np.maximum(BACKWARD_TO_FORWARD * ring - BACKWARD_TO_FORWARD * scores, 0.0)
     ep_one = _ep_time_s(shape, rates, tokens=tokens, tp=tp, ep=ep) * layers_dev / shape.num_layers
-    # Selective: the attention core again (Korthikanti et al. §5); full: the whole forward.
-    recomp = np.select([rc == 1, rc == 2], [scores + att_f,
-                                            comp - ends + elem + att_f + tp_fwd], 0.0)
+    # Selective: Megatron-LM's recomputes the attention core (Korthikanti et al. §5; its
+    # checkpoint wraps a flash kernel too); V3R §3.2.3's instead the norms, SwiGLU and MLA's
+    # up-projections; full: the whole forward.
+    up_proj = shape.up_projection_flops * tokens / tp_f * layers_dev / rates.gemm
+    core = 0.0 if shape.up_projection_flops else scores + att_f
+    selective = core + up_proj + elem_sel
+    recomp = np.select([rc == 1, rc == 2], [selective, comp - ends + elem_f + att_f + tp_fwd],
+                       0.0)
     ep_total = ep_one * np.where(rc == 2, 3.0, 2.0)
     busy = (1 + BACKWARD_TO_FORWARD) * comp
     ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy, 0.0)
                           + np.minimum(ep_total, busy) * (1 / rates.overlap_compute - 1),
                           ep_total)
-    return {"compute_f": comp, "elem_f": ELEMENTWISE_FORWARD_PASSES * elem + att_f,
-            "elem_b": ELEMENTWISE_BACKWARD_PASSES * elem + att_b, "recompute": recomp,
+    return {"compute_f": comp, "att_b": att_extra_b, "elem_f": elem_f + loss_f + att_f,
+            "elem_b": elem_b + att_b, "recompute": recomp,
             "tp_f": tp_fwd, "tp_b": tp_bwd, "cp": cp_fwd + cp_bwd, "ep": ep_exposed}
 
 
@@ -300,7 +342,7 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
                         flash=flash_attention, ep_overlap=_flag(EP_OVERLAP, sched),
                         schedule=sched)
     f_s = mb["compute_f"] + mb["elem_f"] + mb["tp_f"] + mb["cp"] / 3 + mb["ep"] / 3
-    b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["elem_b"] + mb["tp_b"] + mb["recompute"]
+    b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["att_b"] + mb["elem_b"] + mb["tp_b"] + mb["recompute"]
            + 2 * mb["cp"] / 3 + 2 * mb["ep"] / 3)
     w_s = WEIGHT_BACKWARD_TO_FORWARD * mb["compute_f"]
     m = np.asarray(num_micro_batches, dtype=float)
@@ -324,7 +366,8 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
                                     ep=ep, zero=zero, schedule=sched, m=m, f_s=f_s, b_s=b_s,
                                     overlap=overlap)
     parts = dict(zip(STEP_PARTS, (
-        m * (1 + BACKWARD_TO_FORWARD) * mb["compute_f"], m * (mb["elem_f"] + mb["elem_b"]),
+        m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + mb["att_b"]),
+        m * (mb["elem_f"] + mb["elem_b"]),
         m * mb["recompute"], m * (mb["tp_f"] + mb["tp_b"]), m * mb["cp"], m * mb["ep"],
         pp_comm, bubble, dp_comm, optimizer)))
     total = sum(np.asarray(v, dtype=float) for v in parts.values())
