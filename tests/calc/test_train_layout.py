@@ -70,6 +70,52 @@ def test_the_end_device_sets_dualpipes_pace_with_half_the_ends(v3):
     assert float(v_layers) == 1.0 and float(v_ends) == pytest.approx(float(all_ends))
 
 
+def test_the_pace_setting_device_is_chosen_on_all_of_its_time(v3):
+    # Memory-bound kernels per layer weigh on the middle device (4 layers) more than on the
+    # end device (2.5 layers and half the ends); the loss weighs on the end device only.
+    from planner.calc.train.rates import train_rates
+    from planner.calc.train.step import _compute_forward_s, _micro_batch_s, _pieces_s
+
+    model, hw = v3
+    s = train_shape(model, seq_len=4096, recipe="fp8")
+    rates = train_rates(hw, gemm_dtype="fp8", rows=4096.0)
+    args = dict(tokens=4096.0, tp=1, pp=16, flash=True, schedule=3, seq_len=4096)
+    *_, share = _compute_forward_s(s, rates, **args)
+    assert float(share) == 0.5                      # GEMMs alone: the end device
+    *_, share = _compute_forward_s(s, rates, **args, layer_other_s=1.0)
+    assert float(share) == 0.0                      # heavy per-layer kernels: a middle one
+    *_, share = _compute_forward_s(s, rates, **args, layer_other_s=1.0, ends_other_s=10.0)
+    assert float(share) == 0.5                      # and a heavy loss: the end device again
+    # The step follows the slower device's whole forward + backward, with HBM slow or fast.
+    kw = dict(recompute=1, tp=1, cp=1, ep=64, tokens=4096.0, seq_len=4096,
+              sequence_parallel=True, flash=True, ep_overlap=True)
+    # (a 32,000-entry vocabulary with HBM 20 x slower: GEMMs alone still pick the end
+    # device, all of the time a middle one)
+    for vocab, hbm in ((129_280, rates.hbm), (32_000, rates.hbm / 20)):
+        r, s = dataclasses.replace(rates, hbm=hbm), dataclasses.replace(s, vocab_size=vocab)
+        *_, gemm_share = _compute_forward_s(s, r, **args)
+        assert float(gemm_share) == 0.5
+
+        def total(mb):
+            return float(3 * mb["compute_f"] + mb["att_b"] + mb["elem_f"] + mb["elem_b"]
+                         + mb["recompute"])
+
+        layer, scores, ends = step_per_layer(s, r)
+        middle = total(_pieces_s(s, r, comp=4 * layer, scores=4 * scores, ends=0 * ends,
+                                 layers_dev=4.0, share=0.0, **kw))
+        end = total(_pieces_s(s, r, comp=2.5 * layer, scores=2.5 * scores, ends=ends / 2,
+                              layers_dev=2.5, share=0.5, **kw))
+        chosen = total(_micro_batch_s(s, r, pp=16, schedule=3, **kw))
+        assert chosen == pytest.approx(max(middle, end))
+        assert (middle > end) == (vocab == 32_000)
+
+
+def step_per_layer(s, rates):
+    from planner.calc.train.step import _per_layer_forward_s
+
+    return _per_layer_forward_s(s, rates, tokens=4096.0, tp=1, flash=True, seq_len=4096)
+
+
 def test_deepseek_v3_fits_with_the_papers_choices_and_not_without_zero1_or_with_pp8(v3):
     # V3R §3.2: PP 16 DualPipe, EP 64, ZeRO-1, FP8; one 4,096-token sequence per micro-batch
     # (deepseek-ai/profile-data train.json: per-token kernels over 4,096 rows, flash attention

@@ -31,7 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from planner.calc.pipeline import BACKWARD_TO_FORWARD
+
 if TYPE_CHECKING:
+    from planner.calc.train.rates import TrainRates
+    from planner.calc.train.shape import TrainShape
     from planner.specs.model import Model
 
 #: Bytes of an activation / gradient element, of a dropout mask, of a logit in the loss.
@@ -238,3 +244,40 @@ def kernel_bytes(model: Model, *, recipe: str, dropout: bool,
                        unfused_forward_sharded=permute,
                        unfused_backward_sharded=(permute + COPY_PASSES * ELEM_BYTES
                                                  * _qkv_width(model) if permute else 0.0))
+
+
+#: Attention without a fused kernel (Megatron-LM 2022: ``CoreAttention`` = baddbmm QK^T,
+#: ``FusedScaleMaskSoftmax``, torch dropout, bmm PV; megatron/model/transformer.py and
+#: fused_softmax.py): HBM bytes per element of the b·(a/t)·s·(s/c) score matrix (FP16/BF16, a
+#: bool dropout mask). The score GEMMs' own traffic (forward: QK^T writes S, PV reads the
+#: dropped-out P; backward: dV reads P, dP is written, dQ and dK each read dS) is set against
+#: their FLOP time (the slower binds); the softmax (one read, one write) and dropout (read,
+#: write, mask) kernels run at HBM speed; backward: dropout reads the gradient and mask and
+#: writes one, softmax reads its output and the gradient and writes one.
+SCORE_GEMM_BYTES_FORWARD = 2 + 2
+SCORE_GEMM_BYTES_BACKWARD = 2 + 2 + 2 + 2
+SOFTMAX_BYTES_FORWARD = 2 + 2
+SOFTMAX_BYTES_BACKWARD = 2 + 2 + 2
+DROPOUT_BYTES_FORWARD = 2 + 2 + 1
+DROPOUT_BYTES_BACKWARD = 2 + 1 + 2
+
+
+def unfused_attention_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, cp,
+                         seq_len, scores):
+    """(forward, backward) time the unfused attention core adds to its score GEMMs' FLOP time
+    on one micro-batch (s): their traffic beyond the FLOP time, the softmax and dropout
+    kernels and the layout copies (kernels.py) at HBM speed."""
+    elements = (tokens * shape.num_heads / np.asarray(tp, dtype=float)
+                * seq_len / np.asarray(cp, dtype=float) * layers_dev)
+    drop = DROPOUT_BYTES_FORWARD if shape.dropout else 0
+    drop_b = DROPOUT_BYTES_BACKWARD if shape.dropout else 0
+    # the output permute's copy (and backward the QKV split's gradient concatenation)
+    per_token = tokens / np.asarray(tp, dtype=float) * layers_dev / rates.hbm
+    fwd = (np.maximum(SCORE_GEMM_BYTES_FORWARD * elements / rates.hbm - scores, 0.0)
+           + (SOFTMAX_BYTES_FORWARD + drop) * elements / rates.hbm
+           + shape.kernels.unfused_forward_sharded * per_token)
+    bwd = (np.maximum(SCORE_GEMM_BYTES_BACKWARD * elements / rates.hbm
+                      - BACKWARD_TO_FORWARD * scores, 0.0)
+           + (SOFTMAX_BYTES_BACKWARD + drop_b) * elements / rates.hbm
+           + shape.kernels.unfused_backward_sharded * per_token)
+    return fwd, bwd
