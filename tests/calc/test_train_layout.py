@@ -34,8 +34,9 @@ def test_gpt_175b_activations_match_korthikanti():
 
 
 def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
-    # A miss, reported: 138,101 GPU-hours per 1T tokens at the final batch against V3R's 180K
-    # (-23.3%; the issue asks within 15%). 112,505 (-37.5%) before the memory-bound kernels were
+    # A miss, reported: 136,548 GPU-hours per 1T tokens at the final batch against V3R's 180K
+    # (-24.1%; the issue asks within 15%; 138,101 and -23.3% before the overlapped all-to-all
+    # cost (1 − s)·T instead of (1/s − 1)·T and the router's kernels were counted). 112,505 (-37.5%) before the memory-bound kernels were
     # counted one by one (FP8 casts and transposes, SwiGLU, permutes, norms, the loss), the
     # flash backward at FA3's backward rate, MLA's RoPE and Q/K copies, the MTP layer's
     # kernels and the MLA up-projections recomputed. DeepSeek's
@@ -43,8 +44,8 @@ def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
     # pair of 4 MoE layers on its compute stream; the model's work there is ~91 ms;
     # docs/training.md.
     r = train_layout(*v3, **DSV3)
-    assert r.train_gpu_hours == pytest.approx(138_101, rel=1e-3)
-    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.233, abs=1e-3)
+    assert r.train_gpu_hours == pytest.approx(136_548, rel=1e-3)
+    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.241, abs=1e-3)
     one_f_one_b = train_layout(*v3, **{**DSV3, "schedule": "1f1b"})
     assert one_f_one_b.step_time_s > 2 * r.step_time_s    # head + MTP every micro-batch, EP exposed
 
@@ -108,6 +109,27 @@ def test_the_pace_setting_device_is_chosen_on_all_of_its_time(v3):
         chosen = total(_micro_batch_s(s, r, pp=16, schedule=3, **kw))
         assert chosen == pytest.approx(max(middle, end))
         assert (middle > end) == (vocab == 32_000)
+
+
+def test_overlapped_all_to_all_costs_the_sm_share_it_holds_for_its_duration(v3):
+    # DualPipe: the all-to-all's kernels hold their SMs while the links take T; the compute W
+    # beside them runs at the share s they leave: + (1 − s)·T when W > s·T, else + T − W.
+    from planner.calc.train.rates import train_rates
+    from planner.calc.train.step import _ep_time_s, _pieces_s
+
+    model, hw = v3
+    s = train_shape(model, seq_len=4096, recipe="fp8")
+    rates = dataclasses.replace(train_rates(hw, gemm_dtype="fp8", rows=4096.0),
+                                overlap_compute=0.8)
+    kw = dict(recompute=1, tp=1, cp=1, ep=64, tokens=4096.0, seq_len=4096,
+              sequence_parallel=True, flash=True, ep_overlap=True, ends=0.0, layers_dev=4.0,
+              share=0.0)
+    t = 2 * float(_ep_time_s(s, rates, tokens=4096.0, tp=1, ep=64)) * 4 / s.num_layers
+    for w in (10 * t, 0.5 * t):                  # W / 3 forward compute, W = 3 x forward
+        mb = _pieces_s(s, rates, comp=w / 3, scores=0.0, **kw)
+        assert float(mb["ep"]) == pytest.approx(max(t - w, 0.2 * t))
+    assert float(_pieces_s(s, rates, comp=10 * t / 3, scores=0.0, **kw)["ep"]) == \
+        pytest.approx(0.2 * t)                   # not (1/s − 1)·T = 0.25·T
 
 
 def step_per_layer(s, rates):
@@ -210,7 +232,7 @@ VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses sta
     "narayanan-175b-384": (66.08, -0.139), "narayanan-175b-768": (34.35, -0.129),
     "narayanan-175b-1536": (18.49, -0.112), "narayanan-530b-560": (176.39, -0.145),
     "narayanan-530b-1120": (91.22, -0.136), "narayanan-530b-2240": (48.63, -0.123),
-    "deepseek-v3-pretrain": (15.27, -0.233),
+    "deepseek-v3-pretrain": (15.1, -0.241),
 }
 
 
@@ -223,17 +245,39 @@ def test_validation_table_is_pinned_and_in_the_docs():
     korthikanti = [abs(r.error_frac) for r in rows if r.id.startswith("korthikanti")]
     narayanan = [abs(r.error_frac) for r in rows if r.id.startswith("narayanan")]
     # Issue 24 asks median <= 10% and none beyond 25%: missed (15 runs: median 10.4%,
-    # DeepSeek-V3 -23.3%, inside 25%; before the per-kernel memory-bound count, FA3's backward rate and
+    # DeepSeek-V3 -24.1% (-23.3% before round three's overlap and router terms), inside 25%; before the per-kernel memory-bound count, FA3's backward rate and
     # A100's NVLink latency: 14.5% and -37.5%). Korthikanti 2022's eight: median 6.8%, largest
     # 10.4% (was 10.7% / 14.5%); Narayanan 2021's six: median 13.2%, largest 14.5% (was 17.1% /
     # 19.5%); all still fast.
-    assert round(statistics.median(errors), 3) == 0.104 and round(max(errors), 3) == 0.233
+    assert round(statistics.median(errors), 3) == 0.104 and round(max(errors), 3) == 0.241
     assert round(statistics.median(korthikanti), 3) == 0.068 and max(korthikanti) <= 0.25
     assert round(statistics.median(narayanan), 3) == 0.132 and max(narayanan) <= 0.25
     docs = (REPO / "docs/training.md").read_text()
     for r in rows:
         line = next(x for x in docs.splitlines() if x.startswith(f"| {r.id} "))
         assert f"{r.step_time_s:.2f}" in line and f"{r.error_frac * 100:+.1f}%" in line
+
+
+def test_each_run_states_its_data_parallel_overlap_and_it_is_used(tmp_path):
+    # validation/training.yaml states per run whether its framework overlapped the gradient
+    # reduction (Megatron-LM 2021-2022: after the backward; DualPipe: with it); the field
+    # reaches the step model: overlapping a Megatron run's all-reduce shortens its step.
+    import yaml
+
+    from planner.studies.train_validation import validate_training
+
+    src = REPO / "validation/training.yaml"
+    data = yaml.safe_load(src.read_text())
+    stated = {r["id"]: r["dp_overlap"] for r in data["runs"]}
+    assert stated == {r["id"]: r["id"].startswith("deepseek") for r in data["runs"]}
+    base = {r.id: r.step_time_s for r in validate_training()}
+    for r in data["runs"]:
+        r["dp_overlap"] = True
+    (tmp_path / "training.yaml").write_text(yaml.safe_dump(data))
+    (tmp_path / "training-specs").symlink_to(REPO / "validation/training-specs")
+    hidden = {r.id: r.step_time_s for r in validate_training(tmp_path / "training.yaml")}
+    assert hidden["narayanan-175b-384"] < base["narayanan-175b-384"] - 0.1
+    assert hidden["deepseek-v3-pretrain"] == base["deepseek-v3-pretrain"]
 
 
 def test_cli_layout_json_keys_and_search():
@@ -244,7 +288,7 @@ def test_cli_layout_json_keys_and_search():
     for key in ("memory_bytes_per_gpu", "step_time_s", "tokens_per_s_per_gpu", "mfu_frac",
                 "train_gpu_hours"):
         assert key in first
-    assert first["train_gpu_hours"] == pytest.approx(138_101, rel=1e-3)
+    assert first["train_gpu_hours"] == pytest.approx(136_548, rel=1e-3)
     found = cli_json("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                      "--global-batch", "256", "--search", "--top", "3")
     times = [r["step_time_s"] for r in found]

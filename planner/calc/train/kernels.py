@@ -22,8 +22,9 @@ inside attention: MLA's RoPE (q_pe, k_pe) and the concatenation of [nope, rope] 
 of head dim qk (and the split of their gradients backward; again where selective recompute
 reruns the up-projections); Megatron's unfused core attention: the output permute
 (``.contiguous()``) and, backward, its copy and the QKV split's gradient concatenation. Not
-counted: the router's top-k and sort; residual gradients at each block join are summed by
-one add kernel.
+counted: launch gaps between kernels; residual gradients at each block join are summed by
+one add kernel. The MoE router's sigmoid, bias, group and expert top-k kernels over the FP32
+expert scores are counted (DeepSeek-V3's ``Gate``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,15 @@ PERMUTE_PASSES = 2
 #: 4, write 2).
 LOSS_FORWARD_BYTES = (ELEM_BYTES + LOGIT_BYTES) + 2 * LOGIT_BYTES + 2 * LOGIT_BYTES * 3
 LOSS_BACKWARD_BYTES = 2 * LOGIT_BYTES + LOGIT_BYTES + ELEM_BYTES
+#: The MoE router over the E FP32 expert scores of a token (deepseek-ai/DeepSeek-V3
+#: ``inference/model.py`` ``Gate.forward``, each op one kernel): forward sigmoid (read,
+#: write), the selection bias added (read, write), the group scores' top-2 (read), the group
+#: mask filled in place (read, write), the top-k (read); backward the gather's gradient
+#: scattered into a zeroed E-wide tensor (write) and the sigmoid's backward (read gradient and
+#: output, write). The k-wide gather / normalization and DeepEP's dispatch layout (k indices
+#: read, a flag per EP rank written) are under 2% of these bytes and not counted.
+ROUTER_FORWARD_PASSES = 2 + 2 + 1 + 2 + 1
+ROUTER_BACKWARD_PASSES = 1 + 3
 
 
 @dataclass(frozen=True)
@@ -196,7 +206,8 @@ def kernel_bytes(model: Model, *, recipe: str, dropout: bool,
     unpermute (k + 1)·h·2); backward 2·(3 norm + 3 join (+ 2 dropout + mask)) passes of h,
     act_bwd·I, FP8: 2 casts of each output gradient + a transposed re-tile of each input and
     the cast back of the FP8-cached MoE SwiGLU inputs, MoE
-    moves 2·(2k·h)·2; selective recompute (norms and SwiGLU recomputed, V3R §3.2.3) the norm and
+    moves 2·(2k·h)·2; MoE router 8·4·E forward, 4·4·E backward (h-sized); selective
+    recompute (norms and SwiGLU recomputed, V3R §3.2.3) the norm and
     SwiGLU forward kernels again; MLA's RoPE and Q/K concatenation 2·2·((n_h + 1)·d_rope +
     2·n_h·d_qk) each way (and again with the up-projections recomputed); unfused attention's
     output permute 2·2·n_h·d_v forward, + the QKV gradient concatenation backward.
@@ -219,6 +230,9 @@ def kernel_bytes(model: Model, *, recipe: str, dropout: bool,
     bwd_h = norm_b + BLOCKS_PER_LAYER * (ELEM_BYTES * RESIDUAL_GRAD_JOIN_PASSES + mask
                                          + (ELEM_BYTES * DROPOUT_BACKWARD_PASSES
                                             if dropout else 0)) * h
+    if model.is_moe:          # the router's kernels, on the tokens a rank holds
+        fwd_h += ROUTER_FORWARD_PASSES * LOGIT_BYTES * ffn.num_routed_experts * moe_share
+        bwd_h += ROUTER_BACKWARD_PASSES * LOGIT_BYTES * ffn.num_routed_experts * moe_share
     act_f, act_b = ((SWIGLU_FORWARD_PASSES, SWIGLU_BACKWARD_PASSES) if ffn.gated
                     else (GELU_FORWARD_PASSES, GELU_BACKWARD_PASSES))
     fwd_s, bwd_s = ELEM_BYTES * act_f * inter, ELEM_BYTES * act_b * inter

@@ -19,7 +19,8 @@ schedule as :mod:`planner.calc.train.recipe` states; latencies from the hardware
 dispatch + combine of each routed token copy forward, the same bytes backward (again with full
 recompute); inter-node copies once per distinct eligible node (node-limited routing, NVLink
 forwarding inside the node), the slower of the IB and NVLink legs; under DualPipe the
-all-to-all hides behind computation that keeps the spec's ``overlap_compute_share`` of its rate.
+all-to-all hides behind computation that keeps the spec's ``overlap_compute_share`` s of its
+rate while the all-to-all's kernels run: the step grows by max(T − W, (1 − s)·T).
 """
 
 from __future__ import annotations
@@ -307,8 +308,11 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
                        0.0)
     ep_total = ep_one * np.where(rc == 2, 3.0, 2.0)
     busy = (1 + BACKWARD_TO_FORWARD) * comp
-    ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy, 0.0)
-                          + np.minimum(ep_total, busy) * (1 / rates.overlap_compute - 1),
+    # Overlapped (DualPipe): the all-to-all's kernels hold their SMs for as long as the links
+    # take (T); compute W runs beside them at the share s they leave, then at full rate: the
+    # step grows by T − W where W fits inside the window (W ≤ s·T), else by (1 − s)·T.
+    ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy,
+                                                 (1 - rates.overlap_compute) * ep_total),
                           ep_total)
     return {"compute_f": comp, "att_b": att_extra_b, "elem_f": elem_f + loss_f + att_f,
             "elem_b": elem_b + att_b, "recompute": recomp,
