@@ -229,9 +229,9 @@ VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses sta
     "korthikanti-175b-full": (16.56, -0.086), "korthikanti-175b-seqsel": (12.32, -0.104),
     "korthikanti-530b-full": (45.7, -0.068), "korthikanti-530b-seqsel": (34.03, -0.1),
     "korthikanti-1t-full": (88.79, -0.06), "korthikanti-1t-seqsel": (66.86, -0.065),
-    "narayanan-175b-384": (66.08, -0.139), "narayanan-175b-768": (34.35, -0.129),
-    "narayanan-175b-1536": (18.49, -0.112), "narayanan-530b-560": (176.39, -0.145),
-    "narayanan-530b-1120": (91.22, -0.136), "narayanan-530b-2240": (48.63, -0.123),
+    "narayanan-175b-384": (70.69, -0.079), "narayanan-175b-768": (36.72, -0.068),
+    "narayanan-175b-1536": (19.74, -0.052), "narayanan-530b-560": (190.77, -0.075),
+    "narayanan-530b-1120": (98.62, -0.066), "narayanan-530b-2240": (52.54, -0.052),
     "deepseek-v3-pretrain": (15.1, -0.241),
 }
 
@@ -244,14 +244,14 @@ def test_validation_table_is_pinned_and_in_the_docs():
     errors = [abs(r.error_frac) for r in rows]
     korthikanti = [abs(r.error_frac) for r in rows if r.id.startswith("korthikanti")]
     narayanan = [abs(r.error_frac) for r in rows if r.id.startswith("narayanan")]
-    # Issue 24 asks median <= 10% and none beyond 25%: missed (15 runs: median 10.4%,
-    # DeepSeek-V3 -24.1% (-23.3% before round three's overlap and router terms), inside 25%; before the per-kernel memory-bound count, FA3's backward rate and
-    # A100's NVLink latency: 14.5% and -37.5%). Korthikanti 2022's eight: median 6.8%, largest
-    # 10.4% (was 10.7% / 14.5%); Narayanan 2021's six: median 13.2%, largest 14.5% (was 17.1% /
-    # 19.5%); all still fast.
-    assert round(statistics.median(errors), 3) == 0.104 and round(max(errors), 3) == 0.241
+    # Issue 24 asks median <= 10% and none beyond 25%: the median is met (15 runs: 6.8%;
+    # 10.4% before round three counted Megatron-LM 2021's unfused gradient accumulation),
+    # the largest, DeepSeek-V3 -24.1%, is inside 25% but misses its own 15% target.
+    # Korthikanti 2022's eight: median 6.8%, largest 10.4%; Narayanan 2021's six: median 6.7%,
+    # largest 7.9% (was 13.2% / 14.5%); all still fast.
+    assert round(statistics.median(errors), 3) == 0.068 and round(max(errors), 3) == 0.241
     assert round(statistics.median(korthikanti), 3) == 0.068 and max(korthikanti) <= 0.25
-    assert round(statistics.median(narayanan), 3) == 0.132 and max(narayanan) <= 0.25
+    assert round(statistics.median(narayanan), 3) == 0.067 and max(narayanan) <= 0.25
     docs = (REPO / "docs/training.md").read_text()
     for r in rows:
         line = next(x for x in docs.splitlines() if x.startswith(f"| {r.id} "))
@@ -270,6 +270,9 @@ def test_each_run_states_its_data_parallel_overlap_and_it_is_used(tmp_path):
     data = yaml.safe_load(src.read_text())
     stated = {r["id"]: r["dp_overlap"] for r in data["runs"]}
     assert stated == {r["id"]: r["id"].startswith("deepseek") for r in data["runs"]}
+    # gradient accumulation fused into the wgrad GEMMs: not in Megatron-LM 2021
+    assert {r["id"]: r["grad_accumulation_fused"] for r in data["runs"]} == {
+        r["id"]: not r["id"].startswith("narayanan") for r in data["runs"]}
     base = {r.id: r.step_time_s for r in validate_training()}
     for r in data["runs"]:
         r["dp_overlap"] = True
@@ -278,6 +281,32 @@ def test_each_run_states_its_data_parallel_overlap_and_it_is_used(tmp_path):
     hidden = {r.id: r.step_time_s for r in validate_training(tmp_path / "training.yaml")}
     assert hidden["narayanan-175b-384"] < base["narayanan-175b-384"] - 0.1
     assert hidden["deepseek-v3-pretrain"] == base["deepseek-v3-pretrain"]
+
+
+def test_unfused_gradient_accumulation_adds_a_pass_per_parameter_and_micro_batch():
+    # Megatron-LM before 2022-02-13 (gradient accumulation fusion) adds each micro-batch's
+    # weight gradients to the accumulator in a kernel of its own: read the gradient (2 bytes),
+    # read and write the FP32 accumulator (4 + 4), over the last stage's parameters (its
+    # layers and the head), every micro-batch. Narayanan 2021's runs state it.
+    from planner.calc.train.memory import _device_params
+    from planner.calc.train.rates import train_rates
+
+    m = catalog.load_model(str(REPO / "validation/training-specs/gpt-175b.yaml"))
+    hw = catalog.load_hardware("a100")
+    grid = grid_of(tp=8, pp=12, dp=4, cp=1, ep=1, vpp=1, micro_batch=1, zero=0,
+                   recompute="full", schedule="1f1b")
+    kw = dict(gpus=384, global_batch=1536, seq_len=2048, sequence_parallel=False,
+              flash_attention=False, dropout=True, dp_overlap=False)
+    fused = evaluate_layouts(m, hw, grid, **kw)
+    unfused = evaluate_layouts(m, hw, grid, **kw, grad_accumulation_fused=False)
+    s = train_shape(m, seq_len=2048, dropout=True)
+    dense, experts = _device_params(s, tp=8, pp=12, ep=1, schedule=0)
+    hbm = train_rates(hw, gemm_dtype="bf16").hbm
+    added = 384 * float(dense + experts) * (2 + 4 + 4) / hbm      # m = 1536 / 4
+    assert float(unfused.step_parts["elementwise"] - fused.step_parts["elementwise"]) == \
+        pytest.approx(added)
+    assert float(unfused.step_time_s - fused.step_time_s) > added      # and the bubble grows
+    assert float(dense) == pytest.approx((8 * s.layer_params + s.head_params) / 8)
 
 
 def test_cli_layout_json_keys_and_search():

@@ -128,7 +128,8 @@ def _validity(model: Model, g: LayoutGrid, *, gpus: int, global_batch: int):
 def evaluate_layouts(model: Model, hardware: Hardware, grid: LayoutGrid, *, gpus: int,
                      global_batch: int, seq_len: int, recipe: str = "bf16",
                      sequence_parallel: bool = True, flash_attention: bool = True,
-                     dropout: bool = False, dp_overlap: bool | None = None) -> TrainEvaluation:
+                     dropout: bool = False, dp_overlap: bool | None = None,
+                     grad_accumulation_fused: bool = True) -> TrainEvaluation:
     """Memory, step time, tokens/s per GPU and MFU of every layout of ``grid`` (one call).
 
     Formula: memory :func:`~planner.calc.train.memory.train_memory_per_gpu`; step
@@ -160,7 +161,8 @@ def evaluate_layouts(model: Model, hardware: Hardware, grid: LayoutGrid, *, gpus
               recompute=g.recompute, zero=g.zero, schedule=g.schedule,
               sequence_parallel=sequence_parallel, flash_attention=flash_attention)
     mem = train_memory_per_gpu(shape, capacity_bytes=hardware.gpu.hbm_usable_bytes, **kw)
-    step = train_step_time(shape, rates, dp_overlap=dp_overlap, **kw)
+    step = train_step_time(shape, rates, dp_overlap=dp_overlap,
+                           grad_accumulation_fused=grad_accumulation_fused, **kw)
     tps = global_batch * seq_len / step.step_time_s / gpus
     flops = model_flops_per_token(model, seq_len=seq_len).train_flops_per_token
     peaks = hardware.gpu.peak_dense_tflop_per_s

@@ -37,7 +37,7 @@ from planner.calc.pipeline import (
 from planner.calc.train.kernels import unfused_attention_s as _unfused_attention_s
 from planner.calc.train.rates import TrainRates
 from planner.calc.train.recipe import (
-    DP_OVERLAP, EP_OVERLAP, PP_OVERLAP, RECIPES, TRAIN_SCHEDULES,
+    DP_OVERLAP, EP_OVERLAP, PARAM_COPIES, PP_OVERLAP, RECIPES, TRAIN_SCHEDULES,
 )
 from planner.calc.train.shape import ACT_BYTES, TrainShape
 
@@ -321,7 +321,8 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
 
 def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp, dp, cp, ep,
                     vpp, micro_batch, seq_len, num_micro_batches, recompute, zero, schedule,
-                    sequence_parallel=True, flash_attention=True, dp_overlap=None) -> TrainStep:
+                    sequence_parallel=True, flash_attention=True, dp_overlap=None,
+                    grad_accumulation_fused=True) -> TrainStep:
     """Step time of a training layout, by part (s).
 
     Formula: step = m·(F + B) + bubble + PP comm + DP comm + optimizer, with F = compute +
@@ -330,7 +331,9 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
     interleaved ÷ v, ZB1P, DualPipe(V) as planner.calc.pipeline); PP 2·(m + p − 1)·v transfers
     of b·s·h·2/t bytes unless the schedule hides them; DP: ring all-reduce of the gradients
     (ZeRO 0) or reduce-scatter + all-gather (ZeRO 1-2; ZeRO 3 gathers 2m times); optimizer:
-    Adam's traffic over the parameters the device updates, at HBM speed.
+    Adam's traffic over the parameters the device updates, at HBM speed; without gradient
+    accumulation fused into the weight-gradient GEMMs, each micro-batch's backward also adds
+    every gradient into its accumulator (W + 2·G bytes per parameter).
     Ref: see the module docstring.
     Convention: see the module docstring; arrays broadcast (a grid of layouts in one call).
     Example: GPT-3 175B on A100 (t = 8, p = 8, v = 3, m = 64, selective): see
@@ -342,6 +345,9 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
                         tokens=tokens, seq_len=seq_len, sequence_parallel=sequence_parallel,
                         flash=flash_attention, ep_overlap=_flag(EP_OVERLAP, sched),
                         schedule=sched)
+    if not grad_accumulation_fused:
+        mb["elem_b"] = mb["elem_b"] + _grad_accumulation_s(shape, rates, recipe=recipe, tp=tp,
+                                                           pp=pp, ep=ep, schedule=sched)
     f_s = mb["compute_f"] + mb["elem_f"] + mb["tp_f"] + mb["cp"] / 3 + mb["ep"] / 3
     b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["att_b"] + mb["elem_b"] + mb["tp_b"] + mb["recompute"]
            + 2 * mb["cp"] / 3 + 2 * mb["ep"] / 3)
@@ -373,6 +379,19 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
         pp_comm, bubble, dp_comm, optimizer)))
     total = sum(np.asarray(v, dtype=float) for v in parts.values())
     return TrainStep(parts=parts, step_time_s=np.asarray(total), forward_s=f_s, backward_s=b_s)
+
+
+def _grad_accumulation_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, ep, schedule):
+    """One micro-batch's gradient accumulation on the device that holds the ends, where it is
+    a kernel of its own (Megatron-LM before gradient-accumulation fusion, 2022-02: autograd's
+    or the DDP hook's ``main_grad.add_(grad)``): read the new gradient, read and write the
+    accumulator, over the parameters one micro-batch passes (one copy under DualPipe) (s)."""
+    from planner.calc.train.memory import _device_params
+
+    r = RECIPES[recipe]
+    dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
+    copies = np.asarray(list(PARAM_COPIES.values()), dtype=float)[np.asarray(schedule)]
+    return (dense + experts) / copies * (r.weight_bytes + 2 * r.grad_bytes) / rates.hbm
 
 
 def _flag(table: dict, schedule) -> np.ndarray:
