@@ -34,8 +34,9 @@ def test_gpt_175b_activations_match_korthikanti():
 
 
 def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
-    # A miss, reported: 138,101 GPU-hours per 1T tokens at the final batch against V3R's 180K
-    # (-23.3%; the issue asks within 15%). 112,505 (-37.5%) before the memory-bound kernels were
+    # A miss, reported: 136,548 GPU-hours per 1T tokens at the final batch against V3R's 180K
+    # (-24.1%; the issue asks within 15%; 138,101 and -23.3% before the overlapped all-to-all
+    # cost (1 − s)·T instead of (1/s − 1)·T and the router's kernels were counted). 112,505 (-37.5%) before the memory-bound kernels were
     # counted one by one (FP8 casts and transposes, SwiGLU, permutes, norms, the loss), the
     # flash backward at FA3's backward rate, MLA's RoPE and Q/K copies, the MTP layer's
     # kernels and the MLA up-projections recomputed. DeepSeek's
@@ -43,8 +44,8 @@ def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
     # pair of 4 MoE layers on its compute stream; the model's work there is ~91 ms;
     # docs/training.md.
     r = train_layout(*v3, **DSV3)
-    assert r.train_gpu_hours == pytest.approx(138_101, rel=1e-3)
-    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.233, abs=1e-3)
+    assert r.train_gpu_hours == pytest.approx(136_548, rel=1e-3)
+    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.241, abs=1e-3)
     one_f_one_b = train_layout(*v3, **{**DSV3, "schedule": "1f1b"})
     assert one_f_one_b.step_time_s > 2 * r.step_time_s    # head + MTP every micro-batch, EP exposed
 
@@ -68,6 +69,73 @@ def test_the_end_device_sets_dualpipes_pace_with_half_the_ends(v3):
     _, _, v_ends, v_layers, _ = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
                                                    flash=True, schedule=4, seq_len=4096)
     assert float(v_layers) == 1.0 and float(v_ends) == pytest.approx(float(all_ends))
+
+
+def test_the_pace_setting_device_is_chosen_on_all_of_its_time(v3):
+    # Memory-bound kernels per layer weigh on the middle device (4 layers) more than on the
+    # end device (2.5 layers and half the ends); the loss weighs on the end device only.
+    from planner.calc.train.rates import train_rates
+    from planner.calc.train.step import _compute_forward_s, _micro_batch_s, _pieces_s
+
+    model, hw = v3
+    s = train_shape(model, seq_len=4096, recipe="fp8")
+    rates = train_rates(hw, gemm_dtype="fp8", rows=4096.0)
+    args = dict(tokens=4096.0, tp=1, pp=16, flash=True, schedule=3, seq_len=4096)
+    *_, share = _compute_forward_s(s, rates, **args)
+    assert float(share) == 0.5                      # GEMMs alone: the end device
+    *_, share = _compute_forward_s(s, rates, **args, layer_other_s=1.0)
+    assert float(share) == 0.0                      # heavy per-layer kernels: a middle one
+    *_, share = _compute_forward_s(s, rates, **args, layer_other_s=1.0, ends_other_s=10.0)
+    assert float(share) == 0.5                      # and a heavy loss: the end device again
+    # The step follows the slower device's whole forward + backward, with HBM slow or fast.
+    kw = dict(recompute=1, tp=1, cp=1, ep=64, tokens=4096.0, seq_len=4096,
+              sequence_parallel=True, flash=True, ep_overlap=True)
+    # (a 32,000-entry vocabulary with HBM 20 x slower: GEMMs alone still pick the end
+    # device, all of the time a middle one)
+    for vocab, hbm in ((129_280, rates.hbm), (32_000, rates.hbm / 20)):
+        r, s = dataclasses.replace(rates, hbm=hbm), dataclasses.replace(s, vocab_size=vocab)
+        *_, gemm_share = _compute_forward_s(s, r, **args)
+        assert float(gemm_share) == 0.5
+
+        def total(mb):
+            return float(3 * mb["compute_f"] + mb["att_b"] + mb["elem_f"] + mb["elem_b"]
+                         + mb["recompute"])
+
+        layer, scores, ends = step_per_layer(s, r)
+        middle = total(_pieces_s(s, r, comp=4 * layer, scores=4 * scores, ends=0 * ends,
+                                 layers_dev=4.0, share=0.0, **kw))
+        end = total(_pieces_s(s, r, comp=2.5 * layer, scores=2.5 * scores, ends=ends / 2,
+                              layers_dev=2.5, share=0.5, **kw))
+        chosen = total(_micro_batch_s(s, r, pp=16, schedule=3, **kw))
+        assert chosen == pytest.approx(max(middle, end))
+        assert (middle > end) == (vocab == 32_000)
+
+
+def test_overlapped_all_to_all_costs_the_sm_share_it_holds_for_its_duration(v3):
+    # DualPipe: the all-to-all's kernels hold their SMs while the links take T; the compute W
+    # beside them runs at the share s they leave: + (1 − s)·T when W > s·T, else + T − W.
+    from planner.calc.train.rates import train_rates
+    from planner.calc.train.step import _ep_time_s, _pieces_s
+
+    model, hw = v3
+    s = train_shape(model, seq_len=4096, recipe="fp8")
+    rates = dataclasses.replace(train_rates(hw, gemm_dtype="fp8", rows=4096.0),
+                                overlap_compute=0.8)
+    kw = dict(recompute=1, tp=1, cp=1, ep=64, tokens=4096.0, seq_len=4096,
+              sequence_parallel=True, flash=True, ep_overlap=True, ends=0.0, layers_dev=4.0,
+              share=0.0)
+    t = 2 * float(_ep_time_s(s, rates, tokens=4096.0, tp=1, ep=64)) * 4 / s.num_layers
+    for w in (10 * t, 0.5 * t):                  # W / 3 forward compute, W = 3 x forward
+        mb = _pieces_s(s, rates, comp=w / 3, scores=0.0, **kw)
+        assert float(mb["ep"]) == pytest.approx(max(t - w, 0.2 * t))
+    assert float(_pieces_s(s, rates, comp=10 * t / 3, scores=0.0, **kw)["ep"]) == \
+        pytest.approx(0.2 * t)                   # not (1/s − 1)·T = 0.25·T
+
+
+def step_per_layer(s, rates):
+    from planner.calc.train.step import _per_layer_forward_s
+
+    return _per_layer_forward_s(s, rates, tokens=4096.0, tp=1, flash=True, seq_len=4096)
 
 
 def test_deepseek_v3_fits_with_the_papers_choices_and_not_without_zero1_or_with_pp8(v3):
@@ -161,10 +229,10 @@ VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses sta
     "korthikanti-175b-full": (16.56, -0.086), "korthikanti-175b-seqsel": (12.32, -0.104),
     "korthikanti-530b-full": (45.7, -0.068), "korthikanti-530b-seqsel": (34.03, -0.1),
     "korthikanti-1t-full": (88.79, -0.06), "korthikanti-1t-seqsel": (66.86, -0.065),
-    "narayanan-175b-384": (66.08, -0.139), "narayanan-175b-768": (34.35, -0.129),
-    "narayanan-175b-1536": (18.49, -0.112), "narayanan-530b-560": (176.39, -0.145),
-    "narayanan-530b-1120": (91.22, -0.136), "narayanan-530b-2240": (48.63, -0.123),
-    "deepseek-v3-pretrain": (15.27, -0.233),
+    "narayanan-175b-384": (70.69, -0.079), "narayanan-175b-768": (36.72, -0.068),
+    "narayanan-175b-1536": (19.74, -0.052), "narayanan-530b-560": (190.77, -0.075),
+    "narayanan-530b-1120": (98.62, -0.066), "narayanan-530b-2240": (52.54, -0.052),
+    "deepseek-v3-pretrain": (15.1, -0.241),
 }
 
 
@@ -176,18 +244,69 @@ def test_validation_table_is_pinned_and_in_the_docs():
     errors = [abs(r.error_frac) for r in rows]
     korthikanti = [abs(r.error_frac) for r in rows if r.id.startswith("korthikanti")]
     narayanan = [abs(r.error_frac) for r in rows if r.id.startswith("narayanan")]
-    # Issue 24 asks median <= 10% and none beyond 25%: missed (15 runs: median 10.4%,
-    # DeepSeek-V3 -23.3%, inside 25%; before the per-kernel memory-bound count, FA3's backward rate and
-    # A100's NVLink latency: 14.5% and -37.5%). Korthikanti 2022's eight: median 6.8%, largest
-    # 10.4% (was 10.7% / 14.5%); Narayanan 2021's six: median 13.2%, largest 14.5% (was 17.1% /
-    # 19.5%); all still fast.
-    assert round(statistics.median(errors), 3) == 0.104 and round(max(errors), 3) == 0.233
+    # Issue 24 asks median <= 10% and none beyond 25%: the median is met (15 runs: 6.8%;
+    # 10.4% before round three counted Megatron-LM 2021's unfused gradient accumulation),
+    # the largest, DeepSeek-V3 -24.1%, is inside 25% but misses its own 15% target.
+    # Korthikanti 2022's eight: median 6.8%, largest 10.4%; Narayanan 2021's six: median 6.7%,
+    # largest 7.9% (was 13.2% / 14.5%); all still fast.
+    assert round(statistics.median(errors), 3) == 0.068 and round(max(errors), 3) == 0.241
     assert round(statistics.median(korthikanti), 3) == 0.068 and max(korthikanti) <= 0.25
-    assert round(statistics.median(narayanan), 3) == 0.132 and max(narayanan) <= 0.25
+    assert round(statistics.median(narayanan), 3) == 0.067 and max(narayanan) <= 0.25
     docs = (REPO / "docs/training.md").read_text()
     for r in rows:
         line = next(x for x in docs.splitlines() if x.startswith(f"| {r.id} "))
         assert f"{r.step_time_s:.2f}" in line and f"{r.error_frac * 100:+.1f}%" in line
+
+
+def test_each_run_states_its_data_parallel_overlap_and_it_is_used(tmp_path):
+    # validation/training.yaml states per run whether its framework overlapped the gradient
+    # reduction (Megatron-LM 2021-2022: after the backward; DualPipe: with it); the field
+    # reaches the step model: overlapping a Megatron run's all-reduce shortens its step.
+    import yaml
+
+    from planner.studies.train_validation import validate_training
+
+    src = REPO / "validation/training.yaml"
+    data = yaml.safe_load(src.read_text())
+    stated = {r["id"]: r["dp_overlap"] for r in data["runs"]}
+    assert stated == {r["id"]: r["id"].startswith("deepseek") for r in data["runs"]}
+    # gradient accumulation fused into the wgrad GEMMs: not in Megatron-LM 2021
+    assert {r["id"]: r["grad_accumulation_fused"] for r in data["runs"]} == {
+        r["id"]: not r["id"].startswith("narayanan") for r in data["runs"]}
+    base = {r.id: r.step_time_s for r in validate_training()}
+    for r in data["runs"]:
+        r["dp_overlap"] = True
+    (tmp_path / "training.yaml").write_text(yaml.safe_dump(data))
+    (tmp_path / "training-specs").symlink_to(REPO / "validation/training-specs")
+    hidden = {r.id: r.step_time_s for r in validate_training(tmp_path / "training.yaml")}
+    assert hidden["narayanan-175b-384"] < base["narayanan-175b-384"] - 0.1
+    assert hidden["deepseek-v3-pretrain"] == base["deepseek-v3-pretrain"]
+
+
+def test_unfused_gradient_accumulation_adds_a_pass_per_parameter_and_micro_batch():
+    # Megatron-LM before 2022-02-13 (gradient accumulation fusion) adds each micro-batch's
+    # weight gradients to the accumulator in a kernel of its own: read the gradient (2 bytes),
+    # read and write the FP32 accumulator (4 + 4), over the last stage's parameters (its
+    # layers and the head), every micro-batch. Narayanan 2021's runs state it.
+    from planner.calc.train.memory import _device_params
+    from planner.calc.train.rates import train_rates
+
+    m = catalog.load_model(str(REPO / "validation/training-specs/gpt-175b.yaml"))
+    hw = catalog.load_hardware("a100")
+    grid = grid_of(tp=8, pp=12, dp=4, cp=1, ep=1, vpp=1, micro_batch=1, zero=0,
+                   recompute="full", schedule="1f1b")
+    kw = dict(gpus=384, global_batch=1536, seq_len=2048, sequence_parallel=False,
+              flash_attention=False, dropout=True, dp_overlap=False)
+    fused = evaluate_layouts(m, hw, grid, **kw)
+    unfused = evaluate_layouts(m, hw, grid, **kw, grad_accumulation_fused=False)
+    s = train_shape(m, seq_len=2048, dropout=True)
+    dense, experts = _device_params(s, tp=8, pp=12, ep=1, schedule=0)
+    hbm = train_rates(hw, gemm_dtype="bf16").hbm
+    added = 384 * float(dense + experts) * (2 + 4 + 4) / hbm      # m = 1536 / 4
+    assert float(unfused.step_parts["elementwise"] - fused.step_parts["elementwise"]) == \
+        pytest.approx(added)
+    assert float(unfused.step_time_s - fused.step_time_s) > added      # and the bubble grows
+    assert float(dense) == pytest.approx((8 * s.layer_params + s.head_params) / 8)
 
 
 def test_cli_layout_json_keys_and_search():
@@ -198,7 +317,7 @@ def test_cli_layout_json_keys_and_search():
     for key in ("memory_bytes_per_gpu", "step_time_s", "tokens_per_s_per_gpu", "mfu_frac",
                 "train_gpu_hours"):
         assert key in first
-    assert first["train_gpu_hours"] == pytest.approx(138_101, rel=1e-3)
+    assert first["train_gpu_hours"] == pytest.approx(136_548, rel=1e-3)
     found = cli_json("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                      "--global-batch", "256", "--search", "--top", "3")
     times = [r["step_time_s"] for r in found]

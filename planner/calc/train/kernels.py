@@ -22,8 +22,9 @@ inside attention: MLA's RoPE (q_pe, k_pe) and the concatenation of [nope, rope] 
 of head dim qk (and the split of their gradients backward; again where selective recompute
 reruns the up-projections); Megatron's unfused core attention: the output permute
 (``.contiguous()``) and, backward, its copy and the QKV split's gradient concatenation. Not
-counted: the router's top-k and sort; residual gradients at each block join are summed by
-one add kernel.
+counted: launch gaps between kernels; residual gradients at each block join are summed by
+one add kernel. The MoE router's sigmoid, bias, group and expert top-k kernels over the FP32
+expert scores are counted (DeepSeek-V3's ``Gate``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from planner.calc.pipeline import BACKWARD_TO_FORWARD
+
 if TYPE_CHECKING:
+    from planner.calc.train.rates import TrainRates
+    from planner.calc.train.shape import TrainShape
     from planner.specs.model import Model
 
 #: Bytes of an activation / gradient element, of a dropout mask, of a logit in the loss.
@@ -80,6 +87,15 @@ PERMUTE_PASSES = 2
 #: 4, write 2).
 LOSS_FORWARD_BYTES = (ELEM_BYTES + LOGIT_BYTES) + 2 * LOGIT_BYTES + 2 * LOGIT_BYTES * 3
 LOSS_BACKWARD_BYTES = 2 * LOGIT_BYTES + LOGIT_BYTES + ELEM_BYTES
+#: The MoE router over the E FP32 expert scores of a token (deepseek-ai/DeepSeek-V3
+#: ``inference/model.py`` ``Gate.forward``, each op one kernel): forward sigmoid (read,
+#: write), the selection bias added (read, write), the group scores' top-2 (read), the group
+#: mask filled in place (read, write), the top-k (read); backward the gather's gradient
+#: scattered into a zeroed E-wide tensor (write) and the sigmoid's backward (read gradient and
+#: output, write). The k-wide gather / normalization and DeepEP's dispatch layout (k indices
+#: read, a flag per EP rank written) are under 2% of these bytes and not counted.
+ROUTER_FORWARD_PASSES = 2 + 2 + 1 + 2 + 1
+ROUTER_BACKWARD_PASSES = 1 + 3
 
 
 @dataclass(frozen=True)
@@ -190,7 +206,8 @@ def kernel_bytes(model: Model, *, recipe: str, dropout: bool,
     unpermute (k + 1)·h·2); backward 2·(3 norm + 3 join (+ 2 dropout + mask)) passes of h,
     act_bwd·I, FP8: 2 casts of each output gradient + a transposed re-tile of each input and
     the cast back of the FP8-cached MoE SwiGLU inputs, MoE
-    moves 2·(2k·h)·2; selective recompute (norms and SwiGLU recomputed, V3R §3.2.3) the norm and
+    moves 2·(2k·h)·2; MoE router 8·4·E forward, 4·4·E backward (h-sized); selective
+    recompute (norms and SwiGLU recomputed, V3R §3.2.3) the norm and
     SwiGLU forward kernels again; MLA's RoPE and Q/K concatenation 2·2·((n_h + 1)·d_rope +
     2·n_h·d_qk) each way (and again with the up-projections recomputed); unfused attention's
     output permute 2·2·n_h·d_v forward, + the QKV gradient concatenation backward.
@@ -213,6 +230,9 @@ def kernel_bytes(model: Model, *, recipe: str, dropout: bool,
     bwd_h = norm_b + BLOCKS_PER_LAYER * (ELEM_BYTES * RESIDUAL_GRAD_JOIN_PASSES + mask
                                          + (ELEM_BYTES * DROPOUT_BACKWARD_PASSES
                                             if dropout else 0)) * h
+    if model.is_moe:          # the router's kernels, on the tokens a rank holds
+        fwd_h += ROUTER_FORWARD_PASSES * LOGIT_BYTES * ffn.num_routed_experts * moe_share
+        bwd_h += ROUTER_BACKWARD_PASSES * LOGIT_BYTES * ffn.num_routed_experts * moe_share
     act_f, act_b = ((SWIGLU_FORWARD_PASSES, SWIGLU_BACKWARD_PASSES) if ffn.gated
                     else (GELU_FORWARD_PASSES, GELU_BACKWARD_PASSES))
     fwd_s, bwd_s = ELEM_BYTES * act_f * inter, ELEM_BYTES * act_b * inter
@@ -238,3 +258,50 @@ def kernel_bytes(model: Model, *, recipe: str, dropout: bool,
                        unfused_forward_sharded=permute,
                        unfused_backward_sharded=(permute + COPY_PASSES * ELEM_BYTES
                                                  * _qkv_width(model) if permute else 0.0))
+
+
+#: Attention without a fused kernel (Megatron-LM 2022: ``CoreAttention`` = baddbmm QK^T,
+#: ``FusedScaleMaskSoftmax``, torch dropout, bmm PV; megatron/model/transformer.py and
+#: fused_softmax.py): HBM bytes per element of the b·(a/t)·s·(s/c) score matrix (FP16/BF16, a
+#: bool dropout mask). The score GEMMs' own traffic (forward: QK^T writes S, PV reads the
+#: dropped-out P; backward: dV reads P, dP is written, dQ and dK each read dS) is set against
+#: their FLOP time (the slower binds); the softmax (one read, one write) and dropout (read,
+#: write, mask) kernels run at HBM speed; backward: dropout reads the gradient and mask and
+#: writes one, softmax reads its output and the gradient and writes one.
+SCORE_GEMM_BYTES_FORWARD = 2 + 2
+SCORE_GEMM_BYTES_BACKWARD = 2 + 2 + 2 + 2
+SOFTMAX_BYTES_FORWARD = 2 + 2
+SOFTMAX_BYTES_BACKWARD = 2 + 2 + 2
+DROPOUT_BYTES_FORWARD = 2 + 2 + 1
+DROPOUT_BYTES_BACKWARD = 2 + 1 + 2
+
+
+def unfused_attention_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, cp,
+                         seq_len, scores):
+    """(forward, backward) time the unfused attention core adds to its score GEMMs' FLOP time
+    on one micro-batch (s): their traffic beyond the FLOP time, the softmax and dropout
+    kernels and the layout copies at HBM speed.
+
+    Formula: with N = b·s/c·(a/t)·s·layers score elements, forward max(4N/B − t_scores, 0) +
+    (4 + 5)·N/B + copies; backward max(8N/B − 2·t_scores, 0) + (6 + 5)·N/B + copies (B the
+    HBM rate; dropout terms only with dropout).
+    Ref: Megatron-LM 2022 ``CoreAttention`` and ``FusedScaleMaskSoftmax`` (see the constants).
+    Convention: FP16/BF16 scores, a 1-byte dropout mask; ``scores`` the score GEMMs' FLOP
+    time on the same micro-batch and layers (s).
+    Example: GPT-3 175B, t = 8, s = 2,048, one layer and sequence: N = 2,048 x 12 x 2,048 =
+    50.3M elements, forward softmax + dropout 9 x 50.3M / 1.62e12 B/s = 0.28 ms.
+    """
+    elements = (tokens * shape.num_heads / np.asarray(tp, dtype=float)
+                * seq_len / np.asarray(cp, dtype=float) * layers_dev)
+    drop = DROPOUT_BYTES_FORWARD if shape.dropout else 0
+    drop_b = DROPOUT_BYTES_BACKWARD if shape.dropout else 0
+    # the output permute's copy (and backward the QKV split's gradient concatenation)
+    per_token = tokens / np.asarray(tp, dtype=float) * layers_dev / rates.hbm
+    fwd = (np.maximum(SCORE_GEMM_BYTES_FORWARD * elements / rates.hbm - scores, 0.0)
+           + (SOFTMAX_BYTES_FORWARD + drop) * elements / rates.hbm
+           + shape.kernels.unfused_forward_sharded * per_token)
+    bwd = (np.maximum(SCORE_GEMM_BYTES_BACKWARD * elements / rates.hbm
+                      - BACKWARD_TO_FORWARD * scores, 0.0)
+           + (SOFTMAX_BYTES_BACKWARD + drop_b) * elements / rates.hbm
+           + shape.kernels.unfused_backward_sharded * per_token)
+    return fwd, bwd

@@ -19,7 +19,8 @@ schedule as :mod:`planner.calc.train.recipe` states; latencies from the hardware
 dispatch + combine of each routed token copy forward, the same bytes backward (again with full
 recompute); inter-node copies once per distinct eligible node (node-limited routing, NVLink
 forwarding inside the node), the slower of the IB and NVLink legs; under DualPipe the
-all-to-all hides behind computation that keeps the spec's ``overlap_compute_share`` of its rate.
+all-to-all hides behind computation that keeps the spec's ``overlap_compute_share`` s of its
+rate while the all-to-all's kernels run: the step grows by max(T − W, (1 − s)·T).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from planner.calc.pipeline import (
     BACKWARD_TO_FORWARD, DUALPIPE_W_CHUNKS, WEIGHT_BACKWARD_TO_FORWARD, ZB1P_W_CHUNKS,
     bubble_1f1b_s, bubble_dualpipe_s, bubble_zb1p_s,
 )
+from planner.calc.train.kernels import unfused_attention_s as _unfused_attention_s
 from planner.calc.train.rates import TrainRates
 from planner.calc.train.recipe import (
-    DP_OVERLAP, EP_OVERLAP, PP_OVERLAP, RECIPES, TRAIN_SCHEDULES,
+    DP_OVERLAP, EP_OVERLAP, PARAM_COPIES, PP_OVERLAP, RECIPES, TRAIN_SCHEDULES,
 )
 from planner.calc.train.shape import ACT_BYTES, TrainShape
 
@@ -56,20 +58,6 @@ TP_COLLECTIVES_DENSE_FFN = 2
 SP_BACKWARD_REGATHERS = 2
 #: Without a fused kernel the scores of all s keys are computed (the mask applied after).
 UNFUSED_SCORE_FACTOR = 2
-#: Attention without a fused kernel (Megatron-LM 2022: ``CoreAttention`` = baddbmm QK^T,
-#: ``FusedScaleMaskSoftmax``, torch dropout, bmm PV; megatron/model/transformer.py and
-#: fused_softmax.py): HBM bytes per element of the b·(a/t)·s·(s/c) score matrix (FP16/BF16, a
-#: bool dropout mask). The score GEMMs' own traffic (forward: QK^T writes S, PV reads the
-#: dropped-out P; backward: dV reads P, dP is written, dQ and dK each read dS) is set against
-#: their FLOP time (the slower binds); the softmax (one read, one write) and dropout (read,
-#: write, mask) kernels run at HBM speed; backward: dropout reads the gradient and mask and
-#: writes one, softmax reads its output and the gradient and writes one.
-SCORE_GEMM_BYTES_FORWARD = 2 + 2
-SCORE_GEMM_BYTES_BACKWARD = 2 + 2 + 2 + 2
-SOFTMAX_BYTES_FORWARD = 2 + 2
-SOFTMAX_BYTES_BACKWARD = 2 + 2 + 2
-DROPOUT_BYTES_FORWARD = 2 + 2 + 1
-DROPOUT_BYTES_BACKWARD = 2 + 1 + 2
 #: The optimizer step's HBM passes per parameter (Megatron-LM's optimizer.step: the gradient
 #: norm for clipping, the fused Adam kernel, the copy of the master weights to the working
 #: weights, the gradient buffer zeroed for the next step). Adam reads master weight, moments and
@@ -124,10 +112,9 @@ def _busiest_stage(shape: TrainShape, *, pp, schedule, layer_s, ends_s):
     return layers, share
 
 
-def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, flash,
-                       schedule, seq_len):
-    """(layers' forward compute, attention-core part, head + MTP, layers on the device, share
-    of the ends) of one micro-batch on the device that sets the pace (s, s, s, count, frac)."""
+def _per_layer_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, flash, seq_len):
+    """(forward compute of one layer, its attention-core part, the head + MTP forward) of one
+    micro-batch (s)."""
     f = shape.forward_flops
     att_rate = rates.attention if flash else rates.attention_unfused
     # A flash kernel computes the causal diagonal's key blocks whole; unfused, all s keys.
@@ -139,10 +126,23 @@ def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, 
     per_layer = tokens / np.asarray(tp, dtype=float) / shape.num_layers
     ends = tokens / np.asarray(tp, dtype=float) * (
         f["output_head"] / rates.head + shape.mtp_forward_flops / rates.gemm)
-    layers, share = _busiest_stage(shape, pp=pp, schedule=schedule,
-                                   layer_s=per_token * per_layer, ends_s=ends)
-    return (per_token * per_layer * layers, scores * per_layer * layers, ends * share, layers,
-            share)
+    return per_token * per_layer, scores * per_layer, ends
+
+
+def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, flash,
+                       schedule, seq_len, layer_other_s=0.0, ends_other_s=0.0):
+    """(layers' forward compute, attention-core part, head + MTP, layers on the device, share
+    of the ends) of one micro-batch on the device that sets the pace (s, s, s, count, frac).
+    The pace-setting device is chosen on all of its forward + backward time: 3 × the forward
+    compute plus ``layer_other_s`` per layer (memory-bound kernels, flash backward, recompute,
+    TP communication) and ``ends_other_s`` for the ends (the loss, the MTP layers' kernels)."""
+    layer, scores, ends = _per_layer_forward_s(shape, rates, tokens=tokens, tp=tp, flash=flash,
+                                               seq_len=seq_len)
+    layers, share = _busiest_stage(
+        shape, pp=pp, schedule=schedule,
+        layer_s=(1 + BACKWARD_TO_FORWARD) * layer + layer_other_s,
+        ends_s=(1 + BACKWARD_TO_FORWARD) * ends + ends_other_s)
+    return layer * layers, scores * layers, ends * share, layers, share
 
 
 def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, ends_share,
@@ -239,34 +239,32 @@ def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, 
     return exposed, (held * traffic + grads_held * GRADIENT_PASSES * r.grad_bytes) / rates.hbm
 
 
-def _unfused_attention_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, cp,
-                         seq_len, scores):
-    """(forward, backward) time the unfused attention core adds to its score GEMMs' FLOP time
-    on one micro-batch (s): their traffic beyond the FLOP time, the softmax and dropout
-    kernels and the layout copies (kernels.py) at HBM speed."""
-    elements = (tokens * shape.num_heads / np.asarray(tp, dtype=float)
-                * seq_len / np.asarray(cp, dtype=float) * layers_dev)
-    drop = DROPOUT_BYTES_FORWARD if shape.dropout else 0
-    drop_b = DROPOUT_BYTES_BACKWARD if shape.dropout else 0
-    # the output permute's copy (and backward the QKV split's gradient concatenation)
-    per_token = tokens / np.asarray(tp, dtype=float) * layers_dev / rates.hbm
-    fwd = (np.maximum(SCORE_GEMM_BYTES_FORWARD * elements / rates.hbm - scores, 0.0)
-           + (SOFTMAX_BYTES_FORWARD + drop) * elements / rates.hbm
-           + shape.kernels.unfused_forward_sharded * per_token)
-    bwd = (np.maximum(SCORE_GEMM_BYTES_BACKWARD * elements / rates.hbm
-                      - BACKWARD_TO_FORWARD * scores, 0.0)
-           + (SOFTMAX_BYTES_BACKWARD + drop_b) * elements / rates.hbm
-           + shape.kernels.unfused_backward_sharded * per_token)
-    return fwd, bwd
+def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, **kw):
+    """Per micro-batch on the device that sets the pace, chosen on all of its time (every
+    piece but the overlapped EP remainder is linear in its layers and its share of the ends):
+    dict of forward/backward pieces (s)."""
+    layer, scores, ends = _per_layer_forward_s(shape, rates, tokens=kw["tokens"], tp=kw["tp"],
+                                               flash=kw["flash"], seq_len=kw["seq_len"])
+
+    def other(layers, share):
+        mb = _pieces_s(shape, rates, comp=layer * layers, scores=scores * layers,
+                       ends=ends * share, layers_dev=layers, share=share, **kw)
+        return (mb["att_b"] + mb["elem_f"] + mb["elem_b"] + mb["recompute"] + mb["tp_f"]
+                + mb["tp_b"] + mb["cp"])
+
+    comp, scores_dev, ends_dev, layers_dev, share = _compute_forward_s(
+        shape, rates, tokens=kw["tokens"], tp=kw["tp"], pp=pp, flash=kw["flash"],
+        schedule=schedule, seq_len=kw["seq_len"], layer_other_s=other(1.0, 0.0),
+        ends_other_s=other(0.0, 1.0))
+    return _pieces_s(shape, rates, comp=comp, scores=scores_dev, ends=ends_dev,
+                     layers_dev=layers_dev, share=share, **kw)
 
 
-def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, pp, cp, ep,
-                   tokens, seq_len, sequence_parallel, flash, ep_overlap, schedule):
-    """Per micro-batch on the busiest device: dict of forward/backward pieces (s)."""
+def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, tokens, seq_len,
+              sequence_parallel, flash, ep_overlap, comp, scores, ends, layers_dev, share):
+    """The forward/backward pieces of one micro-batch through ``layers_dev`` layers and
+    ``share`` of the ends, given their forward compute (s)."""
     tp_f, cp_f = np.asarray(tp, dtype=float), np.asarray(cp, dtype=float)
-    comp, scores, ends, layers_dev, share = _compute_forward_s(
-        shape, rates, tokens=tokens, tp=tp, pp=pp, flash=flash, schedule=schedule,
-        seq_len=seq_len)
     comp = comp + ends
     # Memory-bound kernels counted one by one (kernels.py); the unfused attention core's s²
     # traffic on its own (a flash kernel keeps it on chip).
@@ -310,8 +308,11 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, pp, c
                        0.0)
     ep_total = ep_one * np.where(rc == 2, 3.0, 2.0)
     busy = (1 + BACKWARD_TO_FORWARD) * comp
-    ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy, 0.0)
-                          + np.minimum(ep_total, busy) * (1 / rates.overlap_compute - 1),
+    # Overlapped (DualPipe): the all-to-all's kernels hold their SMs for as long as the links
+    # take (T); compute W runs beside them at the share s they leave, then at full rate: the
+    # step grows by T − W where W fits inside the window (W ≤ s·T), else by (1 − s)·T.
+    ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy,
+                                                 (1 - rates.overlap_compute) * ep_total),
                           ep_total)
     return {"compute_f": comp, "att_b": att_extra_b, "elem_f": elem_f + loss_f + att_f,
             "elem_b": elem_b + att_b, "recompute": recomp,
@@ -320,7 +321,8 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, pp, c
 
 def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp, dp, cp, ep,
                     vpp, micro_batch, seq_len, num_micro_batches, recompute, zero, schedule,
-                    sequence_parallel=True, flash_attention=True, dp_overlap=None) -> TrainStep:
+                    sequence_parallel=True, flash_attention=True, dp_overlap=None,
+                    grad_accumulation_fused=True) -> TrainStep:
     """Step time of a training layout, by part (s).
 
     Formula: step = m·(F + B) + bubble + PP comm + DP comm + optimizer, with F = compute +
@@ -329,7 +331,9 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
     interleaved ÷ v, ZB1P, DualPipe(V) as planner.calc.pipeline); PP 2·(m + p − 1)·v transfers
     of b·s·h·2/t bytes unless the schedule hides them; DP: ring all-reduce of the gradients
     (ZeRO 0) or reduce-scatter + all-gather (ZeRO 1-2; ZeRO 3 gathers 2m times); optimizer:
-    Adam's traffic over the parameters the device updates, at HBM speed.
+    Adam's traffic over the parameters the device updates, at HBM speed; without gradient
+    accumulation fused into the weight-gradient GEMMs, each micro-batch's backward also adds
+    every gradient into its accumulator (W + 2·G bytes per parameter).
     Ref: see the module docstring.
     Convention: see the module docstring; arrays broadcast (a grid of layouts in one call).
     Example: GPT-3 175B on A100 (t = 8, p = 8, v = 3, m = 64, selective): see
@@ -341,6 +345,9 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
                         tokens=tokens, seq_len=seq_len, sequence_parallel=sequence_parallel,
                         flash=flash_attention, ep_overlap=_flag(EP_OVERLAP, sched),
                         schedule=sched)
+    if not grad_accumulation_fused:
+        mb["elem_b"] = mb["elem_b"] + _grad_accumulation_s(shape, rates, recipe=recipe, tp=tp,
+                                                           pp=pp, ep=ep, schedule=sched)
     f_s = mb["compute_f"] + mb["elem_f"] + mb["tp_f"] + mb["cp"] / 3 + mb["ep"] / 3
     b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["att_b"] + mb["elem_b"] + mb["tp_b"] + mb["recompute"]
            + 2 * mb["cp"] / 3 + 2 * mb["ep"] / 3)
@@ -372,6 +379,19 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
         pp_comm, bubble, dp_comm, optimizer)))
     total = sum(np.asarray(v, dtype=float) for v in parts.values())
     return TrainStep(parts=parts, step_time_s=np.asarray(total), forward_s=f_s, backward_s=b_s)
+
+
+def _grad_accumulation_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, ep, schedule):
+    """One micro-batch's gradient accumulation on the device that holds the ends, where it is
+    a kernel of its own (Megatron-LM before gradient-accumulation fusion, 2022-02: autograd's
+    or the DDP hook's ``main_grad.add_(grad)``): read the new gradient, read and write the
+    accumulator, over the parameters one micro-batch passes (one copy under DualPipe) (s)."""
+    from planner.calc.train.memory import _device_params
+
+    r = RECIPES[recipe]
+    dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
+    copies = np.asarray(list(PARAM_COPIES.values()), dtype=float)[np.asarray(schedule)]
+    return (dense + experts) / copies * (r.weight_bytes + 2 * r.grad_bytes) / rates.hbm
 
 
 def _flag(table: dict, schedule) -> np.ndarray:
