@@ -31,6 +31,13 @@ Reductions (each printed beside its value):
   half of 4·isl²·n_h·d_h), median over shapes, / the peak of the attention dtype.
 - KV streaming (decode attention): generation attention, BF16 KV, B·(isl + step) >= 262,144
   tokens: bytes = B·(isl + step)·2·n_kv·d_h·2, median / the HBM peak.
+- MLA decode attention (``mla_decode``, by KV dtype): TensorRT-LLM's generation MLA kernel
+  (mla/trtllm/1.3.0rc20/generation_mla_perf; ``num_heads`` is the heads on one GPU, ``step`` + 1
+  the context), B·(step + 1) >= 262,144 tokens as for the KV stream: FLOPs B·(step + 1)·2·n_h·
+  (d_c + d_R + d_c) (absorbed: scores over the 576-wide latent and rope key, values from the
+  512-wide latent; FlashMLA's count), median over the runs at each local head count, / the
+  dense BF16 peak. The kernel's time whatever bounds it (few heads: the latent stream; 128
+  heads: the tensor cores), so the fraction is a table over heads per GPU.
 - Scale-up: NCCL all-to-all on the most GPUs the table has, at the largest message: bus bandwidth
   S·(n−1)/n / t, / the datasheet's per-direction NVLink bandwidth.
 """
@@ -232,6 +239,45 @@ def attention(system: str, root: Path, peaks: dict) -> dict:
     return out
 
 
+#: MLA's absorbed decode FLOPs per head and cached position: 2·(d_c + d_R + d_c) = 2·(576 + 512)
+#: (DeepSeek-V2/V3 geometry, the only one the TensorRT-LLM collection measures).
+MLA_FLOPS_PER_HEAD_POSITION = 2 * (576 + 512)
+MLA_KV_DTYPES = {"bf16": "bfloat16", "fp8": "fp8"}
+
+
+def _count_range(counts: list[int]) -> str:
+    return f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+
+
+def mla_decode(system: str, root: Path, peaks: dict) -> dict:
+    """The generation MLA kernel's achieved fraction of the BF16 peak over heads per GPU, by
+    KV dtype (one table each): median over runs with B·(step + 1) >= 262,144 tokens."""
+    rows = list(_rows(_read(root / system / "mla" / _trt(system)
+                            / "generation_mla_perf.parquet")))
+    out = {}
+    for key, table_dtype in MLA_KV_DTYPES.items():
+        by_heads: dict[int, list[float]] = {}
+        for r in rows:
+            tokens = r["batch_size"] * (r["step"] + 1)
+            if r["kv_cache_dtype"] != table_dtype or tokens < 262144:
+                continue
+            flops = tokens * r["num_heads"] * MLA_FLOPS_PER_HEAD_POSITION
+            by_heads.setdefault(r["num_heads"], []).append(
+                flops / (r["latency"] * 1e-3) / 1e12)
+        if len(by_heads) < 2:
+            continue
+        heads = sorted(by_heads)
+        achieved = [round(_median(by_heads[h]), 1) for h in heads]
+        counts = [len(by_heads[h]) for h in heads]
+        out[key] = dict(rows=heads, achieved_tflop_per_s=achieved, peak="bf16",
+                        frac=[round(a / peaks["bf16"], 4) for a in achieved],
+                        reduction=f"median over {_count_range(counts)} generation-MLA runs "
+                        f"({table_dtype} KV, B·(step + 1) >= 262,144 tokens) at each count of "
+                        "heads per GPU (rows); FLOPs B·(step + 1)·n_h·2·(576 + 512) (absorbed); "
+                        f"/ {peaks['bf16']} TFLOP/s dense bf16")
+    return out
+
+
 def scale_up(system: str, root: Path, peaks: dict) -> dict:
     table = [r for r in _rows(_read(root / system / "comm" / "nccl"
                                     / NCCL_VERSION.get(system, "2.29.2") / "nccl_perf.parquet"))
@@ -301,6 +347,16 @@ def _table_yaml(name: str, tables: dict, source: str) -> list[str]:
     return out
 
 
+def _mla_yaml(system: str, root: Path, peaks: dict, commit: str) -> list[str]:
+    """The ``mla_decode`` tables where the system has a generation MLA collection."""
+    try:
+        tables = mla_decode(system, root, peaks)
+    except FileNotFoundError:
+        return []
+    return _table_yaml("mla_decode", tables, _source(
+        system, f"mla/{_trt(system)}/generation_mla_perf", commit)) if tables else []
+
+
 def efficiency_yaml(system: str, root: Path, peaks: dict, commit: str) -> str:
     """The ``efficiency:`` entries of one system, as YAML lines."""
     gemm, moe = gemm_tables(system, root, peaks), moe_tables(system, root, peaks)
@@ -323,7 +379,8 @@ def efficiency_yaml(system: str, root: Path, peaks: dict, commit: str) -> str:
              + (_factor_yaml("attention_fp8_flops", att["prefill_fp8"], attention_src)
                 if "prefill_fp8" in att else [])
              + _table_yaml("gemm", gemm, _source(system, f"gemm/{trt}/gemm_perf", commit))
-             + _table_yaml("grouped_gemm", moe, _source(system, f"moe/{trt}/moe_perf", commit)))
+             + _table_yaml("grouped_gemm", moe, _source(system, f"moe/{trt}/moe_perf", commit))
+             + _mla_yaml(system, root, peaks, commit))
     return "\n".join(lines) + "\n"
 
 
@@ -343,7 +400,7 @@ def main() -> None:
         print(f"### {peaks['name']} ({REPO_DIR}/{system}, commit {args.commit})")
         for what, fn in (("gemm", gemm_tables), ("weight_stream", weight_stream),
                          ("grouped_gemm", moe_tables), ("attention", attention),
-                         ("scale_up", scale_up), ("moe_alltoall_by_ep", moe_alltoall_by_ep)):
+                         ("mla_decode", mla_decode), ("scale_up", scale_up), ("moe_alltoall_by_ep", moe_alltoall_by_ep)):
             try:
                 print(what, fn(system, args.data, peaks))
             except FileNotFoundError as exc:

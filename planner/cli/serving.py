@@ -205,7 +205,8 @@ def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: An
     layout: dict[str, Any] = {"tp": tp or 1, "pp": pp or 1, "attention_dp": attention_dp or 1,
                               "moe_tp": moe_tp, "moe_ep": moe_ep}
     r = serve_workload(m, hw, eng, isl=isl, osl=osl, concurrency=concurrency,
-                       weights_dtype=weights_dtype, kv_dtype=kv_dtype, **layout)
+                       weights_dtype=weights_dtype, kv_dtype=kv_dtype, queue_beyond_kv=True,
+                       **layout)
     setup = {"model": m.name or m.label, "hardware": hw.name or hw.label,
              "engine": "idealised engine" if eng is None else f"{eng.label} {eng.version}",
              "isl": isl, "osl": osl, "concurrency": concurrency, **layout,

@@ -167,7 +167,8 @@ def workload_record(r: WorkloadResult, setup: dict[str, Any]) -> dict[str, Any]:
     rec.update({"usable_bytes_per_gpu": float(r.capacity_bytes_per_gpu), "fits": bool(r.fits),
                 "gpus": int(r.gpus), "decode_bound": BOUND_NAMES[int(r.decode_bound)],
                 "prefill_bound": BOUND_NAMES[int(r.prefill_bound)], "basis": r.basis,
-                "efficiency_note": r.efficiency_note})
+                "efficiency_note": r.efficiency_note,
+                "running_requests": int(r.running_requests)})
     return rec
 
 
@@ -175,6 +176,12 @@ def _memory_text(rec: dict[str, Any]) -> str:
     return (f"{fmt_bytes(rec['memory_bytes_per_gpu'])} of {fmt_bytes(rec['usable_bytes_per_gpu'])}"
             f" usable (weights {fmt_bytes(rec['weight_bytes_per_gpu'])}, KV cache "
             f"{fmt_bytes(rec['kv_cache_bytes_per_gpu'])}, the rest the engine's reserve)")
+
+
+def _running_text(rec: dict[str, Any]) -> str:
+    run, c = rec["running_requests"], rec["concurrency"]
+    return (f"{run:,} (all)" if run >= c else f"{run:,} of {c:,}: the KV cache holds no more; "
+            "the rest queue for a slot (in TTFT)")
 
 
 def workload_refusal(rec: dict[str, Any]) -> str:
@@ -209,6 +216,7 @@ def workload_tables(r: WorkloadResult, setup: dict[str, Any],
                 f"{rec['total_tokens_per_s_per_gpu']:,.1f}"],
                ["tokens_per_s_per_user", f"{rec['tokens_per_s_per_user']:,.1f}"],
                ["memory_bytes_per_gpu", _memory_text(rec)],
+               ["running requests", _running_text(rec)],
                ["decode step bound by", rec["decode_bound"]],
                ["prefill bound by", rec["prefill_bound"]]]
     t.records.append(rec)

@@ -134,6 +134,8 @@ class Factor:
 #: Keys of the measured GEMM tables: the kernel's precision (fp8_block: FP8 with block scales;
 #: w4a16 / w4a8: 4-bit weights dequantized to BF16 / FP8 activations, weight-only).
 KERNEL_TABLE_DTYPES = ("bf16", "fp8", "fp8_block", "fp4", "w4a16", "w4a8")
+#: Keys of the MLA decode tables: the KV cache's element type.
+MLA_TABLE_DTYPES = ("bf16", "fp8")
 PEAK_DTYPES = ("bf16", "fp8", "fp4")
 #: Scalar factors a measured table replaces: a spec with the table inherits none of them.
 SUPERSEDED_BY_TABLES = {"grouped_gemm": ("grouped_gemm_flops", "grouped_gemm_prefill_flops")}
@@ -142,7 +144,7 @@ SUPERSEDED_BY_TABLES = {"grouped_gemm": ("grouped_gemm_flops", "grouped_gemm_pre
 @dataclass(frozen=True, kw_only=True)
 class RowsTable:
     """Achieved fraction of a dense peak as a function of a GEMM's rows M (tokens; for grouped
-    GEMMs, rows per expert), measured: ``frac[i]`` at ``rows[i]`` (rows increasing), of the dense
+    GEMMs, rows per expert; for MLA decode, heads per GPU), measured: ``frac[i]`` at ``rows[i]`` (rows increasing), of the dense
     peak of ``peak``; read between the points linearly in log M, constant past the ends."""
 
     __pydantic_config__ = SPEC_CONFIG
@@ -171,10 +173,11 @@ class RowsTable:
             raise ValueError(f"peak must be one of {', '.join(PEAK_DTYPES)} (got {self.peak!r})")
 
 
-def _check_table_keys(tables: Optional[Dict[str, RowsTable]], name: str) -> None:
+def _check_table_keys(tables: Optional[Dict[str, RowsTable]], name: str,
+                      keys: tuple[str, ...] = KERNEL_TABLE_DTYPES) -> None:
     for key in tables or {}:
-        if key not in KERNEL_TABLE_DTYPES:
-            raise ValueError(f"{name}.{key}: not one of {', '.join(KERNEL_TABLE_DTYPES)}")
+        if key not in keys:
+            raise ValueError(f"{name}.{key}: not one of {', '.join(keys)}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,10 +209,13 @@ class Efficiency:
     gemm: Optional[Dict[Str, RowsTable]] = None
     #: Measured MoE grouped-GEMM fractions over rows per expert, per kernel precision.
     grouped_gemm: Optional[Dict[Str, RowsTable]] = None
+    #: Measured MLA decode-attention fractions of the BF16 peak over heads per GPU, per KV dtype.
+    mla_decode: Optional[Dict[Str, RowsTable]] = None
 
     def __post_init__(self) -> None:
         _check_table_keys(self.gemm, "gemm")
         _check_table_keys(self.grouped_gemm, "grouped_gemm")
+        _check_table_keys(self.mla_decode, "mla_decode", MLA_TABLE_DTYPES)
 
     def given(self) -> tuple[str, ...]:
         """Names of the factors this block gives."""

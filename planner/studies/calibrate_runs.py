@@ -131,7 +131,8 @@ def run_forward(runs: RunSet) -> Any:
                                    pp=runs.pp[sel], attention_dp=runs.attention_dp[sel],
                                    moe_tp=runs.moe_tp[sel] if moe else None,
                                    moe_ep=runs.moe_ep[sel] if moe else None,
-                                   weights_dtype=wd, moe_weights_dtype=md if moe else None)
+                                   weights_dtype=wd, moe_weights_dtype=md if moe else None,
+                                   queue_beyond_kv=True)   # as validate --runs reads them
             except PlannerError as err:     # e.g. a hardware spec without efficiency factors
                 failed[(m, h, e, wd, md)] = str(err)
                 continue

@@ -180,3 +180,42 @@ def test_kernel_time_never_falls_as_rows_grow_on_any_table():
             for dtype in (getattr(hw.efficiency, kind) or {}):
                 time = m / fn(hw, dtype=dtype, rows=m)
                 assert np.all(np.diff(time) >= -1e-12 * time[1:]), (name, kind, dtype)
+
+
+def test_mla_decode_reads_the_measured_table_by_kv_dtype_and_heads_per_gpu():
+    """Issue 19: MLA decode runs at TensorRT-LLM's generation-MLA kernel rate, read by KV dtype
+    at n_h / TP heads per GPU, in the workload model and in serve's step alike."""
+    from planner.calc.serving.workload import serve_workload
+
+    b200, h800 = catalog.load_hardware("b200"), catalog.load_hardware("h800")
+    v3 = catalog.load_model("deepseek-v3")
+    fp8 = b200.efficiency.mla_decode["fp8"]
+    assert eff.mla_decode_flops_frac(b200, kv_dtype="fp8", heads_per_gpu=16) == 0.1524
+    # 128 heads as measured (not capped by the slower 32-head point): 0.9501.
+    assert eff.mla_decode_flops_frac(b200, kv_dtype="fp8", heads_per_gpu=128) == 0.9501
+    assert fp8.frac[-1] == 0.9501
+    assert eff.mla_decode_flops_frac(b200, kv_dtype="bf16", heads_per_gpu=128) < 0.6
+    heads = eff.mla_decode_flops_frac(b200, kv_dtype="fp8", heads_per_gpu=np.array([16, 128]))
+    assert heads.shape == (2,)
+    assert eff.mla_decode_flop_per_s(v3, b200, kv_dtype="fp8", tp=8) == pytest.approx(
+        2250e12 * 0.1524)
+    assert eff.mla_decode_flop_per_s(v3, h800, kv_dtype="fp8", tp=8) is None   # no table
+    assert eff.mla_decode_flop_per_s(catalog.load_model("llama-3.1-70b"), b200, kv_dtype="fp8",
+                                     tp=8) is None                              # not MLA
+    # The table moves the workload's decode step: halve it and attention-DP TPOT rises.
+    import dataclasses
+
+    half = dataclasses.replace(fp8, frac=tuple(f / 2 for f in fp8.frac))
+    slow = dataclasses.replace(b200, efficiency=dataclasses.replace(
+        b200.efficiency, mla_decode={"fp8": half, "bf16": b200.efficiency.mla_decode["bf16"]}))
+    kw = dict(isl=4096, osl=1024, concurrency=256, attention_dp=8, weights_dtype="fp4",
+              kv_dtype="fp8", engine=None)
+    base, halved = (serve_workload(v3, hw, **kw) for hw in (b200, slow))
+    assert float(halved.tpot_s) > float(base.tpot_s) * 1.01
+    # BF16 KV reads the BF16 table (slower per FLOP at 128 heads).
+    assert float(serve_workload(v3, b200, **{**kw, "kv_dtype": "bf16"}).tpot_s) > float(
+        base.tpot_s)
+    # serve's single decode step reads the same table.
+    config = ServeConfig(gpus=8, ep=8, tp=1, batch_per_gpu=32, context_tokens=4096,
+                         overlap="none", kv_dtype="fp8", weights_dtype="fp4")
+    assert serve(v3, slow, config).step_s > serve(v3, b200, config).step_s

@@ -249,3 +249,39 @@ def test_attention_dp_balance_puts_the_ranks_prefill_lumps_in_the_same_steps():
                                                                                    )[:, None],
                                timeout_steps=60)
     assert waits.shape == (2, 3) and (waits <= 60).all() and (np.diff(waits, axis=1) > 0).all()
+
+
+def test_requests_beyond_the_kv_cache_run_capped_and_queue_by_littles_law():
+    """Issue 20: an engine runs as many requests as its KV memory fraction holds; the rest wait
+    for a slot, (c - run) / run of a request's time in service each (closed loop)."""
+    from planner.calc.serving.workload import running_requests_cap
+
+    model, eng = catalog.load_model("llama-3.1-70b"), load_engine("trtllm")
+    kw = dict(isl=8192, osl=1024, tp=2, weights_dtype="fp8", queue_beyond_kv=True)
+    over = serve_workload(model, H200, eng, concurrency=640, **kw)
+    # Without queue_beyond_kv (the default: disaggregated pools) it does not fit, as before.
+    assert not bool(serve_workload(model, H200, eng, concurrency=640, isl=8192, osl=1024,
+                                   tp=2, weights_dtype="fp8").fits)
+    fig = model_figures(model, weights_dtype="fp8", moe_weights_dtype="fp8", kv_dtype="fp8")
+    lay = Layout(tp=2, pp=1, adp=1, moe_tp=2, moe_ep=1, tile=None)
+    cap = float(running_requests_cap(fig, lay, H200, memory_frac=eng.gpu_memory_fraction,
+                                     tokens=9216))
+    # (0.9 x usable - weights) / (9,216 tokens x 81,920 B of FP8 KV over TP 2)
+    assert cap == np.floor((eng.gpu_memory_fraction * H200.gpu.hbm_usable_bytes
+                            - float(over.weight_bytes_per_gpu)) / (9216 * 81_920))
+    assert float(over.running_requests) == cap and bool(over.fits)
+    at_cap = serve_workload(model, H200, eng, concurrency=cap, **kw)
+    assert float(over.tpot_s) == pytest.approx(float(at_cap.tpot_s))
+    service = float(at_cap.ttft_s) + 1023 * float(at_cap.tpot_s)
+    assert float(over.ttft_s) == pytest.approx(float(at_cap.ttft_s)
+                                               + (640 - cap) / cap * service)
+    assert float(over.tokens_per_s_per_gpu) == pytest.approx(
+        float(at_cap.tokens_per_s_per_gpu))       # Little's law: the slots set the rate
+    assert float(over.memory_bytes_per_gpu) == pytest.approx(float(at_cap.memory_bytes_per_gpu))
+    # Below the cap nothing queues; the idealised engine still refuses what does not fit.
+    assert float(at_cap.running_requests) == cap
+    assert not bool(serve_workload(model, H200, None, concurrency=640, **kw).fits)
+    # Not one request beside the weights: refused.
+    big = serve_workload(catalog.load_model("llama-3.1-405b"), H200, eng, concurrency=8,
+                         isl=8192, osl=1024, tp=1, queue_beyond_kv=True)
+    assert not bool(big.fits)

@@ -17,7 +17,8 @@ def test_serve_disagg_json_has_the_aggregated_keys_and_its_own():
     (rec,) = cli_json("serve-disagg", *POOLS)
     (agg,) = cli_json("serve", "deepseek-v3", "-H", "h800", "--isl", "4096", "--osl", "1024",
                       "--concurrency", "512", "--attention-dp", "16", "--kv-dtype", "fp8")
-    assert set(agg) - {"decode_step_s", "prefill_s"} <= set(rec)
+    # running_requests: the aggregated engine's KV-capped batch (disaggregated pools hold all)
+    assert set(agg) - {"decode_step_s", "prefill_s", "running_requests"} <= set(rec)
     assert {"prefill_gpus", "decode_gpus", "kv_transfer_s"} <= set(rec)
     assert (rec["prefill_gpus"], rec["decode_gpus"], rec["gpus"]) == (32, 16, 48)
     assert rec["concurrency"] == 512 and rec["kv_link"] == "scale_out"

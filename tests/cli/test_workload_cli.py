@@ -36,14 +36,26 @@ def test_the_table_names_every_figure():
 
 
 def test_a_workload_that_does_not_fit_is_refused_with_its_figures():
-    result = run("serve", "llama-3.1-70b", "-H", "h200", "--isl", "8192", "--osl", "1024",
-                 "--concurrency", "640", "--tp", "2")
+    # Not one request fits beside the weights (405B FP8 on one H200): refused with the figures.
+    result = run("serve", "llama-3.1-405b", "-H", "h200", "--isl", "8192", "--osl", "1024",
+                 "--concurrency", "64", "--tp", "1")
     assert result.exit_code == 2 and result.stdout == ""
     err = result.stderr.strip()
     assert len(err.splitlines()) == 1
     assert "does not fit" in err and "KV cache" in err and "usable" in err
-    # 640 x 9,216 tokens x 81,920 B (FP8 KV, 8 KV heads over TP 2) = 483.184 GB of KV cache.
-    assert "KV cache 483.184 GB" in err and "150.755 GB usable" in err
+    assert "150.755 GB usable" in err
+
+
+def test_requests_beyond_the_kv_cache_queue_for_a_slot():
+    # Issue 20: the engine runs as many requests as its KV memory holds and queues the rest
+    # (was refused: 640 x 9,216 tokens x 81,920 B of FP8 KV over TP 2 = 483.184 GB).
+    rec = run_json("serve", "llama-3.1-70b", "-H", "h200", "--isl", "8192", "--osl", "1024",
+                   "--concurrency", "640", "--tp", "2")[0]
+    assert rec["fits"] and 1 <= rec["running_requests"] < 640
+    assert rec["memory_bytes_per_gpu"] <= rec["usable_bytes_per_gpu"]
+    out = run("serve", "llama-3.1-70b", "-H", "h200", "--isl", "8192", "--osl", "1024",
+              "--concurrency", "640", "--tp", "2").stdout
+    assert f"{rec['running_requests']:,} of 640" in " ".join(out.split())
 
 
 def test_workload_options_need_the_workload():

@@ -59,7 +59,10 @@ def test_each_measured_factor_is_achieved_over_the_datasheet_peak(family):
             assert _close(up.frac, up.achieved, hw.scale_up.bandwidth_gb_per_s_unidirectional), name
         else:   # assumed: printed so, and only where the family's sources time no collective
             assert family in OWN and "scale_up_bandwidth" in hw.efficiency_inherited, name
-        for tables in (eff.gemm, eff.grouped_gemm):
+        if family in ("hopper", "blackwell", "blackwell-ultra"):
+            assert set(eff.mla_decode) == {"bf16", "fp8"}, name   # issue 19: MLA decode tables
+        own_mla = eff.mla_decode if "mla_decode" in own else {}
+        for tables in (eff.gemm, eff.grouped_gemm, own_mla):
             for key, t in tables.items():
                 peak = _peak_tflops(hw, t.peak)
                 for frac, achieved in zip(t.frac, t.achieved_tflop_per_s):

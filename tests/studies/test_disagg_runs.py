@@ -145,8 +145,11 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     # merged with the aggregated round (runs read as run, MoE tables over layer-sized runs,
     # recalibrated engines): TTFT h200 27.3%, h100 75.4%, b200 37.0%, gb200 47.6%, all 40.4%;
     # TPOT h200 7.9%, h100 30.5%, b200 11.6%, gb200 16.8%, all 13.3%
-    pins = {"h200": (0.273, 0.079), "h100": (0.754, 0.305), "b200": (0.370, 0.116),
-            "gb200-nvl72": (0.476, 0.168), "all": (0.404, 0.133)}
+    # and with MLA decode at the measured generation-MLA kernel's rate (faster at 128 heads per
+    # GPU: decode pools under-predicted more): TTFT h200 28.3%, h100 74.4%, b200 36.5%,
+    # gb200 49.6%, all 41.2%; TPOT h200 8.5%, h100 33.4%, b200 15.5%, gb200 17.5%, all 16.6%
+    pins = {"h200": (0.283, 0.085), "h100": (0.744, 0.334), "b200": (0.365, 0.155),
+            "gb200-nvl72": (0.496, 0.175), "all": (0.412, 0.166)}
     for hw, (ttft, tpot) in pins.items():
         assert rows[hw].ttft_median_abs == pytest.approx(ttft, abs=5e-4), hw
         assert rows[hw].tpot_median_abs == pytest.approx(tpot, abs=5e-4), hw

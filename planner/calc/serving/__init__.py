@@ -156,6 +156,20 @@ def _fastest_schedule(model: Model, hardware: Hardware, config: ServeConfig) -> 
                                               for o, r in zip(OVERLAP_SCHEDULES, tried)))
 
 
+def _with_mla_decode_rate(rates: Rates, model: Model, hardware: Hardware, config: ServeConfig,
+                          *, tp: int) -> Rates:
+    """``rates`` with MLA decode at its measured kernel's rate (decode, achievable; else as
+    given): :func:`~planner.calc.serving.efficiency.mla_decode_flop_per_s`."""
+    from dataclasses import replace
+
+    from planner.calc.serving.efficiency import mla_decode_flop_per_s
+
+    if not config.decode or config.bound:
+        return rates
+    return replace(rates, mla_decode=mla_decode_flop_per_s(model, hardware,
+                                                           kv_dtype=config.kv_dtype, tp=tp))
+
+
 def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -> ServeResult:
     """Decode step or prefill of ``model`` on ``config.gpus`` x ``hardware``: its parts (FLOPs,
     bytes, s), step time, TPOT or TTFT (s), tokens/s per GPU and per node, memory per GPU and
@@ -202,6 +216,7 @@ def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -
                           attention_dtype=config.attention_dtype, bound=config.bound,
                           rows=shape.rows_per_micro_batch * shape.tp,
                           expert_rows=shape.rows_per_expert or None)
+    rates = _with_mla_decode_rate(rates, model, hardware, config, tp=layout.tp)
     ledger = KernelLedger()
     times = step_times(ledger, model, hardware, config, layout, shape, rates)
     kernels = ledger.parts()

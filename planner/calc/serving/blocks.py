@@ -12,6 +12,7 @@ residual stream of all of them. GEMM FLOPs are 2 per activated parameter per (pa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -185,7 +186,9 @@ def attention_block_s(ledger: KernelLedger, model: Model, shape: StepShape, rate
     TP·t × its bytes.
     Ref: FlashMLA; :func:`attention_core_flops_per_token_per_layer`;
     :func:`activation_bytes_per_token_per_layer`.
-    Convention: see the module docstring (TP splits heads; rows padded to tiles).
+    Convention: see the module docstring (TP splits heads; rows padded to tiles); MLA decode
+    on a device with a measured ``mla_decode`` table runs at that kernel's rate
+    (``rates.mla_decode``), its KV stream inside the measured time.
     Example: DeepSeek-V3 decode on H800, t = 32, C = 4,096: core 32 × 1.141e9 = 36.5e9 FLOPs
     and 32 × 4,096 × 1,152 B = 151e6 B of KV: 59 µs at 623e12 FLOP/s, 50 µs at 3.015e12 B/s.
     """
@@ -195,8 +198,10 @@ def attention_block_s(ledger: KernelLedger, model: Model, shape: StepShape, rate
     core_bytes = ((rows * tp / shape.queries_per_sequence * shape.context_tokens
                    * shape.kv_read_fraction if shape.decode
                    else rows * tp) * shape.kv_bytes_per_token_per_layer)
+    mla = rates.mla_decode if shape.decode else None   # the measured kernel's time, all of it
     return (ledger.add("attention (core)", flops=core_flops, bytes_moved=core_bytes,
-                       flop_per_s=rates.attention, bytes_per_s=rates.kv_stream, count=count)
+                       flop_per_s=rates.attention if mla is None else mla,
+                       bytes_per_s=rates.kv_stream if mla is None else math.inf, count=count)
             + ledger.add("attention projections",
                          flops=FLOPS_PER_MAC * (
                              (shape.activated_params["attention"] / shape.num_layers

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from planner.specs.hardware import Hardware, RowsTable
+    from planner.specs.model import Model
 
 #: Weight formats stored at 4 bits: MXFP4 (E8M0 scale per 32), NVFP4 (E4M3 scale per 16),
 #: INT4 (AWQ/GPTQ group scales).
@@ -85,12 +86,13 @@ def _monotone_points(table: RowsTable) -> tuple[list[float], list[float]]:
     return rows, fracs
 
 
-def _interp_log_rows(table: RowsTable, rows):
+def _interp_log_rows(table: RowsTable, rows, *, monotone: bool = True):
     """The table's fraction at ``rows``, linear in log η against log M between its points
     (so that the time M / η stays monotone in M between them: the fractions are capped by
-    :func:`_monotone_points`), constant past its ends (float for a scalar, without numpy;
-    else an array)."""
-    points_m, points_f = _monotone_points(table)
+    :func:`_monotone_points` unless not ``monotone``), constant past its ends (float for a
+    scalar, without numpy; else an array)."""
+    points_m, points_f = (_monotone_points(table) if monotone
+                          else ([float(r) for r in table.rows], [float(f) for f in table.frac]))
     if isinstance(rows, numbers.Real):
         m = float(rows)
         if m <= points_m[0]:
@@ -231,3 +233,48 @@ def gemm_weight_bandwidth_frac(hardware: Hardware, *, rows):
     Example: H200: 0.671 (3,220.9 of 4,800 GB/s) at any M.
     """
     return _scalar(hardware.efficiency_frac("gemm_weight_bandwidth").frac, rows)
+
+
+def mla_decode_flops_frac(hardware: Hardware, *, kv_dtype: str, heads_per_gpu):
+    """Achieved fraction of the BF16 dense peak for MLA decode attention (the absorbed core over
+    the cached latent) with ``heads_per_gpu`` query heads on one GPU and a ``kv_dtype`` cache,
+    scalars or arrays; None where the spec has no ``efficiency.mla_decode`` table.
+
+    Formula: the ``mla_decode`` table of the KV dtype (else the BF16 one) interpolated linearly
+    in log heads (constant past its ends); FLOPs 2·n_h·C·(576 + 512) per sequence and layer.
+    Ref: AIConfigurator generation_mla_perf tables (TensorRT-LLM 1.3.0rc20; median over runs of
+    B·C >= 262,144 cached tokens at each head count, ``benchmarks/extract_aic_kernels.py``).
+    Convention: the kernel's time whatever binds it: with few heads per GPU the latent stream
+    (the fraction falls in proportion to the heads), with 128 the tensor cores (FP8 KV runs the
+    FP8 MMA: over 0.5 of the BF16 peak on Blackwell). The points are read as measured, not
+    capped to a time monotone in heads: Blackwell's kernel runs 32 heads slower than 64 (a
+    different tile path), a property of the kernel, not noise.
+    Example: B200, FP8 KV, 16 heads (TP 8): 0.1524; 128 heads (attention DP): 0.9501; H200,
+    FP8 KV, 128 heads: 0.6753.
+    """
+    tables = hardware.efficiency.mla_decode or {}
+    table = tables.get(kv_dtype, tables.get("bf16"))
+    if table is None:
+        return None
+    return _interp_log_rows(table, heads_per_gpu, monotone=False)
+
+
+def mla_decode_flop_per_s(model: Model, hardware: Hardware, *, kv_dtype: str, tp):
+    """FLOP/s of ``model``'s MLA decode core on one GPU at TP ``tp`` (heads n_h / TP per GPU;
+    attention DP keeps all of them), scalars or arrays; None for another attention, a device
+    without peaks or a spec without the ``mla_decode`` table.
+
+    Formula: R = P_bf16 · η_mla(kv dtype, n_h / TP) (:func:`mla_decode_flops_frac`), the
+    measured kernel's time F / R whatever binds it (no separate KV-stream roof).
+    Ref: AIConfigurator generation_mla_perf (TensorRT-LLM 1.3.0rc20).
+    Convention: the table measures DeepSeek's geometry (d_c 512, d_R 64); other MLA models
+    (Kimi-K2: the same geometry, 64 heads) read it at their own head count.
+    Example: DeepSeek-V3 on B200, FP8 KV, TP 8: 2,250e12 × 0.1524 = 342.9e12 FLOP/s.
+    """
+    from planner.specs.model import MLAttention
+
+    att = model.attention
+    if not isinstance(att, MLAttention) or hardware.gpu.peak_dense_tflop_per_s is None:
+        return None
+    frac = mla_decode_flops_frac(hardware, kv_dtype=kv_dtype, heads_per_gpu=att.num_heads / tp)
+    return None if frac is None else hardware.peak_dense_flop_per_s("bf16") * frac

@@ -36,6 +36,7 @@ class Rates:
     scale_out: float
     overlap_compute: float
     basis: str
+    mla_decode: Any = None  # the MLA decode core's measured FLOP/s (None: attention, KV stream)
 
 
 #: Efficiency factors the achievable step model reads, in the order ``basis`` names them

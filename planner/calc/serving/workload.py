@@ -78,6 +78,7 @@ class WorkloadResult:
     basis: str
     efficiency_note: str
     kv_dtype: str                 # the KV cache's element type (given, or the engine's)
+    running_requests: Any = None  # per replica, the engine's KV-capped running batch (<= c)
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
                    osl: Any, concurrency: Any, tp: Any = 1, pp: Any = 1, attention_dp: Any = 1,
                    moe_tp: Any = None, moe_ep: Any = None, weights_dtype: str = "fp8",
                    moe_weights_dtype: str | None = None,
-                   kv_dtype: str | None = None) -> WorkloadResult:
+                   kv_dtype: str | None = None, queue_beyond_kv: bool = False) -> WorkloadResult:
     """TTFT, TPOT, end-to-end latency, tokens/s per GPU (output, total) and per user, memory per
     GPU and fit of ``concurrency`` requests of ``isl`` + ``osl`` tokens on one replica of
     TP × DP_att × PP GPUs served by ``engine`` (None: idealised); arrays broadcast together.
@@ -170,7 +171,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     TPOT; tokens/s per GPU = c · OSL / e2e / (TP · DP_att · PP); S the forward pass of
     :func:`~planner.calc.serving.workload_step.forward_pass`. Memory: weights (the layout's
     split) + c / DP_att · (ISL + OSL) · kv per token / PP + (1 − the engine's memory fraction)
-    of the usable memory; fits when at most the usable memory.
+    of the usable memory; fits when at most the usable memory. ``queue_beyond_kv``: n run
+    (:func:`_running`), TTFT += (c − n) / n · (TTFT_n + (OSL − 1) · TPOT_n), memory at n.
     Ref: the module docstring; docs/workload.md; Yu et al. 2022 (Orca); Agrawal et al. 2024
     (Sarathi-Serve).
     Convention: moe_tp / moe_ep None: the experts split by EP over the stage's TP · DP_att GPUs
@@ -185,8 +187,7 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     """
     import numpy as np
 
-    moe_dtype = moe_weights_dtype or weights_dtype
-    eng = _engine_terms(engine)
+    moe_dtype, eng = moe_weights_dtype or weights_dtype, _engine_terms(engine)
     kv = kv_dtype or ("fp8" if eng.quantized_kv and weights_dtype != "bf16" else "bf16")
     fig = model_figures(model, weights_dtype=weights_dtype, moe_weights_dtype=moe_dtype,
                         kv_dtype=kv)
@@ -197,8 +198,10 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
         raise UsageError("isl, osl and concurrency must be at least 1")
     dec_rates = _rates(hardware, phase="decode", weights_dtype=weights_dtype)
     pre_rates = _rates(hardware, phase="prefill", weights_dtype=weights_dtype)
-    b = c / (lay.adp * lay.pp)
-    dec_ctx = isl_a + osl_a / 2
+    kv_frac = kv_cache_fraction(model, context_tokens=isl_a + osl_a, kv_dtype=kv)
+    run = _running(fig, lay, hardware, eng.memory_frac, c=c, tokens=isl_a + osl_a,
+                   kv_frac=kv_frac, cap=engine is not None and queue_beyond_kv)
+    b, dec_ctx = run / (lay.adp * lay.pp), isl_a + osl_a / 2
 
     def step(rates: Any, dec: Any, pre: Any, prompts: Any) -> tuple[Any, Any]:
         """A pass with ``pre`` prefill tokens on one attention rank (a lump), decodes on all."""
@@ -209,16 +212,14 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
                             lone_prefill=True)
 
     tpot, prefill, wait, decode_bound, prefill_bound = _schedule(
-        step, eng, dec_rates, pre_rates, b=b, rank_requests=c / lay.adp, adp=lay.adp, isl_a=isl_a,
-        osl_a=osl_a)
+        step, eng, dec_rates, pre_rates, b=b, rank_requests=run / lay.adp, adp=lay.adp,
+        isl_a=isl_a, osl_a=osl_a)
     ttft = wait + prefill + eng.request_s
-    e2e = ttft + (osl_a - 1) * tpot
-    gpus = lay.tp * lay.adp * lay.pp
-    weights, kv_bytes, memory = _memory(
-        fig, lay, hardware, eng, c=c, tokens=isl_a + osl_a,
-        kv_frac=kv_cache_fraction(model, context_tokens=isl_a + osl_a, kv_dtype=kv))
-    capacity = hardware.gpu.hbm_usable_bytes
-    shape = np.broadcast(ttft, tpot, memory, gpus).shape
+    ttft = ttft + (c - run) / run * (ttft + (osl_a - 1) * tpot)   # queued for a slot
+    e2e, gpus = ttft + (osl_a - 1) * tpot, lay.tp * lay.adp * lay.pp
+    weights, kv_bytes, memory = _memory(fig, lay, hardware, eng, c=run, tokens=isl_a + osl_a,
+                                        kv_frac=kv_frac)
+    capacity, shape = hardware.gpu.hbm_usable_bytes, np.broadcast(ttft, tpot, memory, gpus).shape
 
     def out(x: Any) -> Any:
         return np.broadcast_to(x, shape).copy()
@@ -232,7 +233,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
         capacity_bytes_per_gpu=capacity, fits=out(memory <= capacity), gpus=out(gpus),
         decode_step_s=out(tpot), prefill_s=out(prefill), decode_bound=out(decode_bound),
         prefill_bound=out(prefill_bound), basis=dec_rates.basis.split(":")[0],
-        efficiency_note=_efficiency_note(dec_rates.basis, model), kv_dtype=kv)
+        efficiency_note=_efficiency_note(dec_rates.basis, model, hardware), kv_dtype=kv,
+        running_requests=out(run))
 
 
 def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b: Any,
@@ -325,9 +327,50 @@ def _memory(fig: Any, lay: Layout, hardware: Hardware, eng: _EngineTerms, *, c: 
                                + (1 - eng.memory_frac) * hardware.gpu.hbm_usable_bytes)
 
 
-def _efficiency_note(basis: str, model: Model) -> str:
+def _running(fig: Any, lay: Layout, hardware: Hardware, memory_frac: float, *, c: Any,
+             tokens: Any, kv_frac: Any, cap: bool) -> Any:
+    """Requests running at once: c, or with ``cap`` at most :func:`running_requests_cap` (c
+    where not even one fits: refused as not fitting). The others queue for a slot: in a closed
+    loop the slots turn over every TTFT + (OSL − 1) · TPOT, so each waits (c − n) / n of that
+    (Little's law)."""
+    import numpy as np
+
+    if not cap:
+        return c
+    n = running_requests_cap(fig, lay, hardware, memory_frac=memory_frac, tokens=tokens,
+                             kv_frac=kv_frac)
+    return np.where(n >= 1, np.minimum(c, n), c)
+
+
+def running_requests_cap(fig: Any, lay: Layout, hardware: Hardware, *, memory_frac: float,
+                         tokens: Any, kv_frac: Any = 1.0) -> Any:
+    """Requests one replica's engine runs at once: as many as its KV memory holds, requests
+    of ``tokens`` each (count; arrays).
+
+    Formula: DP_att · ⌊(f · U − W) / (tokens · kv per token per GPU · kv_frac / PP)⌋, f the
+    engine's memory fraction, U the usable memory, W the weights per GPU.
+    Ref: TensorRT-LLM's KV cache manager (free_gpu_memory_fraction, guaranteed-no-evict
+    admission); vLLM's gpu_memory_utilization and SGLang's mem_fraction_static (the pool the
+    scheduler admits requests into).
+    Convention: each request reserves its whole ISL + OSL (as the memory model counts it); 0
+    where not one request fits.
+    Example: Llama-3.1-8B BF16 KV on one H200 (f = 0.9), ISL + OSL = 3,000: (0.9 × 150.8e9 −
+    16.1e9) / (3,000 × 131,072) = 304 requests.
+    """
+    import numpy as np
+
+    weights = weight_bytes_per_gpu_array(fig, tp=lay.tp, pp=lay.pp, moe_tp=lay.moe_tp,
+                                         moe_ep=lay.moe_ep)
+    per_request = tokens * kv_bytes_per_token_per_gpu_array(fig, tp=lay.tp) * kv_frac / lay.pp
+    room = memory_frac * hardware.gpu.hbm_usable_bytes - weights
+    return lay.adp * np.floor(np.maximum(room, 0.0) / per_request)
+
+
+def _efficiency_note(basis: str, model: Model, hardware: Hardware) -> str:
     """Which factors are measured and which assumed, and how attention is counted."""
     import re
+
+    from planner.specs.model import MLAttention
 
     tables = "measured kernel tables" in basis
     where = ("GEMM and expert rates read from the tables at each pass's rows M and rows per "
@@ -337,5 +380,8 @@ def _efficiency_note(basis: str, model: Model) -> str:
     attention = ("attention per layer as the model's pattern (windowed, sparse or linear layers "
                  "read what they hold)" if getattr(model, "attention_layers", None)
                  else "full attention in every layer")
+    if isinstance(model.attention, MLAttention) and hardware.efficiency.mla_decode:
+        attention += ("; MLA decode at the measured generation-MLA kernel's rate "
+                      "(efficiency.mla_decode, by KV dtype and heads per GPU)")
     return (f"kernel efficiencies: {where}{basis}; {attention}; engine overheads as the "
             "engine spec's sources say")

@@ -28,6 +28,7 @@ from planner.calc.serving.communication import (
     tp_all_reduce_time_s,
 )
 from planner.calc.serving.kernels import expected_padded_rows_per_expert, padded_rows
+from planner.calc.serving.efficiency import mla_decode_flop_per_s
 
 if TYPE_CHECKING:
     from planner.calc.serving.rates import Rates
@@ -230,6 +231,15 @@ class _Buckets:
         self.memory = self.memory + np.where(c >= m, 0.0, t)
         return t
 
+    def kernel(self, time_s: Any, count: float, *, memory: Any) -> Any:
+        """count × a measured kernel's time, to the memory bucket where ``memory``."""
+        import numpy as np
+
+        t = time_s * count
+        self.compute = self.compute + np.where(memory, 0.0, t)
+        self.memory = self.memory + np.where(memory, t, 0.0)
+        return t
+
     def link(self, time_s: Any) -> Any:
         self.network = self.network + time_s
         return time_s
@@ -264,8 +274,14 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
     core_pre = attention_core_flops_per_token_per_layer(
         model, context_tokens=_attended_positions(model, context_tokens=pre_ctx), absorbed=False)
     kv_frac = kv_read_fraction(model, context_tokens=dec_ctx, kv_dtype=fig.kv_dtype)
-    b.roof(dec / tp * core_dec, r.attention, dec * dec_ctx * kv_layer * kv_frac, r.kv_stream,
-           count)
+    mla_rate = mla_decode_flop_per_s(model, hardware, kv_dtype=fig.kv_dtype, tp=tp)
+    if mla_rate is None:
+        b.roof(dec / tp * core_dec, r.attention, dec * dec_ctx * kv_layer * kv_frac,
+               r.kv_stream, count)
+    else:
+        b.kernel(dec / tp * core_dec / mla_rate, count, memory=(
+            dec * dec_ctx * kv_layer * kv_frac / hardware.gpu.hbm_bandwidth_bytes_per_s
+            > dec / tp * core_dec / hardware.peak_dense_flop_per_s("bf16")))
     b.roof(pre / tp * core_pre, r.attention, pre * kv_layer, r.kv_stream, count)
     b.roof(0.0, r.attention, n * activation_bytes_per_token_per_layer(
         model, block="attention", tp=tp), r.kv_stream, count)
