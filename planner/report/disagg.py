@@ -216,18 +216,28 @@ def disagg_validation_tables(rows: list[Any], reasons: dict[str, int]) -> list[T
     t = Table("Disaggregated runs: planner vs measured TTFT and TPOT (error = planner / measured "
               "- 1; nothing fitted)",
               ["hardware", "rows", "covered", "expressible", "predicted", "TTFT median |err|",
-               "TTFT median err", "TPOT median |err|", "TPOT median err"], align="Lrrrrrrrr")
+               "TTFT median err", "TPOT median |err|", "TPOT median err", "distinct",
+               "TTFT |err| distinct", "TPOT |err| distinct"], align="Lrrrrrrrrrrr")
     for e in rows:
         rec = {k: getattr(e, k) for k in ("hardware", "rows", "covered", "expressible",
                                           "predicted", "ttft_median_abs", "tpot_median_abs",
-                                          "ttft_median", "tpot_median")}
+                                          "ttft_median", "tpot_median", "distinct",
+                                          "ttft_median_abs_distinct",
+                                          "tpot_median_abs_distinct")}
         t.add(rec, [e.hardware, f"{e.rows:,}", f"{e.covered:,}", f"{e.expressible:,}",
                     f"{e.predicted:,}", _abs_pct(e.ttft_median_abs), _pct(e.ttft_median),
-                    _abs_pct(e.tpot_median_abs), _pct(e.tpot_median)])
+                    _abs_pct(e.tpot_median_abs), _pct(e.tpot_median), f"{e.distinct:,}",
+                    _abs_pct(e.ttft_median_abs_distinct), _abs_pct(e.tpot_median_abs_distinct)])
     total = rows[-1]
     share = total.expressible / total.covered if total.covered else 0.0
-    met = (share >= EXPRESSIBLE_TARGET and total.tpot_median_abs <= TPOT_TARGET
-           and total.ttft_median_abs <= TTFT_TARGET)
+    met = all(share >= EXPRESSIBLE_TARGET and e.tpot_median_abs <= TPOT_TARGET
+              and e.ttft_median_abs <= TTFT_TARGET
+              and e.tpot_median_abs_distinct <= TPOT_TARGET
+              and e.ttft_median_abs_distinct <= TTFT_TARGET for e in rows if e.predicted)
+    t.notes.append(
+        "Distinct: the predicted rows with each measurement counted once (the data records some "
+        "runs twice, an InferenceMAX row and the AIConfigurator db-dump copy of it: same system, "
+        "TTFT and TPOT); the targets are judged on both.")
     t.notes.append(
         f"Targets (issue 22): >= {EXPRESSIBLE_TARGET:.0%} of covered rows expressible (here "
         f"{share:.1%}), median |error| TPOT <= {TPOT_TARGET:.0%} and TTFT <= {TTFT_TARGET:.0%} "

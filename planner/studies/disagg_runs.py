@@ -169,6 +169,25 @@ class DisaggErrors:
     tpot_median_abs: float
     ttft_median: float
     tpot_median: float
+    distinct: int = 0                         # predicted rows, each measurement counted once
+    ttft_median_abs_distinct: float = float("nan")
+    tpot_median_abs_distinct: float = float("nan")
+
+
+def first_of_each_measurement(table: RunTable, rows: np.ndarray) -> np.ndarray:
+    """Of the rows ``rows`` (a boolean mask), the first of each measurement: the shipped data
+    records some runs twice (an InferenceMAX row and the AIConfigurator db-dump copy of the
+    same run: same system, TTFT and TPOT to the nanosecond), so a median over rows would weigh
+    those runs double."""
+    out = np.zeros_like(rows)
+    seen: set[tuple[str, float, float]] = set()
+    for i in np.flatnonzero(rows):
+        key = (str(table.system[i]), round(float(table.measured_ttft_s[i]), 9),
+               round(float(table.measured_tpot_s[i]), 9))
+        if key not in seen:
+            seen.add(key)
+            out[i] = True
+    return out
 
 
 def _median(x: np.ndarray) -> float:
@@ -193,16 +212,19 @@ def disagg_validation(table: RunTable, prediction: DisaggPrediction | None = Non
                                    for r in pred.reason])
     err_t = pred.ttft_s / table.measured_ttft_s - 1
     err_p = pred.tpot_s / table.measured_tpot_s - 1
+    once = first_of_each_measurement(table, disagg & pred.predicted)
     out = []
     names = [h for h in dict.fromkeys(res.hardware[covered]) if h is not None]
     for name in sorted(names) + [ALL]:
         on = disagg & (True if name == ALL else (res.hardware == name))
-        p = on & pred.predicted
+        p, d = on & pred.predicted, on & once
         out.append(DisaggErrors(
             hardware=name, rows=int(on.sum()), covered=int((on & covered).sum()),
             expressible=int((on & readable).sum()), predicted=int(p.sum()),
             ttft_median_abs=_median(np.abs(err_t[p])), tpot_median_abs=_median(np.abs(err_p[p])),
-            ttft_median=_median(err_t[p]), tpot_median=_median(err_p[p])))
+            ttft_median=_median(err_t[p]), tpot_median=_median(err_p[p]), distinct=int(d.sum()),
+            ttft_median_abs_distinct=_median(np.abs(err_t[d])),
+            tpot_median_abs_distinct=_median(np.abs(err_p[d]))))
     return out
 
 

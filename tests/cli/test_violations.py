@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests_support import cli_json, cli_run
 
 #: Usable HBM of an H100 SXM5 (hardware/h100.yaml gpu.hbm_usable_mib), bytes.
@@ -21,6 +23,8 @@ def test_a_training_search_where_nothing_fits_shows_the_nearest_layout_and_exits
     assert out.exit_code == 1
     (rec,) = json.loads(out.stdout)
     assert rec["role"] == "over_limits" and rec["memory_bytes_per_gpu"] > H100_USABLE_BYTES
+    # the README's figure: 1.571 TB per GPU at best
+    assert rec["memory_bytes_per_gpu"] == pytest.approx(1.571e12, rel=5e-4)
     assert rec["why"].startswith("needs ") and rec["why"] in out.stderr
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("violated: no layout of")
 

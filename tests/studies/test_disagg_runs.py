@@ -155,3 +155,30 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
         assert rows[hw].tpot_median_abs == pytest.approx(tpot, abs=5e-4), hw
     # every predicted row is counted, misses included
     assert rows["all"].predicted == int(pred.predicted.sum()) == 378
+    # each measurement once (148 of the 378 repeat another's system, TTFT and TPOT: the
+    # InferenceMAX row and its db-dump copy): 230 distinct; TTFT / TPOT median |err| h200
+    # 28.7% / 8.6%, h100 74.4% / 31.0%, b200 39.5% / 15.6%, gb200 53.0% / 18.4%, all 46.2% / 17.4%
+    distinct = {"h200": (26, 0.287, 0.086), "h100": (13, 0.744, 0.310),
+                "b200": (70, 0.395, 0.156), "gb200-nvl72": (121, 0.530, 0.184),
+                "all": (230, 0.462, 0.174)}
+    for hw, (n, ttft, tpot) in distinct.items():
+        assert rows[hw].distinct == n, hw
+        assert rows[hw].ttft_median_abs_distinct == pytest.approx(ttft, abs=5e-4), hw
+        assert rows[hw].tpot_median_abs_distinct == pytest.approx(tpot, abs=5e-4), hw
+
+
+def test_each_measurement_is_counted_once():
+    """Two rows of one system with the same measured TTFT and TPOT are one measurement; the
+    same figures on another system, or another TPOT, are not."""
+    from planner.studies.disagg_runs import first_of_each_measurement
+
+    sys_ = np.array(["gb200", "gb200", "b200_sxm", "gb200"], dtype=object)
+    ttft = np.array([1.0, 1.0, 1.0, 1.0])
+    tpot = np.array([0.01, 0.01, 0.01, 0.02])
+
+    class Rows:
+        system, measured_ttft_s, measured_tpot_s = sys_, ttft, tpot
+
+    got = first_of_each_measurement(Rows, np.ones(4, dtype=bool))  # type: ignore[arg-type]
+    assert got.tolist() == [True, False, True, True]
+    assert not first_of_each_measurement(Rows, np.zeros(4, dtype=bool)).any()  # type: ignore[arg-type]
