@@ -155,3 +155,18 @@ def cli_json(*args: str):
     result = cli_run(*args, "--format", "json")
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
+
+
+#: A script that runs the CLI's main with the given argv and writes, on stderr, its exit
+#: code, whether numpy was imported and which planner.cli modules were (tests/cli).
+MAIN_AND_MODULES = """
+import json, sys
+sys.argv = ["planner", *sys.argv[1:]]
+from planner.cli import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+sys.stderr.write(json.dumps({"code": code, "numpy": "numpy" in sys.modules,
+                             "cli": sorted(m for m in sys.modules if m.startswith("planner.cli"))}))
+"""

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from tests_support import V3_TEXT
+from tests_support import MAIN_AND_MODULES, V3_TEXT
 from tests_support import cli_json as run_json
 from tests_support import cli_run as run
 
@@ -176,17 +176,6 @@ def test_every_command_is_in_the_map_of_its_group_module():
         assert c.callback.__module__ == f"planner.cli.{COMMANDS[c.name]}", c.name
 
 
-MAIN_AND_MODULES = """
-import json, sys
-sys.argv = ["planner", *sys.argv[1:]]
-from planner.cli import main
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-sys.stderr.write(json.dumps({"code": code, "numpy": "numpy" in sys.modules,
-                             "cli": sorted(m for m in sys.modules if m.startswith("planner.cli"))}))
-"""
 
 
 @pytest.mark.parametrize("args, group", [

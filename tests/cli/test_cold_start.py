@@ -9,17 +9,7 @@ import json
 import subprocess
 import sys
 
-MAIN_AND_MODULES = """
-import json, sys
-sys.argv = ["planner", *sys.argv[1:]]
-from planner.cli import main
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-sys.stderr.write(json.dumps({"code": code, "numpy": "numpy" in sys.modules,
-                             "cli": sorted(m for m in sys.modules if m.startswith("planner.cli"))}))
-"""
+from tests_support import MAIN_AND_MODULES
 
 HELP_READY = """
 import json, sys
