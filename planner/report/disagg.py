@@ -150,6 +150,27 @@ def _chosen_record(plan: DisaggPlan, setup: dict[str, Any]) -> dict[str, Any]:
     return disagg_record(plan.result, setup, plan.prefill, plan.decode)
 
 
+def _why_none(over_limits: DisaggPlan | None) -> str:
+    """Why no split runs even without limits: none fits in memory, or (a target rate) every
+    split that fits queues without bound: the rate is above what the capped worker counts
+    reach."""
+    import numpy as np
+
+    memory = "none fits in memory: give more GPUs or a smaller precision"
+    if over_limits is None:
+        return memory
+    split = over_limits.split
+    if not split.fits.any():
+        return memory
+    grid = split.grid
+    reach = float(np.max(np.where(split.fits, np.minimum(grid.prefill_rate_per_s,
+                                                         grid.decode_rate_per_s), 0.0)))
+    rate = float(np.max(grid.request_rate_per_s))
+    return (f"the rate {rate:,.1f} requests/s is above what the search reaches: with at most "
+            f"{int(np.max(split.num_prefill_workers)):,} prefill workers per layout pair the "
+            f"fastest split that fits serves {reach:,.1f} requests/s: give a lower --rate")
+
+
 def disagg_violation(plan: DisaggPlan, setup: dict[str, Any],
                      over_limits: DisaggPlan | None) -> str:
     """One line: no split meets the limits (of how many tried), and the best split over them
@@ -158,7 +179,7 @@ def disagg_violation(plan: DisaggPlan, setup: dict[str, Any],
                 f"TTFT <= {fmt_seconds(setup['ttft_limit_s'])} and TPOT <= "
                 f"{fmt_seconds(setup['tpot_limit_s'])} (of {plan.split.feasible.size:,} tried)")
     if over_limits is None or over_limits.result is None:
-        return f"{searched}; none fits in memory: give more GPUs or a smaller precision"
+        return f"{searched}; {_why_none(over_limits)}"
     rec = _chosen_record(over_limits, setup)
     return (f"{searched}; the best over them, {rec['prefill_gpus']:,.0f} prefill + "
             f"{rec['decode_gpus']:,.0f} decode GPUs, {broken_limits(rec)}")

@@ -33,6 +33,9 @@ from planner.specs._types import SPEC_CONFIG, NonNegFloat, NonNegInt, PosFloat, 
 
 #: Largest scale of an efficiency factor an override may give (a factor's fraction stays <= 1).
 MAX_EFFICIENCY_SCALE = 100.0
+#: Smallest scale an override may give: below a thousandth of the measured fraction no device
+#: runs (calibration moves factors by tens of percent), and the figures lose their meaning.
+MIN_EFFICIENCY_SCALE = 1e-3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,8 +91,9 @@ def load_overrides(path: str | os.PathLike[str]) -> Overrides:
     obj = validate(Overrides, data, file=str(p))
     for name, hw in obj.hardware.items():
         for factor, scale in hw.efficiency.items():
-            if scale > MAX_EFFICIENCY_SCALE:
-                raise SpecError(f"a scale of at most {MAX_EFFICIENCY_SCALE:g} (got {scale:g})",
+            if not MIN_EFFICIENCY_SCALE <= scale <= MAX_EFFICIENCY_SCALE:
+                raise SpecError(f"a scale from {MIN_EFFICIENCY_SCALE:g} to "
+                                f"{MAX_EFFICIENCY_SCALE:g} (got {scale:g})",
                                 file=str(p), field=f"hardware.{name}.efficiency.{factor}")
     return dataclasses.replace(obj, path=str(p))
 
@@ -167,6 +171,20 @@ def apply_engine_overrides(engine: Any, overrides: Overrides | None) -> Any:
             raise SpecError("expected a finite number", file=overrides.path,
                             field=f"engines.{engine.name}.{name}")
         update[name] = type(current)(value) if isinstance(current, float) else value
-    if hasattr(engine, "model_copy"):
-        return engine.model_copy(update=update)
-    return dataclasses.replace(engine, **update)
+        _copy(engine, {name: update[name]}, overrides.path, f"engines.{engine.name}.{name}")
+    return _copy(engine, update, overrides.path, f"engines.{engine.name}")
+
+
+def _copy(engine: Any, update: dict[str, float], file: str | None, where: str) -> Any:
+    """``engine`` with ``update``; a value the engine refuses (an overhead outside its bounds)
+    a :class:`SpecError` naming the override file and ``where``."""
+    from planner.errors import PlannerError
+
+    try:
+        if hasattr(engine, "model_copy"):
+            return engine.model_copy(update=update)
+        return dataclasses.replace(engine, **update)
+    except PlannerError as err:
+        raise SpecError(err.message, file=file, field=where) from None
+    except ValueError as err:
+        raise SpecError(str(err), file=file, field=where) from None

@@ -111,9 +111,9 @@ def disagg_predictor() -> Callable[..., Any] | None:
 
 @dataclass(frozen=True)
 class RunTable:
-    """Measured runs as numpy columns (one entry per row). Layout fields are >= 1 (blank or 0 in
-    the file: 1); counts a row does not have (an aggregated row's prefill_*, ``silicon_
-    concurrency`` where the source gives none) are 0. Times in seconds."""
+    """Measured runs as numpy columns (one entry per row). Layout fields are >= 1 (blank or 0:
+    1; a disaggregated row's pool sizes other than MoE's: blank or >= 1); counts a row lacks
+    (an aggregated row's prefill_*, ``silicon_concurrency`` unsourced) are 0. Times in s."""
 
     path: str
     id: np.ndarray
@@ -224,14 +224,14 @@ def _parse_rows(text: str, where: str) -> tuple[list[str], list[list[str]]]:
 
 
 def read_runs(path: str | Path) -> RunTable:
-    """The measured runs of the CSV at ``path`` as a :class:`RunTable`; a one-line
-    :class:`~planner.errors.SpecError` naming the file, row (the file's line) and column
-    otherwise."""
+    """The measured runs of the CSV at ``path`` as a :class:`RunTable`; a one-line SpecError
+    naming the file, row (the file's line) and column otherwise."""
     where = str(path)
     text, _ = read_text_file(Path(path), limit=MAX_RUNS_FILE_BYTES, what="a CSV file of runs")
     header, body = _parse_rows(text, where)
     col = {name: header.index(name) for name in COLUMNS}
     out: dict[str, Any] = {}
+    disagg = [r[col["mode"]].strip() == DISAGG for r in body]    # their pools' sizes: >= 1
     for f in fields(RunTable):
         if f.name in ("path", "concurrency", "silicon_concurrency", "mean_isl", "mean_osl",
                       "layout_reread"):
@@ -243,8 +243,10 @@ def read_runs(path: str | Path) -> RunTable:
             continue
         measured, layout = f.name.startswith("measured_"), column.endswith("_size")
         tokens = column in ("isl", "osl")
+        pool = column.startswith(("prefill_", "decode_")) and "_moe_" not in column
         values = [_number(c, where=where, row=n, column=column, integer=not measured,
-                          blank=-1.0 if measured or tokens else 0.0, low=1.0 if tokens else 0.0,
+                          blank=-1.0 if measured or tokens else 0.0,
+                          low=1.0 if tokens or (pool and disagg[n - 2]) else 0.0,
                           high=(MAX_RUN_TOKENS if tokens else float("inf") if measured
                                 else MAX_RUN_SIZE))
                   for n, c in enumerate(cells, start=2)]

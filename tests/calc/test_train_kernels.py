@@ -206,3 +206,22 @@ def test_the_moe_routers_kernels_are_counted_per_expert_score():
     assert b.forward_hsized - a.forward_hsized == pytest.approx(8 * 4 * 256 * share)
     assert b.backward_hsized - a.backward_hsized == pytest.approx(4 * 4 * 256 * share)
     assert b.forward_sharded == a.forward_sharded and b.selective_hsized == a.selective_hsized
+
+
+def test_unfused_score_traffic_halves_when_context_parallelism_doubles():
+    # A rank holds b·s/c queries, each against all s keys: N = b·(s/c)·s·(a/t) score elements
+    # (the key length is s, not s/c again). With no score FLOP time to hide under, the unfused
+    # core's forward and backward traffic is linear in N and the per-token copies: both halve.
+    from planner.calc.train.kernels import unfused_attention_s
+
+    m, hw = _gpt("gpt-175b"), catalog.load_hardware("a100")
+    s = train_shape(m, seq_len=2048, dropout=True)
+    rates = train_rates(hw, gemm_dtype="bf16", rows=2048.0)
+    cp = np.array([1.0, 2.0, 4.0])
+    fwd, bwd = unfused_attention_s(s, rates, tokens=2048 / cp, tp=8, layers_dev=1.0,
+                                   seq_len=2048, scores=0.0)
+    assert np.allclose(fwd[1:] / fwd[:-1], 0.5) and np.allclose(bwd[1:] / bwd[:-1], 0.5)
+    # the docstring's example: one GPT-3 layer at t = 8, softmax + dropout forward 9 N / B
+    n = 2048 * 12 * 2048
+    copies = s.kernels.unfused_forward_sharded * 2048 / 8 / rates.hbm
+    assert fwd[0] == pytest.approx((4 + 4 + 5) * n / rates.hbm + copies)

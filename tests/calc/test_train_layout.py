@@ -467,7 +467,7 @@ def test_unfused_attention_traffic_pipeline_link_and_optimizer_are_counted():
     s = train_shape(m, seq_len=2048, dropout=True)
     rates = train_rates(hw, gemm_dtype="bf16", rows=2048.0)
     elements = 2048 * 96 / 8 * 2048 * 12                  # b·s·(a/t)·s, 12 layers
-    fwd, bwd = step._unfused_attention_s(s, rates, tokens=2048.0, tp=8, layers_dev=12.0, cp=1,
+    fwd, bwd = step._unfused_attention_s(s, rates, tokens=2048.0, tp=8, layers_dev=12.0,
                                          seq_len=2048, scores=0.0)
     # the output permute's copy (read + write h/t per token), backward that copy and the QKV
     # split's gradient concatenation (3h/t)

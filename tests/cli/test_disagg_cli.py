@@ -113,3 +113,26 @@ def test_serve_disagg_refuses_a_zero_limit_or_a_huge_pool_in_one_line(args, prob
                      *args)
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and problem in result.stderr
+
+
+def test_a_rate_beyond_the_capped_search_is_not_called_a_memory_failure():
+    # DeepSeek-V3 fits on H800 workers, but 100,000 requests/s is above what the most prefill
+    # workers the search tries (MAX_PREFILL_WORKERS per layout pair) serve: every split that
+    # fits queues without bound. The line says so, with the rate the search reaches.
+    from planner.studies.disagg import MAX_PREFILL_WORKERS
+
+    base = ("serve-disagg", "deepseek-v3", "-H", "h800", "--isl", "4096", "--osl", "1024",
+            "--kv-dtype", "fp8", "--disagg-ratio", "--max-ttft", "2s", "--max-tpot", "50ms")
+    out = cli_run(*base, "--rate", "100000")
+    line = out.stderr.strip()
+    assert out.exit_code == 1 and "\n" not in line and "none fits in memory" not in line
+    assert "the rate 100,000.0 requests/s is above what the search reaches" in line
+    assert f"at most {MAX_PREFILL_WORKERS:,} prefill workers" in line
+    reach = float(line.split("that fits serves ")[1].split(" requests/s")[0].replace(",", ""))
+    assert 0 < reach < 100_000
+    # Just under that rate the search does find splits (without limits at least).
+    under = cli_run(*base, "--rate", f"{0.9 * reach:.1f}")
+    assert "above what the search reaches" not in under.stderr
+    # One GPU holds no prefill and decode pool: that one is the memory failure.
+    none = cli_run(*base, "--gpus", "1")
+    assert none.exit_code == 1 and "none fits in memory" in none.stderr

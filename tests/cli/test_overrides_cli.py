@@ -117,6 +117,14 @@ def test_validate_runs_takes_an_override_file(tmp_path):
     ("created: x\n", "runs: required field is missing"),
     ('created: "x"\nruns: {file: a, rows: 1}\nhardware:\n  h100:\n    efficiency: {warp: 2}\n',
      "hardware.h100.efficiency.warp"),
+    # an engine value outside the engine's bounds: the file and the field path, not only the
+    # engine's own message
+    ('created: "x"\nruns: {file: a, rows: 1}\nengines:\n  vllm: {burst_share: 2}\n',
+     "engines.vllm.burst_share: engine vLLM: burst_share = 2 is outside its bounds [0, 1]"),
+    # an efficiency scale too small to be a calibration (it printed 300-digit figures)
+    ('created: "x"\nruns: {file: a, rows: 1}\nhardware:\n  h100:\n'
+     '    efficiency: {hbm_bandwidth: 1.0e-300}\n',
+     "hardware.h100.efficiency.hbm_bandwidth: a scale from 0.001 to 100 (got 1e-300)"),
 ])
 def test_a_bad_override_file_is_one_line_on_every_command(tmp_path, args, text, message):
     bad = write(tmp_path, "bad.yaml", text)

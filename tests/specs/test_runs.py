@@ -168,7 +168,8 @@ def test_resolve_user_rows(tmp_path):
     (lambda t: t.replace(",324.69235197495436,", ",0,", 1), "row 2, column silicon_ttft_ms",
      "finite number > 0"),
     (lambda t: t.replace(",4,1,4,1,4,8,", ",99999999999999999999,1,4,1,4,8,", 1),
-     "row 2, column prefill_attention_dp_size", "whole number in 0 .. 32,768"),
+     # (row 2 is disaggregated: its pool sizes are 1 .. 32,768 since a 0 there is refused)
+     "row 2, column prefill_attention_dp_size", "whole number in 1 .. 32,768"),
     (lambda t: t.replace("silicon_concurrency=4;", f"silicon_concurrency={'9' * 30};", 1),
      "row 2, column silicon_data_source", "silicon_concurrency above"),
     (lambda t: t.splitlines()[0] + "\n", None, "only a header row"),
@@ -339,3 +340,37 @@ def test_a_multiplied_layout_is_read_as_run(table):
     # a layout the source states as run stays: MoE-TP 2 x EP 2 on TP 4 (gap-analysis rows)
     gap = np.array(["aic-auto-gap" in s for s in table.source]) & (table.moe_tp == 2)
     assert gap.any() and not table.layout_reread[gap].any()
+
+
+@pytest.mark.parametrize("column", ["decode_batch_size", "decode_attention_dp_size",
+                                    "prefill_num_workers", "decode_tp_size"])
+def test_a_disaggregated_pool_size_of_zero_is_refused_not_read_as_one(tmp_path, column):
+    # Blank still means 1 (the data leaves sizes out), but a written 0 in a disaggregated row's
+    # pool is a mistake: it was read as 1 like a blank; now it is refused like a negative, with
+    # its row and column. An aggregated row's 0 (attention_dp_size, the MoE sizes: the data
+    # has them) is still read as 1.
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(catalog.SERVING_RUNS_CSV.read_text())))
+    n = next(i for i, r in enumerate(rows) if r["mode"] == "disagg")
+    for value, refused in (("0", True), ("", False), ("-1", True)):
+        edited = [dict(r) for r in rows]
+        edited[n][column] = value
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(edited)
+        p = tmp_path / "runs.csv"
+        p.write_text(out.getvalue())
+        if not refused:    # a blank size reads as 1 (a blank count, num_workers, as 0)
+            if not column.endswith("_size"):
+                continue
+            field = column if column.endswith("batch_size") else column.removesuffix("_size")
+            assert getattr(read_runs(p), field)[n] == 1
+            continue
+        with pytest.raises(SpecError) as info:
+            read_runs(p)
+        msg = str(info.value)
+        assert "\n" not in msg and f": row {n + 2}, column {column}: " in msg
+        assert "whole number in 1 .. " in msg

@@ -253,6 +253,7 @@ class DisaggSplit:
     decode_workers: int
     bound: str                         # "prefill" or "decode": the side that sets the rate
     feasible: np.ndarray               # bool over the grid
+    fits: np.ndarray                   # bool over the grid: both layouts fit and n_D >= 1
     grid: DisaggState                  # every split's steady state
     num_prefill_workers: np.ndarray    # the grid's worker counts
     num_decode_workers: np.ndarray
@@ -325,8 +326,9 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
         decode_concurrency=np.asarray(decode_concurrency)[row], decode_workers=used_d,
         decode_gpus_per_worker=g_d, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
         arrival_rate_per_s=arrival_rate_per_s, request_overhead_s=request_overhead_s)
-    feasible = (np.asarray(prefill_fits)[col] & np.asarray(decode_fits)[row] & (n_d >= 1)
-                & (state.ttft_s <= ttft_limit_s) & (state.tpot_s <= tpot_limit_s)
+    fits = np.broadcast_to(np.asarray(prefill_fits)[col] & np.asarray(decode_fits)[row]
+                           & (n_d >= 1), state.ttft_s.shape)
+    feasible = (fits & (state.ttft_s <= ttft_limit_s) & (state.tpot_s <= tpot_limit_s)
                 & np.isfinite(state.ttft_s))
     feasible = np.broadcast_to(feasible, state.ttft_s.shape)
     score = np.where(feasible, state.tokens_per_s_per_gpu, -np.inf)
@@ -335,6 +337,6 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
     return DisaggSplit(
         found=bool(feasible[i, j, k]), prefill_choice=int(i), decode_choice=int(j),
         prefill_workers=int(k + 1), decode_workers=int(n_d_full[i, j, k]),
-        bound=BINDING_SIDES[int(state.bound[i, j, k])], feasible=feasible, grid=state,
+        bound=BINDING_SIDES[int(state.bound[i, j, k])], feasible=feasible, fits=fits, grid=state,
         num_prefill_workers=np.broadcast_to(n_p, score.shape),
         num_decode_workers=n_d_full)

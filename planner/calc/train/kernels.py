@@ -81,6 +81,11 @@ DEQUANT_BYTES = FP8_TILE_BYTES + ELEM_BYTES
 #: the unpermute reads every copy and writes the weighted sum; backward the same moves of the
 #: gradients (BF16).
 PERMUTE_PASSES = 2
+#: Backward moves the gradients of both the permute and the unpermute (each read + write).
+PERMUTE_MOVES_BACKWARD = 2
+#: FFN input projections: gated (SwiGLU) FFNs have a gate and an up projection, others one.
+GATED_PROJECTIONS = 2
+UNGATED_PROJECTIONS = 1
 #: vocab_parallel_cross_entropy, bytes per logit: forward the cast (read 2, write 4), max
 #: (read 4), subtract (read + write 4), exp (read + write 4), sum (read 4), divide (read +
 #: write 4); backward the scale by the loss gradient (read + write 4) and the cast back (read
@@ -139,7 +144,7 @@ def _linears(model: Model) -> tuple[list, list]:
 def _ffn_linears(model: Model) -> list:
     ffn: Any = model.ffn
     h = model.hidden_size
-    up = 2 if ffn.gated else 1
+    up = GATED_PROJECTIONS if ffn.gated else UNGATED_PROJECTIONS
     if not model.is_moe:
         return [(h, up * ffn.intermediate_size, 1, True), (ffn.intermediate_size, h, 1, True)]
     share = model.num_moe_layers / model.num_layers
@@ -238,11 +243,11 @@ def kernel_bytes(model: Model, *, recipe: str, dropout: bool,
     fwd_s, bwd_s = ELEM_BYTES * act_f * inter, ELEM_BYTES * act_b * inter
     b_in = FP8_TILE_BYTES if recipe == "fp8" else ELEM_BYTES
     fwd_s += copies * h * (PERMUTE_PASSES * b_in + ELEM_BYTES) + moe_share * ELEM_BYTES * h
-    bwd_s += copies * h * 2 * PERMUTE_PASSES * ELEM_BYTES
+    bwd_s += copies * h * PERMUTE_MOVES_BACKWARD * PERMUTE_PASSES * ELEM_BYTES
     if recipe == "fp8":
         cast_f, cast_b = _fp8_cast_bytes(model)
         # the MoE SwiGLU inputs (gate and up of each routed copy and the shared expert)
-        swiglu_in = (2 if ffn.gated else 1) * moe_share * (
+        swiglu_in = (GATED_PROJECTIONS if ffn.gated else UNGATED_PROJECTIONS) * moe_share * (
             ffn.num_experts_per_token * ffn.expert_intermediate_size
             + ffn.num_shared_experts * (ffn.shared_expert_intermediate_size or 0)
         ) if model.is_moe else 0.0
@@ -276,8 +281,8 @@ DROPOUT_BYTES_FORWARD = 2 + 2 + 1
 DROPOUT_BYTES_BACKWARD = 2 + 1 + 2
 
 
-def unfused_attention_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, cp,
-                         seq_len, scores):
+def unfused_attention_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, seq_len,
+                        scores):
     """(forward, backward) time the unfused attention core adds to its score GEMMs' FLOP time
     on one micro-batch (s): their traffic beyond the FLOP time, the softmax and dropout
     kernels and the layout copies at HBM speed.
@@ -286,13 +291,15 @@ def unfused_attention_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, lay
     (4 + 5)·N/B + copies; backward max(8N/B − 2·t_scores, 0) + (6 + 5)·N/B + copies (B the
     HBM rate; dropout terms only with dropout).
     Ref: Megatron-LM 2022 ``CoreAttention`` and ``FusedScaleMaskSoftmax`` (see the constants).
-    Convention: FP16/BF16 scores, a 1-byte dropout mask; ``scores`` the score GEMMs' FLOP
-    time on the same micro-batch and layers (s).
+    Convention: FP16/BF16 scores, a 1-byte dropout mask; ``tokens`` the b·s/c queries a rank
+    holds under context parallelism c, each against all s keys; ``scores`` the score GEMMs'
+    FLOP time on the same micro-batch and layers (s).
     Example: GPT-3 175B, t = 8, s = 2,048, one layer and sequence: N = 2,048 x 12 x 2,048 =
     50.3M elements, forward softmax + dropout 9 x 50.3M / 1.62e12 B/s = 0.28 ms.
     """
-    elements = (tokens * shape.num_heads / np.asarray(tp, dtype=float)
-                * seq_len / np.asarray(cp, dtype=float) * layers_dev)
+    # ``tokens`` is already the rank's b·s/c queries; each attends to all s keys (the ring
+    # brings the other ranks' K and V), so the key length is s, not s/c.
+    elements = tokens * shape.num_heads / np.asarray(tp, dtype=float) * seq_len * layers_dev
     drop = DROPOUT_BYTES_FORWARD if shape.dropout else 0
     drop_b = DROPOUT_BYTES_BACKWARD if shape.dropout else 0
     # the output permute's copy (and backward the QKV split's gradient concatenation)

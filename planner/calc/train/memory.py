@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.calc.train.recipe import (
-    ENDS_AS_BLOCKS, FRAGMENTATION_FRAC, PARAM_COPIES, RECIPES, RECOMPUTE_MODES, TRAIN_SCHEDULES,
-    WORKSPACE_BYTES,
+    END_BLOCKS, ENDS_AS_BLOCKS, FIRST_DEVICE_END_BLOCKS, FRAGMENTATION_FRAC, PARAM_COPIES, RECIPES,
+    RECOMPUTE_MODES, TRAIN_SCHEDULES, WORKSPACE_BYTES,
 )
 from planner.calc.train.shape import TrainShape
 
@@ -133,7 +133,8 @@ def _device_params(shape: TrainShape, *, tp, pp, ep, schedule, end=True):
     has_mtp_end = np.where(both, True, last >= first)
     # Where the ends count as blocks, the embedding, the head and the MTP modules take the
     # place of layers in the device's stages.
-    layers = np.where(as_blocks, np.maximum(copies * blocks - 2 - shape.mtp_depth, 0.0),
+    layers = np.where(as_blocks,
+                      np.maximum(copies * blocks - END_BLOCKS - shape.mtp_depth, 0.0),
                       copies * blocks)
     dense = (layers * shape.layer_params + ends) / tp
     experts = (layers * shape.expert_params
@@ -190,7 +191,8 @@ def train_memory_per_gpu(shape: TrainShape, *, capacity_bytes: float, recipe: st
         if end:    # the first stage's chunks: its layers (the MTP modules where not blocks);
             # DualPipe: mostly the embedding chunk (b − 1); DualPipeV: both chunks (b − 2)
             folded = np.asarray(schedule) == TRAIN_SCHEDULES.index("dualpipev")
-            layers = np.where(as_blocks, np.maximum(blocks - np.where(folded, 2, 1), 1.0),
+            ends_here = np.where(folded, END_BLOCKS, FIRST_DEVICE_END_BLOCKS)
+            layers = np.where(as_blocks, np.maximum(blocks - ends_here, 1.0),
                               blocks + shape.mtp_depth)
             logits = LOGIT_BYTES * shape.vocab_size / np.asarray(tp, dtype=float) * tokens
         else:      # a middle stage: whole blocks, no logits

@@ -46,6 +46,15 @@ TRAIN_SCHEDULES = ("1f1b", "interleaved", "zb1p", "dualpipe", "dualpipev")
 #: Activation recomputation: none, selective (the core attention; for MLA also the
 #: up-projected queries, keys and values, V3R §3.3.2), full (every layer from its input).
 RECOMPUTE_MODES = ("none", "selective", "full")
+SELECTIVE_RECOMPUTE = RECOMPUTE_MODES.index("selective")
+FULL_RECOMPUTE = RECOMPUTE_MODES.index("full")
+#: Expert-parallel all-to-all passes per micro-batch: forward and backward, and the forward
+#: again under full recompute.
+EP_PASSES = 2
+EP_PASSES_FULL_RECOMPUTE = 3
+#: A gradient-accumulation kernel reads and writes the accumulator once (after reading the
+#: new gradient).
+ACCUMULATOR_PASSES = 2
 ZERO_STAGES = (0, 1, 2, 3)
 
 #: Copies of a device's stage parameters each schedule keeps: DualPipe holds a stage of each of
@@ -61,6 +70,10 @@ PARAM_COPIES = {"1f1b": 1, "interleaved": 1, "zb1p": 1, "dualpipe": 2, "dualpipe
 #: evenly and add the ends to the first and last stage (Megatron-LM's default, as in
 #: Narayanan et al. 2021 and Korthikanti et al. 2022).
 ENDS_AS_BLOCKS = {"1f1b": 0, "interleaved": 0, "zb1p": 0, "dualpipe": 1, "dualpipev": 1}
+#: Where the ends count as blocks: the embedding and the head take two blocks' place; the
+#: first-stage device of DualPipe holds the embedding's (one), DualPipeV's folded one both.
+END_BLOCKS = 2
+FIRST_DEVICE_END_BLOCKS = 1
 
 #: The overlap each framework achieves, stated (1 = hidden under computation, 0 = exposed):
 #: Megatron-LM as in Narayanan et al. 2021 and Korthikanti et al. 2022 exposes the tensor-,

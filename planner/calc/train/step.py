@@ -12,15 +12,16 @@ costs), planner.calc.routing (distinct nodes a token reaches).
 Convention: the busiest device sets the pace: L/p layers plus the output head (and MTP modules)
 each micro-batch (under DualPipe(V), whose stages count the ends as blocks, the slower of a
 middle device and the end device, which carries half the head and MTP per micro-batch);
-backward = 2 × forward FLOPs, of which the weight gradients W = 1 × forward;
-elementwise traffic = the cached activation bytes written once forward and read and written
-once backward; attention without a fused kernel computes the full s² scores; overlap per
-schedule as :mod:`planner.calc.train.recipe` states; latencies from the hardware spec. EP:
-dispatch + combine of each routed token copy forward, the same bytes backward (again with full
-recompute); inter-node copies once per distinct eligible node (node-limited routing, NVLink
-forwarding inside the node), the slower of the IB and NVLink legs; under DualPipe the
-all-to-all hides behind computation that keeps the spec's ``overlap_compute_share`` s of its
-rate while the all-to-all's kernels run: the step grows by max(T − W, (1 − s)·T).
+backward = 2 × forward FLOPs, of which the weight gradients W = 1 × forward; memory-bound
+kernels (norms, residual adds, activations, FP8 casts, MoE permutes, the loss, the unfused
+attention core's s² score traffic) one by one at HBM speed as :mod:`planner.calc.train.kernels`
+counts them; attention without a fused kernel computes the full s² scores; overlap per schedule
+as :mod:`planner.calc.train.recipe` states; latencies from the hardware spec. EP: dispatch +
+combine of each routed token copy forward, the same bytes backward (again with full recompute);
+inter-node copies once per distinct eligible node (node-limited routing, NVLink forwarding
+inside the node), the slower of the IB and NVLink legs; under DualPipe the all-to-all hides
+behind computation that keeps the spec's ``overlap_compute_share`` s of its rate while the
+all-to-all's kernels run: the step grows by max(T − W, (1 − s)·T).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from planner.calc.pipeline import (
 from planner.calc.train.kernels import unfused_attention_s as _unfused_attention_s
 from planner.calc.train.rates import TrainRates
 from planner.calc.train.recipe import (
-    DP_OVERLAP, EP_OVERLAP, PARAM_COPIES, PP_OVERLAP, RECIPES, TRAIN_SCHEDULES,
+    ACCUMULATOR_PASSES, DP_OVERLAP, EP_OVERLAP, EP_PASSES, EP_PASSES_FULL_RECOMPUTE,
+    FULL_RECOMPUTE, PARAM_COPIES, PP_OVERLAP, RECIPES, SELECTIVE_RECOMPUTE, TRAIN_SCHEDULES,
 )
 from planner.calc.train.shape import ACT_BYTES, TrainShape
 
@@ -277,7 +279,7 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
                                             / rates.attention_backward - BACKWARD_TO_FORWARD),
                            0.0)
     att_f, att_b = _unfused_attention_s(shape, rates, tokens=tokens, tp=tp,
-                                        layers_dev=layers_dev, cp=cp, seq_len=seq_len,
+                                        layers_dev=layers_dev, seq_len=seq_len,
                                         scores=scores)
     att_f, att_b = np.where(flash, 0.0, att_f), np.where(flash, 0.0, att_b)
     rc = np.asarray(recompute)
@@ -304,9 +306,9 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
     up_proj = shape.up_projection_flops * tokens / tp_f * layers_dev / rates.gemm
     core = 0.0 if shape.up_projection_flops else scores + att_f
     selective = core + up_proj + elem_sel
-    recomp = np.select([rc == 1, rc == 2], [selective, comp - ends + elem_f + att_f + tp_fwd],
-                       0.0)
-    ep_total = ep_one * np.where(rc == 2, 3.0, 2.0)
+    recomp = np.select([rc == SELECTIVE_RECOMPUTE, rc == FULL_RECOMPUTE],
+                       [selective, comp - ends + elem_f + att_f + tp_fwd], 0.0)
+    ep_total = ep_one * np.where(rc == FULL_RECOMPUTE, EP_PASSES_FULL_RECOMPUTE, EP_PASSES)
     busy = (1 + BACKWARD_TO_FORWARD) * comp
     # Overlapped (DualPipe): the all-to-all's kernels hold their SMs for as long as the links
     # take (T); compute W runs beside them at the share s they leave, then at full rate: the
@@ -391,7 +393,7 @@ def _grad_accumulation_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp
     r = RECIPES[recipe]
     dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
     copies = np.asarray(list(PARAM_COPIES.values()), dtype=float)[np.asarray(schedule)]
-    return (dense + experts) / copies * (r.weight_bytes + 2 * r.grad_bytes) / rates.hbm
+    return (dense + experts) / copies * (r.weight_bytes + ACCUMULATOR_PASSES * r.grad_bytes) / rates.hbm
 
 
 def _flag(table: dict, schedule) -> np.ndarray:
