@@ -40,10 +40,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import statistics
 from pathlib import Path
+
+# The YAML writers are the NVIDIA reducer's (it imports pyarrow only inside its readers).
+from extract_aic_kernels import _factor_yaml, _flow, _q
 
 #: Dense peaks (TFLOP/s), HBM (TB/s) and Infinity Fabric (GB/s per direction) as hardware/*.yaml
 #: give them: the reduction divides by these. ``match``: (gfx, cu_num) of the tables' rows.
@@ -251,20 +253,6 @@ def azure_mi300x() -> dict:
         hbm=dict(achieved_gb_per_s=copy * 1e3, frac=round(copy / peaks["hbm"], 4),
                  reduction="the HBM bandwidth benchmark's Copy kernel (read + write), not a "
                  f"decode-attention kernel (none timed for this device); / {peaks['hbm']} TB/s"))
-
-
-def _q(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _flow(values: list) -> str:
-    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
-
-
-def _factor_yaml(name: str, fac: dict, source: str) -> list[str]:
-    achieved = fac.get("achieved_tflop_per_s", fac.get("achieved_gb_per_s"))
-    return [f"  {name}:", f"    frac: {fac['frac']:g}", f"    achieved: {achieved:g}",
-            f"    source: {_q(source)}", f"    reduction: {_q(fac['reduction'])}"]
 
 
 def _table_yaml(name: str, tables: dict, source) -> list[str]:
