@@ -337,12 +337,14 @@ def _factor_yaml(name: str, fac: dict, source: str) -> list[str]:
             f"    source: {_q(source)}", f"    reduction: {_q(fac['reduction'])}"]
 
 
-def _table_yaml(name: str, tables: dict, source: str) -> list[str]:
+def _table_yaml(name: str, tables: dict, source) -> list[str]:
+    """``source``: one string for every table, or a function of the table giving its own."""
     out = [f"  {name}:"]
     for key, t in tables.items():
+        src = source(t) if callable(source) else source
         out += [f"    {key}:", f"      rows: {_flow(t['rows'])}", f"      frac: {_flow(t['frac'])}",
                 f"      achieved_tflop_per_s: {_flow(t['achieved_tflop_per_s'])}",
-                f"      peak: {t['peak']}", f"      source: {_q(source)}",
+                f"      peak: {t['peak']}", f"      source: {_q(src)}",
                 f"      reduction: {_q(t['reduction'])}"]
     return out
 

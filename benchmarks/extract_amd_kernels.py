@@ -45,7 +45,7 @@ import statistics
 from pathlib import Path
 
 # The YAML writers are the NVIDIA reducer's (it imports pyarrow only inside its readers).
-from extract_aic_kernels import _factor_yaml, _flow, _q
+from extract_aic_kernels import _factor_yaml, _table_yaml
 
 #: Dense peaks (TFLOP/s), HBM (TB/s) and Infinity Fabric (GB/s per direction) as hardware/*.yaml
 #: give them: the reduction divides by these. ``match``: (gfx, cu_num) of the tables' rows.
@@ -253,16 +253,6 @@ def azure_mi300x() -> dict:
         hbm=dict(achieved_gb_per_s=copy * 1e3, frac=round(copy / peaks["hbm"], 4),
                  reduction="the HBM bandwidth benchmark's Copy kernel (read + write), not a "
                  f"decode-attention kernel (none timed for this device); / {peaks['hbm']} TB/s"))
-
-
-def _table_yaml(name: str, tables: dict, source) -> list[str]:
-    out = [f"  {name}:"]
-    for key, t in tables.items():
-        out += [f"    {key}:", f"      rows: {_flow(t['rows'])}", f"      frac: {_flow(t['frac'])}",
-                f"      achieved_tflop_per_s: {_flow(t['achieved_tflop_per_s'])}",
-                f"      peak: {t['peak']}", f"      source: {_q(source(t))}",
-                f"      reduction: {_q(t['reduction'])}"]
-    return out
 
 
 def efficiency_yaml(root: Path, device: str, commit: str) -> str:
