@@ -205,6 +205,10 @@ def workload_tables(r: WorkloadResult, setup: dict[str, Any],
         if band[0] is not None:
             typical = {m: " (" + error_band_text(band[0], hardware=band[1], engine=band[2],
                                                  metric=m) + ")" for m in typical}
+    if rec["running_requests"] < rec["concurrency"]:
+        # the regime's band is the median over runs; it does not speak for a queue
+        typical["ttft"] = (" (most of it the queue beyond the KV cache: the typical error "
+                           "does not cover it)")
     t = Table(f"Workload: {rec['model']} on {rec['gpus']} x {rec['hardware']} ({rec['layout']}; "
               f"{rec['engine']}), ISL {rec['isl']:,}, OSL {rec['osl']:,}, concurrency "
               f"{rec['concurrency']:,}", ["metric", "value"])
