@@ -171,8 +171,13 @@ def apply_engine_overrides(engine: Any, overrides: Overrides | None) -> Any:
             raise SpecError("expected a finite number", file=overrides.path,
                             field=f"engines.{engine.name}.{name}")
         update[name] = type(current)(value) if isinstance(current, float) else value
-        _copy(engine, {name: update[name]}, overrides.path, f"engines.{engine.name}.{name}")
-    return _copy(engine, update, overrides.path, f"engines.{engine.name}")
+    try:
+        return _copy(engine, update, overrides.path, f"engines.{engine.name}")
+    except SpecError:
+        # name the field the engine refuses, where one alone is refused
+        for name, value in update.items():
+            _copy(engine, {name: value}, overrides.path, f"engines.{engine.name}.{name}")
+        raise
 
 
 def _copy(engine: Any, update: dict[str, float], file: str | None, where: str) -> Any:
