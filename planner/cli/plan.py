@@ -103,14 +103,15 @@ def plan_cmd(
         with replace_file(plot, "the plot") as tmp:
             plan_output.plot_frontier(result, tmp)
         sys.stderr.write(f"wrote {plot}\n")
+    band = _band(result, hws, eng)
     if html is not None:
         from planner.report.plan_html import plan_html
 
-        emit(plan_html(result), html, "the HTML report")
+        emit(plan_html(result, band), html, "the HTML report")
     if write_scenario is not None:
         emit(plan_output.scenario_yaml(result, model=model, hardware_names=hardware,
                                        engine=engine), write_scenario, "the scenario")
-    show_tables(plan_tables(result, every_point=every_point, band=_band(result, hws, eng)), fmt)
+    show_tables(plan_tables(result, every_point=every_point, band=band), fmt)
     over = violation(result)
     if over is not None:
         violated(over)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from planner.studies.plan_select import PlanResult
@@ -120,9 +120,10 @@ def _table_html(table: object) -> str:
                                                  else ""))
 
 
-def plan_html(result: PlanResult) -> str:
+def plan_html(result: PlanResult, band: tuple[Any, str, str | None] | None = None) -> str:
     """The HTML report: title, inputs, the frontier plot (inline SVG), the chosen layouts and
-    the frontier tables, all in one file."""
+    the frontier tables, all in one file; with ``band`` (as :func:`planner.report.plan.
+    plan_tables` takes it) the best point's error band, as the terminal table shows it."""
     from planner.report.plan import chosen_table, frontier_tables, limits_text
 
     q = result.query
@@ -131,7 +132,7 @@ def plan_html(result: PlanResult) -> str:
               ("limits", limits_text(result)),
               ("layouts evaluated", f"{result.evaluated:,} in {result.wall_s:.2f} s")]
     rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in inputs)
-    tables = "".join(_table_html(t) for t in [chosen_table(result), *frontier_tables(result)])
+    tables = "".join(_table_html(t) for t in [chosen_table(result, band), *frontier_tables(result)])
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>planner plan: {escape(result.model)}</title><style>{_STYLE}</style>"
             f"</head><body><h1>planner plan: {escape(result.model)}</h1>"

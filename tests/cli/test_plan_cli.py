@@ -7,6 +7,7 @@ import builtins
 import csv
 import json
 import io
+from html import escape
 
 import pytest
 import yaml
@@ -70,6 +71,9 @@ def test_html_and_scenario_files(tmp_path):
                   str(scenario))
     assert out.exit_code == 0, out.stderr
     assert "<svg" in html.read_text()
+    # The HTML report carries the best point's error band, as the terminal table does.
+    band = next(line for line in out.stdout.splitlines() if line.startswith("best: typical"))
+    assert escape(band) in html.read_text()
     data = yaml.safe_load(scenario.read_text())
     assert data["workload"]["isl"] == 1024 and data["budgets"]["tpot_s"] == {"max": 0.05}
     assert data["workload"]["engine"] == "sglang"
