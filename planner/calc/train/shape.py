@@ -78,7 +78,7 @@ class TrainShape:
     act_softmax_per_key: float          # bytes per token per key (divided by t), no flash
     dropout: bool                       # attention and hidden dropout on (Megatron 2022)
     forward_flops: dict                 # part -> forward FLOPs per token (all layers)
-    mtp_forward_flops: float
+    mtp_forward_flops: dict             # part -> forward FLOPs per token of the MTP modules
     dispatch_bytes: float               # bytes of one routed token copy (dispatch)
     combine_bytes: float
     kernels: KernelBytes                # memory-bound kernels' HBM bytes (kernels.py)
@@ -190,8 +190,7 @@ def train_shape(model: Model, *, seq_len: int, recipe: str = "bf16",
     mtp = mtp_module_params(model).as_dict() if model.mtp_depth else {}
     mtp_experts = model.mtp_depth * mtp.get("routed_experts", 0.0)
     mtp_dense = model.mtp_depth * (sum(mtp.values()) - mtp.get("routed_experts", 0.0))
-    layer_flops = sum(v for k, v in flops.items() if k != "output_head") / layers
-    mtp_flops = model.mtp_depth * (layer_flops + flops["output_head"])
+    mtp_flops = _mtp_forward_flops(model, flops)
     ffn: Any = model.ffn
     moe = model.is_moe
     non_expert = sum(v for k, v in total.items()
@@ -219,6 +218,31 @@ def train_shape(model: Model, *, seq_len: int, recipe: str = "bf16",
                              norms_recomputed=_norms_recomputed(model, "selective")),
         up_projection_flops=_up_projection_flops(model),
     )
+
+
+#: The MTP module's parts that are a MoE block's (per MoE layer), the rest per layer.
+MOE_BLOCK_PARTS = ("shared_experts", "routed_experts", "router")
+
+
+def _mtp_forward_flops(model: Model, flops: dict) -> dict:
+    """Forward FLOPs per token of the MTP modules, by part (V3R §2.2: each module is one
+    block of the model's last layer type (a MoE block on a MoE model) with the projection M
+    (2d → d), and shares the model's output head, which §3.3.1 keeps in BF16); {} without
+    MTP."""
+    from planner.calc.flops import FLOPS_PER_MAC
+    from planner.calc.memory import MTP_PROJECTION_INPUTS
+
+    depth, layers = model.mtp_depth, model.num_layers
+    if not depth:
+        return {}
+    moe_layers = model.num_moe_layers if model.is_moe else 0
+    per = {k: v / layers for k, v in flops.items() if k != "output_head"}
+    if moe_layers:
+        per.update({k: flops[k] / moe_layers for k in MOE_BLOCK_PARTS})
+        per["dense_ffn"] = 0.0
+    per["attention_proj"] += FLOPS_PER_MAC * MTP_PROJECTION_INPUTS * model.hidden_size ** 2
+    per["output_head"] = flops["output_head"]
+    return {k: depth * v for k, v in per.items()}
 
 
 def _up_projection_flops(model: Model) -> float:
