@@ -15,7 +15,8 @@ from planner.calc.train.layout import _expert_rows, train_layout
 from planner.calc.train.overlap import ep_pass_s, standalone_chunks
 from planner.calc.train.rates import train_rates
 from planner.calc.train.recipe import TRAIN_SCHEDULES
-from planner.calc.train.shape import train_shape
+from planner.calc.train.memory import device_moe_share
+from planner.calc.train.shape import train_shape, with_moe_share
 
 DSV3 = dict(gpus=2048, tokens=1e12, pp=16, ep=64, global_batch=15360, zero=1,
             schedule="dualpipe", recipe="fp8")
@@ -110,10 +111,13 @@ def test_dualpipes_standalone_chunks_expose_their_all_to_all(v3, monkeypatch):
     base = train_layout(m, hw, **DSV3)
     monkeypatch.setattr(step_module, "standalone_chunks", lambda **_: 0.0)
     hidden = train_layout(m, hw, **DSV3)
-    # the end device sets the pace: 2.5 layers and half of the ends a micro-batch; 23 chunks
-    # alone each way; their all-to-all (forward and backward) less the (1 − s)·T a pair shows
-    t = 2 * float(ep_pass_s(shape, rates, tokens=4096.0, tp=1, ep=64, layers_dev=2.5,
+    # the end device sets the pace: 2.5 layers (2 of its 5 MoE) and half of the ends a
+    # micro-batch; 23 chunks alone each way; their all-to-all (forward and backward) less the
+    # (1 − s)·T a pair shows
+    end = with_moe_share(shape, 0.4)
+    t = 2 * float(ep_pass_s(end, rates, tokens=4096.0, tp=1, ep=64, layers_dev=2.5,
                             ends_share=0.5))
+    assert t == pytest.approx(2 * 7.07e-3 * (2.5 * 0.4 + 0.5), rel=1e-3)
     extra = base.step_parts["ep_comm"] - hidden.step_parts["ep_comm"]
     assert extra == pytest.approx(23 * rates.overlap_compute * t, rel=1e-9)
     assert base.step_time_s - hidden.step_time_s == pytest.approx(extra, rel=1e-9)
@@ -121,3 +125,31 @@ def test_dualpipes_standalone_chunks_expose_their_all_to_all(v3, monkeypatch):
     monkeypatch.undo()
     assert np.isclose(one.step_parts["ep_comm"],
                       train_layout(m, hw, **{**DSV3, "schedule": "1f1b"}).step_parts["ep_comm"])
+
+
+def test_a_device_is_timed_on_its_own_layers_moe_share(v3):
+    m, _hw, shape, rates = v3
+    # mixing the all-MoE and all-dense layers at the model's share gives its average layer
+    avg = with_moe_share(shape, shape.moe_layer_share)
+    for key, value in shape.forward_flops.items():
+        assert avg.forward_flops[key] == pytest.approx(value, rel=1e-12, abs=1e-6)
+    for field in dataclasses.fields(shape.kernels):
+        assert getattr(avg.kernels, field.name) == pytest.approx(
+            getattr(shape.kernels, field.name), rel=1e-12, abs=1e-9)
+    dense = with_moe_share(shape, 0.0)
+    assert dense.forward_flops["routed_experts"] == 0.0
+    assert dense.forward_flops["dense_ffn"] == pytest.approx(
+        shape.forward_flops["dense_ffn"] / m.ffn.num_dense_layers * m.num_layers)
+    # V3R §3.2.3: DualPipe's end device holds layers 0-2 (dense, the model's first 3) with
+    # the embedding and 59-60 with the MTP module and the head: 2 of its 5 layers are MoE;
+    # a middle device's are all MoE; 1F1B's stages are taken at the model's average
+    dual, v, one = (TRAIN_SCHEDULES.index(x) for x in ("dualpipe", "dualpipev", "1f1b"))
+    assert float(device_moe_share(shape, pp=16, schedule=dual, end=True)) == pytest.approx(0.4)
+    assert float(device_moe_share(shape, pp=16, schedule=dual, end=False)) == pytest.approx(1.0)
+    assert float(device_moe_share(shape, pp=8, schedule=v, end=True)) == pytest.approx(0.4)
+    assert float(device_moe_share(shape, pp=16, schedule=one, end=True)) == pytest.approx(58 / 61)
+    # the end device's all-to-all: 2.5 × 0.4 + 0.5 MoE blocks a micro-batch, not 2.5 × 58/61
+    base = train_layout(m, _hw, **DSV3)
+    assert base.step_parts["ep_comm"] == pytest.approx(
+        (120 * (1 - rates.overlap_compute) + 23 * rates.overlap_compute)
+        * 2 * 7.07e-3 * (2.5 * 0.4 + 0.5), rel=2e-3)

@@ -1,6 +1,7 @@
 """The expert-parallel all-to-all of a training micro-batch and how much of it a schedule
-hides: dispatch + combine per MoE layer (node-limited routing, NVLink forwarding), and the
-chunks DualPipe(V) runs without a partner chunk, whose all-to-all nothing hides.
+hides: dispatch + combine per MoE layer (node-limited routing, NVLink forwarding), the
+chunks DualPipe(V) runs without a partner chunk, whose all-to-all nothing hides; and the
+schedule's pipeline bubble.
 
 Ref: V3R §3.2.1-3.2.2 (DualPipe overlaps a forward chunk's all-to-all with a backward chunk's
 computation and vice versa; node-limited routing to at most 4 nodes, IB then NVLink
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.calc.pipeline import (
+    DUALPIPE_W_CHUNKS, ZB1P_W_CHUNKS, bubble_1f1b_s, bubble_dualpipe_s, bubble_zb1p_s,
+)
 from planner.calc.train.recipe import TRAIN_SCHEDULES
 from planner.calc.train.shape import TrainShape
 
@@ -93,9 +97,30 @@ def ep_pass_s(shape: TrainShape, rates, *, tokens, tp, ep, layers_dev, ends_shar
     Convention: FP8 dispatch with its scales and DeepEP's metadata, BF16 combine; expected
     distinct nodes of uniform routing over the eligible nodes; 0 for a dense model or EP 1.
     Example: DeepSeek-V3, EP 64 on 8-GPU nodes, 4,096 tokens: 4,096 × 3.175 × 21,744 B /
-    40 GB/s = 7.07 ms per MoE layer; an end device (2.5 layers, half the MTP module):
-    7.07 × (2.5 × 58/61 + 0.5) = 20.3 ms per pass.
+    40 GB/s = 7.07 ms per MoE layer; DualPipe's end device (2.5 layers a micro-batch, 2 of
+    its 5 MoE, and half the MTP module): 7.07 × (2.5 × 0.4 + 0.5) = 10.6 ms per pass.
     """
     moe = shape.moe_layer_share * np.asarray(layers_dev, dtype=float)
     mtp = shape.mtp_depth * np.asarray(ends_share, dtype=float) if shape.experts else 0.0
     return _ep_layer_s(shape, rates, tokens=tokens, tp=tp, ep=ep) * (moe + mtp)
+
+
+def bubble_s(schedule, *, pp, vpp, f_s, b_s, w_s):
+    """The schedule's pipeline bubble per step (s).
+
+    Formula: 1F1B (p − 1)(F + B); interleaved ÷ v; ZB1P (p − 1)(F + B − 2W); DualPipe
+    (p/2 − 1)(F&B + B − 3W); DualPipeV as DualPipe over 2p stages of half chunks; W capped
+    where the schedule cannot hide more; clipped at 0.
+    Ref: planner.calc.pipeline (V3R Table 2; the DualPipe README; Qi et al. 2023 for ZB1P).
+    Convention: F&B = F + B (the pair's overlap is in the exposed EP term); ``schedule`` an
+    index into TRAIN_SCHEDULES.
+    Example: DualPipe, p = 16, F + B = 0.3 s, B = 0.2 s, W = 0.05 s: 7 × 0.35 = 2.45 s.
+    """
+    pp = np.asarray(pp, dtype=float)
+    w1 = np.minimum(w_s, (f_s + b_s) / ZB1P_W_CHUNKS)
+    w2 = np.minimum(w_s, (f_s + 2 * b_s) / DUALPIPE_W_CHUNKS)
+    one = bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s)
+    options = [one, one / np.maximum(vpp, 1), bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w1),
+               bubble_dualpipe_s(pp=pp, fb_s=f_s + b_s, b_s=b_s, w_s=w2),
+               bubble_dualpipe_s(pp=2 * pp, fb_s=(f_s + b_s) / 2, b_s=b_s / 2, w_s=w2 / 2)]
+    return np.maximum(np.choose(np.asarray(schedule), options), 0.0)

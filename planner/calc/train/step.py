@@ -31,11 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.calc.collectives import ring_all_gather_time_s, ring_all_reduce_time_s
-from planner.calc.pipeline import (
-    BACKWARD_TO_FORWARD, DUALPIPE_W_CHUNKS, WEIGHT_BACKWARD_TO_FORWARD, ZB1P_W_CHUNKS,
-    bubble_1f1b_s, bubble_dualpipe_s, bubble_zb1p_s,
-)
+from planner.calc.pipeline import BACKWARD_TO_FORWARD, WEIGHT_BACKWARD_TO_FORWARD
 from planner.calc.train.kernels import unfused_attention_s as _unfused_attention_s
+from planner.calc.train.overlap import bubble_s as _bubble_s
 from planner.calc.train.overlap import ep_pass_s, standalone_chunks
 from planner.calc.train.rates import TrainRates
 from planner.calc.train.recipe import (
@@ -185,18 +183,6 @@ def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, e
             layer(k.selective_hsized, k.selective_sharded))
 
 
-def _bubble_s(schedule, *, pp, vpp, f_s, b_s, w_s):
-    """The schedule's bubble from planner.calc.pipeline, clipped at 0 (s)."""
-    pp = np.asarray(pp, dtype=float)
-    w1 = np.minimum(w_s, (f_s + b_s) / ZB1P_W_CHUNKS)
-    w2 = np.minimum(w_s, (f_s + 2 * b_s) / DUALPIPE_W_CHUNKS)
-    one = bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s)
-    options = [one, one / np.maximum(vpp, 1), bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w1),
-               bubble_dualpipe_s(pp=pp, fb_s=f_s + b_s, b_s=b_s, w_s=w2),
-               bubble_dualpipe_s(pp=2 * pp, fb_s=(f_s + b_s) / 2, b_s=b_s / 2, w_s=w2 / 2)]
-    return np.maximum(np.choose(np.asarray(schedule), options), 0.0)
-
-
 def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, ep, zero,
                schedule, m, f_s, b_s, overlap):
     """(exposed data-parallel communication, optimizer step) per step (s)."""
@@ -236,8 +222,12 @@ def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, 
 
 def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, **kw):
     """Per micro-batch on the device that sets the pace, chosen on all of its time (every
-    piece but the overlapped EP remainder is linear in its layers and its share of the ends):
-    dict of forward/backward pieces (s)."""
+    piece but the overlapped EP remainder is linear in its layers and its share of the ends)
+    at the model's average layer, then timed on its own layers' MoE share (DualPipe's end
+    device holds the first, dense layers): dict of forward/backward pieces (s)."""
+    from planner.calc.train.memory import device_moe_share
+    from planner.calc.train.shape import with_moe_share
+
     layer, scores, ends, ends_scores = _per_layer_forward_s(
         shape, rates, tokens=kw["tokens"], tp=kw["tp"], flash=kw["flash"], seq_len=kw["seq_len"])
 
@@ -248,12 +238,17 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, **kw):
         return (mb["att_b"] + mb["elem_f"] + mb["elem_b"] + mb["recompute"] + mb["tp_f"]
                 + mb["tp_b"] + mb["cp"])
 
-    comp, scores_dev, ends_dev, layers_dev, share = _compute_forward_s(
+    *_, layers_dev, share = _compute_forward_s(
         shape, rates, tokens=kw["tokens"], tp=kw["tp"], pp=pp, flash=kw["flash"],
         schedule=schedule, seq_len=kw["seq_len"], layer_other_s=other(1.0, 0.0),
         ends_other_s=other(0.0, 1.0))
-    mb = _pieces_s(shape, rates, comp=comp, scores=scores_dev, ends=ends_dev,
-                   ends_scores=ends_scores * share, layers_dev=layers_dev, share=share, **kw)
+    dev = with_moe_share(shape, device_moe_share(shape, pp=pp, schedule=schedule,
+                                                 end=np.asarray(share) > 0))
+    layer, scores, ends, ends_scores = _per_layer_forward_s(
+        dev, rates, tokens=kw["tokens"], tp=kw["tp"], flash=kw["flash"], seq_len=kw["seq_len"])
+    mb = _pieces_s(dev, rates, comp=layer * layers_dev, scores=scores * layers_dev,
+                   ends=ends * share, ends_scores=ends_scores * share, layers_dev=layers_dev,
+                   share=share, **kw)
     return {**mb, "end_device": np.asarray(share) > 0}
 
 
