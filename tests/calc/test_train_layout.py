@@ -34,18 +34,21 @@ def test_gpt_175b_activations_match_korthikanti():
 
 
 def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
-    # A miss, reported: 136,548 GPU-hours per 1T tokens at the final batch against V3R's 180K
-    # (-24.1%; the issue asks within 15%; 138,101 and -23.3% before the overlapped all-to-all
-    # cost (1 − s)·T instead of (1/s − 1)·T and the router's kernels were counted). 112,505 (-37.5%) before the memory-bound kernels were
-    # counted one by one (FP8 casts and transposes, SwiGLU, permutes, norms, the loss), the
-    # flash backward at FA3's backward rate, MLA's RoPE and Q/K copies, the MTP layer's
-    # kernels and the MLA up-projections recomputed. DeepSeek's
-    # profile (deepseek-ai/profile-data train.json) spans ~128 ms per forward + backward chunk
-    # pair of 4 MoE layers on its compute stream; the model's work there is ~91 ms;
-    # docs/training.md.
+    # A miss, reported: 149,966 GPU-hours per 1T tokens at the final batch against V3R's
+    # 180K: -16.7%, outside the issue's 15% (round four: the MTP module at its parts' rates,
+    # its output head the model's BF16 head (V3R §2.2, §3.3.1), 15.10 -> 16.70 s; its MoE
+    # block's all-to-all, -> 16.87 s; the all-to-all of the 23 chunks each way DualPipe's
+    # step() runs alone on the end device, -> 17.64 s; the end device timed on its own layers,
+    # 3 dense + 2 MoE (V3R §3.2.3), not the model's average, -> 16.59 s). 136,548 (-24.1%)
+    # before round four; 138,101 and -23.3% before
+    # the overlapped all-to-all cost (1 − s)·T instead of (1/s − 1)·T and the router's
+    # kernels were counted; 112,505 (-37.5%) before the memory-bound kernels were counted one
+    # by one (FP8 casts and transposes, SwiGLU, permutes, norms, the loss), the flash
+    # backward at FA3's backward rate, MLA's RoPE and Q/K copies, the MTP layer's kernels and
+    # the MLA up-projections recomputed. docs/training.md.
     r = train_layout(*v3, **DSV3)
-    assert r.train_gpu_hours == pytest.approx(136_548, rel=1e-3)
-    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.241, abs=1e-3)
+    assert r.train_gpu_hours == pytest.approx(149_966, rel=1e-3)
+    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.167, abs=1e-3)
     one_f_one_b = train_layout(*v3, **{**DSV3, "schedule": "1f1b"})
     assert one_f_one_b.step_time_s > 2 * r.step_time_s    # head + MTP every micro-batch, EP exposed
 
@@ -75,6 +78,7 @@ def test_the_pace_setting_device_is_chosen_on_all_of_its_time(v3):
     # Memory-bound kernels per layer weigh on the middle device (4 layers) more than on the
     # end device (2.5 layers and half the ends); the loss weighs on the end device only.
     from planner.calc.train.rates import train_rates
+    from planner.calc.train.shape import with_moe_share
     from planner.calc.train.step import _compute_forward_s, _micro_batch_s, _pieces_s
 
     model, hw = v3
@@ -101,13 +105,19 @@ def test_the_pace_setting_device_is_chosen_on_all_of_its_time(v3):
             return float(3 * mb["compute_f"] + mb["att_b"] + mb["elem_f"] + mb["elem_b"]
                          + mb["recompute"])
 
-        layer, scores, ends = step_per_layer(s, r)
-        middle = total(_pieces_s(s, r, comp=4 * layer, scores=4 * scores, ends=0 * ends,
-                                 layers_dev=4.0, share=0.0, **kw))
-        end = total(_pieces_s(s, r, comp=2.5 * layer, scores=2.5 * scores, ends=ends / 2,
-                              layers_dev=2.5, share=0.5, **kw))
+        def device(shape, layers, share, r=r):
+            layer, scores, ends, ends_scores = step_per_layer(shape, r)
+            return total(_pieces_s(shape, r, comp=layers * layer, scores=layers * scores,
+                                   ends=share * ends, ends_scores=share * ends_scores,
+                                   layers_dev=layers, share=share, **kw))
+
+        # chosen at the model's average layer, then timed on its own layers (round four:
+        # the end device's 3 dense + 2 MoE, a middle device's 4 MoE)
+        middle, end = device(s, 4.0, 0.0), device(s, 2.5, 0.5)
+        own = {True: device(with_moe_share(s, 1.0), 4.0, 0.0),
+               False: device(with_moe_share(s, 0.4), 2.5, 0.5)}
         chosen = total(_micro_batch_s(s, r, pp=16, schedule=3, **kw))
-        assert chosen == pytest.approx(max(middle, end))
+        assert chosen == pytest.approx(own[middle > end])
         assert (middle > end) == (vocab == 32_000)
 
 
@@ -115,16 +125,18 @@ def test_overlapped_all_to_all_costs_the_sm_share_it_holds_for_its_duration(v3):
     # DualPipe: the all-to-all's kernels hold their SMs while the links take T; the compute W
     # beside them runs at the share s they leave: + (1 − s)·T when W > s·T, else + T − W.
     from planner.calc.train.rates import train_rates
-    from planner.calc.train.step import _ep_time_s, _pieces_s
+    from planner.calc.train.overlap import ep_pass_s
+    from planner.calc.train.step import _pieces_s
 
     model, hw = v3
     s = train_shape(model, seq_len=4096, recipe="fp8")
     rates = dataclasses.replace(train_rates(hw, gemm_dtype="fp8", rows=4096.0),
                                 overlap_compute=0.8)
     kw = dict(recompute=1, tp=1, cp=1, ep=64, tokens=4096.0, seq_len=4096,
-              sequence_parallel=True, flash=True, ep_overlap=True, ends=0.0, layers_dev=4.0,
-              share=0.0)
-    t = 2 * float(_ep_time_s(s, rates, tokens=4096.0, tp=1, ep=64)) * 4 / s.num_layers
+              sequence_parallel=True, flash=True, ep_overlap=True, ends=0.0, ends_scores=0.0,
+              layers_dev=4.0, share=0.0)
+    t = 2 * float(ep_pass_s(s, rates, tokens=4096.0, tp=1, ep=64, layers_dev=4.0,
+                            ends_share=0.0))
     for w in (10 * t, 0.5 * t):                  # W / 3 forward compute, W = 3 x forward
         mb = _pieces_s(s, rates, comp=w / 3, scores=0.0, **kw)
         assert float(mb["ep"]) == pytest.approx(max(t - w, 0.2 * t))
@@ -232,7 +244,7 @@ VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses sta
     "narayanan-175b-384": (70.69, -0.079), "narayanan-175b-768": (36.72, -0.068),
     "narayanan-175b-1536": (19.74, -0.052), "narayanan-530b-560": (190.77, -0.075),
     "narayanan-530b-1120": (98.62, -0.066), "narayanan-530b-2240": (52.54, -0.052),
-    "deepseek-v3-pretrain": (15.1, -0.241),
+    "deepseek-v3-pretrain": (16.59, -0.167),
 }
 
 
@@ -244,12 +256,12 @@ def test_validation_table_is_pinned_and_in_the_docs():
     errors = [abs(r.error_frac) for r in rows]
     korthikanti = [abs(r.error_frac) for r in rows if r.id.startswith("korthikanti")]
     narayanan = [abs(r.error_frac) for r in rows if r.id.startswith("narayanan")]
-    # Issue 24 asks median <= 10% and none beyond 25%: the median is met (15 runs: 6.8%;
-    # 10.4% before round three counted Megatron-LM 2021's unfused gradient accumulation),
-    # the largest, DeepSeek-V3 -24.1%, is inside 25% but misses its own 15% target.
+    # Issue 24 asks median <= 10% and none beyond 25%: both met (15 runs: median 6.8%;
+    # 10.4% before round three counted Megatron-LM 2021's unfused gradient accumulation);
+    # the largest, DeepSeek-V3 -16.7% (-24.1% before round four), misses its own 15%.
     # Korthikanti 2022's eight: median 6.8%, largest 10.4%; Narayanan 2021's six: median 6.7%,
     # largest 7.9% (was 13.2% / 14.5%); all still fast.
-    assert round(statistics.median(errors), 3) == 0.068 and round(max(errors), 3) == 0.241
+    assert round(statistics.median(errors), 3) == 0.068 and round(max(errors), 3) == 0.167
     assert round(statistics.median(korthikanti), 3) == 0.068 and max(korthikanti) <= 0.25
     assert round(statistics.median(narayanan), 3) == 0.067 and max(narayanan) <= 0.25
     docs = (REPO / "docs/training.md").read_text()
@@ -317,7 +329,7 @@ def test_cli_layout_json_keys_and_search():
     for key in ("memory_bytes_per_gpu", "step_time_s", "tokens_per_s_per_gpu", "mfu_frac",
                 "train_gpu_hours"):
         assert key in first
-    assert first["train_gpu_hours"] == pytest.approx(136_548, rel=1e-3)
+    assert first["train_gpu_hours"] == pytest.approx(149_966, rel=1e-3)
     found = cli_json("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                      "--global-batch", "256", "--search", "--top", "3")
     times = [r["step_time_s"] for r in found]

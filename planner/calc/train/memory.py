@@ -113,6 +113,35 @@ def stage_blocks(shape: TrainShape, *, pp, schedule):
     return blocks, as_blocks
 
 
+def device_moe_share(shape: TrainShape, *, pp, schedule, end):
+    """MoE share of the layers one micro-batch passes on the device holding the ends
+    (``end``) or on a middle device, where the schedule counts the ends as blocks; the
+    model's average elsewhere (fraction).
+
+    Formula: the end device's chunks hold the first c0 and the last c1 layers (DualPipe
+    c0 = b − 1, c1 = b − 1 − D; DualPipeV c0 = b/2 − 1, c1 = c0 − D); with the first L_d
+    layers dense, q_end = (max(c0 − L_d, 0) + min(c1, L − L_d)) / (c0 + c1); a middle
+    device the share of the other layers, (L − L_d − MoE_end) / (L − c0 − c1).
+    Ref: V3R §3.2.3 (DualPipe: the shallowest layers with the embedding and the deepest with
+    the output head on one rank); the model spec's ``ffn.num_dense_layers`` (the first ones).
+    Convention: b the stage's blocks (:func:`stage_blocks`); the middle devices averaged.
+    Example: DeepSeek-V3, p = 16, DualPipe (b = 4, L_d = 3): the end device holds layers 0-2
+    (dense) and 59-60: q = 2/5; a middle device 56/56 = 1.
+    """
+    blocks, as_blocks = stage_blocks(shape, pp=pp, schedule=schedule)
+    layers, depth = float(shape.num_layers), float(shape.mtp_depth)
+    moe = round(shape.moe_layer_share * layers)
+    dense = layers - moe
+    folded = np.asarray(schedule) == TRAIN_SCHEDULES.index("dualpipev")
+    first = np.where(folded, blocks / 2, blocks) - FIRST_DEVICE_END_BLOCKS
+    last = np.maximum(first - depth, 0.0)
+    moe_end = np.maximum(first - dense, 0.0) + np.clip(last, 0.0, layers - dense)
+    q_end = moe_end / np.maximum(first + last, 1.0)
+    rest = layers - first - last
+    q_mid = np.where(rest > 0, (moe - moe_end) / np.maximum(rest, 1.0), shape.moe_layer_share)
+    return np.where(as_blocks, np.where(np.asarray(end), q_end, q_mid), shape.moe_layer_share)
+
+
 def _device_params(shape: TrainShape, *, tp, pp, ep, schedule, end=True):
     """(dense, expert) parameters on the device holding the ends (``end``) or on a middle
     device, schedule copies included (count)."""

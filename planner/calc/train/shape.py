@@ -78,11 +78,14 @@ class TrainShape:
     act_softmax_per_key: float          # bytes per token per key (divided by t), no flash
     dropout: bool                       # attention and hidden dropout on (Megatron 2022)
     forward_flops: dict                 # part -> forward FLOPs per token (all layers)
-    mtp_forward_flops: float
+    mtp_forward_flops: dict             # part -> forward FLOPs per token of the MTP modules
     dispatch_bytes: float               # bytes of one routed token copy (dispatch)
     combine_bytes: float
     kernels: KernelBytes                # memory-bound kernels' HBM bytes (kernels.py)
     up_projection_flops: float          # MLA up-projections recomputed (selective), per token
+    #: (all-MoE, all-dense) shapes of a MoE model with dense layers, for a device whose layers
+    #: are not the model's average (:func:`with_moe_share`); None otherwise.
+    ffn_variants: tuple | None = None
 
 
 def _norms_recomputed(model: Model, recompute: str) -> bool:
@@ -190,8 +193,7 @@ def train_shape(model: Model, *, seq_len: int, recipe: str = "bf16",
     mtp = mtp_module_params(model).as_dict() if model.mtp_depth else {}
     mtp_experts = model.mtp_depth * mtp.get("routed_experts", 0.0)
     mtp_dense = model.mtp_depth * (sum(mtp.values()) - mtp.get("routed_experts", 0.0))
-    layer_flops = sum(v for k, v in flops.items() if k != "output_head") / layers
-    mtp_flops = model.mtp_depth * (layer_flops + flops["output_head"])
+    mtp_flops = _mtp_forward_flops(model, flops)
     ffn: Any = model.ffn
     moe = model.is_moe
     non_expert = sum(v for k, v in total.items()
@@ -218,7 +220,80 @@ def train_shape(model: Model, *, seq_len: int, recipe: str = "bf16",
         kernels=kernel_bytes(model, recipe=recipe, dropout=dropout,
                              norms_recomputed=_norms_recomputed(model, "selective")),
         up_projection_flops=_up_projection_flops(model),
+        ffn_variants=_ffn_variants(model, seq_len=seq_len, recipe=recipe, dropout=dropout),
     )
+
+
+def _ffn_variants(model: Model, **kw):
+    """(all-MoE, all-dense) training shapes of a MoE model whose first layers are dense (the
+    same attention and heads; every layer a MoE block, or as many layers as its dense ones,
+    all dense); None where its layers are all of one kind."""
+    import dataclasses
+
+    ffn: Any = model.ffn
+    dense = getattr(ffn, "num_dense_layers", 0)
+    if not model.is_moe or not 0 < dense < model.num_layers:
+        return None
+    all_moe = dataclasses.replace(model, ffn=dataclasses.replace(
+        ffn, num_dense_layers=0, dense_intermediate_size=None))
+    return (train_shape(all_moe, **kw), train_shape(dataclasses.replace(model, num_layers=dense), **kw))
+
+
+def with_moe_share(shape: TrainShape, moe_share) -> TrainShape:
+    """The shape of a device whose layers are ``moe_share`` MoE blocks and the rest dense
+    (per-layer quantities; array shares broadcast).
+
+    Formula: per-layer FLOPs by part, memory-bound kernel bytes and the MoE share are
+    q · (all-MoE layer) + (1 − q) · (all-dense layer), the model's totals over L layers.
+    Ref: the model spec (``ffn.num_dense_layers``: the first layers dense, DeepSeek-V3's
+    first_k_dense_replace 3); V3R §3.2.3 (DualPipe puts the shallowest layers with the
+    embedding and the deepest with the head on one rank).
+    Convention: the heads, MTP modules and attention are the model's; the shape itself where
+    its layers are all of one kind.
+    Example: DeepSeek-V3 (3 dense of 61 layers): q = 58/61 gives the model's average layer;
+    its DualPipe end device at p = 16 (layers 0-2 and 59-60) q = 2/5.
+    """
+    import dataclasses
+
+    if shape.ffn_variants is None:
+        return shape
+    moe, dense = shape.ffn_variants
+    q, layers = moe_share, shape.num_layers
+
+    def per_layer(key):
+        return layers * (q * moe.forward_flops.get(key, 0.0) / moe.num_layers
+                         + (1 - q) * dense.forward_flops.get(key, 0.0) / dense.num_layers)
+
+    flops = {k: (v if k == "output_head" else per_layer(k)) for k, v in shape.forward_flops.items()}
+    kernels = KernelBytes(**{f.name: q * getattr(moe.kernels, f.name)
+                             + (1 - q) * getattr(dense.kernels, f.name)
+                             for f in dataclasses.fields(KernelBytes)})
+    return dataclasses.replace(shape, forward_flops=flops, kernels=kernels, moe_layer_share=q)
+
+
+#: The MTP module's parts that are a MoE block's (per MoE layer), the rest per layer.
+MOE_BLOCK_PARTS = ("shared_experts", "routed_experts", "router")
+
+
+def _mtp_forward_flops(model: Model, flops: dict) -> dict:
+    """Forward FLOPs per token of the MTP modules, by part (V3R §2.2: each module is one
+    block of the model's last layer type (a MoE block on a MoE model) with the projection M
+    (2d → d), and shares the model's output head, which §3.3.1 keeps in BF16); {} without
+    MTP."""
+    from planner.calc.flops import FLOPS_PER_MAC
+    from planner.calc.memory import MTP_PROJECTION_INPUTS
+
+    depth, layers = model.mtp_depth, model.num_layers
+    if not depth:
+        return {}
+    moe_layers = model.num_moe_layers if model.is_moe else 0
+    per = {k: v / layers for k, v in flops.items() if k != "output_head"}
+    if moe_layers:
+        per.update({k: flops[k] / moe_layers for k in MOE_BLOCK_PARTS})
+        per["dense_ffn"] = 0.0
+    per["attention_proj"] += FLOPS_PER_MAC * MTP_PROJECTION_INPUTS * model.hidden_size ** 2
+    per["output_head"] = flops["output_head"]
+    return {k: depth * v for k, v in per.items()}
 
 
 def _up_projection_flops(model: Model) -> float:

@@ -17,11 +17,11 @@ kernels (norms, residual adds, activations, FP8 casts, MoE permutes, the loss, t
 attention core's s² score traffic) one by one at HBM speed as :mod:`planner.calc.train.kernels`
 counts them; attention without a fused kernel computes the full s² scores; overlap per schedule
 as :mod:`planner.calc.train.recipe` states; latencies from the hardware spec. EP: dispatch +
-combine of each routed token copy forward, the same bytes backward (again with full recompute);
-inter-node copies once per distinct eligible node (node-limited routing, NVLink forwarding
-inside the node), the slower of the IB and NVLink legs; under DualPipe the all-to-all hides
-behind computation that keeps the spec's ``overlap_compute_share`` s of its rate while the
-all-to-all's kernels run: the step grows by max(T − W, (1 − s)·T).
+combine forward, the same bytes backward (again with full recompute), through the device's MoE
+layers and its share of the MTP blocks (:mod:`planner.calc.train.overlap`); under DualPipe an
+overlapped pair's all-to-all (T) hides behind computation W that keeps the spec's
+``overlap_compute_share`` s while its kernels run: + max(T − W, (1 − s)·T); the chunks
+DualPipe runs alone (warm-up, cool-down) expose all of theirs.
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.calc.collectives import ring_all_gather_time_s, ring_all_reduce_time_s
-from planner.calc.pipeline import (
-    BACKWARD_TO_FORWARD, DUALPIPE_W_CHUNKS, WEIGHT_BACKWARD_TO_FORWARD, ZB1P_W_CHUNKS,
-    bubble_1f1b_s, bubble_dualpipe_s, bubble_zb1p_s,
-)
+from planner.calc.pipeline import BACKWARD_TO_FORWARD, WEIGHT_BACKWARD_TO_FORWARD
 from planner.calc.train.kernels import unfused_attention_s as _unfused_attention_s
+from planner.calc.train.overlap import bubble_s as _bubble_s
+from planner.calc.train.overlap import ep_pass_s, standalone_chunks
 from planner.calc.train.rates import TrainRates
 from planner.calc.train.recipe import (
     ACCUMULATOR_PASSES, DP_OVERLAP, EP_OVERLAP, EP_PASSES, EP_PASSES_FULL_RECOMPUTE,
@@ -114,21 +113,36 @@ def _busiest_stage(shape: TrainShape, *, pp, schedule, layer_s, ends_s):
     return layers, share
 
 
+def _per_token_s(parts: dict, rates: TrainRates, *, att_per_flop):
+    """(forward time, its attention-core part) per token of FLOPs by part (s): GEMMs at the
+    recipe's rate, experts at the grouped rate, the router and the output head in BF16 (V3R
+    §3.3.1), the attention core at ``att_per_flop`` s per FLOP."""
+    def g(key):
+        return parts.get(key, 0.0)
+
+    scores = g("attention_scores") * att_per_flop
+    return (scores + (g("attention_proj") + g("dense_ffn") + g("shared_experts")) / rates.gemm
+            + g("routed_experts") / rates.experts + (g("router") + g("output_head")) / rates.head,
+            scores)
+
+
 def _per_layer_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, flash, seq_len):
-    """(forward compute of one layer, its attention-core part, the head + MTP forward) of one
-    micro-batch (s)."""
+    """(forward compute of one layer, its attention-core part, the head + MTP forward, the
+    MTP modules' attention-core part) of one micro-batch (s)."""
     f = shape.forward_flops
     att_rate = rates.attention if flash else rates.attention_unfused
     # A flash kernel computes the causal diagonal's key blocks whole; unfused, all s keys.
     causal = ((1 + FLASH_CAUSAL_BLOCK_ROWS / seq_len) / (1 + 1 / seq_len) if flash
               else UNFUSED_SCORE_FACTOR)
-    scores = f["attention_scores"] * causal / att_rate
-    per_token = (scores + (f["attention_proj"] + f["dense_ffn"] + f["shared_experts"])
-                 / rates.gemm + f["routed_experts"] / rates.experts + f["router"] / rates.head)
+    per_token, scores = _per_token_s({k: v for k, v in f.items() if k != "output_head"}, rates,
+                                     att_per_flop=causal / att_rate)
     per_layer = tokens / np.asarray(tp, dtype=float) / shape.num_layers
-    ends = tokens / np.asarray(tp, dtype=float) * (
-        f["output_head"] / rates.head + shape.mtp_forward_flops / rates.gemm)
-    return per_token * per_layer, scores * per_layer, ends
+    # The head and the MTP modules (V3R §2.2: a MoE block, the projection M and the shared
+    # output head, in BF16 as the head is)
+    mtp, mtp_scores = _per_token_s(shape.mtp_forward_flops, rates, att_per_flop=causal / att_rate)
+    tok = tokens / np.asarray(tp, dtype=float)
+    ends = tok * (f["output_head"] / rates.head + mtp)
+    return per_token * per_layer, scores * per_layer, ends, tok * mtp_scores
 
 
 def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, flash,
@@ -138,8 +152,8 @@ def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, 
     The pace-setting device is chosen on all of its forward + backward time: 3 × the forward
     compute plus ``layer_other_s`` per layer (memory-bound kernels, flash backward, recompute,
     TP communication) and ``ends_other_s`` for the ends (the loss, the MTP layers' kernels)."""
-    layer, scores, ends = _per_layer_forward_s(shape, rates, tokens=tokens, tp=tp, flash=flash,
-                                               seq_len=seq_len)
+    layer, scores, ends, _ = _per_layer_forward_s(shape, rates, tokens=tokens, tp=tp,
+                                                  flash=flash, seq_len=seq_len)
     layers, share = _busiest_stage(
         shape, pp=pp, schedule=schedule,
         layer_s=(1 + BACKWARD_TO_FORWARD) * layer + layer_other_s,
@@ -167,41 +181,6 @@ def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, e
     return (layer(k.forward_hsized, k.forward_sharded), k.loss_forward * logits,
             layer(k.backward_hsized, k.backward_sharded) + k.loss_backward * logits,
             layer(k.selective_hsized, k.selective_sharded))
-
-
-def _ep_time_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, ep):
-    """EP dispatch + combine of one micro-batch through the device's MoE layers, one pass (s)."""
-    from planner.calc.routing import expected_distinct_nodes
-
-    if not shape.experts:
-        return np.zeros(np.broadcast(tokens, tp, ep).shape)
-    ep = np.asarray(ep)
-    nodes = np.maximum(1, np.ceil(ep / rates.domain_gpus))
-    k = shape.experts_per_token
-    distinct = np.ones(nodes.shape)
-    for n in np.unique(nodes):        # one value per distinct node count, not per layout
-        eligible = int(min(n, max(1, np.ceil(shape.limited_groups * n / shape.expert_groups))))
-        distinct = np.where(nodes == n, expected_distinct_nodes(
-            experts_per_token=k, experts_per_node=int(shape.experts // n), num_nodes=eligible),
-            distinct)
-    per_copy = shape.dispatch_bytes + shape.combine_bytes
-    tok = tokens / np.asarray(tp, dtype=float)
-    ib = tok * distinct * (nodes - 1) / nodes * per_copy / rates.scale_out
-    nvlink = tok * k * (1 - 1 / ep) * per_copy / rates.scale_up
-    one_layer = np.where(ep > 1, np.maximum(ib, nvlink), 0.0)
-    return one_layer * shape.moe_layer_share * shape.num_layers
-
-
-def _bubble_s(schedule, *, pp, vpp, f_s, b_s, w_s):
-    """The schedule's bubble from planner.calc.pipeline, clipped at 0 (s)."""
-    pp = np.asarray(pp, dtype=float)
-    w1 = np.minimum(w_s, (f_s + b_s) / ZB1P_W_CHUNKS)
-    w2 = np.minimum(w_s, (f_s + 2 * b_s) / DUALPIPE_W_CHUNKS)
-    one = bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s)
-    options = [one, one / np.maximum(vpp, 1), bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w1),
-               bubble_dualpipe_s(pp=pp, fb_s=f_s + b_s, b_s=b_s, w_s=w2),
-               bubble_dualpipe_s(pp=2 * pp, fb_s=(f_s + b_s) / 2, b_s=b_s / 2, w_s=w2 / 2)]
-    return np.maximum(np.choose(np.asarray(schedule), options), 0.0)
 
 
 def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, ep, zero,
@@ -243,27 +222,39 @@ def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, 
 
 def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, **kw):
     """Per micro-batch on the device that sets the pace, chosen on all of its time (every
-    piece but the overlapped EP remainder is linear in its layers and its share of the ends):
-    dict of forward/backward pieces (s)."""
-    layer, scores, ends = _per_layer_forward_s(shape, rates, tokens=kw["tokens"], tp=kw["tp"],
-                                               flash=kw["flash"], seq_len=kw["seq_len"])
+    piece but the overlapped EP remainder is linear in its layers and its share of the ends)
+    at the model's average layer, then timed on its own layers' MoE share (DualPipe's end
+    device holds the first, dense layers): dict of forward/backward pieces (s)."""
+    from planner.calc.train.memory import device_moe_share
+    from planner.calc.train.shape import with_moe_share
+
+    layer, scores, ends, ends_scores = _per_layer_forward_s(
+        shape, rates, tokens=kw["tokens"], tp=kw["tp"], flash=kw["flash"], seq_len=kw["seq_len"])
 
     def other(layers, share):
         mb = _pieces_s(shape, rates, comp=layer * layers, scores=scores * layers,
-                       ends=ends * share, layers_dev=layers, share=share, **kw)
+                       ends=ends * share, ends_scores=ends_scores * share, layers_dev=layers,
+                       share=share, **kw)
         return (mb["att_b"] + mb["elem_f"] + mb["elem_b"] + mb["recompute"] + mb["tp_f"]
                 + mb["tp_b"] + mb["cp"])
 
-    comp, scores_dev, ends_dev, layers_dev, share = _compute_forward_s(
+    *_, layers_dev, share = _compute_forward_s(
         shape, rates, tokens=kw["tokens"], tp=kw["tp"], pp=pp, flash=kw["flash"],
         schedule=schedule, seq_len=kw["seq_len"], layer_other_s=other(1.0, 0.0),
         ends_other_s=other(0.0, 1.0))
-    return _pieces_s(shape, rates, comp=comp, scores=scores_dev, ends=ends_dev,
-                     layers_dev=layers_dev, share=share, **kw)
+    dev = with_moe_share(shape, device_moe_share(shape, pp=pp, schedule=schedule,
+                                                 end=np.asarray(share) > 0))
+    layer, scores, ends, ends_scores = _per_layer_forward_s(
+        dev, rates, tokens=kw["tokens"], tp=kw["tp"], flash=kw["flash"], seq_len=kw["seq_len"])
+    mb = _pieces_s(dev, rates, comp=layer * layers_dev, scores=scores * layers_dev,
+                   ends=ends * share, ends_scores=ends_scores * share, layers_dev=layers_dev,
+                   share=share, **kw)
+    return {**mb, "end_device": np.asarray(share) > 0}
 
 
 def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, tokens, seq_len,
-              sequence_parallel, flash, ep_overlap, comp, scores, ends, layers_dev, share):
+              sequence_parallel, flash, ep_overlap, comp, scores, ends, ends_scores, layers_dev,
+              share):
     """The forward/backward pieces of one micro-batch through ``layers_dev`` layers and
     ``share`` of the ends, given their forward compute (s)."""
     tp_f, cp_f = np.asarray(tp, dtype=float), np.asarray(cp, dtype=float)
@@ -275,9 +266,9 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
                                          sequence_parallel=sequence_parallel)
     # FlashAttention's backward: 2.5 × the forward FLOPs at its backward rate (2 counted with
     # the layer's backward = 2 × forward).
-    att_extra_b = np.where(flash, scores * (FLASH_BACKWARD_FLOPS_TO_FORWARD * rates.attention
-                                            / rates.attention_backward - BACKWARD_TO_FORWARD),
-                           0.0)
+    att_extra_b = np.where(flash, (scores + ends_scores) * (
+        FLASH_BACKWARD_FLOPS_TO_FORWARD * rates.attention / rates.attention_backward
+        - BACKWARD_TO_FORWARD), 0.0)
     att_f, att_b = _unfused_attention_s(shape, rates, tokens=tokens, tp=tp,
                                         layers_dev=layers_dev, seq_len=seq_len,
                                         scores=scores)
@@ -299,7 +290,8 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
     ring = (cp_f - 1) * (clat + tokens * shape.kv_bytes_per_token / tp_f / cbw) * layers_dev
     cp_fwd = np.maximum(ring - scores, 0.0)
     cp_bwd = np.maximum(BACKWARD_TO_FORWARD * ring - BACKWARD_TO_FORWARD * scores, 0.0)
-    ep_one = _ep_time_s(shape, rates, tokens=tokens, tp=tp, ep=ep) * layers_dev / shape.num_layers
+    ep_one = ep_pass_s(shape, rates, tokens=tokens, tp=tp, ep=ep, layers_dev=layers_dev,
+                       ends_share=share)
     # Selective: Megatron-LM's recomputes the attention core (Korthikanti et al. §5; its
     # checkpoint wraps a flash kernel too); V3R §3.2.3's instead the norms, SwiGLU and MLA's
     # up-projections; full: the whole forward.
@@ -318,7 +310,8 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
                           ep_total)
     return {"compute_f": comp, "att_b": att_extra_b, "elem_f": elem_f + loss_f + att_f,
             "elem_b": elem_b + att_b, "recompute": recomp,
-            "tp_f": tp_fwd, "tp_b": tp_bwd, "cp": cp_fwd + cp_bwd, "ep": ep_exposed}
+            "tp_f": tp_fwd, "tp_b": tp_bwd, "cp": cp_fwd + cp_bwd, "ep": ep_exposed,
+            "ep_alone": ep_total - ep_exposed}
 
 
 def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp, dp, cp, ep,
@@ -327,15 +320,15 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
                     grad_accumulation_fused=True) -> TrainStep:
     """Step time of a training layout, by part (s).
 
-    Formula: step = m·(F + B) + bubble + PP comm + DP comm + optimizer, with F = compute +
+    Formula: step = m·(F + B) + n·(T − T_exposed) + bubble + PP + DP + optimizer (n the chunks
+    DualPipe(V) runs alone, T a micro-batch's all-to-all), with F = compute +
     elementwise + TP + CP + EP (exposed) of one micro-batch on the busiest device, B = 2·compute
     + 2·elementwise + TP + recompute + ...; bubble from the schedule (1F1B (p − 1)(F + B),
     interleaved ÷ v, ZB1P, DualPipe(V) as planner.calc.pipeline); PP 2·(m + p − 1)·v transfers
     of b·s·h·2/t bytes unless the schedule hides them; DP: ring all-reduce of the gradients
     (ZeRO 0) or reduce-scatter + all-gather (ZeRO 1-2; ZeRO 3 gathers 2m times); optimizer:
-    Adam's traffic over the parameters the device updates, at HBM speed; without gradient
-    accumulation fused into the weight-gradient GEMMs, each micro-batch's backward also adds
-    every gradient into its accumulator (W + 2·G bytes per parameter).
+    Adam's traffic at HBM speed; without gradient accumulation fused into the wgrad GEMMs,
+    each micro-batch also adds every gradient into its accumulator (W + 2·G bytes each).
     Ref: see the module docstring.
     Convention: see the module docstring; arrays broadcast (a grid of layouts in one call).
     Example: GPT-3 175B on A100 (t = 8, p = 8, v = 3, m = 64, selective): see
@@ -377,7 +370,9 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
     parts = dict(zip(STEP_PARTS, (
         m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + mb["att_b"]),
         m * (mb["elem_f"] + mb["elem_b"]),
-        m * mb["recompute"], m * (mb["tp_f"] + mb["tp_b"]), m * mb["cp"], m * mb["ep"],
+        m * mb["recompute"], m * (mb["tp_f"] + mb["tp_b"]), m * mb["cp"],
+        m * mb["ep"] + standalone_chunks(schedule=sched, pp=pp_f, end_device=mb["end_device"])
+        * mb["ep_alone"],
         pp_comm, bubble, dp_comm, optimizer)))
     total = sum(np.asarray(v, dtype=float) for v in parts.values())
     return TrainStep(parts=parts, step_time_s=np.asarray(total), forward_s=f_s, backward_s=b_s)

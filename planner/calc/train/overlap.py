@@ -1,0 +1,126 @@
+"""The expert-parallel all-to-all of a training micro-batch and how much of it a schedule
+hides: dispatch + combine per MoE layer (node-limited routing, NVLink forwarding), the
+chunks DualPipe(V) runs without a partner chunk, whose all-to-all nothing hides; and the
+schedule's pipeline bubble.
+
+Ref: V3R §3.2.1-3.2.2 (DualPipe overlaps a forward chunk's all-to-all with a backward chunk's
+computation and vice versa; node-limited routing to at most 4 nodes, IB then NVLink
+forwarding); github.com/deepseek-ai/DualPipe ``dualpipe/dualpipe.py`` and ``dualpipev.py``
+``step()`` (which chunks run overlapped: ``_forward_backward_chunk``, and which alone:
+``_forward_chunk`` / ``_backward_chunk``); planner.calc.routing (distinct nodes a token reaches).
+Convention: a chunk run alone exposes its whole all-to-all (its MoE layers wait for their
+combine); a chunk in an overlapped pair exposes what the pair's computation does not cover,
+as :mod:`planner.calc.train.step` counts it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.calc.pipeline import (
+    DUALPIPE_W_CHUNKS, ZB1P_W_CHUNKS, bubble_1f1b_s, bubble_dualpipe_s, bubble_zb1p_s,
+)
+from planner.calc.train.recipe import TRAIN_SCHEDULES
+from planner.calc.train.shape import TrainShape
+
+#: DualPipe (``dualpipe.py`` ``step()``, p ranks, half-rank r = min(rank, p − 1 − rank)) runs
+#: forward chunks alone in its steps 1-3 (2(p/2 − r − 1) + 2(r + 1) + (p/2 − r − 1)) and as
+#: many backward chunks alone in steps 3, 5, 6 and 7: 3·(p/2) − r − 1 of each, one more on a
+#: middle rank (r = p/2 − 1), whose first main-step pair is not overlapped either.
+#: DualPipeV (``dualpipev.py``, p devices, rank r) the same with p/2 → p: 3p − r − 1 (+ 1 on
+#: its last rank), each chunk half of the device's layers a micro-batch passes.
+DUALPIPE_ALONE_PER_HALF_RANKS = 3
+DUALPIPEV_CHUNKS_PER_MICRO_BATCH = 2
+
+
+def standalone_chunks(*, schedule, pp, end_device):
+    """Micro-batches' worth of the pace-setting device's forward and backward passes that
+    DualPipe(V) runs without a partner chunk (count; 0 for the other schedules).
+
+    Formula: DualPipe n = 3·(p/2) − r − 1 (+ 1 where r = p/2 − 1), r = 0 on an end device,
+    else 1 (the middle device with the most, i.e. the slowest); DualPipeV (3·p − r − 1
+    (+ 1 where r = p − 1)) / 2, r = 0 on the end device, else 1.
+    Ref: github.com/deepseek-ai/DualPipe ``dualpipe.py`` / ``dualpipev.py`` ``step()``: steps
+    1-8, the chunks run by ``_forward_chunk`` and ``_backward_chunk`` outside
+    ``_forward_backward_chunk``.
+    Convention: counts per step, each a forward and a backward pass of one micro-batch's
+    chunk on the device; independent of the number of micro-batches (m ≥ 2p, as ``step()``
+    asserts).
+    Example: DualPipe, p = 16: an end device 23, a middle device 22; DualPipeV, p = 8: 11.5
+    on the end device.
+    """
+    sched = np.asarray(schedule)
+    pp_f = np.asarray(pp, dtype=float)
+    r = np.where(np.asarray(end_device), 0.0, 1.0)
+    half = pp_f / 2
+    r_dp = np.minimum(r, np.maximum(half - 1, 0.0))
+    dual = DUALPIPE_ALONE_PER_HALF_RANKS * half - r_dp - 1 + (r_dp == half - 1)
+    r_v = np.minimum(r, np.maximum(pp_f - 1, 0.0))
+    v = (DUALPIPE_ALONE_PER_HALF_RANKS * pp_f - r_v - 1 + (r_v == pp_f - 1)) \
+        / DUALPIPEV_CHUNKS_PER_MICRO_BATCH
+    return np.select([sched == TRAIN_SCHEDULES.index("dualpipe"),
+                      sched == TRAIN_SCHEDULES.index("dualpipev")], [dual, v], 0.0)
+
+
+def _ep_layer_s(shape: TrainShape, rates, *, tokens, tp, ep):
+    """EP dispatch + combine of one micro-batch through one MoE layer, one pass (s): the
+    slower of the IB leg (one copy per distinct remote node of the eligible ones) and the
+    NVLink leg (one copy per routed expert on another GPU)."""
+    from planner.calc.routing import expected_distinct_nodes
+
+    if not shape.experts:
+        return np.zeros(np.broadcast(tokens, tp, ep).shape)
+    ep = np.asarray(ep)
+    nodes = np.maximum(1, np.ceil(ep / rates.domain_gpus))
+    k = shape.experts_per_token
+    distinct = np.ones(nodes.shape)
+    for n in np.unique(nodes):        # one value per distinct node count, not per layout
+        eligible = int(min(n, max(1, np.ceil(shape.limited_groups * n / shape.expert_groups))))
+        distinct = np.where(nodes == n, expected_distinct_nodes(
+            experts_per_token=k, experts_per_node=int(shape.experts // n), num_nodes=eligible),
+            distinct)
+    per_copy = shape.dispatch_bytes + shape.combine_bytes
+    tok = tokens / np.asarray(tp, dtype=float)
+    ib = tok * distinct * (nodes - 1) / nodes * per_copy / rates.scale_out
+    nvlink = tok * k * (1 - 1 / ep) * per_copy / rates.scale_up
+    return np.where(ep > 1, np.maximum(ib, nvlink), 0.0)
+
+
+def ep_pass_s(shape: TrainShape, rates, *, tokens, tp, ep, layers_dev, ends_share):
+    """EP dispatch + combine of one micro-batch through the MoE layers of a device, one pass
+    (s): its layers' MoE share and, with its share of the ends, the MTP modules' MoE blocks.
+
+    Formula: t_layer · (layers · MoE share + D · ends share), t_layer the slower of
+    T/t · M_remote · (b_d + b_c) / B_IB and T/t · k · (1 − 1/EP) · (b_d + b_c) / B_NVLink.
+    Ref: V3R §3.2.2 (node-limited routing, NVLink forwarding), §2.2 (an MTP module is one MoE
+    block); planner.calc.routing.expected_distinct_nodes.
+    Convention: FP8 dispatch with its scales and DeepEP's metadata, BF16 combine; expected
+    distinct nodes of uniform routing over the eligible nodes; 0 for a dense model or EP 1.
+    Example: DeepSeek-V3, EP 64 on 8-GPU nodes, 4,096 tokens: 4,096 × 3.175 × 21,744 B /
+    40 GB/s = 7.07 ms per MoE layer; DualPipe's end device (2.5 layers a micro-batch, 2 of
+    its 5 MoE, and half the MTP module): 7.07 × (2.5 × 0.4 + 0.5) = 10.6 ms per pass.
+    """
+    moe = shape.moe_layer_share * np.asarray(layers_dev, dtype=float)
+    mtp = shape.mtp_depth * np.asarray(ends_share, dtype=float) if shape.experts else 0.0
+    return _ep_layer_s(shape, rates, tokens=tokens, tp=tp, ep=ep) * (moe + mtp)
+
+
+def bubble_s(schedule, *, pp, vpp, f_s, b_s, w_s):
+    """The schedule's pipeline bubble per step (s).
+
+    Formula: 1F1B (p − 1)(F + B); interleaved ÷ v; ZB1P (p − 1)(F + B − 2W); DualPipe
+    (p/2 − 1)(F&B + B − 3W); DualPipeV as DualPipe over 2p stages of half chunks; W capped
+    where the schedule cannot hide more; clipped at 0.
+    Ref: planner.calc.pipeline (V3R Table 2; the DualPipe README; Qi et al. 2023 for ZB1P).
+    Convention: F&B = F + B (the pair's overlap is in the exposed EP term); ``schedule`` an
+    index into TRAIN_SCHEDULES.
+    Example: DualPipe, p = 16, F + B = 0.3 s, B = 0.2 s, W = 0.05 s: 7 × 0.35 = 2.45 s.
+    """
+    pp = np.asarray(pp, dtype=float)
+    w1 = np.minimum(w_s, (f_s + b_s) / ZB1P_W_CHUNKS)
+    w2 = np.minimum(w_s, (f_s + 2 * b_s) / DUALPIPE_W_CHUNKS)
+    one = bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s)
+    options = [one, one / np.maximum(vpp, 1), bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w1),
+               bubble_dualpipe_s(pp=pp, fb_s=f_s + b_s, b_s=b_s, w_s=w2),
+               bubble_dualpipe_s(pp=2 * pp, fb_s=(f_s + b_s) / 2, b_s=b_s / 2, w_s=w2 / 2)]
+    return np.maximum(np.choose(np.asarray(schedule), options), 0.0)

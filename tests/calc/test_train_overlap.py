@@ -1,0 +1,155 @@
+"""The EP all-to-all of a training step: the MTP block's all-to-all, the chunks DualPipe(V) runs
+without a partner (their all-to-all exposed), and the MTP module at its parts' rates (its
+output head is the model's, BF16)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from planner import catalog
+from planner.calc.train import step as step_module
+from planner.calc.train.layout import _expert_rows, train_layout
+from planner.calc.train.overlap import ep_pass_s, standalone_chunks
+from planner.calc.train.rates import train_rates
+from planner.calc.train.recipe import TRAIN_SCHEDULES
+from planner.calc.train.memory import device_moe_share
+from planner.calc.train.shape import train_shape, with_moe_share
+
+DSV3 = dict(gpus=2048, tokens=1e12, pp=16, ep=64, global_batch=15360, zero=1,
+            schedule="dualpipe", recipe="fp8")
+
+
+@pytest.fixture(scope="module")
+def v3():
+    m, hw = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
+    shape = train_shape(m, seq_len=4096, recipe="fp8")
+    rates = train_rates(hw, gemm_dtype="fp8", rows=4096.0,
+                        expert_rows=_expert_rows(m, 4096.0, tp=1, ep=64))
+    return m, hw, shape, rates
+
+
+def _alone_dualpipe(num_ranks: int, rank: int) -> tuple[int, int]:
+    """(forward, backward) chunks run outside ``_forward_backward_chunk`` on ``rank``, walking
+    DualPipe's ``step()`` loops (github.com/deepseek-ai/DualPipe dualpipe/dualpipe.py)."""
+    half = num_ranks // 2
+    r = min(rank, num_ranks - 1 - rank)
+    middle = rank in (half - 1, half)
+    f = b = 0
+    f += (half - r - 1) * 2                  # step 1: nF0
+    f += 2 * (r + 1)                         # step 2: nF0F1
+    f += half - r - 1                        # step 3: nB1W1F1
+    b += half - r - 1
+    if middle:                               # step 4: the middle rank's first pair alone
+        f, b = f + 1, b + 1
+    b += half - r - 1                        # step 5: nB1F1B0 (the B1 alone)
+    b += 2 * (r + 1)                         # step 6: nB1B0
+    b += half - r - 1                        # step 7: nWB0
+    return f, b
+
+
+def _alone_dualpipev(num_ranks: int, rank: int) -> tuple[int, int]:
+    """The same for DualPipeV's ``step()`` (dualpipe/dualpipev.py), chunks of half a stage."""
+    r = rank
+    f = (num_ranks - r - 1) * 2 + 2 * (r + 1) + (num_ranks - r - 1)
+    b = 3 * (num_ranks - r - 1) + 2 * (r + 1)
+    if rank == num_ranks - 1:                # step 4: the last rank's first pair alone
+        f, b = f + 1, b + 1
+    return f, b
+
+
+@pytest.mark.parametrize("pp", [2, 4, 8, 16, 32])
+def test_standalone_chunks_are_dualpipes_own_count(pp):
+    dual, v = TRAIN_SCHEDULES.index("dualpipe"), TRAIN_SCHEDULES.index("dualpipev")
+    for end, rank in ((True, 0), (False, min(1, pp // 2 - 1) if pp > 2 else 0)):
+        f, b = _alone_dualpipe(pp, rank)
+        assert f == b
+        if end or pp > 2:
+            assert float(standalone_chunks(schedule=dual, pp=pp, end_device=end)) == f
+    for end, rank in ((True, 0), (False, 1)):
+        if rank >= pp:
+            continue
+        f, b = _alone_dualpipev(pp, rank)
+        assert f == b
+        assert float(standalone_chunks(schedule=v, pp=pp, end_device=end)) == f / 2
+    for name in ("1f1b", "interleaved", "zb1p"):
+        assert float(standalone_chunks(schedule=TRAIN_SCHEDULES.index(name), pp=pp,
+                                       end_device=True)) == 0.0
+
+
+def test_the_mtp_block_has_its_all_to_all(v3):
+    _m, _hw, shape, rates = v3
+    layer = ep_pass_s(shape, rates, tokens=4096.0, tp=1, ep=64,
+                      layers_dev=1 / shape.moe_layer_share, ends_share=0.0)
+    assert float(layer) == pytest.approx(7.07e-3, rel=1e-3)   # 4,096 × 3.175 × 21,744 / 40e9
+    end = ep_pass_s(shape, rates, tokens=4096.0, tp=1, ep=64, layers_dev=2.5, ends_share=0.5)
+    no_mtp = ep_pass_s(shape, rates, tokens=4096.0, tp=1, ep=64, layers_dev=2.5, ends_share=0.0)
+    assert float(end - no_mtp) == pytest.approx(0.5 * shape.mtp_depth * float(layer))
+
+
+def test_the_mtp_module_runs_its_parts_at_their_rates(v3):
+    m, _hw, shape, rates = v3
+    f, mtp = shape.forward_flops, shape.mtp_forward_flops
+    d = m.hidden_size
+    assert mtp["output_head"] == m.mtp_depth * f["output_head"] == 2 * m.vocab_size * d
+    # the projection M (2d -> d) beside one layer's attention projections
+    assert mtp["attention_proj"] == pytest.approx(f["attention_proj"] / m.num_layers + 4 * d * d)
+    assert mtp["routed_experts"] == pytest.approx(f["routed_experts"] / m.num_moe_layers)
+    kw = dict(tokens=4096.0, tp=1, flash=True, seq_len=4096)
+    *_, ends, _ = step_module._per_layer_forward_s(shape, rates, **kw)
+    slow = dataclasses.replace(rates, head=rates.head / 2)
+    *_, ends_slow, _ = step_module._per_layer_forward_s(shape, slow, **kw)
+    # the main head, the MTP module's (the same head) and its router run at the BF16 rate
+    bf16 = f["output_head"] + mtp["output_head"] + mtp["router"]
+    assert float(ends_slow - ends) == pytest.approx(4096.0 * bf16 / rates.head, rel=1e-9)
+
+
+def test_dualpipes_standalone_chunks_expose_their_all_to_all(v3, monkeypatch):
+    m, hw, shape, rates = v3
+    base = train_layout(m, hw, **DSV3)
+    monkeypatch.setattr(step_module, "standalone_chunks", lambda **_: 0.0)
+    hidden = train_layout(m, hw, **DSV3)
+    # the end device sets the pace: 2.5 layers (2 of its 5 MoE) and half of the ends a
+    # micro-batch; 23 chunks alone each way; their all-to-all (forward and backward) less the
+    # (1 − s)·T a pair shows
+    end = with_moe_share(shape, 0.4)
+    t = 2 * float(ep_pass_s(end, rates, tokens=4096.0, tp=1, ep=64, layers_dev=2.5,
+                            ends_share=0.5))
+    assert t == pytest.approx(2 * 7.07e-3 * (2.5 * 0.4 + 0.5), rel=1e-3)
+    extra = base.step_parts["ep_comm"] - hidden.step_parts["ep_comm"]
+    assert extra == pytest.approx(23 * rates.overlap_compute * t, rel=1e-9)
+    assert base.step_time_s - hidden.step_time_s == pytest.approx(extra, rel=1e-9)
+    one = train_layout(m, hw, **{**DSV3, "schedule": "1f1b"})
+    monkeypatch.undo()
+    assert np.isclose(one.step_parts["ep_comm"],
+                      train_layout(m, hw, **{**DSV3, "schedule": "1f1b"}).step_parts["ep_comm"])
+
+
+def test_a_device_is_timed_on_its_own_layers_moe_share(v3):
+    m, _hw, shape, rates = v3
+    # mixing the all-MoE and all-dense layers at the model's share gives its average layer
+    avg = with_moe_share(shape, shape.moe_layer_share)
+    for key, value in shape.forward_flops.items():
+        assert avg.forward_flops[key] == pytest.approx(value, rel=1e-12, abs=1e-6)
+    for field in dataclasses.fields(shape.kernels):
+        assert getattr(avg.kernels, field.name) == pytest.approx(
+            getattr(shape.kernels, field.name), rel=1e-12, abs=1e-9)
+    dense = with_moe_share(shape, 0.0)
+    assert dense.forward_flops["routed_experts"] == 0.0
+    assert dense.forward_flops["dense_ffn"] == pytest.approx(
+        shape.forward_flops["dense_ffn"] / m.ffn.num_dense_layers * m.num_layers)
+    # V3R §3.2.3: DualPipe's end device holds layers 0-2 (dense, the model's first 3) with
+    # the embedding and 59-60 with the MTP module and the head: 2 of its 5 layers are MoE;
+    # a middle device's are all MoE; 1F1B's stages are taken at the model's average
+    dual, v, one = (TRAIN_SCHEDULES.index(x) for x in ("dualpipe", "dualpipev", "1f1b"))
+    assert float(device_moe_share(shape, pp=16, schedule=dual, end=True)) == pytest.approx(0.4)
+    assert float(device_moe_share(shape, pp=16, schedule=dual, end=False)) == pytest.approx(1.0)
+    assert float(device_moe_share(shape, pp=8, schedule=v, end=True)) == pytest.approx(0.4)
+    assert float(device_moe_share(shape, pp=16, schedule=one, end=True)) == pytest.approx(58 / 61)
+    # the end device's all-to-all: 2.5 × 0.4 + 0.5 MoE blocks a micro-batch, not 2.5 × 58/61
+    base = train_layout(m, _hw, **DSV3)
+    assert base.step_parts["ep_comm"] == pytest.approx(
+        (120 * (1 - rates.overlap_compute) + 23 * rates.overlap_compute)
+        * 2 * 7.07e-3 * (2.5 * 0.4 + 0.5), rel=2e-3)
