@@ -130,7 +130,10 @@ def disagg_tables(r: DisaggResult, setup: dict[str, Any], prefill: PoolLayout,
               f"{rec['prefill_layout']}; decode {rec['decode_layout']}", ["metric", "value"])
     t.rows += _metric_rows(rec)
     t.records.append(rec)
-    t.notes.append(NOTE + f"{rec['efficiency_note']}.")
+    mtp = ("" if rec["mtp_tokens_per_step"] == 1.0 else
+           "With MTP the step verifies the drafts and runs the MTP module; TPOT = the step / "
+           "the tokens it yields. ")
+    t.notes.append(NOTE + mtp + f"{rec['efficiency_note']}.")
     if rec.get("overrides"):
         t.notes.append(f"overrides applied: {rec['overrides']}.")
     if band is not None:

@@ -109,6 +109,19 @@ def mtp_draft_tokens(table: RunTable) -> np.ndarray:
     return out
 
 
+def decode_max_batch(table: RunTable) -> np.ndarray:
+    """The decode workers' max_batch_size (requests per attention rank an engine iteration
+    runs) the recipe names on the rows it fills (column ``decode_max_batch``: TensorRT-LLM's
+    recipe files); inf elsewhere (not stated: the whole concurrency runs)."""
+    recipes = read_recipes()
+    out = np.full(len(table), np.inf)
+    for i, run_id in enumerate(table.id):
+        rec = recipes.get(str(run_id))
+        if rec is not None and rec["status"] in (RESOLVED, MTP) and rec["decode_max_batch"]:
+            out[i] = int(rec["decode_max_batch"])
+    return out
+
+
 def inferencemax_rows(table: RunTable) -> np.ndarray:
     """Rows measured by InferenceMAX's benchmark: the blank rows the file lists, and the rows
     that record their pools but are the same measurement as one of them (its ``twin``)."""

@@ -140,7 +140,10 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     from planner import catalog
     from planner.calc.serving.disagg_workload import serve_disagg
     from planner.errors import PlannerError
-    from planner.specs.disagg_recipes import inferencemax_rows, mtp_draft_tokens
+    from dataclasses import replace
+
+    from planner.specs.disagg_recipes import (decode_max_batch, inferencemax_rows,
+                                              mtp_draft_tokens)
     from planner.specs.load import load_engine
     from planner.specs.overrides import apply_engine_overrides, apply_hardware_overrides
     from planner.specs.runs import DISAGG, resolve
@@ -154,6 +157,10 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     burst = np.where(inferencemax_rows(table), 1.0 / SA_BENCH_PROMPTS_PER_CONCURRENCY, 0.0)
     isl, osl = client_lengths(table)
     drafts = mtp_draft_tokens(table)
+    # the decode engine runs at most its max_batch_size per rank; the other clients wait for
+    # a slot (their TTFT holds the wait: the first token streams from the decode worker)
+    clients = np.asarray(dec.workers) * np.asarray(dec.attention_dp) * np.asarray(dec.batch)
+    dec = replace(dec, batch=np.minimum(dec.batch, decode_max_batch(table)))
     reason = np.where(disagg, np.where(res.reason == "", why, res.reason), "").astype(object)
     todo = disagg & (reason == "")
     keys = list(zip(res.model, res.hardware, res.engine, res.weights_dtype,
@@ -170,7 +177,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
                              isl_tokens=isl[idx], osl_tokens=osl[idx],
                              prefill=_take(pre, idx), decode=_take(dec, idx), weights_dtype=wd,
                              moe_weights_dtype=mwd, burst_share=burst[idx],
-                             mtp_draft_tokens=drafts[idx])
+                             mtp_draft_tokens=drafts[idx], clients=clients[idx])
         except PlannerError as exc:        # a spec that lacks what the model needs
             reason[idx] = str(exc)
             continue

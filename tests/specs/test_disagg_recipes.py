@@ -11,8 +11,9 @@ import pytest
 
 from planner import catalog
 from planner.specs.disagg_recipes import (FILLS, MTP, RESOLVED, STATUS_REASONS, TWIN,
-                                          fill_from_recipes, inferencemax_rows,
-                                          mtp_draft_tokens, read_recipes, recipe_source)
+                                          decode_max_batch, fill_from_recipes,
+                                          inferencemax_rows, mtp_draft_tokens, read_recipes,
+                                          recipe_source)
 from planner.specs.runs import COLUMNS, read_runs
 from planner.studies.disagg_runs import predict_disagg_rows
 
@@ -43,6 +44,15 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
             assert rec["spec_decoding"] == "mtp" and int(rec["mtp_k"]) in (1, 2, 3)
     assert Counter(r["mtp_k"] for r in recipes.values() if r["status"] == MTP) == {
         "3": 69, "1": 14, "2": 6}
+    # the TensorRT-LLM entries name their decode max_batch_size (recipe file ``_batch<N>_``)
+    for rec in recipes.values():
+        if rec["decode_max_batch"]:
+            assert "dynamo-trt" in rec["entry"] and int(rec["decode_max_batch"]) >= 1
+    filled = [r for r in recipes.values() if r["status"] in (RESOLVED, MTP)]
+    assert sum(bool(r["decode_max_batch"]) for r in filled) == 97 + 89
+    t, _ = shipped
+    cap = decode_max_batch(t)
+    assert np.isfinite(cap).sum() == 186 and np.all(cap[np.isfinite(cap)] >= 1)
 
 
 def test_resolved_rows_take_the_recipes_workers_and_keep_the_rows_own_layout(shipped):

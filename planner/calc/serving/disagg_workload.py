@@ -275,7 +275,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                  kv_dtype: str | None = None, arrival_rate_per_s: Any = None,
                  overlap: bool = False, kv_bytes_per_s: Any = None,
                  burst_share: Any = 0.0, mtp_draft_tokens: Any = 0,
-                 mtp_acceptance: Any = None) -> DisaggResult:
+                 mtp_acceptance: Any = None, clients: Any = None) -> DisaggResult:
     """TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode pool serving ``model``
     (arrays of the broadcast shape of the layouts and lengths).
 
@@ -293,6 +293,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     transfer network, or a what-if), the pools' own EP and TP links unchanged;
     ``burst_share``: the share of requests that arrive together at the start (a benchmark's
     first round of clients; 0: the steady state, :func:`~.disagg.disagg_steady_state`);
+    ``clients``: closed-loop requests in flight beyond the decode pool's running batch (the
+    engine's max batch size caps it; the rest wait for a decode slot; None: the pool's batch);
     ``mtp_draft_tokens`` k / ``mtp_acceptance``: MTP speculative decoding in the decode pool
     (:func:`decode_piece`: TPOT = step / tokens per step; the first token's step a whole step);
     prefill workers run one batch at a time with the transfers overlapped; ``fits`` needs
@@ -336,7 +338,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
         decode_concurrency=decode.requests_per_worker,
         decode_workers=decode.workers, decode_gpus_per_worker=decode.gpus_per_worker,
         isl_tokens=isl_tokens, osl_tokens=osl_tokens, arrival_rate_per_s=arrival_rate_per_s,
-        burst_share=burst_share)
+        burst_share=burst_share, clients=clients)
     shape = state.ttft_s.shape
     return DisaggResult(
         state=state, prefill=pre, decode=dec,
