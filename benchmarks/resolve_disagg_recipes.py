@@ -17,7 +17,11 @@ record EP as 1). The data's decode ``moe_ep`` repeats the prefill EP (the run id
 ``ep``), so it is not compared. Status per row:
 - ``resolved``: every matching search-space entry gives the same workers, layouts and no
   speculative decoding;
-- ``mtp``: the same, with MTP speculative decoding (the planner does not model it);
+- ``mtp``: the same, with MTP speculative decoding, and every match names its draft tokens
+  per step k (column ``mtp_k``): the ``mtp<k>`` of the srt-slurm recipe file the entry runs
+  (``CONFIG_FILE=.../ctx1_gen2_dep8_batch64_eplb0_mtp2.yaml``) or its ``DECODE_MTP_SIZE=<k>``;
+- ``mtp_k_unknown``: ``mtp`` but the entry names no k (an SGLang recipe file not stored
+  here), or its matches name different ones;
 - ``mtp_unknown``: the entries agree on workers and layouts but one uses MTP and one does not;
 - ``ambiguous``: the entries disagree on workers or layouts;
 - ``nodes``: the entry sizes its workers by ``PREFILL_NODES`` / ``DECODE_NODES`` (4 GPUs a
@@ -29,6 +33,8 @@ record EP as 1). The data's decode ``moe_ep`` repeats the prefill EP (the run id
   TPOT equal to 0.1%): its workers and layouts (column ``twin`` names it; every blank row
   with such a row lists it there);
 - ``none``: no version at or before the measurement holds a match.
+Column ``decode_max_batch``: the decode workers' max_batch_size every match names (see
+:data:`DECODE_MAX_BATCH`), blank where they name none or differ.
 
 Run: python benchmarks/resolve_disagg_recipes.py --repo /work/.mirror/SemiAnalysisAI+InferenceX/repo
 (needs git and PyYAML; takes a few minutes).
@@ -51,7 +57,15 @@ GPU = {"b200_sxm": "b200", "h100_sxm": "h100", "h200_sxm": "h200", "gb200": "gb2
 ENGINE = {"trtllm": "dynamo-trt", "sglang": "dynamo-sglang"}
 FIELDS = ("id", "status", "prefill_num_workers", "prefill_tp", "prefill_ep", "prefill_dp_attn",
           "decode_num_workers", "decode_tp", "decode_ep", "decode_dp_attn", "spec_decoding",
-          "entry", "commit", "twin")
+          "entry", "commit", "twin", "mtp_k", "decode_max_batch")
+#: Where an entry names its MTP draft tokens per step: the srt-slurm recipe file's name
+#: (``..._mtp3.yaml``, ``..._mtp3_1184.yaml``) or the launch variable.
+MTP_K = (re.compile(r"_mtp(\d+)(?:_\d+)?\.yaml"), re.compile(r"DECODE_MTP_SIZE=(\d+)"))
+#: Where a TensorRT-LLM entry names its decode workers' max_batch_size (requests per attention
+#: rank an iteration runs): the recipe file's ``_batch<N>_`` (the stored srt-slurm recipe
+#: ``trtllm/glm5/.../ctx1dep4_gen4tep8_batch1_eplb0_mtp3.yaml`` has decode ``max_batch_size:
+#: 1``) or ``DECODE_MAX_BATCH_SIZE=<N>``.
+DECODE_MAX_BATCH = (re.compile(r"_batch(\d+)_"), re.compile(r"DECODE_MAX_BATCH_SIZE=(\d+)"))
 #: Relative tolerance within which a blank row's TTFT and TPOT equal a recorded row's: the
 #: same measurement listed twice (the recorded copy from AIConfigurator's own dump).
 TWIN_RTOL = 1e-3
@@ -81,7 +95,15 @@ def _signature(ss: dict) -> tuple:
             d["tp"], d.get("ep", 1), bool(d.get("dp-attn")), ss.get("spec-decoding", "none"))
 
 
-def _matches(row: dict, entries: dict) -> list[tuple[str, tuple]]:
+def _named(settings: str, patterns: tuple[re.Pattern[str], ...]) -> int | None:
+    """The first number ``patterns`` find in an entry's settings (None: none named)."""
+    for pattern in patterns:
+        if m := pattern.search(settings):
+            return int(m.group(1))
+    return None
+
+
+def _matches(row: dict, entries: dict) -> list[tuple[str, tuple, int | None, int | None]]:
     name = "-".join((MODEL[row["model_path"].split("/")[1]], row["precision"], GPU[row["system"]],
                      ENGINE[row["backend"]]))
     conc = int(re.search(r"silicon_concurrency=(\d+)", row["silicon_data_source"]).group(1))
@@ -104,7 +126,8 @@ def _matches(row: dict, entries: dict) -> list[tuple[str, tuple]]:
                                         for x in part.get("additional-settings") or [])
                     nodes = bool(re.search(r"(PREFILL|DECODE)_NODES=", settings))
                     out.append((f"{entry}[isl={sl['isl']},osl={sl['osl']}][{i}]",
-                                _signature(ss) + (nodes,)))
+                                _signature(ss) + (nodes,), _named(settings, MTP_K),
+                                _named(settings, DECODE_MAX_BATCH)))
     return out
 
 
@@ -155,8 +178,11 @@ def resolve(repo: str, runs: str) -> list[dict]:
         rec = {"id": row["id"], "status": "none"}
         if found:
             commit, m = found
-            sigs = {s for _, s in m}
-            rec.update(commit=commit, entry=" | ".join(e for e, _ in m))
+            sigs = {s for _, s, _, _ in m}
+            rec.update(commit=commit, entry=" | ".join(e for e, _, _, _ in m))
+            batches = {b for *_, b in m}
+            if len(batches) == 1 and None not in batches:
+                rec["decode_max_batch"] = batches.pop()
             if len({s[:-2] for s in sigs}) > 1:
                 rec["status"] = "ambiguous"
             elif any(s[-1] for s in sigs):
@@ -166,6 +192,12 @@ def resolve(repo: str, runs: str) -> list[dict]:
             else:
                 s = sigs.pop()
                 rec["status"] = "resolved" if s[-2] in ("none", "") else "mtp"
+                ks = {k for _, _, k, _ in m}
+                if rec["status"] == "mtp":
+                    if len(ks) == 1 and None not in ks:
+                        rec["mtp_k"] = ks.pop()
+                    else:
+                        rec["status"] = "mtp_k_unknown"
             s = sorted(sigs or {m[0][1]})[0]
             if rec["status"] != "ambiguous":
                 rec.update(zip(FIELDS[2:11], s))

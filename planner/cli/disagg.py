@@ -44,6 +44,11 @@ RATIO = typer.Option(False, "--disagg-ratio",
 GPUS = typer.Option(None, "--gpus", min=1, help="--disagg-ratio: GPUs in all.")
 MAX_TTFT = typer.Option("2 s", "--max-ttft", help="--disagg-ratio: TTFT limit ('2 s').")
 MAX_TPOT = typer.Option("50 ms", "--max-tpot", help="--disagg-ratio: TPOT limit ('50 ms').")
+MTP = typer.Option(0, "--mtp", min=0, max=16,
+                   help="MTP draft tokens per decode step (speculative decoding; 0: none).")
+MTP_ACCEPTANCE = typer.Option(None, "--mtp-acceptance", min=0, max=1,
+                              help="With --mtp: each draft token's acceptance [default: 0.85, "
+                                   "DeepSeek-V3 report §5.4.3].")
 
 
 @command("serve-disagg")
@@ -76,6 +81,8 @@ def serve_disagg_cmd(
     gpus: Optional[int] = GPUS,
     max_ttft: str = MAX_TTFT,
     max_tpot: str = MAX_TPOT,
+    mtp: int = MTP,
+    mtp_acceptance: Optional[float] = MTP_ACCEPTANCE,
     weights_dtype: WeightsDtype = WEIGHTS_DTYPE,
     kv_dtype: Dtype = KV_DTYPE,
     overrides: Optional[str] = OVERRIDES,
@@ -102,6 +109,7 @@ def serve_disagg_cmd(
         "kv_dtype": kv_dtype.value, "overlap": overlap, "arrival_rate_per_s": rate,
         **({} if origin is None else {"overrides": origin})}
     dtypes = dict(weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value)
+    _check_mtp(mtp, mtp_acceptance, disagg_ratio)
     if disagg_ratio:
         return _solve(m, hw, eng, setup, isl=isl, osl=osl, gpus=gpus, rate=rate,
                       max_ttft=max_ttft, max_tpot=max_tpot, overlap=overlap, fmt=fmt, **dtypes)
@@ -112,12 +120,11 @@ def serve_disagg_cmd(
                          moe_ep=prefill_ep)
     decode = PoolLayout(workers=decode_workers, batch=decode_batch, tp=decode_tp, pp=decode_pp,
                         attention_dp=decode_dp, moe_tp=decode_moe_tp, moe_ep=decode_ep)
-    link = None if kv_bandwidth is None else quantity(kv_bandwidth, "bytes/s", "--kv-bandwidth")
-    if link is not None and not link > 0:
-        raise UsageError(f"--kv-bandwidth: must be above 0 (got {kv_bandwidth!r})")
+    link = _kv_link(kv_bandwidth)
     r = serve_disagg(m, hw, eng, isl_tokens=isl, osl_tokens=osl, prefill=prefill,
                      decode=decode, arrival_rate_per_s=rate, overlap=overlap,
-                     kv_bytes_per_s=link, **dtypes)
+                     kv_bytes_per_s=link, mtp_draft_tokens=mtp, mtp_acceptance=mtp_acceptance,
+                     **dtypes)
     if not bool(r.fits):
         raise UsageError(disagg_refusal(disagg_record(r, setup, prefill, decode)))
     from planner.specs.error_bands import error_band
@@ -125,6 +132,25 @@ def serve_disagg_cmd(
     band = (error_band(hw.name or "", None if eng is None else eng.name, "disaggregated"),
             hw.label, None if eng is None else eng.label)
     show_tables(disagg_tables(r, setup, prefill, decode, band), fmt)
+
+
+def _check_mtp(mtp: int, acceptance: Optional[float], ratio: bool) -> None:
+    from planner.errors import UsageError
+
+    if acceptance is not None and not mtp:
+        raise UsageError("--mtp-acceptance needs --mtp K (draft tokens per step)")
+    if ratio and mtp:
+        raise UsageError("--mtp belongs to the pools given, not to --disagg-ratio")
+
+
+def _kv_link(kv_bandwidth: Optional[str]) -> Optional[float]:
+    """--kv-bandwidth in bytes/s (None: not given); above 0 or a usage error."""
+    from planner.errors import UsageError
+
+    link = None if kv_bandwidth is None else quantity(kv_bandwidth, "bytes/s", "--kv-bandwidth")
+    if link is not None and not link > 0:
+        raise UsageError(f"--kv-bandwidth: must be above 0 (got {kv_bandwidth!r})")
+    return link
 
 
 def _solve(m: Any, hw: Any, eng: Any, setup: dict[str, Any], *, isl: int, osl: int,
@@ -165,15 +191,22 @@ RUNS = typer.Option(None, "--runs", metavar="FILE",
 
 
 @command("validate-disagg")
-def validate_disagg_cmd(runs: Optional[str] = RUNS, fmt: Format = FORMAT) -> None:
-    """The disaggregated measured runs beside the planner: TTFT and TPOT error per hardware."""
+def validate_disagg_cmd(runs: Optional[str] = RUNS, overrides: Optional[str] = OVERRIDES,
+                        fmt: Format = FORMAT) -> None:
+    """The disaggregated measured runs beside the planner: TTFT and TPOT error per hardware
+    (with --overrides, predicted with the override file's hardware and engine values)."""
     from planner.catalog import SERVING_RUNS_CSV
+    from planner.cli.options import checked_overrides
     from planner.report.disagg import disagg_validation_tables
     from planner.specs.runs import read_runs, resolve
     from planner.studies.disagg_runs import disagg_validation, not_predicted, predict_disagg_rows
 
+    ov = None if overrides is None else checked_overrides(overrides)
     table = read_runs(runs or SERVING_RUNS_CSV)
     res = resolve(table)
-    pred = predict_disagg_rows(table, res)
-    show_tables(disagg_validation_tables(disagg_validation(table, pred, res),
-                                         not_predicted(table, pred)), fmt)
+    pred = predict_disagg_rows(table, res, overrides=ov)
+    tables = disagg_validation_tables(disagg_validation(table, pred, res),
+                                      not_predicted(table, pred))
+    if ov is not None:
+        tables[-1].notes.append(f"overrides applied: {ov.origin}")
+    show_tables(tables, fmt)

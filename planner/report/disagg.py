@@ -54,6 +54,7 @@ def disagg_record(r: DisaggResult, setup: dict[str, Any], prefill: PoolLayout,
         "concurrency": int(_f(decode.workers) * _f(decode.requests_per_worker)),
         "gpus": int(_f(s.prefill_gpus) + _f(s.decode_gpus)),
         "prefill_s": _f(r.prefill.time_s), "decode_step_s": _f(r.decode.time_s),
+        "mtp_tokens_per_step": _f(r.decode.tokens_per_step),
         "prefill_memory_bytes_per_gpu": _f(pre.memory_bytes_per_gpu),
         "decode_memory_bytes_per_gpu": _f(dec.memory_bytes_per_gpu),
         "memory_bytes_per_gpu": max(_f(pre.memory_bytes_per_gpu), _f(dec.memory_bytes_per_gpu)),
@@ -84,6 +85,9 @@ def _metric_rows(rec: dict[str, Any]) -> list[list[str]]:
                    f"{fmt_seconds(rec['prefill_s'])} + KV transfer "
                    f"{fmt_seconds(rec['kv_transfer_s'])} + first decode step, request overhead)"],
         ["tpot_s", fmt_seconds(rec["tpot_s"])],
+        *([["mtp_tokens_per_step", f"{rec['mtp_tokens_per_step']:.3f} (decode step "
+                                   f"{fmt_seconds(rec['decode_step_s'])} / TPOT)"]]
+          if rec.get("mtp_tokens_per_step", 1.0) != 1.0 else []),
         ["e2e_latency_s", fmt_seconds(rec["e2e_latency_s"])],
         ["tokens_per_s_per_gpu (output, both pools)", f"{rec['tokens_per_s_per_gpu']:,.1f}"],
         ["total_tokens_per_s_per_gpu (input + output)",
@@ -126,7 +130,10 @@ def disagg_tables(r: DisaggResult, setup: dict[str, Any], prefill: PoolLayout,
               f"{rec['prefill_layout']}; decode {rec['decode_layout']}", ["metric", "value"])
     t.rows += _metric_rows(rec)
     t.records.append(rec)
-    t.notes.append(NOTE + f"{rec['efficiency_note']}.")
+    mtp = ("" if rec["mtp_tokens_per_step"] == 1.0 else
+           "With MTP the step verifies the drafts and runs the MTP module; TPOT = the step / "
+           "the tokens it yields. ")
+    t.notes.append(NOTE + mtp + f"{rec['efficiency_note']}.")
     if rec.get("overrides"):
         t.notes.append(f"overrides applied: {rec['overrides']}.")
     if band is not None:

@@ -10,8 +10,11 @@ of the row of the same file that records the same measurement), read in the data
 convention (a worker of ``tp`` GPUs: with ``dp-attn`` attention DP = ``tp`` and attention TP 1;
 ``moe_ep`` = ``ep``, ``moe_tp`` = ``tp / ep``); its decode pool holds the benchmark's
 concurrency (``silicon_concurrency`` = decode batch x attention DP x decode workers, as on
-every recorded row), its prefill pool one prompt per attention rank. Any other status keeps
-the row unexpressed, with :data:`STATUS_REASONS`' text.
+every recorded row), its prefill pool one prompt per attention rank. A row whose recipe runs
+MTP speculative decoding with a stated number of draft tokens per step (status ``mtp``,
+column ``mtp_k``) is filled the same way and decodes with those drafts
+(:func:`mtp_draft_tokens`). Any other status keeps the row unexpressed, with
+:data:`STATUS_REASONS`' text.
 """
 
 from __future__ import annotations
@@ -32,11 +35,11 @@ if TYPE_CHECKING:
 RECIPES_CSV = SERVING_RUNS_CSV.parent / "disagg-recipes.csv"
 #: The statuses that fill a row: the recipes determine it, or a row of the same file that
 #: records its pools is the same measurement (its "twin"); every other status is a reason.
-RESOLVED, TWIN = "resolved", "twin"
-FILLS = (RESOLVED, TWIN)
+RESOLVED, TWIN, MTP = "resolved", "twin", "mtp"
+FILLS = (RESOLVED, TWIN, MTP)
 STATUS_REASONS = {
-    "mtp": "disaggregated: the InferenceMAX recipe runs MTP speculative decoding (not "
-           "modelled)",
+    "mtp_k_unknown": "disaggregated: the InferenceMAX recipe runs MTP speculative decoding "
+                     "but names no draft tokens per step (its recipe file is not stored here)",
     "mtp_unknown": "disaggregated: the InferenceMAX recipes give these workers with and without "
                    "MTP speculative decoding (which one ran is not recorded)",
     "ambiguous": "disaggregated: the InferenceMAX recipes give several worker counts or layouts "
@@ -92,6 +95,31 @@ def fill_from_recipes(table: RunTable) -> tuple[RunTable, np.ndarray, np.ndarray
             cols["decode_num_workers"][i] * cols["decode_attention_dp"][i])
         filled[i] = True
     return replace(table, **cols), filled, reason
+
+
+def mtp_draft_tokens(table: RunTable) -> np.ndarray:
+    """MTP draft tokens per decode step of every row (0: no speculative decoding): the
+    recipe's ``mtp_k`` on the rows it fills with status ``mtp``."""
+    recipes = read_recipes()
+    out = np.zeros(len(table))
+    for i, run_id in enumerate(table.id):
+        rec = recipes.get(str(run_id))
+        if rec is not None and rec["status"] == MTP:
+            out[i] = int(rec["mtp_k"])
+    return out
+
+
+def decode_max_batch(table: RunTable) -> np.ndarray:
+    """The decode workers' max_batch_size (requests per attention rank an engine iteration
+    runs) the recipe names on the rows it fills (column ``decode_max_batch``: TensorRT-LLM's
+    recipe files); inf elsewhere (not stated: the whole concurrency runs)."""
+    recipes = read_recipes()
+    out = np.full(len(table), np.inf)
+    for i, run_id in enumerate(table.id):
+        rec = recipes.get(str(run_id))
+        if rec is not None and rec["status"] in (RESOLVED, MTP) and rec["decode_max_batch"]:
+            out[i] = int(rec["decode_max_batch"])
+    return out
 
 
 def inferencemax_rows(table: RunTable) -> np.ndarray:

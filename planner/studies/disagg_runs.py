@@ -12,7 +12,9 @@ How a row is read (the data's columns, blank or 0 fields 1):
   decode pool, spread over its workers and ranks);
 - closed loop at the decode pool's requests in flight (the benchmark's concurrency);
 - batches and worker counts blank (790 of the shipped 971 rows, all from the source's
-  2026-03-25 / 2026-04-06 collections): not predicted. Those rows give one worker's layout and
+  2026-03-25 / 2026-04-06 collections): filled from InferenceMAX's recipes where they
+  determine them (planner.specs.disagg_recipes, MTP draft tokens included), else not
+  predicted. Those rows give one worker's layout and
   the benchmark's concurrency, not how many workers share it; read as one prefill and one
   decode worker (as this module did) their measured TPOT falls as the concurrency rises
   (DeepSeek-R1, B200, TensorRT-LLM, "TP8 EP8", 1K/1K: 7.0 ms at c4, 3.5 ms at c8, 5.2 and
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from planner.specs.run_protocols import LENGTH_RANGE_RATIOS
 
 if TYPE_CHECKING:
     from planner.calc.serving.disagg_workload import PoolLayout
@@ -48,6 +52,9 @@ ROW_REASONS = {
 #: and the recorded rows that are the same measurement); the other rows name no client
 #: (AIConfigurator's own dump): the steady state for them.
 SA_BENCH_PROMPTS_PER_CONCURRENCY = 5
+#: The InferenceMAX client's --random-range-ratio (planner.specs.run_protocols: InferenceX's
+#: benchmark-multinode-tmpl.yml RANDOM_RANGE_RATIO 0.8), for the recorded copies of its rows.
+INFERENCEMAX_RANGE_RATIO = LENGTH_RANGE_RATIOS[0][1]
 #: Hardware rows of the error table in this order, then "all".
 ALL = "all"
 
@@ -107,18 +114,38 @@ def _take(pool: PoolLayout, idx: np.ndarray) -> PoolLayout:
     return replace(pool, **{f.name: np.asarray(getattr(pool, f.name))[idx] for f in fields(pool)})
 
 
+def client_lengths(table: RunTable) -> tuple[np.ndarray, np.ndarray]:
+    """(input, output) tokens per request the benchmark client sent on average, per row: the
+    table's own (:mod:`planner.specs.run_protocols`: the InferenceMAX sweeps' drawn lengths),
+    and on the recorded copies of the same measurements (``inferencemax_rows``, whose source
+    names no client) the same client's mean drawn lengths
+    (:func:`~planner.specs.run_protocols.mean_drawn_length` at :data:`INFERENCEMAX_RANGE_RATIO`)."""
+    from planner.specs.disagg_recipes import inferencemax_rows
+    from planner.specs.run_protocols import mean_drawn_length
+
+    im = inferencemax_rows(table)
+    return tuple(np.where(im, mean_drawn_length(getattr(table, k), INFERENCEMAX_RANGE_RATIO),
+                          getattr(table, f"mean_{k}")) for k in ("isl", "osl"))
+
+
 def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
-                        engine_update: dict[str, dict[str, float]] | None = None
-                        ) -> DisaggPrediction:
+                        engine_update: dict[str, dict[str, float]] | None = None,
+                        overrides: Any = None) -> DisaggPrediction:
     """TTFT and TPOT (s) of every disaggregated row the planner can express: one
     :func:`~planner.calc.serving.disagg_workload.serve_disagg` call per (model, hardware,
-    engine, weight formats) group; ``engine_update`` per engine name overrides engine fields
-    (calibration)."""
+    engine, weight formats) group, at the client's mean lengths (:func:`client_lengths`), with
+    the recipe's MTP draft tokens (:func:`~planner.specs.disagg_recipes.mtp_draft_tokens`);
+    ``engine_update`` per engine name overrides engine fields (calibration); ``overrides`` (an
+    :class:`~planner.specs.overrides.Overrides`) the hardware and engine deltas it names."""
     from planner import catalog
     from planner.calc.serving.disagg_workload import serve_disagg
     from planner.errors import PlannerError
+    from dataclasses import replace
+
+    from planner.specs.disagg_recipes import (decode_max_batch, inferencemax_rows,
+                                              mtp_draft_tokens)
     from planner.specs.load import load_engine
-    from planner.specs.disagg_recipes import inferencemax_rows
+    from planner.specs.overrides import apply_engine_overrides, apply_hardware_overrides
     from planner.specs.runs import DISAGG, resolve
 
     res = resolve(table) if resolution is None else resolution
@@ -128,6 +155,12 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     moe = np.array([m is not None and catalog.load_model(m).is_moe for m in res.model])
     pre, dec, why = disagg_row_pools(table, is_moe=moe)
     burst = np.where(inferencemax_rows(table), 1.0 / SA_BENCH_PROMPTS_PER_CONCURRENCY, 0.0)
+    isl, osl = client_lengths(table)
+    drafts = mtp_draft_tokens(table)
+    # the decode engine runs at most its max_batch_size per rank; the other clients wait for
+    # a slot (their TTFT holds the wait: the first token streams from the decode worker)
+    clients = np.asarray(dec.workers) * np.asarray(dec.attention_dp) * np.asarray(dec.batch)
+    dec = replace(dec, batch=np.minimum(dec.batch, decode_max_batch(table)))
     reason = np.where(disagg, np.where(res.reason == "", why, res.reason), "").astype(object)
     todo = disagg & (reason == "")
     keys = list(zip(res.model, res.hardware, res.engine, res.weights_dtype,
@@ -135,14 +168,16 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     for key in dict.fromkeys(k for k, t in zip(keys, todo) if t):
         idx = np.flatnonzero(todo & np.array([k == key for k in keys]))
         model, hw, name, wd, mwd = key
-        eng = load_engine(name)
+        eng = apply_engine_overrides(load_engine(name), overrides)
         if engine_update and name in engine_update:
             eng = eng.model_copy(update=engine_update[name])
         try:
-            r = serve_disagg(catalog.load_model(model), catalog.load_hardware(hw), eng,
-                             isl_tokens=table.isl[idx], osl_tokens=table.osl[idx],
+            r = serve_disagg(catalog.load_model(model),
+                             apply_hardware_overrides(catalog.load_hardware(hw), overrides), eng,
+                             isl_tokens=isl[idx], osl_tokens=osl[idx],
                              prefill=_take(pre, idx), decode=_take(dec, idx), weights_dtype=wd,
-                             moe_weights_dtype=mwd, burst_share=burst[idx])
+                             moe_weights_dtype=mwd, burst_share=burst[idx],
+                             mtp_draft_tokens=drafts[idx], clients=clients[idx])
         except PlannerError as exc:        # a spec that lacks what the model needs
             reason[idx] = str(exc)
             continue

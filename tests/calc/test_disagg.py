@@ -211,3 +211,26 @@ def test_a_burst_share_mixes_the_burst_and_the_steady_state_ttft():
         assert b.queue_s == pytest.approx(b.ttft_s - ttft0)
         assert b.tpot_s == base.tpot_s and b.request_rate_per_s == base.request_rate_per_s
     assert _example(burst_share=0.0).ttft_s == base.ttft_s
+
+
+def test_clients_beyond_the_running_batch_wait_for_a_decode_slot():
+    """Closed loop: clients = the decode pool's batch is the default to 1e-12; more clients
+    than it runs lengthen TTFT by their wait (N / X - T_dec), the rate and TPOT unchanged once
+    the decode pool binds."""
+    import numpy as np
+
+    from planner.calc.serving.disagg import disagg_steady_state
+
+    kw = dict(prefill_batch_s=0.05, prefill_requests_per_batch=1, prefill_workers=2,
+              prefill_gpus_per_worker=8, kv_transfer_s=0.001, decode_step_s=0.02,
+              decode_tpot_s=0.02, decode_concurrency=4, decode_workers=2,
+              decode_gpus_per_worker=8, isl_tokens=1024, osl_tokens=1024)
+    base = disagg_steady_state(**kw)
+    same = disagg_steady_state(**kw, clients=8)
+    more = disagg_steady_state(**kw, clients=np.array([8.0, 12.0, 16.0]))
+    assert float(same.ttft_s) == pytest.approx(float(base.ttft_s), rel=1e-12)
+    t_dec = 1023 * 0.02
+    rate = 8 / t_dec                     # the decode pool's 8 running requests bind
+    assert more.request_rate_per_s[1:] == pytest.approx([rate, rate], rel=1e-9)
+    assert more.ttft_s[1:] == pytest.approx([12 / rate - t_dec, 16 / rate - t_dec], rel=1e-9)
+    assert np.all(more.tpot_s == 0.02) and np.all(np.diff(more.ttft_s) > 0)

@@ -27,6 +27,23 @@ def test_serve_disagg_json_has_the_aggregated_keys_and_its_own():
     assert rec["tokens_per_s_per_user"] == pytest.approx(1 / rec["tpot_s"])
 
 
+def test_serve_disagg_mtp_drafts_lower_tpot_and_say_tokens_per_step():
+    (plain,) = cli_json("serve-disagg", *POOLS)
+    (mtp,) = cli_json("serve-disagg", *POOLS, "--mtp", "1")
+    (low,) = cli_json("serve-disagg", *POOLS, "--mtp", "1", "--mtp-acceptance", "0.5")
+    assert plain["mtp_tokens_per_step"] == 1.0
+    assert mtp["mtp_tokens_per_step"] == pytest.approx(1.85)     # DeepSeek-V3 §5.4.3's 0.85
+    assert low["mtp_tokens_per_step"] == pytest.approx(1.5)
+    assert mtp["decode_step_s"] > plain["decode_step_s"]
+    assert mtp["tpot_s"] == pytest.approx(mtp["decode_step_s"] / 1.85)
+    assert mtp["tpot_s"] < low["tpot_s"] < plain["tpot_s"]
+    text = cli_run("serve-disagg", *POOLS, "--mtp", "1")
+    assert "mtp_tokens_per_step" in text.stdout
+    assert "mtp_tokens_per_step" not in cli_run("serve-disagg", *POOLS).stdout
+    alone = cli_run("serve-disagg", *POOLS, "--mtp-acceptance", "0.5")
+    assert alone.exit_code == 2 and "--mtp-acceptance needs --mtp" in alone.stderr
+
+
 def test_serve_disagg_kv_bandwidth_moves_ttft_only():
     (slow,) = cli_json("serve-disagg", *POOLS, "--rate", "2", "--kv-bandwidth", "10 GB/s")
     (fast,) = cli_json("serve-disagg", *POOLS, "--rate", "2", "--kv-bandwidth", "400 GB/s")

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from planner import catalog
-from planner.specs.disagg_recipes import (FILLS, RESOLVED, STATUS_REASONS, TWIN,
-                                          fill_from_recipes, inferencemax_rows, read_recipes,
+from planner.specs.disagg_recipes import (FILLS, MTP, RESOLVED, STATUS_REASONS, TWIN,
+                                          decode_max_batch, fill_from_recipes,
+                                          inferencemax_rows, mtp_draft_tokens, read_recipes,
                                           recipe_source)
 from planner.specs.runs import COLUMNS, read_runs
 from planner.studies.disagg_runs import predict_disagg_rows
@@ -29,8 +30,8 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
     blank = (t.mode == "disagg") & (t.decode_num_workers == 0)
     assert set(recipes) == {str(i) for i in t.id[blank]} and len(recipes) == 790
     assert Counter(r["status"] for r in recipes.values()) == {
-        "resolved": 137, "twin": 76, "none": 209, "ambiguous": 144, "mtp": 94,
-        "mtp_unknown": 91, "nodes": 39}
+        "resolved": 137, "twin": 76, "none": 209, "ambiguous": 144, "mtp": 89,
+        "mtp_k_unknown": 5, "mtp_unknown": 91, "nodes": 39}
     ids = {str(i) for i in t.id}
     for rec in recipes.values():
         if rec["status"] not in ("none", TWIN):   # the source: an entry at a commit
@@ -38,13 +39,26 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
         if rec["status"] == TWIN:                 # the source: a recorded row of the file
             assert rec["twin"] and set(rec["twin"].split()) <= ids
         if rec["status"] == RESOLVED:
-            assert rec["spec_decoding"] == "none"
+            assert rec["spec_decoding"] == "none" and rec["mtp_k"] == ""
+        if rec["status"] == MTP:      # the draft tokens the recipe file's name states
+            assert rec["spec_decoding"] == "mtp" and int(rec["mtp_k"]) in (1, 2, 3)
+    assert Counter(r["mtp_k"] for r in recipes.values() if r["status"] == MTP) == {
+        "3": 69, "1": 14, "2": 6}
+    # the TensorRT-LLM entries name their decode max_batch_size (recipe file ``_batch<N>_``)
+    for rec in recipes.values():
+        if rec["decode_max_batch"]:
+            assert "dynamo-trt" in rec["entry"] and int(rec["decode_max_batch"]) >= 1
+    filled = [r for r in recipes.values() if r["status"] in (RESOLVED, MTP)]
+    assert sum(bool(r["decode_max_batch"]) for r in filled) == 97 + 89
+    t, _ = shipped
+    cap = decode_max_batch(t)
+    assert np.isfinite(cap).sum() == 186 and np.all(cap[np.isfinite(cap)] >= 1)
 
 
 def test_resolved_rows_take_the_recipes_workers_and_keep_the_rows_own_layout(shipped):
     t, (f, filled, reason) = shipped
     recipes = read_recipes()
-    assert filled.sum() == 137 + 76 and not reason[filled].any()
+    assert filled.sum() == 137 + 76 + 89 and not reason[filled].any()
     for i in np.flatnonzero(filled):
         rec = recipes[str(t.id[i])]
         for role in ("prefill", "decode"):
@@ -76,7 +90,7 @@ def test_rows_the_recipes_leave_open_say_why(shipped):
     for rec in recipes.values():
         if rec["status"] == "nodes":
             assert rec["prefill_tp"] == "1"
-        assert (rec["status"] in FILLS) == (rec["status"] in (RESOLVED, TWIN))
+        assert (rec["status"] in FILLS) == (rec["status"] in (RESOLVED, TWIN, MTP))
     assert recipe_source("not-a-row") == ""
     some = next(k for k, r in recipes.items() if r["status"] == RESOLVED)
     assert re.fullmatch(r"resolved: \S+-dynamo-\S+ @ [0-9a-f]{9}", recipe_source(some))
@@ -89,22 +103,29 @@ def _write(tmp_path, rows):
     return read_runs(p)
 
 
-def test_a_resolved_id_is_predicted_and_an_mtp_one_is_not(shipped, tmp_path):
-    """Without the recipes both rows were 'worker counts not recorded'."""
+def test_resolved_and_mtp_ids_are_predicted_an_mtp_one_without_k_is_not(shipped, tmp_path):
+    """Without the recipes these rows were 'worker counts not recorded'; the MTP row decodes
+    with the recipe's draft tokens (its TPOT below the same row's without them)."""
     t, _ = shipped
     recipes = read_recipes()
-    k_ok = next(i for i, x in enumerate(t.id) if recipes.get(str(x), {}).get("status")
-                == RESOLVED and t.system[i] == "h200_sxm")
-    k_mtp = next(i for i, x in enumerate(t.id) if recipes.get(str(x), {}).get("status")
-                 == "mtp")
-    raw = [dict(zip(COLUMNS, row)) for row in _rows(catalog.SERVING_RUNS_CSV,
-                                                     {str(t.id[k_ok]), str(t.id[k_mtp])})]
-    table = _write(tmp_path, raw)
+
+    def first(status, system=None):
+        return next(i for i, x in enumerate(t.id) if recipes.get(str(x), {}).get("status")
+                    == status and (system is None or t.system[i] == system))
+    k_ok, k_mtp, k_unk = first(RESOLVED, "h200_sxm"), first(MTP, "b200_sxm"), first(
+        "mtp_k_unknown")
+    ids = {str(t.id[k]) for k in (k_ok, k_mtp, k_unk)}
+    table = _write(tmp_path, [dict(zip(COLUMNS, row))
+                              for row in _rows(catalog.SERVING_RUNS_CSV, ids)])
     pred = predict_disagg_rows(table)
     by_id = dict(zip(table.id, range(len(table))))
-    assert pred.predicted[by_id[t.id[k_ok]]] and pred.reason[by_id[t.id[k_ok]]] == ""
-    assert np.isfinite(pred.tpot_s[by_id[t.id[k_ok]]])
-    assert pred.reason[by_id[t.id[k_mtp]]] == STATUS_REASONS["mtp"]
+    for k in (k_ok, k_mtp):
+        assert pred.predicted[by_id[t.id[k]]] and pred.reason[by_id[t.id[k]]] == ""
+        assert np.isfinite(pred.tpot_s[by_id[t.id[k]]])
+    assert pred.reason[by_id[t.id[k_unk]]] == STATUS_REASONS["mtp_k_unknown"]
+    drafts = mtp_draft_tokens(table)
+    assert drafts[by_id[t.id[k_mtp]]] == int(recipes[str(t.id[k_mtp])]["mtp_k"]) > 0
+    assert drafts[by_id[t.id[k_ok]]] == drafts[by_id[t.id[k_unk]]] == 0
 
 
 def _rows(path, ids):

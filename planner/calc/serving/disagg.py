@@ -175,14 +175,16 @@ def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_
                         prefill_gpus_per_worker, kv_transfer_s, decode_step_s, decode_tpot_s,
                         decode_concurrency, decode_workers, decode_gpus_per_worker, isl_tokens,
                         osl_tokens, arrival_rate_per_s=None,
-                        request_overhead_s=0.0, burst_share=0.0) -> DisaggState:
+                        request_overhead_s=0.0, burst_share=0.0, clients=None) -> DisaggState:
     """TTFT, TPOT, request rate and tokens/s per GPU of a prefill and a decode pool.
 
     Formula: T_cycle (:func:`prefill_cycle_s`), μ_P, μ_D (the pools' rates); bound = the side
     with the lower rate. TTFT₀ = T_prefill + t_KV + 1 decode step + the engine's per-request
     host time (on no GPU's clock); T_dec = (OSL − 1) · TPOT.
-    Closed loop, N = n_D · c_D requests in flight: X = min(N / (TTFT₀ + T_dec), μ_P, μ_D),
-    TTFT = max(TTFT₀, N / X − T_dec) (the requests beyond the pipeline wait for prefill);
+    Closed loop, N = n_D · c_D requests in flight (``clients`` where given: more clients than
+    the decode pool runs at once, the rest wait for a decode slot): X = min(N / (TTFT₀ +
+    T_dec), μ_P, μ_D), TTFT = max(TTFT₀, N / X − T_dec) (the requests beyond the pipeline
+    wait for prefill or for a decode slot);
     with ``burst_share`` s (the share of requests that arrive together at the start, a
     benchmark's first round of clients), TTFT = (1 − s) · that + s · (TTFT₀ + R · T_cycle),
     R = :func:`burst_wait_rounds` (N requests, rounds of n_P · n_batch).
@@ -206,7 +208,8 @@ def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_
     ttft0 = (np.asarray(prefill_batch_s) + kv_transfer_s + request_overhead_s
              + FIRST_TOKEN_DECODE_STEPS * np.asarray(decode_step_s))
     if arrival_rate_per_s is None:
-        in_flight = np.asarray(decode_workers) * np.asarray(decode_concurrency)
+        in_flight = (np.asarray(decode_workers) * np.asarray(decode_concurrency)
+                     if clients is None else np.asarray(clients, dtype=float))
         rate = np.minimum(np.minimum(in_flight / (ttft0 + decode_time), mu_p), mu_d)
         ttft = np.maximum(ttft0, in_flight / rate - decode_time)
         rounds = burst_wait_rounds(requests=in_flight, requests_per_round=np.asarray(

@@ -64,6 +64,7 @@ class PoolPiece:
     bound: Any                        # code into the workload model's BOUND_NAMES
     request_overhead_s: float
     memory: WorkloadResult            # memory_bytes_per_gpu, fits, basis of the worker
+    tokens_per_step: Any = 1.0        # decode: output tokens per request per step (MTP)
 
 
 @dataclass(frozen=True)
@@ -175,20 +176,29 @@ def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, is
 
 def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl_tokens: Any,
                  osl_tokens: Any, layout: PoolLayout, overlap: bool = False,
+                 mtp_draft_tokens: Any = 0, mtp_acceptance: Any = None,
                  **dtypes: Any) -> PoolPiece:
-    """A decode worker's step (s) at its full batch, no prefill in it: the TPOT of a
-    disaggregated deployment; memory and fit from the workload model.
+    """A decode worker's step (s) at its full batch, no prefill in it, and the tokens it yields
+    per request: TPOT = step / tokens of a disaggregated deployment; memory and fit from the
+    workload model.
 
-    Formula: TPOT = host(S(b decodes, 0 prefill tokens)) at a mean context of ISL + OSL / 2,
-    b = batch / PP per attention rank; host(x) = max(x, h) with overlap scheduling else x + h,
-    h the engine's per-step host time; S the workload model's forward pass at decode rates
-    with the engine's per-layer and per-peer times, as serve_workload's (communication
-    hidden with ``overlap``: :func:`overlapped_pass_s`).
-    Ref: :mod:`planner.calc.serving.workload` (the same pass and host terms); DistServe §3.
-    Convention: memory as serve_workload: every request's whole ISL + OSL reserved.
+    Formula: step = host(S(b decodes of k + 1 tokens, 0 prefill tokens) + k · S_MTP(b)) at a
+    mean context of ISL + OSL / 2, b = batch / PP per attention rank, k = ``mtp_draft_tokens``;
+    host(x) = max(x, h) with overlap scheduling else x + h, h the engine's per-step host time;
+    S the workload model's forward pass at decode rates with the engine's per-layer and
+    per-peer times, as serve_workload's (communication hidden with ``overlap``:
+    :func:`overlapped_pass_s`), S_MTP the same over one MTP module
+    (:func:`~planner.calc.serving.speculative.mtp_module_figures`); tokens per step
+    :func:`~planner.calc.serving.speculative.mtp_tokens_per_step` at ``mtp_acceptance``
+    (None: :data:`~planner.calc.serving.speculative.DEFAULT_MTP_ACCEPTANCE`).
+    Ref: :mod:`planner.calc.serving.workload` (the same pass and host terms); DistServe §3;
+    :mod:`planner.calc.serving.speculative` (MTP).
+    Convention: memory as serve_workload: every request's whole ISL + OSL reserved (the MTP
+    module's weights and KV cache not added); k = 0 is the plain decode step.
     Example: DeepSeek-V3 FP8 on 144 x H800 (attention DP 144, EP 144), 32 requests per rank
     of 4K + 1K tokens: see tests/calc/test_disagg_workload.py.
     """
+    from planner.calc.serving import speculative as spec
     from planner.calc.serving.workload import _with_host
     from planner.calc.serving.workload_step import _rates
 
@@ -198,12 +208,22 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     rates = _rates(hardware, phase="decode", weights_dtype=dtypes["weights_dtype"])
     isl = np.asarray(isl_tokens, dtype=float)
     per_rank = np.asarray(layout.batch, dtype=float) / np.asarray(layout.pp)
+    k = np.asarray(mtp_draft_tokens, dtype=float)
+    shape = dict(decode_seqs=per_rank, prefill_tokens=0.0,
+                 decode_context=isl + np.asarray(osl_tokens, dtype=float) / 2,
+                 prefill_context=0.0, prompts=0.0, layer_overhead_s=eng.layer_s,
+                 peer_overhead_s=eng.peer_s)
     gpu, bound = overlapped_pass_s(model, hardware, fig, rates, lay, overlap=overlap,
-                                   decode_seqs=per_rank, prefill_tokens=0.0,
-                                   decode_context=isl + np.asarray(osl_tokens, dtype=float) / 2,
-                                   prefill_context=0.0, prompts=0.0,
-                                   layer_overhead_s=eng.layer_s, peer_overhead_s=eng.peer_s)
-    return PoolPiece(_with_host(gpu, eng.step_s, eng.overlap), bound, eng.request_s, memory)
+                                   draft_tokens=k, **shape)
+    tokens = 1.0
+    if np.any(k > 0):
+        draft, _ = overlapped_pass_s(model, hardware, spec.mtp_module_figures(fig), rates, lay,
+                                     overlap=overlap, **shape)
+        gpu = spec.speculative_step_s(verify_pass_s=gpu, draft_pass_s=draft, draft_tokens=k)
+        acc = spec.DEFAULT_MTP_ACCEPTANCE if mtp_acceptance is None else mtp_acceptance
+        tokens = spec.mtp_tokens_per_step(draft_tokens=k, acceptance=acc)
+    return PoolPiece(_with_host(gpu, eng.step_s, eng.overlap), bound, eng.request_s, memory,
+                     tokens)
 
 
 def kv_sender_gpus(model: Model, *, kv_dtype: str, tp: Any, pp: Any) -> Any:
@@ -254,7 +274,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                  weights_dtype: str = "fp8", moe_weights_dtype: str | None = None,
                  kv_dtype: str | None = None, arrival_rate_per_s: Any = None,
                  overlap: bool = False, kv_bytes_per_s: Any = None,
-                 burst_share: Any = 0.0) -> DisaggResult:
+                 burst_share: Any = 0.0, mtp_draft_tokens: Any = 0,
+                 mtp_acceptance: Any = None, clients: Any = None) -> DisaggResult:
     """TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode pool serving ``model``
     (arrays of the broadcast shape of the layouts and lengths).
 
@@ -272,6 +293,10 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     transfer network, or a what-if), the pools' own EP and TP links unchanged;
     ``burst_share``: the share of requests that arrive together at the start (a benchmark's
     first round of clients; 0: the steady state, :func:`~.disagg.disagg_steady_state`);
+    ``clients``: closed-loop requests in flight beyond the decode pool's running batch (the
+    engine's max batch size caps it; the rest wait for a decode slot; None: the pool's batch);
+    ``mtp_draft_tokens`` k / ``mtp_acceptance``: MTP speculative decoding in the decode pool
+    (:func:`decode_piece`: TPOT = step / tokens per step; the first token's step a whole step);
     prefill workers run one batch at a time with the transfers overlapped; ``fits`` needs
     both pools' workers to fit.
     Example: DeepSeek-V3 FP8 on H800, 4K / 1K, 1 prefill worker of 8 GPUs (attention DP 8,
@@ -287,7 +312,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     pre = prefill_piece(model, hardware, engine, isl_tokens=isl_tokens, layout=prefill,
                         overlap=overlap, **dtypes)
     dec = decode_piece(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
-                       layout=decode, overlap=overlap, **dtypes)
+                       layout=decode, overlap=overlap, mtp_draft_tokens=mtp_draft_tokens,
+                       mtp_acceptance=mtp_acceptance, **dtypes)
     kv = dec.memory.kv_dtype
     q_kv = kv_transfer_bytes_per_request(
         kv_bytes_per_token=kv_bytes_per_token_per_gpu(model, kv_dtype=kv, tp=1),
@@ -308,10 +334,11 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
         prefill_batch_s=pre.time_s, request_overhead_s=pre.request_overhead_s, prefill_requests_per_batch=prefill.requests_per_worker,
         prefill_workers=prefill.workers, prefill_gpus_per_worker=prefill.gpus_per_worker,
         kv_transfer_s=transfer, decode_step_s=dec.time_s,
-        decode_tpot_s=dec.time_s, decode_concurrency=decode.requests_per_worker,
+        decode_tpot_s=dec.time_s / np.asarray(dec.tokens_per_step),
+        decode_concurrency=decode.requests_per_worker,
         decode_workers=decode.workers, decode_gpus_per_worker=decode.gpus_per_worker,
         isl_tokens=isl_tokens, osl_tokens=osl_tokens, arrival_rate_per_s=arrival_rate_per_s,
-        burst_share=burst_share)
+        burst_share=burst_share, clients=clients)
     shape = state.ttft_s.shape
     return DisaggResult(
         state=state, prefill=pre, decode=dec,

@@ -259,9 +259,9 @@ class Layout:
 
 def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelFigures,
                       r: Rates, lay: Layout, *,
-                      dec: Any, pre: Any, dec_ctx: Any, pre_ctx: Any, count: float) -> None:
+                      dec: Any, pre: Any, dec_ctx: Any, pre_ctx: Any, count: float, queries: Any = 1) -> None:
     """Attention blocks of ``count`` layers: projections, core (decode and prefill), the rest."""
-    n = dec + pre
+    n = dec * queries + pre
     rows = padded_rows(rows=n, tile_rows=lay.tile)
     tp = lay.tp
     gemm = r.head if "attention" in fig.bf16_parts else r.gemm
@@ -276,12 +276,12 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
     kv_frac = kv_read_fraction(model, context_tokens=dec_ctx, kv_dtype=fig.kv_dtype)
     mla_rate = mla_decode_flop_per_s(model, hardware, kv_dtype=fig.kv_dtype, tp=tp)
     if mla_rate is None:
-        b.roof(dec / tp * core_dec, r.attention, dec * dec_ctx * kv_layer * kv_frac,
+        b.roof(dec * queries / tp * core_dec, r.attention, dec * dec_ctx * kv_layer * kv_frac,
                r.kv_stream, count)
     else:
-        b.kernel(dec / tp * core_dec / mla_rate, count, memory=(
+        b.kernel(dec * queries / tp * core_dec / mla_rate, count, memory=(
             dec * dec_ctx * kv_layer * kv_frac / hardware.gpu.hbm_bandwidth_bytes_per_s
-            > dec / tp * core_dec / hardware.peak_dense_flop_per_s("bf16")))
+            > dec * queries / tp * core_dec / hardware.peak_dense_flop_per_s("bf16")))
     b.roof(pre / tp * core_pre, r.attention, pre * kv_layer, r.kv_stream, count)
     b.roof(0.0, r.attention, n * activation_bytes_per_token_per_layer(
         model, block="attention", tp=tp), r.kv_stream, count)
@@ -334,7 +334,7 @@ def _moe_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelFigures
 def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rates,
                  lay: Layout, *, decode_seqs: Any, prefill_tokens: Any, decode_context: Any,
                  prefill_context: Any, prompts: Any, layer_overhead_s: float = 0.0,
-                 peer_overhead_s: float = 0.0, lone_prefill: bool = False) -> tuple[Any, Any]:
+                 peer_overhead_s: float = 0.0, lone_prefill: bool = False, draft_tokens: Any = 0) -> tuple[Any, Any]:
     """Time of one forward pass of a replica through all its layers (s) for ``decode_seqs``
     sequences and ``prefill_tokens`` prompt tokens per attention rank, and the binding resource
     (:data:`BOUND_NAMES` code); arrays broadcast together.
@@ -345,9 +345,9 @@ def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rat
     (router, shared experts, routed experts at E[padded rows] per local expert over
     W · (1 − (1 − k/E)^N), N = n · DP_att, the all-to-all of n / TP tokens × min(k, EP_moe) ·
     TP_moe copies when DP_att > 1, across nodes min(k, EP_moe) of them over the network and the
-    MoE-TP fan-out over the scale-up link at once), the head at ⌈(b + prompts) / tile⌉ · tile / TP rows, and
-    PP − 1 activation transfers between stages; n = b + p (``lone_prefill``: only this
-    rank carries the p prefill tokens, N = b · DP_att + p).
+    MoE-TP fan-out over the scale-up link at once), the head at ⌈(q·b + prompts) / tile⌉ · tile / TP rows, and
+    PP − 1 activation transfers; n = q·b + p, q = 1 + ``draft_tokens`` (drafts verified, KV read once)
+    (``lone_prefill``: only this rank carries the p prefill tokens, N = q·b · DP_att + p).
     Ref: :mod:`planner.calc.serving.blocks` (the same FLOPs and bytes), V3R §3.4.
     Convention: stages run in sequence (the pass is a token's latency through all of them);
     kernels do not overlap one another or communication; the engine's GPU time beside the
@@ -359,10 +359,12 @@ def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rat
     import numpy as np
 
     b = _Buckets()
-    n = decode_seqs + prefill_tokens
+    queries = 1 + draft_tokens
+    n = decode_seqs * queries + prefill_tokens
     rates = _at_rows(hardware, fig, rates, rows=n)
     _attention_layers(b, model, hardware, fig, rates, lay, dec=decode_seqs, pre=prefill_tokens,
-                      dec_ctx=decode_context, pre_ctx=prefill_context, count=fig.layers)
+                      dec_ctx=decode_context, pre_ctx=prefill_context, count=fig.layers,
+                      queries=queries)
     if fig.dense_layers:
         rows = padded_rows(rows=n, tile_rows=lay.tile)
         gemm = rates.head if "dense_ffn" in fig.bf16_parts else rates.gemm
@@ -371,11 +373,11 @@ def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rat
         b.roof(0.0, rates.attention, n * activation_bytes_per_token_per_layer(
             model, block="dense_ffn", tp=lay.tp), rates.kv_stream, fig.dense_layers)
     if fig.moe_layers:
-        group = (decode_seqs * lay.adp + prefill_tokens if lone_prefill
+        group = (decode_seqs * queries * lay.adp + prefill_tokens if lone_prefill
                  else n * lay.adp)
         _moe_layers(b, model, hardware, fig, rates, lay, n=n, group_tokens=group,
                     count=fig.moe_layers)
-    head_rows = padded_rows(rows=decode_seqs + prompts, tile_rows=lay.tile) / lay.tp
+    head_rows = padded_rows(rows=decode_seqs * queries + prompts, tile_rows=lay.tile) / lay.tp
     b.roof(FLOPS_PER_MAC * fig.head_params * head_rows, rates.head, fig.head_bytes / lay.tp,
            rates.weight_stream, 1)
     stage_link = rates.scale_up if hardware.scale_up is not None else rates.scale_out

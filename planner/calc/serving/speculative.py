@@ -1,0 +1,107 @@
+"""Speculative decoding with MTP (multi-token prediction) modules in the decode step, closed
+form over arrays: k draft tokens per running request per step, the target model verifying
+k + 1 tokens per request in one pass, the draft module's k passes beside it, and the tokens
+each step yields.
+
+Ref: DeepSeek-V3 technical report (arXiv:2412.19437) §2.2 (the MTP module: one transformer
+block and a projection, the embedding and output head shared with the main model) and §5.4.3
+(second-token acceptance 85-90% "across various generation topics", 1.8x TPS); TensorRT-LLM
+tech blog 2, "DeepSeek R1 MTP Implementation and Optimization" (nvidia.github.io/TensorRT-LLM/
+blogs/tech_blog/blog2_DeepSeek_R1_MTP_Implementation_and_Optimization.html: the target model
+verifies the draft tokens appended to the input token in one forward pass and accepts the
+longest matching prefix plus its own next token; "MTP Eagle" runs the one MTP module k times in
+sequence, one draft token each); SGLang's EAGLE / MTP server arguments (speculative_num_steps:
+k draft passes; speculative_num_draft_tokens: k + 1 verified tokens).
+
+Conventions (all functions):
+- Acceptance: each draft position is accepted with probability α given that every earlier one
+  was (a draft counts only after all before it), independent of the position: the expected
+  tokens per step are 1 + α + ... + α^k.
+- The draft module's time per draft token: one decoder layer of the model's last layer type
+  and the output head over one token per running request (its own KV cache read once); the
+  projection M (d x 2d) is left out (0.1e9 parameters in DeepSeek-V3 beside 11.6e9 of the
+  module).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from planner.calc.serving.workload_step import ModelFigures
+
+#: Per-draft-token acceptance of DeepSeek's MTP module when the caller gives none: the low
+#: end of DeepSeek-V3 §5.4.3's 85-90% second-token acceptance (their evaluation, "various
+#: generation topics"). The measured disaggregated runs (InferenceMAX: random prompts in the
+#: model's chat template) saw an acceptance length near it: InferenceX PR #649 (2026-02-05)
+#: measured ~2.50 tokens per step on random data with the chat template, as on MT-Bench,
+#: with the recipe it fixed at DECODE_MTP_SIZE=2, i.e. α = (√7 − 1) / 2 = 0.82 at k = 2,
+#: against 1 + 0.85 + 0.85² = 2.57 here.
+DEFAULT_MTP_ACCEPTANCE = 0.85
+#: Decoder layers in one MTP module (DeepSeek-V3 §2.2: one transformer block per depth).
+MTP_MODULE_LAYERS = 1
+#: Acceptance at which the geometric sum is taken term by term (1 - α^(k+1)) / (1 - α) would
+#: divide by zero: α = 1 yields k + 1 tokens.
+FULL_ACCEPTANCE = 1.0
+
+
+def mtp_tokens_per_step(*, draft_tokens: Any, acceptance: Any) -> Any:
+    """Expected tokens a decode step yields per request with ``draft_tokens`` drafts (count).
+
+    Formula: n = Σ_{i=0..k} α^i = (1 − α^(k+1)) / (1 − α), k + 1 at α = 1 (the token the
+    target model samples itself, plus each draft accepted after all earlier ones).
+    Ref: DeepSeek-V3 §5.4.3; TensorRT-LLM tech blog 2 (verification and acceptance).
+    Convention: acceptance independent per position; k = 0 gives 1 (no speculation).
+    Example: α = 0.85, k = 3: 1 + 0.85 + 0.7225 + 0.614125 = 3.186625; k = 1: 1.85.
+    """
+    k = np.asarray(draft_tokens, dtype=float)
+    a = np.asarray(acceptance, dtype=float)
+    full = a >= FULL_ACCEPTANCE
+    safe = np.where(full, 0.0, a)
+    return np.where(full, k + 1, (1 - safe ** (k + 1)) / (1 - safe))
+
+
+def speculative_step_s(*, verify_pass_s: Any, draft_pass_s: Any, draft_tokens: Any) -> Any:
+    """GPU time (s) of one speculative decode step.
+
+    Formula: T = T_verify + k · T_draft, T_verify the target model's pass over k + 1 tokens
+    per running request, T_draft the MTP module's pass over one token per request.
+    Ref: TensorRT-LLM tech blog 2 ("MTP Eagle": the draft passes run one after another);
+    SGLang's speculative_num_steps server argument.
+    Convention: the draft passes do not overlap the verification (they depend on its output).
+    Example: verify 30 ms, draft 1.2 ms, k = 3: 33.6 ms.
+    """
+    return np.asarray(verify_pass_s) + np.asarray(draft_tokens) * np.asarray(draft_pass_s)
+
+
+def speculative_tpot_s(*, step_s: Any, tokens_per_step: Any) -> Any:
+    """Time per output token (s) of a speculative decode step.
+
+    Formula: TPOT = T_step / n, n = :func:`mtp_tokens_per_step`.
+    Ref: DeepSeek-V3 §5.4.3 (TPS up 1.8x at k = 1).
+    Convention: the mean over a request's tokens (every step yields n on average).
+    Example: 33.6 ms / 3.186625 = 10.54 ms.
+    """
+    return np.asarray(step_s) / np.asarray(tokens_per_step)
+
+
+def mtp_module_figures(fig: ModelFigures) -> ModelFigures:
+    """The figures of one MTP module for the workload model's forward pass: one decoder layer
+    of the model's last type (a MoE layer when the model has any), its KV share, the shared
+    output head (embedding not read).
+
+    Formula: layers 1 (MoE: moe 1, dense 0; dense model: dense 1), KV bytes per token and norm
+    bytes divided by the model's layers.
+    Ref: DeepSeek-V3 §2.2 (the module's block and shared head); see the module docstring.
+    Convention: the projection M and the module's two extra norms are left out.
+    Example: DeepSeek-V3 FP8: 61 layers (3 dense + 58 MoE) -> 1 MoE layer, KV 70,272 / 61 =
+    1,152 B per token in BF16.
+    """
+    moe = fig.moe_layers > 0
+    return replace(fig, layers=MTP_MODULE_LAYERS, dense_layers=0 if moe else MTP_MODULE_LAYERS,
+                   moe_layers=MTP_MODULE_LAYERS if moe else 0,
+                   kv_bytes_per_token=fig.kv_bytes_per_token / fig.layers,
+                   norm_bytes=fig.norm_bytes / fig.layers, embed_bytes=0.0)
