@@ -127,7 +127,8 @@ def _predict_group(index: np.ndarray, table: RunTable, model: str, hardware: str
         tp=table.tp[index], pp=table.pp[index], attention_dp=table.attention_dp[index],
         moe_tp=table.moe_tp[index] if moe else None, moe_ep=table.moe_ep[index] if moe else None,
         weights_dtype=weights, moe_weights_dtype=moe_weights if moe else None,
-        queue_beyond_kv=True)   # the engine runs what its KV pool holds, the rest queue
+        queue_beyond_kv=True,   # the engine runs what its KV pool holds, the rest queue
+        recv_interval=table.recv_interval[index], max_running=table.max_running[index])
     shape = index.shape
     fits = np.broadcast_to(np.asarray(r.fits, dtype=bool), shape)
     memory = np.broadcast_to(np.asarray(r.memory_bytes_per_gpu, dtype=float), shape)
