@@ -82,7 +82,12 @@ class Engine:
     every attention rank has one, so the ranks' prefill lumps share steps (TensorRT-LLM's
     ``attention_dp_config.enable_balance``); False: each rank's lumps fall independently;
     ``attention_dp_timeout_steps``: the most steps a balancing scheduler holds a context
-    request waiting for the other ranks' (``timeout_iters``).
+    request waiting for the other ranks' (``timeout_iters``); ``scheduler_recv_interval``: the
+    scheduler polls for new requests every N decode steps (SGLang's
+    ``--scheduler-recv-interval``; 1: every step); ``max_running_requests``: the most requests
+    a replica runs at once, the rest queue (SGLang's ``--max-running-requests``; None: as many
+    as the KV pool holds). A run may launch with other values
+    (:mod:`planner.specs.run_protocols`).
     """
 
     __pydantic_config__ = SPEC_CONFIG
@@ -109,6 +114,8 @@ class Engine:
     notes: Optional[Str] = None
     attention_dp_balance: Bool = False
     attention_dp_timeout_steps: NonNegFloat = 0.0
+    scheduler_recv_interval: PosInt = 1
+    max_running_requests: Optional[PosInt] = None
     label: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -1,11 +1,12 @@
 """How the sources of the measured serving runs ran them (:mod:`planner.specs.runs` reads the
-rows through :func:`read_as_run`): the lengths the benchmark client drew, and layouts a source
-listed multiplied.
+rows through :func:`read_as_run`): the lengths the benchmark client drew, layouts a source
+listed multiplied, and the engine flags the benchmark scripts launched with.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,13 +27,22 @@ AGG = "agg"
 #: DP 8, MoE 1 x 8: TTFT 907 ms, TPOT 21.4 ms both); :func:`_physical_layouts` reads them as run.
 _TP_EP_ID = re.compile(r"_tp(\d+)_ep(\d+)_")
 _DB_DUMP = "db-dump/"
-LENGTH_RANGE_RATIOS = ((re.compile(r"source_file=\d{4}-\d{2}-\d{2}\.csv"), 0.8),)
+#: The AIConfigurator ``db-dump/`` rows are InferenceMAX's workflow runs too (each names its
+#: ``workflow_run_id``; 182 of the 339 aggregated ones are the very measurements of a dated row,
+#: same system, TTFT and TPOT to the nanosecond), and ``qwen3.5-397b-gap-analysis.csv`` and
+#: ``kimi-k2.5-gap-analysis.csv`` copy those sweeps (62 of 65 and 36 of 41 rows are dated rows'
+#: measurements rounded to 0.01 ms): their clients drew the same lengths.
+LENGTH_RANGE_RATIOS = ((re.compile(r"source_file=\d{4}-\d{2}-\d{2}\.csv"), 0.8),
+                       (re.compile(r"^db-dump/.*workflow_run_id="), 0.8),
+                       (re.compile(r"source_file=(qwen3\.5-397b|kimi-k2\.5)-gap-analysis\.csv"),
+                        0.8))
 
 
 def read_as_run(out: dict[str, Any]) -> None:
     """The columns ``mean_isl``, ``mean_osl`` and ``layout_reread`` of the runs' columns
     ``out`` (read in place; :func:`_physical_layouts` re-reads the layouts)."""
     _physical_layouts(out)
+    out["recv_interval"], out["max_running"] = launch_flags(out)
     ratio = np.array([next((r for pattern, r in LENGTH_RANGE_RATIOS if pattern.search(src)), 1.0)
                       for src in out["source"]], dtype=float)
     out["mean_isl"], out["mean_osl"] = (mean_drawn_length(out[k], ratio) for k in ("isl", "osl"))
@@ -74,3 +84,77 @@ def mean_drawn_length(nominal: Any, range_ratio: Any) -> Any:
     """
     nominal = np.asarray(nominal, dtype=float)
     return (np.floor(nominal * np.asarray(range_ratio, dtype=float)) + nominal) / 2
+
+
+@dataclass(frozen=True)
+class LaunchFlags:
+    """The SGLang flags an InferenceMAX single-node script passed (SemiAnalysisAI/InferenceX,
+    the script at the commit in ``source``), for rows of ``system`` whose ``model_path``
+    matches ``models``, at ``precision``, measured in ``measured`` (ISO dates, inclusive; an
+    undated row of ``undated`` matches too), at ``gpus`` per replica (None: any):
+    ``--scheduler-recv-interval`` ``recv_low`` below ``RECV_CONC`` requests, ``recv_high`` from
+    it, and ``--max-running-requests``. A row above ``max_running`` keeps the engine's defaults:
+    its measurement shows no such cap (its TPOT keeps rising past it), and it lies outside the
+    script's search space in .github/configs/nvidia-master.yaml, so another launch ran it."""
+
+    source: str
+    system: str
+    models: str
+    precision: str
+    measured: tuple[str, str]
+    recv_low: int
+    recv_high: int
+    max_running: int
+    gpus: int | None = None
+    undated: str = "$^"
+
+
+#: The scripts' threshold: "if CONC >= 16, relax to ~30 requests between scheduler recv polls".
+RECV_CONC = 16
+_DSR1, _QWEN35 = r"deepseek-ai/DeepSeek-(R1|V3)", r"Qwen/Qwen3\.5-397B-A17B"
+_GAP = r"source_file=qwen3\.5-397b-gap-analysis\.csv"   # the same runs, rounded, undated
+#: InferenceMAX rows: a dated sweep file or the AIConfigurator db-dump of the same sweeps.
+_INFERENCEMAX = re.compile(r"source_file=\d{4}-\d{2}-\d{2}\.csv|^db-dump/")
+_MEASURED = re.compile(r"measured=(\d{4}-\d{2}-\d{2})")
+#: Every B200 SGLang script of the runs passes these (H200's pass no recv interval, and
+#: --max-running-requests 128-512 at concurrencies <= 64; GLM-5's pass neither).
+SGLANG_LAUNCHES = (
+    LaunchFlags("benchmarks/dsr1_fp4_b200_docker.sh @ e06929c7 and 7daaa8bb; "
+                "benchmarks/single_node/dsr1_fp4_b200.sh @ 12ba0ae0", "b200_sxm", _DSR1, "fp4",
+                ("2025-11-01", "2026-04-06"), 10, 30, 256),
+    LaunchFlags("benchmarks/dsr1_fp8_b200_docker.sh @ 189ae51c", "b200_sxm", _DSR1, "fp8",
+                ("2025-11-01", "2025-11-30"), 10, 30, 128),
+    LaunchFlags("benchmarks/single_node/dsr1_fp8_b200.sh @ 12ba0ae0 (TP 8)", "b200_sxm", _DSR1,
+                "fp8", ("2026-03-01", "2026-04-06"), 10, 30, 128, gpus=8),
+    LaunchFlags("benchmarks/single_node/dsr1_fp8_b200.sh @ 12ba0ae0 (TP 4)", "b200_sxm", _DSR1,
+                "fp8", ("2026-03-01", "2026-04-06"), 10, 10, 32, gpus=4),
+    LaunchFlags("benchmarks/single_node/qwen3.5_bf16_b200.sh @ 9dc87a68", "b200_sxm", _QWEN35,
+                "bf16", ("2026-02-20", "2026-03-31"), 10, 30, 128, undated=_GAP),
+    LaunchFlags("benchmarks/single_node/qwen3.5_fp8_b200.sh @ efd49e50 and 6a5dad46", "b200_sxm",
+                _QWEN35, "fp8", ("2026-03-01", "2026-03-31"), 10, 30, 128, undated=_GAP),
+    LaunchFlags("benchmarks/single_node/qwen3.5_fp4_b200.sh @ 48d35c48", "b200_sxm", _QWEN35,
+                "fp4", ("2026-04-01", "2026-04-30"), 10, 30, 128),
+)
+
+
+def launch_flags(out: dict[str, Any]) -> tuple[Any, Any]:
+    """Per row of the runs' columns ``out``: the ``--scheduler-recv-interval`` and
+    ``--max-running-requests`` its script launched SGLang with (:data:`SGLANG_LAUNCHES`), 0
+    where the engine's defaults hold (int arrays)."""
+    recv, cap = np.zeros(len(out["id"]), dtype=np.int64), np.zeros(len(out["id"]), dtype=np.int64)
+    gpus = out["tp"] * out["attention_dp"] * out["pp"]
+    for i, src in enumerate(out["source"]):
+        if out["backend"][i] != "sglang" or out["mode"][i] != AGG:
+            continue
+        day = _MEASURED.search(src)
+        for f in SGLANG_LAUNCHES:
+            dated = bool(_INFERENCEMAX.search(src) and day
+                         and f.measured[0] <= day.group(1) <= f.measured[1])
+            if ((dated or re.search(f.undated, src)) and out["system"][i] == f.system
+                    and re.fullmatch(f.models, out["model_path"][i])
+                    and out["precision"][i] == f.precision
+                    and f.gpus in (None, gpus[i]) and out["concurrency"][i] <= f.max_running):
+                recv[i] = f.recv_high if out["concurrency"][i] >= RECV_CONC else f.recv_low
+                cap[i] = f.max_running
+                break
+    return recv, cap

@@ -35,14 +35,12 @@ if TYPE_CHECKING:
     from planner.specs.hardware import Hardware
 
 #: Largest runs file read (bytes) and most rows: the shipped file is 1.3 MB and 3,702 rows.
-MAX_RUNS_FILE_BYTES = 64 * 2**20
-MAX_RUNS_ROWS = 1_000_000
+MAX_RUNS_FILE_BYTES, MAX_RUNS_ROWS = 64 * 2**20, 1_000_000
 #: Largest prompt or output length a run may give (tokens; the deployment specs' context bound).
 MAX_RUN_TOKENS = 2**30
 #: Largest layout size, batch or worker count a run may give: a product of four stays in int64.
 MAX_RUN_SIZE = 2**15
-#: Serving modes of the data: aggregated (prefill and decode on the same workers) or
-#: disaggregated (separate prefill and decode workers).
+#: Serving modes: aggregated (prefill and decode on the same workers) or disaggregated.
 AGG, DISAGG = "agg", "disagg"
 #: A layout as the data names it (``tp_size``...); prefixed ``prefill_``/``decode_`` in disagg.
 LAYOUT_FIELDS = ("tp", "pp", "attention_dp", "moe_tp", "moe_ep")
@@ -133,6 +131,8 @@ class RunTable:
     mean_isl: np.ndarray          # the mean input and output lengths the client sent (tokens):
     mean_osl: np.ndarray          # isl, osl unless the source draws them (run_protocols)
     layout_reread: np.ndarray     # True: the source's multiplied layout read as run
+    recv_interval: np.ndarray     # the run's launch flags (run_protocols): SGLang's scheduler
+    max_running: np.ndarray       # recv interval, max running requests; 0: the engine's
     silicon_concurrency: np.ndarray
     tp: np.ndarray
     pp: np.ndarray
@@ -234,7 +234,7 @@ def read_runs(path: str | Path) -> RunTable:
     disagg = [r[col["mode"]].strip() == DISAGG for r in body]    # their pools' sizes: >= 1
     for f in fields(RunTable):
         if f.name in ("path", "concurrency", "silicon_concurrency", "mean_isl", "mean_osl",
-                      "layout_reread"):
+                      "layout_reread", "recv_interval", "max_running"):
             continue
         column = _column_of(f.name)
         cells = [r[col[column]] for r in body]

@@ -34,6 +34,8 @@ class RunSet:
     moe_tp: np.ndarray
     moe_ep: np.ndarray
     measured: np.ndarray
+    recv_interval: np.ndarray     # the run's launch flags (0: the engine's defaults)
+    max_running: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -78,7 +80,8 @@ def expressible_runs(table: Any, *, model: str | None = None, hardware: str | No
         isl=table.mean_isl[ok], osl=table.mean_osl[ok], concurrency=table.concurrency[ok],
         tp=table.tp[ok], pp=table.pp[ok], attention_dp=table.attention_dp[ok],
         moe_tp=table.moe_tp[ok], moe_ep=table.moe_ep[ok],
-        measured=np.stack([table.measured_ttft_s[ok], table.measured_tpot_s[ok]]))
+        measured=np.stack([table.measured_ttft_s[ok], table.measured_tpot_s[ok]]),
+        recv_interval=table.recv_interval[ok], max_running=table.max_running[ok])
     return runs, reasons
 
 
@@ -132,7 +135,9 @@ def run_forward(runs: RunSet) -> Any:
                                    moe_tp=runs.moe_tp[sel] if moe else None,
                                    moe_ep=runs.moe_ep[sel] if moe else None,
                                    weights_dtype=wd, moe_weights_dtype=md if moe else None,
-                                   queue_beyond_kv=True)   # as validate --runs reads them
+                                   queue_beyond_kv=True,   # as validate --runs reads them
+                                   recv_interval=runs.recv_interval[sel],
+                                   max_running=runs.max_running[sel])
             except PlannerError as err:     # e.g. a hardware spec without efficiency factors
                 failed[(m, h, e, wd, md)] = str(err)
                 continue

@@ -40,7 +40,10 @@ CANNOT = "planner: {}"
 @dataclass(frozen=True)
 class ErrorStats:
     """|error| statistics of a set of rows: ``rows`` in the set, ``expressed`` with a prediction,
-    median and 90th percentile of |TTFT error| and |TPOT error| (None without a prediction)."""
+    median and 90th percentile of |TTFT error| and |TPOT error| (None without a prediction);
+    ``distinct``: the expressed rows counting each measurement once (the data records some runs
+    twice, :func:`~planner.studies.disagg_runs.first_of_each_measurement`), and the medians of
+    |error| over those."""
 
     key: tuple[str, ...]
     rows: int
@@ -49,6 +52,9 @@ class ErrorStats:
     ttft_p90: float | None
     tpot_median: float | None
     tpot_p90: float | None
+    distinct: int = 0
+    ttft_median_distinct: float | None = None
+    tpot_median_distinct: float | None = None
 
     @property
     def share(self) -> float:
@@ -89,15 +95,17 @@ class RunsValidation:
 
 
 def error_stats(key: tuple[str, ...], ttft_err: np.ndarray, tpot_err: np.ndarray,
-                expressed: np.ndarray) -> ErrorStats:
+                expressed: np.ndarray, once: np.ndarray | None = None) -> ErrorStats:
     """The :class:`ErrorStats` of rows with errors ``ttft_err``/``tpot_err`` (predicted where
-    ``expressed``)."""
-    def stat(err: np.ndarray, q: float) -> float | None:
-        return float(np.percentile(np.abs(err[expressed]), q)) if expressed.any() else None
+    ``expressed``; ``once``: the first row of each measurement, default every row)."""
+    def stat(err: np.ndarray, q: float, rows: np.ndarray = expressed) -> float | None:
+        return float(np.percentile(np.abs(err[rows]), q)) if rows.any() else None
 
+    distinct = expressed & (np.ones_like(expressed) if once is None else once)
     return ErrorStats(key, int(expressed.size), int(expressed.sum()),
                       stat(ttft_err, 50), stat(ttft_err, TAIL_PERCENTILE),
-                      stat(tpot_err, 50), stat(tpot_err, TAIL_PERCENTILE))
+                      stat(tpot_err, 50), stat(tpot_err, TAIL_PERCENTILE), int(distinct.sum()),
+                      stat(ttft_err, 50, distinct), stat(tpot_err, 50, distinct))
 
 
 def _workload() -> Callable[..., Any]:
@@ -127,7 +135,8 @@ def _predict_group(index: np.ndarray, table: RunTable, model: str, hardware: str
         tp=table.tp[index], pp=table.pp[index], attention_dp=table.attention_dp[index],
         moe_tp=table.moe_tp[index] if moe else None, moe_ep=table.moe_ep[index] if moe else None,
         weights_dtype=weights, moe_weights_dtype=moe_weights if moe else None,
-        queue_beyond_kv=True)   # the engine runs what its KV pool holds, the rest queue
+        queue_beyond_kv=True,   # the engine runs what its KV pool holds, the rest queue
+        recv_interval=table.recv_interval[index], max_running=table.max_running[index])
     shape = index.shape
     fits = np.broadcast_to(np.asarray(r.fits, dtype=bool), shape)
     memory = np.broadcast_to(np.asarray(r.memory_bytes_per_gpu, dtype=float), shape)
@@ -191,12 +200,13 @@ def _predict_disagg(table: RunTable, res: Resolution, ttft: np.ndarray, tpot: np
 
 
 def _grouped(keys: Sequence[tuple[str, ...]], mask: np.ndarray, ttft_err: np.ndarray,
-             tpot_err: np.ndarray, expressed: np.ndarray) -> tuple[ErrorStats, ...]:
+             tpot_err: np.ndarray, expressed: np.ndarray, once: np.ndarray
+             ) -> tuple[ErrorStats, ...]:
     """:func:`error_stats` of the rows in ``mask``, one per distinct key, in sorted key order."""
     out = []
     for key in sorted({keys[int(i)] for i in np.flatnonzero(mask)}):
         sel = mask & np.array([k == key for k in keys])
-        out.append(error_stats(key, ttft_err[sel], tpot_err[sel], expressed[sel]))
+        out.append(error_stats(key, ttft_err[sel], tpot_err[sel], expressed[sel], once[sel]))
     return tuple(out)
 
 
@@ -207,12 +217,14 @@ def validate_runs(path: str | Path | None = None, *, overrides: Any = None) -> R
     predicted with its hardware and engine deltas (the disaggregated rows without them)."""
     from planner import catalog
     from planner.specs.runs import AGG, SYSTEM_HARDWARE, read_runs, resolve
+    from planner.studies.disagg_runs import first_of_each_measurement
 
     where = catalog.SERVING_RUNS_CSV if path is None else Path(path)
     table = read_runs(where)
     res = resolve(table)
     ttft, tpot, reason = _predict(table, res, overrides)
     expressed = reason == ""
+    once = first_of_each_measurement(table, expressed)
     ttft_err, tpot_err = ttft / table.measured_ttft_s - 1, tpot / table.measured_tpot_s - 1
     hardware = np.array([h or SYSTEM_HARDWARE.get(s, s) for h, s in zip(res.hardware,
                                                                          table.system)],
@@ -224,6 +236,7 @@ def validate_runs(path: str | Path | None = None, *, overrides: Any = None) -> R
         & np.array([h is not None for h in res.hardware])
     return RunsValidation(
         str(where), table, res, ttft, tpot, reason, covered,
-        _grouped(regime_keys, everything, ttft_err, tpot_err, expressed),
-        _grouped([(str(h),) for h in hardware], covered, ttft_err, tpot_err, expressed),
-        error_stats(("all",), ttft_err[covered], tpot_err[covered], expressed[covered]))
+        _grouped(regime_keys, everything, ttft_err, tpot_err, expressed, once),
+        _grouped([(str(h),) for h in hardware], covered, ttft_err, tpot_err, expressed, once),
+        error_stats(("all",), ttft_err[covered], tpot_err[covered], expressed[covered],
+                    once[covered]))

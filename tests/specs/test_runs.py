@@ -320,8 +320,29 @@ def test_drawn_lengths_have_the_clients_mean(table):
     assert mean_drawn_length(1000, 1.0) == 1000
     i = _row(table, "2026_04_06_deepseek_r1_b200_sxm_trtllm_fp4_agg_8192x1024_c32_tp8_ep8_1537")
     assert (table.mean_isl[i], table.mean_osl[i]) == (7372.5, 921.5)
-    j = _row(table, "dsr1_b200_trtllm_fp4_agg_1024x8192_c256_cfg191")       # db-dump: nominal
-    assert (table.mean_isl[j], table.mean_osl[j]) == (1024, 8192)
+    # db-dump: InferenceMAX's workflow runs too (this one is a 2026_03_25 row's measurement)
+    j = _row(table, "dsr1_b200_trtllm_fp4_agg_1024x8192_c256_cfg191")
+    assert (table.mean_isl[j], table.mean_osl[j]) == (921.5, 7372.5)
+    k = _row(table, "meta_llama_llama_3_1_8b_instruct_meta_llama_llama_3_1_8b_instruct_h200_"
+                    "sxm_sglang_agg_1000x100_c352_tp4_epnone_3")     # AIConfigurator's harness
+    assert (table.mean_isl[k], table.mean_osl[k]) == (1000, 100)
+
+
+def test_each_measurement_is_read_at_one_pair_of_lengths(table):
+    """A run the data records twice (a dated InferenceMAX row and its db-dump or gap-analysis
+    copy) is predicted at the same mean lengths under both ids."""
+    seen: dict[tuple, tuple] = {}
+    twins = 0
+    for i in range(len(table)):
+        key = (table.system[i], table.isl[i], table.osl[i],
+               round(float(table.measured_ttft_s[i]) * 1e3, 1),
+               round(float(table.measured_tpot_s[i]) * 1e3, 1))
+        lengths = (float(table.mean_isl[i]), float(table.mean_osl[i]))
+        if key in seen:
+            twins += 1
+            assert seen[key] == lengths, table.id[i]
+        seen.setdefault(key, lengths)
+    assert twins > 300
 
 
 def test_a_multiplied_layout_is_read_as_run(table):

@@ -27,7 +27,8 @@ def llama_runs(engine="sglang", hardware="h200"):
         isl=np.array([1024, 1024, 4096, 4096, 8192, 1024]), osl=np.full(N, 1024),
         concurrency=np.array([1, 8, 16, 64, 4, 128]), tp=np.array([8, 8, 4, 4, 8, 8]),
         pp=np.ones(N, int), attention_dp=np.ones(N, int), moe_tp=np.array([8, 8, 4, 4, 8, 8]),
-        moe_ep=np.ones(N, int), measured=np.ones((2, N)))
+        moe_ep=np.ones(N, int), measured=np.ones((2, N)), recv_interval=np.zeros(N, int),
+        max_running=np.zeros(N, int))
 
 
 def params():

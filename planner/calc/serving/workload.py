@@ -30,6 +30,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from planner.calc.serving.admission import (
+    poll_wait_steps,
+    running_requests,
+    running_requests_cap,
+)
 from planner.calc.serving.blocks import kv_cache_fraction
 from planner.calc.serving.workload_step import (
     BOUND_NAMES,
@@ -48,7 +53,7 @@ if TYPE_CHECKING:
     from planner.specs.hardware import Hardware
     from planner.specs.model import Model
 
-__all__ = ["BOUND_NAMES", "WorkloadResult", "serve_workload"]
+__all__ = ["BOUND_NAMES", "WorkloadResult", "running_requests_cap", "serve_workload"]
 
 #: Share of the request's step that a new request waits on average (it arrives during one).
 ARRIVAL_WAIT_STEPS = 0.5
@@ -97,6 +102,8 @@ class _EngineTerms:
     quantized_kv: bool
     adp_balance: bool = False
     adp_timeout: float = 0.0
+    recv_interval: float = 1.0
+    max_running: float | None = None
 
 
 def _engine_terms(engine: Engine | None) -> _EngineTerms:
@@ -115,7 +122,8 @@ def _engine_terms(engine: Engine | None) -> _EngineTerms:
                         engine.request_overhead_s, engine.gpu_memory_fraction,
                         engine.layer_overhead_s, engine.all_reduce_peer_overhead_s,
                         engine.burst_share, engine.quantized_kv_cache,
-                        engine.attention_dp_balance, engine.attention_dp_timeout_steps)
+                        engine.attention_dp_balance, engine.attention_dp_timeout_steps,
+                        engine.scheduler_recv_interval, engine.max_running_requests)
 
 
 def _with_host(gpu_s: Any, host_s: Any, overlap: bool) -> Any:
@@ -158,8 +166,9 @@ def _layout(model: Model, hardware: Hardware, *, tp: Any, pp: Any, attention_dp:
 def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, isl: Any,
                    osl: Any, concurrency: Any, tp: Any = 1, pp: Any = 1, attention_dp: Any = 1,
                    moe_tp: Any = None, moe_ep: Any = None, weights_dtype: str = "fp8",
-                   moe_weights_dtype: str | None = None,
-                   kv_dtype: str | None = None, queue_beyond_kv: bool = False) -> WorkloadResult:
+                   moe_weights_dtype: str | None = None, kv_dtype: str | None = None,
+                   queue_beyond_kv: bool = False, recv_interval: Any = None,
+                   max_running: Any = None) -> WorkloadResult:
     """TTFT, TPOT, end-to-end latency, tokens/s per GPU (output, total) and per user, memory per
     GPU and fit of ``concurrency`` requests of ``isl`` + ``osl`` tokens on one replica of
     TP × DP_att × PP GPUs served by ``engine`` (None: idealised); arrays broadcast together.
@@ -172,18 +181,15 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     :func:`~planner.calc.serving.workload_step.forward_pass`. Memory: weights (the layout's
     split) + c / DP_att · (ISL + OSL) · kv per token / PP + (1 − the engine's memory fraction)
     of the usable memory; fits when at most the usable memory. ``queue_beyond_kv``: n run
-    (:func:`_running`), TTFT += (c − n) / n · (TTFT_n + (OSL − 1) · TPOT_n), memory at n.
-    Ref: the module docstring; docs/workload.md; Yu et al. 2022 (Orca); Agrawal et al. 2024
-    (Sarathi-Serve).
-    Convention: moe_tp / moe_ep None: the experts split by EP over the stage's TP · DP_att GPUs
-    (MoE), by TP (dense); KV reserved for each request's whole ISL + OSL (TensorRT-LLM's
-    guaranteed-no-evict admission); where ``fits`` is False the times are finite but
-    meaningless. Dtypes are one per call; ``moe_weights_dtype`` (default the weights') is the
-    routed experts'; ``kv_dtype`` default BF16.
+    (:mod:`~planner.calc.serving.admission`, ``max_running`` too), TTFT += (c − n) / n · e2e_n,
+    memory at n; ``recv_interval`` N: TTFT += (N − 1) / 2 decode steps (None: the engine's).
+    Ref: the module docstring; docs/workload.md; Orca (Yu 2022); Sarathi-Serve (Agrawal 2024).
+    Convention: moe_tp / moe_ep None: EP over the stage's TP · DP_att GPUs (MoE), TP (dense); KV
+    reserved for each request's whole ISL + OSL; ``fits`` False: the times are meaningless. One
+    dtype per call; ``moe_weights_dtype`` (default the weights'): the routed experts'.
     Example: Llama-3.1-70B FP8 on 8 x H200 (TP 8), TensorRT-LLM (FP8 KV), ISL = OSL = 1,024,
-    c = 64: TPOT 7.64 ms, TTFT 320 ms, e2e 8.13 s, 64 × 1,024 / 8.13 / 8 = 1,007 output
-    tokens/s per GPU, 131 per user; 26.8 GB per GPU (weights 9.09, KV 2.68). Measured
-    (TensorRT-LLM, same layout): TPOT 13.5 ms, TTFT 225 ms.
+    c = 64: TPOT 7.64 ms, TTFT 320 ms, e2e 8.13 s, 1,007 output tokens/s per GPU, 131 per
+    user; 26.8 GB per GPU (weights 9.09, KV 2.68). Measured: TPOT 13.5 ms, TTFT 225 ms.
     """
     import numpy as np
 
@@ -199,8 +205,9 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     dec_rates = _rates(hardware, phase="decode", weights_dtype=weights_dtype)
     pre_rates = _rates(hardware, phase="prefill", weights_dtype=weights_dtype)
     kv_frac = kv_cache_fraction(model, context_tokens=isl_a + osl_a, kv_dtype=kv)
-    run = _running(fig, lay, hardware, eng.memory_frac, c=c, tokens=isl_a + osl_a,
-                   kv_frac=kv_frac, cap=engine is not None and queue_beyond_kv)
+    run = running_requests(fig, lay, hardware, eng.memory_frac, c=c, tokens=isl_a + osl_a,
+                           kv_frac=kv_frac, cap=engine is not None and queue_beyond_kv,
+                           max_running=_per_run(max_running, eng.max_running))
     b, dec_ctx = run / (lay.adp * lay.pp), isl_a + osl_a / 2
 
     def step(rates: Any, dec: Any, pre: Any, prompts: Any) -> tuple[Any, Any]:
@@ -213,7 +220,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
 
     tpot, prefill, wait, decode_bound, prefill_bound = _schedule(
         step, eng, dec_rates, pre_rates, b=b, rank_requests=run / lay.adp, adp=lay.adp,
-        isl_a=isl_a, osl_a=osl_a)
+        isl_a=isl_a, osl_a=osl_a,
+        poll_steps=poll_wait_steps(recv_interval=_per_run(recv_interval, eng.recv_interval)))
     ttft = wait + prefill + eng.request_s
     ttft = ttft + (c - run) / run * (ttft + (osl_a - 1) * tpot)   # queued for a slot
     e2e, gpus = ttft + (osl_a - 1) * tpot, lay.tp * lay.adp * lay.pp
@@ -238,7 +246,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
 
 
 def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b: Any,
-              rank_requests: Any, adp: Any, isl_a: Any, osl_a: Any) -> tuple[Any, Any, Any, Any, Any]:
+              rank_requests: Any, adp: Any, isl_a: Any, osl_a: Any,
+              poll_steps: Any = 0.0) -> tuple[Any, Any, Any, Any, Any]:
     """(TPOT, the request's prefill, its wait (s), decode and prefill bound codes) of the
     engine's schedule; ``step(rates, decodes, prefill tokens, prompts)`` is the forward pass.
 
@@ -246,7 +255,9 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
     queued ahead of it, burst · (c_rank − 1) / 2 of them (that share of the prefill work runs
     before the first tokens, the rest interrupts the decode steps), at up to ``cap`` tokens per step: the
     budget less the decode batch (mixed) or the budget (prefill batches); at least one whole
-    prompt where the engine does not chunk."""
+    prompt where the engine does not chunk. A scheduler that polls every N decode steps adds
+    ``poll_steps`` = (N − 1) / 2 decode steps to the wait, and (prefill batches) takes N steps'
+    arrivals, N · p prompt tokens, into one prefill batch."""
     import numpy as np
 
     p = b * isl_a / osl_a
@@ -276,18 +287,29 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
         prefill = steps * _with_host(gpu_chunk, eng.step_s + eng.prefill_s, eng.overlap)
         held = balance_wait_steps(adp=adp, arrivals_per_step=b / osl_a,
                                   timeout_steps=eng.adp_timeout) if eng.adp_balance else 0.0
-        wait = (ARRIVAL_WAIT_STEPS + held) * tpot
+        wait = (ARRIVAL_WAIT_STEPS + held + poll_steps) * tpot
     else:
         gpu_dec, decode_bound = step(dec_rates, b, 0.0, 0.0)
-        batch = np.minimum(cap, np.maximum(isl_a, p))
+        batch = np.minimum(cap, np.maximum(isl_a, (2 * poll_steps + 1) * p))
         gpu_batch, _ = step(pre_rates, 0.0, batch, batch / isl_a)
         gpu_pre, prefill_bound = step(pre_rates, 0.0, tokens, tokens / isl_a)
         dec_step = _with_host(gpu_dec, eng.step_s, eng.overlap)
         tpot = dec_step + (1 - eng.burst) * p / batch * _with_host(gpu_batch, eng.prefill_s,
                                                                    eng.overlap)
         prefill = steps * _with_host(gpu_pre, eng.prefill_s, eng.overlap)
-        wait = ARRIVAL_WAIT_STEPS * dec_step
+        wait = (ARRIVAL_WAIT_STEPS + poll_steps) * dec_step
     return tpot, prefill, wait, decode_bound, prefill_bound
+
+
+def _per_run(given: Any, default: Any) -> Any:
+    """A per-run launch setting: ``given`` (an array: 0 where the run took the engine's
+    default) or the engine's ``default`` (None: none)."""
+    import numpy as np
+
+    if given is None:
+        return default
+    given = np.asarray(given, dtype=float)
+    return np.where(given > 0, given, np.nan if default is None else default)
 
 
 #: Points of the quadrature of :func:`balance_wait_steps` (the integrand is smooth and monotone).
@@ -325,45 +347,6 @@ def _memory(fig: Any, lay: Layout, hardware: Hardware, eng: _EngineTerms, *, c: 
                 * kv_frac / lay.pp)    # kv_frac: windows, DSA keys, linear state (issue 21)
     return weights, kv_bytes, (weights + kv_bytes
                                + (1 - eng.memory_frac) * hardware.gpu.hbm_usable_bytes)
-
-
-def _running(fig: Any, lay: Layout, hardware: Hardware, memory_frac: float, *, c: Any,
-             tokens: Any, kv_frac: Any, cap: bool) -> Any:
-    """Requests running at once: c, or with ``cap`` at most :func:`running_requests_cap` (c
-    where not even one fits: refused as not fitting). The others queue for a slot: in a closed
-    loop the slots turn over every TTFT + (OSL − 1) · TPOT, so each waits (c − n) / n of that
-    (Little's law)."""
-    import numpy as np
-
-    if not cap:
-        return c
-    n = running_requests_cap(fig, lay, hardware, memory_frac=memory_frac, tokens=tokens,
-                             kv_frac=kv_frac)
-    return np.where(n >= 1, np.minimum(c, n), c)
-
-
-def running_requests_cap(fig: Any, lay: Layout, hardware: Hardware, *, memory_frac: float,
-                         tokens: Any, kv_frac: Any = 1.0) -> Any:
-    """Requests one replica's engine runs at once: as many as its KV memory holds, requests
-    of ``tokens`` each (count; arrays).
-
-    Formula: DP_att · ⌊(f · U − W) / (tokens · kv per token per GPU · kv_frac / PP)⌋, f the
-    engine's memory fraction, U the usable memory, W the weights per GPU.
-    Ref: TensorRT-LLM's KV cache manager (free_gpu_memory_fraction, guaranteed-no-evict
-    admission); vLLM's gpu_memory_utilization and SGLang's mem_fraction_static (the pool the
-    scheduler admits requests into).
-    Convention: each request reserves its whole ISL + OSL (as the memory model counts it); 0
-    where not one request fits.
-    Example: Llama-3.1-8B BF16 KV on one H200 (f = 0.9), ISL + OSL = 3,000: (0.9 × 150.8e9 −
-    16.1e9) / (3,000 × 131,072) = 304 requests.
-    """
-    import numpy as np
-
-    weights = weight_bytes_per_gpu_array(fig, tp=lay.tp, pp=lay.pp, moe_tp=lay.moe_tp,
-                                         moe_ep=lay.moe_ep)
-    per_request = tokens * kv_bytes_per_token_per_gpu_array(fig, tp=lay.tp) * kv_frac / lay.pp
-    room = memory_frac * hardware.gpu.hbm_usable_bytes - weights
-    return lay.adp * np.floor(np.maximum(room, 0.0) / per_request)
 
 
 def _efficiency_note(basis: str, model: Model, hardware: Hardware) -> str:

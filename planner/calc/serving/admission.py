@@ -1,0 +1,106 @@
+"""Which requests an engine takes in, and when: the running batch its KV pool and its
+``max_running_requests`` allow (the rest queue for a slot), and the steps a new request waits
+for a scheduler that polls for arrivals only every N decode steps (SGLang's
+``scheduler_recv_interval``). Closed forms over numpy arrays, for
+:func:`planner.calc.serving.workload.serve_workload`.
+
+Ref: TensorRT-LLM's KV cache manager, vLLM's ``gpu_memory_utilization`` / ``max_num_seqs`` and
+SGLang's ``mem_fraction_static`` / ``max_running_requests`` (the pool and the cap the scheduler
+admits requests into); SGLang python/sglang/srt/managers/scheduler_recv_skipper.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from planner.calc.serving.workload_step import (
+    Layout,
+    kv_bytes_per_token_per_gpu_array,
+    weight_bytes_per_gpu_array,
+)
+
+if TYPE_CHECKING:
+    from planner.specs.hardware import Hardware
+
+#: Whole decode steps a recv-skipping scheduler's counter counts before it polls again: one per
+#: decode step (``_WEIGHT_OF_FORWARD_MODE[DECODE] = 1``); a prefill step weighs 1,000, so the
+#: scheduler polls right after one.
+DECODE_STEP_WEIGHT = 1
+
+
+def poll_wait_steps(*, recv_interval: Any) -> Any:
+    """Mean whole decode steps a new request waits for the scheduler's next poll, beyond the
+    step during which it arrives (steps; arrays).
+
+    Formula: (N − 1) / 2, N the poll interval in decode steps (N ≥ 1).
+    Derivation: the scheduler adds 1 to a counter per decode step and receives new requests
+    when the counter reaches N (then resets it); a request arriving during a decode step finds
+    the counter at a phase j uniform on 0 .. N − 1 (the arrivals of a closed loop follow
+    completions, which fall on any step of the cycle) and waits N − 1 − j more whole steps,
+    mean (N − 1) / 2; the half step it arrives in is the workload model's own
+    (``ARRIVAL_WAIT_STEPS``).
+    Ref: SGLang ``SchedulerRecvSkipper.handle`` (python/sglang/srt/managers/
+    scheduler_recv_skipper.py: counter += weight of the last forward mode, DECODE 1, others
+    1,000; receive when counter >= scheduler_recv_interval); server argument
+    ``scheduler_recv_interval`` (default 1: every step).
+    Convention: N = 1 (every step) gives 0; a prefill step between polls is not counted (it
+    makes the scheduler poll at once, so the wait is at most this).
+    Example: N = 30: 14.5 steps; N = 10: 4.5 steps.
+    """
+    import numpy as np
+
+    interval = np.maximum(np.asarray(recv_interval, dtype=float), 1.0) * DECODE_STEP_WEIGHT
+    return (interval - 1) / 2
+
+
+def running_requests(fig: Any, lay: Layout, hardware: Hardware, memory_frac: float, *, c: Any,
+                     tokens: Any, kv_frac: Any, cap: bool, max_running: Any = None) -> Any:
+    """Requests running at once per replica: c, at most ``max_running`` (SGLang's
+    ``max_running_requests``, per replica: its DP ranks share it; None or 0: no cap) and, with
+    ``cap``, at most :func:`running_requests_cap` (c where not even one fits: refused as not
+    fitting); the others queue for a slot (count; arrays).
+
+    Formula: n = min(c, max_running, running_requests_cap) (the caps that apply).
+    Ref: SGLang server argument ``max_running_requests``; the KV pool of
+    :func:`running_requests_cap`; in a closed loop the slots turn over every TTFT + (OSL − 1) ·
+    TPOT, so each queued request waits (c − n) / n of that (Little's law, in the caller).
+    Convention: ``max_running`` broadcasts with ``c``; NaN or values below 1 mean no cap.
+    Example: c = 256, max_running = 128, the KV pool holding 300: 128 run, 128 queue.
+    """
+    import numpy as np
+
+    run = np.asarray(c, dtype=float)
+    if max_running is not None:
+        limit = np.asarray(max_running, dtype=float)
+        run = np.where(limit >= 1, np.minimum(run, limit), run)
+    if not cap:
+        return run
+    n = running_requests_cap(fig, lay, hardware, memory_frac=memory_frac, tokens=tokens,
+                             kv_frac=kv_frac)
+    return np.where(n >= 1, np.minimum(run, n), run)
+
+
+def running_requests_cap(fig: Any, lay: Layout, hardware: Hardware, *, memory_frac: float,
+                         tokens: Any, kv_frac: Any = 1.0) -> Any:
+    """Requests one replica's engine runs at once: as many as its KV memory holds, requests
+    of ``tokens`` each (count; arrays).
+
+    Formula: DP_att · ⌊(f · U − W) / (tokens · kv per token per GPU · kv_frac / PP)⌋, f the
+    engine's memory fraction, U the usable memory, W the weights per GPU.
+    Ref: TensorRT-LLM's KV cache manager (free_gpu_memory_fraction, guaranteed-no-evict
+    admission); vLLM's gpu_memory_utilization and SGLang's mem_fraction_static (the pool the
+    scheduler admits requests into).
+    Convention: each request reserves its whole ISL + OSL (as the memory model counts it); 0
+    where not one request fits.
+    Example: Llama-3.1-8B BF16 KV on one H200 (f = 0.9), ISL + OSL = 3,000: (0.9 × 150.8e9 −
+    16.1e9) / (3,000 × 131,072) = 304 requests.
+    """
+    import numpy as np
+
+    weights = weight_bytes_per_gpu_array(fig, tp=lay.tp, pp=lay.pp, moe_tp=lay.moe_tp,
+                                         moe_ep=lay.moe_ep)
+    per_request = tokens * kv_bytes_per_token_per_gpu_array(fig, tp=lay.tp) * kv_frac / lay.pp
+    room = memory_frac * hardware.gpu.hbm_usable_bytes - weights
+    return lay.adp * np.floor(np.maximum(room, 0.0) / per_request)
+
+

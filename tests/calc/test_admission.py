@@ -1,0 +1,116 @@
+"""What an engine admits and when (planner.calc.serving.admission): SGLang's scheduler that
+polls for new requests every N decode steps, and ``max_running_requests``; the launch flags of
+the measured runs (planner.specs.run_protocols)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner import catalog
+from planner.calc.serving.admission import poll_wait_steps
+from planner.calc.serving.workload import serve_workload
+from planner.specs.load import load_engine
+
+H200, B200 = catalog.load_hardware("h200"), catalog.load_hardware("b200")
+LLAMA = catalog.load_model("llama-3.1-70b")
+
+
+def test_poll_wait_is_half_the_interval_less_one():
+    """A request arriving at a uniform phase j of 0..N-1 waits N-1-j steps: (N-1)/2."""
+    got = poll_wait_steps(recv_interval=np.array([1, 10, 30]))
+    assert got.tolist() == [0.0, 4.5, 14.5]
+    n = 30
+    assert np.mean([n - 1 - j for j in range(n)]) == pytest.approx(float(got[-1]))
+
+
+def _sglang(**kw):
+    return serve_workload(LLAMA, H200, load_engine("sglang"), isl=1024, osl=1024,
+                          concurrency=64, tp=8, weights_dtype="fp8", **kw)
+
+
+def test_recv_interval_adds_its_decode_steps_to_ttft_only_through_the_wait():
+    """TTFT grows by (N-1)/2 decode steps: linear in N - 1 (the wait), the prefill unchanged."""
+    base, r11, r21 = (_sglang(recv_interval=np.array([n])) for n in (1, 11, 21))
+    d11, d21 = float(r11.ttft_s[0] - base.ttft_s[0]), float(r21.ttft_s[0] - base.ttft_s[0])
+    assert d11 > 0
+    assert d21 == pytest.approx(2 * d11, rel=1e-12)
+    assert float(r21.prefill_s[0]) == pytest.approx(float(base.prefill_s[0]), rel=1e-12)
+    # 0 in an array and None both mean the engine's own (1: every step)
+    assert float(_sglang(recv_interval=np.array([0])).ttft_s[0]) == float(base.ttft_s[0])
+    assert float(_sglang().ttft_s) == float(base.ttft_s[0])
+
+
+def test_recv_interval_batches_the_window_of_prompts():
+    """Polling every N steps gathers N steps' arrivals into one prefill batch, so the prefill
+    work per output token costs no more (larger batches are as or more efficient)."""
+    one, many = _sglang(recv_interval=np.array([1])), _sglang(recv_interval=np.array([30]))
+    assert float(many.tpot_s[0]) <= float(one.tpot_s[0])
+
+
+def test_max_running_requests_caps_the_batch_and_queues_the_rest():
+    eng = load_engine("sglang")
+    kw = dict(isl=1024, osl=1024, tp=8, weights_dtype="fp8")
+    capped = serve_workload(LLAMA, H200, eng, concurrency=256, max_running=np.array([128]), **kw)
+    at_cap = serve_workload(LLAMA, H200, eng, concurrency=128, **kw)
+    free = serve_workload(LLAMA, H200, eng, concurrency=256, **kw)
+    assert float(capped.running_requests[0]) == 128
+    assert float(capped.tpot_s[0]) == pytest.approx(float(at_cap.tpot_s), rel=1e-12)
+    # the other 128 wait one time in service each (Little's law): TTFT = 2 TTFT_n + (OSL-1) TPOT_n
+    want = 2 * float(at_cap.ttft_s) + 1023 * float(at_cap.tpot_s)
+    assert float(capped.ttft_s[0]) == pytest.approx(want, rel=1e-12)
+    assert float(free.running_requests) == 256
+    # the engine spec's own cap applies where the run names none
+    spec_cap = eng.model_copy(update={"max_running_requests": 128})
+    by_spec = serve_workload(LLAMA, H200, spec_cap, concurrency=256, **kw)
+    assert float(by_spec.ttft_s) == pytest.approx(float(capped.ttft_s[0]), rel=1e-12)
+
+
+def test_sglang_spec_polls_every_step_by_default():
+    eng = load_engine("sglang")
+    assert eng.scheduler_recv_interval == 1 and eng.max_running_requests is None
+    assert load_engine("trtllm").scheduler_recv_interval == 1
+
+
+@pytest.fixture(scope="module")
+def table():
+    from planner.specs.runs import read_runs
+
+    return read_runs(catalog.SERVING_RUNS_CSV)
+
+
+def _row(table, run_id):
+    (i,) = np.flatnonzero(table.id == run_id)
+    return int(table.recv_interval[i]), int(table.max_running[i])
+
+
+@pytest.mark.parametrize("run_id,flags", [
+    # InferenceMAX benchmarks/single_node/dsr1_fp8_b200.sh @ 12ba0ae0: TP 8, CONC < 16: 10
+    ("2026_03_25_deepseek_r1_b200_sxm_sglang_fp8_agg_1024x1024_c8_tp8_0_ep1_0_249", (10, 128)),
+    ("2026_04_06_deepseek_r1_b200_sxm_sglang_fp8_agg_1024x8192_c32_tp8_ep1_752", (30, 128)),
+    # TP 4: recv 10 at every concurrency, max running 32
+    ("2026_03_25_deepseek_r1_b200_sxm_sglang_fp8_agg_8192x1024_c8_tp4_0_ep1_0_277", (10, 32)),
+    # dsr1_fp4_b200: 256; the db-dump copy of the same sweep
+    ("dsr1_b200_sglang_fp4_agg_1024x8192_c128_cfg99", (30, 256)),
+    # above the script's cap: its TPOT shows no cap, another launch ran it
+    ("2026_04_06_deepseek_r1_b200_sxm_sglang_fp8_agg_8192x1024_c512_tp8_ep1_" , None),
+    # H200's scripts pass no recv interval; GLM-5 on B200 neither
+    ("2026_03_25_deepseek_r1_h200_sxm_sglang_fp8_agg_1024x1024_c4_tp8_0_ep1_0_289", (0, 0)),
+    ("2026_03_25_glm_5_b200_sxm_sglang_fp8_agg_1024x1024_c16_tp8_0_ep1_0_484", (0, 0)),
+    # the gap-analysis copy of the Qwen3.5 sweeps (undated)
+    ("qwen3_5_397b_gap_analysis_qwen3_5_397b_gap_analysis_b200_sxm_sglang_fp8_agg_8192x1024_c8_"
+     "tp8_ep1_44", (10, 128)),
+])
+def test_launch_flags_of_the_runs(table, run_id, flags):
+    if flags is None:
+        hits = [i for i in range(len(table)) if str(table.id[i]).startswith(run_id)]
+        assert hits and all(table.recv_interval[i] == 0 == table.max_running[i] for i in hits)
+        return
+    assert _row(table, run_id) == flags
+
+
+def test_only_sglang_rows_carry_launch_flags(table):
+    flagged = table.recv_interval > 0
+    assert flagged.sum() > 300
+    assert set(table.backend[flagged]) == {"sglang"} and set(table.system[flagged]) == {"b200_sxm"}
+    assert (table.max_running[flagged] >= table.concurrency[flagged]).all()
