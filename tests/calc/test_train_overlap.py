@@ -153,3 +153,18 @@ def test_a_device_is_timed_on_its_own_layers_moe_share(v3):
     assert base.step_parts["ep_comm"] == pytest.approx(
         (120 * (1 - rates.overlap_compute) + 23 * rates.overlap_compute)
         * 2 * 7.07e-3 * (2.5 * 0.4 + 0.5), rel=2e-3)
+
+
+@pytest.mark.parametrize("name", ["glm-5", "deepseek-v3.2"])
+def test_a_model_with_an_attention_pattern_has_its_dense_layers_variant(name):
+    # models whose attention_layers count their num_layers (here DeepSeek Sparse Attention)
+    # and whose first layers are dense: the all-dense variant keeps the layers and the pattern
+    # (it had num_layers = the dense ones, which attention_layers refused: an internal error)
+    m, hw = catalog.load_model(name), catalog.load_hardware("h800")
+    shape = train_shape(m, seq_len=4096, recipe="fp8")
+    avg = with_moe_share(shape, shape.moe_layer_share)
+    for key, value in shape.forward_flops.items():
+        assert avg.forward_flops[key] == pytest.approx(value, rel=1e-12, abs=1e-6)
+    for schedule in ("dualpipe", "1f1b"):
+        r = train_layout(m, hw, **{**DSV3, "schedule": schedule})
+        assert np.isfinite(r.step_time_s) and r.step_time_s > 0
