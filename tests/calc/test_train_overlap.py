@@ -168,3 +168,31 @@ def test_a_model_with_an_attention_pattern_has_its_dense_layers_variant(name):
     for schedule in ("dualpipe", "1f1b"):
         r = train_layout(m, hw, **{**DSV3, "schedule": schedule})
         assert np.isfinite(r.step_time_s) and r.step_time_s > 0
+
+
+@pytest.mark.parametrize("schedule", ["dualpipe", "dualpipev"])
+def test_the_slower_device_on_its_own_layers_sets_the_pace(schedule):
+    # Kimi-K2 (1 dense layer of 61): at the model's average layer its end device (head and
+    # MTP) is the slower, but on its own layers (1 dense) it is faster than a middle device
+    # (all MoE): the step is the middle device's (round four timed the end device)
+    m, hw = catalog.load_model("kimi-k2"), catalog.load_hardware("h800")
+    shape = train_shape(m, seq_len=4096, recipe="fp8")
+    rates = train_rates(hw, gemm_dtype="fp8", rows=4096.0,
+                        expert_rows=_expert_rows(m, 4096.0, tp=1, ep=64))
+    sched = TRAIN_SCHEDULES.index(schedule)
+    *_, share = step_module._compute_forward_s(shape, rates, tokens=4096.0, tp=1, pp=16,
+                                               flash=True, schedule=sched, seq_len=4096)
+    assert float(share) > 0                          # the average layer: the end device
+    kw = dict(pp=16, schedule=sched, m=120.0, recompute=1, tp=1, cp=1, ep=64, tokens=4096.0,
+              seq_len=4096, sequence_parallel=True, flash=True, ep_overlap=True)
+    (_, end_s), (mid, mid_s) = (step_module._device_s(shape, rates, end=e, **kw)
+                                for e in (True, False))
+    assert float(mid_s) > float(end_s)               # its own layers: a middle device
+    chosen = step_module._micro_batch_s(shape, rates, **kw)
+    assert not bool(chosen["end_device"])
+    for key, value in mid.items():
+        assert np.allclose(chosen[key], value, rtol=1e-12)
+    # planner train kimi-k2 -H h800 --gpus 2048 --pp 16 --ep 64 --global-batch 15360 --zero 1
+    # --fp8: DualPipe 13.574 -> 14.801 s, DualPipeV 14.029 -> 14.734 s (the end device's)
+    step = train_layout(m, hw, **{**DSV3, "schedule": schedule}).step_time_s
+    assert step == pytest.approx({"dualpipe": 14.801, "dualpipev": 14.734}[schedule], rel=1e-4)
