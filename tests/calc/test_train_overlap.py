@@ -196,3 +196,19 @@ def test_the_slower_device_on_its_own_layers_sets_the_pace(schedule):
     # --fp8: DualPipe 13.574 -> 14.801 s, DualPipeV 14.029 -> 14.734 s (the end device's)
     step = train_layout(m, hw, **{**DSV3, "schedule": schedule}).step_time_s
     assert step == pytest.approx({"dualpipe": 14.801, "dualpipev": 14.734}[schedule], rel=1e-4)
+
+
+def test_the_mtp_block_has_a_moe_blocks_memory_bound_kernels(v3):
+    # V3R §2.2: the MTP module is a MoE block; on DualPipe's end device (2 MoE of 5 layers)
+    # its memory-bound kernels (expert copies, permutes, router) are a MoE block's, not the
+    # device's mix (round four took the mix: 16.585 s, now 16.655 s)
+    _m, _hw, shape, rates = v3
+    kw = dict(tokens=4096.0, tp=1, layers_dev=0.0, ends_share=0.5, sequence_parallel=True)
+    end = step_module._kernel_s(with_moe_share(shape, 0.4), rates, **kw)
+    moe = step_module._kernel_s(with_moe_share(shape, 1.0), rates, **kw)
+    for a, b in zip(end, moe):
+        assert float(a) == pytest.approx(float(b), rel=1e-12)
+    layers = step_module._kernel_s(with_moe_share(shape, 0.4), rates,
+                                   **{**kw, "layers_dev": 2.5, "ends_share": 0.0})
+    both = step_module._kernel_s(with_moe_share(shape, 0.4), rates, **{**kw, "layers_dev": 2.5})
+    assert float(both[0]) == pytest.approx(float(layers[0] + end[0]), rel=1e-12)

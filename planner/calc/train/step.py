@@ -165,22 +165,25 @@ def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, e
               sequence_parallel):
     """(layers' forward, loss forward, backward, selective recompute) time of the memory-bound
     kernels of one micro-batch on the busiest device (s): :mod:`planner.calc.train.kernels`
-    bytes over its layers (and the MTP modules' layers it carries), and the loss over the vocabulary (V/t per token, once per head:
-    output and MTP) for the share of the ends the device carries (full recompute reruns the
-    layers' kernels, not the loss's)."""
+    bytes over its layers (and the MTP modules' blocks it carries, MoE blocks on a MoE model
+    whatever its own layers' mix, V3R §2.2), and the loss over the vocabulary (V/t per token,
+    once per head: output and MTP) for the share of the ends the device carries (full
+    recompute reruns the layers' kernels, not the loss's)."""
     k = shape.kernels
+    k_mtp = shape.ffn_variants[0].kernels if shape.ffn_variants else k
     tp_f = np.asarray(tp, dtype=float)
     h_div = np.where(np.asarray(sequence_parallel), tp_f, 1.0)
-    # the device's layers and, with its share of the ends, the MTP modules' layers
-    per_layer = tokens * (layers_dev + shape.mtp_depth * ends_share) / rates.hbm
+    # the device's layers and, with its share of the ends, the MTP modules' blocks
+    per_layer, per_mtp = (tokens * n / rates.hbm for n in (layers_dev, shape.mtp_depth * ends_share))
 
     def layer(hsized, sharded):
-        return (hsized / h_div + sharded / tp_f) * per_layer
+        return sum((getattr(kb, hsized) / h_div + getattr(kb, sharded) / tp_f) * n
+                   for kb, n in ((k, per_layer), (k_mtp, per_mtp)))
 
     logits = tokens * (1 + shape.mtp_depth) * shape.vocab_size / tp_f * ends_share / rates.hbm
-    return (layer(k.forward_hsized, k.forward_sharded), k.loss_forward * logits,
-            layer(k.backward_hsized, k.backward_sharded) + k.loss_backward * logits,
-            layer(k.selective_hsized, k.selective_sharded))
+    return (layer("forward_hsized", "forward_sharded"), k.loss_forward * logits,
+            layer("backward_hsized", "backward_sharded") + k.loss_backward * logits,
+            layer("selective_hsized", "selective_sharded"))
 
 
 def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, ep, zero,
