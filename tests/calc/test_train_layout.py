@@ -34,12 +34,13 @@ def test_gpt_175b_activations_match_korthikanti():
 
 
 def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
-    # A miss, reported: 149,966 GPU-hours per 1T tokens at the final batch against V3R's
-    # 180K: -16.7%, outside the issue's 15% (round four: the MTP module at its parts' rates,
+    # A miss, reported: 150,602 GPU-hours per 1T tokens at the final batch against V3R's
+    # 180K: -16.3%, outside the issue's 15% (round four: the MTP module at its parts' rates,
     # its output head the model's BF16 head (V3R §2.2, §3.3.1), 15.10 -> 16.70 s; its MoE
     # block's all-to-all, -> 16.87 s; the all-to-all of the 23 chunks each way DualPipe's
     # step() runs alone on the end device, -> 17.64 s; the end device timed on its own layers,
-    # 3 dense + 2 MoE (V3R §3.2.3), not the model's average, -> 16.59 s). 136,548 (-24.1%)
+    # 3 dense + 2 MoE (V3R §3.2.3), not the model's average, -> 16.59 s; review: the MTP block's memory-bound kernels a MoE
+    # block's, not the end device's mix, -> 16.66 s). 136,548 (-24.1%)
     # before round four; 138,101 and -23.3% before
     # the overlapped all-to-all cost (1 − s)·T instead of (1/s − 1)·T and the router's
     # kernels were counted; 112,505 (-37.5%) before the memory-bound kernels were counted one
@@ -47,8 +48,8 @@ def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
     # backward at FA3's backward rate, MLA's RoPE and Q/K copies, the MTP layer's kernels and
     # the MLA up-projections recomputed. docs/training.md.
     r = train_layout(*v3, **DSV3)
-    assert r.train_gpu_hours == pytest.approx(149_966, rel=1e-3)
-    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.167, abs=1e-3)
+    assert r.train_gpu_hours == pytest.approx(150_602, rel=1e-3)
+    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.163, abs=1e-3)
     one_f_one_b = train_layout(*v3, **{**DSV3, "schedule": "1f1b"})
     assert one_f_one_b.step_time_s > 2 * r.step_time_s    # head + MTP every micro-batch, EP exposed
 
@@ -111,13 +112,14 @@ def test_the_pace_setting_device_is_chosen_on_all_of_its_time(v3):
                                    ends=share * ends, ends_scores=share * ends_scores,
                                    layers_dev=layers, share=share, **kw))
 
-        # chosen at the model's average layer, then timed on its own layers (round four:
-        # the end device's 3 dense + 2 MoE, a middle device's 4 MoE)
+        # each device timed on its own layers (the end device's 3 dense + 2 MoE, a middle
+        # device's 4 MoE) and the slower kept (round four chose at the model's average layer,
+        # then timed the chosen one on its own: Kimi-K2's faster end device set the pace)
         middle, end = device(s, 4.0, 0.0), device(s, 2.5, 0.5)
         own = {True: device(with_moe_share(s, 1.0), 4.0, 0.0),
                False: device(with_moe_share(s, 0.4), 2.5, 0.5)}
-        chosen = total(_micro_batch_s(s, r, pp=16, schedule=3, **kw))
-        assert chosen == pytest.approx(own[middle > end])
+        chosen = total(_micro_batch_s(s, r, pp=16, schedule=3, m=120.0, **kw))
+        assert chosen == pytest.approx(max(own.values()))
         assert (middle > end) == (vocab == 32_000)
 
 
@@ -244,7 +246,7 @@ VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses sta
     "narayanan-175b-384": (70.69, -0.079), "narayanan-175b-768": (36.72, -0.068),
     "narayanan-175b-1536": (19.74, -0.052), "narayanan-530b-560": (190.77, -0.075),
     "narayanan-530b-1120": (98.62, -0.066), "narayanan-530b-2240": (52.54, -0.052),
-    "deepseek-v3-pretrain": (16.59, -0.167),
+    "deepseek-v3-pretrain": (16.66, -0.163),
 }
 
 
@@ -258,10 +260,11 @@ def test_validation_table_is_pinned_and_in_the_docs():
     narayanan = [abs(r.error_frac) for r in rows if r.id.startswith("narayanan")]
     # Issue 24 asks median <= 10% and none beyond 25%: both met (15 runs: median 6.8%;
     # 10.4% before round three counted Megatron-LM 2021's unfused gradient accumulation);
-    # the largest, DeepSeek-V3 -16.7% (-24.1% before round four), misses its own 15%.
+    # the largest, DeepSeek-V3 -16.3% (-16.7% at round four, -24.1% before), misses its own
+    # 15%.
     # Korthikanti 2022's eight: median 6.8%, largest 10.4%; Narayanan 2021's six: median 6.7%,
     # largest 7.9% (was 13.2% / 14.5%); all still fast.
-    assert round(statistics.median(errors), 3) == 0.068 and round(max(errors), 3) == 0.167
+    assert round(statistics.median(errors), 3) == 0.068 and round(max(errors), 3) == 0.163
     assert round(statistics.median(korthikanti), 3) == 0.068 and max(korthikanti) <= 0.25
     assert round(statistics.median(narayanan), 3) == 0.067 and max(narayanan) <= 0.25
     docs = (REPO / "docs/training.md").read_text()
@@ -329,7 +332,7 @@ def test_cli_layout_json_keys_and_search():
     for key in ("memory_bytes_per_gpu", "step_time_s", "tokens_per_s_per_gpu", "mfu_frac",
                 "train_gpu_hours"):
         assert key in first
-    assert first["train_gpu_hours"] == pytest.approx(149_966, rel=1e-3)
+    assert first["train_gpu_hours"] == pytest.approx(150_602, rel=1e-3)
     found = cli_json("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                      "--global-batch", "256", "--search", "--top", "3")
     times = [r["step_time_s"] for r in found]

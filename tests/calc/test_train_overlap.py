@@ -153,3 +153,62 @@ def test_a_device_is_timed_on_its_own_layers_moe_share(v3):
     assert base.step_parts["ep_comm"] == pytest.approx(
         (120 * (1 - rates.overlap_compute) + 23 * rates.overlap_compute)
         * 2 * 7.07e-3 * (2.5 * 0.4 + 0.5), rel=2e-3)
+
+
+@pytest.mark.parametrize("name", ["glm-5", "deepseek-v3.2"])
+def test_a_model_with_an_attention_pattern_has_its_dense_layers_variant(name):
+    # models whose attention_layers count their num_layers (here DeepSeek Sparse Attention)
+    # and whose first layers are dense: the all-dense variant keeps the layers and the pattern
+    # (it had num_layers = the dense ones, which attention_layers refused: an internal error)
+    m, hw = catalog.load_model(name), catalog.load_hardware("h800")
+    shape = train_shape(m, seq_len=4096, recipe="fp8")
+    avg = with_moe_share(shape, shape.moe_layer_share)
+    for key, value in shape.forward_flops.items():
+        assert avg.forward_flops[key] == pytest.approx(value, rel=1e-12, abs=1e-6)
+    for schedule in ("dualpipe", "1f1b"):
+        r = train_layout(m, hw, **{**DSV3, "schedule": schedule})
+        assert np.isfinite(r.step_time_s) and r.step_time_s > 0
+
+
+@pytest.mark.parametrize("schedule", ["dualpipe", "dualpipev"])
+def test_the_slower_device_on_its_own_layers_sets_the_pace(schedule):
+    # Kimi-K2 (1 dense layer of 61): at the model's average layer its end device (head and
+    # MTP) is the slower, but on its own layers (1 dense) it is faster than a middle device
+    # (all MoE): the step is the middle device's (round four timed the end device)
+    m, hw = catalog.load_model("kimi-k2"), catalog.load_hardware("h800")
+    shape = train_shape(m, seq_len=4096, recipe="fp8")
+    rates = train_rates(hw, gemm_dtype="fp8", rows=4096.0,
+                        expert_rows=_expert_rows(m, 4096.0, tp=1, ep=64))
+    sched = TRAIN_SCHEDULES.index(schedule)
+    *_, share = step_module._compute_forward_s(shape, rates, tokens=4096.0, tp=1, pp=16,
+                                               flash=True, schedule=sched, seq_len=4096)
+    assert float(share) > 0                          # the average layer: the end device
+    kw = dict(pp=16, schedule=sched, m=120.0, recompute=1, tp=1, cp=1, ep=64, tokens=4096.0,
+              seq_len=4096, sequence_parallel=True, flash=True, ep_overlap=True)
+    (_, end_s), (mid, mid_s) = (step_module._device_s(shape, rates, end=e, **kw)
+                                for e in (True, False))
+    assert float(mid_s) > float(end_s)               # its own layers: a middle device
+    chosen = step_module._micro_batch_s(shape, rates, **kw)
+    assert not bool(chosen["end_device"])
+    for key, value in mid.items():
+        assert np.allclose(chosen[key], value, rtol=1e-12)
+    # planner train kimi-k2 -H h800 --gpus 2048 --pp 16 --ep 64 --global-batch 15360 --zero 1
+    # --fp8: DualPipe 13.574 -> 14.801 s, DualPipeV 14.029 -> 14.734 s (the end device's)
+    step = train_layout(m, hw, **{**DSV3, "schedule": schedule}).step_time_s
+    assert step == pytest.approx({"dualpipe": 14.801, "dualpipev": 14.734}[schedule], rel=1e-4)
+
+
+def test_the_mtp_block_has_a_moe_blocks_memory_bound_kernels(v3):
+    # V3R §2.2: the MTP module is a MoE block; on DualPipe's end device (2 MoE of 5 layers)
+    # its memory-bound kernels (expert copies, permutes, router) are a MoE block's, not the
+    # device's mix (round four took the mix: 16.585 s, now 16.655 s)
+    _m, _hw, shape, rates = v3
+    kw = dict(tokens=4096.0, tp=1, layers_dev=0.0, ends_share=0.5, sequence_parallel=True)
+    end = step_module._kernel_s(with_moe_share(shape, 0.4), rates, **kw)
+    moe = step_module._kernel_s(with_moe_share(shape, 1.0), rates, **kw)
+    for a, b in zip(end, moe):
+        assert float(a) == pytest.approx(float(b), rel=1e-12)
+    layers = step_module._kernel_s(with_moe_share(shape, 0.4), rates,
+                                   **{**kw, "layers_dev": 2.5, "ends_share": 0.0})
+    both = step_module._kernel_s(with_moe_share(shape, 0.4), rates, **{**kw, "layers_dev": 2.5})
+    assert float(both[0]) == pytest.approx(float(layers[0] + end[0]), rel=1e-12)

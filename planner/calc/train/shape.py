@@ -226,8 +226,8 @@ def train_shape(model: Model, *, seq_len: int, recipe: str = "bf16",
 
 def _ffn_variants(model: Model, **kw):
     """(all-MoE, all-dense) training shapes of a MoE model whose first layers are dense (the
-    same attention and heads; every layer a MoE block, or as many layers as its dense ones,
-    all dense); None where its layers are all of one kind."""
+    same layers, attention and heads; every layer a MoE block, or every layer dense); None
+    where its layers are all of one kind."""
     import dataclasses
 
     ffn: Any = model.ffn
@@ -236,7 +236,11 @@ def _ffn_variants(model: Model, **kw):
         return None
     all_moe = dataclasses.replace(model, ffn=dataclasses.replace(
         ffn, num_dense_layers=0, dense_intermediate_size=None))
-    return (train_shape(all_moe, **kw), train_shape(dataclasses.replace(model, num_layers=dense), **kw))
+    # every layer dense: the same layers and attention pattern (a model's attention_layers
+    # count its num_layers), the dense FFN in each
+    all_dense = dataclasses.replace(model, ffn=dataclasses.replace(
+        ffn, num_dense_layers=model.num_layers))
+    return train_shape(all_moe, **kw), train_shape(all_dense, **kw)
 
 
 def with_moe_share(shape: TrainShape, moe_share) -> TrainShape:

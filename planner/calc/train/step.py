@@ -165,22 +165,25 @@ def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, e
               sequence_parallel):
     """(layers' forward, loss forward, backward, selective recompute) time of the memory-bound
     kernels of one micro-batch on the busiest device (s): :mod:`planner.calc.train.kernels`
-    bytes over its layers (and the MTP modules' layers it carries), and the loss over the vocabulary (V/t per token, once per head:
-    output and MTP) for the share of the ends the device carries (full recompute reruns the
-    layers' kernels, not the loss's)."""
+    bytes over its layers (and the MTP modules' blocks it carries, MoE blocks on a MoE model
+    whatever its own layers' mix, V3R §2.2), and the loss over the vocabulary (V/t per token,
+    once per head: output and MTP) for the share of the ends the device carries (full
+    recompute reruns the layers' kernels, not the loss's)."""
     k = shape.kernels
+    k_mtp = shape.ffn_variants[0].kernels if shape.ffn_variants else k
     tp_f = np.asarray(tp, dtype=float)
     h_div = np.where(np.asarray(sequence_parallel), tp_f, 1.0)
-    # the device's layers and, with its share of the ends, the MTP modules' layers
-    per_layer = tokens * (layers_dev + shape.mtp_depth * ends_share) / rates.hbm
+    # the device's layers and, with its share of the ends, the MTP modules' blocks
+    per_layer, per_mtp = (tokens * n / rates.hbm for n in (layers_dev, shape.mtp_depth * ends_share))
 
     def layer(hsized, sharded):
-        return (hsized / h_div + sharded / tp_f) * per_layer
+        return sum((getattr(kb, hsized) / h_div + getattr(kb, sharded) / tp_f) * n
+                   for kb, n in ((k, per_layer), (k_mtp, per_mtp)))
 
     logits = tokens * (1 + shape.mtp_depth) * shape.vocab_size / tp_f * ends_share / rates.hbm
-    return (layer(k.forward_hsized, k.forward_sharded), k.loss_forward * logits,
-            layer(k.backward_hsized, k.backward_sharded) + k.loss_backward * logits,
-            layer(k.selective_hsized, k.selective_sharded))
+    return (layer("forward_hsized", "forward_sharded"), k.loss_forward * logits,
+            layer("backward_hsized", "backward_sharded") + k.loss_backward * logits,
+            layer("selective_hsized", "selective_sharded"))
 
 
 def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, ep, zero,
@@ -220,36 +223,36 @@ def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, 
     return exposed, (held * traffic + grads_held * GRADIENT_PASSES * r.grad_bytes) / rates.hbm
 
 
-def _micro_batch_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, **kw):
-    """Per micro-batch on the device that sets the pace, chosen on all of its time (every
-    piece but the overlapped EP remainder is linear in its layers and its share of the ends)
-    at the model's average layer, then timed on its own layers' MoE share (DualPipe's end
-    device holds the first, dense layers): dict of forward/backward pieces (s)."""
+def _device_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, m, end, **kw):
+    """(pieces of one micro-batch, time in the step) of DualPipe(V)'s end device (``end``)
+    or a middle one on its own layers (their MoE share; the end device's first are dense),
+    the step's time its m micro-batches and the chunks it runs alone (s)."""
     from planner.calc.train.memory import device_moe_share
     from planner.calc.train.shape import with_moe_share
 
-    layer, scores, ends, ends_scores = _per_layer_forward_s(
-        shape, rates, tokens=kw["tokens"], tp=kw["tp"], flash=kw["flash"], seq_len=kw["seq_len"])
-
-    def other(layers, share):
-        mb = _pieces_s(shape, rates, comp=layer * layers, scores=scores * layers,
-                       ends=ends * share, ends_scores=ends_scores * share, layers_dev=layers,
-                       share=share, **kw)
-        return (mb["att_b"] + mb["elem_f"] + mb["elem_b"] + mb["recompute"] + mb["tp_f"]
-                + mb["tp_b"] + mb["cp"])
-
-    *_, layers_dev, share = _compute_forward_s(
-        shape, rates, tokens=kw["tokens"], tp=kw["tp"], pp=pp, flash=kw["flash"],
-        schedule=schedule, seq_len=kw["seq_len"], layer_other_s=other(1.0, 0.0),
-        ends_other_s=other(0.0, 1.0))
-    dev = with_moe_share(shape, device_moe_share(shape, pp=pp, schedule=schedule,
-                                                 end=np.asarray(share) > 0))
+    # _busiest_stage's end device (the ends weigh all) or its middle one (the layers do)
+    layers, share = _busiest_stage(shape, pp=pp, schedule=schedule, layer_s=float(not end),
+                                   ends_s=float(end))
+    dev = with_moe_share(shape, device_moe_share(shape, pp=pp, schedule=schedule, end=end))
     layer, scores, ends, ends_scores = _per_layer_forward_s(
         dev, rates, tokens=kw["tokens"], tp=kw["tp"], flash=kw["flash"], seq_len=kw["seq_len"])
-    mb = _pieces_s(dev, rates, comp=layer * layers_dev, scores=scores * layers_dev,
-                   ends=ends * share, ends_scores=ends_scores * share, layers_dev=layers_dev,
-                   share=share, **kw)
-    return {**mb, "end_device": np.asarray(share) > 0}
+    mb = _pieces_s(dev, rates, comp=layer * layers, scores=scores * layers, ends=ends * share,
+                   ends_scores=ends_scores * share, layers_dev=layers, share=share, **kw)
+    busy = m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + sum(
+        mb[k] for k in ("att_b", "elem_f", "elem_b", "recompute", "tp_f", "tp_b", "cp", "ep")))
+    return mb, busy + standalone_chunks(schedule=schedule, pp=pp, end_device=end) * mb["ep_alone"]
+
+
+def _micro_batch_s(shape: TrainShape, rates: TrainRates, **kw):
+    """Per micro-batch on the device that sets the pace: where the ends count as blocks
+    (DualPipe(V)), the end device or a middle one, each timed on its own layers, whichever
+    has more time in the step (:func:`_device_s`); else the last stage: dict of
+    forward/backward pieces (s) and ``end_device``."""
+    (end_mb, end_s), (mid_mb, mid_s) = _device_s(shape, rates, end=True, **kw), \
+        _device_s(shape, rates, end=False, **kw)
+    end_binds = end_s >= mid_s
+    return {**{k: np.where(end_binds, v, mid_mb[k]) for k, v in end_mb.items()},
+            "end_device": end_binds}
 
 
 def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, tokens, seq_len,
@@ -336,7 +339,8 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
     """
     tokens = np.asarray(micro_batch, dtype=float) * seq_len / np.asarray(cp, dtype=float)
     sched = np.asarray(schedule)
-    mb = _micro_batch_s(shape, rates, recompute=recompute, tp=tp, pp=pp, cp=cp, ep=ep,
+    m = np.asarray(num_micro_batches, dtype=float)
+    mb = _micro_batch_s(shape, rates, m=m, recompute=recompute, tp=tp, pp=pp, cp=cp, ep=ep,
                         tokens=tokens, seq_len=seq_len, sequence_parallel=sequence_parallel,
                         flash=flash_attention, ep_overlap=_flag(EP_OVERLAP, sched),
                         schedule=sched)
@@ -347,7 +351,6 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
     b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["att_b"] + mb["elem_b"] + mb["tp_b"] + mb["recompute"]
            + 2 * mb["cp"] / 3 + 2 * mb["ep"] / 3)
     w_s = WEIGHT_BACKWARD_TO_FORWARD * mb["compute_f"]
-    m = np.asarray(num_micro_batches, dtype=float)
     pp_f, tp_f = np.asarray(pp, dtype=float), np.asarray(tp, dtype=float)
     bubble = _bubble_s(sched, pp=pp_f, vpp=vpp, f_s=f_s, b_s=b_s, w_s=w_s)
     # Adjacent stages are t·c·d ranks apart: a pair spans 2·t·c·d consecutive ranks.
