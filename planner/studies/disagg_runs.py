@@ -128,13 +128,36 @@ def client_lengths(table: RunTable) -> tuple[np.ndarray, np.ndarray]:
                           getattr(table, f"mean_{k}")) for k in ("isl", "osl"))
 
 
+def mtp_acceptance(table: RunTable) -> np.ndarray:
+    """Per-draft-token MTP acceptance of every row: on the InferenceMAX rows (the only ones
+    with MTP) the rate on random prompts in the model's chat template, which their client
+    (srt-slurm's sa-bench) applies (:func:`~planner.calc.serving.speculative.
+    chat_template_mtp_acceptance`, InferenceX PR #649); DeepSeek-V3's own figure elsewhere.
+
+    The client's template: sa-bench passes ``--use-chat-template`` unless a recipe's benchmark
+    section sets ``use_chat_template: false``: InferenceX 792d8aa4b (2026-04-28) ports
+    sa-bench to benchmarks/multi_node/srt_bench.sh with USE_CHAT_TEMPLATE defaulting to true
+    and carries "false" over only where a recipe set it; the DeepSeek-R1 TensorRT-LLM recipes
+    the MTP rows ran (upstreamed from srt-slurm in 80d98084f, e.g. trtllm/b200-fp8/1k1k/mtp/
+    ctx1_gen8_tp8_batch1_eplb0_mtp3_8.yaml) set no such field (the six that do are DeepSeek-V4
+    vLLM recipes). Those copies are of srt-slurm's q2 branch; the runs checked out its q1
+    branch (sa-submission-q1-2026, not stored here)."""
+    from planner.calc.serving.speculative import (DEFAULT_MTP_ACCEPTANCE,
+                                                  chat_template_mtp_acceptance)
+    from planner.specs.disagg_recipes import inferencemax_rows
+
+    return np.where(inferencemax_rows(table), chat_template_mtp_acceptance(),
+                    DEFAULT_MTP_ACCEPTANCE)
+
+
 def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
                         engine_update: dict[str, dict[str, float]] | None = None,
                         overrides: Any = None) -> DisaggPrediction:
     """TTFT and TPOT (s) of every disaggregated row the planner can express: one
     :func:`~planner.calc.serving.disagg_workload.serve_disagg` call per (model, hardware,
     engine, weight formats) group, at the client's mean lengths (:func:`client_lengths`), with
-    the recipe's MTP draft tokens (:func:`~planner.specs.disagg_recipes.mtp_draft_tokens`);
+    the recipe's MTP draft tokens (:func:`~planner.specs.disagg_recipes.mtp_draft_tokens`)
+    accepted at the rate of the client's prompts (:func:`mtp_acceptance`);
     ``engine_update`` per engine name overrides engine fields (calibration); ``overrides`` (an
     :class:`~planner.specs.overrides.Overrides`) the hardware and engine deltas it names."""
     from planner import catalog
@@ -156,7 +179,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     pre, dec, why = disagg_row_pools(table, is_moe=moe)
     burst = np.where(inferencemax_rows(table), 1.0 / SA_BENCH_PROMPTS_PER_CONCURRENCY, 0.0)
     isl, osl = client_lengths(table)
-    drafts = mtp_draft_tokens(table)
+    drafts, accept = mtp_draft_tokens(table), mtp_acceptance(table)
     # the decode engine runs at most its max_batch_size per rank; the other clients wait for
     # a slot (their TTFT holds the wait: the first token streams from the decode worker)
     clients = np.asarray(dec.workers) * np.asarray(dec.attention_dp) * np.asarray(dec.batch)
@@ -177,7 +200,8 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
                              isl_tokens=isl[idx], osl_tokens=osl[idx],
                              prefill=_take(pre, idx), decode=_take(dec, idx), weights_dtype=wd,
                              moe_weights_dtype=mwd, burst_share=burst[idx],
-                             mtp_draft_tokens=drafts[idx], clients=clients[idx])
+                             mtp_draft_tokens=drafts[idx], mtp_acceptance=accept[idx],
+                             clients=clients[idx])
         except PlannerError as exc:        # a spec that lacks what the model needs
             reason[idx] = str(exc)
             continue

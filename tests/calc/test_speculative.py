@@ -80,3 +80,32 @@ def test_the_mtp_module_is_one_layer_of_the_last_type():
                           moe_weights_dtype="fp8", kv_dtype="bf16")
     d1 = spec.mtp_module_figures(dense)
     assert (d1.layers, d1.moe_layers, d1.dense_layers) == (1, 0, 1)
+
+
+def test_acceptance_from_length_inverts_the_geometric_sum():
+    """mtp_acceptance_from_length is the inverse of mtp_tokens_per_step at each depth, over
+    arrays, clipped to [0, 1] outside 1 .. k + 1."""
+    k = np.array([1, 2, 3, 3, 4])
+    a = np.array([0.2, 0.5, 0.6914, 0.85, 0.95])
+    n = spec.mtp_tokens_per_step(draft_tokens=k, acceptance=a)
+    got = spec.mtp_acceptance_from_length(tokens_per_step=n, draft_tokens=k)
+    np.testing.assert_allclose(got, a, atol=1e-12)
+    edge = spec.mtp_acceptance_from_length(tokens_per_step=[0.5, 1.0, 4.0, 9.0],
+                                           draft_tokens=3)
+    np.testing.assert_allclose(edge, [0.0, 0.0, 1.0, 1.0], atol=1e-12)
+    # k = 2: 1 + a + a^2 = 2.5 -> a = (sqrt(7) - 1) / 2
+    assert spec.mtp_acceptance_from_length(tokens_per_step=2.5, draft_tokens=2) == \
+        pytest.approx((7 ** 0.5 - 1) / 2, abs=1e-12)
+
+
+def test_chat_template_acceptance_gives_the_measured_length_at_its_depth():
+    """InferenceX PR #649: 2.50 tokens per step on random prompts in the chat template (at
+    k = 3): α = 0.6914, below DeepSeek-V3's 0.85; 2.17 at k = 2 and 1.69 at k = 1 under the
+    same α; the raw-prompt 3.55 needs k >= 3 (it exceeds k + 1 = 3)."""
+    a = spec.chat_template_mtp_acceptance()
+    assert a == pytest.approx(0.6914, abs=1e-4)
+    assert a < spec.DEFAULT_MTP_ACCEPTANCE
+    n = spec.mtp_tokens_per_step(draft_tokens=np.array([1, 2, 3]), acceptance=a)
+    np.testing.assert_allclose(n, [1.6914, 2.1695, 2.50], atol=1e-4)
+    assert spec.RAW_PROMPT_ACCEPTANCE_LENGTH > 2 + 1
+    assert spec.RAW_PROMPT_ACCEPTANCE_LENGTH <= spec.ACCEPTANCE_LENGTH_DRAFT_TOKENS + 1

@@ -35,12 +35,24 @@ if TYPE_CHECKING:
 
 #: Per-draft-token acceptance of DeepSeek's MTP module when the caller gives none: the low
 #: end of DeepSeek-V3 §5.4.3's 85-90% second-token acceptance (their evaluation, "various
-#: generation topics"). The measured disaggregated runs (InferenceMAX: random prompts in the
-#: model's chat template) saw an acceptance length near it: InferenceX PR #649 (2026-02-05)
-#: measured ~2.50 tokens per step on random data with the chat template, as on MT-Bench,
-#: with the recipe it fixed at DECODE_MTP_SIZE=2, i.e. α = (√7 − 1) / 2 = 0.82 at k = 2,
-#: against 1 + 0.85 + 0.85² = 2.57 here.
+#: generation topics", k = 1).
 DEFAULT_MTP_ACCEPTANCE = 0.85
+#: Acceptance length (tokens per decode step) of DeepSeek-R1's MTP on random prompts put in the
+#: model's chat template: InferenceX PR #649 (SemiAnalysisAI/InferenceX, 2026-02-05, commit
+#: dab13cea0): "Random data with the chat template produces ARs (~2.50) ... closely align with
+#: MT-Bench (overall AR ~2.50)"; the same prompts without the template ~3.55
+#: (:data:`RAW_PROMPT_ACCEPTANCE_LENGTH`). Which runs used the template:
+#: planner.studies.disagg_runs.mtp_acceptance.
+CHAT_TEMPLATE_ACCEPTANCE_LENGTH = 2.50
+#: The same measurement on random prompts without the chat template (InferenceX PR #649).
+RAW_PROMPT_ACCEPTANCE_LENGTH = 3.55
+#: Draft tokens per step those two lengths were measured at. PR #649 states none; 3.55
+#: exceeds k + 1 = 3, the most a step yields at k = 2, so the run drafted k >= 3; taken as 3,
+#: the depth of SGLang's DeepSeek MTP recipe (speculative-num-steps 3, num-draft-tokens 4)
+#: and of most TensorRT-LLM recipes here (num_nextn_predict_layers: 3).
+ACCEPTANCE_LENGTH_DRAFT_TOKENS = 3
+#: Halvings of [0, 1] when solving 1 + α + ... + α^k = L for α (2^-50 below float noise).
+ACCEPTANCE_BISECTION_STEPS = 50
 #: Decoder layers in one MTP module (DeepSeek-V3 §2.2: one transformer block per depth).
 MTP_MODULE_LAYERS = 1
 #: Acceptance at which the geometric sum is taken term by term (1 - α^(k+1)) / (1 - α) would
@@ -62,6 +74,41 @@ def mtp_tokens_per_step(*, draft_tokens: Any, acceptance: Any) -> Any:
     full = a >= FULL_ACCEPTANCE
     safe = np.where(full, 0.0, a)
     return np.where(full, k + 1, (1 - safe ** (k + 1)) / (1 - safe))
+
+
+def mtp_acceptance_from_length(*, tokens_per_step: Any, draft_tokens: Any) -> Any:
+    """Per-draft-token acceptance α (fraction) that yields ``tokens_per_step`` L at k drafts.
+
+    Formula: the root α in [0, 1] of 1 + α + ... + α^k = L (increasing in α), by bisection;
+    L >= k + 1 gives 1, L <= 1 gives 0.
+    Ref: the convention of :func:`mtp_tokens_per_step`; InferenceX PR #649 (the lengths).
+    Convention: the acceptance is the same at every draft position, so one length at one depth
+    gives the length at any other depth through α.
+    Example: L = 2.50 at k = 3 -> α = 0.6914 (1 + 0.6914 + 0.4781 + 0.3305 = 2.50); at
+    k = 2 the same α yields 2.17 tokens per step, at k = 1 1.69.
+    """
+    target = np.asarray(tokens_per_step, dtype=float)
+    k = np.asarray(draft_tokens, dtype=float)
+    lo = np.zeros(np.broadcast(target, k).shape)
+    hi = np.ones_like(lo)
+    for _ in range(ACCEPTANCE_BISECTION_STEPS):    # fixed halvings, all elements at once
+        mid = (lo + hi) / 2
+        low = mtp_tokens_per_step(draft_tokens=k, acceptance=mid) < target
+        lo, hi = np.where(low, mid, lo), np.where(low, hi, mid)
+    return (lo + hi) / 2
+
+
+def chat_template_mtp_acceptance() -> float:
+    """Per-draft-token acceptance α of DeepSeek-R1's MTP on random prompts in the chat template.
+
+    Formula: α from :data:`CHAT_TEMPLATE_ACCEPTANCE_LENGTH` at
+    :data:`ACCEPTANCE_LENGTH_DRAFT_TOKENS` (:func:`mtp_acceptance_from_length`).
+    Ref: InferenceX PR #649 (2.50 tokens per step with the template, as on MT-Bench).
+    Convention: one α for every depth (the geometric convention of this module).
+    Example: L = 2.50 at k = 3 -> 0.6914.
+    """
+    return float(mtp_acceptance_from_length(tokens_per_step=CHAT_TEMPLATE_ACCEPTANCE_LENGTH,
+                                            draft_tokens=ACCEPTANCE_LENGTH_DRAFT_TOKENS))
 
 
 def speculative_step_s(*, verify_pass_s: Any, draft_pass_s: Any, draft_tokens: Any) -> Any:
