@@ -170,3 +170,19 @@ except SystemExit as exc:
 sys.stderr.write(json.dumps({"code": code, "numpy": "numpy" in sys.modules,
                              "cli": sorted(m for m in sys.modules if m.startswith("planner.cli"))}))
 """
+
+
+def busiest_stage_forward(s, rates, *, pp, schedule, tokens=4096.0, layer_other_s=0.0,
+                          ends_other_s=0.0):
+    """(layers' forward, attention part, ends' forward, layers, share of the ends) of one
+    micro-batch on the device ``step._busiest_stage`` picks when a layer's time is 3 x its
+    forward GEMMs plus ``layer_other_s`` and the ends' 3 x theirs plus ``ends_other_s`` (the
+    choice at the model's average layer of rounds one to four), at 4,096-token sequences."""
+    from planner.calc.train.step import _busiest_stage, _per_layer_forward_s
+
+    layer, scores, ends, _ = _per_layer_forward_s(s, rates, tokens=tokens, tp=1, flash=True,
+                                                  seq_len=4096)
+    layers, share = _busiest_stage(s, pp=pp, schedule=schedule,
+                                   layer_s=3 * layer + layer_other_s,
+                                   ends_s=3 * ends + ends_other_s)
+    return layer * layers, scores * layers, ends * share, layers, share

@@ -14,7 +14,7 @@ from planner import catalog
 from planner.calc.train.layout import evaluate_layouts, grid_of, train_layout
 from planner.calc.train.memory import train_memory_per_gpu
 from planner.calc.train.shape import train_shape
-from tests_support import REPO, cli_json
+from tests_support import REPO, busiest_stage_forward, cli_json
 
 DSV3 = dict(gpus=2048, tokens=1e12, tp=1, pp=16, ep=64, micro_batch=1, global_batch=15360,
             seq_len=4096, recompute="selective", zero=1, schedule="dualpipe", recipe="fp8")
@@ -34,8 +34,10 @@ def test_gpt_175b_activations_match_korthikanti():
 
 
 def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
-    # A miss, reported: 150,602 GPU-hours per 1T tokens at the final batch against V3R's
-    # 180K: -16.3%, outside the issue's 15% (round four: the MTP module at its parts' rates,
+    # A miss, reported: 150,234 GPU-hours per 1T tokens at the final batch against V3R's
+    # 180K: -16.5%, outside the issue's 15% (round five: the MTP block's recomputed MLA
+    # up-projections and TP collectives, 16.655 -> 16.684 s; the overlapped all-to-all's
+    # kernels hold V3R §3.2.2's 20 SMs, not DeepEP's 24, -> 16.615 s; round four: the MTP module at its parts' rates,
     # its output head the model's BF16 head (V3R §2.2, §3.3.1), 15.10 -> 16.70 s; its MoE
     # block's all-to-all, -> 16.87 s; the all-to-all of the 23 chunks each way DualPipe's
     # step() runs alone on the end device, -> 17.64 s; the end device timed on its own layers,
@@ -48,30 +50,26 @@ def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
     # backward at FA3's backward rate, MLA's RoPE and Q/K copies, the MTP layer's kernels and
     # the MLA up-projections recomputed. docs/training.md.
     r = train_layout(*v3, **DSV3)
-    assert r.train_gpu_hours == pytest.approx(150_602, rel=1e-3)
-    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.163, abs=1e-3)
+    assert r.train_gpu_hours == pytest.approx(150_234, rel=1e-3)
+    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.165, abs=1e-3)
     one_f_one_b = train_layout(*v3, **{**DSV3, "schedule": "1f1b"})
     assert one_f_one_b.step_time_s > 2 * r.step_time_s    # head + MTP every micro-batch, EP exposed
 
 
 def test_the_end_device_sets_dualpipes_pace_with_half_the_ends(v3):
     from planner.calc.train.rates import train_rates
-    from planner.calc.train.step import _compute_forward_s
 
     model, hw = v3
     s = train_shape(model, seq_len=4096, recipe="fp8")
     rates = train_rates(hw, gemm_dtype="fp8")
-    _comp, _, ends, layers, share = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
-                                                      flash=True, schedule=3, seq_len=4096)
-    _, _, all_ends, _, _ = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
-                                              flash=True, schedule=0, seq_len=4096)
+    _comp, _, ends, layers, share = busiest_stage_forward(s, rates, pp=16, schedule=3)
+    _, _, all_ends, _, _ = busiest_stage_forward(s, rates, pp=16, schedule=0)
     # 4 blocks per chunk: the embedding chunk 3 layers, the head chunk 2 + MTP + head
     assert float(layers) == 2.5 and float(ends) == pytest.approx(float(all_ends) / 2)
     assert float(share) == 0.5
     # DualPipeV: every micro-batch passes both chunks of device 0: 4 - 2 - 1 = 1 layer and all
     # of the head and MTP
-    _, _, v_ends, v_layers, _ = _compute_forward_s(s, rates, tokens=4096.0, tp=1, pp=16,
-                                                   flash=True, schedule=4, seq_len=4096)
+    _, _, v_ends, v_layers, _ = busiest_stage_forward(s, rates, pp=16, schedule=4)
     assert float(v_layers) == 1.0 and float(v_ends) == pytest.approx(float(all_ends))
 
 
@@ -80,17 +78,18 @@ def test_the_pace_setting_device_is_chosen_on_all_of_its_time(v3):
     # end device (2.5 layers and half the ends); the loss weighs on the end device only.
     from planner.calc.train.rates import train_rates
     from planner.calc.train.shape import with_moe_share
-    from planner.calc.train.step import _compute_forward_s, _micro_batch_s, _pieces_s
+    from planner.calc.train.step import _micro_batch_s, _pieces_s
 
     model, hw = v3
     s = train_shape(model, seq_len=4096, recipe="fp8")
     rates = train_rates(hw, gemm_dtype="fp8", rows=4096.0)
-    args = dict(tokens=4096.0, tp=1, pp=16, flash=True, schedule=3, seq_len=4096)
-    *_, share = _compute_forward_s(s, rates, **args)
+    args = dict(pp=16, schedule=3)
+    *_, share = busiest_stage_forward(s, rates, **args)
     assert float(share) == 0.5                      # GEMMs alone: the end device
-    *_, share = _compute_forward_s(s, rates, **args, layer_other_s=1.0)
+    *_, share = busiest_stage_forward(s, rates, **args, layer_other_s=1.0)
     assert float(share) == 0.0                      # heavy per-layer kernels: a middle one
-    *_, share = _compute_forward_s(s, rates, **args, layer_other_s=1.0, ends_other_s=10.0)
+    *_, share = busiest_stage_forward(s, rates, **args, layer_other_s=1.0,
+                                      ends_other_s=10.0)
     assert float(share) == 0.5                      # and a heavy loss: the end device again
     # The step follows the slower device's whole forward + backward, with HBM slow or fast.
     kw = dict(recompute=1, tp=1, cp=1, ep=64, tokens=4096.0, seq_len=4096,
@@ -99,7 +98,7 @@ def test_the_pace_setting_device_is_chosen_on_all_of_its_time(v3):
     # device, all of the time a middle one)
     for vocab, hbm in ((129_280, rates.hbm), (32_000, rates.hbm / 20)):
         r, s = dataclasses.replace(rates, hbm=hbm), dataclasses.replace(s, vocab_size=vocab)
-        *_, gemm_share = _compute_forward_s(s, r, **args)
+        *_, gemm_share = busiest_stage_forward(s, r, **args)
         assert float(gemm_share) == 0.5
 
         def total(mb):
@@ -134,6 +133,9 @@ def test_overlapped_all_to_all_costs_the_sm_share_it_holds_for_its_duration(v3):
     s = train_shape(model, seq_len=4096, recipe="fp8")
     rates = dataclasses.replace(train_rates(hw, gemm_dtype="fp8", rows=4096.0),
                                 overlap_compute=0.8)
+    # the spec's share counts DeepEP's 24 SMs; DeepSeek-V3's training kernels hold 20 of them
+    # (V3R §3.2.2): 0.2 × 20/24 of the compute while the links take T (0.2 before round five)
+    held = 0.2 * 20 / 24
     kw = dict(recompute=1, tp=1, cp=1, ep=64, tokens=4096.0, seq_len=4096,
               sequence_parallel=True, flash=True, ep_overlap=True, ends=0.0, ends_scores=0.0,
               layers_dev=4.0, share=0.0)
@@ -141,9 +143,9 @@ def test_overlapped_all_to_all_costs_the_sm_share_it_holds_for_its_duration(v3):
                             ends_share=0.0))
     for w in (10 * t, 0.5 * t):                  # W / 3 forward compute, W = 3 x forward
         mb = _pieces_s(s, rates, comp=w / 3, scores=0.0, **kw)
-        assert float(mb["ep"]) == pytest.approx(max(t - w, 0.2 * t))
+        assert float(mb["ep"]) == pytest.approx(max(t - w, held * t))
     assert float(_pieces_s(s, rates, comp=10 * t / 3, scores=0.0, **kw)["ep"]) == \
-        pytest.approx(0.2 * t)                   # not (1/s − 1)·T = 0.25·T
+        pytest.approx(held * t)                  # not (1/s − 1)·T = 0.25·T
 
 
 def step_per_layer(s, rates):
@@ -246,7 +248,7 @@ VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses sta
     "narayanan-175b-384": (70.69, -0.079), "narayanan-175b-768": (36.72, -0.068),
     "narayanan-175b-1536": (19.74, -0.052), "narayanan-530b-560": (190.77, -0.075),
     "narayanan-530b-1120": (98.62, -0.066), "narayanan-530b-2240": (52.54, -0.052),
-    "deepseek-v3-pretrain": (16.66, -0.163),
+    "deepseek-v3-pretrain": (16.61, -0.165),
 }
 
 
@@ -260,11 +262,11 @@ def test_validation_table_is_pinned_and_in_the_docs():
     narayanan = [abs(r.error_frac) for r in rows if r.id.startswith("narayanan")]
     # Issue 24 asks median <= 10% and none beyond 25%: both met (15 runs: median 6.8%;
     # 10.4% before round three counted Megatron-LM 2021's unfused gradient accumulation);
-    # the largest, DeepSeek-V3 -16.3% (-16.7% at round four, -24.1% before), misses its own
-    # 15%.
+    # the largest, DeepSeek-V3 -16.5% (-16.3% after round four's review, -16.7% at round
+    # four, -24.1% before), misses its own 15%.
     # Korthikanti 2022's eight: median 6.8%, largest 10.4%; Narayanan 2021's six: median 6.7%,
     # largest 7.9% (was 13.2% / 14.5%); all still fast.
-    assert round(statistics.median(errors), 3) == 0.068 and round(max(errors), 3) == 0.163
+    assert round(statistics.median(errors), 3) == 0.068 and round(max(errors), 3) == 0.165
     assert round(statistics.median(korthikanti), 3) == 0.068 and max(korthikanti) <= 0.25
     assert round(statistics.median(narayanan), 3) == 0.067 and max(narayanan) <= 0.25
     docs = (REPO / "docs/training.md").read_text()
@@ -332,7 +334,7 @@ def test_cli_layout_json_keys_and_search():
     for key in ("memory_bytes_per_gpu", "step_time_s", "tokens_per_s_per_gpu", "mfu_frac",
                 "train_gpu_hours"):
         assert key in first
-    assert first["train_gpu_hours"] == pytest.approx(150_602, rel=1e-3)
+    assert first["train_gpu_hours"] == pytest.approx(150_234, rel=1e-3)
     found = cli_json("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                      "--global-batch", "256", "--search", "--top", "3")
     times = [r["step_time_s"] for r in found]

@@ -17,6 +17,7 @@ from planner.calc.train.rates import train_rates
 from planner.calc.train.recipe import TRAIN_SCHEDULES
 from planner.calc.train.memory import device_moe_share
 from planner.calc.train.shape import train_shape, with_moe_share
+from tests_support import busiest_stage_forward
 
 DSV3 = dict(gpus=2048, tokens=1e12, pp=16, ep=64, global_batch=15360, zero=1,
             schedule="dualpipe", recipe="fp8")
@@ -62,21 +63,19 @@ def _alone_dualpipev(num_ranks: int, rank: int) -> tuple[int, int]:
 
 @pytest.mark.parametrize("pp", [2, 4, 8, 16, 32])
 def test_standalone_chunks_are_dualpipes_own_count(pp):
+    # every half-rank (DualPipe) and every rank (DualPipeV), walked through step() above
     dual, v = TRAIN_SCHEDULES.index("dualpipe"), TRAIN_SCHEDULES.index("dualpipev")
-    for end, rank in ((True, 0), (False, min(1, pp // 2 - 1) if pp > 2 else 0)):
+    for rank in range(pp // 2):
         f, b = _alone_dualpipe(pp, rank)
         assert f == b
-        if end or pp > 2:
-            assert float(standalone_chunks(schedule=dual, pp=pp, end_device=end)) == f
-    for end, rank in ((True, 0), (False, 1)):
-        if rank >= pp:
-            continue
+        assert float(standalone_chunks(schedule=dual, pp=pp, rank=rank)) == f
+    for rank in range(pp):
         f, b = _alone_dualpipev(pp, rank)
         assert f == b
-        assert float(standalone_chunks(schedule=v, pp=pp, end_device=end)) == f / 2
+        assert float(standalone_chunks(schedule=v, pp=pp, rank=rank)) == f / 2
     for name in ("1f1b", "interleaved", "zb1p"):
         assert float(standalone_chunks(schedule=TRAIN_SCHEDULES.index(name), pp=pp,
-                                       end_device=True)) == 0.0
+                                       rank=0)) == 0.0
 
 
 def test_the_mtp_block_has_its_all_to_all(v3):
@@ -119,7 +118,10 @@ def test_dualpipes_standalone_chunks_expose_their_all_to_all(v3, monkeypatch):
                             ends_share=0.5))
     assert t == pytest.approx(2 * 7.07e-3 * (2.5 * 0.4 + 0.5), rel=1e-3)
     extra = base.step_parts["ep_comm"] - hidden.step_parts["ep_comm"]
-    assert extra == pytest.approx(23 * rates.overlap_compute * t, rel=1e-9)
+    # each chunk alone adds what a pair hides: T less the SM share its kernels hold (V3R
+    # §3.2.2's 20 SMs of the spec's DeepEP 24)
+    held = (1 - rates.overlap_compute) * 20 / 24
+    assert extra == pytest.approx(23 * (1 - held) * t, rel=1e-9)
     assert base.step_time_s - hidden.step_time_s == pytest.approx(extra, rel=1e-9)
     one = train_layout(m, hw, **{**DSV3, "schedule": "1f1b"})
     monkeypatch.undo()
@@ -144,15 +146,15 @@ def test_a_device_is_timed_on_its_own_layers_moe_share(v3):
     # the embedding and 59-60 with the MTP module and the head: 2 of its 5 layers are MoE;
     # a middle device's are all MoE; 1F1B's stages are taken at the model's average
     dual, v, one = (TRAIN_SCHEDULES.index(x) for x in ("dualpipe", "dualpipev", "1f1b"))
-    assert float(device_moe_share(shape, pp=16, schedule=dual, end=True)) == pytest.approx(0.4)
-    assert float(device_moe_share(shape, pp=16, schedule=dual, end=False)) == pytest.approx(1.0)
-    assert float(device_moe_share(shape, pp=8, schedule=v, end=True)) == pytest.approx(0.4)
-    assert float(device_moe_share(shape, pp=16, schedule=one, end=True)) == pytest.approx(58 / 61)
+    assert float(device_moe_share(shape, pp=16, schedule=dual, rank=0)) == pytest.approx(0.4)
+    assert float(device_moe_share(shape, pp=16, schedule=dual, rank=1)) == pytest.approx(1.0)
+    assert float(device_moe_share(shape, pp=8, schedule=v, rank=0)) == pytest.approx(0.4)
+    assert float(device_moe_share(shape, pp=16, schedule=one, rank=0)) == pytest.approx(58 / 61)
     # the end device's all-to-all: 2.5 × 0.4 + 0.5 MoE blocks a micro-batch, not 2.5 × 58/61
     base = train_layout(m, _hw, **DSV3)
+    held = (1 - rates.overlap_compute) * 20 / 24
     assert base.step_parts["ep_comm"] == pytest.approx(
-        (120 * (1 - rates.overlap_compute) + 23 * rates.overlap_compute)
-        * 2 * 7.07e-3 * (2.5 * 0.4 + 0.5), rel=2e-3)
+        (120 * held + 23 * (1 - held)) * 2 * 7.07e-3 * (2.5 * 0.4 + 0.5), rel=2e-3)
 
 
 @pytest.mark.parametrize("name", ["glm-5", "deepseek-v3.2"])
@@ -180,16 +182,15 @@ def test_the_slower_device_on_its_own_layers_sets_the_pace(schedule):
     rates = train_rates(hw, gemm_dtype="fp8", rows=4096.0,
                         expert_rows=_expert_rows(m, 4096.0, tp=1, ep=64))
     sched = TRAIN_SCHEDULES.index(schedule)
-    *_, share = step_module._compute_forward_s(shape, rates, tokens=4096.0, tp=1, pp=16,
-                                               flash=True, schedule=sched, seq_len=4096)
+    *_, share = busiest_stage_forward(shape, rates, pp=16, schedule=sched)
     assert float(share) > 0                          # the average layer: the end device
     kw = dict(pp=16, schedule=sched, m=120.0, recompute=1, tp=1, cp=1, ep=64, tokens=4096.0,
               seq_len=4096, sequence_parallel=True, flash=True, ep_overlap=True)
-    (_, end_s), (mid, mid_s) = (step_module._device_s(shape, rates, end=e, **kw)
-                                for e in (True, False))
+    (_, end_s), (mid, mid_s) = (step_module._device_s(shape, rates, rank=r, **kw)
+                                for r in (0.0, 1.0))
     assert float(mid_s) > float(end_s)               # its own layers: a middle device
     chosen = step_module._micro_batch_s(shape, rates, **kw)
-    assert not bool(chosen["end_device"])
+    assert float(chosen["rank"]) == 1.0
     for key, value in mid.items():
         assert np.allclose(chosen[key], value, rtol=1e-12)
     # planner train kimi-k2 -H h800 --gpus 2048 --pp 16 --ep 64 --global-batch 15360 --zero 1
@@ -212,3 +213,36 @@ def test_the_mtp_block_has_a_moe_blocks_memory_bound_kernels(v3):
                                    **{**kw, "layers_dev": 2.5, "ends_share": 0.0})
     both = step_module._kernel_s(with_moe_share(shape, 0.4), rates, **{**kw, "layers_dev": 2.5})
     assert float(both[0]) == pytest.approx(float(layers[0] + end[0]), rel=1e-12)
+
+
+@pytest.mark.parametrize(("pp", "schedule"), [(32, "dualpipe"), (16, "dualpipev"),
+                                              (16, "dualpipe")])
+def test_the_slowest_middle_device_is_one_device_not_their_average(v3, pp, schedule):
+    # DeepSeek-V3 (layers 0-2 dense) at p = 32, DualPipe: 2 blocks a chunk; the end device holds
+    # the embedding and layer 0 (and the MTP module and the head), rank 1 layers 1-2 (dense)
+    # and 59-60, rank 2 layers 3-4 and 57-58. Each middle device is timed on its own layers
+    # with the chunks it runs alone
+    # (3·p/2 − r − 1), and the pace is the slowest of all of them (brute force over every
+    # rank); round four took every middle device at their average MoE share (58/60 here)
+    # with rank 1's count of chunks alone.
+    _m, _hw, full, rates = v3
+    # (its output head an eighth, so that the end device does not set the pace)
+    f, g = full.forward_flops, full.mtp_forward_flops
+    shape = dataclasses.replace(full, vocab_size=full.vocab_size // 8,
+                                forward_flops={**f, "output_head": f["output_head"] / 8},
+                                mtp_forward_flops={**g, "output_head": g["output_head"] / 8})
+    sched = TRAIN_SCHEDULES.index(schedule)
+    if (pp, schedule) == (32, "dualpipe"):
+        assert [float(device_moe_share(shape, pp=pp, schedule=sched, rank=r))
+                for r in range(4)] == pytest.approx([0.0, 0.5, 1.0, 1.0])
+    kw = dict(pp=pp, schedule=sched, m=240.0, recompute=1, tp=1, cp=1, ep=64, tokens=4096.0,
+              seq_len=4096, sequence_parallel=True, flash=True, ep_overlap=True)
+    ranks = range(pp // 2 if schedule == "dualpipe" else pp)
+    times = [float(step_module._device_s(shape, rates, rank=float(r), **kw)[1]) for r in ranks]
+    chosen = step_module._micro_batch_s(shape, rates, **kw)
+    slowest = int(np.argmax(times))
+    assert float(chosen["rank"]) == slowest and slowest > 0
+    # p = 32: rank 2 (all MoE, 45 chunks alone), not rank 1 (half dense, 46)
+    assert slowest == {32: 2, 16: 2 if schedule == "dualpipev" else 1}[pp]
+    _, t = step_module._device_s(shape, rates, rank=chosen["rank"], **kw)
+    assert float(t) == pytest.approx(max(times), rel=1e-12)

@@ -312,3 +312,26 @@ def unfused_attention_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, lay
            + (SOFTMAX_BYTES_BACKWARD + drop_b) * elements / rates.hbm
            + shape.kernels.unfused_backward_sharded * per_token)
     return fwd, bwd
+
+
+def grad_accumulation_s(shape, rates, *, recipe, tp, pp, ep, schedule):
+    """One micro-batch's gradient accumulation on the device that holds the ends, where it is
+    a kernel of its own: read the new gradient, read and write the accumulator, over the
+    parameters one micro-batch passes (one copy under DualPipe) (s).
+
+    Formula: P_dev / copies · (W + 2·G) / B_HBM.
+    Ref: Megatron-LM before gradient-accumulation fusion (2022-02-13, 83b1e42f30): autograd's
+    or the DDP hook's ``main_grad.add_(grad)`` every micro-batch.
+    Convention: W, G the recipe's weight and gradient bytes; P_dev the end device's
+    parameters (planner.calc.train.memory); ``schedule`` an index into TRAIN_SCHEDULES.
+    Example: GPT-3 175B on A100, t = 8, p = 12, bf16: the last stage's parameters × 10 B at
+    1.62e12 B/s = 11.7 ms.
+    """
+    from planner.calc.train.memory import _device_params
+    from planner.calc.train.recipe import ACCUMULATOR_PASSES, PARAM_COPIES, RECIPES
+
+    r = RECIPES[recipe]
+    dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
+    copies = np.asarray(list(PARAM_COPIES.values()), dtype=float)[np.asarray(schedule)]
+    return ((dense + experts) / copies * (r.weight_bytes + ACCUMULATOR_PASSES * r.grad_bytes)
+            / rates.hbm)

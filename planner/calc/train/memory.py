@@ -28,6 +28,7 @@ from planner.calc.train.recipe import (
     END_BLOCKS, ENDS_AS_BLOCKS, FIRST_DEVICE_END_BLOCKS, FRAGMENTATION_FRAC, PARAM_COPIES, RECIPES,
     RECOMPUTE_MODES, TRAIN_SCHEDULES, WORKSPACE_BYTES,
 )
+from planner.calc.train.overlap import DUALPIPEV_CHUNKS_PER_MICRO_BATCH
 from planner.calc.train.shape import TrainShape
 
 #: Logits are materialised in FP32 for the loss (bytes per element).
@@ -113,33 +114,78 @@ def stage_blocks(shape: TrainShape, *, pp, schedule):
     return blocks, as_blocks
 
 
-def device_moe_share(shape: TrainShape, *, pp, schedule, end):
-    """MoE share of the layers one micro-batch passes on the device holding the ends
-    (``end``) or on a middle device, where the schedule counts the ends as blocks; the
-    model's average elsewhere (fraction).
+def device_moe_share(shape: TrainShape, *, pp, schedule, rank):
+    """MoE share of the layers one micro-batch passes on DualPipe(V)'s device of half-rank
+    ``rank`` (0: the device holding the ends; 1 ... H − 1 a middle one), where the schedule
+    counts the ends as blocks; the model's average elsewhere (fraction).
 
-    Formula: the end device's chunks hold the first c0 and the last c1 layers (DualPipe
-    c0 = b − 1, c1 = b − 1 − D; DualPipeV c0 = b/2 − 1, c1 = c0 − D); with the first L_d
-    layers dense, q_end = (max(c0 − L_d, 0) + min(c1, L − L_d)) / (c0 + c1); a middle
-    device the share of the other layers, (L − L_d − MoE_end) / (L − c0 − c1).
+    Formula: the pipeline's S chunks (DualPipe S = p chunks of b blocks, DualPipeV 2p of b/2)
+    hold, in order, c0 = (chunk blocks) − 1 layers after the embedding,
+    k = (L − c0 − c1)/(S − 2) layers each in the middle, and c1 = c0 − D before the MTP modules and the head; device r
+    holds chunks r and S − 1 − r; with the first L_d layers dense, a chunk of layers [a, a + n)
+    has max(a + n − max(a, L_d), 0) MoE layers; q = MoE layers / layers of the two chunks.
     Ref: V3R §3.2.3 (DualPipe: the shallowest layers with the embedding and the deepest with
-    the output head on one rank); the model spec's ``ffn.num_dense_layers`` (the first ones).
-    Convention: b the stage's blocks (:func:`stage_blocks`); the middle devices averaged.
+    the output head on one rank; rank r holds stage r of one direction and stage p − 1 − r of
+    the other); github.com/deepseek-ai/DualPipe (``dualpipev.py``: device r the chunks r and
+    2p − 1 − r); the model spec's ``ffn.num_dense_layers`` (the first ones).
+    Convention: ``rank`` clipped to the middle ranks that exist (H − 1 = p/2 − 1, DualPipeV
+    p − 1); the middle layers spread evenly over the middle chunks (k may be fractional).
     Example: DeepSeek-V3, p = 16, DualPipe (b = 4, L_d = 3): the end device holds layers 0-2
-    (dense) and 59-60: q = 2/5; a middle device 56/56 = 1.
+    (dense) and 59-60: q = 2/5; rank 1 layers 3-6 and 51-54: q = 1.
     """
     blocks, as_blocks = stage_blocks(shape, pp=pp, schedule=schedule)
     layers, depth = float(shape.num_layers), float(shape.mtp_depth)
-    moe = round(shape.moe_layer_share * layers)
-    dense = layers - moe
+    dense = layers - round(shape.moe_layer_share * layers)
     folded = np.asarray(schedule) == TRAIN_SCHEDULES.index("dualpipev")
-    first = np.where(folded, blocks / 2, blocks) - FIRST_DEVICE_END_BLOCKS
+    chunks = np.where(folded, DUALPIPEV_CHUNKS_PER_MICRO_BATCH, 1.0) * np.asarray(pp, dtype=float)
+    first = np.where(folded, blocks / DUALPIPEV_CHUNKS_PER_MICRO_BATCH, blocks) \
+        - FIRST_DEVICE_END_BLOCKS
     last = np.maximum(first - depth, 0.0)
-    moe_end = np.maximum(first - dense, 0.0) + np.clip(last, 0.0, layers - dense)
-    q_end = moe_end / np.maximum(first + last, 1.0)
-    rest = layers - first - last
-    q_mid = np.where(rest > 0, (moe - moe_end) / np.maximum(rest, 1.0), shape.moe_layer_share)
-    return np.where(as_blocks, np.where(np.asarray(end), q_end, q_mid), shape.moe_layer_share)
+    k = np.maximum(layers - first - last, 0.0) / np.maximum(chunks - 2, 1.0)
+    r = np.clip(np.asarray(rank, dtype=float), 0.0, np.maximum(chunks / 2 - 1, 0.0))
+
+    def moe(a, n):
+        return np.maximum(a + n - np.maximum(a, dense), 0.0)
+
+    a1 = np.where(r == 0, 0.0, first + (r - 1) * k)
+    n1 = np.where(r == 0, first, k)
+    a2 = np.where(r == 0, layers - last, first + (chunks - 2 - r) * k)
+    n2 = np.where(r == 0, last, k)
+    held = np.broadcast_to(n1 + n2, np.broadcast(n1, n2, as_blocks).shape)
+    q = np.divide(moe(a1, n1) + moe(a2, n2), held, where=held > 0,
+                  out=np.full(held.shape, shape.moe_layer_share))
+    return np.where(as_blocks, q, shape.moe_layer_share)
+
+
+def middle_ranks(shape: TrainShape, *, pp, schedule):
+    """Half-ranks of the middle devices that can set DualPipe(V)'s pace (tuple of arrays):
+    rank 1 (the most chunks run alone), and the first rank whose shallow chunk holds no dense
+    layer and the one before it (the most MoE layers); deeper ranks hold the same layers and
+    run fewer chunks alone, shallower ones more dense layers (counts).
+
+    Formula: r* = ⌈1 + (L_d − c0)/k⌉ clipped to 1 ... H − 1 (c0, k as
+    :func:`device_moe_share`); the candidates 1, r* − 1, r*.
+    Ref: :func:`device_moe_share`; planner.calc.train.overlap.standalone_chunks (3·p/2 − r − 1
+    chunks alone on half-rank r).
+    Convention: a device's time is m·(its micro-batch) + n_r·(a chunk's all-to-all); for
+    r ≥ r* the MoE share is 1 and n_r falls with r; below, whole dense chunks give way to MoE
+    ones only at r* − 1.
+    Example: DeepSeek-V3, p = 16: c0 = 3, k = 4, L_d = 3: r* = 1 (the candidates all rank 1).
+    """
+    blocks, _ = stage_blocks(shape, pp=pp, schedule=schedule)
+    layers = float(shape.num_layers)
+    dense = layers - round(shape.moe_layer_share * layers)
+    folded = np.asarray(schedule) == TRAIN_SCHEDULES.index("dualpipev")
+    chunks = np.where(folded, DUALPIPEV_CHUNKS_PER_MICRO_BATCH, 1.0) * np.asarray(pp, dtype=float)
+    first = np.where(folded, blocks / DUALPIPEV_CHUNKS_PER_MICRO_BATCH, blocks) \
+        - FIRST_DEVICE_END_BLOCKS
+    last = np.maximum(first - float(shape.mtp_depth), 0.0)
+    k = np.maximum(layers - first - last, 0.0) / np.maximum(chunks - 2, 1.0)
+    top = np.maximum(chunks / 2 - 1, 1.0)
+    # chunks of no layer (k = 0): rank 1 (every middle device alike)
+    deeper = np.divide(dense - first, k, where=k > 0, out=np.zeros(np.shape(k)))
+    star = np.clip(np.ceil(1 + deeper), 1.0, top)
+    return np.ones(np.shape(star)), np.maximum(star - 1, 1.0), star
 
 
 def _device_params(shape: TrainShape, *, tp, pp, ep, schedule, end=True):

@@ -33,25 +33,25 @@ DUALPIPE_ALONE_PER_HALF_RANKS = 3
 DUALPIPEV_CHUNKS_PER_MICRO_BATCH = 2
 
 
-def standalone_chunks(*, schedule, pp, end_device):
-    """Micro-batches' worth of the pace-setting device's forward and backward passes that
-    DualPipe(V) runs without a partner chunk (count; 0 for the other schedules).
+def standalone_chunks(*, schedule, pp, rank):
+    """Micro-batches' worth of the forward and backward passes DualPipe(V)'s device of
+    half-rank ``rank`` (0: the device holding the ends) runs without a partner chunk (count;
+    0 for the other schedules).
 
-    Formula: DualPipe n = 3·(p/2) − r − 1 (+ 1 where r = p/2 − 1), r = 0 on an end device,
-    else 1 (the middle device with the most, i.e. the slowest); DualPipeV (3·p − r − 1
-    (+ 1 where r = p − 1)) / 2, r = 0 on the end device, else 1.
+    Formula: DualPipe n = 3·(p/2) − r − 1 (+ 1 where r = p/2 − 1), r clipped to p/2 − 1;
+    DualPipeV (3·p − r − 1 (+ 1 where r = p − 1)) / 2, r clipped to p − 1.
     Ref: github.com/deepseek-ai/DualPipe ``dualpipe.py`` / ``dualpipev.py`` ``step()``: steps
     1-8, the chunks run by ``_forward_chunk`` and ``_backward_chunk`` outside
     ``_forward_backward_chunk``.
     Convention: counts per step, each a forward and a backward pass of one micro-batch's
     chunk on the device; independent of the number of micro-batches (m ≥ 2p, as ``step()``
     asserts).
-    Example: DualPipe, p = 16: an end device 23, a middle device 22; DualPipeV, p = 8: 11.5
-    on the end device.
+    Example: DualPipe, p = 16: an end device 23, rank 1 22, rank 7 17; DualPipeV, p = 8:
+    11.5 on the end device.
     """
     sched = np.asarray(schedule)
     pp_f = np.asarray(pp, dtype=float)
-    r = np.where(np.asarray(end_device), 0.0, 1.0)
+    r = np.asarray(rank, dtype=float)
     half = pp_f / 2
     r_dp = np.minimum(r, np.maximum(half - 1, 0.0))
     dual = DUALPIPE_ALONE_PER_HALF_RANKS * half - r_dp - 1 + (r_dp == half - 1)

@@ -81,6 +81,12 @@ FIRST_DEVICE_END_BLOCKS = 1
 #: DualPipe (V3R §3.2.1) hides the EP all-to-all and the PP send/receive behind the other
 #: direction's computation, and overlaps the data-parallel reduction with the backward.
 EP_OVERLAP = {"1f1b": 0, "interleaved": 0, "zb1p": 0, "dualpipe": 1, "dualpipev": 1}
+#: SMs DualPipe's overlapped all-to-all kernels hold in DeepSeek-V3's training (V3R §3.2.2:
+#: "only 20 SMs" suffice to use the IB and NVLink bandwidths fully), against the 24 of
+#: DeepEP's normal kernels that the hardware specs' ``overlap_compute_share`` counts (DeepEP
+#: README, ``Buffer.set_num_sms(24)``): in training the kernels take 20/24 of that SM share.
+TRAINING_COMM_SMS = 20
+DEEPEP_NORMAL_COMM_SMS = 24
 PP_OVERLAP = EP_OVERLAP
 DP_OVERLAP = EP_OVERLAP
 

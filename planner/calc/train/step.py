@@ -19,9 +19,10 @@ counts them; attention without a fused kernel computes the full s² scores; over
 as :mod:`planner.calc.train.recipe` states; latencies from the hardware spec. EP: dispatch +
 combine forward, the same bytes backward (again with full recompute), through the device's MoE
 layers and its share of the MTP blocks (:mod:`planner.calc.train.overlap`); under DualPipe an
-overlapped pair's all-to-all (T) hides behind computation W that keeps the spec's
-``overlap_compute_share`` s while its kernels run: + max(T − W, (1 − s)·T); the chunks
-DualPipe runs alone (warm-up, cool-down) expose all of theirs.
+overlapped pair's all-to-all (T) hides behind computation W that keeps the share its kernels
+leave while they run: + max(T − W, h·T), h = (1 − s)·20/24 (the spec's
+``overlap_compute_share`` s counts DeepEP's 24 SMs; V3R §3.2.2's training kernels hold 20);
+the chunks DualPipe runs alone (warm-up, cool-down) expose all of theirs.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ import numpy as np
 
 from planner.calc.collectives import ring_all_gather_time_s, ring_all_reduce_time_s
 from planner.calc.pipeline import BACKWARD_TO_FORWARD, WEIGHT_BACKWARD_TO_FORWARD
+from planner.calc.train.kernels import grad_accumulation_s
 from planner.calc.train.kernels import unfused_attention_s as _unfused_attention_s
 from planner.calc.train.overlap import bubble_s as _bubble_s
 from planner.calc.train.overlap import ep_pass_s, standalone_chunks
 from planner.calc.train.rates import TrainRates
 from planner.calc.train.recipe import (
-    ACCUMULATOR_PASSES, DP_OVERLAP, EP_OVERLAP, EP_PASSES, EP_PASSES_FULL_RECOMPUTE,
-    FULL_RECOMPUTE, PARAM_COPIES, PP_OVERLAP, RECIPES, SELECTIVE_RECOMPUTE, TRAIN_SCHEDULES,
+    DEEPEP_NORMAL_COMM_SMS, DP_OVERLAP, EP_OVERLAP, EP_PASSES, EP_PASSES_FULL_RECOMPUTE,
+    FULL_RECOMPUTE, PP_OVERLAP, RECIPES, SELECTIVE_RECOMPUTE, TRAIN_SCHEDULES,
+    TRAINING_COMM_SMS,
 )
 from planner.calc.train.shape import ACT_BYTES, TrainShape
 
@@ -145,22 +148,6 @@ def _per_layer_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, fl
     return per_token * per_layer, scores * per_layer, ends, tok * mtp_scores
 
 
-def _compute_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, pp, flash,
-                       schedule, seq_len, layer_other_s=0.0, ends_other_s=0.0):
-    """(layers' forward compute, attention-core part, head + MTP, layers on the device, share
-    of the ends) of one micro-batch on the device that sets the pace (s, s, s, count, frac).
-    The pace-setting device is chosen on all of its forward + backward time: 3 × the forward
-    compute plus ``layer_other_s`` per layer (memory-bound kernels, flash backward, recompute,
-    TP communication) and ``ends_other_s`` for the ends (the loss, the MTP layers' kernels)."""
-    layer, scores, ends, _ = _per_layer_forward_s(shape, rates, tokens=tokens, tp=tp,
-                                                  flash=flash, seq_len=seq_len)
-    layers, share = _busiest_stage(
-        shape, pp=pp, schedule=schedule,
-        layer_s=(1 + BACKWARD_TO_FORWARD) * layer + layer_other_s,
-        ends_s=(1 + BACKWARD_TO_FORWARD) * ends + ends_other_s)
-    return layer * layers, scores * layers, ends * share, layers, share
-
-
 def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, ends_share,
               sequence_parallel):
     """(layers' forward, loss forward, backward, selective recompute) time of the memory-bound
@@ -223,36 +210,49 @@ def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, 
     return exposed, (held * traffic + grads_held * GRADIENT_PASSES * r.grad_bytes) / rates.hbm
 
 
-def _device_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, m, end, **kw):
-    """(pieces of one micro-batch, time in the step) of DualPipe(V)'s end device (``end``)
-    or a middle one on its own layers (their MoE share; the end device's first are dense),
-    the step's time its m micro-batches and the chunks it runs alone (s)."""
+def _device_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, m, rank, **kw):
+    """(pieces of one micro-batch, time in the step) of DualPipe(V)'s device of half-rank
+    ``rank`` (0: the end device) on its own layers (their MoE share; the end device's first
+    are dense): the step's time its m micro-batches and the chunks it runs alone (s)."""
     from planner.calc.train.memory import device_moe_share
     from planner.calc.train.shape import with_moe_share
 
-    # _busiest_stage's end device (the ends weigh all) or its middle one (the layers do)
-    layers, share = _busiest_stage(shape, pp=pp, schedule=schedule, layer_s=float(not end),
-                                   ends_s=float(end))
-    dev = with_moe_share(shape, device_moe_share(shape, pp=pp, schedule=schedule, end=end))
+    end = np.asarray(rank) == 0
+    # _busiest_stage's end device (the ends weigh all) or a middle one (the layers do)
+    layers, share = _busiest_stage(shape, pp=pp, schedule=schedule, layer_s=(~end) * 1.0,
+                                   ends_s=end * 1.0)
+    dev = with_moe_share(shape, device_moe_share(shape, pp=pp, schedule=schedule, rank=rank))
     layer, scores, ends, ends_scores = _per_layer_forward_s(
         dev, rates, tokens=kw["tokens"], tp=kw["tp"], flash=kw["flash"], seq_len=kw["seq_len"])
     mb = _pieces_s(dev, rates, comp=layer * layers, scores=scores * layers, ends=ends * share,
                    ends_scores=ends_scores * share, layers_dev=layers, share=share, **kw)
     busy = m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + sum(
         mb[k] for k in ("att_b", "elem_f", "elem_b", "recompute", "tp_f", "tp_b", "cp", "ep")))
-    return mb, busy + standalone_chunks(schedule=schedule, pp=pp, end_device=end) * mb["ep_alone"]
+    return mb, busy + standalone_chunks(schedule=schedule, pp=pp, rank=rank) * mb["ep_alone"]
 
 
 def _micro_batch_s(shape: TrainShape, rates: TrainRates, **kw):
     """Per micro-batch on the device that sets the pace: where the ends count as blocks
-    (DualPipe(V)), the end device or a middle one, each timed on its own layers, whichever
-    has more time in the step (:func:`_device_s`); else the last stage: dict of
-    forward/backward pieces (s) and ``end_device``."""
-    (end_mb, end_s), (mid_mb, mid_s) = _device_s(shape, rates, end=True, **kw), \
-        _device_s(shape, rates, end=False, **kw)
-    end_binds = end_s >= mid_s
-    return {**{k: np.where(end_binds, v, mid_mb[k]) for k, v in end_mb.items()},
-            "end_device": end_binds}
+    (DualPipe(V)), the end device or one of the middle ones that can be the slowest
+    (:func:`planner.calc.train.memory.middle_ranks`), each timed on its own layers, whichever
+    has more time in the step (:func:`_device_s`; the end device on a tie); else the last
+    stage: dict of forward/backward pieces (s) and the pace-setting ``rank``."""
+    from planner.calc.train.memory import middle_ranks, stage_blocks
+
+    best, best_s = _device_s(shape, rates, rank=0.0, **kw)
+    rank = np.zeros(np.shape(best_s))
+    _, as_blocks = stage_blocks(shape, pp=kw["pp"], schedule=kw["schedule"])
+    tried: list = []
+    for r in middle_ranks(shape, pp=kw["pp"], schedule=kw["schedule"]):
+        # (the last stage alone where no layout counts the ends as blocks; a rank once)
+        if not np.any(as_blocks) or any(np.array_equal(r, x) for x in tried):
+            continue
+        tried.append(r)
+        mb, t = _device_s(shape, rates, rank=r, **kw)
+        slower = t > best_s
+        best = {k: np.where(slower, v, best[k]) for k, v in mb.items()}
+        best_s, rank = np.where(slower, t, best_s), np.where(slower, r, rank)
+    return {**best, "rank": rank}
 
 
 def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, tokens, seq_len,
@@ -277,40 +277,53 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
                                         scores=scores)
     att_f, att_b = np.where(flash, 0.0, att_f), np.where(flash, 0.0, att_b)
     rc = np.asarray(recompute)
+    # The MTP modules' blocks the device carries (V3R §2.2: each a transformer block with its
+    # attention; a MoE block on a MoE model) beside its own layers.
+    mtp_blocks = shape.mtp_depth * np.asarray(share, dtype=float)
+    blocks = layers_dev + mtp_blocks
     # Tensor parallel: all-gather / reduce-scatter with SP, else half as many all-reduces.
     bw, lat = _link(rates, tp_f)
     nbytes = tokens * shape.hidden_size * ACT_BYTES
-    per_layer = TP_COLLECTIVES_ATTENTION + TP_COLLECTIVES_DENSE_FFN * (1 - shape.moe_layer_share)
+    mtp_dense_ffn = 0.0 if shape.experts else 1.0
     ag = ring_all_gather_time_s(num_ranks=tp_f, bytes_total=nbytes, latency_s=lat,
                                 bandwidth_bytes_per_s=bw)
     ar = ring_all_reduce_time_s(num_ranks=tp_f, bytes_total=nbytes, latency_s=lat,
                                 bandwidth_bytes_per_s=bw)
     sp = np.asarray(sequence_parallel)
-    tp_fwd = np.where(sp, per_layer * ag, per_layer / 2 * ar) * layers_dev
-    tp_bwd = tp_fwd + np.where(sp, SP_BACKWARD_REGATHERS * ag * layers_dev, 0.0)
+    one = np.where(sp, ag, ar / 2)        # one collective's time, SP or not
+
+    def tp_over(layers, mtp):
+        return one * (TP_COLLECTIVES_ATTENTION * (layers + mtp) + TP_COLLECTIVES_DENSE_FFN * (
+            (1 - shape.moe_layer_share) * layers + mtp_dense_ffn * mtp))
+
+    tp_layers = tp_over(layers_dev, 0.0)
+    tp_fwd = tp_over(layers_dev, mtp_blocks)
+    tp_bwd = tp_fwd + np.where(sp, SP_BACKWARD_REGATHERS * ag * blocks, 0.0)
     # Context parallel: a ring passes each rank's K and V (c - 1) times, under the attention.
     cbw, clat = _link(rates, tp_f * cp_f)
-    ring = (cp_f - 1) * (clat + tokens * shape.kv_bytes_per_token / tp_f / cbw) * layers_dev
-    cp_fwd = np.maximum(ring - scores, 0.0)
-    cp_bwd = np.maximum(BACKWARD_TO_FORWARD * ring - BACKWARD_TO_FORWARD * scores, 0.0)
+    ring = (cp_f - 1) * (clat + tokens * shape.kv_bytes_per_token / tp_f / cbw) * blocks
+    cp_fwd = np.maximum(ring - scores - ends_scores, 0.0)
+    cp_bwd = np.maximum(BACKWARD_TO_FORWARD * (ring - scores - ends_scores), 0.0)
     ep_one = ep_pass_s(shape, rates, tokens=tokens, tp=tp, ep=ep, layers_dev=layers_dev,
                        ends_share=share)
     # Selective: Megatron-LM's recomputes the attention core (Korthikanti et al. §5; its
     # checkpoint wraps a flash kernel too); V3R §3.2.3's instead the norms, SwiGLU and MLA's
     # up-projections; full: the whole forward.
-    up_proj = shape.up_projection_flops * tokens / tp_f * layers_dev / rates.gemm
+    # (the MTP modules' blocks too: each recomputes its MLA up-projections)
+    up_proj = shape.up_projection_flops * tokens / tp_f * blocks / rates.gemm
     core = 0.0 if shape.up_projection_flops else scores + att_f
     selective = core + up_proj + elem_sel
     recomp = np.select([rc == SELECTIVE_RECOMPUTE, rc == FULL_RECOMPUTE],
-                       [selective, comp - ends + elem_f + att_f + tp_fwd], 0.0)
+                       [selective, comp - ends + elem_f + att_f + tp_layers], 0.0)
     ep_total = ep_one * np.where(rc == FULL_RECOMPUTE, EP_PASSES_FULL_RECOMPUTE, EP_PASSES)
     busy = (1 + BACKWARD_TO_FORWARD) * comp
     # Overlapped (DualPipe): the all-to-all's kernels hold their SMs for as long as the links
-    # take (T); compute W runs beside them at the share s they leave, then at full rate: the
-    # step grows by T − W where W fits inside the window (W ≤ s·T), else by (1 − s)·T.
-    ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy,
-                                                 (1 - rates.overlap_compute) * ep_total),
-                          ep_total)
+    # take (T); compute W runs beside them at the share they leave, then at full rate: the
+    # step grows by T − W where W fits inside the window (W ≤ (1 − h)·T), else by h·T.
+    # (the SMs the training kernels hold: V3R §3.2.2's 20, where the spec's share counts
+    # DeepEP's 24)
+    held = (1 - rates.overlap_compute) * TRAINING_COMM_SMS / DEEPEP_NORMAL_COMM_SMS
+    ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy, held * ep_total), ep_total)
     return {"compute_f": comp, "att_b": att_extra_b, "elem_f": elem_f + loss_f + att_f,
             "elem_b": elem_b + att_b, "recompute": recomp,
             "tp_f": tp_fwd, "tp_b": tp_bwd, "cp": cp_fwd + cp_bwd, "ep": ep_exposed,
@@ -345,7 +358,7 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
                         flash=flash_attention, ep_overlap=_flag(EP_OVERLAP, sched),
                         schedule=sched)
     if not grad_accumulation_fused:
-        mb["elem_b"] = mb["elem_b"] + _grad_accumulation_s(shape, rates, recipe=recipe, tp=tp,
+        mb["elem_b"] = mb["elem_b"] + grad_accumulation_s(shape, rates, recipe=recipe, tp=tp,
                                                            pp=pp, ep=ep, schedule=sched)
     f_s = mb["compute_f"] + mb["elem_f"] + mb["tp_f"] + mb["cp"] / 3 + mb["ep"] / 3
     b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["att_b"] + mb["elem_b"] + mb["tp_b"] + mb["recompute"]
@@ -374,24 +387,11 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
         m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + mb["att_b"]),
         m * (mb["elem_f"] + mb["elem_b"]),
         m * mb["recompute"], m * (mb["tp_f"] + mb["tp_b"]), m * mb["cp"],
-        m * mb["ep"] + standalone_chunks(schedule=sched, pp=pp_f, end_device=mb["end_device"])
+        m * mb["ep"] + standalone_chunks(schedule=sched, pp=pp_f, rank=mb["rank"])
         * mb["ep_alone"],
         pp_comm, bubble, dp_comm, optimizer)))
     total = sum(np.asarray(v, dtype=float) for v in parts.values())
     return TrainStep(parts=parts, step_time_s=np.asarray(total), forward_s=f_s, backward_s=b_s)
-
-
-def _grad_accumulation_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, ep, schedule):
-    """One micro-batch's gradient accumulation on the device that holds the ends, where it is
-    a kernel of its own (Megatron-LM before gradient-accumulation fusion, 2022-02: autograd's
-    or the DDP hook's ``main_grad.add_(grad)``): read the new gradient, read and write the
-    accumulator, over the parameters one micro-batch passes (one copy under DualPipe) (s)."""
-    from planner.calc.train.memory import _device_params
-
-    r = RECIPES[recipe]
-    dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
-    copies = np.asarray(list(PARAM_COPIES.values()), dtype=float)[np.asarray(schedule)]
-    return (dense + experts) / copies * (r.weight_bytes + ACCUMULATOR_PASSES * r.grad_bytes) / rates.hbm
 
 
 def _flag(table: dict, schedule) -> np.ndarray:
