@@ -54,6 +54,13 @@ SA_BENCH_PROMPTS_PER_CONCURRENCY = 5
 #: The InferenceMAX client's --random-range-ratio (planner.specs.run_protocols: InferenceX's
 #: benchmark-multinode-tmpl.yml RANDOM_RANGE_RATIO 0.8), for the recorded copies of its rows.
 INFERENCEMAX_RANGE_RATIO = LENGTH_RANGE_RATIOS[0][1]
+#: The KV-cache dtype a run's recipe sets where the engine spec's default (the workload model's
+#: rule) differs, by (hardware, engine, model): every stored version of InferenceMAX's B200
+#: DeepSeek-R1 SGLang disaggregated recipes sets ``kv-cache-dtype: fp8_e4m3`` on both pools
+#: (srt-slurm recipes/b200-fp4/1k1k.yaml @ 3b69129 and recipes/b200-fp8/8k1k.yaml @ 4bc1847;
+#: the 13 InferenceX copies benchmarks/multi_node/srt-slurm-recipes/sglang/dsr1/b200-fp4/...),
+#: while the SGLang spec keeps BF16 (its ``quantized_kv_cache: false``).
+RECIPE_KV_DTYPE = {("b200", "sglang", "deepseek-v3"): "fp8"}
 #: Hardware rows of the error table in this order, then "all".
 ALL = "all"
 
@@ -172,7 +179,8 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     :func:`~planner.calc.serving.disagg_workload.serve_disagg` call per (model, hardware,
     engine, weight formats) group, at the client's mean lengths (:func:`client_lengths`), with
     the recipe's MTP draft tokens (:func:`~planner.specs.disagg_recipes.mtp_draft_tokens`)
-    accepted at the rate of the client's prompts (:func:`mtp_acceptance`);
+    accepted at the rate of the client's prompts (:func:`mtp_acceptance`), the KV cache at the
+    recipe's dtype where :data:`RECIPE_KV_DTYPE` names one (else the engine's);
     ``engine_update`` per engine name overrides engine fields (calibration); ``overrides`` (an
     :class:`~planner.specs.overrides.Overrides`) the hardware and engine deltas it names."""
     from planner import catalog
@@ -214,6 +222,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
                              isl_tokens=isl[idx], osl_tokens=osl[idx],
                              prefill=_take(pre, idx), decode=_take(dec, idx), weights_dtype=wd,
                              moe_weights_dtype=mwd, burst_share=burst[idx],
+                             kv_dtype=RECIPE_KV_DTYPE.get((hw, name, model)),
                              mtp_draft_tokens=drafts[idx], mtp_acceptance=accept[idx],
                              clients=clients[idx])
         except PlannerError as exc:        # a spec that lacks what the model needs
