@@ -48,13 +48,19 @@ ROW_REASONS = {
 #: ``--request-rate inf`` after a separate warm-up run (github.com/ishandhanani/srt-slurm,
 #: src/srtctl/benchmarks/scripts/sa-bench/bench.sh, the branch InferenceMAX's runners check
 #: out). Its first of 5 rounds of clients starts together: a burst share of 1 / 5. It applies
-#: to the InferenceMAX rows (planner.specs.disagg_recipes.inferencemax_rows: the blank rows
-#: and the recorded rows that are the same measurement); the other rows name no client
-#: (AIConfigurator's own dump): the steady state for them.
+#: to the rows InferenceMAX's workflow measured (:func:`sa_bench_rows`); the other rows name
+#: no client: the steady state for them.
 SA_BENCH_PROMPTS_PER_CONCURRENCY = 5
 #: The InferenceMAX client's --random-range-ratio (planner.specs.run_protocols: InferenceX's
 #: benchmark-multinode-tmpl.yml RANDOM_RANGE_RATIO 0.8), for the recorded copies of its rows.
 INFERENCEMAX_RANGE_RATIO = LENGTH_RANGE_RATIOS[0][1]
+#: The KV-cache dtype a run's recipe sets where the engine spec's default (the workload model's
+#: rule) differs, by (hardware, engine, model): every stored version of InferenceMAX's B200
+#: DeepSeek-R1 SGLang disaggregated recipes sets ``kv-cache-dtype: fp8_e4m3`` on both pools
+#: (srt-slurm recipes/b200-fp4/1k1k.yaml @ 3b69129 and recipes/b200-fp8/8k1k.yaml @ 4bc1847;
+#: the 13 InferenceX copies benchmarks/multi_node/srt-slurm-recipes/sglang/dsr1/b200-fp4/...),
+#: while the SGLang spec keeps BF16 (its ``quantized_kv_cache: false``).
+RECIPE_KV_DTYPE = {("b200", "sglang", "deepseek-v3"): "fp8"}
 #: Hardware rows of the error table in this order, then "all".
 ALL = "all"
 
@@ -128,6 +134,22 @@ def client_lengths(table: RunTable) -> tuple[np.ndarray, np.ndarray]:
                           getattr(table, f"mean_{k}")) for k in ("isl", "osl"))
 
 
+def sa_bench_rows(table: RunTable) -> np.ndarray:
+    """Rows whose benchmark client is InferenceMAX's multi-node sa-bench: the recipe-listed
+    rows and their recorded copies (:func:`~planner.specs.disagg_recipes.inferencemax_rows`)
+    and every row whose source is one of InferenceMAX's sweeps
+    (:data:`~planner.specs.run_protocols.LENGTH_RANGE_RATIOS`' sources: the dated sweep files
+    and AIConfigurator's ``db-dump/`` rows, each naming its InferenceMAX ``workflow_run_id``).
+    The db-dump rows are the same workflow's runs (67 of the shipped disaggregated rows are
+    not copies of a listed row): the same client, so the same opening burst."""
+    from planner.specs.disagg_recipes import inferencemax_rows
+    from planner.specs.run_protocols import LENGTH_RANGE_RATIOS
+
+    swept = np.array([any(p.search(str(s)) for p, _ in LENGTH_RANGE_RATIOS)
+                      for s in table.source], dtype=bool)
+    return inferencemax_rows(table) | swept
+
+
 def mtp_acceptance(table: RunTable) -> np.ndarray:
     """Per-draft-token MTP acceptance of every row: on the InferenceMAX rows (the only ones
     with MTP) the rate on random prompts in the model's chat template, which their client
@@ -157,7 +179,8 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     :func:`~planner.calc.serving.disagg_workload.serve_disagg` call per (model, hardware,
     engine, weight formats) group, at the client's mean lengths (:func:`client_lengths`), with
     the recipe's MTP draft tokens (:func:`~planner.specs.disagg_recipes.mtp_draft_tokens`)
-    accepted at the rate of the client's prompts (:func:`mtp_acceptance`);
+    accepted at the rate of the client's prompts (:func:`mtp_acceptance`), the KV cache at the
+    recipe's dtype where :data:`RECIPE_KV_DTYPE` names one (else the engine's);
     ``engine_update`` per engine name overrides engine fields (calibration); ``overrides`` (an
     :class:`~planner.specs.overrides.Overrides`) the hardware and engine deltas it names."""
     from planner import catalog
@@ -165,8 +188,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     from planner.errors import PlannerError
     from dataclasses import replace
 
-    from planner.specs.disagg_recipes import (decode_max_batch, inferencemax_rows,
-                                              mtp_draft_tokens)
+    from planner.specs.disagg_recipes import decode_max_batch, mtp_draft_tokens
     from planner.specs.load import load_engine
     from planner.specs.overrides import apply_engine_overrides, apply_hardware_overrides
     from planner.specs.runs import DISAGG, resolve
@@ -177,7 +199,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     disagg = table.mode == DISAGG
     moe = np.array([m is not None and catalog.load_model(m).is_moe for m in res.model])
     pre, dec, why = disagg_row_pools(table, is_moe=moe)
-    burst = np.where(inferencemax_rows(table), 1.0 / SA_BENCH_PROMPTS_PER_CONCURRENCY, 0.0)
+    burst = np.where(sa_bench_rows(table), 1.0 / SA_BENCH_PROMPTS_PER_CONCURRENCY, 0.0)
     isl, osl = client_lengths(table)
     drafts, accept = mtp_draft_tokens(table), mtp_acceptance(table)
     # the decode engine runs at most its max_batch_size per rank; the other clients wait for
@@ -200,6 +222,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
                              isl_tokens=isl[idx], osl_tokens=osl[idx],
                              prefill=_take(pre, idx), decode=_take(dec, idx), weights_dtype=wd,
                              moe_weights_dtype=mwd, burst_share=burst[idx],
+                             kv_dtype=RECIPE_KV_DTYPE.get((hw, name, model)),
                              mtp_draft_tokens=drafts[idx], mtp_acceptance=accept[idx],
                              clients=clients[idx])
         except PlannerError as exc:        # a spec that lacks what the model needs
