@@ -133,6 +133,8 @@ class RunTable:
     layout_reread: np.ndarray     # True: the source's multiplied layout read as run
     recv_interval: np.ndarray     # the run's launch flags (run_protocols): SGLang's scheduler
     max_running: np.ndarray       # recv interval, max running requests; 0: the engine's
+    kv_fp8: np.ndarray            # vLLM's --kv-cache-dtype fp8 (1) and --max-num-batched-tokens
+    max_num_tokens: np.ndarray    # (tokens); 0: the engine's defaults
     silicon_concurrency: np.ndarray
     tp: np.ndarray
     pp: np.ndarray
@@ -234,7 +236,8 @@ def read_runs(path: str | Path) -> RunTable:
     disagg = [r[col["mode"]].strip() == DISAGG for r in body]    # their pools' sizes: >= 1
     for f in fields(RunTable):
         if f.name in ("path", "concurrency", "silicon_concurrency", "mean_isl", "mean_osl",
-                      "layout_reread", "recv_interval", "max_running"):
+                      "layout_reread", "recv_interval", "max_running", "kv_fp8",
+                      "max_num_tokens"):
             continue
         column = _column_of(f.name)
         cells = [r[col[column]] for r in body]

@@ -90,7 +90,7 @@ class WorkloadResult:
 class _EngineTerms:
     mixed: bool
     chunked: bool
-    budget: float
+    budget: Any                   # tokens per step (float, or per run: an array)
     overlap: bool
     step_s: float
     prefill_s: float
@@ -168,7 +168,7 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
                    moe_tp: Any = None, moe_ep: Any = None, weights_dtype: str = "fp8",
                    moe_weights_dtype: str | None = None, kv_dtype: str | None = None,
                    queue_beyond_kv: bool = False, recv_interval: Any = None,
-                   max_running: Any = None) -> WorkloadResult:
+                   max_running: Any = None, max_num_tokens: Any = None) -> WorkloadResult:
     """TTFT, TPOT, end-to-end latency, tokens/s per GPU (output, total) and per user, memory per
     GPU and fit of ``concurrency`` requests of ``isl`` + ``osl`` tokens on one replica of
     TP × DP_att × PP GPUs served by ``engine`` (None: idealised); arrays broadcast together.
@@ -182,7 +182,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     split) + c / DP_att · (ISL + OSL) · kv per token / PP + (1 − the engine's memory fraction)
     of the usable memory; fits when at most the usable memory. ``queue_beyond_kv``: n run
     (:mod:`~planner.calc.serving.admission`, ``max_running`` too), TTFT += (c − n) / n · e2e_n,
-    memory at n; ``recv_interval`` N: TTFT += (N − 1) / 2 decode steps (None: the engine's).
+    memory at n; ``recv_interval`` N: TTFT += (N − 1) / 2 decode steps (None: the engine's);
+    ``max_num_tokens``: the step's token budget per run (None or 0: the engine's).
     Ref: the module docstring; docs/workload.md; Orca (Yu 2022); Sarathi-Serve (Agrawal 2024).
     Convention: moe_tp / moe_ep None: EP over the stage's TP · DP_att GPUs (MoE), TP (dense); KV
     reserved for each request's whole ISL + OSL; ``fits`` False: the times are meaningless. One
@@ -193,7 +194,11 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     """
     import numpy as np
 
+    import dataclasses
+
     moe_dtype, eng = moe_weights_dtype or weights_dtype, _engine_terms(engine)
+    if max_num_tokens is not None:
+        eng = dataclasses.replace(eng, budget=_per_run(max_num_tokens, eng.budget))
     kv = kv_dtype or ("fp8" if eng.quantized_kv and weights_dtype != "bf16" else "bf16")
     fig = model_figures(model, weights_dtype=weights_dtype, moe_weights_dtype=moe_dtype,
                         kv_dtype=kv)
@@ -263,7 +268,7 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
     p = b * isl_a / osl_a
     ahead = eng.burst * np.maximum(rank_requests - 1, 0) / 2
     work = (ahead + 1) * isl_a
-    cap = np.maximum(eng.budget - b, 1.0) if eng.mixed else np.full_like(b, eng.budget)
+    cap = np.maximum(eng.budget - b, 1.0) if eng.mixed else np.zeros_like(b) + eng.budget
     if not eng.chunked:
         cap = np.maximum(cap, isl_a)
     steps = np.maximum(np.ceil(work / cap), 1.0)
