@@ -40,6 +40,11 @@ LENGTH_RANGE_RATIOS = ((re.compile(r"source_file=\d{4}-\d{2}-\d{2}\.csv"), 0.8),
                         0.8))
 
 
+#: The columns :func:`read_as_run` adds.
+READ_AS_RUN = ("mean_isl", "mean_osl", "layout_reread", "recv_interval", "max_running", "kv_fp8",
+               "max_num_tokens")
+
+
 def read_as_run(out: dict[str, Any]) -> None:
     """The columns ``mean_isl``, ``mean_osl``, ``layout_reread`` and the launch flags
     (``recv_interval``, ``max_running``, ``kv_fp8``, ``max_num_tokens``) of the runs' columns
