@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 AGG = "agg"
+#: The KV cache dtype a run's ``kv_fp8`` flag asks for (``--kv-cache-dtype fp8``).
+KV_FP8 = "fp8"
 #: Sources whose client draws each request's input and output lengths at random, and its
 #: --random-range-ratio r: SemiAnalysis InferenceMAX sweeps (``source_file=<date>.csv``;
 #: github.com/SemiAnalysisAI/InferenceX, .github/workflows/benchmark-tmpl.yml and
@@ -38,11 +40,18 @@ LENGTH_RANGE_RATIOS = ((re.compile(r"source_file=\d{4}-\d{2}-\d{2}\.csv"), 0.8),
                         0.8))
 
 
+#: The columns :func:`read_as_run` adds.
+READ_AS_RUN = ("mean_isl", "mean_osl", "layout_reread", "recv_interval", "max_running", "kv_fp8",
+               "max_num_tokens")
+
+
 def read_as_run(out: dict[str, Any]) -> None:
-    """The columns ``mean_isl``, ``mean_osl`` and ``layout_reread`` of the runs' columns
+    """The columns ``mean_isl``, ``mean_osl``, ``layout_reread`` and the launch flags
+    (``recv_interval``, ``max_running``, ``kv_fp8``, ``max_num_tokens``) of the runs' columns
     ``out`` (read in place; :func:`_physical_layouts` re-reads the layouts)."""
     _physical_layouts(out)
     out["recv_interval"], out["max_running"] = launch_flags(out)
+    out["kv_fp8"], out["max_num_tokens"] = vllm_launch_flags(out)
     ratio = np.array([next((r for pattern, r in LENGTH_RANGE_RATIOS if pattern.search(src)), 1.0)
                       for src in out["source"]], dtype=float)
     out["mean_isl"], out["mean_osl"] = (mean_drawn_length(out[k], ratio) for k in ("isl", "osl"))
@@ -158,3 +167,69 @@ def launch_flags(out: dict[str, Any]) -> tuple[Any, Any]:
                 cap[i] = f.max_running
                 break
     return recv, cap
+
+
+@dataclass(frozen=True)
+class VllmLaunch:
+    """The vLLM flags an InferenceMAX single-node script passed (SemiAnalysisAI/InferenceX, the
+    script at the commit in ``source``, the newest at or before the run's ``measured=`` day),
+    for rows of ``system`` whose ``model_path`` matches ``models``, at ``precision`` and
+    ``version`` (the row's backend_version), measured in ``measured`` (ISO dates, inclusive):
+    ``--kv-cache-dtype fp8`` (``kv_fp8``) and ``--max-num-batched-tokens`` as a multiple of
+    the script's nominal ISL (0: the engine's default). Where the script changed on a run's day,
+    the row's backend version tells which side of the change ran it (the commits that set
+    these flags also moved the image: gpt-oss v0.13.0 -> v0.15.1, MiniMax-M2.5 -> v0.19.0);
+    rows without a date keep the engine's defaults."""
+
+    source: str
+    system: str
+    models: str
+    precision: str
+    version: str
+    measured: tuple[str, str]
+    kv_fp8: bool
+    budget_isl_multiple: float = 0.0
+
+
+_LLAMA70, _GPTOSS, _MINIMAX = (r"meta-llama/Llama-3\.1-70B", r"openai/gpt-oss-120b",
+                               r"MiniMaxAI/MiniMax-M2\.5")
+#: The vLLM scripts of the dated runs that set the KV cache to FP8 or the token budget (the
+#: others, e.g. the Kimi-K2.5 INT4, gpt-oss H100/H200 and MiniMax-M2.5 H200 scripts at their
+#: runs' dates, keep vLLM's BF16 KV and 8,192-token budget). The Llama-3.1-70B scripts' last
+#: version (before "remove llama 70b", 2582bce40, 2025-10-29) also sets async-scheduling: it
+#: is not modelled per run (vLLM's calibrated host time per step is ~0, so it moves nothing).
+VLLM_LAUNCHES = (
+    VllmLaunch("benchmarks/70b_fp8_b200_docker.sh, 70b_fp4_b200_docker.sh, "
+               "70b_fp8_h200_slurm.sh, 70b_fp8_h100_docker.sh @ 2582bce40^ (config.yaml "
+               "kv-cache-dtype: fp8, max-num-batched-tokens: 8192)",
+               r"(b|h)[12]00_sxm", _LLAMA70, r"fp8|fp4", "", ("2025-10-29", "2025-10-29"), True),
+    VllmLaunch("benchmarks/single_node/gptoss_fp4_b200.sh @ d2c2acb19 (config.yaml "
+               "kv-cache-dtype: fp8)", "b200_sxm", _GPTOSS, "fp4", "0.15.1",
+               ("2026-02-25", "2026-02-25"), True),
+    VllmLaunch("benchmarks/single_node/minimaxm2.5_fp8_b200.sh @ bddbf4031 and 41ed82dc1 "
+               "(--kv-cache-dtype fp8, --max-num-batched-tokens $((ISL * 2)); vLLM 0.19.0)",
+               "b200_sxm", _MINIMAX, "fp8", "0.19.0", ("2026-04-03", "2026-04-30"), True, 2.0),
+    VllmLaunch("benchmarks/single_node/minimaxm2.5_fp4_b200.sh @ 79bd988e9 and 13962fcfa "
+               "(--kv-cache-dtype fp8, --max-num-batched-tokens $((ISL * 2)); vLLM 0.19.0)",
+               "b200_sxm", _MINIMAX, "fp4", "0.19.0", ("2026-04-08", "2026-04-30"), True, 2.0),
+)
+
+
+def vllm_launch_flags(out: dict[str, Any]) -> tuple[Any, Any]:
+    """Per row of the runs' columns ``out``: 1 where its script launched vLLM with an FP8 KV
+    cache, and the ``--max-num-batched-tokens`` it passed (tokens; 0: the engine's default),
+    from :data:`VLLM_LAUNCHES`."""
+    kv, budget = np.zeros(len(out["id"]), dtype=np.int64), np.zeros(len(out["id"]))
+    for i, src in enumerate(out["source"]):
+        day = _MEASURED.search(src)
+        if out["backend"][i] != "vllm" or out["mode"][i] != AGG or not day:
+            continue
+        for f in VLLM_LAUNCHES:
+            if (_INFERENCEMAX.search(src) and f.measured[0] <= day.group(1) <= f.measured[1]
+                    and re.fullmatch(f.system, out["system"][i])
+                    and re.fullmatch(f.models, out["model_path"][i])
+                    and re.fullmatch(f.precision, out["precision"][i])
+                    and out["backend_version"][i] == f.version):
+                kv[i], budget[i] = int(f.kv_fp8), f.budget_isl_multiple * out["isl"][i]
+                break
+    return kv, budget

@@ -3,9 +3,8 @@
 
 :func:`read_runs` reads a CSV into a :class:`RunTable` of numpy columns, one entry per row, in
 base units (seconds), or refuses it with one line naming the file, row and column.
-:func:`resolve` says, per row, which catalog model, hardware and serving engine express it, at
-which weight formats, or why the planner cannot express it yet (:data:`REASONS` holds every
-reason's text, once).
+:func:`resolve` says, per row, which catalog model, hardware and engine express it, at which
+weight formats, or why the planner cannot express it yet (:data:`REASONS`: each reason once).
 
 Layout convention of the data: one replica (a "worker") has ``tp * attention_dp * pp`` GPUs;
 the MoE experts are split over ``moe_tp * moe_ep = tp * attention_dp`` GPUs; blank or 0 layout
@@ -28,7 +27,7 @@ import numpy as np
 from planner.catalog import HARDWARE_IDS
 from planner.errors import SpecError
 from planner.units import MS
-from planner.specs.run_protocols import read_as_run
+from planner.specs.run_protocols import READ_AS_RUN, read_as_run
 from planner.specs.yaml_reader import read_text_file
 
 if TYPE_CHECKING:
@@ -131,8 +130,10 @@ class RunTable:
     mean_isl: np.ndarray          # the mean input and output lengths the client sent (tokens):
     mean_osl: np.ndarray          # isl, osl unless the source draws them (run_protocols)
     layout_reread: np.ndarray     # True: the source's multiplied layout read as run
-    recv_interval: np.ndarray     # the run's launch flags (run_protocols): SGLang's scheduler
-    max_running: np.ndarray       # recv interval, max running requests; 0: the engine's
+    recv_interval: np.ndarray     # the run's launch flags (run_protocols): SGLang's recv
+    max_running: np.ndarray       # interval, max running requests; vLLM's FP8 KV (1) and
+    kv_fp8: np.ndarray            # --max-num-batched-tokens (tokens); 0: the engine's defaults
+    max_num_tokens: np.ndarray
     silicon_concurrency: np.ndarray
     tp: np.ndarray
     pp: np.ndarray
@@ -233,8 +234,7 @@ def read_runs(path: str | Path) -> RunTable:
     out: dict[str, Any] = {}
     disagg = [r[col["mode"]].strip() == DISAGG for r in body]    # their pools' sizes: >= 1
     for f in fields(RunTable):
-        if f.name in ("path", "concurrency", "silicon_concurrency", "mean_isl", "mean_osl",
-                      "layout_reread", "recv_interval", "max_running"):
+        if f.name in ("path", "concurrency", "silicon_concurrency", *READ_AS_RUN):
             continue
         column = _column_of(f.name)
         cells = [r[col[column]] for r in body]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from planner.specs import run_protocols
 import numpy as np
 
 from planner.errors import PlannerError, UsageError
@@ -36,6 +37,8 @@ class RunSet:
     measured: np.ndarray
     recv_interval: np.ndarray     # the run's launch flags (0: the engine's defaults)
     max_running: np.ndarray
+    kv_fp8: np.ndarray
+    max_num_tokens: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -81,7 +84,8 @@ def expressible_runs(table: Any, *, model: str | None = None, hardware: str | No
         tp=table.tp[ok], pp=table.pp[ok], attention_dp=table.attention_dp[ok],
         moe_tp=table.moe_tp[ok], moe_ep=table.moe_ep[ok],
         measured=np.stack([table.measured_ttft_s[ok], table.measured_tpot_s[ok]]),
-        recv_interval=table.recv_interval[ok], max_running=table.max_running[ok])
+        recv_interval=table.recv_interval[ok], max_running=table.max_running[ok],
+        kv_fp8=table.kv_fp8[ok], max_num_tokens=table.max_num_tokens[ok])
     return runs, reasons
 
 
@@ -101,7 +105,7 @@ def _specs_with(values: Mapping[str, float], hardware: Any, engine: Any) -> tupl
 def run_forward(runs: RunSet) -> Any:
     """The named forward model of ``runs``: parameter values -> predicted [TTFT, TPOT] (s,
     2 x n), one vectorized workload call per group of runs sharing model, hardware, engine and
-    formats. Hardware parameters apply to every hardware, engine parameters to every engine of
+    formats (weights and the KV dtype their launch set). Hardware parameters apply to every hardware, engine parameters to every engine of
     the runs (calibrate one engine at a time). A run whose workload does not fit in memory, or
     that the workload model refuses (a hardware spec without efficiency factors), is predicted
     NaN (left out of every error); ``forward.failed`` holds the refusals by group."""
@@ -110,7 +114,7 @@ def run_forward(runs: RunSet) -> Any:
     from planner.specs.load import load_engine
 
     keys = list(zip(runs.model, runs.hardware, runs.engine, runs.weights_dtype,
-                    runs.moe_weights_dtype))
+                    runs.moe_weights_dtype, [run_protocols.KV_FP8 if k else None for k in runs.kv_fp8]))
     groups: dict[tuple[Any, ...], np.ndarray] = {}
     for key in dict.fromkeys(keys):
         groups[key] = np.array([k == key for k in keys])
@@ -123,10 +127,10 @@ def run_forward(runs: RunSet) -> Any:
 
     def forward(values: Mapping[str, float]) -> np.ndarray:
         out = np.full((2, len(runs)), np.nan)
-        for (m, h, e, wd, md), sel in groups.items():
+        for (m, h, e, wd, md, kv), sel in groups.items():
             hw, eng = _specs_with(values, hws[h], engines[e])
             moe = models[m].is_moe      # a dense model's data layout says nothing of experts
-            if (m, h, e, wd, md) in failed:
+            if (m, h, e, wd, md, kv) in failed:
                 continue
             try:
                 r = serve_workload(models[m], hw, eng, isl=runs.isl[sel], osl=runs.osl[sel],
@@ -137,9 +141,10 @@ def run_forward(runs: RunSet) -> Any:
                                    weights_dtype=wd, moe_weights_dtype=md if moe else None,
                                    queue_beyond_kv=True,   # as validate --runs reads them
                                    recv_interval=runs.recv_interval[sel],
-                                   max_running=runs.max_running[sel])
+                                   max_running=runs.max_running[sel], kv_dtype=kv,
+                                   max_num_tokens=runs.max_num_tokens[sel])
             except PlannerError as err:     # e.g. a hardware spec without efficiency factors
-                failed[(m, h, e, wd, md)] = str(err)
+                failed[(m, h, e, wd, md, kv)] = str(err)
                 continue
             fits = np.broadcast_to(np.asarray(r.fits, dtype=bool), (int(sel.sum()),))
             out[0, sel] = np.where(fits, r.ttft_s, np.nan)

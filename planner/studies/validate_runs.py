@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from planner.specs import run_protocols
 import numpy as np
 
 from planner.errors import PlannerError
@@ -116,7 +117,8 @@ def _workload() -> Callable[..., Any]:
 
 
 def _predict_group(index: np.ndarray, table: RunTable, model: str, hardware: str, engine: str,
-                   weights: str, moe_weights: str | None, *, overrides: Any = None
+                   weights: str, moe_weights: str | None, kv_dtype: str | None = None, *,
+                   overrides: Any = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """(TTFT s, TPOT s, fits, the no-fit reason per row) of the rows at ``index``: one
     vectorized call of the workload model (with the deltas of ``overrides``, an
@@ -136,7 +138,8 @@ def _predict_group(index: np.ndarray, table: RunTable, model: str, hardware: str
         moe_tp=table.moe_tp[index] if moe else None, moe_ep=table.moe_ep[index] if moe else None,
         weights_dtype=weights, moe_weights_dtype=moe_weights if moe else None,
         queue_beyond_kv=True,   # the engine runs what its KV pool holds, the rest queue
-        recv_interval=table.recv_interval[index], max_running=table.max_running[index])
+        recv_interval=table.recv_interval[index], max_running=table.max_running[index],
+        kv_dtype=kv_dtype, max_num_tokens=table.max_num_tokens[index])
     shape = index.shape
     fits = np.broadcast_to(np.asarray(r.fits, dtype=bool), shape)
     memory = np.broadcast_to(np.asarray(r.memory_bytes_per_gpu, dtype=float), shape)
@@ -151,14 +154,15 @@ def _predict_group(index: np.ndarray, table: RunTable, model: str, hardware: str
 def _predict(table: RunTable, res: Resolution, overrides: Any = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(TTFT s, TPOT s, reason) per row: the expressible aggregated rows predicted one group per
-    (model, hardware, engine, weight formats); NaN and the reason elsewhere."""
+    (model, hardware, engine, weight formats, the KV dtype its launch set); NaN and the reason
+    elsewhere."""
     from planner.specs.runs import AGG
 
     ttft, tpot = np.full(len(table), np.nan), np.full(len(table), np.nan)
     reason = res.reason.copy()
     todo = (reason == "") & (table.mode == AGG)
     keys = list(zip(res.model, res.hardware, res.engine, res.weights_dtype,
-                    res.moe_weights_dtype))
+                    res.moe_weights_dtype, [run_protocols.KV_FP8 if k else None for k in table.kv_fp8]))
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i in np.flatnonzero(todo):
         groups.setdefault(keys[i], []).append(int(i))

@@ -114,3 +114,40 @@ def test_only_sglang_rows_carry_launch_flags(table):
     assert flagged.sum() > 300
     assert set(table.backend[flagged]) == {"sglang"} and set(table.system[flagged]) == {"b200_sxm"}
     assert (table.max_running[flagged] >= table.concurrency[flagged]).all()
+
+
+@pytest.mark.parametrize("run_id,kv_fp8,budget", [
+    # Llama-3.1-70B scripts @ 2582bce40^ (config.yaml kv-cache-dtype: fp8), 2025-10-29 runs
+    ("2026_04_06_llama_3_1_70b_h100_sxm_vllm_fp8_agg_1024x1024_c16_tp4_ep1_260", 1, 0),
+    # gpt-oss B200 @ d2c2acb19 (v0.15.1): FP8 KV; H100 @ cec542a9a: the default
+    ("2026_03_25_gpt_oss_120b_b200_sxm_vllm_fp4_agg_1024x8192_c4_tp4_0_ep1_0_612", 1, 0),
+    ("2026_03_25_gpt_oss_120b_h100_sxm_vllm_fp4_agg_1024x1024_c64_tp4_0_ep1_0_185", 0, 0),
+    # MiniMax-M2.5 B200 v0.19.0 @ bddbf4031: FP8 KV, --max-num-batched-tokens 2 x ISL
+    ("minimaxm2_5_b200_vllm_fp8_agg_1024x1024_c256_cfg691", 1, 2048),
+    # H200 (v0.16.0) and Kimi-K2.5 FP4 B200 (v0.17.0, 79a42e20a): the defaults
+    ("minimaxm2_5_h200_vllm_fp8_agg_8192x1024_c8_cfg606", 0, 0),
+    ("kimik2_5_b200_vllm_fp4_agg_1024x1024_c4_cfg636", 0, 0),
+])
+def test_vllm_launch_flags_of_the_runs(table, run_id, kv_fp8, budget):
+    (i,) = np.flatnonzero(table.id == run_id)
+    assert (int(table.kv_fp8[i]), float(table.max_num_tokens[i])) == (kv_fp8, budget)
+
+
+def test_only_vllm_rows_carry_vllm_launch_flags(table):
+    flagged = (table.kv_fp8 > 0) | (table.max_num_tokens > 0)
+    assert flagged.sum() > 300
+    assert set(table.backend[flagged]) == {"vllm"}
+    assert ((table.max_num_tokens[flagged] == 0)
+            | (table.max_num_tokens[flagged] == 2 * table.isl[flagged])).all()
+
+
+def test_a_runs_token_budget_replaces_the_engines():
+    model, hw, vllm = catalog.load_model("llama-3.1-70b"), catalog.load_hardware("b200"), \
+        load_engine("vllm")
+    kw = dict(isl=np.array([8192.0, 8192.0]), osl=1024, concurrency=64, tp=4)
+    default = serve_workload(model, hw, vllm, **kw)
+    given = serve_workload(model, hw, vllm, max_num_tokens=np.array([0, 16384]), **kw)
+    assert given.ttft_s[0] == default.ttft_s[0]           # 0: the engine's 8,192
+    # a 16,384-token budget takes the prompts in half the chunk steps
+    assert given.ttft_s[1] < default.ttft_s[1]
+    assert given.prefill_s[1] < default.prefill_s[1]

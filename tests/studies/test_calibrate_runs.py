@@ -28,7 +28,7 @@ def llama_runs(engine="sglang", hardware="h200"):
         concurrency=np.array([1, 8, 16, 64, 4, 128]), tp=np.array([8, 8, 4, 4, 8, 8]),
         pp=np.ones(N, int), attention_dp=np.ones(N, int), moe_tp=np.array([8, 8, 4, 4, 8, 8]),
         moe_ep=np.ones(N, int), measured=np.ones((2, N)), recv_interval=np.zeros(N, int),
-        max_running=np.zeros(N, int))
+        max_running=np.zeros(N, int), kv_fp8=np.zeros(N, int), max_num_tokens=np.zeros(N))
 
 
 def params():

@@ -90,7 +90,7 @@ class WorkloadResult:
 class _EngineTerms:
     mixed: bool
     chunked: bool
-    budget: float
+    budget: Any                   # tokens per step (float, or per run: an array)
     overlap: bool
     step_s: float
     prefill_s: float
@@ -106,9 +106,11 @@ class _EngineTerms:
     max_running: float | None = None
 
 
-def _engine_terms(engine: Engine | None) -> _EngineTerms:
+def _engine_terms(engine: Engine | None, max_num_tokens: Any = None) -> _EngineTerms:
     """The engine's scheduling and host times; an idealised engine (None): mixed batching, no
-    token budget, no host time, the memory model's workspace."""
+    token budget, no host time, the memory model's workspace. ``max_num_tokens``: the token
+    budget per run (None, or 0 in an array: the engine's)."""
+    import dataclasses
     import math
 
     from planner.calc.memory import WORKSPACE_FRAC
@@ -116,14 +118,17 @@ def _engine_terms(engine: Engine | None) -> _EngineTerms:
     if engine is None:
         return _EngineTerms(True, True, math.inf, True, 0.0, 0.0, 0.0, 1 - WORKSPACE_FRAC, 0.0,
                             0.0, 0.0, False)
-    return _EngineTerms(engine.mixed_batching, engine.chunked_prefill,
-                        float(engine.max_num_tokens), engine.overlap_scheduling,
-                        engine.decode_step_overhead_s, engine.prefill_overhead_s,
-                        engine.request_overhead_s, engine.gpu_memory_fraction,
-                        engine.layer_overhead_s, engine.all_reduce_peer_overhead_s,
-                        engine.burst_share, engine.quantized_kv_cache,
-                        engine.attention_dp_balance, engine.attention_dp_timeout_steps,
-                        engine.scheduler_recv_interval, engine.max_running_requests)
+    terms = _EngineTerms(engine.mixed_batching, engine.chunked_prefill,
+                         float(engine.max_num_tokens), engine.overlap_scheduling,
+                         engine.decode_step_overhead_s, engine.prefill_overhead_s,
+                         engine.request_overhead_s, engine.gpu_memory_fraction,
+                         engine.layer_overhead_s, engine.all_reduce_peer_overhead_s,
+                         engine.burst_share, engine.quantized_kv_cache,
+                         engine.attention_dp_balance, engine.attention_dp_timeout_steps,
+                         engine.scheduler_recv_interval, engine.max_running_requests)
+    if max_num_tokens is None:
+        return terms
+    return dataclasses.replace(terms, budget=_per_run(max_num_tokens, terms.budget))
 
 
 def _with_host(gpu_s: Any, host_s: Any, overlap: bool) -> Any:
@@ -168,7 +173,7 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
                    moe_tp: Any = None, moe_ep: Any = None, weights_dtype: str = "fp8",
                    moe_weights_dtype: str | None = None, kv_dtype: str | None = None,
                    queue_beyond_kv: bool = False, recv_interval: Any = None,
-                   max_running: Any = None) -> WorkloadResult:
+                   max_running: Any = None, max_num_tokens: Any = None) -> WorkloadResult:
     """TTFT, TPOT, end-to-end latency, tokens/s per GPU (output, total) and per user, memory per
     GPU and fit of ``concurrency`` requests of ``isl`` + ``osl`` tokens on one replica of
     TP × DP_att × PP GPUs served by ``engine`` (None: idealised); arrays broadcast together.
@@ -182,7 +187,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     split) + c / DP_att · (ISL + OSL) · kv per token / PP + (1 − the engine's memory fraction)
     of the usable memory; fits when at most the usable memory. ``queue_beyond_kv``: n run
     (:mod:`~planner.calc.serving.admission`, ``max_running`` too), TTFT += (c − n) / n · e2e_n,
-    memory at n; ``recv_interval`` N: TTFT += (N − 1) / 2 decode steps (None: the engine's).
+    memory at n; ``recv_interval`` N: TTFT += (N − 1) / 2 decode steps, ``max_num_tokens`` the
+    step's token budget, per run (None, or 0 in an array: the engine's).
     Ref: the module docstring; docs/workload.md; Orca (Yu 2022); Sarathi-Serve (Agrawal 2024).
     Convention: moe_tp / moe_ep None: EP over the stage's TP · DP_att GPUs (MoE), TP (dense); KV
     reserved for each request's whole ISL + OSL; ``fits`` False: the times are meaningless. One
@@ -193,7 +199,7 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     """
     import numpy as np
 
-    moe_dtype, eng = moe_weights_dtype or weights_dtype, _engine_terms(engine)
+    moe_dtype, eng = moe_weights_dtype or weights_dtype, _engine_terms(engine, max_num_tokens)
     kv = kv_dtype or ("fp8" if eng.quantized_kv and weights_dtype != "bf16" else "bf16")
     fig = model_figures(model, weights_dtype=weights_dtype, moe_weights_dtype=moe_dtype,
                         kv_dtype=kv)
@@ -202,8 +208,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     isl_a, osl_a, c = (np.asarray(v, dtype=float) for v in (isl, osl, concurrency))
     if np.any(isl_a < 1) or np.any(osl_a < 1) or np.any(c < 1):
         raise UsageError("isl, osl and concurrency must be at least 1")
-    dec_rates = _rates(hardware, phase="decode", weights_dtype=weights_dtype)
-    pre_rates = _rates(hardware, phase="prefill", weights_dtype=weights_dtype)
+    dec_rates, pre_rates = (_rates(hardware, phase=ph, weights_dtype=weights_dtype)
+                            for ph in ("decode", "prefill"))
     kv_frac = kv_cache_fraction(model, context_tokens=isl_a + osl_a, kv_dtype=kv)
     run = running_requests(fig, lay, hardware, eng.memory_frac, c=c, tokens=isl_a + osl_a,
                            kv_frac=kv_frac, cap=engine is not None and queue_beyond_kv,
@@ -214,9 +220,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
         """A pass with ``pre`` prefill tokens on one attention rank (a lump), decodes on all."""
         return forward_pass(model, hardware, fig, rates, lay, decode_seqs=dec,
                             prefill_tokens=pre, decode_context=dec_ctx,
-                            prefill_context=isl_a / 2, prompts=prompts,
-                            layer_overhead_s=eng.layer_s, peer_overhead_s=eng.peer_s,
-                            lone_prefill=True)
+                            prefill_context=isl_a / 2, prompts=prompts, lone_prefill=True,
+                            layer_overhead_s=eng.layer_s, peer_overhead_s=eng.peer_s)
 
     tpot, prefill, wait, decode_bound, prefill_bound = _schedule(
         step, eng, dec_rates, pre_rates, b=b, rank_requests=run / lay.adp, adp=lay.adp,
@@ -263,7 +268,7 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
     p = b * isl_a / osl_a
     ahead = eng.burst * np.maximum(rank_requests - 1, 0) / 2
     work = (ahead + 1) * isl_a
-    cap = np.maximum(eng.budget - b, 1.0) if eng.mixed else np.full_like(b, eng.budget)
+    cap = np.maximum(eng.budget - b, 1.0) if eng.mixed else np.zeros_like(b) + eng.budget
     if not eng.chunked:
         cap = np.maximum(cap, isl_a)
     steps = np.maximum(np.ceil(work / cap), 1.0)
