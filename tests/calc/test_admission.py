@@ -24,6 +24,16 @@ def test_poll_wait_is_half_the_interval_less_one():
     assert np.mean([n - 1 - j for j in range(n)]) == pytest.approx(float(got[-1]))
 
 
+def test_poll_interval_counts_the_counter_not_the_steps(monkeypatch):
+    """N is the counter's threshold; each decode step adds DECODE_STEP_WEIGHT w to it, so the
+    scheduler polls every N / w steps: were w = 2, N = 30 polls every 15 steps, (15 - 1) / 2 =
+    7 steps of wait (not (60 - 1) / 2)."""
+    from planner.calc.serving import admission
+
+    monkeypatch.setattr(admission, "DECODE_STEP_WEIGHT", 2)
+    assert float(admission.poll_wait_steps(recv_interval=30)) == 7.0
+
+
 def _sglang(**kw):
     return serve_workload(LLAMA, H200, load_engine("sglang"), isl=1024, osl=1024,
                           concurrency=64, tp=8, weights_dtype="fp8", **kw)

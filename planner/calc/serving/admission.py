@@ -26,18 +26,21 @@ if TYPE_CHECKING:
 #: decode step (``_WEIGHT_OF_FORWARD_MODE[DECODE] = 1``); a prefill step weighs 1,000, so the
 #: scheduler polls right after one.
 DECODE_STEP_WEIGHT = 1
+#: Mean of a phase uniform on 0 .. M − 1, as a share of M − 1 (the steps a poll is away).
+UNIFORM_PHASE_MEAN_FRAC = 0.5
 
 
 def poll_wait_steps(*, recv_interval: Any) -> Any:
     """Mean whole decode steps a new request waits for the scheduler's next poll, beyond the
     step during which it arrives (steps; arrays).
 
-    Formula: (N − 1) / 2, N the poll interval in decode steps (N ≥ 1).
-    Derivation: the scheduler adds 1 to a counter per decode step and receives new requests
-    when the counter reaches N (then resets it); a request arriving during a decode step finds
-    the counter at a phase j uniform on 0 .. N − 1 (the arrivals of a closed loop follow
-    completions, which fall on any step of the cycle) and waits N − 1 − j more whole steps,
-    mean (N − 1) / 2; the half step it arrives in is the workload model's own
+    Formula: (M − 1) / 2, M = ⌈N / w⌉ decode steps between polls, N the interval (the
+    counter's threshold, N ≥ 1), w the counter's weight per decode step (1).
+    Derivation: the scheduler adds w to a counter per decode step and receives new requests
+    when the counter reaches N (then resets it): every M steps; a request arriving during a
+    decode step finds the cycle at a phase j uniform on 0 .. M − 1 (the arrivals of a closed
+    loop follow completions, which fall on any step of the cycle) and waits M − 1 − j more
+    whole steps, mean (M − 1) / 2; the half step it arrives in is the workload model's own
     (``ARRIVAL_WAIT_STEPS``).
     Ref: SGLang ``SchedulerRecvSkipper.handle`` (python/sglang/srt/managers/
     scheduler_recv_skipper.py: counter += weight of the last forward mode, DECODE 1, others
@@ -49,8 +52,8 @@ def poll_wait_steps(*, recv_interval: Any) -> Any:
     """
     import numpy as np
 
-    interval = np.maximum(np.asarray(recv_interval, dtype=float), 1.0) * DECODE_STEP_WEIGHT
-    return (interval - 1) / 2
+    steps = np.ceil(np.maximum(np.asarray(recv_interval, dtype=float), 1.0) / DECODE_STEP_WEIGHT)
+    return (steps - 1) * UNIFORM_PHASE_MEAN_FRAC
 
 
 def running_requests(fig: Any, lay: Layout, hardware: Hardware, memory_frac: float, *, c: Any,
