@@ -109,3 +109,27 @@ def test_chat_template_acceptance_gives_the_measured_length_at_its_depth():
     np.testing.assert_allclose(n, [1.6914, 2.1695, 2.50], atol=1e-4)
     assert spec.RAW_PROMPT_ACCEPTANCE_LENGTH > 2 + 1
     assert spec.RAW_PROMPT_ACCEPTANCE_LENGTH <= spec.ACCEPTANCE_LENGTH_DRAFT_TOKENS + 1
+
+
+def test_drafts_need_the_models_mtp_module():
+    """MTP drafts come from the model's own MTP module: a model without one (mtp_depth 0,
+    Llama-3.1-70B) is refused, not served with a module it lacks at DeepSeek's acceptance; the
+    CLI says so on one line, exit 2."""
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+    from planner.errors import UsageError
+
+    llama = catalog.load_model("llama-3.1-70b")
+    assert llama.mtp_depth == 0
+    dense = PoolLayout(workers=1, batch=8, tp=8)
+    with pytest.raises(UsageError, match="mtp_depth"):
+        decode_piece(llama, B200, TRT, isl_tokens=1024, osl_tokens=1024, layout=dense,
+                     mtp_draft_tokens=np.array([0, 3]), **DT)
+    # no drafts: served as before
+    decode_piece(llama, B200, TRT, isl_tokens=1024, osl_tokens=1024, layout=dense, **DT)
+    out = CliRunner().invoke(app, ["serve-disagg", "llama-3.1-70b", "-H", "h200", "--isl",
+                                   "1024", "--osl", "1024", "--prefill-tp", "8",
+                                   "--decode-tp", "8", "--decode-batch", "32", "--mtp", "3"])
+    assert out.exit_code == 2
+    assert "mtp_depth" in out.output and "Traceback" not in out.output

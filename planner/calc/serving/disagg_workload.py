@@ -194,7 +194,8 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     Ref: :mod:`planner.calc.serving.workload` (the same pass and host terms); DistServe §3;
     :mod:`planner.calc.serving.speculative` (MTP).
     Convention: memory as serve_workload: every request's whole ISL + OSL reserved (the MTP
-    module's weights and KV cache not added); k = 0 is the plain decode step.
+    module's weights and KV cache not added); k = 0 is the plain decode step; k > 0 needs the
+    model's own MTP module (``mtp_depth`` >= 1, else a UsageError).
     Example: DeepSeek-V3 FP8 on 144 x H800 (attention DP 144, EP 144), 32 requests per rank
     of 4K + 1K tokens: see tests/calc/test_disagg_workload.py.
     """
@@ -216,6 +217,11 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     gpu, bound = overlapped_pass_s(model, hardware, fig, rates, lay, overlap=overlap,
                                    draft_tokens=k, **shape)
     tokens = 1.0
+    if np.any(k > 0) and not model.mtp_depth:
+        from planner.errors import UsageError
+
+        raise UsageError(f"mtp_draft_tokens (--mtp): {model.name or 'the model'} has no MTP "
+                         "module to draft with (its mtp_depth is 0)")
     if np.any(k > 0):
         draft, _ = overlapped_pass_s(model, hardware, spec.mtp_module_figures(fig), rates, lay,
                                      overlap=overlap, **shape)
