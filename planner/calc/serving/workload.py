@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from planner.calc.serving.admission import (
+    UNIFORM_PHASE_MEAN_FRAC,
     poll_wait_steps,
     running_requests,
     running_requests_cap,
@@ -295,7 +296,7 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
         wait = (ARRIVAL_WAIT_STEPS + held + poll_steps) * tpot
     else:
         gpu_dec, decode_bound = step(dec_rates, b, 0.0, 0.0)
-        batch = np.minimum(cap, np.maximum(isl_a, (2 * poll_steps + 1) * p))
+        batch = np.minimum(cap, np.maximum(isl_a, (poll_steps / UNIFORM_PHASE_MEAN_FRAC + 1) * p))
         gpu_batch, _ = step(pre_rates, 0.0, batch, batch / isl_a)
         gpu_pre, prefill_bound = step(pre_rates, 0.0, tokens, tokens / isl_a)
         dec_step = _with_host(gpu_dec, eng.step_s, eng.overlap)
