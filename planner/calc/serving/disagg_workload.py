@@ -220,7 +220,7 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     if np.any(k > 0) and not model.mtp_depth:
         from planner.errors import UsageError
 
-        raise UsageError(f"mtp_draft_tokens (--mtp): {model.name or 'the model'} has no MTP "
+        raise UsageError(f"mtp_draft_tokens: {model.name or 'the model'} has no MTP "
                          "module to draft with (its mtp_depth is 0)")
     if np.any(k > 0):
         draft, _ = overlapped_pass_s(model, hardware, spec.mtp_module_figures(fig), rates, lay,
