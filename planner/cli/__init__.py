@@ -17,7 +17,6 @@ import functools
 import importlib
 import inspect
 import os
-import re
 import sys
 from typing import Any, Callable, Iterator
 
@@ -76,10 +75,12 @@ _app = typer.Typer(
     epilog="; ".join(f"{short}: {meaning}" for short, meaning in SOURCE_ABBREVIATIONS),
     # --install-completion / --show-completion: bash, zsh, fish, PowerShell.
     add_completion=True,
-    # Help is rich text in every typer version the project allows; see _escape_help_markup.
-    rich_markup_mode="rich",
+    # Help is click's plain text, which wraps an option's name and help at any width; typer's
+    # rich panels crop long option names to "--context-toke…" at 80 columns.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": list(HELP_OPTIONS)},
+    # click caps help at 80 columns unless told; a wider terminal gets its width (to 200).
+    context_settings={"help_option_names": list(HELP_OPTIONS), "max_content_width": 200},
 )
 
 
@@ -327,14 +328,12 @@ def _group(
     registered; see :func:`main`)."""
 
 
-def _escape_help_markup(callback: Callable[..., Any]) -> None:
-    """typer reads help as rich markup, where "[default: 1]" or "[plot]" is a tag and vanishes
-    (leaving "Attention TP ."); escape every "[" of an option's or argument's help (once: the
-    declarations are shared and the escape is idempotent)."""
-    for param in inspect.signature(callback).parameters.values():
-        info = param.default
-        if isinstance(info, typer.models.ParameterInfo) and info.help:
-            info.help = re.sub(r"(?<!\\)\[", r"\\[", info.help)
+def _first_sentence(callback: Callable[..., Any]) -> str | None:
+    """A command's line in ``planner --help``: its docstring's first sentence, whole (click's
+    default cuts it at ~45 characters with "..."); the help list wraps it at any width."""
+    paragraph = " ".join((inspect.getdoc(callback) or "").split("\n\n", 1)[0].split())
+    head, dot, _ = paragraph.partition(". ")
+    return f"{head}{dot.strip()}" or None
 
 
 def _abbreviations(callback: Callable[..., Any]) -> str | None:
@@ -350,7 +349,7 @@ def _abbreviations(callback: Callable[..., Any]) -> str | None:
 def load_commands(names: Any = None, *, for_help: bool = True) -> typer.Typer:
     """Import the group modules of ``names`` (default: every command), which register their
     commands on the app, keep the app's commands in :data:`COMMANDS` order, return the app;
-    ``for_help`` also readies their help (markup escaped, the sources' abbreviations), which
+    ``for_help`` also readies their help (the sources' abbreviations), which
     only help shows (:func:`main` skips it for a call that prints none)."""
     for group in dict.fromkeys(COMMANDS[n] for n in (COMMANDS if names is None else names)):
         importlib.import_module(f"{__name__}.{group}")
@@ -358,7 +357,7 @@ def load_commands(names: Any = None, *, for_help: bool = True) -> typer.Typer:
     _app.registered_commands.sort(key=lambda c: order.get(c.name, len(order)))
     for registered in _app.registered_commands if for_help else ():
         if registered.callback is not None:
-            _escape_help_markup(registered.callback)
+            registered.short_help = registered.short_help or _first_sentence(registered.callback)
             registered.epilog = registered.epilog or _abbreviations(registered.callback)
     return _app
 

@@ -44,8 +44,9 @@ RATIO = typer.Option(False, "--disagg-ratio",
 GPUS = typer.Option(None, "--gpus", min=1, help="--disagg-ratio: GPUs in all.")
 MAX_TTFT = typer.Option("2 s", "--max-ttft", help="--disagg-ratio: TTFT limit ('2 s').")
 MAX_TPOT = typer.Option("50 ms", "--max-tpot", help="--disagg-ratio: TPOT limit ('50 ms').")
-MTP = typer.Option(0, "--mtp", min=0, max=16,
-                   help="MTP draft tokens per decode step (speculative decoding; 0: none).")
+MTP = typer.Option(0, "--mtp", "--mtp-depth", min=0, max=16,
+                   help="MTP draft tokens per decode step (speculative decoding; 0: none); "
+                        "--mtp-depth as in `serve`.")
 MTP_ACCEPTANCE = typer.Option(None, "--mtp-acceptance", min=0, max=1,
                               help="With --mtp: each draft token's acceptance [default: 0.85, "
                                    "DeepSeek-V3 report §5.4.3].")

@@ -65,7 +65,7 @@ ATTENTION_DTYPE = typer.Option(
          "the FP8 tensor cores; use with --kv-dtype fp8).")
 MTP_ACCEPTANCE = typer.Option(None, "--mtp-acceptance", min=0, max=1,
                               help="MTP draft acceptance (P: 0.8-0.9).")
-MTP_DEPTH = typer.Option(None, "--mtp-depth", min=1,
+MTP_DEPTH = typer.Option(None, "--mtp-depth", "--mtp", min=1,
                          help="MTP draft tokens per step [default: the model's MTP modules].")
 OVERLAP = typer.Option(
     Overlap.auto, "--overlap",
@@ -107,10 +107,17 @@ SERVE_KV_DTYPE = typer.Option(None, "--kv-dtype",
                               help="KV cache element type [default: bf16; workload mode: the "
                                    "engine's (TensorRT-LLM: FP8 with FP8 / FP4 weights)].")
 WORKLOAD_ONLY = ("--pp", "--attention-dp", "--moe-tp", "--moe-ep", "--engine")
+#: Parameters of the single-step mode alone: given on the command line with --isl/--osl/
+#: --concurrency, refused (the workload model would otherwise ignore them silently).
+SINGLE_STEP_ONLY = ("phase", "gpus", "ep", "dp_attention", "batch_per_gpu", "tokens_per_gpu",
+                    "context_tokens", "prompt_tokens", "shared_experts", "expert_balance",
+                    "attention_dtype", "mtp_acceptance", "mtp_depth", "overlap",
+                    "intranode_nvlink", "gemm_tile_rows", "expert_tile_rows", "bound")
 
 
 @command("serve")
 def serve_cmd(
+    ctx: typer.Context,
     model: str = MODEL,
     hardware: str = HARDWARE,
     phase: Phase = PHASE,
@@ -157,6 +164,7 @@ def serve_cmd(
     if any(v is not None for v in workload):
         if any(v is None for v in workload):
             raise UsageError("workload mode needs all of --isl, --osl and --concurrency")
+        _refuse_single_step_options(ctx)
         return _serve_workload(model, hardware, engine, isl=isl, osl=osl,
                                concurrency=concurrency, tp=tp, pp=pp, attention_dp=attention_dp,
                                moe_tp=moe_tp, moe_ep=moe_ep, weights_dtype=weights_dtype.value,
@@ -182,6 +190,18 @@ def serve_cmd(
         shared_experts=shared_experts.value, expert_balance=expert_balance.value)
     r = serve(catalog.load_model(model), hw, config)
     show_tables(report.serve_tables(r), fmt)
+
+
+def _refuse_single_step_options(ctx: typer.Context) -> None:
+    """Refuse, in one line, the single-step options given on the command line in workload mode."""
+    from planner.errors import UsageError
+
+    given = [p.opts[0] for p in ctx.command.params if p.name in SINGLE_STEP_ONLY
+             and getattr(ctx.get_parameter_source(p.name), "name", None) == "COMMANDLINE"]
+    if given:
+        raise UsageError(f"{', '.join(given)} belong(s) to the single-step mode, which the "
+                         "workload mode (--isl, --osl, --concurrency) does not read: drop "
+                         "them, or drop --isl/--osl/--concurrency")
 
 
 def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: Any, osl: Any,

@@ -200,8 +200,8 @@ def test_help_lists_every_command_with_its_help_line():
     proc = subprocess.run([sys.executable, "-m", "planner", "--help"], capture_output=True,
                           text=True, env={**os.environ, "COLUMNS": "200", "TERM": "dumb"})
     assert proc.returncode == 0
-    listed = [line.split()[1] for line in proc.stdout.splitlines()
-              if line.startswith("│ ") and len(line.split()) > 2]
+    commands = proc.stdout.split("\nCommands:\n", 1)[1]
+    listed = [line.split()[0] for line in commands.splitlines() if line.startswith("  ")]
     assert [n for n in listed if n in COMMANDS] == list(COMMANDS)
     for c in app.registered_commands:
         first_line = c.callback.__doc__.splitlines()[0].strip()

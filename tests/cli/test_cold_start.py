@@ -16,13 +16,13 @@ import json, sys
 sys.argv = ["planner", *sys.argv[1:]]
 from planner import cli
 calls = []
-real = cli._escape_help_markup
-cli._escape_help_markup = lambda callback: (calls.append(callback), real(callback))
+real = cli._first_sentence
+cli._first_sentence = lambda callback: (calls.append(callback), real(callback))[1]
 try:
     cli.main()
 except SystemExit as exc:
     code = exc.code
-sys.stderr.write(json.dumps({"code": code, "escaped": len(calls)}))
+sys.stderr.write(json.dumps({"code": code, "readied": len(calls)}))
 """
 
 
@@ -38,10 +38,10 @@ def test_version_imports_no_command_group():
 
 
 def test_help_is_readied_only_when_help_is_printed():
-    assert _run(HELP_READY, "kv-cache", "deepseek-v3", "-f", "json")["escaped"] == 0
+    assert _run(HELP_READY, "kv-cache", "deepseek-v3", "-f", "json")["readied"] == 0
     for args in (("kv-cache", "--help"), ("kv-cache", "-h"), ("--help",)):
         seen = _run(HELP_READY, *args)
-        assert seen["code"] in (0, None) and seen["escaped"] >= 1, args
+        assert seen["code"] in (0, None) and seen["readied"] >= 1, args
 
 
 def test_a_closed_pipe_exits_141_quietly():

@@ -72,6 +72,17 @@ def test_workload_options_need_the_workload():
     assert result.exit_code == 2 and "workload mode" in result.stderr
 
 
+@pytest.mark.parametrize("extra", [("--mtp-acceptance", "0.8"), ("--mtp-depth", "1"),
+                                   ("--batch-per-gpu", "32"), ("--phase", "prefill"),
+                                   ("--bound",), ("--gpus", "8"), ("--overlap", "none")])
+def test_single_step_options_are_refused_in_workload_mode(extra):
+    # the workload model does not read them: refused in one line, never silently ignored
+    result = run("serve", "deepseek-v3", "-H", "h200", "--isl", "1024", "--osl", "1024",
+                 "--concurrency", "64", "--tp", "8", *extra)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert extra[0] in result.stderr and "single-step mode" in result.stderr
+
+
 def test_engines_choose_and_an_unknown_one_is_refused():
     recs = {e: run_json(*MUST_SHOW[:-1], e)[0] for e in ("trtllm", "vllm", "sglang", "none")}
     assert len({(r["ttft_s"], r["tpot_s"]) for r in recs.values()}) == 4
