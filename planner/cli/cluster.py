@@ -8,7 +8,8 @@ import typer
 from planner import vocab
 from planner.cli import command, show_tables, violated
 from planner.cli.options import (EXPLAIN, FORMAT, HARDWARE, MODEL, MOE_MODEL, SEQ_LEN,
-                                 Convention, Format, choices, hardware_option, quantity)
+                                 Convention, Format, choices, hardware_option, quantity,
+                                 refuse_unread)
 
 if TYPE_CHECKING:   # a type alias for the checker, the Enum for typer (options.Choice)
     from typing import TypeAlias
@@ -109,8 +110,15 @@ def pipeline_cmd(
     show_tables([table], fmt)
 
 
+#: ``train``'s layout-mode parameters, which the accounting mode (--mfu, --gpu-hours,
+#: --tokens-per-day) does not read.
+TRAIN_LAYOUT_ONLY = ("tp", "pp", "vpp", "cp", "dp", "ep", "micro_batch", "global_batch",
+                     "recompute", "zero", "schedule", "fp8", "search", "top")
+
+
 @command("train")
 def train_cmd(
+    ctx: typer.Context,
     model: str = MODEL,
     hardware: str = HARDWARE,
     tokens: str = typer.Option(..., "--tokens", help="Training tokens (\"14.8T\")."),
@@ -157,7 +165,9 @@ def train_cmd(
     from planner.calc import training
     from planner.calc.training import train_run
 
-    if global_batch is not None and mfu is None and gpu_hours is None and tokens_per_day is None:
+    accounting = (mfu, gpu_hours, tokens_per_day) != (None, None, None)
+    _check_train_mode(ctx, accounting=accounting, search=search)
+    if global_batch is not None and not accounting:
         _train_layout_mode(model, hardware, tokens=quantity(tokens, "count", "--tokens"),
                            gpus=gpus, layout=dict(
                                tp=tp, pp=pp, vpp=vpp, cp=cp, dp=dp, ep=ep,
@@ -184,6 +194,16 @@ def train_cmd(
         tables.append(report.explain_table(f"training {r.model}", training.FORMULA,
                                            training.REF, r.inputs))
     show_tables(tables, fmt)
+
+
+def _check_train_mode(ctx: typer.Context, *, accounting: bool, search: bool) -> None:
+    """Refuse, in one line, an option ``train``'s mode would not read: a layout option where
+    the speed is given (--mfu, --gpu-hours, --tokens-per-day), --top without --search."""
+    if accounting:
+        refuse_unread(ctx, TRAIN_LAYOUT_ONLY, "layout-mode options, which --mfu, --gpu-hours "
+                      "and --tokens-per-day (speed given, not predicted) do not read")
+    elif not search:
+        refuse_unread(ctx, ("top",), "counts the layouts of --search, which is not given")
 
 
 def _train_layout_mode(model: str, hardware: str, *, tokens: float, gpus: int, layout: dict,

@@ -12,8 +12,8 @@ import typer
 
 from planner.cli import command, show_tables, violated
 from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, OVERRIDES, WEIGHTS_DTYPE,
-                                 Dtype, Format, WeightsDtype, quantity, tokens_option,
-                                 with_overrides)
+                                 Dtype, Format, WeightsDtype, quantity, refuse_unread,
+                                 tokens_option, with_overrides)
 
 
 def _pool(role: str, what: str, default: Any = None, **kw: Any) -> Any:
@@ -52,8 +52,15 @@ MTP_ACCEPTANCE = typer.Option(None, "--mtp-acceptance", min=0, max=1,
                                    "DeepSeek-V3 report §5.4.3].")
 
 
+#: The pools' own parameters: what the pools given read and --disagg-ratio chooses itself.
+POOL_OPTIONS = (*(f"{pool}_{field}" for pool in ("prefill", "decode")
+                  for field in ("workers", "tp", "pp", "dp", "moe_tp", "ep", "batch")),
+                "kv_bandwidth")
+
+
 @command("serve-disagg")
 def serve_disagg_cmd(
+    ctx: typer.Context,
     model: str = MODEL,
     hardware: str = HARDWARE,
     isl: int = ISL,
@@ -110,12 +117,10 @@ def serve_disagg_cmd(
         "kv_dtype": kv_dtype.value, "overlap": overlap, "arrival_rate_per_s": rate,
         **({} if origin is None else {"overrides": origin})}
     dtypes = dict(weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value)
-    _check_mtp(mtp, mtp_acceptance, disagg_ratio)
+    _check_mode(ctx, mtp, mtp_acceptance, disagg_ratio, gpus)
     if disagg_ratio:
         return _solve(m, hw, eng, setup, isl=isl, osl=osl, gpus=gpus, rate=rate,
                       max_ttft=max_ttft, max_tpot=max_tpot, overlap=overlap, fmt=fmt, **dtypes)
-    if gpus is not None:
-        raise UsageError("--gpus belongs to --disagg-ratio (the pools' layouts set the GPUs)")
     prefill = PoolLayout(workers=prefill_workers, batch=prefill_batch, tp=prefill_tp,
                          pp=prefill_pp, attention_dp=prefill_dp, moe_tp=prefill_moe_tp,
                          moe_ep=prefill_ep)
@@ -135,8 +140,21 @@ def serve_disagg_cmd(
     show_tables(disagg_tables(r, setup, prefill, decode, band), fmt)
 
 
-def _check_mtp(mtp: int, acceptance: Optional[float], ratio: bool) -> None:
+def _check_mode(ctx: typer.Context, mtp: int, acceptance: Optional[float], ratio: bool,
+                gpus: Optional[int]) -> None:
+    """Refuse, in one line, an option the call's mode would not read: the pools' options with
+    --disagg-ratio (it chooses them), its limits and --gpus without it, --mtp-acceptance
+    without --mtp."""
     from planner.errors import UsageError
+
+    if ratio:
+        refuse_unread(ctx, POOL_OPTIONS, "--disagg-ratio does not read them: it chooses the "
+                      "pools' layouts itself, over the hardware's KV link")
+    elif gpus is not None:
+        raise UsageError("--gpus belongs to --disagg-ratio (the pools' layouts set the GPUs)")
+    else:
+        refuse_unread(ctx, ("max_ttft", "max_tpot"), "limits of --disagg-ratio's search, "
+                      "which the pools given do not read")
 
     if acceptance is not None and not mtp:
         raise UsageError("--mtp-acceptance needs --mtp K (draft tokens per step)")

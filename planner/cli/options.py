@@ -59,6 +59,23 @@ EXPLAIN = typer.Option(False, "--explain",
                             "the reference.")
 
 
+def given_on_command_line(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
+    """The options among the parameter ``names`` that the user wrote on the command line (not
+    left at their defaults), as the user spells them (``--mtp-depth``)."""
+    return [p.opts[0] for p in ctx.command.params if p.name in names
+            and getattr(ctx.get_parameter_source(p.name), "name", None) == "COMMANDLINE"]
+
+
+def refuse_unread(ctx: typer.Context, names: tuple[str, ...], why: str) -> None:
+    """A usage error naming the options among ``names`` given on the command line that this
+    call would not read (``why`` says which mode reads them), instead of ignoring them."""
+    from planner.errors import UsageError
+
+    given = given_on_command_line(ctx, names)
+    if given:
+        raise UsageError(f"{', '.join(given)}: {why}")
+
+
 def hardware_option(default: Any = ..., text: str = "Hardware name or YAML path.") -> Any:
     """``--hardware`` / ``-H``, declared once, with the help ``text``: required and single
     unless ``default`` says otherwise (the annotation, ``str`` or ``List[str]``, decides

@@ -13,8 +13,8 @@ from planner import vocab
 from planner.cli import command, show_tables
 from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, MODELS, OVERRIDES,
                                  WEIGHTS_DTYPE, Dtype, Format, WeightsDtype, choices,
-                                 checked_overrides, hardware_option, tokens_option,
-                                 with_overrides)
+                                 checked_overrides, hardware_option, refuse_unread,
+                                 tokens_option, with_overrides)
 
 if TYPE_CHECKING:   # a type alias for the checker, the Enum for typer (options.Choice)
     from typing import TypeAlias
@@ -164,7 +164,9 @@ def serve_cmd(
     if any(v is not None for v in workload):
         if any(v is None for v in workload):
             raise UsageError("workload mode needs all of --isl, --osl and --concurrency")
-        _refuse_single_step_options(ctx)
+        refuse_unread(ctx, SINGLE_STEP_ONLY, "belong(s) to the single-step mode, which the "
+                      "workload mode (--isl, --osl, --concurrency) does not read: drop them, "
+                      "or drop --isl/--osl/--concurrency")
         return _serve_workload(model, hardware, engine, isl=isl, osl=osl,
                                concurrency=concurrency, tp=tp, pp=pp, attention_dp=attention_dp,
                                moe_tp=moe_tp, moe_ep=moe_ep, weights_dtype=weights_dtype.value,
@@ -190,18 +192,6 @@ def serve_cmd(
         shared_experts=shared_experts.value, expert_balance=expert_balance.value)
     r = serve(catalog.load_model(model), hw, config)
     show_tables(report.serve_tables(r), fmt)
-
-
-def _refuse_single_step_options(ctx: typer.Context) -> None:
-    """Refuse, in one line, the single-step options given on the command line in workload mode."""
-    from planner.errors import UsageError
-
-    given = [p.opts[0] for p in ctx.command.params if p.name in SINGLE_STEP_ONLY
-             and getattr(ctx.get_parameter_source(p.name), "name", None) == "COMMANDLINE"]
-    if given:
-        raise UsageError(f"{', '.join(given)} belong(s) to the single-step mode, which the "
-                         "workload mode (--isl, --osl, --concurrency) does not read: drop "
-                         "them, or drop --isl/--osl/--concurrency")
 
 
 def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: Any, osl: Any,

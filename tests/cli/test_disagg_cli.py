@@ -132,6 +132,22 @@ def test_serve_disagg_refuses_a_zero_limit_or_a_huge_pool_in_one_line(args, prob
     assert result.stderr.count("\n") == 1 and problem in result.stderr
 
 
+@pytest.mark.parametrize("args, named", [
+    (["--disagg-ratio", "--gpus", "16", "--prefill-tp", "4"], "--prefill-tp"),
+    (["--disagg-ratio", "--gpus", "16", "--decode-batch", "8"], "--decode-batch"),
+    (["--disagg-ratio", "--gpus", "16", "--kv-bandwidth", "50 GB/s"], "--kv-bandwidth"),
+    (["--max-tpot", "30 ms"], "--max-tpot"),
+    (["--decode-ep", "8", "--max-ttft", "1 s"], "--max-ttft"),
+])
+def test_serve_disagg_refuses_options_its_mode_does_not_read(args, named):
+    """The solver chooses the pools itself, and the pools given have no limits to meet: an
+    option the call would not read is refused in one line, never silently ignored."""
+    result = cli_run("serve-disagg", "deepseek-v3", "-H", "h200", "--isl", "1k", "--osl", "1k",
+                     *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and named in result.stderr
+
+
 def test_a_rate_beyond_the_capped_search_is_not_called_a_memory_failure():
     # DeepSeek-V3 fits on H800 workers, but 100,000 requests/s is above what the most prefill
     # workers the search tries (MAX_PREFILL_WORKERS per layout pair) serve: every split that

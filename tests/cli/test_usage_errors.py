@@ -110,3 +110,25 @@ def test_the_console_script_prints_one_line_too(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err == ("error: --batch-per-gpu: 0.0 is not in the range x>=1 "
                    "(planner serve --help)\n")
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--mfu", "0.4", "--pp", "16", "--zero", "1"], "--pp, --zero"),
+    (["--gpu-hours", "1M", "--global-batch", "256"], "--global-batch"),
+    (["--tokens-per-day", "100B", "--fp8"], "--fp8"),
+    (["--global-batch", "256", "--top", "3"], "--top"),
+])
+def test_train_refuses_options_its_mode_does_not_read(extra, named):
+    """The accounting mode (speed given) reads no layout, and --top only counts --search's
+    layouts: such an option is refused in one line, never silently ignored."""
+    result = cli_run("train", "deepseek-v3", "-H", "h800", "--tokens", "1T", "--gpus", "2048",
+                     *extra)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and named in result.stderr
+
+
+def test_train_accounting_and_layout_modes_still_run():
+    assert cli_run("train", "deepseek-v3", "-H", "h800", "--tokens", "1T", "--gpus", "2048",
+                   "--mfu", "0.4").exit_code == 0
+    assert cli_run("train", "llama-3.1-8b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
+                   "--global-batch", "256", "--search", "--top", "2").exit_code in (0, 1)
