@@ -194,9 +194,10 @@ def test_the_slower_device_on_its_own_layers_sets_the_pace(schedule):
     for key, value in mid.items():
         assert np.allclose(chosen[key], value, rtol=1e-12)
     # planner train kimi-k2 -H h800 --gpus 2048 --pp 16 --ep 64 --global-batch 15360 --zero 1
-    # --fp8: DualPipe 13.574 -> 14.801 s, DualPipeV 14.029 -> 14.734 s (the end device's)
+    # --fp8: DualPipe 13.574 -> 14.801 s, DualPipeV 14.029 -> 14.734 s (the end device's);
+    # round six's wgrad rates (DeepGEMM PR 95): 14.807 s and 14.740 s
     step = train_layout(m, hw, **{**DSV3, "schedule": schedule}).step_time_s
-    assert step == pytest.approx({"dualpipe": 14.801, "dualpipev": 14.734}[schedule], rel=1e-4)
+    assert step == pytest.approx({"dualpipe": 14.807, "dualpipev": 14.740}[schedule], rel=1e-4)
 
 
 def test_the_mtp_block_has_a_moe_blocks_memory_bound_kernels(v3):
