@@ -148,6 +148,19 @@ def train_rates(hardware: Hardware, *, gemm_dtype: str, rows=None,
     )
 
 
+def gemm_per_token_s(parts: dict, rates: TrainRates) -> Any:
+    """Forward time per token of the recipe's GEMMs (s): the dense layers' and the experts',
+    not the BF16 head and router, not the attention core.
+
+    Formula: (attention projections + dense FFN + shared experts)/R_gemm + routed/R_experts.
+    Ref: V3R §3.3.1 (the FP8 GEMMs; head, router and attention in BF16).
+    Convention: FLOPs per token by part as ``TrainShape.forward_flops`` gives them.
+    Example: H800 FP8, 1e9 dense FLOPs per token: 1e9 / 1,041e12 = 0.96 µs.
+    """
+    dense = sum(parts.get(k, 0.0) for k in ("attention_proj", "dense_ffn", "shared_experts"))
+    return dense / rates.gemm + parts.get("routed_experts", 0.0) / rates.experts
+
+
 def wgrad_extra_per_token_s(parts: dict, rates: TrainRates) -> Any:
     """Weight-gradient time per token beyond the forward's GEMM rate (s), from forward FLOPs per
     token by part.

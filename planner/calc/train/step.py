@@ -20,10 +20,8 @@ counts them; attention without a fused kernel computes the full s² scores; over
 as :mod:`planner.calc.train.recipe` states; latencies from the hardware spec. EP: dispatch +
 combine forward, the same bytes backward (again with full recompute), through the device's MoE
 layers and its share of the MTP blocks (:mod:`planner.calc.train.overlap`); under DualPipe an
-overlapped pair's all-to-all (T) hides behind computation W that keeps the share its kernels
-leave while they run: + max(T − W, h·T), h = (1 − s)·20/24 (the spec's
-``overlap_compute_share`` s counts DeepEP's 24 SMs; V3R §3.2.2's training kernels hold 20);
-the chunks DualPipe runs alone (warm-up, cool-down) expose all of theirs.
+overlapped pair's all-to-all hides behind its compute, whose GEMMs run on the SMs its kernels
+leave (h = (1 − s)·20/24: V3R §3.2.2's 20 of the spec's 24); chunks run alone expose it all.
 """
 
 from __future__ import annotations
@@ -37,8 +35,8 @@ from planner.calc.pipeline import BACKWARD_TO_FORWARD, WEIGHT_BACKWARD_TO_FORWAR
 from planner.calc.train.kernels import grad_accumulation_s
 from planner.calc.train.kernels import unfused_attention_s as _unfused_attention_s
 from planner.calc.train.overlap import bubble_s as _bubble_s
-from planner.calc.train.overlap import ep_pass_s, standalone_chunks
-from planner.calc.train.rates import TrainRates, wgrad_extra_per_token_s
+from planner.calc.train.overlap import ep_pass_s, overlapped_ep_exposed_s, standalone_chunks
+from planner.calc.train.rates import TrainRates, gemm_per_token_s, wgrad_extra_per_token_s
 from planner.calc.train.recipe import (
     DEEPEP_NORMAL_COMM_SMS, DP_OVERLAP, EP_OVERLAP, EP_PASSES, EP_PASSES_FULL_RECOMPUTE,
     FULL_RECOMPUTE, PP_OVERLAP, RECIPES, SELECTIVE_RECOMPUTE, TRAIN_SCHEDULES,
@@ -224,13 +222,14 @@ def _device_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, m, rank, **
     dev = with_moe_share(shape, device_moe_share(shape, pp=pp, schedule=schedule, rank=rank))
     layer, scores, ends, ends_scores = _per_layer_forward_s(
         dev, rates, tokens=kw["tokens"], tp=kw["tp"], flash=kw["flash"], seq_len=kw["seq_len"])
-    # the weight gradients beyond the forward's GEMM rate: the layers' and the MTP blocks'
-    wgrad = kw["tokens"] / np.asarray(kw["tp"], dtype=float) * (
-        wgrad_extra_per_token_s(dev.forward_flops, rates) * layers / dev.num_layers
-        + wgrad_extra_per_token_s(dev.mtp_forward_flops, rates) * share)
+    # the layers' and MTP blocks' weight gradients beyond the forward's GEMM rate; their GEMMs
+    wgrad, gemm = (kw["tokens"] / np.asarray(kw["tp"], dtype=float) * (
+        f(dev.forward_flops, rates) * layers / dev.num_layers
+        + f(dev.mtp_forward_flops, rates) * share)
+        for f in (wgrad_extra_per_token_s, gemm_per_token_s))
     mb = _pieces_s(dev, rates, comp=layer * layers, scores=scores * layers, ends=ends * share,
-                   ends_scores=ends_scores * share, layers_dev=layers, share=share,
-                   wgrad=wgrad, **kw)
+                   ends_scores=ends_scores * share, layers_dev=layers, share=share, wgrad=wgrad,
+                   gemm=gemm, **kw)
     busy = m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + sum(mb[k] for k in (
         "wgrad_x", "att_b", "elem_f", "elem_b", "recompute", "tp_f", "tp_b", "cp", "ep")))
     return mb, busy + standalone_chunks(schedule=schedule, pp=pp, rank=rank) * mb["ep_alone"]
@@ -262,14 +261,13 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, **kw):
 
 def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, tokens, seq_len,
               sequence_parallel, flash, ep_overlap, comp, scores, ends, ends_scores, layers_dev,
-              share, wgrad=0.0):
+              share, wgrad=0.0, gemm=0.0):
     """The forward/backward pieces of one micro-batch through ``layers_dev`` layers and
-    ``share`` of the ends, given their forward compute and the weight gradients' time beyond
-    the forward's rate ``wgrad`` (s)."""
+    ``share`` of the ends, given their forward compute, the weight gradients' time beyond
+    the forward's rate ``wgrad`` and the forward time of the recipe's GEMMs ``gemm`` (s)."""
     tp_f, cp_f = np.asarray(tp, dtype=float), np.asarray(cp, dtype=float)
     comp = comp + ends
-    # Memory-bound kernels counted one by one (kernels.py); the unfused attention core's s²
-    # traffic on its own (a flash kernel keeps it on chip).
+    # Memory-bound kernels one by one (kernels.py); an unfused attention core's s² traffic apart
     elem_f, loss_f, elem_b, elem_sel = _kernel_s(shape, rates, tokens=tokens, tp=tp,
                                          layers_dev=layers_dev, ends_share=share,
                                          sequence_parallel=sequence_parallel)
@@ -320,12 +318,14 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
                        [selective, comp - ends + elem_f + att_f + tp_layers], 0.0)
     ep_total = ep_one * np.where(rc == FULL_RECOMPUTE, EP_PASSES_FULL_RECOMPUTE, EP_PASSES)
     busy = (1 + BACKWARD_TO_FORWARD) * comp + wgrad
-    # Overlapped (DualPipe): the all-to-all's kernels hold their SMs for as long as the links
-    # take (T); compute W runs beside them at the share they leave, then at full rate: the
-    # step grows by T − W where W fits inside the window (W ≤ (1 − h)·T), else by h·T (the
-    # SMs the training kernels hold: V3R §3.2.2's 20; the spec's share counts DeepEP's 24).
+    # Overlapped (DualPipe): the all-to-all's kernels hold h of the SMs (V3R §3.2.2's 20; the
+    # spec's share counts DeepEP's 24); the recipe's GEMMs (forward, backward, recomputed)
+    # run beside them on the rest for the whole pair (overlap.overlapped_ep_exposed_s).
     held = (1 - rates.overlap_compute) * TRAINING_COMM_SMS / DEEPEP_NORMAL_COMM_SMS
-    ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy, held * ep_total), ep_total)
+    g = (1 + BACKWARD_TO_FORWARD) * gemm + wgrad + np.select(
+        [rc == SELECTIVE_RECOMPUTE, rc == FULL_RECOMPUTE], [up_proj, gemm], 0.0)
+    ep_exposed = np.where(ep_overlap, overlapped_ep_exposed_s(
+        ep_s=ep_total, compute_s=busy, gemm_s=g, held_frac=held), ep_total)
     return {"compute_f": comp, "wgrad_x": wgrad + 0.0 * comp, "att_b": att_extra_b, "elem_f": elem_f + loss_f + att_f,
             "elem_b": elem_b + att_b, "recompute": recomp,
             "tp_f": tp_fwd, "tp_b": tp_bwd, "cp": cp_fwd + cp_bwd, "ep": ep_exposed,
