@@ -70,6 +70,9 @@ def test_overlapped_pair_gemms_run_beside_the_all_to_alls_sms():
     g_held = g * 20 / 112
     assert overlapped_ep_exposed_s(ep_s=20e-3, compute_s=100e-3, gemm_s=g, held_frac=h) == \
         pytest.approx(g_held + h * (20e-3 - g - g_held))
+    # no all-to-all (a dense model under DualPipe(V)): no SMs held, nothing added
+    assert overlapped_ep_exposed_s(ep_s=0.0, compute_s=100e-3, gemm_s=70e-3,
+                                   held_frac=h) == 0.0
     # a longer all-to-all never shortens the pair; faster GEMMs never lengthen it
     ts = np.linspace(0, 0.3, 61)
     grown = 0.1 + overlapped_ep_exposed_s(ep_s=ts, compute_s=0.1, gemm_s=0.07, held_frac=h)

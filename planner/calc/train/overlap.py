@@ -75,11 +75,11 @@ def overlapped_ep_exposed_s(*, ep_s, compute_s, gemm_s, held_frac):
     so bounded (launch grids only, no durations taken); DeepGEMM's ``set_num_sms``.
     Convention: the GEMMs run on the (1 − h) share for the whole pair; the link time covers
     them first and the other compute beside its rest (the most T can hide); DualPipe's chunks
-    run alone (warm-up, cool-down) are not in a pair.
+    run alone (warm-up, cool-down) are not in a pair; no all-to-all (T = 0): no SMs held, 0.
     Example: T = 20 ms, W = 100 ms of which G = 70 ms, h = 20/132: 70 × 20/112 = 12.5 ms
     (round five: h·T = 3.0 ms).
     """
-    g_held = gemm_s * held_frac / (1 - held_frac)
+    g_held = np.where(np.asarray(ep_s) > 0, gemm_s * held_frac / (1 - held_frac), 0.0)
     return g_held + np.maximum(ep_s - compute_s - g_held,
                                held_frac * np.maximum(ep_s - gemm_s - g_held, 0.0))
 
