@@ -56,12 +56,13 @@ KEY_FIGURES = {
     "planner train deepseek-v3 --hardware h800 --tokens 14.8T --gpus 2048 "
     "--tokens-per-day 272.8B": ["2,666,604", "54.25"],      # 14.8T / 272.8B = 54.25 days
     "planner paper --format markdown": ["70,272", "250.45", "14.757 ms"],
-    # V3R: 180K GPU-hours per 1T tokens; the model: -16.5% (a miss; -16.3% before round
+    # V3R: 180K GPU-hours per 1T tokens; the model: -13.1% (inside 15% from round six: -15.6%
+    # with its wgrad rates alone, -16.5% before them, -16.3% before round
     # five, -16.7% before the MTP block's kernels were a MoE block's, -24.1% before round
     # four), and a fit at 80 GiB
     # with the paper's choices (docs/training.md)
     "planner train deepseek-v3 --hardware h800 --tokens 1T --gpus 2048 --pp 16 --ep 64 "
-    "--global-batch 15360 --zero 1 --schedule dualpipe --fp8": ["150,234", "74.129 GB",
+    "--global-batch 15360 --zero 1 --schedule dualpipe --fp8": ["156,500", "74.129 GB",
                                                                 "usable: fits"],
     "planner train llama-3.1-70b --hardware h100 --tokens 1T --gpus 64 --global-batch 256 "
     "--search --top 5": ["Fastest layouts that fit", "1,706 fit"],

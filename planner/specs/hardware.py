@@ -138,7 +138,11 @@ KERNEL_TABLE_DTYPES = ("bf16", "fp8", "fp8_block", "fp4", "w4a16", "w4a8")
 MLA_TABLE_DTYPES = ("bf16", "fp8")
 PEAK_DTYPES = ("bf16", "fp8", "fp4")
 #: Scalar factors a measured table replaces: a spec with the table inherits none of them.
-SUPERSEDED_BY_TABLES = {"grouped_gemm": ("grouped_gemm_flops", "grouped_gemm_prefill_flops")}
+SUPERSEDED_BY_TABLES = {
+    "grouped_gemm": ("grouped_gemm_flops", "grouped_gemm_prefill_flops", "grouped_wgrad_gemm_flops"),
+    # a device's own GEMM tables: another device's wgrad kernels are not inherited either
+    "gemm": ("wgrad_gemm_flops",),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,6 +199,10 @@ class Efficiency:
     grouped_gemm_flops: Optional[Factor] = None
     #: Grouped GEMMs of MoE experts in prefill (contiguous layout, many tokens per expert).
     grouped_gemm_prefill_flops: Optional[Factor] = None
+    #: Weight-gradient GEMMs of the dense layers (training: K = the tokens of a micro-batch).
+    wgrad_gemm_flops: Optional[Factor] = None
+    #: Weight-gradient GEMMs of MoE experts (training: K-grouped, K = the rows per expert).
+    grouped_wgrad_gemm_flops: Optional[Factor] = None
     #: Attention kernels (BF16), e.g. FlashMLA in its compute-bound regime.
     attention_flops: Optional[Factor] = None
     #: Attention kernels with FP8 Q and KV on the FP8 tensor cores (FlashMLA's FP8 kernel),

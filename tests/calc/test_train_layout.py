@@ -34,8 +34,10 @@ def test_gpt_175b_activations_match_korthikanti():
 
 
 def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
-    # A miss, reported: 150,234 GPU-hours per 1T tokens at the final batch against V3R's
-    # 180K: -16.5%, outside the issue's 15% (round five: the MTP block's recomputed MLA
+    # 156,500 GPU-hours per 1T tokens at the final batch against V3R's 180K: -13.1%, inside
+    # the issue's 15% (round six: the weight-gradient GEMMs at DeepGEMM's measured wgrad
+    # rates (PR 95), 16.615 -> 16.808 s, -15.6%; the overlapped pairs' FP8 GEMMs on the 112
+    # SMs the all-to-all's 20 leave (profile-data launch grids), -> 17.308 s; round five: the MTP block's recomputed MLA
     # up-projections and TP collectives, 16.655 -> 16.684 s; the overlapped all-to-all's
     # kernels hold V3R §3.2.2's 20 SMs, not DeepEP's 24, -> 16.615 s; round four: the MTP module at its parts' rates,
     # its output head the model's BF16 head (V3R §2.2, §3.3.1), 15.10 -> 16.70 s; its MoE
@@ -50,8 +52,8 @@ def test_deepseek_v3_gpu_hours_against_the_papers_180k(v3):
     # backward at FA3's backward rate, MLA's RoPE and Q/K copies, the MTP layer's kernels and
     # the MLA up-projections recomputed. docs/training.md.
     r = train_layout(*v3, **DSV3)
-    assert r.train_gpu_hours == pytest.approx(150_234, rel=1e-3)
-    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.165, abs=1e-3)
+    assert r.train_gpu_hours == pytest.approx(156_500, rel=1e-3)
+    assert r.train_gpu_hours / 180_000 - 1 == pytest.approx(-0.131, abs=1e-3)
     one_f_one_b = train_layout(*v3, **{**DSV3, "schedule": "1f1b"})
     assert one_f_one_b.step_time_s > 2 * r.step_time_s    # head + MTP every micro-batch, EP exposed
 
@@ -248,7 +250,7 @@ VALIDATION = {   # id: (predicted step s, error) at the pinned model; misses sta
     "narayanan-175b-384": (70.69, -0.079), "narayanan-175b-768": (36.72, -0.068),
     "narayanan-175b-1536": (19.74, -0.052), "narayanan-530b-560": (190.77, -0.075),
     "narayanan-530b-1120": (98.62, -0.066), "narayanan-530b-2240": (52.54, -0.052),
-    "deepseek-v3-pretrain": (16.61, -0.165),
+    "deepseek-v3-pretrain": (17.31, -0.131),
 }
 
 
@@ -262,11 +264,12 @@ def test_validation_table_is_pinned_and_in_the_docs():
     narayanan = [abs(r.error_frac) for r in rows if r.id.startswith("narayanan")]
     # Issue 24 asks median <= 10% and none beyond 25%: both met (15 runs: median 6.8%;
     # 10.4% before round three counted Megatron-LM 2021's unfused gradient accumulation);
-    # the largest, DeepSeek-V3 -16.5% (-16.3% after round four's review, -16.7% at round
-    # four, -24.1% before), misses its own 15%.
+    # the largest, DeepSeek-V3 -13.1% (-15.6% with round six's wgrad rates alone, -16.5%
+    # before them, -16.3% after round four's review, -16.7% at round four, -24.1% before),
+    # is inside its own 15% from round six.
     # Korthikanti 2022's eight: median 6.8%, largest 10.4%; Narayanan 2021's six: median 6.7%,
     # largest 7.9% (was 13.2% / 14.5%); all still fast.
-    assert round(statistics.median(errors), 3) == 0.068 and round(max(errors), 3) == 0.165
+    assert round(statistics.median(errors), 3) == 0.068 and round(max(errors), 3) == 0.131
     assert round(statistics.median(korthikanti), 3) == 0.068 and max(korthikanti) <= 0.25
     assert round(statistics.median(narayanan), 3) == 0.067 and max(narayanan) <= 0.25
     docs = (REPO / "docs/training.md").read_text()
@@ -334,7 +337,7 @@ def test_cli_layout_json_keys_and_search():
     for key in ("memory_bytes_per_gpu", "step_time_s", "tokens_per_s_per_gpu", "mfu_frac",
                 "train_gpu_hours"):
         assert key in first
-    assert first["train_gpu_hours"] == pytest.approx(150_234, rel=1e-3)
+    assert first["train_gpu_hours"] == pytest.approx(156_500, rel=1e-3)
     found = cli_json("train", "llama-3.1-70b", "-H", "h100", "--tokens", "1T", "--gpus", "64",
                      "--global-batch", "256", "--search", "--top", "3")
     times = [r["step_time_s"] for r in found]

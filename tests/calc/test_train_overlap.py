@@ -32,6 +32,57 @@ def v3():
     return m, hw, shape, rates
 
 
+def _end_device_gemm_s(shape, rates) -> float:
+    """The FP8 GEMM time of one micro-batch on DualPipe's end device at p = 16 (2.5 layers, 2
+    of 5 MoE, and half the MTP block), from FLOPs: forward, backward (dgrad at the forward's
+    rate, wgrad at DeepGEMM's wgrad rates) and the recomputed MLA up-projections (s)."""
+    end = with_moe_share(shape, 0.4)
+    dense_rate, expert_rate = 1979e12 * 0.526, 1979e12 * 0.603
+    dense_wgrad, expert_wgrad = 1979e12 * 0.4704, 1979e12 * 0.5248
+    keys = ("attention_proj", "dense_ffn", "shared_experts")
+    t = 0.0
+    for flops, blocks in ((end.forward_flops, 2.5 / shape.num_layers), (end.mtp_forward_flops,
+                                                                         0.5)):
+        dense = sum(flops.get(k, 0.0) for k in keys) * blocks * 4096
+        routed = flops.get("routed_experts", 0.0) * blocks * 4096
+        t += 2 * (dense / dense_rate + routed / expert_rate)
+        t += dense / dense_wgrad + routed / expert_wgrad
+    return t + shape.up_projection_flops * 4096 * (2.5 + 0.5) / dense_rate
+
+
+def test_overlapped_pair_gemms_run_beside_the_all_to_alls_sms():
+    from planner.calc.train.overlap import overlapped_ep_exposed_s
+
+    h = 20 / 132
+    # without persistent GEMMs: round three's max(T − W, h·T)
+    for t, w in ((20e-3, 100e-3), (20e-3, 10e-3), (20e-3, 19e-3)):
+        assert overlapped_ep_exposed_s(ep_s=t, compute_s=w, gemm_s=0.0, held_frac=h) == \
+            pytest.approx(max(t - w, h * t))
+    # GEMMs of 70 ms in 100 ms of compute beside 20 ms of all-to-all: the GEMMs on 112 of 132
+    # SMs the whole pair: 70 × 20/112 = 12.5 ms (h·T was 3.0 ms)
+    assert overlapped_ep_exposed_s(ep_s=20e-3, compute_s=100e-3, gemm_s=70e-3,
+                                   held_frac=h) == pytest.approx(70e-3 * 20 / 112)
+    # an all-to-all longer than all the compute: the pair takes T
+    assert overlapped_ep_exposed_s(ep_s=200e-3, compute_s=100e-3, gemm_s=70e-3,
+                                   held_frac=h) == pytest.approx(100e-3)
+    # GEMMs shorter than T: the rest of the window slows the other compute by h
+    g = 10e-3
+    g_held = g * 20 / 112
+    assert overlapped_ep_exposed_s(ep_s=20e-3, compute_s=100e-3, gemm_s=g, held_frac=h) == \
+        pytest.approx(g_held + h * (20e-3 - g - g_held))
+    # no all-to-all (a dense model under DualPipe(V)): no SMs held, nothing added
+    assert overlapped_ep_exposed_s(ep_s=0.0, compute_s=100e-3, gemm_s=70e-3,
+                                   held_frac=h) == 0.0
+    # a longer all-to-all never shortens the pair; faster GEMMs never lengthen it
+    ts = np.linspace(0, 0.3, 61)
+    grown = 0.1 + overlapped_ep_exposed_s(ep_s=ts, compute_s=0.1, gemm_s=0.07, held_frac=h)
+    assert np.all(np.diff(grown) >= -1e-15)
+    gs = np.linspace(0, 0.07, 15)
+    pair = (0.03 + gs) + overlapped_ep_exposed_s(ep_s=0.05, compute_s=0.03 + gs, gemm_s=gs,
+                                                 held_frac=h)
+    assert np.all(np.diff(pair) >= -1e-15)
+
+
 def _alone_dualpipe(num_ranks: int, rank: int) -> tuple[int, int]:
     """(forward, backward) chunks run outside ``_forward_backward_chunk`` on ``rank``, walking
     DualPipe's ``step()`` loops (github.com/deepseek-ai/DualPipe dualpipe/dualpipe.py)."""
@@ -118,10 +169,13 @@ def test_dualpipes_standalone_chunks_expose_their_all_to_all(v3, monkeypatch):
                             ends_share=0.5))
     assert t == pytest.approx(2 * 7.07e-3 * (2.5 * 0.4 + 0.5), rel=1e-3)
     extra = base.step_parts["ep_comm"] - hidden.step_parts["ep_comm"]
-    # each chunk alone adds what a pair hides: T less the SM share its kernels hold (V3R
-    # §3.2.2's 20 SMs of the spec's DeepEP 24)
+    # each chunk alone adds what a pair hides: T less what the pair shows, its GEMMs' time
+    # on the SMs the all-to-all's kernels leave (V3R §3.2.2's 20 SMs of the spec's DeepEP 24;
+    # the GEMMs cover T: round six) where round five had h·T
     held = (1 - rates.overlap_compute) * 20 / 24
-    assert extra == pytest.approx(23 * (1 - held) * t, rel=1e-9)
+    g_held = _end_device_gemm_s(shape, rates) * held / (1 - held)
+    assert g_held > held * t
+    assert extra == pytest.approx(23 * (t - g_held), rel=1e-4)
     assert base.step_time_s - hidden.step_time_s == pytest.approx(extra, rel=1e-9)
     one = train_layout(m, hw, **{**DSV3, "schedule": "1f1b"})
     monkeypatch.undo()
@@ -153,8 +207,11 @@ def test_a_device_is_timed_on_its_own_layers_moe_share(v3):
     # the end device's all-to-all: 2.5 × 0.4 + 0.5 MoE blocks a micro-batch, not 2.5 × 58/61
     base = train_layout(m, _hw, **DSV3)
     held = (1 - rates.overlap_compute) * 20 / 24
-    assert base.step_parts["ep_comm"] == pytest.approx(
-        (120 * held + 23 * (1 - held)) * 2 * 7.07e-3 * (2.5 * 0.4 + 0.5), rel=2e-3)
+    t = 2 * 7.07e-3 * (2.5 * 0.4 + 0.5)
+    g_held = _end_device_gemm_s(shape, rates) * held / (1 - held)
+    # 120 pairs show their GEMMs' time beside the kernels' SMs; 23 chunks alone each way
+    # expose T instead (round five: 120·h·T + 23·(1 − h)·T)
+    assert base.step_parts["ep_comm"] == pytest.approx(97 * g_held + 23 * t, rel=2e-3)
 
 
 @pytest.mark.parametrize("name", ["glm-5", "deepseek-v3.2"])
@@ -194,9 +251,10 @@ def test_the_slower_device_on_its_own_layers_sets_the_pace(schedule):
     for key, value in mid.items():
         assert np.allclose(chosen[key], value, rtol=1e-12)
     # planner train kimi-k2 -H h800 --gpus 2048 --pp 16 --ep 64 --global-batch 15360 --zero 1
-    # --fp8: DualPipe 13.574 -> 14.801 s, DualPipeV 14.029 -> 14.734 s (the end device's)
+    # --fp8: DualPipe 13.574 -> 14.801 s, DualPipeV 14.029 -> 14.734 s (the end device's);
+    # round six's wgrad rates (DeepGEMM PR 95): 14.807 s and 14.740 s
     step = train_layout(m, hw, **{**DSV3, "schedule": schedule}).step_time_s
-    assert step == pytest.approx({"dualpipe": 14.801, "dualpipev": 14.734}[schedule], rel=1e-4)
+    assert step == pytest.approx({"dualpipe": 14.807, "dualpipev": 14.740}[schedule], rel=1e-4)
 
 
 def test_the_mtp_block_has_a_moe_blocks_memory_bound_kernels(v3):

@@ -139,7 +139,7 @@ def evaluate_layouts(model: Model, hardware: Hardware, grid: LayoutGrid, *, gpus
     Convention: invalid layouts (``reason`` says why) get NaN-free figures that callers must
     not report; ``recipe`` fp8 needs an FP8 peak in the hardware spec.
     Example: DeepSeek-V3 on 2,048 H800 (p = 16, EP 64, d = 128, ZeRO 1, DualPipe, FP8,
-    selective, B = 15,360 x 4,096): step 16.61 s, 1,849.0 tokens/s per GPU, MFU 46.82%;
+    selective, B = 15,360 x 4,096): step 17.31 s, 1,774.9 tokens/s per GPU, MFU 44.95%;
     74.13 GB per GPU (a middle stage; activations 43.02 GB): fits 85.5 GB.
     """
     from planner.calc.flops import model_flops_per_token

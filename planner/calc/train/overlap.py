@@ -62,6 +62,28 @@ def standalone_chunks(*, schedule, pp, rank):
                       sched == TRAIN_SCHEDULES.index("dualpipev")], [dual, v], 0.0)
 
 
+def overlapped_ep_exposed_s(*, ep_s, compute_s, gemm_s, held_frac):
+    """Time an overlapped forward-backward pair adds for its all-to-all (s).
+
+    Formula: with G' = G·h/(1 − h): G' + max(T − W − G', h·max(T − G − G', 0)); T the
+    all-to-all's link time, W the pair's compute at full rate, G ⊆ W its persistent GEMMs, h
+    the SM share the all-to-all kernels hold. G = 0 gives round three's max(T − W, h·T).
+    Ref: V3R §3.2.2 (20 SMs for the training all-to-all); deepseek-ai/profile-data
+    ``train.json`` (a DualPipe chunk pair, V3's layout): every FP8 GEMM kernel is launched
+    with 112 thread blocks of 384 threads (grids 112×1, 1×112, 2×56) beside DeepEP's internode
+    kernels' 20, 132 SMs in all; the flash attention and memory-bound kernels' grids are not
+    so bounded (launch grids only, no durations taken); DeepGEMM's ``set_num_sms``.
+    Convention: the GEMMs run on the (1 − h) share for the whole pair; the link time covers
+    them first and the other compute beside its rest (the most T can hide); DualPipe's chunks
+    run alone (warm-up, cool-down) are not in a pair; no all-to-all (T = 0): no SMs held, 0.
+    Example: T = 20 ms, W = 100 ms of which G = 70 ms, h = 20/132: 70 × 20/112 = 12.5 ms
+    (round five: h·T = 3.0 ms).
+    """
+    g_held = np.where(np.asarray(ep_s) > 0, gemm_s * held_frac / (1 - held_frac), 0.0)
+    return g_held + np.maximum(ep_s - compute_s - g_held,
+                               held_frac * np.maximum(ep_s - gemm_s - g_held, 0.0))
+
+
 def _ep_layer_s(shape: TrainShape, rates, *, tokens, tp, ep):
     """EP dispatch + combine of one micro-batch through one MoE layer, one pass (s): the
     slower of the IB leg (one copy per distinct remote node of the eligible ones) and the

@@ -36,6 +36,8 @@ class TrainRates:
     gemm: Any              # dense GEMMs at the recipe's precision (at M; array-valued)
     head: Any              # output head and router (BF16, at M)
     experts: Any           # grouped expert GEMMs (at rows per expert where a table exists)
+    gemm_wgrad: Any        # dense weight-gradient GEMMs (the forward's rate where no factor)
+    experts_wgrad: Any     # expert weight-gradient GEMMs (K-grouped; likewise)
     attention: float       # fused (flash) attention forward, BF16
     attention_backward: float   # fused attention backward (FA3's backward / forward rate)
     attention_unfused: Any     # attention as batched BF16 GEMMs (no fused kernel, at M)
@@ -83,12 +85,20 @@ def _expert_rate(hardware: Hardware, *, dtype: str, expert_rows) -> Any:
         grouped.frac if grouped is not None else _kernel_frac(hardware, "matmul_flops"))
 
 
+def _wgrad_rate(hardware: Hardware, factor: str, *, dtype: str, forward) -> Any:
+    """Weight-gradient GEMM FLOP/s: peak × the spec's ``factor`` where it gives one (measured
+    wgrad kernels), else the forward GEMM's rate ``forward``."""
+    given = getattr(hardware.efficiency, factor)
+    return forward if given is None else hardware.peak_dense_flop_per_s(dtype) * given.frac
+
+
 def train_rates(hardware: Hardware, *, gemm_dtype: str, rows=None,
                 expert_rows=None) -> TrainRates:
     """Achievable rates of a training step on ``hardware`` (FLOP/s, bytes/s per GPU, s).
 
     Formula: GEMMs P(dtype)·η_gemm(M); head P(BF16)·η_gemm(M); experts P(dtype)·η_grouped_prefill
-    (else η_matmul); attention P(BF16)·η_attention (fused) or ·η_gemm(M) (batched GEMMs); HBM
+    (else η_matmul); weight-gradient GEMMs P(dtype)·η_wgrad (dense) and ·η_grouped_wgrad
+    (experts) where the spec gives them, else the forward's rates; attention P(BF16)·η_attention (fused) or ·η_gemm(M) (batched GEMMs); HBM
     backward × 542/638 (FA3); B·η_hbm; links B·η_link; latencies from the spec (scale-out: cross-leaf). η_gemm(M) is the
     spec's GEMM table at M = ``rows`` (tokens per micro-batch on a rank), else matmul_flops;
     η_grouped the spec's grouped-GEMM table at ``expert_rows`` rows per expert where it has one
@@ -98,7 +108,8 @@ def train_rates(hardware: Hardware, *, gemm_dtype: str, rows=None,
     Convention: dense peaks; a missing factor is an error naming it, except the grouped GEMM;
     ``rows`` may be an array (then the GEMM rates are arrays of its shape).
     Example: H800, FP8 (no table): GEMMs 1,979e12 × 0.526 = 1,041e12 FLOP/s; experts 1,979e12 ×
-    0.603 = 1,193e12; attention 989e12 × 0.63 = 623e12; NVLink 200e9 × 0.8 = 160e9 B/s; IB
+    0.603 = 1,193e12; their weight gradients 1,979e12 × 0.4704 = 931e12 and × 0.5248 =
+    1,038.5e12 (DeepGEMM's wgrad kernels); attention 989e12 × 0.63 = 623e12; NVLink 200e9 × 0.8 = 160e9 B/s; IB
     40e9 B/s. A100, BF16 at M = 2,048: 312e12 × 0.8508 = 265.4e12 (between 0.8574 at 1,024 and
     0.8442 at 4,096).
     """
@@ -115,9 +126,13 @@ def train_rates(hardware: Hardware, *, gemm_dtype: str, rows=None,
     up_latency = (up.latency_us or 0.0) * US if up is not None else 0.0
     out_latency = (out.latency_cross_leaf_us or out.latency_same_leaf_us or 0.0) * US
     bf16_gemm = _gemm_rate(hardware, dtype="bf16", rows=rows)
+    gemm = _gemm_rate(hardware, dtype=gemm_dtype, rows=rows)
+    experts = _expert_rate(hardware, dtype=gemm_dtype, expert_rows=expert_rows)
     return TrainRates(
-        gemm=_gemm_rate(hardware, dtype=gemm_dtype, rows=rows), head=bf16_gemm,
-        experts=_expert_rate(hardware, dtype=gemm_dtype, expert_rows=expert_rows),
+        gemm=gemm, head=bf16_gemm, experts=experts,
+        gemm_wgrad=_wgrad_rate(hardware, "wgrad_gemm_flops", dtype=gemm_dtype, forward=gemm),
+        experts_wgrad=_wgrad_rate(hardware, "grouped_wgrad_gemm_flops", dtype=gemm_dtype,
+                                  forward=experts),
         attention=peak("bf16") * _kernel_frac(hardware, "attention_flops"),
         attention_backward=(peak("bf16") * _kernel_frac(hardware, "attention_flops")
                             * ATTENTION_BACKWARD_RATE_FRAC),
@@ -131,3 +146,31 @@ def train_rates(hardware: Hardware, *, gemm_dtype: str, rows=None,
                          if hardware.efficiency.overlap_compute_share is not None else 1.0),
         domain_gpus=hardware.scale_up_domain_gpus, note=note,
     )
+
+
+def gemm_per_token_s(parts: dict, rates: TrainRates) -> Any:
+    """Forward time per token of the recipe's GEMMs (s): the dense layers' and the experts',
+    not the BF16 head and router, not the attention core.
+
+    Formula: (attention projections + dense FFN + shared experts)/R_gemm + routed/R_experts.
+    Ref: V3R §3.3.1 (the FP8 GEMMs; head, router and attention in BF16).
+    Convention: FLOPs per token by part as ``TrainShape.forward_flops`` gives them.
+    Example: H800 FP8, 1e9 dense FLOPs per token: 1e9 / 1,041e12 = 0.96 µs.
+    """
+    dense = sum(parts.get(k, 0.0) for k in ("attention_proj", "dense_ffn", "shared_experts"))
+    return dense / rates.gemm + parts.get("routed_experts", 0.0) / rates.experts
+
+
+def wgrad_extra_per_token_s(parts: dict, rates: TrainRates) -> Any:
+    """Weight-gradient time per token beyond the forward's GEMM rate (s), from forward FLOPs per
+    token by part.
+
+    Formula: W = 1 × forward FLOPs per GEMM; (dense parts)·(1/R_wgrad − 1/R_gemm) + (routed
+    experts)·(1/R_experts_wgrad − 1/R_experts); the head and router stay at the BF16 rate.
+    Ref: DeepGEMM pull request 95 (wgrad kernels, H800), via hardware/h800.yaml.
+    Convention: 0 where the spec gives no wgrad factors (the rates are the forward's).
+    Example: H800 FP8, 1e9 dense FLOPs per token: 1e9 × (1/931e12 − 1/1,041e12) = 0.11 µs.
+    """
+    dense = sum(parts.get(k, 0.0) for k in ("attention_proj", "dense_ffn", "shared_experts"))
+    return (dense * (1 / rates.gemm_wgrad - 1 / rates.gemm)
+            + parts.get("routed_experts", 0.0) * (1 / rates.experts_wgrad - 1 / rates.experts))

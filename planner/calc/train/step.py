@@ -12,17 +12,16 @@ costs), planner.calc.routing (distinct nodes a token reaches).
 Convention: the busiest device sets the pace: L/p layers plus the output head (and MTP modules)
 each micro-batch (under DualPipe(V), whose stages count the ends as blocks, the slower of a
 middle device and the end device, which carries half the head and MTP per micro-batch);
-backward = 2 × forward FLOPs, of which the weight gradients W = 1 × forward; memory-bound
+backward = 2 × forward FLOPs, of which the weight gradients W = 1 × forward (their GEMMs at the
+spec's wgrad rates where it gives them: DeepGEMM's wgrad kernels on H800); memory-bound
 kernels (norms, residual adds, activations, FP8 casts, MoE permutes, the loss, the unfused
 attention core's s² score traffic) one by one at HBM speed as :mod:`planner.calc.train.kernels`
 counts them; attention without a fused kernel computes the full s² scores; overlap per schedule
 as :mod:`planner.calc.train.recipe` states; latencies from the hardware spec. EP: dispatch +
 combine forward, the same bytes backward (again with full recompute), through the device's MoE
 layers and its share of the MTP blocks (:mod:`planner.calc.train.overlap`); under DualPipe an
-overlapped pair's all-to-all (T) hides behind computation W that keeps the share its kernels
-leave while they run: + max(T − W, h·T), h = (1 − s)·20/24 (the spec's
-``overlap_compute_share`` s counts DeepEP's 24 SMs; V3R §3.2.2's training kernels hold 20);
-the chunks DualPipe runs alone (warm-up, cool-down) expose all of theirs.
+overlapped pair's all-to-all hides behind its compute, whose GEMMs run on the SMs its kernels
+leave (h = (1 − s)·20/24: V3R §3.2.2's 20 of the spec's 24); chunks run alone expose it all.
 """
 
 from __future__ import annotations
@@ -36,8 +35,8 @@ from planner.calc.pipeline import BACKWARD_TO_FORWARD, WEIGHT_BACKWARD_TO_FORWAR
 from planner.calc.train.kernels import grad_accumulation_s
 from planner.calc.train.kernels import unfused_attention_s as _unfused_attention_s
 from planner.calc.train.overlap import bubble_s as _bubble_s
-from planner.calc.train.overlap import ep_pass_s, standalone_chunks
-from planner.calc.train.rates import TrainRates
+from planner.calc.train.overlap import ep_pass_s, overlapped_ep_exposed_s, standalone_chunks
+from planner.calc.train.rates import TrainRates, gemm_per_token_s, wgrad_extra_per_token_s
 from planner.calc.train.recipe import (
     DEEPEP_NORMAL_COMM_SMS, DP_OVERLAP, EP_OVERLAP, EP_PASSES, EP_PASSES_FULL_RECOMPUTE,
     FULL_RECOMPUTE, PP_OVERLAP, RECIPES, SELECTIVE_RECOMPUTE, TRAIN_SCHEDULES,
@@ -140,8 +139,7 @@ def _per_layer_forward_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, fl
     per_token, scores = _per_token_s({k: v for k, v in f.items() if k != "output_head"}, rates,
                                      att_per_flop=causal / att_rate)
     per_layer = tokens / np.asarray(tp, dtype=float) / shape.num_layers
-    # The head and the MTP modules (V3R §2.2: a MoE block, the projection M and the shared
-    # output head, in BF16 as the head is)
+    # The head and the MTP modules (V3R §2.2: a MoE block, the projection M, the BF16 head)
     mtp, mtp_scores = _per_token_s(shape.mtp_forward_flops, rates, att_per_flop=causal / att_rate)
     tok = tokens / np.asarray(tp, dtype=float)
     ends = tok * (f["output_head"] / rates.head + mtp)
@@ -224,10 +222,16 @@ def _device_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, m, rank, **
     dev = with_moe_share(shape, device_moe_share(shape, pp=pp, schedule=schedule, rank=rank))
     layer, scores, ends, ends_scores = _per_layer_forward_s(
         dev, rates, tokens=kw["tokens"], tp=kw["tp"], flash=kw["flash"], seq_len=kw["seq_len"])
+    # the layers' and MTP blocks' weight gradients beyond the forward's GEMM rate; their GEMMs
+    wgrad, gemm = (kw["tokens"] / np.asarray(kw["tp"], dtype=float) * (
+        f(dev.forward_flops, rates) * layers / dev.num_layers
+        + f(dev.mtp_forward_flops, rates) * share)
+        for f in (wgrad_extra_per_token_s, gemm_per_token_s))
     mb = _pieces_s(dev, rates, comp=layer * layers, scores=scores * layers, ends=ends * share,
-                   ends_scores=ends_scores * share, layers_dev=layers, share=share, **kw)
-    busy = m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + sum(
-        mb[k] for k in ("att_b", "elem_f", "elem_b", "recompute", "tp_f", "tp_b", "cp", "ep")))
+                   ends_scores=ends_scores * share, layers_dev=layers, share=share, wgrad=wgrad,
+                   gemm=gemm, **kw)
+    busy = m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + sum(mb[k] for k in (
+        "wgrad_x", "att_b", "elem_f", "elem_b", "recompute", "tp_f", "tp_b", "cp", "ep")))
     return mb, busy + standalone_chunks(schedule=schedule, pp=pp, rank=rank) * mb["ep_alone"]
 
 
@@ -257,24 +261,22 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, **kw):
 
 def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, tokens, seq_len,
               sequence_parallel, flash, ep_overlap, comp, scores, ends, ends_scores, layers_dev,
-              share):
+              share, wgrad=0.0, gemm=0.0):
     """The forward/backward pieces of one micro-batch through ``layers_dev`` layers and
-    ``share`` of the ends, given their forward compute (s)."""
+    ``share`` of the ends, given their forward compute, the weight gradients' time beyond
+    the forward's rate ``wgrad`` and the forward time of the recipe's GEMMs ``gemm`` (s)."""
     tp_f, cp_f = np.asarray(tp, dtype=float), np.asarray(cp, dtype=float)
     comp = comp + ends
-    # Memory-bound kernels counted one by one (kernels.py); the unfused attention core's s²
-    # traffic on its own (a flash kernel keeps it on chip).
+    # Memory-bound kernels one by one (kernels.py); an unfused attention core's s² traffic apart
     elem_f, loss_f, elem_b, elem_sel = _kernel_s(shape, rates, tokens=tokens, tp=tp,
                                          layers_dev=layers_dev, ends_share=share,
                                          sequence_parallel=sequence_parallel)
-    # FlashAttention's backward: 2.5 × the forward FLOPs at its backward rate (2 counted with
-    # the layer's backward = 2 × forward).
+    # FlashAttention's backward: 2.5 × forward FLOPs at its rate (2 in the backward = 2 × forward)
     att_extra_b = np.where(flash, (scores + ends_scores) * (
         FLASH_BACKWARD_FLOPS_TO_FORWARD * rates.attention / rates.attention_backward
         - BACKWARD_TO_FORWARD), 0.0)
     att_f, att_b = _unfused_attention_s(shape, rates, tokens=tokens, tp=tp,
-                                        layers_dev=layers_dev, seq_len=seq_len,
-                                        scores=scores)
+                                        layers_dev=layers_dev, seq_len=seq_len, scores=scores)
     att_f, att_b = np.where(flash, 0.0, att_f), np.where(flash, 0.0, att_b)
     rc = np.asarray(recompute)
     # The MTP modules' blocks the device carries (V3R §2.2: each a transformer block with its
@@ -307,24 +309,24 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
     ep_one = ep_pass_s(shape, rates, tokens=tokens, tp=tp, ep=ep, layers_dev=layers_dev,
                        ends_share=share)
     # Selective: Megatron-LM's recomputes the attention core (Korthikanti et al. §5; its
-    # checkpoint wraps a flash kernel too); V3R §3.2.3's instead the norms, SwiGLU and MLA's
-    # up-projections; full: the whole forward.
-    # (the MTP modules' blocks too: each recomputes its MLA up-projections)
+    # checkpoint wraps a flash kernel too); V3R §3.2.3's the norms, SwiGLU and MLA's
+    # up-projections (the MTP blocks' too); full: the whole forward.
     up_proj = shape.up_projection_flops * tokens / tp_f * blocks / rates.gemm
     core = 0.0 if shape.up_projection_flops else scores + att_f
     selective = core + up_proj + elem_sel
     recomp = np.select([rc == SELECTIVE_RECOMPUTE, rc == FULL_RECOMPUTE],
                        [selective, comp - ends + elem_f + att_f + tp_layers], 0.0)
     ep_total = ep_one * np.where(rc == FULL_RECOMPUTE, EP_PASSES_FULL_RECOMPUTE, EP_PASSES)
-    busy = (1 + BACKWARD_TO_FORWARD) * comp
-    # Overlapped (DualPipe): the all-to-all's kernels hold their SMs for as long as the links
-    # take (T); compute W runs beside them at the share they leave, then at full rate: the
-    # step grows by T − W where W fits inside the window (W ≤ (1 − h)·T), else by h·T.
-    # (the SMs the training kernels hold: V3R §3.2.2's 20, where the spec's share counts
-    # DeepEP's 24)
+    busy = (1 + BACKWARD_TO_FORWARD) * comp + wgrad
+    # Overlapped (DualPipe): the all-to-all's kernels hold h of the SMs (V3R §3.2.2's 20; the
+    # spec's share counts DeepEP's 24); the recipe's GEMMs (forward, backward, recomputed)
+    # run beside them on the rest for the whole pair (overlap.overlapped_ep_exposed_s).
     held = (1 - rates.overlap_compute) * TRAINING_COMM_SMS / DEEPEP_NORMAL_COMM_SMS
-    ep_exposed = np.where(ep_overlap, np.maximum(ep_total - busy, held * ep_total), ep_total)
-    return {"compute_f": comp, "att_b": att_extra_b, "elem_f": elem_f + loss_f + att_f,
+    g = (1 + BACKWARD_TO_FORWARD) * gemm + wgrad + np.select(
+        [rc == SELECTIVE_RECOMPUTE, rc == FULL_RECOMPUTE], [up_proj, gemm], 0.0)
+    ep_exposed = np.where(ep_overlap, overlapped_ep_exposed_s(
+        ep_s=ep_total, compute_s=busy, gemm_s=g, held_frac=held), ep_total)
+    return {"compute_f": comp, "wgrad_x": wgrad + 0.0 * comp, "att_b": att_extra_b, "elem_f": elem_f + loss_f + att_f,
             "elem_b": elem_b + att_b, "recompute": recomp,
             "tp_f": tp_fwd, "tp_b": tp_bwd, "cp": cp_fwd + cp_bwd, "ep": ep_exposed,
             "ep_alone": ep_total - ep_exposed}
@@ -361,9 +363,9 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
         mb["elem_b"] = mb["elem_b"] + grad_accumulation_s(shape, rates, recipe=recipe, tp=tp,
                                                            pp=pp, ep=ep, schedule=sched)
     f_s = mb["compute_f"] + mb["elem_f"] + mb["tp_f"] + mb["cp"] / 3 + mb["ep"] / 3
-    b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["att_b"] + mb["elem_b"] + mb["tp_b"] + mb["recompute"]
-           + 2 * mb["cp"] / 3 + 2 * mb["ep"] / 3)
-    w_s = WEIGHT_BACKWARD_TO_FORWARD * mb["compute_f"]
+    b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["wgrad_x"] + mb["att_b"] + mb["elem_b"]
+           + mb["tp_b"] + mb["recompute"] + 2 * mb["cp"] / 3 + 2 * mb["ep"] / 3)
+    w_s = WEIGHT_BACKWARD_TO_FORWARD * mb["compute_f"] + mb["wgrad_x"]
     pp_f, tp_f = np.asarray(pp, dtype=float), np.asarray(tp, dtype=float)
     bubble = _bubble_s(sched, pp=pp_f, vpp=vpp, f_s=f_s, b_s=b_s, w_s=w_s)
     # Adjacent stages are t·c·d ranks apart: a pair spans 2·t·c·d consecutive ranks.
@@ -384,7 +386,7 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
                                     ep=ep, zero=zero, schedule=sched, m=m, f_s=f_s, b_s=b_s,
                                     overlap=overlap)
     parts = dict(zip(STEP_PARTS, (
-        m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + mb["att_b"]),
+        m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + mb["wgrad_x"] + mb["att_b"]),
         m * (mb["elem_f"] + mb["elem_b"]),
         m * mb["recompute"], m * (mb["tp_f"] + mb["tp_b"]), m * mb["cp"],
         m * mb["ep"] + standalone_chunks(schedule=sched, pp=pp_f, rank=mb["rank"])
