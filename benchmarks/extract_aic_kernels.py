@@ -26,7 +26,9 @@ Reductions (each printed beside its value):
   holding >= ``MOE_MIN_WEIGHTS``
   expert weights per GPU; rows per expert r = T·topk / E; FLOPs on
   one GPU = T·topk·6·h·i / (moe_tp·moe_ep); median over the rows whose r lies within a factor
-  sqrt(2) of each grid point of ``EXPERT_ROWS``.
+  sqrt(2) of each grid point of ``EXPERT_ROWS``, from 1/16 row per expert (a decode batch of a
+  few tokens: the kernel runs one row on each expert a token selects, plus its fixed latency;
+  the planner reads those rows' time instead of extrapolating the 1-row rate).
 - Prefill attention: context attention with isl >= 4,096: FLOPs = B·2·isl²·n_h·d_h (causal:
   half of 4·isl²·n_h·d_h), median over shapes, / the peak of the attention dtype.
 - KV streaming (decode attention): generation attention, BF16 KV, B·(isl + step) >= 262,144
@@ -64,7 +66,7 @@ PEAKS = {
 TRT_VERSION = {"a100_sxm": "trtllm/1.0.0"}
 NCCL_VERSION = {"a100_sxm": "2.27.3"}
 ROWS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
-EXPERT_ROWS = (1, 2, 4, 16, 64, 256, 1024, 4096)
+EXPERT_ROWS = (0.0625, 0.125, 0.25, 0.5, 1, 2, 4, 16, 64, 256, 1024, 4096)
 SHAPE_MIN, SHAPE_MAX = 1024, 16384
 STREAM_MIN_NK = 16 * 2**20
 #: Dense GEMM tables and the weight stream read layer-sized matrices only: at M = 1 every

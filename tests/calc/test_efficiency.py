@@ -182,6 +182,26 @@ def test_kernel_time_never_falls_as_rows_grow_on_any_table():
                 assert np.all(np.diff(time) >= -1e-12 * time[1:]), (name, kind, dtype)
 
 
+def test_grouped_tables_are_read_below_one_row_per_expert():
+    """Issue 20: a decode batch of few tokens gives each expert under one row (DeepSeek-V3 at
+    4 tokens: 4 · 8 / 256 = 1/8). The MoE kernel then runs one row on each expert some token
+    selects, plus its fixed latency: AIConfigurator's moe_perf tables time it, and the grouped
+    tables now hold those rows (from 1/16) instead of holding the 1-row rate below it, which
+    made the kernel time ∝ rows, 1/16 of the 1-row time at 1/16 row."""
+    h200 = catalog.load_hardware("h200")
+    table = h200.efficiency.grouped_gemm["fp8_block"]
+    assert list(table.rows[:5]) == [0.0625, 0.125, 0.25, 0.5, 1]
+    assert eff.grouped_gemm_flops_frac(h200, dtype="fp8_block", rows=0.25) == pytest.approx(
+        table.frac[2])
+    for name in ("h100", "h200", "b200", "gb200-nvl72", "b300", "gb300-nvl72"):
+        hw = catalog.load_hardware(name)
+        for dtype in hw.efficiency.grouped_gemm or {}:
+            f = eff.grouped_gemm_flops_frac(hw, dtype=dtype, rows=np.array([0.0625, 1.0]))
+            time = np.array([0.0625, 1.0]) / f
+            # at least the share of experts 1/16 row touches, (1 - e^(-1/16)) / (1 - e^(-1))
+            assert time[0] / time[1] > 0.09, (name, dtype)
+
+
 def test_mla_decode_reads_the_measured_table_by_kv_dtype_and_heads_per_gpu():
     """Issue 19: MLA decode runs at TensorRT-LLM's generation-MLA kernel rate, read by KV dtype
     at n_h / TP heads per GPU, in the workload model and in serve's step alike."""
