@@ -202,8 +202,7 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
 
     moe_dtype, eng = moe_weights_dtype or weights_dtype, _engine_terms(engine, max_num_tokens)
     kv = kv_dtype or ("fp8" if eng.quantized_kv and weights_dtype != "bf16" else "bf16")
-    fig = model_figures(model, weights_dtype=weights_dtype, moe_weights_dtype=moe_dtype,
-                        kv_dtype=kv)
+    fig = _figures(model, engine, weights_dtype=weights_dtype, moe_dtype=moe_dtype, kv=kv)
     lay = _layout(model, hardware, tp=tp, pp=pp, attention_dp=attention_dp, moe_tp=moe_tp,
                   moe_ep=moe_ep)
     isl_a, osl_a, c = (np.asarray(v, dtype=float) for v in (isl, osl, concurrency))
@@ -249,6 +248,19 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
         prefill_bound=out(prefill_bound), basis=dec_rates.basis.split(":")[0],
         efficiency_note=_efficiency_note(dec_rates.basis, model, hardware), kv_dtype=kv,
         running_requests=out(run))
+
+
+def _figures(model: Model, engine: Engine | None, *, weights_dtype: str, moe_dtype: str,
+             kv: str) -> Any:
+    """The model's per-layer figures, with the engine's own kernel table for weight-only
+    experts (``weight_only_moe_table``) where it names one."""
+    import dataclasses
+
+    fig = model_figures(model, weights_dtype=weights_dtype, moe_weights_dtype=moe_dtype,
+                        kv_dtype=kv)
+    if engine is None or not engine.weight_only_moe_table:
+        return fig
+    return dataclasses.replace(fig, moe_kernel_table=engine.weight_only_moe_table)
 
 
 def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b: Any,
