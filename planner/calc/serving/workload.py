@@ -195,7 +195,7 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     reserved for each request's whole ISL + OSL; ``fits`` False: the times are meaningless. One
     dtype per call; ``moe_weights_dtype`` (default the weights'): the routed experts'.
     Example: Llama-3.1-70B FP8 on 8 x H200 (TP 8), TensorRT-LLM (FP8 KV), ISL = OSL = 1,024,
-    c = 64: TPOT 7.64 ms, TTFT 320 ms, e2e 8.13 s, 1,007 output tokens/s per GPU, 131 per
+    c = 64: TPOT 11.20 ms, TTFT 380 ms, e2e 11.83 s, 692 output tokens/s per GPU, 89 per
     user; 26.8 GB per GPU (weights 9.09, KV 2.68). Measured: TPOT 13.5 ms, TTFT 225 ms.
     """
     import numpy as np
