@@ -40,6 +40,7 @@ from planner.calc.serving.blocks import kv_cache_fraction
 from planner.calc.serving.workload_step import (
     BOUND_NAMES,
     Layout,
+    ModelFigures,
     _rates,
     forward_pass,
     kv_bytes_per_token_per_gpu_array,
@@ -251,7 +252,7 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
 
 
 def _figures(model: Model, engine: Engine | None, *, weights_dtype: str, moe_dtype: str,
-             kv: str) -> Any:
+             kv: str) -> ModelFigures:
     """The model's per-layer figures, with the engine's own kernel table for weight-only
     experts (``weight_only_moe_table``) where it names one."""
     import dataclasses
