@@ -10,7 +10,8 @@ separate environment on a snapshot of github.com/ai-dynamo/aiconfigurator (Apach
 
 Tables read per system (TensorRT-LLM 1.3.0rc20 collections, NCCL 2.29.2; A100: TensorRT-LLM 1.0.0,
 NCCL 2.27.3, MoE runs with power_law_1.01 routing, the flattest it has):
-gemm/trtllm/1.3.0rc20/gemm_perf, moe/trtllm/1.3.0rc20/moe_perf,
+gemm/trtllm/1.3.0rc20/gemm_perf, moe/trtllm/1.3.0rc20/moe_perf (H100, H200: also
+moe/vllm/0.14.0/moe_perf, vLLM's Marlin kernel, ``w4a16_marlin``),
 attention/trtllm/1.3.0rc20/{context,generation}_attention_perf, comm/nccl/2.29.2/nccl_perf.
 Latencies in the tables are milliseconds; NCCL's ``message_size`` is elements (collector/
 network/collect_nccl.py divides the bytes by the element size).
@@ -26,7 +27,9 @@ Reductions (each printed beside its value):
   holding >= ``MOE_MIN_WEIGHTS``
   expert weights per GPU; rows per expert r = T·topk / E; FLOPs on
   one GPU = T·topk·6·h·i / (moe_tp·moe_ep); median over the rows whose r lies within a factor
-  sqrt(2) of each grid point of ``EXPERT_ROWS``.
+  sqrt(2) of each grid point of ``EXPERT_ROWS``, from 1/16 row per expert (a decode batch of a
+  few tokens: the kernel runs one row on each expert a token selects, plus its fixed latency;
+  the planner reads those rows' time instead of extrapolating the 1-row rate).
 - Prefill attention: context attention with isl >= 4,096: FLOPs = B·2·isl²·n_h·d_h (causal:
   half of 4·isl²·n_h·d_h), median over shapes, / the peak of the attention dtype.
 - KV streaming (decode attention): generation attention, BF16 KV, B·(isl + step) >= 262,144
@@ -64,7 +67,7 @@ PEAKS = {
 TRT_VERSION = {"a100_sxm": "trtllm/1.0.0"}
 NCCL_VERSION = {"a100_sxm": "2.27.3"}
 ROWS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
-EXPERT_ROWS = (1, 2, 4, 16, 64, 256, 1024, 4096)
+EXPERT_ROWS = (0.0625, 0.125, 0.25, 0.5, 1, 2, 4, 16, 64, 256, 1024, 4096)
 SHAPE_MIN, SHAPE_MAX = 1024, 16384
 STREAM_MIN_NK = 16 * 2**20
 #: Dense GEMM tables and the weight stream read layer-sized matrices only: at M = 1 every
@@ -97,6 +100,12 @@ MOE_KINDS = {
     "w4a16": ("w4a16_mxfp4", ("moe_torch_flow",), "bf16"),
     "w4a8": ("w4a8_mxfp4_mxfp8", ("moe_torch_flow",), "fp8"),
 }
+#: vLLM's own weight-only expert kernel (Marlin: INT4 / MXFP4 weights, BF16 compute), read where
+#: vLLM runs it for the measured runs: Hopper (compressed-tensors W4A16 MoE; the gpt-oss scripts'
+#: VLLM_MXFP4_USE_MARLIN=1). Blackwell's runs select FlashInfer's (TensorRT-LLM's) INT4 kernel
+#: (VLLM_USE_FLASHINFER_MOE_INT4=1): the ``w4a16`` table there. Earliest vLLM collection (0.14.0).
+VLLM_MOE = {"h100_sxm": "vllm/0.14.0", "h200_sxm": "vllm/0.14.0"}
+VLLM_MOE_KINDS = {"w4a16_marlin": ("int4_wo", ("vllm_marlin_moe",), "bf16")}
 TRT = "trtllm/1.3.0rc20"
 REPO_DIR = "aic-core/src/aiconfigurator_core/systems/data"
 #: What makes one MoE run: the fastest kernel source per run counts (the engine picks it).
@@ -165,13 +174,25 @@ def weight_stream(system: str, root: Path, peaks: dict) -> dict:
 
 
 def moe_tables(system: str, root: Path, peaks: dict) -> dict:
-    every = list(_rows(_read(root / system / "moe" / _trt(system) / "moe_perf.parquet")))
+    """TensorRT-LLM's grouped tables, and vLLM's Marlin one where ``VLLM_MOE`` names its
+    collection (its own source path under the key ``path``)."""
+    out = _moe_tables(root / system / "moe" / _trt(system) / "moe_perf.parquet", MOE_KINDS,
+                      peaks)
+    if system in VLLM_MOE:
+        path = root / system / "moe" / VLLM_MOE[system] / "moe_perf.parquet"
+        for key, t in _moe_tables(path, VLLM_MOE_KINDS, peaks).items():
+            out[key] = dict(t, path=f"moe/{VLLM_MOE[system]}/moe_perf")
+    return out
+
+
+def _moe_tables(path: Path, kinds: dict, peaks: dict) -> dict:
+    every = list(_rows(_read(path)))
     #: Balanced routing, else (A100's 1.0.0 collection has none) the flattest power law.
     spread = next(d for d in ("balanced", "power_law_1.01")
                   if any(r["distribution"] == d for r in every))
     table = [r for r in every if r["distribution"] == spread]
     out = {}
-    for key, (dtype, sources, peak_dtype) in MOE_KINDS.items():
+    for key, (dtype, sources, peak_dtype) in kinds.items():
         if peak_dtype not in peaks:
             continue
         fastest: dict[tuple, dict] = {}
@@ -381,7 +402,8 @@ def efficiency_yaml(system: str, root: Path, peaks: dict, commit: str) -> str:
              + (_factor_yaml("attention_fp8_flops", att["prefill_fp8"], attention_src)
                 if "prefill_fp8" in att else [])
              + _table_yaml("gemm", gemm, _source(system, f"gemm/{trt}/gemm_perf", commit))
-             + _table_yaml("grouped_gemm", moe, _source(system, f"moe/{trt}/moe_perf", commit))
+             + _table_yaml("grouped_gemm", moe, lambda t: _source(
+                 system, t.get("path", f"moe/{trt}/moe_perf"), commit))
              + _mla_yaml(system, root, peaks, commit))
     return "\n".join(lines) + "\n"
 

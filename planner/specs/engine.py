@@ -86,7 +86,9 @@ class Engine:
     scheduler polls for new requests every N decode steps (SGLang's
     ``--scheduler-recv-interval``; 1: every step); ``max_running_requests``: the most requests
     a replica runs at once, the rest queue (SGLang's ``--max-running-requests``; None: as many
-    as the KV pool holds). A run may launch with other values
+    as the KV pool holds); ``weight_only_moe_table``: the hardware's grouped-GEMM table of the
+    engine's own kernel for weight-only 4-bit experts (vLLM: Marlin), where the spec has one
+    (None: TensorRT-LLM's ``w4a16``). A run may launch with other values
     (:mod:`planner.specs.run_protocols`).
     """
 
@@ -116,6 +118,7 @@ class Engine:
     attention_dp_timeout_steps: NonNegFloat = 0.0
     scheduler_recv_interval: PosInt = 1
     max_running_requests: Optional[PosInt] = None
+    weight_only_moe_table: Optional[Str] = None
     label: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

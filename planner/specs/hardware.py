@@ -132,8 +132,9 @@ class Factor:
 
 
 #: Keys of the measured GEMM tables: the kernel's precision (fp8_block: FP8 with block scales;
-#: w4a16 / w4a8: 4-bit weights dequantized to BF16 / FP8 activations, weight-only).
-KERNEL_TABLE_DTYPES = ("bf16", "fp8", "fp8_block", "fp4", "w4a16", "w4a8")
+#: w4a16 / w4a8: 4-bit weights dequantized to BF16 / FP8 activations, weight-only; w4a16_marlin:
+#: vLLM's Marlin kernel of them, an engine's ``weight_only_moe_table``).
+KERNEL_TABLE_DTYPES = ("bf16", "fp8", "fp8_block", "fp4", "w4a16", "w4a8", "w4a16_marlin")
 #: Keys of the MLA decode tables: the KV cache's element type.
 MLA_TABLE_DTYPES = ("bf16", "fp8")
 PEAK_DTYPES = ("bf16", "fp8", "fp4")

@@ -182,6 +182,26 @@ def test_kernel_time_never_falls_as_rows_grow_on_any_table():
                 assert np.all(np.diff(time) >= -1e-12 * time[1:]), (name, kind, dtype)
 
 
+def test_grouped_tables_are_read_below_one_row_per_expert():
+    """Issue 20: a decode batch of few tokens gives each expert under one row (DeepSeek-V3 at
+    4 tokens: 4 · 8 / 256 = 1/8). The MoE kernel then runs one row on each expert some token
+    selects, plus its fixed latency: AIConfigurator's moe_perf tables time it, and the grouped
+    tables now hold those rows (from 1/16) instead of holding the 1-row rate below it, which
+    made the kernel time ∝ rows, 1/16 of the 1-row time at 1/16 row."""
+    h200 = catalog.load_hardware("h200")
+    table = h200.efficiency.grouped_gemm["fp8_block"]
+    assert list(table.rows[:5]) == [0.0625, 0.125, 0.25, 0.5, 1]
+    assert eff.grouped_gemm_flops_frac(h200, dtype="fp8_block", rows=0.25) == pytest.approx(
+        table.frac[2])
+    for name in ("h100", "h200", "b200", "gb200-nvl72", "b300", "gb300-nvl72"):
+        hw = catalog.load_hardware(name)
+        for dtype in hw.efficiency.grouped_gemm or {}:
+            f = eff.grouped_gemm_flops_frac(hw, dtype=dtype, rows=np.array([0.0625, 1.0]))
+            time = np.array([0.0625, 1.0]) / f
+            # at least the share of experts 1/16 row touches, (1 - e^(-1/16)) / (1 - e^(-1))
+            assert time[0] / time[1] > 0.09, (name, dtype)
+
+
 def test_mla_decode_reads_the_measured_table_by_kv_dtype_and_heads_per_gpu():
     """Issue 19: MLA decode runs at TensorRT-LLM's generation-MLA kernel rate, read by KV dtype
     at n_h / TP heads per GPU, in the workload model and in serve's step alike."""
@@ -219,3 +239,34 @@ def test_mla_decode_reads_the_measured_table_by_kv_dtype_and_heads_per_gpu():
     config = ServeConfig(gpus=8, ep=8, tp=1, batch_per_gpu=32, context_tokens=4096,
                          overlap="none", kv_dtype="fp8", weights_dtype="fp4")
     assert serve(v3, slow, config).step_s > serve(v3, b200, config).step_s
+
+
+def test_an_engine_reads_its_own_weight_only_expert_kernel_where_the_spec_has_it():
+    """Issue 20: vLLM runs weight-only 4-bit experts (Kimi-K2.5's INT4, gpt-oss's MXFP4 on
+    Hopper) on its Marlin MoE kernel (engines/vllm.yaml ``weight_only_moe_table``), timed by
+    AIConfigurator's vllm_marlin_moe collection (H100, H200: ``w4a16_marlin``); TensorRT-LLM's
+    W4A16 MXFP4 kernel (``w4a16``) had stood in for it. Where the spec has no Marlin table
+    (B200: its Kimi-K2.5 INT4 script selects FlashInfer's kernel) the ``w4a16`` table holds;
+    FP8 experts read the same tables for every engine."""
+    from planner.calc.serving.workload import serve_workload
+    from planner.specs.load import load_engine
+
+    h200, b200 = catalog.load_hardware("h200"), catalog.load_hardware("b200")
+    assert "w4a16_marlin" in h200.efficiency.grouped_gemm
+    marlin = eff.kernel_precision(h200, weights_dtype="int4", weight_only_moe_table="w4a16_marlin")
+    assert (marlin.grouped_table, marlin.weight_only) == ("w4a16_marlin", True)
+    assert eff.kernel_precision(h200, weights_dtype="int4").grouped_table == "w4a16"
+    assert eff.kernel_precision(b200, weights_dtype="int4",
+                                weight_only_moe_table="w4a16_marlin").grouped_table == "w4a16"
+    assert eff.kernel_precision(h200, weights_dtype="fp8",
+                                weight_only_moe_table="w4a16_marlin").grouped_table == "fp8_block"
+    vllm = load_engine("vllm")
+    assert vllm.weight_only_moe_table == "w4a16_marlin"
+    plain = vllm.model_copy(update={"weight_only_moe_table": None})
+    kimi, qwen = catalog.load_model("kimi-k2.5"), catalog.load_model("qwen3-235b-a22b")
+    kw = dict(isl=1024, osl=1024, concurrency=np.array([4.0, 64.0]), tp=8, moe_tp=8, moe_ep=1)
+    own = serve_workload(kimi, h200, vllm, weights_dtype="bf16", moe_weights_dtype="int4", **kw)
+    trt = serve_workload(kimi, h200, plain, weights_dtype="bf16", moe_weights_dtype="int4", **kw)
+    assert np.all(own.tpot_s < trt.tpot_s)      # Marlin's table: faster at these rows
+    same = [serve_workload(qwen, h200, e, weights_dtype="fp8", **kw).tpot_s for e in (vllm, plain)]
+    np.testing.assert_array_equal(same[0], same[1])

@@ -41,7 +41,8 @@ class KernelPrecision:
     weight_only: bool
 
 
-def kernel_precision(hardware: Hardware, *, weights_dtype: str) -> KernelPrecision:
+def kernel_precision(hardware: Hardware, *, weights_dtype: str,
+                     weight_only_moe_table: str | None = None) -> KernelPrecision:
     """The kernels a weight format runs as on ``hardware``.
 
     Formula: bf16 -> BF16 GEMMs; fp8 -> block-scaled FP8 GEMMs (``fp8_block``, else per-tensor
@@ -52,7 +53,9 @@ def kernel_precision(hardware: Hardware, *, weights_dtype: str) -> KernelPrecisi
     BF16 (the ``w4a16`` tables where measured, dense and grouped, else the ``bf16`` ones).
     Ref: NVIDIA Hopper and Ampere tensor cores have no FP4 path (PTX ISA: ``.e2m1`` MMA from
     sm_100); AIConfigurator's ``w4a16_mxfp4`` MoE kernels on H100/H200.
-    Convention: a table the spec lacks falls back to the scalar factors (:func:`gemm_flops_frac`).
+    Convention: a table the spec lacks falls back to the scalar factors (:func:`gemm_flops_frac`);
+    ``weight_only_moe_table`` (an engine's: vLLM's Marlin MoE, ``w4a16_marlin``) replaces the
+    weight-only experts' grouped table where the spec has it.
     Example: gpt-oss experts (fp4) on H100: weight-only, BF16 compute, grouped table w4a16; on
     B200: native, grouped table w4a8 (of the 4,500 TFLOP/s FP8 peak); NVFP4 on B200: tables
     fp4, of the 9,000 TFLOP/s FP4 peak.
@@ -66,8 +69,10 @@ def kernel_precision(hardware: Hardware, *, weights_dtype: str) -> KernelPrecisi
             return KernelPrecision("fp4", "w4a8" if mxfp4_moe else "fp4", "fp4", False)
         dense_tables = hardware.efficiency.gemm or {}
         grouped_tables = hardware.efficiency.grouped_gemm or {}
-        return KernelPrecision("w4a16" if "w4a16" in dense_tables else "bf16",
-                               "w4a16" if "w4a16" in grouped_tables else "bf16", "bf16", True)
+        grouped = next(t for t in (weight_only_moe_table, "w4a16", "bf16")
+                       if t in grouped_tables or t == "bf16")
+        return KernelPrecision("w4a16" if "w4a16" in dense_tables else "bf16", grouped, "bf16",
+                               True)
     gemm = "fp8_block" if weights_dtype == "fp8" and "fp8_block" in (
         hardware.efficiency.gemm or {}) else weights_dtype
     grouped = "fp8_block" if weights_dtype == "fp8" and "fp8_block" in (

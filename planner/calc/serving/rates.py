@@ -133,7 +133,8 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
 
 
 def gemm_rates_at_rows(hardware: Hardware, *, weights_dtype: str, moe_weights_dtype: str,
-                       rows: Any, expert_rows: Any) -> tuple[Any, Any, Any, Any] | None:
+                       rows: Any, expert_rows: Any,
+                       moe_kernel_table: str | None = None) -> tuple[Any, Any, Any, Any] | None:
     """(dense GEMM FLOP/s, BF16 head FLOP/s, routed-expert FLOP/s, weight-stream bytes/s) at
     ``rows`` (M, the tokens of a TP group) and ``expert_rows`` (rows per expert), scalars or
     arrays; None where the spec has no measured tables (the phase's single factors of
@@ -143,7 +144,9 @@ def gemm_rates_at_rows(hardware: Hardware, *, weights_dtype: str, moe_weights_dt
     P_table · η_grouped(rows per expert) at the routed experts' own format, B_weights =
     HBM · η_gemm_weight(M): the same tables :func:`serving_rates` reads at one M.
     Ref: AIConfigurator's kernel tables (:mod:`~planner.calc.serving.efficiency`).
-    Convention: dense peaks; compute precision as :func:`serving_rates` picks it.
+    Convention: dense peaks; compute precision as :func:`serving_rates` picks it;
+    ``moe_kernel_table``: the engine's grouped table for weight-only experts (vLLM's Marlin:
+    :func:`~planner.calc.serving.efficiency.kernel_precision`), where the spec has it.
     Example: H200, FP8, M = 64: R_gemm = 1,979e12 × η_fp8_block(64) from the table.
     """
     from planner.calc.serving import efficiency as eff
@@ -151,8 +154,8 @@ def gemm_rates_at_rows(hardware: Hardware, *, weights_dtype: str, moe_weights_dt
     if hardware.gpu.peak_dense_tflop_per_s is None or not eff.has_measured_tables(hardware):
         return None
     rates = []
-    for dtype in (weights_dtype, moe_weights_dtype):
-        kernels = eff.kernel_precision(hardware, weights_dtype=dtype)
+    for dtype, table in ((weights_dtype, None), (moe_weights_dtype, moe_kernel_table)):
+        kernels = eff.kernel_precision(hardware, weights_dtype=dtype, weight_only_moe_table=table)
         compute = _compute_dtype(hardware, kernels.compute_dtype)
         rates.append(_gemm_rates(hardware, kernels, native=compute == kernels.compute_dtype,
                                  compute_dtype=compute,

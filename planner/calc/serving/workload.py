@@ -40,6 +40,7 @@ from planner.calc.serving.blocks import kv_cache_fraction
 from planner.calc.serving.workload_step import (
     BOUND_NAMES,
     Layout,
+    ModelFigures,
     _rates,
     forward_pass,
     kv_bytes_per_token_per_gpu_array,
@@ -195,15 +196,14 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     reserved for each request's whole ISL + OSL; ``fits`` False: the times are meaningless. One
     dtype per call; ``moe_weights_dtype`` (default the weights'): the routed experts'.
     Example: Llama-3.1-70B FP8 on 8 x H200 (TP 8), TensorRT-LLM (FP8 KV), ISL = OSL = 1,024,
-    c = 64: TPOT 7.64 ms, TTFT 320 ms, e2e 8.13 s, 1,007 output tokens/s per GPU, 131 per
+    c = 64: TPOT 11.20 ms, TTFT 380 ms, e2e 11.83 s, 692 output tokens/s per GPU, 89 per
     user; 26.8 GB per GPU (weights 9.09, KV 2.68). Measured: TPOT 13.5 ms, TTFT 225 ms.
     """
     import numpy as np
 
     moe_dtype, eng = moe_weights_dtype or weights_dtype, _engine_terms(engine, max_num_tokens)
     kv = kv_dtype or ("fp8" if eng.quantized_kv and weights_dtype != "bf16" else "bf16")
-    fig = model_figures(model, weights_dtype=weights_dtype, moe_weights_dtype=moe_dtype,
-                        kv_dtype=kv)
+    fig = _figures(model, engine, weights_dtype=weights_dtype, moe_dtype=moe_dtype, kv=kv)
     lay = _layout(model, hardware, tp=tp, pp=pp, attention_dp=attention_dp, moe_tp=moe_tp,
                   moe_ep=moe_ep)
     isl_a, osl_a, c = (np.asarray(v, dtype=float) for v in (isl, osl, concurrency))
@@ -249,6 +249,19 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
         prefill_bound=out(prefill_bound), basis=dec_rates.basis.split(":")[0],
         efficiency_note=_efficiency_note(dec_rates.basis, model, hardware), kv_dtype=kv,
         running_requests=out(run))
+
+
+def _figures(model: Model, engine: Engine | None, *, weights_dtype: str, moe_dtype: str,
+             kv: str) -> ModelFigures:
+    """The model's per-layer figures, with the engine's own kernel table for weight-only
+    experts (``weight_only_moe_table``) where it names one."""
+    import dataclasses
+
+    fig = model_figures(model, weights_dtype=weights_dtype, moe_weights_dtype=moe_dtype,
+                        kv_dtype=kv)
+    if engine is None or not engine.weight_only_moe_table:
+        return fig
+    return dataclasses.replace(fig, moe_kernel_table=engine.weight_only_moe_table)
 
 
 def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b: Any,

@@ -50,9 +50,8 @@ def _rates(hardware: Hardware, *, phase: str, weights_dtype: str) -> Rates:
 
 def _at_rows(hardware: Hardware, fig: ModelFigures, rates: Rates, *, rows: Any,
              expert_rows: Any = None) -> Rates:
-    """``rates`` with the GEMM, head, expert and weight-stream rates read from the measured
-    kernel tables at ``rows`` (M) and ``expert_rows`` (rows per expert), arrays; unchanged
-    where the spec has no tables (:func:`~planner.calc.serving.rates.gemm_rates_at_rows`)."""
+    """``rates`` with the GEMM, head, expert and weight-stream rates of the measured tables at
+    ``rows`` (M), ``expert_rows`` (per expert), arrays (else unchanged: gemm_rates_at_rows)."""
     from dataclasses import replace
 
     import numpy as np
@@ -61,7 +60,7 @@ def _at_rows(hardware: Hardware, fig: ModelFigures, rates: Rates, *, rows: Any,
 
     shaped = gemm_rates_at_rows(
         hardware, weights_dtype=fig.weights_dtype, moe_weights_dtype=fig.moe_weights_dtype,
-        rows=np.maximum(rows, 1.0),
+        moe_kernel_table=fig.moe_kernel_table, rows=np.maximum(rows, 1.0),
         expert_rows=None if expert_rows is None else np.maximum(expert_rows, 1e-9))
     if shaped is None:
         return rates
@@ -113,6 +112,7 @@ class ModelFigures:
     kv_dtype: str = "bf16"     # the cache's element type (windowed / DSA / linear fractions)
     weights_dtype: str = "fp8"          # the matrices' format (kernel tables)
     moe_weights_dtype: str = "fp8"      # the routed experts' format
+    moe_kernel_table: str | None = None  # the engine's weight-only expert table (efficiency)
 
 
 def model_figures(model: Model, *, weights_dtype: str, moe_weights_dtype: str,
