@@ -69,9 +69,9 @@ KEY_FIGURES = {
     # re-runs every frontier point through serve_workload).
     "planner plan deepseek-v3 -H h200 -H b200 --isl 1024 --osl 1024 --tpot-ms 50 "
     "--engine sglang":
-        ["5,100.2", "45.515 ms", "126,720 layouts evaluated", "95,416 meet the limits"],
+        ["5,005.0", "46.079 ms", "126,720 layouts evaluated", "95,338 meet the limits"],
     "planner plan llama-3.1-70b -H h100 --isl 2048 --osl 512 --ttft-ms 1000 --tpot-ms 30 "
-    "--request-rate 20 --engine vllm": ["fewest-gpus", "20 (5 x 4)", "600.1"],
+    "--request-rate 20 --engine vllm": ["fewest-gpus", "20 (5 x 4)", "596.3"],
 }
 
 
