@@ -56,7 +56,8 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
     assert sum(bool(r["decode_max_batch"]) for r in filled) == 146 + 104
     t, _ = shipped
     cap = decode_max_batch(t)
-    assert np.isfinite(cap).sum() == 250 and np.all(cap[np.isfinite(cap)] >= 1)
+    # 250 rows the recipes fill + 35 recorded rows of the same measurements (disagg6)
+    assert np.isfinite(cap).sum() == 285 and np.all(cap[np.isfinite(cap)] >= 1)
 
 
 def test_resolved_rows_take_the_recipes_workers_and_keep_the_rows_own_layout(shipped):
@@ -258,3 +259,23 @@ def test_the_shipped_mtp_settlements_name_their_record():
             assert other in recipes and recipes[other]["status"] in (RESOLVED, MTP)
             if how == "pair":          # the other entry: one of the two ran MTP
                 assert (recipes[other]["status"] == MTP) != (x["status"] == MTP)
+
+
+def test_recorded_rows_of_a_settled_measurement_take_its_recipe(shipped):
+    """A recorded row that a recipe-settled row names as its twin is the same measurement, so
+    the same run and recipe: it takes that recipe's MTP drafts and decode max_batch_size (the
+    db-dump row cfg423 repeats two k = 3 rows; 35 recorded rows get a decode cap)."""
+    t, _ = shipped
+    recipes = read_recipes()
+    k, cap = mtp_draft_tokens(t), decode_max_batch(t)
+    recorded = np.array([str(i) not in recipes for i in t.id])
+    assert int(((k > 0) & recorded).sum()) == 1 and int((np.isfinite(cap) & recorded).sum()) == 35
+    by_id = {str(x): i for i, x in enumerate(t.id)}
+    for rid, rec in recipes.items():
+        if rec["status"] in (RESOLVED, MTP):
+            for twin in rec["twin"].split():
+                j, i = by_id[twin], by_id[rid]
+                assert k[j] == k[i]
+                assert cap[j] == cap[i] or (np.isinf(cap[j]) and not rec["decode_max_batch"])
+    cfg423 = next(i for i, x in enumerate(t.id) if str(x).endswith("_cfg423"))
+    assert k[cfg423] == 3
