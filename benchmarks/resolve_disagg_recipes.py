@@ -12,9 +12,11 @@ concurrency list, the prefill and decode worker counts, their TP, EP, attention 
 Rule (never a guess): the recipe version is the newest commit at or before the row's
 ``measured=`` time that holds an entry of the row's model, precision, GPU, engine and ISL/OSL
 whose concurrency list holds the row's concurrency and whose layout matches the row's
-(TensorRT-LLM: prefill TP, prefill EP and decode TP; SGLang: prefill TP and decode TP, its rows
-record EP as 1). The data's decode ``moe_ep`` repeats the prefill EP (the run id carries one
-``ep``), so it is not compared. Status per row:
+(prefill TP, prefill EP and decode TP, every engine: on the 67 SGLang rows resolved with TP
+alone, the row's EP was the recipe's prefill EP on all 67). The data's decode ``moe_ep``
+repeats the prefill EP (the run id carries one ``ep``), so it is not compared. A stamp that
+records only the day (:data:`DATE_ONLY`) reads that day's versions where none before it
+matches. Status per row:
 - ``resolved``: every matching search-space entry gives the same workers, layouts and no
   speculative decoding;
 - ``mtp``: the same, with MTP speculative decoding, and every match names its draft tokens
@@ -25,14 +27,17 @@ record EP as 1). The data's decode ``moe_ep`` repeats the prefill EP (the run id
 - ``mtp_unknown``: the entries agree on workers and layouts but one uses MTP and one does not;
 - ``ambiguous``: the entries disagree on workers or layouts;
 - ``nodes``: the entry sizes its workers by ``PREFILL_NODES`` / ``DECODE_NODES`` (4 GPUs a
-  node) and gives ``tp: 1`` (its rows say "tp1" or the total GPU count, e.g. "tp72"): one GPU
-  cannot hold DeepSeek-R1, so ``tp`` is not the worker's size and the GPUs per worker are not
-  stated;
+  node), its launch script reads them (:func:`_reads_nodes`) and it gives ``tp: 1`` (its rows
+  say "tp1" or the total GPU count, e.g. "tp72"), and :func:`_nodes_signature` cannot read it
+  (FP4, or a pool without attention DP); an FP8 one it reads is ``resolved`` with
+  "(GPUs from nodes)" after its entry;
 - ``twin``: (from ``none``, ``ambiguous`` or ``nodes``) a row of the same file that records
   its pools is the same measurement (system, engine, ISL/OSL, concurrency equal, TTFT and
   TPOT equal to 0.1%): its workers and layouts (column ``twin`` names it; every blank row
   with such a row lists it there);
 - ``none``: no version at or before the measurement holds a match.
+``mtp_unknown`` rows a stored record settles become ``resolved`` / ``mtp`` (column ``spec_from``,
+:func:`_settle_mtp`).
 Column ``decode_max_batch``: the decode workers' max_batch_size every match names (see
 :data:`DECODE_MAX_BATCH`), blank where they name none or differ.
 
