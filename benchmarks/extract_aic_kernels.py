@@ -31,7 +31,8 @@ Reductions (each printed beside its value):
   few tokens: the kernel runs one row on each expert a token selects, plus its fixed latency;
   the planner reads those rows' time instead of extrapolating the 1-row rate).
 - Prefill attention: context attention with isl >= 4,096: FLOPs = B·2·isl²·n_h·d_h (causal:
-  half of 4·isl²·n_h·d_h), median over shapes, / the peak of the attention dtype.
+  half of 4·isl²·n_h·d_h), median over shapes, / the peak of the attention dtype; and by
+  prompt length (``attention_by_isl``): the same median at each ISL of ``ATTENTION_ISL``.
 - KV streaming (decode attention): generation attention, BF16 KV, B·(isl + step) >= 262,144
   tokens: bytes = B·(isl + step)·2·n_kv·d_h·2, median / the HBM peak.
 - MLA decode attention (``mla_decode``, by KV dtype): TensorRT-LLM's generation MLA kernel
@@ -260,6 +261,39 @@ def attention(system: str, root: Path, peaks: dict) -> dict:
     return out
 
 
+#: Prompt lengths at which the prefill attention kernel is read (``attention_by_isl``).
+ATTENTION_ISL = (256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+def attention_by_isl(system: str, root: Path, peaks: dict) -> dict:
+    """Context attention by prompt length: at each ISL of ``ATTENTION_ISL``, the median achieved
+    FLOP/s (2·B·isl²·n_h·d_h / t, causal) over the runs without a window, / the peak of the
+    attention dtype."""
+    base = root / system / "attention" / _trt(system)
+    ctx = list(_rows(_read(base / "context_attention_perf.parquet")))
+    out = {}
+    for dtype, table_dtype in (("bf16", "bfloat16"), ("fp8", "fp8")):
+        if dtype not in peaks:
+            continue
+        rows, frac, achieved, counts = [], [], [], []
+        for isl in ATTENTION_ISL:
+            tf = [r["batch_size"] * 2 * r["isl"] ** 2 * r["num_heads"] * r["head_dim"]
+                  / (r["latency"] * 1e-3) / 1e12
+                  for r in ctx if r["attn_dtype"] == table_dtype and r["isl"] == isl
+                  and r["window_size"] == 0]
+            if tf:
+                a = round(_median(tf), 1)
+                rows.append(isl), achieved.append(a), counts.append(len(tf))
+                frac.append(round(a / peaks[dtype], 4))
+        if rows:
+            out[dtype] = dict(rows=rows, frac=frac, achieved_tflop_per_s=achieved, peak=dtype,
+                              reduction=f"median over {_count_range(counts)} context-attention "
+                              f"runs ({table_dtype}, no window) at each ISL (rows): FLOPs "
+                              f"2·B·isl²·n_h·d_h (causal); / {peaks[dtype]} TFLOP/s dense "
+                              f"{dtype}")
+    return out
+
+
 #: MLA's absorbed decode FLOPs per head and cached position: 2·(d_c + d_R + d_c) = 2·(576 + 512)
 #: (DeepSeek-V2/V3 geometry, the only one the TensorRT-LLM collection measures).
 MLA_FLOPS_PER_HEAD_POSITION = 2 * (576 + 512)
@@ -404,7 +438,9 @@ def efficiency_yaml(system: str, root: Path, peaks: dict, commit: str) -> str:
              + _table_yaml("gemm", gemm, _source(system, f"gemm/{trt}/gemm_perf", commit))
              + _table_yaml("grouped_gemm", moe, lambda t: _source(
                  system, t.get("path", f"moe/{trt}/moe_perf"), commit))
-             + _mla_yaml(system, root, peaks, commit))
+             + _mla_yaml(system, root, peaks, commit)
+             + _table_yaml("attention_by_isl", attention_by_isl(system, root, peaks),
+                           attention_src))
     return "\n".join(lines) + "\n"
 
 
@@ -424,6 +460,7 @@ def main() -> None:
         print(f"### {peaks['name']} ({REPO_DIR}/{system}, commit {args.commit})")
         for what, fn in (("gemm", gemm_tables), ("weight_stream", weight_stream),
                          ("grouped_gemm", moe_tables), ("attention", attention),
+                         ("attention_by_isl", attention_by_isl),
                          ("mla_decode", mla_decode), ("scale_up", scale_up), ("moe_alltoall_by_ep", moe_alltoall_by_ep)):
             try:
                 print(what, fn(system, args.data, peaks))

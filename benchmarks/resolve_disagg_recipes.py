@@ -12,9 +12,11 @@ concurrency list, the prefill and decode worker counts, their TP, EP, attention 
 Rule (never a guess): the recipe version is the newest commit at or before the row's
 ``measured=`` time that holds an entry of the row's model, precision, GPU, engine and ISL/OSL
 whose concurrency list holds the row's concurrency and whose layout matches the row's
-(TensorRT-LLM: prefill TP, prefill EP and decode TP; SGLang: prefill TP and decode TP, its rows
-record EP as 1). The data's decode ``moe_ep`` repeats the prefill EP (the run id carries one
-``ep``), so it is not compared. Status per row:
+(prefill TP, prefill EP and decode TP, every engine: on the 67 SGLang rows resolved with TP
+alone, the row's EP was the recipe's prefill EP on all 67). The data's decode ``moe_ep``
+repeats the prefill EP (the run id carries one ``ep``), so it is not compared. A stamp that
+records only the day (:data:`DATE_ONLY`) reads that day's versions where none before it
+matches. Status per row:
 - ``resolved``: every matching search-space entry gives the same workers, layouts and no
   speculative decoding;
 - ``mtp``: the same, with MTP speculative decoding, and every match names its draft tokens
@@ -25,14 +27,17 @@ record EP as 1). The data's decode ``moe_ep`` repeats the prefill EP (the run id
 - ``mtp_unknown``: the entries agree on workers and layouts but one uses MTP and one does not;
 - ``ambiguous``: the entries disagree on workers or layouts;
 - ``nodes``: the entry sizes its workers by ``PREFILL_NODES`` / ``DECODE_NODES`` (4 GPUs a
-  node) and gives ``tp: 1`` (its rows say "tp1" or the total GPU count, e.g. "tp72"): one GPU
-  cannot hold DeepSeek-R1, so ``tp`` is not the worker's size and the GPUs per worker are not
-  stated;
+  node), its launch script reads them (:func:`_reads_nodes`) and it gives ``tp: 1`` (its rows
+  say "tp1" or the total GPU count, e.g. "tp72"), and :func:`_nodes_signature` cannot read it
+  (FP4, or a pool without attention DP); an FP8 one it reads is ``resolved`` with
+  "(GPUs from nodes)" after its entry;
 - ``twin``: (from ``none``, ``ambiguous`` or ``nodes``) a row of the same file that records
   its pools is the same measurement (system, engine, ISL/OSL, concurrency equal, TTFT and
   TPOT equal to 0.1%): its workers and layouts (column ``twin`` names it; every blank row
   with such a row lists it there);
 - ``none``: no version at or before the measurement holds a match.
+``mtp_unknown`` rows a stored record settles become ``resolved`` / ``mtp`` (column ``spec_from``,
+:func:`_settle_mtp`).
 Column ``decode_max_batch``: the decode workers' max_batch_size every match names (see
 :data:`DECODE_MAX_BATCH`), blank where they name none or differ.
 
@@ -45,8 +50,10 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import math
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -57,7 +64,7 @@ GPU = {"b200_sxm": "b200", "h100_sxm": "h100", "h200_sxm": "h200", "gb200": "gb2
 ENGINE = {"trtllm": "dynamo-trt", "sglang": "dynamo-sglang"}
 FIELDS = ("id", "status", "prefill_num_workers", "prefill_tp", "prefill_ep", "prefill_dp_attn",
           "decode_num_workers", "decode_tp", "decode_ep", "decode_dp_attn", "spec_decoding",
-          "entry", "commit", "twin", "mtp_k", "decode_max_batch")
+          "entry", "commit", "twin", "mtp_k", "decode_max_batch", "spec_from")
 #: Where an entry names its MTP draft tokens per step: the srt-slurm recipe file's name
 #: (``..._mtp3.yaml``, ``..._mtp3_1184.yaml``) or the launch variable.
 MTP_K = (re.compile(r"_mtp(\d+)(?:_\d+)?\.yaml"), re.compile(r"DECODE_MTP_SIZE=(\d+)"))
@@ -69,6 +76,17 @@ DECODE_MAX_BATCH = (re.compile(r"_batch(\d+)_"), re.compile(r"DECODE_MAX_BATCH_S
 #: Relative tolerance within which a blank row's TTFT and TPOT equal a recorded row's: the
 #: same measurement listed twice (the recorded copy from AIConfigurator's own dump).
 TWIN_RTOL = 1e-3
+#: GPUs per node of the GB200 NVL72 trays the node-sized SGLang entries run on (Dynamo's
+#: ``components/backends/sglang/slurm_jobs/submit_disagg.sh``: ``GPUS_PER_NODE=4``; its
+#: ``submit_job_script.py`` requires the nodes to divide by the workers).
+GPUS_PER_NODE = 4
+#: A ``measured=`` stamp that records only the day (``2026-01-29T00:00:00.000Z`` or
+#: ``2026-03-23``; the sweeps' dated stamps carry seconds, ``2026-01-29T15:52:16Z``, three
+#: seconds after the recipe commit efe2f531c that the run checked out): the run happened some
+#: time that UTC day: where no version before the day's start matches, the versions committed
+#: that day up to its end are read (the newest that matches, as for a dated stamp).
+DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}(?:T00:00:00(?:\.0+)?Z?)?")
+DAY_END = dt.timedelta(days=1) - dt.timedelta(microseconds=1)
 #: Recipe statuses a twin may settle (never mtp / mtp_unknown: a twin does not say MTP).
 TWIN_SETTLES = ("none", "ambiguous", "nodes")
 
@@ -103,7 +121,8 @@ def _named(settings: str, patterns: tuple[re.Pattern[str], ...]) -> int | None:
     return None
 
 
-def _matches(row: dict, entries: dict) -> list[tuple[str, tuple, int | None, int | None]]:
+def _matches(row: dict, entries: dict, reads_nodes: Callable[[str], bool] = lambda _: True,
+             ) -> list[tuple[str, tuple, int | None, int | None]]:
     name = "-".join((MODEL[row["model_path"].split("/")[1]], row["precision"], GPU[row["system"]],
                      ENGINE[row["backend"]]))
     conc = int(re.search(r"silicon_concurrency=(\d+)", row["silicon_data_source"]).group(1))
@@ -120,15 +139,54 @@ def _matches(row: dict, entries: dict) -> list[tuple[str, tuple, int | None, int
                 if conc not in (ss.get("conc-list") or []):
                     continue
                 lay = (ss["prefill"]["tp"], ss["prefill"].get("ep", 1), ss["decode"]["tp"])
-                want = (ptp, pep, dtp) if row["backend"] == "trtllm" else (ptp, lay[1], dtp)
+                want = (ptp, pep, dtp)
                 if lay == want:
                     settings = " ".join(str(x) for part in (ss["prefill"], ss["decode"])
                                         for x in part.get("additional-settings") or [])
-                    nodes = bool(re.search(r"(PREFILL|DECODE)_NODES=", settings))
-                    out.append((f"{entry}[isl={sl['isl']},osl={sl['osl']}][{i}]",
-                                _signature(ss) + (nodes,), _named(settings, MTP_K),
+                    nodes = bool(re.search(r"(PREFILL|DECODE)_NODES=", settings)
+                                 and reads_nodes(entry))
+                    sig, ref = _signature(ss), f"{entry}[isl={sl['isl']},osl={sl['osl']}][{i}]"
+                    if nodes and row["precision"] == "fp8" and (by_nodes := _nodes_signature(ss)):
+                        sig, ref, nodes = by_nodes, ref + " (GPUs from nodes)", False
+                    out.append((ref, sig + (nodes,), _named(settings, MTP_K),
                                 _named(settings, DECODE_MAX_BATCH)))
     return out
+
+
+def _nodes_signature(ss: dict) -> tuple | None:
+    """The signature of an FP8 entry that sizes its workers in nodes, where it can be read:
+    both pools attention-DP (``dp-attn``) with ``<ROLE>_NODES`` named; each worker then holds
+    ``nodes / num-worker`` nodes of :data:`GPUS_PER_NODE` GPUs, every one an attention rank and
+    an expert rank (Dynamo's ``components/backends/sglang/slurm_jobs/scripts/gb200-fp8.sh`` @
+    085194da: ``--tp-size $TOTAL_GPUS --dp-size $TOTAL_GPUS --enable-dp-attention
+    --enable-deepep-moe``, DeepEP putting one expert rank on each GPU). None elsewhere; the
+    FP4 script of that version runs neither pool, so FP4 node-sized rows stay ``nodes`` unless
+    a recorded twin settles them, and a twin's layout is taken over this reading too."""
+    out: list = []
+    for role in ("prefill", "decode"):
+        part = ss[role]
+        settings = " ".join(str(x) for x in part.get("additional-settings") or [])
+        m = re.search(rf"{role.upper()}_NODES=(\d+)", settings)
+        if not (m and part.get("dp-attn")) or int(m.group(1)) % part["num-worker"]:
+            return None
+        gpus = int(m.group(1)) // part["num-worker"] * GPUS_PER_NODE
+        out += [part["num-worker"], gpus, gpus, True]
+    return tuple(out) + (ss.get("spec-decoding", "none"),)
+
+
+def _reads_nodes(repo: str, commit: str, entry: str, cache: dict[tuple[str, str], bool]) -> bool:
+    """Whether the entry's launch script at ``commit`` (``benchmarks/<model>_<precision>_<gpu>_
+    <framework>_slurm.sh``) reads ``PREFILL_NODES`` (the SGLang GB200 scripts pass it to
+    Dynamo's ``submit_disagg.sh``); the gpt-oss GB200 TensorRT-LLM script reads only the TP (a
+    worker of ``tp`` GPUs). True where the script is not stored (the row stays ``nodes``)."""
+    model, precision, gpu, *framework = entry.split("-")
+    key = (commit, entry)
+    if key not in cache:
+        path = f"benchmarks/{model}_{precision}_{gpu}_{'-'.join(framework)}_slurm.sh"
+        text = subprocess.run(["git", "-C", repo, "show", f"{commit}:{path}"],
+                              capture_output=True, text=True).stdout
+        cache[key] = not text or "PREFILL_NODES" in text
+    return cache[key]
 
 
 def _twin_layout(rec: dict) -> tuple:
@@ -158,6 +216,7 @@ def _twins(row: dict, recorded: list[dict]) -> list[dict]:
 
 def resolve(repo: str, runs: str) -> list[dict]:
     versions, cache, out = _versions(repo), {}, []
+    script_cache: dict[tuple[str, str], bool] = {}
     with open(runs, newline="") as f:
         every = [r for r in csv.DictReader(f) if r["mode"] == "disagg"]
     rows = [r for r in every if not r["prefill_num_workers"]]
@@ -170,10 +229,16 @@ def resolve(repo: str, runs: str) -> list[dict]:
         measured = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
         if measured.tzinfo is None:
             measured = measured.replace(tzinfo=dt.timezone.utc)
+        limits = [measured] + ([measured + DAY_END] if DATE_ONLY.fullmatch(when) else [])
         found = None
-        for commit, date in reversed(versions):
-            if date <= measured and (m := _matches(row, _entries(repo, commit, cache))):
-                found = (commit, m)
+        for limit in limits:
+            for commit, date in reversed(versions):
+                if date <= limit and (m := _matches(
+                    row, _entries(repo, commit, cache),
+                    lambda e, c=commit: _reads_nodes(repo, c, e, script_cache))):
+                    found = (commit, m)
+                    break
+            if found:
                 break
         rec = {"id": row["id"], "status": "none"}
         if found:
@@ -189,6 +254,7 @@ def resolve(repo: str, runs: str) -> list[dict]:
                 rec["status"] = "nodes"
             elif len(sigs) > 1:
                 rec["status"] = "mtp_unknown"
+                rec["_mtp_ks"] = {k for _, sig, k, _ in m if sig[-2] not in ("none", "")}
             else:
                 s = sigs.pop()
                 rec["status"] = "resolved" if s[-2] in ("none", "") else "mtp"
@@ -205,13 +271,102 @@ def resolve(repo: str, runs: str) -> list[dict]:
         if twins:
             rec["twin"] = " ".join(t["id"] for t in twins)
             layouts = {_twin_layout(t) for t in twins}
-            if rec["status"] in TWIN_SETTLES and len(layouts) == 1:
+            from_nodes = rec["status"] == "resolved" and "(GPUs from nodes)" in rec["entry"]
+            if (rec["status"] in TWIN_SETTLES or from_nodes) and len(layouts) == 1:
                 for k in FIELDS[2:11]:
                     rec.pop(k, None)
                 rec["status"] = "twin"
                 rec.update(zip(FIELDS[2:11], layouts.pop()))
         out.append(rec)
+    _settle_mtp(out, rows, recorded)
     return out
+
+
+def _measurement(row: dict) -> tuple:
+    """What identifies one measurement across the file's copies: system, engine, lengths,
+    concurrency, TTFT and TPOT (the last two rounded to :data:`TWIN_RTOL`)."""
+    conc = re.search(r"silicon_concurrency=(\d+)", row["silicon_data_source"])
+    return (row["system"], row["backend"], row["isl"], row["osl"], conc and conc.group(1),
+            *(round(math.log(float(row[m])) / TWIN_RTOL) for m in
+              ("silicon_ttft_ms", "silicon_tpot_ms")))
+
+
+def _settle_mtp(recs: list[dict], rows: list[dict], recorded: list[dict]) -> None:
+    """Settle ``mtp_unknown`` rows (the recipe lists their workers with and without MTP) where
+    a stored record says which ran, in rounds until nothing changes (column ``spec_from``):
+    - config: a recorded twin's InferenceX ``config_id`` (AIConfigurator's db-dump rows) is a
+      configuration that also holds a twin of a row the recipes settle (``resolved``: no MTP;
+      ``mtp``: k drafts). An InferenceX config record carries one ``spec_method``
+      (ai-dynamo/aiconfigurator ``src/aiconfigurator/sdk/config_adapter/inferencex.py`` @
+      095f58a51 reads ``config["spec_method"]`` per config), so its rows share it;
+    - copy: a settled row of the same measurement (:func:`_measurement`, e.g. the 2026-04-06
+      file's copy of a 2026-03-25 row);
+    - pair: the row's source file holds, at the same ``measured=`` stamp (one workflow run) and
+      the same matching entries, exactly two measurements, the other settled: the run measured
+      each of the two entries (one with MTP, one without) once, so this row is the other one.
+    """
+    by_id = {r["id"]: r for r in rows}
+    config = {r["id"]: m.group(1) for r in recorded
+              if (m := re.search(r"config_id=(\d+)", r["silicon_data_source"]))}
+    unknown = [rec for rec in recs if rec["status"] == "mtp_unknown"]
+
+    def settle(rec: dict, k: int, why: str) -> None:
+        ks = rec.pop("_mtp_ks")
+        if k and ks != {k}:
+            return
+        rec.update(status="mtp" if k else "resolved", spec_decoding="mtp" if k else "none",
+                   mtp_k=k or "", spec_from=why)
+
+    def spec(rec: dict) -> int:
+        return int(rec["mtp_k"]) if rec["status"] == "mtp" else 0
+
+    changed = True
+    while changed:
+        changed = False
+        known: dict[str, set[int]] = {}
+        for rec in recs:
+            if rec["status"] in ("resolved", "mtp"):
+                for t in (rec.get("twin") or "").split():
+                    if t in config:
+                        known.setdefault(config[t], set()).add(spec(rec))
+        settled = {_measurement(by_id[r["id"]]): r for r in recs
+                   if r["status"] in ("resolved", "mtp")}
+        groups: dict[tuple, list[dict]] = {}
+        for rec in recs:
+            if "_mtp_ks" in rec or rec.get("spec_from", "").startswith(("config", "copy", "pair")):
+                row = by_id[rec["id"]]
+                stamp = re.search(r"source_file=([^;]*);.*measured=([^;]*)",
+                                  row["silicon_data_source"])
+                groups.setdefault((stamp and stamp.groups(), rec["entry"]), []).append(rec)
+        for rec in unknown:
+            if "_mtp_ks" not in rec:
+                continue
+            cfgs = {config[t] for t in (rec.get("twin") or "").split() if t in config}
+            specs = set().union(*(known.get(c, set()) for c in cfgs)) if cfgs else set()
+            twin = settled.get(_measurement(by_id[rec["id"]]))
+            row = by_id[rec["id"]]
+            stamp = re.search(r"source_file=([^;]*);.*measured=([^;]*)", row["silicon_data_source"])
+            group = groups.get((stamp and stamp.groups(), rec["entry"]), [])
+            other = [g for g in group if g is not rec]
+            if len(specs) == 1:
+                k = specs.pop()
+                settle(rec, k, f"config_id={' '.join(sorted(cfgs))}")
+            elif twin is not None:
+                settle(rec, spec(twin), f"copy of {twin['id']}")
+            elif (len(group) == 2 and "_mtp_ks" not in other[0]
+                  and other[0]["status"] in ("resolved", "mtp")
+                  and _measurement(row) != _measurement(by_id[other[0]["id"]])):
+                ks = rec["_mtp_ks"]
+                k = 0 if other[0]["status"] == "mtp" else (ks.copy().pop() if len(ks) == 1
+                                                              and None not in ks else -1)
+                if k < 0:
+                    continue
+                settle(rec, k, f"pair of {other[0]['id']}")
+            else:
+                continue
+            changed = True
+    for rec in unknown:
+        rec.pop("_mtp_ks", None)
 
 
 def main() -> None:

@@ -70,9 +70,9 @@ KEY_FIGURES = {
     # re-runs every frontier point through serve_workload).
     "planner plan deepseek-v3 -H h200 -H b200 --isl 1024 --osl 1024 --tpot-ms 50 "
     "--engine sglang":
-        ["5,636.6", "48.416 ms", "126,720 layouts evaluated", "96,521 meet the limits"],
+        ["5,524.0", "49.087 ms", "126,720 layouts evaluated", "96,453 meet the limits"],
     "planner plan llama-3.1-70b -H h100 --isl 2048 --osl 512 --ttft-ms 1000 --tpot-ms 30 "
-    "--request-rate 20 --engine vllm": ["fewest-gpus", "20 (5 x 4)", "619.6"],
+    "--request-rate 20 --engine vllm": ["fewest-gpus", "20 (5 x 4)", "615.4"],
 }
 
 

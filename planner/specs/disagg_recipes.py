@@ -97,10 +97,30 @@ def fill_from_recipes(table: RunTable) -> tuple[RunTable, np.ndarray, np.ndarray
     return replace(table, **cols), filled, reason
 
 
+@functools.lru_cache(maxsize=1)
+def _recipes_with_twins() -> dict[str, dict[str, str]]:
+    """The recipe records by run id, and by the id of each recorded row that a recipe-settled
+    row (``resolved`` or ``mtp``) names as its twin: the same measurement, so the same run and
+    recipe (a recorded row two such rows name with different records is left out)."""
+    recipes = read_recipes()
+    out: dict[str, dict[str, str]] = dict(recipes)
+    named: dict[str, list[dict[str, str]]] = {}
+    for rec in recipes.values():
+        if rec["status"] in (RESOLVED, MTP):
+            for twin in (rec.get("twin") or "").split():
+                named.setdefault(twin, []).append(rec)
+    for twin, recs in named.items():
+        if twin not in recipes and len({(r["status"], r["mtp_k"], r["decode_max_batch"])
+                                        for r in recs}) == 1:
+            out[twin] = recs[0]
+    return out
+
+
 def mtp_draft_tokens(table: RunTable) -> np.ndarray:
     """MTP draft tokens per decode step of every row (0: no speculative decoding): the
-    recipe's ``mtp_k`` on the rows it fills with status ``mtp``."""
-    recipes = read_recipes()
+    recipe's ``mtp_k`` on the rows it fills with status ``mtp`` and on the recorded rows of
+    the same measurements."""
+    recipes = _recipes_with_twins()
     out = np.zeros(len(table))
     for i, run_id in enumerate(table.id):
         rec = recipes.get(str(run_id))
@@ -111,9 +131,10 @@ def mtp_draft_tokens(table: RunTable) -> np.ndarray:
 
 def decode_max_batch(table: RunTable) -> np.ndarray:
     """The decode workers' max_batch_size (requests per attention rank an engine iteration
-    runs) the recipe names on the rows it fills (column ``decode_max_batch``: TensorRT-LLM's
-    recipe files); inf elsewhere (not stated: the whole concurrency runs)."""
-    recipes = read_recipes()
+    runs) the recipe names on the rows it fills and on the recorded rows of the same
+    measurements (column ``decode_max_batch``: TensorRT-LLM's recipe files); inf elsewhere
+    (not stated: the whole concurrency runs)."""
+    recipes = _recipes_with_twins()
     out = np.full(len(table), np.inf)
     for i, run_id in enumerate(table.id):
         rec = recipes.get(str(run_id))

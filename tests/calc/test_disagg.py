@@ -234,3 +234,36 @@ def test_clients_beyond_the_running_batch_wait_for_a_decode_slot():
     assert more.request_rate_per_s[1:] == pytest.approx([rate, rate], rel=1e-9)
     assert more.ttft_s[1:] == pytest.approx([12 / rate - t_dec, 16 / rate - t_dec], rel=1e-9)
     assert np.all(more.tpot_s == 0.02) and np.all(np.diff(more.ttft_s) > 0)
+
+
+def test_burst_clients_beyond_the_decode_slots_wait_for_a_slot():
+    """The opening burst (share s) of N clients on S = n_D x c_D decode slots: the N - S beyond
+    them wait for the first to finish (rounds of S, each T_dec + 1 step), the prefill pool
+    working through the burst meanwhile: burst TTFT = TTFT0 + max(R x T_cycle, R_D x T_slot).
+    With N <= S nothing changes; TPOT and the rate never do."""
+    import numpy as np
+
+    from planner.calc.serving.disagg import burst_wait_rounds, disagg_steady_state
+
+    kw = dict(prefill_batch_s=0.05, prefill_requests_per_batch=1, prefill_workers=2,
+              prefill_gpus_per_worker=8, kv_transfer_s=0.001, decode_step_s=0.02,
+              decode_tpot_s=0.02, decode_concurrency=4, decode_workers=2,
+              decode_gpus_per_worker=8, isl_tokens=1024, osl_tokens=1024)
+    s, clients = 0.2, np.array([8.0, 12.0, 16.0])
+    steady = disagg_steady_state(**kw, clients=clients)
+    burst = disagg_steady_state(**kw, clients=clients, burst_share=s)
+    ttft0 = 0.05 + 0.001 + 0.02
+    cycle = 0.05                              # max(prefill, 1 x transfer): the transfer overlaps
+    slot = 1023 * 0.02 + 0.02
+    prefill_rounds = burst_wait_rounds(requests=clients, requests_per_round=2)
+    slot_rounds = burst_wait_rounds(requests=clients, requests_per_round=8)
+    assert slot_rounds.tolist() == pytest.approx([0.0, 4 / 12, 8 / 16])
+    want = (1 - s) * steady.ttft_s + s * (ttft0 + np.maximum(prefill_rounds * cycle,
+                                                             slot_rounds * slot))
+    assert burst.ttft_s == pytest.approx(want, rel=1e-9)
+    # 8 clients on 8 slots: only the prefill rounds; 12 and 16: the slot wait, seconds longer
+    assert burst.ttft_s[0] == pytest.approx((1 - s) * steady.ttft_s[0]
+                                            + s * (ttft0 + prefill_rounds[0] * cycle))
+    assert np.all(burst.ttft_s[1:] - steady.ttft_s[1:] * (1 - s) - s * ttft0 > s * 1.0)
+    np.testing.assert_array_equal(burst.tpot_s, steady.tpot_s)
+    np.testing.assert_array_equal(burst.request_rate_per_s, steady.request_rate_per_s)

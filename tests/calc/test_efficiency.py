@@ -270,3 +270,36 @@ def test_an_engine_reads_its_own_weight_only_expert_kernel_where_the_spec_has_it
     assert np.all(own.tpot_s < trt.tpot_s)      # Marlin's table: faster at these rows
     same = [serve_workload(qwen, h200, e, weights_dtype="fp8", **kw).tpot_s for e in (vllm, plain)]
     np.testing.assert_array_equal(same[0], same[1])
+
+
+def test_prefill_attention_is_read_at_the_prompts_length():
+    """The context-attention kernel's rate rises with the prompt (AIConfigurator B200 BF16: 321
+    TFLOP/s at 1,024 tokens, 983 at 8,192); the prefill core reads it at 2 x the mean attended
+    position (the prompt), not at the scalar's long-prompt median (932.6 TFLOP/s) for all."""
+    from dataclasses import replace
+
+    from planner.calc.serving.disagg_workload import PoolLayout, prefill_piece
+    from planner.calc.serving.rates import prefill_attention_flop_per_s
+
+    b200 = catalog.load_hardware("b200")
+    assert eff.attention_prefill_flops_frac(b200, prompt_tokens=1024) == pytest.approx(0.1426)
+    got = eff.attention_prefill_flops_frac(b200, prompt_tokens=np.array([256.0, 8192.0, 1e6]))
+    assert got == pytest.approx([0.0382, 0.437, 0.5027])         # constant past the ends
+    r = serving_rates(b200, phase="prefill", weights_dtype="fp8")
+    assert r.attention == pytest.approx(2250e12 * 0.4145)
+    at = prefill_attention_flop_per_s(r, prefill_context=np.array([512.0, 4096.0]))
+    assert at == pytest.approx([2250e12 * 0.1426, 2250e12 * 0.437])
+    # a spec without the table keeps the scalar for every prompt
+    bare = replace(b200, efficiency=replace(b200.efficiency, attention_by_isl=None))
+    plain = serving_rates(bare, phase="prefill", weights_dtype="fp8")
+    assert plain.attention_isl_scale is None
+    assert prefill_attention_flop_per_s(plain, prefill_context=512.0) == plain.attention
+    # DeepSeek-V3 FP8 prefill of one 1K prompt per rank on 8 B200s (DEP8): slower with the
+    # table (attention at 1K runs at a third of the long-prompt rate), faster at 16K
+    model = catalog.load_model("deepseek-v3")
+    lay = PoolLayout(workers=1, batch=1, tp=1, attention_dp=8, moe_tp=1, moe_ep=8)
+    for isl, slower in ((1024.0, True), (16384.0, False)):
+        t = [float(prefill_piece(model, hw, None, isl_tokens=isl, layout=lay,
+                                 weights_dtype="fp8", moe_weights_dtype="fp8").time_s)
+             for hw in (b200, bare)]
+        assert (t[0] > t[1]) == slower and t[0] != t[1]

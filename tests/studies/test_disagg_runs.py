@@ -133,11 +133,11 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     # for the others (MTP, ambiguous recipes, node-sized workers, no recipe)
     # issue 22 round 6: + the 89 blank rows whose recipe runs MTP with stated draft tokens
     # (speculative decoding in the decode pool): 392 -> 481 expressible, 378 -> 469 predicted (470 with agg3's lengths and engines)
-    assert (rows["all"].expressible, rows["all"].predicted) == (481, 471)
-    assert (rows["h200"].expressible, rows["h200"].predicted) == (53, 53)
+    assert (rows["all"].expressible, rows["all"].predicted) == (576, 558)
+    assert (rows["h200"].expressible, rows["h200"].predicted) == (60, 60)
     assert (rows["h100"].expressible, rows["h100"].predicted) == (30, 23)
     # issue 19: B200 and GB200 have kernel factors, their rows are predicted
-    assert (rows["b200"].predicted, rows["gb200-nvl72"].predicted) == (159, 236)
+    assert (rows["b200"].predicted, rows["gb200-nvl72"].predicted) == (182, 293)
     # issue 22 round 5: recipe-filled rows, the InferenceMAX rows' TTFT under their
     # benchmark's protocol (1 in 5 requests in the opening burst, SA_BENCH_PROMPTS_PER_
     # CONCURRENCY) and both pools' passes with the engine's per-layer and per-peer times (as
@@ -162,19 +162,19 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     # 57.4% -> 55.9%, b200 42.8% -> 40.2%, gb200 43.0% -> 38.3%, all 42.2% -> 39.2%; TPOT h100
     # 36.5% -> 35.1%, b200 17.2% -> 15.1%, gb200 19.6% -> 17.2%, all 18.1% -> 16.8% (h200
     # has no MTP row)
-    pins = {"h100": (0.6053, 0.3589), "h200": (0.1589, 0.0858), "b200": (0.4025, 0.1569), "gb200-nvl72": (0.3609, 0.1722), "all": (0.3848, 0.1645)}
+    pins = {"h100": (0.6044, 0.3581), "h200": (0.2641, 0.1091), "b200": (0.3687, 0.1498), "gb200-nvl72": (0.3663, 0.1590), "all": (0.3724, 0.1590)}
     for hw, (ttft, tpot) in pins.items():
         assert rows[hw].ttft_median_abs == pytest.approx(ttft, abs=5e-4), hw
         assert rows[hw].tpot_median_abs == pytest.approx(tpot, abs=5e-4), hw
     # every predicted row is counted, misses included
-    assert rows["all"].predicted == int(pred.predicted.sum()) == 471
+    assert rows["all"].predicted == int(pred.predicted.sum()) == 558
     # each measurement once (174 of the 469 repeat another's system, TTFT and TPOT: the
     # InferenceMAX row and its db-dump copy): 295 distinct (was 230); TTFT / TPOT median |err|
     # h200 24.0% / 8.4%, h100 57.4% / 36.5%, b200 43.3% / 16.9%, gb200 47.6% / 20.7%, all
     # 45.1% / 19.3% (round 5: 28.7 / 8.6, 74.4 / 31.0, 39.5 / 15.6, 53.0 / 18.4, 46.2 / 17.4);
     # round 7 (MTP at the chat-template acceptance): h100 55.9% / 35.1%, b200 39.6% / 15.1%,
     # gb200 42.2% / 18.2%, all 40.8% / 17.3%
-    distinct = {"h100": (17, 0.6053, 0.3588), "h200": (26, 0.2034, 0.1209), "b200": (101, 0.3925, 0.1483), "gb200-nvl72": (153, 0.3731, 0.1864), "all": (297, 0.3857, 0.1722)}
+    distinct = {"h100": (17, 0.6044, 0.3575), "h200": (31, 0.3603, 0.1373), "b200": (105, 0.3672, 0.1498), "gb200-nvl72": (187, 0.3835, 0.1701), "all": (340, 0.3786, 0.1665)}
     for hw, (n, ttft, tpot) in distinct.items():
         assert rows[hw].distinct == n, hw
         assert rows[hw].ttft_median_abs_distinct == pytest.approx(ttft, abs=5e-4), hw
@@ -227,17 +227,18 @@ def test_the_inferencemax_rows_run_at_the_clients_mean_drawn_lengths():
 
 def test_mtp_rows_decode_with_the_recipes_drafts(shipped, monkeypatch):
     """The rows whose recipe runs MTP are predicted with its draft tokens: the same pools
-    without them (k = 0) give a different TPOT on every one, a higher one on all but the three
-    k = 1 rows whose decode ranks run 256, 256 and 768 requests (at the chat-template
-    acceptance a step of 2 tokens per request yields 1.69: past the compute-bound batch the
-    drafts cost more than they give; the second 256 one, 1024x1024 c2252, by 0.2% since the
-    MoE tables are read below one row per expert and the per-layer overhead fell)."""
+    without them (k = 0) give a different TPOT on every one, a higher one on all but the four
+    k = 1 rows whose decode ranks run 256 (three) and 768 requests (at the chat-template acceptance a
+    step of 2 tokens per request yields 1.69: past the compute-bound batch the drafts cost
+    more than they give)."""
     import planner.specs.disagg_recipes as recipes
 
     t, _res, pred = shipped
     k = recipes.mtp_draft_tokens(t)
     on = (k > 0) & pred.predicted
-    assert (k > 0).sum() == on.sum() == 89
+    # 89 -> 107 (issue 22 round 8, disagg6: day-only stamps and MTP settled by a record,
+    # and the recorded row cfg423 that repeats the measurement of two k = 3 rows)
+    assert (k > 0).sum() == on.sum() == 107
     sub = t.take(np.flatnonzero(on))
     again = predict_disagg_rows(sub)
     np.testing.assert_allclose(again.tpot_s, pred.tpot_s[on], rtol=1e-12)
@@ -245,21 +246,22 @@ def test_mtp_rows_decode_with_the_recipes_drafts(shipped, monkeypatch):
     plain = predict_disagg_rows(sub)
     assert np.all(plain.tpot_s != again.tpot_s)
     slower = plain.tpot_s < again.tpot_s
-    assert slower.sum() == 3
+    # 2 before the rows the resolver now reads (disagg6); 3 with them; 4 once the MoE tables
+    # are read below one row per expert too (agg5 + disagg6 merged: a 256 row by 0.3%)
+    assert slower.sum() == 4
     assert np.all(k[on][slower] == 1)
     from planner.studies.disagg_runs import disagg_row_pools
 
     _, dec, _ = disagg_row_pools(sub, is_moe=np.ones(len(sub), dtype=bool))
     running = np.minimum(np.asarray(dec.batch, dtype=float), recipes.decode_max_batch(sub))
-    assert sorted(running[slower].tolist()) == [256.0, 256.0, 768.0]
+    assert sorted(running[slower].tolist()) == [256.0, 256.0, 256.0, 768.0]
 
 
 def test_mtp_rows_accept_at_the_chat_template_rate(shipped, monkeypatch):
     """The InferenceMAX client puts its random prompts in the chat template, so the MTP rows
     accept drafts at the rate that gives 2.50 tokens per step at k = 3 (InferenceX PR #649),
     not DeepSeek-V3's 0.85: every MTP row's TPOT is higher than at 0.85, and the MTP rows'
-    median TPOT error moves from -24% to -11% (the non-MTP rows keep theirs; -28% to -13%
-    before the MoE tables were read below one row per expert)."""
+    median TPOT error moves from -24% to -10% (the non-MTP rows keep theirs)."""
     import planner.studies.disagg_runs as dr
     from planner.calc.serving.speculative import (DEFAULT_MTP_ACCEPTANCE,
                                                   chat_template_mtp_acceptance)
@@ -273,7 +275,9 @@ def test_mtp_rows_accept_at_the_chat_template_rate(shipped, monkeypatch):
     on = (mtp_draft_tokens(t) > 0) & pred.predicted
     assert np.all(im[on])
     err = pred.tpot_s[on] / t.measured_tpot_s[on] - 1
-    assert np.median(err) == pytest.approx(-0.108, abs=5e-3)   # -0.127 before (agg5)
+    # -0.127 on the 89 rows of round 7; -0.090 on the 107 (disagg6: 18 more MTP rows);
+    # -0.099 with agg5's MoE tables below one row per expert (merged)
+    assert np.median(err) == pytest.approx(-0.099, abs=5e-3)
     sub = t.take(np.flatnonzero(on))
     monkeypatch.setattr(dr, "mtp_acceptance",
                         lambda table: np.full(len(table), DEFAULT_MTP_ACCEPTANCE))
@@ -324,11 +328,11 @@ def test_the_db_dump_rows_meet_the_sa_bench_burst_too(shipped, monkeypatch):
     """AIConfigurator's db-dump rows are InferenceMAX workflow runs (each names its
     workflow_run_id): the same sa-bench client as the dated rows, so the same opening burst
     (1 in 5 requests). 67 disaggregated db-dump rows are not copies of a recipe-listed row;
-    on the 64 predicted ones the burst moves the TTFT (longer on 61; on 1 the closed loop's
-    steady queue is already longer than a burst request's wait, 2 run within one prefill
-    round), median signed error -60.3% -> -23.5% (-63.5% -> -24.8% before the MoE tables were
-    read below one row per expert; -62.7% before the vLLM launch flags), and leaves the TPOT
-    alone."""
+    on the 64 predicted ones the burst moves the TTFT (longer on 60; shorter on 1 where the
+    closed loop's steady queue is already longer than a burst request's wait; the same on 3),
+    median signed error -60.1% -> -21.8% (-61.0% -> -20.8% before agg5's MoE tables below one
+    row per expert were merged; -63.5% -> -24.8% before the prefill attention by prompt length,
+    disagg6; -62.7% before the vLLM launch flags), and leaves the TPOT alone."""
     import planner.studies.disagg_runs as dr
     from planner.specs.disagg_recipes import inferencemax_rows
 
@@ -347,10 +351,14 @@ def test_the_db_dump_rows_meet_the_sa_bench_burst_too(shipped, monkeypatch):
     steady = predict_disagg_rows(sub)
     np.testing.assert_allclose(steady.tpot_s, pred.tpot_s[on], rtol=1e-12)
     got, was = pred.ttft_s[on], steady.ttft_s
-    assert ((got > was).sum(), (got < was).sum()) == (61, 1)
+    # (61, 2) before the prefill attention by prompt length (disagg6): one row's burst wait
+    # now equals its steady queue; (61, 1, 2) before agg5's MoE tables were merged
+    assert ((got > was).sum(), (got < was).sum(), (got == was).sum()) == (60, 1, 3)
     measured = t.measured_ttft_s[on]
-    assert np.median(was / measured - 1) == pytest.approx(-0.603, abs=5e-3)  # -0.635 before agg5, -0.627 before the vLLM launch flags (agg4)
-    assert np.median(got / measured - 1) == pytest.approx(-0.235, abs=5e-3)  # -0.248 before agg5
+    # -0.635 / -0.248 before the prefill attention by prompt length (disagg6); -0.627 before
+    # the vLLM launch flags (agg4)
+    assert np.median(was / measured - 1) == pytest.approx(-0.601, abs=5e-3)  # -0.610 before agg5
+    assert np.median(got / measured - 1) == pytest.approx(-0.218, abs=5e-3)  # -0.208 before agg5
 
 
 def test_b200_sglang_deepseek_rows_cache_kv_at_the_recipes_fp8(shipped, monkeypatch):
@@ -362,7 +370,7 @@ def test_b200_sglang_deepseek_rows_cache_kv_at_the_recipes_fp8(shipped, monkeypa
     assert dr.RECIPE_KV_DTYPE == {("b200", "sglang", "deepseek-v3"): "fp8"}
     t, res, pred = shipped
     on = pred.predicted & (res.hardware == "b200") & (res.engine == "sglang")
-    assert on.sum() == 48
+    assert on.sum() == 49        # 48 before disagg6's resolver reads one more B200 SGLang row
     assert set(res.model[on]) == {"deepseek-v3"}
     monkeypatch.setattr(dr, "RECIPE_KV_DTYPE", {})
     bf16 = predict_disagg_rows(t, res)

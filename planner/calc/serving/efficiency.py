@@ -216,6 +216,26 @@ def attention_flops_frac(hardware: Hardware, *, phase: str, dtype: str = "bf16")
     return hardware.efficiency_frac(name).frac
 
 
+def attention_prefill_flops_frac(hardware: Hardware, *, dtype: str = "bf16", prompt_tokens):
+    """Achieved fraction of the ``dtype`` dense peak for the prefill attention core of prompts
+    of ``prompt_tokens`` tokens, scalars or arrays.
+
+    Formula: the ``efficiency.attention_by_isl`` table of ``dtype`` interpolated in log ISL
+    (constant past its first and last ISL); without one, :func:`attention_flops_frac` for
+    every ISL.
+    Ref: AIConfigurator context_attention tables (``benchmarks/extract_aic_kernels.py``: median
+    achieved FLOP/s 2·B·isl²·n_h·d_h / t over the runs at each ISL, no window).
+    Convention: the kernel's rate rises with the prompt (B200 BF16: 321 TFLOP/s at 1,024
+    tokens, 983 at 8,192): the scalar factor, a median over ISL >= 4,096, held it at the
+    long-prompt rate for every prompt.
+    Example: B200 BF16 at 1,024 tokens: 0.1427 (321 of 2,250 TFLOP/s).
+    """
+    tables = hardware.efficiency.attention_by_isl or {}
+    if dtype in tables:
+        return _interp_log_rows(tables[dtype], prompt_tokens, monotone=False)
+    return _scalar(attention_flops_frac(hardware, phase="prefill", dtype=dtype), prompt_tokens)
+
+
 def hbm_bandwidth_frac(hardware: Hardware) -> float:
     """Achieved fraction of the HBM peak for streaming the KV cache (decode attention).
 

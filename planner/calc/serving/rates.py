@@ -7,6 +7,7 @@ sources of the efficiency factors, each written beside its value in hardware/*.y
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, TYPE_CHECKING
@@ -37,6 +38,9 @@ class Rates:
     overlap_compute: float
     basis: str
     mla_decode: Any = None  # the MLA decode core's measured FLOP/s (None: attention, KV stream)
+    #: The prefill attention core's measured fraction by prompt length over ``attention``'s
+    #: (a function of ISL tokens; None: ``attention`` for every prompt).
+    attention_isl_scale: Any = None
 
 
 #: Efficiency factors the achievable step model reads, in the order ``basis`` names them
@@ -125,11 +129,45 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
     basis = head_note + _basis(
         f"{compute_dtype.upper()} GEMM", gemm, grouped, f"{attention_dtype.upper()} attention",
         attention, kv, weights, f, overlap) + _assumed_note(hardware)
+    scale = (functools.partial(_attention_isl_scale, hardware, attention_dtype, attention)
+             if attention_dtype in (hardware.efficiency.attention_by_isl or {}) else None)
     return Rates(gemm=gemm_rate, head=bf16 * head, experts=experts_rate,
                  attention=att_peak * attention, kv_stream=hbm * kv,
                  weight_stream=hbm * weights, scale_up=up * f["scale_up_bandwidth"],
                  scale_out=out * f["scale_out_bandwidth"], overlap_compute=overlap,
-                 basis=basis)
+                 basis=basis, attention_isl_scale=scale)
+
+
+#: A prompt's tokens per mean attended position of its prefill (the workload model's
+#: ``prefill_context`` is ISL / 2, the causal mean): the measured kernel is read at 2 x that.
+PROMPT_PER_MEAN_CONTEXT = 2
+
+
+def prefill_attention_flop_per_s(rates: Rates, *, prefill_context: Any) -> Any:
+    """The prefill attention core's FLOP/s for prompts whose mean attended position is
+    ``prefill_context`` tokens (scalars or arrays).
+
+    Formula: R_attention · η(2 · C_pre) / η̄ where the spec has the measured kernel by prompt
+    length (``efficiency.attention_by_isl``, :func:`~planner.calc.serving.efficiency.
+    attention_prefill_flops_frac`), η̄ the scalar ``attention_flops``; else R_attention.
+    Ref: AIConfigurator context_attention tables (``benchmarks/extract_aic_kernels.py``).
+    Convention: a chunk of a longer prompt is read at 2 · its mean context.
+    Example: B200 BF16, 1,024-token prompts (C_pre = 512): 2,250e12 × 0.1427 = 321e12 FLOP/s.
+    """
+    if rates.attention_isl_scale is None:
+        return rates.attention
+    import numpy as np
+
+    prompt = np.maximum(PROMPT_PER_MEAN_CONTEXT * np.asarray(prefill_context, dtype=float), 1.0)
+    return rates.attention * rates.attention_isl_scale(prompt if prompt.ndim else float(prompt))
+
+
+def _attention_isl_scale(hardware: Hardware, dtype: str, scalar: float, prompt_tokens: Any) -> Any:
+    """The measured prefill attention fraction at ``prompt_tokens`` over the scalar one."""
+    from planner.calc.serving import efficiency as eff
+
+    return eff.attention_prefill_flops_frac(hardware, dtype=dtype,
+                                            prompt_tokens=prompt_tokens) / scalar
 
 
 def gemm_rates_at_rows(hardware: Hardware, *, weights_dtype: str, moe_weights_dtype: str,

@@ -22,13 +22,11 @@ from planner.calc.serving.blocks import (
     attention_core_flops_per_token_per_layer,
     kv_read_fraction,
 )
-from planner.calc.serving.communication import (
-    TP_ALL_REDUCES_PER_LAYER,
-    ep_copy_bytes,
-    tp_all_reduce_time_s,
-)
+from planner.calc.serving.communication import (TP_ALL_REDUCES_PER_LAYER, ep_copy_bytes,
+                                                tp_all_reduce_time_s)
 from planner.calc.serving.kernels import expected_padded_rows_per_expert, padded_rows
 from planner.calc.serving.efficiency import mla_decode_flop_per_s
+from planner.calc.serving.rates import prefill_attention_flop_per_s
 
 if TYPE_CHECKING:
     from planner.calc.serving.rates import Rates
@@ -282,7 +280,8 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
         b.kernel(dec * queries / tp * core_dec / mla_rate, count, memory=(
             dec * dec_ctx * kv_layer * kv_frac / hardware.gpu.hbm_bandwidth_bytes_per_s
             > dec * queries / tp * core_dec / hardware.peak_dense_flop_per_s("bf16")))
-    b.roof(pre / tp * core_pre, r.attention, pre * kv_layer, r.kv_stream, count)
+    b.roof(pre / tp * core_pre, prefill_attention_flop_per_s(r, prefill_context=pre_ctx),
+           pre * kv_layer, r.kv_stream, count)
     b.roof(0.0, r.attention, n * activation_bytes_per_token_per_layer(
         model, block="attention", tp=tp), r.kv_stream, count)
     b.link(count * TP_ALL_REDUCES_PER_LAYER * tp_all_reduce_time_s(
