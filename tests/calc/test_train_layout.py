@@ -143,9 +143,13 @@ def test_overlapped_all_to_all_costs_the_sm_share_it_holds_for_its_duration(v3):
               layers_dev=4.0, share=0.0)
     t = 2 * float(ep_pass_s(s, rates, tokens=4096.0, tp=1, ep=64, layers_dev=4.0,
                             ends_share=0.0))
+    # the pair's compute also holds the recomputed MLA up-projections (selective, V3R
+    # §3.2.3), whose time hides T as the rest does (round-six review; W was 3 x forward only)
+    up = s.up_projection_flops * 4096.0 * 4.0 / rates.gemm
+    assert up > 0
     for w in (10 * t, 0.5 * t):                  # W / 3 forward compute, W = 3 x forward
         mb = _pieces_s(s, rates, comp=w / 3, scores=0.0, **kw)
-        assert float(mb["ep"]) == pytest.approx(max(t - w, held * t))
+        assert float(mb["ep"]) == pytest.approx(max(t - w - up, held * t))
     assert float(_pieces_s(s, rates, comp=10 * t / 3, scores=0.0, **kw)["ep"]) == \
         pytest.approx(held * t)                  # not (1/s − 1)·T = 0.25·T
 

@@ -39,8 +39,7 @@ from planner.calc.train.overlap import ep_pass_s, overlapped_ep_exposed_s, stand
 from planner.calc.train.rates import TrainRates, gemm_per_token_s, wgrad_extra_per_token_s
 from planner.calc.train.recipe import (
     DEEPEP_NORMAL_COMM_SMS, DP_OVERLAP, EP_OVERLAP, EP_PASSES, EP_PASSES_FULL_RECOMPUTE,
-    FULL_RECOMPUTE, PP_OVERLAP, RECIPES, SELECTIVE_RECOMPUTE, TRAIN_SCHEDULES,
-    TRAINING_COMM_SMS,
+    FULL_RECOMPUTE, PP_OVERLAP, RECIPES, SELECTIVE_RECOMPUTE, TRAIN_SCHEDULES, TRAINING_COMM_SMS,
 )
 from planner.calc.train.shape import ACT_BYTES, TrainShape
 
@@ -172,8 +171,8 @@ def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, e
 
 
 def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, ep, zero,
-               schedule, m, f_s, b_s, overlap):
-    """(exposed data-parallel communication, optimizer step) per step (s)."""
+               schedule, m, f_s, b_s, overlap, alone=0.0):
+    """(exposed DP communication, optimizer step) per step (s); ZeRO-3 hides in m(F + B) + alone."""
     from planner.calc.train.memory import _device_params
 
     r = RECIPES[recipe]
@@ -195,8 +194,8 @@ def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, 
     gathers = np.where(zero >= 3, 2 * np.asarray(m, dtype=float), 1.0)
     reduce_s = np.where(zero == 0, all_reduce, scatter)
     gather_s = np.where(zero == 0, 0.0, gathers * gather)
-    window_b = np.where(zero >= 3, m * b_s, b_s)
-    window_f = np.where(zero >= 3, m * f_s, f_s)
+    window_b = np.where(zero >= 3, m * b_s + 2 * alone / 3, b_s)
+    window_f = np.where(zero >= 3, m * f_s + alone / 3, f_s)
     exposed = np.where(overlap, np.maximum(reduce_s - window_b, 0.0)
                        + np.maximum(gather_s - window_f, 0.0), reduce_s + gather_s)
     shard = np.where(zero >= 1, d_ranks, 1.0), np.where(zero >= 1, e_ranks, 1.0)
@@ -222,14 +221,14 @@ def _device_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, m, rank, **
     dev = with_moe_share(shape, device_moe_share(shape, pp=pp, schedule=schedule, rank=rank))
     layer, scores, ends, ends_scores = _per_layer_forward_s(
         dev, rates, tokens=kw["tokens"], tp=kw["tp"], flash=kw["flash"], seq_len=kw["seq_len"])
-    # the layers' and MTP blocks' weight gradients beyond the forward's GEMM rate; their GEMMs
-    wgrad, gemm = (kw["tokens"] / np.asarray(kw["tp"], dtype=float) * (
-        f(dev.forward_flops, rates) * layers / dev.num_layers
-        + f(dev.mtp_forward_flops, rates) * share)
-        for f in (wgrad_extra_per_token_s, gemm_per_token_s))
+    # the layers' and MTP blocks' wgrad beyond the forward's GEMM rate; their GEMMs; the MTP's
+    wgrad, gemm, gemm_ends = (kw["tokens"] / np.asarray(kw["tp"], dtype=float) * (
+        f(dev.forward_flops, rates) * layers / dev.num_layers * with_layers
+        + f(dev.mtp_forward_flops, rates) * share) for f, with_layers in (
+        (wgrad_extra_per_token_s, True), (gemm_per_token_s, True), (gemm_per_token_s, False)))
     mb = _pieces_s(dev, rates, comp=layer * layers, scores=scores * layers, ends=ends * share,
                    ends_scores=ends_scores * share, layers_dev=layers, share=share, wgrad=wgrad,
-                   gemm=gemm, **kw)
+                   gemm=gemm, gemm_ends=gemm_ends, **kw)
     busy = m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + sum(mb[k] for k in (
         "wgrad_x", "att_b", "elem_f", "elem_b", "recompute", "tp_f", "tp_b", "cp", "ep")))
     return mb, busy + standalone_chunks(schedule=schedule, pp=pp, rank=rank) * mb["ep_alone"]
@@ -261,10 +260,11 @@ def _micro_batch_s(shape: TrainShape, rates: TrainRates, **kw):
 
 def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, tokens, seq_len,
               sequence_parallel, flash, ep_overlap, comp, scores, ends, ends_scores, layers_dev,
-              share, wgrad=0.0, gemm=0.0):
+              share, wgrad=0.0, gemm=0.0, gemm_ends=0.0):
     """The forward/backward pieces of one micro-batch through ``layers_dev`` layers and
     ``share`` of the ends, given their forward compute, the weight gradients' time beyond
-    the forward's rate ``wgrad`` and the forward time of the recipe's GEMMs ``gemm`` (s)."""
+    the forward's rate ``wgrad`` and the forward time of the recipe's GEMMs ``gemm`` (s; the
+    MTP blocks' ``gemm_ends``)."""
     tp_f, cp_f = np.asarray(tp, dtype=float), np.asarray(cp, dtype=float)
     comp = comp + ends
     # Memory-bound kernels one by one (kernels.py); an unfused attention core's s² traffic apart
@@ -298,8 +298,7 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
         return one * (TP_COLLECTIVES_ATTENTION * (layers + mtp) + TP_COLLECTIVES_DENSE_FFN * (
             (1 - shape.moe_layer_share) * layers + mtp_dense_ffn * mtp))
 
-    tp_layers = tp_over(layers_dev, 0.0)
-    tp_fwd = tp_over(layers_dev, mtp_blocks)
+    tp_layers, tp_fwd = tp_over(layers_dev, 0.0), tp_over(layers_dev, mtp_blocks)
     tp_bwd = tp_fwd + np.where(sp, SP_BACKWARD_REGATHERS * ag * blocks, 0.0)
     # Context parallel: a ring passes each rank's K and V (c - 1) times, under the attention.
     cbw, clat = _link(rates, tp_f * cp_f)
@@ -314,20 +313,21 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
     up_proj = shape.up_projection_flops * tokens / tp_f * blocks / rates.gemm
     core = 0.0 if shape.up_projection_flops else scores + att_f
     selective = core + up_proj + elem_sel
-    recomp = np.select([rc == SELECTIVE_RECOMPUTE, rc == FULL_RECOMPUTE],
-                       [selective, comp - ends + elem_f + att_f + tp_layers], 0.0)
+    recomputed = [rc == SELECTIVE_RECOMPUTE, rc == FULL_RECOMPUTE]
+    recomp = np.select(recomputed, [selective, comp - ends + elem_f + att_f + tp_layers], 0.0)
     ep_total = ep_one * np.where(rc == FULL_RECOMPUTE, EP_PASSES_FULL_RECOMPUTE, EP_PASSES)
     busy = (1 + BACKWARD_TO_FORWARD) * comp + wgrad
     # Overlapped (DualPipe): the all-to-all's kernels hold h of the SMs (V3R §3.2.2's 20; the
-    # spec's share counts DeepEP's 24); the recipe's GEMMs (forward, backward, recomputed)
-    # run beside them on the rest for the whole pair (overlap.overlapped_ep_exposed_s).
+    # spec's share counts DeepEP's 24); the recipe's GEMMs (forward, backward, recomputed:
+    # in G and W) run beside them on the rest for the pair (overlap.overlapped_ep_exposed_s).
     held = (1 - rates.overlap_compute) * TRAINING_COMM_SMS / DEEPEP_NORMAL_COMM_SMS
-    g = (1 + BACKWARD_TO_FORWARD) * gemm + wgrad + np.select(
-        [rc == SELECTIVE_RECOMPUTE, rc == FULL_RECOMPUTE], [up_proj, gemm], 0.0)
+    g = (1 + BACKWARD_TO_FORWARD) * gemm + wgrad + np.select(recomputed, [up_proj,
+                                                                  gemm - gemm_ends], 0.0)
+    w = busy + np.select(recomputed, [core + up_proj, comp - ends], 0.0)
     ep_exposed = np.where(ep_overlap, overlapped_ep_exposed_s(
-        ep_s=ep_total, compute_s=busy, gemm_s=g, held_frac=held), ep_total)
-    return {"compute_f": comp, "wgrad_x": wgrad + 0.0 * comp, "att_b": att_extra_b, "elem_f": elem_f + loss_f + att_f,
-            "elem_b": elem_b + att_b, "recompute": recomp,
+        ep_s=ep_total, compute_s=w, gemm_s=g, held_frac=held), ep_total)
+    return {"compute_f": comp, "wgrad_x": wgrad + 0.0 * comp, "att_b": att_extra_b,
+            "elem_f": elem_f + loss_f + att_f, "elem_b": elem_b + att_b, "recompute": recomp,
             "tp_f": tp_fwd, "tp_b": tp_bwd, "cp": cp_fwd + cp_bwd, "ep": ep_exposed,
             "ep_alone": ep_total - ep_exposed}
 
@@ -382,15 +382,15 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
     pp_comm = np.where((pp_f > 1) & ~_flag(PP_OVERLAP, sched),
                        2 * (m + pp_f - 1) * np.maximum(vpp, 1) * p2p, 0.0)
     overlap = _flag(DP_OVERLAP, sched) if dp_overlap is None else np.asarray(dp_overlap)
+    alone = standalone_chunks(schedule=sched, pp=pp_f, rank=mb["rank"]) * mb["ep_alone"]
     dp_comm, optimizer = _dp_time_s(shape, rates, recipe=recipe, tp=tp, pp=pp, dp=dp, cp=cp,
                                     ep=ep, zero=zero, schedule=sched, m=m, f_s=f_s, b_s=b_s,
-                                    overlap=overlap)
+                                    overlap=overlap, alone=alone)
     parts = dict(zip(STEP_PARTS, (
         m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + mb["wgrad_x"] + mb["att_b"]),
         m * (mb["elem_f"] + mb["elem_b"]),
         m * mb["recompute"], m * (mb["tp_f"] + mb["tp_b"]), m * mb["cp"],
-        m * mb["ep"] + standalone_chunks(schedule=sched, pp=pp_f, rank=mb["rank"])
-        * mb["ep_alone"],
+        m * mb["ep"] + alone,
         pp_comm, bubble, dp_comm, optimizer)))
     total = sum(np.asarray(v, dtype=float) for v in parts.values())
     return TrainStep(parts=parts, step_time_s=np.asarray(total), forward_s=f_s, backward_s=b_s)
