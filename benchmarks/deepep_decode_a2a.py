@@ -10,7 +10,15 @@ Reduction: least squares of t = a + (1 - 8/EP) · 128 · 8 · b / B over EP 16-2
 routing: 8 / EP of the copies stay in the 8-GPU node), per kernel: a fixed latency a and the
 rate B of the bytes that leave the node.
 
+The same reduction of AIConfigurator's measured DeepEP low-latency table on H100 (SGLang 0.5.0
+collection, 1-8 nodes of 8 GPUs, 1-2,048 tokens per rank, d = 7,168, top-8, 256 and 288
+experts): ai-dynamo/aiconfigurator@095f58a51c4c, aic-core/src/aiconfigurator_core/systems/data/
+h100_sxm/comm/sglang/0.5.6.post2/wideep_deepep_ll_perf.parquet; least squares per EP over
+every token count of t = a + tokens · 8 · (1 - 8/EP) · b / B (needs pandas and pyarrow, which
+the planner does not: run it in a separate environment with ``--aic FILE``).
+
     PYTHONPATH=$PWD python benchmarks/deepep_decode_a2a.py
+    /path/to/venv-with-pandas/bin/python benchmarks/deepep_decode_a2a.py --aic FILE
 """
 
 from __future__ import annotations
@@ -19,11 +27,6 @@ import dataclasses
 import math
 
 import numpy as np
-
-from planner import catalog
-from planner.calc.serving.disagg_workload import PoolLayout, _setup, decode_piece
-from planner.calc.serving.workload_step import _rates, forward_pass
-from planner.specs.load import load_engine
 
 EP = np.array([16, 32, 64, 128, 256])
 DISPATCH_S = np.array([118, 155, 173, 192, 194]) * 1e-6
@@ -52,12 +55,49 @@ def fit() -> dict[str, tuple[float, float]]:
     return out
 
 
+def aic_table(path: str) -> None:
+    """AIConfigurator's H100 DeepEP low-latency table, per EP: measured µs at some token counts
+    and the fit (a + bytes leaving the node / B) per kernel."""
+    import pandas as pd
+
+    table = pd.read_parquet(path)
+    table = table[(table.hidden_size == HIDDEN) & (table.num_topk == TOP_K)]
+    for nodes in sorted(table.node_num.unique()):
+        rows = table[table.node_num == nodes].sort_values("num_token")
+        ep = NODE_GPUS * int(nodes)
+        tokens = rows.num_token.to_numpy(dtype=float)
+        remote = tokens * TOP_K * ((1 - NODE_GPUS / ep) if ep > NODE_GPUS else 1.0)
+        fits = []
+        for name, col, b in (("dispatch", "dispatch_avg_t_us", DISPATCH_B),
+                             ("combine", "combine_avg_t_us", COMBINE_B)):
+            a_mat = np.vstack([np.ones(len(tokens)), remote * b]).T
+            (lat, inv), *_ = np.linalg.lstsq(a_mat, rows[col].to_numpy() * 1e-6, rcond=None)
+            fits.append(f"{name} {lat * 1e6:.1f} us + {1 / inv / 1e9:.1f} GB/s")
+        pick = rows[rows.num_token.isin([2, 16, 64, 128, 256])].groupby("num_token")[
+            ["dispatch_avg_t_us", "combine_avg_t_us"]].mean()
+        both = {int(t): round(float(r.dispatch_avg_t_us + r.combine_avg_t_us), 1)
+                for t, r in pick.iterrows()}
+        print(f"AIConfigurator H100 DeepEP LL, EP {ep} ({int(nodes)} node(s)): dispatch + "
+              f"combine us by tokens per rank (mean over expert counts) {both}; fit: "
+              + ", ".join(fits))
+
+
 def main() -> None:
+    import sys
+
+    if "--aic" in sys.argv:
+        aic_table(sys.argv[sys.argv.index("--aic") + 1])
+        return
+    from planner import catalog
+    from planner.calc.serving.disagg_workload import PoolLayout, _setup, decode_piece
+    from planner.calc.serving.workload_step import _rates, forward_pass
+    from planner.specs.load import load_engine
+
     hw = catalog.load_hardware("h100")
     model, eng = catalog.load_model("deepseek-v3"), load_engine("trtllm")
     kernels = fit()
     rate = hw.scale_out.bandwidth_bytes_per_s * hw.efficiency_frac("scale_out_bandwidth").frac
-    for tok in (1, 4, 16, 64, 128, 256):
+    for tok in (1, 2, 4, 16, 64, 128, 256):
         ours = tok * TOP_K * (DISPATCH_B + COMBINE_B) / rate
         remote = tok * TOP_K * (1 - NODE_GPUS / 16)
         deepep = sum(lat + remote * b / r for (lat, r), b in
