@@ -15,7 +15,9 @@ collection, 1-8 nodes of 8 GPUs, 1-2,048 tokens per rank, d = 7,168, top-8, 256 
 experts): ai-dynamo/aiconfigurator@095f58a51c4c, aic-core/src/aiconfigurator_core/systems/data/
 h100_sxm/comm/sglang/0.5.6.post2/wideep_deepep_ll_perf.parquet; least squares per EP over
 every token count of t = a + tokens · 8 · (1 - 8/EP) · b / B (needs pandas and pyarrow, which
-the planner does not: run it in a separate environment with ``--aic FILE``).
+the planner does not: run it in a separate environment with ``--aic FILE``); the normal
+kernels' table beside it (``wideep_deepep_normal_perf.parquet``): transmit + notify µs at the
+fastest SM count.
 
     PYTHONPATH=$PWD python benchmarks/deepep_decode_a2a.py
     /path/to/venv-with-pandas/bin/python benchmarks/deepep_decode_a2a.py --aic FILE
@@ -62,6 +64,17 @@ def aic_table(path: str) -> None:
 
     table = pd.read_parquet(path)
     table = table[(table.hidden_size == HIDDEN) & (table.num_topk == TOP_K)]
+    if "dispatch_transmit_us" in table:      # the normal-kernel table: transmit + notify
+        parts = ["dispatch_transmit_us", "dispatch_notify_us", "combine_transmit_us",
+                 "combine_notify_us"]
+        best = table.groupby(["node_num", "num_token"])[parts].min()   # fastest SM count
+        for (nodes, tok), r in best.iterrows():
+            if tok in (1, 16, 64, 128):
+                print(f"AIConfigurator H100 DeepEP normal, EP {NODE_GPUS * int(nodes)}, {tok} "
+                      f"tokens per rank: dispatch {r.iloc[0]:.1f} + {r.iloc[1]:.1f} notify, "
+                      f"combine {r.iloc[2]:.1f} + {r.iloc[3]:.1f} notify = "
+                      f"{float(r.sum()):.1f} us per layer (fastest SM count of each)")
+        return
     for nodes in sorted(table.node_num.unique()):
         rows = table[table.node_num == nodes].sort_values("num_token")
         ep = NODE_GPUS * int(nodes)
