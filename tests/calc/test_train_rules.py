@@ -1,0 +1,107 @@
+"""Issue 24, round seven: the rules a schedule's own code imposes (DualPipe's micro-batch
+asserts), the rates every output names, and the monotone step (ZB1P at m < p, the pace-setting
+device)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner import catalog
+from planner.calc.train.layout import (
+    dualpipe_runnable_micro_batches, search_layouts, train_layout,
+)
+from planner.calc.train.recipe import TRAIN_SCHEDULES
+from planner.errors import UsageError
+from tests_support import cli_run
+
+DSV3 = dict(gpus=2048, tokens=1e12, tp=1, pp=16, ep=64, micro_batch=1, global_batch=15360,
+            seq_len=4096, recompute="selective", zero=1, schedule="dualpipe", recipe="fp8")
+DUAL, DUALV = TRAIN_SCHEDULES.index("dualpipe"), TRAIN_SCHEDULES.index("dualpipev")
+
+
+@pytest.fixture(scope="module")
+def v3():
+    return catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
+
+
+@pytest.mark.parametrize("schedule, batch, words", [
+    ("dualpipe", 3072, "m >= 2p"),          # m = 24 < 32 (V3R's first batch on this layout)
+    ("dualpipe", 4224, "even m"),           # m = 33
+    ("dualpipev", 3072, "m >= 2p"),
+])
+def test_a_layout_dualpipes_step_cannot_run_is_refused(v3, schedule, batch, words):
+    """DualPipe@3da1bbe `step()`: assert num_chunks % 2 == 0 and num_chunks >= num_ranks * 2
+    (DualPipeV: num_chunks >= num_ranks * 2)."""
+    with pytest.raises(UsageError, match=words):
+        train_layout(*v3, **{**DSV3, "schedule": schedule, "global_batch": batch})
+
+
+def test_dualpipev_runs_an_odd_m_and_dualpipe_its_smallest(v3):
+    assert train_layout(*v3, **{**DSV3, "schedule": "dualpipev",
+                                "global_batch": 33 * 128}).num_micro_batches == 33
+    assert train_layout(*v3, **{**DSV3, "global_batch": 32 * 128}).num_micro_batches == 32
+
+
+def test_the_cli_refuses_it_in_one_line_exit_2():
+    result = cli_run("train", "deepseek-v3", "-H", "h800", "--tokens", "1T", "--gpus", "2048",
+                     "--pp", "16", "--ep", "64", "--global-batch", "3072", "--zero", "1",
+                     "--schedule", "dualpipe", "--fp8")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "m = 24" in result.stderr and "m >= 2p" in result.stderr
+
+
+def test_the_search_never_offers_a_layout_dualpipe_cannot_run(v3):
+    e, order = search_layouts(*v3, gpus=2048, global_batch=15360, seq_len=4096, recipe="fp8",
+                              top=100_000)
+    g, m = e.grid, e.num_micro_batches
+    dual = g.schedule >= DUAL
+    assert np.any(dual[order])                              # DualPipe(V) layouts are offered
+    assert np.all(m[order][dual[order]] >= 2 * g.pp[order][dual[order]])
+    assert np.all(m[order][g.schedule[order] == DUAL] % 2 == 0)
+    # round six offered 224 fitting DualPipe(V) layouts with m < 2p or an odd DualPipe m
+    assert not np.any(e.fits & dual & (m < 2 * g.pp))
+
+
+def test_runnable_micro_batches():
+    got = dualpipe_runnable_micro_batches(np.array([27, 33, 39, 117, 27]), pp=16,
+                                          schedule=np.array([DUAL, DUAL, DUAL, DUAL, DUALV]))
+    assert got.tolist() == [32, 32, 38, 116, 32]
+    assert int(dualpipe_runnable_micro_batches(27, pp=16, schedule=0)) == 27
+
+
+def test_the_batch_ramp_runs_only_counts_dualpipe_runs(monkeypatch):
+    """validate_whole_runs' ramp (3,072 -> 15,360 over 469B tokens, 16 slices) asks for m =
+    27, 33, ... 117 on d = 128: each slice runs at the nearest count DualPipe's step() takes."""
+    import planner.studies.train_validation as tv
+
+    seen: list[int] = []
+    real = tv._run_gpu_hours
+
+    def spy(model, hardware, run, *, batch, tokens):
+        seen.append(batch)
+        return real(model, hardware, run, batch=batch, tokens=tokens)
+
+    monkeypatch.setattr(tv, "_run_gpu_hours", spy)
+    (row,) = tv.validate_whole_runs()
+    ramp = [b // 128 for b in seen[:16]]
+    assert ramp[:3] == [32, 32, 38] and ramp[-1] == 116
+    assert all(m % 2 == 0 and m >= 32 for m in ramp)
+    assert row.gpu_hours == pytest.approx(2_322_976, rel=1e-5)
+
+
+def test_every_output_names_the_wgrad_rates(v3):
+    r = train_layout(*v3, **DSV3)
+    names = {i.name: i for i in r.inputs}
+    assert names["weight-gradient GEMM rate"].value == pytest.approx(0.4704 * 1979e12, rel=1e-3)
+    assert "wgrad_gemm_flops" in names["weight-gradient GEMM rate"].origin
+    assert names["expert weight-gradient GEMM rate"].value == pytest.approx(1038.5e12, rel=1e-3)
+    assert "grouped_wgrad_gemm_flops" in names["expert weight-gradient GEMM rate"].origin
+    assert "wgrad_gemm_flops and grouped_wgrad_gemm_flops" in r.rates_note
+    a100 = train_layout(catalog.load_model("llama-3.1-70b"), catalog.load_hardware("a100"),
+                        gpus=64, tokens=1e12, tp=8, pp=8, global_batch=256)
+    wg = {i.name: i for i in a100.inputs}["weight-gradient GEMM rate"]
+    assert wg.value == {i.name: i for i in a100.inputs}["GEMM rate"].value
+    assert "no efficiency.wgrad_gemm_flops" in wg.origin
+    assert "forward GEMMs' rates" in a100.rates_note
