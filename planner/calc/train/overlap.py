@@ -127,22 +127,31 @@ def ep_pass_s(shape: TrainShape, rates, *, tokens, tp, ep, layers_dev, ends_shar
     return _ep_layer_s(shape, rates, tokens=tokens, tp=tp, ep=ep) * (moe + mtp)
 
 
-def bubble_s(schedule, *, pp, vpp, f_s, b_s, w_s):
+def bubble_s(schedule, *, pp, vpp, f_s, b_s, w_s, m):
     """The schedule's pipeline bubble per step (s).
 
-    Formula: 1F1B (p − 1)(F + B); interleaved ÷ v; ZB1P (p − 1)(F + B − 2W); DualPipe
-    (p/2 − 1)(F&B + B − 3W); DualPipeV as DualPipe over 2p stages of half chunks; W capped
-    where the schedule cannot hide more; clipped at 0.
-    Ref: planner.calc.pipeline (V3R Table 2; the DualPipe README; Qi et al. 2023 for ZB1P).
-    Convention: F&B = F + B (the pair's overlap is in the exposed EP term); ``schedule`` an
-    index into TRAIN_SCHEDULES.
-    Example: DualPipe, p = 16, F + B = 0.3 s, B = 0.2 s, W = 0.05 s: 7 × 0.35 = 2.45 s.
+    Formula: 1F1B (p − 1)(F + B); interleaved ÷ v; ZB1P max((p − 1)(F + B − 2W),
+    (p − 1)(F + B − W) − (m − 1)·W); DualPipe (p/2 − 1)(F&B + B − 3W); DualPipeV as DualPipe
+    over 2p stages of half chunks; W capped where the schedule cannot hide more; clipped at 0.
+    Ref: planner.calc.pipeline (V3R Table 2; the DualPipe README; Qi et al. 2024, arXiv
+    2401.10241 §2.1, for ZB1P). ZB-H1 (ZB1P) moves the W passes out of the backward chain
+    ((p − 1)·W off the critical path) and fills the drain with delayed W passes (another
+    (p − 1)·W): (p − 1)(F + B − 2W), stated for m >= p. With m < p a stage has only m − 1
+    W passes to delay behind its last B (the last W follows it), so the drain hides (m − 1)·W
+    (the second term; derived here, equal to the first at m = p, to a greedy event simulation
+    of the schedule at F = B − W = W for every m, tests/calc/test_train_rules.py).
+    Convention: B is the whole backward (W included, V3R's); F&B = F + B (the pair's overlap is
+    in the exposed EP term); ``schedule`` an index into TRAIN_SCHEDULES; ``m`` micro-batches.
+    Example: DualPipe, p = 16, F + B = 0.3 s, B = 0.2 s, W = 0.05 s: 7 × 0.35 = 2.45 s; ZB1P,
+    p = 16, m = 8, F = 1, B = 2, W = 1: max(15, 30 − 7) = 23 s (the step grows with W).
     """
     pp = np.asarray(pp, dtype=float)
     w1 = np.minimum(w_s, (f_s + b_s) / ZB1P_W_CHUNKS)
+    zb1p = np.maximum(bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w1),
+                      (pp - 1) * (f_s + b_s - w1) - (np.asarray(m, dtype=float) - 1) * w1)
     w2 = np.minimum(w_s, (f_s + 2 * b_s) / DUALPIPE_W_CHUNKS)
     one = bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s)
-    options = [one, one / np.maximum(vpp, 1), bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w1),
+    options = [one, one / np.maximum(vpp, 1), zb1p,
                bubble_dualpipe_s(pp=pp, fb_s=f_s + b_s, b_s=b_s, w_s=w2),
                bubble_dualpipe_s(pp=2 * pp, fb_s=(f_s + b_s) / 2, b_s=b_s / 2, w_s=w2 / 2)]
     return np.maximum(np.choose(np.asarray(schedule), options), 0.0)

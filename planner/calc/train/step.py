@@ -367,7 +367,7 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
            + mb["tp_b"] + mb["recompute"] + 2 * mb["cp"] / 3 + 2 * mb["ep"] / 3)
     w_s = WEIGHT_BACKWARD_TO_FORWARD * mb["compute_f"] + mb["wgrad_x"]
     pp_f, tp_f = np.asarray(pp, dtype=float), np.asarray(tp, dtype=float)
-    bubble = _bubble_s(sched, pp=pp_f, vpp=vpp, f_s=f_s, b_s=b_s, w_s=w_s)
+    bubble = _bubble_s(sched, pp=pp_f, vpp=vpp, f_s=f_s, b_s=b_s, w_s=w_s, m=m)
     # Adjacent stages are t·c·d ranks apart: a pair spans 2·t·c·d consecutive ranks.
     bw, lat = _link(rates, PP_PAIR_STAGES * tp_f * np.asarray(cp, dtype=float)
                     * np.asarray(dp, dtype=float))
