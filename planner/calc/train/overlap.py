@@ -15,13 +15,19 @@ as :mod:`planner.calc.train.step` counts it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from planner.calc.collectives import ring_all_gather_time_s, ring_all_reduce_time_s
 from planner.calc.pipeline import (
     DUALPIPE_W_CHUNKS, ZB1P_W_CHUNKS, bubble_1f1b_s, bubble_dualpipe_s, bubble_zb1p_s,
 )
-from planner.calc.train.recipe import TRAIN_SCHEDULES
+from planner.calc.train.recipe import RECIPES, TRAIN_SCHEDULES
 from planner.calc.train.shape import TrainShape
+
+if TYPE_CHECKING:
+    from planner.calc.train.rates import TrainRates
 
 #: DualPipe (``dualpipe.py`` ``step()``, p ranks, half-rank r = min(rank, p − 1 − rank)) runs
 #: forward chunks alone in its steps 1-3 (2(p/2 − r − 1) + 2(r + 1) + (p/2 − r − 1)) and as
@@ -155,3 +161,71 @@ def bubble_s(schedule, *, pp, vpp, f_s, b_s, w_s, m):
                bubble_dualpipe_s(pp=pp, fb_s=f_s + b_s, b_s=b_s, w_s=w2),
                bubble_dualpipe_s(pp=2 * pp, fb_s=(f_s + b_s) / 2, b_s=b_s / 2, w_s=w2 / 2)]
     return np.maximum(np.choose(np.asarray(schedule), options), 0.0)
+
+
+#: The optimizer step's HBM passes per parameter (Megatron-LM's optimizer.step: the gradient
+#: norm for clipping, the fused Adam kernel, the copy of the master weights to the working
+#: weights, the gradient buffer zeroed for the next step). Adam reads master weight, moments and
+#: gradient and writes master weight and moments (2 × (M + O) + G); the copy reads the master
+#: weight and writes the working weight (M + W), over the parameters the device updates;
+#: the norm reads each gradient held once and zeroing writes it once (2 × G).
+ADAM_READS_WRITES = 2
+GRADIENT_PASSES = 2
+
+
+def link_s(rates: TrainRates, group_gpus):
+    """(bandwidth, latency) of a group of ``group_gpus`` consecutive ranks.
+
+    Formula: the scale-up link where the group fits the scale-up domain, else scale-out.
+    Ref: the hardware spec (``scale_up``, ``scale_out``). Convention: per GPU, bytes/s and s.
+    Example: 8 ranks on an 8-GPU H800 node: NVLink 160e9 B/s; 16 ranks: InfiniBand.
+    """
+    inside = np.asarray(group_gpus) <= rates.domain_gpus
+    return (np.where(inside, rates.scale_up, rates.scale_out),
+            np.where(inside, rates.scale_up_latency_s, rates.scale_out_latency_s))
+
+
+def dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, ep, zero,
+               schedule, m, f_s, b_s, overlap, alone=0.0):
+    """(exposed DP communication, optimizer step) per step (s).
+
+    Formula: ZeRO 0 ring all-reduce of the gradients, ZeRO 1-2 reduce-scatter + all-gather
+    (ZeRO 3 gathers 2m times), over the dense and the expert data-parallel groups; with
+    overlap, what the last backward (ZeRO 3: m(F + B) + the chunks run alone) does not hide;
+    optimizer: Adam's HBM traffic over the parameters held.
+    Ref: ZeRO (Rajbhandari et al. 2020); Megatron-LM's distributed optimizer.
+    Convention: arrays broadcast; ``alone`` the exposed all-to-all of DualPipe's lone chunks.
+    Example: DeepSeek-V3 on 2,048 H800 (ZeRO 1, DualPipe): 0.458 s exposed, 16.4 ms Adam.
+    """
+    from planner.calc.train.memory import _device_params
+
+    r = RECIPES[recipe]
+    dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
+    tp_f, dp_f, cp_f = (np.asarray(x, dtype=float) for x in (tp, dp, cp))
+    bw, lat = link_s(rates, tp_f * dp_f * cp_f)
+    d_ranks = dp_f * cp_f
+    e_ranks = np.maximum(1.0, d_ranks * tp_f / np.asarray(ep, dtype=float))
+    zero = np.asarray(zero)
+
+    def coll(func, ranks, nbytes):
+        return np.where(ranks > 1, func(num_ranks=ranks, bytes_total=nbytes, latency_s=lat,
+                                        bandwidth_bytes_per_s=bw), 0.0)
+
+    grads = [(d_ranks, dense), (e_ranks, experts)]
+    all_reduce = sum(coll(ring_all_reduce_time_s, n, r.grad_bytes * p) for n, p in grads)
+    scatter = sum(coll(ring_all_gather_time_s, n, r.grad_bytes * p) for n, p in grads)
+    gather = sum(coll(ring_all_gather_time_s, n, r.weight_bytes * p) for n, p in grads)
+    gathers = np.where(zero >= 3, 2 * np.asarray(m, dtype=float), 1.0)
+    reduce_s = np.where(zero == 0, all_reduce, scatter)
+    gather_s = np.where(zero == 0, 0.0, gathers * gather)
+    window_b = np.where(zero >= 3, m * b_s + 2 * alone / 3, b_s)
+    window_f = np.where(zero >= 3, m * f_s + alone / 3, f_s)
+    exposed = np.where(overlap, np.maximum(reduce_s - window_b, 0.0)
+                       + np.maximum(gather_s - window_f, 0.0), reduce_s + gather_s)
+    shard = np.where(zero >= 1, d_ranks, 1.0), np.where(zero >= 1, e_ranks, 1.0)
+    held = dense / shard[0] + experts / shard[1]
+    grad_shard = np.where(zero >= 2, d_ranks, 1.0), np.where(zero >= 2, e_ranks, 1.0)
+    grads_held = dense / grad_shard[0] + experts / grad_shard[1]
+    traffic = (ADAM_READS_WRITES * (r.master_bytes + r.moment_bytes) + r.grad_bytes
+               + r.master_bytes + r.weight_bytes)
+    return exposed, (held * traffic + grads_held * GRADIENT_PASSES * r.grad_bytes) / rates.hbm
