@@ -186,7 +186,7 @@ def link_s(rates: TrainRates, group_gpus):
 
 
 def dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, ep, zero,
-               schedule, m, f_s, b_s, overlap, alone=0.0):
+               schedule, m, f_s, b_s, overlap, alone=0.0, end=True):
     """(exposed DP communication, optimizer step) per step (s).
 
     Formula: ZeRO 0 ring all-reduce of the gradients, ZeRO 1-2 reduce-scatter + all-gather
@@ -194,13 +194,16 @@ def dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, e
     overlap, what the last backward (ZeRO 3: m(F + B) + the chunks run alone) does not hide;
     optimizer: Adam's HBM traffic over the parameters held.
     Ref: ZeRO (Rajbhandari et al. 2020); Megatron-LM's distributed optimizer.
-    Convention: arrays broadcast; ``alone`` the exposed all-to-all of DualPipe's lone chunks.
+    Convention: arrays broadcast; ``alone`` the exposed all-to-all of DualPipe's lone chunks;
+    the parameters of the device holding the ends (``end``) or of a middle one.
     Example: DeepSeek-V3 on 2,048 H800 (ZeRO 1, DualPipe): 0.458 s exposed, 16.4 ms Adam.
     """
     from planner.calc.train.memory import _device_params
 
     r = RECIPES[recipe]
-    dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
+    at = dict(shape=shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
+    (dense_e, experts_e), (dense_m, experts_m) = (_device_params(**at, end=e) for e in (1, 0))
+    dense, experts = np.where(end, dense_e, dense_m), np.where(end, experts_e, experts_m)
     tp_f, dp_f, cp_f = (np.asarray(x, dtype=float) for x in (tp, dp, cp))
     bw, lat = link_s(rates, tp_f * dp_f * cp_f)
     d_ranks = dp_f * cp_f

@@ -191,7 +191,7 @@ def _device_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, m, rank, re
     busy = m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + sum(mb[k] for k in (
         "wgrad_x", "att_b", "elem_f", "elem_b", "recompute", "tp_f", "tp_b", "cp", "ep")))
     alone = standalone_chunks(schedule=schedule, pp=pp, rank=rank) * mb["ep_alone"]
-    return mb, busy + alone + (0.0 if rest is None else rest(mb, alone))
+    return mb, busy + alone + (0.0 if rest is None else rest(mb, alone, end))
 
 
 def _micro_batch_s(shape: TrainShape, rates: TrainRates, **kw):
@@ -320,11 +320,11 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
     dp_kw = dict(recipe=recipe, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, zero=zero, schedule=sched,
                  m=m, overlap=overlap)
 
-    def rest(piece, alone):
+    def rest(piece, alone, end):
         # a candidate pace-setter's bubble and exposed DP time, on its own F, B, W
         f, b, w = _fbw(piece)
         return (_bubble_s(sched, pp=pp_f, vpp=vpp, f_s=f, b_s=b, w_s=w, m=m)
-                + dp_time_s(shape, rates, f_s=f, b_s=b, alone=alone, **dp_kw)[0])
+                + dp_time_s(shape, rates, f_s=f, b_s=b, alone=alone, end=end, **dp_kw)[0])
 
     mb = _micro_batch_s(shape, rates, m=m, recompute=recompute, tp=tp, pp=pp, cp=cp, ep=ep,
                         tokens=tokens, seq_len=seq_len, sequence_parallel=sequence_parallel,
@@ -349,7 +349,8 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
     pp_comm = np.where((pp_f > 1) & ~_flag(PP_OVERLAP, sched),
                        2 * (m + pp_f - 1) * np.maximum(vpp, 1) * p2p, 0.0)
     alone = standalone_chunks(schedule=sched, pp=pp_f, rank=mb["rank"]) * mb["ep_alone"]
-    dp_comm, optimizer = dp_time_s(shape, rates, f_s=f_s, b_s=b_s, alone=alone, **dp_kw)
+    dp_comm, optimizer = dp_time_s(shape, rates, f_s=f_s, b_s=b_s, alone=alone,
+                                   end=np.asarray(mb["rank"]) == 0, **dp_kw)
     parts = dict(zip(STEP_PARTS, (
         m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + mb["wgrad_x"] + mb["att_b"]),
         m * (mb["elem_f"] + mb["elem_b"]),
