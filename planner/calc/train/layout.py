@@ -246,7 +246,7 @@ def search_grid(model: Model, *, gpus: int, micro_batches=(1, 2, 4), schedules=N
     combinations are kept and masked by :func:`evaluate_layouts`; more than
     :data:`MAX_SEARCH_LAYOUTS` is refused before the arrays are built.
     Example: Llama-3.1-70B on 64 GPUs: t in 1, 2, 4, 8 and p in 1, 2, 4, 8, 16, 32, 64:
-    5,544 layouts (4,176 of them valid: DualPipe(V) needs m >= 2p).
+    5,544 layouts (4,176 of them valid at B = 256: DualPipe(V) needs m >= 2p).
     """
     names = [TRAIN_SCHEDULES.index(s) for s in (schedules or TRAIN_SCHEDULES)]
     tps = [t for t in _divisors(domain_gpus) if gpus % t == 0]
