@@ -65,7 +65,7 @@ KEY_FIGURES = {
     "--global-batch 15360 --zero 1 --schedule dualpipe --fp8": ["156,500", "74.129 GB",
                                                                 "usable: fits"],
     "planner train llama-3.1-70b --hardware h100 --tokens 1T --gpus 64 --global-batch 256 "
-    "--search --top 5": ["Fastest layouts that fit", "1,706 fit"],
+    "--search --top 5": ["Fastest layouts that fit", "1,686 fit"],
     # The plan's best point and the size of its search (tests/studies/test_plan_workload.py
     # re-runs every frontier point through serve_workload).
     "planner plan deepseek-v3 -H h200 -H b200 --isl 1024 --osl 1024 --tpot-ms 50 "

@@ -144,8 +144,12 @@ def validate_whole_runs(path: Path | None = None) -> list[WholeRunRow]:
     """The whole runs of the validation file (``whole_runs``): the GPU-hours the paper gives
     for all its tokens beside the planner's over the same tokens, with the global batch
     ramped as the paper ramps it (linearly in tokens, in ``ramp_steps`` equal slices, each at
-    its mid batch rounded down to whole micro-batches per data-parallel rank) and then the
-    final batch (h)."""
+    its mid batch rounded down to whole micro-batches per data-parallel rank, then to a count
+    the schedule's ``step()`` runs: DualPipe's m even and >= 2p, so DeepSeek-V3's slices below
+    4,096 sequences run at 32 micro-batches; see docs/training.md) and then the final batch
+    (h)."""
+    from planner.calc.train.layout import dualpipe_runnable_micro_batches
+    from planner.calc.train.recipe import TRAIN_SCHEDULES
     from planner.specs.yaml_reader import read_yaml_file
 
     path = _path(path)
@@ -160,9 +164,10 @@ def validate_whole_runs(path: Path | None = None) -> list[WholeRunRow]:
         n = w["ramp_steps"]
         hours = 0.0
         for i in range(n):
-            mid = lo + (hi - lo) * (i + 0.5) / n
-            hours += _run_gpu_hours(model, hardware, run, batch=int(mid // step * step),
-                                    tokens=ramp / n)
+            m = int(dualpipe_runnable_micro_batches(
+                int((lo + (hi - lo) * (i + 0.5) / n) // step), pp=run["pp"],
+                schedule=TRAIN_SCHEDULES.index(run.get("schedule", "1f1b"))))
+            hours += _run_gpu_hours(model, hardware, run, batch=m * step, tokens=ramp / n)
         total = float(w["tokens"])
         hours += _run_gpu_hours(model, hardware, run, batch=hi, tokens=total - ramp)
         final = _run_gpu_hours(model, hardware, run, batch=hi, tokens=total)

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from planner.specs.model import Model
 
 SECONDS_PER_HOUR = 3600
+#: DualPipe's and DualPipeV's ``step()`` assert num_chunks >= num_ranks * 2 (DualPipe also
+#: num_chunks even): github.com/deepseek-ai/DualPipe@3da1bbe dualpipe/dualpipe.py l. 333,
+#: dualpipe/dualpipev.py l. 318. num_chunks = m micro-batches, num_ranks = p.
+DUALPIPE_MIN_CHUNKS_PER_RANK = 2
 #: The formula and reference an explanation of a layout prints.
 FORMULA = ("step = m·(F + B) + bubble + PP + DP (exposed) + optimizer; τ = B·s / (step·N); "
            "MFU = τ·F_tok / R_peak(BF16); GPU-hours = T / (τ·3600); memory = W + G + O + A + "
@@ -103,6 +107,8 @@ def _validity(model: Model, g: LayoutGrid, *, gpus: int, global_batch: int):
     heads = model.attention.num_heads
     experts = getattr(model.ffn, "num_routed_experts", 1)
     sched = g.schedule
+    m = global_batch / np.maximum(g.micro_batch * g.dp, 1)
+    dualpipe = sched >= TRAIN_SCHEDULES.index("dualpipe")
     checks = [
         (g.tp * g.pp * g.cp * g.dp != gpus, "t·p·c·d != GPUs"),
         (global_batch % np.maximum(g.micro_batch * g.dp, 1) != 0,
@@ -113,6 +119,10 @@ def _validity(model: Model, g: LayoutGrid, *, gpus: int, global_batch: int):
         ((g.dp * g.cp * g.tp) % g.ep != 0, "EP does not divide d·c·t"),
         ((sched >= TRAIN_SCHEDULES.index("dualpipe")) & (g.pp % 2 != 0),
          "DualPipe needs an even p"),
+        (dualpipe & (m < DUALPIPE_MIN_CHUNKS_PER_RANK * g.pp),
+         "DualPipe's step() needs m >= 2p micro-batches (num_chunks >= num_ranks * 2)"),
+        ((sched == TRAIN_SCHEDULES.index("dualpipe")) & (m % 2 != 0),
+         "DualPipe's step() needs an even m (num_chunks % 2 == 0)"),
         ((sched == TRAIN_SCHEDULES.index("interleaved")) & (g.vpp < 2),
          "interleaved needs v >= 2"),
         ((sched != TRAIN_SCHEDULES.index("interleaved")) & (g.vpp != 1),
@@ -123,6 +133,22 @@ def _validity(model: Model, g: LayoutGrid, *, gpus: int, global_batch: int):
     for bad, text in reversed(checks):
         reason = np.where(bad, text, reason)
     return reason == "", reason
+
+
+def dualpipe_runnable_micro_batches(num_micro_batches, *, pp, schedule):
+    """The micro-batches per step nearest below ``num_micro_batches`` that the schedule's
+    ``step()`` runs: DualPipe an even count of at least 2p, DualPipeV at least 2p, the other
+    schedules any.
+
+    Formula: DualPipe max(2p, m − m mod 2); DualPipeV max(2p, m); else m.
+    Ref: DualPipe@3da1bbe ``step()`` asserts (:data:`DUALPIPE_MIN_CHUNKS_PER_RANK`).
+    Convention: ``schedule`` an index into TRAIN_SCHEDULES; arrays broadcast.
+    Example: DualPipe, p = 16, m = 27 -> 32; m = 39 -> 38; 1F1B m = 27 -> 27.
+    """
+    m, sched = np.asarray(num_micro_batches), np.asarray(schedule)
+    dual = sched == TRAIN_SCHEDULES.index("dualpipe")
+    floor = np.maximum(DUALPIPE_MIN_CHUNKS_PER_RANK * np.asarray(pp), m - dual * (m % 2))
+    return np.where(sched >= TRAIN_SCHEDULES.index("dualpipe"), floor, m)
 
 
 def evaluate_layouts(model: Model, hardware: Hardware, grid: LayoutGrid, *, gpus: int,
@@ -220,7 +246,7 @@ def search_grid(model: Model, *, gpus: int, micro_batches=(1, 2, 4), schedules=N
     combinations are kept and masked by :func:`evaluate_layouts`; more than
     :data:`MAX_SEARCH_LAYOUTS` is refused before the arrays are built.
     Example: Llama-3.1-70B on 64 GPUs: t in 1, 2, 4, 8 and p in 1, 2, 4, 8, 16, 32, 64:
-    5,544 layouts (4,320 of them valid).
+    5,544 layouts (4,176 of them valid at B = 256: DualPipe(V) needs m >= 2p).
     """
     names = [TRAIN_SCHEDULES.index(s) for s in (schedules or TRAIN_SCHEDULES)]
     tps = [t for t in _divisors(domain_gpus) if gpus % t == 0]
@@ -283,36 +309,6 @@ def _expert_rows(model: Model, rows, *, tp, ep):
             / ffn.num_routed_experts)
 
 
-def _inputs(hardware: Hardware, *, recipe: str, rows: float, expert_rows=None) -> tuple:
-    """The rates a layout ran at (GEMMs at M = ``rows``, experts at ``expert_rows`` rows per
-    expert), each with the spec field it came from."""
-    from planner.calc.common import Input
-    from planner.calc.train.rates import train_rates
-
-    dtype = RECIPES[recipe].gemm_dtype
-    eff = "hardware spec gpu.peak_dense_tflop_per_s x efficiency."
-    r = train_rates(hardware, gemm_dtype=dtype, rows=rows, expert_rows=expert_rows)
-    grouped = hardware.efficiency.grouped_gemm or {}
-    key = "fp8_block" if dtype == "fp8" and "fp8_block" in grouped else dtype
-    expert_from = (f"{eff}grouped_gemm.{key} table at {expert_rows:,.0f} rows per expert"
-                   if expert_rows is not None and key in grouped
-                   else f"{eff}grouped_gemm_prefill_flops")
-    gemm_from = (f"{eff}gemm.{dtype} table at M = {rows:,.0f}"
-                 if dtype in (hardware.efficiency.gemm or {}) else f"{eff}matmul_flops ({dtype})")
-    return (
-        Input("GEMM rate", float(r.gemm), "FLOP/s", gemm_from),
-        Input("expert GEMM rate", float(r.experts), "FLOP/s", expert_from),
-        Input("attention rate (fused)", r.attention, "FLOP/s", f"{eff}attention_flops"),
-        Input("HBM", r.hbm, "bytes/s", "hardware spec hbm x efficiency.hbm_bandwidth"),
-        Input("scale-up per GPU", r.scale_up, "bytes/s",
-              "hardware spec scale_up x efficiency.scale_up_bandwidth"),
-        Input("scale-out per GPU", r.scale_out, "bytes/s",
-              "hardware spec scale_out x efficiency.scale_out_bandwidth"),
-        Input("usable HBM", hardware.gpu.hbm_usable_bytes, "bytes",
-              "hardware spec gpu.hbm_usable_mib (else the capacity)"),
-    )
-
-
 def train_layout(model: Model, hardware: Hardware, *, gpus: int, tokens: float, tp: int = 1,
                  pp: int = 1, dp: int | None = None, cp: int = 1, ep: int = 1, vpp: int = 1,
                  micro_batch: int = 1, global_batch: int, seq_len: int = 4096,
@@ -330,6 +326,7 @@ def train_layout(model: Model, hardware: Hardware, *, gpus: int, tokens: float, 
     Example: GPT-3 175B on 64 A100 (t = 8, p = 8, v = 3, b = 1, B = 64, selective): see
     docs/training.md.
     """
+    from planner.calc.train.rates import train_rate_inputs
     from planner.calc.training import train_cost_usd, train_days, train_gpu_hours
 
     if dp is None:
@@ -340,7 +337,8 @@ def train_layout(model: Model, hardware: Hardware, *, gpus: int, tokens: float, 
                          seq_len=seq_len, recipe=recipe, **options)
     if not bool(e.valid):
         raise UsageError(f"layout t={tp} p={pp} c={cp} d={dp} EP={ep} v={vpp} on {gpus} GPUs, "
-                         f"global batch {global_batch}, micro-batch {micro_batch}: "
+                         f"global batch {global_batch}, micro-batch {micro_batch} "
+                         f"(m = {global_batch / max(micro_batch * dp, 1):g}): "
                          f"{e.reason.item()}")
     tps = float(e.tokens_per_s_per_gpu)
     hours = float(train_gpu_hours(tokens=tokens, tokens_per_s_per_gpu=tps))
@@ -368,9 +366,10 @@ def train_layout(model: Model, hardware: Hardware, *, gpus: int, tokens: float, 
         train_cost_usd=None if price is None else float(train_cost_usd(
             gpu_hours=hours, usd_per_gpu_hour=price)),
         rates_note=e.rates_note,
-        inputs=_inputs(hardware, recipe=recipe, rows=micro_batch * seq_len / max(cp, 1),
-                       expert_rows=_expert_rows(model, micro_batch * seq_len / max(cp, 1),
-                                                tp=tp, ep=ep)))
+        inputs=train_rate_inputs(
+            hardware, gemm_dtype=RECIPES[recipe].gemm_dtype,
+            rows=micro_batch * seq_len / max(cp, 1),
+            expert_rows=_expert_rows(model, micro_batch * seq_len / max(cp, 1), tp=tp, ep=ep)))
 
 
 def search_layouts(model: Model, hardware: Hardware, *, gpus: int, global_batch: int,

@@ -15,13 +15,19 @@ as :mod:`planner.calc.train.step` counts it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from planner.calc.collectives import ring_all_gather_time_s, ring_all_reduce_time_s
 from planner.calc.pipeline import (
     DUALPIPE_W_CHUNKS, ZB1P_W_CHUNKS, bubble_1f1b_s, bubble_dualpipe_s, bubble_zb1p_s,
 )
-from planner.calc.train.recipe import TRAIN_SCHEDULES
+from planner.calc.train.recipe import RECIPES, TRAIN_SCHEDULES
 from planner.calc.train.shape import TrainShape
+
+if TYPE_CHECKING:
+    from planner.calc.train.rates import TrainRates
 
 #: DualPipe (``dualpipe.py`` ``step()``, p ranks, half-rank r = min(rank, p − 1 − rank)) runs
 #: forward chunks alone in its steps 1-3 (2(p/2 − r − 1) + 2(r + 1) + (p/2 − r − 1)) and as
@@ -127,22 +133,102 @@ def ep_pass_s(shape: TrainShape, rates, *, tokens, tp, ep, layers_dev, ends_shar
     return _ep_layer_s(shape, rates, tokens=tokens, tp=tp, ep=ep) * (moe + mtp)
 
 
-def bubble_s(schedule, *, pp, vpp, f_s, b_s, w_s):
+def bubble_s(schedule, *, pp, vpp, f_s, b_s, w_s, m):
     """The schedule's pipeline bubble per step (s).
 
-    Formula: 1F1B (p − 1)(F + B); interleaved ÷ v; ZB1P (p − 1)(F + B − 2W); DualPipe
-    (p/2 − 1)(F&B + B − 3W); DualPipeV as DualPipe over 2p stages of half chunks; W capped
-    where the schedule cannot hide more; clipped at 0.
-    Ref: planner.calc.pipeline (V3R Table 2; the DualPipe README; Qi et al. 2023 for ZB1P).
-    Convention: F&B = F + B (the pair's overlap is in the exposed EP term); ``schedule`` an
-    index into TRAIN_SCHEDULES.
-    Example: DualPipe, p = 16, F + B = 0.3 s, B = 0.2 s, W = 0.05 s: 7 × 0.35 = 2.45 s.
+    Formula: 1F1B (p − 1)(F + B); interleaved ÷ v; ZB1P max((p − 1)(F + B − 2W),
+    (p − 1)(F + B − W) − (m − 1)·W); DualPipe (p/2 − 1)(F&B + B − 3W); DualPipeV as DualPipe
+    over 2p stages of half chunks; W capped where the schedule cannot hide more; clipped at 0.
+    Ref: planner.calc.pipeline (V3R Table 2; the DualPipe README; Qi et al. 2024, arXiv
+    2401.10241 §2.1, for ZB1P). ZB-H1 (ZB1P) moves the W passes out of the backward chain
+    ((p − 1)·W off the critical path) and fills the drain with delayed W passes (another
+    (p − 1)·W): (p − 1)(F + B − 2W), stated for m >= p. With m < p a stage has only m − 1
+    W passes to delay behind its last B (the last W follows it), so the drain hides (m − 1)·W
+    (the second term; derived here, equal to the first at m = p, to a greedy event simulation
+    of the schedule at F = B − W = W for every m, tests/calc/test_train_rules.py).
+    Convention: B is the whole backward (W included, V3R's); F&B = F + B (the pair's overlap is
+    in the exposed EP term); ``schedule`` an index into TRAIN_SCHEDULES; ``m`` micro-batches.
+    Example: DualPipe, p = 16, F + B = 0.3 s, B = 0.2 s, W = 0.05 s: 7 × 0.35 = 2.45 s; ZB1P,
+    p = 16, m = 8, F = 1, B = 2, W = 1: max(15, 30 − 7) = 23 s (the step grows with W).
     """
     pp = np.asarray(pp, dtype=float)
     w1 = np.minimum(w_s, (f_s + b_s) / ZB1P_W_CHUNKS)
+    zb1p = np.maximum(bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w1),
+                      (pp - 1) * (f_s + b_s - w1) - (np.asarray(m, dtype=float) - 1) * w1)
     w2 = np.minimum(w_s, (f_s + 2 * b_s) / DUALPIPE_W_CHUNKS)
     one = bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s)
-    options = [one, one / np.maximum(vpp, 1), bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w1),
+    options = [one, one / np.maximum(vpp, 1), zb1p,
                bubble_dualpipe_s(pp=pp, fb_s=f_s + b_s, b_s=b_s, w_s=w2),
                bubble_dualpipe_s(pp=2 * pp, fb_s=(f_s + b_s) / 2, b_s=b_s / 2, w_s=w2 / 2)]
     return np.maximum(np.choose(np.asarray(schedule), options), 0.0)
+
+
+#: The optimizer step's HBM passes per parameter (Megatron-LM's optimizer.step: the gradient
+#: norm for clipping, the fused Adam kernel, the copy of the master weights to the working
+#: weights, the gradient buffer zeroed for the next step). Adam reads master weight, moments and
+#: gradient and writes master weight and moments (2 × (M + O) + G); the copy reads the master
+#: weight and writes the working weight (M + W), over the parameters the device updates;
+#: the norm reads each gradient held once and zeroing writes it once (2 × G).
+ADAM_READS_WRITES = 2
+GRADIENT_PASSES = 2
+
+
+def link_s(rates: TrainRates, group_gpus):
+    """(bandwidth, latency) of a group of ``group_gpus`` consecutive ranks.
+
+    Formula: the scale-up link where the group fits the scale-up domain, else scale-out.
+    Ref: the hardware spec (``scale_up``, ``scale_out``). Convention: per GPU, bytes/s and s.
+    Example: 8 ranks on an 8-GPU H800 node: NVLink 160e9 B/s; 16 ranks: InfiniBand.
+    """
+    inside = np.asarray(group_gpus) <= rates.domain_gpus
+    return (np.where(inside, rates.scale_up, rates.scale_out),
+            np.where(inside, rates.scale_up_latency_s, rates.scale_out_latency_s))
+
+
+def dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, ep, zero,
+               schedule, m, f_s, b_s, overlap, alone=0.0, end=True):
+    """(exposed DP communication, optimizer step) per step (s).
+
+    Formula: ZeRO 0 ring all-reduce of the gradients, ZeRO 1-2 reduce-scatter + all-gather
+    (ZeRO 3 gathers 2m times), over the dense and the expert data-parallel groups; with
+    overlap, what the last backward (ZeRO 3: m(F + B) + the chunks run alone) does not hide;
+    optimizer: Adam's HBM traffic over the parameters held.
+    Ref: ZeRO (Rajbhandari et al. 2020); Megatron-LM's distributed optimizer.
+    Convention: arrays broadcast; ``alone`` the exposed all-to-all of DualPipe's lone chunks;
+    the parameters of the device holding the ends (``end``) or of a middle one.
+    Example: DeepSeek-V3 on 2,048 H800 (ZeRO 1, DualPipe): 0.458 s exposed, 16.4 ms Adam.
+    """
+    from planner.calc.train.memory import _device_params
+
+    r = RECIPES[recipe]
+    at = dict(shape=shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
+    (dense_e, experts_e), (dense_m, experts_m) = (_device_params(**at, end=e) for e in (1, 0))
+    dense, experts = np.where(end, dense_e, dense_m), np.where(end, experts_e, experts_m)
+    tp_f, dp_f, cp_f = (np.asarray(x, dtype=float) for x in (tp, dp, cp))
+    bw, lat = link_s(rates, tp_f * dp_f * cp_f)
+    d_ranks = dp_f * cp_f
+    e_ranks = np.maximum(1.0, d_ranks * tp_f / np.asarray(ep, dtype=float))
+    zero = np.asarray(zero)
+
+    def coll(func, ranks, nbytes):
+        return np.where(ranks > 1, func(num_ranks=ranks, bytes_total=nbytes, latency_s=lat,
+                                        bandwidth_bytes_per_s=bw), 0.0)
+
+    grads = [(d_ranks, dense), (e_ranks, experts)]
+    all_reduce = sum(coll(ring_all_reduce_time_s, n, r.grad_bytes * p) for n, p in grads)
+    scatter = sum(coll(ring_all_gather_time_s, n, r.grad_bytes * p) for n, p in grads)
+    gather = sum(coll(ring_all_gather_time_s, n, r.weight_bytes * p) for n, p in grads)
+    gathers = np.where(zero >= 3, 2 * np.asarray(m, dtype=float), 1.0)
+    reduce_s = np.where(zero == 0, all_reduce, scatter)
+    gather_s = np.where(zero == 0, 0.0, gathers * gather)
+    window_b = np.where(zero >= 3, m * b_s + 2 * alone / 3, b_s)
+    window_f = np.where(zero >= 3, m * f_s + alone / 3, f_s)
+    exposed = np.where(overlap, np.maximum(reduce_s - window_b, 0.0)
+                       + np.maximum(gather_s - window_f, 0.0), reduce_s + gather_s)
+    shard = np.where(zero >= 1, d_ranks, 1.0), np.where(zero >= 1, e_ranks, 1.0)
+    held = dense / shard[0] + experts / shard[1]
+    grad_shard = np.where(zero >= 2, d_ranks, 1.0), np.where(zero >= 2, e_ranks, 1.0)
+    grads_held = dense / grad_shard[0] + experts / grad_shard[1]
+    traffic = (ADAM_READS_WRITES * (r.master_bytes + r.moment_bytes) + r.grad_bytes
+               + r.master_bytes + r.weight_bytes)
+    return exposed, (held * traffic + grads_held * GRADIENT_PASSES * r.grad_bytes) / rates.hbm

@@ -35,11 +35,13 @@ from planner.calc.pipeline import BACKWARD_TO_FORWARD, WEIGHT_BACKWARD_TO_FORWAR
 from planner.calc.train.kernels import grad_accumulation_s
 from planner.calc.train.kernels import unfused_attention_s as _unfused_attention_s
 from planner.calc.train.overlap import bubble_s as _bubble_s
-from planner.calc.train.overlap import ep_pass_s, overlapped_ep_exposed_s, standalone_chunks
+from planner.calc.train.overlap import (
+    dp_time_s, ep_pass_s, link_s, overlapped_ep_exposed_s, standalone_chunks,
+)
 from planner.calc.train.rates import TrainRates, gemm_per_token_s, wgrad_extra_per_token_s
 from planner.calc.train.recipe import (
     DEEPEP_NORMAL_COMM_SMS, DP_OVERLAP, EP_OVERLAP, EP_PASSES, EP_PASSES_FULL_RECOMPUTE,
-    FULL_RECOMPUTE, PP_OVERLAP, RECIPES, SELECTIVE_RECOMPUTE, TRAIN_SCHEDULES, TRAINING_COMM_SMS,
+    FULL_RECOMPUTE, PP_OVERLAP, SELECTIVE_RECOMPUTE, TRAIN_SCHEDULES, TRAINING_COMM_SMS,
 )
 from planner.calc.train.shape import ACT_BYTES, TrainShape
 
@@ -60,14 +62,6 @@ TP_COLLECTIVES_DENSE_FFN = 2
 SP_BACKWARD_REGATHERS = 2
 #: Without a fused kernel the scores of all s keys are computed (the mask applied after).
 UNFUSED_SCORE_FACTOR = 2
-#: The optimizer step's HBM passes per parameter (Megatron-LM's optimizer.step: the gradient
-#: norm for clipping, the fused Adam kernel, the copy of the master weights to the working
-#: weights, the gradient buffer zeroed for the next step). Adam reads master weight, moments and
-#: gradient and writes master weight and moments (2 × (M + O) + G); the copy reads the master
-#: weight and writes the working weight (M + W), over the parameters the device updates;
-#: the norm reads each gradient held once and zeroing writes it once (2 × G).
-ADAM_READS_WRITES = 2
-GRADIENT_PASSES = 2
 #: A point-to-point transfer joins two adjacent pipeline stages (Megatron-LM's rank order puts
 #: t, c and d inside a stage, so a stage's neighbour is t·c·d ranks away).
 PP_PAIR_STAGES = 2
@@ -81,13 +75,6 @@ class TrainStep:
     step_time_s: np.ndarray
     forward_s: np.ndarray       # one micro-batch on the busiest device, exposed comm included
     backward_s: np.ndarray
-
-
-def _link(rates: TrainRates, group_gpus):
-    """(bandwidth, latency) of a group of ``group_gpus`` consecutive ranks."""
-    inside = np.asarray(group_gpus) <= rates.domain_gpus
-    return (np.where(inside, rates.scale_up, rates.scale_out),
-            np.where(inside, rates.scale_up_latency_s, rates.scale_out_latency_s))
 
 
 def _busiest_stage(shape: TrainShape, *, pp, schedule, layer_s, ends_s):
@@ -170,47 +157,19 @@ def _kernel_s(shape: TrainShape, rates: TrainRates, *, tokens, tp, layers_dev, e
             layer("selective_hsized", "selective_sharded"))
 
 
-def _dp_time_s(shape: TrainShape, rates: TrainRates, *, recipe, tp, pp, dp, cp, ep, zero,
-               schedule, m, f_s, b_s, overlap, alone=0.0):
-    """(exposed DP communication, optimizer step) per step (s); ZeRO-3 hides in m(F + B) + alone."""
-    from planner.calc.train.memory import _device_params
-
-    r = RECIPES[recipe]
-    dense, experts = _device_params(shape, tp=tp, pp=pp, ep=ep, schedule=schedule)
-    tp_f, dp_f, cp_f = (np.asarray(x, dtype=float) for x in (tp, dp, cp))
-    bw, lat = _link(rates, tp_f * dp_f * cp_f)
-    d_ranks = dp_f * cp_f
-    e_ranks = np.maximum(1.0, d_ranks * tp_f / np.asarray(ep, dtype=float))
-    zero = np.asarray(zero)
-
-    def coll(func, ranks, nbytes):
-        return np.where(ranks > 1, func(num_ranks=ranks, bytes_total=nbytes, latency_s=lat,
-                                        bandwidth_bytes_per_s=bw), 0.0)
-
-    grads = [(d_ranks, dense), (e_ranks, experts)]
-    all_reduce = sum(coll(ring_all_reduce_time_s, n, r.grad_bytes * p) for n, p in grads)
-    scatter = sum(coll(ring_all_gather_time_s, n, r.grad_bytes * p) for n, p in grads)
-    gather = sum(coll(ring_all_gather_time_s, n, r.weight_bytes * p) for n, p in grads)
-    gathers = np.where(zero >= 3, 2 * np.asarray(m, dtype=float), 1.0)
-    reduce_s = np.where(zero == 0, all_reduce, scatter)
-    gather_s = np.where(zero == 0, 0.0, gathers * gather)
-    window_b = np.where(zero >= 3, m * b_s + 2 * alone / 3, b_s)
-    window_f = np.where(zero >= 3, m * f_s + alone / 3, f_s)
-    exposed = np.where(overlap, np.maximum(reduce_s - window_b, 0.0)
-                       + np.maximum(gather_s - window_f, 0.0), reduce_s + gather_s)
-    shard = np.where(zero >= 1, d_ranks, 1.0), np.where(zero >= 1, e_ranks, 1.0)
-    held = dense / shard[0] + experts / shard[1]
-    grad_shard = np.where(zero >= 2, d_ranks, 1.0), np.where(zero >= 2, e_ranks, 1.0)
-    grads_held = dense / grad_shard[0] + experts / grad_shard[1]
-    traffic = (ADAM_READS_WRITES * (r.master_bytes + r.moment_bytes) + r.grad_bytes
-               + r.master_bytes + r.weight_bytes)
-    return exposed, (held * traffic + grads_held * GRADIENT_PASSES * r.grad_bytes) / rates.hbm
+def _fbw(mb: dict):
+    """(F, B, W) of one micro-batch from its pieces (s): B the whole backward, W in it."""
+    f_s = mb["compute_f"] + mb["elem_f"] + mb["tp_f"] + mb["cp"] / 3 + mb["ep"] / 3
+    b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["wgrad_x"] + mb["att_b"] + mb["elem_b"]
+           + mb["tp_b"] + mb["recompute"] + 2 * mb["cp"] / 3 + 2 * mb["ep"] / 3)
+    return f_s, b_s, WEIGHT_BACKWARD_TO_FORWARD * mb["compute_f"] + mb["wgrad_x"]
 
 
-def _device_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, m, rank, **kw):
+def _device_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, m, rank, rest=None, **kw):
     """(pieces of one micro-batch, time in the step) of DualPipe(V)'s device of half-rank
     ``rank`` (0: the end device) on its own layers (their MoE share; the end device's first
-    are dense): the step's time its m micro-batches and the chunks it runs alone (s)."""
+    are dense): the step's time its m micro-batches and the chunks it runs alone take, plus
+    ``rest(pieces, alone)`` (its bubble and exposed DP time, from its own F, B, W) (s)."""
     from planner.calc.train.memory import device_moe_share
     from planner.calc.train.shape import with_moe_share
 
@@ -231,7 +190,8 @@ def _device_s(shape: TrainShape, rates: TrainRates, *, pp, schedule, m, rank, **
                    gemm=gemm, gemm_ends=gemm_ends, **kw)
     busy = m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + sum(mb[k] for k in (
         "wgrad_x", "att_b", "elem_f", "elem_b", "recompute", "tp_f", "tp_b", "cp", "ep")))
-    return mb, busy + standalone_chunks(schedule=schedule, pp=pp, rank=rank) * mb["ep_alone"]
+    alone = standalone_chunks(schedule=schedule, pp=pp, rank=rank) * mb["ep_alone"]
+    return mb, busy + alone + (0.0 if rest is None else rest(mb, alone, end))
 
 
 def _micro_batch_s(shape: TrainShape, rates: TrainRates, **kw):
@@ -284,7 +244,7 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
     mtp_blocks = shape.mtp_depth * np.asarray(share, dtype=float)
     blocks = layers_dev + mtp_blocks
     # Tensor parallel: all-gather / reduce-scatter with SP, else half as many all-reduces.
-    bw, lat = _link(rates, tp_f)
+    bw, lat = link_s(rates, tp_f)
     nbytes = tokens * shape.hidden_size * ACT_BYTES
     mtp_dense_ffn = 0.0 if shape.experts else 1.0
     ag = ring_all_gather_time_s(num_ranks=tp_f, bytes_total=nbytes, latency_s=lat,
@@ -301,7 +261,7 @@ def _pieces_s(shape: TrainShape, rates: TrainRates, *, recompute, tp, cp, ep, to
     tp_layers, tp_fwd = tp_over(layers_dev, 0.0), tp_over(layers_dev, mtp_blocks)
     tp_bwd = tp_fwd + np.where(sp, SP_BACKWARD_REGATHERS * ag * blocks, 0.0)
     # Context parallel: a ring passes each rank's K and V (c - 1) times, under the attention.
-    cbw, clat = _link(rates, tp_f * cp_f)
+    cbw, clat = link_s(rates, tp_f * cp_f)
     ring = (cp_f - 1) * (clat + tokens * shape.kv_bytes_per_token / tp_f / cbw) * blocks
     cp_fwd = np.maximum(ring - scores - ends_scores, 0.0)
     cp_bwd = np.maximum(BACKWARD_TO_FORWARD * (ring - scores - ends_scores), 0.0)
@@ -355,37 +315,42 @@ def train_step_time(shape: TrainShape, rates: TrainRates, *, recipe: str, tp, pp
     tokens = np.asarray(micro_batch, dtype=float) * seq_len / np.asarray(cp, dtype=float)
     sched = np.asarray(schedule)
     m = np.asarray(num_micro_batches, dtype=float)
+    pp_f, tp_f = np.asarray(pp, dtype=float), np.asarray(tp, dtype=float)
+    overlap = _flag(DP_OVERLAP, sched) if dp_overlap is None else np.asarray(dp_overlap)
+    dp_kw = dict(recipe=recipe, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, zero=zero, schedule=sched,
+                 m=m, overlap=overlap)
+
+    def rest(piece, alone, end):
+        # a candidate pace-setter's bubble and exposed DP time, on its own F, B, W
+        f, b, w = _fbw(piece)
+        return (_bubble_s(sched, pp=pp_f, vpp=vpp, f_s=f, b_s=b, w_s=w, m=m)
+                + dp_time_s(shape, rates, f_s=f, b_s=b, alone=alone, end=end, **dp_kw)[0])
+
     mb = _micro_batch_s(shape, rates, m=m, recompute=recompute, tp=tp, pp=pp, cp=cp, ep=ep,
                         tokens=tokens, seq_len=seq_len, sequence_parallel=sequence_parallel,
                         flash=flash_attention, ep_overlap=_flag(EP_OVERLAP, sched),
-                        schedule=sched)
+                        schedule=sched, rest=rest)
     if not grad_accumulation_fused:
         mb["elem_b"] = mb["elem_b"] + grad_accumulation_s(shape, rates, recipe=recipe, tp=tp,
                                                            pp=pp, ep=ep, schedule=sched)
-    f_s = mb["compute_f"] + mb["elem_f"] + mb["tp_f"] + mb["cp"] / 3 + mb["ep"] / 3
-    b_s = (BACKWARD_TO_FORWARD * mb["compute_f"] + mb["wgrad_x"] + mb["att_b"] + mb["elem_b"]
-           + mb["tp_b"] + mb["recompute"] + 2 * mb["cp"] / 3 + 2 * mb["ep"] / 3)
-    w_s = WEIGHT_BACKWARD_TO_FORWARD * mb["compute_f"] + mb["wgrad_x"]
-    pp_f, tp_f = np.asarray(pp, dtype=float), np.asarray(tp, dtype=float)
-    bubble = _bubble_s(sched, pp=pp_f, vpp=vpp, f_s=f_s, b_s=b_s, w_s=w_s)
+    f_s, b_s, w_s = _fbw(mb)
+    bubble = _bubble_s(sched, pp=pp_f, vpp=vpp, f_s=f_s, b_s=b_s, w_s=w_s, m=m)
     # Adjacent stages are t·c·d ranks apart: a pair spans 2·t·c·d consecutive ranks.
-    bw, lat = _link(rates, PP_PAIR_STAGES * tp_f * np.asarray(cp, dtype=float)
+    bw, lat = link_s(rates, PP_PAIR_STAGES * tp_f * np.asarray(cp, dtype=float)
                     * np.asarray(dp, dtype=float))
     # Narayanan et al. §4.1 scatter/gather: each of the t ranks sends 1/t of the micro-batch's
     # activations over its own NIC; without sequence parallelism the receiver all-gathers
     # them over the scale-up link (with it the stage works on its 1/t of the sequence).
     boundary = tokens * shape.hidden_size * ACT_BYTES
-    up_bw, up_lat = _link(rates, tp_f)
+    up_bw, up_lat = link_s(rates, tp_f)
     regather = np.where(np.asarray(sequence_parallel) | (tp_f <= 1), 0.0, ring_all_gather_time_s(
         num_ranks=tp_f, bytes_total=boundary, latency_s=up_lat, bandwidth_bytes_per_s=up_bw))
     p2p = lat + boundary / tp_f / bw + regather
     pp_comm = np.where((pp_f > 1) & ~_flag(PP_OVERLAP, sched),
                        2 * (m + pp_f - 1) * np.maximum(vpp, 1) * p2p, 0.0)
-    overlap = _flag(DP_OVERLAP, sched) if dp_overlap is None else np.asarray(dp_overlap)
     alone = standalone_chunks(schedule=sched, pp=pp_f, rank=mb["rank"]) * mb["ep_alone"]
-    dp_comm, optimizer = _dp_time_s(shape, rates, recipe=recipe, tp=tp, pp=pp, dp=dp, cp=cp,
-                                    ep=ep, zero=zero, schedule=sched, m=m, f_s=f_s, b_s=b_s,
-                                    overlap=overlap, alone=alone)
+    dp_comm, optimizer = dp_time_s(shape, rates, f_s=f_s, b_s=b_s, alone=alone,
+                                   end=np.asarray(mb["rank"]) == 0, **dp_kw)
     parts = dict(zip(STEP_PARTS, (
         m * ((1 + BACKWARD_TO_FORWARD) * mb["compute_f"] + mb["wgrad_x"] + mb["att_b"]),
         m * (mb["elem_f"] + mb["elem_b"]),
