@@ -331,7 +331,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     link = kv_link_bytes_per_s(pool_gpus=pool, scale_up_domain_gpus=hardware.scale_up_domain_gpus,
                                scale_up_bytes_per_s=up, scale_out_bytes_per_s=out)
     if kv_bytes_per_s is not None:
-        link = np.broadcast_to(np.asarray(kv_bytes_per_s, dtype=float), np.shape(link))
+        link = np.broadcast_arrays(np.asarray(kv_bytes_per_s, dtype=float), link)[0]
     transfer = kv_transfer_s(kv_bytes_per_request=q_kv, link_bytes_per_s=link,
                              sender_gpus=kv_sender_gpus(model, kv_dtype=kv, tp=prefill.tp,
                                                         pp=prefill.pp),
