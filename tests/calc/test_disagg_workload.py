@@ -148,3 +148,42 @@ def test_the_solvers_choice_evaluated_whole_is_the_grids_best(v3, h800):
                          tpot_limit_s=0.02, total_gpus=176, kv_dtype="fp8")
     assert tight.result.state.tpot_s <= 0.02
     assert tight.result.state.tokens_per_s_per_gpu <= s.tokens_per_s_per_gpu
+
+
+def test_kv_bandwidth_is_vectorized_like_the_lengths(v3, h800):
+    """serve_disagg's arrays broadcast: a grid of KV link bandwidths over scalar layouts and
+    lengths gave ValueError (np.broadcast_to onto the link's scalar shape); each point is its
+    scalar call, TPOT the same at every bandwidth and TTFT never longer on a faster link."""
+    args = dict(isl_tokens=4096, osl_tokens=1024, prefill=PRE, decode=DEC, burst_share=0.5,
+                **DT)
+    bandwidths = np.array([1e9, 40e9, 320e9])
+    grid = serve_disagg(v3, h800, None, kv_bytes_per_s=bandwidths, **args).state
+    assert grid.ttft_s.shape == (3,)
+    for i, b in enumerate(bandwidths):
+        one = serve_disagg(v3, h800, None, kv_bytes_per_s=float(b), **args).state
+        assert grid.ttft_s[i] == pytest.approx(float(one.ttft_s), rel=1e-12)
+        assert grid.tpot_s[i] == pytest.approx(float(one.tpot_s), rel=1e-12)
+    assert np.all(grid.tpot_s == grid.tpot_s[0]) and np.all(np.diff(grid.ttft_s) <= 0)
+
+
+def test_the_pools_read_the_engines_weight_only_expert_kernel():
+    """vLLM's weight-only 4-bit experts run its Marlin MoE kernel (engines/vllm.yaml
+    weight_only_moe_table: w4a16_marlin) in the aggregated model; the disaggregated pools built
+    their figures without the engine's table (TensorRT-LLM's w4a16 kernel). Now both read it:
+    on H200 (which has the Marlin table) the decode and prefill pieces move with the engine's
+    table, on B200 (none) they do not."""
+    from dataclasses import replace
+
+    from planner.specs.load import load_engine
+
+    gpt = catalog.load_model("gpt-oss-120b")
+    vllm = load_engine("vllm")
+    plain = replace(vllm, weight_only_moe_table=None)
+    lay = PoolLayout(workers=1, batch=64, tp=1, attention_dp=4, moe_tp=1, moe_ep=4)
+    for name, moves in (("h200", True), ("b200", False)):
+        hw = catalog.load_hardware(name)
+        kw = dict(isl_tokens=1024, layout=lay, weights_dtype="int4", moe_weights_dtype=None,
+                  kv_dtype="bf16")
+        dec, pre = ([float(f(gpt, hw, eng, **kw, **extra).time_s) for eng in (vllm, plain)]
+                    for f, extra in ((decode_piece, dict(osl_tokens=1024)), (prefill_piece, {})))
+        assert (dec[0] != dec[1]) == moves and (pre[0] != pre[1]) == moves, name

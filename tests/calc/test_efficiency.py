@@ -303,3 +303,21 @@ def test_prefill_attention_is_read_at_the_prompts_length():
                                  weights_dtype="fp8", moe_weights_dtype="fp8").time_s)
              for hw in (b200, bare)]
         assert (t[0] > t[1]) == slower and t[0] != t[1]
+
+
+def test_serves_single_step_prefill_reads_attention_at_the_prompts_length():
+    """`planner serve --phase prefill` (the block model) ran the prefill attention core at the
+    scalar long-prompt factor (B200 BF16 x 0.4145 = 932.6 TFLOP/s) for every prompt while the
+    workload model reads the kernel's measured rate at the prompt's length (321 TFLOP/s at
+    1,024 tokens): the two disagreed by 2.9x on the same prompt. Both now read it; a spec
+    without the table (H800) keeps the scalar."""
+    model = catalog.load_model("llama-3.1-70b")
+    b200, h800 = catalog.load_hardware("b200"), catalog.load_hardware("h800")
+    for hw, prompt, frac in ((b200, 1024, 0.1426), (b200, 8192, 0.437), (b200, 65536, 0.5027),
+                             (h800, 1024, None)):
+        r = serve(model, hw, ServeConfig(phase="prefill", gpus=8, tp=8, batch_per_gpu=1024,
+                                         context_tokens=int(prompt), overlap="none"))
+        core = next(p for p in r.parts if p.name == "attention (core)")
+        rate = serving_rates(hw, phase="prefill", weights_dtype="fp8").attention
+        want = rate if frac is None else hw.peak_dense_flop_per_s("bf16") * frac
+        assert core.flops / core.time_s == pytest.approx(want, rel=1e-3), (hw.name, prompt)

@@ -259,9 +259,11 @@ def test_validation_table_against_measured_runs():
     # shapes (N·K >= 2^27; the small ones carried a per-kernel latency): the six SGLang H100
     # rows move, median 14.9% -> 13.5%. The grouped-GEMM (MoE) tables over runs holding >= 2^29
     # expert weights per GPU (the small-M points kept the per-kernel floor): the SGLang H100
-    # rows move again, median 13.5% -> 11.9%.
+    # rows move again, median 13.5% -> 11.9%. The prefill attention core at the measured
+    # kernel's rate for the prompt's length (efficiency.attention_by_isl, as serve_workload reads
+    # it): the four SGLang H100 prefill rows move further below, median 11.9% -> 14.2%.
     assert len(rep.rows) == 15
-    assert rep.median_abs_error == pytest.approx(0.119, abs=0.001)
+    assert rep.median_abs_error == pytest.approx(0.142, abs=0.001)
     assert rep.max_abs_error == pytest.approx(0.899, abs=0.001)
     assert rep.beyond_limit == ("ant-h20-decode-pro", "ant-h20-decode-max",
                                 "ant-h20-decode-ep16-bs8", "ant-h20-decode-ep32-bs8",

@@ -21,6 +21,7 @@ from planner.calc.serving.kernels import (
     expected_padded_rows_per_expert,
     padded_rows,
 )
+from planner.calc.serving.rates import prefill_attention_flop_per_s
 from planner.errors import UsageError
 
 if TYPE_CHECKING:
@@ -188,7 +189,9 @@ def attention_block_s(ledger: KernelLedger, model: Model, shape: StepShape, rate
     :func:`activation_bytes_per_token_per_layer`.
     Convention: see the module docstring (TP splits heads; rows padded to tiles); MLA decode
     on a device with a measured ``mla_decode`` table runs at that kernel's rate
-    (``rates.mla_decode``), its KV stream inside the measured time.
+    (``rates.mla_decode``), its KV stream inside the measured time; the prefill core at the
+    measured kernel's rate for the prompt's length (2 C,
+    :func:`~planner.calc.serving.rates.prefill_attention_flop_per_s`), as the workload model.
     Example: DeepSeek-V3 decode on H800, t = 32, C = 4,096: core 32 × 1.141e9 = 36.5e9 FLOPs
     and 32 × 4,096 × 1,152 B = 151e6 B of KV: 59 µs at 623e12 FLOP/s, 50 µs at 3.015e12 B/s.
     """
@@ -199,8 +202,10 @@ def attention_block_s(ledger: KernelLedger, model: Model, shape: StepShape, rate
                    * shape.kv_read_fraction if shape.decode
                    else rows * tp) * shape.kv_bytes_per_token_per_layer)
     mla = rates.mla_decode if shape.decode else None   # the measured kernel's time, all of it
+    core_rate = (rates.attention if shape.decode else prefill_attention_flop_per_s(
+        rates, prefill_context=shape.attention_context_tokens))   # by prompt length, as workload
     return (ledger.add("attention (core)", flops=core_flops, bytes_moved=core_bytes,
-                       flop_per_s=rates.attention if mla is None else mla,
+                       flop_per_s=core_rate if mla is None else mla,
                        bytes_per_s=rates.kv_stream if mla is None else math.inf, count=count)
             + ledger.add("attention projections",
                          flops=FLOPS_PER_MAC * (

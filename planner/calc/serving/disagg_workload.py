@@ -84,13 +84,12 @@ class DisaggResult:
 def _setup(model: Model, hardware: Hardware, engine: Engine | None, layout: PoolLayout,
            dtypes: dict[str, Any], kv_dtype: str) -> Any:
     """The workload model's internals for one pool: its figures, layout and engine terms."""
-    from planner.calc.serving.workload import _engine_terms, _layout
-    from planner.calc.serving.workload_step import model_figures
+    from planner.calc.serving.workload import _engine_terms, _figures, _layout
 
     wd = dtypes["weights_dtype"]
-    fig = model_figures(model, weights_dtype=wd,
-                        moe_weights_dtype=dtypes["moe_weights_dtype"] or wd,
-                        kv_dtype=kv_dtype)
+    # the engine's own weight-only expert kernel (vLLM: Marlin), as the aggregated model reads it
+    fig = _figures(model, engine, weights_dtype=wd, moe_dtype=dtypes["moe_weights_dtype"] or wd,
+                   kv=kv_dtype)
     lay = _layout(model, hardware, tp=layout.tp, pp=layout.pp, attention_dp=layout.attention_dp,
                   moe_tp=layout.moe_tp, moe_ep=layout.moe_ep)
     return fig, lay, _engine_terms(engine)
@@ -331,7 +330,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     link = kv_link_bytes_per_s(pool_gpus=pool, scale_up_domain_gpus=hardware.scale_up_domain_gpus,
                                scale_up_bytes_per_s=up, scale_out_bytes_per_s=out)
     if kv_bytes_per_s is not None:
-        link = np.broadcast_to(np.asarray(kv_bytes_per_s, dtype=float), np.shape(link))
+        link = np.broadcast_arrays(np.asarray(kv_bytes_per_s, dtype=float), link)[0]
     transfer = kv_transfer_s(kv_bytes_per_request=q_kv, link_bytes_per_s=link,
                              sender_gpus=kv_sender_gpus(model, kv_dtype=kv, tp=prefill.tp,
                                                         pp=prefill.pp),
