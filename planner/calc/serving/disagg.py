@@ -341,7 +341,6 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
                            & (n_d >= 1), state.ttft_s.shape)
     feasible = (fits & (state.ttft_s <= ttft_limit_s) & (state.tpot_s <= tpot_limit_s)
                 & np.isfinite(state.ttft_s))
-    feasible = np.broadcast_to(feasible, state.ttft_s.shape)
     score = np.where(feasible, state.tokens_per_s_per_gpu, -np.inf)
     i, j, k = np.unravel_index(int(np.argmax(score)), score.shape)
     n_d_full = np.broadcast_to(used_d, score.shape)
