@@ -162,7 +162,7 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     # 57.4% -> 55.9%, b200 42.8% -> 40.2%, gb200 43.0% -> 38.3%, all 42.2% -> 39.2%; TPOT h100
     # 36.5% -> 35.1%, b200 17.2% -> 15.1%, gb200 19.6% -> 17.2%, all 18.1% -> 16.8% (h200
     # has no MTP row)
-    pins = {"h100": (0.6044, 0.3581), "h200": (0.2641, 0.1091), "b200": (0.3687, 0.1498), "gb200-nvl72": (0.3663, 0.1590), "all": (0.3724, 0.1590)}
+    pins = {"h100": (0.6044, 0.3580), "h200": (0.2642, 0.1092), "b200": (0.3680, 0.1501), "gb200-nvl72": (0.3668, 0.1590), "all": (0.3718, 0.1586)}
     for hw, (ttft, tpot) in pins.items():
         assert rows[hw].ttft_median_abs == pytest.approx(ttft, abs=5e-4), hw
         assert rows[hw].tpot_median_abs == pytest.approx(tpot, abs=5e-4), hw
@@ -174,7 +174,7 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     # 45.1% / 19.3% (round 5: 28.7 / 8.6, 74.4 / 31.0, 39.5 / 15.6, 53.0 / 18.4, 46.2 / 17.4);
     # round 7 (MTP at the chat-template acceptance): h100 55.9% / 35.1%, b200 39.6% / 15.1%,
     # gb200 42.2% / 18.2%, all 40.8% / 17.3%
-    distinct = {"h100": (17, 0.6044, 0.3575), "h200": (31, 0.3603, 0.1373), "b200": (105, 0.3672, 0.1498), "gb200-nvl72": (187, 0.3835, 0.1701), "all": (340, 0.3786, 0.1665)}
+    distinct = {"h100": (17, 0.6044, 0.3572), "h200": (31, 0.3601, 0.1373), "b200": (105, 0.3672, 0.1501), "gb200-nvl72": (187, 0.3833, 0.1704), "all": (340, 0.3786, 0.1667)}
     for hw, (n, ttft, tpot) in distinct.items():
         assert rows[hw].distinct == n, hw
         assert rows[hw].ttft_median_abs_distinct == pytest.approx(ttft, abs=5e-4), hw
@@ -328,8 +328,8 @@ def test_the_db_dump_rows_meet_the_sa_bench_burst_too(shipped, monkeypatch):
     """AIConfigurator's db-dump rows are InferenceMAX workflow runs (each names its
     workflow_run_id): the same sa-bench client as the dated rows, so the same opening burst
     (1 in 5 requests). 67 disaggregated db-dump rows are not copies of a recipe-listed row;
-    on the 64 predicted ones the burst moves the TTFT (longer on 60; shorter on 1 where the
-    closed loop's steady queue is already longer than a burst request's wait; the same on 3),
+    on the 64 predicted ones the burst moves the TTFT (longer on 61; shorter on 1 where the
+    closed loop's steady queue is already longer than a burst request's wait; the same on 2),
     median signed error -60.1% -> -21.8% (-61.0% -> -20.8% before agg5's MoE tables below one
     row per expert were merged; -63.5% -> -24.8% before the prefill attention by prompt length,
     disagg6; -62.7% before the vLLM launch flags), and leaves the TPOT alone."""
@@ -352,8 +352,9 @@ def test_the_db_dump_rows_meet_the_sa_bench_burst_too(shipped, monkeypatch):
     np.testing.assert_allclose(steady.tpot_s, pred.tpot_s[on], rtol=1e-12)
     got, was = pred.ttft_s[on], steady.ttft_s
     # (61, 2) before the prefill attention by prompt length (disagg6): one row's burst wait
-    # now equals its steady queue; (61, 1, 2) before agg5's MoE tables were merged
-    assert ((got > was).sum(), (got < was).sum(), (got == was).sum()) == (60, 1, 3)
+    # now equals its steady queue; (61, 1, 2) before agg5's MoE tables were merged; (60, 1, 3)
+    # before mono10's recalibration (the engines' fitted overheads moved that tie off by a hair)
+    assert ((got > was).sum(), (got < was).sum(), (got == was).sum()) == (61, 1, 2)
     measured = t.measured_ttft_s[on]
     # -0.635 / -0.248 before the prefill attention by prompt length (disagg6); -0.627 before
     # the vLLM launch flags (agg4)

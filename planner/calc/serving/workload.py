@@ -181,7 +181,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     TP × DP_att × PP GPUs served by ``engine`` (None: idealised); arrays broadcast together.
 
     Formula: b = c / (DP_att · PP) decodes per rank at context ISL + OSL/2, p = b · ISL / OSL
-    prefill tokens per step; mixed: TPOT = S(b, p) (+ host), non-mixed: TPOT = S(b, 0) +
+    prefill tokens per step; mixed: TPOT = S(b, 0) + u · (S(b, L) − S(b, 0)) (+ host), L =
+    min(W, budget − b) the budget-filling lump, u its share of steps, non-mixed: TPOT = S(b, 0) +
     p / X · S(0, X), X = min(budget, max(ISL, p)); TTFT = ½ step + ⌈ISL / q⌉ · S(b, q) (q =
     budget − b, the whole prompt without chunking) + request overhead; e2e = TTFT + (OSL − 1) ·
     TPOT; tokens/s per GPU = c · OSL / e2e / (TP · DP_att · PP); S the forward pass of
@@ -292,15 +293,20 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
         # steps: the mean step interpolates between a pure decode step and a lump step.
         gpu_dec, decode_bound = step(dec_rates, b, 0.0, 0.0)
         gpu_chunk, prefill_bound = step(pre_rates, b, tokens, tokens / isl_a)
+        # The lumps that interrupt the decode fill the step's budget (the next prompt joins a
+        # remainder chunk): min(work, cap) tokens, not the TTFT's even split work / steps,
+        # which falls each time ⌈work / cap⌉ steps up (TPOT fell with concurrency).
+        lump = np.minimum(work, cap)
+        gpu_lump, _ = step(pre_rates, b, lump, lump / isl_a)
         # Attention-DP ranks step together (the MoE layers join them): a step is a lump step
         # when any of the DP_att ranks carries one; a balancing scheduler puts the ranks'
         # lumps in the same steps.
         # The burst share of the prefill work runs before the requests' first tokens (in
         # TTFT); the rest interrupts their decode.
-        share = (1 - eng.burst) * p / tokens
+        share = (1 - eng.burst) * p / lump
         busy = np.where((share < 1) & (not eng.adp_balance),
                         1 - (1 - np.minimum(share, 1)) ** adp, share)
-        gpu_avg = gpu_dec + busy * (gpu_chunk - gpu_dec)
+        gpu_avg = gpu_dec + busy * (gpu_lump - gpu_dec)
         tpot = _with_host(gpu_avg, eng.step_s + np.minimum(busy, 1.0) * eng.prefill_s,
                           eng.overlap)
         prefill = steps * _with_host(gpu_chunk, eng.step_s + eng.prefill_s, eng.overlap)
