@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from planner.specs.hardware import Hardware, RowsTable
@@ -216,7 +216,8 @@ def attention_flops_frac(hardware: Hardware, *, phase: str, dtype: str = "bf16")
     return hardware.efficiency_frac(name).frac
 
 
-def attention_prefill_flops_frac(hardware: Hardware, *, dtype: str = "bf16", prompt_tokens):
+def attention_prefill_flops_frac(hardware: Hardware, *, dtype: str = "bf16",
+                                 prompt_tokens: Any) -> Any:
     """Achieved fraction of the ``dtype`` dense peak for the prefill attention core of prompts
     of ``prompt_tokens`` tokens, scalars or arrays.
 

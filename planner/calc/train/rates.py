@@ -152,6 +152,11 @@ def train_rates(hardware: Hardware, *, gemm_dtype: str, rows=None,
     )
 
 
+#: The forward FLOPs parts (``TrainShape.forward_flops``) that run as the recipe's dense GEMMs
+#: (FP8 in V3R §3.3.1); the routed experts run as grouped GEMMs, the head and router in BF16.
+DENSE_GEMM_PARTS = ("attention_proj", "dense_ffn", "shared_experts")
+
+
 def gemm_per_token_s(parts: dict, rates: TrainRates) -> Any:
     """Forward time per token of the recipe's GEMMs (s): the dense layers' and the experts',
     not the BF16 head and router, not the attention core.
@@ -161,7 +166,7 @@ def gemm_per_token_s(parts: dict, rates: TrainRates) -> Any:
     Convention: FLOPs per token by part as ``TrainShape.forward_flops`` gives them.
     Example: H800 FP8, 1e9 dense FLOPs per token: 1e9 / 1,041e12 = 0.96 µs.
     """
-    dense = sum(parts.get(k, 0.0) for k in ("attention_proj", "dense_ffn", "shared_experts"))
+    dense = sum(parts.get(k, 0.0) for k in DENSE_GEMM_PARTS)
     return dense / rates.gemm + parts.get("routed_experts", 0.0) / rates.experts
 
 
@@ -175,7 +180,7 @@ def wgrad_extra_per_token_s(parts: dict, rates: TrainRates) -> Any:
     Convention: 0 where the spec gives no wgrad factors (the rates are the forward's).
     Example: H800 FP8, 1e9 dense FLOPs per token: 1e9 × (1/931e12 − 1/1,041e12) = 0.11 µs.
     """
-    dense = sum(parts.get(k, 0.0) for k in ("attention_proj", "dense_ffn", "shared_experts"))
+    dense = sum(parts.get(k, 0.0) for k in DENSE_GEMM_PARTS)
     return (dense * (1 / rates.gemm_wgrad - 1 / rates.gemm)
             + parts.get("routed_experts", 0.0) * (1 / rates.experts_wgrad - 1 / rates.experts))
 
