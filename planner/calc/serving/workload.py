@@ -382,7 +382,9 @@ def _efficiency_note(basis: str, model: Model, hardware: Hardware) -> str:
 
     tables = "measured kernel tables" in basis
     where = ("GEMM and expert rates read from the tables at each pass's rows M and rows per "
-             "expert; " if tables else "")
+             "expert; " if tables else "") + ("prefill attention at the measured kernel's rate "
+             "for the prompt's length (efficiency.attention_by_isl), decode's factor below; "
+             if hardware.efficiency.attention_by_isl else "")
     # the one-M figures of the basis are the tables' rates at their largest M
     basis = re.sub(r" at M = [\d.e+]+", " (figures below at the tables' largest M)", basis)
     attention = ("attention per layer as the model's pattern (windowed, sparse or linear layers "
