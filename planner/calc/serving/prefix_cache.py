@@ -38,8 +38,8 @@ def checked_prefix_cache_hit_frac(value: Any, *, name: str = "prefix_cache_hit")
     undefined; NaN refused).
     Ref: the module's docstring.
     Convention: None is :data:`NO_PREFIX_CACHE_FRAC` (no prefix cache).
-    Example: 0.563 -> 0.563; 1.0 -> UsageError "prefix_cache_hit: must be at least 0 and below
-    1 (got 1.0)".
+    Example: 0.563 -> array(0.563); 1.0 -> UsageError "prefix_cache_hit: must be at least 0 and
+    below 1, the share of each prompt's tokens found in the prefix cache (got 1)".
     """
     import numpy as np
 
