@@ -144,3 +144,27 @@ def test_disagg_prefix_cache_cuts_the_prefill_pool_only(v3, h800):
     assert np.all(s.kv_transfer_s == base.state.kv_transfer_s)
     dec = decode_piece(v3, h800, eng, isl_tokens=4096, osl_tokens=1024, layout=DEC, **DT)
     assert float(dec.time_s) == float(base.decode.time_s)
+
+
+@pytest.mark.parametrize("engine", ["sglang", "vllm", None])
+def test_the_prompts_last_token_is_always_computed(engine, v3, h800):
+    """A hit never covers the last prompt token (vLLM caps a hit at ISL - 1 tokens, SGLang its
+    prefix at input_len - 1): a 1-token prompt prefills the same at any F, and F beyond
+    (ISL - 1) / ISL computes that one token. Before, ISL = 1 at F = 0.5 computed half a token
+    and SGLang's TTFT rose with F (237.353 -> 237.373 ms on Llama-3.1-70B, H200, TP 8)."""
+    assert float(prefill_computed_tokens(isl_tokens=1, prefix_cache_hit_frac=0.9)) == 1.0
+    assert float(prefill_computed_tokens(isl_tokens=100, prefix_cache_hit_frac=0.999)) == \
+        pytest.approx(1.0)
+    assert float(prefill_mean_context_tokens(isl_tokens=100, prefix_cache_hit_frac=0.999)) \
+        == pytest.approx(99.5)
+    eng = None if engine is None else load_engine(engine)
+    m, h = catalog.load_model("llama-3.1-70b"), catalog.load_hardware("h200")
+    f = np.array([0.0, 0.5, 0.9, 0.99, 0.999])[:, None]
+    r = serve_workload(m, h, eng, isl=np.array([1, 3, 17, 100]), osl=128, concurrency=1024,
+                       tp=8, queue_beyond_kv=True, prefix_cache_hit_frac=f, **DT)
+    assert np.all(r.ttft_s[:, 0] == r.ttft_s[0, 0])
+    assert np.all(np.diff(r.ttft_s, axis=0) <= 0) and np.all(np.diff(r.prefill_s, axis=0) <= 0)
+    pre = [float(prefill_piece(v3, h800, eng, isl_tokens=1, layout=PRE, prefix_cache_hit_frac=x,
+                               **DT).time_s) for x in (0.0, 0.5)]
+    assert pre[0] == pre[1]
+

@@ -55,16 +55,35 @@ def prefill_computed_tokens(*, isl_tokens: Any, prefix_cache_hit_frac: Any) -> A
     """Prompt tokens a request's prefill computes when a share F of them hit the prefix cache
     (tokens; arrays broadcast).
 
-    Formula: n_new = (1 − F) · ISL.
+    Formula: n_new = (1 − F') · ISL, F' = min(F, (ISL − 1) / ISL): at least the last token.
     Ref: DeepSeek day-6 overview (input tokens that "hit the on-disk KV cache" are not
     prefilled again); SGLang RadixAttention; vLLM automatic prefix caching.
-    Convention: the cached tokens are the prompt's first F · ISL (a prefix); F = 0 gives ISL.
-    Example: ISL = 4,096, F = 0.563: 1,790.0 tokens computed.
+    Convention: the cached tokens are the prompt's first F · ISL (a prefix); F = 0 gives ISL;
+    a hit is at most ISL − 1 tokens (:func:`cached_prompt_frac`).
+    Example: ISL = 4,096, F = 0.563: 1,790.0 tokens computed; ISL = 1, any F: 1.
     """
     import numpy as np
 
-    return (1 - np.asarray(prefix_cache_hit_frac, dtype=float)) * np.asarray(isl_tokens,
-                                                                              dtype=float)
+    isl = np.asarray(isl_tokens, dtype=float)
+    return (1 - cached_prompt_frac(isl_tokens=isl, prefix_cache_hit_frac=prefix_cache_hit_frac)
+            ) * isl
+
+
+def cached_prompt_frac(*, isl_tokens: Any, prefix_cache_hit_frac: Any) -> Any:
+    """The share of a prompt read from the prefix cache: F, but never the prompt's last token
+    (the first output token's logits need its forward pass; arrays broadcast).
+
+    Formula: F' = min(F, (ISL − 1) / ISL).
+    Ref: vLLM v1 ``KVCacheManager.get_computed_blocks`` ("When all tokens hit the cache, we
+    must recompute the last token to obtain logits": ``max_cache_hit_length =
+    request.num_tokens - 1``); SGLang ``Req`` (``max_prefix_len = input_len - 1``).
+    Convention: F' = F wherever F · ISL <= ISL − 1 (every realistic prompt), to the bit.
+    Example: ISL = 1: 0 for any F; ISL = 100, F = 0.999: 0.99 (one token computed).
+    """
+    import numpy as np
+
+    isl = np.asarray(isl_tokens, dtype=float)
+    return np.minimum(np.asarray(prefix_cache_hit_frac, dtype=float), (isl - 1) / isl)
 
 
 def prefill_mean_context_tokens(*, isl_tokens: Any, prefix_cache_hit_frac: Any) -> Any:
@@ -72,8 +91,9 @@ def prefill_mean_context_tokens(*, isl_tokens: Any, prefix_cache_hit_frac: Any) 
     prefill attention core's context, as for a later chunk of a chunked prefill, which reads
     the earlier chunks' KV.
 
-    Formula: C_pre = F · ISL + (1 − F) · ISL / 2 = ISL · (1 + F) / 2 (the new tokens sit at
-    positions F · ISL .. ISL; causal attention: the mean over them).
+    Formula: C_pre = F' · ISL + (1 − F') · ISL / 2 = ISL · (1 + F') / 2 (the new tokens sit at
+    positions F' · ISL .. ISL; causal attention: the mean over them), F' the hit less the last
+    token (:func:`cached_prompt_frac`).
     Ref: :func:`~planner.calc.serving.rates.prefill_attention_flop_per_s` (a chunk is read at
     2 · its mean context); Agrawal et al. 2024 (Sarathi-Serve: chunked prefill).
     Convention: F = 0 gives ISL / 2, the workload model's prefill context.
@@ -81,8 +101,8 @@ def prefill_mean_context_tokens(*, isl_tokens: Any, prefix_cache_hit_frac: Any) 
     """
     import numpy as np
 
-    frac = np.asarray(prefix_cache_hit_frac, dtype=float)
     isl = np.asarray(isl_tokens, dtype=float)
+    frac = cached_prompt_frac(isl_tokens=isl, prefix_cache_hit_frac=prefix_cache_hit_frac)
     return frac * isl + (1 - frac) * isl * CAUSAL_MEAN_POSITION_FRAC
 
 
