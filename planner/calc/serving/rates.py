@@ -121,13 +121,9 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
     kv, weights = eff.hbm_bandwidth_frac(hardware), eff.gemm_weight_bandwidth_frac(
         hardware, rows=m)
     overlap = f["overlap_compute_share"] if phase == "prefill" else 1.0
-    tables = ("measured kernel tables" if "gemm" not in hardware.efficiency_inherited
-              else f"{hardware.efficiency_from}'s measured kernel tables")
-    head_note = ("achievable: " if not measured else f"achievable ({tables}"
-                 + (f", weight-only {weights_dtype.upper()}" if kernels.weight_only else "")
-                 + f" at M = {m:g}): ")
     by_isl = (hardware.efficiency.attention_by_isl or {}).get(attention_dtype)
-    basis = head_note + _basis(
+    basis = _head_note(hardware, kernels, measured=measured, weights_dtype=weights_dtype,
+                       rows=m) + _basis(
         f"{compute_dtype.upper()} GEMM", gemm, grouped, f"{attention_dtype.upper()} attention",
         _attention_factor_text(attention, by_isl if phase == "prefill" else None), kv, weights,
         f, overlap) + _assumed_note(hardware)
@@ -225,6 +221,18 @@ def _gemm_rates(hardware: Hardware, kernels: KernelPrecision, *, native: bool,
             * gemm, gemm,
             eff.table_peak_flop_per_s(hardware, grouped=True, dtype=grouped_key, default=peak)
             * grouped, grouped)
+
+
+def _head_note(hardware: Hardware, kernels: KernelPrecision, *, measured: bool,
+               weights_dtype: str, rows: float) -> str:
+    """Where a step's factors come from, as its header begins."""
+    if not measured:
+        return "achievable: "
+    tables = ("measured kernel tables" if "gemm" not in hardware.efficiency_inherited
+              else f"{hardware.efficiency_from}'s measured kernel tables")
+    return (f"achievable ({tables}"
+            + (f", weight-only {weights_dtype.upper()}" if kernels.weight_only else "")
+            + f" at M = {rows:g}): ")
 
 
 def _attention_factor_text(scalar: float, by_isl: Any) -> str:
