@@ -168,3 +168,36 @@ def test_the_prompts_last_token_is_always_computed(engine, v3, h800):
                                **DT).time_s) for x in (0.0, 0.5)]
     assert pre[0] == pre[1]
 
+
+def _flat_attention_table(hardware, *, prompt_tokens):
+    """``hardware`` with its measured prefill attention tables flat at their value at
+    ``prompt_tokens``: a model that reads the kernel at that length sees no difference."""
+    from planner.calc.serving.efficiency import attention_prefill_flops_frac
+
+    tables = {
+        dtype: dataclasses.replace(table, frac=(float(attention_prefill_flops_frac(
+            hardware, dtype=dtype, prompt_tokens=prompt_tokens)),) * len(table.rows))
+        for dtype, table in hardware.efficiency.attention_by_isl.items()}
+    return dataclasses.replace(hardware, efficiency=dataclasses.replace(
+        hardware.efficiency, attention_by_isl=tables))
+
+
+@pytest.mark.parametrize("engine", ["trtllm", "sglang", None])
+def test_the_attention_kernel_is_read_at_the_whole_prompts_length(engine):
+    """The tokens after a cached prefix are a late chunk of the prompt: AIConfigurator reads its
+    context-attention table at full_s = prefix + new tokens (and scales the FLOPs), so the
+    measured kernel is read at ISL, not at 2 x the mean context, ISL x (1 + F), a longer
+    prompt than the request has (before: Llama-3.1-70B on 8 x H200, ISL 4,096, F = 0.5, TTFT
+    425.3 ms, with the kernel at 6,144 tokens)."""
+    eng = None if engine is None else load_engine(engine)
+    m, h = catalog.load_model("llama-3.1-70b"), catalog.load_hardware("h200")
+    flat = _flat_attention_table(h, prompt_tokens=4096)
+    args = dict(isl=4096, osl=512, concurrency=32, tp=8, prefix_cache_hit_frac=np.array(
+        [0.0, 0.3, 0.5, 0.9]), **DT)
+    real, same = serve_workload(m, h, eng, **args), serve_workload(m, flat, eng, **args)
+    np.testing.assert_allclose(real.prefill_s, same.prefill_s, rtol=1e-12)
+    np.testing.assert_allclose(real.ttft_s, same.ttft_s, rtol=1e-12)
+    lay = PoolLayout(workers=1, batch=2, tp=8)
+    pre = [prefill_piece(m, hw, eng, isl_tokens=4096, layout=lay, prefix_cache_hit_frac=0.5,
+                         **DT).time_s for hw in (h, flat)]
+    assert float(pre[0]) == pytest.approx(float(pre[1]), rel=1e-12)

@@ -11,7 +11,7 @@ the workload model's own references.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -166,8 +166,9 @@ def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, is
     memory = _memory(model, hardware, engine, layout, isl=isl_tokens, osl=PREFILL_ONLY_OSL,
                      dtypes=dtypes)
     fig, lay, eng = _setup(model, hardware, engine, layout, dtypes, memory.kv_dtype)
-    rates = _rates(hardware, phase="prefill", weights_dtype=dtypes["weights_dtype"])
     isl = np.asarray(isl_tokens, dtype=float)
+    rates = replace(_rates(hardware, phase="prefill", weights_dtype=dtypes["weights_dtype"]),
+                    prefill_prompt_tokens=isl)   # a cached prefix: the kernel at the whole prompt
     hit = checked_prefix_cache_hit_frac(prefix_cache_hit_frac, name="prefix_cache_hit_frac")
     new = prefill_computed_tokens(isl_tokens=isl, prefix_cache_hit_frac=hit)
     tokens = np.asarray(layout.batch, dtype=float) * new / np.asarray(layout.pp)

@@ -94,8 +94,8 @@ def prefill_mean_context_tokens(*, isl_tokens: Any, prefix_cache_hit_frac: Any) 
     Formula: C_pre = F' · ISL + (1 − F') · ISL / 2 = ISL · (1 + F') / 2 (the new tokens sit at
     positions F' · ISL .. ISL; causal attention: the mean over them), F' the hit less the last
     token (:func:`cached_prompt_frac`).
-    Ref: :func:`~planner.calc.serving.rates.prefill_attention_flop_per_s` (a chunk is read at
-    2 · its mean context); Agrawal et al. 2024 (Sarathi-Serve: chunked prefill).
+    Ref: :func:`~planner.calc.serving.rates.prefill_attention_flop_per_s` (its measured kernel
+    read at the whole prompt's ISL); Agrawal et al. 2024 (Sarathi-Serve: chunked prefill).
     Convention: F = 0 gives ISL / 2, the workload model's prefill context.
     Example: ISL = 4,096, F = 0.563: 3,201.0 positions (F = 0: 2,048).
     """

@@ -41,6 +41,9 @@ class Rates:
     #: The prefill attention core's measured fraction by prompt length over ``attention``'s
     #: (a function of ISL tokens; None: ``attention`` for every prompt).
     attention_isl_scale: Any = None
+    #: The prompt length (tokens) that scale is read at for prefill (None: 2 · the mean context);
+    #: the whole prompt where a cached prefix makes the computed tokens a late chunk of it.
+    prefill_prompt_tokens: Any = None
 
 
 #: Efficiency factors the achievable step model reads, in the order ``basis`` names them
@@ -145,18 +148,24 @@ def prefill_attention_flop_per_s(rates: Rates, *, prefill_context: Any) -> Any:
     """The prefill attention core's FLOP/s for prompts whose mean attended position is
     ``prefill_context`` tokens (scalars or arrays).
 
-    Formula: R_attention · η(2 · C_pre) / η̄ where the spec has the measured kernel by prompt
-    length (``efficiency.attention_by_isl``, :func:`~planner.calc.serving.efficiency.
-    attention_prefill_flops_frac`), η̄ the scalar ``attention_flops``; else R_attention.
-    Ref: AIConfigurator context_attention tables (``benchmarks/extract_aic_kernels.py``).
-    Convention: a chunk of a longer prompt is read at 2 · its mean context.
+    Formula: R_attention · η(S) / η̄ where the spec has the measured kernel by prompt length
+    (``efficiency.attention_by_isl``, :func:`~planner.calc.serving.efficiency.
+    attention_prefill_flops_frac`), η̄ the scalar ``attention_flops``; else R_attention;
+    S = ``rates.prefill_prompt_tokens`` (the whole prompt), else 2 · C_pre.
+    Ref: AIConfigurator context_attention tables (``benchmarks/extract_aic_kernels.py``);
+    AIConfigurator ``query_context_attention_table`` (a prefix: the table at full_s = prefix +
+    s, the latency scaled by the FLOPs, (full_s² − prefix²) / full_s²).
+    Convention: a chunk of a prompt, or the tokens after a cached prefix, at the whole
+    prompt's length (never past it: at 2 · C_pre a late chunk would read a longer prompt's).
     Example: B200 BF16, 1,024-token prompts (C_pre = 512): 2,250e12 × 0.1427 = 321e12 FLOP/s.
     """
     if rates.attention_isl_scale is None:
         return rates.attention
     import numpy as np
 
-    prompt = np.maximum(PROMPT_PER_MEAN_CONTEXT * np.asarray(prefill_context, dtype=float), 1.0)
+    prompt = np.maximum(PROMPT_PER_MEAN_CONTEXT * np.asarray(prefill_context, dtype=float)
+                        if rates.prefill_prompt_tokens is None
+                        else np.asarray(rates.prefill_prompt_tokens, dtype=float), 1.0)
     return rates.attention * rates.attention_isl_scale(prompt if prompt.ndim else float(prompt))
 
 

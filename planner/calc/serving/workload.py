@@ -29,7 +29,7 @@ scheduling); Agrawal et al. 2024 (Sarathi-Serve: chunked prefill); the engines' 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from planner.calc.serving.admission import (
@@ -202,7 +202,7 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     (:mod:`~planner.calc.serving.admission`, ``max_running`` too), TTFT += (c − n) / n · e2e_n,
     memory at n; ``recv_interval`` N: TTFT += (N − 1) / 2 decode steps, ``max_num_tokens`` the
     step's token budget, per run (None, or 0 in an array: the engine's). Prefix cache F: the
-    prompt ISL above (p, lumps, TTFT) is (1 − F) · ISL at context ISL · (1 + F) / 2; KV whole.
+    prompt above (p, lumps, TTFT) is (1 − F) · ISL, context ISL · (1 + F) / 2, kernel at ISL.
     Ref: the module docstring; docs/workload.md; Orca (Yu 2022); Sarathi-Serve (Agrawal 2024).
     Convention: moe_tp / moe_ep None: EP over the stage's TP · DP_att GPUs (MoE), TP (dense); KV
     reserved for each request's whole ISL + OSL; ``fits`` False: the times are meaningless. One
@@ -219,8 +219,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     lay = _layout(model, hardware, tp=tp, pp=pp, attention_dp=attention_dp, moe_tp=moe_tp,
                   moe_ep=moe_ep)
     isl_a, osl_a, c, new_a, pre_ctx = _lengths(isl, osl, concurrency, prefix_cache_hit_frac)
-    dec_rates, pre_rates = (_rates(hardware, phase=ph, weights_dtype=weights_dtype)
-                            for ph in ("decode", "prefill"))
+    dec_rates, pre_rates = (replace(_rates(hardware, phase=ph, weights_dtype=weights_dtype),
+                                    prefill_prompt_tokens=isl_a) for ph in ("decode", "prefill"))
     kv_frac = kv_cache_fraction(model, context_tokens=isl_a + osl_a, kv_dtype=kv)
     run = running_requests(fig, lay, hardware, eng.memory_frac, c=c, tokens=isl_a + osl_a,
                            kv_frac=kv_frac, cap=engine is not None and queue_beyond_kv,
