@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from tests_support import cli_json as run_json
 from tests_support import cli_run as run
@@ -187,3 +189,11 @@ def test_prefix_cache_hit_is_echoed_lowers_ttft_and_is_checked():
     alone = run("serve", "llama-3.1-70b", "-H", "h200", "--prefix-cache-hit", "0.5")
     assert alone.exit_code == 2 and "--prefix-cache-hit" in alone.stderr
     assert "--prefix-cache-hit" in run("serve", "--help").stdout
+
+
+def test_a_negative_zero_hit_fraction_is_no_prefix_cache_and_echoed_as_0():
+    # "-0" passes 0 <= F < 1; the JSON echoed -0.0 (and the CSV "-0.0") for the same figures.
+    (plain,) = run_json(*MUST_SHOW)
+    (zero,) = run_json(*MUST_SHOW, "--prefix-cache-hit", "-0")
+    assert math.copysign(1.0, zero["prefix_cache_hit_frac"]) == 1.0
+    assert zero == plain

@@ -37,7 +37,7 @@ def checked_prefix_cache_hit_frac(value: Any, *, name: str = "prefix_cache_hit")
     Formula: accepted iff 0 <= F < 1 (F = 1 would leave no token to prefill, the first token
     undefined; NaN refused).
     Ref: the module's docstring.
-    Convention: None is :data:`NO_PREFIX_CACHE_FRAC` (no prefix cache).
+    Convention: None is :data:`NO_PREFIX_CACHE_FRAC` (no prefix cache); −0 is 0.
     Example: 0.563 -> array(0.563); 1.0 -> UsageError "prefix_cache_hit: must be at least 0 and
     below 1, the share of each prompt's tokens found in the prefix cache (got 1)".
     """
@@ -48,7 +48,7 @@ def checked_prefix_cache_hit_frac(value: Any, *, name: str = "prefix_cache_hit")
     if np.any(bad):
         raise UsageError(f"{name}: must be at least 0 and below 1, the share of each prompt's "
                          f"tokens found in the prefix cache (got {frac[bad].flat[0]:g})")
-    return frac
+    return np.where(frac == 0, NO_PREFIX_CACHE_FRAC, frac)   # -0 given: echoed as 0
 
 
 def prefill_computed_tokens(*, isl_tokens: Any, prefix_cache_hit_frac: Any) -> Any:
