@@ -270,6 +270,12 @@ class DisaggSplit:
     num_decode_workers: np.ndarray
 
 
+def _senders(prefill_sender_gpus, col):
+    """Senders per prefill candidate (1-D) or per prefill × decode candidate (2-D) on the grid."""
+    s = np.asarray(prefill_sender_gpus)
+    return s[:, :, np.newaxis] if s.ndim == 2 else s[col]
+
+
 def _split_workers(*, total_gpus, arrival_rate_per_s, prefill_gpus_per_worker,
                    decode_gpus_per_worker, decode_rate_per_worker, max_prefill_workers):
     """(prefill workers, decode workers) over the grid: n_P = 1 .. K on the last axis; n_D the
@@ -302,7 +308,8 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
     Ref: DistServe §4 (placement search maximising per-GPU goodput under SLOs); DeepSeek's
     inference system overview (prefill and decode units sized apart).
     Convention: candidates are 1-D arrays (prefill: P, decode: D; a decode candidate is a layout
-    at one batch); a closed-loop split need not use every GPU (per GPU counts those used).
+    at one batch; ``prefill_sender_gpus`` P or P × D, the senders depending on the decode
+    layout); a closed-loop split need not use every GPU (per GPU counts those used).
     Example: 16 GPUs; prefill workers of 1 / 4 / 8 GPUs at 0.40 / 0.12 / 0.05 s per 2K
     request; decode workers of 2 GPUs at 16 requests and 10 ms or 64 and 20 ms TPOT; OSL 256,
     TTFT ≤ 2 s, TPOT ≤ 25 ms: 11 one-GPU prefill workers (μ_P = 27.5 /s) and 2 decode workers
@@ -325,7 +332,7 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
                                scale_up_bytes_per_s=scale_up_bytes_per_s,
                                scale_out_bytes_per_s=scale_out_bytes_per_s)
     transfer = kv_transfer_s(kv_bytes_per_request=kv_bytes_per_request, link_bytes_per_s=link,
-                             sender_gpus=np.asarray(prefill_sender_gpus)[col],
+                             sender_gpus=_senders(prefill_sender_gpus, col),
                              latency_s=np.where(pool <= scale_up_domain_gpus, scale_up_latency_s,
                                                 scale_out_latency_s))
     used_d = np.maximum(n_d, 1)
