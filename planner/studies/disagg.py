@@ -107,7 +107,8 @@ def solve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     split = best_disagg_split(
         prefill_batch_s=pre.time_s, request_overhead_s=pre.request_overhead_s, prefill_requests_per_batch=pc.requests_per_worker,
         prefill_gpus_per_worker=pc.gpus_per_worker,
-        prefill_sender_gpus=kv_sender_gpus(model, kv_dtype=kv, tp=pc.tp, pp=pc.pp),
+        prefill_sender_gpus=kv_sender_gpus(model, kv_dtype=kv, tp=np.asarray(pc.tp)[:, None],
+                                           pp=pc.pp, decode_tp=np.asarray(dc.tp)[None, :]),
         prefill_fits=np.asarray(pre.memory.fits), decode_step_s=dec.time_s,
         decode_tpot_s=dec.time_s / np.asarray(dec.tokens_per_step),
         decode_concurrency=dc.requests_per_worker,

@@ -242,24 +242,44 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                      tokens)
 
 
-def kv_sender_gpus(model: Model, *, kv_dtype: str, tp: Any, pp: Any) -> Any:
-    """GPUs of a prefill replica that send distinct parts of one request's KV cache at once.
+def kv_sender_gpus(model: Model, *, kv_dtype: str, tp: Any, pp: Any,
+                   decode_tp: Any = None) -> Any:
+    """Parallel senders of one request's KV cache, per copy of it: t_KV = Q_KV / (n · B).
 
-    Formula: n_send = PP · (kv bytes per token) / (kv bytes per token per GPU at TP): GQA
-    min(TP, n_kv) · PP, MLA PP (the latent is whole on every TP rank).
+    Formula: s(t) = b_KV(1) / b_KV(t), the distinct shards over t attention-TP ranks (GQA
+    min(t, n_kv), MLA 1); the decode worker's t_D ranks hold R = t_D / s(t_D) copies of the
+    cache. R = 1: n = s(t_P) · PP (each prefill rank sends its own shard); R > 1: n = PP ·
+    min(t_P, t_D) / R (R copies leave the t_P prefill ranks that hold them, at most one
+    sender per receiving rank): MLA from an attention-DP prefill rank to a TP 8 decode
+    worker sends the whole latent 8 times over one link.
     Ref: :func:`~planner.calc.memory.kv_bytes_per_token_per_gpu`; Mooncake / NIXL (each rank
-    sends its own shard).
-    Convention: attention-DP ranks hold different requests, so they do not split one.
-    Example: Llama-3.1-70B (8 KV heads) TP 8, PP 1: 8; DeepSeek-V3 (MLA) TP 8: 1.
+    sends its own shard); TensorRT-LLM ``cpp/tensorrt_llm/batch_manager/mlaCacheFormatter.cpp``
+    (``needSendCache``: every context rank sends while its TP group is no larger than the
+    generation side's; ``formatOutput`` sends the whole cache, split by PP only, over each
+    connection to a generation TP rank).
+    Convention: attention-DP ranks hold different requests, so they do not split one;
+    ``decode_tp`` None: R = 1 (the decode side's copies not counted); the receiving links
+    not modelled where R = 1.
+    Example: Llama-3.1-70B (8 KV heads) TP 8, PP 1: 8; DeepSeek-V3 (MLA) TP 8 to decode TP
+    8: 8 · 1 / 8 = 1; MLA attention DP (t_P = 1) to decode TP 8: 1 / 8.
     """
     from planner.calc.memory import kv_bytes_per_token_per_gpu
 
     whole = kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=1)
-    tps = np.asarray(tp)
-    per_tp = {int(t): kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=int(t))
-              for t in np.unique(tps)}
-    shards = np.vectorize(lambda t: whole / per_tp[int(t)], otypes=[float])(tps)
-    return shards * np.asarray(pp)
+
+    def shards(t: Any) -> Any:
+        ts = np.asarray(t)
+        per = {int(x): whole / kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=int(x))
+               for x in np.unique(ts)}
+        return np.vectorize(lambda x: per[int(x)], otypes=[float])(ts)
+
+    own = shards(tp) * np.asarray(pp)
+    if decode_tp is None:
+        return own
+    t_d = np.asarray(decode_tp, dtype=float)
+    copies = t_d / shards(decode_tp)
+    shared = np.asarray(pp) * np.minimum(np.asarray(tp, dtype=float), t_d) / copies
+    return np.where(copies > 1, shared, own)
 
 
 def kv_link_rates(hardware: Hardware) -> tuple[float, float, float, float]:
@@ -297,8 +317,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     (arrays of the broadcast shape of the layouts and lengths).
 
     Formula: T_prefill = :func:`prefill_piece`'s batch time; TPOT and the first decode step =
-    :func:`decode_piece`'s step; Q_KV = b_KV · ISL; t_KV = α + Q_KV / (n_send · B),
-    B NVLink where both pools fit in one scale-up domain, else the NIC
+    :func:`decode_piece`'s step; Q_KV = b_KV · ISL; t_KV = α + Q_KV / (n_send · B), n_send
+    :func:`kv_sender_gpus` (the decode worker's copies of the cache counted), B NVLink where both pools fit in one scale-up domain, else the NIC
     (:func:`~.disagg.kv_link_bytes_per_s`); then :func:`~.disagg.disagg_steady_state`
     (closed loop at decode workers × batch × attention DP requests in flight, or open loop
     at ``arrival_rate_per_s``).
@@ -346,7 +366,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
         link = np.broadcast_arrays(np.asarray(kv_bytes_per_s, dtype=float), link)[0]
     transfer = kv_transfer_s(kv_bytes_per_request=q_kv, link_bytes_per_s=link,
                              sender_gpus=kv_sender_gpus(model, kv_dtype=kv, tp=prefill.tp,
-                                                        pp=prefill.pp),
+                                                        pp=prefill.pp, decode_tp=decode.tp),
                              latency_s=np.where(inside, up_lat, out_lat))
     state = disagg_steady_state(
         prefill_batch_s=pre.time_s, request_overhead_s=pre.request_overhead_s, prefill_requests_per_batch=prefill.requests_per_worker,
