@@ -42,6 +42,12 @@ Reductions (each printed beside its value):
   512-wide latent; FlashMLA's count), median over the runs at each local head count, / the
   dense BF16 peak. The kernel's time whatever bounds it (few heads: the latent stream; 128
   heads: the tensor cores), so the fraction is a table over heads per GPU.
+- MLA prefill attention (``mla_prefill``, by KV dtype): TensorRT-LLM's context MLA kernel
+  (mla/trtllm/1.3.0rc20/context_mla_perf; ``num_heads`` the heads on one GPU; the op times the
+  expanded, not absorbed, core: q and k of 192 = 128 + 64, v of 128, the latent written to the
+  cache): FLOPs B·isl²·n_h·(192 + 128) (causal: half the full square's 2·B·isl²·n_h·(192 +
+  128)), median over the runs at each ISL of ``ATTENTION_ISL`` with B·n_h >=
+  ``MLA_PREFILL_MIN_PAIRS``, / the dense BF16 peak (as ``mla_decode``, whatever the KV dtype).
 - Scale-up: NCCL all-to-all on the most GPUs the table has, at the largest message: bus bandwidth
   S·(n−1)/n / t, / the datasheet's per-direction NVLink bandwidth.
 """
@@ -333,6 +339,41 @@ def mla_decode(system: str, root: Path, peaks: dict) -> dict:
     return out
 
 
+#: MLA's expanded prefill FLOPs per head and (query, key) pair, causal: 2·(d_qk + d_v) / 2 with
+#: d_qk = 128 + 64 and d_v = 128 (DeepSeek-V2/V3 geometry, the only one the collection measures).
+MLA_PREFILL_FLOPS_PER_HEAD_PAIR = 192 + 128
+#: (sequence, head) pairs one context-MLA call must run to count: DeepSeek's 128 heads at TP 8
+#: with one prompt (16), the fewest a served layout gives; smaller grids (TP >= 16, one prompt)
+#: leave most SMs idle.
+MLA_PREFILL_MIN_PAIRS = 16
+
+
+def mla_prefill(system: str, root: Path, peaks: dict) -> dict:
+    """The context MLA kernel's achieved fraction of the BF16 peak by prompt length, by KV dtype
+    (one table each): median over the runs at each ISL of ``ATTENTION_ISL`` with B·n_h >=
+    ``MLA_PREFILL_MIN_PAIRS``."""
+    rows = list(_rows(_read(root / system / "mla" / _trt(system) / "context_mla_perf.parquet")))
+    out = {}
+    for key, table_dtype in MLA_KV_DTYPES.items():
+        isls, achieved, counts = [], [], []
+        for isl in ATTENTION_ISL:
+            tf = [r["batch_size"] * isl ** 2 * r["num_heads"] * MLA_PREFILL_FLOPS_PER_HEAD_PAIR
+                  / (r["latency"] * 1e-3) / 1e12 for r in rows
+                  if r["kv_cache_dtype"] == table_dtype and r["isl"] == isl
+                  and r["batch_size"] * r["num_heads"] >= MLA_PREFILL_MIN_PAIRS]
+            if tf:
+                isls.append(isl), achieved.append(round(_median(tf), 1)), counts.append(len(tf))
+        if len(isls) < 2:
+            continue
+        out[key] = dict(rows=isls, achieved_tflop_per_s=achieved, peak="bf16",
+                        frac=[round(a / peaks["bf16"], 4) for a in achieved],
+                        reduction=f"median over {_count_range(counts)} context-MLA runs "
+                        f"({table_dtype} KV, B·n_h >= {MLA_PREFILL_MIN_PAIRS} (sequence, head) "
+                        "pairs per GPU) at each ISL (rows): FLOPs B·isl²·n_h·(192 + 128) "
+                        f"(expanded, causal); / {peaks['bf16']} TFLOP/s dense bf16")
+    return out
+
+
 def scale_up(system: str, root: Path, peaks: dict) -> dict:
     table = [r for r in _rows(_read(root / system / "comm" / "nccl"
                                     / NCCL_VERSION.get(system, "2.29.2") / "nccl_perf.parquet"))
@@ -405,13 +446,17 @@ def _table_yaml(name: str, tables: dict, source) -> list[str]:
 
 
 def _mla_yaml(system: str, root: Path, peaks: dict, commit: str) -> list[str]:
-    """The ``mla_decode`` tables where the system has a generation MLA collection."""
-    try:
-        tables = mla_decode(system, root, peaks)
-    except FileNotFoundError:
-        return []
-    return _table_yaml("mla_decode", tables, _source(
-        system, f"mla/{_trt(system)}/generation_mla_perf", commit)) if tables else []
+    """The ``mla_decode`` and ``mla_prefill`` tables where the system has MLA collections."""
+    out = []
+    for name, fn, table in (("mla_decode", mla_decode, "generation_mla_perf"),
+                            ("mla_prefill", mla_prefill, "context_mla_perf")):
+        try:
+            tables = fn(system, root, peaks)
+        except FileNotFoundError:
+            continue
+        out += _table_yaml(name, tables, _source(
+            system, f"mla/{_trt(system)}/{table}", commit)) if tables else []
+    return out
 
 
 def efficiency_yaml(system: str, root: Path, peaks: dict, commit: str) -> str:
@@ -461,7 +506,8 @@ def main() -> None:
         for what, fn in (("gemm", gemm_tables), ("weight_stream", weight_stream),
                          ("grouped_gemm", moe_tables), ("attention", attention),
                          ("attention_by_isl", attention_by_isl),
-                         ("mla_decode", mla_decode), ("scale_up", scale_up), ("moe_alltoall_by_ep", moe_alltoall_by_ep)):
+                         ("mla_decode", mla_decode), ("mla_prefill", mla_prefill),
+                         ("scale_up", scale_up), ("moe_alltoall_by_ep", moe_alltoall_by_ep)):
             try:
                 print(what, fn(system, args.data, peaks))
             except FileNotFoundError as exc:

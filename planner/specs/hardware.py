@@ -220,6 +220,9 @@ class Efficiency:
     grouped_gemm: Optional[Dict[Str, RowsTable]] = None
     #: Measured MLA decode-attention fractions of the BF16 peak over heads per GPU, per KV dtype.
     mla_decode: Optional[Dict[Str, RowsTable]] = None
+    #: Measured MLA prefill (context) attention fractions of the BF16 peak over the prompt's
+    #: tokens (``rows``: ISL), per KV dtype: the expanded core MLA models' prefill reads.
+    mla_prefill: Optional[Dict[Str, RowsTable]] = None
     #: Measured prefill (context) attention fractions over the prompt's tokens (``rows``: ISL),
     #: per attention dtype (bf16, fp8), of the peak of that dtype.
     attention_by_isl: Optional[Dict[Str, RowsTable]] = None
@@ -228,6 +231,7 @@ class Efficiency:
         _check_table_keys(self.gemm, "gemm")
         _check_table_keys(self.grouped_gemm, "grouped_gemm")
         _check_table_keys(self.mla_decode, "mla_decode", MLA_TABLE_DTYPES)
+        _check_table_keys(self.mla_prefill, "mla_prefill", MLA_TABLE_DTYPES)
         _check_table_keys(self.attention_by_isl, "attention_by_isl", MLA_TABLE_DTYPES)
 
     def given(self) -> tuple[str, ...]:

@@ -262,8 +262,12 @@ def test_validation_table_against_measured_runs():
     # rows move again, median 13.5% -> 11.9%. The prefill attention core at the measured
     # kernel's rate for the prompt's length (efficiency.attention_by_isl, as serve_workload reads
     # it): the four SGLang H100 prefill rows move further below, median 11.9% -> 14.2%.
+    # Issue 22 (mla11): MLA's prefill core at the context-MLA kernel's rate
+    # (efficiency.mla_prefill; 12-33% faster than the MHA kernel at 1K-8K): the four SGLang
+    # H100 prefill rows move up (-10.5/-6.8/-3.2/-14.2% -> -9.2/-5.3/-0.7/-11.7%), median
+    # 14.2% -> 11.7%.
     assert len(rep.rows) == 15
-    assert rep.median_abs_error == pytest.approx(0.142, abs=0.001)
+    assert rep.median_abs_error == pytest.approx(0.117, abs=0.001)
     assert rep.max_abs_error == pytest.approx(0.899, abs=0.001)
     assert rep.beyond_limit == ("ant-h20-decode-pro", "ant-h20-decode-max",
                                 "ant-h20-decode-ep16-bs8", "ant-h20-decode-ep32-bs8",

@@ -61,8 +61,10 @@ def test_each_measured_factor_is_achieved_over_the_datasheet_peak(family):
             assert family in OWN and "scale_up_bandwidth" in hw.efficiency_inherited, name
         if family in ("hopper", "blackwell", "blackwell-ultra"):
             assert set(eff.mla_decode) == {"bf16", "fp8"}, name   # issue 19: MLA decode tables
+            assert set(eff.mla_prefill) == {"bf16", "fp8"}, name  # issue 22: MLA prefill tables
         own_mla = eff.mla_decode if "mla_decode" in own else {}
-        for tables in (eff.gemm, eff.grouped_gemm, own_mla):
+        own_mla_prefill = eff.mla_prefill if "mla_prefill" in own else {}
+        for tables in (eff.gemm, eff.grouped_gemm, own_mla, own_mla_prefill):
             for key, t in tables.items():
                 peak = _peak_tflops(hw, t.peak)
                 for frac, achieved in zip(t.frac, t.achieved_tflop_per_s):

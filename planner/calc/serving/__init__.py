@@ -158,14 +158,18 @@ def _fastest_schedule(model: Model, hardware: Hardware, config: ServeConfig) -> 
 
 def _with_mla_decode_rate(rates: Rates, model: Model, hardware: Hardware, config: ServeConfig,
                           *, tp: int) -> Rates:
-    """``rates`` with MLA decode at its measured kernel's rate (decode, achievable; else as
-    given): :func:`~planner.calc.serving.efficiency.mla_decode_flop_per_s`."""
+    """``rates`` with MLA decode (prefill) at its measured kernel's rate (achievable; else as
+    given): :func:`~planner.calc.serving.efficiency.mla_decode_flop_per_s`
+    (:func:`~planner.calc.serving.rates.with_mla_prefill`)."""
     from dataclasses import replace
 
     from planner.calc.serving.efficiency import mla_decode_flop_per_s
+    from planner.calc.serving.rates import with_mla_prefill
 
-    if not config.decode or config.bound:
+    if config.bound:
         return rates
+    if not config.decode:
+        return with_mla_prefill(rates, model, hardware, kv_dtype=config.kv_dtype)
     return replace(rates, mla_decode=mla_decode_flop_per_s(model, hardware,
                                                            kv_dtype=config.kv_dtype, tp=tp))
 

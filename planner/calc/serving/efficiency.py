@@ -304,3 +304,44 @@ def mla_decode_flop_per_s(model: Model, hardware: Hardware, *, kv_dtype: str, tp
         return None
     frac = mla_decode_flops_frac(hardware, kv_dtype=kv_dtype, heads_per_gpu=att.num_heads / tp)
     return None if frac is None else hardware.peak_dense_flop_per_s("bf16") * frac
+
+
+def mla_prefill_flops_frac(hardware: Hardware, *, kv_dtype: str, prompt_tokens: Any) -> Any:
+    """Achieved fraction of the BF16 dense peak for the MLA prefill core (expanded: q and k of
+    d_nope + d_R, v of d_v per head) of prompts of ``prompt_tokens`` tokens with a ``kv_dtype``
+    cache, scalars or arrays; None where the spec has no ``efficiency.mla_prefill`` table.
+
+    Formula: the ``mla_prefill`` table of the KV dtype (else the BF16 one) interpolated linearly
+    in log ISL (constant past its ends); FLOPs B·isl²·n_h·(192 + 128) per layer (causal).
+    Ref: AIConfigurator context_mla_perf tables (TensorRT-LLM 1.3.0rc20; median over the runs
+    of >= 16 (sequence, head) pairs per GPU at each ISL, ``benchmarks/extract_aic_kernels.py``).
+    Convention: one rate per prompt length whatever the heads per GPU and prompts per pass (the
+    table's median); MLA's own kernel, 12-33% faster at 1K-8K than the MHA context kernel
+    (``attention_by_isl``) the other models read.
+    Example: H200, FP8 KV, 1,024 tokens: 0.2436 (240.9 of 989 TFLOP/s); 8,192: 0.6138.
+    """
+    tables = hardware.efficiency.mla_prefill or {}
+    table = tables.get(kv_dtype, tables.get("bf16"))
+    if table is None:
+        return None
+    return _interp_log_rows(table, prompt_tokens, monotone=False)
+
+
+def mla_prefill_flop_per_s(model: Model, hardware: Hardware, *, kv_dtype: str,
+                           prompt_tokens: Any) -> Any:
+    """FLOP/s of ``model``'s MLA prefill core on one GPU for prompts of ``prompt_tokens``
+    tokens, scalars or arrays; None for another attention, a device without peaks or a spec
+    without the ``mla_prefill`` table.
+
+    Formula: R = P_bf16 · η_mla_prefill(kv dtype, ISL) (:func:`mla_prefill_flops_frac`).
+    Ref: AIConfigurator context_mla_perf (TensorRT-LLM 1.3.0rc20).
+    Convention: the table measures DeepSeek's geometry (192 + 128 per head); other MLA models
+    (Kimi-K2: the same head dims) read it as measured.
+    Example: DeepSeek-V3 on H200, FP8 KV, 1,024 tokens: 989e12 × 0.2436 = 240.9e12 FLOP/s.
+    """
+    from planner.specs.model import MLAttention
+
+    if not isinstance(model.attention, MLAttention) or hardware.gpu.peak_dense_tflop_per_s is None:
+        return None
+    frac = mla_prefill_flops_frac(hardware, kv_dtype=kv_dtype, prompt_tokens=prompt_tokens)
+    return None if frac is None else hardware.peak_dense_flop_per_s("bf16") * frac

@@ -44,6 +44,9 @@ class Rates:
     #: The prompt length (tokens) that scale is read at for prefill (None: 2 · the mean context);
     #: the whole prompt where a cached prefix makes the computed tokens a late chunk of it.
     prefill_prompt_tokens: Any = None
+    #: The MLA prefill core's measured FLOP/s as a function of ISL tokens (:func:`with_mla_prefill`;
+    #: None: ``attention`` and ``attention_isl_scale``).
+    mla_prefill: Any = None
 
 
 #: Efficiency factors the achievable step model reads, in the order ``basis`` names them
@@ -148,25 +151,58 @@ def prefill_attention_flop_per_s(rates: Rates, *, prefill_context: Any) -> Any:
     """The prefill attention core's FLOP/s for prompts whose mean attended position is
     ``prefill_context`` tokens (scalars or arrays).
 
-    Formula: R_attention · η(S) / η̄ where the spec has the measured kernel by prompt length
-    (``efficiency.attention_by_isl``, :func:`~planner.calc.serving.efficiency.
+    Formula: MLA with the measured MLA kernel (``rates.mla_prefill``, :func:`with_mla_prefill`):
+    its rate at S; else R_attention · η(S) / η̄ where the spec has the measured kernel by prompt
+    length (``efficiency.attention_by_isl``, :func:`~planner.calc.serving.efficiency.
     attention_prefill_flops_frac`), η̄ the scalar ``attention_flops``; else R_attention;
     S = ``rates.prefill_prompt_tokens`` (the whole prompt), else 2 · C_pre.
-    Ref: AIConfigurator context_attention tables (``benchmarks/extract_aic_kernels.py``);
-    AIConfigurator ``query_context_attention_table`` (a prefix: the table at full_s = prefix +
-    s, the latency scaled by the FLOPs, (full_s² − prefix²) / full_s²).
+    Ref: AIConfigurator context_attention and context_mla tables
+    (``benchmarks/extract_aic_kernels.py``); AIConfigurator ``query_context_attention_table``
+    (a prefix: the table at full_s = prefix + s, the latency scaled by the FLOPs,
+    (full_s² − prefix²) / full_s²).
     Convention: a chunk of a prompt, or the tokens after a cached prefix, at the whole
     prompt's length (never past it: at 2 · C_pre a late chunk would read a longer prompt's).
     Example: B200 BF16, 1,024-token prompts (C_pre = 512): 2,250e12 × 0.1427 = 321e12 FLOP/s.
     """
-    if rates.attention_isl_scale is None:
+    if rates.attention_isl_scale is None and rates.mla_prefill is None:
         return rates.attention
     import numpy as np
 
     prompt = np.maximum(PROMPT_PER_MEAN_CONTEXT * np.asarray(prefill_context, dtype=float)
                         if rates.prefill_prompt_tokens is None
                         else np.asarray(rates.prefill_prompt_tokens, dtype=float), 1.0)
-    return rates.attention * rates.attention_isl_scale(prompt if prompt.ndim else float(prompt))
+    tokens = prompt if prompt.ndim else float(prompt)
+    if rates.mla_prefill is not None:
+        return rates.mla_prefill(tokens)
+    return rates.attention * rates.attention_isl_scale(tokens)
+
+
+def with_mla_prefill(rates: Rates, model: Any, hardware: Hardware, *, kv_dtype: str) -> Rates:
+    """``rates`` with the MLA prefill core at its measured kernel's rate by prompt length where
+    ``model`` is MLA and the spec has the ``mla_prefill`` table (else ``rates`` unchanged).
+
+    Formula: R(ISL) = P_bf16 · η_mla_prefill(kv dtype, ISL)
+    (:func:`~planner.calc.serving.efficiency.mla_prefill_flop_per_s`).
+    Ref: AIConfigurator context_mla_perf (TensorRT-LLM 1.3.0rc20).
+    Convention: achievable rates only (a caller asking for peak bounds does not call it).
+    Example: DeepSeek-V3 on H200, FP8 KV: 240.9e12 FLOP/s at 1,024-token prompts (the MHA
+    table's BF16 rate there: 216.3e12).
+    """
+    from planner.calc.serving import efficiency as eff
+
+    if eff.mla_prefill_flop_per_s(model, hardware, kv_dtype=kv_dtype, prompt_tokens=1.0) is None:
+        return rates
+    from dataclasses import replace
+
+    return replace(rates, mla_prefill=functools.partial(
+        _mla_prefill_rate, model, hardware, kv_dtype))
+
+
+def _mla_prefill_rate(model: Any, hardware: Hardware, kv_dtype: str, prompt_tokens: Any) -> Any:
+    from planner.calc.serving import efficiency as eff
+
+    return eff.mla_prefill_flop_per_s(model, hardware, kv_dtype=kv_dtype,
+                                      prompt_tokens=prompt_tokens)
 
 
 def _attention_isl_scale(hardware: Hardware, dtype: str, scalar: float, prompt_tokens: Any) -> Any:

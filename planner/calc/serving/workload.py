@@ -391,5 +391,8 @@ def _efficiency_note(basis: str, model: Model, hardware: Hardware) -> str:
     if isinstance(model.attention, MLAttention) and hardware.efficiency.mla_decode:
         attention += ("; MLA decode at the measured generation-MLA kernel's rate "
                       "(efficiency.mla_decode, by KV dtype and heads per GPU)")
+    if isinstance(model.attention, MLAttention) and hardware.efficiency.mla_prefill:
+        attention += ("; MLA prefill at the measured context-MLA kernel's rate "
+                      "(efficiency.mla_prefill, by KV dtype and prompt length)")
     return (f"kernel efficiencies: {where}{basis}; {attention}; engine overheads as the "
             "engine spec's sources say")

@@ -26,7 +26,7 @@ from planner.calc.serving.communication import (TP_ALL_REDUCES_PER_LAYER, ep_cop
                                                 tp_all_reduce_time_s)
 from planner.calc.serving.kernels import expected_padded_rows_per_expert, padded_rows
 from planner.calc.serving.efficiency import mla_decode_flop_per_s
-from planner.calc.serving.rates import prefill_attention_flop_per_s
+from planner.calc.serving.rates import prefill_attention_flop_per_s, with_mla_prefill
 
 if TYPE_CHECKING:
     from planner.calc.serving.rates import Rates
@@ -280,7 +280,8 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
         b.kernel(dec * queries / tp * core_dec / mla_rate, count, memory=(
             dec * dec_ctx * kv_layer * kv_frac / hardware.gpu.hbm_bandwidth_bytes_per_s
             > dec * queries / tp * core_dec / hardware.peak_dense_flop_per_s("bf16")))
-    b.roof(pre / tp * core_pre, prefill_attention_flop_per_s(r, prefill_context=pre_ctx),
+    mla_pre = with_mla_prefill(r, model, hardware, kv_dtype=fig.kv_dtype)   # MLA's own kernel
+    b.roof(pre / tp * core_pre, prefill_attention_flop_per_s(mla_pre, prefill_context=pre_ctx),
            pre * kv_layer, r.kv_stream, count)
     b.roof(0.0, r.attention, n * activation_bytes_per_token_per_layer(
         model, block="attention", tp=tp), r.kv_stream, count)

@@ -1,0 +1,152 @@
+"""DeepSeek-V3 prefill on H200 and B200 under TensorRT-LLM: each part of the planner's forward
+pass per layer beside AIConfigurator's measured kernel at the same shape (issue 22, mla11).
+
+Two steps (the planner never imports pyarrow):
+
+    /work/venv-aic/bin/python benchmarks/deepseek_prefill_parts.py --dump /tmp/aic /tmp/ds.json
+    python benchmarks/deepseek_prefill_parts.py /tmp/ds.json
+
+Parts: the MLA prefill core (context_mla_perf at heads per GPU, prompts, ISL, by KV dtype), the
+attention projections (gemm_perf fp8_block at DeepSeek's own (N, K): q_a 1536x7168, kv_a
+576x7168 (read at 512x7168, scaled by N), q_b 24576/TP x 1536, kv_b 32768/TP x 512, o 7168 x
+16384/TP; the nearest shape the table has, latency scaled by N·K), the routed experts
+(moe_perf fp8_block, h 7168, i 2048, E 256, k 8, fastest kernel per run, balanced routing and
+power_law_1.01). Planner parts are the forward pass's own roofline terms (recorded per call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SYSTEMS = {"h200": "h200_sxm", "b200": "b200_sxm"}
+TRT = "trtllm/1.3.0rc20"
+PROJ = {8: {"q_a": (1536, 7168), "kv_a": (576, 7168), "q_b": (3072, 1536), "kv_b": (4096, 512),
+            "o": (7168, 2048)},
+        1: {"q_a": (1536, 7168), "kv_a": (576, 7168), "q_b": (24576, 1536),
+            "kv_b": (32768, 512), "o": (7168, 16384)}}
+
+
+def dump(root: Path, out: Path) -> None:
+    import pyarrow.parquet as pq
+
+    data: dict = {}
+    for hw, system in SYSTEMS.items():
+        ctx = pq.read_table(root / system / "mla" / TRT / "context_mla_perf.parquet").to_pydict()
+        mla = {f"{k}|{h}|{b}|{i}": t for k, h, b, i, t in zip(
+            ctx["kv_cache_dtype"], ctx["num_heads"], ctx["batch_size"], ctx["isl"],
+            ctx["latency"])}
+        g = pq.read_table(root / system / "gemm" / TRT / "gemm_perf.parquet").to_pydict()
+        gemm: dict = {}
+        for dt, m, n, k, t in zip(g["gemm_dtype"], g["m"], g["n"], g["k"], g["latency"]):
+            if dt == "fp8_block":
+                key = f"{m}|{n}|{k}"
+                gemm[key] = min(t, gemm.get(key, t))
+        mo = pq.read_table(root / system / "moe" / TRT / "moe_perf.parquet").to_pydict()
+        moe: dict = {}
+        for i in range(len(mo["latency"])):
+            if (mo["moe_dtype"][i], mo["hidden_size"][i], mo["inter_size"][i],
+                    mo["num_experts"][i], mo["topk"][i]) != ("fp8_block", 7168, 2048, 256, 8):
+                continue
+            key = (f"{mo['num_tokens'][i]}|{mo['moe_tp_size'][i]}|{mo['moe_ep_size'][i]}|"
+                   f"{mo['distribution'][i]}")
+            moe[key] = min(mo["latency"][i], moe.get(key, mo["latency"][i]))
+        data[hw] = dict(mla=mla, gemm=gemm, moe=moe)
+    out.write_text(json.dumps(data))
+
+
+def _parts(model, hardware, *, tp: int, adp: int, ep: int, isl: int, prompts: int) -> dict:
+    """The planner's per-layer ms of the projections, the prefill core and the routed experts
+    (one rank's ``prompts`` prompts of ``isl`` tokens, lone prefill, FP8 weights and KV)."""
+    import numpy as np
+
+    from planner.calc.serving import workload_step as ws
+
+    calls: list = []
+    roof = ws._Buckets.roof
+
+    def recording(self, *a, **k):
+        t = roof(self, *a, **k)
+        calls.append(float(np.max(t)))
+        return t
+
+    fig = ws.model_figures(model, weights_dtype="fp8", moe_weights_dtype="fp8", kv_dtype="fp8")
+    lay = ws.Layout(tp=np.array(tp), pp=np.array(1), adp=np.array(adp), moe_tp=np.array(
+        tp * adp // ep), moe_ep=np.array(ep), tile=None)
+    rates = ws._rates(hardware, phase="prefill", weights_dtype="fp8")
+    ws._Buckets.roof = recording
+    try:
+        ws.forward_pass(model, hardware, fig, rates, lay, decode_seqs=np.array(0.0),
+                        prefill_tokens=np.array(float(isl * prompts)),
+                        decode_context=np.array(1.0), prefill_context=np.array(isl / 2),
+                        prompts=np.array(float(prompts)), lone_prefill=True)
+    finally:
+        ws._Buckets.roof = roof
+    # roofs, each over its layers: attention [projections, prefill core, activations] (the
+    # MLA decode core is a measured kernel, not a roof), dense FFN [GEMM, activations], MoE
+    # [router, shared, routed, activations], the head
+    assert len(calls) == 10, calls
+    return dict(proj=calls[0] / fig.layers * 1e3, core=calls[1] / fig.layers * 1e3,
+                routed=calls[7] / fig.moe_layers * 1e3)
+
+
+def _proj_table(gemm: dict, *, tp: int, rows: int) -> float:
+    total = 0.0
+    shapes = sorted({tuple(map(int, k.split("|")[1:])) for k in gemm
+                     if int(k.split("|")[0]) == rows})
+    for n, k in PROJ[tp].values():
+        nn, kk = min(shapes, key=lambda s: abs(s[0] - n) / n + abs(s[1] - k) / k)
+        total += gemm[f"{rows}|{nn}|{kk}"] * n * k / (nn * kk)
+    return total
+
+
+def report(path: Path) -> None:
+    sys.path.insert(0, str(REPO))
+    import dataclasses
+
+    from planner import catalog
+
+    data = json.loads(path.read_text())
+    model = catalog.load_model("deepseek-v3")
+    print("per layer, ms: planner (MHA core rate before mla11) / AIConfigurator")
+    for hw, tab in data.items():
+        hardware = catalog.load_hardware(hw)
+        before = dataclasses.replace(hardware, efficiency=dataclasses.replace(
+            hardware.efficiency, mla_prefill=None))
+        for tp, adp, ep in ((8, 1, 1), (1, 8, 8)):
+            heads = 128 // tp
+            for isl in (1024, 8192):
+                for prompts in (1, 2, 4, 8):
+                    now = _parts(model, hardware, tp=tp, adp=adp, ep=ep, isl=isl,
+                                 prompts=prompts)
+                    old = _parts(model, before, tp=tp, adp=adp, ep=ep, isl=isl,
+                                 prompts=prompts)
+                    core = tab["mla"][f"fp8|{heads}|{prompts}|{isl}"]
+                    tokens = isl * prompts
+                    proj = _proj_table(tab["gemm"], tp=tp, rows=tokens) if any(
+                        k.startswith(f"{tokens}|") for k in tab["gemm"]) else float("nan")
+                    moe_tp = tp * adp // ep
+                    bal = tab["moe"].get(f"{tokens}|{moe_tp}|{ep}|balanced", float("nan"))
+                    pl = tab["moe"].get(f"{tokens}|{moe_tp}|{ep}|power_law_1.01", float("nan"))
+                    print(f"{hw} TP {tp} DP {adp} EP {ep} ISL {isl} x{prompts}: core "
+                          f"{old['core']:.3f} -> {now['core']:.3f} / {core:.3f}; projections "
+                          f"{now['proj']:.3f} / {proj:.3f}; routed experts {now['routed']:.3f}"
+                          f" / {bal:.3f} (power law {pl:.3f})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dump", nargs=2, type=Path, metavar=("AIC_ROOT", "OUT_JSON"))
+    ap.add_argument("json", nargs="?", type=Path)
+    args = ap.parse_args()
+    if args.dump:
+        dump(*args.dump)
+    else:
+        report(args.json)
+
+
+if __name__ == "__main__":
+    main()
