@@ -54,7 +54,6 @@ import math
 import re
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
 import yaml
 
@@ -64,7 +63,7 @@ GPU = {"b200_sxm": "b200", "h100_sxm": "h100", "h200_sxm": "h200", "gb200": "gb2
 ENGINE = {"trtllm": "dynamo-trt", "sglang": "dynamo-sglang"}
 FIELDS = ("id", "status", "prefill_num_workers", "prefill_tp", "prefill_ep", "prefill_dp_attn",
           "decode_num_workers", "decode_tp", "decode_ep", "decode_dp_attn", "spec_decoding",
-          "entry", "commit", "twin", "mtp_k", "decode_max_batch", "spec_from")
+          "entry", "commit", "twin", "mtp_k", "decode_max_batch", "spec_from", "rule")
 #: Where an entry names its MTP draft tokens per step: the srt-slurm recipe file's name
 #: (``..._mtp3.yaml``, ``..._mtp3_1184.yaml``) or the launch variable.
 MTP_K = (re.compile(r"_mtp(\d+)(?:_\d+)?\.yaml"), re.compile(r"DECODE_MTP_SIZE=(\d+)"))
@@ -121,13 +120,54 @@ def _named(settings: str, patterns: tuple[re.Pattern[str], ...]) -> int | None:
     return None
 
 
+def _same_layout(row: dict, ss: dict) -> bool:
+    """The row's layout is the entry's: prefill TP, prefill EP and decode TP equal."""
+    want = tuple(int(row[k]) for k in ("prefill_tp_size", "prefill_moe_ep_size",
+                                       "decode_tp_size"))
+    return (ss["prefill"]["tp"], ss["prefill"].get("ep", 1), ss["decode"]["tp"]) == want
+
+
+def _entry_gpus(ss: dict) -> int:
+    """All GPUs of a search-space entry: per pool ``<ROLE>_NODES`` x :data:`GPUS_PER_NODE`
+    where the entry sizes the pool in nodes, else workers x ``tp``."""
+    total = 0
+    for role in ("prefill", "decode"):
+        part = ss[role]
+        settings = " ".join(str(x) for x in part.get("additional-settings") or [])
+        m = re.search(rf"{role.upper()}_NODES=(\d+)", settings)
+        total += int(m.group(1)) * GPUS_PER_NODE if m else part["num-worker"] * part["tp"]
+    return total
+
+
+def _same_total_gpus(row: dict, ss: dict) -> bool:
+    """Rule ``total_gpus``: the row's ``tp`` is the whole deployment's GPU count, the entry's
+    (:func:`_entry_gpus`). The GB200 rows of the 2026-04-06 file stamped 2025-12-01 /
+    2025-12-05 say "tp12" .. "tp72" with EP 1 on both pools: InferenceMAX's first GB200
+    sweeps, whose recipes (``runners/launch_gb200-nv.sh`` @ 450d834a9 / 175fe5364, carried
+    into ``nvidia-master.yaml`` @ 93e1b3ca1 on 2025-12-05) give 4-GPU context workers and
+    ``tp`` 8 .. 32 generation workers, or nodes, never a 12 .. 72-GPU worker: e.g.
+    ``dsr1-fp4-gb200-dynamo-trt`` 1K/1K ``conc-list [2048, 4300]``, 2 prefill workers of
+    TP4 and one decode worker of 16 (24 GPUs), is the row "c2048 tp24". Read only where the
+    row's layout matches no entry (:func:`_same_layout`), its two pools state the same ``tp``
+    and EP 1."""
+    ptp, pep, dtp, dep = (int(row[k] or 1) for k in ("prefill_tp_size", "prefill_moe_ep_size",
+                                                     "decode_tp_size", "decode_moe_ep_size"))
+    return ptp == dtp and pep == dep == 1 and _entry_gpus(ss) == ptp
+
+
 def _matches(row: dict, entries: dict, reads_nodes: Callable[[str], bool] = lambda _: True,
+             fits: Callable[[dict, dict], bool] = _same_layout,
+             file_concs: Callable[[str], set[int] | None] = lambda _: None,
              ) -> list[tuple[str, tuple, int | None, int | None]]:
+    """The search-space entries of the row's model, precision, GPU, engine and ISL/OSL that
+    ran the row's concurrency at a layout ``fits`` accepts, each as (reference, signature,
+    MTP k, decode max batch). The concurrency an entry ran: its srt-slurm recipe file's
+    ``benchmark.concurrencies`` where ``file_concs`` reads the file (:func:`_file_concurrencies`;
+    reference tagged "(concurrency from recipe file)" where the entry's ``conc-list`` does not
+    hold it), else its ``conc-list``."""
     name = "-".join((MODEL[row["model_path"].split("/")[1]], row["precision"], GPU[row["system"]],
                      ENGINE[row["backend"]]))
     conc = int(re.search(r"silicon_concurrency=(\d+)", row["silicon_data_source"]).group(1))
-    ptp, pep, dtp = (int(row[k]) for k in ("prefill_tp_size", "prefill_moe_ep_size",
-                                            "decode_tp_size"))
     out = []
     for entry, e in entries.items():
         if entry != name and not entry.startswith(name + "-"):
@@ -136,21 +176,29 @@ def _matches(row: dict, entries: dict, reads_nodes: Callable[[str], bool] = lamb
             if (sl["isl"], sl["osl"]) != (int(row["isl"]), int(row["osl"])):
                 continue
             for i, ss in enumerate(sl.get("search-space") or []):
-                if conc not in (ss.get("conc-list") or []):
+                settings = " ".join(str(x) for part in (ss["prefill"], ss["decode"])
+                                    for x in part.get("additional-settings") or [])
+                listed = ss.get("conc-list") or []
+                recipe = re.search(r"CONFIG_FILE=(\S+)", settings)
+                ran = file_concs(recipe.group(1)) if recipe else None
+                if conc not in (listed if ran is None else ran) or not fits(row, ss):
                     continue
-                lay = (ss["prefill"]["tp"], ss["prefill"].get("ep", 1), ss["decode"]["tp"])
-                want = (ptp, pep, dtp)
-                if lay == want:
-                    settings = " ".join(str(x) for part in (ss["prefill"], ss["decode"])
-                                        for x in part.get("additional-settings") or [])
-                    nodes = bool(re.search(r"(PREFILL|DECODE)_NODES=", settings)
-                                 and reads_nodes(entry))
-                    sig, ref = _signature(ss), f"{entry}[isl={sl['isl']},osl={sl['osl']}][{i}]"
-                    if nodes and row["precision"] == "fp8" and (by_nodes := _nodes_signature(ss)):
-                        sig, ref, nodes = by_nodes, ref + " (GPUs from nodes)", False
-                    out.append((ref, sig + (nodes,), _named(settings, MTP_K),
-                                _named(settings, DECODE_MAX_BATCH)))
+                nodes = bool(re.search(r"(PREFILL|DECODE)_NODES=", settings)
+                             and reads_nodes(entry))
+                sig, ref = _signature(ss), f"{entry}[isl={sl['isl']},osl={sl['osl']}][{i}]"
+                if conc not in listed:
+                    ref += " (concurrency from recipe file)"
+                if nodes and row["precision"] == "fp8" and (by_nodes := _nodes_signature(ss)):
+                    sig, ref, nodes = by_nodes, ref + " (GPUs from nodes)", False
+                out.append((ref, sig + (nodes,), _named(settings, MTP_K),
+                            _named(settings, DECODE_MAX_BATCH)))
     return out
+
+
+#: The ways a row's layout is compared with an entry's, in order: the next is read only where
+#: the one before matches no version (column ``rule``: blank for the first).
+RULES: tuple[tuple[str, Callable[[dict, dict], bool]], ...] = (
+    ("", _same_layout), ("total_gpus", _same_total_gpus))
 
 
 def _nodes_signature(ss: dict) -> tuple | None:
@@ -214,9 +262,64 @@ def _twins(row: dict, recorded: list[dict]) -> list[dict]:
     return out
 
 
-def resolve(repo: str, runs: str) -> list[dict]:
+def _recipe_history(srt: str | None) -> dict[str, list[tuple[dt.datetime, str]]]:
+    """Every commit (all refs) of the srt-slurm git directory ``srt`` that touched each file
+    under ``recipes/``, by path, oldest first (empty without ``srt``)."""
+    if not srt:
+        return {}
+    log = subprocess.run(["git", "-C", srt, "log", "--all", "--format=@%H %cI", "--name-only",
+                          "--", "recipes"], capture_output=True, text=True, check=True).stdout
+    out: dict[str, list[tuple[dt.datetime, str]]] = {}
+    when: tuple[dt.datetime, str] | None = None
+    for line in log.split("\n"):
+        if line.startswith("@"):
+            commit, date = line[1:].split()
+            when = (dt.datetime.fromisoformat(date), commit)
+        elif line.strip() and when:
+            out.setdefault(line.strip(), []).append(when)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _file_concurrencies(srt: str, history: dict, path: str, limit: dt.datetime,
+                        cache: dict[tuple[str, str], set[int] | None]) -> set[int] | None:
+    """Rule ``recipe_file_concurrency``: the concurrencies an entry's srt-slurm recipe file
+    (``CONFIG_FILE=recipes/...``) runs, its ``benchmark.concurrencies`` ("44", "4 192 360 668",
+    "1024x2048", [4, 8]) at the file's newest commit at or before ``limit``; None where no
+    version is stored (then the entry's ``conc-list`` is read). The multi-node launch scripts
+    run the file as it stands (``runners/launch_h200-dgxc-slurm.sh`` @ f316a0ef6: ``srtctl
+    apply -f "$CONFIG_FILE"`` after cloning srt-slurm at ``sa-submission-q1-2026``), so the
+    file's concurrencies are what the benchmark sent, and an entry's ``conc-list`` can be a
+    label: ``dsr1-fp8-h200-dynamo-trt`` 1K/1K ``conc-list [4]`` runs
+    ``recipes/trtllm/h200/1k1k/mtp/c4_ctx1_gen11_tep8_batch128_eplb0_mtp3.yaml`` whose
+    ``concurrencies: "44"`` (NVIDIA/srt-slurm @ 75f6e32a, 2026-01-27; 4 per decode worker x
+    11 workers). Source: github.com/NVIDIA/srt-slurm (formerly ishandhanani/srt-slurm),
+    Apache-2.0, snapshot c88ef731; its ``sa-submission-q1-2026`` branch is not in the snapshot,
+    so the file is read from the refs it holds."""
+    versions = [c for d, c in history.get(path, []) if d <= limit]
+    if not versions:
+        return None
+    key = (versions[-1], path)
+    if key not in cache:
+        cache[key] = _recipe_concurrencies(subprocess.run(
+            ["git", "-C", srt, "show", f"{versions[-1]}:{path}"], capture_output=True,
+            text=True).stdout)
+    return cache[key]
+
+
+def _recipe_concurrencies(text: str) -> set[int] | None:
+    """The concurrencies an srt-slurm recipe file's ``benchmark.concurrencies`` lists (a
+    number, "44", "4 192 360 668", "1024x2048x4096", ['7'] or [4, 8]); None where the file is
+    empty (deleted at that commit) or names none."""
+    y = yaml.safe_load(text) if text else None
+    bench = y.get("benchmark") if isinstance(y, dict) else None
+    found = bench.get("concurrencies") if isinstance(bench, dict) else None
+    return {int(x) for x in re.findall(r"\d+", str(found))} if found is not None else None
+
+
+def resolve(repo: str, runs: str, srt: str | None = None) -> list[dict]:
     versions, cache, out = _versions(repo), {}, []
     script_cache: dict[tuple[str, str], bool] = {}
+    history, file_cache = _recipe_history(srt), {}
     with open(runs, newline="") as f:
         every = [r for r in csv.DictReader(f) if r["mode"] == "disagg"]
     rows = [r for r in every if not r["prefill_num_workers"]]
@@ -230,17 +333,25 @@ def resolve(repo: str, runs: str) -> list[dict]:
         if measured.tzinfo is None:
             measured = measured.replace(tzinfo=dt.timezone.utc)
         limits = [measured] + ([measured + DAY_END] if DATE_ONLY.fullmatch(when) else [])
-        found = None
-        for limit in limits:
-            for commit, date in reversed(versions):
-                if date <= limit and (m := _matches(
-                    row, _entries(repo, commit, cache),
-                    lambda e, c=commit: _reads_nodes(repo, c, e, script_cache))):
-                    found = (commit, m)
+        rec = {"id": row["id"], "status": "none"}
+        for rule, fits in RULES:
+            found = None
+            for limit in limits:
+                for commit, date in reversed(versions):
+                    if date <= limit and (m := _matches(
+                        row, _entries(repo, commit, cache),
+                        lambda e, c=commit: _reads_nodes(repo, c, e, script_cache), fits,
+                        lambda path, t=limit: _file_concurrencies(srt, history, path, t,
+                                                                  file_cache) if srt else None)):
+                        found = (commit, m)
+                        break
+                if found:
                     break
             if found:
+                from_file = any("(concurrency from recipe file)" in e for e, *_ in found[1])
+                rec["rule"] = " ".join(x for x in (rule, from_file and "recipe_file_concurrency")
+                                       if x)
                 break
-        rec = {"id": row["id"], "status": "none"}
         if found:
             commit, m = found
             sigs = {s for _, s, _, _ in m}
@@ -372,10 +483,12 @@ def _settle_mtp(recs: list[dict], rows: list[dict], recorded: list[dict]) -> Non
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repo", required=True, help="git directory of SemiAnalysisAI/InferenceX")
+    ap.add_argument("--srt-repo", help="git directory of NVIDIA/srt-slurm (recipe files' "
+                    "concurrencies: _file_concurrencies)")
     ap.add_argument("--runs", default="planner/data/serving-runs.csv")
     ap.add_argument("--out", default="planner/data/disagg-recipes.csv")
     args = ap.parse_args()
-    recs = resolve(args.repo, args.runs)
+    recs = resolve(args.repo, args.runs, args.srt_repo)
     with open(args.out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS, lineterminator="\n")
         w.writeheader()
