@@ -41,8 +41,22 @@ matches. Status per row:
 Column ``decode_max_batch``: the decode workers' max_batch_size every match names (see
 :data:`DECODE_MAX_BATCH`), blank where they name none or differ.
 
+Column ``rule`` names the readings a row needed beyond the entry's layout and ``conc-list``
+(round 11), each a function here with its source:
+- ``recipe_file_concurrency`` (:func:`_file_concurrencies`): the concurrency an entry that names
+  an srt-slurm recipe file ran is the file's ``benchmark.concurrencies`` (NVIDIA/srt-slurm);
+- ``sweep_concurrency`` (:func:`_per_decode_worker`): Dynamo's TensorRT-LLM sweep multiplies each
+  listed concurrency by the decode workers;
+- ``total_gpus`` (:func:`_same_total_gpus`, read where no entry's layout matches): a GB200 row's
+  "tpN" with EP 1 is the deployment's N GPUs;
+- ``launch_script`` (:func:`_launch_script_entries`): before ``nvidia-master.yaml`` held GB200
+  entries, ``runners/launch_gb200-nv.sh``'s SGLang jobs;
+- ``recipe_committed_after`` (:func:`_later_recipe_matches`, read where nothing else matches):
+  the srt-slurm recipe file committed within :data:`LATER_RECIPE_WINDOW` after a run that
+  precedes every InferenceX entry of its model (GLM-5 and Kimi-K2.5 on GB200).
+
 Run: python benchmarks/resolve_disagg_recipes.py --repo /work/.mirror/SemiAnalysisAI+InferenceX/repo
-(needs git and PyYAML; takes a few minutes).
+--srt-repo /work/.mirror/NVIDIA+srt-slurm/repo (needs git and PyYAML; a few seconds).
 """
 
 from __future__ import annotations
@@ -158,13 +172,16 @@ def _same_total_gpus(row: dict, ss: dict) -> bool:
 def _matches(row: dict, entries: dict, reads_nodes: Callable[[str], bool] = lambda _: True,
              fits: Callable[[dict, dict], bool] = _same_layout,
              file_concs: Callable[[str], set[int] | None] = lambda _: None,
+             per_decode_worker: Callable[[str], bool] = lambda _: False,
              ) -> list[tuple[str, tuple, int | None, int | None]]:
     """The search-space entries of the row's model, precision, GPU, engine and ISL/OSL that
     ran the row's concurrency at a layout ``fits`` accepts, each as (reference, signature,
     MTP k, decode max batch). The concurrency an entry ran: its srt-slurm recipe file's
     ``benchmark.concurrencies`` where ``file_concs`` reads the file (:func:`_file_concurrencies`;
     reference tagged "(concurrency from recipe file)" where the entry's ``conc-list`` does not
-    hold it), else its ``conc-list``."""
+    hold it); where the entry's launch script runs Dynamo's TensorRT-LLM performance sweep
+    (``per_decode_worker``, :func:`_per_decode_worker`) its ``conc-list`` x its decode workers
+    (tagged "(concurrency x decode workers)" where that differs); else its ``conc-list``."""
     name = "-".join((MODEL[row["model_path"].split("/")[1]], row["precision"], GPU[row["system"]],
                      ENGINE[row["backend"]]))
     conc = int(re.search(r"silicon_concurrency=(\d+)", row["silicon_data_source"]).group(1))
@@ -181,13 +198,16 @@ def _matches(row: dict, entries: dict, reads_nodes: Callable[[str], bool] = lamb
                 listed = ss.get("conc-list") or []
                 recipe = re.search(r"CONFIG_FILE=(\S+)", settings)
                 ran = file_concs(recipe.group(1)) if recipe else None
+                if ran is None and not recipe and per_decode_worker(entry):
+                    ran = {c * ss["decode"]["num-worker"] for c in listed}
                 if conc not in (listed if ran is None else ran) or not fits(row, ss):
                     continue
                 nodes = bool(re.search(r"(PREFILL|DECODE)_NODES=", settings)
                              and reads_nodes(entry))
                 sig, ref = _signature(ss), f"{entry}[isl={sl['isl']},osl={sl['osl']}][{i}]"
                 if conc not in listed:
-                    ref += " (concurrency from recipe file)"
+                    ref += (" (concurrency from recipe file)" if recipe
+                            else " (concurrency x decode workers)")
                 if nodes and row["precision"] == "fp8" and (by_nodes := _nodes_signature(ss)):
                     sig, ref, nodes = by_nodes, ref + " (GPUs from nodes)", False
                 out.append((ref, sig + (nodes,), _named(settings, MTP_K),
@@ -234,6 +254,43 @@ def _reads_nodes(repo: str, commit: str, entry: str, cache: dict[tuple[str, str]
         text = subprocess.run(["git", "-C", repo, "show", f"{commit}:{path}"],
                               capture_output=True, text=True).stdout
         cache[key] = not text or "PREFILL_NODES" in text
+    return cache[key]
+
+
+#: The Dynamo refs whose TensorRT-LLM sweep multiplies the listed concurrencies by the decode
+#: workers (the DeepSeek-R1 FP4 GB200 scripts' ``git checkout release/0.5.1-rc0.20251105``:
+#: its rows' concurrencies 144 = 36 x 4, 564 = 141 x 4, 102 = 34 x 3 appear in no list, and
+#: the 3 recorded copies of such rows give the multiplied entry's layout). The gpt-oss script
+#: checks out ``release/0.5.1-rc0.20260105`` (a ``benchmark_disagg.slurm`` taking DECODE_EP
+#: too), whose client is not stored; its rows say it did not multiply (c3072 on the 3-worker
+#: entry ``conc-list [3072]``, c16 on the 4-worker ``[16]``).
+SWEEP_PER_DECODE_WORKER_REFS = ("release/0.5.1-rc0.20251105",)
+
+
+def _per_decode_worker(repo: str, commit: str, entry: str,
+                       cache: dict[tuple[str, str], bool]) -> bool:
+    """Rule ``sweep_concurrency``: whether the entry's launch script at ``commit``
+    (``benchmarks/<model>_<precision>_<gpu>_<framework>_slurm.sh``, later
+    ``benchmarks/multi_node/<model>_<precision>_<gpu>_<framework>.sh``) submits Dynamo's
+    TensorRT-LLM performance sweep (``sbatch ... benchmark_disagg.slurm ... "${CONC_LIST}"``,
+    ``components/backends/trtllm/performance_sweeps`` of ai-dynamo/dynamo at
+    ``release/0.5.1-rc0.20251105``; InferenceX 93e1b3ca1 .. 645b97aa4 for DeepSeek-R1 FP4
+    GB200, and gpt-oss FP4 GB200 through f316a0ef6). That sweep's client multiplies each
+    listed concurrency by the decode workers (``scripts/bench.sh``: ``concurrency=$((concurrency
+    * num_gen_servers))``, every stored version), so ``conc-list [1, 2, 4, 8, 16, 32, 64, 141]``
+    over 4 TEP8 decode workers ran 4 .. 564: the 2025-12-05 rows "tp36" c128, c256, c564.
+    Read only for the Dynamo refs of :data:`SWEEP_PER_DECODE_WORKER_REFS`."""
+    model, precision, gpu, *framework = entry.split("-")
+    key = (commit, entry)
+    if key not in cache:
+        fw = "-".join(framework)
+        text = ""
+        for path in (f"benchmarks/{model}_{precision}_{gpu}_{fw}_slurm.sh",
+                     f"benchmarks/multi_node/{model}_{precision}_{gpu}_{fw}.sh"):
+            text = text or subprocess.run(["git", "-C", repo, "show", f"{commit}:{path}"],
+                                          capture_output=True, text=True).stdout
+        cache[key] = "benchmark_disagg.slurm" in text and any(
+            f"git checkout {ref}" in text for ref in SWEEP_PER_DECODE_WORKER_REFS)
     return cache[key]
 
 
@@ -316,10 +373,153 @@ def _recipe_concurrencies(text: str) -> set[int] | None:
     return {int(x) for x in re.findall(r"\d+", str(found))} if found is not None else None
 
 
+#: Rule ``recipe_committed_after``: the srt-slurm directory of each (model, system, engine,
+#: precision) whose recipes were run before any InferenceMAX entry named them, and how long
+#: after a measurement their first commit may come. The GB200 TensorRT-LLM FP4 GLM-5 and
+#: Kimi-K2.5 rows (``wip=True``, measured 2026-04-02 05:29-05:43 UTC) precede every
+#: ``nvidia-master.yaml`` entry of theirs (Kimi-K2.5's first, PR #1026, is of 2026-04-13;
+#: GLM-5's, PR #1803, of 2026-07-15); the engineer who ran them committed the recipe files to
+#: srt-slurm 26.5 h later (NVIDIA/srt-slurm ed40e8ec "Add Kimi K2.5 disagg STP and MTP recipes
+#: for GB200 NVfp4", b8ae71a5 "Add GLM5 disagg STP recipes for GB200 NVfp4", both 2026-04-03
+#: 08:13 UTC, Yeswanth Koti; the recipes' model and container paths are under his cluster
+#: user directory), each file naming the concurrencies it runs; Kimi-K2.5's InferenceX entry
+#: then copied these files (``CONFIG_FILE=recipes/kimi2.5/trtllm_dynamo/...``).
+LATER_RECIPE_DIRS = {
+    ("Kimi-K2.5", "gb200", "trtllm", "fp4"): "recipes/kimi2.5/trtllm_dynamo/disagg/gb200Nvfp4/",
+    ("GLM-5", "gb200", "trtllm", "fp4"): "recipes/GLM5/disagg/trtllm_dynamo/gb200_nvfp4/"}
+LATER_RECIPE_WINDOW = dt.timedelta(days=2)
+
+
+def _recipe_file_layout(text: str) -> tuple | None:
+    """An srt-slurm TensorRT-LLM recipe file's (ISL, OSL, concurrencies, signature, MTP k,
+    decode max_batch_size): ``resources`` ``prefill_workers`` / ``gpus_per_prefill`` /
+    ``decode_workers`` / ``gpus_per_decode``, ``backend.trtllm_config.<role>``
+    ``moe_expert_parallel_size`` and ``enable_attention_dp``, the file name's ``_mtp<k>``
+    (``mtp0``: none). None where the file states no such layout."""
+    y = yaml.safe_load(text) if text else None
+    try:
+        res, cfg, bench = y["resources"], y["backend"]["trtllm_config"], y["benchmark"]
+        sig: list = []
+        for role, n, g in (("prefill", "prefill_workers", "gpus_per_prefill"),
+                           ("decode", "decode_workers", "gpus_per_decode")):
+            part = cfg[role]
+            sig += [int(res[n]), int(res[g]), int(part.get("moe_expert_parallel_size") or 1),
+                    bool(part.get("enable_attention_dp"))]
+        concs = {int(x) for x in re.findall(r"\d+", str(bench["concurrencies"]))}
+        return (int(bench["isl"]), int(bench["osl"]), concs, sig,
+                int(cfg["decode"].get("max_batch_size") or 0) or None)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _later_recipe_matches(row: dict, measured: dt.datetime, srt: str,
+                          history: dict[str, list[tuple[dt.datetime, str]]],
+                          cache: dict[tuple[str, str], tuple | None],
+                          ) -> tuple[str, list[tuple[str, tuple, int | None, int | None]]] | None:
+    """Rule ``recipe_committed_after`` (:data:`LATER_RECIPE_DIRS`): (srt-slurm commit,
+    matches) of the first commit within :data:`LATER_RECIPE_WINDOW` after the measurement that
+    adds recipe files under the row's directory; a file matches where its ISL/OSL are the row's,
+    its ``benchmark.concurrencies`` hold the row's concurrency and its GPUs per prefill and
+    decode worker are the row's ``tp``s. None where no such commit or file."""
+    key = (row["model_path"].split("/")[1], row["system"], row["backend"], row["precision"])
+    where = LATER_RECIPE_DIRS.get(key)
+    if not where:
+        return None
+    after = sorted({(d, c) for path, vs in history.items() if path.startswith(where)
+                    for d, c in vs if measured < d <= measured + LATER_RECIPE_WINDOW})
+    if not after:
+        return None
+    commit = after[0][1]
+    listed = subprocess.run(["git", "-C", srt, "ls-tree", "-r", "--name-only", commit, where],
+                            capture_output=True, text=True).stdout.split()
+    conc = int(re.search(r"silicon_concurrency=(\d+)", row["silicon_data_source"]).group(1))
+    out = []
+    for path in sorted(listed):
+        if (commit, path) not in cache:
+            cache[(commit, path)] = _recipe_file_layout(subprocess.run(
+                ["git", "-C", srt, "show", f"{commit}:{path}"], capture_output=True,
+                text=True).stdout)
+        got = cache[(commit, path)]
+        if not got:
+            continue
+        isl, osl, concs, sig, batch = got
+        if ((isl, osl) == (int(row["isl"]), int(row["osl"])) and conc in concs
+                and (sig[1], sig[5]) == (int(row["prefill_tp_size"]), int(row["decode_tp_size"]))):
+            k = _named(path, MTP_K)
+            out.append((path, tuple(sig) + ("mtp" if k else "none", False), k or None, batch))
+    return (commit, out) if out else None
+
+
+#: Rule ``launch_script``: before ``nvidia-master.yaml`` held GB200 disaggregated entries
+#: (2025-12-05), the GB200 runner ``runners/launch_gb200-nv.sh`` held them; its SGLang branch
+#: (DeepSeek-R1 FP8, ``MODEL_PATH=.../deepseek-r1-0528``) submits per ISL/OSL
+#: ``bash ./submit_disagg.sh <prefill nodes> <prefill workers> <decode nodes> <decode workers>
+#: <x> $ISL $OSL $concurrency_list inf`` (``concurrency_list="1024x2048x..."``).
+LAUNCH_SCRIPT = "runners/launch_gb200-nv.sh"
+LAUNCH_SCRIPT_ENTRY = "dsr1-fp8-gb200-dynamo-sglang"
+
+
+def _launch_script_entries(text: str) -> dict:
+    """Rule ``launch_script``: the SGLang jobs of a ``runners/launch_gb200-nv.sh`` version as
+    ``nvidia-master.yaml`` entries (:data:`LAUNCH_SCRIPT_ENTRY`): each ``submit_disagg.sh``
+    line's nodes and workers as ``<ROLE>_NODES`` and ``num-worker``, attention DP on (read as
+    the yaml that replaced the script did: InferenceX 93e1b3ca1 turned ``submit_disagg.sh 6 3
+    12 1 ...`` into ``PREFILL_NODES=6``, 3 prefill workers, ``DECODE_NODES=12``, 1 decode
+    worker, ``dp-attn: true``), its concurrencies from the ``concurrency_list`` set before it.
+    @ 450d834a9 (2025-11-05, in force until 175fe5364 on 2025-12-01 20:32 UTC) 1K/1K runs
+    ``6 3 12 1`` at 1024 .. 8192 (the 2025-12-01 rows "tp72" c4608 .. c8192)."""
+    lengths, names, confs = None, {}, {}
+    for line in text.split("\n"):
+        if m := re.search(r'"\$ISL" = "(\d+)" \] && \[ "\$OSL" = "(\d+)"', line):
+            lengths = (int(m.group(1)), int(m.group(2)))
+        if m := re.match(r'\s*(\w+)="([\dx]+)"\s*$', line):
+            names[m.group(1)] = [int(x) for x in m.group(2).split("x")]
+        m = re.search(r"submit_disagg\.sh (\d+) (\d+) (\d+) (\d+) \d+ \$ISL \$OSL \$(\w+)", line)
+        if m and lengths and m.group(5) in names:
+            pn, pw, dn, dw = (int(m.group(i)) for i in range(1, 5))
+            ss = {"conc-list": names[m.group(5)],
+                  "prefill": {"num-worker": pw, "tp": 1, "dp-attn": True,
+                              "additional-settings": [f"PREFILL_NODES={pn}"]},
+                  "decode": {"num-worker": dw, "tp": 1, "dp-attn": True,
+                             "additional-settings": [f"DECODE_NODES={dn}"]}}
+            confs.setdefault(lengths, []).append(ss)
+    if not confs:
+        return {}
+    return {LAUNCH_SCRIPT_ENTRY: {"seq-len-configs": [
+        {"isl": isl, "osl": osl, "search-space": sp} for (isl, osl), sp in confs.items()]}}
+
+
+def _launch_script_matches(row: dict, repo: str, limits: list[dt.datetime],
+                           cache: dict[str, dict],
+                           ) -> tuple[str, list[tuple[str, tuple, int | None, int | None]]] | None:
+    """Rule ``launch_script`` (:func:`_launch_script_entries`): the newest version of
+    :data:`LAUNCH_SCRIPT` at or before the measurement (a day-only stamp: that day's too)
+    whose SGLang jobs run the row's concurrency on the row's GPUs (:func:`_same_total_gpus`)."""
+    if not cache:
+        log = subprocess.run(["git", "-C", repo, "log", "--format=%H %cI", "--",
+                              LAUNCH_SCRIPT], capture_output=True, text=True).stdout.split()
+        cache["_versions"] = {"v": sorted(((dt.datetime.fromisoformat(d), h) for h, d in
+                                           zip(log[::2], log[1::2])), reverse=True)}
+    for limit in limits:
+        for date, commit in cache["_versions"]["v"]:
+            if date > limit:
+                continue
+            if commit not in cache:
+                cache[commit] = _launch_script_entries(subprocess.run(
+                    ["git", "-C", repo, "show", f"{commit}:{LAUNCH_SCRIPT}"],
+                    capture_output=True, text=True).stdout)
+            if m := _matches(row, cache[commit], fits=_same_total_gpus):
+                return commit, [(f"{LAUNCH_SCRIPT} {ref}", *rest) for ref, *rest in m]
+    return None
+
+
 def resolve(repo: str, runs: str, srt: str | None = None) -> list[dict]:
     versions, cache, out = _versions(repo), {}, []
     script_cache: dict[tuple[str, str], bool] = {}
     history, file_cache = _recipe_history(srt), {}
+    layout_cache: dict[tuple[str, str], tuple | None] = {}
+    sweep_cache: dict[tuple[str, str], bool] = {}
+    launch_cache: dict[str, dict] = {}
     with open(runs, newline="") as f:
         every = [r for r in csv.DictReader(f) if r["mode"] == "disagg"]
     rows = [r for r in every if not r["prefill_num_workers"]]
@@ -342,16 +542,23 @@ def resolve(repo: str, runs: str, srt: str | None = None) -> list[dict]:
                         row, _entries(repo, commit, cache),
                         lambda e, c=commit: _reads_nodes(repo, c, e, script_cache), fits,
                         lambda path, t=limit: _file_concurrencies(srt, history, path, t,
-                                                                  file_cache) if srt else None)):
+                                                                  file_cache) if srt else None,
+                        lambda e, c=commit: _per_decode_worker(repo, c, e, sweep_cache))):
                         found = (commit, m)
                         break
                 if found:
                     break
             if found:
-                from_file = any("(concurrency from recipe file)" in e for e, *_ in found[1])
-                rec["rule"] = " ".join(x for x in (rule, from_file and "recipe_file_concurrency")
-                                       if x)
+                tags = " ".join(e for e, *_ in found[1])
+                rec["rule"] = " ".join(x for x, tag in (
+                    (rule, ""), ("recipe_file_concurrency", "(concurrency from recipe file)"),
+                    ("sweep_concurrency", "(concurrency x decode workers)")) if x and tag in tags)
                 break
+        if not found and (found := _launch_script_matches(row, repo, limits, launch_cache)):
+            rec["rule"] = "launch_script total_gpus"
+        if not found and srt and (found := _later_recipe_matches(row, measured, srt, history,
+                                                                 layout_cache)):
+            rec["rule"] = "recipe_committed_after"
         if found:
             commit, m = found
             sigs = {s for _, s, _, _ in m}
