@@ -64,10 +64,12 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import fnmatch
 import math
 import re
 import subprocess
 from collections.abc import Callable
+from typing import Any
 
 import yaml
 
@@ -173,6 +175,7 @@ def _matches(row: dict, entries: dict, reads_nodes: Callable[[str], bool] = lamb
              fits: Callable[[dict, dict], bool] = _same_layout,
              file_concs: Callable[[str], set[int] | None] = lambda _: None,
              per_decode_worker: Callable[[str], bool] = lambda _: False,
+             file_mtp: Callable[[str], int | None] = lambda _: None,
              ) -> list[tuple[str, tuple, int | None, int | None]]:
     """The search-space entries of the row's model, precision, GPU, engine and ISL/OSL that
     ran the row's concurrency at a layout ``fits`` accepts, each as (reference, signature,
@@ -210,8 +213,10 @@ def _matches(row: dict, entries: dict, reads_nodes: Callable[[str], bool] = lamb
                             else " (concurrency x decode workers)")
                 if nodes and row["precision"] == "fp8" and (by_nodes := _nodes_signature(ss)):
                     sig, ref, nodes = by_nodes, ref + " (GPUs from nodes)", False
-                out.append((ref, sig + (nodes,), _named(settings, MTP_K),
-                            _named(settings, DECODE_MAX_BATCH)))
+                k = _named(settings, MTP_K)
+                if k is None and recipe and sig[-1] == "mtp":
+                    k = file_mtp(recipe.group(1))
+                out.append((ref, sig + (nodes,), k, _named(settings, DECODE_MAX_BATCH)))
     return out
 
 
@@ -337,8 +342,17 @@ def _recipe_history(srt: str | None) -> dict[str, list[tuple[dt.datetime, str]]]
     return {k: sorted(v) for k, v in out.items()}
 
 
+#: Rule ``recipe_file_concurrency``'s fallback: the runs clone srt-slurm's
+#: ``sa-submission-q1-2026`` branch, which the snapshot holds only as merged into main
+#: (NVIDIA/srt-slurm 5063eb43, 2026-03-03, "Merge sa-submission-q1-2026 into main (#202)");
+#: main then consolidated the B200 recipe files into 4 (37f8ca23, 2026-03-04) while the branch
+#: kept them. Where no stored version at or before the measurement holds the file, or main
+#: had deleted it, the file's stored content nearest the measurement is read.
+Q1_FALLBACK = True
+
+
 def _file_concurrencies(srt: str, history: dict, path: str, limit: dt.datetime,
-                        cache: dict[tuple[str, str], set[int] | None]) -> set[int] | None:
+                        cache: dict, parse: Callable[[str], Any] | None = None) -> Any:
     """Rule ``recipe_file_concurrency``: the concurrencies an entry's srt-slurm recipe file
     (``CONFIG_FILE=recipes/...``) runs, its ``benchmark.concurrencies`` ("44", "4 192 360 668",
     "1024x2048", [4, 8]) at the file's newest commit at or before ``limit``; None where no
@@ -351,16 +365,39 @@ def _file_concurrencies(srt: str, history: dict, path: str, limit: dt.datetime,
     ``concurrencies: "44"`` (NVIDIA/srt-slurm @ 75f6e32a, 2026-01-27; 4 per decode worker x
     11 workers). Source: github.com/NVIDIA/srt-slurm (formerly ishandhanani/srt-slurm),
     Apache-2.0, snapshot c88ef731; its ``sa-submission-q1-2026`` branch is not in the snapshot,
-    so the file is read from the refs it holds."""
-    versions = [c for d, c in history.get(path, []) if d <= limit]
-    if not versions:
+    so the file is read from the refs it holds. ``parse`` reads another fact of the same
+    version (:func:`_recipe_mtp_steps`)."""
+    parse = parse or _recipe_concurrencies
+
+    def read(commit: str) -> Any:
+        key = (commit, path, parse.__name__)
+        if key not in cache:
+            cache[key] = parse(subprocess.run(["git", "-C", srt, "show", f"{commit}:{path}"],
+                                              capture_output=True, text=True).stdout)
+        return cache[key]
+
+    stored = [c for _, c in history.get(path, [])]
+    before = [c for d, c in history.get(path, []) if d <= limit]
+    if before and (got := read(before[-1])) is not None:
+        return got
+    if not Q1_FALLBACK:
         return None
-    key = (versions[-1], path)
-    if key not in cache:
-        cache[key] = _recipe_concurrencies(subprocess.run(
-            ["git", "-C", srt, "show", f"{versions[-1]}:{path}"], capture_output=True,
-            text=True).stdout)
-    return cache[key]
+    # the q1 branch as merged (Q1_FALLBACK): the file's newest stored content before it
+    # left, where main had deleted it by then; its first stored content where none before
+    later = ([c for c in reversed(before)] if before else []) + [c for c in stored
+                                                                  if c not in before]
+    return next((got for c in later if (got := read(c)) is not None), None)
+
+
+def _recipe_mtp_steps(text: str) -> int | None:
+    """Rule ``recipe_file_mtp``: the draft tokens per decode step an SGLang srt-slurm recipe
+    file runs, its ``speculative-num-steps`` (EAGLE with ``speculative-eagle-topk: 1``: one
+    draft token per step, ``speculative-num-draft-tokens`` = steps + 1; e.g.
+    ``recipes/b200-fp4/1k1k/mtp/low-latency-dep4-1p-tep8-5d.yaml`` @ 5063eb43: 2); None where
+    the file names none or names different ones."""
+    steps = set(re.findall(r"speculative[-_]num[-_]steps:\s*(\d+)", text or ""))
+    topk = set(re.findall(r"speculative[-_]eagle[-_]topk:\s*(\d+)", text or ""))
+    return int(steps.pop()) if len(steps) == 1 and topk <= {"1"} else None
 
 
 def _recipe_concurrencies(text: str) -> set[int] | None:
@@ -513,6 +550,45 @@ def _launch_script_matches(row: dict, repo: str, limits: list[dt.datetime],
     return None
 
 
+#: Rule ``changelog``: how long after a commit a ``measured=`` stamp may come and still be
+#: that commit's push run (the sweeps' stamps sit seconds after the commit they check out:
+#: ``measured=2026-01-29T15:52:16Z`` for efe2f531c, committed 15:52:13Z).
+PUSH_RUN_LAG = dt.timedelta(seconds=60)
+
+
+def _push_run_keys(repo: str, commit: str, committed: dt.datetime, when: str,
+                   measured: dt.datetime, cache: dict[str, list[str]]) -> list[str] | None:
+    """Rule ``changelog``: the config keys the push run of ``commit`` benchmarked, where the
+    row's stamp (to the second, not a day-only one) is that run's, within
+    :data:`PUSH_RUN_LAG` after the commit; None elsewhere. On a push to main InferenceX's
+    ``.github/workflows/run-sweep.yml`` runs ``utils/process_changelog.py --base-ref
+    ${{ github.event.before }} --head-ref ${{ github.event.after }}``, which benchmarks only the
+    ``config-keys`` (wildcards allowed) of the entries the push added to
+    ``perf-changelog.yaml`` (InferenceX @ 593fb431a); the keys are read from the commit's diff
+    against its first parent. E.g. 84b7df683 (2026-02-11, "add mtp b200 fp4 dynamo-sglang")
+    names only ``dsr1-fp4-b200-dynamo-sglang-mtp``, so its run's rows are MTP rows."""
+    if DATE_ONLY.fullmatch(when) or not (dt.timedelta(0) <= measured - committed
+                                         <= PUSH_RUN_LAG):
+        return None
+    if commit not in cache:
+        cache[commit] = _changelog_keys(subprocess.run(
+            ["git", "-C", repo, "diff", f"{commit}^1", commit, "--", "perf-changelog.yaml"],
+            capture_output=True, text=True).stdout)
+    return cache[commit] or None
+
+
+def _changelog_keys(diff: str) -> list[str]:
+    """The ``config-keys`` of the entries a ``perf-changelog.yaml`` diff adds (its "+" lines,
+    as ``utils/process_changelog.py``'s ``get_added_lines`` reads them)."""
+    added = "\n".join(line[1:] for line in diff.split("\n")
+                      if line.startswith("+") and not line.startswith("+++"))
+    try:
+        entries = yaml.safe_load(added) or []
+    except yaml.YAMLError:
+        entries = []
+    return [k for e in entries if isinstance(e, dict) for k in e.get("config-keys") or []]
+
+
 def resolve(repo: str, runs: str, srt: str | None = None) -> list[dict]:
     versions, cache, out = _versions(repo), {}, []
     script_cache: dict[tuple[str, str], bool] = {}
@@ -520,6 +596,8 @@ def resolve(repo: str, runs: str, srt: str | None = None) -> list[dict]:
     layout_cache: dict[tuple[str, str], tuple | None] = {}
     sweep_cache: dict[tuple[str, str], bool] = {}
     launch_cache: dict[str, dict] = {}
+    keys_cache: dict[str, list[str]] = {}
+    dates = dict(versions)
     with open(runs, newline="") as f:
         every = [r for r in csv.DictReader(f) if r["mode"] == "disagg"]
     rows = [r for r in every if not r["prefill_num_workers"]]
@@ -543,7 +621,10 @@ def resolve(repo: str, runs: str, srt: str | None = None) -> list[dict]:
                         lambda e, c=commit: _reads_nodes(repo, c, e, script_cache), fits,
                         lambda path, t=limit: _file_concurrencies(srt, history, path, t,
                                                                   file_cache) if srt else None,
-                        lambda e, c=commit: _per_decode_worker(repo, c, e, sweep_cache))):
+                        lambda e, c=commit: _per_decode_worker(repo, c, e, sweep_cache),
+                        lambda path, t=limit: _file_concurrencies(
+                            srt, history, path, t, file_cache, _recipe_mtp_steps)
+                        if srt else None)):
                         found = (commit, m)
                         break
                 if found:
@@ -553,6 +634,12 @@ def resolve(repo: str, runs: str, srt: str | None = None) -> list[dict]:
                 rec["rule"] = " ".join(x for x, tag in (
                     (rule, ""), ("recipe_file_concurrency", "(concurrency from recipe file)"),
                     ("sweep_concurrency", "(concurrency x decode workers)")) if x and tag in tags)
+                ran = _push_run_keys(repo, found[0], dates[found[0]], when, measured, keys_cache)
+                if ran is not None and (kept := [x for x in found[1] if any(
+                        fnmatch.fnmatchcase(x[0].split("[")[0], k) for k in ran)]) and len(
+                        kept) < len(found[1]):
+                    found = (found[0], kept)
+                    rec["rule"] = " ".join(x for x in (rec["rule"], "changelog") if x)
                 break
         if not found and (found := _launch_script_matches(row, repo, limits, launch_cache)):
             rec["rule"] = "launch_script total_gpus"

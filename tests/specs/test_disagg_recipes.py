@@ -37,11 +37,12 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
     # (total_gpus), recipe files' concurrencies (recipe_file_concurrency), Dynamo's sweep
     # concurrency per decode worker (sweep_concurrency), the GB200 launch script
     # (launch_script), the GLM-5 / Kimi-K2.5 srt-slurm recipes committed after the run
-    # (recipe_committed_after) (was resolved 240, twin 51, none 139, ambiguous 128, mtp 106,
-    # mtp_k_unknown 8, mtp_unknown 108, nodes 10)
+    # (recipe_committed_after), the push run's perf-changelog keys (changelog), SGLang recipe
+    # files' speculative-num-steps (k) (was resolved 240, twin 51, none 139, ambiguous 128,
+    # mtp 106, mtp_k_unknown 8, mtp_unknown 108, nodes 10)
     assert Counter(r["status"] for r in recipes.values()) == {
-        "resolved": 341, "twin": 29, "none": 3, "ambiguous": 128, "mtp": 138,
-        "mtp_k_unknown": 8, "mtp_unknown": 133, "nodes": 10}
+        "resolved": 343, "twin": 29, "ambiguous": 123, "mtp": 164, "mtp_unknown": 121,
+        "nodes": 10}
     ids = {str(i) for i in t.id}
     for rec in recipes.values():
         if rec["status"] not in ("none", TWIN):   # the source: an entry at a commit
@@ -53,7 +54,7 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
         if rec["status"] == MTP:      # the draft tokens the recipe file's name states
             assert rec["spec_decoding"] == "mtp" and int(rec["mtp_k"]) in (1, 2, 3)
     assert Counter(r["mtp_k"] for r in recipes.values() if r["status"] == MTP) == {
-        "3": 103, "1": 21, "2": 14}
+        "3": 104, "1": 21, "2": 39}
     # the TensorRT-LLM entries name their decode max_batch_size (recipe file ``_batch<N>_``)
     # (or the srt-slurm TensorRT-LLM recipe file's decode max_batch_size)
     for rec in recipes.values():
@@ -61,18 +62,18 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
             assert ("dynamo-trt" in rec["entry"] or "trtllm_dynamo" in rec["entry"]) and int(
                 rec["decode_max_batch"]) >= 1
     filled = [r for r in recipes.values() if r["status"] in (RESOLVED, MTP)]
-    assert sum(bool(r["decode_max_batch"]) for r in filled) == 220 + 136
+    assert sum(bool(r["decode_max_batch"]) for r in filled) == 221 + 137
     t, _ = shipped
     cap = decode_max_batch(t)
-    # 356 rows the recipes fill + 47 recorded rows of the same measurements (express11; was
+    # 358 rows the recipes fill + 47 recorded rows of the same measurements (express11; was
     # 250 + 35)
-    assert np.isfinite(cap).sum() == 403 and np.all(cap[np.isfinite(cap)] >= 1)
+    assert np.isfinite(cap).sum() == 405 and np.all(cap[np.isfinite(cap)] >= 1)
 
 
 def test_resolved_rows_take_the_recipes_workers_and_keep_the_rows_own_layout(shipped):
     t, (f, filled, reason) = shipped
     recipes = read_recipes()
-    assert filled.sum() == 341 + 29 + 138 and not reason[filled].any()
+    assert filled.sum() == 343 + 29 + 164 and not reason[filled].any()
     for i in np.flatnonzero(filled):
         rec = recipes[str(t.id[i])]
         for role in ("prefill", "decode"):
@@ -122,17 +123,29 @@ def _write(tmp_path, rows):
     return read_runs(p)
 
 
-def test_resolved_and_mtp_ids_are_predicted_an_mtp_one_without_k_is_not(shipped, tmp_path):
+def test_resolved_and_mtp_ids_are_predicted_an_mtp_one_without_k_is_not(shipped, tmp_path,
+                                                                         monkeypatch):
     """Without the recipes these rows were 'worker counts not recorded'; the MTP row decodes
-    with the recipe's draft tokens (its TPOT below the same row's without them)."""
+    with the recipe's draft tokens (its TPOT below the same row's without them). An MTP row
+    whose recipe names no k is not predicted (express11 read every such shipped row's k from
+    its SGLang recipe file, so the status is set here on a copy of an MTP row's record)."""
+    import planner.specs.disagg_recipes as dr
+
     t, _ = shipped
     recipes = read_recipes()
 
     def first(status, system=None):
         return next(i for i, x in enumerate(t.id) if recipes.get(str(x), {}).get("status")
                     == status and (system is None or t.system[i] == system))
-    k_ok, k_mtp, k_unk = first(RESOLVED, "h200_sxm"), first(MTP, "b200_sxm"), first(
-        "mtp_k_unknown")
+    k_ok, k_mtp = first(RESOLVED, "h200_sxm"), first(MTP, "b200_sxm")
+    k_unk = next(i for i, x in enumerate(t.id) if recipes.get(str(x), {}).get("status") == MTP
+                 and i != k_mtp)
+    assert not any(r["status"] == "mtp_k_unknown" for r in recipes.values())
+    patched = dict(recipes)
+    patched[str(t.id[k_unk])] = {**recipes[str(t.id[k_unk])], "status": "mtp_k_unknown",
+                                 "mtp_k": ""}
+    monkeypatch.setattr(dr, "read_recipes", lambda: patched)
+    monkeypatch.setattr(dr, "_recipes_with_twins", lambda: patched)
     ids = {str(t.id[k]) for k in (k_ok, k_mtp, k_unk)}
     table = _write(tmp_path, [dict(zip(COLUMNS, row))
                               for row in _rows(catalog.SERVING_RUNS_CSV, ids)])
@@ -268,7 +281,7 @@ def test_the_shipped_mtp_settlements_name_their_record():
     recipes = read_recipes()
     settled = {k: x for k, x in recipes.items() if x["spec_from"]}
     assert Counter(x["spec_from"].split()[0].split("=")[0] for x in settled.values()) == {
-        "config_id": 11, "copy": 5, "pair": 3}
+        "config_id": 11, "copy": 9, "pair": 3}
     for k, x in settled.items():
         assert x["status"] in (RESOLVED, MTP)
         how, _, other = x["spec_from"].partition(" of ")
@@ -484,3 +497,64 @@ def test_recipe_committed_after_reads_the_runs_recipe_file():
     assert len(later) == 40 and all(("kimi2.5" in x["entry"]) or ("GLM5" in x["entry"])
                                    for x in later)
     assert r.LATER_RECIPE_WINDOW.days == 2
+
+
+# InferenceX perf-changelog.yaml, the lines 84b7df683 (2026-02-11, PR #683) adds
+CHANGELOG_DIFF = """--- a/perf-changelog.yaml
++++ b/perf-changelog.yaml
+@@ -525,3 +527,11 @@
+   pr-link: https://github.com/InferenceMAX/InferenceMAX/pull/674
++
++- config-keys:
++    - dsr1-fp4-b200-dynamo-sglang-mtp
++  description:
++    - "Add B200 configs for DSR1 FP4 SGLANG MTP mode for 1k1k and 8k1k"
++  pr-link: https://github.com/InferenceMAX/InferenceMAX/pull/683
+"""
+
+
+def test_a_push_run_benchmarks_only_its_changelog_keys():
+    """Rule changelog: a row stamped seconds after a commit is that commit's push run, which
+    benchmarks only the config keys the commit adds to perf-changelog.yaml; 84b7df683 adds
+    only the MTP key, so its run's rows drop the STP entry that lists the same workers."""
+    import datetime as dt
+
+    r = _resolver()
+    assert r._changelog_keys(CHANGELOG_DIFF) == ["dsr1-fp4-b200-dynamo-sglang-mtp"]
+    assert r._changelog_keys("") == []
+    t0 = dt.datetime(2026, 2, 11, 22, 38, 17, tzinfo=dt.timezone.utc)
+    cache = {"c": ["k"]}
+    assert r._push_run_keys("", "c", t0, "2026-02-11T22:38:20Z",
+                            t0 + dt.timedelta(seconds=3), cache) == ["k"]
+    assert r._push_run_keys("", "c", t0, "2026-02-11", t0, cache) is None       # day only
+    assert r._push_run_keys("", "c", t0, "x", t0 + dt.timedelta(minutes=5), cache) is None
+    recipes = read_recipes()
+    ruled = [x for x in recipes.values() if "changelog" in x["rule"]]
+    assert Counter(x["status"] for x in ruled) == {MTP: 13, "ambiguous": 6}
+    for x in ruled:       # only the keys' entries are left: every one an MTP entry
+        assert all(e.split("[")[0].endswith("-mtp") for e in x["entry"].split(" | "))
+
+
+# NVIDIA/srt-slurm @ 5063eb43 recipes/b200-fp4/1k1k/mtp/low-latency-dep4-1p-tep8-5d.yaml
+# (its MTP settings)
+SGLANG_MTP = """
+      # MTP settings
+      speculative-algorithm: "EAGLE"
+      speculative-num-steps: 2
+      speculative-eagle-topk: 1
+      speculative-num-draft-tokens: 3
+"""
+
+
+def test_sglang_recipe_files_name_their_draft_tokens():
+    """Rule recipe_file_mtp: an SGLang MTP recipe file's ``speculative-num-steps`` (EAGLE,
+    top-k 1) is the draft tokens per decode step; the 8 rows the brief listed as
+    mtp_k_unknown (and 13 the changelog rule settles) decode with k = 2 or 1."""
+    r = _resolver()
+    assert r._recipe_mtp_steps(SGLANG_MTP) == 2
+    assert r._recipe_mtp_steps(SGLANG_MTP.replace("topk: 1", "topk: 4")) is None
+    assert r._recipe_mtp_steps(SGLANG_MTP + "\n  speculative-num-steps: 3\n") is None
+    assert r._recipe_mtp_steps("") is None
+    recipes = read_recipes()
+    sglang = [x for x in recipes.values() if x["status"] == MTP and "sglang" in x["entry"]]
+    assert len(sglang) == 25 and {x["mtp_k"] for x in sglang} <= {"1", "2"}
