@@ -211,11 +211,14 @@ def _matches(row: dict, entries: dict, reads_nodes: Callable[[str], bool] = lamb
                 if conc not in listed:
                     ref += (" (concurrency from recipe file)" if recipe
                             else " (concurrency x decode workers)")
-                if nodes and row["precision"] == "fp8" and (by_nodes := _nodes_signature(ss)):
+                if nodes and (by_nodes := _nodes_signature(ss, row["precision"] == "fp8")):
                     sig, ref, nodes = by_nodes, ref + " (GPUs from nodes)", False
+                    if row["precision"] != "fp8":
+                        ref += " (FP4: the entry's EP)"
                 k = _named(settings, MTP_K)
                 if k is None and recipe and sig[-1] == "mtp":
                     k = file_mtp(recipe.group(1))
+                    ref += " (k from recipe file)" if k else ""
                 out.append((ref, sig + (nodes,), k, _named(settings, DECODE_MAX_BATCH)))
     return out
 
@@ -226,15 +229,21 @@ RULES: tuple[tuple[str, Callable[[dict, dict], bool]], ...] = (
     ("", _same_layout), ("total_gpus", _same_total_gpus))
 
 
-def _nodes_signature(ss: dict) -> tuple | None:
+def _nodes_signature(ss: dict, deepep: bool = True) -> tuple | None:
     """The signature of an FP8 entry that sizes its workers in nodes, where it can be read:
     both pools attention-DP (``dp-attn``) with ``<ROLE>_NODES`` named; each worker then holds
     ``nodes / num-worker`` nodes of :data:`GPUS_PER_NODE` GPUs, every one an attention rank and
     an expert rank (Dynamo's ``components/backends/sglang/slurm_jobs/scripts/gb200-fp8.sh`` @
     085194da: ``--tp-size $TOTAL_GPUS --dp-size $TOTAL_GPUS --enable-dp-attention
-    --enable-deepep-moe``, DeepEP putting one expert rank on each GPU). None elsewhere; the
-    FP4 script of that version runs neither pool, so FP4 node-sized rows stay ``nodes`` unless
-    a recorded twin settles them, and a twin's layout is taken over this reading too."""
+    --enable-deepep-moe``, DeepEP putting one expert rank on each GPU). None elsewhere. Rule
+    ``nodes_fp4`` (``deepep`` False, round 11): the FP4 entries ran Dynamo's frozen
+    ``b7107d00`` scripts (InferenceX ``benchmarks/dsr1_fp4_gb200_dynamo-sglang_slurm.sh`` @
+    c040b5cf2, ``GPU_TYPE="gb200-fp4"``), not stored (the stored ``gb200-fp4.sh`` @ 085194da
+    runs neither pool); their entries state ``dp-attn: true``, the nodes and ``ep: 1`` ("1
+    prefill worker at DEP4 and 2 decode workers at DEP4", @ c040b5cf2), so they are read the
+    same way with the entry's EP; the 5 recorded FP4 twins that can be compared give the same
+    workers, GPUs per worker and attention DP, and EP 1. A twin's layout is taken over this
+    reading."""
     out: list = []
     for role in ("prefill", "decode"):
         part = ss[role]
@@ -243,7 +252,7 @@ def _nodes_signature(ss: dict) -> tuple | None:
         if not (m and part.get("dp-attn")) or int(m.group(1)) % part["num-worker"]:
             return None
         gpus = int(m.group(1)) // part["num-worker"] * GPUS_PER_NODE
-        out += [part["num-worker"], gpus, gpus, True]
+        out += [part["num-worker"], gpus, gpus if deepep else part.get("ep", 1), True]
     return tuple(out) + (ss.get("spec-decoding", "none"),)
 
 
@@ -633,7 +642,9 @@ def resolve(repo: str, runs: str, srt: str | None = None) -> list[dict]:
                 tags = " ".join(e for e, *_ in found[1])
                 rec["rule"] = " ".join(x for x, tag in (
                     (rule, ""), ("recipe_file_concurrency", "(concurrency from recipe file)"),
-                    ("sweep_concurrency", "(concurrency x decode workers)")) if x and tag in tags)
+                    ("sweep_concurrency", "(concurrency x decode workers)"),
+                    ("recipe_file_mtp", "(k from recipe file)"),
+                    ("nodes_fp4", "(FP4: the entry's EP)")) if x and tag in tags)
                 ran = _push_run_keys(repo, found[0], dates[found[0]], when, measured, keys_cache)
                 if ran is not None and (kept := [x for x in found[1] if any(
                         fnmatch.fnmatchcase(x[0].split("[")[0], k) for k in ran)]) and len(

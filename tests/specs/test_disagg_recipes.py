@@ -38,11 +38,12 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
     # concurrency per decode worker (sweep_concurrency), the GB200 launch script
     # (launch_script), the GLM-5 / Kimi-K2.5 srt-slurm recipes committed after the run
     # (recipe_committed_after), the push run's perf-changelog keys (changelog), SGLang recipe
-    # files' speculative-num-steps (k) (was resolved 240, twin 51, none 139, ambiguous 128,
-    # mtp 106, mtp_k_unknown 8, mtp_unknown 108, nodes 10)
+    # files' speculative-num-steps (k), FP4 node-sized entries with their EP (nodes_fp4) (was
+    # resolved 240, twin 51, none 139, ambiguous 128, mtp 106, mtp_k_unknown 8,
+    # mtp_unknown 108, nodes 10)
     assert Counter(r["status"] for r in recipes.values()) == {
-        "resolved": 343, "twin": 29, "ambiguous": 123, "mtp": 164, "mtp_unknown": 121,
-        "nodes": 10}
+        "resolved": 349, "twin": 29, "ambiguous": 124, "mtp": 164, "mtp_unknown": 121,
+        "nodes": 3}
     ids = {str(i) for i in t.id}
     for rec in recipes.values():
         if rec["status"] not in ("none", TWIN):   # the source: an entry at a commit
@@ -73,7 +74,7 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
 def test_resolved_rows_take_the_recipes_workers_and_keep_the_rows_own_layout(shipped):
     t, (f, filled, reason) = shipped
     recipes = read_recipes()
-    assert filled.sum() == 343 + 29 + 164 and not reason[filled].any()
+    assert filled.sum() == 349 + 29 + 164 and not reason[filled].any()
     for i in np.flatnonzero(filled):
         rec = recipes[str(t.id[i])]
         for role in ("prefill", "decode"):
@@ -239,8 +240,14 @@ def test_day_only_stamps_and_node_sized_entries_are_read_as_their_sources_say():
     recipes = read_recipes()
     nodes = [x for x in recipes.values() if "(GPUs from nodes)" in x["entry"]]
     # express11: + 25 GB200 FP8 SGLang "tp20/48/72" rows (rule total_gpus, launch_script)
-    assert len(nodes) == 43 and {x["status"] for x in nodes} == {RESOLVED, "ambiguous"}
-    assert all("dsr1-fp8-gb200-dynamo-sglang" in x["entry"] for x in nodes)
+    # and 12 FP4 ones read with the entry's EP (nodes_fp4; 7 keep their twin's layout)
+    assert len(nodes) == 55 and {x["status"] for x in nodes} == {RESOLVED, TWIN, "ambiguous"}
+    assert all("gb200-dynamo-sglang" in x["entry"] for x in nodes)
+    fp4 = [x for x in nodes if "(FP4: the entry's EP)" in x["entry"]]
+    assert len(fp4) == 12 and all(x["rule"] == "nodes_fp4" for x in fp4)
+    assert all(x["prefill_ep"] == x["decode_ep"] == "1" for x in fp4 if x["status"] == RESOLVED)
+    ss["prefill"]["num-worker"] = 3       # FP4: the entry's own EP (1) on each worker
+    assert r._nodes_signature(ss, deepep=False) == (3, 8, 1, True, 1, 48, 1, True, "none")
 
 
 def _row(i, conc="8", ttft="100", tpot="10", cfg=None, stamp="2026-02-08T01:24:15Z"):
