@@ -53,7 +53,14 @@ Column ``rule`` names the readings a row needed beyond the entry's layout and ``
   entries, ``runners/launch_gb200-nv.sh``'s SGLang jobs;
 - ``recipe_committed_after`` (:func:`_later_recipe_matches`, read where nothing else matches):
   the srt-slurm recipe file committed within :data:`LATER_RECIPE_WINDOW` after a run that
-  precedes every InferenceX entry of its model (GLM-5 and Kimi-K2.5 on GB200).
+  precedes every InferenceX entry of its model (GLM-5 and Kimi-K2.5 on GB200);
+- ``changelog`` (:func:`_push_run_keys`): a row stamped seconds after a commit is that
+  commit's push run, which benchmarks only the config keys the commit adds to
+  ``perf-changelog.yaml``;
+- ``recipe_file_mtp`` (:func:`_recipe_mtp_steps`): an SGLang recipe file's
+  ``speculative-num-steps`` is the MTP k its entry does not name;
+- ``nodes_fp4`` (:func:`_nodes_signature` with ``deepep=False``): FP4 GB200 SGLang entries sized
+  in nodes, read with the entry's own EP.
 
 Run: python benchmarks/resolve_disagg_recipes.py --repo /work/.mirror/SemiAnalysisAI+InferenceX/repo
 --srt-repo /work/.mirror/NVIDIA+srt-slurm/repo (needs git and PyYAML; a few seconds).
