@@ -25,6 +25,10 @@ ZB1P_W_CHUNKS = 2
 DUALPIPE_W_CHUNKS = 3
 #: DualPipe keeps two copies of the parameters of a stage pair (both directions).
 DUALPIPE_PARAM_COPIES = 2
+#: DualPipe's and DualPipeV's ``step()`` assert num_chunks >= num_ranks * 2 (DualPipe also
+#: num_chunks even): github.com/deepseek-ai/DualPipe@3da1bbe dualpipe/dualpipe.py l. 333,
+#: dualpipe/dualpipev.py l. 318. num_chunks = m micro-batches, num_ranks = p.
+DUALPIPE_MIN_CHUNKS_PER_RANK = 2
 
 
 def bubble_1f1b_s(*, pp, f_s, b_s):
@@ -33,12 +37,29 @@ def bubble_1f1b_s(*, pp, f_s, b_s):
     return (pp - 1) * (f_s + b_s)
 
 
-def bubble_zb1p_s(*, pp, f_s, b_s, w_s):
-    """ZB1P (zero-bubble, one pipeline) bubble per device (s). Formula: (PP − 1)(F + B − 2W).
-    Ref: V3R Table 2; Qi et al., "Zero Bubble Pipeline Parallelism", ICLR 2024.
-    Convention: W is part of B. Example: PP = 16, F = 1.13, B = 1.99, W = 0.48: 15 × 2.16 =
-    32.40 s."""
-    return (pp - 1) * (f_s + b_s - ZB1P_W_CHUNKS * w_s)
+def bubble_zb1p_s(*, pp, f_s, b_s, w_s, num_micro_batches=None):
+    """ZB1P (zero-bubble, one pipeline) bubble per device (s).
+
+    Formula: (PP − 1)(F + B − 2W) (m >= PP); with m micro-batches max((PP − 1)(F + B − 2W),
+    (PP − 1)(F + B − W) − (m − 1)·W).
+    Ref: V3R Table 2; Qi et al., "Zero Bubble Pipeline Parallelism", ICLR 2024 (arXiv
+    2401.10241 §2.1). ZB-H1 takes the W passes off the backward chain ((PP − 1)·W) and fills
+    the drain with delayed W passes (another (PP − 1)·W), stated for m >= PP; with m < PP a
+    stage has only m − 1 W passes to delay behind its last B, so the drain hides (m − 1)·W
+    (derived here; equal to the first form at m = PP; checked against an event simulation in
+    tests/calc/test_train_rules.py).
+    Convention: W is part of B; ``num_micro_batches`` None is Table 2's form (m >= PP);
+    arrays broadcast.
+    Example: PP = 16, F = 1.13, B = 1.99, W = 0.48: 15 × 2.16 = 32.40 s; with m = 4:
+    max(32.40, 15 × 2.64 − 3 × 0.48) = 38.16 s.
+    """
+    import numpy as np
+
+    table2 = (pp - 1) * (f_s + b_s - ZB1P_W_CHUNKS * w_s)
+    if num_micro_batches is None:
+        return table2
+    drain = (pp - 1) * (f_s + b_s - w_s) - (np.asarray(num_micro_batches, dtype=float) - 1) * w_s
+    return np.maximum(table2, drain)
 
 
 def bubble_dualpipe_s(*, pp, fb_s, b_s, w_s):
@@ -70,6 +91,7 @@ class ScheduleResult:
     activation_micro_batches: int   # × one micro-batch's activations on one stage
     param_bytes_per_device: float | None
     activation_bytes_per_device: float | None
+    note: str = ""               # why the schedule cannot run these micro-batches ("" if it can)
 
 
 def pipeline_schedules(*, pp: int, f_s: float, b_s: float, w_s: float, fb_s: float | None = None,
@@ -80,13 +102,16 @@ def pipeline_schedules(*, pp: int, f_s: float, b_s: float, w_s: float, fb_s: flo
     unless given); bytes when one stage's parameters and one micro-batch's activations on one
     stage are given.
 
-    Formula: bubbles 1F1B (PP − 1)(F + B); ZB1P (PP − 1)(F + B − 2W); DualPipe and DualPipeV
-    (PP/2 − 1)(F&B + B − 3W); bubble share bubble / (bubble + m·(F + B)); parameters 1× (2×
-    DualPipe(V)); activations PP (PP + 1 for DualPipe(V)) micro-batches.
+    Formula: bubbles 1F1B (PP − 1)(F + B); ZB1P (PP − 1)(F + B − 2W), with m < PP micro-batches
+    :func:`bubble_zb1p_s`'s drain form; DualPipe and DualPipeV (PP/2 − 1)(F&B + B − 3W);
+    bubble share bubble / (bubble + m·(F + B)); parameters 1× (2× DualPipe(V)); activations
+    min(PP, m) (min(PP + 1, m) for DualPipe(V)) micro-batches.
     Ref: V3R §3.2.1, Table 2; DualPipe README (github.com/deepseek-ai/DualPipe); paper.md §9.
     Convention: see the module docstring; DualPipeV runs on PP/2 devices; ``bubble_frac`` and
     the bytes are None when their inputs are not given; W is refused above min((F + B)/2,
-    (F&B + B)/3), where a bubble would go negative.
+    (F&B + B)/3), where a bubble would go negative; given m, DualPipe(V) below 2·PP
+    micro-batches (DualPipe: or odd m) is not runnable (DualPipe's ``step()`` asserts): its
+    row says why in ``note`` and has no bubble share.
     Example: PP = 16, F = 1.13, B = 1.99, W = 0.48 s, m = 64: 1F1B 15 × 3.12 = 46.80 s (19.0%);
     ZB1P 15 × (3.12 − 0.96) = 32.40 s (14.0%); DualPipe 7 × (3.12 + 1.99 − 1.44) = 25.69 s
     (11.4%) with 2× parameters and 17 micro-batches of activations; DualPipeV the same on 8
@@ -109,20 +134,24 @@ def pipeline_schedules(*, pp: int, f_s: float, b_s: float, w_s: float, fb_s: flo
             f"W = {w_s:g} s is more weight-backward time than the bubbles can absorb: the "
             f"formulas need {ZB1P_W_CHUNKS}W <= F + B ({f_s + b_s:g} s) and "
             f"{DUALPIPE_W_CHUNKS}W <= F&B + B ({fb + b_s:g} s), so W <= {w_max:.4g} s")
+    m = num_micro_batches
+    dual_bubble = bubble_dualpipe_s(pp=pp, fb_s=fb, b_s=b_s, w_s=w_s)
     rows = [
-        ("1f1b", pp, bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s), 1, pp),
-        ("zb1p", pp, bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w_s), 1, pp),
-        ("dualpipe", pp, bubble_dualpipe_s(pp=pp, fb_s=fb, b_s=b_s, w_s=w_s),
-         DUALPIPE_PARAM_COPIES, pp + 1),
-        ("dualpipev", pp // 2, bubble_dualpipe_s(pp=pp, fb_s=fb, b_s=b_s, w_s=w_s),
-         DUALPIPE_PARAM_COPIES, pp + 1),
+        ("1f1b", pp, bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s), 1, pp, ""),
+        ("zb1p", pp, float(bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w_s,
+                                         num_micro_batches=m)), 1, pp, ""),
+        ("dualpipe", pp, dual_bubble, DUALPIPE_PARAM_COPIES, pp + 1,
+         _dualpipe_refusal(m, pp=pp, even=True)),
+        ("dualpipev", pp // 2, dual_bubble, DUALPIPE_PARAM_COPIES, pp + 1,
+         _dualpipe_refusal(m, pp=pp, even=False)),
     ]
     out = []
-    for name, devices, bubble, copies, acts in rows:
+    for name, devices, bubble, copies, stage_acts, note in rows:
+        acts = stage_acts if m is None else min(stage_acts, m)
         out.append(ScheduleResult(
-            schedule=name, pp=pp, fb_s=fb, num_devices=devices, bubble_s=bubble,
-            bubble_frac=(None if num_micro_batches is None else bubble_frac(
-                bubble_s=bubble, num_micro_batches=num_micro_batches, f_s=f_s, b_s=b_s)),
+            schedule=name, pp=pp, fb_s=fb, num_devices=devices, bubble_s=bubble, note=note,
+            bubble_frac=(None if m is None or note else bubble_frac(
+                bubble_s=bubble, num_micro_batches=m, f_s=f_s, b_s=b_s)),
             param_copies=copies, activation_micro_batches=acts,
             param_bytes_per_device=(None if stage_param_bytes is None
                                     else copies * stage_param_bytes),
@@ -130,6 +159,18 @@ def pipeline_schedules(*, pp: int, f_s: float, b_s: float, w_s: float, fb_s: flo
                                          else acts * micro_batch_activation_bytes),
         ))
     return out
+
+
+def _dualpipe_refusal(num_micro_batches: int | None, *, pp: int, even: bool) -> str:
+    """Why DualPipe (``even``) or DualPipeV cannot run ``num_micro_batches`` on ``pp`` stages,
+    "" where it can or none is given (its ``step()`` asserts, :data:`DUALPIPE_MIN_CHUNKS_PER_RANK`)."""
+    m = num_micro_batches
+    if m is None:
+        return ""
+    if m < DUALPIPE_MIN_CHUNKS_PER_RANK * pp:
+        return (f"not runnable at m = {m}: step() needs m >= 2 x PP = "
+                f"{DUALPIPE_MIN_CHUNKS_PER_RANK * pp} micro-batches")
+    return f"not runnable at m = {m}: DualPipe's step() needs an even m" if even and m % 2 else ""
 
 
 #: Backward ≈ 2 × forward (input gradients + weight gradients, each about one forward).

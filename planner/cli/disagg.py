@@ -11,8 +11,9 @@ from typing import Any, Optional
 import typer
 
 from planner.cli import command, show_tables, violated
-from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, OVERRIDES, WEIGHTS_DTYPE,
-                                 Dtype, Format, WeightsDtype, quantity, refuse_unread,
+from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, OVERRIDES, PREFIX_CACHE_HIT,
+                                 WEIGHTS_DTYPE, Dtype, Format, WeightsDtype,
+                                 checked_prefix_cache_hit, quantity, refuse_unread,
                                  tokens_option, with_overrides)
 
 
@@ -91,6 +92,7 @@ def serve_disagg_cmd(
     max_tpot: str = MAX_TPOT,
     mtp: int = MTP,
     mtp_acceptance: Optional[float] = MTP_ACCEPTANCE,
+    prefix_cache_hit: Optional[float] = PREFIX_CACHE_HIT,
     weights_dtype: WeightsDtype = WEIGHTS_DTYPE,
     kv_dtype: Dtype = KV_DTYPE,
     overrides: Optional[str] = OVERRIDES,
@@ -104,6 +106,7 @@ def serve_disagg_cmd(
     from planner.calc.serving.disagg_workload import PoolLayout, serve_disagg
     from planner.errors import UsageError
     from planner.report.disagg import disagg_record, disagg_refusal, disagg_tables
+    from planner.specs.error_bands import error_band
     from planner.specs.load import load_engine
 
     name = engine or "trtllm"
@@ -115,8 +118,11 @@ def serve_disagg_cmd(
         "engine": "idealised engine" if eng is None else f"{eng.label} {eng.version}",
         "isl": isl, "osl": osl, "weights_dtype": weights_dtype.value,
         "kv_dtype": kv_dtype.value, "overlap": overlap, "arrival_rate_per_s": rate,
+        "prefix_cache_hit_frac": checked_prefix_cache_hit(prefix_cache_hit),
         **({} if origin is None else {"overrides": origin})}
-    dtypes = dict(weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value)
+    dtypes = dict(weights_dtype=weights_dtype.value, kv_dtype=kv_dtype.value,  # both modes'
+                  prefix_cache_hit_frac=setup["prefix_cache_hit_frac"],
+                  mtp_draft_tokens=mtp, mtp_acceptance=mtp_acceptance)
     _check_mode(ctx, mtp, mtp_acceptance, disagg_ratio, gpus)
     if disagg_ratio:
         return _solve(m, hw, eng, setup, isl=isl, osl=osl, gpus=gpus, rate=rate,
@@ -126,15 +132,11 @@ def serve_disagg_cmd(
                          moe_ep=prefill_ep)
     decode = PoolLayout(workers=decode_workers, batch=decode_batch, tp=decode_tp, pp=decode_pp,
                         attention_dp=decode_dp, moe_tp=decode_moe_tp, moe_ep=decode_ep)
-    link = _kv_link(kv_bandwidth)
     r = serve_disagg(m, hw, eng, isl_tokens=isl, osl_tokens=osl, prefill=prefill,
                      decode=decode, arrival_rate_per_s=rate, overlap=overlap,
-                     kv_bytes_per_s=link, mtp_draft_tokens=mtp, mtp_acceptance=mtp_acceptance,
-                     **dtypes)
+                     kv_bytes_per_s=_kv_link(kv_bandwidth), **dtypes)
     if not bool(r.fits):
         raise UsageError(disagg_refusal(disagg_record(r, setup, prefill, decode)))
-    from planner.specs.error_bands import error_band
-
     band = (error_band(hw.name or "", None if eng is None else eng.name, "disaggregated"),
             hw.label, None if eng is None else eng.label)
     show_tables(disagg_tables(r, setup, prefill, decode, band), fmt)
@@ -144,7 +146,8 @@ def _check_mode(ctx: typer.Context, mtp: int, acceptance: Optional[float], ratio
                 gpus: Optional[int]) -> None:
     """Refuse, in one line, an option the call's mode would not read: the pools' options with
     --disagg-ratio (it chooses them), its limits and --gpus without it, --mtp-acceptance
-    without --mtp."""
+    without --mtp (--mtp itself both modes read: with --disagg-ratio every decode candidate
+    runs it)."""
     from planner.errors import UsageError
 
     if ratio:
@@ -158,8 +161,6 @@ def _check_mode(ctx: typer.Context, mtp: int, acceptance: Optional[float], ratio
 
     if acceptance is not None and not mtp:
         raise UsageError("--mtp-acceptance needs --mtp K (draft tokens per step)")
-    if ratio and mtp:
-        raise UsageError("--mtp belongs to the pools given, not to --disagg-ratio")
 
 
 def _kv_link(kv_bandwidth: Optional[str]) -> Optional[float]:

@@ -111,6 +111,22 @@ def tokens_option(default: Any, name: str, text: str) -> Any:
                         help=f"{text}; a count: 32768, 32k (32,000) or 32Ki (32,768).")
 
 
+#: ``--prefix-cache-hit F`` of the workload commands (``serve --isl ...``, ``serve-disagg``).
+PREFIX_CACHE_HIT = typer.Option(
+    None, "--prefix-cache-hit", metavar="F",
+    help="Share of each prompt's tokens whose KV is already in a prefix cache (read, not "
+         "recomputed: prefill computes the rest, over the whole prompt; KV memory and the "
+         "disaggregated KV transfer unchanged), 0 <= F < 1; DeepSeek's service: 0.563 "
+         "[default: 0].")
+
+
+def checked_prefix_cache_hit(value: Any) -> float:
+    """``--prefix-cache-hit`` as a float (0 when not given), or one usage line naming it."""
+    from planner.calc.serving.prefix_cache import checked_prefix_cache_hit_frac
+
+    return float(checked_prefix_cache_hit_frac(value, name="--prefix-cache-hit"))
+
+
 SEQ_LEN = tokens_option(4096, "--seq-len", "Sequence length for FLOPs")
 WEIGHTS_DTYPE = typer.Option(WeightsDtype.fp8, "--weights-dtype")
 KV_DTYPE = typer.Option("bf16", "--kv-dtype")

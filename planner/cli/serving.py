@@ -12,9 +12,9 @@ import typer
 from planner import vocab
 from planner.cli import command, show_tables
 from planner.cli.options import (FORMAT, HARDWARE, KV_DTYPE, MODEL, MODELS, OVERRIDES,
-                                 WEIGHTS_DTYPE, Dtype, Format, WeightsDtype, choices,
-                                 checked_overrides, hardware_option, refuse_unread,
-                                 tokens_option, with_overrides)
+                                 PREFIX_CACHE_HIT, WEIGHTS_DTYPE, Dtype, Format, WeightsDtype,
+                                 checked_overrides, checked_prefix_cache_hit, choices,
+                                 hardware_option, refuse_unread, tokens_option, with_overrides)
 
 if TYPE_CHECKING:   # a type alias for the checker, the Enum for typer (options.Choice)
     from typing import TypeAlias
@@ -106,7 +106,8 @@ ENGINE = typer.Option(None, "--engine",
 SERVE_KV_DTYPE = typer.Option(None, "--kv-dtype",
                               help="KV cache element type [default: bf16; workload mode: the "
                                    "engine's (TensorRT-LLM: FP8 with FP8 / FP4 weights)].")
-WORKLOAD_ONLY = ("--pp", "--attention-dp", "--moe-tp", "--moe-ep", "--engine")
+WORKLOAD_ONLY = ("--pp", "--attention-dp", "--moe-tp", "--moe-ep", "--engine",
+                 "--prefix-cache-hit")
 #: Parameters of the single-step mode alone: given on the command line with --isl/--osl/
 #: --concurrency, refused (the workload model would otherwise ignore them silently).
 SINGLE_STEP_ONLY = ("phase", "gpus", "ep", "dp_attention", "batch_per_gpu", "tokens_per_gpu",
@@ -149,6 +150,7 @@ def serve_cmd(
     moe_tp: Optional[int] = MOE_TP,
     moe_ep: Optional[int] = MOE_EP,
     engine: Optional[str] = ENGINE,
+    prefix_cache_hit: Optional[float] = PREFIX_CACHE_HIT,
     overrides: Optional[str] = OVERRIDES,
     fmt: Format = FORMAT,
 ) -> None:
@@ -171,9 +173,10 @@ def serve_cmd(
                                concurrency=concurrency, tp=tp, pp=pp, attention_dp=attention_dp,
                                moe_tp=moe_tp, moe_ep=moe_ep, weights_dtype=weights_dtype.value,
                                kv_dtype=kv_dtype and kv_dtype.value, fmt=fmt,
-                               overrides=overrides)
-    given = [flag for flag, v in zip(WORKLOAD_ONLY, (pp, attention_dp, moe_tp, moe_ep, engine))
-             if v is not None]
+                               overrides=overrides,
+                               prefix_cache_hit=checked_prefix_cache_hit(prefix_cache_hit))
+    given = [flag for flag, v in zip(WORKLOAD_ONLY, (pp, attention_dp, moe_tp, moe_ep, engine,
+                                                     prefix_cache_hit)) if v is not None]
     if given:
         raise UsageError(f"{', '.join(given)} belong(s) to the workload mode: give --isl, --osl "
                          "and --concurrency too")
@@ -198,7 +201,7 @@ def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: An
                     concurrency: Any, tp: Optional[int], pp: Optional[int],
                     attention_dp: Optional[int], moe_tp: Optional[int], moe_ep: Optional[int],
                     weights_dtype: str, kv_dtype: Optional[str], fmt: Format,
-                    overrides: Optional[str] = None) -> None:
+                    overrides: Optional[str] = None, prefix_cache_hit: float = 0.0) -> None:
     """``planner serve`` in workload mode: the figures, or the refusal of a workload that does
     not fit in memory (one line, exit 2)."""
     from planner import catalog, report
@@ -216,11 +219,12 @@ def _serve_workload(model: str, hardware: str, engine: Optional[str], *, isl: An
                               "moe_tp": moe_tp, "moe_ep": moe_ep}
     r = serve_workload(m, hw, eng, isl=isl, osl=osl, concurrency=concurrency,
                        weights_dtype=weights_dtype, kv_dtype=kv_dtype, queue_beyond_kv=True,
-                       **layout)
+                       prefix_cache_hit_frac=prefix_cache_hit, **layout)
     setup = {"model": m.name or m.label, "hardware": hw.name or hw.label,
              "engine": "idealised engine" if eng is None else f"{eng.label} {eng.version}",
              "isl": isl, "osl": osl, "concurrency": concurrency, **layout,
-             "weights_dtype": weights_dtype, "kv_dtype": r.kv_dtype, **extra}
+             "weights_dtype": weights_dtype, "kv_dtype": r.kv_dtype,
+             "prefix_cache_hit_frac": prefix_cache_hit, **extra}
     if not r.fits:
         raise UsageError(report.workload_refusal(report.workload_record(r, setup)))
     band = error_band(hw.name or "", None if eng is None else eng.name, "aggregated")

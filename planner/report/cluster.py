@@ -72,7 +72,8 @@ def _schedule_cells(rec: dict[str, Any]) -> list[str]:
         f" ({fmt_bytes(rec['activation_bytes_per_device'])})"
         if rec["activation_bytes_per_device"] is not None else "")
     return [rec["schedule"], str(rec["num_devices"]), fmt_seconds(rec["bubble_s"]),
-            f"{rec['bubble_frac'] * 100:.1f}%" if rec["bubble_frac"] is not None else "n/a",
+            f"{rec['bubble_frac'] * 100:.1f}%" if rec["bubble_frac"] is not None
+            else "not runnable" if rec["note"] else "n/a",
             params, acts]
 
 
@@ -91,12 +92,16 @@ def pipeline_table(results: list[ScheduleResult], *, f_s: float, b_s: float, w_s
             "activation_micro_batches": r.activation_micro_batches,
             "param_bytes_per_device": r.param_bytes_per_device,
             "activation_bytes_per_device": r.activation_bytes_per_device,
-            "f_s": f_s, "b_s": b_s, "w_s": w_s, "fb_s": fb_s}
+            "f_s": f_s, "b_s": b_s, "w_s": w_s, "fb_s": fb_s, "note": r.note}
         t.add(rec, _schedule_cells(rec))
+        if r.note:
+            t.notes.append(f"{r.schedule}: {r.note} (github.com/deepseek-ai/DualPipe@3da1bbe).")
     t.notes.append("Bubble formulas (V3R Table 2, DualPipe README): 1F1B (PP-1)(F+B); ZB1P "
-                   "(PP-1)(F+B-2W); DualPipe and DualPipeV (PP/2-1)(F&B+B-3W), DualPipeV on PP/2 "
-                   "devices. Parameters in units of one stage's, activations in micro-batches "
-                   "(mb) of one stage. bubble share: bubble / (bubble + micro-batches x (F+B)).")
+                   "(PP-1)(F+B-2W), with m < PP micro-batches max(that, (PP-1)(F+B-W)-(m-1)W) "
+                   "(Qi et al. 2024 §2.1: only m-1 W passes to delay); DualPipe and DualPipeV "
+                   "(PP/2-1)(F&B+B-3W), DualPipeV on PP/2 devices. Parameters in units of one "
+                   "stage's, activations in micro-batches (mb) of one stage (at most m). "
+                   "bubble share: bubble / (bubble + micro-batches x (F+B)).")
     return t
 
 

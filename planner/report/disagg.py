@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from planner.report.formats import fmt_bytes, fmt_seconds
+from planner.report.serving import prefix_cache_notes
 from planner.report.table import Table
 
 if TYPE_CHECKING:
@@ -134,6 +135,7 @@ def disagg_tables(r: DisaggResult, setup: dict[str, Any], prefill: PoolLayout,
            "With MTP the step verifies the drafts and runs the MTP module; TPOT = the step / "
            "the tokens it yields. ")
     t.notes.append(NOTE + mtp + f"{rec['efficiency_note']}.")
+    t.notes += prefix_cache_notes(rec)
     if rec.get("overrides"):
         t.notes.append(f"overrides applied: {rec['overrides']}.")
     if band is not None:
@@ -217,6 +219,7 @@ def plan_tables(plan: DisaggPlan, setup: dict[str, Any], *,
     t.notes.append(f"The split with the most output tokens/s per GPU {chosen} over every "
                    "candidate (workers of 1, 2, 4... GPUs, attention TP or DP, batches, prefill "
                    "worker counts). " + NOTE + f"{rec['efficiency_note']}.")
+    t.notes += prefix_cache_notes(rec)
     if rec.get("overrides"):
         t.notes.append(f"overrides applied: {rec['overrides']}.")
     return [t]

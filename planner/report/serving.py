@@ -193,6 +193,18 @@ def workload_refusal(rec: dict[str, Any]) -> str:
             f"per GPU {_memory_text(rec)}; lower --concurrency, or raise --tp / --pp")
 
 
+def prefix_cache_notes(rec: dict[str, Any]) -> list[str]:
+    """The note of a workload with a prefix cache (``prefix_cache_hit_frac`` above 0), else
+    none: the tables of a workload without one are as before."""
+    frac = rec.get("prefix_cache_hit_frac") or 0.0
+    if not frac:
+        return []
+    return [f"Prefix cache: {frac:.1%} of each prompt's tokens found cached (their KV read, not "
+            "recomputed): prefill computes only the rest, attending over the whole prompt; "
+            "the KV cache held (and, disaggregated, moved to the decode pool) is the whole "
+            "prompt's."]
+
+
 def workload_tables(r: WorkloadResult, setup: dict[str, Any],
                     band: tuple[ErrorBand | None, str, str | None] | None = None) -> list[Table]:
     """The workload's latency, throughput, memory and binding resources (one scalar workload);
@@ -230,6 +242,7 @@ def workload_tables(r: WorkloadResult, setup: dict[str, Any],
                    "step with the prefill work new requests bring; TTFT = half a step of wait + "
                    "the request's prefill chunks + the engine's per-request overhead. "
                    f"{rec['efficiency_note']}.")
+    t.notes += prefix_cache_notes(rec)
     if band is not None:
         t.notes.append(error_band_text(band[0], hardware=band[1], engine=band[2]) + ".")
     if rec.get("overrides"):

@@ -76,9 +76,15 @@ def solve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                  osl_tokens: int, ttft_limit_s: float, tpot_limit_s: float,
                  total_gpus: int | None = None, arrival_rate_per_s: float | None = None,
                  weights_dtype: str = "fp8", moe_weights_dtype: str | None = None,
-                 kv_dtype: str | None = None, overlap: bool = False) -> DisaggPlan:
+                 kv_dtype: str | None = None, overlap: bool = False,
+                 prefix_cache_hit_frac: float | None = None, mtp_draft_tokens: int = 0,
+                 mtp_acceptance: float | None = None) -> DisaggPlan:
     """The split and layouts with the most output tokens/s per GPU under the limits, for
-    ``total_gpus`` GPUs or a target ``arrival_rate_per_s`` (exactly one of the two)."""
+    ``total_gpus`` GPUs or a target ``arrival_rate_per_s`` (exactly one of the two); with a
+    prefix cache (``prefix_cache_hit_frac``: the prefill pool computes the uncached tokens,
+    :func:`~planner.calc.serving.disagg_workload.prefill_piece`) and MTP in the decode pool
+    (``mtp_draft_tokens``, ``mtp_acceptance``: TPOT = step / tokens per step,
+    :func:`~planner.calc.serving.disagg_workload.decode_piece`)."""
     from planner.calc.memory import kv_bytes_per_token_per_gpu
     from planner.calc.serving.disagg import best_disagg_split, kv_transfer_bytes_per_request
     from planner.calc.serving.disagg_workload import (decode_piece, kv_link_rates,
@@ -91,18 +97,21 @@ def solve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     pc = pool_candidates(model, hardware, max_gpus=most, batches=PREFILL_BATCHES)
     dc = pool_candidates(model, hardware, max_gpus=most, batches=DECODE_BATCHES)
     pre = prefill_piece(model, hardware, engine, isl_tokens=isl_tokens, layout=pc,
-                        overlap=overlap, **dtypes)
+                        overlap=overlap, prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
+    mtp: dict[str, Any] = dict(mtp_draft_tokens=mtp_draft_tokens, mtp_acceptance=mtp_acceptance)
     dec = decode_piece(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
-                       layout=dc, overlap=overlap, **dtypes)
+                       layout=dc, overlap=overlap, **mtp, **dtypes)
     kv = dec.memory.kv_dtype
     up, out, up_lat, out_lat = kv_link_rates(hardware)
 
     split = best_disagg_split(
         prefill_batch_s=pre.time_s, request_overhead_s=pre.request_overhead_s, prefill_requests_per_batch=pc.requests_per_worker,
         prefill_gpus_per_worker=pc.gpus_per_worker,
-        prefill_sender_gpus=kv_sender_gpus(model, kv_dtype=kv, tp=pc.tp, pp=pc.pp),
+        prefill_sender_gpus=kv_sender_gpus(model, kv_dtype=kv, tp=np.asarray(pc.tp)[:, None],
+                                           pp=pc.pp, decode_tp=np.asarray(dc.tp)[None, :]),
         prefill_fits=np.asarray(pre.memory.fits), decode_step_s=dec.time_s,
-        decode_tpot_s=dec.time_s, decode_concurrency=dc.requests_per_worker,
+        decode_tpot_s=dec.time_s / np.asarray(dec.tokens_per_step),
+        decode_concurrency=dc.requests_per_worker,
         decode_gpus_per_worker=dc.gpus_per_worker, decode_fits=np.asarray(dec.memory.fits),
         kv_bytes_per_request=kv_transfer_bytes_per_request(
             kv_bytes_per_token=kv_bytes_per_token_per_gpu(model, kv_dtype=kv, tp=1),
@@ -119,7 +128,8 @@ def solve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     decode = _pick(dc, split.decode_choice, split.decode_workers)
     result = serve_disagg(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
                           prefill=prefill, decode=decode, arrival_rate_per_s=arrival_rate_per_s,
-                          overlap=overlap, **dtypes)
+                          overlap=overlap, prefix_cache_hit_frac=prefix_cache_hit_frac, **mtp,
+                          **dtypes)
     return DisaggPlan(split, pc, dc, prefill, decode, result)
 
 

@@ -149,6 +149,33 @@ def test_dualpipe_against_1f1b_and_zb1p_for_pp16():
     assert res["dualpipev"].num_devices == 8
 
 
+def test_pipeline_schedules_read_the_micro_batch_count():
+    # With m < PP micro-batches ZB1P's drain has only m - 1 delayed W passes (the training
+    # model's bubble), a stage holds at most m micro-batches, and DualPipe(V) cannot run below
+    # 2 x PP (odd m: DualPipe); `planner pipeline --micro-batches` had ignored m for all three.
+    few = {r.schedule: r for r in pipeline.pipeline_schedules(pp=16, f_s=1.13, b_s=1.99,
+                                                              w_s=0.48, num_micro_batches=4)}
+    assert few["zb1p"].bubble_s == pytest.approx(15 * (3.12 - 0.48) - 3 * 0.48)   # 38.16 s
+    assert few["1f1b"].bubble_s == pytest.approx(15 * 3.12)
+    assert {r.activation_micro_batches for r in few.values()} == {4}
+    assert few["dualpipe"].bubble_frac is None and "m >= 2 x PP = 32" in few["dualpipe"].note
+    assert few["1f1b"].note == few["zb1p"].note == "" and few["zb1p"].bubble_frac is not None
+    odd = {r.schedule: r for r in pipeline.pipeline_schedules(pp=16, f_s=1.13, b_s=1.99,
+                                                              w_s=0.48, num_micro_batches=33)}
+    assert "even m" in odd["dualpipe"].note and odd["dualpipev"].note == ""
+    assert odd["zb1p"].bubble_s == pytest.approx(15 * (3.12 - 0.96))
+    assert odd["dualpipe"].activation_micro_batches == 17
+    from planner.calc.train.overlap import bubble_s
+    from planner.calc.train.recipe import TRAIN_SCHEDULES
+    for m in (2, 4, 8, 15, 16, 64):   # the same ZB1P bubble as the training model's
+        trained = bubble_s(TRAIN_SCHEDULES.index("zb1p"), pp=16, vpp=1, f_s=1.13, b_s=1.99,
+                           w_s=0.48, m=m)
+        assert float(trained) == pytest.approx(pipeline.bubble_zb1p_s(
+            pp=16, f_s=1.13, b_s=1.99, w_s=0.48, num_micro_batches=m))
+    table = runner.invoke(app, ["pipeline", "--pp", "16", "--micro-batches", "4"])
+    assert table.exit_code == 0 and "not runnable" in table.stdout
+
+
 def test_pipeline_rejects_odd_pp_and_w_above_b():
     for args in (["--pp", "15"], ["--w", "3"]):
         result = runner.invoke(app, ["pipeline", *args])

@@ -239,8 +239,10 @@ def test_clients_beyond_the_running_batch_wait_for_a_decode_slot():
 def test_burst_clients_beyond_the_decode_slots_wait_for_a_slot():
     """The opening burst (share s) of N clients on S = n_D x c_D decode slots: the N - S beyond
     them wait for the first to finish (rounds of S, each T_dec + 1 step), the prefill pool
-    working through the burst meanwhile: burst TTFT = TTFT0 + max(R x T_cycle, R_D x T_slot).
-    With N <= S nothing changes; TPOT and the rate never do."""
+    working through the burst meanwhile: each request waits the longer of its prefill round
+    and its slot round, burst TTFT = TTFT0 + the mean of those (round 11: was the longer of
+    the two mean waits, max(R x T_cycle, R_D x T_slot), which is shorter wherever requests
+    differ in which wait is longer). With N <= S nothing changes; TPOT and the rate never do."""
     import numpy as np
 
     from planner.calc.serving.disagg import burst_wait_rounds, disagg_steady_state
@@ -258,12 +260,68 @@ def test_burst_clients_beyond_the_decode_slots_wait_for_a_slot():
     prefill_rounds = burst_wait_rounds(requests=clients, requests_per_round=2)
     slot_rounds = burst_wait_rounds(requests=clients, requests_per_round=8)
     assert slot_rounds.tolist() == pytest.approx([0.0, 4 / 12, 8 / 16])
-    want = (1 - s) * steady.ttft_s + s * (ttft0 + np.maximum(prefill_rounds * cycle,
-                                                             slot_rounds * slot))
+    # by hand: 12 clients, prefill rounds of 2: requests 0..7 wait 0, 0, .05, .05, .., .15 s
+    # (0.6 s in all), 8..11 a slot (4 x 20.48 s); 16: 0..7 as before, 8..15 a slot
+    by_hand = np.array([prefill_rounds[0] * cycle, (0.6 + 4 * slot) / 12,
+                        (0.6 + 8 * slot) / 16])
+    want = (1 - s) * steady.ttft_s + s * (ttft0 + by_hand)
     assert burst.ttft_s == pytest.approx(want, rel=1e-9)
+    # the longer of the two mean waits is shorter: the prefill rounds of requests 8..15
+    # (.2 .. .35 s) overlap their slot wait, not add to it
+    old = np.maximum(prefill_rounds * cycle, slot_rounds * slot)
+    assert np.all(by_hand[1:] > old[1:] + 1e-3) and by_hand[0] == pytest.approx(old[0])
     # 8 clients on 8 slots: only the prefill rounds; 12 and 16: the slot wait, seconds longer
     assert burst.ttft_s[0] == pytest.approx((1 - s) * steady.ttft_s[0]
                                             + s * (ttft0 + prefill_rounds[0] * cycle))
     assert np.all(burst.ttft_s[1:] - steady.ttft_s[1:] * (1 - s) - s * ttft0 > s * 1.0)
     np.testing.assert_array_equal(burst.tpot_s, steady.tpot_s)
     np.testing.assert_array_equal(burst.request_rate_per_s, steady.request_rate_per_s)
+
+
+def _burst_brute_force(n, m, s, a, b):
+    i = np.arange(n)
+    return float(np.mean(np.maximum(a * (i // m), b * (i // s))))
+
+
+def test_burst_mean_wait_is_the_mean_of_each_requests_longer_wait():
+    """burst_mean_wait_s against the request-by-request mean of max(prefill round wait, slot
+    round wait) on 2,000 random bursts (equal and nearly equal paces included, where the two
+    staircases cross in many rounds and more than one pass of the round axis runs), vectorized
+    in one call; the docstring's example by hand."""
+    from planner.calc.serving.disagg_burst import BURST_ROUNDS_PER_PASS, burst_mean_wait_s
+
+    rng = np.random.default_rng(11)
+    n = rng.integers(1, 600, 2000)
+    m, s = rng.integers(1, 40, 2000), rng.integers(1, 50, 2000)
+    a = np.where(rng.random(2000) < 0.05, 0.0, rng.uniform(1e-3, 2.0, 2000))
+    b = np.where(rng.random(2000) < 0.05, 0.0, rng.uniform(1e-3, 30.0, 2000))
+    pace = rng.random(2000)
+    b = np.where(pace < 0.2, a * s / m, np.where(pace < 0.3, a * s / m * 1.0004, b))
+    got = burst_mean_wait_s(requests=n, prefill_round_requests=m, prefill_cycle_s=a, slots=s,
+                            slot_s=b)
+    want = [_burst_brute_force(*x) for x in zip(n, m, s, a, b)]
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+    assert np.max(np.ceil(n / s)) > 2 * BURST_ROUNDS_PER_PASS      # several passes ran
+    assert burst_mean_wait_s(requests=12, prefill_round_requests=2, prefill_cycle_s=0.05,
+                             slots=8, slot_s=20.48) == pytest.approx((0.6 + 4 * 20.48) / 12)
+    # the burst's mean wait never falls below the longer of the two mean waits, nor when
+    # either round lengthens (a faster KV link shortens the prefill cycle)
+    old = np.maximum(d.burst_wait_rounds(requests=n, requests_per_round=m) * a,
+                     d.burst_wait_rounds(requests=n, requests_per_round=s) * b)
+    assert np.all(got >= old - 1e-12)
+    for da, db in ((1.1, 1.0), (1.0, 1.1)):
+        longer = burst_mean_wait_s(requests=n, prefill_round_requests=m,
+                                   prefill_cycle_s=a * da, slots=s, slot_s=b * db)
+        assert np.all(longer >= got - 1e-12)
+
+
+def test_a_burst_one_staircase_bounds_from_the_start_sums_in_closed_form():
+    """A burst of 10^7 requests whose prefill staircase bounds the slot one from the first
+    round: the closed form of the prefill staircase, no pass over its 10 slot rounds."""
+    from planner.calc.serving.disagg_burst import burst_mean_wait_s, staircase_sum
+
+    # the prefill far slower per request than the slots: f >= g from round 1 on
+    big = burst_mean_wait_s(requests=1e7, prefill_round_requests=1, prefill_cycle_s=1.0,
+                            slots=1e6, slot_s=1.0)
+    assert big == pytest.approx(float(staircase_sum(requests=1e7, requests_per_round=1,
+                                                    round_s=1.0)) / 1e7)

@@ -187,3 +187,31 @@ def test_the_pools_read_the_engines_weight_only_expert_kernel():
         dec, pre = ([float(f(gpt, hw, eng, **kw, **extra).time_s) for eng in (vllm, plain)]
                     for f, extra in ((decode_piece, dict(osl_tokens=1024)), (prefill_piece, {})))
         assert (dec[0] != dec[1]) == moves and (pre[0] != pre[1]) == moves, name
+
+
+def test_an_mla_cache_goes_whole_to_every_decode_tp_rank(v3, h800):
+    """MLA keeps the whole latent on every attention-TP rank: a decode worker of attention TP
+    t_D takes t_D copies, sent by the prefill ranks that hold it (TensorRT-LLM's
+    mlaCacheFormatter: each generation TP rank gets the whole cache from one context rank).
+    From an attention-DP prefill rank to a TP 8 decode worker: 8 copies over one link; TP 8
+    to TP 8: one each over 8 links, as before; GQA (8 KV heads) to TP <= 8 unchanged, to TP
+    16 two copies of each shard."""
+    llama = catalog.load_model("llama-3.1-70b")
+    assert kv_sender_gpus(v3, kv_dtype="fp8", tp=np.array([1, 8, 8, 1]), pp=1,
+                          decode_tp=np.array([8, 8, 1, 1])).tolist() == [1 / 8, 1, 1, 1]
+    assert kv_sender_gpus(llama, kv_dtype="fp8", tp=np.array([8, 4, 8]), pp=1,
+                          decode_tp=np.array([8, 8, 16])).tolist() == [8, 4, 4]
+    q = 40_016 * 4096
+    _, out, _, lat = kv_link_rates(h800)
+    args = dict(isl_tokens=4096, osl_tokens=1024, prefill=PRE, **DT)
+    tp_dec = serve_disagg(v3, h800, None, decode=PoolLayout(tp=8, batch=16), **args)
+    dp_dec = serve_disagg(v3, h800, None, decode=PoolLayout(attention_dp=8, batch=2), **args)
+    assert tp_dec.state.kv_transfer_s == pytest.approx(lat + 8 * q / out)
+    assert dp_dec.state.kv_transfer_s == pytest.approx(lat + q / out)
+    # on the TTFT path only (open loop): against a link 10^6 times faster, TTFT longer by the
+    # difference of the transfers, TPOT the same
+    slow, fast = (serve_disagg(v3, h800, None, decode=PoolLayout(tp=8, batch=16),
+                               arrival_rate_per_s=0.2, kv_bytes_per_s=b, **args).state
+                  for b in (out, out * 1e6))
+    assert slow.ttft_s - fast.ttft_s == pytest.approx(8 * q / out - 8 * q / (out * 1e6))
+    assert slow.tpot_s == fast.tpot_s

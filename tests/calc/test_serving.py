@@ -477,6 +477,21 @@ def test_fp8_attention_runs_on_the_fp8_tensor_cores():
         serving.serve(v3, h800, ServeConfig(attention_dtype="fp4"))
 
 
+def test_prefill_header_names_the_attention_table_it_reads():
+    # Prefill reads the attention kernel by prompt length (efficiency.attention_by_isl); the
+    # header printed the scalar long-prompt factor (0.5087 on the H200) instead.
+    h200 = catalog.load_hardware("h200")
+    prefill = serving.serving_rates(h200, phase="prefill", weights_dtype="fp8").basis
+    decode = serving.serving_rates(h200, phase="decode", weights_dtype="fp8").basis
+    assert "BF16 attention x 0.0681-0.5459 by prompt length (256-16,384 tokens)" in prefill
+    assert "BF16 attention x 0.5087," in decode and "by prompt length" not in decode
+    from planner.calc.serving.workload import serve_workload
+
+    note = serve_workload(catalog.load_model("llama-3.1-70b"), h200, None, isl=1024, osl=128,
+                          concurrency=8, tp=8).efficiency_note
+    assert "prefill attention at the measured kernel's rate for the prompt's length" in note
+
+
 def test_serve_cli_overlap_attention_dtype_and_mtp_depth():
     rec = run_json("serve", "deepseek-v3", "-H", "h20", "--gpus", "16", "--batch-per-gpu", "12",
                    "--kv-dtype", "fp8", "--attention-dtype", "fp8", "--overlap", "single",

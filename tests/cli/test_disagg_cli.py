@@ -169,3 +169,42 @@ def test_a_rate_beyond_the_capped_search_is_not_called_a_memory_failure():
     # One GPU holds no prefill and decode pool: that one is the memory failure.
     none = cli_run(*base, "--gpus", "1")
     assert none.exit_code == 1 and "none fits in memory" in none.stderr
+
+
+SOLVER = ("serve-disagg", "deepseek-v3", "-H", "h800", "--isl", "4096", "--osl", "1024",
+          "--kv-dtype", "fp8", "--disagg-ratio", "--gpus", "176", "--max-ttft", "2 s",
+          "--max-tpot", "50 ms")
+
+
+def test_the_solver_with_deepseeks_prefix_cache_hit_rate():
+    """DeepSeek's day-6 overview: 56.3% of its input tokens hit its on-disk KV cache. With it
+    the prefill pool shrinks from 112 GPUs (7 x 16) to 64 (one worker of attention DP 64 at 2
+    prompts per rank) beside a decode pool of 64 at 64 per rank, and the prefill pool binds
+    (README's serve-disagg section); without it, 112 + 64 with decode binding."""
+    (plain,) = cli_json(*SOLVER)
+    (hit,) = cli_json(*SOLVER, "--prefix-cache-hit", "0.563")
+    assert (plain["prefill_gpus"], plain["decode_gpus"], plain["binding_side"]) == \
+        (112, 64, "decode")
+    assert (hit["prefill_gpus"], hit["decode_gpus"], hit["binding_side"]) == \
+        (64, 64, "prefill")
+    assert hit["prefill_layout"] == "1 x (TP 1, PP 1, attention DP 64), batch 2 per rank"
+    assert hit["decode_layout"] == "1 x (TP 1, PP 1, attention DP 64), batch 64 per rank"
+    assert hit["prefix_cache_hit_frac"] == 0.563 and plain["prefix_cache_hit_frac"] == 0.0
+    assert hit["kv_bytes_per_request"] == plain["kv_bytes_per_request"] == 40_016 * 4096
+    assert hit["tokens_per_s_per_gpu"] > plain["tokens_per_s_per_gpu"]
+    assert hit["ttft_s"] <= 2 and hit["tpot_s"] <= 0.05
+
+
+def test_the_solver_runs_mtp_in_every_decode_candidate():
+    (rec,) = cli_json(*SOLVER, "--mtp", "1")
+    assert rec["mtp_tokens_per_step"] == pytest.approx(1.85)
+    assert rec["tpot_s"] == pytest.approx(rec["decode_step_s"] / 1.85)
+    assert rec["tpot_s"] <= 0.05 and rec["ttft_s"] <= 2
+
+
+def test_serve_disagg_refuses_a_hit_fraction_outside_0_to_1_in_one_line():
+    for args in (POOLS, SOLVER[1:]):
+        r = cli_run("serve-disagg", *args, "--prefix-cache-hit", "1.0")
+        assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1
+        assert "--prefix-cache-hit: must be at least 0 and below 1" in r.stderr
+    assert "--prefix-cache-hit" in cli_run("serve-disagg", "--help").stdout

@@ -210,8 +210,13 @@ def test_pipeline_bubbles_stay_between_0_and_100_percent():
     from planner.errors import UsageError
 
     for w in (0.0, 0.48, 1.0, 1.56):      # up to (F + B) / 2 = 1.56 s
-        for r in pipeline_schedules(pp=16, f_s=1.13, b_s=1.99, w_s=w, num_micro_batches=4):
-            assert r.bubble_s >= -1e-12 and 0 <= r.bubble_frac < 1, (w, r)
+        for m in (4, 32):                  # DualPipe(V) runs from m = 2 x PP = 32 on
+            for r in pipeline_schedules(pp=16, f_s=1.13, b_s=1.99, w_s=w, num_micro_batches=m):
+                assert r.bubble_s >= -1e-12, (w, m, r)
+                if r.note:                 # not runnable: no share, and only DualPipe(V) at m < 32
+                    assert r.bubble_frac is None and m == 4 and "dualpipe" in r.schedule
+                else:
+                    assert 0 <= r.bubble_frac < 1, (w, m, r)
     with pytest.raises(UsageError, match="W <= 1.56 s"):
         pipeline_schedules(pp=16, f_s=1.13, b_s=1.99, w_s=1.57)
     with pytest.raises(UsageError, match="W <= 0.6633 s"):     # F&B = 0: 3W <= B = 1.99

@@ -167,3 +167,23 @@ def test_a_replica_over_the_gpu_bound_is_refused():
                  "--concurrency", "8", "--tp", "99999", "--attention-dp", "99999")
     assert result.exit_code == 2 and result.stdout == ""
     assert "at most 1,048,576 GPUs per replica" in result.stderr
+
+
+def test_prefix_cache_hit_is_echoed_lowers_ttft_and_is_checked():
+    (plain,) = run_json(*MUST_SHOW)
+    (hit,) = run_json(*MUST_SHOW, "--prefix-cache-hit", "0.5")
+    assert plain["prefix_cache_hit_frac"] == 0.0 and hit["prefix_cache_hit_frac"] == 0.5
+    assert hit["ttft_s"] < plain["ttft_s"] and hit["tpot_s"] <= plain["tpot_s"]
+    assert hit["kv_cache_bytes_per_gpu"] == plain["kv_cache_bytes_per_gpu"]
+    text = run(*MUST_SHOW, "--prefix-cache-hit", "0.5").stdout
+    assert "Prefix cache: 50.0% of each prompt's tokens found cached" in " ".join(text.split())
+    assert "Prefix cache" not in run(*MUST_SHOW).stdout
+    for bad in ("1", "-0.2", "1.5"):
+        r = run(*MUST_SHOW, "--prefix-cache-hit", bad)
+        assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1
+        assert "--prefix-cache-hit: must be at least 0 and below 1" in r.stderr
+    word = run(*MUST_SHOW, "--prefix-cache-hit", "half")
+    assert word.exit_code == 2 and word.stderr.count("\n") == 1
+    alone = run("serve", "llama-3.1-70b", "-H", "h200", "--prefix-cache-hit", "0.5")
+    assert alone.exit_code == 2 and "--prefix-cache-hit" in alone.stderr
+    assert "--prefix-cache-hit" in run("serve", "--help").stdout

@@ -107,3 +107,26 @@ def running_requests_cap(fig: Any, lay: Layout, hardware: Hardware, *, memory_fr
     return lay.adp * np.floor(np.maximum(room, 0.0) / per_request)
 
 
+#: Points of the quadrature of :func:`balance_wait_steps` (the integrand is smooth and monotone).
+BALANCE_QUADRATURE_POINTS = 65
+
+
+def balance_wait_steps(*, adp: Any, arrivals_per_step: Any, timeout_steps: float) -> Any:
+    """Mean steps a context request is held by an attention-DP balancing scheduler: until each
+    of the other DP_att − 1 ranks has a new request too, at most ``timeout_steps``.
+
+    Formula: W = ∫₀^T [1 − (1 − e^(−λt))^(DP_att − 1)] dt, T the timeout, λ the arrivals per
+    rank per step (closed loop: b / OSL); trapezoid rule on 65 points; 0 where DP_att = 1.
+    Ref: TensorRT-LLM AttentionDpConfig (enable_balance, timeout_iters); the other ranks'
+    next arrivals as independent exponential waits (the max of n of them).
+    Convention: arrays broadcast; a request already waiting on another rank is not counted
+    (an upper bound on the wait).
+    Example: DP_att = 8, λ = 32 / 921.5 per step, T = 60: 53.7 steps; λ = 32 / 7,372.5: 60.0.
+    """
+    import numpy as np
+
+    lam = np.asarray(arrivals_per_step, dtype=float)[..., None]
+    others = (np.asarray(adp, dtype=float) - 1)[..., None]
+    t = np.linspace(0.0, 1.0, BALANCE_QUADRATURE_POINTS) * timeout_steps
+    held = 1 - (1 - np.exp(-lam * t)) ** others
+    return ((held[..., 1:] + held[..., :-1]) / 2 * np.diff(t)).sum(axis=-1)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.calc.serving.disagg_burst import burst_mean_wait_s
+
 #: Codes of the side that sets a disaggregated deployment's request rate.
 PREFILL_BOUND, DECODE_BOUND = 0, 1
 BINDING_SIDES = ("prefill", "decode")
@@ -186,12 +188,11 @@ def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_
     T_dec), μ_P, μ_D), TTFT = max(TTFT₀, N / X − T_dec) (the requests beyond the pipeline
     wait for prefill or for a decode slot);
     with ``burst_share`` s (the share of requests that arrive together at the start, a
-    benchmark's first round of clients), TTFT = (1 − s) · that + s · (TTFT₀ + max(R ·
-    T_cycle, R_D · T_slot)), R = :func:`burst_wait_rounds` (N requests, rounds of n_P ·
-    n_batch), R_D the same over the decode pool's n_D · c_D slots (0 while N fits them) and
-    T_slot = T_dec + 1 decode step, the time a request holds its slot: the burst's clients
-    beyond the slots wait for the first ones to finish, while the prefill pool works through
-    the burst at the same time.
+    benchmark's first round of clients), TTFT = (1 − s) · that + s · (TTFT₀ + W_burst),
+    W_burst = :func:`~.disagg_burst.burst_mean_wait_s` (N requests; prefill rounds of n_P ·
+    n_batch per T_cycle; the decode pool's n_D · c_D slots, each held T_slot = T_dec + 1
+    decode step): each burst request waits for its prefill round and, beyond the slots, for
+    the first ones to finish, at the same time: the longer of its two waits, averaged.
     Open loop at λ: X = λ, TTFT = W_q (:func:`prefill_queue_wait_s`) + TTFT₀ (inf past either
     pool's rate). Output tokens/s per GPU = X · OSL / (n_P · g_P + n_D · g_D); total adds ISL.
     Ref: Lazowska et al. 1984 §5.3 (closed-network asymptotic bounds); DistServe §3;
@@ -216,14 +217,13 @@ def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_
                      if clients is None else np.asarray(clients, dtype=float))
         rate = np.minimum(np.minimum(in_flight / (ttft0 + decode_time), mu_p), mu_d)
         ttft = np.maximum(ttft0, in_flight / rate - decode_time)
-        rounds = burst_wait_rounds(requests=in_flight, requests_per_round=np.asarray(
-            prefill_workers) * np.asarray(prefill_requests_per_batch))
-        slots = np.asarray(decode_workers) * np.asarray(decode_concurrency)
-        slot_rounds = burst_wait_rounds(requests=in_flight, requests_per_round=slots)
-        slot_s = decode_time + FIRST_TOKEN_DECODE_STEPS * np.asarray(decode_step_s)
+        burst = burst_mean_wait_s(
+            requests=in_flight, prefill_cycle_s=cycle, prefill_round_requests=np.asarray(
+                prefill_workers) * np.asarray(prefill_requests_per_batch),
+            slots=np.asarray(decode_workers) * np.asarray(decode_concurrency),
+            slot_s=decode_time + FIRST_TOKEN_DECODE_STEPS * np.asarray(decode_step_s))
         share = np.asarray(burst_share, dtype=float)
-        ttft = (1 - share) * ttft + share * (
-            ttft0 + np.maximum(rounds * cycle, slot_rounds * slot_s))
+        ttft = (1 - share) * ttft + share * (ttft0 + burst)
         queue = ttft - ttft0
     else:
         rate = np.broadcast_arrays(np.asarray(arrival_rate_per_s, dtype=float), mu_p)[0]
@@ -270,6 +270,12 @@ class DisaggSplit:
     num_decode_workers: np.ndarray
 
 
+def _senders(prefill_sender_gpus, col):
+    """Senders per prefill candidate (1-D) or per prefill × decode candidate (2-D) on the grid."""
+    s = np.asarray(prefill_sender_gpus)
+    return s[:, :, np.newaxis] if s.ndim == 2 else s[col]
+
+
 def _split_workers(*, total_gpus, arrival_rate_per_s, prefill_gpus_per_worker,
                    decode_gpus_per_worker, decode_rate_per_worker, max_prefill_workers):
     """(prefill workers, decode workers) over the grid: n_P = 1 .. K on the last axis; n_D the
@@ -302,7 +308,8 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
     Ref: DistServe §4 (placement search maximising per-GPU goodput under SLOs); DeepSeek's
     inference system overview (prefill and decode units sized apart).
     Convention: candidates are 1-D arrays (prefill: P, decode: D; a decode candidate is a layout
-    at one batch); a closed-loop split need not use every GPU (per GPU counts those used).
+    at one batch; ``prefill_sender_gpus`` P or P × D, the senders depending on the decode
+    layout); a closed-loop split need not use every GPU (per GPU counts those used).
     Example: 16 GPUs; prefill workers of 1 / 4 / 8 GPUs at 0.40 / 0.12 / 0.05 s per 2K
     request; decode workers of 2 GPUs at 16 requests and 10 ms or 64 and 20 ms TPOT; OSL 256,
     TTFT ≤ 2 s, TPOT ≤ 25 ms: 11 one-GPU prefill workers (μ_P = 27.5 /s) and 2 decode workers
@@ -325,7 +332,7 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
                                scale_up_bytes_per_s=scale_up_bytes_per_s,
                                scale_out_bytes_per_s=scale_out_bytes_per_s)
     transfer = kv_transfer_s(kv_bytes_per_request=kv_bytes_per_request, link_bytes_per_s=link,
-                             sender_gpus=np.asarray(prefill_sender_gpus)[col],
+                             sender_gpus=_senders(prefill_sender_gpus, col),
                              latency_s=np.where(pool <= scale_up_domain_gpus, scale_up_latency_s,
                                                 scale_out_latency_s))
     used_d = np.maximum(n_d, 1)

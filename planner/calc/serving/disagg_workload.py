@@ -137,22 +137,29 @@ def overlapped_pass_s(model: Model, hardware: Hardware, fig: Any, rates: Any, la
 
 
 def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl_tokens: Any,
-                  layout: PoolLayout, overlap: bool = False, **dtypes: Any) -> PoolPiece:
+                  layout: PoolLayout, overlap: bool = False, prefix_cache_hit_frac: Any = None,
+                  **dtypes: Any) -> PoolPiece:
     """A prefill worker's batch: the time (s) to prefill ``layout.batch`` prompts of ISL tokens
     per attention rank, nothing else in its steps; memory and fit from the workload model.
 
-    Formula: T = ⌈n / q⌉ · host(S(0 decodes, n / ⌈n / q⌉ prefill tokens)), n = batch · ISL / PP
-    tokens per rank, q = min(the engine's token budget, n) with chunked prefill (else n);
+    Formula: T = ⌈n / q⌉ · host(S(0 decodes, n / ⌈n / q⌉ prefill tokens)), n = batch ·
+    (1 − F) · ISL / PP tokens per rank (F the prefix-cache hit fraction: those tokens' KV is
+    read, not computed; the rest attend over the whole prompt, mean context ISL · (1 + F) / 2:
+    :mod:`~planner.calc.serving.prefix_cache`), q = min(the engine's token budget, n) with chunked prefill (else n);
     host(x) = max(x, h) with overlap scheduling else x + h, h the engine's per-step +
     per-prefill-step host time; S the workload model's forward pass
     (:func:`~planner.calc.serving.workload_step.forward_pass`) at the prefill rates with the
     engine's per-layer and per-peer times, as serve_workload's, its communication hidden
     with ``overlap`` (:func:`overlapped_pass_s`).
     Ref: :mod:`planner.calc.serving.workload` (the same pass and host terms); Splitwise §4.
-    Convention: memory as serve_workload at OSL 1 (the prompt's cache only, then handed over).
+    Convention: memory as serve_workload at OSL 1 (the prompt's whole cache, cached prefix
+    included, then handed over); F None: 0.
     Example: DeepSeek-V3 FP8 on 32 x H800 (attention DP 32, EP 32), one 4,096-token prompt
     per rank: see tests/calc/test_disagg_workload.py.
     """
+    from planner.calc.serving.prefix_cache import (checked_prefix_cache_hit_frac,
+                                                   prefill_computed_tokens,
+                                                   prefill_mean_context_tokens)
     from planner.calc.serving.workload import _with_host
     from planner.calc.serving.workload_step import _rates
 
@@ -161,13 +168,16 @@ def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, is
     fig, lay, eng = _setup(model, hardware, engine, layout, dtypes, memory.kv_dtype)
     rates = _rates(hardware, phase="prefill", weights_dtype=dtypes["weights_dtype"])
     isl = np.asarray(isl_tokens, dtype=float)
-    tokens = np.asarray(layout.batch, dtype=float) * isl / np.asarray(layout.pp)
+    hit = checked_prefix_cache_hit_frac(prefix_cache_hit_frac, name="prefix_cache_hit_frac")
+    new = prefill_computed_tokens(isl_tokens=isl, prefix_cache_hit_frac=hit)
+    tokens = np.asarray(layout.batch, dtype=float) * new / np.asarray(layout.pp)
     chunk = np.minimum(eng.budget, tokens) if eng.chunked else tokens
     steps = np.ceil(tokens / chunk)
+    context = prefill_mean_context_tokens(isl_tokens=isl, prefix_cache_hit_frac=hit)
     gpu, bound = overlapped_pass_s(model, hardware, fig, rates, lay, overlap=overlap,
                                    decode_seqs=0.0, prefill_tokens=tokens / steps,
-                                   decode_context=isl, prefill_context=isl / 2,
-                                   prompts=tokens / steps / isl, layer_overhead_s=eng.layer_s,
+                                   decode_context=isl, prefill_context=context,
+                                   prompts=tokens / steps / new, layer_overhead_s=eng.layer_s,
                                    peer_overhead_s=eng.peer_s)
     time_s = steps * _with_host(gpu, eng.step_s + eng.prefill_s, eng.overlap)
     return PoolPiece(time_s, bound, eng.request_s, memory)
@@ -231,24 +241,44 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                      tokens)
 
 
-def kv_sender_gpus(model: Model, *, kv_dtype: str, tp: Any, pp: Any) -> Any:
-    """GPUs of a prefill replica that send distinct parts of one request's KV cache at once.
+def kv_sender_gpus(model: Model, *, kv_dtype: str, tp: Any, pp: Any,
+                   decode_tp: Any = None) -> Any:
+    """Parallel senders of one request's KV cache, per copy of it: t_KV = Q_KV / (n · B).
 
-    Formula: n_send = PP · (kv bytes per token) / (kv bytes per token per GPU at TP): GQA
-    min(TP, n_kv) · PP, MLA PP (the latent is whole on every TP rank).
+    Formula: s(t) = b_KV(1) / b_KV(t), the distinct shards over t attention-TP ranks (GQA
+    min(t, n_kv), MLA 1); the decode worker's t_D ranks hold R = t_D / s(t_D) copies of the
+    cache. R = 1: n = s(t_P) · PP (each prefill rank sends its own shard); R > 1: n = PP ·
+    min(t_P, t_D) / R (R copies leave the t_P prefill ranks that hold them, at most one
+    sender per receiving rank): MLA from an attention-DP prefill rank to a TP 8 decode
+    worker sends the whole latent 8 times over one link.
     Ref: :func:`~planner.calc.memory.kv_bytes_per_token_per_gpu`; Mooncake / NIXL (each rank
-    sends its own shard).
-    Convention: attention-DP ranks hold different requests, so they do not split one.
-    Example: Llama-3.1-70B (8 KV heads) TP 8, PP 1: 8; DeepSeek-V3 (MLA) TP 8: 1.
+    sends its own shard); TensorRT-LLM ``cpp/tensorrt_llm/batch_manager/mlaCacheFormatter.cpp``
+    (``needSendCache``: every context rank sends while its TP group is no larger than the
+    generation side's; ``formatOutput`` sends the whole cache, split by PP only, over each
+    connection to a generation TP rank).
+    Convention: attention-DP ranks hold different requests, so they do not split one;
+    ``decode_tp`` None: R = 1 (the decode side's copies not counted); the receiving links
+    not modelled where R = 1.
+    Example: Llama-3.1-70B (8 KV heads) TP 8, PP 1: 8; DeepSeek-V3 (MLA) TP 8 to decode TP
+    8: 8 · 1 / 8 = 1; MLA attention DP (t_P = 1) to decode TP 8: 1 / 8.
     """
     from planner.calc.memory import kv_bytes_per_token_per_gpu
 
     whole = kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=1)
-    tps = np.asarray(tp)
-    per_tp = {int(t): kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=int(t))
-              for t in np.unique(tps)}
-    shards = np.vectorize(lambda t: whole / per_tp[int(t)], otypes=[float])(tps)
-    return shards * np.asarray(pp)
+
+    def shards(t: Any) -> Any:
+        ts = np.asarray(t)
+        per = {int(x): whole / kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=int(x))
+               for x in np.unique(ts)}
+        return np.vectorize(lambda x: per[int(x)], otypes=[float])(ts)
+
+    own = shards(tp) * np.asarray(pp)
+    if decode_tp is None:
+        return own
+    t_d = np.asarray(decode_tp, dtype=float)
+    copies = t_d / shards(decode_tp)
+    shared = np.asarray(pp) * np.minimum(np.asarray(tp, dtype=float), t_d) / copies
+    return np.where(copies > 1, shared, own)
 
 
 def kv_link_rates(hardware: Hardware) -> tuple[float, float, float, float]:
@@ -280,13 +310,14 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                  kv_dtype: str | None = None, arrival_rate_per_s: Any = None,
                  overlap: bool = False, kv_bytes_per_s: Any = None,
                  burst_share: Any = 0.0, mtp_draft_tokens: Any = 0,
-                 mtp_acceptance: Any = None, clients: Any = None) -> DisaggResult:
+                 mtp_acceptance: Any = None, clients: Any = None,
+                 prefix_cache_hit_frac: Any = None) -> DisaggResult:
     """TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode pool serving ``model``
     (arrays of the broadcast shape of the layouts and lengths).
 
     Formula: T_prefill = :func:`prefill_piece`'s batch time; TPOT and the first decode step =
-    :func:`decode_piece`'s step; Q_KV = b_KV · ISL; t_KV = α + Q_KV / (n_send · B),
-    B NVLink where both pools fit in one scale-up domain, else the NIC
+    :func:`decode_piece`'s step; Q_KV = b_KV · ISL; t_KV = α + Q_KV / (n_send · B), n_send
+    :func:`kv_sender_gpus` (the decode worker's copies of the cache counted), B NVLink where both pools fit in one scale-up domain, else the NIC
     (:func:`~.disagg.kv_link_bytes_per_s`); then :func:`~.disagg.disagg_steady_state`
     (closed loop at decode workers × batch × attention DP requests in flight, or open loop
     at ``arrival_rate_per_s``).
@@ -303,7 +334,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     ``mtp_draft_tokens`` k / ``mtp_acceptance``: MTP speculative decoding in the decode pool
     (:func:`decode_piece`: TPOT = step / tokens per step; the first token's step a whole step);
     prefill workers run one batch at a time with the transfers overlapped; ``fits`` needs
-    both pools' workers to fit.
+    both pools' workers to fit; prefix cache F: :func:`prefill_piece`'s (1 − F) · ISL tokens,
+    the whole prompt's KV moved (read from the cache on the prefill side), decode unchanged.
     Example: DeepSeek-V3 FP8 on H800, 4K / 1K, 1 prefill worker of 8 GPUs (attention DP 8,
     EP 8), 1 decode worker of 16 (attention DP 16, EP 16) at 32 per rank: 24 GPUs > 8, the
     KV cache (163.9 MB) crosses the NIC (see tests/calc/test_disagg_workload.py).
@@ -315,7 +347,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     dtypes = dict(weights_dtype=weights_dtype, moe_weights_dtype=moe_weights_dtype,
                   kv_dtype=kv_dtype)
     pre = prefill_piece(model, hardware, engine, isl_tokens=isl_tokens, layout=prefill,
-                        overlap=overlap, **dtypes)
+                        overlap=overlap, prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
     dec = decode_piece(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
                        layout=decode, overlap=overlap, mtp_draft_tokens=mtp_draft_tokens,
                        mtp_acceptance=mtp_acceptance, **dtypes)
@@ -333,7 +365,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
         link = np.broadcast_arrays(np.asarray(kv_bytes_per_s, dtype=float), link)[0]
     transfer = kv_transfer_s(kv_bytes_per_request=q_kv, link_bytes_per_s=link,
                              sender_gpus=kv_sender_gpus(model, kv_dtype=kv, tp=prefill.tp,
-                                                        pp=prefill.pp),
+                                                        pp=prefill.pp, decode_tp=decode.tp),
                              latency_s=np.where(inside, up_lat, out_lat))
     state = disagg_steady_state(
         prefill_batch_s=pre.time_s, request_overhead_s=pre.request_overhead_s, prefill_requests_per_batch=prefill.requests_per_worker,

@@ -121,16 +121,14 @@ def serving_rates(hardware: Hardware, *, phase: str, weights_dtype: str,
     kv, weights = eff.hbm_bandwidth_frac(hardware), eff.gemm_weight_bandwidth_frac(
         hardware, rows=m)
     overlap = f["overlap_compute_share"] if phase == "prefill" else 1.0
-    tables = ("measured kernel tables" if "gemm" not in hardware.efficiency_inherited
-              else f"{hardware.efficiency_from}'s measured kernel tables")
-    head_note = ("achievable: " if not measured else f"achievable ({tables}"
-                 + (f", weight-only {weights_dtype.upper()}" if kernels.weight_only else "")
-                 + f" at M = {m:g}): ")
-    basis = head_note + _basis(
+    by_isl = (hardware.efficiency.attention_by_isl or {}).get(attention_dtype)
+    basis = _head_note(hardware, kernels, measured=measured, weights_dtype=weights_dtype,
+                       rows=m) + _basis(
         f"{compute_dtype.upper()} GEMM", gemm, grouped, f"{attention_dtype.upper()} attention",
-        attention, kv, weights, f, overlap) + _assumed_note(hardware)
+        _attention_factor_text(attention, by_isl if phase == "prefill" else None), kv, weights,
+        f, overlap) + _assumed_note(hardware)
     scale = (functools.partial(_attention_isl_scale, hardware, attention_dtype, attention)
-             if attention_dtype in (hardware.efficiency.attention_by_isl or {}) else None)
+             if by_isl is not None else None)
     return Rates(gemm=gemm_rate, head=bf16 * head, experts=experts_rate,
                  attention=att_peak * attention, kv_stream=hbm * kv,
                  weight_stream=hbm * weights, scale_up=up * f["scale_up_bandwidth"],
@@ -225,11 +223,32 @@ def _gemm_rates(hardware: Hardware, kernels: KernelPrecision, *, native: bool,
             * grouped, grouped)
 
 
-def _basis(gemm_name: str, gemm: float, grouped: float, attention_name: str, attention: float,
+def _head_note(hardware: Hardware, kernels: KernelPrecision, *, measured: bool,
+               weights_dtype: str, rows: float) -> str:
+    """Where a step's factors come from, as its header begins."""
+    if not measured:
+        return "achievable: "
+    tables = ("measured kernel tables" if "gemm" not in hardware.efficiency_inherited
+              else f"{hardware.efficiency_from}'s measured kernel tables")
+    return (f"achievable ({tables}"
+            + (f", weight-only {weights_dtype.upper()}" if kernels.weight_only else "")
+            + f" at M = {rows:g}): ")
+
+
+def _attention_factor_text(scalar: float, by_isl: Any) -> str:
+    """The attention factor as a header prints it: the scalar, or where prefill reads the
+    measured kernel by prompt length (:func:`prefill_attention_flop_per_s`) the table's span."""
+    if by_isl is None:
+        return f"{scalar:g}"
+    return (f"{min(by_isl.frac):g}-{max(by_isl.frac):g} by prompt length "
+            f"({by_isl.rows[0]:,g}-{by_isl.rows[-1]:,g} tokens)")
+
+
+def _basis(gemm_name: str, gemm: float, grouped: float, attention_name: str, attention: str,
            kv: float, weights: float, f: dict[str, float], overlap: float) -> str:
     """The factors a step runs at, as its header prints them."""
     return (f"{gemm_name} x {gemm:.4g}, experts x {grouped:.4g}, {attention_name} x "
-            f"{attention:g}, KV stream x {kv:g}, GEMM weight stream x {weights:g}, links "
+            f"{attention}, KV stream x {kv:g}, GEMM weight stream x {weights:g}, links "
             f"x {f['scale_up_bandwidth']:g} / {f['scale_out_bandwidth']:g}"
             + (f", compute x {overlap:g} beside EP kernels" if overlap < 1 else ""))
 

@@ -19,6 +19,8 @@ Model (per replica, ``c`` requests in flight; the formulas are in docs/workload.
   prefill) hides behind the GPU with overlap scheduling (max), else adds.
 - e2e = TTFT + (OSL − 1) · TPOT; output tokens/s per GPU = c · OSL / e2e / GPUs; total adds
   ISL; per user 1 / TPOT.
+- Prefix cache (:mod:`planner.calc.serving.prefix_cache`): a share F of each prompt cached,
+  prefill computes (1 − F) · ISL tokens attending over the whole prompt; KV memory unchanged.
 
 Ref: :mod:`planner.calc.serving.workload_step` (the pass); Yu et al. 2022 (Orca: iteration-level
 scheduling); Agrawal et al. 2024 (Sarathi-Serve: chunked prefill); the engines' docs
@@ -32,11 +34,17 @@ from typing import TYPE_CHECKING, Any
 
 from planner.calc.serving.admission import (
     UNIFORM_PHASE_MEAN_FRAC,
+    balance_wait_steps,
     poll_wait_steps,
     running_requests,
     running_requests_cap,
 )
 from planner.calc.serving.blocks import kv_cache_fraction
+from planner.calc.serving.prefix_cache import (
+    checked_prefix_cache_hit_frac,
+    prefill_computed_tokens,
+    prefill_mean_context_tokens,
+)
 from planner.calc.serving.workload_step import (
     BOUND_NAMES,
     Layout,
@@ -55,7 +63,8 @@ if TYPE_CHECKING:
     from planner.specs.hardware import Hardware
     from planner.specs.model import Model
 
-__all__ = ["BOUND_NAMES", "WorkloadResult", "running_requests_cap", "serve_workload"]
+__all__ = ["BOUND_NAMES", "WorkloadResult", "balance_wait_steps", "running_requests_cap",
+           "serve_workload"]
 
 #: Share of the request's step that a new request waits on average (it arrives during one).
 ARRIVAL_WAIT_STEPS = 0.5
@@ -175,7 +184,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
                    moe_tp: Any = None, moe_ep: Any = None, weights_dtype: str = "fp8",
                    moe_weights_dtype: str | None = None, kv_dtype: str | None = None,
                    queue_beyond_kv: bool = False, recv_interval: Any = None,
-                   max_running: Any = None, max_num_tokens: Any = None) -> WorkloadResult:
+                   max_running: Any = None, max_num_tokens: Any = None,
+                   prefix_cache_hit_frac: Any = None) -> WorkloadResult:
     """TTFT, TPOT, end-to-end latency, tokens/s per GPU (output, total) and per user, memory per
     GPU and fit of ``concurrency`` requests of ``isl`` + ``osl`` tokens on one replica of
     TP × DP_att × PP GPUs served by ``engine`` (None: idealised); arrays broadcast together.
@@ -191,7 +201,8 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     of the usable memory; fits when at most the usable memory. ``queue_beyond_kv``: n run
     (:mod:`~planner.calc.serving.admission`, ``max_running`` too), TTFT += (c − n) / n · e2e_n,
     memory at n; ``recv_interval`` N: TTFT += (N − 1) / 2 decode steps, ``max_num_tokens`` the
-    step's token budget, per run (None, or 0 in an array: the engine's).
+    step's token budget, per run (None, or 0 in an array: the engine's). Prefix cache F: the
+    prompt ISL above (p, lumps, TTFT) is (1 − F) · ISL at context ISL · (1 + F) / 2; KV whole.
     Ref: the module docstring; docs/workload.md; Orca (Yu 2022); Sarathi-Serve (Agrawal 2024).
     Convention: moe_tp / moe_ep None: EP over the stage's TP · DP_att GPUs (MoE), TP (dense); KV
     reserved for each request's whole ISL + OSL; ``fits`` False: the times are meaningless. One
@@ -207,9 +218,7 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
     fig = _figures(model, engine, weights_dtype=weights_dtype, moe_dtype=moe_dtype, kv=kv)
     lay = _layout(model, hardware, tp=tp, pp=pp, attention_dp=attention_dp, moe_tp=moe_tp,
                   moe_ep=moe_ep)
-    isl_a, osl_a, c = (np.asarray(v, dtype=float) for v in (isl, osl, concurrency))
-    if np.any(isl_a < 1) or np.any(osl_a < 1) or np.any(c < 1):
-        raise UsageError("isl, osl and concurrency must be at least 1")
+    isl_a, osl_a, c, new_a, pre_ctx = _lengths(isl, osl, concurrency, prefix_cache_hit_frac)
     dec_rates, pre_rates = (_rates(hardware, phase=ph, weights_dtype=weights_dtype)
                             for ph in ("decode", "prefill"))
     kv_frac = kv_cache_fraction(model, context_tokens=isl_a + osl_a, kv_dtype=kv)
@@ -222,12 +231,12 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
         """A pass with ``pre`` prefill tokens on one attention rank (a lump), decodes on all."""
         return forward_pass(model, hardware, fig, rates, lay, decode_seqs=dec,
                             prefill_tokens=pre, decode_context=dec_ctx,
-                            prefill_context=isl_a / 2, prompts=prompts, lone_prefill=True,
+                            prefill_context=pre_ctx, prompts=prompts, lone_prefill=True,
                             layer_overhead_s=eng.layer_s, peer_overhead_s=eng.peer_s)
 
     tpot, prefill, wait, decode_bound, prefill_bound = _schedule(
         step, eng, dec_rates, pre_rates, b=b, rank_requests=run / lay.adp, adp=lay.adp,
-        isl_a=isl_a, osl_a=osl_a,
+        isl_a=new_a, osl_a=osl_a,
         poll_steps=poll_wait_steps(recv_interval=_per_run(recv_interval, eng.recv_interval)))
     ttft = wait + prefill + eng.request_s
     ttft = ttft + (c - run) / run * (ttft + (osl_a - 1) * tpot)   # queued for a slot
@@ -252,6 +261,19 @@ def serve_workload(model: Model, hardware: Hardware, engine: Engine | None, *, i
         running_requests=out(run))
 
 
+def _lengths(isl: Any, osl: Any, concurrency: Any, hit: Any) -> tuple[Any, ...]:
+    """(ISL, OSL, concurrency, prompt tokens prefill computes, their mean context) as float
+    arrays, checked (:mod:`~planner.calc.serving.prefix_cache`: a share ``hit`` cached)."""
+    import numpy as np
+
+    isl_a, osl_a, c = (np.asarray(v, dtype=float) for v in (isl, osl, concurrency))
+    if np.any(isl_a < 1) or np.any(osl_a < 1) or np.any(c < 1):
+        raise UsageError("isl, osl and concurrency must be at least 1")
+    hit = checked_prefix_cache_hit_frac(hit, name="prefix_cache_hit_frac")
+    return (isl_a, osl_a, c, prefill_computed_tokens(isl_tokens=isl_a, prefix_cache_hit_frac=hit),
+            prefill_mean_context_tokens(isl_tokens=isl_a, prefix_cache_hit_frac=hit))
+
+
 def _figures(model: Model, engine: Engine | None, *, weights_dtype: str, moe_dtype: str,
              kv: str) -> ModelFigures:
     """The model's per-layer figures, with the engine's own kernel table for weight-only
@@ -269,7 +291,8 @@ def _schedule(step: Any, eng: _EngineTerms, dec_rates: Any, pre_rates: Any, *, b
               rank_requests: Any, adp: Any, isl_a: Any, osl_a: Any,
               poll_steps: Any = 0.0) -> tuple[Any, Any, Any, Any, Any]:
     """(TPOT, the request's prefill, its wait (s), decode and prefill bound codes) of the
-    engine's schedule; ``step(rates, decodes, prefill tokens, prompts)`` is the forward pass.
+    engine's schedule; ``step(rates, decodes, prefill tokens, prompts)`` is the forward pass;
+    ``isl_a`` the prompt tokens each request's prefill computes (ISL less its cached prefix).
 
     A new request's prefill completes after its own ISL tokens and those of the requests
     queued ahead of it, burst · (c_rank − 1) / 2 of them (that share of the prefill work runs
@@ -337,31 +360,6 @@ def _per_run(given: Any, default: Any) -> Any:
     return np.where(given > 0, given, np.nan if default is None else default)
 
 
-#: Points of the quadrature of :func:`balance_wait_steps` (the integrand is smooth and monotone).
-BALANCE_QUADRATURE_POINTS = 65
-
-
-def balance_wait_steps(*, adp: Any, arrivals_per_step: Any, timeout_steps: float) -> Any:
-    """Mean steps a context request is held by an attention-DP balancing scheduler: until each
-    of the other DP_att − 1 ranks has a new request too, at most ``timeout_steps``.
-
-    Formula: W = ∫₀^T [1 − (1 − e^(−λt))^(DP_att − 1)] dt, T the timeout, λ the arrivals per
-    rank per step (closed loop: b / OSL); trapezoid rule on 65 points; 0 where DP_att = 1.
-    Ref: TensorRT-LLM AttentionDpConfig (enable_balance, timeout_iters); the other ranks'
-    next arrivals as independent exponential waits (the max of n of them).
-    Convention: arrays broadcast; a request already waiting on another rank is not counted
-    (an upper bound on the wait).
-    Example: DP_att = 8, λ = 32 / 921.5 per step, T = 60: 53.7 steps; λ = 32 / 7,372.5: 60.0.
-    """
-    import numpy as np
-
-    lam = np.asarray(arrivals_per_step, dtype=float)[..., None]
-    others = (np.asarray(adp, dtype=float) - 1)[..., None]
-    t = np.linspace(0.0, 1.0, BALANCE_QUADRATURE_POINTS) * timeout_steps
-    held = 1 - (1 - np.exp(-lam * t)) ** others
-    return ((held[..., 1:] + held[..., :-1]) / 2 * np.diff(t)).sum(axis=-1)
-
-
 def _memory(fig: Any, lay: Layout, hardware: Hardware, eng: _EngineTerms, *, c: Any,
             tokens: Any, kv_frac: Any = 1.0) -> tuple[Any, Any, Any]:
     """(weights, KV cache, all) bytes per GPU: c / DP_att requests of ``tokens`` each, the
@@ -382,7 +380,9 @@ def _efficiency_note(basis: str, model: Model, hardware: Hardware) -> str:
 
     tables = "measured kernel tables" in basis
     where = ("GEMM and expert rates read from the tables at each pass's rows M and rows per "
-             "expert; " if tables else "")
+             "expert; " if tables else "") + ("prefill attention at the measured kernel's rate "
+             "for the prompt's length (efficiency.attention_by_isl), decode's factor below; "
+             if hardware.efficiency.attention_by_isl else "")
     # the one-M figures of the basis are the tables' rates at their largest M
     basis = re.sub(r" at M = [\d.e+]+", " (figures below at the tables' largest M)", basis)
     attention = ("attention per layer as the model's pattern (windowed, sparse or linear layers "

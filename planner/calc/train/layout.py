@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from planner.calc.pipeline import DUALPIPE_MIN_CHUNKS_PER_RANK
 from planner.calc.train.memory import train_memory_per_gpu
 from planner.calc.train.recipe import RECIPES, RECOMPUTE_MODES, TRAIN_SCHEDULES
 from planner.calc.train.step import train_step_time
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
     from planner.specs.model import Model
 
 SECONDS_PER_HOUR = 3600
-#: DualPipe's and DualPipeV's ``step()`` assert num_chunks >= num_ranks * 2 (DualPipe also
-#: num_chunks even): github.com/deepseek-ai/DualPipe@3da1bbe dualpipe/dualpipe.py l. 333,
-#: dualpipe/dualpipev.py l. 318. num_chunks = m micro-batches, num_ranks = p.
-DUALPIPE_MIN_CHUNKS_PER_RANK = 2
 #: The formula and reference an explanation of a layout prints.
 FORMULA = ("step = m·(F + B) + bubble + PP + DP (exposed) + optimizer; τ = B·s / (step·N); "
            "MFU = τ·F_tok / R_peak(BF16); GPU-hours = T / (τ·3600); memory = W + G + O + A + "

@@ -153,8 +153,7 @@ def bubble_s(schedule, *, pp, vpp, f_s, b_s, w_s, m):
     """
     pp = np.asarray(pp, dtype=float)
     w1 = np.minimum(w_s, (f_s + b_s) / ZB1P_W_CHUNKS)
-    zb1p = np.maximum(bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w1),
-                      (pp - 1) * (f_s + b_s - w1) - (np.asarray(m, dtype=float) - 1) * w1)
+    zb1p = bubble_zb1p_s(pp=pp, f_s=f_s, b_s=b_s, w_s=w1, num_micro_batches=m)
     w2 = np.minimum(w_s, (f_s + 2 * b_s) / DUALPIPE_W_CHUNKS)
     one = bubble_1f1b_s(pp=pp, f_s=f_s, b_s=b_s)
     options = [one, one / np.maximum(vpp, 1), zb1p,
