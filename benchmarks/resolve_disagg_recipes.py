@@ -60,7 +60,9 @@ Column ``rule`` names the readings a row needed beyond the entry's layout and ``
 - ``recipe_file_mtp`` (:func:`_recipe_mtp_steps`): an SGLang recipe file's
   ``speculative-num-steps`` is the MTP k its entry does not name;
 - ``nodes_fp4`` (:func:`_nodes_signature` with ``deepep=False``): FP4 GB200 SGLang entries sized
-  in nodes, read with the entry's own EP.
+  in nodes, read with the entry's own EP;
+- ``copy`` (:func:`_settle_ambiguous_copies`): an ambiguous row takes the record of a dated row
+  of the same measurement that the recipes settle.
 
 Run: python benchmarks/resolve_disagg_recipes.py --repo /work/.mirror/SemiAnalysisAI+InferenceX/repo
 --srt-repo /work/.mirror/NVIDIA+srt-slurm/repo (needs git and PyYAML; a few seconds).
@@ -702,7 +704,34 @@ def resolve(repo: str, runs: str, srt: str | None = None) -> list[dict]:
                 rec.update(zip(FIELDS[2:11], layouts.pop()))
         out.append(rec)
     _settle_mtp(out, rows, recorded)
+    _settle_ambiguous_copies(out, rows)
     return out
+
+
+def _settle_ambiguous_copies(recs: list[dict], rows: list[dict]) -> None:
+    """Rule ``copy``: an ``ambiguous`` row that is the same measurement (:func:`_measurement`)
+    as a row the recipes settle (``resolved`` / ``mtp``) whose ``measured=`` stamp gives the
+    time (not a day-only one, :data:`DATE_ONLY`) takes that row's record: one run, one
+    deployment. The 2026-04-06 file repeats 2026-03-25 rows with a day-only stamp, which reads
+    the recipe versions before that day; the dated copy reads the version the run checked out
+    (e.g. ``..._8192x1024_c4_tp8_ep8_1285``, the copy of ``..._c4_tp8_0_ep8_0_694``, settled
+    by rule ``changelog``). Column ``spec_from``: "copy of <id>"."""
+    by_id = {r["id"]: r for r in rows}
+
+    def dated(rid: str) -> bool:
+        m = re.search(r"measured=([0-9T:.\-]+Z?)", by_id[rid]["silicon_data_source"])
+        return bool(m) and not DATE_ONLY.fullmatch(m.group(1))
+
+    settled = {_measurement(by_id[r["id"]]): r for r in recs
+               if r["status"] in ("resolved", "mtp") and dated(r["id"])}
+    for rec in recs:
+        other = settled.get(_measurement(by_id[rec["id"]])) if rec["status"] == "ambiguous" \
+            else None
+        if other is not None:
+            for k in FIELDS[1:13] + ("mtp_k", "decode_max_batch"):
+                rec[k] = other.get(k, "")
+            rec["spec_from"] = f"copy of {other['id']}"
+            rec["rule"] = " ".join(x for x in (rec.get("rule", ""), "copy") if x)
 
 
 def _measurement(row: dict) -> tuple:

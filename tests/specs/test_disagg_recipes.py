@@ -38,11 +38,12 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
     # concurrency per decode worker (sweep_concurrency), the GB200 launch script
     # (launch_script), the GLM-5 / Kimi-K2.5 srt-slurm recipes committed after the run
     # (recipe_committed_after), the push run's perf-changelog keys (changelog), SGLang recipe
-    # files' speculative-num-steps (k), FP4 node-sized entries with their EP (nodes_fp4) (was
+    # files' speculative-num-steps (k), FP4 node-sized entries with their EP (nodes_fp4), an
+    # ambiguous row's dated settled copy (copy) (was
     # resolved 240, twin 51, none 139, ambiguous 128, mtp 106, mtp_k_unknown 8,
     # mtp_unknown 108, nodes 10)
     assert Counter(r["status"] for r in recipes.values()) == {
-        "resolved": 349, "twin": 29, "ambiguous": 124, "mtp": 164, "mtp_unknown": 121,
+        "resolved": 349, "twin": 29, "ambiguous": 121, "mtp": 167, "mtp_unknown": 121,
         "nodes": 3}
     ids = {str(i) for i in t.id}
     for rec in recipes.values():
@@ -55,7 +56,7 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
         if rec["status"] == MTP:      # the draft tokens the recipe file's name states
             assert rec["spec_decoding"] == "mtp" and int(rec["mtp_k"]) in (1, 2, 3)
     assert Counter(r["mtp_k"] for r in recipes.values() if r["status"] == MTP) == {
-        "3": 104, "1": 21, "2": 39}
+        "3": 104, "1": 21, "2": 42}
     # the TensorRT-LLM entries name their decode max_batch_size (recipe file ``_batch<N>_``)
     # (or the srt-slurm TensorRT-LLM recipe file's decode max_batch_size)
     for rec in recipes.values():
@@ -74,7 +75,7 @@ def test_every_blank_row_is_listed_once_with_its_status(shipped):
 def test_resolved_rows_take_the_recipes_workers_and_keep_the_rows_own_layout(shipped):
     t, (f, filled, reason) = shipped
     recipes = read_recipes()
-    assert filled.sum() == 349 + 29 + 164 and not reason[filled].any()
+    assert filled.sum() == 349 + 29 + 167 and not reason[filled].any()
     for i in np.flatnonzero(filled):
         rec = recipes[str(t.id[i])]
         for role in ("prefill", "decode"):
@@ -288,7 +289,7 @@ def test_the_shipped_mtp_settlements_name_their_record():
     recipes = read_recipes()
     settled = {k: x for k, x in recipes.items() if x["spec_from"]}
     assert Counter(x["spec_from"].split()[0].split("=")[0] for x in settled.values()) == {
-        "config_id": 11, "copy": 9, "pair": 3}
+        "config_id": 11, "copy": 12, "pair": 3}
     for k, x in settled.items():
         assert x["status"] in (RESOLVED, MTP)
         how, _, other = x["spec_from"].partition(" of ")
@@ -556,7 +557,8 @@ SGLANG_MTP = """
 def test_sglang_recipe_files_name_their_draft_tokens():
     """Rule recipe_file_mtp: an SGLang MTP recipe file's ``speculative-num-steps`` (EAGLE,
     top-k 1) is the draft tokens per decode step; the 8 rows the brief listed as
-    mtp_k_unknown (and 13 the changelog rule settles) decode with k = 2 or 1."""
+    mtp_k_unknown (and 13 the changelog rule settles, 3 their copies) decode with k = 2 or
+    1."""
     r = _resolver()
     assert r._recipe_mtp_steps(SGLANG_MTP) == 2
     assert r._recipe_mtp_steps(SGLANG_MTP.replace("topk: 1", "topk: 4")) is None
@@ -564,4 +566,29 @@ def test_sglang_recipe_files_name_their_draft_tokens():
     assert r._recipe_mtp_steps("") is None
     recipes = read_recipes()
     sglang = [x for x in recipes.values() if x["status"] == MTP and "sglang" in x["entry"]]
-    assert len(sglang) == 25 and {x["mtp_k"] for x in sglang} <= {"1", "2"}
+    assert len(sglang) == 28 and {x["mtp_k"] for x in sglang} <= {"1", "2"}
+
+
+def test_an_ambiguous_row_takes_its_dated_copys_record():
+    """Rule copy: the 2026-04-06 file's day-only copy of a dated 2026-03-25 row reads the
+    recipe versions before that day and finds several entries; the dated row, settled (here
+    by the push run's changelog keys), is the same measurement, so the copy takes its record.
+    A day-only settled row does not settle a dated ambiguous one."""
+    r = _resolver()
+    rows = [_row("dated", ttft="100", stamp="2026-02-13T03:10:06Z"),
+            _row("dayonly", ttft="100", stamp="2026-02-13T00:00:00.000Z"),
+            _row("dated2", ttft="300", stamp="2026-02-13T03:10:06Z"),
+            _row("dayonly2", ttft="300", stamp="2026-02-13T00:00:00.000Z")]
+    recs = [{"id": "dated", "status": MTP, "prefill_num_workers": 1, "mtp_k": 2, "entry": "E",
+             "commit": "c", "rule": "changelog"},
+            {"id": "dayonly", "status": "ambiguous", "entry": "E | F", "rule": ""},
+            {"id": "dated2", "status": "ambiguous", "entry": "E | F", "rule": ""},
+            {"id": "dayonly2", "status": RESOLVED, "prefill_num_workers": 3, "entry": "F"}]
+    r._settle_ambiguous_copies(recs, rows)
+    got = {x["id"]: x for x in recs}
+    assert (got["dayonly"]["status"], got["dayonly"]["mtp_k"], got["dayonly"]["entry"],
+            got["dayonly"]["spec_from"], got["dayonly"]["rule"]) == (
+        MTP, 2, "E", "copy of dated", "copy")
+    assert got["dated2"]["status"] == "ambiguous"
+    shipped = [x for x in read_recipes().values() if "copy" in x["rule"].split()]
+    assert len(shipped) == 3 and all(x["status"] == MTP for x in shipped)
