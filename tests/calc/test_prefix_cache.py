@@ -25,16 +25,6 @@ PRE = PoolLayout(workers=2, batch=1, attention_dp=16)
 DEC = PoolLayout(workers=1, batch=32, attention_dp=16)
 
 
-@pytest.fixture(scope="module")
-def v3():
-    return catalog.load_model("deepseek-v3")
-
-
-@pytest.fixture(scope="module")
-def h800():
-    return catalog.load_hardware("h800")
-
-
 def test_computed_tokens_and_their_context():
     assert prefill_computed_tokens(isl_tokens=4096, prefix_cache_hit_frac=0.563) == \
         pytest.approx(1789.952)
