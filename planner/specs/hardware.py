@@ -81,6 +81,29 @@ class Accelerator:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AllToAllLatency:
+    """Measured fixed time of one MoE layer's expert-parallel all-to-all (the engine's prepare,
+    dispatch and combine kernels at a few tokens per rank, where the bytes take ~nothing) over
+    the scale-up domain: ``latency_us[i]`` at ``ep[i]`` ranks (increasing), read linearly in
+    log EP between the points, constant past the ends."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    ep: Tuple[PosFloat, ...]
+    latency_us: Tuple[NonNegFloat, ...]
+    source: Str
+    reduction: Str
+
+    def __post_init__(self) -> None:
+        for name in ("ep", "latency_us"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        if not self.ep or len(self.ep) != len(self.latency_us):
+            raise ValueError(f"ep ({len(self.ep)}) and latency_us ({len(self.latency_us)}) "
+                             "must be non-empty and of one length")
+        if any(b <= a for a, b in zip(self.ep, self.ep[1:])):
+            raise ValueError("ep must increase")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScaleUp:
     """The scale-up domain (NVLink/NVSwitch, Infinity Fabric, ICI): GPUs that reach each other
     at ``bandwidth_gb_per_s_unidirectional`` per GPU per direction (half the "bidirectional"
@@ -91,6 +114,8 @@ class ScaleUp:
     domain_gpus: PosInt
     bandwidth_gb_per_s_unidirectional: PosFloat
     latency_us: Optional[NonNegFloat] = None
+    #: Measured fixed time of one MoE layer's EP all-to-all inside the domain (None: bytes only).
+    ep_all_to_all: Optional[AllToAllLatency] = None
     bandwidth_bytes_per_s: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -6,7 +6,7 @@ Ref: P §2.3.2 and §4.3; V3R §3.4; DeepEP README; Shoeybi et al. 2019 (Megatro
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from planner.calc.memory import HIGH_PRECISION_BYTES
 
@@ -153,3 +153,30 @@ def ep_layer_comm_s(model: Model, hardware: Hardware, *, ep: int, tokens: float,
                                                     local * b / up_bytes_per_s)
                   for b in per), "scale_out + intranode NVLink")
     return (*(tokens * copies * rank_load * b / out_bytes_per_s for b in per), "scale_out")
+
+
+def ep_all_to_all_latency_s(hardware: Hardware, *, ep: Any) -> Any:
+    """Fixed time of one MoE layer's expert-parallel all-to-all inside the scale-up domain (s);
+    ``ep`` a scalar or numpy array.
+
+    Formula: the hardware's measured ``scale_up.ep_all_to_all`` latency at EP ranks, read
+    linearly in log EP between its points and constant past its ends; 0 where the spec has no
+    table, or at EP 1 (no exchange). The layer's all-to-all is this plus its bytes over the
+    link (the workload model's bandwidth term).
+    Ref: AIConfigurator's GB200 TensorRT-LLM all-to-all table (prepare + dispatch + combine,
+    ``trtllm_alltoall_perf.parquet``); DeepEP's low-latency kernels (SGLang's GB200 table).
+    Convention: the engine's kernels' launch, synchronization and flag exchange per layer,
+    the same for every token count; the bytes term adds the rest.
+    Example: GB200 NVL72 (36.2, 39.8, 44.1, 42.1, 52.4 µs at EP 4 .. 64): EP 32 -> 42.1 µs,
+    EP 24 -> 42.9 µs, EP [1, 2, 128] -> [0, 36.2, 52.4] µs; H200 (no table) -> 0.
+    """
+    import numpy as np
+
+    from planner.units import US
+
+    ep = np.asarray(ep, dtype=float)
+    table = hardware.scale_up.ep_all_to_all if hardware.scale_up is not None else None
+    if table is None:
+        return 0.0 * ep
+    at = np.interp(np.log(np.maximum(ep, 1.0)), np.log(table.ep), table.latency_us) * US
+    return np.where(ep > 1, at, 0.0)

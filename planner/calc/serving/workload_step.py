@@ -22,8 +22,8 @@ from planner.calc.serving.blocks import (
     attention_core_flops_per_token_per_layer,
     kv_read_fraction,
 )
-from planner.calc.serving.communication import (TP_ALL_REDUCES_PER_LAYER, ep_copy_bytes,
-                                                tp_all_reduce_time_s)
+from planner.calc.serving.communication import (TP_ALL_REDUCES_PER_LAYER, ep_all_to_all_latency_s,
+                                                ep_copy_bytes, tp_all_reduce_time_s)
 from planner.calc.serving.kernels import expected_padded_rows_per_expert, padded_rows
 from planner.calc.serving.efficiency import mla_decode_flop_per_s
 from planner.calc.serving.rates import prefill_attention_flop_per_s, with_mla_prefill
@@ -315,17 +315,17 @@ def _moe_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelFigures
     b.roof(0.0, r.attention, n / tp * activation_bytes_per_token_per_layer(
         model, block="moe", phase="decode"), r.kv_stream, count)
     # All-to-all where attention runs data parallel: each GPU sends its share of its rank's
-    # tokens once to each EP rank holding one of its experts, to every MoE-TP slice there.
-    # Within the scale-up domain every copy goes over it; a group across nodes sends one copy
-    # per EP rank over the network and fans the MoE-TP slices out over the scale-up link
-    # (both at once), MoE-TP staying inside a node.
+    # tokens once to each EP rank holding one of its experts, to every MoE-TP slice there; in
+    # the scale-up domain every copy over it, + its measured fixed time; across nodes one copy
+    # per EP rank over the network, the MoE-TP fan-out over NVLink at once (MoE-TP in a node).
     group = tp * lay.adp
     ranks = np.minimum(fig.top_k, lay.moe_ep)
     per_token = n / tp * (fig.dispatch_bytes + fig.combine_bytes)
     if hardware.scale_up is None:
         a2a = per_token * ranks * lay.moe_tp / r.scale_out
     else:
-        inside = per_token * ranks * lay.moe_tp / r.scale_up
+        inside = per_token * ranks * lay.moe_tp / r.scale_up + np.where(
+            np.isfinite(r.scale_up), ep_all_to_all_latency_s(hardware, ep=lay.moe_ep), 0.0)
         across = np.maximum(per_token * ranks / r.scale_out, inside)
         a2a = np.where(group <= hardware.scale_up_domain_gpus, inside, across)
     b.link(count * np.where(np.asarray(lay.adp) > 1, a2a, 0.0))
