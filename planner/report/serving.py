@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 WHAT_CHANGED = ("What changed: these 15 runs check the single-step model (one decode step or "
                 "prefill batch at a batch you set); its prefill attention now runs at the measured "
                 "kernel's rate for the prompt's length, as the workload model's does (median "
-                "|error| of the 15: 11.9% -> 14.2%); the workload model (TTFT and TPOT "
+                "|error| of the 15: 11.9% -> 14.2%), MLA's at TensorRT-LLM's context-MLA "
+                "kernel (efficiency.mla_prefill: 14.2% -> 11.7%); the workload model (TTFT and TPOT "
                 "at input/output lengths and a concurrency, with an engine) is checked on 3,702 "
                 "measured serving runs: planner validate --runs.")
 OVERLAP_LABELS = {"dual": "dual micro-batch overlap", "single": "single-batch overlap",
