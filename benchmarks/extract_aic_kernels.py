@@ -330,13 +330,19 @@ def mla_decode(system: str, root: Path, peaks: dict) -> dict:
         heads = sorted(by_heads)
         achieved = [round(_median(by_heads[h]), 1) for h in heads]
         counts = [len(by_heads[h]) for h in heads]
-        out[key] = dict(rows=heads, achieved_tflop_per_s=achieved, peak="bf16",
-                        frac=[round(a / peaks["bf16"], 4) for a in achieved],
-                        reduction=f"median over {_count_range(counts)} generation-MLA runs "
-                        f"({table_dtype} KV, B·(step + 1) >= 262,144 tokens) at each count of "
-                        "heads per GPU (rows); FLOPs B·(step + 1)·n_h·2·(576 + 512) (absorbed); "
-                        f"/ {peaks['bf16']} TFLOP/s dense bf16")
+        out[key] = _bf16_table(
+            heads, achieved, peaks,
+            f"median over {_count_range(counts)} generation-MLA runs ({table_dtype} KV, "
+            "B·(step + 1) >= 262,144 tokens) at each count of heads per GPU (rows); FLOPs "
+            "B·(step + 1)·n_h·2·(576 + 512) (absorbed)")
     return out
+
+
+def _bf16_table(rows: list, achieved: list, peaks: dict, reduction: str) -> dict:
+    """A table of achieved TFLOP/s at ``rows`` as fractions of the dense BF16 peak."""
+    return dict(rows=rows, achieved_tflop_per_s=achieved, peak="bf16",
+                frac=[round(a / peaks["bf16"], 4) for a in achieved],
+                reduction=f"{reduction}; / {peaks['bf16']} TFLOP/s dense bf16")
 
 
 #: MLA's expanded prefill FLOPs per head and (query, key) pair, causal: 2·(d_qk + d_v) / 2 with
@@ -365,12 +371,11 @@ def mla_prefill(system: str, root: Path, peaks: dict) -> dict:
                 isls.append(isl), achieved.append(round(_median(tf), 1)), counts.append(len(tf))
         if len(isls) < 2:
             continue
-        out[key] = dict(rows=isls, achieved_tflop_per_s=achieved, peak="bf16",
-                        frac=[round(a / peaks["bf16"], 4) for a in achieved],
-                        reduction=f"median over {_count_range(counts)} context-MLA runs "
-                        f"({table_dtype} KV, B·n_h >= {MLA_PREFILL_MIN_PAIRS} (sequence, head) "
-                        "pairs per GPU) at each ISL (rows): FLOPs B·isl²·n_h·(192 + 128) "
-                        f"(expanded, causal); / {peaks['bf16']} TFLOP/s dense bf16")
+        out[key] = _bf16_table(
+            isls, achieved, peaks,
+            f"median over {_count_range(counts)} context-MLA runs ({table_dtype} KV, "
+            f"B·n_h >= {MLA_PREFILL_MIN_PAIRS} (sequence, head) pairs per GPU) at each ISL "
+            "(rows): FLOPs B·isl²·n_h·(192 + 128) (expanded, causal)")
     return out
 
 
