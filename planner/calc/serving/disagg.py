@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.calc.serving.disagg_burst import burst_mean_wait_s
+from planner.calc.serving.disagg_burst import burst_mean_wait_s, staircase_sum
 
 #: Codes of the side that sets a disaggregated deployment's request rate.
 PREFILL_BOUND, DECODE_BOUND = 0, 1
@@ -139,7 +139,8 @@ def burst_wait_rounds(*, requests, requests_per_round):
     """Mean prefill rounds a request of a simultaneous burst waits before its own round starts.
 
     Formula: m = requests per round, q = ⌊C / m⌋, r = C − q·m; the i-th request (0-based) waits
-    ⌊i / m⌋ rounds, so the mean is (m · q (q − 1) / 2 + r · q) / C.
+    ⌊i / m⌋ rounds, so the mean is (m · q (q − 1) / 2 + r · q) / C
+    (:func:`~.disagg_burst.staircase_sum` in rounds of 1, over C).
     Ref: a closed-loop benchmark at an unlimited request rate starts its C clients together
     (srt-slurm's sa-bench script, github.com/ishandhanani/srt-slurm); the prefill pool then
     serves them in rounds of m.
@@ -148,9 +149,7 @@ def burst_wait_rounds(*, requests, requests_per_round):
     """
     c = np.maximum(np.asarray(requests, dtype=float), 1.0)
     m = np.maximum(np.asarray(requests_per_round, dtype=float), 1.0)
-    q = np.floor(c / m)
-    r = c - q * m
-    return (m * q * (q - 1) / 2 + r * q) / c
+    return staircase_sum(requests=c, requests_per_round=m, round_s=1.0) / c
 
 
 @dataclass(frozen=True)
