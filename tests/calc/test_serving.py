@@ -55,8 +55,8 @@ def test_kv_per_gpu_mla_not_split_by_tp_gqa_split():
 
 
 def test_mtp_tokens_per_step_and_the_papers_speedup():
-    assert serving.mtp_tokens_per_step(acceptance=0.85, depth=1) == pytest.approx(1.85)
-    assert serving.mtp_tokens_per_step(acceptance=0.5, depth=2) == pytest.approx(1.75)
+    assert serving.mtp_tokens_per_step(acceptance=0.85, draft_tokens=1) == pytest.approx(1.85)
+    assert serving.mtp_tokens_per_step(acceptance=0.5, draft_tokens=2) == pytest.approx(1.75)
     v3, h800 = catalog.load_model("deepseek-v3"), catalog.load_hardware("h800")
 
     def ratio(batch):

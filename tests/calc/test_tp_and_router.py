@@ -101,15 +101,3 @@ def test_part_weight_dtypes_are_checked(tmp_path):
     bad.write_text(text.replace("fp4: {attention: bf16}", "fp4: {head: bf16}"))
     with pytest.raises(SpecError, match=r"unknown part\(s\) head"):
         load_model_file(bad)
-
-
-def test_mtp_tokens_per_step_is_the_geometric_sum():
-    from planner.calc.serving.result import mtp_tokens_per_step
-
-    for p in (0.0, 0.5, 0.85, 0.999, 1.0):
-        for depth in (0, 1, 2, 3, 16):
-            closed = depth + 1 if p == 1 else (1 - p ** (depth + 1)) / (1 - p)
-            assert mtp_tokens_per_step(acceptance=p, depth=depth) == pytest.approx(closed,
-                                                                                  rel=1e-12)
-    # 1 + 0.85 + 0.7225 + 0.614125
-    assert mtp_tokens_per_step(acceptance=0.85, depth=3) == pytest.approx(3.186625)

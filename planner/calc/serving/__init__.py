@@ -87,11 +87,11 @@ from planner.calc.serving.result import (
     Bottleneck,
     ServeResult,
     local_decode_tokens_per_s,
-    mtp_tokens_per_step,
     step_bottleneck,
     step_throughput,
 )
 from planner.calc.serving.shape import deployment_layout, serving_memory, step_shape
+from planner.calc.serving.speculative import mtp_tokens_per_step
 from planner.calc.serving.step import step_times
 from planner.specs.deployment import ServeConfig
 

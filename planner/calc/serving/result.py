@@ -84,21 +84,6 @@ def step_bottleneck(kernels: list[StepPart], *, compute_s: float, ep_communicati
                       communication_s=communication_s, compute_s=compute_s)
 
 
-def mtp_tokens_per_step(*, acceptance, depth):
-    """Tokens a decode step yields with ``depth`` MTP draft tokens accepted with probability
-    ``acceptance`` each (count).
-
-    Formula: 1 + p + p² + ... + p^D = (1 − p^(D+1)) / (1 − p) (a draft counts only if every
-    earlier one was accepted); summed term by term, exact for the depths a deployment takes
-    (at most :data:`~planner.specs.deployment.MAX_MTP_DEPTH`), and numpy-array safe.
-    Ref: P §2.3.3; V3R §5.4.3 (85-90% acceptance, 1.8x TPS).
-    Convention: acceptance independent per position; verification in the same step.
-    Example: p = 0.85, D = 1: 1.85 tokens per step; D = 3: 1 + 0.85 + 0.7225 + 0.614125 =
-    3.186625.
-    """
-    return sum(acceptance**i for i in range(depth + 1))
-
-
 @dataclass(frozen=True)
 class Throughput:
     """Tokens per step and the latency and throughput metrics of one step."""
@@ -124,8 +109,10 @@ def step_throughput(*, decode: bool, step_s: float, batch_per_gpu: float, tokens
     """
     if not decode:
         return Throughput(tokens, None, step_s, None, tokens / step_s)
-    per_step = mtp_tokens_per_step(acceptance=mtp_acceptance, depth=mtp_depth) if mtp_depth \
-        else 1.0
+    from planner.calc.serving.speculative import mtp_tokens_per_step
+
+    per_step = float(mtp_tokens_per_step(draft_tokens=mtp_depth, acceptance=mtp_acceptance)) \
+        if mtp_depth else 1.0
     return Throughput(per_step, step_s / per_step, None, per_step / step_s,
                       batch_per_gpu * per_step / step_s)
 

@@ -55,25 +55,26 @@ ACCEPTANCE_LENGTH_DRAFT_TOKENS = 3
 ACCEPTANCE_BISECTION_STEPS = 50
 #: Decoder layers in one MTP module (DeepSeek-V3 §2.2: one transformer block per depth).
 MTP_MODULE_LAYERS = 1
-#: Acceptance at which the geometric sum is taken term by term (1 - α^(k+1)) / (1 - α) would
-#: divide by zero: α = 1 yields k + 1 tokens.
-FULL_ACCEPTANCE = 1.0
 
 
 def mtp_tokens_per_step(*, draft_tokens: Any, acceptance: Any) -> Any:
     """Expected tokens a decode step yields per request with ``draft_tokens`` drafts (count).
 
-    Formula: n = Σ_{i=0..k} α^i = (1 − α^(k+1)) / (1 − α), k + 1 at α = 1 (the token the
-    target model samples itself, plus each draft accepted after all earlier ones).
+    Formula: n = Σ_{i=0..k} α^i (= (1 − α^(k+1)) / (1 − α); k + 1 at α = 1): the token the
+    target model samples itself, plus each draft accepted after all earlier ones; summed term
+    by term (exact at α near 1, where the closed form cancels), one array pass per draft
+    position up to the largest k (at most :data:`~planner.specs.deployment.MAX_MTP_DEPTH` in
+    a deployment).
     Ref: DeepSeek-V3 §5.4.3; TensorRT-LLM tech blog 2 (verification and acceptance).
     Convention: acceptance independent per position; k = 0 gives 1 (no speculation).
     Example: α = 0.85, k = 3: 1 + 0.85 + 0.7225 + 0.614125 = 3.186625; k = 1: 1.85.
     """
     k = np.asarray(draft_tokens, dtype=float)
     a = np.asarray(acceptance, dtype=float)
-    full = a >= FULL_ACCEPTANCE
-    safe = np.where(full, 0.0, a)
-    return np.where(full, k + 1, (1 - safe ** (k + 1)) / (1 - safe))
+    n = np.ones(np.broadcast_shapes(k.shape, a.shape))
+    for i in range(1, int(np.max(k, initial=0)) + 1):
+        n = n + np.where(i <= k, a**i, 0.0)
+    return n
 
 
 def mtp_acceptance_from_length(*, tokens_per_step: Any, draft_tokens: Any) -> Any:
