@@ -26,6 +26,10 @@ def test_tokens_per_step_is_the_geometric_sum_and_rises_with_acceptance():
             want = sum(a**i for i in range(k + 1))
             assert spec.mtp_tokens_per_step(draft_tokens=k, acceptance=a) == pytest.approx(
                 want, rel=1e-12)
+            # the array path (numpy) and the plain-number path (none) agree
+            assert float(spec.mtp_tokens_per_step(draft_tokens=np.array([k]),
+                                                  acceptance=np.array(a))[0]) \
+                == pytest.approx(want, rel=1e-12)
     acc = np.linspace(0.0, 1.0, 21)
     n = spec.mtp_tokens_per_step(draft_tokens=3, acceptance=acc)
     assert np.all(np.diff(n) > 0) and n[0] == 1.0 and n[-1] == 4.0

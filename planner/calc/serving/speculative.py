@@ -28,8 +28,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 if TYPE_CHECKING:
     from planner.calc.serving.workload_step import ModelFigures
 
@@ -66,9 +64,14 @@ def mtp_tokens_per_step(*, draft_tokens: Any, acceptance: Any) -> Any:
     position up to the largest k (at most :data:`~planner.specs.deployment.MAX_MTP_DEPTH` in
     a deployment).
     Ref: DeepSeek-V3 §5.4.3; TensorRT-LLM tech blog 2 (verification and acceptance).
-    Convention: acceptance independent per position; k = 0 gives 1 (no speculation).
+    Convention: acceptance independent per position; k = 0 gives 1 (no speculation); plain
+    numbers in, a float out (without numpy: the single-step serving path imports none).
     Example: α = 0.85, k = 3: 1 + 0.85 + 0.7225 + 0.614125 = 3.186625; k = 1: 1.85.
     """
+    if isinstance(draft_tokens, (int, float)) and isinstance(acceptance, (int, float)):
+        return float(sum(acceptance**i for i in range(int(draft_tokens) + 1)))   # no numpy
+    import numpy as np
+
     k = np.asarray(draft_tokens, dtype=float)
     a = np.asarray(acceptance, dtype=float)
     n = np.ones(np.broadcast_shapes(k.shape, a.shape))
@@ -88,6 +91,8 @@ def mtp_acceptance_from_length(*, tokens_per_step: Any, draft_tokens: Any) -> An
     Example: L = 2.50 at k = 3 -> α = 0.6914 (1 + 0.6914 + 0.4781 + 0.3305 = 2.50); at
     k = 2 the same α yields 2.17 tokens per step, at k = 1 1.69.
     """
+    import numpy as np
+
     target = np.asarray(tokens_per_step, dtype=float)
     k = np.asarray(draft_tokens, dtype=float)
     lo = np.zeros(np.broadcast(target, k).shape)
@@ -122,6 +127,8 @@ def speculative_step_s(*, verify_pass_s: Any, draft_pass_s: Any, draft_tokens: A
     Convention: the draft passes do not overlap the verification (they depend on its output).
     Example: verify 30 ms, draft 1.2 ms, k = 3: 33.6 ms.
     """
+    import numpy as np
+
     return np.asarray(verify_pass_s) + np.asarray(draft_tokens) * np.asarray(draft_pass_s)
 
 
@@ -133,6 +140,8 @@ def speculative_tpot_s(*, step_s: Any, tokens_per_step: Any) -> Any:
     Convention: the mean over a request's tokens (every step yields n on average).
     Example: 33.6 ms / 3.186625 = 10.54 ms.
     """
+    import numpy as np
+
     return np.asarray(step_s) / np.asarray(tokens_per_step)
 
 
