@@ -42,11 +42,14 @@ def workload_metrics(model: Model, hardware: Hardware, w: Workload, *,
                            concurrency=w.concurrency, tp=w.tp, pp=w.pp,
                            attention_dp=w.attention_dp, moe_tp=w.moe_tp, moe_ep=w.moe_ep,
                            weights_dtype=w.weights_dtype,
-                           moe_weights_dtype=w.moe_weights_dtype, kv_dtype=w.kv_dtype)
+                           moe_weights_dtype=w.moe_weights_dtype, kv_dtype=w.kv_dtype,
+                           prefix_cache_hit_frac=w.prefix_cache_hit_frac)
     except PlannerError as err:
         return {n: (None, "", err.message) for n in WORKLOAD_METRICS}
     basis = (f"workload model ({r.basis}, engine {w.engine or 'idealised'}), ISL {w.isl}, "
-             f"OSL {w.osl}, {w.concurrency} in flight per replica")
+             f"OSL {w.osl}, {w.concurrency} in flight per replica"
+             + (f", prefix cache {w.prefix_cache_hit_frac:.1%}" if w.prefix_cache_hit_frac
+                else ""))
     memory = float(r.memory_bytes_per_gpu)
     if not bool(r.fits):
         reason = (f"the workload does not fit: {fmt_bytes(memory)} per GPU > "

@@ -8,8 +8,9 @@ import typer
 
 from planner import __distribution__
 from planner.cli import command, emit, replace_file, show_tables, violated
-from planner.cli.options import (FORMAT, MODEL, OVERRIDES, Format, hardware_option,
-                                 tokens_option, with_overrides)
+from planner.cli.options import (FORMAT, MODEL, OVERRIDES, PREFIX_CACHE_HIT, Format,
+                                 checked_prefix_cache_hit, hardware_option, tokens_option,
+                                 with_overrides)
 
 ISL = tokens_option(..., "--isl", "Prompt (input) tokens per request")
 OSL = tokens_option(..., "--osl", "Output tokens per request")
@@ -59,6 +60,7 @@ def plan_cmd(
     concurrency: Optional[int] = CONCURRENCY,
     engine: Optional[str] = ENGINE,
     disagg: bool = DISAGG,
+    prefix_cache_hit: Optional[float] = PREFIX_CACHE_HIT,
     usd_per_gpu_hour: Optional[float] = PRICE,
     every_point: bool = ALL,
     plot: Optional[str] = PLOT,
@@ -86,7 +88,8 @@ def plan_cmd(
         isl=isl, osl=osl, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
         min_tokens_per_s_per_user=min_tokens_per_s_per_user, gpus=gpus, max_gpus=max_gpus,
         request_rate_per_s=request_rate, concurrency=concurrency,
-        usd_per_gpu_hour=usd_per_gpu_hour, disagg=disagg)
+        usd_per_gpu_hour=usd_per_gpu_hour, disagg=disagg,
+        prefix_cache_hit_frac=checked_prefix_cache_hit(prefix_cache_hit))
     m = catalog.load_model(model)
     hws, eng, origin = with_overrides(
         overrides, [catalog.load_hardware(h) for h in dict.fromkeys(hardware)],

@@ -59,7 +59,8 @@ def bound_text(result: PlanResult, rec: dict[str, Any]) -> str:
 
 def _role_record(result: PlanResult, role: str, i: int) -> dict[str, Any]:
     rec = {"role": role, "model": result.model, "isl": result.query.isl,
-           "osl": result.query.osl, **result.record(i)}
+           "osl": result.query.osl,
+           "prefix_cache_hit_frac": result.query.prefix_cache_hit_frac, **result.record(i)}
     rec["binding_resource"] = bound_text(result, rec)
     return rec
 
@@ -158,7 +159,8 @@ def _disagg_row(t: Table, result: PlanResult) -> None:
                  "against the aggregated best")
     d["why"] = note
     mark = t.footnote(note)
-    t.add({"model": result.model, "isl": result.query.isl, "osl": result.query.osl, **d},
+    t.add({"model": result.model, "isl": result.query.isl, "osl": result.query.osl,
+           "prefix_cache_hit_frac": result.query.prefix_cache_hit_frac, **d},
           [f"disagg-best {mark}", d["hardware"], f"{pools} {weights} kv {d['kv_dtype']}",
            "", f"{d['total_gpus']:,} ({d['prefill_gpus']:.0f} + {d['decode_gpus']:.0f})",
            *metric_cells(d), ""])
@@ -172,12 +174,15 @@ def limits_text(result: PlanResult) -> str:
              if q.min_tokens_per_s_per_user is not None else "",
              f"{q.request_rate_per_s:g} requests/s" if q.request_rate_per_s is not None else "",
              f"{q.gpus:,} GPUs" if q.gpus is not None else "",
-             f"at most {q.max_gpus:,} GPUs" if q.max_gpus is not None else ""]
+             f"at most {q.max_gpus:,} GPUs" if q.max_gpus is not None else "",
+             f"prefix cache {q.prefix_cache_hit_frac:.1%}" if q.prefix_cache_hit_frac else ""]
     return ", ".join(p for p in parts if p) or "no limits"
 
 
 def summary_notes(result: PlanResult) -> list[str]:
     """The search's size and speed, the basis of the figures, prices and their sources."""
+    from planner.report.serving import prefix_cache_notes
+
     notes = [f"{result.evaluated:,} layouts evaluated in {result.wall_s:.2f} s: "
              f"{result.fitting:,} fit in memory, {result.within_limits:,} meet the limits"]
     for hw, n in result.points.hardware_notes.items():
@@ -187,6 +192,7 @@ def summary_notes(result: PlanResult) -> list[str]:
                         else n["price_source"])
                      + (f"; energy at the board power, {n['board_power_w']:g} W (TDP)"
                         if n["board_power_w"] else "; no board power in the spec"))
+    notes.extend(prefix_cache_notes({"prefix_cache_hit_frac": result.query.prefix_cache_hit_frac}))
     notes.extend(result.notes)
     return notes
 

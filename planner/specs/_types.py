@@ -22,11 +22,11 @@ def _int_or_none(bound: float | None) -> int | None:
 
 class Num:
     """A strict finite number: YAML ``true`` or ``"80"`` is not a number; NaN and infinity are
-    rejected; ``gt``/``ge``/``le`` bound it (``le`` defaults to :data:`MAX_SPEC_NUMBER`)."""
+    rejected; ``gt``/``ge``/``le``/``lt`` bound it (``le`` defaults to :data:`MAX_SPEC_NUMBER`)."""
 
     def __init__(self, typ: type, *, gt: float | None = None, ge: float | None = None,
-                 le: float | None = None) -> None:
-        self.typ, self.gt, self.ge = typ, gt, ge
+                 le: float | None = None, lt: float | None = None) -> None:
+        self.typ, self.gt, self.ge, self.lt = typ, gt, ge, lt
         self.le = MAX_SPEC_NUMBER if le is None else le
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
@@ -35,7 +35,7 @@ class Num:
         if self.typ is int:
             return cs.int_schema(strict=True, gt=_int_or_none(self.gt), ge=_int_or_none(self.ge),
                                  le=_int_or_none(self.le))
-        return cs.float_schema(strict=True, gt=self.gt, ge=self.ge, le=self.le,
+        return cs.float_schema(strict=True, gt=self.gt, ge=self.ge, le=self.le, lt=self.lt,
                                allow_inf_nan=False)
 
 
@@ -93,6 +93,8 @@ PosFloat = Annotated[float, Num(float, gt=0)]
 NonNegFloat = Annotated[float, Num(float, ge=0)]
 #: A fraction in (0, 1]: an efficiency factor, an acceptance rate.
 Frac = Annotated[float, Num(float, gt=0, le=1)]
+#: A share that may be 0 but not the whole (a prefix-cache hit: at least one token computed).
+PartFrac = Annotated[float, Num(float, ge=0, lt=1)]
 Str = Annotated[str, Text()]
 Bool = Annotated[bool, Flag()]
 Quantity = Annotated[Any, QuantityValue()]

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Dict, Literal, Optional
 
 from planner import vocab
 
-from planner.specs._types import SPEC_CONFIG, Frac, NonNegFloat, PosFloat, PosInt, Quantity, Str
+from planner.specs._types import (SPEC_CONFIG, Frac, NonNegFloat, PartFrac, PosFloat, PosInt,
+                                   Quantity, Str)
 
 if TYPE_CHECKING:
     from planner.specs.deployment import ServeConfig
@@ -176,8 +177,9 @@ class Workload:
     """A served workload (what ``planner plan --write-scenario`` writes): requests of ``isl``
     prompt and ``osl`` output tokens, ``concurrency`` of them in flight per replica of
     ``tp`` x ``attention_dp`` x ``pp`` GPUs, the experts over ``moe_tp`` x ``moe_ep`` (default:
-    the workload model's), the precisions, and the serving ``engine`` (a catalog name or a
-    path relative to the scenario; none: an idealised engine). When given, the workload model
+    the workload model's), the precisions, the serving ``engine`` (a catalog name or a
+    path relative to the scenario; none: an idealised engine) and the share of each prompt
+    found in a prefix cache (``prefix_cache_hit_frac``, 0 <= F < 1). When given, the workload model
     computes ``ttft_s``, ``tpot_s``, ``decode_tokens_per_s`` (tokens/s per user),
     ``tokens_per_s_per_gpu``, ``tokens_per_s_per_node`` and ``memory_bytes_per_gpu`` instead of
     the one-step serving roofline."""
@@ -195,6 +197,7 @@ class Workload:
     moe_weights_dtype: Optional[WeightsDtypeName] = None
     kv_dtype: Optional[DtypeName] = None
     engine: Optional[Str] = None
+    prefix_cache_hit_frac: PartFrac = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -56,7 +56,8 @@ class PlanQuery:
     """What the user asks: the workload (``isl`` prompt and ``osl`` output tokens per request),
     the latency limits (s, tokens/s), the GPUs (exactly ``gpus`` in all, or at most
     ``max_gpus``), the load (``request_rate_per_s`` requests/s, or ``concurrency`` requests in
-    flight per replica) and a price override (USD per GPU-hour)."""
+    flight per replica), a price override (USD per GPU-hour) and the share of each prompt
+    found in a prefix cache (``prefix_cache_hit_frac``, 0 <= F < 1)."""
 
     isl: int
     osl: int
@@ -69,8 +70,12 @@ class PlanQuery:
     concurrency: int | None = None
     usd_per_gpu_hour: float | None = None
     disagg: bool = False
+    prefix_cache_hit_frac: float = 0.0
 
     def __post_init__(self) -> None:
+        from planner.calc.serving.prefix_cache import checked_prefix_cache_hit_frac
+
+        checked_prefix_cache_hit_frac(self.prefix_cache_hit_frac, name="prefix_cache_hit_frac")
         if self.tpot_s is not None and self.min_tokens_per_s_per_user is not None:
             raise UsageError("give --tpot-ms or --min-tokens-per-s-per-user, not both")
         if self.gpus is not None and self.max_gpus is not None:
@@ -223,7 +228,8 @@ def evaluate_plan(model: Model, hardwares: list[Hardware], engine: Any, query: P
                               concurrency=grid["concurrency"], tp=grid["tp"], pp=grid["pp"],
                               attention_dp=grid["attention_dp"], moe_tp=grid["moe_tp"],
                               moe_ep=grid["moe_ep"], weights_dtype=weights,
-                              moe_weights_dtype=moe_weights, kv_dtype=kv)
+                              moe_weights_dtype=moe_weights, kv_dtype=kv,
+                              prefix_cache_hit_frac=query.prefix_cache_hit_frac)
             cols = {k: np.broadcast_to(np.asarray(getattr(result, k)), (n,))
                     for k in RESULT_FIELDS}
             cols.update(grid)

@@ -50,6 +50,7 @@ def disagg_candidates(model: Model, hardwares: list[Hardware], engine: Any,
             p = solve_disagg(model, hw, engine, isl_tokens=query.isl, osl_tokens=query.osl,
                              ttft_limit_s=ttft, tpot_limit_s=tpot, total_gpus=query.gpus,
                              arrival_rate_per_s=query.request_rate_per_s,
+                             prefix_cache_hit_frac=query.prefix_cache_hit_frac,
                              weights_dtype=weights, moe_weights_dtype=moe_weights, kv_dtype=kv)
             if p.result is None or p.prefill is None or p.decode is None:
                 continue

@@ -92,6 +92,8 @@ def scenario_dict(result: PlanResult, *, model: str, hardware_names: list[str],
         "moe_weights_dtype": rec["moe_weights_dtype"], "kv_dtype": rec["kv_dtype"]}
     if engine is not None:
         workload["engine"] = engine
+    if q.prefix_cache_hit_frac:
+        workload["prefix_cache_hit_frac"] = q.prefix_cache_hit_frac
     floor = float(f"{rec['tokens_per_s_per_gpu'] * THROUGHPUT_FLOOR_FRAC:.6g}")
     budgets: dict[str, Any] = {"tokens_per_s_per_gpu": {"min": floor}}
     if q.ttft_s is not None:
@@ -103,7 +105,9 @@ def scenario_dict(result: PlanResult, *, model: str, hardware_names: list[str],
     deployment = _deployment(rec)
     return {"name": f"{result.model}-{rec['hardware']}-plan",
             "description": f"planner plan's best layout for {result.model} on {rec['hardware']}, "
-                           f"ISL {q.isl} / OSL {q.osl}",
+                           f"ISL {q.isl} / OSL {q.osl}" + (
+                               f", prefix cache {q.prefix_cache_hit_frac:.1%}"
+                               if q.prefix_cache_hit_frac else ""),
             "source": "planner plan --write-scenario", "model": model, "hardware": hw_name,
             "deployment": deployment, "workload": workload, "budgets": budgets}
 

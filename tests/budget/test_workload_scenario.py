@@ -4,6 +4,8 @@ with exit 1, a bad field is one line with exit 2."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -71,4 +73,43 @@ def test_a_bad_workload_field_is_one_line(scenario, tmp_path):
     bad.write_text(yaml.safe_dump(data))
     out = cli_run("check", str(bad))
     assert out.exit_code == 2 and "workload.concurrency" in out.stderr
+    assert out.stderr.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def cached_scenario(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plan") / "cached.yaml"
+    out = cli_run(*PLAN, "--prefix-cache-hit", "0.5", "--write-scenario", str(path))
+    assert out.exit_code == 0, out.stderr
+    return path
+
+
+def test_a_plan_with_a_prefix_cache_writes_it_and_check_reads_it(cached_scenario):
+    """The plan's F goes into the scenario's workload block, `planner check` evaluates the
+    workload with it (the plan's own budgets pass), and the metrics are the workload model's
+    at that F, not at F = 0."""
+    w = yaml.safe_load(cached_scenario.read_text())["workload"]
+    assert w["prefix_cache_hit_frac"] == 0.5
+    out = cli_run("check", str(cached_scenario), "-f", "json")
+    assert out.exit_code == 0, out.stdout
+    assert all(r["basis"].endswith("prefix cache 50.0%") for r in json.loads(out.stdout))
+    engine = load_engine(w.pop("engine"))
+    model, hw = load_model("deepseek-v3"), load_hardware("h200")
+    cached = serve_workload(model, hw, engine, **w)
+    w.pop("prefix_cache_hit_frac")
+    cold = serve_workload(model, hw, engine, **w)
+    ev = evaluate(str(cached_scenario))
+    assert ev.value("ttft_s") == pytest.approx(float(cached.ttft_s), rel=1e-12)
+    assert float(cached.ttft_s) < float(cold.ttft_s)
+
+
+@pytest.mark.parametrize("value", [1.0, -0.1, ".nan", "'0.5'"])
+def test_a_bad_prefix_cache_share_in_a_scenario_is_one_line(scenario, tmp_path, value):
+    data = yaml.safe_load(scenario.read_text())
+    text = yaml.safe_dump(data).replace("workload:\n", f"workload:\n  prefix_cache_hit_frac: "
+                                                      f"{value}\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    out = cli_run("check", str(bad))
+    assert out.exit_code == 2 and "workload.prefix_cache_hit_frac" in out.stderr, out.stderr
     assert out.stderr.count("\n") == 1

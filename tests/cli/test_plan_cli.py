@@ -180,3 +180,35 @@ def test_no_layout_fitting_in_memory_exits_1():
     assert out.exit_code == 1
     assert out.stderr.count("\n") == 1 and "none fits in memory" in out.stderr
     assert "no layout fits and meets the limits" in out.stdout
+
+
+def test_a_prefix_cache_shortens_ttft_at_every_layout_and_is_recorded(records):
+    """--prefix-cache-hit F reaches every evaluated layout: at the same layout and concurrency
+    TTFT is never longer than without a cache and shorter somewhere; every record says F, and
+    the chosen records (as their ISL and OSL), the title and the notes name it."""
+    def by_layout(recs):
+        keys = ("hardware", "tp", "pp", "attention_dp", "moe_tp", "moe_ep", "concurrency",
+                "weights_dtype", "kv_dtype")
+        return {tuple(r[k] for k in keys): r for r in recs if "concurrency" in r}
+
+    cold = by_layout(cli_json(*BASE, "--tpot-ms", "50", "--concurrency", "64", "--all"))
+    hot_records = cli_json(*BASE, "--tpot-ms", "50", "--concurrency", "64", "--all",
+                           "--prefix-cache-hit", "0.5")
+    hot = by_layout(hot_records)
+    assert set(hot) == set(cold) and len(hot) > 10
+    assert all(hot[k]["ttft_s"] <= cold[k]["ttft_s"] * (1 + 1e-12) for k in hot)
+    assert any(hot[k]["ttft_s"] < 0.9 * cold[k]["ttft_s"] for k in hot)
+    assert {r["prefix_cache_hit_frac"] for r in hot_records if r["role"] != "point"} == {0.5}
+    assert {r["prefix_cache_hit_frac"] for r in records} == {0.0}
+    text = cli_run(*BASE, "--tpot-ms", "50", "--concurrency", "64",
+                   "--prefix-cache-hit", "0.5").stdout.replace("\n", " ")
+    assert "prefix cache 50.0%" in text and "Prefix cache: 50.0% of each prompt" in text
+
+
+@pytest.mark.parametrize("value, why", [("1", "must be at least 0 and below 1"),
+                                        ("-0.2", "must be at least 0 and below 1"),
+                                        ("nan", "expected a finite number")])
+def test_a_bad_prefix_cache_share_is_one_line(value, why):
+    out = cli_run(*BASE, "--tpot-ms", "50", "--prefix-cache-hit", value)
+    assert out.exit_code == 2 and out.stderr.count("\n") == 1
+    assert f"--prefix-cache-hit: {why}" in out.stderr

@@ -31,13 +31,13 @@ BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5}
 
 def fake_workload(model, hardware, engine, *, isl, osl, concurrency, tp=1, pp=1,
                   attention_dp=1, moe_tp=None, moe_ep=None, weights_dtype="fp8",
-                  moe_weights_dtype=None, kv_dtype=None):
+                  moe_weights_dtype=None, kv_dtype=None, prefix_cache_hit_frac=0.0):
     gpus = np.asarray(tp) * attention_dp * pp
     weights = 7e11 * BYTES[moe_weights_dtype or weights_dtype] / gpus
     kv = 7e4 * BYTES[kv_dtype or "bf16"] * (isl + osl) * concurrency / gpus
     hbm = hardware.gpu.hbm_bandwidth_bytes_per_s
     step = (weights + kv) / hbm * pp + 1e-4 * np.log2(moe_ep) + 2e-3
-    prefill = isl * concurrency * 7e10 / (gpus * 1e15) + 0.05 / attention_dp
+    prefill = isl * (1 - prefix_cache_hit_frac) * concurrency * 7e10 / (gpus * 1e15) + 0.05 / attention_dp
     tokens = concurrency / step / gpus
     memory = weights + kv
     return FakeResult(ttft_s=prefill + 0 * step, tpot_s=step, e2e_latency_s=prefill + osl * step,
