@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, overload
 
 from planner.errors import UsageError
 from planner.studies.sweep_workload import (WORKLOAD_CHUNK_POINTS, WORKLOAD_SWEEP_METRICS,
-                                            WORKLOAD_VARIABLES, check_workload_vary,
-                                            workload_sweep_metric)
+                                            WORKLOAD_VARIABLES, ZERO_ALLOWED,
+                                            check_workload_vary, workload_sweep_metric)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,6 +36,7 @@ class Variable:
     unit: str           # for axis labels
     integer: bool
     description: str
+    zero_ok: bool = False     # a sweep may start at 0 (else every value must be positive)
 
 
 VARIABLES = {v.name: v for v in (
@@ -67,8 +68,8 @@ SWEEP_METRICS = {
     "ep_ceiling_tokens_per_s": ("tokens/s", "decode tokens/s per sequence (EP ceiling)"),
 }
 
-VARIABLES.update({name: Variable(name, unit, integer, description) for name, (
-    unit, integer, description, _) in WORKLOAD_VARIABLES.items()})
+VARIABLES.update({name: Variable(name, unit, integer, description, name in ZERO_ALLOWED)
+                  for name, (unit, integer, description, _) in WORKLOAD_VARIABLES.items()})
 SWEEP_METRICS.update(WORKLOAD_SWEEP_METRICS)
 
 _RANGE = re.compile(r"^(?P<a>[^:]+):(?P<b>[^:]+):(?P<kind>lin|log)(?P<n>\d+)$")
@@ -129,8 +130,9 @@ def parse_vary(text: str) -> tuple[str, np.ndarray]:
                                  "start:stop:logN or a,b,c") from None
     except ValueError as exc:
         raise UsageError(f"--vary {text!r}: {exc}") from None
-    if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise UsageError(f"--vary {name}: values must be finite and positive")
+    if not np.all(np.isfinite(values)) or np.any(values < 0 if var.zero_ok else values <= 0):
+        raise UsageError(f"--vary {name}: values must be finite and "
+                         + ("at least 0" if var.zero_ok else "positive"))
     if var.integer:
         values = np.round(values)
         if np.any(values < 1):

@@ -36,7 +36,11 @@ WORKLOAD_VARIABLES = {
     "tp": ("GPUs", True, "attention TP", 1),
     "pp": ("stages", True, "pipeline stages", 1),
     "attention_dp": ("ranks", True, "attention DP ranks", 1),
+    "prefix_cache_hit_frac": ("fraction", False,
+                              "share of each prompt's tokens in the prefix cache, 0 <= F < 1", 0.0),
 }
+#: The workload variables whose sweep may start at 0 (the others must be positive).
+ZERO_ALLOWED = frozenset({"prefix_cache_hit_frac"})
 #: Points computed per chunk of a workload sweep (its temporaries: a hundred arrays of this
 #: size, ~100 MB), instead of the closed forms' million.
 WORKLOAD_CHUNK_POINTS = 100_000
@@ -54,8 +58,14 @@ def workload_sweep_metric(model: Model, hardware: Hardware, metric: str,
     if other:
         raise UsageError(f"--vary {other[0]}: the workload metric {metric} varies only "
                          f"{', '.join(WORKLOAD_VARIABLES)}")
-    inputs: dict[str, Any] = {n: np.asarray(vary[n], dtype=np.int64) if n in vary else default
-                              for n, (_, _, _, default) in WORKLOAD_VARIABLES.items()}
+    if "prefix_cache_hit_frac" in vary:
+        from planner.calc.serving.prefix_cache import checked_prefix_cache_hit_frac
+
+        checked_prefix_cache_hit_frac(vary["prefix_cache_hit_frac"],
+                                      name="--vary prefix_cache_hit_frac")
+    inputs: dict[str, Any] = {
+        n: (np.asarray(vary[n], dtype=np.int64 if integer else float) if n in vary else default)
+        for n, (_, integer, _, default) in WORKLOAD_VARIABLES.items()}
     r = serve_workload(model, hardware, engine, **inputs)
     out = np.where(np.asarray(r.fits), np.asarray(getattr(r, metric), dtype=float), np.nan)
     shape = np.broadcast_shapes(*[np.shape(a) for a in vary.values()]) if vary else ()

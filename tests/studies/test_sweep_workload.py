@@ -50,3 +50,26 @@ def test_workload_variables_need_a_workload_metric():
         run_sweep(model, hw, "ep_ceiling_tpot_s", ["isl=1,2"])
     with pytest.raises(UsageError, match="varies only"):
         run_sweep(model, hw, "tpot_s", ["num_layers=1,2"])
+
+
+def test_a_sweep_over_the_prefix_cache_share_is_serve_workloads_at_each_share():
+    """prefix_cache_hit_frac is a workload variable: F from 0 (allowed, unlike the others) to
+    below 1, each point serve_workload's figure at that F; TTFT falls as F rises."""
+    model, hw, engine = load_model("deepseek-v3"), load_hardware("h200"), load_engine("sglang")
+    r = run_sweep(model, hw, "ttft_s", ["prefix_cache_hit_frac=0:0.9:lin4", "tp=8"],
+                  engine=engine)
+    ttft = r.values[:, 0]
+    for f, got in zip((0.0, 0.3, 0.6, 0.9), ttft):
+        one = serve_workload(model, hw, engine, isl=1024, osl=1024, concurrency=32, tp=8,
+                             prefix_cache_hit_frac=f)
+        assert got == pytest.approx(float(one.ttft_s), rel=1e-12)
+    assert np.all(np.diff(ttft) < 0)
+
+
+@pytest.mark.parametrize("spec, why", [("0,1", "must be at least 0 and below 1"),
+                                       ("-0.1,0.5", "values must be finite and at least 0")])
+def test_a_bad_prefix_cache_sweep_is_one_line(spec, why):
+    out = cli_run("sweep", "deepseek-v3", "-H", "h200", "-m", "ttft_s", "--vary",
+                  f"prefix_cache_hit_frac={spec}", "--vary", "tp=8")
+    assert out.exit_code == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("error: --vary prefix_cache_hit_frac: ") and why in out.stderr
