@@ -177,12 +177,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dump", nargs=2, type=Path, metavar=("AIC_ROOT", "OUT_JSON"))
     ap.add_argument("--engine", choices=("trtllm", "sglang"), default="trtllm")
+    ap.add_argument("--what-if", choices=("uniform", "power-law"),
+                    help="sglang: validate-disagg's SGLang TTFT with the tables' prefill pass")
     ap.add_argument("json", nargs="?", type=Path)
     args = ap.parse_args()
     if args.engine == "sglang":
-        from deepseek_prefill_sglang import dump_sglang, report_sglang
+        from deepseek_prefill_sglang import dump_sglang, report_sglang, what_if
 
-        dump_sglang(*args.dump) if args.dump else report_sglang(args.json)
+        if args.dump:
+            dump_sglang(*args.dump)
+        elif args.what_if:
+            what_if(args.json, skew=args.what_if == "power-law")
+        else:
+            report_sglang(args.json)
     elif args.dump:
         dump(*args.dump)
     else:

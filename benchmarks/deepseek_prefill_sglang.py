@@ -133,19 +133,21 @@ def table_parts(tab: dict, *, tp: int, adp: int, ep: int, isl: int, weights: str
                                 rank_tokens=routed_tokens // ep) if weights == "fp8" else nan,
         moe=tab["moe"].get(f"{dtype}|{routed_tokens}|{moe_tp}|{ep}|balanced", nan),
         moe_pl=tab["moe"].get(f"{dtype}|{routed_tokens}|{moe_tp}|{ep}|power_law_1.01", nan),
-        a2a=tab["a2a"].get(str(isl), nan) if adp > 1 else 0.0)
+        a2a=(tab["a2a"].get(str(isl), nan) if ep > 1 else nan) if adp > 1 else 0.0)
 
 
 def substituted_pass_ms(planner: dict, table: dict, *, layers: int, moe_layers: int,
-                        adp: int, skew: bool = False) -> float:
+                        deepep: bool, skew: bool = False) -> float:
     """The planner's pass with its attention, shared-expert, routed-expert and all-to-all
-    parts replaced by the tables' (attention: the module + q_a/kv_a GEMM; routed: DeepEP where
-    attention is data parallel, else the non-DeepEP kernel; uniform routing, ``skew``: the
-    tables' power law 1.01, the runs' recipes balancing no experts)."""
+    parts replaced by the tables' (attention: the module + q_a/kv_a GEMM; routed: DeepEP with
+    ``deepep`` (attention data parallel, experts expert parallel), else the fused kernel;
+    uniform routing, ``skew``: the tables' power law 1.01, the runs' recipes balancing no
+    experts; the all-to-all the planner's where no DeepEP table applies (NaN))."""
     att = planner["proj"] + planner["core"] + planner["att_other"]
-    routed = table[("deepep" if adp > 1 else "moe") + ("_pl" if skew else "")]
+    routed = table[("deepep" if deepep else "moe") + ("_pl" if skew else "")]
+    a2a = table["a2a"] if math.isfinite(table["a2a"]) else planner["a2a"]
     moe_pl = planner["shared"] + planner["routed"] + planner["moe_other"] + planner["a2a"]
-    moe_tab = table["shared"] + routed + table["a2a"]
+    moe_tab = table["shared"] + routed + a2a
     return planner["pass_ms"] + layers * (table["module"] - att) + moe_layers * (moe_tab - moe_pl)
 
 
@@ -167,9 +169,10 @@ def report_sglang(path: Path) -> None:
                     pl = _parts(model, hardware, tp=tp, adp=adp, ep=ep, isl=isl, prompts=1,
                                 lone=False, weights=weights)
                     t = table_parts(tab, tp=tp, adp=adp, ep=ep, isl=isl, weights=weights)
-                    sub = substituted_pass_ms(pl, t, layers=61, moe_layers=58, adp=adp)
-                    skew = substituted_pass_ms(pl, t, layers=61, moe_layers=58, adp=adp,
-                                               skew=True)
+                    sub = substituted_pass_ms(pl, t, layers=61, moe_layers=58,
+                                              deepep=adp > 1 and ep > 1)
+                    skew = substituted_pass_ms(pl, t, layers=61, moe_layers=58,
+                                               deepep=adp > 1 and ep > 1, skew=True)
                     att = pl["proj"] + pl["core"] + pl["att_other"]
                     print(f"{hw} {weights.upper()} {name} ISL {isl}: core {pl['core']:.3f} / "
                           f"{t['core']:.3f}; attention {att:.3f} / module {t['module']:.3f}; "
@@ -183,3 +186,92 @@ def report_sglang(path: Path) -> None:
                           f"{skew / pl['pass_ms']:.2f}), input tokens/s per GPU "
                           f"{isl / tp / pl['pass_ms'] * 1e3:,.0f} -> "
                           f"{isl / tp / sub * 1e3:,.0f}")
+
+
+def _nearest_isl(isl: float) -> int:
+    return min((1024, 2048, 4096, 8192), key=lambda x: abs(math.log(x / isl)))
+
+
+def what_if(path: Path, *, skew: bool = False) -> None:
+    """``planner validate-disagg``'s SGLang DeepSeek rows with each prefill pass scaled by the
+    tables' / the planner's pass (:func:`substituted_pass_ms`) at the row's prefill layout and
+    the nearest of 1K, 2K, 4K, 8K input (a row whose shape a table lacks keeps its pass): what
+    reading SGLang's kernels would do to TTFT before any recalibration. Not the planner."""
+    import collections
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import planner.calc.serving.disagg_workload as dw
+    from deepseek_prefill_parts import _parts
+
+    from planner import catalog
+    from planner.specs.runs import read_runs, resolve
+    from planner.studies.disagg_runs import predict_disagg_rows
+
+    data, model = json.loads(path.read_text()), catalog.load_model("deepseek-v3")
+    cache: dict = {}
+    state: dict = {"on": False, "scaled": []}
+
+    def ratio(hw: str, wd: str, tp: int, adp: int, ep: int, isl: int) -> float:
+        key = (hw, wd, tp, adp, ep, _nearest_isl(isl))
+        if key not in cache:
+            cache[key] = math.nan
+            if hw in data and wd in GEMM_DTYPES and 128 % tp == 0:
+                pl = _parts(model, catalog.load_hardware(hw), tp=tp, adp=adp, ep=ep,
+                            isl=key[-1], prompts=1, lone=False, weights=wd)
+                t = table_parts(data[hw], tp=tp, adp=adp, ep=ep, isl=key[-1], weights=wd)
+                cache[key] = substituted_pass_ms(pl, t, layers=61, moe_layers=58,
+                                                 deepep=adp > 1 and ep > 1,
+                                                 skew=skew) / pl["pass_ms"]
+        return cache[key]
+
+    piece, opass = dw.prefill_piece, dw.overlapped_pass_s
+
+    def scaled_piece(m, hardware, engine, *, isl_tokens, layout, **kw):
+        state.update(on=engine is not None and engine.name == "sglang"
+                     and m.name.startswith("deepseek"), hw=hardware.name, isl=isl_tokens,
+                     wd=str(kw.get("weights_dtype")).replace("nvfp4", "fp4"))
+        try:
+            return piece(m, hardware, engine, isl_tokens=isl_tokens, layout=layout, **kw)
+        finally:
+            state["on"] = False
+
+    def scaled_pass(m, hardware, fig, rates, lay, **kw):
+        t, b = opass(m, hardware, fig, rates, lay, **kw)
+        if not state["on"]:
+            return t, b
+        arr = np.broadcast_arrays(lay.tp, lay.adp, lay.moe_ep, state["isl"])
+        r = np.array([ratio(state["hw"], state["wd"], int(a), int(d), int(e), int(i))
+                      for a, d, e, i in zip(*(x.ravel() for x in arr))]).reshape(arr[0].shape)
+        state["scaled"].extend(r.ravel().tolist())
+        return t * np.where(np.isfinite(r), r, 1.0), b
+
+    runs = read_runs(REPO / "planner" / "data" / "serving-runs.csv")
+    res = resolve(runs)
+    before = predict_disagg_rows(runs, res)
+    dw.prefill_piece, dw.overlapped_pass_s = scaled_piece, scaled_pass
+    try:
+        after = predict_disagg_rows(runs, res)
+    finally:
+        dw.prefill_piece, dw.overlapped_pass_s = piece, opass
+    groups: dict = collections.defaultdict(list)
+    for i in np.flatnonzero(before.predicted & after.predicted):
+        if res.engine[i] != "sglang" or not str(res.model[i]).startswith("deepseek"):
+            continue
+        err = [p.ttft_s[i] / runs.measured_ttft_s[i] - 1 for p in (before, after)]
+        lay = (f"TP {runs.prefill_tp[i]} DP {runs.prefill_attention_dp[i]} EP "
+               f"{runs.prefill_moe_ep[i]}, ISL {_nearest_isl(float(runs.isl[i]))}")
+        groups[(res.hardware[i], res.weights_dtype[i], "all")].append(err)
+        groups[(res.hardware[i], res.weights_dtype[i], lay)].append(err)
+    scaled = np.array(state["scaled"])
+    print(f"prefill passes scaled: {np.isfinite(scaled).sum()} of {scaled.size}; routing "
+          f"{'power law 1.01' if skew else 'uniform'}")
+    print("SGLang DeepSeek rows: TTFT median signed (|error|), planner -> with SGLang's tables")
+    for key in sorted(groups, key=lambda k: (k[0], k[1], k[2] != "all", k[2])):
+        e = np.array(groups[key])
+        if key[2] == "all" or len(e) >= 4:
+            print(f"{key[0]} {key[1]} {key[2]}: {len(e)} rows, {np.median(e[:, 0]):+.1%} "
+                  f"({np.median(abs(e[:, 0])):.1%}) -> {np.median(e[:, 1]):+.1%} "
+                  f"({np.median(abs(e[:, 1])):.1%})")

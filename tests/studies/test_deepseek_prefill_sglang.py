@@ -86,6 +86,9 @@ def test_table_parts_route_the_worker_tokens():
     assert dep["module"] == pytest.approx(3.3 + 0.1 * 2112 / 2048)
     assert math.isnan(sg.table_parts(_tab(isl), tp=1, adp=8, ep=8, isl=isl,
                                      weights="fp4")["deepep"])
+    # attention DP over MoE-TP (EP 1): no DeepEP all-to-all to read
+    assert math.isnan(sg.table_parts(_tab(isl), tp=1, adp=8, ep=1, isl=isl,
+                                     weights="fp8")["a2a"])
 
 
 def test_substituted_pass_replaces_only_the_measured_parts():
@@ -93,12 +96,17 @@ def test_substituted_pass_replaces_only_the_measured_parts():
                    moe_other=0.7, a2a=2.5, pass_ms=570.0)
     table = dict(module=3.5, shared=0.4, deepep=3.4, deepep_pl=5.4, moe=1.9, moe_pl=2.2,
                  a2a=2.6)
-    got = sg.substituted_pass_ms(planner, table, layers=61, moe_layers=58, adp=8)
+    got = sg.substituted_pass_ms(planner, table, layers=61, moe_layers=58, deepep=True)
     assert got == pytest.approx(570.0 + 61 * (3.5 - 3.2) + 58 * ((0.4 + 3.4 + 2.6) - 5.9))
-    skew = sg.substituted_pass_ms(planner, table, layers=61, moe_layers=58, adp=8, skew=True)
+    skew = sg.substituted_pass_ms(planner, table, layers=61, moe_layers=58, deepep=True,
+                                  skew=True)
     assert skew - got == pytest.approx(58 * 2.0)
-    tp = sg.substituted_pass_ms(planner, table, layers=61, moe_layers=58, adp=1)
-    assert tp == pytest.approx(570.0 + 61 * 0.3 + 58 * ((0.4 + 1.9 + 2.6) - 5.9))
+    fused = sg.substituted_pass_ms(planner, table, layers=61, moe_layers=58, deepep=False)
+    assert fused == pytest.approx(570.0 + 61 * 0.3 + 58 * ((0.4 + 1.9 + 2.6) - 5.9))
+    # no DeepEP table for the layout (NaN): the planner's all-to-all stays
+    no_a2a = sg.substituted_pass_ms(planner, dict(table, a2a=math.nan), layers=61,
+                                    moe_layers=58, deepep=False)
+    assert no_a2a == pytest.approx(570.0 + 61 * 0.3 + 58 * ((0.4 + 1.9 + 2.5) - 5.9))
 
 
 def test_planner_parts_of_a_prefill_worker_route_every_rank_tokens():
