@@ -179,13 +179,17 @@ def main() -> None:
     ap.add_argument("--engine", choices=("trtllm", "sglang"), default="trtllm")
     ap.add_argument("--what-if", choices=("uniform", "power-law"),
                     help="sglang: validate-disagg's SGLang TTFT with the tables' prefill pass")
+    ap.add_argument("--decode", action="store_true", help="sglang: the wide-EP decode step")
     ap.add_argument("json", nargs="?", type=Path)
     args = ap.parse_args()
     if args.engine == "sglang":
-        from deepseek_prefill_sglang import dump_sglang, report_sglang, what_if
+        from deepseek_prefill_sglang import (dump_sglang, report_sglang, report_sglang_decode,
+                                             what_if)
 
         if args.dump:
             dump_sglang(*args.dump)
+        elif args.decode:
+            report_sglang_decode(args.json)
         elif args.what_if:
             what_if(args.json, skew=args.what_if == "power-law")
         else:

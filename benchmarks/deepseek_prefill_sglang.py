@@ -78,8 +78,23 @@ def dump_sglang(root: Path, out: Path) -> None:
                     and r["node_num"] == 1 and r["dispatch_sms"] == DEEPEP_SMS):
                 a2a[str(r["num_token"])] = (r["dispatch_transmit_us"]
                                             + r["combine_transmit_us"]) / 1e3
-        data[hw] = dict(mla=mla, module=module, gemm=gemm, moe=moe, deepep=deepep, a2a=a2a)
+        data[hw] = dict(mla=mla, module=module, gemm=gemm, moe=moe, deepep=deepep, a2a=a2a,
+                        **_decode_tables(base))
     out.write_text(json.dumps(data))
+
+
+def _decode_tables(base: Path) -> dict:
+    """SGLang's wide-EP decode tables: the generation attention module by (heads, batch per
+    rank, context), DeepEP low-latency experts by (distribution, EP, batch per rank x EP) and
+    the low-latency dispatch + combine (ms) by batch per rank."""
+    gen_module = {f"{r['num_heads']}|{r['batch_size']}|{r['isl']}": r["latency"] for r in
+                  _rows(base / "mla" / V_KERNELS / "wideep_generation_mla_perf.parquet")}
+    gen_moe = {f"{r['distribution']}|{r['moe_ep_size']}|{r['num_tokens']}": r["latency"]
+               for r in _rows(base / "moe" / V_KERNELS / "wideep_generation_moe_perf.parquet")}
+    ll = {str(r["num_token"]): (r["dispatch_avg_t_us"] + r["combine_avg_t_us"]) / 1e3
+          for r in _rows(base / "comm" / V_DEEPEP / "wideep_deepep_ll_perf.parquet")
+          if (r["hidden_size"], r["num_topk"], r["num_experts"]) == (7168, 8, 256)}
+    return dict(gen_module=gen_module, gen_moe=gen_moe, ll=ll)
 
 
 def gemm_ms(gemm: dict, *, dtype: str, rows: int, shapes) -> float:
@@ -275,3 +290,79 @@ def what_if(path: Path, *, skew: bool = False) -> None:
             print(f"{key[0]} {key[1]} {key[2]}: {len(e)} rows, {np.median(e[:, 0]):+.1%} "
                   f"({np.median(abs(e[:, 0])):.1%}) -> {np.median(e[:, 1]):+.1%} "
                   f"({np.median(abs(e[:, 1])):.1%})")
+
+
+#: Decode shapes of the wide-EP runs: (EP = attention DP, requests per rank, mean context).
+DECODE_SHAPES = ((8, 64, 1536), (32, 32, 1536), (32, 64, 1536), (32, 128, 1536),
+                 (32, 16, 8704), (32, 64, 8704))
+
+
+def decode_parts(model, hardware, *, ep: int, batch: int, context: int) -> dict:
+    """The planner's per-layer ms of a wide-EP decode step (attention DP = MoE EP = ``ep``,
+    ``batch`` requests per rank at ``context`` tokens, FP8): the attention block (projections,
+    the measured MLA decode kernel, the rest), shared + routed experts, the all-to-all."""
+    import numpy as np
+
+    from planner.calc.serving import workload_step as ws
+
+    calls: list = []
+    links: list = []
+    kernels: list = []
+    roof, link, kernel = ws._Buckets.roof, ws._Buckets.link, ws._Buckets.kernel
+
+    def recording(self, *a, **k):
+        t = roof(self, *a, **k)
+        calls.append(float(np.max(t)))
+        return t
+
+    def linking(self, t):
+        links.append(float(np.max(t)))
+        return link(self, t)
+
+    def timing(self, t, count, **k):
+        kernels.append(float(np.max(t)))
+        return kernel(self, t, count, **k)
+
+    fig = ws.model_figures(model, weights_dtype="fp8", moe_weights_dtype="fp8", kv_dtype="fp8")
+    lay = ws.Layout(tp=np.array(1), pp=np.array(1), adp=np.array(ep), moe_tp=np.array(1),
+                    moe_ep=np.array(ep), tile=None)
+    rates = ws._rates(hardware, phase="decode", weights_dtype="fp8")
+    ws._Buckets.roof, ws._Buckets.link, ws._Buckets.kernel = recording, linking, timing
+    try:
+        total, _ = ws.forward_pass(
+            model, hardware, fig, rates, lay, decode_seqs=np.array(float(batch)),
+            prefill_tokens=np.array(0.0), decode_context=np.array(float(context)),
+            prefill_context=np.array(1.0), prompts=np.array(0.0))
+    finally:
+        ws._Buckets.roof, ws._Buckets.link, ws._Buckets.kernel = roof, link, kernel
+    assert len(calls) == 10 and len(links) == 4 and len(kernels) == 1, (calls, links, kernels)
+    att, moe = fig.layers / 1e3, fig.moe_layers / 1e3
+    return dict(attention=(calls[0] + calls[1] + calls[2]) / att + kernels[0] * 1e3,
+                shared=calls[6] / moe, routed=calls[7] / moe, a2a=links[1] / moe,
+                step_ms=float(total) * 1e3)
+
+
+def report_sglang_decode(path: Path) -> None:
+    """Wide-EP decode: the planner's parts beside SGLang's generation module, DeepEP
+    low-latency experts and its low-latency dispatch + combine (one node's measurement)."""
+    sys.path.insert(0, str(REPO))
+    from planner import catalog
+
+    data = json.loads(path.read_text())
+    model = catalog.load_model("deepseek-v3")
+    print("decode, per layer, ms: planner / SGLang table (module at the nearest context)")
+    for hw, tab in data.items():
+        hardware = catalog.load_hardware(hw)
+        for ep, batch, context in DECODE_SHAPES:
+            pl = decode_parts(model, hardware, ep=ep, batch=batch, context=context)
+            ctx = _nearest_isl(context)
+            module = tab["gen_module"].get(f"128|{batch}|{ctx}", math.nan) + gemm_ms(
+                tab["gemm"], dtype="fp8_block", rows=batch, shapes=(QKV_A,))
+            experts = {d: tab["gen_moe"].get(f"{d}|{ep}|{batch * ep}", math.nan)
+                       for d in ("uniform", "power_law_1.01")}
+            ll = tab["ll"].get(str(batch), math.nan)
+            print(f"{hw} FP8 DEP{ep} {batch} per rank, context {context}: attention "
+                  f"{pl['attention']:.3f} / module + q_a/kv_a {module:.3f}; routed "
+                  f"{pl['routed']:.3f} / DeepEP LL experts {experts['uniform']:.3f} (power law "
+                  f"{experts['power_law_1.01']:.3f}); all-to-all {pl['a2a']:.3f} / "
+                  f"{ll:.3f}; step {pl['step_ms']:.2f} ms")

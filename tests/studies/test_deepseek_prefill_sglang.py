@@ -122,3 +122,18 @@ def test_planner_parts_of_a_prefill_worker_route_every_rank_tokens():
     assert all_ranks["routed"] > 3 * lone["routed"]
     assert all_ranks["pass_ms"] > lone["pass_ms"]
     assert all_ranks["a2a"] > 0
+
+
+def test_decode_parts_record_the_measured_mla_kernel_and_the_all_to_all():
+    """The wide-EP decode step's parts: the attention block carries the MLA decode kernel
+    (it grows with the context), the all-to-all is there under attention DP, and the parts
+    sum to no more than the step."""
+    from planner import catalog
+
+    model, hw = catalog.load_model("deepseek-v3"), catalog.load_hardware("gb200-nvl72")
+    short = sg.decode_parts(model, hw, ep=32, batch=64, context=1536)
+    long = sg.decode_parts(model, hw, ep=32, batch=64, context=8704)
+    assert long["attention"] > short["attention"]
+    assert long["routed"] == short["routed"] and short["a2a"] > 0
+    per_layer = 61 * short["attention"] + 58 * (short["shared"] + short["routed"] + short["a2a"])
+    assert 0.5 * short["step_ms"] < per_layer <= short["step_ms"]
