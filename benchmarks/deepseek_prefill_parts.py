@@ -12,6 +12,27 @@ attention projections (gemm_perf fp8_block at DeepSeek's own (N, K): q_a 1536x71
 16384/TP; the nearest shape the table has, latency scaled by N·K), the routed experts
 (moe_perf fp8_block, h 7168, i 2048, E 256, k 8, fastest kernel per run, balanced routing and
 power_law_1.01). Planner parts are the forward pass's own roofline terms (recorded per call).
+
+``--engine sglang`` (issue 22, sgl13): the same parts beside SGLang's own AIConfigurator tables
+(B200, GB200, H200; SGLang 0.5.10 kernels, DeepEP of 0.5.12), every attention-DP rank
+prefilling as a disaggregated prefill worker's batch does (not one lone rank):
+
+    /work/venv-aic/bin/python benchmarks/deepseek_prefill_parts.py --engine sglang \
+        --dump <dir> /tmp/sgl.json      # <dir>/<system>/{mla,moe,gemm,comm}/sglang/<v>/...
+    python benchmarks/deepseek_prefill_parts.py --engine sglang /tmp/sgl.json
+
+Tables (``git show HEAD:aic-core/src/aiconfigurator_core/systems/data/<system>/<path>``):
+mla/sglang/0.5.10/context_mla_perf (the MLA core, trtllm_mla kernel, by KV dtype),
+mla/sglang/0.5.10/wideep_context_mla_perf (SGLang's DeepSeek-V3 attention module: core and
+the q_b, kv_b, o projections, FP8-block GEMMs, FP8 KV; the fused q_a + kv_a GEMM, 2112 x
+7168, runs outside it and is read from the GEMM table, as AIC's sglang large-EP graph does),
+gemm/sglang/0.5.10/gemm_perf (fp8_block), moe/sglang/0.5.10/wideep_context_moe_perf (DeepEP
+normal-mode experts, DeepGEMM; ``num_tokens`` = tokens per rank x EP (collector/wideep/sglang/
+collect_deepep_moe.py); EP 8 is not collected: read between EP 4 and EP 16, which hold the
+same expert rows per GPU at the same tokens per rank), moe/sglang/0.5.10/moe_perf (the
+non-DeepEP path: fused Triton FP8-block, FlashInfer CuteDSL NVFP4; ``num_tokens`` the tokens
+the whole EP group routes), comm/sglang/0.5.12/wideep_deepep_normal_perf (intranode dispatch +
+combine at DeepEP's default 20 SMs, ``num_token`` per rank).
 """
 
 from __future__ import annotations
@@ -58,39 +79,54 @@ def dump(root: Path, out: Path) -> None:
     out.write_text(json.dumps(data))
 
 
-def _parts(model, hardware, *, tp: int, adp: int, ep: int, isl: int, prompts: int) -> dict:
-    """The planner's per-layer ms of the projections, the prefill core and the routed experts
-    (one rank's ``prompts`` prompts of ``isl`` tokens, lone prefill, FP8 weights and KV)."""
+def _parts(model, hardware, *, tp: int, adp: int, ep: int, isl: int, prompts: int,
+           lone: bool = True, weights: str = "fp8") -> dict:
+    """The planner's per-layer ms of each part of the pass (one rank's ``prompts`` prompts of
+    ``isl`` tokens, FP8 KV; ``lone``: only this rank prefills, else every attention-DP rank
+    does, as a disaggregated prefill worker's batch) and the whole pass (ms)."""
+    import dataclasses
+
     import numpy as np
 
     from planner.calc.serving import workload_step as ws
 
     calls: list = []
-    roof = ws._Buckets.roof
+    links: list = []
+    roof, link = ws._Buckets.roof, ws._Buckets.link
 
     def recording(self, *a, **k):
         t = roof(self, *a, **k)
         calls.append(float(np.max(t)))
         return t
 
-    fig = ws.model_figures(model, weights_dtype="fp8", moe_weights_dtype="fp8", kv_dtype="fp8")
+    def linking(self, t):
+        links.append(float(np.max(t)))
+        return link(self, t)
+
+    fig = ws.model_figures(model, weights_dtype=weights, moe_weights_dtype=weights,
+                           kv_dtype="fp8")
     lay = ws.Layout(tp=np.array(tp), pp=np.array(1), adp=np.array(adp), moe_tp=np.array(
         tp * adp // ep), moe_ep=np.array(ep), tile=None)
-    rates = ws._rates(hardware, phase="prefill", weights_dtype="fp8")
-    ws._Buckets.roof = recording
+    rates = dataclasses.replace(ws._rates(hardware, phase="prefill", weights_dtype=weights),
+                                prefill_prompt_tokens=np.array(float(isl)))
+    ws._Buckets.roof, ws._Buckets.link = recording, linking
     try:
-        ws.forward_pass(model, hardware, fig, rates, lay, decode_seqs=np.array(0.0),
-                        prefill_tokens=np.array(float(isl * prompts)),
-                        decode_context=np.array(1.0), prefill_context=np.array(isl / 2),
-                        prompts=np.array(float(prompts)), lone_prefill=True)
+        total, _ = ws.forward_pass(
+            model, hardware, fig, rates, lay, decode_seqs=np.array(0.0),
+            prefill_tokens=np.array(float(isl * prompts)), decode_context=np.array(1.0),
+            prefill_context=np.array(isl / 2), prompts=np.array(float(prompts)),
+            lone_prefill=lone)
     finally:
-        ws._Buckets.roof = roof
+        ws._Buckets.roof, ws._Buckets.link = roof, link
     # roofs, each over its layers: attention [projections, prefill core, activations] (the
     # MLA decode core is a measured kernel, not a roof), dense FFN [GEMM, activations], MoE
-    # [router, shared, routed, activations], the head
-    assert len(calls) == 10, calls
-    return dict(proj=calls[0] / fig.layers * 1e3, core=calls[1] / fig.layers * 1e3,
-                routed=calls[7] / fig.moe_layers * 1e3)
+    # [router, shared, routed, activations], the head; links: attention all-reduces, the MoE
+    # all-to-all, PP transfers, per-peer time
+    assert len(calls) == 10 and len(links) == 4, (calls, links)
+    att, moe = fig.layers / 1e3, fig.moe_layers / 1e3
+    return dict(proj=calls[0] / att, core=calls[1] / att, att_other=calls[2] / att,
+                router=calls[5] / moe, shared=calls[6] / moe, routed=calls[7] / moe,
+                moe_other=calls[8] / moe, a2a=links[1] / moe, pass_ms=float(total) * 1e3)
 
 
 def _proj_table(gemm: dict, *, tp: int, rows: int) -> float:
@@ -140,9 +176,25 @@ def report(path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dump", nargs=2, type=Path, metavar=("AIC_ROOT", "OUT_JSON"))
+    ap.add_argument("--engine", choices=("trtllm", "sglang"), default="trtllm")
+    ap.add_argument("--what-if", choices=("uniform", "power-law"),
+                    help="sglang: validate-disagg's SGLang TTFT with the tables' prefill pass")
+    ap.add_argument("--decode", action="store_true", help="sglang: the wide-EP decode step")
     ap.add_argument("json", nargs="?", type=Path)
     args = ap.parse_args()
-    if args.dump:
+    if args.engine == "sglang":
+        from deepseek_prefill_sglang import (dump_sglang, report_sglang, report_sglang_decode,
+                                             what_if)
+
+        if args.dump:
+            dump_sglang(*args.dump)
+        elif args.decode:
+            report_sglang_decode(args.json)
+        elif args.what_if:
+            what_if(args.json, skew=args.what_if == "power-law")
+        else:
+            report_sglang(args.json)
+    elif args.dump:
         dump(*args.dump)
     else:
         report(args.json)
