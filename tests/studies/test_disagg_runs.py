@@ -162,7 +162,7 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     # 57.4% -> 55.9%, b200 42.8% -> 40.2%, gb200 43.0% -> 38.3%, all 42.2% -> 39.2%; TPOT h100
     # 36.5% -> 35.1%, b200 17.2% -> 15.1%, gb200 19.6% -> 17.2%, all 18.1% -> 16.8% (h200
     # has no MTP row)
-    pins = {"h100": (0.5954, 0.3581), "h200": (0.3612, 0.1310), "b200": (0.3757, 0.1428), "gb200-nvl72": (0.3861, 0.1647), "all": (0.3879, 0.1567)}
+    pins = {"h100": (0.5954, 0.3581), "h200": (0.3612, 0.1310), "b200": (0.3757, 0.1428), "gb200-nvl72": (0.3879, 0.1656), "all": (0.3891, 0.1567)}
     for hw, (ttft, tpot) in pins.items():
         assert rows[hw].ttft_median_abs == pytest.approx(ttft, abs=5e-4), hw
         assert rows[hw].tpot_median_abs == pytest.approx(tpot, abs=5e-4), hw
@@ -174,7 +174,7 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     # 45.1% / 19.3% (round 5: 28.7 / 8.6, 74.4 / 31.0, 39.5 / 15.6, 53.0 / 18.4, 46.2 / 17.4);
     # round 7 (MTP at the chat-template acceptance): h100 55.9% / 35.1%, b200 39.6% / 15.1%,
     # gb200 42.2% / 18.2%, all 40.8% / 17.3%
-    distinct = {"h100": (17, 0.5954, 0.3574), "h200": (54, 0.3650, 0.1466), "b200": (122, 0.3662, 0.1428), "gb200-nvl72": (270, 0.4158, 0.1823), "all": (463, 0.3939, 0.1711)}
+    distinct = {"h100": (17, 0.5954, 0.3574), "h200": (54, 0.3650, 0.1466), "b200": (122, 0.3662, 0.1428), "gb200-nvl72": (270, 0.4158, 0.1823), "all": (463, 0.3939, 0.1713)}
     for hw, (n, ttft, tpot) in distinct.items():
         assert rows[hw].distinct == n, hw
         assert rows[hw].ttft_median_abs_distinct == pytest.approx(ttft, abs=5e-4), hw
@@ -392,7 +392,7 @@ def test_the_dynamo_sweep_rows_burst_one_request_in_eight(shipped, monkeypatch):
     MULTI_ROUND 8: 8 x concurrency prompts), not sa-bench's 5: one request in eight in the
     opening burst. 89 rows (their copies included), 70 predicted (gpt-oss 30, DeepSeek 40);
     their TTFT moves on 67 (the burst counts 1/8, not 1/5), their TPOT does not;
-    the 22 distinct gpt-oss rows' median |TTFT error| 136.5% -> 76.6%."""
+    the 22 distinct gpt-oss rows' median |TTFT error| 141.3% -> 76.5%."""
     import planner.studies.disagg_runs as dr
 
     t, res, pred = shipped
@@ -417,9 +417,10 @@ def test_the_dynamo_sweep_rows_burst_one_request_in_eight(shipped, monkeypatch):
     once = dr.first_of_each_measurement(sub, oss)
     measured = sub.measured_ttft_s[once]
     assert once.sum() == 22
-    assert np.median(np.abs(five.ttft_s[once] / measured - 1)) == pytest.approx(1.365, abs=5e-3)
+    # 1.365 -> 0.766 before gpt-oss's attention at BF16 under the nvfp4 label (oss13)
+    assert np.median(np.abs(five.ttft_s[once] / measured - 1)) == pytest.approx(1.413, abs=5e-3)
     assert np.median(np.abs(pred.ttft_s[on][once] / measured - 1)) == pytest.approx(
-        0.766, abs=5e-3)
+        0.765, abs=5e-3)
 
 
 def test_b200_sglang_deepseek_rows_cache_kv_at_the_recipes_fp8(shipped, monkeypatch):
