@@ -55,10 +55,10 @@ SA_BENCH_PROMPTS_PER_CONCURRENCY = 5
 #: InferenceMAX GB200 ``dynamo-trt`` entries at :data:`DYNAMO_SWEEP_COMMITS` ran instead of
 #: sa-bench: their benchmarks/{gptoss,dsr1}_fp4_gb200_dynamo-trt_slurm.sh clone ai-dynamo/dynamo
 #: (release/0.5.1-rc0), sbatch components/backends/trtllm/performance_sweeps/
-#: benchmark_disagg.slurm (``MULTI_ROUND="${MULTI_ROUND:-8}"``, every stored version), whose
-#: scripts/bench.sh runs benchmark_serving.py with ``--num-prompts $((concurrency *
-#: multi_round))`` at ``--max-concurrency $concurrency``: one request in eight in the opening
-#: burst. Later commits launch srt-slurm's sa-bench (runners/launch_gb200-nv.sh, srtctl).
+#: benchmark_disagg.slurm (``MULTI_ROUND="${MULTI_ROUND:-8}"`` in the versions read, @ 0b6abc8
+#: and 15418a7), whose scripts/bench.sh runs benchmark_serving.py with ``--num-prompts
+#: $((concurrency * multi_round))`` at ``--max-concurrency $concurrency``: one request in eight
+#: in the opening burst. Later commits launch srt-slurm's sa-bench (runners/launch_gb200-nv.sh, srtctl).
 DYNAMO_SWEEP_PROMPTS_PER_CONCURRENCY = 8
 #: The InferenceX commits (nvidia-master.yaml) whose GB200 ``dynamo-trt`` entries ran the
 #: Dynamo sweep client (645b97aa: gpt-oss-120b FP4, 2026-01-07; 25506e87:
