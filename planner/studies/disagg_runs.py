@@ -58,7 +58,8 @@ SA_BENCH_PROMPTS_PER_CONCURRENCY = 5
 #: benchmark_disagg.slurm (``MULTI_ROUND="${MULTI_ROUND:-8}"`` in the versions read, @ 0b6abc8
 #: and 15418a7), whose scripts/bench.sh runs benchmark_serving.py with ``--num-prompts
 #: $((concurrency * multi_round))`` at ``--max-concurrency $concurrency``: one request in eight
-#: in the opening burst. Later commits launch srt-slurm's sa-bench (runners/launch_gb200-nv.sh, srtctl).
+#: in the opening burst. Later commits launch srt-slurm's sa-bench (runners/launch_gb200-nv.sh,
+#: srtctl).
 DYNAMO_SWEEP_PROMPTS_PER_CONCURRENCY = 8
 #: The InferenceX commits (nvidia-master.yaml) whose GB200 ``dynamo-trt`` entries ran the
 #: Dynamo sweep client (645b97aa: gpt-oss-120b FP4, 2026-01-07; 25506e87:
