@@ -51,6 +51,21 @@ ROW_REASONS = {
 #: to the rows InferenceMAX's workflow measured (:func:`sa_bench_rows`); the other rows name
 #: no client: the steady state for them.
 SA_BENCH_PROMPTS_PER_CONCURRENCY = 5
+#: Prompts per unit of concurrency of Dynamo's own TensorRT-LLM sweep client, which the
+#: InferenceMAX GB200 ``dynamo-trt`` entries at :data:`DYNAMO_SWEEP_COMMITS` ran instead of
+#: sa-bench: their benchmarks/{gptoss,dsr1}_fp4_gb200_dynamo-trt_slurm.sh clone ai-dynamo/dynamo
+#: (release/0.5.1-rc0), sbatch components/backends/trtllm/performance_sweeps/
+#: benchmark_disagg.slurm (``MULTI_ROUND="${MULTI_ROUND:-8}"`` in the versions read, @ 0b6abc8
+#: and 15418a7), whose scripts/bench.sh runs benchmark_serving.py with ``--num-prompts
+#: $((concurrency * multi_round))`` at ``--max-concurrency $concurrency``: one request in eight
+#: in the opening burst. Later commits launch srt-slurm's sa-bench (runners/launch_gb200-nv.sh,
+#: srtctl).
+DYNAMO_SWEEP_PROMPTS_PER_CONCURRENCY = 8
+#: The InferenceX commits (nvidia-master.yaml) whose GB200 ``dynamo-trt`` entries ran the
+#: Dynamo sweep client (645b97aa: gpt-oss-120b FP4, 2026-01-07; 25506e87:
+#: DeepSeek-R1 FP4, 2025-12-05).
+DYNAMO_SWEEP_COMMITS = ("645b97aa40b256be330175a649d66c358c685d82",
+                        "25506e87c8e4ebce9e45494843e3498aa9f57307")
 #: The InferenceMAX client's --random-range-ratio (planner.specs.run_protocols: InferenceX's
 #: benchmark-multinode-tmpl.yml RANDOM_RANGE_RATIO 0.8), for the recorded copies of its rows.
 INFERENCEMAX_RANGE_RATIO = LENGTH_RANGE_RATIOS[0][1]
@@ -150,6 +165,21 @@ def sa_bench_rows(table: RunTable) -> np.ndarray:
     return inferencemax_rows(table) | swept
 
 
+def client_prompts_per_concurrency(table: RunTable) -> np.ndarray:
+    """Prompts the benchmark client sent per unit of concurrency, per row (the opening burst
+    is one in that many): :data:`DYNAMO_SWEEP_PROMPTS_PER_CONCURRENCY` on the rows whose
+    recipe (or the recipe of the measurement they copy) is a GB200 ``dynamo-trt`` entry at
+    one of :data:`DYNAMO_SWEEP_COMMITS`, :data:`SA_BENCH_PROMPTS_PER_CONCURRENCY` elsewhere."""
+    from planner.specs.disagg_recipes import read_recipes
+
+    recipes = read_recipes()
+    sweep = {k for k, r in recipes.items()
+             if r["commit"] in DYNAMO_SWEEP_COMMITS and "-gb200-dynamo-trt[" in r["entry"]}
+    sweep |= {t for k in sweep for t in (recipes[k].get("twin") or "").split()}
+    return np.array([DYNAMO_SWEEP_PROMPTS_PER_CONCURRENCY if str(i) in sweep
+                     else SA_BENCH_PROMPTS_PER_CONCURRENCY for i in table.id], dtype=float)
+
+
 def mtp_acceptance(table: RunTable) -> np.ndarray:
     """Per-draft-token MTP acceptance of every row: on the InferenceMAX rows (the only ones
     with MTP) the rate on random prompts in the model's chat template, which their client
@@ -199,7 +229,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     disagg = table.mode == DISAGG
     moe = np.array([m is not None and catalog.load_model(m).is_moe for m in res.model])
     pre, dec, why = disagg_row_pools(table, is_moe=moe)
-    burst = np.where(sa_bench_rows(table), 1.0 / SA_BENCH_PROMPTS_PER_CONCURRENCY, 0.0)
+    burst = np.where(sa_bench_rows(table), 1.0 / client_prompts_per_concurrency(table), 0.0)
     isl, osl = client_lengths(table)
     drafts, accept = mtp_draft_tokens(table), mtp_acceptance(table)
     # the decode engine runs at most its max_batch_size per rank; the other clients wait for

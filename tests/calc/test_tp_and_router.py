@@ -89,6 +89,24 @@ def test_a_checkpoint_keeps_parts_at_their_own_format():
     assert projections.bytes_moved == pytest.approx(attention * 2)
 
 
+def test_the_measured_runs_nvfp4_label_keeps_gpt_oss_attention_in_bf16():
+    """The measured gpt-oss rows (model_path openai/gpt-oss-120b) label the MXFP4 checkpoint
+    nvfp4; its config.json keeps self_attn out of the quantization, so attention is BF16 at
+    that label too: its bytes are 2 per parameter and the serving pass reads them so."""
+    from planner.calc.params import model_params
+
+    oss = catalog.load_model("gpt-oss-120b")
+    assert oss.part_weight_dtype("attention", "nvfp4") == "bf16"
+    assert oss.part_weight_dtype("routed_experts", "nvfp4") == "nvfp4"
+    attention = model_params(oss).total["attention"]
+    nvfp4 = memory.weight_bytes_per_gpu_by_part(oss, weights_dtype="nvfp4")
+    assert nvfp4["attention"] == attention * 2
+    b200 = catalog.load_hardware("b200")
+    step = serving.serve(oss, b200, ServeConfig(gpus=1, weights_dtype="nvfp4", batch_per_gpu=8))
+    projections = {p.name: p for p in step.parts}["attention projections"]
+    assert projections.bytes_moved == pytest.approx(attention * 2)
+
+
 def test_part_weight_dtypes_are_checked(tmp_path):
     from planner.errors import SpecError
     from planner.specs.load import load_model_file

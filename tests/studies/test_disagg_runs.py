@@ -162,7 +162,7 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     # 57.4% -> 55.9%, b200 42.8% -> 40.2%, gb200 43.0% -> 38.3%, all 42.2% -> 39.2%; TPOT h100
     # 36.5% -> 35.1%, b200 17.2% -> 15.1%, gb200 19.6% -> 17.2%, all 18.1% -> 16.8% (h200
     # has no MTP row)
-    pins = {"h100": (0.5954, 0.3581), "h200": (0.3612, 0.1310), "b200": (0.3757, 0.1428), "gb200-nvl72": (0.4015, 0.1647), "all": (0.3914, 0.1567)}
+    pins = {"h100": (0.5954, 0.3581), "h200": (0.3612, 0.1310), "b200": (0.3757, 0.1428), "gb200-nvl72": (0.3879, 0.1656), "all": (0.3891, 0.1567)}
     for hw, (ttft, tpot) in pins.items():
         assert rows[hw].ttft_median_abs == pytest.approx(ttft, abs=5e-4), hw
         assert rows[hw].tpot_median_abs == pytest.approx(tpot, abs=5e-4), hw
@@ -174,7 +174,7 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     # 45.1% / 19.3% (round 5: 28.7 / 8.6, 74.4 / 31.0, 39.5 / 15.6, 53.0 / 18.4, 46.2 / 17.4);
     # round 7 (MTP at the chat-template acceptance): h100 55.9% / 35.1%, b200 39.6% / 15.1%,
     # gb200 42.2% / 18.2%, all 40.8% / 17.3%
-    distinct = {"h100": (17, 0.5954, 0.3574), "h200": (54, 0.3650, 0.1466), "b200": (122, 0.3662, 0.1428), "gb200-nvl72": (270, 0.4198, 0.1823), "all": (463, 0.3996, 0.1711)}
+    distinct = {"h100": (17, 0.5954, 0.3574), "h200": (54, 0.3650, 0.1466), "b200": (122, 0.3662, 0.1428), "gb200-nvl72": (270, 0.4158, 0.1823), "all": (463, 0.3939, 0.1713)}
     for hw, (n, ttft, tpot) in distinct.items():
         assert rows[hw].distinct == n, hw
         assert rows[hw].ttft_median_abs_distinct == pytest.approx(ttft, abs=5e-4), hw
@@ -384,6 +384,43 @@ def test_the_db_dump_rows_meet_the_sa_bench_burst_too(shipped, monkeypatch):
     assert np.median(was / measured - 1) == pytest.approx(-0.665, abs=5e-3)  # -0.610 before agg5
     # -0.231 before GB200's measured all-to-all time per MoE layer (gbdec12)
     assert np.median(got / measured - 1) == pytest.approx(-0.239, abs=5e-3)  # -0.208 before agg5
+
+
+def test_the_dynamo_sweep_rows_burst_one_request_in_eight(shipped, monkeypatch):
+    """The GB200 dynamo-trt entries at InferenceX 645b97aa (gpt-oss-120b) and 25506e87
+    (DeepSeek-R1 FP4) ran Dynamo's TensorRT-LLM sweep client (benchmark_disagg.slurm's
+    MULTI_ROUND 8: 8 x concurrency prompts), not sa-bench's 5: one request in eight in the
+    opening burst. 89 rows (their copies included), 70 predicted (gpt-oss 30, DeepSeek 40);
+    their TTFT moves on 67 (the burst counts 1/8, not 1/5), their TPOT does not;
+    the 22 distinct gpt-oss rows' median |TTFT error| 141.3% -> 76.5%."""
+    import planner.studies.disagg_runs as dr
+
+    t, res, pred = shipped
+    prompts = dr.client_prompts_per_concurrency(t)
+    sweep = prompts == dr.DYNAMO_SWEEP_PROMPTS_PER_CONCURRENCY
+    assert sweep.sum() == 89 and set(np.unique(prompts)) == {5.0, 8.0}
+    assert np.all(dr.sa_bench_rows(t)[sweep]) and np.all(t.system[sweep] == "gb200")
+    on = sweep & pred.predicted
+    assert on.sum() == 70
+    assert sorted(set(res.model[on])) == ["deepseek-v3", "gpt-oss-120b"]
+    sub = t.take(np.flatnonzero(on))
+    monkeypatch.setattr(dr, "client_prompts_per_concurrency",
+                        lambda table: np.full(len(table), dr.SA_BENCH_PROMPTS_PER_CONCURRENCY))
+    five = predict_disagg_rows(sub)
+    np.testing.assert_allclose(five.tpot_s, pred.tpot_s[on], rtol=1e-12)
+    got, was = pred.ttft_s[on], five.ttft_s
+    # shorter where the burst's wait is the longer one, longer where the closed loop's steady
+    # queue is (it now weighs 7/8, not 4/5); equal where the two are equal
+    shorter, longer = got < was * (1 - 1e-9), got > was * (1 + 1e-9)
+    assert (shorter.sum(), longer.sum(), (~shorter & ~longer).sum()) == (63, 4, 3)
+    oss = res.model[on] == "gpt-oss-120b"
+    once = dr.first_of_each_measurement(sub, oss)
+    measured = sub.measured_ttft_s[once]
+    assert once.sum() == 22
+    # 1.365 -> 0.766 before gpt-oss's attention at BF16 under the nvfp4 label (oss13)
+    assert np.median(np.abs(five.ttft_s[once] / measured - 1)) == pytest.approx(1.413, abs=5e-3)
+    assert np.median(np.abs(pred.ttft_s[on][once] / measured - 1)) == pytest.approx(
+        0.765, abs=5e-3)
 
 
 def test_b200_sglang_deepseek_rows_cache_kv_at_the_recipes_fp8(shipped, monkeypatch):
