@@ -162,7 +162,11 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     # 57.4% -> 55.9%, b200 42.8% -> 40.2%, gb200 43.0% -> 38.3%, all 42.2% -> 39.2%; TPOT h100
     # 36.5% -> 35.1%, b200 17.2% -> 15.1%, gb200 19.6% -> 17.2%, all 18.1% -> 16.8% (h200
     # has no MTP row)
-    pins = {"h100": (0.5954, 0.3581), "h200": (0.3612, 0.1310), "b200": (0.3757, 0.1428), "gb200-nvl72": (0.4015, 0.1647), "all": (0.3914, 0.1567)}
+    # round 13 (h200ttft13): the prefill pool's rate at a loaded worker's pass (its token
+    # budget's prompts per rank, planner.calc.serving.disagg_context): TTFT h200 36.1% ->
+    # 29.7%, b200 37.6% -> 36.3%, gb200 40.1% -> 34.2%, all 39.1% -> 36.1% (h100 and TPOT
+    # unchanged)
+    pins = {"h100": (0.5954, 0.3581), "h200": (0.2967, 0.1310), "b200": (0.3628, 0.1428), "gb200-nvl72": (0.3418, 0.1647), "all": (0.3615, 0.1567)}
     for hw, (ttft, tpot) in pins.items():
         assert rows[hw].ttft_median_abs == pytest.approx(ttft, abs=5e-4), hw
         assert rows[hw].tpot_median_abs == pytest.approx(tpot, abs=5e-4), hw
@@ -174,7 +178,9 @@ def test_the_shipped_disaggregated_rows_error_figures(shipped):
     # 45.1% / 19.3% (round 5: 28.7 / 8.6, 74.4 / 31.0, 39.5 / 15.6, 53.0 / 18.4, 46.2 / 17.4);
     # round 7 (MTP at the chat-template acceptance): h100 55.9% / 35.1%, b200 39.6% / 15.1%,
     # gb200 42.2% / 18.2%, all 40.8% / 17.3%
-    distinct = {"h100": (17, 0.5954, 0.3574), "h200": (54, 0.3650, 0.1466), "b200": (122, 0.3662, 0.1428), "gb200-nvl72": (270, 0.4198, 0.1823), "all": (463, 0.3996, 0.1711)}
+    # round 13: TTFT h200 36.5% -> 36.1%, b200 36.6% -> 35.6%, gb200 42.0% -> 36.9%, all
+    # 40.0% -> 36.8%
+    distinct = {"h100": (17, 0.5954, 0.3574), "h200": (54, 0.3614, 0.1466), "b200": (122, 0.3562, 0.1428), "gb200-nvl72": (270, 0.3691, 0.1823), "all": (463, 0.3683, 0.1711)}
     for hw, (n, ttft, tpot) in distinct.items():
         assert rows[hw].distinct == n, hw
         assert rows[hw].ttft_median_abs_distinct == pytest.approx(ttft, abs=5e-4), hw
@@ -381,7 +387,9 @@ def test_the_db_dump_rows_meet_the_sa_bench_burst_too(shipped, monkeypatch):
     # -0.593 / -0.218 before the MLA prefill core read the context-MLA kernel (mla11: faster
     # than the MHA kernel at these prompts, so the DeepSeek prefill pools run faster)
     # -0.607 before GB200's measured all-to-all time per MoE layer (gbdec12)
-    assert np.median(was / measured - 1) == pytest.approx(-0.665, abs=5e-3)  # -0.610 before agg5
+    # -0.665 before round 13's loaded prefill pass (h200ttft13: the steady prefill queues of
+    # these rows' closed loops shorter; their burst waits, which "got" holds, unchanged)
+    assert np.median(was / measured - 1) == pytest.approx(-0.676, abs=5e-3)  # -0.610 before agg5
     # -0.231 before GB200's measured all-to-all time per MoE layer (gbdec12)
     assert np.median(got / measured - 1) == pytest.approx(-0.239, abs=5e-3)  # -0.208 before agg5
 
