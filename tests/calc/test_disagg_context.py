@@ -34,12 +34,36 @@ def test_a_loaded_iteration_takes_the_token_budgets_prompts():
                                  token_budget=np.array([8192.0, 8192.0, 8192.0, 0.0]),
                                  batch=np.array([1, 1, 12, 3]))
     assert got.tolist() == [8.0, 1.0, 12.0, 3.0]
+    # the memory's prompts cap the budget's, never below the stated batch
+    capped = context_batch_per_rank(prompt_tokens=100.0, token_budget=8192.0, batch=2,
+                                    memory_prompts=np.array([50.0, 1.0, np.inf]))
+    assert capped.tolist() == [50.0, 2.0, 81.0]
+
+
+def test_a_loaded_worker_takes_no_more_prompts_than_its_memory_holds(setup):
+    # Llama-3.1-70B FP8 on 8 x H200 (TP 8), 30,000-token prompts, a budget of 10 M tokens:
+    # the budget would take 333 per pass; one prompt's cache is 0.614 GB per GPU and 126 GB
+    # are free after the unloaded prompt: 206 fit, the workload model's own fit at that batch
+    _, h200, trt = setup
+    llama = catalog.load_model("llama-3.1-70b")
+    wide = trt.model_copy(update={"max_num_tokens": 10_000_000})
+    lay = PoolLayout(workers=1, batch=1, tp=8)
+    one = prefill_piece(llama, h200, wide, isl_tokens=30_000.0, layout=lay, **DT)
+    load_s, requests = loaded_context_pass(llama, h200, wide, unloaded=one, prefill=lay,
+                                           isl_tokens=30_000.0, **DT)
+    assert int(requests) == 206
+    full = prefill_piece(llama, h200, wide, isl_tokens=30_000.0,
+                         layout=PoolLayout(workers=1, batch=206, tp=8), **DT)
+    over = prefill_piece(llama, h200, wide, isl_tokens=30_000.0,
+                         layout=PoolLayout(workers=1, batch=207, tp=8), **DT)
+    assert bool(full.memory.fits) and not bool(over.memory.fits)
+    assert load_s == pytest.approx(full.time_s, rel=1e-12)
 
 
 def test_the_loaded_pass_is_the_workload_models_pass_at_that_batch(setup):
     model, h200, trt = setup
     unloaded = prefill_piece(model, h200, trt, isl_tokens=922.0, layout=CTX, **DT)
-    load_s, requests = loaded_context_pass(model, h200, trt, unloaded_s=unloaded.time_s,
+    load_s, requests = loaded_context_pass(model, h200, trt, unloaded=unloaded,
                                            prefill=CTX, isl_tokens=922.0, **DT)
     eight = prefill_piece(model, h200, trt, isl_tokens=922.0,
                           layout=PoolLayout(workers=1, batch=8, tp=1, attention_dp=8, moe_tp=1,
@@ -48,9 +72,10 @@ def test_the_loaded_pass_is_the_workload_models_pass_at_that_batch(setup):
     # the docstring's example: 64 requests per 1.00 s against 8 per 0.18 s unloaded
     assert (round(float(load_s), 2), round(float(unloaded.time_s), 2)) == (1.0, 0.18)
     # the idealised engine states no budget: the unloaded pass
-    none_s, none_n = loaded_context_pass(model, h200, None, unloaded_s=0.5, prefill=CTX,
+    plain = prefill_piece(model, h200, None, isl_tokens=922.0, layout=CTX, **DT)
+    none_s, none_n = loaded_context_pass(model, h200, None, unloaded=plain, prefill=CTX,
                                          isl_tokens=922.0, **DT)
-    assert (float(none_s), int(none_n)) == (0.5, 8)
+    assert (float(none_s), int(none_n)) == (float(plain.time_s), 8)
 
 
 def test_the_prefill_pools_rate_is_the_loaded_workers(setup):
@@ -58,7 +83,7 @@ def test_the_prefill_pools_rate_is_the_loaded_workers(setup):
     isl = np.array([922.0, 7373.0])
     r = serve_disagg(model, h200, trt, isl_tokens=isl, osl_tokens=np.array([922.0, 922.0]),
                      prefill=CTX, decode=GEN, clients=36, **DT)
-    load_s, requests = loaded_context_pass(model, h200, trt, unloaded_s=r.prefill.time_s,
+    load_s, requests = loaded_context_pass(model, h200, trt, unloaded=r.prefill,
                                            prefill=CTX, isl_tokens=isl, **DT)
     cycle = np.maximum(load_s, requests * r.state.kv_transfer_s)
     assert r.state.prefill_rate_per_s == pytest.approx(requests / cycle, rel=1e-12)

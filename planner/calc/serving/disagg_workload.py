@@ -375,7 +375,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     dec = decode_piece(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
                        layout=decode, overlap=overlap, mtp_draft_tokens=mtp_draft_tokens,
                        mtp_acceptance=mtp_acceptance, **dtypes)
-    loaded = loaded_context_pass(model, hardware, engine, unloaded_s=pre.time_s,
+    loaded = loaded_context_pass(model, hardware, engine, unloaded=pre,
                                  prefill=prefill, isl_tokens=isl_tokens, overlap=overlap,
                                  prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
     q_kv, inside, transfer = _kv_transfer(model, hardware, prefill, decode, isl_tokens,
