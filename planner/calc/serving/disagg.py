@@ -175,11 +175,12 @@ class DisaggState:
 def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_workers,
                         prefill_gpus_per_worker, kv_transfer_s, decode_step_s, decode_tpot_s,
                         decode_concurrency, decode_workers, decode_gpus_per_worker, isl_tokens,
-                        osl_tokens, arrival_rate_per_s=None,
-                        request_overhead_s=0.0, burst_share=0.0, clients=None) -> DisaggState:
+                        osl_tokens, arrival_rate_per_s=None, request_overhead_s=0.0,
+                        burst_share=0.0, clients=None, prefill_loaded=None) -> DisaggState:
     """TTFT, TPOT, request rate and tokens/s per GPU of a prefill and a decode pool.
 
-    Formula: T_cycle (:func:`prefill_cycle_s`), μ_P, μ_D (the pools' rates); bound = the side
+    Formula: T_cycle (:func:`prefill_cycle_s`), μ_P (at ``prefill_loaded`` = (pass s, requests
+    per pass) where given, :func:`~.disagg_context.loaded_context_pass`), μ_D; bound = the side
     with the lower rate. TTFT₀ = T_prefill + t_KV + 1 decode step + the engine's per-request
     host time (on no GPU's clock); T_dec = (OSL − 1) · TPOT.
     Closed loop, N = n_D · c_D requests in flight (``clients`` where given: more clients than
@@ -189,7 +190,7 @@ def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_
     with ``burst_share`` s (the share of requests that arrive together at the start, a
     benchmark's first round of clients), TTFT = (1 − s) · that + s · (TTFT₀ + W_burst),
     W_burst = :func:`~.disagg_burst.burst_mean_wait_s` (N requests; prefill rounds of n_P ·
-    n_batch per T_cycle; the decode pool's n_D · c_D slots, each held T_slot = T_dec + 1
+    n_batch per T_cycle, the unloaded batch; the decode pool's n_D · c_D slots, each held T_slot = T_dec + 1
     decode step): each burst request waits for its prefill round and, beyond the slots, for
     the first ones to finish, at the same time: the longer of its two waits, averaged.
     Open loop at λ: X = λ, TTFT = W_q (:func:`prefill_queue_wait_s`) + TTFT₀ (inf past either
@@ -204,8 +205,10 @@ def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_
     """
     cycle = prefill_cycle_s(prefill_batch_s=prefill_batch_s, kv_transfer_s=kv_transfer_s,
                             requests_per_batch=prefill_requests_per_batch)
-    mu_p = prefill_pool_rate_per_s(cycle_s=cycle, requests_per_batch=prefill_requests_per_batch,
-                                   workers=prefill_workers)
+    load_s, load_n = prefill_loaded or (prefill_batch_s, prefill_requests_per_batch)
+    mu_p = prefill_pool_rate_per_s(cycle_s=prefill_cycle_s(
+        prefill_batch_s=load_s, kv_transfer_s=kv_transfer_s, requests_per_batch=load_n),
+        requests_per_batch=load_n, workers=prefill_workers)
     mu_d = decode_pool_rate_per_s(tpot_s=decode_tpot_s, osl_tokens=osl_tokens,
                                   concurrency=decode_concurrency, workers=decode_workers)
     decode_time = np.maximum(np.asarray(osl_tokens) - 1, MIN_DECODE_TOKENS) * decode_tpot_s

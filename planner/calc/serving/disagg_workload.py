@@ -305,6 +305,30 @@ def kv_link_rates(hardware: Hardware) -> tuple[float, float, float, float]:
     return up, out, up_lat, out_lat
 
 
+def _kv_transfer(model: Model, hardware: Hardware, prefill: PoolLayout, decode: PoolLayout,
+                 isl_tokens: Any, kv: str, kv_bytes_per_s: Any) -> tuple[Any, Any, Any]:
+    """(bytes per request, pools in one scale-up domain, transfer s): serve_disagg's KV."""
+    from planner.calc.memory import kv_bytes_per_token_per_gpu
+    from planner.calc.serving.disagg import (kv_link_bytes_per_s, kv_transfer_bytes_per_request,
+                                             kv_transfer_s)
+
+    q_kv = kv_transfer_bytes_per_request(
+        kv_bytes_per_token=kv_bytes_per_token_per_gpu(model, kv_dtype=kv, tp=1),
+        isl_tokens=isl_tokens)
+    up, out, up_lat, out_lat = kv_link_rates(hardware)
+    pool = (np.asarray(prefill.workers) * prefill.gpus_per_worker
+            + np.asarray(decode.workers) * decode.gpus_per_worker)
+    inside = pool <= hardware.scale_up_domain_gpus
+    link = kv_link_bytes_per_s(pool_gpus=pool, scale_up_domain_gpus=hardware.scale_up_domain_gpus,
+                               scale_up_bytes_per_s=up, scale_out_bytes_per_s=out)
+    if kv_bytes_per_s is not None:
+        link = np.broadcast_arrays(np.asarray(kv_bytes_per_s, dtype=float), link)[0]
+    lat = np.where(inside, up_lat, out_lat)
+    senders = kv_sender_gpus(model, kv_dtype=kv, tp=prefill.tp, pp=prefill.pp, decode_tp=decode.tp)
+    return q_kv, inside, kv_transfer_s(kv_bytes_per_request=q_kv, link_bytes_per_s=link,
+                                       sender_gpus=senders, latency_s=lat)
+
+
 def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl_tokens: Any,
                  osl_tokens: Any, prefill: PoolLayout, decode: PoolLayout,
                  weights_dtype: str = "fp8", moe_weights_dtype: str | None = None,
@@ -318,10 +342,11 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
 
     Formula: T_prefill = :func:`prefill_piece`'s batch time; TPOT and the first decode step =
     :func:`decode_piece`'s step; Q_KV = b_KV · ISL; t_KV = α + Q_KV / (n_send · B), n_send
-    :func:`kv_sender_gpus` (the decode worker's copies of the cache counted), B NVLink where both pools fit in one scale-up domain, else the NIC
-    (:func:`~.disagg.kv_link_bytes_per_s`); then :func:`~.disagg.disagg_steady_state`
-    (closed loop at decode workers × batch × attention DP requests in flight, or open loop
-    at ``arrival_rate_per_s``).
+    :func:`kv_sender_gpus` (the decode worker's copies counted), B NVLink where both pools fit
+    in one scale-up domain, else the NIC (:func:`~.disagg.kv_link_bytes_per_s`); then
+    :func:`~.disagg.disagg_steady_state` (closed loop at decode workers × batch × attention DP
+    requests in flight, or open loop at ``arrival_rate_per_s``; the prefill pool's rate at a
+    loaded worker's pass, :func:`~.disagg_context.loaded_context_pass`).
     Ref: :mod:`planner.calc.serving.disagg`; DistServe §3; Splitwise §4.
     Convention: the decode pool's TPOT is its pure decode step (no prefill rides in it);
     ``overlap``: both pools hide communication under compute (:func:`overlapped_pass_s`);
@@ -341,9 +366,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     EP 8), 1 decode worker of 16 (attention DP 16, EP 16) at 32 per rank: 24 GPUs > 8, the
     KV cache (163.9 MB) crosses the NIC (see tests/calc/test_disagg_workload.py).
     """
-    from planner.calc.memory import kv_bytes_per_token_per_gpu
-    from planner.calc.serving.disagg import (kv_link_bytes_per_s, kv_transfer_bytes_per_request,
-                                             kv_transfer_s)
+    from planner.calc.serving.disagg_context import loaded_context_pass
 
     dtypes = dict(weights_dtype=weights_dtype, moe_weights_dtype=moe_weights_dtype,
                   kv_dtype=kv_dtype)
@@ -352,22 +375,11 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     dec = decode_piece(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
                        layout=decode, overlap=overlap, mtp_draft_tokens=mtp_draft_tokens,
                        mtp_acceptance=mtp_acceptance, **dtypes)
-    kv = dec.memory.kv_dtype
-    q_kv = kv_transfer_bytes_per_request(
-        kv_bytes_per_token=kv_bytes_per_token_per_gpu(model, kv_dtype=kv, tp=1),
-        isl_tokens=isl_tokens)
-    up, out, up_lat, out_lat = kv_link_rates(hardware)
-    pool = (np.asarray(prefill.workers) * prefill.gpus_per_worker
-            + np.asarray(decode.workers) * decode.gpus_per_worker)
-    inside = pool <= hardware.scale_up_domain_gpus
-    link = kv_link_bytes_per_s(pool_gpus=pool, scale_up_domain_gpus=hardware.scale_up_domain_gpus,
-                               scale_up_bytes_per_s=up, scale_out_bytes_per_s=out)
-    if kv_bytes_per_s is not None:
-        link = np.broadcast_arrays(np.asarray(kv_bytes_per_s, dtype=float), link)[0]
-    transfer = kv_transfer_s(kv_bytes_per_request=q_kv, link_bytes_per_s=link,
-                             sender_gpus=kv_sender_gpus(model, kv_dtype=kv, tp=prefill.tp,
-                                                        pp=prefill.pp, decode_tp=decode.tp),
-                             latency_s=np.where(inside, up_lat, out_lat))
+    loaded = loaded_context_pass(model, hardware, engine, unloaded=pre,
+                                 prefill=prefill, isl_tokens=isl_tokens, overlap=overlap,
+                                 prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
+    q_kv, inside, transfer = _kv_transfer(model, hardware, prefill, decode, isl_tokens,
+                                          dec.memory.kv_dtype, kv_bytes_per_s)
     state = disagg_steady_state(
         prefill_batch_s=pre.time_s, request_overhead_s=pre.request_overhead_s, prefill_requests_per_batch=prefill.requests_per_worker,
         prefill_workers=prefill.workers, prefill_gpus_per_worker=prefill.gpus_per_worker,
@@ -376,7 +388,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
         decode_concurrency=decode.requests_per_worker,
         decode_workers=decode.workers, decode_gpus_per_worker=decode.gpus_per_worker,
         isl_tokens=isl_tokens, osl_tokens=osl_tokens, arrival_rate_per_s=arrival_rate_per_s,
-        burst_share=burst_share, clients=clients)
+        burst_share=burst_share, clients=clients, prefill_loaded=loaded)
     shape = state.ttft_s.shape
     return DisaggResult(
         state=state, prefill=pre, decode=dec,

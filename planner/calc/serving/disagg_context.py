@@ -1,0 +1,92 @@
+"""A disaggregated deployment's prefill (context) worker under sustained load: the prompts one
+context-only iteration takes when its queue holds more than it can (its token budget's worth,
+:func:`context_batch_per_rank`) and that iteration's time from the workload model
+(:func:`~.disagg_workload.prefill_piece`): the pass that sets the prefill pool's capacity.
+Arrays in, arrays out.
+
+Ref: TensorRT-LLM's PyExecutor (a busy executor drains its request queue every iteration,
+``_get_from_request_queue`` with ``timedelta(0)``) and its capacity and micro-batch schedulers
+(context requests go into one iteration while they fit ``max_num_tokens`` and
+``max_batch_size``); InferenceX's H200 DeepSeek-R1 TensorRT-LLM recipes (NVIDIA/srt-slurm
+``recipes/trtllm/h200/1k1k/stp/c32_ctx1_gen9_tep8_batch256_eplb0_mtp0.yaml``: prefill
+``max_num_tokens: 8192``, ``max_batch_size: 8``, ``enable_chunked_prefill: false``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from planner.calc.serving.disagg_workload import PoolLayout, PoolPiece
+    from planner.specs.engine import Engine
+    from planner.specs.hardware import Hardware
+    from planner.specs.model import Model
+
+
+def context_batch_per_rank(*, prompt_tokens, token_budget, batch, memory_prompts=np.inf):
+    """Prompts per attention rank one context-only iteration of a loaded prefill worker takes:
+    as many as its token budget holds and its memory keeps, never fewer than its stated batch.
+
+    Formula: b_load = max(b, min(⌊Q / ISL⌋, M)), Q the engine's tokens per iteration
+    (``max_num_tokens``), ISL the tokens one prompt computes, M the prompts per rank the
+    worker's memory holds (:func:`loaded_context_pass`).
+    Ref: TensorRT-LLM's micro-batch scheduler (context requests join an iteration while their
+    tokens fit ``max_num_tokens``, chunking off, and their KV blocks fit); InferenceX's H200
+    DeepSeek-R1 prefill workers: ``max_num_tokens: 8192``, ``max_batch_size: 8`` (8 prompts of
+    1K either way).
+    Convention: a budget below one prompt still takes one (chunked, or whole); Q = 0 (not
+    stated): b.
+    Example: ISL 922 (1K drawn at a range ratio of 0.8), Q = 8,192: b_load = 8; ISL 8,192: 1.
+    """
+    b = np.maximum(np.asarray(batch, dtype=float), 1.0)
+    isl = np.maximum(np.asarray(prompt_tokens, dtype=float), 1.0)
+    budget = np.floor(np.asarray(token_budget, dtype=float) / isl)
+    return np.maximum(b, np.minimum(budget, np.asarray(memory_prompts, dtype=float)))
+
+
+def loaded_context_pass(model: Model, hardware: Hardware, engine: Engine | None, *,
+                        unloaded: PoolPiece, prefill: PoolLayout, isl_tokens: Any,
+                        overlap: bool = False, prefix_cache_hit_frac: Any = None,
+                        **dtypes: Any) -> tuple[Any, Any]:
+    """(pass s, requests per pass) of a prefill worker whose queue holds more than one
+    iteration takes: its capacity is requests / pass; its unloaded pass (``unloaded``, the
+    :func:`~.disagg_workload.prefill_piece` at ``prefill.batch``) stays on each request's TTFT.
+
+    Formula: b_load = :func:`context_batch_per_rank` at the engine's ``max_num_tokens``, the
+    prompt's computed tokens (1 − F) · ISL and M = b + ⌊(C − m_b) / (k_b / b)⌋ (C the GPU's
+    capacity, m_b and k_b the unloaded worker's memory and KV cache per GPU: the KV grows by
+    one prompt's whole cache per prompt); pass = :func:`~.disagg_workload.prefill_piece` at
+    b_load prompts per rank; requests = b_load × attention DP.
+    Ref: :func:`context_batch_per_rank`; :func:`~.disagg.disagg_steady_state` (the pool's rate
+    from this pass).
+    Convention: where b_load prompts per rank do not fit the worker's memory, or are no more
+    than ``prefill.batch``, the unloaded batch and pass; no engine (the idealised
+    one, no budget stated): the unloaded batch.
+    Example: DeepSeek-V3 FP8 on one H200 worker of attention DP 8 (EP 8), 1K prompts (922
+    tokens drawn on average): 8 per rank, 64 requests per 1.00 s pass against 8 per 0.18 s
+    unloaded (tests/calc/test_disagg_workload.py).
+    """
+    from planner.calc.serving.disagg_workload import prefill_piece
+    from planner.calc.serving.prefix_cache import (checked_prefix_cache_hit_frac,
+                                                   prefill_computed_tokens)
+
+    hit = checked_prefix_cache_hit_frac(prefix_cache_hit_frac, name="prefix_cache_hit_frac")
+    new = prefill_computed_tokens(isl_tokens=np.asarray(isl_tokens, dtype=float),
+                                  prefix_cache_hit_frac=hit)
+    budget = 0.0 if engine is None else float(engine.max_num_tokens)
+    mem, batch = unloaded.memory, np.asarray(prefill.batch, dtype=float)
+    per_prompt = np.asarray(mem.kv_cache_bytes_per_gpu, dtype=float) / batch
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.floor((mem.capacity_bytes_per_gpu - np.asarray(mem.memory_bytes_per_gpu))
+                        / per_prompt)
+    b = context_batch_per_rank(prompt_tokens=new, token_budget=budget, batch=batch,
+                               memory_prompts=np.where(per_prompt > 0, batch + room, np.inf))
+    piece = prefill_piece(model, hardware, engine, isl_tokens=isl_tokens,
+                          layout=replace(prefill, batch=b), overlap=overlap,
+                          prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
+    more = np.asarray(piece.memory.fits, dtype=bool) & (b > np.asarray(prefill.batch))
+    return (np.where(more, piece.time_s, unloaded.time_s),
+            np.where(more, b, np.asarray(prefill.batch)) * np.asarray(prefill.attention_dp))
