@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from planner.calc.attention import dsa_indexer_decode_s
 from planner.calc.serving.blocks import (
     FLOPS_PER_MAC,
     activation_bytes_per_token_per_layer,
@@ -68,11 +69,8 @@ def _at_rows(hardware: Hardware, fig: ModelFigures, rates: Rates, *, rows: Any,
 
 
 def _attended_positions(model: Model, *, context_tokens: Any) -> Any:
-    """Positions a query's attention core computes over at ``context_tokens`` of context: the
-    whole context in every layer. The KV bytes a step reads follow the model's attention
-    pattern (windowed, sparse and linear layers: ``kv_read_fraction``); the core's FLOPs do
-    not yet, an upper bound for those layers (small beside the GEMMs at the data's 1K-9K
-    contexts; ``planner.calc.flops.attention_core_flops_per_query`` has the pattern's)."""
+    """The context a query's attention core is read at: the whole of it; the core's FLOPs and
+    KV bytes apply the model's pattern to it (``attention_core_flops_per_query``, top-k)."""
     return context_tokens
 
 
@@ -280,6 +278,8 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
         b.kernel(dec * queries / tp * core_dec / mla_rate, count, memory=(
             dec * dec_ctx * kv_layer * kv_frac / hardware.gpu.hbm_bandwidth_bytes_per_s
             > dec * queries / tp * core_dec / hardware.peak_dense_flop_per_s("bf16")))
+    b.kernel(dsa_indexer_decode_s(model, hardware, seqs=dec * queries, context_tokens=dec_ctx),
+             count / fig.layers, memory=True)   # DSA's indexer, measured (0 without the table)
     mla_pre = with_mla_prefill(r, model, hardware, kv_dtype=fig.kv_dtype)   # MLA's own kernel
     b.roof(pre / tp * core_pre, prefill_attention_flop_per_s(mla_pre, prefill_context=pre_ctx),
            pre * kv_layer, r.kv_stream, count)
