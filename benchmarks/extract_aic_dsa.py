@@ -24,6 +24,14 @@ top-k), median over heads per GPU (8-128), GEMM types (bf16, fp8_block, nvfp4) a
 out: at fp8_block and bf16 GEMMs they run 3-10x slower than both neighbours (another code path
 at C = top-k), at nvfp4 they lie between them; the planner reads that context between 1,024
 and 4,096.
+
+``--prefill`` (``dsa_indexer_prefill``): sparse_attention/.../dsa_context_module_perf (step 0)
+against mla/.../mla_context_module_perf, B prompts of S tokens: indexer time = DSA context
+module(B, S) - MLA context module(B, S) for S <= top-k, else MLA context module(B * S / k, k)
+(the same tokens as prompts of k tokens: each query attends at most k positions; the core's
+mean attended position is k/2 there against the sparse core's k(1 - k/2S), an under-count of
+the core that the indexer's time takes, 0.1-0.2 ms a layer at 8K), FP8 KV only (the runs'
+cache; the BF16-KV module runs 1.5-2x slower), median over heads per GPU (8-128) and GEMM types.
 """
 
 from __future__ import annotations
@@ -51,6 +59,24 @@ def indexer_us(dsa: pd.DataFrame, mla: pd.DataFrame) -> pd.DataFrame:
     return x.groupby(["batch_size", "step"]).us.agg(["median", "count"]).reset_index()
 
 
+PREFILL_BATCHES = [1, 2, 4, 8]
+PREFILL_ISL = [256, 1024, 2048, 4096, 8192, 16384]
+
+
+def prefill_indexer_us(dsa: pd.DataFrame, mla: pd.DataFrame) -> pd.DataFrame:
+    """Indexer microseconds per (prompts, prompt tokens), the context modules' difference."""
+    keys = ["kv_cache_dtype", "gemm_type", "num_heads", "batch_size", "isl"]
+    a = dsa[(dsa.model == "deepseek-ai/DeepSeek-V3.2") & (dsa.step == 0)
+            & (dsa.kv_cache_dtype == "fp8")].groupby(keys).latency.median().reset_index()
+    m = mla.groupby(keys).latency.median().rename("mla").reset_index().rename(
+        columns={"batch_size": "rb", "isl": "ri"})
+    a["rb"] = np.where(a.isl > TOP_K, a.batch_size * a.isl // TOP_K, a.batch_size)
+    a["ri"] = np.minimum(a.isl, TOP_K)
+    x = a.merge(m, on=["kv_cache_dtype", "gemm_type", "num_heads", "rb", "ri"])
+    x["us"] = (x.latency - x.mla) * 1000.0
+    return x.groupby(["batch_size", "isl"]).us.agg(["median", "count"]).reset_index()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dsa", required=True)
@@ -58,18 +84,25 @@ def main() -> None:
     ap.add_argument("--source-dsa", required=True)
     ap.add_argument("--source-mla", required=True)
     ap.add_argument("--commit", required=True)
+    ap.add_argument("--prefill", action="store_true", help="the context modules' grid")
     args = ap.parse_args()
-    red = indexer_us(pd.read_parquet(args.dsa), pd.read_parquet(args.mla))
-    grid = red.pivot_table(index="batch_size", columns="step", values="median")
-    counts = red.pivot_table(index="batch_size", columns="step", values="count")
-    print(f"# runs per cell: {int(counts.loc[BATCHES, CONTEXTS].min().min())}-"
-          f"{int(counts.loc[BATCHES, CONTEXTS].max().max())}")
-    print("dsa_indexer_decode:")
-    print(f"  batch: {BATCHES}")
-    print(f"  context: {CONTEXTS}")
+    dsa, mla = pd.read_parquet(args.dsa), pd.read_parquet(args.mla)
+    if args.prefill:
+        red, col, name = prefill_indexer_us(dsa, mla), "isl", "dsa_indexer_prefill"
+        rows, cols = PREFILL_BATCHES, PREFILL_ISL
+    else:
+        red, col, name = indexer_us(dsa, mla), "step", "dsa_indexer_decode"
+        rows, cols = BATCHES, CONTEXTS
+    grid = red.pivot_table(index="batch_size", columns=col, values="median")
+    counts = red.pivot_table(index="batch_size", columns=col, values="count")
+    print(f"# runs per cell: {int(counts.loc[rows, cols].min().min())}-"
+          f"{int(counts.loc[rows, cols].max().max())}")
+    print(f"{name}:")
+    print(f"  batch: {rows}")
+    print(f"  context: {cols}")
     print("  latency_us:")
-    for b in BATCHES:
-        print(f"    - {[round(float(grid.loc[b, c]), 1) for c in CONTEXTS]}")
+    for b in rows:
+        print(f"    - {[round(float(grid.loc[b, c]), 1) for c in cols]}")
     print(f'  source: "ai-dynamo/aiconfigurator@{args.commit[:12]} (Apache-2.0), '
           f'{args.source_dsa} minus {args.source_mla}"')
 

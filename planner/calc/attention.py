@@ -201,3 +201,35 @@ def dsa_indexer_decode_s(model: Model, hardware: Hardware, *, seqs: Any,
         return 0.0 * seqs * np.asarray(context_tokens, dtype=float)
     per_layer = time_grid_s(grid, batch=seqs, context_tokens=context_tokens)
     return np.where(seqs > 0, layers * per_layer, 0.0)
+
+
+def dsa_indexer_prefill_s(model: Model, hardware: Hardware, *, prefill_tokens: Any,
+                          prompt_tokens: Any) -> Any:
+    """Time DeepSeek Sparse Attention's lightning indexer adds to one prefill pass on one GPU,
+    over all the model's DSA layers (s), for ``prefill_tokens`` of prompts of ``prompt_tokens``;
+    scalars or arrays.
+
+    Formula: Σ_sparse L · t(max(B, 1), S) · min(B, 1), B = n / S prompts (n = prefill_tokens,
+    S = prompt_tokens), t the spec's measured ``dsa_indexer_prefill`` per layer
+    (:func:`time_grid_s`); a chunk of under one prompt pays its share of one prompt's time; 0
+    without sparse layers, without the table, or at n = 0.
+    Ref: AIConfigurator's GB200 TensorRT-LLM tables (DeepSeek-V3.2's DSA context module minus
+    DeepSeek-V3's MLA context module over the same tokens at most top-k positions apart;
+    ``benchmarks/extract_aic_dsa.py``, its prefill grid); DeepSeek-V3.2-Exp report (the indexer is
+    O(S²) with few heads).
+    Convention: as :func:`dsa_indexer_decode_s` (DeepSeek-V3.2's indexer read for any DSA model;
+    every GPU of an attention-TP group runs it on all the group's prompts).
+    Example: GLM-5 on GB200, one 8,192-token prompt: 78 × 2,604.2 µs = 203.1 ms; half of it
+    (4,096 tokens of the prompt) -> 101.6 ms.
+    """
+    import numpy as np
+
+    n = np.asarray(prefill_tokens, dtype=float)
+    s = np.maximum(np.asarray(prompt_tokens, dtype=float), 1.0)
+    layers = sum(g.count for g in model.layer_groups if isinstance(g, SparseLayers))
+    grid = hardware.dsa_indexer_prefill
+    if not layers or grid is None:
+        return 0.0 * n * s
+    prompts = n / s
+    per_layer = time_grid_s(grid, batch=np.maximum(prompts, 1.0), context_tokens=s)
+    return np.where(n > 0, layers * per_layer * np.minimum(prompts, 1.0), 0.0)

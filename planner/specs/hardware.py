@@ -298,8 +298,10 @@ class Hardware:
     name: Optional[Str] = None
     display_name: Optional[Str] = None
     efficiency: Efficiency = field(default_factory=Efficiency)
-    #: Measured time DSA's lightning indexer adds to a decode layer (:mod:`~planner.specs.kernel_times`).
+    #: Measured time DSA's lightning indexer adds to a decode / prefill layer
+    #: (:mod:`~planner.specs.kernel_times`).
     dsa_indexer_decode: Optional[TimeGrid] = None
+    dsa_indexer_prefill: Optional[TimeGrid] = None
     price_usd_per_gpu_hour: Optional[PosFloat] = None
     #: What one GPU-hour costs to rent (``planner plan``'s $ per million tokens), with source.
     cost: Optional[Cost] = None

@@ -4,7 +4,8 @@ fractions of a peak, read where a kernel's cost is not a roofline of its FLOPs a
 ``dsa_indexer_decode`` (``hardware/*.yaml``, top level): the time DeepSeek Sparse Attention's
 lightning indexer adds to one decode layer (its projections, its FP8 key cache, the logits over
 the context, the top-k), over the sequences on one GPU and their context, reduced by
-``benchmarks/extract_aic_dsa.py``. A spec without it leaves the indexer to the roofline (its
+``benchmarks/extract_aic_dsa.py``; ``dsa_indexer_prefill`` the same for a prefill layer over
+the prompts on one GPU and their tokens. A spec without them leaves the indexer to the roofline (its
 FLOPs and key bytes with the attention core's). Not inherited through ``efficiency_from``.
 """
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from planner import catalog
-from planner.calc.attention import dsa_indexer_decode_s, time_grid_s
-from planner.calc.serving.disagg_workload import PoolLayout, decode_piece
+from planner.calc.attention import dsa_indexer_decode_s, dsa_indexer_prefill_s, time_grid_s
+from planner.calc.serving.disagg_workload import PoolLayout, decode_piece, prefill_piece
 from planner.specs.kernel_times import TimeGrid
 
 US = 1e-6
@@ -30,7 +30,7 @@ def glm5():
 
 
 def _without_table(hardware):
-    return dataclasses.replace(hardware, dsa_indexer_decode=None)
+    return dataclasses.replace(hardware, dsa_indexer_decode=None, dsa_indexer_prefill=None)
 
 
 def test_the_grid_is_read_in_log_batch_and_log_context(gb200):
@@ -82,6 +82,34 @@ def test_a_glm5_decode_step_adds_the_indexer_time(gb200, glm5):
     v3 = catalog.load_model("deepseek-v3")
     assert float(decode_piece(v3, gb200, None, **kw).time_s) == float(
         decode_piece(v3, _without_table(gb200), None, **kw).time_s)
+
+
+def test_prefill_pays_the_prompts_share_of_the_measured_time(gb200, glm5):
+    """One 8,192-token prompt: 78 layers × 2,604.2 µs; a 4,096-token chunk of it half of that;
+    two prompts the B = 2 row (5,078.2 µs a layer); no prefill tokens, no model without DSA."""
+    one = float(dsa_indexer_prefill_s(glm5, gb200, prefill_tokens=8192, prompt_tokens=8192))
+    assert one == pytest.approx(78 * 2604.2 * US)
+    assert float(dsa_indexer_prefill_s(glm5, gb200, prefill_tokens=4096,
+                                       prompt_tokens=8192)) == pytest.approx(one / 2)
+    assert float(dsa_indexer_prefill_s(glm5, gb200, prefill_tokens=16384,
+                                       prompt_tokens=8192)) == pytest.approx(78 * 5078.2 * US)
+    assert float(dsa_indexer_prefill_s(glm5, gb200, prefill_tokens=0, prompt_tokens=8192)) == 0
+    v3 = catalog.load_model("deepseek-v3")
+    assert float(dsa_indexer_prefill_s(v3, gb200, prefill_tokens=8192, prompt_tokens=8192)) == 0
+
+
+def test_a_glm5_prefill_adds_the_indexer_time(gb200, glm5):
+    """GLM-5 NVFP4, one 8,192-token prompt per rank of a DEP4 prefill worker: the pass gains
+    the indexer's measured time at B = 1, S = 8,192 (203 ms); DeepSeek-V3 does not move."""
+    dep4 = PoolLayout(workers=1, batch=1, attention_dp=4)
+    kw = dict(isl_tokens=8192, layout=dep4, **NVFP4)
+    with_table = float(prefill_piece(glm5, gb200, None, **kw).time_s)
+    without = float(prefill_piece(glm5, _without_table(gb200), None, **kw).time_s)
+    expected = float(dsa_indexer_prefill_s(glm5, gb200, prefill_tokens=8192, prompt_tokens=8192))
+    assert with_table - without == pytest.approx(expected, rel=1e-9)
+    v3 = catalog.load_model("deepseek-v3")
+    assert float(prefill_piece(v3, gb200, None, **kw).time_s) == float(
+        prefill_piece(v3, _without_table(gb200), None, **kw).time_s)
 
 
 @pytest.mark.parametrize("bad, message", [
