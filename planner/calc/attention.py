@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from planner.specs.model import HeadAttention, LinearLayers, Model, SparseLayers
+from planner.specs.model import HeadAttention, LinearLayers, Model
 from planner.units import US, dtype_bytes
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def dsa_indexer_decode_s(model: Model, hardware: Hardware, *, seqs: Any,
     import numpy as np
 
     seqs = np.asarray(seqs, dtype=float)
-    layers = sum(g.count for g in model.layer_groups if isinstance(g, SparseLayers))
+    layers = model.num_sparse_layers
     grid = hardware.dsa_indexer_decode
     if not layers or grid is None:
         return 0.0 * seqs * np.asarray(context_tokens, dtype=float)
@@ -226,7 +226,7 @@ def dsa_indexer_prefill_s(model: Model, hardware: Hardware, *, prefill_tokens: A
 
     n = np.asarray(prefill_tokens, dtype=float)
     s = np.maximum(np.asarray(prompt_tokens, dtype=float), 1.0)
-    layers = sum(g.count for g in model.layer_groups if isinstance(g, SparseLayers))
+    layers = model.num_sparse_layers
     grid = hardware.dsa_indexer_prefill
     if not layers or grid is None:
         return 0.0 * n * s

@@ -273,11 +273,11 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
         b.kernel(dec * queries / tp * core_dec / mla_rate, count, memory=(
             dec * dec_ctx * kv_layer * kv_frac / hardware.gpu.hbm_bandwidth_bytes_per_s
             > dec * queries / tp * core_dec / hardware.peak_dense_flop_per_s("bf16")))
-    prompt = (PROMPT_PER_MEAN_CONTEXT * pre_ctx if r.prefill_prompt_tokens is None
-              else r.prefill_prompt_tokens)
-    b.kernel(dsa_indexer_decode_s(model, hardware, seqs=dec * queries, context_tokens=dec_ctx)
-             + dsa_indexer_prefill_s(model, hardware, prefill_tokens=pre, prompt_tokens=prompt),
-             count / fig.layers, memory=True)   # DSA's indexer, measured (0 without the tables)
+    if model.num_sparse_layers:   # DSA's indexer, measured (0 without the tables)
+        prompt = PROMPT_PER_MEAN_CONTEXT * pre_ctx if r.prefill_prompt_tokens is None else r.prefill_prompt_tokens
+        b.kernel(dsa_indexer_decode_s(model, hardware, seqs=dec * queries, context_tokens=dec_ctx)
+                 + dsa_indexer_prefill_s(model, hardware, prefill_tokens=pre, prompt_tokens=prompt),
+                 count / fig.layers, memory=True)
     mla_pre = with_mla_prefill(r, model, hardware, kv_dtype=fig.kv_dtype)   # MLA's own kernel
     b.roof(pre / tp * core_pre, prefill_attention_flop_per_s(mla_pre, prefill_context=pre_ctx),
            pre * kv_layer, r.kv_stream, count)
