@@ -134,3 +134,30 @@ def test_a_hardware_file_with_a_bad_grid_names_the_field(tmp_path):
     path.write_text(bad)
     with pytest.raises(PlannerError, match="dsa_indexer_decode"):
         catalog.load_hardware(str(path))
+
+
+def test_the_single_step_roofline_shows_the_indexer_as_a_part(gb200, glm5):
+    """planner serve --phase decode: GLM-5 on a TEP4 decode step of 2 sequences per GPU at
+    8,700 tokens: the step holds a "DSA indexer (measured)" part of the TP group's 8 rows over
+    8,700 tokens (78 × 72.96 µs), and is that much longer than without the tables; prefill
+    reads the prefill table; DeepSeek-V3 has no such part."""
+    from planner.calc import serving
+    from planner.calc.serving.step import DSA_INDEXER
+    from planner.specs.deployment import ServeConfig
+
+    cfg = ServeConfig(gpus=4, tp=4, ep=4, batch_per_gpu=2, context_tokens=8700,
+                      weights_dtype="nvfp4", kv_dtype="fp8", overlap="none")
+    got = serving.serve(glm5, gb200, cfg)
+    part = {p.name: p for p in got.parts}[DSA_INDEXER]
+    expected = float(dsa_indexer_decode_s(glm5, gb200, seqs=8, context_tokens=8700))
+    assert part.time_s == pytest.approx(expected) and part.bound == "memory"
+    assert expected == pytest.approx(78 * 72.96 * US, rel=1e-3)
+    without = serving.serve(glm5, _without_table(gb200), cfg)
+    assert DSA_INDEXER not in {p.name for p in without.parts}
+    assert got.step_s - without.step_s == pytest.approx(expected, rel=1e-9)
+    pre = dataclasses.replace(cfg, phase="prefill", batch_per_gpu=8192, context_tokens=8192)
+    prefill = {p.name: p for p in serving.serve(glm5, gb200, pre).parts}[DSA_INDEXER]
+    assert prefill.time_s == pytest.approx(float(dsa_indexer_prefill_s(
+        glm5, gb200, prefill_tokens=4 * 8192, prompt_tokens=8192)))
+    v3 = catalog.load_model("deepseek-v3")
+    assert DSA_INDEXER not in {p.name for p in serving.serve(v3, gb200, cfg).parts}
