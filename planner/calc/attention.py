@@ -11,8 +11,14 @@ split); vectorized over the context (numpy arrays in, arrays out).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from planner.specs.model import HeadAttention, LinearLayers, Model
-from planner.units import dtype_bytes
+from planner.units import US, dtype_bytes
+
+if TYPE_CHECKING:
+    from planner.specs.hardware import Hardware
+    from planner.specs.kernel_times import TimeGrid
 
 #: DeepSeek Sparse Attention's indexer key cache: per token and layer, the index key in FP8
 #: (1 B a value) with one FP32 scale per 128 values, whatever the KV cache dtype
@@ -138,3 +144,92 @@ def kv_bytes_per_sequence_per_gpu(model: Model, *, kv_dtype: str = "bf16", tp: i
                 default=1)
     return float((parts["full"] + parts["sliding_window"] + parts["sparse"]) / kv_split
                  + parts["indexer"] + parts["linear_state"] / min(tp, heads))
+
+
+def time_grid_s(grid: TimeGrid, *, batch: Any, context_tokens: Any) -> Any:
+    """A measured per-layer time read off ``grid`` at ``batch`` and ``context_tokens`` (s);
+    scalars or arrays broadcast together.
+
+    Formula: linear in log C along each of the grid's batch rows, then linear in log B between
+    the two rows around B; constant past the ends (B, C below 1 read as 1).
+    Ref: :class:`~planner.specs.kernel_times.TimeGrid`.
+    Convention: the loop runs over the grid's rows (a few), never over configurations.
+    Example: GB200's ``dsa_indexer_decode`` at B = 8: C = 8,192 -> 72.2 µs; C = 2,048 ->
+    48.6 µs (halfway in log C between 30.4 and 66.8); B = 12, C = 8,192 -> 74.1 µs.
+    """
+    import numpy as np
+
+    b = np.log(np.maximum(np.asarray(batch, dtype=float), 1.0))
+    c = np.log(np.maximum(np.asarray(context_tokens, dtype=float), 1.0))
+    b, c = np.broadcast_arrays(b, c)
+    rows = np.stack([np.interp(c, np.log(grid.context), row) for row in grid.latency_us])
+    lb = np.log(grid.batch)
+    hi = np.clip(np.searchsorted(lb, b), 1, len(lb) - 1) if len(lb) > 1 else np.zeros_like(b, int)
+    lo = np.maximum(hi - 1, 0)
+    span = np.where(hi > lo, lb[hi] - lb[lo], 1.0)
+    w = np.clip((b - lb[lo]) / span, 0.0, 1.0)
+    at = np.take_along_axis(rows, lo[None], 0)[0] * (1 - w) + np.take_along_axis(
+        rows, hi[None], 0)[0] * w
+    return at * US
+
+
+def dsa_indexer_decode_s(model: Model, hardware: Hardware, *, seqs: Any,
+                         context_tokens: Any) -> Any:
+    """Time DeepSeek Sparse Attention's lightning indexer adds to one decode pass on one GPU,
+    over all the model's DSA layers (s); scalars or arrays.
+
+    Formula: Σ_sparse L · t(B, C), t the spec's measured ``dsa_indexer_decode`` per layer
+    (:func:`time_grid_s`), B = ``seqs`` (the query rows whose attention the GPU computes),
+    C = ``context_tokens``; 0 without sparse layers, without the table, or at B = 0.
+    Ref: AIConfigurator's GB200 TensorRT-LLM tables (DeepSeek-V3.2's DSA generation module minus
+    DeepSeek-V3's MLA module at min(C, top-k); ``benchmarks/extract_aic_dsa.py``);
+    DeepSeek-V3.2-Exp report (the indexer scores every cached token, the core reads top-k).
+    Convention: the table measures DeepSeek-V3.2's indexer (64 heads of 128, top-k 2,048) and
+    is read for any DSA model (GLM-5: 32 heads of 128, top-k 2,048): its time is mostly fixed
+    kernels and the one FP8 key per token, not the heads. Every GPU of an attention-TP group
+    runs the indexer on all the group's sequences (its projections are not split by heads). The
+    attention core's roofline keeps the indexer's logit FLOPs (under 1 µs a layer here).
+    Example: GLM-5 (78 DSA layers) on GB200, B = 8, C = 8,192: 78 × 72.2 µs = 5.632 ms;
+    DeepSeek-V3 (no DSA layer) -> 0.
+    """
+    import numpy as np
+
+    seqs = np.asarray(seqs, dtype=float)
+    layers = model.num_sparse_layers
+    grid = hardware.dsa_indexer_decode
+    if not layers or grid is None:
+        return 0.0 * seqs * np.asarray(context_tokens, dtype=float)
+    per_layer = time_grid_s(grid, batch=seqs, context_tokens=context_tokens)
+    return np.where(seqs > 0, layers * per_layer, 0.0)
+
+
+def dsa_indexer_prefill_s(model: Model, hardware: Hardware, *, prefill_tokens: Any,
+                          prompt_tokens: Any) -> Any:
+    """Time DeepSeek Sparse Attention's lightning indexer adds to one prefill pass on one GPU,
+    over all the model's DSA layers (s), for ``prefill_tokens`` of prompts of ``prompt_tokens``;
+    scalars or arrays.
+
+    Formula: Σ_sparse L · t(max(B, 1), S) · min(B, 1), B = n / S prompts (n = prefill_tokens,
+    S = prompt_tokens), t the spec's measured ``dsa_indexer_prefill`` per layer
+    (:func:`time_grid_s`); a chunk of under one prompt pays its share of one prompt's time; 0
+    without sparse layers, without the table, or at n = 0.
+    Ref: AIConfigurator's GB200 TensorRT-LLM tables (DeepSeek-V3.2's DSA context module minus
+    DeepSeek-V3's MLA context module over the same tokens at most top-k positions apart;
+    ``benchmarks/extract_aic_dsa.py``, its prefill grid); DeepSeek-V3.2-Exp report (the indexer is
+    O(S²) with few heads).
+    Convention: as :func:`dsa_indexer_decode_s` (DeepSeek-V3.2's indexer read for any DSA model;
+    every GPU of an attention-TP group runs it on all the group's prompts).
+    Example: GLM-5 on GB200, one 8,192-token prompt: 78 × 2,604.2 µs = 203.1 ms; half of it
+    (4,096 tokens of the prompt) -> 101.6 ms.
+    """
+    import numpy as np
+
+    n = np.asarray(prefill_tokens, dtype=float)
+    s = np.maximum(np.asarray(prompt_tokens, dtype=float), 1.0)
+    layers = model.num_sparse_layers
+    grid = hardware.dsa_indexer_prefill
+    if not layers or grid is None:
+        return 0.0 * n * s
+    prompts = n / s
+    per_layer = time_grid_s(grid, batch=np.maximum(prompts, 1.0), context_tokens=s)
+    return np.where(n > 0, layers * per_layer * np.minimum(prompts, 1.0), 0.0)

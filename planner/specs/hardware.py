@@ -20,6 +20,7 @@ from typing import Annotated, Dict, Optional, Tuple
 from planner import units
 from planner.specs._types import SPEC_CONFIG, Frac, NonNegFloat, Num, PosFloat, PosInt, Str
 from planner.specs.deployment import MAX_TILE_ROWS
+from planner.specs.kernel_times import TimeGrid
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,6 +298,10 @@ class Hardware:
     name: Optional[Str] = None
     display_name: Optional[Str] = None
     efficiency: Efficiency = field(default_factory=Efficiency)
+    #: Measured time DSA's lightning indexer adds to a decode / prefill layer
+    #: (:mod:`~planner.specs.kernel_times`).
+    dsa_indexer_decode: Optional[TimeGrid] = None
+    dsa_indexer_prefill: Optional[TimeGrid] = None
     price_usd_per_gpu_hour: Optional[PosFloat] = None
     #: What one GPU-hour costs to rent (``planner plan``'s $ per million tokens), with source.
     cost: Optional[Cost] = None

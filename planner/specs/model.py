@@ -306,6 +306,11 @@ class Model:
         return "+".join([self.attention.kind.upper(), *dict.fromkeys(extra)])
 
     @property
+    def num_sparse_layers(self) -> int:
+        """Layers of DeepSeek Sparse Attention (a lightning indexer beside the core)."""
+        return sum(g.count for g in self.layer_groups if isinstance(g, SparseLayers))
+
+    @property
     def num_kv_layers(self) -> int:
         """Layers that cache keys and values with ``attention`` (all but the linear ones)."""
         return sum(g.count for g in self.layer_groups if not isinstance(g, LinearLayers))

@@ -87,6 +87,7 @@ def solve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     :func:`~planner.calc.serving.disagg_workload.decode_piece`)."""
     from planner.calc.memory import kv_bytes_per_token_per_gpu
     from planner.calc.serving.disagg import best_disagg_split, kv_transfer_bytes_per_request
+    from planner.calc.serving.disagg_context import loaded_context_pass
     from planner.calc.serving.disagg_workload import (decode_piece, kv_link_rates,
                                                       kv_sender_gpus, prefill_piece,
                                                       serve_disagg)
@@ -121,7 +122,11 @@ def solve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
         scale_out_bytes_per_s=out, scale_up_latency_s=up_lat, scale_out_latency_s=out_lat,
         ttft_limit_s=ttft_limit_s, tpot_limit_s=tpot_limit_s,
         total_gpus=total_gpus, arrival_rate_per_s=arrival_rate_per_s,
-        max_prefill_workers=MAX_PREFILL_WORKERS)
+        max_prefill_workers=MAX_PREFILL_WORKERS,
+        prefill_loaded=loaded_context_pass(model, hardware, engine, unloaded=pre, prefill=pc,
+                                           isl_tokens=isl_tokens, overlap=overlap,
+                                           prefix_cache_hit_frac=prefix_cache_hit_frac,
+                                           **dtypes))
     if not split.found:
         return DisaggPlan(split, pc, dc, None, None, None)
     prefill = _pick(pc, split.prefill_choice, split.prefill_workers)

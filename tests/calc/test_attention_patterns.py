@@ -213,6 +213,13 @@ CONFIGS = {
         "n_group": 1, "topk_group": 1, "vocab_size": 154880, "tie_word_embeddings": False,
         "num_nextn_predict_layers": 1, "index_topk": 2048, "index_n_heads": 32,
         "index_head_dim": 128},
+    # moonshotai/Kimi-K2.5 (text_config, as nvidia/Kimi-K2.5-NVFP4's; DeepSeek-V3's layout)
+    "kimi-k2.5": {
+        "architectures": ["KimiK25ForConditionalGeneration"], "model_type": "kimi_k25",
+        "tie_word_embeddings": False, "text_config": {
+            **_V3_FIELDS, "num_attention_heads": 64, "num_key_value_heads": 64,
+            "n_routed_experts": 384, "first_k_dense_replace": 1, "n_group": 1, "topk_group": 1,
+            "vocab_size": 163840, "num_nextn_predict_layers": 0}},
     # Qwen/Qwen3.5-397B-A17B (the language model's fields are in text_config)
     "qwen3.5-397b-a17b": {
         "architectures": ["Qwen3_5MoeForConditionalGeneration"], "model_type": "qwen3_5_moe",

@@ -128,24 +128,49 @@ def test_overlap_hides_communication_under_compute(v3, h800):
                                                        layout=one, **DT).time_s
 
 
-def test_the_solvers_choice_evaluated_whole_is_the_grids_best(v3, h800):
+@pytest.mark.parametrize("engine, hit", [(None, None), ("trtllm", None), ("trtllm", 0.563),
+                                         ("sglang", None)])
+def test_the_solvers_choice_evaluated_whole_is_the_grids_best(v3, h800, engine, hit):
+    """With an engine the prefill pool runs at a loaded worker's pass (its token budget's
+    prompts per rank): the solver's grid rates its candidates so too, or it rejects splits whose
+    own figures meet the limits (TensorRT-LLM, F = 0.563: it gave 80 + 64 GPUs at 734.7 tokens/s
+    per GPU while 64 + 64 met the limits at 802.8)."""
+    from planner.specs.load import load_engine
     from planner.studies.disagg import solve_disagg
 
-    plan = solve_disagg(v3, h800, None, isl_tokens=4096, osl_tokens=1024, ttft_limit_s=2.0,
-                        tpot_limit_s=0.05, total_gpus=176, kv_dtype="fp8")
+    eng = None if engine is None else load_engine(engine)
+    plan = solve_disagg(v3, h800, eng, isl_tokens=4096, osl_tokens=1024, ttft_limit_s=2.0,
+                        tpot_limit_s=0.05, total_gpus=176, kv_dtype="fp8",
+                        prefix_cache_hit_frac=hit)
     split, s = plan.split, plan.result.state
     c = (split.prefill_choice, split.decode_choice, split.prefill_workers - 1)
     # serve_disagg on the chosen layouts gives the grid's figures at the choice
     for name in ("ttft_s", "tpot_s", "tokens_per_s_per_gpu", "kv_transfer_s"):
         assert float(getattr(s, name)) == pytest.approx(getattr(split.grid, name)[c], rel=1e-9)
+    # the grid rates other splits as serve_disagg does too: the fitting split with the most
+    # tokens/s per GPU, limits aside (a prefill-bound one here), and its neighbour
+    from planner.studies.disagg import _pick
+
+    rate = np.where(split.fits, split.grid.tokens_per_s_per_gpu, -np.inf)
+    top = np.unravel_index(int(np.argmax(rate)), rate.shape)
+    for i, j, k in (top, (top[0], top[1], max(top[2] - 1, 0))):
+        one = serve_disagg(v3, h800, eng, isl_tokens=4096, osl_tokens=1024,
+                           prefill=_pick(plan.prefill_candidates, i, k + 1),
+                           decode=_pick(plan.decode_candidates, j,
+                                        int(split.num_decode_workers[i, j, k])),
+                           prefix_cache_hit_frac=hit, **DT).state
+        for name in ("ttft_s", "tokens_per_s_per_gpu", "prefill_rate_per_s"):
+            assert float(getattr(one, name)) == pytest.approx(getattr(split.grid, name)[i, j, k],
+                                                              rel=1e-9), name
     # and no other split of the grid that meets the limits does better
     assert np.all(split.grid.tokens_per_s_per_gpu[split.feasible]
                   <= split.grid.tokens_per_s_per_gpu[c])
     assert s.prefill_gpus + s.decode_gpus <= 176
     assert s.ttft_s <= 2.0 and s.tpot_s <= 0.05
     # a tighter TPOT limit gives a choice at least as slow per GPU, within that limit
-    tight = solve_disagg(v3, h800, None, isl_tokens=4096, osl_tokens=1024, ttft_limit_s=2.0,
-                         tpot_limit_s=0.02, total_gpus=176, kv_dtype="fp8")
+    tight = solve_disagg(v3, h800, eng, isl_tokens=4096, osl_tokens=1024, ttft_limit_s=2.0,
+                         tpot_limit_s=0.02, total_gpus=176, kv_dtype="fp8",
+                         prefix_cache_hit_frac=hit)
     assert tight.result.state.tpot_s <= 0.02
     assert tight.result.state.tokens_per_s_per_gpu <= s.tokens_per_s_per_gpu
 

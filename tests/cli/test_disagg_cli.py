@@ -178,16 +178,19 @@ SOLVER = ("serve-disagg", "deepseek-v3", "-H", "h800", "--isl", "4096", "--osl",
 
 def test_the_solver_with_deepseeks_prefix_cache_hit_rate():
     """DeepSeek's day-6 overview: 56.3% of its input tokens hit its on-disk KV cache. With it
-    the prefill pool shrinks from 112 GPUs (7 x 16) to 64 (one worker of attention DP 64 at 2
-    prompts per rank) beside a decode pool of 64 at 64 per rank, and the prefill pool binds
-    (README's serve-disagg section); without it, 112 + 64 with decode binding."""
+    the prefill pool shrinks from 112 GPUs (7 x 16) to 64 (one worker of attention DP 64)
+    beside a decode pool of 64 at 64 per rank, and the prefill pool binds (README's
+    serve-disagg section); without it, 112 + 64 with decode binding. The worker's stated batch
+    is 1 prompt per rank: since round 13 the solver rates a prefill candidate's capacity at its
+    loaded pass (its token budget's prompts per rank, as serve_disagg), the same at 1 and 2, and
+    1 gives each request the shorter pass (it chose 2 before)."""
     (plain,) = cli_json(*SOLVER)
     (hit,) = cli_json(*SOLVER, "--prefix-cache-hit", "0.563")
     assert (plain["prefill_gpus"], plain["decode_gpus"], plain["binding_side"]) == \
         (112, 64, "decode")
     assert (hit["prefill_gpus"], hit["decode_gpus"], hit["binding_side"]) == \
         (64, 64, "prefill")
-    assert hit["prefill_layout"] == "1 x (TP 1, PP 1, attention DP 64), batch 2 per rank"
+    assert hit["prefill_layout"] == "1 x (TP 1, PP 1, attention DP 64), batch 1 per rank"
     assert hit["decode_layout"] == "1 x (TP 1, PP 1, attention DP 64), batch 64 per rank"
     assert hit["prefix_cache_hit_frac"] == 0.563 and plain["prefix_cache_hit_frac"] == 0.0
     assert hit["kv_bytes_per_request"] == plain["kv_bytes_per_request"] == 40_016 * 4096

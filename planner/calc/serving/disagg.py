@@ -296,7 +296,7 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
                       scale_up_bytes_per_s, scale_out_bytes_per_s, ttft_limit_s, tpot_limit_s,
                       scale_up_latency_s=0.0, scale_out_latency_s=0.0, total_gpus=None,
                       arrival_rate_per_s=None, max_prefill_workers=64,
-                      request_overhead_s=0.0) -> DisaggSplit:
+                      request_overhead_s=0.0, prefill_loaded=None) -> DisaggSplit:
     """The prefill:decode split and layouts with the most output tokens/s per GPU under TTFT
     and TPOT limits, for ``total_gpus`` GPUs (closed loop, the decode pool full) or a target
     ``arrival_rate_per_s`` (open loop); the side that sets the rate named.
@@ -304,7 +304,9 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
     Formula: over the grid P prefill candidates × D decode candidates × n_P = 1 .. K: n_D =
     ⌊(G − n_P · g_P) / g_D⌋ (GPUs given) or ⌊λ / μ_D,1⌋ + 1 (rate given); the KV link of
     :func:`kv_link_bytes_per_s` (and its latency) for n_P · g_P + n_D · g_D GPUs;
-    :func:`disagg_steady_state`;
+    :func:`disagg_steady_state` (the prefill pool's rate at ``prefill_loaded`` = (pass s,
+    requests per pass) per prefill candidate where given, a loaded worker's pass as
+    :func:`~.disagg_workload.serve_disagg` rates it; TTFT at the candidate's own batch);
     feasible = both layouts fit ∧ n_D ≥ 1 ∧ TTFT ≤ limit ∧ TPOT ≤ limit; choice = argmax of
     output tokens/s per GPU over the feasible points (ties: the first).
     Ref: DistServe §4 (placement search maximising per-GPU goodput under SLOs); DeepSeek's
@@ -345,7 +347,9 @@ def best_disagg_split(*, prefill_batch_s, prefill_requests_per_batch, prefill_gp
         decode_step_s=np.asarray(decode_step_s)[row], decode_tpot_s=np.asarray(decode_tpot_s)[row],
         decode_concurrency=np.asarray(decode_concurrency)[row], decode_workers=used_d,
         decode_gpus_per_worker=g_d, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
-        arrival_rate_per_s=arrival_rate_per_s, request_overhead_s=request_overhead_s)
+        arrival_rate_per_s=arrival_rate_per_s, request_overhead_s=request_overhead_s,
+        prefill_loaded=None if prefill_loaded is None else tuple(
+            np.asarray(x)[col] for x in prefill_loaded))
     fits = np.broadcast_to(np.asarray(prefill_fits)[col] & np.asarray(decode_fits)[row]
                            & (n_d >= 1), state.ttft_s.shape)
     feasible = (fits & (state.ttft_s <= ttft_limit_s) & (state.tpot_s <= tpot_limit_s)

@@ -17,7 +17,7 @@ from planner.calc.serving.communication import (
     ep_layer_comm_s,
     tp_all_reduce_s,
 )
-from planner.calc.serving.kernels import KernelLedger, StepPart
+from planner.calc.serving.kernels import KernelLedger, KernelTotals, StepPart
 from planner.calc.serving.overlap import moe_layer_s
 
 if TYPE_CHECKING:
@@ -102,11 +102,38 @@ def _tp_all_reduces_s(model: Model, hardware: Hardware, shape: StepShape,
     return TP_ALL_REDUCES_PER_LAYER * shape.num_layers * shape.micro_batches * per_s, link
 
 
+#: The step part of DSA's measured indexer time (:func:`_dsa_indexer_s`).
+DSA_INDEXER = "DSA indexer (measured)"
+
+
+def _dsa_indexer_s(ledger: KernelLedger, model: Model, hardware: Hardware,
+                   shape: StepShape) -> float:
+    """DSA's lightning indexer over all the step's DSA layers and micro-batches (s), the
+    hardware's measured time (:func:`~planner.calc.attention.dsa_indexer_decode_s`, the
+    prefill one), added to ``ledger`` as a memory-bound part; 0 for other models or devices
+    without the tables. Decode: the TP group's TP·t query rows over C; prefill: its TP·t
+    prompt tokens of prompts of C tokens (as the workload model)."""
+    from planner.calc.attention import dsa_indexer_decode_s, dsa_indexer_prefill_s
+
+    if not model.num_sparse_layers:
+        return 0.0
+    rows = shape.rows_per_micro_batch * shape.tp
+    one = float(dsa_indexer_decode_s(model, hardware, seqs=rows, context_tokens=shape.context_tokens)
+                if shape.decode else dsa_indexer_prefill_s(
+                    model, hardware, prefill_tokens=rows, prompt_tokens=shape.context_tokens))
+    if one:
+        totals = ledger.kernels.setdefault(DSA_INDEXER, KernelTotals())
+        totals.time_s += one * shape.micro_batches
+        totals.memory_s += one * shape.micro_batches
+    return one * shape.micro_batches
+
+
 def step_times(ledger: KernelLedger, model: Model, hardware: Hardware, config: ServeConfig,
                layout: Layout, shape: StepShape, rates: Rates) -> StepTimes:
     """Time of one step (s): the layers, the TP all-reduces, the MTP module, the output head.
 
-    Formula: step = (dense layers + MoE layers + TP all-reduces) · (1 + D / L) + head passes:
+    Formula: step = (dense layers + MoE layers + TP all-reduces + DSA's measured indexer) ·
+    (1 + D / L) + head passes:
     the verifying pass over every query token (prefill: each prompt's last token), and each of
     the D MTP draft passes over one token per sequence.
     Ref: P §2.3.3 (MTP modules: about one more layer each); V3R §3.4.
@@ -117,7 +144,7 @@ def step_times(ledger: KernelLedger, model: Model, hardware: Hardware, config: S
     dense_s = _dense_layers_s(ledger, model, shape, rates)
     moe_s, ep_s, ep_link = _moe_layers_s(ledger, model, hardware, config, layout, shape, rates)
     tp_s, tp_link = _tp_all_reduces_s(model, hardware, shape, rates)
-    step_s = dense_s + moe_s + tp_s
+    step_s = dense_s + moe_s + tp_s + _dsa_indexer_s(ledger, model, hardware, shape)
     if shape.mtp_depth:
         step_s *= 1 + shape.mtp_depth / shape.num_layers
     rows = shape.rows_per_micro_batch

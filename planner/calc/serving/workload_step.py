@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from planner.calc.attention import dsa_indexer_decode_s, dsa_indexer_prefill_s
 from planner.calc.serving.blocks import (
     FLOPS_PER_MAC,
     activation_bytes_per_token_per_layer,
@@ -26,7 +27,8 @@ from planner.calc.serving.communication import (TP_ALL_REDUCES_PER_LAYER, ep_all
                                                 ep_copy_bytes, tp_all_reduce_time_s)
 from planner.calc.serving.kernels import expected_padded_rows_per_expert, padded_rows
 from planner.calc.serving.efficiency import mla_decode_flop_per_s
-from planner.calc.serving.rates import prefill_attention_flop_per_s, with_mla_prefill
+from planner.calc.serving.rates import (PROMPT_PER_MEAN_CONTEXT, prefill_attention_flop_per_s,
+                                        with_mla_prefill)
 
 if TYPE_CHECKING:
     from planner.calc.serving.rates import Rates
@@ -65,15 +67,6 @@ def _at_rows(hardware: Hardware, fig: ModelFigures, rates: Rates, *, rows: Any,
     gemm, head, experts, weights = shaped
     return replace(rates, gemm=gemm, head=head, weight_stream=weights,
                    experts=experts if expert_rows is not None else rates.experts)
-
-
-def _attended_positions(model: Model, *, context_tokens: Any) -> Any:
-    """Positions a query's attention core computes over at ``context_tokens`` of context: the
-    whole context in every layer. The KV bytes a step reads follow the model's attention
-    pattern (windowed, sparse and linear layers: ``kv_read_fraction``); the core's FLOPs do
-    not yet, an upper bound for those layers (small beside the GEMMs at the data's 1K-9K
-    contexts; ``planner.calc.flops.attention_core_flops_per_query`` has the pattern's)."""
-    return context_tokens
 
 
 @dataclass(frozen=True)
@@ -268,9 +261,9 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
            gemm, fig.att_bytes * (fig.rep_frac + (1 - fig.rep_frac) / tp), r.weight_stream, count)
     kv_layer = kv_bytes_per_token_per_gpu_array(fig, tp=tp) / fig.layers
     core_dec = attention_core_flops_per_token_per_layer(
-        model, context_tokens=_attended_positions(model, context_tokens=dec_ctx), absorbed=True)
+        model, context_tokens=dec_ctx, absorbed=True)   # the pattern's positions (DSA: top-k)
     core_pre = attention_core_flops_per_token_per_layer(
-        model, context_tokens=_attended_positions(model, context_tokens=pre_ctx), absorbed=False)
+        model, context_tokens=pre_ctx, absorbed=False)
     kv_frac = kv_read_fraction(model, context_tokens=dec_ctx, kv_dtype=fig.kv_dtype)
     mla_rate = mla_decode_flop_per_s(model, hardware, kv_dtype=fig.kv_dtype, tp=tp)
     if mla_rate is None:
@@ -280,6 +273,11 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
         b.kernel(dec * queries / tp * core_dec / mla_rate, count, memory=(
             dec * dec_ctx * kv_layer * kv_frac / hardware.gpu.hbm_bandwidth_bytes_per_s
             > dec * queries / tp * core_dec / hardware.peak_dense_flop_per_s("bf16")))
+    if model.num_sparse_layers:   # DSA's indexer, measured (0 without the tables)
+        prompt = PROMPT_PER_MEAN_CONTEXT * pre_ctx if r.prefill_prompt_tokens is None else r.prefill_prompt_tokens
+        b.kernel(dsa_indexer_decode_s(model, hardware, seqs=dec * queries, context_tokens=dec_ctx)
+                 + dsa_indexer_prefill_s(model, hardware, prefill_tokens=pre, prompt_tokens=prompt),
+                 count / fig.layers, memory=True)
     mla_pre = with_mla_prefill(r, model, hardware, kv_dtype=fig.kv_dtype)   # MLA's own kernel
     b.roof(pre / tp * core_pre, prefill_attention_flop_per_s(mla_pre, prefill_context=pre_ctx),
            pre * kv_layer, r.kv_stream, count)
@@ -341,7 +339,9 @@ def forward_pass(model: Model, hardware: Hardware, fig: ModelFigures, rates: Rat
 
     Formula: Σ over layers of the attention block (projections at ⌈n / tile⌉ · tile rows, the
     decode core over C_dec positions reading b · C_dec KV tokens, the prefill core over C_pre
-    positions, the other kernels, 2 TP all-reduces of n tokens), the dense FFN or the MoE block
+    positions, DSA layers' measured indexer time (:func:`~planner.calc.attention.
+    dsa_indexer_decode_s`, ``dsa_indexer_prefill_s``), the other kernels, 2 TP all-reduces of n
+    tokens), the dense FFN or the MoE block
     (router, shared experts, routed experts at E[padded rows] per local expert over
     W · (1 − (1 − k/E)^N), N = n · DP_att, the all-to-all of n / TP tokens × min(k, EP_moe) ·
     TP_moe copies when DP_att > 1, across nodes min(k, EP_moe) of them over the network and the
