@@ -38,6 +38,7 @@ combine at DeepEP's default 20 SMs, ``num_token`` per rank).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -79,6 +80,38 @@ def dump(root: Path, out: Path) -> None:
     out.write_text(json.dumps(data))
 
 
+@contextlib.contextmanager
+def recorded_buckets():
+    """While the block runs, record the time (the largest element) of every roof, link and
+    measured-kernel bucket ``workload_step`` adds, in order: yields the lists ``calls``,
+    ``links`` and ``kernels``; the buckets are restored after."""
+    import numpy as np
+
+    from planner.calc.serving import workload_step as ws
+
+    rec: dict[str, list] = {"calls": [], "links": [], "kernels": []}
+    roof, link, kernel = ws._Buckets.roof, ws._Buckets.link, ws._Buckets.kernel
+
+    def recording(self, *a, **k):
+        t = roof(self, *a, **k)
+        rec["calls"].append(float(np.max(t)))
+        return t
+
+    def linking(self, t):
+        rec["links"].append(float(np.max(t)))
+        return link(self, t)
+
+    def timing(self, t, count, **k):
+        rec["kernels"].append(float(np.max(t)))
+        return kernel(self, t, count, **k)
+
+    ws._Buckets.roof, ws._Buckets.link, ws._Buckets.kernel = recording, linking, timing
+    try:
+        yield rec
+    finally:
+        ws._Buckets.roof, ws._Buckets.link, ws._Buckets.kernel = roof, link, kernel
+
+
 def _parts(model, hardware, *, tp: int, adp: int, ep: int, isl: int, prompts: int,
            lone: bool = True, weights: str = "fp8") -> dict:
     """The planner's per-layer ms of each part of the pass (one rank's ``prompts`` prompts of
@@ -90,34 +123,19 @@ def _parts(model, hardware, *, tp: int, adp: int, ep: int, isl: int, prompts: in
 
     from planner.calc.serving import workload_step as ws
 
-    calls: list = []
-    links: list = []
-    roof, link = ws._Buckets.roof, ws._Buckets.link
-
-    def recording(self, *a, **k):
-        t = roof(self, *a, **k)
-        calls.append(float(np.max(t)))
-        return t
-
-    def linking(self, t):
-        links.append(float(np.max(t)))
-        return link(self, t)
-
     fig = ws.model_figures(model, weights_dtype=weights, moe_weights_dtype=weights,
                            kv_dtype="fp8")
     lay = ws.Layout(tp=np.array(tp), pp=np.array(1), adp=np.array(adp), moe_tp=np.array(
         tp * adp // ep), moe_ep=np.array(ep), tile=None)
     rates = dataclasses.replace(ws._rates(hardware, phase="prefill", weights_dtype=weights),
                                 prefill_prompt_tokens=np.array(float(isl)))
-    ws._Buckets.roof, ws._Buckets.link = recording, linking
-    try:
+    with recorded_buckets() as rec:
         total, _ = ws.forward_pass(
             model, hardware, fig, rates, lay, decode_seqs=np.array(0.0),
             prefill_tokens=np.array(float(isl * prompts)), decode_context=np.array(1.0),
             prefill_context=np.array(isl / 2), prompts=np.array(float(prompts)),
             lone_prefill=lone)
-    finally:
-        ws._Buckets.roof, ws._Buckets.link = roof, link
+    calls, links = rec["calls"], rec["links"]
     # roofs, each over its layers: attention [projections, prefill core, activations] (the
     # MLA decode core is a measured kernel, not a roof), dense FFN [GEMM, activations], MoE
     # [router, shared, routed, activations], the head; links: attention all-reduces, the MoE

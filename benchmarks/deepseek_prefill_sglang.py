@@ -303,38 +303,21 @@ def decode_parts(model, hardware, *, ep: int, batch: int, context: int) -> dict:
     the measured MLA decode kernel, the rest), shared + routed experts, the all-to-all."""
     import numpy as np
 
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from deepseek_prefill_parts import recorded_buckets
+
     from planner.calc.serving import workload_step as ws
-
-    calls: list = []
-    links: list = []
-    kernels: list = []
-    roof, link, kernel = ws._Buckets.roof, ws._Buckets.link, ws._Buckets.kernel
-
-    def recording(self, *a, **k):
-        t = roof(self, *a, **k)
-        calls.append(float(np.max(t)))
-        return t
-
-    def linking(self, t):
-        links.append(float(np.max(t)))
-        return link(self, t)
-
-    def timing(self, t, count, **k):
-        kernels.append(float(np.max(t)))
-        return kernel(self, t, count, **k)
 
     fig = ws.model_figures(model, weights_dtype="fp8", moe_weights_dtype="fp8", kv_dtype="fp8")
     lay = ws.Layout(tp=np.array(1), pp=np.array(1), adp=np.array(ep), moe_tp=np.array(1),
                     moe_ep=np.array(ep), tile=None)
     rates = ws._rates(hardware, phase="decode", weights_dtype="fp8")
-    ws._Buckets.roof, ws._Buckets.link, ws._Buckets.kernel = recording, linking, timing
-    try:
+    with recorded_buckets() as rec:
         total, _ = ws.forward_pass(
             model, hardware, fig, rates, lay, decode_seqs=np.array(float(batch)),
             prefill_tokens=np.array(0.0), decode_context=np.array(float(context)),
             prefill_context=np.array(1.0), prompts=np.array(0.0))
-    finally:
-        ws._Buckets.roof, ws._Buckets.link, ws._Buckets.kernel = roof, link, kernel
+    calls, links, kernels = rec["calls"], rec["links"], rec["kernels"]
     assert len(calls) == 10 and len(links) == 4 and len(kernels) == 1, (calls, links, kernels)
     att, moe = fig.layers / 1e3, fig.moe_layers / 1e3
     return dict(attention=(calls[0] + calls[1] + calls[2]) / att + kernels[0] * 1e3,
