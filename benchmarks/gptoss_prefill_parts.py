@@ -38,7 +38,6 @@ MOE_DTYPES = ("w4a8_mxfp4_mxfp8", "w4a16_mxfp4")
 #: (mean prompt tokens, prompts per pass): the client's mean drawn 1K and 8K prompts (ratio
 #: 0.8), and the 19 / 2 prompts a recipe step holds (max_batch_size 32, max_num_tokens 20,000).
 CASES = ((922, 1), (922, 4), (922, 19), (7372, 1), (7372, 2))
-LAYERS = 36
 
 
 def dump(root: Path, out: Path) -> None:
@@ -77,15 +76,10 @@ def _parts(model, hardware, *, isl: int, prompts: int) -> dict:
 
     from dataclasses import replace
 
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from deepseek_prefill_parts import recorded_buckets
+
     from planner.calc.serving import workload_step as ws
-
-    calls: list = []
-    roof = ws._Buckets.roof
-
-    def recording(self, *a, **k):
-        t = roof(self, *a, **k)
-        calls.append(float(np.max(t)))
-        return t
 
     fig = ws.model_figures(model, weights_dtype="nvfp4", moe_weights_dtype="nvfp4",
                            kv_dtype="fp8")
@@ -93,21 +87,19 @@ def _parts(model, hardware, *, isl: int, prompts: int) -> dict:
                     moe_ep=np.array(1), tile=ws._padded_tile(hardware))
     rates = replace(ws._rates(hardware, phase="prefill", weights_dtype="nvfp4"),
                     prefill_prompt_tokens=np.array(float(isl)))
-    ws._Buckets.roof = recording
-    try:
+    with recorded_buckets() as rec:
         total, _ = ws.forward_pass(model, hardware, fig, rates, lay, decode_seqs=np.array(0.0),
                                    prefill_tokens=np.array(float(isl * prompts)),
                                    decode_context=np.array(float(isl)),
                                    prefill_context=np.array(isl / 2),
                                    prompts=np.array(float(prompts)))
-    finally:
-        ws._Buckets.roof = roof
+    calls, layers = rec["calls"], model.num_layers
     # roofs: attention [projections, decode core, prefill core, activations], MoE [router,
     # routed, activations], the head
     assert len(calls) == 8, calls
-    return dict(proj=calls[0] / LAYERS * 1e3, core=calls[2] / LAYERS * 1e3,
-                routed=calls[5] / LAYERS * 1e3, other=(calls[3] + calls[4] + calls[6])
-                / LAYERS * 1e3, head=calls[7] * 1e3, total=float(total) * 1e3)
+    return dict(proj=calls[0] / layers * 1e3, core=calls[2] / layers * 1e3,
+                routed=calls[5] / layers * 1e3, other=(calls[3] + calls[4] + calls[6])
+                / layers * 1e3, head=calls[7] * 1e3, total=float(total) * 1e3)
 
 
 def _interp(table: dict, prefix: str, x: float, axis: list[int]) -> float:
@@ -162,12 +154,12 @@ def report(path: Path) -> None:
                for d in MOE_DTYPES for dist in ("balanced", "power_law_1.01")}
         att = _attention(data["attention"], isl=isl, prompts=prompts)
         proj = _proj(data["gemm"], rows=rows)
-        table_pass = LAYERS * (att + proj + moe["w4a8_mxfp4_mxfp8 balanced"])
+        table_pass = model.num_layers * (att + proj + moe["w4a8_mxfp4_mxfp8 balanced"])
         print(f"ISL {isl} x{prompts} ({rows} tokens): attention core {now['core']:.3f} / "
               f"{att:.3f}; projections {now['proj']:.3f} / {proj:.3f}; routed experts "
               f"{now['routed']:.3f} / " + ", ".join(f"{k} {v:.3f}" for k, v in moe.items())
               + f"; planner's other kernels {now['other']:.3f}, head {now['head']:.2f} ms; "
-              f"pass {now['total']:.1f} ms (the table's three parts x {LAYERS}: "
+              f"pass {now['total']:.1f} ms (the table's three parts x {model.num_layers}: "
               f"{table_pass:.1f} ms)")
 
 

@@ -34,7 +34,7 @@ def workload_metrics(model: Model, hardware: Hardware, w: Workload, *,
     """(value, basis, reason) of each of :data:`WORKLOAD_METRICS`; n/a with the reason where the
     workload does not fit in memory or the hardware spec cannot give achievable figures."""
     from planner.calc.serving.workload import serve_workload
-    from planner.report.formats import fmt_bytes
+    from planner.report.formats import fmt_bytes, fmt_share_pct
 
     engine = _engine(w.engine, file=file)
     try:
@@ -48,7 +48,8 @@ def workload_metrics(model: Model, hardware: Hardware, w: Workload, *,
         return {n: (None, "", err.message) for n in WORKLOAD_METRICS}
     basis = (f"workload model ({r.basis}, engine {w.engine or 'idealised'}), ISL {w.isl}, "
              f"OSL {w.osl}, {w.concurrency} in flight per replica"
-             + (f", prefix cache {w.prefix_cache_hit_frac:.1%}" if w.prefix_cache_hit_frac
+             + (f", prefix cache {fmt_share_pct(w.prefix_cache_hit_frac)}"
+                if w.prefix_cache_hit_frac
                 else ""))
     memory = float(r.memory_bytes_per_gpu)
     if not bool(r.fits):

@@ -67,7 +67,8 @@ def sweep_cmd(
     Variables: num_layers, hidden_size, kv_lora_rank, qk_rope_head_dim, num_kv_heads, head_dim,
     experts_per_token, tokens_per_device, ep_size, micro_batches, context_tokens, batch,
     nic_bandwidth_gb_per_s, nvlink_bandwidth_gb_per_s; with a workload metric: isl, osl,
-    concurrency, tp, pp, attention_dp (the others at 1,024 / 1,024 / 32 / 1 / 1 / 1).
+    concurrency, tp, pp, attention_dp, prefix_cache_hit_frac (the others at 1,024 / 1,024 / 32 /
+    1 / 1 / 1 / 0; prefix_cache_hit_frac from 0, below 1).
     """
     from planner import catalog, report
     from planner.errors import UsageError

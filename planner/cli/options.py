@@ -111,7 +111,8 @@ def tokens_option(default: Any, name: str, text: str) -> Any:
                         help=f"{text}; a count: 32768, 32k (32,000) or 32Ki (32,768).")
 
 
-#: ``--prefix-cache-hit F`` of the workload commands (``serve --isl ...``, ``serve-disagg``).
+#: ``--prefix-cache-hit F`` of the workload commands (``serve --isl ...``, ``serve-disagg``,
+#: ``plan``).
 PREFIX_CACHE_HIT = typer.Option(
     None, "--prefix-cache-hit", metavar="F",
     help="Share of each prompt's tokens whose KV is already in a prefix cache (read, not "

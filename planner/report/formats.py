@@ -57,6 +57,15 @@ def fmt_pct(x: float) -> str:
     return f"{x * 100:.2f}%"
 
 
+def fmt_share_pct(x: float) -> str:
+    """A share (0 <= x < 1) as a percentage to one decimal, with more digits where one decimal
+    would show 0.0% or 100.0% for a share that is neither (0.9999999 -> 99.99999%)."""
+    text = f"{x * 100:.1f}"
+    if text in ("0.0", "100.0") and 0 < x < 1:
+        text = f"{x * 100:.10g}"
+    return f"{text}%"
+
+
 def fmt_tflop_per_s(x: float) -> str:
     return f"{x / 1e12:,.1f} TFLOP/s"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from planner.report.formats import fmt_bytes, fmt_seconds
+from planner.report.formats import fmt_bytes, fmt_seconds, fmt_share_pct
 from planner.report.table import Table
 
 if TYPE_CHECKING:
@@ -175,7 +175,8 @@ def limits_text(result: PlanResult) -> str:
              f"{q.request_rate_per_s:g} requests/s" if q.request_rate_per_s is not None else "",
              f"{q.gpus:,} GPUs" if q.gpus is not None else "",
              f"at most {q.max_gpus:,} GPUs" if q.max_gpus is not None else "",
-             f"prefix cache {q.prefix_cache_hit_frac:.1%}" if q.prefix_cache_hit_frac else ""]
+             f"prefix cache {fmt_share_pct(q.prefix_cache_hit_frac)}"
+             if q.prefix_cache_hit_frac else ""]
     return ", ".join(p for p in parts if p) or "no limits"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from planner.report.bottleneck import bottleneck_text
-from planner.report.formats import fmt_bytes, fmt_seconds
+from planner.report.formats import fmt_bytes, fmt_seconds, fmt_share_pct
 from planner.report.table import Table
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ def prefix_cache_notes(rec: dict[str, Any]) -> list[str]:
     frac = rec.get("prefix_cache_hit_frac") or 0.0
     if not frac:
         return []
-    return [f"Prefix cache: {frac:.1%} of each prompt's tokens found cached (their KV read, not "
+    return [f"Prefix cache: {fmt_share_pct(frac)} of each prompt's tokens found cached (their KV read, not "
             "recomputed): prefill computes only the rest, attending over the whole prompt; "
             "the KV cache held (and, disaggregated, moved to the decode pool) is the whole "
             "prompt's."]

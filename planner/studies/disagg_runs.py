@@ -54,9 +54,11 @@ SA_BENCH_PROMPTS_PER_CONCURRENCY = 5
 #: Prompts per unit of concurrency of Dynamo's own TensorRT-LLM sweep client, which the
 #: InferenceMAX GB200 ``dynamo-trt`` entries at :data:`DYNAMO_SWEEP_COMMITS` ran instead of
 #: sa-bench: their benchmarks/{gptoss,dsr1}_fp4_gb200_dynamo-trt_slurm.sh clone ai-dynamo/dynamo
-#: (release/0.5.1-rc0), sbatch components/backends/trtllm/performance_sweeps/
-#: benchmark_disagg.slurm (``MULTI_ROUND="${MULTI_ROUND:-8}"`` in the versions read, @ 0b6abc8
-#: and 15418a7), whose scripts/bench.sh runs benchmark_serving.py with ``--num-prompts
+#: (release/0.5.1-rc0.20251105 for DeepSeek-R1, .20260105 for gpt-oss), sbatch
+#: components/backends/trtllm/performance_sweeps/benchmark_disagg.slurm
+#: (``MULTI_ROUND="${MULTI_ROUND:-8}"`` in the versions read, @ 0b6abc8 and 15418a7, not the
+#: branches' own: the gpt-oss script passes 22 arguments where those take 2, so for the gpt-oss
+#: rows the 8 is inferred, not read), whose scripts/bench.sh runs benchmark_serving.py with ``--num-prompts
 #: $((concurrency * multi_round))`` at ``--max-concurrency $concurrency``: one request in eight
 #: in the opening burst. Later commits launch srt-slurm's sa-bench (runners/launch_gb200-nv.sh,
 #: srtctl).

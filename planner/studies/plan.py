@@ -75,7 +75,9 @@ class PlanQuery:
     def __post_init__(self) -> None:
         from planner.calc.serving.prefix_cache import checked_prefix_cache_hit_frac
 
-        checked_prefix_cache_hit_frac(self.prefix_cache_hit_frac, name="prefix_cache_hit_frac")
+        # a plain float (numpy's would not write into a scenario's YAML), -0 as 0
+        object.__setattr__(self, "prefix_cache_hit_frac", float(checked_prefix_cache_hit_frac(
+            self.prefix_cache_hit_frac, name="prefix_cache_hit_frac")))
         if self.tpot_s is not None and self.min_tokens_per_s_per_user is not None:
             raise UsageError("give --tpot-ms or --min-tokens-per-s-per-user, not both")
         if self.gpus is not None and self.max_gpus is not None:

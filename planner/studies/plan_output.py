@@ -79,6 +79,8 @@ def scenario_dict(result: PlanResult, *, model: str, hardware_names: list[str],
     """The best point as a scenario: model, hardware, the ``workload`` block (layout, ISL, OSL,
     concurrency, precisions, engine) and budgets: the query's TTFT and TPOT limits as maxima,
     :data:`THROUGHPUT_FLOOR_FRAC` of the planned tokens/s per GPU as a minimum."""
+    from planner.report.formats import fmt_share_pct
+
     if result.best is None:
         raise UsageError("--write-scenario: no layout fits and meets the limits, nothing to write")
     rec = result.record(result.best)
@@ -106,7 +108,7 @@ def scenario_dict(result: PlanResult, *, model: str, hardware_names: list[str],
     return {"name": f"{result.model}-{rec['hardware']}-plan",
             "description": f"planner plan's best layout for {result.model} on {rec['hardware']}, "
                            f"ISL {q.isl} / OSL {q.osl}" + (
-                               f", prefix cache {q.prefix_cache_hit_frac:.1%}"
+                               f", prefix cache {fmt_share_pct(q.prefix_cache_hit_frac)}"
                                if q.prefix_cache_hit_frac else ""),
             "source": "planner plan --write-scenario", "model": model, "hardware": hw_name,
             "deployment": deployment, "workload": workload, "budgets": budgets}

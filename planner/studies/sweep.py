@@ -133,6 +133,7 @@ def parse_vary(text: str) -> tuple[str, np.ndarray]:
     if not np.all(np.isfinite(values)) or np.any(values < 0 if var.zero_ok else values <= 0):
         raise UsageError(f"--vary {name}: values must be finite and "
                          + ("at least 0" if var.zero_ok else "positive"))
+    values = values + 0.0   # -0 given: 0
     if var.integer:
         values = np.round(values)
         if np.any(values < 1):

@@ -34,6 +34,9 @@ def test_tokens_per_step_is_the_geometric_sum_and_rises_with_acceptance():
     n = spec.mtp_tokens_per_step(draft_tokens=3, acceptance=acc)
     assert np.all(np.diff(n) > 0) and n[0] == 1.0 and n[-1] == 4.0
     assert spec.mtp_tokens_per_step(draft_tokens=3, acceptance=0.85) == pytest.approx(3.186625)
+    # a negative count (the API's; the CLI takes 0-16) is no speculation on both paths
+    assert spec.mtp_tokens_per_step(draft_tokens=-1, acceptance=0.8) == 1.0
+    assert float(spec.mtp_tokens_per_step(draft_tokens=np.array(-1), acceptance=0.8)) == 1.0
     # array k, one call
     assert spec.mtp_tokens_per_step(draft_tokens=np.array([0, 1, 2]), acceptance=0.5).tolist() \
         == [1.0, 1.5, 1.75]

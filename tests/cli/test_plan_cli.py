@@ -184,8 +184,9 @@ def test_no_layout_fitting_in_memory_exits_1():
 
 def test_a_prefix_cache_shortens_ttft_at_every_layout_and_is_recorded(records):
     """--prefix-cache-hit F reaches every evaluated layout: at the same layout and concurrency
-    TTFT is never longer than without a cache and shorter somewhere; every record says F, and
-    the chosen records (as their ISL and OSL), the title and the notes name it."""
+    TTFT is never longer than without a cache and shorter somewhere; the chosen records carry
+    F (as their ISL and OSL; the --all "point" records carry neither), the title and the notes
+    name it."""
     def by_layout(recs):
         keys = ("hardware", "tp", "pp", "attention_dp", "moe_tp", "moe_ep", "concurrency",
                 "weights_dtype", "kv_dtype")
@@ -212,3 +213,33 @@ def test_a_bad_prefix_cache_share_is_one_line(value, why):
     out = cli_run(*BASE, "--tpot-ms", "50", "--prefix-cache-hit", value)
     assert out.exit_code == 2 and out.stderr.count("\n") == 1
     assert f"--prefix-cache-hit: {why}" in out.stderr
+
+
+def test_a_share_that_rounds_to_100_percent_is_shown_whole():
+    """0.9999999 (allowed: below 1) is not shown as 100.0% nor 1e-300 as 0.0%."""
+    from planner.report.formats import fmt_share_pct
+
+    assert fmt_share_pct(0.9999999) == "99.99999%" and fmt_share_pct(1e-300) == "1e-298%"
+    assert fmt_share_pct(0.563) == "56.3%" and fmt_share_pct(0.5) == "50.0%"
+    text = cli_run(*BASE, "--tpot-ms", "50", "--concurrency", "64",
+                   "--prefix-cache-hit", "0.9999999").stdout.replace("\n", " ")
+    assert "prefix cache 99.99999%" in text and "100.0%" not in text
+
+
+def test_a_numpy_share_in_the_python_api_writes_a_scenario(tmp_path):
+    """PlanQuery keeps F as a plain float (numpy's float64 cannot go into YAML safely)."""
+    import numpy as np
+
+    from planner import catalog
+    from planner.studies import plan_output
+    from planner.studies.plan import PlanQuery
+    from planner.studies.plan_select import plan
+
+    q = PlanQuery(isl=1024, osl=1024, tpot_s=0.05, concurrency=64,
+                  prefix_cache_hit_frac=np.float64(0.5))
+    assert type(q.prefix_cache_hit_frac) is float
+    assert PlanQuery(isl=1, osl=1, prefix_cache_hit_frac=-0.0).prefix_cache_hit_frac == 0.0
+    result = plan(catalog.load_model("llama-3.1-70b"), [catalog.load_hardware("h200")], None, q)
+    text = plan_output.scenario_yaml(result, model="llama-3.1-70b", hardware_names=["h200"],
+                                     engine=None)
+    assert yaml.safe_load(text)["workload"]["prefix_cache_hit_frac"] == 0.5

@@ -73,3 +73,10 @@ def test_a_bad_prefix_cache_sweep_is_one_line(spec, why):
                   f"prefix_cache_hit_frac={spec}", "--vary", "tp=8")
     assert out.exit_code == 2 and out.stderr.count("\n") == 1
     assert out.stderr.startswith("error: --vary prefix_cache_hit_frac: ") and why in out.stderr
+
+
+def test_a_prefix_cache_sweep_from_minus_zero_reads_zero():
+    recs = cli_json("sweep", "deepseek-v3", "-H", "h200", "-m", "ttft_s", "--vary",
+                    "prefix_cache_hit_frac=-0,0.5", "--vary", "tp=8")
+    assert [r["prefix_cache_hit_frac"] for r in recs] == [0.0, 0.5]
+    assert str(recs[0]["prefix_cache_hit_frac"]) == "0.0"

@@ -67,7 +67,7 @@ def loaded_context_pass(model: Model, hardware: Hardware, engine: Engine | None,
     one, no budget stated): the unloaded batch.
     Example: DeepSeek-V3 FP8 on one H200 worker of attention DP 8 (EP 8), 1K prompts (922
     tokens drawn on average): 8 per rank, 64 requests per 1.00 s pass against 8 per 0.18 s
-    unloaded (tests/calc/test_disagg_workload.py).
+    unloaded (tests/calc/test_disagg_context.py).
     """
     from planner.calc.serving.disagg_workload import prefill_piece
     from planner.calc.serving.prefix_cache import (checked_prefix_cache_hit_frac,

@@ -69,7 +69,7 @@ def mtp_tokens_per_step(*, draft_tokens: Any, acceptance: Any) -> Any:
     Example: α = 0.85, k = 3: 1 + 0.85 + 0.7225 + 0.614125 = 3.186625; k = 1: 1.85.
     """
     if isinstance(draft_tokens, (int, float)) and isinstance(acceptance, (int, float)):
-        return float(sum(acceptance**i for i in range(int(draft_tokens) + 1)))   # no numpy
+        return float(sum(acceptance**i for i in range(max(int(draft_tokens), 0) + 1)))  # no numpy
     import numpy as np
 
     k = np.asarray(draft_tokens, dtype=float)
