@@ -116,3 +116,44 @@ def test_a_loaded_pass_shortens_only_the_prefill_bound_queue():
     light = dict(args, decode_concurrency=4)
     assert disagg_steady_state(**light).ttft_s == pytest.approx(
         disagg_steady_state(**light, prefill_loaded=(0.5, 64)).ttft_s, rel=1e-12)
+
+
+def test_a_loaded_iteration_takes_no_more_than_its_max_batch_size():
+    # gpt-oss-120b's GB200 prefill workers (max_num_tokens 20,000, max_batch_size 32): 21
+    # prompts of 922 tokens, 2 of 7,372; a cap of 8 takes 8; NaN / inf: no cap; never below
+    # the stated batch
+    got = context_batch_per_rank(prompt_tokens=np.array([922.0, 7372.0, 922.0, 922.0, 100.0]),
+                                 token_budget=20_000.0, batch=np.array([1, 1, 1, 1, 40]),
+                                 max_batch=np.array([32.0, 32.0, 8.0, np.nan, 32.0]))
+    assert got.tolist() == [21.0, 2.0, 8.0, 21.0, 40.0]
+
+
+def test_the_workers_own_budget_and_cap_override_the_engines(setup):
+    # H200 DeepSeek-R1 8K prompts on the DEP8 context worker: the engine's 8,192 tokens hold
+    # one prompt per rank (the unloaded pass); the 8K recipes' 16,640 hold two (16 per pass);
+    # a cap of 1 keeps one; NaN keeps the engine's budget, per configuration
+    model, h200, trt = setup
+    isl = np.array([7373.0, 7373.0, 7373.0])
+    unloaded = prefill_piece(model, h200, trt, isl_tokens=isl, layout=CTX, **DT)
+    _, engine_n = loaded_context_pass(model, h200, trt, unloaded=unloaded, prefill=CTX,
+                                      isl_tokens=isl, **DT)
+    own_s, own_n = loaded_context_pass(model, h200, trt, unloaded=unloaded, prefill=CTX,
+                                       isl_tokens=isl,
+                                       max_num_tokens=np.array([16_640.0, np.nan, 16_640.0]),
+                                       max_batch_size=np.array([2.0, np.nan, 1.0]), **DT)
+    assert np.asarray(engine_n).tolist() == [8.0, 8.0, 8.0]
+    assert np.asarray(own_n).tolist() == [16.0, 8.0, 8.0]
+    two = prefill_piece(model, h200, trt, isl_tokens=7373.0,
+                        layout=PoolLayout(workers=1, batch=2, tp=1, attention_dp=8, moe_tp=1,
+                                          moe_ep=8), **DT)
+    assert own_s[0] == pytest.approx(float(two.time_s), rel=1e-12)
+    assert own_s[1] == pytest.approx(float(unloaded.time_s[1]), rel=1e-12)
+    # serve_disagg passes them through: the pool's rate at 16 per two-prompt pass
+    r = serve_disagg(model, h200, trt, isl_tokens=isl[:1], osl_tokens=np.array([922.0]),
+                     prefill=CTX, decode=GEN, clients=36, prefill_max_num_tokens=16_640.0,
+                     prefill_max_batch_size=2.0, **DT)
+    base = serve_disagg(model, h200, trt, isl_tokens=isl[:1], osl_tokens=np.array([922.0]),
+                        prefill=CTX, decode=GEN, clients=36, **DT)
+    cycle = np.maximum(own_s[0], 16 * r.state.kv_transfer_s)
+    assert r.state.prefill_rate_per_s == pytest.approx(16 / cycle, rel=1e-12)
+    assert r.state.prefill_rate_per_s > base.state.prefill_rate_per_s

@@ -26,36 +26,44 @@ if TYPE_CHECKING:
     from planner.specs.model import Model
 
 
-def context_batch_per_rank(*, prompt_tokens, token_budget, batch, memory_prompts=np.inf):
+def context_batch_per_rank(*, prompt_tokens, token_budget, batch, memory_prompts=np.inf,
+                           max_batch=np.inf):
     """Prompts per attention rank one context-only iteration of a loaded prefill worker takes:
-    as many as its token budget holds and its memory keeps, never fewer than its stated batch.
+    as many as its token budget holds, its memory keeps and its batch cap allows, never fewer
+    than its stated batch.
 
-    Formula: b_load = max(b, min(⌊Q / ISL⌋, M)), Q the engine's tokens per iteration
+    Formula: b_load = max(b, min(⌊Q / ISL⌋, M, B)), Q the worker's tokens per iteration
     (``max_num_tokens``), ISL the tokens one prompt computes, M the prompts per rank the
-    worker's memory holds (:func:`loaded_context_pass`).
+    worker's memory holds (:func:`loaded_context_pass`), B its ``max_batch_size`` (inf: none).
     Ref: TensorRT-LLM's micro-batch scheduler (context requests join an iteration while their
     tokens fit ``max_num_tokens``, chunking off, and their KV blocks fit); InferenceX's H200
     DeepSeek-R1 prefill workers: ``max_num_tokens: 8192``, ``max_batch_size: 8`` (8 prompts of
     1K either way).
     Convention: a budget below one prompt still takes one (chunked, or whole); Q = 0 (not
-    stated): b.
-    Example: ISL 922 (1K drawn at a range ratio of 0.8), Q = 8,192: b_load = 8; ISL 8,192: 1.
+    stated): b; B NaN: no cap.
+    Example: ISL 922 (1K drawn at a range ratio of 0.8), Q = 8,192: b_load = 8; ISL 8,192: 1;
+    Q = 20,000 and B = 32 (gpt-oss-120b's GB200 prefill workers): 21 at ISL 922, 2 at 7,372.
     """
     b = np.maximum(np.asarray(batch, dtype=float), 1.0)
     isl = np.maximum(np.asarray(prompt_tokens, dtype=float), 1.0)
     budget = np.floor(np.asarray(token_budget, dtype=float) / isl)
-    return np.maximum(b, np.minimum(budget, np.asarray(memory_prompts, dtype=float)))
+    cap = np.asarray(max_batch, dtype=float)
+    cap = np.where(np.isnan(cap), np.inf, cap)
+    return np.maximum(b, np.minimum(np.minimum(budget, np.asarray(memory_prompts, dtype=float)),
+                                    cap))
 
 
 def loaded_context_pass(model: Model, hardware: Hardware, engine: Engine | None, *,
                         unloaded: PoolPiece, prefill: PoolLayout, isl_tokens: Any,
                         overlap: bool = False, prefix_cache_hit_frac: Any = None,
+                        max_num_tokens: Any = None, max_batch_size: Any = None,
                         **dtypes: Any) -> tuple[Any, Any]:
     """(pass s, requests per pass) of a prefill worker whose queue holds more than one
     iteration takes: its capacity is requests / pass; its unloaded pass (``unloaded``, the
     :func:`~.disagg_workload.prefill_piece` at ``prefill.batch``) stays on each request's TTFT.
 
-    Formula: b_load = :func:`context_batch_per_rank` at the engine's ``max_num_tokens``, the
+    Formula: b_load = :func:`context_batch_per_rank` at ``max_num_tokens`` (the worker's own
+    budget, per configuration; None or NaN: the engine's) and ``max_batch_size`` B, the
     prompt's computed tokens (1 − F) · ISL and M = b + ⌊(C − m_b) / (k_b / b)⌋ (C the GPU's
     capacity, m_b and k_b the unloaded worker's memory and KV cache per GPU: the KV grows by
     one prompt's whole cache per prompt); pass = :func:`~.disagg_workload.prefill_piece` at
@@ -64,7 +72,8 @@ def loaded_context_pass(model: Model, hardware: Hardware, engine: Engine | None,
     from this pass).
     Convention: where b_load prompts per rank do not fit the worker's memory, or are no more
     than ``prefill.batch``, the unloaded batch and pass; no engine (the idealised
-    one, no budget stated): the unloaded batch.
+    one, no budget stated) and no ``max_num_tokens``: the unloaded batch; ``max_batch_size``
+    None or NaN: no cap (the token budget and memory alone).
     Example: DeepSeek-V3 FP8 on one H200 worker of attention DP 8 (EP 8), 1K prompts (922
     tokens drawn on average): 8 per rank, 64 requests per 1.00 s pass against 8 per 0.18 s
     unloaded (tests/calc/test_disagg_context.py).
@@ -76,14 +85,18 @@ def loaded_context_pass(model: Model, hardware: Hardware, engine: Engine | None,
     hit = checked_prefix_cache_hit_frac(prefix_cache_hit_frac, name="prefix_cache_hit_frac")
     new = prefill_computed_tokens(isl_tokens=np.asarray(isl_tokens, dtype=float),
                                   prefix_cache_hit_frac=hit)
-    budget = 0.0 if engine is None else float(engine.max_num_tokens)
+    budget = np.asarray(0.0 if engine is None else float(engine.max_num_tokens))
+    if max_num_tokens is not None:
+        own = np.asarray(max_num_tokens, dtype=float)
+        budget = np.where(np.isnan(own), budget, own)
     mem, batch = unloaded.memory, np.asarray(prefill.batch, dtype=float)
     per_prompt = np.asarray(mem.kv_cache_bytes_per_gpu, dtype=float) / batch
     with np.errstate(divide="ignore", invalid="ignore"):
         room = np.floor((mem.capacity_bytes_per_gpu - np.asarray(mem.memory_bytes_per_gpu))
                         / per_prompt)
     b = context_batch_per_rank(prompt_tokens=new, token_budget=budget, batch=batch,
-                               memory_prompts=np.where(per_prompt > 0, batch + room, np.inf))
+                               memory_prompts=np.where(per_prompt > 0, batch + room, np.inf),
+                               max_batch=np.inf if max_batch_size is None else max_batch_size)
     piece = prefill_piece(model, hardware, engine, isl_tokens=isl_tokens,
                           layout=replace(prefill, batch=b), overlap=overlap,
                           prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)

@@ -335,8 +335,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                  kv_dtype: str | None = None, arrival_rate_per_s: Any = None,
                  overlap: bool = False, kv_bytes_per_s: Any = None,
                  burst_share: Any = 0.0, mtp_draft_tokens: Any = 0,
-                 mtp_acceptance: Any = None, clients: Any = None,
-                 prefix_cache_hit_frac: Any = None) -> DisaggResult:
+                 mtp_acceptance: Any = None, clients: Any = None, prefix_cache_hit_frac: Any = None,
+                 prefill_max_num_tokens: Any = None, prefill_max_batch_size: Any = None) -> DisaggResult:
     """TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode pool serving ``model``
     (arrays of the broadcast shape of the layouts and lengths).
 
@@ -359,6 +359,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     engine's max batch size caps it; the rest wait for a decode slot; None: the pool's batch);
     ``mtp_draft_tokens`` k / ``mtp_acceptance``: MTP speculative decoding in the decode pool
     (:func:`decode_piece`: TPOT = step / tokens per step; the first token's step a whole step);
+    ``prefill_max_num_tokens`` / ``_batch_size``: :func:`~.disagg_context.loaded_context_pass`'s;
     prefill workers run one batch at a time with the transfers overlapped; ``fits`` needs
     both pools' workers to fit; prefix cache F: :func:`prefill_piece`'s (1 − F) · ISL tokens,
     the whole prompt's KV moved (read from the cache on the prefill side), decode unchanged.
@@ -375,9 +376,9 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     dec = decode_piece(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
                        layout=decode, overlap=overlap, mtp_draft_tokens=mtp_draft_tokens,
                        mtp_acceptance=mtp_acceptance, **dtypes)
-    loaded = loaded_context_pass(model, hardware, engine, unloaded=pre,
-                                 prefill=prefill, isl_tokens=isl_tokens, overlap=overlap,
-                                 prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
+    loaded = loaded_context_pass(model, hardware, engine, unloaded=pre, prefill=prefill,
+                                 isl_tokens=isl_tokens, overlap=overlap, max_num_tokens=prefill_max_num_tokens,
+                                 prefix_cache_hit_frac=prefix_cache_hit_frac, max_batch_size=prefill_max_batch_size, **dtypes)
     q_kv, inside, transfer = _kv_transfer(model, hardware, prefill, decode, isl_tokens,
                                           dec.memory.kv_dtype, kv_bytes_per_s)
     state = disagg_steady_state(
