@@ -14,7 +14,8 @@ every recorded row), its prefill pool one prompt per attention rank. A row whose
 MTP speculative decoding with a stated number of draft tokens per step (status ``mtp``,
 column ``mtp_k``) is filled the same way and decodes with those drafts
 (:func:`mtp_draft_tokens`). Any other status keeps the row unexpressed, with
-:data:`STATUS_REASONS`' text.
+:data:`STATUS_REASONS`' text. The prefill workers' token budget and batch cap under load, where
+the recipes state them: :func:`prefill_budget`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 from planner.catalog import SERVING_RUNS_CSV
 
 if TYPE_CHECKING:
-    from planner.specs.runs import RunTable
+    from planner.specs.runs import Resolution, RunTable
 
 #: The shipped recipe resolution, one line per blank disaggregated row of serving-runs.csv.
 RECIPES_CSV = SERVING_RUNS_CSV.parent / "disagg-recipes.csv"
@@ -50,6 +51,39 @@ STATUS_REASONS = {
             "row's concurrency and layout",
 }
 ROLES = ("prefill", "decode")
+
+#: The prefill workers' own token budget and batch cap (``max_num_tokens``, ``max_batch_size``)
+#: where every recipe a group's rows ran states the same, by (hardware, engine, model, nominal
+#: ISL); chunked prefill off in all. gpt-oss-120b GB200: InferenceX nvidia-master.yaml @
+#: 645b97aa, all 11 ``gptoss-fp4-gb200-dynamo-trt`` entries ``PREFILL_MAX_NUM_TOKENS=20000``,
+#: ``PREFILL_MAX_BATCH_SIZE=32``. H200 DeepSeek-R1: NVIDIA/srt-slurm recipes/trtllm/h200/1k1k
+#: (18 files) 8,192 / 8, 8k1k (18 files) 16,640 / 2, the same @ 75f6e32a, 5063eb43, 04ff0a0a.
+#: GLM-5 GB200: srt-slurm recipes/GLM5/disagg/trtllm_dynamo/gb200_nvfp4 @ 10b37984 ISL1K_OSL1K
+#: (7 files) 16,384 / 16, ISL8K_OSL1K (6) 16,640 / 2. Kimi-K2.5 GB200: recipes/kimi2.5/
+#: trtllm_dynamo/disagg/gb200Nvfp4 @ 2009ede3 ISL1K (7) 16,384 / 16, ISL8K (7) 16,384 / 2. Other
+#: groups keep the engine spec's ``max_num_tokens`` and no cap (their recipes differ by entry
+#: or name srt-slurm files not read here), except the rows :data:`RECIPE_PREFILL_BUDGET_AT`
+#: names by the commit of the recipe that filled them.
+RECIPE_PREFILL_BUDGET = {
+    ("gb200-nvl72", "trtllm", "gpt-oss-120b", 1024): (20000, 32),
+    ("gb200-nvl72", "trtllm", "gpt-oss-120b", 8192): (20000, 32),
+    ("h200", "trtllm", "deepseek-v3", 1024): (8192, 8),
+    ("h200", "trtllm", "deepseek-v3", 8192): (16640, 2),
+    ("gb200-nvl72", "trtllm", "glm-5", 1024): (16384, 16),
+    ("gb200-nvl72", "trtllm", "glm-5", 8192): (16640, 2),
+    ("gb200-nvl72", "trtllm", "kimi-k2.5", 1024): (16384, 16),
+    ("gb200-nvl72", "trtllm", "kimi-k2.5", 8192): (16384, 2),
+}
+#: As :data:`RECIPE_PREFILL_BUDGET`, for the rows whose recipe is an InferenceX commit where
+#: every entry of the group states them, by (hardware, engine, model, ISL, commit): at
+#: 25506e87 all 10 ``dsr1-fp4-gb200-dynamo-trt`` 1K search-space entries set
+#: ``PREFILL_MAX_NUM_TOKENS=4608``, ``PREFILL_MAX_BATCH_SIZE=4``, all 10 8K ones 8448 / 1
+#: (nvidia-master.yaml); that group's other commits name srt-slurm recipe files (not read).
+DSR1_GB200_SWEEP_COMMIT = "25506e87c8e4ebce9e45494843e3498aa9f57307"
+RECIPE_PREFILL_BUDGET_AT = {
+    ("gb200-nvl72", "trtllm", "deepseek-v3", 1024, DSR1_GB200_SWEEP_COMMIT): (4608, 4),
+    ("gb200-nvl72", "trtllm", "deepseek-v3", 8192, DSR1_GB200_SWEEP_COMMIT): (8448, 1),
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -141,6 +175,33 @@ def decode_max_batch(table: RunTable) -> np.ndarray:
         if rec is not None and rec["status"] in (RESOLVED, MTP) and rec["decode_max_batch"]:
             out[i] = int(rec["decode_max_batch"])
     return out
+
+
+def recipe_commit(table: RunTable) -> np.ndarray:
+    """The InferenceX commit of the recipe that filled each row (status ``resolved`` or
+    ``mtp``), on those rows and on the recorded rows of the same measurements; "" elsewhere."""
+    recipes = _recipes_with_twins()
+    out = np.full(len(table), "", dtype=object)
+    for i, run_id in enumerate(table.id):
+        rec = recipes.get(str(run_id))
+        if rec is not None and rec["status"] in (RESOLVED, MTP):
+            out[i] = rec["commit"]
+    return out
+
+
+def prefill_budget(table: RunTable, res: Resolution) -> tuple[np.ndarray, np.ndarray]:
+    """(max_num_tokens, max_batch_size) of every row's prefill workers from
+    :data:`RECIPE_PREFILL_BUDGET_AT` (by the filling recipe's commit), else
+    :data:`RECIPE_PREFILL_BUDGET` (NaN where the group's recipes are not read: the engine's
+    budget, no cap)."""
+    tokens, batch = np.full(len(table), np.nan), np.full(len(table), np.nan)
+    keys = zip(res.hardware, res.engine, res.model, table.isl.astype(int), recipe_commit(table))
+    for i, (hw, name, model, isl, commit) in enumerate(keys):
+        got = RECIPE_PREFILL_BUDGET_AT.get((hw, name, model, isl, commit),
+                                           RECIPE_PREFILL_BUDGET.get((hw, name, model, isl)))
+        if got is not None:
+            tokens[i], batch[i] = got
+    return tokens, batch
 
 
 def inferencemax_rows(table: RunTable) -> np.ndarray:

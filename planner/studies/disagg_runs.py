@@ -78,27 +78,6 @@ INFERENCEMAX_RANGE_RATIO = LENGTH_RANGE_RATIOS[0][1]
 #: the 13 InferenceX copies benchmarks/multi_node/srt-slurm-recipes/sglang/dsr1/b200-fp4/...),
 #: while the SGLang spec keeps BF16 (its ``quantized_kv_cache: false``).
 RECIPE_KV_DTYPE = {("b200", "sglang", "deepseek-v3"): "fp8"}
-#: The prefill workers' own token budget and batch cap (``max_num_tokens``, ``max_batch_size``)
-#: where every recipe a group's rows ran states the same, by (hardware, engine, model, nominal
-#: ISL); chunked prefill off in all. gpt-oss-120b GB200: InferenceX nvidia-master.yaml @
-#: 645b97aa, all 11 ``gptoss-fp4-gb200-dynamo-trt`` entries ``PREFILL_MAX_NUM_TOKENS=20000``,
-#: ``PREFILL_MAX_BATCH_SIZE=32``. H200 DeepSeek-R1: NVIDIA/srt-slurm recipes/trtllm/h200/1k1k
-#: (18 files) 8,192 / 8, 8k1k (18 files) 16,640 / 2, the same @ 75f6e32a, 5063eb43, 04ff0a0a.
-#: GLM-5 GB200: srt-slurm recipes/GLM5/disagg/trtllm_dynamo/gb200_nvfp4 @ 10b37984 ISL1K_OSL1K
-#: (7 files) 16,384 / 16, ISL8K_OSL1K (6) 16,640 / 2. Kimi-K2.5 GB200: recipes/kimi2.5/
-#: trtllm_dynamo/disagg/gb200Nvfp4 @ 2009ede3 ISL1K (7) 16,384 / 16, ISL8K (7) 16,384 / 2. Other
-#: groups keep the engine spec's ``max_num_tokens`` and no cap (their recipes differ by entry,
-#: e.g. DeepSeek-R1 GB200's 4,608 / 1 and 8,448 / 4 at 645b97aa, or were not read).
-RECIPE_PREFILL_BUDGET = {
-    ("gb200-nvl72", "trtllm", "gpt-oss-120b", 1024): (20000, 32),
-    ("gb200-nvl72", "trtllm", "gpt-oss-120b", 8192): (20000, 32),
-    ("h200", "trtllm", "deepseek-v3", 1024): (8192, 8),
-    ("h200", "trtllm", "deepseek-v3", 8192): (16640, 2),
-    ("gb200-nvl72", "trtllm", "glm-5", 1024): (16384, 16),
-    ("gb200-nvl72", "trtllm", "glm-5", 8192): (16640, 2),
-    ("gb200-nvl72", "trtllm", "kimi-k2.5", 1024): (16384, 16),
-    ("gb200-nvl72", "trtllm", "kimi-k2.5", 8192): (16384, 2),
-}
 #: Hardware rows of the error table in this order, then "all".
 ALL = "all"
 
@@ -225,18 +204,6 @@ def mtp_acceptance(table: RunTable) -> np.ndarray:
                     DEFAULT_MTP_ACCEPTANCE)
 
 
-def recipe_prefill_budget(table: RunTable, res: Resolution) -> tuple[np.ndarray, np.ndarray]:
-    """(max_num_tokens, max_batch_size) of every row's prefill workers from
-    :data:`RECIPE_PREFILL_BUDGET` (NaN where the group's recipes are not read: the engine's
-    budget, no cap)."""
-    tokens, batch = np.full(len(table), np.nan), np.full(len(table), np.nan)
-    for i, key in enumerate(zip(res.hardware, res.engine, res.model, table.isl)):
-        got = RECIPE_PREFILL_BUDGET.get((key[0], key[1], key[2], int(key[3])))
-        if got is not None:
-            tokens[i], batch[i] = got
-    return tokens, batch
-
-
 def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
                         engine_update: dict[str, dict[str, float]] | None = None,
                         overrides: Any = None) -> DisaggPrediction:
@@ -246,7 +213,8 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     the recipe's MTP draft tokens (:func:`~planner.specs.disagg_recipes.mtp_draft_tokens`)
     accepted at the rate of the client's prompts (:func:`mtp_acceptance`), the KV cache at the
     recipe's dtype where :data:`RECIPE_KV_DTYPE` names one (else the engine's), the prefill
-    workers' budget and cap under load the recipe's (:func:`recipe_prefill_budget`);
+    workers' budget and cap under load the recipe's
+    (:func:`~planner.specs.disagg_recipes.prefill_budget`);
     ``engine_update`` per engine name overrides engine fields (calibration); ``overrides`` (an
     :class:`~planner.specs.overrides.Overrides`) the hardware and engine deltas it names."""
     from planner import catalog
@@ -254,7 +222,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     from planner.errors import PlannerError
     from dataclasses import replace
 
-    from planner.specs.disagg_recipes import decode_max_batch, mtp_draft_tokens
+    from planner.specs.disagg_recipes import decode_max_batch, mtp_draft_tokens, prefill_budget
     from planner.specs.load import load_engine
     from planner.specs.overrides import apply_engine_overrides, apply_hardware_overrides
     from planner.specs.runs import DISAGG, resolve
@@ -268,7 +236,7 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     burst = np.where(sa_bench_rows(table), 1.0 / client_prompts_per_concurrency(table), 0.0)
     isl, osl = client_lengths(table)
     drafts, accept = mtp_draft_tokens(table), mtp_acceptance(table)
-    pre_tokens, pre_cap = recipe_prefill_budget(table, res)
+    pre_tokens, pre_cap = prefill_budget(table, res)
     # the decode engine runs at most its max_batch_size per rank; the other clients wait for
     # a slot (their TTFT holds the wait: the first token streams from the decode worker)
     clients = np.asarray(dec.workers) * np.asarray(dec.attention_dp) * np.asarray(dec.batch)
