@@ -75,15 +75,30 @@ RECIPE_PREFILL_BUDGET = {
     ("gb200-nvl72", "trtllm", "kimi-k2.5", 8192): (16384, 2),
 }
 #: As :data:`RECIPE_PREFILL_BUDGET`, for the rows whose recipe is an InferenceX commit where
-#: every entry of the group states them, by (hardware, engine, model, ISL, commit): at
-#: 25506e87 all 10 ``dsr1-fp4-gb200-dynamo-trt`` 1K search-space entries set
-#: ``PREFILL_MAX_NUM_TOKENS=4608``, ``PREFILL_MAX_BATCH_SIZE=4``, all 10 8K ones 8448 / 1
-#: (nvidia-master.yaml); that group's other commits name srt-slurm recipe files (not read).
+#: every entry of the group states them, by (hardware, engine, model, ISL, commit's first 8
+#: hex digits). DeepSeek-R1 GB200 at 25506e87: all 10 ``dsr1-fp4-gb200-dynamo-trt`` 1K
+#: search-space entries set ``PREFILL_MAX_NUM_TOKENS=4608``, ``PREFILL_MAX_BATCH_SIZE=4``, all
+#: 10 8K ones 8448 / 1 (nvidia-master.yaml). The other DeepSeek-R1 TensorRT-LLM rows: the
+#: entry each row's recipe names at that commit sets ``CONFIG_FILE``, an NVIDIA/srt-slurm recipe
+#: file whose prefill ``max_num_tokens`` / ``max_batch_size`` every stored version of it keeps,
+#: and every row of the group reads the same (B200 8K at 84b7df68, 8cdf3578, f316a0ef: 8,320
+#: tokens with caps 1 or 64, one 8K prompt either way: no cap kept, NaN).
 DSR1_GB200_SWEEP_COMMIT = "25506e87c8e4ebce9e45494843e3498aa9f57307"
-RECIPE_PREFILL_BUDGET_AT = {
-    ("gb200-nvl72", "trtllm", "deepseek-v3", 1024, DSR1_GB200_SWEEP_COMMIT): (4608, 4),
-    ("gb200-nvl72", "trtllm", "deepseek-v3", 8192, DSR1_GB200_SWEEP_COMMIT): (8448, 1),
+_DSR1_TRT: dict[tuple[str, int], dict[tuple[str, ...], tuple[float, float]]] = {
+    ("gb200-nvl72", 1024): {("25506e87",): (4608, 4),
+                            ("35d4bb36", "c50fd355", "daa8239f", "f316a0ef"): (16384, 16)},
+    ("gb200-nvl72", 8192): {("25506e87",): (8448, 1), ("35d4bb36", "f316a0ef"): (16640, 2),
+                            ("c50fd355", "daa8239f"): (16384, 2)},
+    ("b200", 1024): {("35d4bb36", "8cdf3578", "f316a0ef"): (16384, 16),
+                     ("d7a6d4e7", "efe2f531"): (10240, 8)},
+    ("b200", 8192): {("84b7df68", "8cdf3578", "f316a0ef"): (8320, float("nan")),
+                     ("d7a6d4e7", "efe2f531"): (16896, 2)},
+    ("h100", 1024): {("04b564b3", "66d6a351"): (2048, 2)},
+    ("h100", 8192): {("04b564b3", "66d6a351"): (8224, 1)},
 }
+RECIPE_PREFILL_BUDGET_AT = {(hw, "trtllm", "deepseek-v3", isl, commit): budget
+                            for (hw, isl), by in _DSR1_TRT.items()
+                            for commits, budget in by.items() for commit in commits}
 
 
 @functools.lru_cache(maxsize=1)
@@ -197,7 +212,7 @@ def prefill_budget(table: RunTable, res: Resolution) -> tuple[np.ndarray, np.nda
     tokens, batch = np.full(len(table), np.nan), np.full(len(table), np.nan)
     keys = zip(res.hardware, res.engine, res.model, table.isl.astype(int), recipe_commit(table))
     for i, (hw, name, model, isl, commit) in enumerate(keys):
-        got = RECIPE_PREFILL_BUDGET_AT.get((hw, name, model, isl, commit),
+        got = RECIPE_PREFILL_BUDGET_AT.get((hw, name, model, isl, commit[:8]),
                                            RECIPE_PREFILL_BUDGET.get((hw, name, model, isl)))
         if got is not None:
             tokens[i], batch[i] = got
