@@ -70,14 +70,15 @@ def test_weight_only_4bit_on_hopper_native_fp4_on_blackwell():
     assert eff.kernel_precision(b200, weights_dtype="nvfp4").grouped_table == "fp4"
     # INT4 has no tensor-core path on Blackwell either: weight-only everywhere.
     assert eff.kernel_precision(b200, weights_dtype="int4").weight_only
-    # Each rate is its table's fraction of the peak that table was measured against.
+    # Each rate is its table's fraction of the peak that table was measured against (the
+    # experts' read at random routing, round 14: routed_grouped_gemm_flops_frac).
     r = serving_rates(b200, phase="decode", weights_dtype="fp4", rows=16, expert_rows=4)
     assert r.experts == pytest.approx(
-        4500e12 * eff.grouped_gemm_flops_frac(b200, dtype="w4a8", rows=4))
+        4500e12 * eff.routed_grouped_gemm_flops_frac(b200, dtype="w4a8", rows=4))
     assert r.gemm == pytest.approx(9000e12 * eff.gemm_flops_frac(b200, dtype="fp4", rows=16))
     r = serving_rates(h100, phase="decode", weights_dtype="fp4", rows=16, expert_rows=4)
     assert r.experts == pytest.approx(
-        989e12 * eff.grouped_gemm_flops_frac(h100, dtype="w4a16", rows=4))
+        989e12 * eff.routed_grouped_gemm_flops_frac(h100, dtype="w4a16", rows=4))
     assert "weight-only FP4" in r.basis
 
 

@@ -201,6 +201,36 @@ def grouped_gemm_flops_frac(hardware: Hardware, *, dtype: str, rows, phase: str 
     return float(out) if out.ndim == 0 else out
 
 
+def routed_grouped_gemm_flops_frac(hardware: Hardware, *, dtype: str, rows,
+                                   phase: str | None = None):
+    """:func:`grouped_gemm_flops_frac` for routed experts under random routing: the measured
+    (balanced-routing) table read at the experts a random routing hits and the rows each gets.
+
+    Formula: η = η_bal(h) · η_bal(r / h) / η_bal(1), h = 1 − e^(−r) (the share of experts a
+    Poisson count of mean r rows reaches), r = rows per expert
+    (:func:`~planner.calc.serving.kernels.random_routing_expert_rate`); without a table, the
+    scalar factors of :func:`grouped_gemm_flops_frac` unchanged.
+    Ref: AIConfigurator moe_perf, balanced against power_law_1.01 routing
+    (benchmarks/moe_routing_parts.py): Kimi-K2.5 NVFP4 on GB200, EP 8, 48 tokens (r = 1):
+    211.4 µs balanced, 137.6 µs power-law; the planner's routed experts 183.8 µs read at r,
+    142.3 µs with this fraction.
+    Convention: h in the Poisson limit (k / E small; Kimi-K2.5's binomial 1 − (1 − 8/384)^48
+    = 0.636 against 0.632); r large: η_bal(r) (h = 1), r small: η_bal(r) (r / h -> 1).
+    Example: GB200 NVFP4, r = 1 (h = 0.632): 0.00297 (0.0023 read at r, the routed time 0.77x);
+    r = 64: 0.0835 (as the table).
+    """
+    from planner.calc.serving.kernels import random_routing_expert_rate
+
+    if dtype not in (hardware.efficiency.grouped_gemm or {}):
+        return grouped_gemm_flops_frac(hardware, dtype=dtype, rows=rows, phase=phase)
+    import numpy as np
+
+    out = random_routing_expert_rate(
+        rate_at=lambda x: grouped_gemm_flops_frac(hardware, dtype=dtype, rows=x),
+        mean_rows=np.asarray(rows, dtype=float), hit_frac=-np.expm1(-np.asarray(rows, float)))
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def attention_flops_frac(hardware: Hardware, *, phase: str, dtype: str = "bf16") -> float:
     """Achieved fraction of the BF16 (``dtype`` fp8: FP8) dense peak for the attention core.
 

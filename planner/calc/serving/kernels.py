@@ -220,3 +220,28 @@ def _expected_padded_rows_terms(mean_rows, tile_rows):
         sel = group == g
         flat[big_pick[sel]] = _fourier_sum(big[sel], bb[sel], terms=int(2**g))
     return out
+
+
+def random_routing_expert_rate(*, rate_at, mean_rows, hit_frac):
+    """Routed experts' grouped-GEMM rate (FLOP/s) under random routing, read from a table
+    measured with balanced routing; scalars or numpy arrays.
+
+    Formula: R = R_bal(h) · R_bal(r / h) / R_bal(1), r = rows per local expert (T·k / E),
+    h = the share of local experts hit (1 − (1 − k/E)^N). The balanced table's point r' hits
+    min(r', 1) of the experts with max(r', 1) rows each; random routing hits h with r / h rows
+    each. The time T ∝ r / R is taken as the balanced time at the same experts hit, t_bal(h),
+    times the balanced ratio of r / h rows per hit expert to one, t_bal(r / h) / t_bal(1).
+    Ref: AIConfigurator moe_perf (GB200, TensorRT-LLM 1.3.0rc20): Kimi-K2.5's NVFP4 experts
+    (7,168 / 2,048, 384 experts, top-8, EP 8) at 48 tokens take 211.4 µs balanced (every local
+    expert hit) and 137.6 µs with power_law_1.01 routing (benchmarks/moe_routing_parts.py).
+    Convention: h = 1 (r large) gives R_bal(r); r / h = 1 (r small) gives R_bal(h) ≈ R_bal(r);
+    ``rate_at`` maps rows per expert (array) to the balanced table's rate; r / h >= 1
+    (Bernoulli: h <= r).
+    Example: GB200's NVFP4 grouped table, Kimi-K2.5 (384 experts, top-8) at 48 tokens: r = 1,
+    h = 0.636: η = 0.00203 · η(1.572) 0.00335 / η(1) 0.0023 = 0.00296, the routed time 0.78x
+    the all-hit 0.0023's; r = 8 (h = 0.9997): 0.01449 (η(8) 0.01449).
+    """
+    import numpy as np
+
+    hit = np.maximum(hit_frac, np.finfo(float).tiny)
+    return rate_at(hit) * rate_at(np.maximum(mean_rows / hit, 1.0)) / rate_at(np.ones_like(hit))

@@ -260,8 +260,8 @@ def _gemm_rates(hardware: Hardware, kernels: KernelPrecision, *, native: bool,
     gemm_key = kernels.gemm_table if native else compute_dtype
     grouped_key = kernels.grouped_table if native else compute_dtype
     gemm = eff.gemm_flops_frac(hardware, dtype=gemm_key, rows=rows)
-    grouped = eff.grouped_gemm_flops_frac(hardware, dtype=grouped_key, rows=expert_rows,
-                                          phase=phase)
+    grouped = eff.routed_grouped_gemm_flops_frac(hardware, dtype=grouped_key, rows=expert_rows,
+                                                 phase=phase)
     return (eff.table_peak_flop_per_s(hardware, grouped=False, dtype=gemm_key, default=peak)
             * gemm, gemm,
             eff.table_peak_flop_per_s(hardware, grouped=True, dtype=grouped_key, default=peak)
