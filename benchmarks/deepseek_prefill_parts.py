@@ -191,6 +191,19 @@ def report(path: Path) -> None:
                           f" / {bal:.3f} (power law {pl:.3f})")
 
 
+def dump_or_report(doc: str, dump, report) -> None:
+    """The command line of a two-step kernel-table script: ``--dump AIC_ROOT OUT_JSON`` reads
+    the tables (pyarrow), else ``report(JSON)`` sets the planner beside them."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--dump", nargs=2, type=Path, metavar=("AIC_ROOT", "OUT_JSON"))
+    ap.add_argument("json", nargs="?", type=Path)
+    args = ap.parse_args()
+    if args.dump:
+        dump(*args.dump)
+    else:
+        report(args.json)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dump", nargs=2, type=Path, metavar=("AIC_ROOT", "OUT_JSON"))

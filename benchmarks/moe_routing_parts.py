@@ -13,7 +13,6 @@ rows per expert (before round 14), "random" ``efficiency.routed_grouped_gemm_flo
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -99,14 +98,9 @@ def report(path: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dump", nargs=2, type=Path, metavar=("AIC_ROOT", "OUT_JSON"))
-    ap.add_argument("json", nargs="?", type=Path)
-    args = ap.parse_args()
-    if args.dump:
-        dump(*args.dump)
-    else:
-        report(args.json)
+    from deepseek_prefill_parts import dump_or_report
+
+    dump_or_report(__doc__, dump, report)
 
 
 if __name__ == "__main__":
