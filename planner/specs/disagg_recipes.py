@@ -83,7 +83,6 @@ RECIPE_PREFILL_BUDGET = {
 #: file whose prefill ``max_num_tokens`` / ``max_batch_size`` every stored version of it keeps,
 #: and every row of the group reads the same (B200 8K at 84b7df68, 8cdf3578, f316a0ef: 8,320
 #: tokens with caps 1 or 64, one 8K prompt either way: no cap kept, NaN).
-DSR1_GB200_SWEEP_COMMIT = "25506e87c8e4ebce9e45494843e3498aa9f57307"
 _DSR1_TRT: dict[tuple[str, int], dict[tuple[str, ...], tuple[float, float]]] = {
     ("gb200-nvl72", 1024): {("25506e87",): (4608, 4),
                             ("35d4bb36", "c50fd355", "daa8239f", "f316a0ef"): (16384, 16)},

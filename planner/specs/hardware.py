@@ -20,7 +20,7 @@ from typing import Annotated, Dict, Optional, Tuple
 from planner import units
 from planner.specs._types import SPEC_CONFIG, Frac, NonNegFloat, Num, PosFloat, PosInt, Str
 from planner.specs.deployment import MAX_TILE_ROWS
-from planner.specs.kernel_times import TimeGrid
+from planner.specs.kernel_times import TimeGrid, check_increasing
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,8 +100,7 @@ class AllToAllLatency:
         if not self.ep or len(self.ep) != len(self.latency_us):
             raise ValueError(f"ep ({len(self.ep)}) and latency_us ({len(self.latency_us)}) "
                              "must be non-empty and of one length")
-        if any(b <= a for a, b in zip(self.ep, self.ep[1:])):
-            raise ValueError("ep must increase")
+        check_increasing(self.ep, "ep")
 
 
 @dataclass(frozen=True, kw_only=True)

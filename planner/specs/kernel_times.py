@@ -17,9 +17,12 @@ from typing import Tuple
 from planner.specs._types import SPEC_CONFIG, NonNegFloat, PosFloat, Str
 
 
-def _increasing(values: tuple[float, ...], name: str) -> None:
-    if not values or any(b <= a for a, b in zip(values, values[1:])):
-        raise ValueError(f"{name} must be non-empty and increase")
+def check_increasing(values: tuple[float, ...], name: str) -> None:
+    """A measured table's axis: non-empty and strictly increasing, else a ValueError naming it."""
+    if not values:
+        raise ValueError(f"{name} must be non-empty")
+    if any(b <= a for a, b in zip(values, values[1:])):
+        raise ValueError(f"{name} must increase")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,8 +44,8 @@ class TimeGrid:
         object.__setattr__(self, "context", tuple(float(v) for v in self.context))
         object.__setattr__(self, "latency_us",
                            tuple(tuple(float(v) for v in row) for row in self.latency_us))
-        _increasing(self.batch, "batch")
-        _increasing(self.context, "context")
+        check_increasing(self.batch, "batch")
+        check_increasing(self.context, "context")
         if len(self.latency_us) != len(self.batch) or any(
                 len(row) != len(self.context) for row in self.latency_us):
             raise ValueError(f"latency_us must hold {len(self.batch)} rows (one per batch) of "

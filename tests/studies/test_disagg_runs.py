@@ -486,6 +486,7 @@ def test_prefill_workers_take_their_recipes_budget_and_cap(shipped, monkeypatch)
     engine's (NaN). Without them the gpt-oss 1K and H200 8K rows' prefill pool is slower and
     their TTFT longer, the 25506e87 DeepSeek 1K rows' (4 prompts a pass, not 8) shorter; no
     row without a value moves; TPOT does not move."""
+    from planner.studies.disagg_runs import DYNAMO_SWEEP_COMMITS
     import planner.specs.disagg_recipes as rec
 
     t, res, pred = shipped
@@ -498,7 +499,7 @@ def test_prefill_workers_take_their_recipes_budget_and_cap(shipped, monkeypatch)
     assert oss.sum() == 30 and h8k.sum() > 0
     assert set(tokens[oss]) == {20000.0} and set(cap[oss]) == {32.0}
     assert set(tokens[h8k]) == {16640.0} and set(cap[h8k]) == {2.0}
-    at = gb & (commit == rec.DSR1_GB200_SWEEP_COMMIT[:8])
+    at = gb & (commit == DYNAMO_SWEEP_COMMITS[1][:8])   # DeepSeek-R1 GB200's sweep commit
     assert (at & (t.isl == 1024)).sum() == 24 and (at & (t.isl == 8192)).sum() == 16
     assert set(tokens[at & (t.isl == 1024)]) == {4608.0} and set(cap[at & (t.isl == 1024)]) == {4.0}
     assert set(tokens[at & (t.isl == 8192)]) == {8448.0} and set(cap[at & (t.isl == 8192)]) == {1.0}

@@ -205,8 +205,8 @@ def disagg_steady_state(*, prefill_batch_s, prefill_requests_per_batch, prefill_
     """
     cycle = prefill_cycle_s(prefill_batch_s=prefill_batch_s, kv_transfer_s=kv_transfer_s,
                             requests_per_batch=prefill_requests_per_batch)
-    load_s, load_n = prefill_loaded or (prefill_batch_s, prefill_requests_per_batch)
-    mu_p = prefill_pool_rate_per_s(cycle_s=prefill_cycle_s(
+    load_s, load_n = prefill_loaded or (None, prefill_requests_per_batch)
+    mu_p = prefill_pool_rate_per_s(cycle_s=cycle if load_s is None else prefill_cycle_s(
         prefill_batch_s=load_s, kv_transfer_s=kv_transfer_s, requests_per_batch=load_n),
         requests_per_batch=load_n, workers=prefill_workers)
     mu_d = decode_pool_rate_per_s(tpot_s=decode_tpot_s, osl_tokens=osl_tokens,
