@@ -123,9 +123,10 @@ def fit_log_least_squares(*, forward: Forward, initial: Any, lower: Any, upper: 
     (JᵀJ + λ diag(JᵀJ)) δu = -Jᵀr, J by forward differences in u; λ /3 on a step that lowers
     the cost, x10 on one that does not.
     Ref: Marquardt (1963), SIAM J. Appl. Math. 11(2) 431-441.
-    Convention: ``initial`` is clipped strictly inside the bounds; the fit stops when the cost
-    drops by less than LM_COST_TOLERANCE (relative), when λ exceeds LM_MAX_DAMPING, or after
-    ``max_iterations``; the returned theta never lowers the fit below the initial cost.
+    Convention: ``initial`` is clipped strictly inside the bounds; the fit stops, without
+    taking it, at a step that lowers the cost by less than LM_COST_TOLERANCE (relative), when λ
+    exceeds LM_MAX_DAMPING, or after ``max_iterations``; the returned theta never lowers the
+    fit below the initial cost, and a fit started at its own result returns it unchanged.
     Example: forward(θ) = θ₀ x [1, 2, 3], measured [2, 4, 6], bounds [0.1, 10], initial 1
     -> θ₀ = 2.000 (cost 0.721 -> 0).
     """
@@ -154,15 +155,13 @@ def fit_log_least_squares(*, forward: Forward, initial: Any, lower: Any, upper: 
                 improved = True
                 break
             damping *= LM_DAMPING_UP
-        if not improved:
+        if not improved or (cost - cost_trial) / max(cost, 1e-300) < LM_COST_TOLERANCE:
+            # a step that lowers the cost by less than the tolerance is not taken: a fit that
+            # starts at its own optimum returns its start (calibrations re-run reproduce)
             converged = True
             break
-        drop = (cost - cost_trial) / max(cost, 1e-300)
         u, r, cost = trial, r_trial, cost_trial
         damping = max(damping / LM_DAMPING_DOWN, 1e-12)
-        if drop < LM_COST_TOLERANCE:
-            converged = True
-            break
     return FitResult(theta=_to_theta(u, lo, hi), cost_before=cost0, cost_after=cost,
                      iterations=it, converged=converged)
 

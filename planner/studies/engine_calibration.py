@@ -114,11 +114,18 @@ def engine_source(ec: EngineCalibration) -> str:
             f"(in-sample {ins:.1f}%, {cv}; median |error| of TTFT and TPOT)")
 
 
+def yaml_float(value: float) -> str:
+    """``value`` to 6 significant digits as YAML 1.1 reads a float: a mantissa without a point
+    gets ``.0`` (``2e-10`` is text to ``yaml.safe_load``, ``2.0e-10`` a number)."""
+    mantissa, e, exponent = f"{value:.6g}".partition("e")
+    return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else f"{value:.6g}"
+
+
 def engine_yaml_with(text: str, values: dict[str, float], source: str) -> str:
-    """The engine YAML ``text`` with each top-level field of ``values`` set and the ``source``
-    of its ``overheads.<field>`` entry replaced (comments and order kept)."""
+    """The engine YAML ``text`` with each top-level field of ``values`` set (:func:`yaml_float`)
+    and the ``source`` of its ``overheads.<field>`` entry replaced (comments and order kept)."""
     for name, value in values.items():
-        text, n = re.subn(rf"(?m)^{name}:.*$", f"{name}: {value:.6g}", text)
+        text, n = re.subn(rf"(?m)^{name}:.*$", f"{name}: {yaml_float(value)}", text)
         if n != 1:
             raise ValueError(f"engine YAML: no single top-level {name}")
         block = re.compile(rf"(?m)^(  {name}:\n(?:    (?!source:)[^\n]*\n)*    source:)"

@@ -116,6 +116,19 @@ def test_engine_yaml_rewrite():
         engine_yaml_with(ENGINE_YAML, {"prefill_overhead_s": 0.1}, "x")
 
 
+def test_engine_yaml_rewrite_writes_numbers_yaml_reads_as_numbers():
+    # a fit at its floor gives a round value: "2e-10" is text to YAML 1.1 (the engine spec
+    # then refused it, exit 2); it is written 2.0e-10
+    import yaml
+
+    out = engine_yaml_with(ENGINE_YAML, {"decode_step_overhead_s": 2e-10,
+                                         "request_overhead_s": 3e12}, "x")
+    spec = yaml.safe_load(out)
+    assert spec["decode_step_overhead_s"] == 2e-10
+    assert spec["request_overhead_s"] == 3e12
+    assert "decode_step_overhead_s: 2.0e-10\n" in out
+
+
 def test_half_of_the_h200_sglang_runs_predicts_the_other_half_better():
     """Issue 25 must-show: calibrating on half of the H200 · SGLang rows lowers the median error
     on the other half (figures in the report: 32.1% -> 14.2% when written)."""
