@@ -507,8 +507,10 @@ def test_prefill_workers_take_their_recipes_budget_and_cap(shipped, monkeypatch)
     assert f316.any() and set(tokens[f316]) == {16640.0} and set(cap[f316]) == {2.0}
     mixed = b2 & (commit == "84b7df68") & (t.isl == 8192)
     assert mixed.any() and set(tokens[mixed]) == {8320.0} and np.isnan(cap[mixed]).all()
+    # SGLang rows: the budget of the srt-slurm file their entry names (round 15, sglctx15:
+    # test_sglang_rows_take_their_recipe_files_chunk_per_rank); H200's are not read
     sgl = pred.predicted & (res.engine == "sglang")
-    assert sgl.any() and np.isnan(tokens[sgl]).all() and np.isnan(cap[sgl]).all()
+    assert sgl.any() and np.isnan(tokens[sgl & (res.hardware == "h200")]).all()
     named = ~np.isnan(tokens)
     monkeypatch.setattr(rec, "RECIPE_PREFILL_BUDGET", {})
     monkeypatch.setattr(rec, "RECIPE_PREFILL_BUDGET_AT", {})
@@ -522,4 +524,25 @@ def test_prefill_workers_take_their_recipes_budget_and_cap(shipped, monkeypatch)
     # no longer reaches TTFT
     assert ds1k.sum() == 3 and np.all(engine.ttft_s[ds1k] < pred.ttft_s[ds1k])
     assert moved.sum() == 35 and not (moved & ~named).any()
+    np.testing.assert_array_equal(engine.tpot_s[pred.predicted], pred.tpot_s[pred.predicted])
+
+
+def test_sglang_rows_take_their_recipe_files_chunk_per_rank(shipped, monkeypatch):
+    """The SGLang B200 / GB200 DeepSeek-R1 rows' prefill workers take the chunk and running
+    requests per attention rank of the srt-slurm file their InferenceX entry names
+    (disagg_recipes.SGLANG_PREFILL_ENTRIES). Without them (the engine's 8,192 tokens a rank,
+    no cap) the GB200 FP4 8K TP4 workers (131,072-token chunk: more 8K prompts per pass, as
+    memory allows; 16,384 at low latency) serve fewer requests a second and 7 rows' TTFT is
+    longer; no other row moves (the other budgets change the loaded pass by under 5%, which
+    reaches no TTFT but those prefill-bound rows'); TPOT does not move."""
+    import planner.specs.disagg_recipes as rec
+
+    t, res, pred = shipped
+    monkeypatch.setattr(rec, "SGLANG_PREFILL_ENTRIES", {})
+    engine = predict_disagg_rows(t, res)
+    moved = pred.predicted & (engine.ttft_s != pred.ttft_s)
+    gb4 = (res.hardware == "gb200-nvl72") & (res.engine == "sglang") & (t.isl == 8192) & (
+        t.precision == "fp4")
+    assert moved.sum() == 7 and not (moved & ~gb4).any()
+    assert np.all(engine.ttft_s[moved] > pred.ttft_s[moved])
     np.testing.assert_array_equal(engine.tpot_s[pred.predicted], pred.tpot_s[pred.predicted])
