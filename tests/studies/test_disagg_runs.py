@@ -565,8 +565,8 @@ def test_sglang_dp_prefill_workers_gather_by_all_reduce_unless_deepep(shipped, m
     (the planner's all-to-all DP pass) those rows' prefill is shorter and their TTFT shorter
     or the same (70 rows move, all attention DP); no TensorRT-LLM, vLLM or GB200 FP8 SGLang
     row moves; TPOT does not move.
-    B200 SGLang FP8 TTFT median signed -70.6% -> -49.6%, B200 NVFP4 -12.0% -> +2.9%, GB200
-    NVFP4 -35.9% -> -26.6%, H200 FP8 median |err| 36.8% -> 22.1%."""
+    B200 SGLang FP8 TTFT median signed -70.6% -> -49.6%, B200 NVFP4 -12.3% -> +2.9%, GB200
+    NVFP4 -35.7% -> -26.6%, H200 FP8 median |err| 36.8% -> 22.1%."""
     import planner.studies.disagg_runs as dr
 
     t, res, pred = shipped
@@ -578,6 +578,8 @@ def test_sglang_dp_prefill_workers_gather_by_all_reduce_unless_deepep(shipped, m
     sgl = on & (res.engine == "sglang")
     moved = on & (a2a.ttft_s != pred.ttft_s)
     assert not (moved & ~sgl).any() and moved.sum() == 70
+    from planner.specs.disagg_recipes import fill_from_recipes
+    assert (fill_from_recipes(t)[0].prefill_attention_dp[moved] > 1).all()
     assert not (moved & (res.hardware == "gb200-nvl72") & (t.precision == "fp8")).any()
     assert np.all(pred.ttft_s[sgl] >= a2a.ttft_s[sgl] * (1 - 1e-12))
     np.testing.assert_array_equal(a2a.tpot_s[on], pred.tpot_s[on])
