@@ -63,7 +63,8 @@ ROLES = ("prefill", "decode")
 #: trtllm_dynamo/disagg/gb200Nvfp4 @ 2009ede3 ISL1K (7) 16,384 / 16, ISL8K (7) 16,384 / 2. Other
 #: groups keep the engine spec's ``max_num_tokens`` and no cap (their recipes differ by entry
 #: or name srt-slurm files not read here), except the rows :data:`RECIPE_PREFILL_BUDGET_AT`
-#: names by the commit of the recipe that filled them.
+#: names by the commit of the recipe that filled them and the SGLang rows whose entry
+#: :data:`SGLANG_PREFILL_ENTRIES` names.
 RECIPE_PREFILL_BUDGET = {
     ("gb200-nvl72", "trtllm", "gpt-oss-120b", 1024): (20000, 32),
     ("gb200-nvl72", "trtllm", "gpt-oss-120b", 8192): (20000, 32),
