@@ -63,7 +63,8 @@ ROLES = ("prefill", "decode")
 #: trtllm_dynamo/disagg/gb200Nvfp4 @ 2009ede3 ISL1K (7) 16,384 / 16, ISL8K (7) 16,384 / 2. Other
 #: groups keep the engine spec's ``max_num_tokens`` and no cap (their recipes differ by entry
 #: or name srt-slurm files not read here), except the rows :data:`RECIPE_PREFILL_BUDGET_AT`
-#: names by the commit of the recipe that filled them.
+#: names by the commit of the recipe that filled them and the SGLang rows whose entry
+#: :data:`SGLANG_PREFILL_ENTRIES` names.
 RECIPE_PREFILL_BUDGET = {
     ("gb200-nvl72", "trtllm", "gpt-oss-120b", 1024): (20000, 32),
     ("gb200-nvl72", "trtllm", "gpt-oss-120b", 8192): (20000, 32),
@@ -98,6 +99,114 @@ _DSR1_TRT: dict[tuple[str, int], dict[tuple[str, ...], tuple[float, float]]] = {
 RECIPE_PREFILL_BUDGET_AT = {(hw, "trtllm", "deepseek-v3", isl, commit): budget
                             for (hw, isl), by in _DSR1_TRT.items()
                             for commits, budget in by.items() for commit in commits}
+#: SGLang's default ``--max-prefill-tokens`` (server_args.py ``max_prefill_tokens: int =
+#: 16384``), for the recipe files that leave it unset.
+SGLANG_DEFAULT_MAX_PREFILL_TOKENS = 16384
+#: The prefill workers' settings of InferenceX's B200 and GB200 DeepSeek-R1 SGLang recipe files
+#: (NVIDIA/srt-slurm ``recipes/<file>.yaml`` as merged from the sa-submission-q1-2026 branch the
+#: runs checked out, @ 5063eb43; the GB200 ones the same @ 686df21e): ``chunked-prefill-size``,
+#: ``max-prefill-tokens`` (None: unset), ``max-running-requests``, attention DP (``dp-size``
+#: with ``enable-dp-attention``, else 1). Chunked prefill on in all (no file disables it).
+SGLANG_PREFILL_FILES: dict[str, tuple[int, int | None, int, int]] = {
+    "b200-fp4/1k1k/mtp/low-latency-dep4-1p-tep8-5d": (32768, 32768, 512, 4),
+    "b200-fp4/1k1k/mtp/low-latency-dep4-1p-tep8-6d": (32768, 32768, 512, 4),
+    "b200-fp4/1k1k/mtp/max-tpt-dep4-1p-dep8-1d": (32768, 32768, 1024, 4),
+    "b200-fp4/1k1k/stp/low-latency-dep4-1p-tep8-5d": (32768, 32768, 512, 4),
+    "b200-fp4/1k1k/stp/low-latency-dep4-1p-tep8-6d": (32768, 32768, 512, 4),
+    "b200-fp4/8k1k/mtp/low-latency-tp4-1p-tp8-1d": (32768, 32768, 512, 1),
+    "b200-fp4/8k1k/stp/low-latency-dep4-1p-tep8-5d": (32768, 32768, 512, 4),
+    "b200-fp4/8k1k/stp/low-latency-tp4-1p-tp8-1d": (32768, 32768, 512, 1),
+    "b200-fp4/8k1k/stp/max-tpt-dep4-7p-dep8-2d": (65536, 65536, 1024, 4),
+    "b200-fp8/1k1k/mtp/low-latency-tep8-1p1d": (32768, 32768, 512, 1),
+    "b200-fp8/1k1k/mtp/low-latency-tep8-1p3d": (32768, 32768, 512, 1),
+    "b200-fp8/1k1k/stp/low-latency-tep8-1p1d": (32768, 32768, 512, 1),
+    "b200-fp8/1k1k/stp/low-latency-tep8-1p3d": (32768, 32768, 512, 1),
+    "b200-fp8/1k1k/stp/max-tpt-dep8-1p5d": (32768, 32768, 1024, 8),
+    "b200-fp8/1k1k/stp/max-tpt-dep8-2p5d": (32768, 32768, 1024, 8),
+    "b200-fp8/8k1k/mtp/low-latency-tep8-1p1d": (32768, 32768, 512, 1),
+    "b200-fp8/8k1k/mtp/low-latency-tep8-1p6d": (32768, 32768, 512, 1),
+    "b200-fp8/8k1k/stp/max-tpt-dep8-1p1d": (32768, 32768, 1024, 8),
+    "b200-fp8/8k1k/stp/max-tpt-dep8-2p1d": (32768, 32768, 1024, 8),
+    "gb200-fp4/1k1k/low-latency": (8192, None, 512, 1),
+    "gb200-fp4/1k1k/max-tpt": (65536, 32768, 30000, 4),
+    "gb200-fp4/1k1k/mid-curve": (65536, 32768, 30000, 4),
+    "gb200-fp4/8k1k/low-latency": (24576, None, 512, 1),
+    "gb200-fp4/8k1k/max-tpt": (131072, 524288, 30000, 1),
+    "gb200-fp4/8k1k/mid-curve": (131072, 524288, 30000, 1),
+    "gb200-fp8/1k1k/low-latency": (8192, None, 512, 1),
+    "gb200-fp8/1k1k/max-tpt": (131072, None, 30000, 8),
+    "gb200-fp8/1k1k/mid-curve": (131072, None, 30000, 8),
+    "gb200-fp8/8k1k/low-latency": (24576, None, 512, 1),
+    "gb200-fp8/8k1k/max_tpt": (131072, None, 30000, 8),
+    "gb200-fp8/8k1k/mid-curve": (131072, None, 30000, 8),
+}
+_SGL_B2, _SGL_GB = "dsr1-{}-b200-dynamo-sglang{}[isl={},osl=1024][{}]", "dsr1-{}-gb200-dynamo-sglang[isl={},osl=1024][{}]"
+#: Which of :data:`SGLANG_PREFILL_FILES` each InferenceX entry (search-space item) names as its
+#: ``CONFIG_FILE``, by (commit's first 8 hex digits, entry as disagg-recipes.csv spells it):
+#: nvidia-master.yaml at that commit. GB200 entries before 37f353be / 2767db50 (25506e87,
+#: c040b5cf, 450d834a) name a ``SCRIPT_MODE`` of a Dynamo fork's launch script instead, not
+#: read here: those rows keep the engine's budget.
+SGLANG_PREFILL_ENTRIES: dict[tuple[str, str], str] = {
+    **{("2767db50", _SGL_GB.format("fp4", isl, k)): f"gb200-fp4/{d}/{f}"
+       for isl, d in ((1024, "1k1k"), (8192, "8k1k"))
+       for k, f in enumerate(("low-latency", "mid-curve", "max-tpt"))},
+    **{("37f353be", _SGL_GB.format("fp8", isl, k)): f"gb200-fp8/{d}/{f}"
+       for isl, d, last in ((1024, "1k1k", "max-tpt"), (8192, "8k1k", "max_tpt"))
+       for k, f in enumerate(("low-latency", "mid-curve", last))},
+    **{(c, _SGL_B2.format("fp4", m, isl, k)): f"b200-fp4/{f}"
+       for c, m, isl, k, f in (
+           ("46e0b5ff", "", 1024, 0, "1k1k/stp/low-latency-dep4-1p-tep8-5d"),
+           ("46e0b5ff", "", 1024, 1, "1k1k/stp/low-latency-dep4-1p-tep8-6d"),
+           ("46e0b5ff", "", 8192, 1, "8k1k/stp/low-latency-dep4-1p-tep8-5d"),
+           ("46e0b5ff", "", 8192, 3, "8k1k/stp/low-latency-tp4-1p-tp8-1d"),
+           ("46e0b5ff", "", 8192, 4, "8k1k/stp/max-tpt-dep4-7p-dep8-2d"),
+           ("84b7df68", "-mtp", 1024, 0, "1k1k/mtp/low-latency-dep4-1p-tep8-5d"),
+           ("84b7df68", "-mtp", 1024, 1, "1k1k/mtp/low-latency-dep4-1p-tep8-6d"),
+           ("84b7df68", "-mtp", 1024, 2, "1k1k/mtp/max-tpt-dep4-1p-dep8-1d"),
+           ("84b7df68", "-mtp", 8192, 3, "8k1k/mtp/low-latency-tp4-1p-tp8-1d"),
+           ("84b7df68", "", 1024, 0, "1k1k/stp/low-latency-dep4-1p-tep8-5d"),
+           ("84b7df68", "", 1024, 1, "1k1k/stp/low-latency-dep4-1p-tep8-6d"),
+           ("84b7df68", "", 8192, 3, "8k1k/stp/low-latency-tp4-1p-tp8-1d"),
+           ("84b7df68", "", 8192, 4, "8k1k/stp/max-tpt-dep4-7p-dep8-2d"))},
+    **{(c, _SGL_B2.format("fp8", m, isl, k)): f"b200-fp8/{f}"
+       for c, m, isl, k, f in (
+           ("593fb431", "-mtp", 1024, 1, "1k1k/mtp/low-latency-tep8-1p3d"),
+           ("5e2c705d", "-mtp", 1024, 1, "1k1k/mtp/low-latency-tep8-1p3d"),
+           ("5e2c705d", "", 1024, 1, "1k1k/stp/low-latency-tep8-1p3d"),
+           ("8a02464b", "", 1024, 0, "1k1k/stp/low-latency-tep8-1p1d"),
+           ("8a02464b", "", 1024, 1, "1k1k/stp/low-latency-tep8-1p3d"),
+           ("8a02464b", "", 1024, 2, "1k1k/stp/max-tpt-dep8-1p5d"),
+           ("8a02464b", "", 1024, 3, "1k1k/stp/max-tpt-dep8-2p5d"),
+           ("8a02464b", "", 8192, 3, "8k1k/stp/max-tpt-dep8-1p1d"),
+           ("8a02464b", "", 8192, 4, "8k1k/stp/max-tpt-dep8-2p1d"),
+           ("ee032b37", "-mtp", 1024, 0, "1k1k/mtp/low-latency-tep8-1p1d"),
+           ("ee032b37", "-mtp", 1024, 1, "1k1k/mtp/low-latency-tep8-1p3d"),
+           ("ee032b37", "-mtp", 8192, 0, "8k1k/mtp/low-latency-tep8-1p1d"),
+           ("ee032b37", "-mtp", 8192, 2, "8k1k/mtp/low-latency-tep8-1p6d"))},
+}
+
+
+def sglang_prefill_budget(*, chunked_prefill_size, max_prefill_tokens, max_running_requests,
+                          attention_dp):
+    """(prompt tokens, requests) one attention-DP rank of an SGLang prefill worker takes into one
+    iteration: its chunk and its share of the running requests.
+
+    Formula: Q = min(⌊C / D⌋, P), B = ⌊M / D⌋ (D = 1 without DP attention), C the
+    ``--chunked-prefill-size``, P ``--max-prefill-tokens``, M ``--max-running-requests``.
+    Ref: SGLang server_args.py ``_handle_data_parallelism`` (``chunked_prefill_size //
+    dp_size`` under DP attention); model_runner.py (``max_running_requests // dp_size``); the
+    scheduler's PrefillAdder (an iteration takes requests while ``rem_input_tokens`` (P) and
+    ``rem_chunk_tokens`` (the chunk) last; a longer prompt is chunked, one chunk a pass).
+    Convention: P None: :data:`SGLANG_DEFAULT_MAX_PREFILL_TOKENS`; a Q below one prompt
+    chunks it into ⌈ISL / Q⌉ passes of the same total work (the loaded pass keeps one whole
+    prompt per rank: :func:`~planner.calc.serving.disagg_context.context_batch_per_rank`).
+    Example: B200 FP8 DEP8 (32,768, 32,768, 1,024, 8): 4,096 tokens (four 1K prompts; an 8K
+    prompt in two chunks), 128 requests; GB200 FP8 DEP8 (131,072, unset, 30,000, 8): 16,384 and
+    3,750.
+    """
+    pmax = SGLANG_DEFAULT_MAX_PREFILL_TOKENS if max_prefill_tokens is None else max_prefill_tokens
+    return (min(chunked_prefill_size // attention_dp, pmax),
+            max_running_requests // attention_dp)
 
 
 @functools.lru_cache(maxsize=1)
@@ -203,16 +312,35 @@ def recipe_commit(table: RunTable) -> np.ndarray:
     return out
 
 
+def recipe_entry(table: RunTable) -> np.ndarray:
+    """The InferenceX entry (search-space item, as disagg-recipes.csv spells it, without its
+    notes) of the recipe that filled each row, as :func:`recipe_commit`; "" elsewhere."""
+    recipes = _recipes_with_twins()
+    out = np.full(len(table), "", dtype=object)
+    for i, run_id in enumerate(table.id):
+        rec = recipes.get(str(run_id))
+        if rec is not None and rec["status"] in (RESOLVED, MTP):
+            out[i] = rec["entry"].split(" ")[0]
+    return out
+
+
 def prefill_budget(table: RunTable, res: Resolution) -> tuple[np.ndarray, np.ndarray]:
     """(max_num_tokens, max_batch_size) of every row's prefill workers from
     :data:`RECIPE_PREFILL_BUDGET_AT` (by the filling recipe's commit), else
-    :data:`RECIPE_PREFILL_BUDGET` (NaN where the group's recipes are not read: the engine's
-    budget, no cap)."""
+    :data:`RECIPE_PREFILL_BUDGET`; on SGLang rows whose entry :data:`SGLANG_PREFILL_ENTRIES`
+    names, its file's per-rank budget (:func:`sglang_prefill_budget`); NaN where the group's
+    recipes are not read (the engine's budget, no cap)."""
     tokens, batch = np.full(len(table), np.nan), np.full(len(table), np.nan)
-    keys = zip(res.hardware, res.engine, res.model, table.isl.astype(int), recipe_commit(table))
-    for i, (hw, name, model, isl, commit) in enumerate(keys):
+    keys = zip(res.hardware, res.engine, res.model, table.isl.astype(int), recipe_commit(table),
+               recipe_entry(table))
+    for i, (hw, name, model, isl, commit, entry) in enumerate(keys):
         got = RECIPE_PREFILL_BUDGET_AT.get((hw, name, model, isl, commit[:8]),
                                            RECIPE_PREFILL_BUDGET.get((hw, name, model, isl)))
+        file = SGLANG_PREFILL_ENTRIES.get((commit[:8], entry)) if name == "sglang" else None
+        if file is not None:
+            c, p, m, d = SGLANG_PREFILL_FILES[file]
+            got = sglang_prefill_budget(chunked_prefill_size=c, max_prefill_tokens=p,
+                                        max_running_requests=m, attention_dp=d)
         if got is not None:
             tokens[i], batch[i] = got
     return tokens, batch

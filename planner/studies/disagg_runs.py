@@ -78,6 +78,16 @@ INFERENCEMAX_RANGE_RATIO = LENGTH_RANGE_RATIOS[0][1]
 #: the 13 InferenceX copies benchmarks/multi_node/srt-slurm-recipes/sglang/dsr1/b200-fp4/...),
 #: while the SGLang spec keeps BF16 (its ``quantized_kv_cache: false``).
 RECIPE_KV_DTYPE = {("b200", "sglang", "deepseek-v3"): "fp8"}
+#: The SGLang groups whose attention-DP prefill workers exchange the MoE's tokens all-to-all
+#: (DeepEP), by (hardware, engine, model, weights): GB200 FP8 DeepSeek-R1, every recipe read
+#: (NVIDIA/srt-slurm recipes/gb200-fp8/{1k1k,8k1k}/{mid-curve,max-tpt,max_tpt}.yaml @ 5063eb43:
+#: ``moe-a2a-backend: deepep``, ``deepep-mode: normal``; the earlier entries' launch script,
+#: Elnifio/dynamo components/backends/sglang/slurm_jobs/scripts/gb200-fp8.sh:
+#: ``--enable-deepep-moe --deepep-mode normal``). Every other SGLang prefill worker read (B200
+#: FP8 / NVFP4 ``moe-runner-backend: flashinfer_trtllm``, GB200 NVFP4 ``flashinfer_cutlass``,
+#: H200) sets no all-to-all backend, SGLang's default: its DP attention gathers the tokens by
+#: all-reduce (:func:`~planner.calc.serving.disagg_context.all_reduce_gather_layout`).
+RECIPE_PREFILL_DEEPEP = {("gb200-nvl72", "sglang", "deepseek-v3", "fp8")}
 #: Hardware rows of the error table in this order, then "all".
 ALL = "all"
 
@@ -214,7 +224,9 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
     accepted at the rate of the client's prompts (:func:`mtp_acceptance`), the KV cache at the
     recipe's dtype where :data:`RECIPE_KV_DTYPE` names one (else the engine's), the prefill
     workers' budget and cap under load the recipe's
-    (:func:`~planner.specs.disagg_recipes.prefill_budget`);
+    (:func:`~planner.specs.disagg_recipes.prefill_budget`), SGLang's attention-DP prefill
+    workers gathering their tokens by all-reduce unless :data:`RECIPE_PREFILL_DEEPEP` names
+    the group;
     ``engine_update`` per engine name overrides engine fields (calibration); ``overrides`` (an
     :class:`~planner.specs.overrides.Overrides`) the hardware and engine deltas it names."""
     from planner import catalog
@@ -260,7 +272,9 @@ def predict_disagg_rows(table: RunTable, resolution: Resolution | None = None,
                              kv_dtype=RECIPE_KV_DTYPE.get((hw, name, model)),
                              mtp_draft_tokens=drafts[idx], mtp_acceptance=accept[idx],
                              clients=clients[idx], prefill_max_num_tokens=pre_tokens[idx],
-                             prefill_max_batch_size=pre_cap[idx])
+                             prefill_max_batch_size=pre_cap[idx],
+                             prefill_all_reduce_gather=name == "sglang"
+                             and (hw, name, model, wd) not in RECIPE_PREFILL_DEEPEP)
         except PlannerError as exc:        # a spec that lacks what the model needs
             reason[idx] = str(exc)
             continue

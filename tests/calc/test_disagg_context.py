@@ -157,3 +157,42 @@ def test_the_workers_own_budget_and_cap_override_the_engines(setup):
     cycle = np.maximum(own_s[0], 16 * r.state.kv_transfer_s)
     assert r.state.prefill_rate_per_s == pytest.approx(16 / cycle, rel=1e-12)
     assert r.state.prefill_rate_per_s > base.state.prefill_rate_per_s
+
+
+def test_a_dp_worker_that_gathers_by_all_reduce_runs_the_tp_workers_pass():
+    """SGLang's attention-DP prefill without an all-to-all backend gathers every rank's tokens
+    by all-reduce (dp_attention.py, SUM_LEN for extend batches): its pass is the TP layout's of
+    the worker's GPUs with all its prompts, its memory the DP layout's. DeepSeek-V3 FP8 on one
+    B200 worker of attention DP 8 (EP 8), 8K prompts: longer than the all-to-all DP pass; a TP
+    worker, or the flag off, unchanged."""
+    from dataclasses import replace
+
+    from planner.calc.serving.disagg_context import (all_reduce_gather_layout,
+                                                     gathered_prefill_piece)
+
+    lay = PoolLayout(workers=2, batch=1, tp=1, attention_dp=8, moe_tp=1, moe_ep=8)
+    tp_like = all_reduce_gather_layout(lay, True)
+    assert (int(tp_like.tp), int(tp_like.attention_dp), float(tp_like.batch),
+            int(tp_like.moe_ep), int(tp_like.workers)) == (8, 1, 8.0, 8, 2)
+    assert all_reduce_gather_layout(lay, None) is lay
+    assert int(all_reduce_gather_layout(lay, False).attention_dp) == 8
+    tep = PoolLayout(workers=1, batch=1, tp=8, attention_dp=1, moe_tp=1, moe_ep=8)
+    assert int(all_reduce_gather_layout(tep, True).tp) == 8
+    model, b200 = catalog.load_model("deepseek-v3"), catalog.load_hardware("b200")
+    sgl = load_engine("sglang")
+    isl = np.array([7372.5, 7372.5])
+    flags = np.array([True, False])
+    got = gathered_prefill_piece(model, b200, sgl, isl_tokens=isl,
+                                 layout=replace(lay, batch=np.array([1, 1])),
+                                 all_reduce_gather=flags, **DT)
+    dp = prefill_piece(model, b200, sgl, isl_tokens=isl, layout=lay, **DT)
+    tp = prefill_piece(model, b200, sgl, isl_tokens=isl, layout=tp_like, **DT)
+    assert got.time_s[0] == pytest.approx(tp.time_s[0], rel=1e-12)
+    assert got.time_s[1] == pytest.approx(dp.time_s[1], rel=1e-12)
+    assert got.time_s[0] > 1.2 * dp.time_s[0]
+    np.testing.assert_array_equal(got.memory.memory_bytes_per_gpu, dp.memory.memory_bytes_per_gpu)
+    # the loaded pass reads the same layout
+    load_s, _ = loaded_context_pass(model, b200, sgl, unloaded=got, prefill=lay, isl_tokens=isl,
+                                    all_reduce_gather=flags, **DT)
+    off_s, _ = loaded_context_pass(model, b200, sgl, unloaded=dp, prefill=lay, isl_tokens=isl, **DT)
+    assert load_s[0] > off_s[0] and load_s[1] == pytest.approx(off_s[1], rel=1e-12)

@@ -592,3 +592,50 @@ def test_an_ambiguous_row_takes_its_dated_copys_record():
     assert got["dated2"]["status"] == "ambiguous"
     shipped = [x for x in read_recipes().values() if "copy" in x["rule"].split()]
     assert len(shipped) == 3 and all(x["status"] == MTP for x in shipped)
+
+
+def test_an_sglang_prefill_rank_takes_its_share_of_the_chunk_and_the_running_requests():
+    """SGLang divides --chunked-prefill-size and --max-running-requests by the attention DP
+    size (server_args / model_runner); --max-prefill-tokens (16,384 when unset) also bounds an
+    iteration's tokens. B200 FP8 DEP8 (32,768 / 32,768 / 1,024): 4,096 tokens (one 8K prompt in
+    two chunks), 128 requests a rank; GB200 FP8 DEP8 (131,072, unset, 30,000): 16,384 and
+    3,750; a TP worker keeps its chunk, capped by max-prefill-tokens (GB200 8K low-latency
+    24,576, unset: 16,384)."""
+    from planner.specs.disagg_recipes import (SGLANG_DEFAULT_MAX_PREFILL_TOKENS,
+                                              SGLANG_PREFILL_FILES, sglang_prefill_budget)
+
+    def budget(name):
+        c, p, m, d = SGLANG_PREFILL_FILES[name]
+        return sglang_prefill_budget(chunked_prefill_size=c, max_prefill_tokens=p,
+                                     max_running_requests=m, attention_dp=d)
+
+    assert budget("b200-fp8/8k1k/stp/max-tpt-dep8-1p1d") == (4096, 128)
+    assert budget("gb200-fp8/1k1k/max-tpt") == (16384, 3750)
+    assert budget("b200-fp8/8k1k/mtp/low-latency-tep8-1p1d") == (32768, 512)
+    assert budget("gb200-fp8/8k1k/low-latency") == (SGLANG_DEFAULT_MAX_PREFILL_TOKENS, 512)
+    assert budget("gb200-fp4/1k1k/max-tpt") == (16384, 7500)
+
+
+def test_sglang_rows_read_the_prefill_settings_of_the_file_their_entry_names():
+    """Every SGLang B200 / GB200 DeepSeek-R1 row filled from an InferenceX entry that names a
+    CONFIG_FILE (commits 8a02464b, ee032b37, 593fb431, 5e2c705d, 46e0b5ff, 84b7df68, 2767db50,
+    37f353be) takes that file's budget; entries that name a launch script's mode instead
+    (25506e87, c040b5cf, 450d834a) and rows no recipe fills keep the engine's (NaN)."""
+    from planner.specs.disagg_recipes import (SGLANG_PREFILL_ENTRIES, SGLANG_PREFILL_FILES,
+                                              prefill_budget, recipe_commit, recipe_entry)
+    from planner.specs.runs import resolve
+
+    assert set(SGLANG_PREFILL_ENTRIES.values()) <= set(SGLANG_PREFILL_FILES)
+    t = read_runs(catalog.SERVING_RUNS_CSV)
+    res = resolve(t)
+    tokens, cap = prefill_budget(t, res)
+    commit = np.array([c[:8] for c in recipe_commit(t)])
+    listed = np.array([(c, e) in SGLANG_PREFILL_ENTRIES for c, e in zip(commit, recipe_entry(t))])
+    sgl = (res.engine == "sglang") & np.isin(res.hardware, ["b200", "gb200-nvl72"])
+    assert (sgl & listed).sum() == 106 and not (listed & ~sgl).any()
+    assert not np.isnan(tokens[sgl & listed]).any() and not np.isnan(cap[sgl & listed]).any()
+    assert np.isnan(tokens[sgl & ~listed]).all()
+    dep8 = sgl & listed & (commit == "8a02464b") & (t.isl == 8192)
+    assert dep8.any() and set(tokens[dep8]) == {4096.0} and set(cap[dep8]) == {128.0}
+    old = sgl & np.isin(commit, ["25506e87", "c040b5cf", "450d834a"])
+    assert old.any() and np.isnan(tokens[old]).all()

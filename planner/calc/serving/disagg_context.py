@@ -53,11 +53,63 @@ def context_batch_per_rank(*, prompt_tokens, token_budget, batch, memory_prompts
                                     cap))
 
 
+def all_reduce_gather_layout(prefill: PoolLayout, all_reduce_gather: Any) -> PoolLayout:
+    """The layout whose forward pass an attention-DP prefill worker runs when it gathers its
+    ranks' tokens for the MoE by all-reduce: attention TP over the worker's GPUs, every rank's
+    prompts in one batch, the experts as laid out.
+
+    Formula: where g (``all_reduce_gather``) and D > 1: tp' = tp · D, D' = 1, b' = b · D (the
+    worker's prompts), moe_tp / moe_ep kept; elsewhere the layout unchanged.
+    Ref: SGLang ``layers/dp_attention.py``: an extend (prefill) batch gathers in
+    ``DpPaddingMode.SUM_LEN``, ``_dp_gather_via_all_reduce`` (every rank writes its tokens into
+    a zeroed buffer of all ranks' tokens, then all-reduces it over the TP group), the MoE runs
+    on all the worker's tokens and its output is reduced back before ``dp_scatter``: a TP
+    worker's two all-reduces of every token per layer, not the all-to-all of each token's
+    routed copies that DeepEP (SGLang's ``moe_a2a_backend`` deepep) and the planner's DP layout move.
+    The attention is each rank's own prompts either way (the same work as TP's head slices).
+    Convention: g None or False: unchanged; the worker's memory stays the DP layout's (only the
+    pass is read at this layout).
+    Example: 1 worker, attention DP 8, EP 8, 1 prompt a rank: TP 8, EP 8, 8 prompts.
+    """
+    if all_reduce_gather is None:
+        return prefill
+    dp = np.asarray(prefill.attention_dp)
+    on = np.asarray(all_reduce_gather, dtype=bool) & (dp > 1)
+    return replace(prefill, tp=np.where(on, np.asarray(prefill.tp) * dp, prefill.tp),
+                   attention_dp=np.where(on, 1, dp),
+                   batch=np.where(on, np.asarray(prefill.batch, dtype=float) * dp, prefill.batch))
+
+
+def gathered_prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *,
+                           layout: PoolLayout, all_reduce_gather: Any = None,
+                           **kwargs: Any) -> PoolPiece:
+    """:func:`~.disagg_workload.prefill_piece` of ``layout``, its pass (and bound) at
+    :func:`all_reduce_gather_layout` where the worker gathers its tokens by all-reduce.
+
+    Formula: T = T_pass(layout') on those rows, T_pass(layout) elsewhere; memory, fit and
+    request time of ``layout``.
+    Ref: :func:`all_reduce_gather_layout`.
+    Convention: ``all_reduce_gather`` None (every caller but the measured runs' reader): the
+    planner's DP layout, its all-to-all.
+    Example: see tests/calc/test_disagg_context.py.
+    """
+    from planner.calc.serving.disagg_workload import prefill_piece
+
+    piece = prefill_piece(model, hardware, engine, layout=layout, **kwargs)
+    tp_like = all_reduce_gather_layout(layout, all_reduce_gather)
+    if tp_like is layout:
+        return piece
+    on = np.asarray(tp_like.attention_dp) != np.asarray(layout.attention_dp)
+    other = prefill_piece(model, hardware, engine, layout=tp_like, **kwargs)
+    return replace(piece, time_s=np.where(on, other.time_s, piece.time_s),
+                   bound=np.where(on, other.bound, piece.bound))
+
+
 def loaded_context_pass(model: Model, hardware: Hardware, engine: Engine | None, *,
                         unloaded: PoolPiece, prefill: PoolLayout, isl_tokens: Any,
                         overlap: bool = False, prefix_cache_hit_frac: Any = None,
                         max_num_tokens: Any = None, max_batch_size: Any = None,
-                        **dtypes: Any) -> tuple[Any, Any]:
+                        all_reduce_gather: Any = None, **dtypes: Any) -> tuple[Any, Any]:
     """(pass s, requests per pass) of a prefill worker whose queue holds more than one
     iteration takes: its capacity is requests / pass; its unloaded pass (``unloaded``, the
     :func:`~.disagg_workload.prefill_piece` at ``prefill.batch``) stays on each request's TTFT.
@@ -71,14 +123,14 @@ def loaded_context_pass(model: Model, hardware: Hardware, engine: Engine | None,
     Ref: :func:`context_batch_per_rank`; :func:`~.disagg.disagg_steady_state` (the pool's rate
     from this pass).
     Convention: where b_load prompts per rank do not fit the worker's memory, or are no more
-    than ``prefill.batch``, the unloaded batch and pass; no engine (the idealised
+    than ``prefill.batch``, the unloaded batch and pass (``unloaded``, read at the same
+    ``all_reduce_gather``: :func:`gathered_prefill_piece`); no engine (the idealised
     one, no budget stated) and no ``max_num_tokens``: the unloaded batch; ``max_batch_size``
     None or NaN: no cap (the token budget and memory alone).
     Example: DeepSeek-V3 FP8 on one H200 worker of attention DP 8 (EP 8), 1K prompts (922
     tokens drawn on average): 8 per rank, 64 requests per 1.00 s pass against 8 per 0.18 s
     unloaded (tests/calc/test_disagg_context.py).
     """
-    from planner.calc.serving.disagg_workload import prefill_piece
     from planner.calc.serving.prefix_cache import (checked_prefix_cache_hit_frac,
                                                    prefill_computed_tokens)
 
@@ -97,9 +149,10 @@ def loaded_context_pass(model: Model, hardware: Hardware, engine: Engine | None,
     b = context_batch_per_rank(prompt_tokens=new, token_budget=budget, batch=batch,
                                memory_prompts=np.where(per_prompt > 0, batch + room, np.inf),
                                max_batch=np.inf if max_batch_size is None else max_batch_size)
-    piece = prefill_piece(model, hardware, engine, isl_tokens=isl_tokens,
-                          layout=replace(prefill, batch=b), overlap=overlap,
-                          prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
+    piece = gathered_prefill_piece(model, hardware, engine, isl_tokens=isl_tokens,
+                                   layout=replace(prefill, batch=b), overlap=overlap,
+                                   all_reduce_gather=all_reduce_gather,
+                                   prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
     more = np.asarray(piece.memory.fits, dtype=bool) & (b > np.asarray(prefill.batch))
     return (np.where(more, piece.time_s, unloaded.time_s),
             np.where(more, b, np.asarray(prefill.batch)) * np.asarray(prefill.attention_dp))

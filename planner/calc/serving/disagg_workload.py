@@ -336,7 +336,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                  overlap: bool = False, kv_bytes_per_s: Any = None,
                  burst_share: Any = 0.0, mtp_draft_tokens: Any = 0,
                  mtp_acceptance: Any = None, clients: Any = None, prefix_cache_hit_frac: Any = None,
-                 prefill_max_num_tokens: Any = None, prefill_max_batch_size: Any = None) -> DisaggResult:
+                 prefill_max_num_tokens: Any = None, prefill_max_batch_size: Any = None, prefill_all_reduce_gather: Any = None) -> DisaggResult:
     """TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode pool serving ``model``
     (arrays of the broadcast shape of the layouts and lengths).
 
@@ -359,7 +359,7 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     engine's max batch size caps it; the rest wait for a decode slot; None: the pool's batch);
     ``mtp_draft_tokens`` k / ``mtp_acceptance``: MTP speculative decoding in the decode pool
     (:func:`decode_piece`: TPOT = step / tokens per step; the first token's step a whole step);
-    ``prefill_max_num_tokens`` / ``_batch_size``: :func:`~.disagg_context.loaded_context_pass`'s;
+    ``prefill_max_num_tokens`` / ``_batch_size``: :func:`~.disagg_context.loaded_context_pass`'s; ``prefill_all_reduce_gather``: :func:`~.disagg_context.gathered_prefill_piece`'s;
     prefill workers run one batch at a time with the transfers overlapped; ``fits`` needs
     both pools' workers to fit; prefix cache F: :func:`prefill_piece`'s (1 − F) · ISL tokens,
     the whole prompt's KV moved (read from the cache on the prefill side), decode unchanged.
@@ -367,18 +367,18 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     EP 8), 1 decode worker of 16 (attention DP 16, EP 16) at 32 per rank: 24 GPUs > 8, the
     KV cache (163.9 MB) crosses the NIC (see tests/calc/test_disagg_workload.py).
     """
-    from planner.calc.serving.disagg_context import loaded_context_pass
+    from planner.calc.serving.disagg_context import gathered_prefill_piece, loaded_context_pass
 
     dtypes = dict(weights_dtype=weights_dtype, moe_weights_dtype=moe_weights_dtype,
                   kv_dtype=kv_dtype)
-    pre = prefill_piece(model, hardware, engine, isl_tokens=isl_tokens, layout=prefill,
-                        overlap=overlap, prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
+    pre = gathered_prefill_piece(model, hardware, engine, isl_tokens=isl_tokens, layout=prefill, all_reduce_gather=prefill_all_reduce_gather,
+                                 overlap=overlap, prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
     dec = decode_piece(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
                        layout=decode, overlap=overlap, mtp_draft_tokens=mtp_draft_tokens,
                        mtp_acceptance=mtp_acceptance, **dtypes)
     loaded = loaded_context_pass(model, hardware, engine, unloaded=pre, prefill=prefill,
                                  isl_tokens=isl_tokens, overlap=overlap, max_num_tokens=prefill_max_num_tokens,
-                                 prefix_cache_hit_frac=prefix_cache_hit_frac, max_batch_size=prefill_max_batch_size, **dtypes)
+                                 prefix_cache_hit_frac=prefix_cache_hit_frac, max_batch_size=prefill_max_batch_size, all_reduce_gather=prefill_all_reduce_gather, **dtypes)
     q_kv, inside, transfer = _kv_transfer(model, hardware, prefill, decode, isl_tokens,
                                           dec.memory.kv_dtype, kv_bytes_per_s)
     state = disagg_steady_state(
