@@ -35,6 +35,8 @@ TRT = "trtllm/1.3.0rc20"
 #: DeepSeek-V3's decode GEMMs (N, K) at attention TP 1; TP divides N of the column-parallel and
 #: K of the row-parallel ones (``_gemm_shapes``).
 HIDDEN, SHARED_INTER, DENSE_INTER, VOCAB = 7168, 2048, 18432, 129280
+#: AIConfigurator's h100_sxm / h200_sxm system specs: node.inter_node_bw, intra_node_bw (B/s).
+AIC_INTER_NODE_BW, AIC_INTRA_NODE_BW = 50e9, 450e9
 #: Representative rows (validate-disagg, main 3f409f0): hardware, label, attention TP,
 #: attention DP, MoE EP, requests per attention rank, mean decode context (ISL + OSL / 2 of the
 #: client's mean lengths), measured and predicted TPOT (ms; /tmp/an/rows.csv of main).
@@ -142,7 +144,13 @@ def table_parts(tab: dict, *, tp: int, adp: int, ep: int, batch: int, context: f
 
     msg = batch * HIDDEN * 2
     ar = _interp({float(k.split("|")[1]): t for k, t in tab["allreduce"].items()
-                  if k.split("|")[0] == str(tp)}, msg) if 1 < tp <= 8 else math.nan
+                  if k.split("|")[0] == str(min(tp, 8))}, msg) if tp > 1 else math.nan
+    # past one node no table: AIConfigurator's own rule (aic-core/rust/.../operators/
+    # communication.rs, custom_allreduce_empirical) scales the 8-GPU time by the ratio of its
+    # speed-of-light times, (p-1)/p over 50 GB/s inter-node against 7/8 over 450 GB/s NVLink
+    ar_rule = ar * (tp - 1) / tp / AIC_INTER_NODE_BW / ((8 - 1) / 8 / AIC_INTRA_NODE_BW) \
+        if tp > 8 else math.nan
+    ar = ar if tp <= 8 else math.nan
     group = batch * adp                     # tokens the EP group routes
     moe_tp = tp * adp // ep
     routed = {d: _interp({float(k.split("|")[0]): t for k, t in tab["moe"].items()
@@ -150,7 +158,8 @@ def table_parts(tab: dict, *, tp: int, adp: int, ep: int, batch: int, context: f
               for d in ("balanced", "power_law_1.01")}
     return dict(module=_table2(tab["module"], str(heads), batch, context) * 1e3,
                 core=_table2(tab["core"], str(heads), batch, context) * 1e3,
-                allreduce=2 * ar * 1e3, routed=routed["balanced"],
+                allreduce=2 * ar * 1e3, allreduce_aic_rule=2 * ar_rule * 1e3,
+                routed=routed["balanced"],
                 routed_pl=routed["power_law_1.01"],
                 shared=gemm("shared_gate_up") + gemm("shared_down"),
                 router=gemm("router", "bfloat16"),
@@ -219,12 +228,19 @@ def report(path: Path) -> None:
         print(f"{hw} {label}, {batch} per rank, context {context}: {cells}; routed power law "
               f"{tb['routed_pl']:.1f}; planner engine terms: per layer {pl['layer']:.1f}, "
               f"per-peer {pl['peer']:.1f}, all-to-all {pl['a2a']:.1f}")
+        if not math.isnan(tb["allreduce_aic_rule"]):
+            rule = dict(tb, allreduce=tb["allreduce_aic_rule"])
+            print(f"    TP {tp} across nodes: planner all-reduces + per-peer term "
+                  f"{pl['allreduce'] + pl['peer']:.1f} µs a layer; AIConfigurator's rule "
+                  f"(8-GPU table x speed-of-light ratio) {tb['allreduce_aic_rule']:.1f}: with it "
+                  f"the tables' step {step_ms(rule):.2f} ms, the planner's with it in place of "
+                  f"its own {step_ms(dict(pl, peer=0.0, allreduce=rule['allreduce'])):.2f} ms")
         kernels = dict(tb, allreduce=0.0 if math.isnan(tb["allreduce"]) else tb["allreduce"])
         print(f"    step: planner {pl['step_ms']:.2f} ms (sum of parts "
               f"{step_ms(pl):.2f}); tables' kernels alone {step_ms(kernels):.2f} ms "
               f"(power law {step_ms(kernels, routed='routed_pl'):.2f}; "
               f"{'no TP>8 all-reduce table' if math.isnan(tb['allreduce']) else 'all-reduce in'})"
-              f"; measured TPOT {measured} ms, validate-disagg {predicted} ms")
+              f"; measured TPOT {measured} ms, validate-disagg on main 3f409f0 {predicted} ms")
 
 
 def main() -> None:
