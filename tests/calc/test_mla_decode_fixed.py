@@ -102,3 +102,12 @@ def test_a_fixed_time_per_row_is_checked(tmp_path):
     with pytest.raises(ValueError, match="fixed_us must have one value per row"):
         RowsTable(rows=(1.0, 2.0), frac=(0.1, 0.2), peak="bf16", source="s", reduction="r",
                   fixed_us=(13.0,))
+
+
+def test_a_scalar_reads_the_same_as_an_array_without_numpy_in_serves_step():
+    h200 = catalog.load_hardware("h200")
+    tps = [1, 2, 3, 8, 16, 128, 256]
+    arr = mla_decode_fixed_s(DS, h200, kv_dtype="fp8", tp=np.array(tps))
+    for tp, want in zip(tps, arr):
+        got = mla_decode_fixed_s(DS, h200, kv_dtype="fp8", tp=tp)
+        assert isinstance(got, float) and got == pytest.approx(float(want), rel=1e-12)

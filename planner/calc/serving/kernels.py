@@ -263,15 +263,25 @@ def mla_decode_fixed_s(model: Any, hardware: Any, *, kv_dtype: str, tp: Any) -> 
     Example: H200, FP8 KV, TP 8 (16 heads): 13.2e-6 s; TP 16 (8 heads): 12.8e-6 s; a spec
     without ``fixed_us`` (B200 today): 0.
     """
-    import numpy as np
-
     from planner.specs.model import MLAttention
     from planner.units import US
 
     att = model.attention
     tables = hardware.efficiency.mla_decode or {}
     table = tables.get(kv_dtype, tables.get("bf16"))
-    if not isinstance(att, MLAttention) or table is None or table.fixed_us is None:
+    none = not isinstance(att, MLAttention) or table is None or table.fixed_us is None
+    if isinstance(tp, numbers.Real):       # serve's one step: no numpy (the CLI's cold start)
+        if none or table is None:
+            return 0.0
+        x, xs = math.log(att.num_heads / float(tp)), [math.log(r) for r in table.rows]
+        ys = list(table.fixed_us)
+        if x <= xs[0] or x >= xs[-1]:
+            return (ys[0] if x <= xs[0] else ys[-1]) * US
+        i = next(j for j in range(1, len(xs)) if xs[j] >= x)
+        return (ys[i - 1] + (x - xs[i - 1]) / (xs[i] - xs[i - 1]) * (ys[i] - ys[i - 1])) * US
+    import numpy as np
+
+    if none or table is None:
         return 0.0 * np.asarray(tp, dtype=float)
     heads = np.log(np.maximum(att.num_heads / np.asarray(tp, dtype=float), 1e-9))
     return np.interp(heads, np.log(np.asarray(table.rows)), np.asarray(table.fixed_us)) * US
