@@ -335,7 +335,31 @@ def mla_decode(system: str, root: Path, peaks: dict) -> dict:
             f"median over {_count_range(counts)} generation-MLA runs ({table_dtype} KV, "
             "B·(step + 1) >= 262,144 tokens) at each count of heads per GPU (rows); FLOPs "
             "B·(step + 1)·n_h·2·(576 + 512) (absorbed)")
+        out[key].update(mla_decode_fixed(rows, table_dtype, heads))
     return out
+
+
+#: The MLA kernel's fixed time per call: its runs of one sequence over at most this many
+#: cached positions (the FLOPs there take under 0.1 µs at the tables' rates).
+MLA_FIXED_MAX_POSITIONS = 32
+
+
+def mla_decode_fixed(rows: list, table_dtype: str, heads: list[int]) -> dict:
+    """The generation MLA kernel's fixed time per call at each head count (µs): the median
+    latency of its runs of batch 1 over at most :data:`MLA_FIXED_MAX_POSITIONS` positions
+    (issue 22, round 15, hopdec15; ``benchmarks/hopper_decode_parts.py``)."""
+    by_heads: dict[int, list[float]] = {}
+    for r in rows:
+        if (r["kv_cache_dtype"] == table_dtype and r["batch_size"] == 1
+                and r["step"] + 1 <= MLA_FIXED_MAX_POSITIONS):
+            by_heads.setdefault(r["num_heads"], []).append(r["latency"] * 1e3)
+    if any(h not in by_heads for h in heads):
+        return {}
+    counts = [len(by_heads[h]) for h in heads]
+    return dict(fixed_us=[round(_median(by_heads[h]), 1) for h in heads],
+                fixed_reduction=f"fixed_us: median latency of {_count_range(counts)} runs of "
+                f"batch 1 over at most {MLA_FIXED_MAX_POSITIONS} cached positions at each count "
+                "of heads per GPU (the kernel's time per call before its FLOPs)")
 
 
 def _bf16_table(rows: list, achieved: list, peaks: dict, reduction: str) -> dict:
@@ -447,6 +471,9 @@ def _table_yaml(name: str, tables: dict, source) -> list[str]:
                 f"      achieved_tflop_per_s: {_flow(t['achieved_tflop_per_s'])}",
                 f"      peak: {t['peak']}", f"      source: {_q(src)}",
                 f"      reduction: {_q(t['reduction'])}"]
+        if "fixed_us" in t:
+            out[-1] = f"      reduction: {_q(t['reduction'] + '; ' + t['fixed_reduction'])}"
+            out.insert(-3, f"      fixed_us: {_flow(t['fixed_us'])}")
     return out
 
 

@@ -184,10 +184,13 @@ class RowsTable:
     source: Str
     reduction: Str
     achieved_tflop_per_s: Optional[Tuple[PosFloat, ...]] = None
+    #: A measured kernel's fixed time per call at each row (µs; ``mla_decode``: the generation
+    #: MLA kernel's time at one sequence of few positions), added to its FLOPs' time.
+    fixed_us: Optional[Tuple[PosFloat, ...]] = None
 
     def __post_init__(self) -> None:
         # Tuples of floats however built (validated, or from the cache's plain lists).
-        for name in ("rows", "frac", "achieved_tflop_per_s"):
+        for name in ("rows", "frac", "achieved_tflop_per_s", "fixed_us"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(float(v) for v in value))
@@ -199,6 +202,8 @@ class RowsTable:
         if self.achieved_tflop_per_s is not None and len(self.achieved_tflop_per_s) != len(
                 self.rows):
             raise ValueError("achieved_tflop_per_s must have one value per row")
+        if self.fixed_us is not None and len(self.fixed_us) != len(self.rows):
+            raise ValueError("fixed_us must have one value per row")
         if self.peak not in PEAK_DTYPES:
             raise ValueError(f"peak must be one of {', '.join(PEAK_DTYPES)} (got {self.peak!r})")
 

@@ -279,8 +279,9 @@ def test_validation_table_against_measured_runs():
     # 0.021 -> 0.058: the GEMM tables over layer-sized shapes (issue 20, accuracy); 0.058 ->
     # 0.087: the MoE tables over layer-sized runs (faster experts at small M); 0.087 -> 0.105:
     # MLA decode at TensorRT-LLM's measured generation-MLA rate (128 heads per GPU, BF16 KV:
-    # 0.591 of the BF16 peak on H100, against the context-attention factor before)
-    assert by_id["sglang-h100-decode-tbo"].error == pytest.approx(0.105, abs=0.001)
+    # 0.591 of the BF16 peak on H100, against the context-attention factor before); 0.105 ->
+    # 0.093: the MLA decode kernel's fixed time per call on H100 (issue 22 round 15, hopdec15)
+    assert by_id["sglang-h100-decode-tbo"].error == pytest.approx(0.093, abs=0.001)
     assert by_id["ant-h20-decode-base"].error == pytest.approx(0.281, abs=0.001)
     assert by_id["ant-h20-decode-max"].error == pytest.approx(0.645, abs=0.001)
     assert by_id["ant-h20-decode-ep32-bs8"].error == pytest.approx(0.899, abs=0.001)
@@ -302,10 +303,11 @@ def test_validation_table_against_measured_runs():
     # The eight runs of the first table alone: 16.3% before issue 19 (H100 on H800's assumed
     # factors), 7.6% with H100's measured kernel tables, 7.1% with the GEMM tables over
     # layer-sized shapes (issue 20, accuracy), 7.9% with the MoE tables over layer-sized runs,
-    # 7.3% with the measured MLA decode table (issue 19).
+    # 7.3% with the measured MLA decode table (issue 19), 7.6% with its fixed time per call
+    # (issue 22 round 15, hopdec15: SGLang's H100 no-TBO decode run -6.8% -> -7.4%).
     first = sorted(abs(r.error) for r in rep.rows if not r.run.id.startswith("ant-"))
     assert len(first) == 8
-    assert statistics.median(first) == pytest.approx(0.073, abs=0.001)
+    assert statistics.median(first) == pytest.approx(0.076, abs=0.001)
     assert {r.expert_balance for r in rep.rows} == {"eplb", "uniform", "exact", "none"}
 
 
@@ -374,8 +376,9 @@ def test_the_sources_ablations_beside_the_planner():
     # Issue 19 (H100 on its own measured kernel tables): +44.5% -> +50.4%; the tables read in
     # log-log with kernel time monotone in M: +47.9%; GEMM tables over layer-sized shapes
     # (issue 20, accuracy): +49.8%; MoE tables over layer-sized runs: +49.2%; the measured MLA
-    # decode table (issue 19): +48.5%.
-    assert rows["sglang-h100-decode-tbo-gain"].predicted == pytest.approx(0.485, abs=0.001)
+    # decode table (issue 19): +48.5%; the MLA decode kernel's fixed time per call on H100
+    # (issue 22 round 15, hopdec15: a longer step at both settings, so a smaller gain): +47.9%.
+    assert rows["sglang-h100-decode-tbo-gain"].predicted == pytest.approx(0.479, abs=0.001)
     assert rows["ant-h20-fp8-mla-bs56"].predicted == pytest.approx(0.249, abs=0.001)
     assert rows["ant-h20-swapab-bs2"].predicted == pytest.approx(0.370, abs=0.001)
     assert rows["ant-h20-sbo-bs56"].difference == pytest.approx(0.003, abs=0.001)

@@ -164,6 +164,7 @@ def _with_mla_decode_rate(rates: Rates, model: Model, hardware: Hardware, config
     from dataclasses import replace
 
     from planner.calc.serving.efficiency import mla_decode_flop_per_s
+    from planner.calc.serving.kernels import mla_decode_fixed_s
     from planner.calc.serving.rates import with_mla_prefill
 
     if config.bound:
@@ -171,7 +172,9 @@ def _with_mla_decode_rate(rates: Rates, model: Model, hardware: Hardware, config
     if not config.decode:
         return with_mla_prefill(rates, model, hardware, kv_dtype=config.kv_dtype)
     return replace(rates, mla_decode=mla_decode_flop_per_s(model, hardware,
-                                                           kv_dtype=config.kv_dtype, tp=tp))
+                                                           kv_dtype=config.kv_dtype, tp=tp),
+                   mla_decode_fixed_s=float(mla_decode_fixed_s(model, hardware,
+                                                               kv_dtype=config.kv_dtype, tp=tp)))
 
 
 def serve(model: Model, hardware: Hardware, config: ServeConfig | None = None) -> ServeResult:

@@ -202,6 +202,8 @@ def attention_block_s(ledger: KernelLedger, model: Model, shape: StepShape, rate
                    * shape.kv_read_fraction if shape.decode
                    else rows * tp) * shape.kv_bytes_per_token_per_layer)
     mla = rates.mla_decode if shape.decode else None   # the measured kernel's time, all of it
+    if mla is not None and core_flops > 0:   # + its fixed time per call, as one rate
+        mla = core_flops / (rates.mla_decode_fixed_s + core_flops / mla)
     core_rate = (rates.attention if shape.decode else prefill_attention_flop_per_s(
         rates, prefill_context=shape.attention_context_tokens))   # by prompt length, as workload
     return (ledger.add("attention (core)", flops=core_flops, bytes_moved=core_bytes,

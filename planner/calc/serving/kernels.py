@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import Any
 
 from planner.specs.deployment import MAX_TILE_ROWS
 
@@ -245,3 +246,42 @@ def random_routing_expert_rate(*, rate_at, mean_rows, hit_frac):
 
     hit = np.maximum(hit_frac, np.finfo(float).tiny)
     return rate_at(hit) * rate_at(np.maximum(mean_rows / hit, 1.0)) / rate_at(np.ones_like(hit))
+
+
+def mla_decode_fixed_s(model: Any, hardware: Any, *, kv_dtype: str, tp: Any) -> Any:
+    """The MLA decode kernel's fixed time per call (s) at TP ``tp`` (heads n_h / TP per GPU),
+    scalars or arrays; 0 for another attention or a spec whose ``mla_decode`` table gives none.
+
+    Formula: the ``mla_decode`` table's ``fixed_us`` of the KV dtype (else BF16), linear in
+    log heads between its rows, constant past its ends; the kernel's time is this plus its
+    FLOPs at the table's rate (:func:`~planner.calc.serving.efficiency.mla_decode_flop_per_s`).
+    Ref: AIConfigurator generation_mla_perf (TensorRT-LLM 1.3.0rc20): the median latency of its
+    runs of one sequence over at most 32 cached positions (``benchmarks/extract_aic_kernels.py``
+    ``mla_decode_fixed``; ``benchmarks/hopper_decode_parts.py``).
+    Convention: paid once per layer and micro-batch that decodes; the rate (a median over runs
+    of >= 262,144 cached tokens) is kept, so large runs read at most this much more.
+    Example: H200, FP8 KV, TP 8 (16 heads): 13.2e-6 s; TP 16 (8 heads): 12.8e-6 s; a spec
+    without ``fixed_us`` (B200 today): 0.
+    """
+    from planner.specs.model import MLAttention
+    from planner.units import US
+
+    att = model.attention
+    tables = hardware.efficiency.mla_decode or {}
+    table = tables.get(kv_dtype, tables.get("bf16"))
+    none = not isinstance(att, MLAttention) or table is None or table.fixed_us is None
+    if isinstance(tp, numbers.Real):       # serve's one step: no numpy (the CLI's cold start)
+        if none or table is None:
+            return 0.0
+        x, xs = math.log(att.num_heads / float(tp)), [math.log(r) for r in table.rows]
+        ys = list(table.fixed_us)
+        if x <= xs[0] or x >= xs[-1]:
+            return (ys[0] if x <= xs[0] else ys[-1]) * US
+        i = next(j for j in range(1, len(xs)) if xs[j] >= x)
+        return (ys[i - 1] + (x - xs[i - 1]) / (xs[i] - xs[i - 1]) * (ys[i] - ys[i - 1])) * US
+    import numpy as np
+
+    if none or table is None:
+        return 0.0 * np.asarray(tp, dtype=float)
+    heads = np.log(np.maximum(att.num_heads / np.asarray(tp, dtype=float), 1e-9))
+    return np.interp(heads, np.log(np.asarray(table.rows)), np.asarray(table.fixed_us)) * US

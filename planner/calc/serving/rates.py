@@ -38,6 +38,7 @@ class Rates:
     overlap_compute: float
     basis: str
     mla_decode: Any = None  # the MLA decode core's measured FLOP/s (None: attention, KV stream)
+    mla_decode_fixed_s: Any = 0.0  # and its fixed time per call (kernels.mla_decode_fixed_s)
     #: The prefill attention core's measured fraction by prompt length over ``attention``'s
     #: (a function of ISL tokens; None: ``attention`` for every prompt).
     attention_isl_scale: Any = None

@@ -25,7 +25,7 @@ from planner.calc.serving.blocks import (
 )
 from planner.calc.serving.communication import (TP_ALL_REDUCES_PER_LAYER, ep_all_to_all_latency_s,
                                                 ep_copy_bytes, tp_all_reduce_time_s)
-from planner.calc.serving.kernels import expected_padded_rows_per_expert, padded_rows
+from planner.calc.serving.kernels import expected_padded_rows_per_expert, mla_decode_fixed_s, padded_rows
 from planner.calc.serving.efficiency import mla_decode_flop_per_s
 from planner.calc.serving.rates import (PROMPT_PER_MEAN_CONTEXT, prefill_attention_flop_per_s,
                                         with_mla_prefill)
@@ -262,15 +262,15 @@ def _attention_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelF
     kv_layer = kv_bytes_per_token_per_gpu_array(fig, tp=tp) / fig.layers
     core_dec = attention_core_flops_per_token_per_layer(
         model, context_tokens=dec_ctx, absorbed=True)   # the pattern's positions (DSA: top-k)
-    core_pre = attention_core_flops_per_token_per_layer(
-        model, context_tokens=pre_ctx, absorbed=False)
+    core_pre = attention_core_flops_per_token_per_layer(model, context_tokens=pre_ctx, absorbed=False)
     kv_frac = kv_read_fraction(model, context_tokens=dec_ctx, kv_dtype=fig.kv_dtype)
     mla_rate = mla_decode_flop_per_s(model, hardware, kv_dtype=fig.kv_dtype, tp=tp)
     if mla_rate is None:
         b.roof(dec * queries / tp * core_dec, r.attention, dec * dec_ctx * kv_layer * kv_frac,
                r.kv_stream, count)
-    else:
-        b.kernel(dec * queries / tp * core_dec / mla_rate, count, memory=(
+    else:   # the measured kernel: its FLOPs at its rate + its fixed time per call that decodes
+        fixed = (dec > 0) * mla_decode_fixed_s(model, hardware, kv_dtype=fig.kv_dtype, tp=tp)
+        b.kernel(dec * queries / tp * core_dec / mla_rate + fixed, count, memory=(
             dec * dec_ctx * kv_layer * kv_frac / hardware.gpu.hbm_bandwidth_bytes_per_s
             > dec * queries / tp * core_dec / hardware.peak_dense_flop_per_s("bf16")))
     if model.num_sparse_layers:   # DSA's indexer, measured (0 without the tables)
