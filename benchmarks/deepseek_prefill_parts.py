@@ -200,7 +200,8 @@ def report(path: Path) -> None:
 #: pass at the recipes' ``max_num_tokens`` / ``max_batch_size``.
 FP8_CASES = (
     ("b200", "fp8", 1, 8, 8, 1024, 1), ("b200", "fp8", 1, 8, 8, 1024, 16),
-    ("b200", "fp8", 1, 8, 8, 8192, 1), ("b200", "fp8", 8, 1, 1, 8192, 1),
+    ("b200", "fp8", 1, 8, 8, 8192, 1), ("b200", "fp8", 1, 8, 1, 8192, 1),
+    ("b200", "fp8", 8, 1, 1, 8192, 1),
     ("b200", "fp8", 8, 1, 8, 1024, 1),
     ("b200", "nvfp4", 1, 4, 4, 1024, 1), ("b200", "nvfp4", 1, 4, 4, 1024, 8),
     ("b200", "nvfp4", 1, 4, 4, 8192, 1), ("b200", "nvfp4", 1, 4, 4, 8192, 2),
@@ -316,16 +317,17 @@ def report_fp8(path: Path) -> None:
               f"{table_pass:.1f} ({table_pass / now['pass_ms']:.2f}) |")
     print("\nrouted experts per MoE layer, ms, at tokens the table holds (through the EP group):"
           " planner / table balanced / power_law_1.01")
-    for hw, w, ep in dict.fromkeys((c[0], c[1], c[4]) for c in FP8_CASES if c[3] > 1):
+    for hw, w, adp, ep in dict.fromkeys((c[0], c[1], c[3], c[4]) for c in FP8_CASES
+                                        if c[3] > 1):
         tab, dt = data[hw], TABLE_DTYPE[w]
         cells = []
         for tokens in (1024, 4096, 16384):
-            now = _parts(model, catalog.load_hardware(hw), tp=1, adp=ep, ep=ep,
-                         isl=tokens // ep, prompts=1, lone=False, weights=w)
-            bal, pl = (_moe_table(tab["moe"][dt], tokens=tokens, moe_tp=1, ep=ep, dist=d)
-                       for d in ("balanced", "power_law_1.01"))
+            now = _parts(model, catalog.load_hardware(hw), tp=1, adp=adp, ep=ep,
+                         isl=tokens // adp, prompts=1, lone=False, weights=w)
+            bal, pl = (_moe_table(tab["moe"][dt], tokens=tokens, moe_tp=adp // ep, ep=ep,
+                                  dist=d) for d in ("balanced", "power_law_1.01"))
             cells.append(f"{tokens}: {now['routed']:.3f} / {bal:.3f} / {pl:.3f}")
-        print(f"| {hw} | {w} | EP {ep} | " + " | ".join(cells) + " |")
+        print(f"| {hw} | {w} | MoE-TP {adp // ep} x EP {ep} | " + " | ".join(cells) + " |")
 
 
 def dump_or_report(doc: str, dump, report) -> None:
