@@ -103,3 +103,13 @@ def test_the_nvfp4_prefill_experts_at_ep_4_do_not_move():
     balanced = replace(B200, efficiency=replace(B200.efficiency, routed_skew=None))
     assert _pass_routed_ms(B200, weights="nvfp4", adp=4, tokens_per_rank=4096) == pytest.approx(
         _pass_routed_ms(balanced, weights="nvfp4", adp=4, tokens_per_rank=4096), rel=1e-12)
+
+
+def test_show_lists_the_skew_grids():
+    from planner.report.catalog import hardware_detail_tables
+
+    _, eff = hardware_detail_tables(B200)
+    row = next(r for r in eff.rows if r[0] == "routed_skew")
+    assert "fp8_block x0.948-2.158" in row[1] and "moe_perf" in row[2]
+    rec = eff.rows and hardware_detail_tables(B200)[0].records[0]["efficiency"]["routed_skew"]
+    assert rec["tables"]["fp8_block"]["ep"] == [1, 2, 4, 8, 16, 32]
