@@ -13,6 +13,14 @@ attention projections (gemm_perf fp8_block at DeepSeek's own (N, K): q_a 1536x71
 (moe_perf fp8_block, h 7168, i 2048, E 256, k 8, fastest kernel per run, balanced routing and
 power_law_1.01). Planner parts are the forward pass's own roofline terms (recorded per call).
 
+``--fp8`` (issue 22, fp8ctx15): the FP8 and NVFP4 TensorRT-LLM prefill workers of the
+disaggregated rows (``FP8_CASES``: H100, H200, B200, GB200), every attention-DP rank
+prefilling, each part beside the tables at its own dtype (fp8_block or nvfp4 GEMMs and MoE,
+power_law_1.01 beside balanced), and the routed experts at the token counts the table holds:
+
+    /work/venv-aic/bin/python benchmarks/deepseek_prefill_parts.py --fp8 --dump /tmp/aic /tmp/f.json
+    python benchmarks/deepseek_prefill_parts.py --fp8 /tmp/f.json
+
 ``--engine sglang`` (issue 22, sgl13): the same parts beside SGLang's own AIConfigurator tables
 (B200, GB200, H200; SGLang 0.5.10 kernels, DeepEP of 0.5.12), every attention-DP rank
 prefilling as a disaggregated prefill worker's batch does (not one lone rank):
