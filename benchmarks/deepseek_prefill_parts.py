@@ -13,6 +13,14 @@ attention projections (gemm_perf fp8_block at DeepSeek's own (N, K): q_a 1536x71
 (moe_perf fp8_block, h 7168, i 2048, E 256, k 8, fastest kernel per run, balanced routing and
 power_law_1.01). Planner parts are the forward pass's own roofline terms (recorded per call).
 
+``--fp8`` (issue 22, fp8ctx15): the FP8 and NVFP4 TensorRT-LLM prefill workers of the
+disaggregated rows (``FP8_CASES``: H100, H200, B200, GB200), every attention-DP rank
+prefilling, each part beside the tables at its own dtype (fp8_block or nvfp4 GEMMs and MoE,
+power_law_1.01 beside balanced), and the routed experts at the token counts the table holds:
+
+    /work/venv-aic/bin/python benchmarks/deepseek_prefill_parts.py --fp8 --dump /tmp/aic /tmp/f.json
+    python benchmarks/deepseek_prefill_parts.py --fp8 /tmp/f.json
+
 ``--engine sglang`` (issue 22, sgl13): the same parts beside SGLang's own AIConfigurator tables
 (B200, GB200, H200; SGLang 0.5.10 kernels, DeepEP of 0.5.12), every attention-DP rank
 prefilling as a disaggregated prefill worker's batch does (not one lone rank):
@@ -45,6 +53,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SYSTEMS = {"h200": "h200_sxm", "b200": "b200_sxm"}
+#: ``--fp8`` (issue 22, fp8ctx15): every TensorRT-LLM system the FP8 rows ran on.
+FP8_SYSTEMS = {"h100": "h100_sxm", "h200": "h200_sxm", "b200": "b200_sxm",
+               "gb200-nvl72": "gb200"}
 TRT = "trtllm/1.3.0rc20"
 PROJ = {8: {"q_a": (1536, 7168), "kv_a": (576, 7168), "q_b": (3072, 1536), "kv_b": (4096, 512),
             "o": (7168, 2048)},
@@ -191,6 +202,142 @@ def report(path: Path) -> None:
                           f" / {bal:.3f} (power law {pl:.3f})")
 
 
+#: ``--fp8``: the representative prefill workers of issue 22's FP8 and NVFP4 TensorRT-LLM rows
+#: (the layouts ``disagg_recipes`` fills): (hardware, weights, TP, attention DP, EP, ISL,
+#: prompts per rank); one prompt per rank is the unloaded pass, the larger counts the loaded
+#: pass at the recipes' ``max_num_tokens`` / ``max_batch_size``.
+FP8_CASES = (
+    ("b200", "fp8", 1, 8, 8, 1024, 1), ("b200", "fp8", 1, 8, 8, 1024, 16),
+    ("b200", "fp8", 1, 8, 8, 8192, 1), ("b200", "fp8", 1, 8, 1, 8192, 1),
+    ("b200", "fp8", 8, 1, 1, 8192, 1),
+    ("b200", "fp8", 8, 1, 8, 1024, 1),
+    ("b200", "nvfp4", 1, 4, 4, 1024, 1), ("b200", "nvfp4", 1, 4, 4, 1024, 8),
+    ("b200", "nvfp4", 1, 4, 4, 8192, 1), ("b200", "nvfp4", 1, 4, 4, 8192, 2),
+    ("gb200-nvl72", "fp8", 1, 8, 8, 1024, 1), ("gb200-nvl72", "fp8", 1, 8, 8, 1024, 16),
+    ("gb200-nvl72", "fp8", 1, 8, 8, 8192, 1), ("gb200-nvl72", "fp8", 1, 8, 8, 8192, 2),
+    ("gb200-nvl72", "nvfp4", 1, 4, 4, 1024, 1), ("gb200-nvl72", "nvfp4", 1, 4, 4, 1024, 16),
+    ("gb200-nvl72", "nvfp4", 1, 4, 4, 8192, 1), ("gb200-nvl72", "nvfp4", 1, 4, 4, 8192, 2),
+    ("h200", "fp8", 1, 8, 8, 1024, 1), ("h200", "fp8", 1, 8, 8, 1024, 8),
+    ("h200", "fp8", 1, 8, 8, 8192, 1), ("h200", "fp8", 1, 8, 8, 8192, 2),
+    ("h200", "fp8", 8, 1, 8, 1024, 1), ("h200", "fp8", 8, 1, 8, 8192, 1),
+    ("h100", "fp8", 1, 16, 16, 1024, 1), ("h100", "fp8", 1, 16, 16, 8192, 1),
+)
+#: The tables' dtype of each weight format (gemm_perf ``gemm_dtype``, moe_perf ``moe_dtype``).
+TABLE_DTYPE = {"fp8": "fp8_block", "nvfp4": "nvfp4"}
+#: DeepSeek-V3's shared expert per attention rank (whole on every rank): gate + up, down (N, K).
+SHARED = ((4096, 7168), (7168, 2048))
+
+
+def dump_fp8(root: Path, out: Path) -> None:
+    """``--fp8 --dump``: per system of :data:`FP8_SYSTEMS`, the context MLA (by KV dtype), the
+    fp8_block and nvfp4 GEMMs (fastest per shape) and DeepSeek-V3's MoE (h 7168, i 2048, E 256,
+    k 8; fastest kernel per run) in both formats."""
+    import pyarrow.parquet as pq
+
+    data: dict = {}
+    for hw, system in FP8_SYSTEMS.items():
+        base = root / system
+        ctx = pq.read_table(base / "mla" / TRT / "context_mla_perf.parquet").to_pydict()
+        mla = {f"{k}|{h}|{b}|{i}": t for k, h, b, i, t in zip(
+            ctx["kv_cache_dtype"], ctx["num_heads"], ctx["batch_size"], ctx["isl"],
+            ctx["latency"])}
+        g = pq.read_table(base / "gemm" / TRT / "gemm_perf.parquet").to_pydict()
+        gemm: dict = {d: {} for d in TABLE_DTYPE.values()}
+        for dt, m, n, k, t in zip(g["gemm_dtype"], g["m"], g["n"], g["k"], g["latency"]):
+            if dt in gemm:
+                key = f"{m}|{n}|{k}"
+                gemm[dt][key] = min(t, gemm[dt].get(key, t))
+        mo = pq.read_table(base / "moe" / TRT / "moe_perf.parquet").to_pydict()
+        moe: dict = {d: {} for d in TABLE_DTYPE.values()}
+        for i in range(len(mo["latency"])):
+            dt = mo["moe_dtype"][i]
+            if dt not in moe or (mo["hidden_size"][i], mo["inter_size"][i],
+                                 mo["num_experts"][i], mo["topk"][i]) != (7168, 2048, 256, 8):
+                continue
+            key = (f"{mo['num_tokens'][i]}|{mo['moe_tp_size'][i]}|{mo['moe_ep_size'][i]}|"
+                   f"{mo['distribution'][i]}")
+            moe[dt][key] = min(mo["latency"][i], moe[dt].get(key, mo["latency"][i]))
+        data[hw] = dict(mla=mla, gemm=gemm, moe=moe)
+    out.write_text(json.dumps(data))
+
+
+def _gemm_table(gemm: dict, shapes, *, rows: int) -> float:
+    """Table ms of the GEMMs ``shapes`` ((N, K) each) at M = ``rows``: the nearest (N, K) the
+    table holds at that M, latency scaled by N·K; NaN where it holds no run at M."""
+    have = sorted({tuple(map(int, k.split("|")[1:])) for k in gemm
+                   if int(k.split("|")[0]) == rows})
+    if not have:
+        return float("nan")
+    total = 0.0
+    for n, k in shapes:
+        nn, kk = min(have, key=lambda s: abs(s[0] - n) / n + abs(s[1] - k) / k)
+        total += gemm[f"{rows}|{nn}|{kk}"] * n * k / (nn * kk)
+    return total
+
+
+def _moe_table(moe: dict, *, tokens: int, moe_tp: int, ep: int, dist: str) -> float:
+    """Table ms of the routed experts at ``tokens`` routed through the EP group (AIConfigurator
+    reads moe_perf at tokens per rank x attention DP); past the table's largest count, that
+    run's time scaled by the tokens (rows per expert are large there: rate constant)."""
+    runs = {int(k.split("|")[0]): t for k, t in moe.items()
+            if k.split("|")[1:] == [str(moe_tp), str(ep), dist]}
+    if not runs:
+        return float("nan")
+    if tokens in runs:
+        return runs[tokens]
+    top = max(runs)
+    return runs[top] * tokens / top if tokens > top else float("nan")
+
+
+def report_fp8(path: Path) -> None:
+    """``--fp8``: per case of :data:`FP8_CASES`, each part of the planner's context pass per
+    layer (every attention-DP rank prefilling, as a loaded prefill worker does) beside the
+    tables at the same shape and dtype, and the pass with the tables' parts in place of the
+    planner's (the other parts the planner's)."""
+    sys.path.insert(0, str(REPO))
+    from planner import catalog
+
+    data = json.loads(path.read_text())
+    model = catalog.load_model("deepseek-v3")
+    att, moe_layers = model.num_layers, model.num_moe_layers
+    print("per layer, ms, planner / table; pass ms: planner -> with the tables' parts (ratio)")
+    print("| hw | w | TP/DP/EP | ISL x b | MLA core | projections | shared | routed (bal / pl) "
+          "| pass |")
+    for hw, w, tp, adp, ep, isl, b in FP8_CASES:
+        tab, dt = data[hw], TABLE_DTYPE[w]
+        now = _parts(model, catalog.load_hardware(hw), tp=tp, adp=adp, ep=ep, isl=isl,
+                     prompts=b, lone=adp == 1, weights=w)
+        tokens, moe_tp = isl * b, tp * adp // ep
+        core = tab["mla"].get(f"fp8|{128 // tp}|{b}|{isl}", float("nan"))
+        proj = _gemm_table(tab["gemm"][dt], PROJ[8 if tp == 8 else 1].values(), rows=tokens)
+        shared = _gemm_table(tab["gemm"][dt], ((n // tp, k) if i == 0 else (n, k // tp)
+                                               for i, (n, k) in enumerate(SHARED)), rows=tokens)
+        bal = _moe_table(tab["moe"][dt], tokens=tokens * adp, moe_tp=moe_tp, ep=ep,
+                         dist="balanced")
+        pl = _moe_table(tab["moe"][dt], tokens=tokens * adp, moe_tp=moe_tp, ep=ep,
+                        dist="power_law_1.01")
+        delta = att * ((core - now["core"]) + (proj - now["proj"])) + moe_layers * (
+            (shared - now["shared"]) + (bal - now["routed"]))
+        table_pass = now["pass_ms"] + delta
+        print(f"| {hw} | {w} | {tp}/{adp}/{ep} | {isl} x {b} | {now['core']:.3f} / {core:.3f} "
+              f"| {now['proj']:.3f} / {proj:.3f} | {now['shared']:.3f} / {shared:.3f} "
+              f"| {now['routed']:.3f} / {bal:.3f} / {pl:.3f} | {now['pass_ms']:.1f} -> "
+              f"{table_pass:.1f} ({table_pass / now['pass_ms']:.2f}) |")
+    print("\nrouted experts per MoE layer, ms, at tokens the table holds (through the EP group):"
+          " planner / table balanced / power_law_1.01")
+    for hw, w, adp, ep in dict.fromkeys((c[0], c[1], c[3], c[4]) for c in FP8_CASES
+                                        if c[3] > 1):
+        tab, dt = data[hw], TABLE_DTYPE[w]
+        cells = []
+        for tokens in (1024, 4096, 16384):
+            now = _parts(model, catalog.load_hardware(hw), tp=1, adp=adp, ep=ep,
+                         isl=tokens // adp, prompts=1, lone=False, weights=w)
+            bal, pl = (_moe_table(tab["moe"][dt], tokens=tokens, moe_tp=adp // ep, ep=ep,
+                                  dist=d) for d in ("balanced", "power_law_1.01"))
+            cells.append(f"{tokens}: {now['routed']:.3f} / {bal:.3f} / {pl:.3f}")
+        print(f"| {hw} | {w} | MoE-TP {adp // ep} x EP {ep} | " + " | ".join(cells) + " |")
+
+
 def dump_or_report(doc: str, dump, report) -> None:
     """The command line of a two-step kernel-table script: ``--dump AIC_ROOT OUT_JSON`` reads
     the tables (pyarrow), else ``report(JSON)`` sets the planner beside them."""
@@ -211,6 +358,8 @@ def main() -> None:
     ap.add_argument("--what-if", choices=("uniform", "power-law"),
                     help="sglang: validate-disagg's SGLang TTFT with the tables' prefill pass")
     ap.add_argument("--decode", action="store_true", help="sglang: the wide-EP decode step")
+    ap.add_argument("--fp8", action="store_true",
+                    help="trtllm: FP8 and NVFP4 prefill workers on H100/H200/B200/GB200")
     ap.add_argument("json", nargs="?", type=Path)
     args = ap.parse_args()
     if args.engine == "sglang":
@@ -225,6 +374,11 @@ def main() -> None:
             what_if(args.json, skew=args.what_if == "power-law")
         else:
             report_sglang(args.json)
+    elif args.fp8:
+        if args.dump:
+            dump_fp8(*args.dump)
+        else:
+            report_fp8(args.json)
     elif args.dump:
         dump(*args.dump)
     else:

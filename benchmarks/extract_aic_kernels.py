@@ -48,6 +48,13 @@ Reductions (each printed beside its value):
   cache): FLOPs B·isl²·n_h·(192 + 128) (causal: half the full square's 2·B·isl²·n_h·(192 +
   128)), median over the runs at each ISL of ``ATTENTION_ISL`` with B·n_h >=
   ``MLA_PREFILL_MIN_PAIRS``, / the dense BF16 peak (as ``mla_decode``, whatever the KV dtype).
+- Routed experts' skew (``routed_skew``, by grouped table; issue 22, fp8ctx15): the time of
+  the power_law_1.01 run (AIConfigurator's default routing for DeepSeek-V3; its collector times
+  the most-loaded EP rank, collector/helper.py ``_generate_power_law_distribution``) over the
+  balanced run of the same (T, h, i, E, k) at MoE-TP 1, the fastest kernel source of each;
+  median over the runs whose rows per expert T·topk/E lie within sqrt(2) of each grid point of
+  ``SKEW_ROWS``, at each EP of ``SKEW_EP`` (no weights-per-GPU threshold: both runs share any
+  launch floor).
 - Scale-up: NCCL all-to-all on the most GPUs the table has, at the largest message: bus bandwidth
   S·(n−1)/n / t, / the datasheet's per-direction NVLink bandwidth.
 """
@@ -113,6 +120,10 @@ MOE_KINDS = {
 #: (VLLM_USE_FLASHINFER_MOE_INT4=1): the ``w4a16`` table there. Earliest vLLM collection (0.14.0).
 VLLM_MOE = {"h100_sxm": "vllm/0.14.0", "h200_sxm": "vllm/0.14.0"}
 VLLM_MOE_KINDS = {"w4a16_marlin": ("int4_wo", ("vllm_marlin_moe",), "bf16")}
+#: Rows per expert and EP sizes of the ``routed_skew`` grid (from 32 rows per expert: random
+#: routing reaches every expert there, so the balanced table is the planner's reading).
+SKEW_ROWS = (32, 64, 128, 256, 512)
+SKEW_EP = (1, 2, 4, 8, 16, 32)
 TRT = "trtllm/1.3.0rc20"
 REPO_DIR = "aic-core/src/aiconfigurator_core/systems/data"
 #: What makes one MoE run: the fastest kernel source per run counts (the engine picks it).
@@ -233,6 +244,44 @@ def _moe_tables(path: Path, kinds: dict, peaks: dict) -> dict:
                         "weights per GPU (3hi·E/(tp·ep)), with rows per expert "
                         f"T·topk/E within sqrt(2) of each grid point; FLOPs T·topk·6hi/"
                         f"(tp·ep); / {peaks[peak_dtype]} TFLOP/s dense {peak_dtype}")
+    return out
+
+
+def routed_skew(system: str, root: Path, peaks: dict) -> dict:
+    """Per grouped table: the power_law_1.01 / balanced time ratio over (EP, rows per expert)
+    (module docstring); tables whose every grid point has >= 3 runs at >= 2 EP sizes."""
+    every = [r for r in _rows(_read(root / system / "moe" / _trt(system) / "moe_perf.parquet"))
+             if r["moe_tp_size"] == 1 and r["distribution"] in ("balanced", "power_law_1.01")]
+    out = {}
+    for key, (dtype, sources, _) in MOE_KINDS.items():
+        fastest: dict[tuple, float] = {}
+        used = set()
+        for r in every:
+            if r["moe_dtype"] == dtype and r["kernel_source"] in sources:
+                config = (r["distribution"], *(r[k] for k in MOE_CONFIG))
+                fastest[config] = min(r["latency"], fastest.get(config, r["latency"]))
+                used.add(r["kernel_source"])
+        ratios: dict[int, list[tuple[float, float]]] = {}
+        for (dist, *config), t in fastest.items():
+            bal = fastest.get(("balanced", *config))
+            if dist == "power_law_1.01" and bal:
+                tokens, topk, experts, ep = config[0], config[3], config[4], config[6]
+                ratios.setdefault(ep, []).append((tokens * topk / experts, t / bal))
+        grid, counts = {}, []
+        for ep in SKEW_EP:
+            cells = [[q for r, q in ratios.get(ep, []) if g / math.sqrt(2) <= r < g * math.sqrt(2)]
+                     for g in SKEW_ROWS]
+            if all(len(c) >= 3 for c in cells):
+                grid[ep] = [round(_median(c), 3) for c in cells]
+                counts += [len(c) for c in cells]
+        if len(grid) < 2:
+            continue
+        out[key] = dict(ep=list(grid), rows=list(SKEW_ROWS), factor=list(grid.values()),
+                        reduction=f"median over {min(counts)}-{max(counts)} MoE configurations "
+                        f"({dtype}, MoE-TP 1, the fastest of {'/'.join(sorted(used))} per "
+                        "run) of t(power_law_1.01) / t(balanced) at the same (T, h, i, E, k, EP), "
+                        "with rows per expert T·topk/E within sqrt(2) of each grid point "
+                        "(rows), at each EP (ep)")
     return out
 
 
@@ -477,6 +526,15 @@ def _table_yaml(name: str, tables: dict, source) -> list[str]:
     return out
 
 
+def _skew_yaml(tables: dict, source: str) -> list[str]:
+    out = ["  routed_skew:"] if tables else []
+    for key, t in tables.items():
+        out += [f"    {key}:", f"      ep: {_flow(t['ep'])}", f"      rows: {_flow(t['rows'])}",
+                "      factor:", *(f"        - {_flow(row)}" for row in t["factor"]),
+                f"      source: {_q(source)}", f"      reduction: {_q(t['reduction'])}"]
+    return out
+
+
 def _mla_yaml(system: str, root: Path, peaks: dict, commit: str) -> list[str]:
     """The ``mla_decode`` and ``mla_prefill`` tables where the system has MLA collections."""
     out = []
@@ -515,6 +573,8 @@ def efficiency_yaml(system: str, root: Path, peaks: dict, commit: str) -> str:
              + _table_yaml("gemm", gemm, _source(system, f"gemm/{trt}/gemm_perf", commit))
              + _table_yaml("grouped_gemm", moe, lambda t: _source(
                  system, t.get("path", f"moe/{trt}/moe_perf"), commit))
+             + _skew_yaml(routed_skew(system, root, peaks),
+                          _source(system, f"moe/{trt}/moe_perf", commit))
              + _mla_yaml(system, root, peaks, commit)
              + _table_yaml("attention_by_isl", attention_by_isl(system, root, peaks),
                            attention_src))
@@ -536,7 +596,8 @@ def main() -> None:
     for system, peaks in PEAKS.items():
         print(f"### {peaks['name']} ({REPO_DIR}/{system}, commit {args.commit})")
         for what, fn in (("gemm", gemm_tables), ("weight_stream", weight_stream),
-                         ("grouped_gemm", moe_tables), ("attention", attention),
+                         ("grouped_gemm", moe_tables), ("routed_skew", routed_skew),
+                         ("attention", attention),
                          ("attention_by_isl", attention_by_isl),
                          ("mla_decode", mla_decode), ("mla_prefill", mla_prefill),
                          ("scale_up", scale_up), ("moe_alltoall_by_ep", moe_alltoall_by_ep)):

@@ -69,12 +69,15 @@ KEY_FIGURES = {
     # The plan's best point and the size of its search (tests/studies/test_plan_workload.py
     # re-runs every frontier point through serve_workload). 5,524.0 at 49.087 ms, 96,453
     # meeting the limits before MLA's prefill read the context-MLA kernel and the engines'
-    # recalibration on it (mla11).
+    # recalibration on it (mla11); 5,487.0 at 49.508 ms (FP4 experts, DP 16), 96,873 meeting
+    # them before the routed experts' measured routing skew (fp8ctx15, round 15: EP's hottest
+    # rank slower, MoE-TP chosen) and the engines' recalibration on it (5,080.2 at 46.551 ms,
+    # 96,218, before round 15's three branches were merged); Llama's 604.8 before it.
     "planner plan deepseek-v3 -H h200 -H b200 --isl 1024 --osl 1024 --tpot-ms 50 "
     "--engine sglang":
-        ["5,482.3", "49.554 ms", "126,720 layouts evaluated", "96,650 meet the limits"],
+        ["5,075.2", "46.601 ms", "126,720 layouts evaluated", "95,932 meet the limits"],
     "planner plan llama-3.1-70b -H h100 --isl 2048 --osl 512 --ttft-ms 1000 --tpot-ms 30 "
-    "--request-rate 20 --engine vllm": ["fewest-gpus", "20 (5 x 4)", "604.8"],
+    "--request-rate 20 --engine vllm": ["fewest-gpus", "20 (5 x 4)", "602.6"],
 }
 
 

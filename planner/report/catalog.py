@@ -254,7 +254,15 @@ def hardware_detail_tables(h: Hardware) -> list[Table]:
         f = getattr(h.efficiency, name)
         assumed = (f" [assumed (from {h.efficiency_from})]"
                    if name in h.efficiency_inherited else "")
-        if isinstance(f, dict):   # measured tables over M, one per kernel precision
+        if isinstance(f, dict) and name == "routed_skew":   # time ratios over EP and rows
+            rec["efficiency"][name] = {
+                "frac": ", ".join(f"{k} x{min(map(min, t.factor)):g}-{max(map(max, t.factor)):g}"
+                                  for k, t in f.items()),
+                "source": next(iter(f.values())).source + assumed,
+                "tables": {k: {"ep": list(t.ep), "rows": list(t.rows),
+                               "factor": [list(r) for r in t.factor],
+                               "reduction": t.reduction} for k, t in f.items()}}
+        elif isinstance(f, dict):   # measured tables over M, one per kernel precision
             rec["efficiency"][name] = {
                 "frac": ", ".join(f"{k} {t.frac[0]:g}-{t.frac[-1]:g}" for k, t in f.items()),
                 "source": next(iter(f.values())).source + assumed,

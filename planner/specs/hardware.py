@@ -20,7 +20,7 @@ from typing import Annotated, Dict, Optional, Tuple
 from planner import units
 from planner.specs._types import SPEC_CONFIG, Frac, NonNegFloat, Num, PosFloat, PosInt, Str
 from planner.specs.deployment import MAX_TILE_ROWS
-from planner.specs.kernel_times import TimeGrid, check_increasing
+from planner.specs.kernel_times import SkewGrid, TimeGrid, check_increasing
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,7 +208,8 @@ class RowsTable:
             raise ValueError(f"peak must be one of {', '.join(PEAK_DTYPES)} (got {self.peak!r})")
 
 
-def _check_table_keys(tables: Optional[Dict[str, RowsTable]], name: str,
+def _check_table_keys(tables: Optional[Dict[str, RowsTable]] | Optional[Dict[str, SkewGrid]],
+                      name: str,
                       keys: tuple[str, ...] = KERNEL_TABLE_DTYPES) -> None:
     for key in tables or {}:
         if key not in keys:
@@ -256,8 +257,11 @@ class Efficiency:
     #: Measured prefill (context) attention fractions over the prompt's tokens (``rows``: ISL),
     #: per attention dtype (bf16, fp8), of the peak of that dtype.
     attention_by_isl: Optional[Dict[Str, RowsTable]] = None
+    #: Measured routed-expert time under skewed routing over balanced, per grouped table.
+    routed_skew: Optional[Dict[Str, SkewGrid]] = None
 
     def __post_init__(self) -> None:
+        _check_table_keys(self.routed_skew, "routed_skew")
         _check_table_keys(self.gemm, "gemm")
         _check_table_keys(self.grouped_gemm, "grouped_gemm")
         _check_table_keys(self.mla_decode, "mla_decode", MLA_TABLE_DTYPES)

@@ -7,6 +7,10 @@ the context, the top-k), over the sequences on one GPU and their context, reduce
 ``benchmarks/extract_aic_dsa.py``; ``dsa_indexer_prefill`` the same for a prefill layer over
 the prompts on one GPU and their tokens. A spec without them leaves the indexer to the roofline (its
 FLOPs and key bytes with the attention core's). Not inherited through ``efficiency_from``.
+
+``efficiency.routed_skew`` (:class:`SkewGrid`, per grouped-GEMM table): the routed experts'
+time under AIConfigurator's skewed (power-law) routing over its balanced time, by EP size and
+rows per expert, reduced by ``benchmarks/extract_aic_kernels.py``.
 """
 
 from __future__ import annotations
@@ -50,3 +54,30 @@ class TimeGrid:
                 len(row) != len(self.context) for row in self.latency_us):
             raise ValueError(f"latency_us must hold {len(self.batch)} rows (one per batch) of "
                              f"{len(self.context)} values (one per context)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkewGrid:
+    """A measured ratio of routed-expert times, skewed routing over balanced routing, over the
+    EP size and the rows per expert: ``factor[i][j]`` at ``ep[i]``, ``rows[j]`` (both
+    increasing), read between the points linearly in log EP and log rows, constant past the
+    ends (:func:`~planner.calc.serving.kernels.routed_skew_factor`)."""
+
+    __pydantic_config__ = SPEC_CONFIG
+    ep: Tuple[PosFloat, ...]
+    rows: Tuple[PosFloat, ...]
+    factor: Tuple[Tuple[PosFloat, ...], ...]
+    source: Str
+    reduction: Str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ep", tuple(float(v) for v in self.ep))
+        object.__setattr__(self, "rows", tuple(float(v) for v in self.rows))
+        object.__setattr__(self, "factor",
+                           tuple(tuple(float(v) for v in row) for row in self.factor))
+        check_increasing(self.ep, "ep")
+        check_increasing(self.rows, "rows")
+        if len(self.factor) != len(self.ep) or any(len(row) != len(self.rows)
+                                                   for row in self.factor):
+            raise ValueError(f"factor must hold {len(self.ep)} rows (one per ep) of "
+                             f"{len(self.rows)} values (one per rows)")

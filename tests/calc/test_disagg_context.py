@@ -69,8 +69,9 @@ def test_the_loaded_pass_is_the_workload_models_pass_at_that_batch(setup):
                           layout=PoolLayout(workers=1, batch=8, tp=1, attention_dp=8, moe_tp=1,
                                             moe_ep=8), **DT)
     assert requests == 64 and load_s == pytest.approx(eight.time_s, rel=1e-12)
-    # the docstring's example: 64 requests per 1.00 s against 8 per 0.18 s unloaded
-    assert (round(float(load_s), 2), round(float(unloaded.time_s), 2)) == (1.0, 0.18)
+    # the docstring's example: 64 requests per 1.23 s against 8 per 0.24 s unloaded (1.00 s
+    # and 0.18 s before the routed experts' measured routing skew, fp8ctx15, round 15)
+    assert (round(float(load_s), 2), round(float(unloaded.time_s), 2)) == (1.23, 0.24)
     # the idealised engine states no budget: the unloaded pass
     plain = prefill_piece(model, h200, None, isl_tokens=922.0, layout=CTX, **DT)
     none_s, none_n = loaded_context_pass(model, h200, None, unloaded=plain, prefill=CTX,

@@ -138,9 +138,9 @@ def test_half_of_the_h200_sglang_runs_predicts_the_other_half_better():
     s = half_split(read_runs(catalog.SERVING_RUNS_CSV), hardware="h200", engine="sglang")
     assert s["runs_fitted"] >= 40 and s["runs_held_out"] >= 40
     # at least a fifth off (it was "5 points" while the uncalibrated half sat at 30-32%; the
-    # model's own error on it is 22.0% since round 13, calibrated 17.0%); round 15 (hopdec15):
-    # the MLA decode kernel's fixed time per call brings the model's own error on the held-out
-    # half to 20.5% (21.7% on main 3f409f0), calibrated 16.9% (16.3%): 0.82 of it, so the
-    # margin is 0.85 now (MARGIN CHANGED: the lead decides; the calibrated figure is pinned)
-    assert s["held_out_after_pct"] < 0.85 * s["held_out_before_pct"]
-    assert s["held_out_after_pct"] == pytest.approx(16.91, abs=0.05)
+    # model's own error on it is 22.0% since round 13, calibrated 17.0%); round 15 merged (the
+    # MLA decode fixed time, the routed experts' skew, the engines recalibrated): 22.4% ->
+    # 16.9% (hopdec15 alone had 20.5% -> 16.9%, 0.82 of it, and loosened this to 0.85; the
+    # merged model clears 0.8 again, kept)
+    assert s["held_out_after_pct"] < 0.8 * s["held_out_before_pct"]
+    assert s["held_out_after_pct"] == pytest.approx(16.86, abs=0.05)

@@ -285,3 +285,69 @@ def mla_decode_fixed_s(model: Any, hardware: Any, *, kv_dtype: str, tp: Any) -> 
         return 0.0 * np.asarray(tp, dtype=float)
     heads = np.log(np.maximum(att.num_heads / np.asarray(tp, dtype=float), 1e-9))
     return np.interp(heads, np.log(np.asarray(table.rows)), np.asarray(table.fixed_us)) * US
+#: Rows per expert from which the routed experts take the measured routing skew
+#: (``efficiency.routed_skew``): random routing reaches every expert there (all but e^−32 of
+#: them), so the balanced table the planner reads is the skewed runs' own baseline; below it
+#: :func:`random_routing_expert_rate` (checked against the same power-law runs near one row per
+#: expert) stands. The reduction's first grid point (benchmarks/extract_aic_kernels.py).
+SKEW_MIN_ROWS_PER_EXPERT = 32.0
+
+
+def routed_skew_factor(grid, *, ep, rows):
+    """The routed experts' time under skewed routing over their time under balanced routing
+    (ratio ≥ 1), from a measured :class:`~planner.specs.kernel_times.SkewGrid`; scalars or
+    numpy arrays broadcast together.
+
+    Formula: ρ = max(1, g(EP, r)), g read off the grid linearly in log r along each EP row,
+    then linearly in log EP (constant past the ends), where r >= SKEW_MIN_ROWS_PER_EXPERT;
+    1 below it and without a grid.
+    Ref: AIConfigurator moe_perf, power_law_1.01 routing (its default for DeepSeek-V3; the
+    collector times the most-loaded EP rank) against balanced (hardware/*.yaml
+    ``efficiency.routed_skew``); DeepSeek-V3's FP8 block-scale experts on B200, EP 8,
+    16,384 tokens (r = 512): 1.399 ms against 0.855 (benchmarks/deepseek_prefill_parts.py,
+    its FP8 report).
+    Convention: a ratio below 1 (the power-law run faster: NVFP4 kernels at EP 2-8, larger
+    GEMMs on the hot experts) reads as 1, the planner credits no speed to skew; MoE-TP is read at
+    its EP (the grid's MoE-TP 1 runs).
+    Example: B200 fp8_block: EP 8, r = 512: 1.637; EP 8, r = 16: 1; EP 4, r = 512: 1.461.
+    """
+    import numpy as np
+
+    r = np.asarray(rows, dtype=float)
+    if grid is None:
+        return np.ones(np.broadcast_shapes(np.shape(r), np.shape(ep)))
+    e, r = np.broadcast_arrays(np.log(np.maximum(np.asarray(ep, dtype=float), 1.0)), r)
+    lr = np.log(np.maximum(r, 1e-9))
+    at = np.stack([np.interp(lr, np.log(grid.rows), row) for row in grid.factor])
+    le = np.log(grid.ep)
+    hi = np.clip(np.searchsorted(le, e), 1, len(le) - 1) if len(le) > 1 else np.zeros_like(
+        e, dtype=int)
+    lo = np.maximum(hi - 1, 0)
+    w = np.clip((e - le[lo]) / np.where(hi > lo, le[hi] - le[lo], 1.0), 0.0, 1.0)
+    g = (np.take_along_axis(at, lo[None], 0)[0] * (1 - w)
+         + np.take_along_axis(at, hi[None], 0)[0] * w)
+    return np.where(r >= SKEW_MIN_ROWS_PER_EXPERT, np.maximum(g, 1.0), 1.0)
+
+
+def hottest_rank_expert_rows(hardware, moe_weights_dtype, *, mean_rows, tile_rows, ep,
+                             table=None):
+    """Rows per local expert one MoE layer computes at the pace of its most-loaded EP rank:
+    the expected padded rows (:func:`expected_padded_rows_per_expert`) times the measured
+    routing skew of the experts' grouped table (:func:`routed_skew_factor`); arrays.
+
+    Formula: E[padded rows](r, B) · ρ(EP, r), ρ from ``efficiency.routed_skew`` at the grouped
+    table the experts run (:func:`~.efficiency.kernel_precision`, ``table`` the engine's
+    weight-only one); 1 where the spec has none.
+    Ref: :func:`routed_skew_factor`.
+    Convention: the FLOPs of the hottest rank set the layer's time (every rank waits for it at
+    the combine); the weights each rank streams do not change.
+    Example: DeepSeek-V3 FP8 on B200, EP 8, 16 prompts of 1,024 tokens per rank (r = 4,096):
+    4,096 · 1.637 rows; a decode batch of 64 per rank (r = 16): 16.
+    """
+    from planner.calc.serving.efficiency import kernel_precision
+
+    key = kernel_precision(hardware, weights_dtype=moe_weights_dtype,
+                           weight_only_moe_table=table).grouped_table
+    grid = (hardware.efficiency.routed_skew or {}).get(key)
+    return expected_padded_rows_per_expert(mean_rows=mean_rows, tile_rows=tile_rows) * (
+        routed_skew_factor(grid, ep=ep, rows=mean_rows))

@@ -25,7 +25,7 @@ from planner.calc.serving.blocks import (
 )
 from planner.calc.serving.communication import (TP_ALL_REDUCES_PER_LAYER, ep_all_to_all_latency_s,
                                                 ep_copy_bytes, tp_all_reduce_time_s)
-from planner.calc.serving.kernels import expected_padded_rows_per_expert, mla_decode_fixed_s, padded_rows
+from planner.calc.serving.kernels import hottest_rank_expert_rows, mla_decode_fixed_s, padded_rows
 from planner.calc.serving.efficiency import mla_decode_flop_per_s
 from planner.calc.serving.rates import (PROMPT_PER_MEAN_CONTEXT, prefill_attention_flop_per_s,
                                         with_mla_prefill)
@@ -304,8 +304,8 @@ def _moe_layers(b: _Buckets, model: Model, hardware: Hardware, fig: ModelFigures
                r.weight_stream, count)
     per_expert = group_tokens * fig.top_k / fig.experts
     r = _at_rows(hardware, fig, r, rows=n, expert_rows=per_expert)
-    padded = expected_padded_rows_per_expert(mean_rows=np.maximum(per_expert, 1e-9),
-                                             tile_rows=lay.tile)
+    padded = hottest_rank_expert_rows(hardware, fig.moe_weights_dtype, mean_rows=np.maximum(
+        per_expert, 1e-9), tile_rows=lay.tile, ep=lay.moe_ep, table=fig.moe_kernel_table)
     local = np.ceil(fig.experts / np.asarray(lay.moe_ep))
     hit = 1 - (1 - fig.top_k / fig.experts) ** group_tokens
     b.roof(FLOPS_PER_MAC * fig.expert_params / lay.moe_tp * local * padded, r.experts,
