@@ -140,7 +140,8 @@ SGLANG_PREFILL_FILES: dict[str, tuple[int, int | None, int, int]] = {
     "gb200-fp8/8k1k/max_tpt": (131072, None, 30000, 8),
     "gb200-fp8/8k1k/mid-curve": (131072, None, 30000, 8),
 }
-_SGL_B2, _SGL_GB = "dsr1-{}-b200-dynamo-sglang{}[isl={},osl=1024][{}]", "dsr1-{}-gb200-dynamo-sglang[isl={},osl=1024][{}]"
+_SGL_B2 = "dsr1-{}-b200-dynamo-sglang{}[isl={},osl=1024][{}]"
+_SGL_GB = "dsr1-{}-gb200-dynamo-sglang[isl={},osl=1024][{}]"
 #: Which of :data:`SGLANG_PREFILL_FILES` each InferenceX entry (search-space item) names as its
 #: ``CONFIG_FILE``, by (commit's first 8 hex digits, entry as disagg-recipes.csv spells it):
 #: nvidia-master.yaml at that commit. GB200 entries before 37f353be / 2767db50 (25506e87,

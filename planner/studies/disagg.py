@@ -85,12 +85,10 @@ def solve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     :func:`~planner.calc.serving.disagg_workload.prefill_piece`) and MTP in the decode pool
     (``mtp_draft_tokens``, ``mtp_acceptance``: TPOT = step / tokens per step,
     :func:`~planner.calc.serving.disagg_workload.decode_piece`)."""
-    from planner.calc.memory import kv_bytes_per_token_per_gpu
-    from planner.calc.serving.disagg import best_disagg_split, kv_transfer_bytes_per_request
+    from planner.calc.serving.disagg import best_disagg_split
     from planner.calc.serving.disagg_context import loaded_context_pass
-    from planner.calc.serving.disagg_workload import (decode_piece, kv_link_rates,
-                                                      kv_sender_gpus, prefill_piece,
-                                                      serve_disagg)
+    from planner.calc.serving.disagg_kv import kv_bytes_per_request, kv_link_rates, kv_sender_gpus
+    from planner.calc.serving.disagg_workload import decode_piece, prefill_piece, serve_disagg
 
     most = MAX_GPUS_PER_WORKER if total_gpus is None else min(total_gpus, MAX_GPUS_PER_WORKER)
     dtypes: dict[str, Any] = dict(weights_dtype=weights_dtype,
@@ -106,7 +104,8 @@ def solve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     up, out, up_lat, out_lat = kv_link_rates(hardware)
 
     split = best_disagg_split(
-        prefill_batch_s=pre.time_s, request_overhead_s=pre.request_overhead_s, prefill_requests_per_batch=pc.requests_per_worker,
+        prefill_batch_s=pre.time_s, request_overhead_s=pre.request_overhead_s,
+        prefill_requests_per_batch=pc.requests_per_worker,
         prefill_gpus_per_worker=pc.gpus_per_worker,
         prefill_sender_gpus=kv_sender_gpus(model, kv_dtype=kv, tp=np.asarray(pc.tp)[:, None],
                                            pp=pc.pp, decode_tp=np.asarray(dc.tp)[None, :]),
@@ -114,9 +113,7 @@ def solve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
         decode_tpot_s=dec.time_s / np.asarray(dec.tokens_per_step),
         decode_concurrency=dc.requests_per_worker,
         decode_gpus_per_worker=dc.gpus_per_worker, decode_fits=np.asarray(dec.memory.fits),
-        kv_bytes_per_request=kv_transfer_bytes_per_request(
-            kv_bytes_per_token=kv_bytes_per_token_per_gpu(model, kv_dtype=kv, tp=1),
-            isl_tokens=isl_tokens),
+        kv_bytes_per_request=kv_bytes_per_request(model, kv_dtype=kv, isl_tokens=isl_tokens),
         isl_tokens=isl_tokens, osl_tokens=osl_tokens,
         scale_up_domain_gpus=hardware.scale_up_domain_gpus, scale_up_bytes_per_s=up,
         scale_out_bytes_per_s=out, scale_up_latency_s=up_lat, scale_out_latency_s=out_lat,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from planner import catalog
-from planner.calc.serving.disagg_workload import (PoolLayout, decode_piece, kv_link_rates,
-                                                  kv_sender_gpus, prefill_piece, serve_disagg)
+from planner.calc.serving.disagg_kv import kv_link_rates, kv_sender_gpus
+from planner.calc.serving.disagg_workload import PoolLayout, decode_piece, prefill_piece, serve_disagg
 from planner.calc.serving.workload import serve_workload
 
 DT = dict(weights_dtype="fp8", moe_weights_dtype=None, kv_dtype="fp8")

@@ -65,7 +65,8 @@ def all_reduce_gather_layout(prefill: PoolLayout, all_reduce_gather: Any) -> Poo
     a zeroed buffer of all ranks' tokens, then all-reduces it over the TP group), the MoE runs
     on all the worker's tokens and its output is reduced back before ``dp_scatter``: a TP
     worker's two all-reduces of every token per layer, not the all-to-all of each token's
-    routed copies that DeepEP (SGLang's ``moe_a2a_backend`` deepep) and the planner's DP layout move.
+    routed copies that DeepEP (SGLang's ``moe_a2a_backend`` deepep) and the planner's DP
+    layout move.
     The attention is each rank's own prompts either way (the same work as TP's head slices).
     Convention: g None or False: unchanged; the worker's memory stays the DP layout's (only the
     pass is read at this layout).

@@ -145,7 +145,8 @@ def prefill_piece(model: Model, hardware: Hardware, engine: Engine | None, *, is
     Formula: T = ⌈n / q⌉ · host(S(0 decodes, n / ⌈n / q⌉ prefill tokens)), n = batch ·
     (1 − F) · ISL / PP tokens per rank (F the prefix-cache hit fraction: those tokens' KV is
     read, not computed; the rest attend over the whole prompt, mean context ISL · (1 + F) / 2:
-    :mod:`~planner.calc.serving.prefix_cache`), q = min(the engine's token budget, n) with chunked prefill (else n);
+    :mod:`~planner.calc.serving.prefix_cache`), q = min(the engine's token budget, n) with
+    chunked prefill (else n);
     host(x) = max(x, h) with overlap scheduling else x + h, h the engine's per-step +
     per-prefill-step host time; S the workload model's forward pass
     (:func:`~planner.calc.serving.workload_step.forward_pass`) at the prefill rates with the
@@ -242,108 +243,23 @@ def decode_piece(model: Model, hardware: Hardware, engine: Engine | None, *, isl
                      tokens)
 
 
-def kv_sender_gpus(model: Model, *, kv_dtype: str, tp: Any, pp: Any,
-                   decode_tp: Any = None) -> Any:
-    """Parallel senders of one request's KV cache, per copy of it: t_KV = Q_KV / (n · B).
-
-    Formula: s(t) = b_KV(1) / b_KV(t), the distinct shards over t attention-TP ranks (GQA
-    min(t, n_kv), MLA 1); the decode worker's t_D ranks hold R = t_D / s(t_D) copies of the
-    cache. R = 1: n = s(t_P) · PP (each prefill rank sends its own shard); R > 1: n = PP ·
-    min(t_P, t_D) / R (R copies leave the t_P prefill ranks that hold them, at most one
-    sender per receiving rank): MLA from an attention-DP prefill rank to a TP 8 decode
-    worker sends the whole latent 8 times over one link.
-    Ref: :func:`~planner.calc.memory.kv_bytes_per_token_per_gpu`; Mooncake / NIXL (each rank
-    sends its own shard); TensorRT-LLM ``cpp/tensorrt_llm/batch_manager/mlaCacheFormatter.cpp``
-    (``needSendCache``: every context rank sends while its TP group is no larger than the
-    generation side's; ``formatOutput`` sends the whole cache, split by PP only, over each
-    connection to a generation TP rank).
-    Convention: attention-DP ranks hold different requests, so they do not split one;
-    ``decode_tp`` None: R = 1 (the decode side's copies not counted); the receiving links
-    not modelled where R = 1.
-    Example: Llama-3.1-70B (8 KV heads) TP 8, PP 1: 8; DeepSeek-V3 (MLA) TP 8 to decode TP
-    8: 8 · 1 / 8 = 1; MLA attention DP (t_P = 1) to decode TP 8: 1 / 8.
-    """
-    from planner.calc.memory import kv_bytes_per_token_per_gpu
-
-    whole = kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=1)
-
-    def shards(t: Any) -> Any:
-        ts = np.asarray(t)
-        per = {int(x): whole / kv_bytes_per_token_per_gpu(model, kv_dtype=kv_dtype, tp=int(x))
-               for x in np.unique(ts)}
-        return np.vectorize(lambda x: per[int(x)], otypes=[float])(ts)
-
-    own = shards(tp) * np.asarray(pp)
-    if decode_tp is None:
-        return own
-    t_d = np.asarray(decode_tp, dtype=float)
-    copies = t_d / shards(decode_tp)
-    shared = np.asarray(pp) * np.minimum(np.asarray(tp, dtype=float), t_d) / copies
-    return np.where(copies > 1, shared, own)
-
-
-def kv_link_rates(hardware: Hardware) -> tuple[float, float, float, float]:
-    """(scale-up bytes/s, scale-out bytes/s, scale-up latency s, scale-out latency s) per GPU,
-    achievable, for the KV transfer.
-
-    Formula: B = peak · η (the spec's ``scale_up_bandwidth`` / ``scale_out_bandwidth``).
-    Ref: :func:`~planner.calc.serving.rates.serving_rates`; the hardware spec's sources.
-    Convention: no scale-up domain: the NIC both ways; latency 0 where the spec gives none.
-    Example: H800: 200 GB/s × 0.8 = 160 GB/s NVLink, 50 GB/s × 0.8 = 40 GB/s per NIC.
-    """
-    from planner.calc.collectives import link_latency_us
-    from planner.units import US
-
-    out = hardware.scale_out.bandwidth_bytes_per_s * hardware.efficiency_frac(
-        "scale_out_bandwidth").frac
-    up_lat = (link_latency_us(hardware, "scale-up") or 0.0) * US
-    out_lat = (link_latency_us(hardware, "scale-out-same-leaf") or 0.0) * US
-    if hardware.scale_up is None:
-        return out, out, out_lat, out_lat
-    up = hardware.scale_up.bandwidth_bytes_per_s * hardware.efficiency_frac(
-        "scale_up_bandwidth").frac
-    return up, out, up_lat, out_lat
-
-
-def _kv_transfer(model: Model, hardware: Hardware, prefill: PoolLayout, decode: PoolLayout,
-                 isl_tokens: Any, kv: str, kv_bytes_per_s: Any) -> tuple[Any, Any, Any]:
-    """(bytes per request, pools in one scale-up domain, transfer s): serve_disagg's KV."""
-    from planner.calc.memory import kv_bytes_per_token_per_gpu
-    from planner.calc.serving.disagg import (kv_link_bytes_per_s, kv_transfer_bytes_per_request,
-                                             kv_transfer_s)
-
-    q_kv = kv_transfer_bytes_per_request(
-        kv_bytes_per_token=kv_bytes_per_token_per_gpu(model, kv_dtype=kv, tp=1),
-        isl_tokens=isl_tokens)
-    up, out, up_lat, out_lat = kv_link_rates(hardware)
-    pool = (np.asarray(prefill.workers) * prefill.gpus_per_worker
-            + np.asarray(decode.workers) * decode.gpus_per_worker)
-    inside = pool <= hardware.scale_up_domain_gpus
-    link = kv_link_bytes_per_s(pool_gpus=pool, scale_up_domain_gpus=hardware.scale_up_domain_gpus,
-                               scale_up_bytes_per_s=up, scale_out_bytes_per_s=out)
-    if kv_bytes_per_s is not None:
-        link = np.broadcast_arrays(np.asarray(kv_bytes_per_s, dtype=float), link)[0]
-    lat = np.where(inside, up_lat, out_lat)
-    senders = kv_sender_gpus(model, kv_dtype=kv, tp=prefill.tp, pp=prefill.pp, decode_tp=decode.tp)
-    return q_kv, inside, kv_transfer_s(kv_bytes_per_request=q_kv, link_bytes_per_s=link,
-                                       sender_gpus=senders, latency_s=lat)
-
-
 def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl_tokens: Any,
                  osl_tokens: Any, prefill: PoolLayout, decode: PoolLayout,
                  weights_dtype: str = "fp8", moe_weights_dtype: str | None = None,
                  kv_dtype: str | None = None, arrival_rate_per_s: Any = None,
                  overlap: bool = False, kv_bytes_per_s: Any = None,
                  burst_share: Any = 0.0, mtp_draft_tokens: Any = 0,
-                 mtp_acceptance: Any = None, clients: Any = None, prefix_cache_hit_frac: Any = None,
-                 prefill_max_num_tokens: Any = None, prefill_max_batch_size: Any = None, prefill_all_reduce_gather: Any = None) -> DisaggResult:
+                 mtp_acceptance: Any = None, clients: Any = None,
+                 prefix_cache_hit_frac: Any = None, prefill_max_num_tokens: Any = None,
+                 prefill_max_batch_size: Any = None,
+                 prefill_all_reduce_gather: Any = None) -> DisaggResult:
     """TTFT, TPOT and tokens/s per GPU of a prefill pool and a decode pool serving ``model``
     (arrays of the broadcast shape of the layouts and lengths).
 
     Formula: T_prefill = :func:`prefill_piece`'s batch time; TPOT and the first decode step =
     :func:`decode_piece`'s step; Q_KV = b_KV · ISL; t_KV = α + Q_KV / (n_send · B), n_send
-    :func:`kv_sender_gpus` (the decode worker's copies counted), B NVLink where both pools fit
-    in one scale-up domain, else the NIC (:func:`~.disagg.kv_link_bytes_per_s`); then
+    :func:`~.disagg_kv.kv_sender_gpus` (the decode worker's copies counted), B NVLink where both
+    pools fit in one scale-up domain, else the NIC (:func:`~.disagg_kv.pools_kv_transfer`); then
     :func:`~.disagg.disagg_steady_state` (closed loop at decode workers × batch × attention DP
     requests in flight, or open loop at ``arrival_rate_per_s``; the prefill pool's rate at a
     loaded worker's pass, :func:`~.disagg_context.loaded_context_pass`).
@@ -359,7 +275,8 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     engine's max batch size caps it; the rest wait for a decode slot; None: the pool's batch);
     ``mtp_draft_tokens`` k / ``mtp_acceptance``: MTP speculative decoding in the decode pool
     (:func:`decode_piece`: TPOT = step / tokens per step; the first token's step a whole step);
-    ``prefill_max_num_tokens`` / ``_batch_size``: :func:`~.disagg_context.loaded_context_pass`'s; ``prefill_all_reduce_gather``: :func:`~.disagg_context.gathered_prefill_piece`'s;
+    ``prefill_max_num_tokens`` / ``_batch_size``: :func:`~.disagg_context.loaded_context_pass`'s;
+    ``prefill_all_reduce_gather``: :func:`~.disagg_context.gathered_prefill_piece`'s;
     prefill workers run one batch at a time with the transfers overlapped; ``fits`` needs
     both pools' workers to fit; prefix cache F: :func:`prefill_piece`'s (1 − F) · ISL tokens,
     the whole prompt's KV moved (read from the cache on the prefill side), decode unchanged.
@@ -368,21 +285,28 @@ def serve_disagg(model: Model, hardware: Hardware, engine: Engine | None, *, isl
     KV cache (163.9 MB) crosses the NIC (see tests/calc/test_disagg_workload.py).
     """
     from planner.calc.serving.disagg_context import gathered_prefill_piece, loaded_context_pass
+    from planner.calc.serving.disagg_kv import pools_kv_transfer
 
     dtypes = dict(weights_dtype=weights_dtype, moe_weights_dtype=moe_weights_dtype,
                   kv_dtype=kv_dtype)
-    pre = gathered_prefill_piece(model, hardware, engine, isl_tokens=isl_tokens, layout=prefill, all_reduce_gather=prefill_all_reduce_gather,
-                                 overlap=overlap, prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
+    pre = gathered_prefill_piece(model, hardware, engine, isl_tokens=isl_tokens, layout=prefill,
+                                 all_reduce_gather=prefill_all_reduce_gather, overlap=overlap,
+                                 prefix_cache_hit_frac=prefix_cache_hit_frac, **dtypes)
     dec = decode_piece(model, hardware, engine, isl_tokens=isl_tokens, osl_tokens=osl_tokens,
                        layout=decode, overlap=overlap, mtp_draft_tokens=mtp_draft_tokens,
                        mtp_acceptance=mtp_acceptance, **dtypes)
     loaded = loaded_context_pass(model, hardware, engine, unloaded=pre, prefill=prefill,
-                                 isl_tokens=isl_tokens, overlap=overlap, max_num_tokens=prefill_max_num_tokens,
-                                 prefix_cache_hit_frac=prefix_cache_hit_frac, max_batch_size=prefill_max_batch_size, all_reduce_gather=prefill_all_reduce_gather, **dtypes)
-    q_kv, inside, transfer = _kv_transfer(model, hardware, prefill, decode, isl_tokens,
-                                          dec.memory.kv_dtype, kv_bytes_per_s)
+                                 isl_tokens=isl_tokens, overlap=overlap,
+                                 max_num_tokens=prefill_max_num_tokens,
+                                 prefix_cache_hit_frac=prefix_cache_hit_frac,
+                                 max_batch_size=prefill_max_batch_size,
+                                 all_reduce_gather=prefill_all_reduce_gather, **dtypes)
+    q_kv, inside, transfer = pools_kv_transfer(model, hardware, prefill, decode,
+                                               isl_tokens=isl_tokens, kv_dtype=dec.memory.kv_dtype,
+                                               kv_bytes_per_s=kv_bytes_per_s)
     state = disagg_steady_state(
-        prefill_batch_s=pre.time_s, request_overhead_s=pre.request_overhead_s, prefill_requests_per_batch=prefill.requests_per_worker,
+        prefill_batch_s=pre.time_s, request_overhead_s=pre.request_overhead_s,
+        prefill_requests_per_batch=prefill.requests_per_worker,
         prefill_workers=prefill.workers, prefill_gpus_per_worker=prefill.gpus_per_worker,
         kv_transfer_s=transfer, decode_step_s=dec.time_s,
         decode_tpot_s=dec.time_s / np.asarray(dec.tokens_per_step),
