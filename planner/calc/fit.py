@@ -74,7 +74,9 @@ class Identifiability:
 
 
 def _to_u(theta: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    frac = np.clip((theta - lower) / (upper - lower), 1e-8, 1 - 1e-8)
+    # the same limit as the steps' (|u| <= U_LIMIT): a fit that ends at a bound restarts there
+    edge = 1.0 / (1.0 + np.exp(U_LIMIT))
+    frac = np.clip((theta - lower) / (upper - lower), edge, 1 - edge)
     return np.clip(np.log(frac / (1 - frac)), -U_LIMIT, U_LIMIT)
 
 

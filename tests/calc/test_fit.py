@@ -44,6 +44,19 @@ def test_a_fit_started_at_its_own_result_returns_it():
     assert again.cost_after == pytest.approx(first.cost_after, rel=1e-12)
 
 
+def test_a_fit_that_ends_at_a_bound_restarts_there():
+    # the lowest value a step reaches (|u| <= U_LIMIT) is a start the fit keeps: a start was
+    # clipped further inside the bounds than the steps go, so an engine overhead that a fit had
+    # left at its floor (vLLM's step overhead, 4.12e-11 s of [0, 0.02]) came back at 2.0e-10
+    # from a re-run that took no step, and moved again on the next fit that did
+    floor = 0.1 + 9.9 / (1 + np.exp(fit.U_LIMIT))
+    r = fit.fit_log_least_squares(forward=lambda th: np.array([2.0, 2.0]) + 0 * th[0],
+                                  initial=[floor], lower=[0.1], upper=[10.0],
+                                  measured=[1.0, 1.0])
+    assert r.converged
+    np.testing.assert_allclose(r.theta, [floor], rtol=1e-12)
+
+
 def test_bounds_hold_the_fit():
     # the best scale is 5, the bound 3: the fit stops at the bound, never beyond it
     r = fit.fit_log_least_squares(forward=lambda th: th[0] * np.ones(2), initial=[1.0],

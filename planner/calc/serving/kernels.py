@@ -260,8 +260,8 @@ def mla_decode_fixed_s(model: Any, hardware: Any, *, kv_dtype: str, tp: Any) -> 
     ``mla_decode_fixed``; ``benchmarks/hopper_decode_parts.py``).
     Convention: paid once per layer and micro-batch that decodes; the rate (a median over runs
     of >= 262,144 cached tokens) is kept, so large runs read at most this much more.
-    Example: H200, FP8 KV, TP 8 (16 heads): 13.2e-6 s; TP 16 (8 heads): 12.8e-6 s; a spec
-    without ``fixed_us`` (B200 today): 0.
+    Example: H200, FP8 KV, TP 8 (16 heads): 13.2e-6 s; TP 16 (8 heads): 12.8e-6 s; B200 at TP 8:
+    9.0e-6 s; a spec without ``mla_decode`` (H800): 0.
     """
     from planner.specs.model import MLAttention
     from planner.units import US
