@@ -68,14 +68,16 @@ def all_reduce_gather_layout(prefill: PoolLayout, all_reduce_gather: Any) -> Poo
     routed copies that DeepEP (SGLang's ``moe_a2a_backend`` deepep) and the planner's DP
     layout move.
     The attention is each rank's own prompts either way (the same work as TP's head slices).
-    Convention: g None or False: unchanged; the worker's memory stays the DP layout's (only the
-    pass is read at this layout).
+    Convention: g None, or False wherever D > 1: ``prefill`` itself (callers skip the second
+    pass); the worker's memory stays the DP layout's (only the pass is read at this layout).
     Example: 1 worker, attention DP 8, EP 8, 1 prompt a rank: TP 8, EP 8, 8 prompts.
     """
     if all_reduce_gather is None:
         return prefill
     dp = np.asarray(prefill.attention_dp)
     on = np.asarray(all_reduce_gather, dtype=bool) & (dp > 1)
+    if not on.any():
+        return prefill
     return replace(prefill, tp=np.where(on, np.asarray(prefill.tp) * dp, prefill.tp),
                    attention_dp=np.where(on, 1, dp),
                    batch=np.where(on, np.asarray(prefill.batch, dtype=float) * dp, prefill.batch))
